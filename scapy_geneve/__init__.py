@@ -1,0 +1,39 @@
+"""scapy-geneve: overlay-network encapsulations for Scapy.
+
+``import scapy_geneve`` binds every layer into Scapy (RFC 8926 Geneve on UDP
+6081, VXLAN/GPE/GBP, NVGRE, STT, L2TPv3) and exposes the helpers:
+encapsulate/decapsulate, segment/coalesce, lint, scan.
+
+The CLI (:mod:`scapy_geneve.cli`) is a leaf and is never imported here.
+"""
+
+__version__ = "0.1.0"
+
+from scapy_geneve.errors import BuildError, CaptureError, GeneveError  # noqa: F401
+from scapy_geneve.consts import (  # noqa: F401
+    GENEVE_PORT, OPTION_CLASSES, name_option_class, option_class_name,
+)
+from scapy_geneve.layers import *  # noqa: F401,F403
+from scapy_geneve.layers import __all__ as _layers_all
+
+__all__ = [
+    "__version__", "BuildError", "CaptureError", "GeneveError", "GENEVE_PORT",
+    "OPTION_CLASSES", "name_option_class", "option_class_name",
+] + list(_layers_all)
+
+# -- helpers (each block: one module's public API) ------------------------------
+# (tunnel API, segmentation, lint/conformance and scan add their imports here)
+
+
+def scapy_ext(plg):  # type: ignore[no-untyped-def]
+    """Scapy's extension hook: ``conf.load_extensions = ["scapy-geneve"]``.
+
+    Registers :mod:`scapy_geneve._contrib` so ``load_contrib("scapy_geneve")``
+    works in the Scapy shell.
+    """
+    plg.config("scapy-geneve", __version__)
+    plg.register(
+        name="scapy_geneve",
+        mode=plg.MODE.CONTRIB,
+        path=__path__[0] + "/_contrib.py",
+    )

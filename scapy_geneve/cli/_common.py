@@ -1,0 +1,86 @@
+"""Helpers shared by the CLI commands: safe output files and a progress bar."""
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from typing import IO, Iterator, Optional
+
+from scapy_geneve.errors import CaptureError
+
+
+def check_not_input(out_path: str, *in_paths: str) -> None:
+    """Refuse to write OUT over one of the inputs (same file, any spelling)."""
+    for in_path in in_paths:
+        try:
+            if os.path.samefile(out_path, in_path):
+                raise CaptureError("refusing to overwrite the input file %s" % in_path,
+                                   path=out_path)
+        except FileNotFoundError:
+            continue
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, *inputs: str) -> Iterator[IO[bytes]]:
+    """Write to a temporary file beside PATH, renamed over PATH only on success.
+
+    An error or Ctrl-C leaves any existing PATH untouched and no temporary file.
+    """
+    check_not_input(path, *inputs)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path),
+                               suffix=".part", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class Progress:
+    """A one-line progress bar on stderr.
+
+    Silent when stderr is not a terminal, when ``quiet`` is set, or for work
+    that finishes within ``delay`` seconds.
+    """
+
+    def __init__(self, total: Optional[int], label: str = "", quiet: bool = False,
+                 delay: float = 2.0, stream: Optional[IO[str]] = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = not quiet and self.stream.isatty()
+        self.total = total
+        self.label = label
+        self.start = time.monotonic()
+        self.delay = delay
+        self.last = 0.0
+        self.shown = False
+
+    def update(self, done: int, packets: Optional[int] = None) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.start < self.delay or now - self.last < 0.2:
+            return
+        self.last = now
+        self.shown = True
+        rate = ""
+        if packets is not None:
+            rate = " %d pkts (%.0f/s)" % (packets, packets / max(now - self.start, 1e-9))
+        if self.total:
+            frac = min(done / self.total, 1.0)
+            bar = "#" * int(frac * 30)
+            self.stream.write("\r%s [%-30s] %5.1f%%%s" % (self.label, bar, frac * 100, rate))
+        else:
+            self.stream.write("\r%s %d%s" % (self.label, done, rate))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,71 @@
+"""Shared fixtures: where the peers (tshark, tcpdump, the kernel, OVS) and the
+tcpdump corpus are, and a clean skip with the reason when one is missing."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from scapy.config import conf
+
+import scapy_geneve  # noqa: F401  (binds every layer)
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("SCAPY_GENEVE_CORPUS",
+                             ROOT.parent / "shared" / "corpus" / "tcpdump"))
+
+
+@pytest.fixture(autouse=True)
+def _debug_dissector():
+    """Dissection bugs must surface as exceptions in tests, not hide in Raw."""
+    old = conf.debug_dissector
+    conf.debug_dissector = True
+    yield
+    conf.debug_dissector = old
+
+
+@pytest.fixture
+def no_debug_dissector():
+    old = conf.debug_dissector
+    conf.debug_dissector = False
+    yield
+    conf.debug_dissector = old
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """tcpdump's own test captures (../shared/corpus/tcpdump), read in place."""
+    if not CORPUS.is_dir():
+        pytest.skip("tcpdump corpus not found at %s" % CORPUS)
+    return CORPUS
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip("%s is not installed (CI installs it through .ci/run)" % name)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tshark() -> str:
+    return _tool("tshark")
+
+
+@pytest.fixture(scope="session")
+def tcpdump() -> str:
+    return _tool("tcpdump")
+
+
+@pytest.fixture(scope="session")
+def netns_capable() -> None:
+    """Root with iproute2 and namespaces; the test makes its own namespaces."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create network namespaces")
+    _tool("ip")
+    probe = "sgprobe%d" % os.getpid()
+    res = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip("cannot create a network namespace: %s" % res.stderr.strip())
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
