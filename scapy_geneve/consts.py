@@ -84,9 +84,8 @@ def option_class_name(classid: int) -> str:
     """
     if classid in OPTION_CLASS_USER:
         return OPTION_CLASS_USER[classid]
-    for low, high, owner in OPTION_CLASS_RANGES:
-        if low <= classid <= high:
-            return owner
+    if classid in OPTION_CLASSES:
+        return OPTION_CLASSES[classid]
     if classid <= 0x00FF:
         return "Unassigned (IETF Review)"
     return "Unassigned"
@@ -99,14 +98,9 @@ def name_option_class(classid: int, name: str) -> None:
     OPTION_CLASS_USER[classid] = name
 
 
-class OptionClassNames(dict):  # type: ignore[type-arg]
-    """A mapping every 16-bit class resolves in, for Scapy's enum fields."""
-
-    def __missing__(self, key: int) -> str:
-        return option_class_name(key)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, int) and 0 <= key <= 0xFFFF
-
-
-OPTION_CLASSES = OptionClassNames()
+# {class: owner} for every assigned class and the experimental range.
+OPTION_CLASSES: Dict[int, str] = {
+    cls: owner
+    for low, high, owner in OPTION_CLASS_RANGES
+    for cls in range(low, high + 1)
+}

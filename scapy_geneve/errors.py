@@ -25,10 +25,11 @@ class BuildError(GeneveError, ValueError):
         self.field = field
         self.value = value
         self.why = why
+        shown = value if isinstance(value, str) else repr(value)
         if why.endswith("bits") or why.endswith("bytes"):
-            msg = "%s.%s: value %r does not fit in %s" % (layer, field, value, why)
+            msg = "%s.%s: value %s does not fit in %s" % (layer, field, shown, why)
         else:
-            msg = "%s.%s: value %r %s" % (layer, field, value, why)
+            msg = "%s.%s: value %s %s" % (layer, field, shown, why)
         super().__init__(msg)
 
 

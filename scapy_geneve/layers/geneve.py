@@ -1,0 +1,434 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# This file is part of scapy-geneve.
+
+# scapy.contrib.description = Geneve: Generic Network Virtualization Encapsulation (RFC 8926)
+# scapy.contrib.status = loads
+
+"""Geneve: Generic Network Virtualization Encapsulation, RFC 8926.
+
+https://www.rfc-editor.org/rfc/rfc8926
+
+Base header (§3.4)::
+
+     0                   1                   2                   3
+     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |Ver|  Opt Len  |O|C|    Rsvd.  |          Protocol Type        |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |        Virtual Network Identifier (VNI)       |    Reserved   |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                    Variable-Length Options                    |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+Option TLV (§3.5)::
+
+     0                   1                   2                   3
+     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |          Option Class         |      Type     |R|R|R| Length  |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                  Variable-Length Option Data                  |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+Building is exact: ``optionlen`` and ``length`` are derived (in 4-byte
+words) when left to None, option data is zero-padded to a multiple of 4
+bytes, ``critical`` (the C bit) is set exactly when some option has the
+critical bit, and ``proto`` follows the payload.  Anything that cannot be
+encoded raises :class:`~scapy_geneve.errors.BuildError`; nothing is masked.
+Values set explicitly are written as set, for negative tests.
+
+Dissection is lossless: whatever bytes follow a UDP header to port 6081,
+``bytes(pkt)`` gives them back exactly.
+"""
+
+import struct
+import zlib
+from typing import Any, Dict, List, Optional, Tuple, Type
+
+from scapy.config import conf
+from scapy.fields import (
+    BitField, Field, PacketListField, StrLenField, X3BytesField, XByteField,
+    XShortEnumField, XShortField,
+)
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import ETHER_TYPES, Ether
+from scapy.packet import Packet, Raw, bind_bottom_up, bind_top_down, split_bottom_up
+
+from scapy_geneve.consts import (
+    ETH_P_TEB, GENEVE_CRITICAL, GENEVE_HDR_LEN, GENEVE_MAX_OPT_DATA,
+    GENEVE_MAX_OPTIONS, GENEVE_OPT_HDR_LEN, GENEVE_PORT, option_class_name,
+)
+from scapy_geneve.errors import BuildError
+
+__all__ = [
+    "Geneve", "GeneveOption", "GENEVE", "GeneveOptions", "option_header",
+    "flow_sport", "claim_geneve_port", "registered_options",
+]
+
+
+# -- field helpers ----------------------------------------------------------
+
+
+def _field_bits(fld: Field) -> Optional[int]:
+    """Width in bits of an unsigned integer field, None for anything else."""
+    if isinstance(fld, BitField):
+        return fld.size
+    fmt = getattr(fld, "fmt", "")
+    if fmt and fmt[-1] in "BHIQ":
+        return fld.sz * 8
+    return None
+
+
+class _CheckedPacket(Packet):
+    """Refuses, with a :class:`BuildError`, any value too wide for its field.
+
+    Scapy masks (``BitField``) or truncates (``X3BytesField``) silently; a
+    Geneve VNI of 2**24 would go out as 0.  Here it names field and value.
+    """
+
+    __slots__: List[str] = []
+    _widths: Dict[type, List[Tuple[str, int]]] = {}
+
+    def self_build(self) -> bytes:
+        if self.raw_packet_cache is None:
+            widths = _CheckedPacket._widths.get(self.__class__)
+            if widths is None:
+                widths = [(f.name, b) for f in self.fields_desc
+                          if (b := _field_bits(f)) is not None]
+                _CheckedPacket._widths[self.__class__] = widths
+            fields = self.fields
+            for name, bits in widths:
+                value = fields.get(name)
+                if value is None or not isinstance(value, int):
+                    continue
+                if value < 0 or value >> bits:
+                    raise BuildError(self.__class__.__name__, name, value,
+                                     "%d bits" % bits)
+        return super().self_build()
+
+
+class _AutoBitField(BitField):
+    """A BitField whose None (derived later, in post_build) is written as 0."""
+
+    def i2m(self, pkt: Optional[Packet], x: Optional[int]) -> int:
+        return 0 if x is None else x
+
+
+class _OptionClassField(XShortField):
+    """Option Class, shown with its IANA registry name: ``0x0108 (Amazon.com, Inc.)``."""
+
+    def i2repr(self, pkt: Optional[Packet], x: Optional[int]) -> str:
+        if x is None:
+            return "None"
+        return "0x%04x (%s)" % (x, option_class_name(x))
+
+
+class _OptionTypeField(XByteField):
+    """Option Type: the 8-bit wire value; show() spells out the critical bit."""
+
+    def i2repr(self, pkt: Optional[Packet], x: Optional[int]) -> str:
+        if x is None:
+            return "None"
+        flag = "critical" if x & GENEVE_CRITICAL else "non-critical"
+        return "0x%02x (%s, type 0x%02x)" % (x, flag, x & 0x7F)
+
+
+class _CriticalBitField(BitField):
+    """The C bit: when None, set exactly when some option is critical (§3.5)."""
+
+    def i2m(self, pkt: Optional[Packet], x: Optional[int]) -> int:
+        if x is None:
+            return int(pkt is not None and _any_critical(pkt.options))
+        return x
+
+
+def _any_critical(options: List[Packet]) -> bool:
+    return any(isinstance(o, GeneveOption) and (o.type or 0) & GENEVE_CRITICAL
+               for o in options)
+
+
+class _ProtoField(XShortEnumField):
+    """Protocol Type: an EtherType, derived from the payload when None."""
+
+    def i2m(self, pkt: Optional[Packet], x: Optional[int]) -> int:
+        if x is None:
+            return _payload_ethertype(pkt.payload) if pkt is not None else ETH_P_TEB
+        return x
+
+
+def _payload_ethertype(payload: Packet) -> int:
+    """The EtherType Scapy would put before PAYLOAD; 0x6558 for Ether/none."""
+    if isinstance(payload, Ether):
+        return ETH_P_TEB
+    overload = payload.overload_fields
+    own = overload.get(Geneve, {}).get("proto")
+    if own is not None:
+        return own
+    ether = overload.get(Ether, {}).get("type")
+    if ether is not None:
+        return ether
+    return ETH_P_TEB
+
+
+_ether_table: Tuple[int, Dict[int, Type[Packet]]] = (0, {})
+
+
+def _ethertype_layer(proto: int) -> Optional[Type[Packet]]:
+    """The Scapy class bound over Ether for this EtherType (live table)."""
+    global _ether_table
+    guess = Ether.payload_guess
+    if _ether_table[0] != id(guess):
+        table: Dict[int, Type[Packet]] = {}
+        for fval, cls in guess:
+            if set(fval) == {"type"}:
+                table.setdefault(fval["type"], cls)
+        _ether_table = (id(guess), table)
+    return _ether_table[1].get(proto)
+
+
+# -- option TLV --------------------------------------------------------------
+
+registered_options: Dict[Tuple[int, int], List[Type["GeneveOption"]]] = {}
+
+
+def option_header(classid: int = 0, type: int = 0) -> List[Field]:  # noqa: A002
+    """The four option-header fields, with defaults, for a typed option.
+
+    A decoder for your own option is a subclass; defining it registers it::
+
+        class MyOption(GeneveOption):
+            name = "My option"
+            fields_desc = option_header(0xFF01, 0x05) + [IntField("value", 0)]
+    """
+    return [
+        _OptionClassField("classid", classid),
+        _OptionTypeField("type", type),
+        BitField("reserved", 0, 3),
+        _AutoBitField("length", None, 5),
+    ]
+
+
+class GeneveOption(_CheckedPacket):
+    """One Geneve option TLV (RFC 8926 §3.5).
+
+    ``type`` is the wire byte: 0x80 is the critical bit, readable and
+    settable on its own as ``opt.critical``.  ``length`` counts 4-byte words
+    of data.  Options of a registered (class, type) dissect as their typed
+    subclass; everything else stays generic and round-trips byte for byte.
+    """
+
+    name = "Geneve Option"
+    match_subclass = True
+    fields_desc = option_header() + [
+        StrLenField("data", b"", length_from=lambda pkt: (pkt.length or 0) * 4),
+    ]
+
+    #: Data length in 4-byte words a typed subclass decodes; None = any.
+    option_length: Optional[int] = None
+
+    def __init__(self, *args: Any, critical: Optional[bool] = None,
+                 **kargs: Any) -> None:
+        super().__init__(*args, **kargs)
+        if critical is not None:
+            self.critical = critical
+
+    @property
+    def critical(self) -> bool:
+        """The option's critical bit (the high-order bit of ``type``)."""
+        return bool((self.type or 0) & GENEVE_CRITICAL)
+
+    @critical.setter
+    def critical(self, value: bool) -> None:
+        base = (self.type or 0) & 0x7F
+        self.type = base | GENEVE_CRITICAL if value else base
+
+    @classmethod
+    def fits(cls, words: int) -> bool:
+        """Whether this decoder reads an option of ``words`` data words."""
+        return cls.option_length is None or cls.option_length == words
+
+    @classmethod
+    def register_variant(cls) -> None:
+        if cls.__name__ == "GeneveOption":
+            return
+        key = (cls.classid.default, cls.type.default)  # type: ignore[attr-defined]
+        variants = registered_options.setdefault(key, [])
+        variants[:] = [v for v in variants if v.__name__ != cls.__name__] + [cls]
+
+    @classmethod
+    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any,
+                      **kargs: Any) -> Type[Packet]:
+        if not _pkt:
+            return cls
+        if len(_pkt) < GENEVE_OPT_HDR_LEN:
+            return conf.raw_layer  # a truncated option header stays raw bytes
+        variants = registered_options.get((_pkt[0] << 8 | _pkt[1], _pkt[2]))
+        if variants:
+            words = _pkt[3] & 0x1F
+            if len(_pkt) >= GENEVE_OPT_HDR_LEN + 4 * words:
+                for variant in reversed(variants):  # the latest registered wins
+                    if variant.fits(words):
+                        return variant
+        return cls
+
+    def post_build(self, pkt: bytes, pay: bytes) -> bytes:
+        if self.length is None:
+            body = len(pkt) - GENEVE_OPT_HDR_LEN
+            if body % 4:
+                pkt += b"\x00" * (4 - body % 4)
+                body += 4 - body % 4
+            if body > GENEVE_MAX_OPT_DATA:
+                raise BuildError(
+                    self.__class__.__name__, "data", "%d bytes" % body,
+                    "is over the 124 bytes an option can carry (Length is 5 bits "
+                    "of 4-byte words, RFC 8926 §3.5)")
+            pkt = pkt[:3] + bytes([(pkt[3] & 0xE0) | body // 4]) + pkt[4:]
+        return pkt + pay
+
+    def extract_padding(self, s: bytes) -> Tuple[bytes, bytes]:
+        return b"", s
+
+    def mysummary(self) -> str:
+        return "class=%s type=0x%02x%s len=%s" % (
+            self.get_field("classid").i2repr(self, self.classid), self.type or 0,
+            "(C)" if self.critical else "", self.length)
+
+
+# -- base header -------------------------------------------------------------
+
+
+def _options_len(pkt: Packet) -> int:
+    # Version 0 is the only one defined: under any other version the layout
+    # of what follows is unknown, so it stays payload (RFC 8926 §3.4).
+    return pkt.optionlen * 4 if pkt.version == 0 else 0
+
+
+class Geneve(_CheckedPacket):
+    """Geneve base header and options (RFC 8926 §3.4, §3.5)."""
+
+    name = "Geneve"
+    fields_desc = [
+        BitField("version", 0, 2),
+        _AutoBitField("optionlen", None, 6),
+        BitField("oam", 0, 1),
+        _CriticalBitField("critical", None, 1),
+        BitField("reserved", 0, 6),
+        _ProtoField("proto", None, ETHER_TYPES),
+        X3BytesField("vni", 0),
+        XByteField("reserved2", 0),
+        PacketListField("options", [], GeneveOption, length_from=_options_len),
+    ]
+
+    def post_build(self, pkt: bytes, pay: bytes) -> bytes:
+        if self.optionlen is None:
+            size = len(pkt) - GENEVE_HDR_LEN
+            if size > GENEVE_MAX_OPTIONS:
+                raise BuildError(
+                    "Geneve", "options", "%d bytes" % size,
+                    "is over the 252 bytes Opt Len can describe (6 bits of "
+                    "4-byte words, RFC 8926 §3.4)")
+            if size % 4:
+                raise BuildError(
+                    "Geneve", "options", "%d bytes" % size,
+                    "is not a whole number of 4-byte words: an option has an "
+                    "explicit length that disagrees with its data; set "
+                    "optionlen explicitly to send this")
+            pkt = bytes([(pkt[0] & 0xC0) | size // 4]) + pkt[1:]
+        return pkt + pay
+
+    def guess_payload_class(self, payload: bytes) -> Type[Packet]:
+        if self.version != 0:
+            return conf.raw_layer
+        cls = super().guess_payload_class(payload)
+        if cls is conf.raw_layer:
+            cls = _ethertype_layer(self.proto) or conf.raw_layer
+        return cls
+
+    def hashret(self) -> bytes:
+        return struct.pack("!I", self.vni) + self.payload.hashret()
+
+    def answers(self, other: Packet) -> int:
+        if isinstance(other, Geneve):
+            if self.vni == other.vni:
+                return self.payload.answers(other.payload)
+            return 0
+        return self.payload.answers(other)
+
+    def mysummary(self) -> str:
+        flags = "".join(f for f, on in (("O", self.oam), ("C", self.critical)) if on)
+        return "Geneve vni=%#x proto=%s%s%s" % (
+            self.vni, self.get_field("proto").i2repr(self, self.proto),
+            " options=%d" % len(self.options) if self.options else "",
+            " [%s]" % flags if flags else "")
+
+
+# scapy.contrib.geneve names, so users' scripts carry over.
+GENEVE = Geneve
+GeneveOptions = GeneveOption
+
+
+# -- source-port entropy (RFC 8926 §3.3) ----------------------------------------
+
+
+def flow_sport(inner: Packet, low: int = 49152, high: int = 65535) -> int:
+    """An outer UDP source port from a hash of the inner flow (RFC 8926 §3.3).
+
+    The same inner flow (addresses, protocol, ports; MACs and EtherType for
+    non-IP frames) always gives the same port, spread over ``low..high``
+    the way Linux's ``udp_flow_src_port()`` scales its hash.  The RFC lets
+    Geneve use the whole 16-bit range; the default keeps to 49152-65535,
+    which VXLAN (RFC 7348 §5) recommends and no well-known service uses.
+    """
+    if not 0 < low <= high <= 0xFFFF:
+        raise BuildError("flow_sport", "low/high", (low, high),
+                         "must satisfy 0 < low <= high <= 65535")
+    key = b""
+    layer = inner
+    if isinstance(layer, Ether):
+        key = bytes(layer)[:14]
+        layer = layer.payload
+    for l3 in (IP, IPv6):
+        if isinstance(layer, l3):
+            proto = layer.proto if l3 is IP else layer.nh
+            key = b"%s|%s|%d" % (layer.src.encode(), layer.dst.encode(), proto)
+            l4 = layer.payload
+            if isinstance(l4, (TCP, UDP)):
+                key += struct.pack("!HH", l4.sport, l4.dport)
+            break
+    hashed = zlib.crc32(key) & 0xFFFFFFFF
+    return ((hashed * (high - low)) >> 32) + low
+
+
+# -- bindings -----------------------------------------------------------------
+
+# Dissection: the destination port only (RFC 8926 §3.3: "MUST NOT be reversed").
+bind_bottom_up(UDP, Geneve, dport=GENEVE_PORT)
+# Build: IP()/UDP()/Geneve() gets dport 6081, and sport 6081 rather than
+# UDP's default 53, which would re-dissect as DNS.  encapsulate() and
+# flow_sport() give a per-flow source port instead.
+bind_top_down(UDP, Geneve, dport=GENEVE_PORT, sport=GENEVE_PORT)
+
+# Payloads: Ether by 0x6558; every other EtherType through Ether's own
+# bindings (see guess_payload_class), so ARP, MPLS, NSH, ... all dissect.
+bind_bottom_up(Geneve, Ether, proto=ETH_P_TEB)
+bind_top_down(Geneve, Ether, proto=ETH_P_TEB)
+bind_top_down(Geneve, IP, proto=0x0800)
+bind_top_down(Geneve, IPv6, proto=0x86DD)
+
+
+def claim_geneve_port() -> None:
+    """Make this package's Geneve win UDP port 6081 in this process.
+
+    Scapy tries UDP bindings in order, so whichever Geneve was bound first
+    dissects port 6081: ours if ``import scapy_geneve`` came before
+    ``load_contrib("geneve")``, Scapy's contrib ``GENEVE`` otherwise.  This
+    unbinds the contrib class from dissection and puts ours first.
+    """
+    import sys
+
+    contrib = sys.modules.get("scapy.contrib.geneve")
+    if contrib is not None:
+        split_bottom_up(UDP, contrib.GENEVE, dport=GENEVE_PORT)
+    UDP.payload_guess = [({"dport": GENEVE_PORT}, Geneve)] + [
+        (fval, cls) for fval, cls in UDP.payload_guess if cls is not Geneve]
