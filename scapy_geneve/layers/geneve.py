@@ -320,6 +320,13 @@ class Geneve(_CheckedPacket):
         PacketListField("options", [], GeneveOption, length_from=_options_len),
     ]
 
+    @classmethod
+    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any,
+                      **kargs: Any) -> Type[Packet]:
+        if _pkt and len(_pkt) < GENEVE_HDR_LEN:
+            return conf.raw_layer  # not even a base header: raw UDP payload
+        return cls
+
     def post_build(self, pkt: bytes, pay: bytes) -> bytes:
         if self.optionlen is None:
             size = len(pkt) - GENEVE_HDR_LEN

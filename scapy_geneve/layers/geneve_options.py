@@ -96,7 +96,7 @@ class GeneveOptionGCPVNID(GeneveOption):
 
         |          VNID (28 bits)                               |Rsv|D|
 
-    D is the direction: 1 egress, 0 ingress (Wireshark geneve.option.gcp.*).
+    D is the traffic direction: 1 egress, 0 ingress (Wireshark geneve.option.gcp.*).
     """
 
     name = "Geneve Option GCP VNID"
@@ -104,7 +104,7 @@ class GeneveOptionGCPVNID(GeneveOption):
     fields_desc = option_header(GCP_CLASS, 0x01) + [
         BitField("vnid", 0, 28),
         BitField("gcp_reserved", 0, 3),
-        BitEnumField("direction", 0, 1, {0: "ingress", 1: "egress"}),
+        BitEnumField("traffic_direction", 0, 1, {0: "ingress", 1: "egress"}),
     ]
 
 
