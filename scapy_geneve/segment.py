@@ -1,0 +1,583 @@
+"""GSO/TSO segmentation the way Linux's software GSO does it (specs.md §7).
+
+A *super-packet* is what a host hands to its NIC (and what a capture taken
+before the NIC shows): one big TCP segment, or a UDP payload for UDP GSO,
+optionally inside a UDP tunnel (Geneve, VXLAN, VXLAN-GPE) or GRE/NVGRE::
+
+    Ether / IPv4|IPv6 / UDP / Geneve(+options)|VXLAN / Ether / IPv4|IPv6 / TCP|UDP / payload
+    Ether / IPv4|IPv6 / GRE(K, 0x6558) / Ether / IPv4|IPv6 / TCP|UDP / payload   (NVGRE)
+    Ether / IPv4|IPv6 / TCP|UDP / payload                                        (no tunnel)
+
+:func:`segment` cuts it into the packets Linux's ``skb_segment()`` chain
+(``inet_gso_segment`` / ``ipv6_gso_segment`` -> ``__skb_udp_tunnel_segment`` or
+``gre_gso_segment`` -> inner IP -> ``tcp_gso_segment`` / ``__udp_gso_segment``)
+puts on the wire:
+
+- every header byte up to the payload is copied (the tunnel header with every
+  option, in order, DF/TTL/TOS, ports, ack, window, TCP options, urgent pointer);
+- IPv4 IDs (outer and inner) count up from the super-packet's, one per
+  segment (``outer_ip_id``/``ip_id="fixed"`` keeps them, as TCP_FIXEDID does);
+- IPv4 total length / IPv6 payload length, UDP length: per segment;
+- TCP sequence numbers advance by MSS; CWR stays on the first segment only,
+  FIN and PSH on the last only;
+- IPv4 header checksums, inner TCP/UDP checksums: computed; the outer UDP
+  checksum stays 0 when the super-packet's is 0 (no SKB_GSO_UDP_TUNNEL_CSUM)
+  and is computed otherwise, a computed 0 being sent as 0xFFFF.
+
+It works on bytes: the header template is parsed once from the offsets, then
+patched per segment, and checksums are summed with big-integer arithmetic.
+"""
+
+import struct
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from scapy.layers.inet import IP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet
+
+from scapy_geneve.checksum import (
+    CSUM_MANGLED_0, csum_add, csum_block, csum_fold, ipv4_header_checksum,
+    pseudo_header_sum,
+)
+from scapy_geneve.consts import (
+    ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, GENEVE_PORT, IPPROTO_GRE, VXLAN_GPE_PORT,
+    VXLAN_LINUX_PORT, VXLAN_PORT,
+)
+from scapy_geneve.errors import BuildError, CaptureError
+
+__all__ = [
+    "segment", "segment_bytes", "finish_checksums", "finish_checksums_bytes",
+    "parse_offsets", "Offsets", "IPHeader", "TUNNEL_PORTS",
+]
+
+#: UDP destination ports recognised as tunnels when the packet does not say.
+TUNNEL_PORTS: Dict[int, str] = {
+    GENEVE_PORT: "geneve",
+    VXLAN_PORT: "vxlan",
+    VXLAN_LINUX_PORT: "vxlan",
+    VXLAN_GPE_PORT: "vxlan-gpe",
+}
+
+_VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
+_IPPROTO_TCP, _IPPROTO_UDP = 6, 17
+_IPV6_EXT = (0, 60)              # Hop-by-Hop, Destination Options: copied as they are
+_TCP_FIN, _TCP_PSH, _TCP_CWR = 0x01, 0x08, 0x80
+_GRE_C, _GRE_R, _GRE_K, _GRE_S = 0x8000, 0x4000, 0x2000, 0x1000
+_GPE_NEXT = {1: ETH_P_IP, 2: ETH_P_IPV6, 3: ETH_P_TEB}
+_IPV4_MAX, _IPV6_MAX = 0xFFFF, 0xFFFF
+
+
+# -- offsets -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IPHeader:
+    """Where an IPv4 or IPv6 header is, and what the checksums need from it."""
+    off: int          # offset of the IP header in the frame
+    version: int      # 4 or 6
+    hlen: int         # IPv4 IHL*4, or 40 + extension headers copied as they are
+    proto: int        # upper-layer protocol (after IPv6 extension headers)
+    src: bytes
+    dst: bytes
+    end: int          # frame offset where this datagram ends
+
+
+@dataclass(frozen=True)
+class Offsets:
+    """Header offsets of a (super-)packet, found once from its bytes.
+
+    ``outer`` is the tunnel's IP header (None without a tunnel), ``tunnel``
+    one of "geneve", "vxlan", "vxlan-gpe", "gre" (NVGRE is GRE with the K
+    bit and protocol 0x6558), ``tunnel_off`` the offset of its UDP or GRE
+    header and ``inner_l2`` the offset of the inner frame (or inner IP
+    header when the tunnel carries IP directly).  ``ip`` is the innermost IP
+    header, ``l4`` "tcp", "udp" or "other".
+    """
+    outer: Optional[IPHeader]
+    tunnel: Optional[str]
+    tunnel_off: int
+    inner_l2: int
+    ip: IPHeader
+    l4: str
+    l4_off: int
+    l4_hlen: int
+    payload_off: int
+
+    @property
+    def end(self) -> int:
+        return self.ip.end
+
+    @property
+    def first_ip(self) -> IPHeader:
+        return self.outer if self.outer is not None else self.ip
+
+
+def _err(msg: str, off: int) -> CaptureError:
+    return CaptureError("%s (at byte %d of the packet)" % (msg, off))
+
+
+def _ethertype_at(buf: bytes, off: int) -> Tuple[int, int]:
+    """Skip an Ethernet header and its VLAN tags: (EtherType, L3 offset)."""
+    if len(buf) < off + 14:
+        raise _err("Ethernet header truncated", off)
+    etype = struct.unpack_from("!H", buf, off + 12)[0]
+    off += 14
+    while etype in _VLAN_TPIDS:
+        if len(buf) < off + 4:
+            raise _err("VLAN tag truncated", off)
+        etype = struct.unpack_from("!H", buf, off + 2)[0]
+        off += 4
+    return etype, off
+
+
+def _ip_at(buf: bytes, off: int, limit: int, what: str) -> IPHeader:
+    """Parse the IP header at ``off``; the datagram may not pass ``limit``."""
+    if off >= len(buf):
+        raise _err("%s IP header missing" % what, off)
+    version = buf[off] >> 4
+    if version == 4:
+        if limit - off < 20:
+            raise _err("%s IPv4 header truncated" % what, off)
+        ihl = (buf[off] & 0x0F) * 4
+        tot_len, frag = struct.unpack_from("!H2xH", buf, off + 2)
+        if ihl < 20 or off + ihl > limit:
+            raise _err("%s IPv4 header length %d is invalid" % (what, ihl), off)
+        if frag & 0x3FFF:
+            raise _err("%s IPv4 packet is a fragment (MF or offset set): nothing to segment" % what, off)
+        if tot_len == 0:            # BIG TCP / TSO capture: the length is the frame's
+            end = limit
+        elif off + tot_len > limit:
+            raise _err("%s IPv4 total length %d runs past the %d bytes captured "
+                       "(truncated capture? use a larger snaplen)" % (what, tot_len, limit - off), off)
+        elif tot_len < ihl:
+            raise _err("%s IPv4 total length %d is shorter than its header" % (what, tot_len), off)
+        else:
+            end = off + tot_len
+        return IPHeader(off, 4, ihl, buf[off + 9], bytes(buf[off + 12:off + 16]),
+                        bytes(buf[off + 16:off + 20]), end)
+    if version == 6:
+        if limit - off < 40:
+            raise _err("%s IPv6 header truncated" % what, off)
+        plen = struct.unpack_from("!H", buf, off + 4)[0]
+        nh = buf[off + 6]
+        if plen == 0:               # BIG TCP: no jumbo option in newer kernels
+            end = limit
+        elif off + 40 + plen > limit:
+            raise _err("%s IPv6 payload length %d runs past the %d bytes captured "
+                       "(truncated capture? use a larger snaplen)" % (what, plen, limit - off - 40), off)
+        else:
+            end = off + 40 + plen
+        hlen = 40
+        while nh in _IPV6_EXT:
+            if off + hlen + 8 > end:
+                raise _err("%s IPv6 extension header truncated" % what, off + hlen)
+            nh, elen = buf[off + hlen], (buf[off + hlen + 1] + 1) * 8
+            hlen += elen
+        if nh in (43, 44, 51, 50):
+            raise _err("%s IPv6 next header %d (routing/fragment/IPsec) is not segmentable" % (what, nh),
+                       off + hlen)
+        return IPHeader(off, 6, hlen, nh, bytes(buf[off + 8:off + 24]), bytes(buf[off + 24:off + 40]), end)
+    raise _err("%s IP version %d is neither 4 nor 6" % (what, version), off)
+
+
+def _strip_jumbo(buf: bytes, ip_off: int) -> bytes:
+    """Old-style IPv6 BIG TCP (RFC 2675 jumbo Hop-by-Hop option, payload
+    length 0): remove the 8-byte HBH header as ``ipv6_gso_segment`` does."""
+    if buf[ip_off + 6] != 0 or struct.unpack_from("!H", buf, ip_off + 4)[0] != 0:
+        return buf
+    hbh = ip_off + 40
+    if len(buf) < hbh + 8 or buf[hbh + 1] != 0 or buf[hbh + 2:hbh + 4] != b"\xc2\x04":
+        return buf
+    out = bytearray(buf[:hbh] + buf[hbh + 8:])
+    out[ip_off + 6] = buf[hbh]
+    return bytes(out)
+
+
+def _l3_of(buf: bytes, etype: int, off: int, what: str) -> int:
+    if etype not in (ETH_P_IP, ETH_P_IPV6):
+        raise _err("%s EtherType %#06x is not IPv4 or IPv6" % (what, etype), off - 2)
+    return off
+
+
+def parse_offsets(buf: bytes, link: str = "ether", tunnel: Optional[str] = None,
+                  tunnel_ports: Optional[Dict[int, str]] = None) -> Offsets:
+    """Find the header offsets of ``buf`` (one frame).
+
+    ``link`` is "ether" or "ip" (the frame starts with the IP header).
+    ``tunnel`` forces how a UDP payload is read ("geneve", "vxlan",
+    "vxlan-gpe", or "none" for UDP GSO of the UDP itself); by default the
+    UDP destination port decides (:data:`TUNNEL_PORTS`).  GRE is always
+    read as a tunnel.  Raises :class:`CaptureError` naming the byte offset
+    of whatever cannot be read.
+    """
+    ports = TUNNEL_PORTS if tunnel_ports is None else tunnel_ports
+    if link == "ether":
+        etype, off = _ethertype_at(buf, 0)
+        off = _l3_of(buf, etype, off, "outer")
+    elif link == "ip":
+        off = 0
+    else:
+        raise ValueError("link must be 'ether' or 'ip', not %r" % (link,))
+    first = _ip_at(buf, off, len(buf), "outer")
+    l4_off = first.off + first.hlen
+    kind: Optional[str] = None
+    if first.proto == _IPPROTO_UDP and first.end - l4_off >= 8:
+        dport = struct.unpack_from("!H", buf, l4_off + 2)[0]
+        kind = ports.get(dport) if tunnel is None else (None if tunnel == "none" else tunnel)
+    elif first.proto == IPPROTO_GRE and tunnel != "none":
+        kind = "gre"
+    if kind is None:
+        return _transport(buf, None, None, l4_off, first.off if link == "ip" else 0, first)
+
+    t_off = l4_off
+    if kind == "gre":
+        if first.end - t_off < 4:
+            raise _err("GRE header truncated", t_off)
+        flags, proto = struct.unpack_from("!HH", buf, t_off)
+        if flags & 0x0007 or flags & _GRE_R:
+            raise _err("GRE version %d / routing present: not a GRE/NVGRE tunnel header"
+                       % (flags & 7), t_off)
+        t_len = 4 + 4 * (bool(flags & _GRE_C) + bool(flags & _GRE_K) + bool(flags & _GRE_S))
+        inner_type = proto
+    elif kind == "geneve":
+        if first.end - t_off < 16:
+            raise _err("Geneve header truncated", t_off + 8)
+        t_len = 16 + (buf[t_off + 8] & 0x3F) * 4
+        inner_type = struct.unpack_from("!H", buf, t_off + 10)[0]
+    elif kind in ("vxlan", "vxlan-gpe"):
+        t_len = 16
+        inner_type = ETH_P_TEB
+        if kind == "vxlan-gpe" or buf[t_off + 8] & 0x04:   # GPE P bit: Next Protocol
+            nxt = buf[t_off + 8 + 3] if len(buf) > t_off + 11 else 0
+            if nxt not in _GPE_NEXT:
+                raise _err("VXLAN-GPE next protocol %d is not IPv4, IPv6 or Ethernet" % nxt, t_off + 11)
+            inner_type = _GPE_NEXT[nxt]
+            kind = "vxlan-gpe"
+    else:
+        raise ValueError("unknown tunnel %r (geneve, vxlan, vxlan-gpe, none)" % (kind,))
+    inner_l2 = t_off + t_len
+    if inner_l2 > first.end:
+        raise _err("%s header runs past the end of the packet" % kind, t_off)
+    if inner_type == ETH_P_TEB:
+        etype, ip_off = _ethertype_at(buf[:first.end], inner_l2)
+        _l3_of(buf, etype, ip_off, "inner")
+    elif inner_type in (ETH_P_IP, ETH_P_IPV6):
+        ip_off = inner_l2
+    else:
+        raise _err("%s carries protocol %#06x: no inner IP to segment" % (kind, inner_type), t_off)
+    inner = _ip_at(buf, ip_off, first.end, "inner")
+    if inner.end != first.end:
+        raise _err("inner IP length (%d bytes) disagrees with the outer one (%d bytes left)"
+                   % (inner.end - inner.off, first.end - inner.off), inner.off)
+    return _transport(buf, first, kind, inner.off + inner.hlen, inner_l2, inner, t_off)
+
+
+def _transport(buf: bytes, outer: Optional[IPHeader], tunnel: Optional[str], l4_off: int,
+               inner_l2: int, ip: IPHeader, t_off: int = 0) -> Offsets:
+    if ip.proto == _IPPROTO_TCP:
+        if ip.end - l4_off < 20:
+            raise _err("TCP header truncated", l4_off)
+        hlen = (buf[l4_off + 12] >> 4) * 4
+        if hlen < 20 or l4_off + hlen > ip.end:
+            raise _err("TCP data offset %d is invalid" % hlen, l4_off + 12)
+        l4 = "tcp"
+    elif ip.proto == _IPPROTO_UDP:
+        if ip.end - l4_off < 8:
+            raise _err("UDP header truncated", l4_off)
+        hlen, l4 = 8, "udp"
+    else:
+        hlen, l4 = 0, "other"
+    return Offsets(outer, tunnel, t_off, inner_l2, ip, l4, l4_off, hlen, l4_off + hlen)
+
+
+# -- the bytes path ----------------------------------------------------------
+
+
+def _normalise(buf: bytes, link: str) -> bytes:
+    """Drop an RFC 2675 jumbo option (old IPv6 BIG TCP) from outer and inner IPv6."""
+    if b"\xc2\x04" not in buf[:256]:
+        return buf
+    try:
+        off = _ethertype_at(buf, 0)[1] if link == "ether" else 0
+    except CaptureError:
+        return buf
+    if buf[off] >> 4 == 6:
+        buf = _strip_jumbo(buf, off)
+    return buf
+
+
+def _resolve_mss(o: Offsets, mss: Optional[int], mtu: Optional[int]) -> int:
+    headers = o.payload_off - o.first_ip.off
+    if mss is None:
+        m = 1500 if mtu is None else mtu
+        if m <= headers:
+            raise BuildError("segment", "mtu", m, "leaves no room for payload after %d bytes of "
+                             "headers (outer IP through inner %s)" % (headers, o.l4.upper()))
+        return m - headers
+    if mss <= 0:
+        raise BuildError("segment", "mss", mss, "must be a positive number of payload bytes")
+    if mtu is not None and mss + headers > mtu:
+        raise BuildError("segment", "mss", mss, "plus %d bytes of headers exceeds mtu %d"
+                         % (headers, mtu))
+    return mss
+
+
+def _finish_tail(h: bytearray, o: Offsets, first: bool, last: bool, ip_id_step: int,
+                 outer_id_step: int, tcp_seq: int, chunk_sum: int, chunk_len: int,
+                 knobs: "_Knobs") -> None:
+    """Patch one segment's header in place (``h`` = template copy)."""
+    total = o.payload_off + chunk_len
+    ip, outer = o.ip, o.outer
+    # inner (or only) IP
+    _set_ip_len(h, ip, total)
+    if ip.version == 4 and ip_id_step:
+        struct.pack_into("!H", h, ip.off + 4, (struct.unpack_from("!H", h, ip.off + 4)[0] + ip_id_step) & 0xFFFF)
+    if ip.version == 4:
+        struct.pack_into("!H", h, ip.off + 10, 0)
+        struct.pack_into("!H", h, ip.off + 10, ipv4_header_checksum(h[ip.off:ip.off + ip.hlen]))
+    # transport
+    l4_len = total - o.l4_off
+    partial = 0
+    if o.l4 == "tcp":
+        struct.pack_into("!I", h, o.l4_off + 4, tcp_seq & 0xFFFFFFFF)
+        fl = h[o.l4_off + 13]
+        if not last:
+            fl &= ~(_TCP_FIN | _TCP_PSH)
+        if not first and knobs.cwr == "first":
+            fl &= ~_TCP_CWR
+        h[o.l4_off + 13] = fl
+        struct.pack_into("!H", h, o.l4_off + 16, 0)
+        ph = pseudo_header_sum(ip.src, ip.dst, _IPPROTO_TCP, l4_len)
+        c = csum_fold(csum_add(ph, csum_block(h[o.l4_off:o.payload_off]), chunk_sum))
+        struct.pack_into("!H", h, o.l4_off + 16, c)
+        partial = csum_add(ph)
+    elif o.l4 == "udp":
+        struct.pack_into("!H", h, o.l4_off + 4, l4_len if l4_len <= 0xFFFF else 0)
+        if knobs.udp_csum:
+            struct.pack_into("!H", h, o.l4_off + 6, 0)
+            ph = pseudo_header_sum(ip.src, ip.dst, _IPPROTO_UDP, l4_len)
+            c = csum_fold(csum_add(ph, csum_block(h[o.l4_off:o.payload_off]), chunk_sum)) or CSUM_MANGLED_0
+            struct.pack_into("!H", h, o.l4_off + 6, c)
+            partial = csum_add(ph)
+    # tunnel
+    if outer is not None:
+        _set_ip_len(h, outer, total)
+        if outer.version == 4:
+            if outer_id_step:
+                struct.pack_into("!H", h, outer.off + 4,
+                                 (struct.unpack_from("!H", h, outer.off + 4)[0] + outer_id_step) & 0xFFFF)
+            struct.pack_into("!H", h, outer.off + 10, 0)
+            struct.pack_into("!H", h, outer.off + 10, ipv4_header_checksum(h[outer.off:outer.off + outer.hlen]))
+        t = o.tunnel_off
+        odd = (o.payload_off - t) & 1
+        tail_sum = ((chunk_sum << 8) | (chunk_sum >> 8)) & 0xFFFF if odd else chunk_sum
+        if o.tunnel == "gre":
+            if h[t] & 0x80:            # C bit: checksum over GRE header and payload
+                struct.pack_into("!HH", h, t + 4, 0, 0)
+                struct.pack_into("!H", h, t + 4, csum_fold(csum_add(csum_block(h[t:o.payload_off]), tail_sum)))
+        else:
+            udp_len = total - t
+            struct.pack_into("!H", h, t + 4, udp_len if udp_len <= 0xFFFF else 0)
+            if knobs.outer_udp_csum:
+                struct.pack_into("!H", h, t + 6, 0)
+                ph = pseudo_header_sum(outer.src, outer.dst, _IPPROTO_UDP, udp_len)
+                c = csum_fold(csum_add(ph, csum_block(h[t:o.payload_off]), tail_sum)) or CSUM_MANGLED_0
+                struct.pack_into("!H", h, t + 6, c)
+    if knobs.csum_offload and o.l4 in ("tcp", "udp") and (o.l4 == "tcp" or knobs.udp_csum):
+        # CHECKSUM_PARTIAL: the NIC finishes it; the field holds the pseudo-header sum.
+        struct.pack_into("!H", h, o.l4_off + (16 if o.l4 == "tcp" else 6), partial)
+
+
+def _set_ip_len(h: bytearray, ip: IPHeader, total: int) -> None:
+    if ip.version == 4:
+        n = total - ip.off
+        struct.pack_into("!H", h, ip.off + 2, n if n <= _IPV4_MAX else 0)
+    else:
+        n = total - ip.off - 40
+        struct.pack_into("!H", h, ip.off + 4, n if n <= _IPV6_MAX else 0)
+
+
+@dataclass(frozen=True)
+class _Knobs:
+    outer_ip_id: str = "increment"
+    ip_id: str = "increment"
+    outer_udp_csum: bool = False
+    udp_csum: bool = True
+    cwr: str = "first"
+    csum_offload: bool = False
+
+
+def _knobs(buf: bytes, o: Offsets, outer_ip_id: str, ip_id: str, outer_udp_csum: Optional[bool],
+           udp_csum: Optional[bool], cwr: str, csum_offload: bool) -> _Knobs:
+    for name, val, allowed in (("outer_ip_id", outer_ip_id, ("increment", "fixed")),
+                               ("ip_id", ip_id, ("increment", "fixed")),
+                               ("cwr", cwr, ("first", "all"))):
+        if val not in allowed:
+            raise ValueError("%s must be one of %s, not %r" % (name, ", ".join(allowed), val))
+    if outer_udp_csum is None:
+        # SKB_GSO_UDP_TUNNEL_CSUM is exactly "the tunnel's UDP checksum is on".
+        outer_udp_csum = (o.outer is not None and o.tunnel != "gre"
+                          and struct.unpack_from("!H", buf, o.tunnel_off + 6)[0] != 0)
+    if udp_csum is None:
+        udp_csum = (o.l4 == "udp" and (o.ip.version == 6 or
+                                       struct.unpack_from("!H", buf, o.l4_off + 6)[0] != 0))
+    return _Knobs(outer_ip_id, ip_id, bool(outer_udp_csum), bool(udp_csum), cwr, csum_offload)
+
+
+def _cut(buf: bytes, o: Offsets, mss: Optional[int], knobs: _Knobs) -> List[bytes]:
+    template = bytearray(buf[:o.payload_off])
+    payload = memoryview(buf)[o.payload_off:o.end]
+    n_pay = len(payload)
+    if mss is None or n_pay <= mss:
+        bounds = [(0, n_pay)]
+    else:
+        if o.l4 == "other":
+            raise BuildError("segment", "payload", n_pay,
+                             "is larger than the MSS %d but IP protocol %d is neither TCP nor UDP"
+                             % (mss, o.ip.proto))
+        bounds = [(a, min(a + mss, n_pay)) for a in range(0, n_pay, mss)]
+    single = mss is None
+    seq0 = struct.unpack_from("!I", buf, o.l4_off + 4)[0] if o.l4 == "tcp" else 0
+    id_inc = int(knobs.ip_id == "increment" and not single)
+    oid_inc = int(knobs.outer_ip_id == "increment" and not single)
+    out = []
+    last_i = len(bounds) - 1
+    for i, (a, b) in enumerate(bounds):
+        chunk = payload[a:b]
+        h = bytearray(template)
+        _finish_tail(h, o, i == 0, i == last_i, i * id_inc, i * oid_inc, seq0 + a,
+                     csum_block(chunk), b - a, knobs)
+        h += chunk
+        out.append(bytes(h))
+    return out
+
+
+def segment_bytes(data: bytes, mss: Optional[int] = None, mtu: Optional[int] = None, *,
+                  link: str = "ether", tunnel: Optional[str] = None,
+                  outer_ip_id: str = "increment", ip_id: str = "increment",
+                  outer_udp_csum: Optional[bool] = None, udp_csum: Optional[bool] = None,
+                  cwr: str = "first", csum_offload: bool = False) -> List[bytes]:
+    """:func:`segment` on raw frame bytes: returns the segments as bytes.
+
+    This is the fast path (no Scapy packet is built); :func:`segment` calls
+    it and dissects the result.  See :func:`segment` for the arguments.
+    """
+    buf = _normalise(bytes(data), link)
+    o = parse_offsets(buf, link, tunnel)
+    m = _resolve_mss(o, mss, mtu)
+    k = _knobs(buf, o, outer_ip_id, ip_id, outer_udp_csum, udp_csum, cwr, csum_offload)
+    return _cut(buf, o, m, k)
+
+
+def finish_checksums_bytes(data: bytes, *, link: str = "ether", tunnel: Optional[str] = None,
+                           csum_offload: bool = False) -> bytes:
+    """:func:`finish_checksums` on raw frame bytes."""
+    buf = _normalise(bytes(data), link)
+    if link == "ether" and _ethertype_at(buf, 0)[0] not in (ETH_P_IP, ETH_P_IPV6):
+        return buf                 # not IP (ARP, LLDP, ...): nothing to finish
+    try:
+        o = parse_offsets(buf, link, tunnel)
+    except CaptureError:
+        if tunnel == "none":
+            raise
+        # The tunnel carries no IP (ARP, ...): finish the outer packet alone.
+        o = parse_offsets(buf, link, "none")
+    k = _knobs(buf, o, "fixed", "fixed", None, None, "all", csum_offload)
+    return _cut(buf, o, None, k)[0]
+
+
+# -- the Scapy face ---------------------------------------------------------
+
+
+def _link_of(pkt: Union[Packet, bytes]) -> Tuple[bytes, str, Any]:
+    if isinstance(pkt, (bytes, bytearray, memoryview)):
+        return bytes(pkt), "ether", Ether
+    if isinstance(pkt, Ether):
+        return bytes(pkt), "ether", Ether
+    if isinstance(pkt, (IP, IPv6)):
+        return bytes(pkt), "ip", type(pkt)
+    raise TypeError("segment() takes an Ether, IP or IPv6 packet (or frame bytes), not %s"
+                    % type(pkt).__name__)
+
+
+def _tunnel_hint(pkt: Union[Packet, bytes]) -> Optional[str]:
+    """The tunnel the packet's own layers name (for tunnels on other ports)."""
+    if not isinstance(pkt, Packet):
+        return None
+    layer = pkt
+    while layer is not None and not isinstance(layer, (bytes, type(None))):
+        name = type(layer).__name__
+        if name in ("Geneve", "GENEVE"):
+            return "geneve"
+        if name == "VXLAN":
+            return "vxlan"
+        if name in ("NoPayload", "Raw", "Padding"):
+            return None
+        if name in ("TCP",):
+            return None
+        layer = layer.payload if layer.payload else None
+    return None
+
+
+def _copy_meta(src: Any, dst: Packet) -> Packet:
+    if isinstance(src, Packet):
+        dst.time = src.time
+    return dst
+
+
+def segment(pkt: Union[Packet, bytes], mss: Optional[int] = None, mtu: Optional[int] = None,
+            **knobs: Any) -> List[Packet]:
+    """Cut a GSO/TSO super-packet into what Linux's software GSO sends.
+
+    ``pkt`` is an ``Ether`` (or ``IP``/``IPv6``) packet, or frame bytes:
+    plain TCP, UDP (UDP GSO), or either inside Geneve (with options), VXLAN,
+    VXLAN-GPE, GRE or NVGRE.  Captures taken before the NIC work as they
+    are: IPv4 total length 0 / IPv6 payload length 0 (BIG TCP) and partial
+    checksums are fine.
+
+    ``mss`` is the payload per segment (TCP MSS, or ``gso_size`` for UDP);
+    without it, it is derived from ``mtu`` (default 1500: the IP MTU of the
+    outer link) minus every header from the outer IP header to the end of
+    the inner TCP header, Geneve options included.
+
+    Knobs (keyword-only; each default follows the super-packet, as the
+    kernel does):
+
+    - ``outer_ip_id``/``ip_id``: "increment" (default: ID+i in segment i)
+      or "fixed" (TCP_FIXEDID / mangleid).
+    - ``outer_udp_csum``: None follows the super-packet (0 stays 0, anything
+      else is computed, a computed 0 sent as 0xFFFF); True/False force it.
+    - ``udp_csum``: the same for the datagrams of UDP GSO.
+    - ``cwr``: "first" (CWR only on the first segment) or "all" (AccECN,
+      SKB_GSO_TCP_ACCECN).
+    - ``csum_offload``: leave inner TCP/UDP checksums CHECKSUM_PARTIAL (the
+      pseudo-header sum) as a device with tx checksum offload receives
+      them; outer checksums are then computed as local checksum offload does.
+    - ``tunnel``: "geneve", "vxlan", "vxlan-gpe" or "none" to override the
+      port-based (or layer-based) detection.
+
+    Returns new packets of the input's first layer class, times copied.
+    Raises :class:`BuildError` for an impossible MSS/MTU and
+    :class:`CaptureError` for a packet whose headers cannot be read.
+    """
+    raw, link, cls = _link_of(pkt)
+    if knobs.get("tunnel") is None:
+        knobs["tunnel"] = _tunnel_hint(pkt)
+    return [_copy_meta(pkt, cls(b)) for b in segment_bytes(raw, mss, mtu, link=link, **knobs)]
+
+
+def finish_checksums(pkt: Union[Packet, bytes], **knobs: Any) -> Packet:
+    """Turn a capture taken before the NIC into the valid packet it becomes.
+
+    Fills IPv4 total length 0 / IPv6 payload length 0 (BIG TCP, when the
+    packet fits in 64 KB), recomputes the IPv4 header checksums, the inner
+    TCP/UDP checksum (a partial one holds only the pseudo-header sum) and a
+    non-zero outer UDP checksum; an outer UDP checksum of 0 stays 0.  Nothing
+    else changes: no segmentation.  Non-IP frames come back unchanged.
+    """
+    raw, link, cls = _link_of(pkt)
+    if knobs.get("tunnel") is None:
+        knobs["tunnel"] = _tunnel_hint(pkt)
+    return _copy_meta(pkt, cls(finish_checksums_bytes(raw, link=link, **knobs)))
