@@ -72,8 +72,9 @@ __all__ = [
 
 def _field_bits(fld: Field) -> Optional[int]:
     """Width in bits of an unsigned integer field, None for anything else."""
-    if isinstance(fld, BitField):
-        return fld.size
+    size = getattr(fld, "size", None)  # BitField, BitEnumField, ...
+    if isinstance(size, int):
+        return size
     fmt = getattr(fld, "fmt", "")
     if fmt and fmt[-1] in "BHIQ":
         return fld.sz * 8
