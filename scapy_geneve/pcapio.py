@@ -1,0 +1,630 @@
+"""Streaming pcap and pcapng reading and writing at the bytes level.
+
+No Scapy here: this module walks capture files record by record (or block by
+block) and hands out the original bytes.  It is the I/O half of the fast path
+(:mod:`scapy_geneve.scan` is the parsing half) and is fast because it reads a
+large chunk with one ``read()`` and walks the record headers inside it.
+
+Formats:
+
+- pcap (https://www.ietf.org/archive/id/draft-ietf-opsawg-pcap-04.html):
+  both byte orders, micro- and nanosecond timestamps (magic ``a1b2c3d4`` /
+  ``a1b23c4d``).
+- pcapng (https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng-02.html):
+  several sections (each with its own byte order), several interfaces with
+  their own link type and ``if_tsresol``/``if_tsoffset``, Enhanced, Simple and
+  obsolete Packet Blocks, any other block skipped (and kept for copying).
+
+Every problem raises :class:`scapy_geneve.errors.CaptureError` naming the
+file, the byte offset and the packet number; the records before it have
+already been yielded.
+"""
+
+import os
+import struct
+from array import array
+from typing import IO, Iterator, List, NamedTuple, Optional, Tuple, Union
+
+from scapy_geneve.errors import CaptureError
+
+__all__ = [
+    "Record", "Batch", "CaptureReader", "open_capture", "iter_records",
+    "PcapWriter", "PcapngWriter",
+    "LINKTYPE_NULL", "LINKTYPE_ETHERNET", "LINKTYPE_RAW", "LINKTYPE_LOOP",
+    "LINKTYPE_LINUX_SLL", "LINKTYPE_IPV4", "LINKTYPE_IPV6", "LINKTYPE_LINUX_SLL2",
+    "LINKTYPE_NAMES",
+]
+
+# -- link types (https://www.tcpdump.org/linktypes.html) ------------------------
+LINKTYPE_NULL = 0          # BSD loopback: 4-byte address family, host byte order
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101         # raw IPv4 or IPv6 (version nibble)
+LINKTYPE_LOOP = 108        # OpenBSD loopback: 4-byte address family, big endian
+LINKTYPE_LINUX_SLL = 113   # Linux cooked v1, 16-byte header
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276  # Linux cooked v2, 20-byte header
+
+LINKTYPE_NAMES = {
+    LINKTYPE_NULL: "NULL", LINKTYPE_ETHERNET: "EN10MB", LINKTYPE_RAW: "RAW",
+    LINKTYPE_LOOP: "LOOP", LINKTYPE_LINUX_SLL: "LINUX_SLL", LINKTYPE_IPV4: "IPV4",
+    LINKTYPE_IPV6: "IPV6", LINKTYPE_LINUX_SLL2: "LINUX_SLL2",
+}
+
+# -- pcap ---------------------------------------------------------------------
+PCAP_MAGIC_US = 0xA1B2C3D4
+PCAP_MAGIC_NS = 0xA1B23C4D
+PCAP_HDR_LEN = 24
+PCAP_REC_HDR_LEN = 16
+# libpcap's MAXIMUM_SNAPLEN: a larger record length means a corrupt file.
+MAX_SNAPLEN = 262144
+
+# -- pcapng -------------------------------------------------------------------
+BT_SHB = 0x0A0D0D0A
+BT_IDB = 0x00000001
+BT_PB = 0x00000002         # obsolete Packet Block
+BT_SPB = 0x00000003
+BT_ISB = 0x00000005
+BT_EPB = 0x00000006
+BYTE_ORDER_MAGIC = 0x1A2B3C4D
+# Wireshark's MAX_BLOCK_SIZE: a longer block is a corrupt file.
+MAX_BLOCK_LEN = 16 * 1024 * 1024 + 4096
+OPT_IF_TSRESOL = 9
+OPT_IF_TSOFFSET = 14
+
+CHUNK_SIZE = 4 * 1024 * 1024
+
+
+class Record(NamedTuple):
+    """One packet as stored in the file (no parsing beyond the record header)."""
+
+    number: int                 # 1-based packet number (blocks that are not packets don't count)
+    offset: int                 # file offset of the record header / block
+    ts_ns: Optional[int]        # nanoseconds since the epoch; None for a Simple Packet Block
+    caplen: int                 # bytes captured (len(data))
+    wirelen: int                # bytes on the wire
+    linktype: int
+    interface: int              # pcapng interface ID (0 for pcap)
+    data: bytes
+
+    @property
+    def time(self) -> Optional[float]:
+        """Timestamp in seconds (float, like Scapy's ``pkt.time``)."""
+        return None if self.ts_ns is None else self.ts_ns / 1e9
+
+
+class Batch:
+    """The packets found in one ``read()``: a buffer and where each record is.
+
+    ``starts[i]``/``ends[i]`` delimit packet i's record (header included) in
+    ``buf``; ``data_off[i]``, ``caplen[i]``, ``wirelen[i]``, ``ts_ns[i]``,
+    ``linktype[i]`` and ``iface[i]`` describe it.  For classic pcap only
+    ``starts`` is filled by the walk and the rest is computed on first use (the
+    fast path reads them with numpy instead).  ``blocks`` lists the pcapng
+    blocks that are not packets as ``(k, start, end)``: that block came just
+    before packet k of this batch (k == len(self) means after the last).
+    """
+
+    __slots__ = ("reader", "buf", "base", "first", "starts", "_fields", "blocks",
+                 "endian", "pcap_linktype", "ts_mult")
+
+    def __init__(self, reader: "CaptureReader", buf: bytes, base: int, first: int,
+                 starts: "array[int]", endian: str) -> None:
+        self.reader = reader
+        self.buf = buf
+        self.base = base
+        self.first = first
+        self.starts = starts
+        self.endian = endian
+        self._fields: Optional[Tuple["array[int]", ...]] = None
+        self.blocks: List[Tuple[int, int, int]] = []
+        self.pcap_linktype = -1
+        self.ts_mult = 1
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def _pcap_fields(self) -> Tuple["array[int]", ...]:
+        hdr = struct.Struct(self.endian + "IIII").unpack_from
+        buf = self.buf
+        ts_ns, caplen, wirelen, data_off, ends = (array("q") for _ in range(5))
+        mult = self.ts_mult
+        for start in self.starts:
+            sec, frac, incl, orig = hdr(buf, start)
+            ts_ns.append(sec * 1000000000 + frac * mult)
+            caplen.append(incl)
+            wirelen.append(orig)
+            data_off.append(start + PCAP_REC_HDR_LEN)
+            ends.append(start + PCAP_REC_HDR_LEN + incl)
+        n = len(self.starts)
+        linktype = array("q", [self.pcap_linktype]) * n
+        iface = array("q", [0]) * n
+        return data_off, ends, caplen, wirelen, ts_ns, linktype, iface
+
+    @property
+    def fields(self) -> Tuple["array[int]", ...]:
+        """(data_off, ends, caplen, wirelen, ts_ns, linktype, iface) arrays."""
+        if self._fields is None:
+            self._fields = self._pcap_fields()
+        return self._fields
+
+    def records(self) -> Iterator[Record]:
+        """The batch's packets as :class:`Record` tuples."""
+        data_off, _ends, caplen, wirelen, ts_ns, linktype, iface = self.fields
+        buf, base, first, starts = self.buf, self.base, self.first, self.starts
+        for i in range(len(starts)):
+            d = data_off[i]
+            ts = ts_ns[i]
+            yield Record(first + i, base + starts[i], None if ts == _NO_TS else ts,
+                         caplen[i], wirelen[i], linktype[i], iface[i],
+                         buf[d:d + caplen[i]])
+
+
+_NO_TS = -(1 << 63)   # ts_ns marker for "no timestamp" (Simple Packet Block)
+
+
+class _Interface:
+    __slots__ = ("linktype", "snaplen", "tsresol_num", "tsresol_den", "tsoffset_ns",
+                 "offset")
+
+    def __init__(self, linktype: int, snaplen: int, offset: int) -> None:
+        self.linktype = linktype
+        self.snaplen = snaplen
+        self.offset = offset
+        # ts_ns = units * num // den (+ offset); default resolution 10^-6 s
+        self.tsresol_num = 1000
+        self.tsresol_den = 1
+        self.tsoffset_ns = 0
+
+    def ts_ns(self, units: int) -> int:
+        return units * self.tsresol_num // self.tsresol_den + self.tsoffset_ns
+
+
+class CaptureReader:
+    """A pcap or pcapng file opened for streaming.
+
+    Use :meth:`batches` for the fast path (one ``read()`` per batch, the
+    original record bytes available for copying) or :meth:`records` for one
+    :class:`Record` per packet.  ``header`` holds the pcap global header (for
+    pcapng, blocks that are not packets are listed in each batch's ``blocks``).
+    """
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"], chunk_size: int = CHUNK_SIZE) -> None:
+        self.path = str(path)
+        self.chunk_size = chunk_size
+        self.format = ""
+        self.endian = "<"
+        self.header = b""
+        self.linktype = -1          # pcap: the file's link type; pcapng: first interface's
+        self.snaplen = 0
+        self.nanosecond = False
+        self.version = (0, 0)
+        self.packets_read = 0       # packets handed out so far
+        self.bytes_read = 0         # file bytes consumed so far (for progress)
+        self.file_size = 0
+        self._handle: Optional[IO[bytes]] = None
+        self._open()
+
+    # -- opening ----------------------------------------------------------------
+    def _error(self, message: str, offset: Optional[int], packet: Optional[int] = None) -> CaptureError:
+        return CaptureError(message, path=self.path, offset=offset, packet=packet)
+
+    def _open(self) -> None:
+        handle = open(self.path, "rb")
+        self._handle = handle
+        self.file_size = os.fstat(handle.fileno()).st_size
+        head = handle.read(PCAP_HDR_LEN)
+        if len(head) < 4:
+            handle.close()
+            raise self._error("not a capture file: %d bytes, too short for a magic number"
+                              % len(head), 0)
+        magic_le = struct.unpack("<I", head[:4])[0]
+        magic_be = struct.unpack(">I", head[:4])[0]
+        if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) or magic_be in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
+            self.format = "pcap"
+            self.endian = "<" if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
+            magic = magic_le if self.endian == "<" else magic_be
+            self.nanosecond = magic == PCAP_MAGIC_NS
+            if len(head) < PCAP_HDR_LEN:
+                handle.close()
+                raise self._error("truncated pcap file header: %d of 24 bytes" % len(head), 0)
+            vmaj, vmin, _zone, _sigfigs, snaplen, linktype = struct.unpack(
+                self.endian + "HHiIII", head[4:])
+            self.version = (vmaj, vmin)
+            if vmaj != 2:
+                handle.close()
+                raise self._error("unsupported pcap version %d.%d (only 2.x exists)"
+                                  % (vmaj, vmin), 4)
+            self.snaplen = snaplen
+            # The upper bits of the link-type word carry the FCS length and flags.
+            self.linktype = linktype & 0x0FFFFFFF
+            self.header = head
+        elif magic_le == BT_SHB:
+            self.format = "pcapng"
+            handle.seek(0)
+        else:
+            handle.close()
+            raise self._error("not a pcap or pcapng file: magic 0x%08x" % magic_be, 0)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> "CaptureReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- public iteration -----------------------------------------------------------
+    def batches(self) -> Iterator[Batch]:
+        """Yield :class:`Batch` objects, in file order, until the end of the file."""
+        if self.format == "pcap":
+            return self._pcap_batches()
+        return self._pcapng_batches()
+
+    def records(self) -> Iterator[Record]:
+        """Yield one :class:`Record` per packet, in file order."""
+        for batch in self.batches():
+            yield from batch.records()
+
+    # -- pcap ---------------------------------------------------------------------
+    def _read(self, buf: bytes, need: int) -> Tuple[bytes, bool]:
+        """BUF plus the next chunk (at least NEED bytes in all if the file has them)."""
+        assert self._handle is not None
+        more = self._handle.read(max(self.chunk_size, need - len(buf)))
+        if not more:
+            return buf, False
+        return (buf + more if buf else more), True
+
+    def _pcap_batches(self) -> Iterator[Batch]:
+        endian = self.endian
+        incl_at = struct.Struct(endian + "I").unpack_from
+        limit = max(MAX_SNAPLEN, self.snaplen if self.snaplen < (1 << 28) else 0)
+        mult = 1 if self.nanosecond else 1000
+        base = PCAP_HDR_LEN           # file offset of buf[0]
+        buf = b""
+        number = 1
+        need = PCAP_REC_HDR_LEN
+        while True:
+            buf, got = self._read(buf, need)
+            if not got:
+                if not buf:
+                    return  # clean end of file
+                if len(buf) < PCAP_REC_HDR_LEN:
+                    raise self._error("truncated record header: %d of 16 bytes"
+                                      % len(buf), base, number)
+                raise self._error("truncated record: header says %d captured bytes, only %d "
+                                  "left in the file" % (incl_at(buf, 8)[0],
+                                                        len(buf) - PCAP_REC_HDR_LEN),
+                                  base, number)
+            n = len(buf)
+            starts = array("q")
+            append = starts.append
+            pos = 0
+            last = n - PCAP_REC_HDR_LEN
+            bad = -1
+            # The hot loop: one unpack, one compare, one append per record.
+            while pos <= last:
+                incl = incl_at(buf, pos + 8)[0]
+                if incl > limit:
+                    bad = incl
+                    break
+                end = pos + PCAP_REC_HDR_LEN + incl
+                if end > n:
+                    break
+                append(pos)
+                pos = end
+            if starts:
+                batch = Batch(self, buf, base, number, starts, endian)
+                batch.pcap_linktype = self.linktype
+                batch.ts_mult = mult
+                number += len(starts)
+                self.packets_read = number - 1
+                self.bytes_read = base + pos
+                yield batch
+            if bad >= 0:
+                raise self._error("record length %d is absurd (snaplen %d, limit %d): "
+                                  "corrupt record header" % (bad, self.snaplen, limit),
+                                  base + pos, number)
+            base += pos
+            buf = buf[pos:]
+            need = PCAP_REC_HDR_LEN
+            if len(buf) >= PCAP_REC_HDR_LEN:
+                need += incl_at(buf, 8)[0]
+
+    # -- pcapng -------------------------------------------------------------------
+    def _pcapng_batches(self) -> Iterator[Batch]:
+        # Walk block by block.  Packet blocks fill the batch arrays; every other
+        # block is parsed if it matters (SHB, IDB) and remembered for copying.
+        base = 0
+        buf = b""
+        number = 1
+        endian = "<"
+        interfaces: List[_Interface] = []
+        need = 12
+        section_seen = False
+        while True:
+            buf, got = self._read(buf, need)
+            if not got and not buf:
+                return
+            n = len(buf)
+            starts, ends, data_off, caplen, wirelen, ts_ns, linktype, iface = (
+                array("q") for _ in range(8))
+            blocks: List[Tuple[int, int, int]] = []
+            pos = 0
+            error: Optional[CaptureError] = None
+            batch_endian = endian
+            need = 12
+            while pos + 12 <= n:
+                where = base + pos
+                btype = struct.unpack_from(endian + "I", buf, pos)[0]
+                if btype == BT_SHB:
+                    if struct.unpack_from("<I", buf, pos + 8)[0] == BYTE_ORDER_MAGIC:
+                        new_endian = "<"
+                    elif struct.unpack_from(">I", buf, pos + 8)[0] == BYTE_ORDER_MAGIC:
+                        new_endian = ">"
+                    else:
+                        error = self._error("bad byte-order magic 0x%08x in Section Header "
+                                            "Block" % struct.unpack_from(">I", buf, pos + 8)[0],
+                                            where, number)
+                        break
+                    if new_endian != batch_endian and len(starts):
+                        break  # finish this batch in the old byte order first
+                    endian = batch_endian = new_endian
+                elif not section_seen:
+                    error = self._error("pcapng file does not start with a Section Header "
+                                        "Block", where, number)
+                    break
+                blen = struct.unpack_from(endian + "I", buf, pos + 4)[0]
+                if blen < 12 or blen % 4 or blen > MAX_BLOCK_LEN:
+                    error = self._error("block type 0x%08x has an invalid total length %d"
+                                        % (btype, blen), where, number)
+                    break
+                end = pos + blen
+                if end > n:
+                    need = blen
+                    break
+                trail = struct.unpack_from(endian + "I", buf, end - 4)[0]
+                if trail != blen:
+                    error = self._error("block type 0x%08x: trailing length %d does not "
+                                        "match leading length %d" % (btype, trail, blen),
+                                        where, number)
+                    break
+                if btype == BT_EPB or btype == BT_PB:
+                    if blen < 32:
+                        error = self._error("packet block too short (%d bytes)" % blen,
+                                            where, number)
+                        break
+                    if btype == BT_EPB:
+                        if_id, ts_hi, ts_lo, incl, orig = struct.unpack_from(
+                            endian + "IIIII", buf, pos + 8)
+                    else:
+                        if_id, _drops, ts_hi, ts_lo, incl, orig = struct.unpack_from(
+                            endian + "HHIIII", buf, pos + 8)
+                    if if_id >= len(interfaces):
+                        error = self._error("packet refers to interface %d, but only %d "
+                                            "Interface Description Block(s) came before it"
+                                            % (if_id, len(interfaces)), where, number)
+                        break
+                    if 28 + incl > blen - 4:
+                        error = self._error("captured length %d runs past the end of its "
+                                            "%d-byte block" % (incl, blen), where, number)
+                        break
+                    intf = interfaces[if_id]
+                    starts.append(pos)
+                    ends.append(end)
+                    data_off.append(pos + 28)
+                    caplen.append(incl)
+                    wirelen.append(orig)
+                    ts_ns.append(intf.ts_ns((ts_hi << 32) | ts_lo))
+                    linktype.append(intf.linktype)
+                    iface.append(if_id)
+                elif btype == BT_SPB:
+                    if not interfaces:
+                        error = self._error("Simple Packet Block before any Interface "
+                                            "Description Block", where, number)
+                        break
+                    if blen < 16:
+                        error = self._error("Simple Packet Block too short (%d bytes)" % blen,
+                                            where, number)
+                        break
+                    orig = struct.unpack_from(endian + "I", buf, pos + 8)[0]
+                    incl = min(orig, blen - 16)
+                    if interfaces[0].snaplen:
+                        incl = min(incl, interfaces[0].snaplen)
+                    starts.append(pos)
+                    ends.append(end)
+                    data_off.append(pos + 12)
+                    caplen.append(incl)
+                    wirelen.append(orig)
+                    ts_ns.append(_NO_TS)
+                    linktype.append(interfaces[0].linktype)
+                    iface.append(0)
+                else:
+                    if btype == BT_SHB:
+                        if blen < 28:
+                            error = self._error("Section Header Block too short (%d bytes)"
+                                                % blen, where, number)
+                            break
+                        major = struct.unpack_from(endian + "H", buf, pos + 12)[0]
+                        if major != 1:
+                            error = self._error("unsupported pcapng version %d" % major,
+                                                where, number)
+                            break
+                        section_seen = True
+                        interfaces = []
+                    elif btype == BT_IDB:
+                        if blen < 20:
+                            error = self._error("Interface Description Block too short "
+                                                "(%d bytes)" % blen, where, number)
+                            break
+                        try:
+                            interfaces.append(self._parse_idb(buf, pos, end, endian))
+                        except ValueError as exc:
+                            error = self._error(str(exc), where, number)
+                            break
+                        if self.linktype < 0:
+                            self.linktype = interfaces[-1].linktype
+                            self.snaplen = interfaces[-1].snaplen
+                    blocks.append((len(starts), pos, end))
+                pos = end
+            if starts or blocks:
+                batch = Batch(self, buf, base, number, starts, batch_endian)
+                batch._fields = (data_off, ends, caplen, wirelen, ts_ns, linktype, iface)
+                batch.blocks = blocks
+                number += len(starts)
+                self.packets_read = number - 1
+                self.bytes_read = base + pos
+                yield batch
+            if error is not None:
+                raise error
+            if not got and pos == 0:
+                if n < 12:
+                    raise self._error("truncated block header: %d of 12 bytes" % n,
+                                      base, number)
+                raise self._error("truncated block: total length %d, only %d bytes left "
+                                  "in the file" % (need, n), base, number)
+            base += pos
+            buf = buf[pos:]
+
+    def _parse_idb(self, buf: bytes, pos: int, end: int, endian: str) -> _Interface:
+        linktype, _res, snaplen = struct.unpack_from(endian + "HHI", buf, pos + 8)
+        intf = _Interface(linktype, snaplen, pos)
+        opt = pos + 16
+        stop = end - 4
+        while opt + 4 <= stop:
+            code, olen = struct.unpack_from(endian + "HH", buf, opt)
+            if code == 0:
+                break
+            value = buf[opt + 4:opt + 4 + olen]
+            if opt + 4 + olen > stop:
+                raise ValueError("Interface Description Block option %d runs past the "
+                                 "end of the block" % code)
+            if code == OPT_IF_TSRESOL and olen >= 1:
+                res = value[0]
+                if res & 0x80:
+                    power = res & 0x7F
+                    if power > 64:
+                        raise ValueError("if_tsresol 2^-%d is absurd" % power)
+                    intf.tsresol_num, intf.tsresol_den = 1000000000, 1 << power
+                else:
+                    if res > 19:
+                        raise ValueError("if_tsresol 10^-%d is absurd" % res)
+                    if res <= 9:
+                        intf.tsresol_num, intf.tsresol_den = 10 ** (9 - res), 1
+                    else:
+                        intf.tsresol_num, intf.tsresol_den = 1, 10 ** (res - 9)
+            elif code == OPT_IF_TSOFFSET and olen >= 8:
+                intf.tsoffset_ns = struct.unpack(endian + "q", value[:8])[0] * 1000000000
+            opt += 4 + ((olen + 3) & ~3)
+        return intf
+
+
+def open_capture(path: Union[str, "os.PathLike[str]"], chunk_size: int = CHUNK_SIZE) -> CaptureReader:
+    """Open a pcap or pcapng file (sniffed from its magic number) for streaming.
+
+    Raises :class:`CaptureError` for a file that is neither.
+    """
+    return CaptureReader(path, chunk_size)
+
+
+def iter_records(path: Union[str, "os.PathLike[str]"]) -> Iterator[Record]:
+    """Every packet of a pcap/pcapng file as a :class:`Record`, in file order."""
+    with open_capture(path) as reader:
+        yield from reader.records()
+
+
+# -- writers ----------------------------------------------------------------------
+class PcapWriter:
+    """Write a classic pcap file record by record (little endian).
+
+    >>> with open("out.pcap", "wb") as f:          # doctest: +SKIP
+    ...     w = PcapWriter(f, LINKTYPE_ETHERNET, nanosecond=True)
+    ...     w.write(frame, ts_ns=1_700_000_000_000_000_000)
+    """
+
+    def __init__(self, handle: IO[bytes], linktype: int = LINKTYPE_ETHERNET,
+                 nanosecond: bool = False, snaplen: int = MAX_SNAPLEN,
+                 endian: str = "<") -> None:
+        self.handle = handle
+        self.endian = endian
+        self.nanosecond = nanosecond
+        self._rec = struct.Struct(endian + "IIII")
+        magic = PCAP_MAGIC_NS if nanosecond else PCAP_MAGIC_US
+        handle.write(struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
+
+    def write(self, data: bytes, ts_ns: int = 0, wirelen: Optional[int] = None) -> None:
+        """Append one packet: its bytes, timestamp (ns) and wire length."""
+        sec, nsec = divmod(ts_ns, 1000000000)
+        frac = nsec if self.nanosecond else nsec // 1000
+        self.handle.write(self._rec.pack(sec, frac, len(data),
+                                         len(data) if wirelen is None else wirelen))
+        self.handle.write(data)
+
+
+def _pad4(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 4)
+
+
+class PcapngWriter:
+    """Write a pcapng file: one section, any number of interfaces, EPB or SPB.
+
+    ``add_interface`` returns the interface ID to pass to ``write``.
+    ``tsresol`` is the if_tsresol option byte (6 = microseconds, 9 =
+    nanoseconds, 0x80|n = 2^-n seconds).
+    """
+
+    def __init__(self, handle: IO[bytes], endian: str = "<") -> None:
+        self.handle = handle
+        self.endian = endian
+        self.interfaces: List[Tuple[int, int]] = []   # (tsresol byte, snaplen)
+        body = struct.pack(endian + "IHHq", BYTE_ORDER_MAGIC, 1, 0, -1)
+        self._block(BT_SHB, body)
+
+    def _block(self, btype: int, body: bytes) -> None:
+        body = _pad4(body)
+        blen = 12 + len(body)
+        self.handle.write(struct.pack(self.endian + "II", btype, blen) + body
+                          + struct.pack(self.endian + "I", blen))
+
+    def add_interface(self, linktype: int = LINKTYPE_ETHERNET, snaplen: int = MAX_SNAPLEN,
+                      tsresol: int = 6, tsoffset: int = 0) -> int:
+        """Write an Interface Description Block; returns its interface ID."""
+        opts = b""
+        if tsresol != 6:
+            opts += struct.pack(self.endian + "HH", OPT_IF_TSRESOL, 1) + _pad4(bytes([tsresol]))
+        if tsoffset:
+            opts += struct.pack(self.endian + "HHq", OPT_IF_TSOFFSET, 8, tsoffset)
+        if opts:
+            opts += struct.pack(self.endian + "HH", 0, 0)
+        self._block(BT_IDB, struct.pack(self.endian + "HHI", linktype, 0, snaplen) + opts)
+        self.interfaces.append((tsresol, snaplen))
+        return len(self.interfaces) - 1
+
+    def _units(self, interface: int, ts_ns: int) -> int:
+        res = self.interfaces[interface][0]
+        if res & 0x80:
+            return (ts_ns << (res & 0x7F)) // 1000000000
+        if res <= 9:
+            return ts_ns // 10 ** (9 - res)
+        return ts_ns * 10 ** (res - 9)
+
+    def write(self, data: bytes, ts_ns: int = 0, interface: int = 0,
+              wirelen: Optional[int] = None) -> None:
+        """Append an Enhanced Packet Block."""
+        units = self._units(interface, ts_ns)
+        body = struct.pack(self.endian + "IIIII", interface, units >> 32, units & 0xFFFFFFFF,
+                           len(data), len(data) if wirelen is None else wirelen) + data
+        self._block(BT_EPB, body)
+
+    def write_simple(self, data: bytes, wirelen: Optional[int] = None) -> None:
+        """Append a Simple Packet Block (interface 0, no timestamp)."""
+        self._block(BT_SPB, struct.pack(self.endian + "I",
+                                        len(data) if wirelen is None else wirelen) + data)
+
+    def write_block(self, btype: int, body: bytes) -> None:
+        """Append any other block (e.g. a Name Resolution Block), padded to 4 bytes."""
+        self._block(btype, body)
+
