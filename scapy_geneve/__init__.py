@@ -23,6 +23,9 @@ __all__ = [
 
 # -- helpers (each block: one module's public API) ------------------------------
 # (tunnel API, segmentation, lint/conformance and scan add their imports here)
+from scapy_geneve.segment import finish_checksums, segment  # noqa: E402
+from scapy_geneve.gro import coalesce  # noqa: E402
+__all__ += ["segment", "finish_checksums", "coalesce"]
 
 
 def scapy_ext(plg):  # type: ignore[no-untyped-def]

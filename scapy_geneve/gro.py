@@ -1,0 +1,301 @@
+"""GRO: merge wire segments back into super-packets, only where Linux would.
+
+:func:`coalesce` follows the receive side of the kernel (``dev_gro_receive``
+-> ``inet_gro_receive`` / ``ipv6_gro_receive`` -> ``udp4_gro_receive`` ->
+``geneve_gro_receive`` / ``vxlan_gro_receive`` / ``gre_gro_receive`` ->
+``eth_gro_receive`` -> inner IP -> ``tcp_gro_receive`` or
+``udp_gro_receive_segment``):
+
+- same flow: identical outer and inner Ethernet headers, IP addresses and
+  protocol, UDP/TCP ports, tunnel header byte for byte (Geneve with every
+  option: ``memcmp`` of the whole header), both outer UDP checksums zero or
+  both non-zero;
+- a held packet takes the next one only when: TTL/hop limit, TOS/traffic class
+  (IPv6: flow label) and DF match; IPv4 IDs count up by one per segment (or
+  stay fixed with DF; an outer header with DF is not checked); TCP ack, window,
+  data offset, options and flags other than CWR/FIN/PSH match; the sequence
+  number is contiguous; the payload is not longer than the first one (the
+  MSS); the new one carries no CWR; the merged packet stays under
+  ``max_size`` (gro_max_size, 65536);
+- headers must be plain: IPv4 without options (IHL 5), not a fragment; the
+  Geneve version is 0 and the O (OAM) bit clear; every checksum is valid;
+- a segment shorter than the MSS, or one with URG/PSH/RST/SYN/FIN, is merged
+  and then closes its super-packet; a pure ACK is never merged.
+
+A merged packet keeps the first segment's headers (IP IDs, sequence number),
+gets the FIN/PSH of later segments, new lengths and IPv4 header checksums, and
+the TCP (and a non-zero outer UDP) checksum the way ``tcp4_gro_complete`` /
+``udp4_gro_complete`` leave it: the pseudo-header sum (CHECKSUM_PARTIAL).
+``checksums="full"`` finishes them instead.  Packets that are not merged come
+back unchanged.  Each super-packet takes the place of its first segment.
+
+Not modelled: NAPI poll boundaries (the kernel flushes every held packet at the
+end of each poll, at most 64 packets, and holds at most 8 flows per bucket), so
+coalesce() merges at least as much as one poll could.
+"""
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from scapy.layers.inet import IP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet
+
+from scapy_geneve.checksum import csum_add, csum_block, csum_fold, ipv4_header_checksum, pseudo_header_sum
+from scapy_geneve.errors import CaptureError
+from scapy_geneve.segment import IPHeader, Offsets, finish_checksums_bytes, parse_offsets
+
+__all__ = ["coalesce", "coalesce_bytes"]
+
+_TCP_FIN, _TCP_SYN, _TCP_RST, _TCP_PSH, _TCP_URG, _TCP_CWR = 0x01, 0x02, 0x04, 0x08, 0x20, 0x80
+_CLOSE_FLAGS = _TCP_URG | _TCP_PSH | _TCP_RST | _TCP_SYN | _TCP_FIN
+_UDP_GRO_CNT_MAX = 64
+_DF = 0x4000
+
+
+@dataclass
+class _Held:
+    slot: int                  # position in the output
+    first: bytes               # the first segment (headers come from it)
+    o: Offsets
+    mss: int
+    chunks: List[bytes] = field(default_factory=list)
+    count: int = 1
+    next_seq: int = 0
+    flags: int = 0
+    fixedid: Dict[int, bool] = field(default_factory=dict)
+    closed: bool = False
+
+    @property
+    def l3_len(self) -> int:
+        return self.o.end - self.o.first_ip.off + sum(len(c) for c in self.chunks[1:])
+
+
+def _ipv4_ok(buf: bytes, ip: IPHeader) -> bool:
+    return ip.hlen == 20 and ipv4_header_checksum(buf[ip.off:ip.off + 20]) == \
+        struct.unpack_from("!H", buf, ip.off + 10)[0]
+
+
+def _l4_ok(buf: bytes, ip: IPHeader, l4_off: int, proto: int, end: int) -> bool:
+    if proto == 17 and buf[l4_off + 6:l4_off + 8] == b"\0\0":
+        return ip.version == 4
+    s = csum_add(pseudo_header_sum(ip.src, ip.dst, proto, end - l4_off), csum_block(buf[l4_off:end]))
+    return csum_fold(s) == 0
+
+
+def _gro_able(buf: bytes, o: Offsets) -> bool:
+    """Headers GRO accepts at all, with valid checksums."""
+    if o.l4 not in ("tcp", "udp"):
+        return False
+    if o.l4 == "tcp" and o.end == o.payload_off:
+        return False                 # pure ACK: flushed through
+    for ip in (o.outer, o.ip):
+        if ip is None:
+            continue
+        if ip.version == 4 and not _ipv4_ok(buf, ip):
+            return False
+        if ip.version == 6 and ip.hlen != 40:
+            return False
+    if o.outer is not None:
+        t = o.tunnel_off
+        if o.tunnel == "geneve" and (buf[t + 8] >> 6 != 0 or buf[t + 9] & 0x80):
+            return False             # version != 0 or OAM
+        if o.tunnel != "gre" and not _l4_ok(buf, o.outer, t, 17, o.end):
+            return False
+    return _l4_ok(buf, o.ip, o.l4_off, 6 if o.l4 == "tcp" else 17, o.end)
+
+
+def _flow_key(buf: bytes, o: Offsets) -> Tuple[Any, ...]:
+    first = o.first_ip
+    parts: List[Any] = [o.tunnel, buf[:first.off], first.src, first.dst, first.proto]
+    if o.outer is not None:
+        t = o.tunnel_off
+        if o.tunnel == "gre":
+            parts.append(buf[t:o.inner_l2])
+        else:
+            parts += [buf[t:t + 4], buf[t + 6:t + 8] == b"\0\0", buf[t + 8:o.inner_l2]]
+        parts += [buf[o.inner_l2:o.ip.off], o.ip.src, o.ip.dst, o.ip.proto]
+    parts.append(buf[o.l4_off:o.l4_off + 4])
+    return tuple(parts)
+
+
+def _ip_matches(buf: bytes, ip: IPHeader, h: _Held, hip: IPHeader, outer: bool) -> bool:
+    a, b = buf, h.first
+    if ip.version != hip.version:
+        return False
+    if ip.version == 6:
+        return a[ip.off:ip.off + 4] == b[hip.off:hip.off + 4] and a[ip.off + 7] == b[hip.off + 7]
+    if a[ip.off + 1] != b[hip.off + 1] or a[ip.off + 8] != b[hip.off + 8]:
+        return False                 # TOS, TTL
+    fa = struct.unpack_from("!H", a, ip.off + 6)[0] & _DF
+    if fa != struct.unpack_from("!H", b, hip.off + 6)[0] & _DF:
+        return False
+    if outer and fa:
+        return True                  # outer header with DF: ID not checked
+    ida = struct.unpack_from("!H", a, ip.off + 4)[0]
+    idb = struct.unpack_from("!H", b, hip.off + 4)[0]
+    offset = (ida - idb) & 0xFFFF
+    if h.count == 1 and fa and offset == 0:
+        h.fixedid[hip.off] = True
+    return offset == (0 if h.fixedid.get(hip.off) else h.count & 0xFFFF)
+
+
+def _try_merge(buf: bytes, o: Offsets, h: _Held, max_size: int) -> bool:
+    plen = o.end - o.payload_off
+    if h.closed or o.payload_off != h.o.payload_off or o.l4_hlen != h.o.l4_hlen:
+        return False
+    if plen == 0 or plen > h.mss or h.l3_len + plen >= max_size:
+        return False
+    if o.outer is not None and not _ip_matches(buf, o.outer, h, h.o.outer, True):  # type: ignore[arg-type]
+        return False
+    if not _ip_matches(buf, o.ip, h, h.o.ip, False):
+        return False
+    a, b, t = buf, h.first, o.l4_off
+    if o.l4 == "tcp":
+        fl = a[t + 13]
+        if fl & _TCP_CWR:
+            return False
+        if a[t + 8:t + 12] != b[t + 8:t + 12]:                         # ack
+            return False
+        if a[t + 12] != b[t + 12] or a[t + 14:t + 16] != b[t + 14:t + 16]:  # doff, window
+            return False
+        keep = ~(_TCP_CWR | _TCP_FIN | _TCP_PSH) & 0xFF
+        if (fl ^ h.flags) & keep:
+            return False
+        if a[t + 20:o.payload_off] != b[t + 20:o.payload_off]:          # options
+            return False
+        if struct.unpack_from("!I", a, t + 4)[0] != h.next_seq:
+            return False
+        h.flags |= fl & (_TCP_FIN | _TCP_PSH)
+        h.next_seq = (h.next_seq + plen) & 0xFFFFFFFF
+        if plen < h.mss or fl & _CLOSE_FLAGS:
+            h.closed = True
+    else:
+        if h.count >= _UDP_GRO_CNT_MAX:
+            return False
+        if plen < h.mss:
+            h.closed = True
+    h.chunks.append(buf[o.payload_off:o.end])
+    h.count += 1
+    return True
+
+
+def _complete(h: _Held, checksums: str) -> bytes:
+    """Rebuild the merged packet (inet/udp/tcp_gro_complete)."""
+    o = h.o
+    if h.count == 1:
+        return h.first
+    buf = bytearray(h.first[:o.payload_off]) + b"".join(h.chunks)
+    total = len(buf)
+    if o.l4 == "tcp":
+        buf[o.l4_off + 13] = h.flags
+    for ip in (o.ip, o.outer):
+        if ip is None:
+            continue
+        if ip.version == 4:
+            n = total - ip.off
+            struct.pack_into("!HH", buf, ip.off + 2, n if n <= 0xFFFF else 0, 0)
+            buf[ip.off + 10:ip.off + 12] = b"\0\0"
+            struct.pack_into("!H", buf, ip.off + 10, ipv4_header_checksum(buf[ip.off:ip.off + ip.hlen]))
+        else:
+            n = total - ip.off - 40
+            struct.pack_into("!H", buf, ip.off + 4, n if n <= 0xFFFF else 0)
+    if o.l4 == "udp":
+        n = total - o.l4_off
+        struct.pack_into("!H", buf, o.l4_off + 4, n if n <= 0xFFFF else 0)
+    csum_at = o.l4_off + (16 if o.l4 == "tcp" else 6)
+    inner_on = o.l4 == "tcp" or buf[csum_at:csum_at + 2] != b"\0\0"
+    outer_on = False
+    if o.outer is not None and o.tunnel != "gre":
+        t = o.tunnel_off
+        n = total - t
+        struct.pack_into("!H", buf, t + 4, n if n <= 0xFFFF else 0)
+        outer_on = buf[t + 6:t + 8] != b"\0\0"
+    if checksums == "full":
+        return finish_checksums_bytes(bytes(buf), link="ether" if o.first_ip.off else "ip",
+                                      tunnel=o.tunnel or "none")
+    proto = 6 if o.l4 == "tcp" else 17
+    if inner_on:
+        struct.pack_into("!H", buf, csum_at, csum_add(pseudo_header_sum(o.ip.src, o.ip.dst, proto,
+                                                                        total - o.l4_off)))
+    if outer_on and o.outer is not None:
+        t = o.tunnel_off
+        struct.pack_into("!H", buf, t + 6, csum_add(pseudo_header_sum(o.outer.src, o.outer.dst, 17,
+                                                                      total - t)))
+    return bytes(buf)
+
+
+def _coalesce(frames: Sequence[bytes], link: str, max_size: int, checksums: str,
+              tunnel: Optional[str]) -> List[Tuple[bytes, int]]:
+    """(frame, index of its first input frame) for every output frame."""
+    if checksums not in ("partial", "full"):
+        raise ValueError("checksums must be 'partial' or 'full', not %r" % (checksums,))
+    out: List[Tuple[Union[bytes, _Held], int]] = []
+    held: Dict[Tuple[Any, ...], _Held] = {}
+    for i, raw in enumerate(frames):
+        buf = bytes(raw)
+        try:
+            o = parse_offsets(buf, link, tunnel)
+        except CaptureError:
+            out.append((buf, i))
+            continue
+        if not _gro_able(buf, o):
+            out.append((buf, i))
+            continue
+        if o.end != len(buf):
+            buf = buf[:o.end]        # Ethernet padding is not payload
+        key = _flow_key(buf, o)
+        h = held.get(key)
+        if h is not None and _try_merge(buf, o, h, max_size):
+            continue
+        if h is not None:
+            h.closed = True
+        plen = o.end - o.payload_off
+        nh = _Held(len(out), buf, o, plen, [buf[o.payload_off:o.end]])
+        if o.l4 == "tcp":
+            fl = buf[o.l4_off + 13]
+            nh.flags = fl
+            nh.next_seq = (struct.unpack_from("!I", buf, o.l4_off + 4)[0] + plen) & 0xFFFFFFFF
+            nh.closed = bool(fl & _CLOSE_FLAGS)
+        held[key] = nh
+        out.append((nh, i))
+    return [(x if isinstance(x, bytes) else _complete(x, checksums), i) for x, i in out]
+
+
+def coalesce_bytes(frames: Sequence[bytes], *, link: str = "ether", max_size: int = 65536,
+                   checksums: str = "partial", tunnel: Optional[str] = None) -> List[bytes]:
+    """:func:`coalesce` on raw frames; returns frames."""
+    return [f for f, _ in _coalesce(frames, link, max_size, checksums, tunnel)]
+
+
+def coalesce(packets: Sequence[Union[Packet, bytes]], *, max_size: int = 65536,
+             checksums: str = "partial", tunnel: Optional[str] = None) -> List[Packet]:
+    """Merge segments into super-packets the way Linux GRO does (module doc).
+
+    ``packets`` are ``Ether`` (or ``IP``/``IPv6``) packets or frame bytes, in
+    arrival order.  ``max_size`` is gro_max_size (default 65536; larger
+    values give BIG TCP packets with IPv4 total length / IPv6 payload length
+    0); ``checksums`` is "partial" (pseudo-header sums, as GRO hands packets
+    to the stack) or "full" (finished); ``tunnel`` forces "geneve", "vxlan",
+    "vxlan-gpe" or "none" instead of port-based detection.
+    ``coalesce(segment(p)) == p`` for a super-packet captured before the NIC
+    (partial checksums).  Each output packet keeps its first segment's time.
+    """
+    if not packets:
+        return []
+    first = packets[0]
+    if isinstance(first, (IP, IPv6)):
+        link, cls = "ip", type(first)
+    else:
+        link, cls = "ether", Ether
+    merged = _coalesce([bytes(p) for p in packets], link, max_size, checksums, tunnel)
+    out = []
+    for frame, i in merged:
+        q = cls(frame)
+        src = packets[i]
+        if isinstance(src, Packet):
+            q.time = src.time
+        out.append(q)
+    return out

@@ -1,0 +1,173 @@
+"""The kernel as a segmentation oracle: VXLAN software GSO in namespaces we make.
+
+Recipe from ../shared/lab/gso_vxlan_lab.sh (REPORT.md §2)::
+
+    ns A                         ns R (bridge br0)                 ns B
+    vx0 172.16.0.1 (vxlan 42)    ra ---- br0 ---- rb               vx0 172.16.0.2
+    va 10.77.0.1  <--veth-->     ra: offloads on, rb: ALL off      vb 10.77.0.2
+
+TCP in A builds GSO super-packets; vxlan encapsulates them whole
+(SKB_GSO_UDP_TUNNEL[_CSUM]); the bridge forwards them whole; the kernel
+segments them in software when it transmits on rb (no tx-udp_tnl-segmentation,
+no checksum offload), so one transfer gives the super-packets (tcpdump on A:va)
+and the kernel's segments of the same bytes (tcpdump on B:vb).
+
+Namespaces are named after this process id so parallel runs never collide,
+and are deleted on exit.  Only the processes started here are stopped.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, List, Tuple
+
+SERVER = r"""
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("172.16.0.2", 5001)); s.listen(1); print("ready", flush=True)
+c, _ = s.accept(); n = 0
+while True:
+    b = c.recv(1 << 20)
+    if not b:
+        break
+    n += len(b)
+print("received", n, flush=True)
+"""
+
+CLIENT = r"""
+import socket, sys
+n = int(sys.argv[1])
+s = socket.create_connection(("172.16.0.2", 5001))
+s.sendall(bytes((i * 7 + 3) & 0xff for i in range(n)))
+s.shutdown(socket.SHUT_WR); s.recv(1); s.close()
+"""
+
+#: the MTU of the underlay veths; vx0 gets 1450 (VXLAN over IPv4 takes 50)
+UNDERLAY_MTU = 1500
+
+
+def _run(*cmd: str) -> str:
+    res = subprocess.run(list(cmd), capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (" ".join(cmd), res.stderr.strip()))
+    return res.stdout
+
+
+class VxlanGsoLab:
+    """Three namespaces; :meth:`transfer` returns (super-packets, segments) pcaps."""
+
+    def __init__(self, workdir: Path, csum: str) -> None:
+        assert csum in ("udpcsum", "noudpcsum")
+        tag = "sg%d" % os.getpid()
+        self.na, self.nr, self.nb = tag + "a", tag + "r", tag + "b"
+        self.workdir = workdir
+        self.csum = csum
+        self.procs: List[subprocess.Popen] = []
+
+    # -- topology ---------------------------------------------------------
+    def up(self) -> None:
+        self.down()
+        na, nr, nb = self.na, self.nr, self.nb
+        for n in (na, nr, nb):
+            _run("ip", "netns", "add", n)
+            _run("ip", "netns", "exec", n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                 "net.ipv6.conf.default.disable_ipv6=1")
+            _run("ip", "-n", n, "link", "set", "lo", "up")
+        _run("ip", "link", "add", "va", "netns", na, "type", "veth", "peer", "name", "ra", "netns", nr)
+        _run("ip", "link", "add", "vb", "netns", nb, "type", "veth", "peer", "name", "rb", "netns", nr)
+        _run("ip", "-n", nr, "link", "add", "br0", "type", "bridge")
+        for d in ("ra", "rb"):
+            _run("ip", "-n", nr, "link", "set", d, "master", "br0")
+        for d in ("ra", "rb", "br0"):
+            _run("ip", "-n", nr, "link", "set", d, "up")
+        # the segmenting egress port: no TSO/GSO/UDP-tunnel GSO/checksum offload
+        subprocess.run(["ip", "netns", "exec", nr, "ethtool", "-K", "rb", "tx", "off", "sg", "off",
+                        "tso", "off", "gso", "off", "gro", "off", "tx-udp_tnl-segmentation", "off",
+                        "tx-udp_tnl-csum-segmentation", "off"], capture_output=True)
+        subprocess.run(["ip", "netns", "exec", nb, "ethtool", "-K", "vb", "gro", "off"], capture_output=True)
+        _run("ip", "-n", na, "addr", "add", "10.77.0.1/24", "dev", "va")
+        _run("ip", "-n", nb, "addr", "add", "10.77.0.2/24", "dev", "vb")
+        for n, d in ((na, "va"), (nb, "vb")):
+            _run("ip", "-n", n, "link", "set", d, "mtu", str(UNDERLAY_MTU), "up")
+        for n, loc, rem, mac, d in ((na, "10.77.0.1", "10.77.0.2", "02:00:00:00:aa:01", "va"),
+                                    (nb, "10.77.0.2", "10.77.0.1", "02:00:00:00:bb:01", "vb")):
+            _run("ip", "-n", n, "link", "add", "vx0", "type", "vxlan", "id", "42", "local", loc,
+                 "remote", rem, "dstport", "4789", "dev", d, self.csum)
+            _run("ip", "-n", n, "link", "set", "vx0", "address", mac)
+        _run("ip", "-n", na, "addr", "add", "172.16.0.1/24", "dev", "vx0")
+        _run("ip", "-n", nb, "addr", "add", "172.16.0.2/24", "dev", "vx0")
+        for n in (na, nb):
+            _run("ip", "-n", n, "link", "set", "vx0", "up")
+        _run("ip", "-n", na, "neigh", "replace", "10.77.0.2", "lladdr", self._mac(nb, "vb"), "dev", "va")
+        _run("ip", "-n", nb, "neigh", "replace", "10.77.0.1", "lladdr", self._mac(na, "va"), "dev", "vb")
+        _run("ip", "-n", na, "neigh", "replace", "172.16.0.2", "lladdr", "02:00:00:00:bb:01", "dev", "vx0")
+        _run("ip", "-n", nb, "neigh", "replace", "172.16.0.1", "lladdr", "02:00:00:00:aa:01", "dev", "vx0")
+
+    @staticmethod
+    def _mac(ns: str, dev: str) -> str:
+        out = _run("ip", "-n", ns, "-o", "link", "show", dev)
+        return out.split("link/ether ")[1].split()[0]
+
+    def down(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.procs = []
+        for n in (self.na, self.nr, self.nb):
+            subprocess.run(["ip", "netns", "del", n], capture_output=True)
+
+    # -- one transfer -------------------------------------------------------
+    def _capture(self, ns: str, dev: str, path: Path, snap: int) -> subprocess.Popen:
+        log = path.with_suffix(".log")
+        p = subprocess.Popen(["ip", "netns", "exec", ns, "tcpdump", "--immediate-mode", "-U", "-n",
+                              "-s", str(snap), "-B", "65536", "-i", dev, "-w", str(path),
+                              "udp", "port", "4789"],
+                             stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+        self.procs.append(p)
+        for _ in range(200):
+            if "listening on" in log.read_text():
+                return p
+            time.sleep(0.025)
+        raise RuntimeError("tcpdump did not start on %s: %s" % (dev, log.read_text()))
+
+    def transfer(self, nbytes: int) -> Tuple[Path, Path]:
+        """Send ``nbytes`` A->B over vx0: (pre-segmentation pcap, wire pcap)."""
+        sup = self.workdir / ("%s_outer_super.pcap" % self.csum)
+        seg = self.workdir / ("%s_segments.pcap" % self.csum)
+        caps = [self._capture(self.na, "va", sup, 70000), self._capture(self.nb, "vb", seg, 2048)]
+        srv = subprocess.Popen(["ip", "netns", "exec", self.nb, sys.executable, "-c", SERVER],
+                               stdout=subprocess.PIPE, text=True)
+        self.procs.append(srv)
+        assert srv.stdout is not None
+        if srv.stdout.readline().strip() != "ready":
+            raise RuntimeError("server in %s did not start" % self.nb)
+        _run("ip", "netns", "exec", self.na, sys.executable, "-c", CLIENT, str(nbytes))
+        got = srv.stdout.readline().strip()
+        srv.wait(10)
+        if got != "received %d" % nbytes:
+            raise RuntimeError("transfer incomplete: %r" % got)
+        time.sleep(0.3)
+        for p in caps:
+            p.send_signal(signal.SIGTERM)
+            p.wait(5)
+        return sup, seg
+
+
+@contextmanager
+def vxlan_gso_lab(workdir: Path, csum: str) -> Iterator[VxlanGsoLab]:
+    """Build the lab, yield it, delete the namespaces whatever happens."""
+    lab = VxlanGsoLab(workdir, csum)
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
