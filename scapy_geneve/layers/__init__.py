@@ -7,3 +7,13 @@ from scapy_geneve.layers.geneve_options import __all__ as _options_all
 
 __all__ = list(_geneve_all) + list(_options_all)
 # (comparison layers: vxlan, nvgre, stt, l2tpv3 add their imports here)
+from scapy_geneve.layers.vxlan import *  # noqa: F401,F403,E402
+from scapy_geneve.layers.vxlan import __all__ as _vxlan_all  # noqa: E402
+from scapy_geneve.layers.nvgre import *  # noqa: F401,F403,E402
+from scapy_geneve.layers.nvgre import __all__ as _nvgre_all  # noqa: E402
+from scapy_geneve.layers.stt import *  # noqa: F401,F403,E402
+from scapy_geneve.layers.stt import __all__ as _stt_all  # noqa: E402
+from scapy_geneve.layers.l2tpv3 import *  # noqa: F401,F403,E402
+from scapy_geneve.layers.l2tpv3 import __all__ as _l2tpv3_all  # noqa: E402
+
+__all__ += list(_vxlan_all) + list(_nvgre_all) + list(_stt_all) + list(_l2tpv3_all)
