@@ -196,7 +196,7 @@ def _complete(h: _Held, checksums: str) -> bytes:
             continue
         if ip.version == 4:
             n = total - ip.off
-            struct.pack_into("!HH", buf, ip.off + 2, n if n <= 0xFFFF else 0, 0)
+            struct.pack_into("!H", buf, ip.off + 2, n if n <= 0xFFFF else 0)
             buf[ip.off + 10:ip.off + 12] = b"\0\0"
             struct.pack_into("!H", buf, ip.off + 10, ipv4_header_checksum(buf[ip.off:ip.off + ip.hlen]))
         else:

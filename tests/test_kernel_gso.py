@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
-from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.utils import RawPcapReader
 
@@ -38,8 +37,8 @@ def _a_to_b_tcp(frames: List[bytes]) -> List[bytes]:
     """Encapsulated A->B frames (outer source 10.77.0.1) carrying TCP."""
     out = []
     for f in frames:
-        p = Ether(f)
-        if IP in p and p[IP].src == "10.77.0.1" and TCP in p:
+        o = parse_offsets(f)
+        if o.outer is not None and o.outer.src == bytes([10, 77, 0, 1]) and o.l4 == "tcp":
             out.append(f)
     return out
 
