@@ -48,7 +48,8 @@ from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6
 
 __all__ = [
     "KINDS", "Ports", "GeneveOptionInfo", "ScanRecord", "parse_packet", "scan",
-    "ScanStats", "compute_stats", "PacketFilter", "filter_capture",
+    "ScanStats", "compute_stats", "PacketFilter", "filter_capture", "matching_packets",
+    "analyse_batch", "BatchResult", "FilterResult", "inner_protocol_name",
     "SUPPORTED_LINKTYPES",
 ]
 
@@ -536,3 +537,785 @@ def scan(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
                 yield parse_packet(buf[d:d + caplen[i]], linktype[i], ports=ports,
                                    l2tp_cookie=l2tp_cookie, l2tp_l2ss=l2tp_l2ss, record=rec)
 
+
+
+# -- the vectorised path (numpy) ------------------------------------------------------
+# Each batch of records is parsed for all packets at once: positions are int64
+# arrays, fields are gathered with fancy indexing.  A packet that is not plain
+# (anything the per-packet parser would call malformed or truncated, a third
+# VLAN tag, IPv6 extension headers, loopback link types...) is handed to
+# parse_packet() instead, so both paths agree by construction.
+
+_KIND_CODE = {None: 0, "geneve": 1, "vxlan": 2, "vxlan-gpe": 3, "nvgre": 4, "stt": 5,
+              "l2tpv3": 6}
+_KIND_NAME = {code: name for name, code in _KIND_CODE.items()}
+_VEC_LINKTYPES = (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
+                  LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14)
+_NO_INNER = -1
+_INNER_NONIP = 0x10000      # inner key = 0x10000 | EtherType for non-IP inner frames
+_NO_TS = -(1 << 63)
+
+
+def _numpy() -> Any:
+    import numpy
+    return numpy
+
+
+class BatchResult:
+    """Per-packet arrays for one batch (what stats and filter need).
+
+    ``kind`` holds codes (0 = no tunnel, then geneve, vxlan, vxlan-gpe, nvgre,
+    stt, l2tpv3); options are flattened into ``opt_pkt``/``opt_class``/
+    ``opt_type``/``opt_len`` with the packet index they belong to.
+    """
+
+    __slots__ = ("n", "kind", "vni", "has_vni", "crit", "oam", "inner", "outer_ip",
+                 "malformed", "snapped", "reasons", "wirelen", "caplen", "ts_ns",
+                 "linktype", "opt_pkt", "opt_class", "opt_type", "opt_len", "fallback")
+
+
+def _pcap_header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
+    B = np.frombuffer(batch.buf, dtype=np.uint8)
+    starts = np.frombuffer(batch.starts, dtype=np.int64)
+    hdr = B[starts[:, None] + np.arange(16)]          # (n, 16) record headers
+    words = np.ascontiguousarray(hdr).view(np.dtype(batch.endian + "u4")).astype(np.int64)
+    caplen, wirelen = words[:, 2], words[:, 3]
+    ts_ns = words[:, 0] * 1000000000 + words[:, 1] * batch.ts_mult
+    data_off = starts + 16
+    linktype = np.full(len(starts), batch.pcap_linktype, dtype=np.int64)
+    return data_off, caplen, wirelen, ts_ns, linktype
+
+
+def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int = 0,
+                  l2tp_l2ss: bool = False) -> BatchResult:
+    """Parse every packet of BATCH at once; returns a :class:`BatchResult`."""
+    np = _numpy()
+    if batch._fields is None:
+        data_off, caplen, wirelen, ts_ns, linktype = _pcap_header_arrays(np, batch)
+    else:
+        f = batch._fields
+        data_off, caplen, wirelen, ts_ns, linktype = (
+            np.frombuffer(f[i], dtype=np.int64) if len(f[i]) else np.zeros(0, np.int64)
+            for i in (0, 2, 3, 4, 5))
+    n = len(data_off)
+    B = np.frombuffer(batch.buf, dtype=np.uint8)
+    top = len(B) - 1
+
+    def g8(p: Any) -> Any:
+        return B[np.minimum(p, top)].astype(np.int64)
+
+    def g16(p: Any) -> Any:
+        return (g8(p) << 8) | g8(p + 1)
+
+    def g32(p: Any) -> Any:
+        return (g16(p) << 16) | g16(p + 2)
+
+    res = BatchResult()
+    res.n = n
+    res.wirelen, res.caplen, res.ts_ns, res.linktype = wirelen, caplen, ts_ns, linktype
+    kind = np.zeros(n, np.int8)
+    vni = np.zeros(n, np.uint64)
+    has_vni = np.zeros(n, bool)
+    crit = np.zeros(n, bool)
+    oam = np.zeros(n, bool)
+    inner = np.full(n, _NO_INNER, np.int64)
+    outer_ip = np.zeros(n, np.int8)
+    ok = np.ones(n, bool)                      # False: hand to parse_packet()
+    opt_parts: List[Tuple[Any, Any, Any, Any]] = []
+
+    def fail(idx: Any, bad: Any) -> Any:
+        """Mark idx[bad] for the per-packet parser; return the remaining idx mask."""
+        if bad.any():
+            ok[idx[bad]] = False
+        return ~bad
+
+    # -- link layer ------------------------------------------------------------
+    et_all = np.zeros(n, np.int64)
+    l3_all = np.zeros(n, np.int64)
+    valid = np.zeros(n, bool)
+    end = data_off + caplen
+    linktypes = np.unique(linktype).tolist()
+    for lt in linktypes:
+        idx = np.arange(n) if len(linktypes) == 1 else np.nonzero(linktype == lt)[0]
+        s, e = data_off[idx], end[idx]
+        if lt == LINKTYPE_ETHERNET:
+            good, et, l3 = s + 14 <= e, g16(s + 12), s + 14
+        elif lt == LINKTYPE_LINUX_SLL:
+            good, et, l3 = s + 16 <= e, g16(s + 14), s + 16
+        elif lt == LINKTYPE_LINUX_SLL2:
+            good, et, l3 = s + 20 <= e, g16(s), s + 20
+        elif lt in _VEC_LINKTYPES:   # raw IP
+            v = g8(s) >> 4
+            good = (s < e) & ((v == 4) | (v == 6))
+            et, l3 = np.where(v == 4, ETH_P_IP, ETH_P_IPV6), s
+        else:
+            ok[idx] = False
+            continue
+        if lt in (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2):
+            for _ in range(2):
+                tag = (et == ETH_P_8021Q) | (et == ETH_P_8021AD) | (et == ETH_P_QINQ1)
+                if not tag.any():
+                    break
+                good &= ~tag | (l3 + 4 <= e)
+                et = np.where(tag, g16(l3 + 2), et)
+                l3 = np.where(tag, l3 + 4, l3)
+            good &= (et != ETH_P_8021Q) & (et != ETH_P_8021AD) & (et != ETH_P_QINQ1)
+        ok[idx[~good]] = False
+        valid[idx] = good
+        et_all[idx], l3_all[idx] = et, l3
+
+    # -- outer IP ----------------------------------------------------------------
+    is4 = valid & (et_all == ETH_P_IP)
+    is6 = valid & (et_all == ETH_P_IPV6)
+    proto = np.full(n, -1, np.int64)
+    l4 = np.zeros(n, np.int64)
+    first = np.zeros(n, bool)
+    if is4.any():
+        idx = np.nonzero(is4)[0]
+        l3, e = l3_all[idx], end[idx]
+        vihl = g8(l3)
+        ihl = (vihl & 0x0F) * 4
+        tot = g16(l3 + 2)
+        bad = (l3 + 20 > e) | (vihl >> 4 != 4) | (ihl < 20) | (l3 + ihl > e) | \
+            ((tot > 0) & (tot < ihl))
+        keep = fail(idx, bad)
+        idx, l3, ihl, tot, e = idx[keep], l3[keep], ihl[keep], tot[keep], e[keep]
+        end[idx] = np.where(tot > 0, np.minimum(e, l3 + tot), e)
+        proto[idx] = g8(l3 + 9)
+        l4[idx] = l3 + ihl
+        first[idx] = (g16(l3 + 6) & 0x1FFF) == 0
+        outer_ip[idx] = 4
+    if is6.any():
+        idx = np.nonzero(is6)[0]
+        l3, e = l3_all[idx], end[idx]
+        nh = g8(l3 + 6)
+        bad = (l3 + 40 > e) | (g8(l3) >> 4 != 6) | np.isin(nh, list(IPV6_EXT))
+        keep = fail(idx, bad)
+        idx, l3, e, nh = idx[keep], l3[keep], e[keep], nh[keep]
+        plen = g16(l3 + 4)
+        end[idx] = np.where(plen > 0, np.minimum(e, l3 + 40 + plen), e)
+        proto[idx] = nh
+        l4[idx] = l3 + 40
+        first[idx] = True
+        outer_ip[idx] = 6
+    live = ok & first
+
+    # inner work list: (packet index, position, 0 = Ethernet / 4 / 6)
+    inner_parts: List[Tuple[Any, Any, Any]] = []
+
+    def add_inner(idx: Any, pos: Any, what: Any) -> None:
+        if len(idx):
+            inner_parts.append((idx, pos, what))
+
+    # -- UDP tunnels ---------------------------------------------------------------------
+    udp = live & (proto == IPPROTO_UDP)
+    if udp.any():
+        idx = np.nonzero(udp)[0]
+        u, e = l4[idx], end[idx]
+        keep = fail(idx, u + 8 > e)
+        idx, u, e = idx[keep], u[keep], e[keep]
+        sport, dport = g16(u), g16(u + 2)
+        p = u + 8
+        m_gnv = np.isin(dport, list(ports.geneve))
+        m_vx = np.isin(dport, list(ports.vxlan)) & ~m_gnv
+        m_gpe = np.isin(dport, list(ports.gpe)) & ~m_gnv & ~m_vx
+        m_l2 = (np.isin(dport, list(ports.l2tp)) | np.isin(sport, list(ports.l2tp))) & \
+            ~m_gnv & ~m_vx & ~m_gpe
+        if m_gnv.any():
+            gi, gp, ge = idx[m_gnv], p[m_gnv], e[m_gnv]
+            kind[gi] = 1
+            b0 = g8(gp)
+            oend = gp + 8 + (b0 & 0x3F) * 4
+            keep = fail(gi, (gp + 8 > ge) | (b0 >> 6 != 0) | (oend > ge))
+            gi, gp, ge, oend = gi[keep], gp[keep], ge[keep], oend[keep]
+            b1 = g8(gp + 1)
+            crit[gi], oam[gi] = (b1 & 0x40) != 0, (b1 & 0x80) != 0
+            vni[gi] = (g32(gp + 4) >> 8).astype(np.uint64)
+            has_vni[gi] = True
+            # options, walked one option index at a time for all packets
+            q = gp + 8
+            act = np.nonzero(q < oend)[0]
+            while len(act):
+                qa = q[act]
+                cls, typ, ln = g16(qa), g8(qa + 2), g8(qa + 3) & 0x1F
+                nq = qa + 4 + ln * 4
+                over = nq > oend[act]
+                if over.any():
+                    ok[gi[act[over]]] = False
+                opt_parts.append((gi[act], cls, typ, ln))
+                q[act] = nq
+                act = act[~over]
+                act = act[q[act] < oend[act]]
+            gproto = g16(gp + 2)
+            for value, what in ((ETH_P_TEB, 0), (ETH_P_IP, 4), (ETH_P_IPV6, 6)):
+                sel = gproto == value
+                add_inner(gi[sel], oend[sel], what)
+        for sel, code in ((m_vx, 2), (m_gpe, 3)):
+            if not sel.any():
+                continue
+            vi, vp, ve = idx[sel], p[sel], e[sel]
+            kind[vi] = code
+            flags = g8(vp)
+            bad = (vp + 8 > ve) | ((flags & 0x08) == 0)
+            if code == 3:
+                bad |= ((flags >> 4) & 0x03) != 0
+            keep = fail(vi, bad)
+            vi, vp, flags = vi[keep], vp[keep], flags[keep]
+            vni[vi] = (g32(vp + 4) >> 8).astype(np.uint64)
+            has_vni[vi] = True
+            if code == 2:
+                add_inner(vi, vp + 8, np.zeros(len(vi), np.int64))
+                continue
+            oam[vi] = (flags & 0x01) != 0
+            nxt = g8(vp + 3)
+            pbit = (flags & 0x04) != 0
+            what = np.where(~pbit | (nxt == 3), 0, np.where(nxt == 1, 4, np.where(nxt == 2, 6, -1)))
+            sel2 = what >= 0
+            add_inner(vi[sel2], vp[sel2] + 8, what[sel2])
+        if m_l2.any():
+            li, lp, le = idx[m_l2], p[m_l2], e[m_l2]
+            v3 = (lp + 2 <= le) & ((g16(lp) & 0x000F) == 3)
+            li, lp, le = li[v3], lp[v3], le[v3]
+            kind[li] = 6
+            data = (g16(lp) & 0x8000) == 0
+            li, lp, le = li[data], lp[data], le[data]
+            keep = fail(li, lp + 8 > le)
+            li, lp = li[keep], lp[keep]
+            vni[li] = g32(lp + 4).astype(np.uint64)
+            has_vni[li] = True
+            add_inner(li, lp + 8 + l2tp_cookie + (4 if l2tp_l2ss else 0),
+                      np.zeros(len(li), np.int64))
+
+    # -- STT (TCP) -------------------------------------------------------------------
+    tcp = live & (proto == IPPROTO_TCP)
+    if tcp.any():
+        idx = np.nonzero(tcp)[0]
+        t, e = l4[idx], end[idx]
+        sel = (t + 4 <= e) & np.isin(g16(t + 2), list(ports.stt))
+        idx, t, e = idx[sel], t[sel], e[sel]
+        kind[idx] = 5
+        doff = (g8(t + 12) >> 4) * 4
+        keep = fail(idx, (t + 20 > e) | (doff < 20) | (t + doff > e))
+        idx, t, e, doff = idx[keep], t[keep], e[keep], doff[keep]
+        head = g16(t + 6) == 0
+        idx, hdr, e = idx[head], (t + doff)[head], e[head]
+        keep = fail(idx, (hdr + STT_HDR_LEN > e) | (g8(hdr) != 0))
+        idx, hdr = idx[keep], hdr[keep]
+        vni[idx] = (g32(hdr + 8).astype(np.uint64) << np.uint64(32)) | \
+            g32(hdr + 12).astype(np.uint64)
+        has_vni[idx] = True
+        add_inner(idx, hdr + STT_HDR_LEN, np.zeros(len(idx), np.int64))
+
+    # -- NVGRE ---------------------------------------------------------------------
+    gre = live & (proto == IPPROTO_GRE)
+    if gre.any():
+        idx = np.nonzero(gre)[0]
+        t, e = l4[idx], end[idx]
+        keep = fail(idx, t + 4 > e)
+        idx, t, e = idx[keep], t[keep], e[keep]
+        flags = g16(t)
+        sel = ((flags & GRE_K) != 0) & (g16(t + 2) == ETH_P_TEB) & ((flags & GRE_VER) == 0)
+        idx, t, e, flags = idx[sel], t[sel], e[sel], flags[sel]
+        kind[idx] = 4
+        key = t + np.where((flags & GRE_C) != 0, 8, 4)
+        keep = fail(idx, key + 4 > e)
+        idx, key, flags = idx[keep], key[keep], flags[keep]
+        vni[idx] = (g32(key) >> 8).astype(np.uint64)
+        has_vni[idx] = True
+        add_inner(idx, key + np.where((flags & GRE_S) != 0, 8, 4), np.zeros(len(idx), np.int64))
+
+    # -- L2TPv3 over IP ----------------------------------------------------------------
+    l2ip = live & (proto == IPPROTO_L2TP)
+    if l2ip.any():
+        idx = np.nonzero(l2ip)[0]
+        t, e = l4[idx], end[idx]
+        kind[idx] = 6
+        keep = fail(idx, t + 4 > e)
+        idx, t = idx[keep], t[keep]
+        session = g32(t)
+        data = session != 0
+        idx, t, session = idx[data], t[data], session[data]
+        vni[idx] = session.astype(np.uint64)
+        has_vni[idx] = True
+        add_inner(idx, t + 4 + l2tp_cookie + (4 if l2tp_l2ss else 0),
+                  np.zeros(len(idx), np.int64))
+
+    # -- inner frames ----------------------------------------------------------------
+    if inner_parts:
+        idx = np.concatenate([part[0] for part in inner_parts])
+        pos = np.concatenate([part[1] for part in inner_parts])
+        what = np.concatenate([np.broadcast_to(np.asarray(part[2]), part[0].shape)
+                               for part in inner_parts])
+        keep = ok[idx]
+        idx, pos, what = idx[keep], pos[keep], what[keep]
+        e = end[idx]
+        eth = what == 0
+        if eth.any():
+            ei, ep, ee = np.nonzero(eth)[0], pos[eth], e[eth]
+            good = ep + 14 <= ee
+            et = g16(ep + 12)
+            ep = ep + 14
+            for _ in range(2):
+                tag = (et == ETH_P_8021Q) | (et == ETH_P_8021AD) | (et == ETH_P_QINQ1)
+                if not tag.any():
+                    break
+                good &= ~tag | (ep + 4 <= ee)
+                et = np.where(tag, g16(ep + 2), et)
+                ep = np.where(tag, ep + 4, ep)
+            good &= (et != ETH_P_8021Q) & (et != ETH_P_8021AD) & (et != ETH_P_QINQ1)
+            ok[idx[ei[~good]]] = False
+            pos[ei] = ep
+            what[ei] = np.where(et == ETH_P_IP, 4, np.where(et == ETH_P_IPV6, 6, -1))
+            nonip = good & (what[ei] == -1)
+            inner[idx[ei[nonip]]] = _INNER_NONIP | et[nonip]
+        for version in (4, 6):
+            sel = (what == version) & ok[idx]
+            if not sel.any():
+                continue
+            ii, ip, ie = idx[sel], pos[sel], e[sel]
+            if version == 4:
+                vihl = g8(ip)
+                ihl = (vihl & 0x0F) * 4
+                tot = g16(ip + 2)
+                bad = (ip + 20 > ie) | (vihl >> 4 != 4) | (ihl < 20) | (ip + ihl > ie) | \
+                    ((tot > 0) & (tot < ihl))
+                ie = np.where(tot > 0, np.minimum(ie, ip + tot), ie)
+                p_ = g8(ip + 9)
+                l4i = ip + ihl
+                firsti = (g16(ip + 6) & 0x1FFF) == 0
+            else:
+                p_ = g8(ip + 6)
+                bad = (ip + 40 > ie) | (g8(ip) >> 4 != 6) | np.isin(p_, list(IPV6_EXT))
+                plen = g16(ip + 4)
+                ie = np.where(plen > 0, np.minimum(ie, ip + 40 + plen), ie)
+                l4i = ip + 40
+                firsti = np.ones(len(ii), bool)
+            ported = firsti & ((p_ == IPPROTO_TCP) | (p_ == IPPROTO_UDP) | (p_ == IPPROTO_SCTP))
+            bad |= ported & (l4i + 4 > ie)
+            ok[ii[bad]] = False
+            inner[ii[~bad]] = p_[~bad]
+
+    # -- options of plain packets; parse the others one by one --------------------------------
+    if opt_parts:
+        opt_pkt = np.concatenate([part[0] for part in opt_parts])
+        opt_class = np.concatenate([part[1] for part in opt_parts])
+        opt_type = np.concatenate([part[2] for part in opt_parts])
+        opt_len = np.concatenate([part[3] for part in opt_parts])
+        keep = ok[opt_pkt]
+        opt_pkt, opt_class, opt_type, opt_len = (opt_pkt[keep], opt_class[keep],
+                                                 opt_type[keep], opt_len[keep])
+    else:
+        opt_pkt = opt_class = opt_type = opt_len = np.zeros(0, np.int64)
+    malformed = np.zeros(n, bool)
+    snapped = np.zeros(n, bool)
+    reasons: Dict[int, str] = {}
+    fallback = np.nonzero(~ok)[0]
+    if len(fallback):
+        extra: List[Tuple[int, int, int, int]] = []
+        buf = batch.buf
+        for i in fallback.tolist():
+            d, c = int(data_off[i]), int(caplen[i])
+            rec = parse_packet(buf[d:d + c], int(linktype[i]), int(wirelen[i]), ports,
+                               l2tp_cookie, l2tp_l2ss)
+            kind[i] = _KIND_CODE[rec.kind]
+            has_vni[i] = rec.vni is not None
+            vni[i] = rec.vni or 0
+            crit[i] = bool(rec.critical)
+            oam[i] = bool(rec.oam)
+            outer_ip[i] = rec.outer_ip or 0
+            inner[i] = _record_inner_key(rec)
+            malformed[i] = rec.malformed
+            snapped[i] = rec.snapped
+            if rec.malformed:
+                reasons[i] = rec.reason or "malformed"
+            for opt in rec.options:
+                extra.append((i, opt.classid, opt.type, opt.length))
+        if extra:
+            arr = np.array(extra, dtype=np.int64)
+            opt_pkt = np.concatenate([opt_pkt, arr[:, 0]])
+            opt_class = np.concatenate([opt_class, arr[:, 1]])
+            opt_type = np.concatenate([opt_type, arr[:, 2]])
+            opt_len = np.concatenate([opt_len, arr[:, 3]])
+    res.kind, res.vni, res.has_vni, res.crit, res.oam = kind, vni, has_vni, crit, oam
+    res.inner, res.outer_ip, res.malformed, res.snapped, res.reasons = (
+        inner, outer_ip, malformed, snapped, reasons)
+    res.opt_pkt, res.opt_class, res.opt_type, res.opt_len = opt_pkt, opt_class, opt_type, opt_len
+    res.fallback = len(fallback)
+    return res
+
+
+def _record_inner_key(rec: ScanRecord) -> int:
+    if rec.inner_proto is not None:
+        return rec.inner_proto
+    if rec.inner_ethertype is not None and rec.inner_ethertype not in (ETH_P_IP, ETH_P_IPV6):
+        return _INNER_NONIP | rec.inner_ethertype
+    return _NO_INNER
+
+
+# -- statistics ------------------------------------------------------------------------
+def inner_protocol_name(key: int) -> str:
+    """Display name of an inner-protocol key (IP protocol, or 0x10000|EtherType)."""
+    if key == _NO_INNER:
+        return "none"
+    if key & _INNER_NONIP:
+        ethertype = key & 0xFFFF
+        return ETHERTYPE_NAMES.get(ethertype, "EtherType 0x%04x" % ethertype)
+    return PROTO_NAMES.get(key, "IP proto %d" % key)
+
+
+class ScanStats:
+    """Counters over a capture: what ``scapy-geneve stats`` prints.
+
+    Feed it whole batches (:meth:`add_result`, the fast path) or single
+    records (:meth:`add_record`); both give identical results.
+    """
+
+    def __init__(self, path: str = "") -> None:
+        self.path = path
+        self.format = ""
+        self.packets = 0
+        self.bytes = 0                 # wire bytes
+        self.captured = 0              # captured bytes
+        self.first_ns: Optional[int] = None
+        self.last_ns: Optional[int] = None
+        self.linktypes: Dict[int, int] = {}
+        self.outer: Dict[int, int] = {}                        # 0, 4 or 6 -> packets
+        self.kinds: Dict[int, List[int]] = {}                  # kind code -> [packets, bytes]
+        self.vnis: Dict[Tuple[int, int], List[int]] = {}       # (kind code, vni) -> [packets, bytes]
+        self.no_vni: Dict[int, int] = {}                       # kind code -> packets without one
+        self.options: Dict[Tuple[int, int], int] = {}          # (class, type) -> occurrences
+        self.c_bit = 0                 # Geneve packets with C set
+        self.oam = 0                   # Geneve/GPE packets with O set
+        self.critical_options = 0      # options whose type has 0x80
+        self.crit_without_c = 0        # packets with a critical option but C clear
+        self.inner: Dict[int, int] = {}
+        self.malformed = 0
+        self.reasons: Dict[str, int] = {}
+        self.snapped = 0
+        self.error: Optional[str] = None   # set when the file is damaged part-way
+
+    # -- feeding ---------------------------------------------------------------
+    def _times(self, lo: Optional[int], hi: Optional[int]) -> None:
+        if lo is None or hi is None:
+            return
+        self.first_ns = lo if self.first_ns is None else min(self.first_ns, lo)
+        self.last_ns = hi if self.last_ns is None else max(self.last_ns, hi)
+
+    def add_record(self, rec: ScanRecord) -> None:
+        """Count one :class:`ScanRecord`."""
+        self.packets += 1
+        self.bytes += rec.wirelen
+        self.captured += rec.caplen
+        if rec.ts_ns is not None:
+            self._times(rec.ts_ns, rec.ts_ns)
+        self.linktypes[rec.linktype] = self.linktypes.get(rec.linktype, 0) + 1
+        outer = rec.outer_ip or 0
+        self.outer[outer] = self.outer.get(outer, 0) + 1
+        code = _KIND_CODE[rec.kind]
+        entry = self.kinds.setdefault(code, [0, 0])
+        entry[0] += 1
+        entry[1] += rec.wirelen
+        if code:
+            if rec.vni is None:
+                self.no_vni[code] = self.no_vni.get(code, 0) + 1
+            else:
+                entry = self.vnis.setdefault((code, rec.vni), [0, 0])
+                entry[0] += 1
+                entry[1] += rec.wirelen
+        self.c_bit += bool(rec.critical)
+        self.oam += bool(rec.oam)
+        has_crit = False
+        for opt in rec.options:
+            key = (opt.classid, opt.type)
+            self.options[key] = self.options.get(key, 0) + 1
+            if opt.critical:
+                self.critical_options += 1
+                has_crit = True
+        if has_crit and not rec.critical:
+            self.crit_without_c += 1
+        key = _record_inner_key(rec)
+        self.inner[key] = self.inner.get(key, 0) + 1
+        if rec.malformed:
+            self.malformed += 1
+            reason = rec.reason or "malformed"
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        self.snapped += rec.snapped
+
+    def add_result(self, res: BatchResult) -> None:
+        """Count one batch analysed by :func:`analyse_batch`."""
+        np = _numpy()
+        n = res.n
+        if not n:
+            return
+        self.packets += n
+        self.bytes += int(res.wirelen.sum())
+        self.captured += int(res.caplen.sum())
+        ts = res.ts_ns[res.ts_ns != _NO_TS]
+        if len(ts):
+            self._times(int(ts.min()), int(ts.max()))
+        for value, count in zip(*np.unique(res.linktype, return_counts=True)):
+            self.linktypes[int(value)] = self.linktypes.get(int(value), 0) + int(count)
+        for value, count in enumerate(np.bincount(res.outer_ip, minlength=7).tolist()):
+            if count:
+                self.outer[value] = self.outer.get(value, 0) + count
+        kind_packets = np.bincount(res.kind, minlength=7).tolist()
+        kind_bytes = np.bincount(res.kind, weights=res.wirelen, minlength=7).tolist()
+        for code in range(7):
+            if kind_packets[code]:
+                entry = self.kinds.setdefault(code, [0, 0])
+                entry[0] += kind_packets[code]
+                entry[1] += int(kind_bytes[code])
+        for code in range(1, 7):
+            if not kind_packets[code]:
+                continue
+            sel = res.kind == code
+            without = int((sel & ~res.has_vni).sum())
+            if without:
+                self.no_vni[code] = self.no_vni.get(code, 0) + without
+            sel &= res.has_vni
+            if not sel.any():
+                continue
+            values, inv = np.unique(res.vni[sel], return_inverse=True)
+            counts = np.bincount(inv).tolist()
+            nbytes = np.bincount(inv, weights=res.wirelen[sel]).tolist()
+            vnis = self.vnis
+            for value, count, size in zip(values.tolist(), counts, nbytes):
+                entry = vnis.get((code, value))
+                if entry is None:
+                    vnis[(code, value)] = [count, int(size)]
+                else:
+                    entry[0] += count
+                    entry[1] += int(size)
+        self.c_bit += int(res.crit.sum())
+        self.oam += int(res.oam.sum())
+        if len(res.opt_pkt):
+            keys = (res.opt_class << 8) | res.opt_type
+            for value, count in zip(*np.unique(keys, return_counts=True)):
+                key = (int(value) >> 8, int(value) & 0xFF)
+                self.options[key] = self.options.get(key, 0) + int(count)
+            critical = (res.opt_type & 0x80) != 0
+            self.critical_options += int(critical.sum())
+            with_crit = np.unique(res.opt_pkt[critical])
+            self.crit_without_c += int((~res.crit[with_crit]).sum())
+        for value, count in zip(*np.unique(res.inner, return_counts=True)):
+            self.inner[int(value)] = self.inner.get(int(value), 0) + int(count)
+        self.malformed += int(res.malformed.sum())
+        for reason in res.reasons.values():
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        self.snapped += int(res.snapped.sum())
+
+    # -- reporting -----------------------------------------------------------------
+    def to_dict(self) -> Dict[str, Any]:
+        """Everything as plain JSON-ready data (sorted, largest first)."""
+        kinds = {(_KIND_NAME[code] or "none"): {"packets": v[0], "bytes": v[1]}
+                 for code, v in sorted(self.kinds.items(), key=lambda kv: -kv[1][0])}
+        vnis = [{"kind": _KIND_NAME[code], "vni": vni, "packets": v[0], "bytes": v[1]}
+                for (code, vni), v in sorted(self.vnis.items(),
+                                             key=lambda kv: (-kv[1][0], kv[0]))]
+        options = [{"class": cls, "class_name": option_class_name(cls), "type": typ,
+                    "critical": bool(typ & 0x80), "count": count}
+                   for (cls, typ), count in sorted(self.options.items(),
+                                                   key=lambda kv: (-kv[1], kv[0]))]
+        duration = None
+        if self.first_ns is not None and self.last_ns is not None:
+            duration = (self.last_ns - self.first_ns) / 1e9
+        return {
+            "file": self.path,
+            "format": self.format,
+            "packets": self.packets,
+            "bytes": self.bytes,
+            "captured_bytes": self.captured,
+            "first_time": None if self.first_ns is None else self.first_ns / 1e9,
+            "last_time": None if self.last_ns is None else self.last_ns / 1e9,
+            "duration": duration,
+            "linktypes": {LINKTYPE_NAMES.get(lt, str(lt)): count
+                          for lt, count in sorted(self.linktypes.items())},
+            "outer": {("IPv%d" % v if v else "non-IP"): count
+                      for v, count in sorted(self.outer.items())},
+            "encapsulations": kinds,
+            "vnis": vnis,
+            "without_identifier": {_KIND_NAME[code]: count
+                                   for code, count in sorted(self.no_vni.items())},
+            "options": options,
+            "critical": {"c_bit_packets": self.c_bit,
+                         "critical_options": self.critical_options,
+                         "critical_option_without_c_bit": self.crit_without_c},
+            "oam_packets": self.oam,
+            "inner_protocols": {inner_protocol_name(k): v for k, v in
+                                sorted(self.inner.items(), key=lambda kv: (-kv[1], kv[0]))},
+            "malformed": {"packets": self.malformed,
+                          "reasons": dict(sorted(self.reasons.items(),
+                                                 key=lambda kv: (-kv[1], kv[0])))},
+            "snapped": self.snapped,
+            "error": self.error,
+        }
+
+
+def _batches(path: Union[str, "os.PathLike[str]"], progress: Optional[Callable[[int, int], None]]
+             ) -> Iterator[Tuple[CaptureReader, Batch]]:
+    with open_capture(path) as reader:
+        for batch in reader.batches():
+            _check_linktype(reader, batch)
+            yield reader, batch
+            if progress is not None:
+                progress(reader.bytes_read, reader.packets_read)
+
+
+def compute_stats(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
+                  l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
+                  progress: Optional[Callable[[int, int], None]] = None,
+                  stats: Optional[ScanStats] = None) -> ScanStats:
+    """Count packets and bytes per encapsulation, VNI, option, inner protocol.
+
+    Uses the vectorised path.  On a damaged file it raises
+    :class:`CaptureError`; pass your own ``stats`` to keep what was counted
+    up to the damage.  ``progress(bytes_read, packets_read)`` is called after
+    each chunk.
+    """
+    stats = stats if stats is not None else ScanStats(str(path))
+    for reader, batch in _batches(path, progress):
+        stats.format = reader.format
+        stats.add_result(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss))
+    return stats
+
+
+# -- filtering ---------------------------------------------------------------------------
+class PacketFilter:
+    """Which packets to keep.  Criteria of one kind are OR-ed, kinds AND-ed.
+
+    ``vni``: identifiers (VNI, VSID, STT context, L2TPv3 session);
+    ``kind``: names from :data:`KINDS`; ``option_class``/``option_type``: a
+    packet matches if one Geneve option has one of the classes *and* one of
+    the types (the 8-bit type, 0x80 = critical); ``malformed``: only
+    malformed packets.  An empty filter keeps everything.
+    """
+
+    def __init__(self, vni: Iterable[int] = (), kind: Iterable[str] = (),
+                 option_class: Iterable[int] = (), option_type: Iterable[int] = (),
+                 malformed: bool = False) -> None:
+        self.vni = frozenset(int(v) for v in vni)
+        self.kind = frozenset(kind)
+        unknown = self.kind - set(KINDS)
+        if unknown:
+            raise ValueError("unknown encapsulation kind %s (choose from %s)"
+                             % (", ".join(sorted(unknown)), ", ".join(KINDS)))
+        self.option_class = frozenset(int(v) for v in option_class)
+        self.option_type = frozenset(int(v) for v in option_type)
+        self.malformed = malformed
+        for value in self.vni:
+            if not 0 <= value < 1 << 64:
+                raise ValueError("identifier %d is out of range" % value)
+        for value in self.option_class:
+            if not 0 <= value <= 0xFFFF:
+                raise ValueError("option class 0x%x is not a 16-bit value" % value)
+        for value in self.option_type:
+            if not 0 <= value <= 0xFF:
+                raise ValueError("option type 0x%x is not an 8-bit value" % value)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.vni or self.kind or self.option_class or self.option_type
+                    or self.malformed)
+
+    def match(self, rec: ScanRecord) -> bool:
+        """Does this record pass the filter?"""
+        if self.kind and rec.kind not in self.kind:
+            return False
+        if self.vni and rec.vni not in self.vni:
+            return False
+        if self.option_class or self.option_type:
+            if not any((not self.option_class or opt.classid in self.option_class)
+                       and (not self.option_type or opt.type in self.option_type)
+                       for opt in rec.options):
+                return False
+        if self.malformed and not rec.malformed:
+            return False
+        return True
+
+    def mask(self, res: BatchResult) -> Any:
+        """Boolean numpy array: which packets of an analysed batch pass."""
+        np = _numpy()
+        keep = np.ones(res.n, bool)
+        if self.kind:
+            keep &= np.isin(res.kind, [_KIND_CODE[k] for k in self.kind])
+        if self.vni:
+            keep &= res.has_vni & np.isin(res.vni, np.array(sorted(self.vni), dtype=np.uint64))
+        if self.option_class or self.option_type:
+            sel = np.ones(len(res.opt_pkt), bool)
+            if self.option_class:
+                sel &= np.isin(res.opt_class, list(self.option_class))
+            if self.option_type:
+                sel &= np.isin(res.opt_type, list(self.option_type))
+            has = np.zeros(res.n, bool)
+            has[res.opt_pkt[sel]] = True
+            keep &= has
+        if self.malformed:
+            keep &= res.malformed
+        return keep
+
+
+def matching_packets(path: Union[str, "os.PathLike[str]"], pfilter: PacketFilter,
+                     ports: Ports = DEFAULT_PORTS, l2tp_cookie: int = 0,
+                     l2tp_l2ss: bool = False) -> Iterator[int]:
+    """Yield the 1-based numbers of the packets that pass PFILTER (fast path)."""
+    np = _numpy()
+    for _reader, batch in _batches(path, None):
+        keep = pfilter.mask(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss))
+        for i in np.nonzero(keep)[0].tolist():
+            yield batch.first + i
+
+
+class FilterResult(NamedTuple):
+    packets: int        # packets read
+    matched: int        # packets written
+
+
+def filter_capture(path: Union[str, "os.PathLike[str]"], out: IO[bytes],
+                   pfilter: PacketFilter, ports: Ports = DEFAULT_PORTS,
+                   l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
+                   progress: Optional[Callable[[int, int], None]] = None,
+                   counts: Optional[List[int]] = None) -> FilterResult:
+    """Copy the packets of PATH that pass PFILTER to the binary stream OUT.
+
+    Records are copied byte for byte (timestamps, lengths, pcapng options
+    included).  A pcap gives a pcap with the same header; a pcapng gives a
+    pcapng with every block that is not a packet (sections, interfaces, name
+    resolution, statistics...) kept in place.  ``counts``, if given, is a
+    two-item list updated as [packets read, matched] while the copy goes on.
+    """
+    np = _numpy()
+    counts = counts if counts is not None else [0, 0]
+    header_done = False
+    for reader, batch in _batches(path, progress):
+        if not header_done:
+            out.write(reader.header)   # pcap global header (empty for pcapng)
+            header_done = True
+        res = analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss)
+        keep = pfilter.mask(res)
+        buf = batch.buf
+        starts = batch.starts
+        if batch._fields is None:
+            caplen = res.caplen
+            ends = np.frombuffer(starts, dtype=np.int64) + 16 + caplen if len(starts) else []
+        else:
+            ends = batch._fields[1]
+        chosen = np.nonzero(keep)[0].tolist()
+        if not batch.blocks:
+            for i in chosen:
+                out.write(buf[starts[i]:int(ends[i])])
+        else:
+            blocks = batch.blocks
+            j = 0
+            for i in chosen:
+                while j < len(blocks) and blocks[j][0] <= i:
+                    out.write(buf[blocks[j][1]:blocks[j][2]])
+                    j += 1
+                out.write(buf[starts[i]:int(ends[i])])
+            for k in range(j, len(blocks)):
+                out.write(buf[blocks[k][1]:blocks[k][2]])
+        counts[0] += res.n
+        counts[1] += len(chosen)
+    if not header_done:
+        with open_capture(path) as reader:   # a file with no packets: keep its header
+            out.write(reader.header)
+    return FilterResult(counts[0], counts[1])
