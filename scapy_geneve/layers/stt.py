@@ -304,9 +304,19 @@ class _Pending:
     ce: bool = False
 
 
+def outer_l3(pkt: Packet) -> Optional[Packet]:
+    """The outermost IP or IPv6 layer of PKT (not an inner one)."""
+    layer = pkt
+    while layer is not None and layer.__class__.__name__ != "NoPayload":
+        if isinstance(layer, (IP, IPv6)):
+            return layer
+        layer = layer.payload
+    return None
+
+
 def _segment_parts(pkt: Packet, port: int) -> Tuple[Optional[Packet], Optional[bytes], str]:
     """(outer L3, TCP header+data bytes, reason) for one captured packet."""
-    l3 = pkt.getlayer(IP) or pkt.getlayer(IPv6)
+    l3 = outer_l3(pkt)
     if l3 is None:
         return None, None, "no outer IP header"
     if isinstance(l3, IP):
