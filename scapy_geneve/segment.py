@@ -355,8 +355,8 @@ def _finish_tail(h: bytearray, o: Offsets, first: bool, last: bool, ip_id_step: 
         partial = csum_add(ph)
     elif o.l4 == "udp":
         struct.pack_into("!H", h, o.l4_off + 4, l4_len if l4_len <= 0xFFFF else 0)
+        struct.pack_into("!H", h, o.l4_off + 6, 0)
         if knobs.udp_csum:
-            struct.pack_into("!H", h, o.l4_off + 6, 0)
             ph = pseudo_header_sum(ip.src, ip.dst, _IPPROTO_UDP, l4_len)
             c = csum_fold(csum_add(ph, csum_block(h[o.l4_off:o.payload_off]), chunk_sum)) or CSUM_MANGLED_0
             struct.pack_into("!H", h, o.l4_off + 6, c)
@@ -380,8 +380,8 @@ def _finish_tail(h: bytearray, o: Offsets, first: bool, last: bool, ip_id_step: 
         else:
             udp_len = total - t
             struct.pack_into("!H", h, t + 4, udp_len if udp_len <= 0xFFFF else 0)
+            struct.pack_into("!H", h, t + 6, 0)
             if knobs.outer_udp_csum:
-                struct.pack_into("!H", h, t + 6, 0)
                 ph = pseudo_header_sum(outer.src, outer.dst, _IPPROTO_UDP, udp_len)
                 c = csum_fold(csum_add(ph, csum_block(h[t:o.payload_off]), tail_sum)) or CSUM_MANGLED_0
                 struct.pack_into("!H", h, t + 6, c)
