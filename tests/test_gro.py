@@ -1,0 +1,233 @@
+"""coalesce(): Linux GRO, merging only where the kernel would.
+
+Rules (specs.md §7.2, the kernel's tcp_gro_receive, inet_gro_receive,
+udp_gro_receive, geneve_gro_receive, vxlan_gro_receive): same flow, contiguous
+sequence, identical tunnel header with every option, O bit clear, matching
+ack/window/options/TTL/TOS/DF, IPv4 IDs counting up (or fixed with DF), valid
+checksums, no more than the first segment's length, under 64 KB; a short
+segment or PSH/FIN/URG/RST/SYN ends a super-packet.  The kernel itself checks
+coalesce() in tests/test_kernel_gso.py (its wire segments GRO back into its own
+super-packets, byte for byte).
+"""
+
+import struct
+
+import pytest
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+
+from scapy_geneve import Geneve, GeneveOption, coalesce, finish_checksums, segment
+from scapy_geneve.checksum import csum_add, pseudo_header_sum
+from scapy_geneve.segment import parse_offsets
+
+from .test_segment import OUTER_ETH, geneve_super, payload, plain_tcp, vxlan_super
+
+
+def as_captured(pkt) -> bytes:
+    """The super-packet as the sender's stack hands it over (and GRO hands it
+    up): TCP and non-zero outer UDP checksums hold the pseudo-header sum."""
+    raw = bytearray(bytes(pkt))
+    o = parse_offsets(bytes(raw))
+    at = o.l4_off + (16 if o.l4 == "tcp" else 6)
+    struct.pack_into("!H", raw, at, csum_add(pseudo_header_sum(o.ip.src, o.ip.dst, 6 if o.l4 == "tcp" else 17,
+                                                               o.end - o.l4_off)))
+    if o.outer is not None and o.tunnel != "gre" and raw[o.tunnel_off + 6:o.tunnel_off + 8] != b"\0\0":
+        struct.pack_into("!H", raw, o.tunnel_off + 6, csum_add(pseudo_header_sum(
+            o.outer.src, o.outer.dst, 17, o.end - o.tunnel_off)))
+    return bytes(raw)
+
+
+def lens(pkts):
+    return [len(p) for p in pkts]
+
+
+# -- round trips -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("build", [
+    lambda: geneve_super(9000), lambda: geneve_super(9000, udp_csum=True, flags="FPAC"),
+    lambda: geneve_super(9000, v6_outer=True, v6_inner=True, udp_csum=True),
+    lambda: vxlan_super(9000, udp_csum=True), lambda: plain_tcp(9000), lambda: plain_tcp(9000, v6=True),
+], ids=["geneve", "geneve-csum-FPC", "geneve-v6", "vxlan", "tcp", "tcp6"])
+def test_coalesce_of_segment_gives_back_the_super_packet(build):
+    sup = Ether(as_captured(build()))
+    merged = coalesce(segment(sup, mtu=1500))
+    assert len(merged) == 1
+    assert bytes(merged[0]) == bytes(sup)
+
+
+def test_checksums_full_gives_the_finished_super_packet():
+    sup = Ether(as_captured(geneve_super(9000, udp_csum=True)))
+    merged = coalesce(segment(sup, mtu=1500), checksums="full")
+    assert bytes(merged[0]) == bytes(finish_checksums(sup))
+
+
+def test_udp_gso_round_trip():
+    sup = OUTER_ETH / IP(src="10.1.1.1", dst="10.1.1.2", id=10) / UDP(sport=1, dport=9999) / Raw(payload(3500))
+    sup = Ether(as_captured(sup))
+    assert bytes(coalesce(segment(sup, mss=1000))[0]) == bytes(sup)
+
+
+def test_a_single_segment_is_not_touched():
+    seg = segment(geneve_super(500), mtu=1500)
+    assert bytes(coalesce(seg)[0]) == bytes(seg[0])      # full checksums stay full
+
+
+# -- what ends a super-packet ---------------------------------------------------------------------
+
+
+def test_psh_merges_then_closes():
+    a = segment(geneve_super(3000, flags="PA"), mss=1000)
+    b = segment(geneve_super(3000, flags="A", seq=4000, ip_id=10), mss=1000)
+    for p in b:
+        p[IP].id += 3
+        del p[IP].chksum
+    merged = coalesce(a + [Ether(bytes(p)) for p in b])
+    assert [m[Geneve][TCP].seq for m in merged] == [1000, 4000]
+
+
+def test_short_segment_merges_then_closes():
+    segs = segment(geneve_super(2500, flags="A"), mss=1000)       # 1000, 1000, 500
+    more = segment(geneve_super(1000, flags="A", seq=3500, ip_id=10), mss=1000)
+    merged = coalesce(segs + more)
+    assert [len(m[Geneve][TCP].payload) for m in merged] == [2500, 1000]
+
+
+def test_cwr_starts_a_new_super_packet():
+    segs = segment(geneve_super(3000, flags="A"), mss=1000)
+    cwr = Ether(bytes(segs[1]))
+    cwr[Geneve][TCP].flags = "AC"
+    cwr[Geneve][TCP].chksum = None
+    merged = coalesce([segs[0], Ether(bytes(cwr)), segs[2]])
+    assert [len(m[Geneve][TCP].payload) for m in merged] == [1000, 2000]
+    assert merged[1][Geneve][TCP].flags.C
+
+
+def test_64k_limit():
+    """gro_max_size: the merged IP packet stays under 65536 bytes; BIG TCP beyond."""
+    first = geneve_super(60000, flags="A")                  # 60 segments
+    second = geneve_super(20000, flags="A", seq=61000, ip_id=7 + 60)
+    second[IP].id = 3000 + 60
+    segs = segment(first, mss=1000) + segment(second, mss=1000)
+    merged = coalesce(segs)
+    assert [len(m[Geneve][TCP].payload) for m in merged] == [65000, 15000]
+    assert all(len(m) - 14 < 65536 for m in merged)
+    big = coalesce(segs, max_size=200000)
+    assert len(big) == 1 and big[0][IP].len == 0             # BIG TCP: total length 0
+
+
+# -- what is never merged --------------------------------------------------------------------------
+
+
+def _segs(**kw):
+    return segment(geneve_super(3000, flags="A", **kw), mss=1000)
+
+
+def _rebuild(p):
+    """Let Scapy recompute lengths and checksums after a test edited a field."""
+    q = Ether(bytes(p))
+    for layer in (q[IP], q[Geneve][IP]):
+        layer.chksum = None
+    q[Geneve][TCP].chksum = None
+    return Ether(bytes(q))
+
+
+@pytest.mark.parametrize("edit", [
+    "oam", "option", "vni", "seq", "ack", "window", "ttl", "tos", "inner_id", "longer", "bad_csum",
+    "outer_csum_mix", "ip_options", "tcp_option",
+])
+def test_never_merged(edit):
+    segs = _segs()
+    p = Ether(bytes(segs[1]))
+    g, t = p[Geneve], p[Geneve][TCP]
+    if edit == "oam":
+        # O bit: not merged even with identical headers: set it on both
+        segs = [Ether(bytes(s)) for s in segs]
+        for s in segs:
+            s[Geneve].oam = 1
+        segs = [_rebuild(s) for s in segs]
+        assert len(coalesce(segs)) == 3
+        return
+    if edit == "option":
+        g.options[1].data = b"ABCDEFGX"
+    elif edit == "vni":
+        g.vni = 0x1235
+    elif edit == "seq":
+        t.seq += 1
+    elif edit == "ack":
+        t.ack += 1
+    elif edit == "window":
+        t.window += 1
+    elif edit == "ttl":
+        g[IP].ttl -= 1
+    elif edit == "tos":
+        g[IP].tos = 4
+    elif edit == "inner_id":
+        g[IP].id += 5
+    elif edit == "longer":
+        t.remove_payload()
+        t.add_payload(Raw(payload(1001)))
+        g[IP].len = None
+        p[UDP].len = None
+        p[IP].len = None
+    elif edit == "outer_csum_mix":
+        p[UDP].chksum = None
+    elif edit == "ip_options":
+        from scapy.layers.inet import IPOption_NOP
+        g[IP].options = [IPOption_NOP()] * 4
+        g[IP].ihl = None
+        g[IP].len = None
+        p[UDP].len = None
+        p[IP].len = None
+    elif edit == "tcp_option":
+        t.options = [("NOP", None), ("NOP", None), ("Timestamp", (1001, 2000))]
+    q = _rebuild(p)
+    if edit == "bad_csum":
+        q = Ether(bytes(segs[1]))
+        q[Geneve][TCP].chksum ^= 0x0101
+    merged = coalesce([segs[0], q, segs[2]])
+    assert len(merged) >= 2, edit
+    assert bytes(merged[0])[14:] != bytes(segs[0])[14:] or len(merged[0]) == len(segs[0])
+
+
+def test_pure_acks_pass_through():
+    acks = [geneve_super(0, flags="A", seq=1000 + i) for i in range(3)]
+    assert lens(coalesce(acks)) == lens(acks)
+
+
+def test_interleaved_flows_merge_separately_in_place_of_their_first_segment():
+    a = _segs()
+    b = segment(geneve_super(3000, flags="A", options=[GeneveOption(classid=0x0102, type=0x80,
+                                                                     data=b"\0\1\0\3")]), mss=1000)
+    merged = coalesce([a[0], b[0], a[1], b[1], a[2], b[2]])
+    assert [len(m[Geneve][TCP].payload) for m in merged] == [3000, 3000]
+    assert bytes(merged[0][Geneve].options[0])[4:] == b"\0\1\0\2"
+
+
+def test_fixed_inner_ip_id_merges_only_with_df():
+    segs = segment(geneve_super(3000, flags="A"), mss=1000, ip_id="fixed")
+    assert len(coalesce(segs)) == 1
+    nodf = [Ether(bytes(s)) for s in segs]
+    for s in nodf:
+        s[Geneve][IP].flags = 0
+    assert len(coalesce([_rebuild(s) for s in nodf])) == 3
+
+
+def test_outer_ip_id_is_not_checked_when_df_is_set():
+    segs = [Ether(bytes(s)) for s in segment(geneve_super(3000, flags="A"), mss=1000, outer_ip_id="fixed")]
+    assert len(coalesce([_rebuild(s) for s in segs])) == 3        # no DF: fixed outer ID flushes
+    for s in segs:
+        s[IP].flags = "DF"
+    assert len(coalesce([_rebuild(s) for s in segs])) == 1
+
+
+def test_non_ip_and_unparseable_frames_pass_through(no_debug_dissector):
+    from scapy.layers.l2 import ARP
+    junk = [Ether() / ARP(), Ether(bytes(geneve_super(100))[:40])]
+    assert [bytes(p) for p in coalesce(junk)] == [bytes(p) for p in junk]
+
+
+def test_wrong_checksums_knob():
+    with pytest.raises(ValueError, match="partial"):
+        coalesce(_segs(), checksums="maybe")
