@@ -72,7 +72,7 @@ MAX_BLOCK_LEN = 16 * 1024 * 1024 + 4096
 OPT_IF_TSRESOL = 9
 OPT_IF_TSOFFSET = 14
 
-CHUNK_SIZE = 4 * 1024 * 1024
+CHUNK_SIZE = 4 * 1024 * 1024   # measured best on 2 cores: larger chunks page-fault more
 
 
 class Record(NamedTuple):
@@ -157,7 +157,7 @@ class Batch:
             ts = ts_ns[i]
             yield Record(first + i, base + starts[i], None if ts == _NO_TS else ts,
                          caplen[i], wirelen[i], linktype[i], iface[i],
-                         buf[d:d + caplen[i]])
+                         bytes(buf[d:d + caplen[i]]))
 
 
 _NO_TS = -(1 << 63)   # ts_ns marker for "no timestamp" (Simple Packet Block)
@@ -273,10 +273,19 @@ class CaptureReader:
     def _read(self, buf: bytes, need: int) -> Tuple[bytes, bool]:
         """BUF plus the next chunk (at least NEED bytes in all if the file has them)."""
         assert self._handle is not None
-        more = self._handle.read(max(self.chunk_size, need - len(buf)))
-        if not more:
+        size = max(self.chunk_size, need - len(buf))
+        if not buf:
+            more = self._handle.read(size)
+            return more, bool(more)
+        # One copy only: read the chunk straight in after the carried-over tail.
+        joined = bytearray(len(buf) + size)
+        joined[:len(buf)] = buf
+        got = self._handle.readinto(memoryview(joined)[len(buf):])
+        if not got:
             return buf, False
-        return (buf + more if buf else more), True
+        if got < size:
+            del joined[len(buf) + got:]
+        return joined, True  # type: ignore[return-value]  (bytes-like)
 
     def _pcap_batches(self) -> Iterator[Batch]:
         endian = self.endian

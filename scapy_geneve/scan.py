@@ -534,7 +534,7 @@ def scan(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
                 ts = ts_ns[i]
                 rec = ScanRecord(first + i, base + starts[i], None if ts == -(1 << 63) else ts,
                                  caplen[i], wirelen[i], linktype[i], iface[i])
-                yield parse_packet(buf[d:d + caplen[i]], linktype[i], ports=ports,
+                yield parse_packet(bytes(buf[d:d + caplen[i]]), linktype[i], ports=ports,
                                    l2tp_cookie=l2tp_cookie, l2tp_l2ss=l2tp_l2ss, record=rec)
 
 
@@ -577,10 +577,10 @@ class BatchResult:
 def _pcap_header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
     B = np.frombuffer(batch.buf, dtype=np.uint8)
     starts = np.frombuffer(batch.starts, dtype=np.int64)
-    hdr = B[starts[:, None] + np.arange(16)]          # (n, 16) record headers
-    words = np.ascontiguousarray(hdr).view(np.dtype(batch.endian + "u4")).astype(np.int64)
-    caplen, wirelen = words[:, 2], words[:, 3]
-    ts_ns = words[:, 0] * 1000000000 + words[:, 1] * batch.ts_mult
+    hdr = B.take(starts[:, None] + np.arange(16, dtype=np.int64))   # (n, 16) record headers
+    words = hdr.view(np.dtype(batch.endian + "u4"))
+    caplen, wirelen = words[:, 2].astype(np.int64), words[:, 3].astype(np.int64)
+    ts_ns = words[:, 0].astype(np.int64) * 1000000000 + words[:, 1] * batch.ts_mult
     data_off = starts + 16
     linktype = np.full(len(starts), batch.pcap_linktype, dtype=np.int64)
     return data_off, caplen, wirelen, ts_ns, linktype
@@ -599,10 +599,9 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
             for i in (0, 2, 3, 4, 5))
     n = len(data_off)
     B = np.frombuffer(batch.buf, dtype=np.uint8)
-    top = len(B) - 1
 
     def g8(p: Any) -> Any:
-        return B[np.minimum(p, top)].astype(np.int64)
+        return B.take(p, mode="clip").astype(np.int64)
 
     def g16(p: Any) -> Any:
         return (g8(p) << 8) | g8(p + 1)
@@ -915,7 +914,7 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
         buf = batch.buf
         for i in fallback.tolist():
             d, c = int(data_off[i]), int(caplen[i])
-            rec = parse_packet(buf[d:d + c], int(linktype[i]), int(wirelen[i]), ports,
+            rec = parse_packet(bytes(buf[d:d + c]), int(linktype[i]), int(wirelen[i]), ports,
                                l2tp_cookie, l2tp_l2ss)
             kind[i] = _KIND_CODE[rec.kind]
             has_vni[i] = rec.vni is not None
