@@ -515,7 +515,7 @@ def lint(pkt: Packet, understood: Optional[Iterable[Union[int, Tuple[int, int]]]
         elif isinstance(layer, UDP):
             pay_name = getattr(layer.payload, "name", "")
             if layer.dport in geneve_ports or pay_name == "Geneve":
-                findings += _lint_geneve(pkt, ip, layer, total, known, layer.dport in geneve_ports)
+                findings += _lint_geneve(pkt, ip, layer, total, known, layer.dport == GENEVE_PORT)
             elif layer.sport in geneve_ports and pay_name in ("Raw", "Geneve"):
                 findings += _lint_geneve(pkt, ip, layer, total, known, False)
             elif layer.dport in vxlan_ports:
