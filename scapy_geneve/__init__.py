@@ -27,6 +27,8 @@ from scapy_geneve.tunnel import (  # noqa: E402
     NotATunnel, TunnelInfo, decapsulate, encapsulate, entropy_sport,
 )
 __all__ += ["encapsulate", "decapsulate", "TunnelInfo", "NotATunnel", "entropy_sport"]
+from scapy_geneve.compare import Comparison, compare  # noqa: E402
+__all__ += ["compare", "Comparison"]
 from scapy_geneve.segment import finish_checksums, segment  # noqa: E402
 from scapy_geneve.gro import coalesce  # noqa: E402
 __all__ += ["segment", "finish_checksums", "coalesce"]

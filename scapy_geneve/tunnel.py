@@ -347,7 +347,8 @@ def encapsulate(inner: Packet, kind: str, vni: Optional[int] = None, *,
         sequence = params.pop("sequence", None)
         l2ss = bool(params.pop("l2ss", False)) or sequence is not None
         if len(cookie) not in (0, 4, 8):
-            raise BuildError("l2tpv3", "cookie", cookie, "must be 0, 4 or 8 bytes")
+            raise BuildError("l2tpv3", "cookie", cookie, "has a length other than 0, 4 or 8 "
+                             "(RFC 3931 §4.1)")
         if sequence is not None and not 0 <= sequence < 1 << 24:
             raise BuildError("l2tpv3", "sequence", sequence, "24 bits")
         if params.pop("register", True):

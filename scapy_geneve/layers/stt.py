@@ -228,7 +228,8 @@ def stt_segment(frame: Union[Packet, bytes], context_id: int = 0, mss: Optional[
     data = bytes(stt_pkt)
     if len(data) > STT_MAX_FRAME:
         raise BuildError("STT", "frame length", len(data),
-                         "16 bits (the upper half of the TCP sequence number)")
+                         "does not fit in 16 bits: the frame length is the upper "
+                         "half of the TCP sequence number")
     ip_hlen = 40 if ipv6 else 20
     if mss is None:
         mss = mtu - ip_hlen - STT_TCP_HDR_LEN
