@@ -1,0 +1,171 @@
+"""Hypothesis: every GSO rule of specs.md §7.3 over random super-packets.
+
+Random payload sizes, MSS, TCP flags, IPv4/IPv6 outer and inner, Geneve with
+random options, VXLAN, NVGRE, no tunnel, TCP and UDP GSO, zero and non-zero
+outer UDP checksums, random IDs and sequence numbers (wrapping).
+"""
+
+import struct
+from typing import Any, Dict
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scapy.layers.inet import GRE, IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+from scapy.layers.vxlan import VXLAN
+from scapy.packet import Raw
+
+from scapy_geneve import BuildError, CaptureError, Geneve, finish_checksums
+from scapy_geneve.gro import coalesce_bytes
+from scapy_geneve.segment import parse_offsets, segment_bytes
+
+from .strategies import options as geneve_options
+from .test_gro import as_captured
+from .test_segment import INNER_ETH, OUTER_ETH, scapy_rebuilds_identically
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+TCP_FLAGS = "FSRPAUECN"
+
+
+@st.composite
+def supers(draw, gro_friendly: bool = False) -> Dict[str, Any]:
+    """A super-packet and how it was made."""
+    tunnel = draw(st.sampled_from(["geneve", "vxlan", "nvgre", "none"]))
+    v6_outer, v6_inner = draw(st.booleans()), draw(st.booleans())
+    l4 = draw(st.sampled_from(["tcp", "tcp", "udp"]))
+    n = draw(st.integers(1 if gro_friendly else 0, 12000))
+    mss = draw(st.integers(max(1, n // 40), 3000))
+    udp_csum = draw(st.booleans())
+    if gro_friendly:
+        flags = draw(st.sets(st.sampled_from("APFCE"))) | {"A"}
+    else:
+        flags = draw(st.sets(st.sampled_from(TCP_FLAGS)))
+    flags_s = "".join(f for f in TCP_FLAGS if f in flags)
+    seq = draw(st.integers(0, 0xFFFFFFFF))
+    data = draw(st.binary(min_size=n, max_size=n)) if n < 64 else bytes((i * 13) & 0xFF for i in range(n))
+    ip_id, oid = draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF))
+
+    inner = (IPv6(src="fd00::1", dst="fd00::2", hlim=draw(st.integers(1, 255))) if v6_inner
+             else IP(src="192.168.0.1", dst="192.168.0.2", id=ip_id, flags=draw(st.sampled_from(["", "DF"]))))
+    if l4 == "tcp":
+        inner = inner / TCP(sport=1234, dport=80, seq=seq, ack=99, flags=flags_s, window=1000,
+                            urgptr=draw(st.integers(0, 0xFFFF)),
+                            options=draw(st.sampled_from([[], [("NOP", None)] * 4,
+                                                          [("Timestamp", (1, 2))]]))) / Raw(data)
+    else:
+        inner = inner / UDP(sport=1234, dport=9999) / Raw(data)
+    if tunnel == "none":
+        return dict(pkt=OUTER_ETH / inner, n=n, mss=mss, l4=l4, flags=flags_s, tunnel=tunnel)
+    outer = (IPv6(src="2001:db8::1", dst="2001:db8::2") if v6_outer
+             else IP(src="10.0.0.1", dst="10.0.0.2", id=oid))
+    if tunnel == "nvgre":
+        pkt = OUTER_ETH / outer / GRE(key_present=1, key=0x1234_56, proto=0x6558) / INNER_ETH / inner
+    else:
+        csum = None if (udp_csum or v6_outer and draw(st.booleans())) else 0
+        if tunnel == "geneve":
+            hdr = Geneve(vni=draw(st.integers(0, (1 << 24) - 1)), options=draw(geneve_options(max_total=64)))
+            udp = UDP(sport=40000, dport=6081, chksum=csum)
+        else:
+            hdr, udp = VXLAN(flags=0x08, vni=7), UDP(sport=40000, dport=4789, chksum=csum)
+        pkt = OUTER_ETH / outer / udp / hdr / INNER_ETH / inner
+    return dict(pkt=pkt, n=n, mss=mss, l4=l4, flags=flags_s, tunnel=tunnel)
+
+
+@SETTINGS
+@given(supers())
+def test_payloads_concatenate_and_all_but_the_last_carry_mss(s):
+    raw = bytes(s["pkt"])
+    o = parse_offsets(raw)
+    segs = segment_bytes(raw, mss=s["mss"])
+    sizes = [len(x) - o.payload_off for x in segs]
+    assert b"".join(x[o.payload_off:] for x in segs) == raw[o.payload_off:o.end]
+    assert all(z == s["mss"] for z in sizes[:-1]) and 0 <= sizes[-1] <= s["mss"]
+    assert len(segs) == max(1, -(-s["n"] // s["mss"]))
+
+
+@SETTINGS
+@given(supers())
+def test_every_segment_is_valid_and_differs_only_where_the_rules_say(s):
+    raw = bytes(s["pkt"])
+    o = parse_offsets(raw)
+    segs = segment_bytes(raw, mss=s["mss"])
+    last = len(segs) - 1
+    for i, x in enumerate(segs):
+        assert scapy_rebuilds_identically(x)
+        xo = parse_offsets(x)
+        assert xo == o.__class__(**{**o.__dict__, "ip": xo.ip, "outer": xo.outer})  # same layout
+        # bytes the kernel copies verbatim: Ethernet, tunnel header with options, ports
+        assert x[:o.first_ip.off] == raw[:o.first_ip.off]
+        if o.outer is not None:
+            assert x[o.tunnel_off + (0 if o.tunnel == "gre" else 8):o.ip.off] == \
+                raw[o.tunnel_off + (0 if o.tunnel == "gre" else 8):o.ip.off] or o.tunnel == "gre"
+            if o.outer.version == 4:
+                oid = struct.unpack_from("!H", raw, o.outer.off + 4)[0]
+                assert struct.unpack_from("!H", x, o.outer.off + 4)[0] == (oid + i) & 0xFFFF
+                assert x[o.outer.off + 6:o.outer.off + 10] == raw[o.outer.off + 6:o.outer.off + 10]  # DF, TTL
+            if o.tunnel != "gre":
+                zero = raw[o.tunnel_off + 6:o.tunnel_off + 8] == b"\0\0"
+                assert (x[o.tunnel_off + 6:o.tunnel_off + 8] == b"\0\0") == zero
+        if o.ip.version == 4:
+            iid = struct.unpack_from("!H", raw, o.ip.off + 4)[0]
+            assert struct.unpack_from("!H", x, o.ip.off + 4)[0] == (iid + i) & 0xFFFF
+        if s["l4"] == "tcp":
+            t = o.l4_off
+            seq0 = struct.unpack_from("!I", raw, t + 4)[0]
+            assert struct.unpack_from("!I", x, t + 4)[0] == (seq0 + i * s["mss"]) & 0xFFFFFFFF
+            want = raw[t + 13]
+            if i != last:
+                want &= ~0x09            # FIN, PSH only on the last
+            if i != 0:
+                want &= ~0x80            # CWR only on the first
+            assert x[t + 13] == want
+            assert x[t + 8:t + 13] == raw[t + 8:t + 13] and x[t + 14:t + 16] == raw[t + 14:t + 16]
+            assert x[t + 18:o.payload_off] == raw[t + 18:o.payload_off]   # urgent pointer, options
+
+
+@SETTINGS
+@given(supers(gro_friendly=True))
+def test_coalesce_of_segment_is_the_identity(s):
+    sup = as_captured(s["pkt"])
+    segs = segment_bytes(sup, mss=s["mss"])
+    if len(segs) == 1:      # nothing to merge: GRO passes the (finished) packet unchanged
+        assert coalesce_bytes(segs) == segs == [bytes(finish_checksums(Ether(sup)))]
+    else:                   # GRO hands up the super-packet with pseudo-header checksums
+        assert coalesce_bytes(segs) == [sup]
+
+
+@SETTINGS
+@given(supers())
+def test_finish_checksums_is_idempotent_and_commutes_with_segment(s):
+    raw = as_captured(s["pkt"])
+    fin = bytes(finish_checksums(Ether(raw)))
+    assert scapy_rebuilds_identically(fin)
+    assert bytes(finish_checksums(Ether(fin))) == fin
+    assert segment_bytes(fin, mss=s["mss"]) == segment_bytes(raw, mss=s["mss"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.integers(-5, 2000))
+def test_any_bytes_segment_cleanly_or_raise_a_named_error(data, mss):
+    try:
+        segment_bytes(data, mss=mss)
+    except (CaptureError, BuildError):
+        pass
+    coalesce_bytes([data, data])       # never raises: what it cannot read passes through
+
+
+@SETTINGS
+@given(supers(), st.data())
+def test_truncated_super_packets_raise_capture_error(s, data):
+    raw = bytes(s["pkt"])
+    o = parse_offsets(raw)
+    cut = data.draw(st.integers(14, o.end - 1)) if o.end > 15 else 14
+    try:
+        segment_bytes(raw[:cut], mss=s["mss"])
+    except CaptureError as exc:
+        assert "byte" in str(exc)
+    except BuildError:
+        pass
+    else:       # only a cut inside the payload of an IP packet with length 0 could pass; none here
+        raise AssertionError("truncated packet accepted at %d of %d" % (cut, o.end))
