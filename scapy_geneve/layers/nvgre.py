@@ -90,7 +90,12 @@ class NVGRE(GRE):
         """The 32-bit GRE Key: VSID in the high 24 bits, FlowID in the low 8."""
         return (int(self.vsid) << 8) | int(self.flowid)
 
-    def post_build(self, pkt: bytes, pay: bytes) -> bytes:
+    def self_build(self) -> bytes:
+        if self.raw_packet_cache is None:
+            self._check()
+        return super().self_build()  # type: ignore[no-any-return]
+
+    def _check(self) -> None:
         fixed = (("chksum_present", 0), ("routing_present", 0), ("key_present", 1),
                  ("seqnum_present", 0), ("version", 0))
         for fname, want in fixed:
@@ -102,7 +107,6 @@ class NVGRE(GRE):
             raise BuildError("NVGRE", "vsid", self.vsid, "24 bits")
         if not 0 <= self.flowid < 1 << 8:
             raise BuildError("NVGRE", "flowid", self.flowid, "8 bits")
-        return pkt + pay
 
     def mysummary(self) -> str:
         return self.sprintf("NVGRE (vsid=%NVGRE.vsid% flowid=%NVGRE.flowid%)")
