@@ -1,0 +1,237 @@
+"""Side-by-side speed and memory of `scapy-geneve stats` against its peers.
+
+    python bench/bench_scan.py [--dir /tmp/scapy-geneve-bench] [--big 1000000]
+
+Generates (once) a 100k- and a 1M-packet Geneve pcap with bench/gen_pcap.py,
+then runs, each in its own process so peak memory (max RSS) is its own:
+
+- ``bare``      the bare Python loop that only walks the record headers
+                (``f.read(16)``, unpack, ``f.seek(caplen, 1)``): the issue's yardstick;
+- ``bare-mem``  the tightest pure-Python header walk we know (4 MiB reads,
+                ``struct.unpack_from`` in memory): a harder yardstick;
+- ``stats``     scapy_geneve.scan.compute_stats (what ``scapy-geneve stats`` runs);
+- ``scan``      the per-record generator ``scan()`` (a ScanRecord per packet);
+- ``dpkt``      dpkt.pcap.Reader + Ethernet/IP/UDP parsing, VNI counted by hand;
+- ``scapy``     Scapy's PcapReader dissection, on a sample (it is slow);
+- ``tshark``    ``tshark -T fields -e geneve.vni``;
+- ``tcpdump``   ``tcpdump -nn -r`` (decodes Geneve and its options);
+- ``cli-stats`` ``python -m scapy_geneve stats`` end to end (start-up and imports included).
+
+The Python workers start their clocks after their imports (throughput, not
+interpreter start-up); ``cli-stats``, tshark and tcpdump include start-up.
+
+Prints packets per second, the ratios the issue asks for, and max RSS for
+100k vs 1M packets.  Timings are wall-clock on whatever machine runs it: the
+ratios (same run, same file, same cache state) are what to look at.
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+
+SCAPY_SAMPLE = 3000
+
+
+# -- workers (run in a child process) -------------------------------------------------
+def work_bare(path: str) -> int:
+    unpack = struct.Struct("<IIII").unpack
+    count = 0
+    with open(path, "rb") as handle:
+        handle.read(24)
+        read, seek = handle.read, handle.seek
+        while True:
+            hdr = read(16)
+            if len(hdr) < 16:
+                break
+            _sec, _frac, caplen, _wirelen = unpack(hdr)
+            seek(caplen, 1)
+            count += 1
+    return count
+
+
+def work_bare_mem(path: str) -> int:
+    incl_at = struct.Struct("<I").unpack_from
+    count = 0
+    with open(path, "rb") as handle:
+        handle.read(24)
+        tail = b""
+        while True:
+            more = handle.read(4 << 20)
+            if not more:
+                break
+            buf = tail + more
+            pos, last, n = 0, len(buf) - 16, len(buf)
+            while pos <= last:
+                end = pos + 16 + incl_at(buf, pos + 8)[0]
+                if end > n:
+                    break
+                count += 1
+                pos = end
+            tail = buf[pos:]
+    return count
+
+
+def work_stats(path: str) -> int:
+    from scapy_geneve.scan import compute_stats
+    return compute_stats(path).packets
+
+
+def work_scan(path: str) -> int:
+    from scapy_geneve.scan import scan
+    count = 0
+    for _rec in scan(path):
+        count += 1
+    return count
+
+
+def work_dpkt(path: str) -> int:
+    import dpkt
+    vnis = {}
+    count = 0
+    with open(path, "rb") as handle:
+        for _ts, buf in dpkt.pcap.Reader(handle):
+            count += 1
+            eth = dpkt.ethernet.Ethernet(buf)
+            ip = eth.data
+            if isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)) and isinstance(ip.data, dpkt.udp.UDP):
+                udp = ip.data
+                if udp.dport == 6081 and len(udp.data) >= 8:
+                    vni = int.from_bytes(udp.data[4:7], "big")
+                    vnis[vni] = vnis.get(vni, 0) + 1
+    return count
+
+
+def work_scapy(path: str) -> int:
+    import scapy_geneve  # noqa: F401  (binds Geneve so Scapy dissects it)
+    from scapy.utils import PcapReader
+    count = 0
+    with PcapReader(path) as reader:
+        for _pkt in reader:
+            count += 1
+            if count >= SCAPY_SAMPLE:
+                break
+    return count
+
+
+WORKERS = {"bare": work_bare, "bare-mem": work_bare_mem, "stats": work_stats,
+           "scan": work_scan, "dpkt": work_dpkt, "scapy": work_scapy}
+
+
+def _warm_imports(name: str) -> None:
+    """Import before the clock starts: throughput, not interpreter start-up."""
+    if name in ("stats", "scan", "scapy"):
+        import scapy_geneve.scan  # noqa: F401
+        import numpy  # noqa: F401
+    if name == "dpkt":
+        import dpkt  # noqa: F401
+
+
+def worker_main(name: str, path: str) -> None:
+    _warm_imports(name)
+    start = time.perf_counter()
+    packets = WORKERS[name](path)
+    seconds = time.perf_counter() - start
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"packets": packets, "seconds": seconds, "maxrss_mb": rss_kb / 1024}))
+
+
+# -- the driver ------------------------------------------------------------------------
+def run_worker(name: str, path: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", name, path],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_tool(argv: list, packets: int) -> dict:
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, _status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    return {"packets": packets, "seconds": seconds, "maxrss_mb": usage.ru_maxrss / 1024}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="scapy-geneve scan benchmark")
+    parser.add_argument("--dir", default="/tmp/scapy-geneve-bench")
+    parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--worker", nargs=2, metavar=("NAME", "PCAP"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker_main(*args.worker)
+        return 0
+
+    from gen_pcap import generate  # type: ignore[import-not-found]
+    os.makedirs(args.dir, exist_ok=True)
+    files = {}
+    for count in (args.small, args.big):
+        path = os.path.join(args.dir, "geneve-%d.pcap" % count)
+        if not os.path.exists(path):
+            print("generating %s ..." % path, file=sys.stderr)
+            generate(path, count)
+        files[count] = path
+
+    results = {}
+    for count, path in files.items():
+        for name in ("bare", "bare-mem", "stats", "scan"):
+            if name == "scan" and count != args.small:
+                continue
+            results[(name, count)] = run_worker(name, path)
+        # Peers are slow: run them on the small file only.
+        if count == args.small:
+            try:
+                import dpkt  # noqa: F401
+                results[("dpkt", count)] = run_worker("dpkt", path)
+            except ImportError:
+                print("dpkt not installed: skipped", file=sys.stderr)
+            results[("scapy", count)] = run_worker("scapy", path)
+            if shutil.which("tshark"):
+                results[("tshark", count)] = run_tool(
+                    ["tshark", "-n", "-r", path, "-T", "fields", "-e", "geneve.vni"], count)
+            if shutil.which("tcpdump"):
+                results[("tcpdump", count)] = run_tool(["tcpdump", "-nn", "-r", path], count)
+        # End to end, as a user runs it: interpreter start, imports, stats, printing.
+        results[("cli-stats", count)] = run_tool(
+            [sys.executable, "-m", "scapy_geneve", "stats", "--quiet", path], count)
+
+    print("%-9s %10s %10s %12s %10s" % ("what", "packets", "seconds", "packets/s", "maxRSS MB"))
+    for (name, count), res in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        rate = res["packets"] / res["seconds"]
+        print("%-9s %10d %10.3f %12.0f %10.1f" % (name, res["packets"], res["seconds"], rate,
+                                                  res["maxrss_mb"]))
+
+    def rate(name: str, count: int) -> float:
+        res = results[(name, count)]
+        return res["packets"] / res["seconds"]
+
+    print()
+    for count in (args.small, args.big):
+        print("%d packets: stats / bare loop         = %.2fx  (target >= 0.5)"
+              % (count, rate("stats", count) / rate("bare", count)))
+        print("%d packets: stats / tight in-memory loop = %.2fx"
+              % (count, rate("stats", count) / rate("bare-mem", count)))
+    small = args.small
+    print("stats / Scapy PcapReader dissection = %.0fx  (target >= 100)"
+          % (rate("stats", small) / rate("scapy", small)))
+    for peer in ("dpkt", "tshark", "tcpdump"):
+        if (peer, small) in results:
+            print("stats / %-7s = %.1fx" % (peer, rate("stats", small) / rate(peer, small)))
+    print("scan() records / bare loop = %.2fx" % (rate("scan", small) / rate("bare", small)))
+    print("stats peak memory: %.1f MB for %d packets, %.1f MB for %d packets (ratio %.2f)"
+          % (results[("stats", small)]["maxrss_mb"], small, results[("stats", args.big)]["maxrss_mb"],
+             args.big, results[("stats", args.big)]["maxrss_mb"]
+             / results[("stats", small)]["maxrss_mb"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
