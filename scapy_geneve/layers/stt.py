@@ -320,6 +320,10 @@ def _segment_parts(pkt: Packet, port: int) -> Tuple[Optional[Packet], Optional[b
     l3 = outer_l3(pkt)
     if l3 is None:
         return None, None, "no outer IP header"
+    if isinstance(l3, IP) and (l3.len is None or l3.ihl is None):
+        l3 = IP(bytes(l3))           # a packet built here, not yet on the wire
+    elif isinstance(l3, IPv6) and l3.plen is None:
+        l3 = IPv6(bytes(l3))
     if isinstance(l3, IP):
         if l3.proto != 6:
             return None, None, "not TCP"

@@ -1,0 +1,233 @@
+"""STT (draft-davie-stt-08): frame header, TCP-like segment encoding, reassembly rules."""
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+
+from scapy_geneve import STT, BuildError, STTFragment, stt_reassemble, stt_segment
+
+FUZZ_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+INNER = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / IP(
+    src="192.168.1.1", dst="192.168.1.2") / TCP(sport=40000, dport=80, flags="PA", seq=1000) / \
+    Raw(bytes(i & 0xFF for i in range(3000)))
+
+# STT frame header, 18 bytes (§3.1): ver, flags, L4 offset, reserved, MSS,
+# PCP|V|VLAN ID, Context ID (64), padding (16)
+STT_HDR = bytes.fromhex(
+    "00"                  # Version 0
+    "04"                  # Flags: 0x04 IPv4 (0x01 csum verified, 0x02 partial, 0x08 TCP)
+    "00"                  # L4 Offset
+    "00"                  # Reserved
+    "0000"                # Max. Segment Size
+    "1064"                # PCP 0, V 1, VLAN ID 100
+    "0102030405060708"    # Context ID
+    "0000"                # Padding
+)
+
+
+def test_frame_header_vector_builds_exactly():
+    hdr = STT(flags="ipv4", v=1, vlan_id=100, context_id=0x0102030405060708)
+    assert bytes(hdr) == STT_HDR
+
+
+def test_frame_header_vector_dissects_field_by_field():
+    stt = STT(STT_HDR + bytes(INNER))
+    assert (stt.version, stt.flags.ipv4, stt.flags.tcp, stt.l4_offset, stt.mss) == (0, True,
+                                                                                  False, 0, 0)
+    assert (stt.pcp, stt.v, stt.vlan_id) == (0, 1, 100)
+    assert stt.context_id == 0x0102030405060708 and stt.padding == 0
+    assert bytes(stt[Ether]) == bytes(INNER)
+
+
+def test_single_segment_uses_the_tcp_like_header_as_the_draft_says():
+    (seg,) = stt_segment(Ether() / IP() / UDP(), context_id=5, identifier=0xBEEF,
+                         sport=50000, src="10.0.0.1", dst="10.0.0.2")
+    tcp = seg[TCP]
+    frame_len = 18 + len(bytes(Ether() / IP() / UDP()))
+    assert tcp.dport == 7471 and tcp.sport == 50000
+    assert tcp.seq == frame_len << 16            # length << 16 | offset 0
+    assert tcp.ack == 0xBEEF                     # frame identifier
+    assert tcp.dataofs == 5 and tcp.window == 0xFFFF and tcp.urgptr == 0
+    assert str(tcp.flags) == "PA"
+    assert seg[IP].flags.DF
+    assert isinstance(tcp.payload, STT) and tcp[STT].context_id == 5
+
+
+def test_segments_carry_length_offset_identifier_and_valid_checksums():
+    segs = stt_segment(INNER, context_id=9, mss=1000, identifier=0xC0FFEE, ip_id=0x100)
+    frame_len = 18 + len(bytes(INNER))
+    assert len(segs) == (frame_len + 999) // 1000
+    for k, seg in enumerate(segs):
+        assert seg[TCP].seq == frame_len << 16 | k * 1000
+        assert seg[TCP].ack == 0xC0FFEE
+        assert seg[IP].id == 0x100 + k
+        assert str(seg[TCP].flags) == ("PA" if k == len(segs) - 1 else "A")
+        # Scapy recomputes the checksums from scratch: they must match.
+        again = seg.copy()
+        del again[IP].chksum
+        del again[TCP].chksum
+        assert IP(bytes(again))[TCP].chksum == seg[TCP].chksum
+    assert isinstance(segs[0][TCP].payload, STT)
+    for seg in segs[1:]:
+        frag = seg[STTFragment]
+        assert not seg.haslayer(STT)
+        assert frag.frame_length == frame_len and frag.identifier == 0xC0FFEE
+
+
+def test_checksum_partial_sets_flags_and_l4_offset_from_the_inner_frame():
+    (seg,) = stt_segment(Ether() / IP() / TCP() / b"x", csum_partial=True, inner_mss=1448)
+    stt = seg[STT]
+    assert stt.flags.csum_partial and stt.flags.ipv4 and stt.flags.tcp
+    assert stt.l4_offset == 14 + 20 and stt.mss == 1448
+
+
+def test_ipv6_underlay():
+    segs = stt_segment(INNER, context_id=3, src="2001:db8::1", dst="2001:db8::2",
+                       identifier=7)
+    assert all(isinstance(s, IPv6) for s in segs)
+    assert len(segs[0]) <= 1500
+    done = stt_reassemble(segs)
+    assert bytes(done.frames[0].stt[Ether]) == bytes(INNER)
+
+
+def test_first_segment_cut_inside_the_inner_headers_does_not_raise():
+    segs = stt_segment(INNER, mss=40)       # the cut falls in the inner IP header
+    again = IP(bytes(segs[0]))
+    assert bytes(again) == bytes(segs[0])
+    assert isinstance(again[TCP].payload, STT)
+
+
+def test_frame_over_64k_is_refused():
+    with pytest.raises(BuildError, match="16 bits"):
+        stt_segment(Ether() / Raw(b"\x00" * 65600))
+
+
+# -- reassembly ----------------------------------------------------------------------
+def _frame_bytes(segs):
+    done = stt_reassemble(segs)
+    assert not done.incomplete and len(done.frames) == 1, done
+    return bytes(done.frames[0].stt)
+
+
+def test_reassembles_in_order_and_reversed():
+    segs = stt_segment(INNER, context_id=1, mss=700, identifier=1)
+    want = bytes(STT(context_id=1) / INNER)
+    assert _frame_bytes(segs) == want
+    assert _frame_bytes(segs[::-1]) == want
+    assert stt_reassemble(segs).frames[0].segments == len(segs)
+
+
+def test_duplicate_segment_is_dropped_not_doubled():
+    segs = stt_segment(INNER, mss=700, identifier=2)
+    done = stt_reassemble([segs[0], segs[1], segs[1]] + segs[2:])
+    assert len(done.frames) == 1
+    assert done.dropped == [(2, "duplicate segment")]
+
+
+def _seg(frame: bytes, total: int, offset: int, ident: int, src="10.0.0.1") -> IP:
+    return IP(bytes(IP(src=src, dst="10.0.0.2") / TCP(
+        sport=50000, dport=7471, seq=total << 16 | offset, ack=ident, flags="A",
+        window=0xFFFF) / Raw(frame)))
+
+
+def test_overlapping_segment_is_dropped():
+    data = bytes(STT() / INNER)
+    total = len(data)
+    parts = [_seg(data[:1000], total, 0, 5), _seg(data[500:1500], total, 500, 5),
+             _seg(data[1000:], total, 1000, 5)]
+    done = stt_reassemble(parts)
+    assert done.dropped[0][0] == 1 and "overlapping" in done.dropped[0][1]
+    assert bytes(done.frames[0].stt) == data
+
+
+@pytest.mark.parametrize("total, offset, chunk, reason", [
+    (100, 90, b"x" * 20, "runs past the frame length"),
+    (100, 0, b"", "empty segment"),
+])
+def test_out_of_bounds_and_empty_segments_are_dropped(total, offset, chunk, reason):
+    done = stt_reassemble([_seg(chunk, total, offset, 9)])
+    assert not done.frames and reason in done.dropped[0][1]
+
+
+def test_frame_length_must_agree_across_segments():
+    done = stt_reassemble([_seg(b"a" * 10, 30, 0, 4), _seg(b"b" * 10, 40, 10, 4)])
+    assert "differs" in done.dropped[0][1]
+    assert done.incomplete[0].missing == [(10, 30)]
+
+
+def test_bad_tcp_checksum_is_dropped_unless_told_not_to_check():
+    seg = _seg(b"z" * 18, 18, 0, 1)
+    seg[TCP].chksum ^= 0xFFFF
+    bad = IP(bytes(seg))
+    assert stt_reassemble([bad]).dropped == [(0, "bad TCP checksum")]
+    assert len(stt_reassemble([bad], verify_checksum=False).frames) == 1
+
+
+def test_a_missing_segment_is_reported_never_invented():
+    segs = stt_segment(INNER, mss=1000, identifier=3)
+    done = stt_reassemble(segs[:1] + segs[2:])
+    assert done.frames == []
+    (hole,) = done.incomplete
+    assert hole.missing == [(1000, 2000)]
+    assert hole.received == hole.total_length - 1000
+
+
+def test_the_key_is_source_destination_and_identifier():
+    data = bytes(STT() / INNER)
+    a = [_seg(data[:2000], len(data), 0, 8, src="10.0.0.1"),
+         _seg(data[2000:], len(data), 2000, 8, src="10.0.0.1")]
+    b = [_seg(data[:2000], len(data), 0, 8, src="10.0.0.9"),
+         _seg(data[2000:], len(data), 2000, 8, src="10.0.0.9")]
+    done = stt_reassemble([a[0], b[1], b[0], a[1]])
+    assert sorted(f.src for f in done.frames) == ["10.0.0.1", "10.0.0.9"]
+    mixed = stt_reassemble([a[0], b[1]])
+    assert len(mixed.incomplete) == 2 and not mixed.frames
+
+
+def test_non_stt_packets_are_reported():
+    done = stt_reassemble([IP() / UDP() / b"x", Ether() / IP() / TCP(dport=80) / b"y"])
+    assert [r for _, r in done.dropped] == ["not TCP", "not STT (destination port 80)"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=FUZZ_OK)
+@given(size=st.integers(1, 5000), mss=st.integers(8, 1600), seed=st.integers(0, 2 ** 32),
+       dup=st.integers(0, 3), lose=st.booleans())
+def test_segment_reassemble_round_trip_under_reorder_duplication_loss(no_debug_dissector,
+                                                                      size, mss, seed, dup,
+                                                                      lose):
+    rng = random.Random(seed)
+    inner = Ether() / Raw(bytes(rng.getrandbits(8) for _ in range(size)))
+    segs = stt_segment(inner, context_id=seed, mss=mss, identifier=seed & 0xFFFFFFFF)
+    sent = list(segs) + [rng.choice(segs) for _ in range(dup)]
+    lost = None
+    if lose and len(segs) > 1:
+        lost = rng.randrange(len(segs))
+        sent = [s for s in sent if bytes(s) != bytes(segs[lost])]
+    rng.shuffle(sent)
+    done = stt_reassemble(sent)
+    if lost is None:
+        assert len(done.frames) == 1 and not done.incomplete
+        assert bytes(done.frames[0].stt[Ether]) == bytes(inner)
+        assert done.frames[0].stt.context_id == seed
+    else:
+        assert not done.frames
+        start = lost * mss
+        assert done.incomplete[0].missing == [(start, min(start + mss,
+                                                          done.incomplete[0].total_length))]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=FUZZ_OK)
+@given(st.integers(0, 2 ** 32 - 1), st.binary(max_size=80))
+def test_any_tcp_7471_payload_dissects_losslessly(no_debug_dissector, seq, data):
+    wire = bytes(IP() / TCP(sport=50000, dport=7471, seq=seq) / Raw(data))
+    pkt = IP(wire)
+    assert bytes(pkt) == wire
+    if seq & 0xFFFF and data:
+        assert isinstance(pkt[TCP].payload, STTFragment)
+    elif len(data) >= 18:
+        assert isinstance(pkt[TCP].payload, STT)
