@@ -1,0 +1,192 @@
+"""One API over five encapsulations: encapsulate/decapsulate and their defaults."""
+
+import itertools
+
+import pytest
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Dot1Q, Ether
+from scapy.packet import Raw
+
+from scapy_geneve import (
+    NVGRE, STT, VXLAN, BuildError, Geneve, GeneveOption, GeneveOptionOVN, L2TPv3,
+    L2TPv3Control, NotATunnel, decapsulate, encapsulate,
+)
+from scapy_geneve.tunnel import KINDS
+
+
+def inner_frame(sport: int = 1000, tos: int = 0, size: int = 20) -> Ether:
+    return Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / IP(
+        src="192.168.1.1", dst="192.168.1.2", tos=tos) / UDP(sport=sport, dport=2000) / \
+        Raw(b"p" * size)
+
+
+INNER = inner_frame()
+
+
+def wire(outer):
+    """What a capture would hold: the packets re-dissected from their bytes."""
+    if isinstance(outer, list):
+        return [wire(p) for p in outer]
+    data = bytes(outer)
+    return IPv6(data) if isinstance(outer, IPv6) else IP(data)
+
+
+@pytest.mark.parametrize("kind, underlay", itertools.product(KINDS, ("ipv4", "ipv6")))
+def test_round_trip_keeps_inner_frame_and_identifier(kind, underlay):
+    out = encapsulate(INNER, kind, vni=0xABCDE, underlay=underlay)
+    inner, info = decapsulate(wire(out))
+    assert bytes(inner) == bytes(INNER)
+    assert (info.kind, info.vni, info.underlay) == (kind, 0xABCDE, underlay)
+
+
+@pytest.mark.parametrize("src_kind, dst_kind", itertools.permutations(KINDS, 2))
+def test_re_encapsulating_in_another_kind_keeps_frame_and_identifier(src_kind, dst_kind):
+    inner, info = decapsulate(wire(encapsulate(INNER, src_kind, vni=4242)))
+    inner2, info2 = decapsulate(wire(encapsulate(inner, dst_kind, vni=info.vni)))
+    assert bytes(inner2) == bytes(INNER) and info2.vni == 4242 and info2.kind == dst_kind
+
+
+@pytest.mark.parametrize("kind, alias, value", [
+    ("nvgre", "vsid", 0xABC), ("stt", "context_id", 1 << 60), ("l2tpv3", "session_id", 77)])
+def test_kind_specific_identifier_names_are_aliases(kind, alias, value):
+    _, info = decapsulate(wire(encapsulate(INNER, kind, **{alias: value})))
+    assert info.vni == value == getattr(info, alias)
+
+
+@pytest.mark.parametrize("kind, kwargs", [
+    ("nvgre", dict(vni=1, vsid=2)),                 # disagreeing aliases
+    ("vxlan", dict(context_id=5)),                  # another kind's name
+    ("geneve", dict()),                             # no identifier
+    ("vxlan", dict(vni=1 << 24)), ("nvgre", dict(vni=1 << 24)),
+    ("l2tpv3", dict(vni=0)), ("l2tpv3", dict(vni=1 << 32)), ("stt", dict(vni=1 << 64)),
+    ("geneve", dict(vni=1, bogus=1)), ("l2tpv3", dict(vni=1, cookie=b"abc")),
+    ("l2tpv3", dict(vni=1, transport="tcp")),
+])
+def test_bad_parameters_are_refused(kind, kwargs):
+    with pytest.raises(BuildError):
+        encapsulate(INNER, kind, **kwargs)
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(BuildError, match="kind"):
+        encapsulate(INNER, "gre", vni=1)
+
+
+@pytest.mark.parametrize("kind", ["geneve", "vxlan", "nvgre", "l2tpv3"])
+def test_ipv4_defaults_df_ttl_and_ecn_copied_from_inner(kind):
+    out = encapsulate(inner_frame(tos=0x03), kind, vni=1, tos=0xB8)
+    assert out[IP].flags.DF and out[IP].ttl == 64
+    assert out[IP].tos == 0xB8 | 0x03        # DSCP given, ECN from the inner (RFC 6040)
+
+
+def test_udp_checksum_policy():
+    gen = wire(encapsulate(INNER, "geneve", vni=1))
+    vx = wire(encapsulate(INNER, "vxlan", vni=1))
+    vx6 = wire(encapsulate(INNER, "vxlan", vni=1, underlay="ipv6"))
+    assert gen[UDP].chksum != 0                 # RFC 8926 §3.3: SHOULD be used on IPv4
+    assert vx[UDP].chksum == 0                  # RFC 7348 §5: SHOULD be zero
+    assert vx6[UDP].chksum != 0                 # IPv6: zero only when configured
+    for pkt in (gen, vx6):                      # and the computed ones are right
+        again = pkt.copy()
+        del again[UDP].chksum
+        assert again.__class__(bytes(again))[UDP].chksum == pkt[UDP].chksum
+    with pytest.raises(BuildError, match="udp6_zero_checksum"):
+        encapsulate(INNER, "vxlan", vni=1, underlay="ipv6", udp_checksum=False)
+    z6 = encapsulate(INNER, "vxlan", vni=1, underlay="ipv6", udp_checksum=False,
+                     udp6_zero_checksum=True)
+    assert wire(z6)[UDP].chksum == 0
+
+
+@pytest.mark.parametrize("kind, layer", [("geneve", UDP), ("vxlan", UDP), ("stt", TCP)])
+def test_source_port_entropy_is_per_flow_in_the_dynamic_range(kind, layer):
+    def sport(flow):
+        out = encapsulate(inner_frame(sport=flow), kind, vni=1)
+        return (out[0] if isinstance(out, list) else out)[layer].sport
+    ports = [sport(f) for f in range(1000, 1016)]
+    assert ports[0] == sport(1000)                       # stable per flow
+    assert len(set(ports)) > 8                           # spread across flows
+    assert all(49152 <= p <= 65535 for p in ports)
+
+
+def test_nvgre_flowid_carries_entropy_and_can_be_zero():
+    ids = {encapsulate(inner_frame(sport=f), "nvgre", vni=1)[NVGRE].flowid
+           for f in range(1000, 1016)}
+    assert 0 not in ids and len(ids) > 8
+    assert encapsulate(INNER, "nvgre", vni=1, flowid=0)[NVGRE].flowid == 0
+
+
+def test_nvgre_refuses_an_inner_vlan_tag():
+    tagged = Ether() / Dot1Q(vlan=5) / IP() / UDP()
+    with pytest.raises(BuildError, match="802.1Q"):
+        encapsulate(tagged, "nvgre", vni=1)
+
+
+def test_stt_gives_segments_that_fit_the_mtu():
+    big = inner_frame(size=4000)
+    segs = encapsulate(big, "stt", vni=9, mtu=1500)
+    assert isinstance(segs, list) and len(segs) == 3
+    assert all(len(s) <= 1500 for s in segs)
+    inner, info = decapsulate(wire(segs))
+    assert bytes(inner) == bytes(big) and info.segments == 3 and info.vni == 9
+
+
+def test_decapsulate_refuses_what_is_not_a_tunnel_frame():
+    with pytest.raises(NotATunnel):
+        decapsulate(IP() / UDP() / b"x")
+    with pytest.raises(NotATunnel, match="control"):
+        decapsulate(IP(bytes(IP() / L2TPv3(session_id=0) / L2TPv3Control())))
+    segs = wire(encapsulate(inner_frame(size=4000), "stt", vni=9))
+    with pytest.raises(NotATunnel, match="continuation"):
+        decapsulate(segs[1])
+    with pytest.raises(NotATunnel, match="first segment"):
+        decapsulate(segs[0])
+    with pytest.raises(NotATunnel, match="exactly one"):
+        decapsulate(segs[:2])
+
+
+def test_ether_front_and_bytes_input():
+    out = encapsulate(INNER, "geneve", vni=3, ether=True)
+    assert isinstance(out, Ether) and out[Ether].dst == "02:00:00:00:00:02"
+    inner, info = decapsulate(bytes(out))
+    assert bytes(inner) == bytes(INNER) and info.vni == 3
+
+
+@pytest.mark.parametrize("kind, extras, check", [
+    ("geneve", dict(options=[GeneveOptionOVN(ingress_port=3, egress_port=9),
+                             GeneveOption(classid=0xFFFF, type=1, data=b"abcd")], oam=True),
+     lambda i: len(i.options) == 2 and i.oam and i.critical),
+    ("vxlan", dict(gpid=0x1234, dont_learn=True), lambda i: i.group_policy_id == 0x1234
+     and i.dont_learn),
+    ("nvgre", dict(flowid=0x5A), lambda i: i.flowid == 0x5A),
+    ("stt", dict(vlan_id=100, pcp=5, identifier=77), lambda i: (i.vlan_id, i.pcp,
+                                                               i.identifier) == (100, 5, 77)),
+    ("l2tpv3", dict(cookie=b"\x01" * 8, sequence=12, transport="udp"),
+     lambda i: i.cookie == b"\x01" * 8 and i.sequence == 12 and i.l2tp_transport == "udp"),
+])
+def test_extras_come_back_in_info_and_params_rebuild_the_same_bytes(kind, extras, check):
+    out = encapsulate(INNER, kind, vni=5, **extras)
+    inner, info = decapsulate(wire(out))
+    assert check(info)
+    again = encapsulate(inner, kind, **info.params())
+    assert [bytes(p) for p in (again if isinstance(again, list) else [again])] == \
+        [bytes(p) for p in (out if isinstance(out, list) else [out])]
+
+
+def test_geneve_carries_a_non_ethernet_inner_packet():
+    out = encapsulate(INNER[IP], "geneve", vni=1)
+    assert out[Geneve].proto == 0x0800
+    inner, info = decapsulate(wire(out))
+    assert isinstance(inner, IP) and info.proto == 0x0800
+
+
+def test_vxlan_gpe_carries_an_inner_ip_packet():
+    out = encapsulate(INNER[IP], "vxlan", vni=1)
+    inner, info = decapsulate(wire(out))
+    assert info.next_protocol == 1 and bytes(inner) == bytes(INNER[IP])
+    assert out[VXLAN].flags == 0x0C
+
+
+def test_stt_first_segment_holds_the_stt_header():
+    segs = encapsulate(INNER, "stt", vni=1)
+    assert STT in segs[0]
