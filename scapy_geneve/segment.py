@@ -67,6 +67,7 @@ _TCP_FIN, _TCP_PSH, _TCP_CWR = 0x01, 0x08, 0x80
 _GRE_C, _GRE_R, _GRE_K, _GRE_S = 0x8000, 0x4000, 0x2000, 0x1000
 _GPE_NEXT = {1: ETH_P_IP, 2: ETH_P_IPV6, 3: ETH_P_TEB}
 _IPV4_MAX, _IPV6_MAX = 0xFFFF, 0xFFFF
+_U16, _U32 = struct.Struct("!H"), struct.Struct("!I")
 
 
 # -- offsets -------------------------------------------------------------------
@@ -454,11 +455,153 @@ def _cut(buf: bytes, o: Offsets, mss: Optional[int], knobs: _Knobs) -> List[byte
     return out
 
 
+def _words(b: Union[bytes, bytearray]) -> int:
+    """Sum of big-endian 16-bit words, not reduced (callers reduce mod 0xFFFF)."""
+    return int.from_bytes(b, "big") % 0xFFFF if not len(b) & 1 else int.from_bytes(bytes(b) + b"\0", "big") % 0xFFFF
+
+
+def _csum(total: int) -> int:
+    """Checksum field for a non-zero-data sum kept modulo 0xFFFF.
+
+    2**16 == 1 (mod 0xFFFF), so the ones'-complement sum is the residue, with
+    residue 0 standing for 0xFFFF (the data is never all zero: it includes a
+    protocol number or version).  The field is its complement."""
+    r = total % 0xFFFF
+    return 0xFFFF - r if r else 0
+
+
+def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[bytes]]:
+    """The bytes path: one header template per segment length, base sums
+    precomputed, per segment only integer additions and field writes.
+
+    Returns None when the layout is not the common case (then :func:`_cut`,
+    the straightforward per-segment computation, does the job; the two are
+    checked equal by tests/test_segment_props.py)."""
+    t_off, po, l4o = o.tunnel_off, o.payload_off, o.l4_off
+    ip, outer = o.ip, o.outer
+    if o.l4 not in ("tcp", "udp") or (outer is not None and (ip.off - t_off) & 1):
+        return None
+    payload = buf[po:o.end]
+    n_pay = len(payload)
+    bounds = [(a, min(a + mss, n_pay)) for a in range(0, n_pay, mss)] or [(0, 0)]
+    tcp = o.l4 == "tcp"
+    l4_csum_on = tcp or knobs.udp_csum
+    csum_at = l4o + (16 if tcp else 6)
+    outer_on = outer is not None and (knobs.outer_udp_csum if o.tunnel != "gre" else bool(buf[t_off] & 0x80))
+    outer_csum_at = t_off + (6 if o.tunnel != "gre" else 4)
+    v4_in = ip.version == 4
+    v4_out = outer is not None and outer.version == 4
+    id_in0 = struct.unpack_from("!H", buf, ip.off + 4)[0] if v4_in else 0
+    id_out0 = struct.unpack_from("!H", buf, outer.off + 4)[0] if v4_out else 0  # type: ignore[union-attr]
+    id_in_step = int(knobs.ip_id == "increment")
+    id_out_step = int(knobs.outer_ip_id == "increment")
+    seq0 = struct.unpack_from("!I", buf, l4o + 4)[0] if tcp else 0
+    fl0 = buf[l4o + 13] if tcp else 0
+    # per segment length: (template, base sums)
+    plans: Dict[int, Tuple[bytes, int, int, int, int, int]] = {}
+    for a, b in (bounds[0], bounds[-1]):
+        n = b - a
+        if n in plans:
+            continue
+        h = bytearray(buf[:po])
+        total = po + n
+        _set_ip_len(h, ip, total)
+        if v4_in:
+            struct.pack_into("!H", h, ip.off + 4, 0)
+            struct.pack_into("!H", h, ip.off + 10, 0)
+        h[csum_at:csum_at + 2] = b"\0\0"
+        l4_len = total - l4o
+        if tcp:
+            h[l4o + 4:l4o + 8] = b"\0\0\0\0"
+            h[l4o + 13] = 0
+        else:
+            struct.pack_into("!H", h, l4o + 4, l4_len if l4_len <= 0xFFFF else 0)
+        base_ip_out = 0
+        if outer is not None:
+            _set_ip_len(h, outer, total)
+            if v4_out:
+                struct.pack_into("!H", h, outer.off + 4, 0)
+                struct.pack_into("!H", h, outer.off + 10, 0)
+                base_ip_out = _words(h[outer.off:outer.off + outer.hlen])
+            if o.tunnel != "gre":
+                udp_len = total - t_off
+                struct.pack_into("!H", h, t_off + 4, udp_len if udp_len <= 0xFFFF else 0)
+            if outer_on or o.tunnel != "gre":
+                h[outer_csum_at:outer_csum_at + 2] = b"\0\0"
+        base_ip_in = _words(h[ip.off:ip.off + ip.hlen]) if v4_in else 0
+        base_l4 = (pseudo_header_sum(ip.src, ip.dst, 6 if tcp else 17, l4_len) + _words(h[l4o:po]))
+        base_outer = 0
+        if outer_on:
+            base_outer = _words(h[t_off:po])
+            if o.tunnel != "gre":
+                base_outer += pseudo_header_sum(outer.src, outer.dst, 17, total - t_off)  # type: ignore[union-attr]
+        plans[n] = (bytes(h), base_ip_out, base_ip_in, base_l4, base_outer,
+                    csum_add(pseudo_header_sum(ip.src, ip.dst, 6 if tcp else 17, l4_len)))
+    out = []
+    last = len(bounds) - 1
+    put16 = _U16.pack_into
+    from_bytes = int.from_bytes
+    in_id_at, in_ck_at = ip.off + 4, ip.off + 10
+    out_id_at = outer.off + 4 if outer is not None else 0
+    out_ck_at = out_id_at + 6
+    seq_at, fl_at = l4o + 4, l4o + 13
+    cwr_first = knobs.cwr == "first"
+    mangle_outer = o.tunnel != "gre"
+    write_partial = knobs.csum_offload and l4_csum_on
+    for i, (a, b) in enumerate(bounds):
+        chunk = payload[a:b]
+        tmpl, b_out, b_in, b_l4, b_outer, partial = plans[b - a]
+        h = bytearray(tmpl)
+        # payload words: an odd tail byte is the high byte of a zero-padded word
+        p_sum = (from_bytes(chunk, "big") << (8 * ((b - a) & 1))) % 0xFFFF
+        var = 0                      # what the per-segment fields add to the outer sums
+        if v4_in:
+            iid = (id_in0 + i * id_in_step) & 0xFFFF
+            r = (b_in + iid) % 0xFFFF
+            ic = 0xFFFF - r if r else 0
+            put16(h, in_id_at, iid)
+            put16(h, in_ck_at, ic)
+            var = iid + ic
+        if tcp:
+            seq = (seq0 + a) & 0xFFFFFFFF
+            fl = fl0
+            if i != last:
+                fl &= 0xF6           # FIN and PSH only on the last segment
+            if i and cwr_first:
+                fl &= 0x7F           # CWR only on the first
+            t = (seq >> 16) + (seq & 0xFFFF) + fl
+            r = (b_l4 + t + p_sum) % 0xFFFF
+            c = 0xFFFF - r if r else 0
+            _U32.pack_into(h, seq_at, seq)
+            h[fl_at] = fl
+            var += t + c
+        elif l4_csum_on:
+            r = (b_l4 + p_sum) % 0xFFFF
+            c = (0xFFFF - r if r else 0) or CSUM_MANGLED_0
+            var += c
+        else:
+            c = 0
+        if v4_out:
+            oid = (id_out0 + i * id_out_step) & 0xFFFF
+            r = (b_out + oid) % 0xFFFF
+            put16(h, out_id_at, oid)
+            put16(h, out_ck_at, 0xFFFF - r if r else 0)
+        if outer_on:
+            r = (b_outer + var + p_sum) % 0xFFFF
+            oc = 0xFFFF - r if r else 0
+            if mangle_outer and not oc:
+                oc = CSUM_MANGLED_0
+            put16(h, outer_csum_at, oc)
+        put16(h, csum_at, partial if write_partial else c)
+        out.append(bytes(h) + chunk)
+    return out
+
+
 def segment_bytes(data: bytes, mss: Optional[int] = None, mtu: Optional[int] = None, *,
                   link: str = "ether", tunnel: Optional[str] = None,
                   outer_ip_id: str = "increment", ip_id: str = "increment",
                   outer_udp_csum: Optional[bool] = None, udp_csum: Optional[bool] = None,
-                  cwr: str = "first", csum_offload: bool = False) -> List[bytes]:
+                  cwr: str = "first", csum_offload: bool = False, _fast: bool = True) -> List[bytes]:
     """:func:`segment` on raw frame bytes: returns the segments as bytes.
 
     This is the fast path (no Scapy packet is built); :func:`segment` calls
@@ -468,6 +611,10 @@ def segment_bytes(data: bytes, mss: Optional[int] = None, mtu: Optional[int] = N
     o = parse_offsets(buf, link, tunnel)
     m = _resolve_mss(o, mss, mtu)
     k = _knobs(buf, o, outer_ip_id, ip_id, outer_udp_csum, udp_csum, cwr, csum_offload)
+    if _fast and o.end - o.payload_off > m:
+        fast = _cut_fast(buf, o, m, k)
+        if fast is not None:
+            return fast
     return _cut(buf, o, m, k)
 
 
