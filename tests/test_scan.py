@@ -1,0 +1,388 @@
+"""scan(): light records for all five encapsulations, checked against annotated
+hex vectors, against Scapy's own dissection field by field, against tshark's
+per-VNI counts, and the vectorised stats path against the per-packet one."""
+
+import collections
+import struct
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Dot1Q, Ether
+from scapy.layers.vxlan import VXLAN
+from scapy.packet import Raw
+from scapy.utils import PcapReader
+
+from scapy_geneve.layers.geneve import Geneve, GeneveOption
+from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3UDP
+from scapy_geneve.layers.nvgre import NVGRE
+from scapy_geneve.layers.stt import STT, STTFragment
+from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2,
+                                 LINKTYPE_RAW, PcapWriter, PcapngWriter)
+from scapy_geneve.scan import (KINDS, PacketFilter, ScanStats, compute_stats, parse_packet,
+                               scan)
+
+INNER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(
+    src="10.0.0.1", dst="10.0.0.2") / TCP(sport=40000, dport=443)
+MACS = {"src": "02:00:00:00:00:0c", "dst": "02:00:00:00:00:0d"}
+INNER6 = Ether(**MACS) / IPv6(src="fd00::1", dst="fd00::2") / UDP(sport=5353, dport=53)
+OUTER = Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b") / IP(src="192.0.2.1",
+                                                                     dst="192.0.2.2")
+
+
+def write_pcap(path: Path, frames: List[bytes], linktype: int = LINKTYPE_ETHERNET) -> Path:
+    with open(path, "wb") as handle:
+        writer = PcapWriter(handle, linktype, nanosecond=True)
+        for i, frame in enumerate(frames):
+            writer.write(bytes(frame), 1_700_000_000_000_000_000 + i * 1000)
+    return path
+
+
+# -- annotated vectors ---------------------------------------------------------------
+# Outer Ethernet + IPv4 (20) + UDP (8) headers are prepended by _udp4().
+def _udp4(dport: int, payload: bytes, sport: int = 50000) -> bytes:
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0x4000, 64, 17, 0,
+                     bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2]))
+    return bytes(6) + bytes(6) + b"\x08\x00" + ip + udp
+
+
+INNER_BYTES = bytes(INNER)
+
+
+class TestVectors:
+    def test_geneve_gcp_options(self) -> None:
+        """The GCP sample of tcpdump's geneve-gcp.pcap (specs §1.5): three options."""
+        geneve = bytes.fromhex(
+            "0a 00 0800 000000 00"              # Opt Len 10 (40 bytes), proto IPv4, VNI 0
+            "0132 01 01 800000d1"               # class 0x0132 type 1 len 1: VNID/direction
+            "0132 02 04 0800000d c0a86402 0000000000000000"   # type 2 len 4: endpoint ID
+            "0132 03 02 0000000000001234")      # type 3 len 2: profile ID
+        inner_ip = bytes(IP(src="10.1.1.1", dst="10.1.1.2") / UDP(sport=1, dport=2))
+        rec = parse_packet(_udp4(6081, geneve + inner_ip))
+        assert rec.kind == "geneve" and rec.vni == 0 and rec.proto == 0x0800
+        assert [(o.classid, o.type, o.critical, o.length) for o in rec.options] == [
+            (0x0132, 1, False, 1), (0x0132, 2, False, 4), (0x0132, 3, False, 2)]
+        assert rec.inner_5tuple == ("10.1.1.1", "10.1.1.2", 17, 1, 2)
+        assert not rec.malformed
+
+    def test_geneve_critical_ovn(self) -> None:
+        """C bit (0x40 of byte 1) and an OVN option, type 0x80 = critical."""
+        geneve = bytes.fromhex("02 40 6558 001388 00"   # Opt Len 2, C, TEB, VNI 5000
+                               "0102 80 01 00010002")   # OVN class, critical, len 1
+        rec = parse_packet(_udp4(6081, geneve + INNER_BYTES))
+        assert rec.critical is True and rec.oam is False and rec.vni == 5000
+        assert rec.options[0].critical and rec.options[0].classid == 0x0102
+        assert rec.inner_5tuple == ("10.0.0.1", "10.0.0.2", 6, 40000, 443)
+        assert rec.outer_src == "192.0.2.1" and rec.outer_dport == 6081
+
+    def test_geneve_unknown_version_is_malformed(self) -> None:
+        """RFC 8926 §3.4: only version 0; the options of another are not walked."""
+        rec = parse_packet(_udp4(6081, bytes.fromhex("41 00 6558 000001 00 00000000")))
+        assert rec.kind == "geneve" and rec.vni == 1 and rec.malformed
+        assert "version 1" in rec.reason and rec.options == ()
+
+    def test_geneve_option_overrun(self) -> None:
+        """Σ options must equal Opt Len (§3.5): a Length of 2 words in a 1-word Opt Len."""
+        rec = parse_packet(_udp4(6081, bytes.fromhex("01 00 6558 000001 00 0101 01 02")
+                                 + bytes(16)))
+        assert rec.malformed and "overruns Opt Len" in rec.reason
+        assert rec.options[0].length == 2
+
+    def test_vxlan_and_gpe(self) -> None:
+        vxlan = bytes.fromhex("08 000000 0000c8 00")             # I flag, VNI 200
+        rec = parse_packet(_udp4(4789, vxlan + INNER_BYTES))
+        assert (rec.kind, rec.vni, rec.inner_proto) == ("vxlan", 200, 6)
+        assert parse_packet(_udp4(8472, vxlan + INNER_BYTES)).kind == "vxlan"
+        gpe = bytes.fromhex("0c 0000 01 00002a 00")              # I+P, next proto IPv4, VNI 42
+        rec = parse_packet(_udp4(4790, gpe + bytes(IP(src="1.1.1.1", dst="2.2.2.2") / ICMP())))
+        assert (rec.kind, rec.vni, rec.proto, rec.inner_proto) == ("vxlan-gpe", 42, 1, 1)
+        rec = parse_packet(_udp4(4789, bytes.fromhex("00 000000 0000c8 00") + INNER_BYTES))
+        assert rec.malformed and "I flag" in rec.reason
+
+    def test_nvgre_key_split(self) -> None:
+        """RFC 7637: K=1, proto 0x6558, key = VSID (24 bits) | FlowID (8 bits)."""
+        gre = bytes.fromhex("2000 6558 abcdef 5a")
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(gre) + len(INNER_BYTES), 1, 0, 64,
+                         47, 0, bytes(4), bytes(4))
+        rec = parse_packet(bytes(12) + b"\x08\x00" + ip + gre + INNER_BYTES)
+        assert (rec.kind, rec.vni, rec.flow_id) == ("nvgre", 0xABCDEF, 0x5A)
+        assert rec.inner_dport == 443
+        plain = bytes.fromhex("0000 0800")        # GRE without key: not NVGRE
+        ip = ip[:2] + struct.pack("!H", 24) + ip[4:]
+        assert parse_packet(bytes(12) + b"\x08\x00" + ip + plain).kind is None
+
+    def test_stt_first_and_continuation(self) -> None:
+        """STT: the 18-byte header only where seq & 0xFFFF == 0; context ID at +8."""
+        stt = bytes.fromhex("00 0c 00 00 0000 0000 1122334455667788 0000")
+        tcp = lambda seq: struct.pack("!HHIIBBHHH", 50000, 7471, seq, 7, 0x50, 0x18, 65535, 0, 0)
+        frame = lambda seg: bytes(12) + b"\x08\x00" + struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), 1, 0, 64, 6, 0, bytes(4), bytes(4)) + seg
+        first = parse_packet(frame(tcp(200 << 16) + stt + INNER_BYTES))
+        assert (first.kind, first.vni, first.stt_offset) == ("stt", 0x1122334455667788, 0)
+        assert first.inner_dport == 443
+        later = parse_packet(frame(tcp((200 << 16) | 1448) + bytes(100)))
+        assert (later.kind, later.vni, later.stt_offset) == ("stt", None, 1448)
+
+    def test_l2tpv3_ip_and_udp(self) -> None:
+        """RFC 3931: session ID first over IP (0 = control); version nibble 3 over UDP."""
+        ip = lambda body: bytes(12) + b"\x08\x00" + struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, 115, 0, bytes(4), bytes(4)) + body
+        rec = parse_packet(ip(bytes.fromhex("0000abcd") + INNER_BYTES))
+        assert (rec.kind, rec.vni, rec.control, rec.inner_dport) == ("l2tpv3", 0xABCD, False, 443)
+        rec = parse_packet(ip(bytes.fromhex("00000000 c803 0014")))
+        assert (rec.kind, rec.vni, rec.control) == ("l2tpv3", None, True)
+        rec = parse_packet(_udp4(1701, bytes.fromhex("0003 0000 00001234") + INNER_BYTES))
+        assert (rec.kind, rec.vni, rec.control) == ("l2tpv3", 0x1234, False)
+        rec = parse_packet(_udp4(1701, bytes.fromhex("c802 0014") + bytes(16)))
+        assert rec.kind is None              # L2TPv2: not ours
+        cookie = parse_packet(_udp4(1701, bytes.fromhex("0003 0000 00001234 cafef00d")
+                                    + INNER_BYTES), l2tp_cookie=4)
+        assert cookie.inner_dport == 443
+
+    def test_link_types_and_vlans(self) -> None:
+        geneve = bytes(Geneve(vni=7) / INNER)
+        l3 = _udp4(6081, geneve)[14:]
+        sll = struct.pack("!HHH8sH", 0, 1, 6, bytes(8), 0x0800) + l3
+        sll2 = struct.pack("!HHIHBB8s", 0x0800, 0, 2, 1, 0, 6, bytes(8)) + l3
+        qinq = bytes(12) + bytes.fromhex("88a8 0064 8100 00c8 0800") + l3
+        for data, linktype in ((sll, LINKTYPE_LINUX_SLL), (sll2, LINKTYPE_LINUX_SLL2),
+                               (l3, LINKTYPE_RAW), (qinq, LINKTYPE_ETHERNET)):
+            rec = parse_packet(data, linktype)
+            assert (rec.kind, rec.vni, rec.inner_dport) == ("geneve", 7, 443), linktype
+        assert parse_packet(qinq).vlans == (100, 200)
+
+    def test_ipv6_underlay_with_extension_header(self) -> None:
+        pkt = Ether(**MACS) / IPv6(src="2001:db8::1", dst="2001:db8::2") / \
+            bytes.fromhex("11 00 0000 00000000")      # Destination Options header, 8 bytes
+        inner = bytes(UDP(sport=1, dport=6081) / Geneve(vni=9) / INNER6)
+        data = bytes(pkt)[:14] + bytes(pkt)[14:18] + struct.pack("!H", 8 + len(inner)) + \
+            bytes([60]) + bytes(pkt)[21:54] + bytes.fromhex("11 00 0000 00000000") + inner
+        rec = parse_packet(data)
+        assert (rec.outer_ip, rec.outer_src, rec.kind, rec.vni) == (6, "2001:db8::1", "geneve", 9)
+        assert rec.inner_5tuple == ("fd00::1", "fd00::2", 17, 5353, 53)
+
+    def test_snapped_is_not_malformed(self) -> None:
+        """A frame cut by the snaplen (caplen < wire length) is 'snapped'."""
+        frame = bytes(OUTER / UDP(dport=6081) / Geneve(vni=3) / INNER)
+        cut = frame[:14 + 20 + 8 + 4]
+        rec = parse_packet(cut, wirelen=len(frame))
+        assert rec.snapped and not rec.malformed
+        rec = parse_packet(cut)                    # same bytes, but that is the whole frame
+        assert rec.malformed and rec.reason == "truncated Geneve header"
+
+    def test_ip_padding_is_not_parsed(self) -> None:
+        """Ethernet padding after the IPv4 total length is not tunnel data."""
+        frame = bytes(OUTER / UDP(dport=6081) / b"\x00\x00")
+        rec = parse_packet(frame + bytes(20))       # padded to the Ethernet minimum
+        assert rec.malformed and rec.reason == "truncated Geneve header"
+
+
+# -- a capture with all five encapsulations, built with Scapy's layers --------------
+def _all_kinds_frames() -> List[Any]:
+    opts = [GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02"),
+            GeneveOption(classid=0x0108, type=0x03, data=b"\xde\xad\xbe\xef"),
+            GeneveOption(classid=0xFFFF, type=0x01, data=b"")]
+    frames = [
+        OUTER / UDP(sport=50001, dport=6081) / Geneve(vni=5000, options=opts[:1]) / INNER,
+        OUTER / UDP(sport=50002, dport=6081) / Geneve(vni=5001, options=opts) / INNER6,
+        OUTER / UDP(sport=50003, dport=6081) / Geneve(vni=5001, proto=0x0800) /
+        IP(src="10.9.9.9", dst="10.8.8.8") / ICMP(),
+        Ether(**MACS) / IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=50004, dport=6081) /
+        Geneve(vni=77) / INNER,
+        Ether(**MACS) / Dot1Q(vlan=10) / IP(src="192.0.2.7", dst="192.0.2.8") /
+        UDP(sport=50005, dport=6081) / Geneve(vni=5000, options=opts[1:]) / INNER,
+        OUTER / UDP(sport=50006, dport=4789) / VXLAN(flags=0x08, vni=200) / INNER,
+        OUTER / UDP(sport=50007, dport=8472) / VXLAN(flags=0x08, vni=201) / INNER6,
+        OUTER / UDP(sport=50010, dport=4790) / VXLAN(flags=0x0C, NextProtocol=3, vni=300) /
+        INNER,
+        OUTER / NVGRE(vsid=0x1234, flowid=7) / INNER,
+        OUTER / TCP(sport=50008, dport=7471, seq=(18 + len(INNER_BYTES)) << 16, ack=9,
+                    flags="PA") /
+        STT(context_id=0x1122334455667788) / INNER,
+        OUTER / L2TPv3(session_id=0xABCDEF01) / INNER,
+        OUTER / UDP(sport=1701, dport=1701) / L2TPv3UDP() / L2TPv3(session_id=42) / INNER6,
+        OUTER / UDP(sport=50009, dport=53) / Raw(b"\x00" * 12),
+        Ether(**MACS) / Raw(b"\x00" * 46),
+    ]
+    return frames
+
+
+@pytest.fixture(scope="module")
+def all_kinds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("scan") / "all_kinds.pcap"
+    return write_pcap(path, [bytes(f) for f in _all_kinds_frames()])
+
+
+def scapy_view(pkt: Any) -> Dict[str, Any]:
+    """What Scapy's dissection says, in scan's terms (kind, vni, options, inner)."""
+    view: Dict[str, Any] = {"kind": None, "vni": None, "options": [], "inner": None,
+                            "outer": None}
+    outer = next((layer for layer in pkt.layers() if layer in (IP, IPv6)), None)
+    outer = pkt.getlayer(outer) if outer is not None else None
+    if outer is not None:
+        view["outer"] = (outer.src, outer.dst)
+    encap = None
+    if pkt.haslayer(Geneve):
+        encap = pkt[Geneve]
+        view.update(kind="geneve", vni=encap.vni, options=[
+            (o.classid, o.type, o.length) for o in encap.options])
+    elif pkt.haslayer(VXLAN):
+        encap = pkt[VXLAN]
+        view.update(kind="vxlan-gpe" if pkt[UDP].dport == 4790 else "vxlan", vni=encap.vni)
+    elif pkt.haslayer(NVGRE):
+        encap = pkt[NVGRE]
+        view.update(kind="nvgre", vni=encap.vsid)
+    elif pkt.haslayer(STT):
+        encap = pkt[STT]
+        view.update(kind="stt", vni=encap.context_id)
+    elif pkt.haslayer(STTFragment):
+        view.update(kind="stt")
+    elif pkt.haslayer(L2TPv3):
+        encap = pkt[L2TPv3]
+        view.update(kind="l2tpv3", vni=encap.session_id or None)
+    if encap is not None:
+        inner = encap.payload.getlayer(IP) or encap.payload.getlayer(IPv6)
+        if inner is not None:
+            l4 = inner.payload
+            ports = (l4.sport, l4.dport) if isinstance(l4, (TCP, UDP)) else (None, None)
+            proto = inner.proto if isinstance(inner, IP) else inner.nh
+            view["inner"] = (inner.src, inner.dst, proto) + ports
+    return view
+
+
+def scan_view(rec: Any) -> Dict[str, Any]:
+    return {"kind": rec.kind, "vni": rec.vni,
+            "options": [(o.classid, o.type, o.length) for o in rec.options],
+            "inner": rec.inner_5tuple,
+            "outer": (rec.outer_src, rec.outer_dst) if rec.outer_src else None}
+
+
+def _agree_with_scapy(path: Path) -> int:
+    records = list(scan(path))
+    with PcapReader(str(path)) as reader:
+        packets = list(reader)
+    assert len(records) == len(packets)
+    checked = 0
+    for rec, pkt in zip(records, packets):
+        if rec.malformed or rec.snapped:
+            continue
+        assert scan_view(rec) == scapy_view(pkt), "packet %d" % rec.number
+        checked += 1
+    return checked
+
+
+class TestAgreesWithScapy:
+    def test_generated_all_kinds(self, all_kinds: Path) -> None:
+        assert _agree_with_scapy(all_kinds) == len(_all_kinds_frames())
+        kinds = collections.Counter(rec.kind for rec in scan(all_kinds))
+        assert set(kinds) == set(KINDS) | {None}
+
+    @pytest.mark.parametrize("name", ["geneve.pcap", "vxlan.pcap", "vxlan_port_8472.pcap",
+                                      "gso-ipv4-geneve-ipv4.pcap", "gso-ipv4-geneve-ipv6.pcap",
+                                      "gso-ipv6-geneve-ipv4.pcap", "gso-ipv4-vxlan-ipv4.pcap",
+                                      "gso-ipv6-vxlan-ipv6.pcap", "various_gre.pcap"])
+    def test_corpus(self, corpus: Path, name: str) -> None:
+        path = corpus / name
+        if not path.exists():
+            pytest.skip("%s not in the corpus" % name)
+        assert _agree_with_scapy(path) > 0
+
+
+class TestStatsPaths:
+    """The vectorised stats equal the per-record ones, field for field."""
+
+    @staticmethod
+    def _both(path: Path) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        fast = compute_stats(path).to_dict()
+        slow = ScanStats(str(path))
+        for rec in scan(path):
+            slow.add_record(rec)
+        slow_dict = slow.to_dict()
+        slow_dict["format"] = fast["format"]
+        return fast, slow_dict
+
+    def test_generated(self, all_kinds: Path) -> None:
+        fast, slow = self._both(all_kinds)
+        assert fast == slow
+        assert fast["encapsulations"]["geneve"]["packets"] == 5
+        assert {(v["kind"], v["vni"]): v["packets"] for v in fast["vnis"]}[("geneve", 5001)] == 2
+        assert fast["critical"] == {"c_bit_packets": 2, "critical_options": 2,
+                                    "critical_option_without_c_bit": 0}
+
+    def test_corpus(self, corpus: Path) -> None:
+        for path in sorted(corpus.glob("*.pcap")):
+            fast, slow = self._both(path)
+            assert fast == slow, path.name
+
+    def test_pcapng_several_interfaces(self, tmp_path: Path) -> None:
+        path = tmp_path / "multi.pcapng"
+        frames = [bytes(f) for f in _all_kinds_frames()]
+        with open(path, "wb") as handle:
+            writer = PcapngWriter(handle)
+            eth = writer.add_interface(LINKTYPE_ETHERNET)
+            raw = writer.add_interface(LINKTYPE_RAW, tsresol=9)
+            for i, frame in enumerate(frames):
+                writer.write(frame, 10**18 + i, eth)
+                if frame[12:14] == b"\x08\x00":
+                    writer.write(frame[14:], 10**18 + i, raw)
+        fast, slow = self._both(path)
+        assert fast == slow
+        assert fast["linktypes"] == {"EN10MB": len(frames), "RAW": len(frames) - 3}
+
+
+class TestFilterPredicate:
+    def test_mask_equals_match(self, all_kinds: Path) -> None:
+        from scapy_geneve.pcapio import open_capture
+        from scapy_geneve.scan import analyse_batch
+        filters = [PacketFilter(vni=[5001]), PacketFilter(kind=["stt", "nvgre"]),
+                   PacketFilter(option_class=[0x0108]), PacketFilter(option_type=[0x80]),
+                   PacketFilter(option_class=[0x0102], option_type=[0x03]),
+                   PacketFilter(vni=[0x1122334455667788]), PacketFilter(malformed=True),
+                   PacketFilter()]
+        records = list(scan(all_kinds))
+        with open_capture(all_kinds) as reader:
+            batch = next(iter(reader.batches()))
+        result = analyse_batch(batch)
+        for pfilter in filters:
+            assert pfilter.mask(result).tolist() == [pfilter.match(r) for r in records]
+        # class AND type on the same option: 0x0102 is only ever type 0x80
+        assert not any(filters[4].match(r) for r in records)
+
+    def test_bad_values(self) -> None:
+        with pytest.raises(ValueError, match="unknown encapsulation kind"):
+            PacketFilter(kind=["gre"])
+        with pytest.raises(ValueError, match="16-bit"):
+            PacketFilter(option_class=[0x10000])
+
+
+# -- tshark as an oracle -----------------------------------------------------------------
+TSHARK_FIELDS = ["geneve.vni", "vxlan.vni", "gre.key", "stt.context_id", "l2tp.sid",
+                 "udp.dstport"]
+
+
+@pytest.mark.oracle
+def test_tshark_counts_per_vni(tshark: str, all_kinds: Path, corpus: Path) -> None:
+    """tshark's per-VNI packet counts equal ours (NVGRE: VSID = gre.key >> 8)."""
+    for path in [all_kinds, corpus / "geneve.pcap", corpus / "vxlan.pcap",
+                 corpus / "vxlan_port_8472.pcap"]:
+        out = subprocess.run(
+            [tshark, "-n", "-r", str(path), "-o", "ip.try_heuristic_first:TRUE",
+             "-d", "udp.port==8472,vxlan", "-T", "fields", "-E", "occurrence=l",
+             "-E", "separator=|"] + sum((["-e", f] for f in TSHARK_FIELDS), []),
+            capture_output=True, text=True, check=True).stdout
+        theirs: Dict[Tuple[str, int], int] = collections.Counter()
+        for line in out.splitlines():
+            cols = line.split("|")
+            for kind, value in zip(("geneve", "vxlan", "nvgre", "stt", "l2tpv3"), cols):
+                if value:
+                    if kind == "vxlan" and cols[-1] == "4790":
+                        kind = "vxlan-gpe"   # one tshark field for both
+                    number = int(value, 0)
+                    theirs[(kind, number >> 8 if kind == "nvgre" else number)] += 1
+                    break
+        ours = {(v["kind"], v["vni"]): v["packets"] for v in compute_stats(path).to_dict()["vnis"]}
+        assert ours == dict(theirs), path.name
