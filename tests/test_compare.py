@@ -1,0 +1,135 @@
+"""The comparison: its measured numbers against the header sizes the specs give."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from scapy_geneve import compare
+from scapy_geneve.cli import main
+
+# Header sizes from the specs (bytes), used only to check what compare() measures:
+IPV4, IPV6, UDP_H, TCP_H, ETH = 20, 40, 8, 20, 14
+TUNNEL = {
+    "geneve": UDP_H + 8,                   # RFC 8926 §3.4 base header
+    "geneve+options": UDP_H + 8 + 32,      # + GWLB endpoint (12) + attachment (12) + cookie (8)
+    "vxlan": UDP_H + 8,                    # RFC 7348 §5
+    "nvgre": 8,                            # RFC 7637 §3.2: GRE with key
+    "stt": TCP_H + 18,                     # draft-davie-stt-08: TCP-like + frame header
+    "l2tpv3/ip": 4 + 4,                    # RFC 3931 §4.1.1.1: session ID + 4-byte cookie
+    "l2tpv3/udp": UDP_H + 4 + 4 + 4,       # RFC 3931 §4.1.2.1: + flags/version/reserved
+}
+ID_BITS = {"geneve": 24, "geneve+options": 24, "vxlan": 24, "nvgre": 24, "stt": 64,
+           "l2tpv3/ip": 32, "l2tpv3/udp": 32}
+
+
+@pytest.fixture(scope="module", params=["ipv4", "ipv6"])
+def table(request):
+    return compare(inner_size=1400, underlay=request.param, mtu=1500)
+
+
+def rows(table):
+    return {r.name: r for r in table.rows}
+
+
+def test_every_encapsulation_is_compared(table):
+    assert list(rows(table)) == list(TUNNEL)
+
+
+def test_overhead_matches_the_header_sizes(table):
+    l3 = IPV6 if table.underlay == "ipv6" else IPV4
+    for name, row in rows(table).items():
+        assert row.overhead == l3 + TUNNEL[name], name
+
+
+def test_inner_mtu_is_what_is_left_of_the_underlay_mtu(table):
+    l3 = IPV6 if table.underlay == "ipv6" else IPV4
+    for name, row in rows(table).items():
+        if name == "stt":
+            assert row.inner_mtu == 65535 - 18 - ETH   # one STT frame, segmented like TCP
+        else:
+            assert row.inner_mtu == 1500 - l3 - TUNNEL[name] - ETH, name
+
+
+def test_efficiency_curve(table):
+    l3 = IPV6 if table.underlay == "ipv6" else IPV4
+    for name, row in rows(table).items():
+        for size, eff in row.efficiency:
+            if name != "stt" and size > row.inner_mtu:
+                assert eff is None, (name, size)
+            elif name != "stt" or size + ETH + 18 <= 1500 - l3 - TCP_H:
+                assert eff == round(size / (size + ETH + l3 + TUNNEL[name]), 4), (name, size)
+            else:
+                assert eff is not None and eff < 1
+    # A 9000-byte inner packet: an STT frame of 18 + 14 + 9000 bytes in segments of
+    # 1460 (IPv4) or 1440 (IPv6) bytes: 7 of them.
+    assert dict(rows(table)["stt"].segments_at)[9000] == 7
+
+
+def test_identifier_widths(table):
+    for name, row in rows(table).items():
+        assert row.id_bits == ID_BITS[name], name
+
+
+def test_only_l2tpv3_needs_per_session_state_to_find_the_inner_frame(table):
+    for name, row in rows(table).items():
+        assert row.stateless == (not name.startswith("l2tpv3")), name
+
+
+def test_entropy_sources(table):
+    fl = ["IPv6.fl"] if table.underlay == "ipv6" else []
+    want = {"geneve": ["UDP.sport"], "vxlan": ["UDP.sport"], "nvgre": ["NVGRE.flowid"],
+            "stt": ["TCP.sport"], "l2tpv3/ip": [], "l2tpv3/udp": []}
+    for name, row in rows(table).items():
+        assert sorted(row.entropy) == sorted(fl + want[name.split("+")[0]]), name
+
+
+def test_extension_room(table):
+    ext = {name: row.max_extension for name, row in rows(table).items()}
+    assert ext["geneve"] == 252                   # Opt Len: 63 words
+    assert ext["l2tpv3/ip"] == 8 + 4 - 0          # 8-byte cookie + sublayer vs none
+    assert ext["vxlan"] == ext["nvgre"] == ext["stt"] == 0
+
+
+def test_cli_json(capsys):
+    assert main(["compare", "--json", "--mtu", "9000", "--inner-size", "8000"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    by_name = {r["name"]: r for r in data["rows"]}
+    assert data["mtu"] == 9000 and by_name["vxlan"]["inner_mtu"] == 9000 - 20 - 16 - 14
+
+
+def test_cli_table(capsys):
+    assert main(["compare", "--underlay", "ipv6"]) == 0
+    out = capsys.readouterr().out
+    assert "Underlay IPv6" in out and "l2tpv3/udp" in out and "NVGRE.flowid" in out
+
+
+def test_cli_svg_plot_without_matplotlib(tmp_path, capsys):
+    path = tmp_path / "eff.svg"
+    assert main(["compare", "--plot", str(path), "--sizes", "64,512,1400,9000"]) == 0
+    root = ET.fromstring(path.read_text())
+    assert root.tag.endswith("svg") and len(root.findall("{*}polyline")) == 7
+
+
+def test_cli_png_plot_needs_matplotlib(tmp_path, capsys):
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert main(["compare", "--plot", str(tmp_path / "eff.png")]) == 2
+        captured = capsys.readouterr()
+        assert "matplotlib" in captured.err and captured.out == ""
+        assert not (tmp_path / "eff.png").exists()
+    else:
+        assert main(["compare", "--plot", str(tmp_path / "eff.png")]) == 0
+        assert (tmp_path / "eff.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv", [["--inner-size", "10"], ["--mtu", "100"],
+                                  ["--sizes", "a,b"]])
+def test_cli_bad_arguments_exit_2(argv, capsys):
+    try:
+        code = main(["compare"] + argv)
+    except SystemExit as exc:       # argparse rejects --sizes a,b itself
+        code = exc.code
+    assert code == 2
+    assert "Traceback" not in capsys.readouterr().err
