@@ -490,14 +490,17 @@ def _lint_l2tpv3_ip(pkt: Packet, ip: Packet, total: int) -> List[Finding]:
 def lint(pkt: Packet, understood: Optional[Iterable[Union[int, Tuple[int, int]]]] = None,
          geneve_ports: Sequence[int] = (GENEVE_PORT,),
          vxlan_ports: Sequence[int] = (VXLAN_PORT, VXLAN_LINUX_PORT, VXLAN_ACI_PORT),
-         nvgre: bool = True, stt: bool = True, l2tpv3: bool = True) -> List[Finding]:
+         nvgre: Union[bool, str] = "auto", stt: bool = True, l2tpv3: bool = True) -> List[Finding]:
     """Lint every tunnel header in PKT (outer and nested) against its RFC.
 
     ``understood``: option classes (``0x0102``) or ``(class, type)`` pairs the
     receiving endpoint understands; when given, critical options outside it
     are reported (GNV014).  ``geneve_ports``/``vxlan_ports``: UDP destination
     ports to treat as Geneve/VXLAN (a Geneve layer bound to another port is
-    always linted).  ``nvgre``/``stt``/``l2tpv3`` turn those families off.
+    always linted).  ``nvgre``: ``"auto"`` lints GRE with Protocol Type
+    0x6558 as NVGRE, ``True`` every GRE packet (a capture known to be NVGRE:
+    then a wrong Protocol Type is reported too), ``False`` none.
+    ``stt``/``l2tpv3``: False turns those families off.
 
     Valid packets return ``[]``.
     """
@@ -509,6 +512,13 @@ def lint(pkt: Packet, understood: Optional[Iterable[Union[int, Tuple[int, int]]]
     while layer is not None and not isinstance(layer, NoPayload):
         if isinstance(layer, (IP, IPv6)):
             ip = layer
+            gre_proto = layer.proto if isinstance(layer, IP) else layer.nh
+            if gre_proto == 47 and nvgre and not isinstance(layer.payload, GRE) and \
+                    not _is_fragment(layer) and len(layer.payload):
+                # a GRE header too short for Scapy's GRE stays raw: lint its bytes
+                head = bytes(layer.payload)[:4]
+                if nvgre is True or head[2:4] == ETH_P_TEB.to_bytes(2, "big"):
+                    findings += _lint_nvgre(pkt, layer.payload, total)
             if l2tpv3 and ((isinstance(layer, IP) and layer.proto == IPPROTO_L2TP) or
                            (isinstance(layer, IPv6) and layer.nh == IPPROTO_L2TP)):
                 findings += _lint_l2tpv3_ip(pkt, layer, total)
@@ -525,7 +535,7 @@ def lint(pkt: Packet, understood: Optional[Iterable[Union[int, Tuple[int, int]]]
                 if len(head) == 2 and head[1] & 0x0F == 3:
                     findings += _lint_l2tpv3_udp(pkt, layer, total)
         elif isinstance(layer, GRE):
-            if nvgre and (layer.proto == ETH_P_TEB):
+            if nvgre is True or (nvgre and layer.proto == ETH_P_TEB):
                 findings += _lint_nvgre(pkt, layer, total)
         elif isinstance(layer, TCP):
             if stt and layer.dport == STT_PORT:

@@ -50,6 +50,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="UDP destination port carrying Geneve (default 6081). Repeatable.")
     p.add_argument("--vxlan-port", type=_int, action="append", metavar="PORT",
                    help="UDP destination port carrying VXLAN (default 4789, 8472, 48879). Repeatable.")
+    p.add_argument("--all-gre-is-nvgre", action="store_true",
+                   help="lint every GRE packet as NVGRE (default: only Protocol Type 0x6558)")
     p.add_argument("--quiet", "-q", action="store_true", help="summary only")
     p.add_argument("--list-rules", action="store_true", help="print every rule and exit")
     p.set_defaults(func=run)
@@ -93,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         options["understood"] = args.understood
     if args.geneve_port:
         options["geneve_ports"] = tuple(args.geneve_port)
+    if args.all_gre_is_nvgre:
+        options["nvgre"] = True
     if args.vxlan_port:
         options["vxlan_ports"] = tuple(args.vxlan_port)
     results = lint_file(args.pcap, args.level, **options)

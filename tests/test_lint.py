@@ -1,0 +1,324 @@
+"""The linter, rule by rule: a packet that triggers each rule, and one that does not.
+
+Packets are written the way the specs draw them: Geneve headers as annotated
+hex (RFC 8926 §3.4/§3.5), the rest with the project's layers.  Valid packets
+of every family give no findings at all, and arbitrary bytes never make the
+linter raise (Hypothesis).
+"""
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import GRE, Dot1Q, Ether
+from scapy.packet import Raw
+
+from scapy_geneve.layers.geneve import Geneve, GeneveOption
+from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3UDP
+from scapy_geneve.layers.nvgre import NVGRE
+from scapy_geneve.layers.stt import stt_segment
+from scapy_geneve.layers.vxlan import build_vxlan
+from scapy_geneve.lint import INFO, MUST, RULES, SHOULD, Finding, lint, lint_summary
+
+def ETH():
+    """An Ethernet header with both addresses set (Scapy would ARP for a missing dst)."""
+    return Ether(src="02:00:00:00:00:aa", dst="02:00:00:00:00:bb")
+
+
+INNER = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
+         / UDP(sport=1, dport=2) / Raw(b"inner"))
+
+
+def wire(pkt):
+    """Dissect from bytes, as a pcap reader would."""
+    return Ether(bytes(pkt))
+
+
+def gnv(hexhdr, ip=None, sport=50123, dport=6081, chksum=None, payload=INNER):
+    """Ether/IPv4(DF)/UDP/<Geneve header given as hex>/inner frame."""
+    udp = UDP(sport=sport, dport=dport)
+    if chksum is not None:
+        udp.chksum = chksum
+    ip = ip if ip is not None else IP(src="192.0.2.1", dst="192.0.2.2", flags="DF")
+    return wire(ETH() / ip / udp / Raw(bytes.fromhex(hexhdr.replace(" ", ""))) / payload)
+
+
+# Ver=0 OptLen=2 | O=0 C=1 Rsvd=0 | proto 0x6558 | VNI 0x001388 | Reserved 0
+# option: class 0xffff, type 0x80 (critical), R=0 Length=1 | data 1234abcd
+VALID = "02 40 6558 001388 00  ffff 80 01 1234abcd"
+
+
+def rules(pkt, **kw):
+    return [f.rule for f in lint(pkt, **kw)]
+
+
+# rule -> (packet that triggers it, packet that does not, lint kwargs)
+CASES = {
+    # Ver=1 (0x42 = 01 000010)
+    "GNV001": (lambda: gnv("42 40 6558 001388 00  ffff 80 01 1234abcd"), lambda: gnv(VALID), {}),
+    # Opt Len 1 word, but the option's Length says 1 data word: 8 bytes > 4
+    "GNV002": (lambda: gnv("01 40 6558 001388 00  ffff 80 01 1234abcd"), lambda: gnv(VALID), {}),
+    # 5 bytes of UDP payload: not even a base header
+    "GNV003": (lambda: gnv("02 40 6558 00", payload=b""), lambda: gnv(VALID), {}),
+    # critical option (type 0x80) but C (0x40 in byte 1) clear
+    "GNV004": (lambda: gnv("02 00 6558 001388 00  ffff 80 01 1234abcd"), lambda: gnv(VALID), {}),
+    # Rsvd = 0x3f
+    "GNV005": (lambda: gnv("02 7f 6558 001388 00  ffff 80 01 1234abcd"), lambda: gnv(VALID), {}),
+    # Reserved (byte 7) = 0xff
+    "GNV006": (lambda: gnv("02 40 6558 001388 ff  ffff 80 01 1234abcd"), lambda: gnv(VALID), {}),
+    # option R bits = 7 (0xe1 = 111 00001)
+    "GNV007": (lambda: gnv("02 40 6558 001388 00  ffff 80 e1 1234abcd"), lambda: gnv(VALID), {}),
+    # a built packet with 256 bytes of options (explicit Opt Len, as raw mode allows)
+    "GNV008": (lambda: ETH() / IP(flags="DF") / UDP(sport=50123, dport=6081) / Geneve(
+        optionlen=63, options=[GeneveOption(classid=0xFF00, type=1, data=bytes(124))] * 2) / INNER,
+        lambda: ETH() / IP(flags="DF") / UDP(sport=50123, dport=6081) / Geneve(
+        options=[GeneveOption(classid=0xFF00, type=1, data=bytes(124)),
+                 GeneveOption(classid=0xFF00, type=2, data=bytes(120))]) / INNER, {}),
+    # Geneve read on another destination port (the user said 6082 carries it)
+    "GNV009": (lambda: gnv(VALID, dport=6082), lambda: gnv(VALID), {"geneve_ports": (6081, 6082)}),
+    # 6081 as the *source* port only
+    "GNV010": (lambda: gnv(VALID, sport=6081, dport=50123), lambda: gnv(VALID, sport=50123), {}),
+    # UDP checksum 0xbeef does not verify
+    "GNV011": (lambda: gnv(VALID, chksum=0xBEEF), lambda: gnv(VALID), {}),
+    # zero UDP checksum over IPv6 (over IPv4 it is fine)
+    "GNV012": (lambda: gnv(VALID, ip=IPv6(src="2001:db8::1", dst="2001:db8::2"), chksum=0),
+               lambda: gnv(VALID, chksum=0), {}),
+    # O bit (0x80 in byte 1)
+    "GNV013": (lambda: gnv("02 c0 6558 001388 00  ffff 80 01 1234abcd"), lambda: gnv(VALID), {}),
+    # critical option class 0xffff not among the understood classes; OVN's 0x0102/0x80 is
+    "GNV014": (lambda: gnv(VALID), lambda: gnv("02 40 6558 001388 00  0102 80 01 00010002"),
+               {"understood": [0x0102]}),
+    # outer IPv4 without DF
+    "GNV015": (lambda: gnv(VALID, ip=IP(src="192.0.2.1", dst="192.0.2.2")), lambda: gnv(VALID), {}),
+    # C set, the only option is not critical (type 0x01)
+    "GNV016": (lambda: gnv("02 40 6558 001388 00  ffff 01 01 1234abcd"), lambda: gnv(VALID), {}),
+    # outer IPv4 fragment (MF set)
+    "GNV017": (lambda: gnv(VALID, ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="MF")),
+               lambda: gnv(VALID), {}),
+}
+
+
+def vx(flags=0x08, rest="000000 001388 00", sport=50123, dport=4789, chksum=0, ip=None, payload=INNER):
+    udp = UDP(sport=sport, dport=dport, chksum=chksum)
+    ip = ip if ip is not None else IP(src="192.0.2.1", dst="192.0.2.2", flags="DF")
+    hdr = bytes([flags]) + bytes.fromhex(rest.replace(" ", ""))
+    return wire(ETH() / ip / udp / Raw(hdr) / payload)
+
+
+CASES.update({
+    "VXL001": (lambda: vx(flags=0x00), lambda: vx(), {}),
+    "VXL002": (lambda: vx(flags=0x0C), lambda: vx(), {}),
+    "VXL003": (lambda: vx(rest="000001 001388 00"), lambda: vx(), {}),
+    "VXL004": (lambda: vx(rest="000000 001388 01"), lambda: vx(), {}),
+    # G bit: VXLAN-GBP, Group Policy ID 0x0064
+    "VXL005": (lambda: vx(flags=0x88, rest="000064 001388 00"), lambda: vx(), {}),
+    "VXL006": (lambda: vx(chksum=0xBEEF), lambda: vx(chksum=None), {}),
+    "VXL007": (lambda: vx(dport=8472), lambda: vx(), {}),
+    "VXL008": (lambda: vx(sport=1234), lambda: vx(sport=49152), {}),
+    "VXL009": (lambda: vx(ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="MF")), lambda: vx(), {}),
+    "VXL010": (lambda: vx(payload=ETH() / Dot1Q(vlan=10) / IP()), lambda: vx(), {}),
+    "VXL011": (lambda: vx(rest="0000", payload=b""), lambda: vx(), {}),
+})
+
+OUTER4 = lambda: ETH() / IP(src="192.0.2.1", dst="192.0.2.2")  # noqa: E731
+
+
+def nv(**kw):
+    payload = kw.pop("payload", INNER)
+    gre = GRE(**{"key_present": 1, "proto": 0x6558, "key": 0x00ABCD5A, **kw})
+    return wire(OUTER4() / gre / payload)
+
+
+GOOD_NVGRE = lambda: wire(OUTER4() / NVGRE(vsid=0xABCD, flowid=0x5A) / INNER)  # noqa: E731
+
+CASES.update({
+    "NVG001": (lambda: nv(key_present=0), GOOD_NVGRE, {}),
+    "NVG002": (lambda: nv(chksum_present=1), GOOD_NVGRE, {}),
+    "NVG003": (lambda: nv(seqnum_present=1, sequence_number=1), GOOD_NVGRE, {}),
+    # Protocol Type 0x0800 under an NVGRE key: reported when the capture is declared NVGRE
+    "NVG004": (lambda: _gre_raw("2000 0800 00abcd5a"), GOOD_NVGRE, {"nvgre": True}),
+    "NVG005": (lambda: _gre_raw("2001 6558 00abcd5a"), GOOD_NVGRE, {}),
+    "NVG006": (lambda: _gre_raw("2080 6558 00abcd5a"), GOOD_NVGRE, {}),
+    "NVG007": (lambda: wire(OUTER4() / NVGRE(vsid=0xABCD) / ETH() / Dot1Q(vlan=5) / IP()), GOOD_NVGRE, {}),
+    "NVG008": (lambda: wire(OUTER4() / NVGRE(vsid=0x000123) / INNER), GOOD_NVGRE, {}),
+    "NVG009": (lambda: _gre_raw("2000 6558 00ab", inner=b""), GOOD_NVGRE, {}),
+})
+
+
+def _gre_raw(hexhdr, inner=None):
+    """IPv4 protocol 47 with a GRE header given as hex (flags+version | protocol | key)."""
+    data = bytes.fromhex(hexhdr.replace(" ", "")) + (bytes(INNER) if inner is None else inner)
+    ip = IP(src="192.0.2.1", dst="192.0.2.2", proto=47)
+    return wire(ETH() / ip / Raw(data))
+
+
+def stt(**kw):
+    seg = stt_segment(INNER, context_id=7, **kw)[0]
+    return wire(ETH() / seg)
+
+
+def stt_raw(hdr_hex, seq=None, chksum=None, flags="PA", dataofs=None, options=None):
+    """IPv4/TCP to 7471 carrying an 18-byte STT header given as hex, then INNER."""
+    body = bytes.fromhex(hdr_hex.replace(" ", "")) + bytes(INNER)
+    tcp = TCP(sport=50000, dport=7471, seq=(len(body) << 16) if seq is None else seq, ack=1,
+              flags=flags, window=0xFFFF)
+    if chksum is not None:
+        tcp.chksum = chksum
+    if options is not None:
+        tcp.options = options
+    return wire(ETH() / IP(src="192.0.2.1", dst="192.0.2.2", flags="DF") / tcp / Raw(body))
+
+
+# version 0 | flags 0 | L4 offset 0 | reserved 0 | MSS 0 | VLAN 0 | context ID 7 | pad
+STT_OK = "00 00 00 00 0000 0000 0000000000000007 0000"
+
+CASES.update({
+    "STT001": (lambda: stt_raw("01" + STT_OK[2:]), lambda: stt_raw(STT_OK), {}),
+    "STT002": (lambda: stt_raw("00 f0 00 00 0000 0000 0000000000000007 0000"), lambda: stt_raw(STT_OK), {}),
+    "STT003": (lambda: stt_raw(STT_OK, seq=(10 << 16) | 20), lambda: stt_raw(STT_OK), {}),
+    "STT004": (lambda: stt_raw(STT_OK, chksum=0xBEEF), lambda: stt_raw(STT_OK), {}),
+    # L4 offset 34 and MSS 1400 without the checksum-partial flag (0x02)
+    "STT005": (lambda: stt_raw("00 00 22 00 0578 0000 0000000000000007 0000"),
+               lambda: stt_raw("00 02 22 00 0578 0000 0000000000000007 0000"), {}),
+    "STT006": (lambda: stt_raw(STT_OK, flags="SA"), lambda: stt_raw(STT_OK), {}),
+    "STT007": (lambda: wire(ETH() / IP(src="192.0.2.1", dst="192.0.2.2") /
+                            TCP(sport=1, dport=7471, seq=40 << 16, flags="PA") / Raw(b"\x00" * 10)),
+               lambda: stt_raw(STT_OK), {}),
+})
+
+
+def l2tp_udp(hexhdr, inner=INNER):
+    return wire(ETH() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=1701, dport=1701)
+                / Raw(bytes.fromhex(hexhdr.replace(" ", ""))) / inner)
+
+
+def l2tp_ip(hexhdr, inner=INNER):
+    return wire(ETH() / IP(src="192.0.2.1", dst="192.0.2.2", proto=115)
+                / Raw(bytes.fromhex(hexhdr.replace(" ", ""))) / inner)
+
+
+CASES.update({
+    # T=0 Ver=3 | Reserved 0x0001 | Session ID 0x11223344
+    "L2T001": (lambda: l2tp_udp("0003 0001 11223344"), lambda: l2tp_udp("0003 0000 11223344"), {}),
+    # over IP, Session ID 0 followed by something that is not a control header (T clear)
+    "L2T003": (lambda: l2tp_ip("00000000 0003 0000"), lambda: l2tp_ip("11223344"), {}),
+    "L2T004": (lambda: l2tp_ip("0000", inner=b""), lambda: l2tp_ip("11223344"), {}),
+    "L2T002": (lambda: l2tp_udp("0003 0000 11223344"), lambda: l2tp_udp("0003 0000 11223344"), {}),
+})
+
+
+# Truncated headers: Scapy's own GRE and VXLAN classes raise on them when
+# conf.debug_dissector is on (a pcap reader runs with it off).
+TRUNCATION_RULES = {"NVG009", "VXL011", "STT007", "L2T004"}
+
+
+def test_every_rule_has_a_case():
+    assert set(CASES) == set(RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(r for r in CASES if r != "L2T002"))
+def test_rule_triggers(rule, request):
+    if rule in TRUNCATION_RULES:
+        request.getfixturevalue("no_debug_dissector")
+    bad, _good, kw = CASES[rule]
+    found = lint(bad(), **kw)
+    assert rule in [f.rule for f in found], found
+    f = next(f for f in found if f.rule == rule)
+    assert f.level == RULES[rule].level and f.section == RULES[rule].section
+    assert f.message and f.field
+
+
+@pytest.mark.parametrize("rule", sorted(CASES))
+def test_rule_does_not_trigger_on_the_clean_packet(rule):
+    _bad, good, kw = CASES[rule]
+    assert rule not in rules(good(), **kw)
+
+
+def test_l2t002_is_reserved_for_control_over_udp():
+    """Over UDP a T=1 header is a control message (RFC 3931 §3.2.1), never linted
+    as data: L2T002 exists for the table but the walk never reports it."""
+    assert "L2T002" not in rules(l2tp_udp("c803 0000 11223344"))
+
+
+def test_offsets_point_at_the_field():
+    pkt = CASES["GNV006"][0]()
+    f = next(f for f in lint(pkt) if f.rule == "GNV006")
+    # Ether 14 + IPv4 20 + UDP 8 = 42: the Geneve header; Reserved is its byte 7
+    assert f.offset == 42 + 7 and bytes(pkt)[f.offset] == 0xFF
+
+
+VALID_PACKETS = {
+    "geneve, known critical option": lambda: gnv(VALID),
+    "geneve built, OVN option": lambda: wire(ETH() / IP(flags="DF") / UDP(sport=50123, dport=6081)
+                                             / Geneve(vni=7, options=[GeneveOption(classid=0x0102, type=0x80,
+                                                                                   data=b"\x00\x01\x00\x02")])
+                                             / INNER),
+    "geneve, no options, IPv6 with checksum": lambda: wire(ETH() / IPv6() / UDP(sport=50123, dport=6081)
+                                                          / Geneve(vni=7) / INNER),
+    "vxlan, build_vxlan, zero checksum": lambda: wire(ETH() / IP() / UDP(sport=50000, dport=4789, chksum=0)
+                                                      / build_vxlan(42) / INNER),
+    "nvgre": GOOD_NVGRE,
+    "stt, stt_segment": lambda: stt(),
+    "l2tpv3 over ip": lambda: wire(ETH() / IP(src="192.0.2.1", dst="192.0.2.2") / L2TPv3(session_id=0x1234)
+                                   / INNER),
+    "l2tpv3 over udp": lambda: wire(ETH() / IP() / UDP(sport=1701, dport=1701) / L2TPv3UDP()
+                                    / L2TPv3(session_id=0x1234) / INNER),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALID_PACKETS))
+def test_valid_packets_have_no_findings(name):
+    assert lint(VALID_PACKETS[name]()) == []
+
+
+def test_nested_geneve_in_vxlan_is_linted_too():
+    inner_geneve = (ETH() / IP(flags="DF") / UDP(sport=50123, dport=6081) / Raw(bytes.fromhex(
+        "42 40 6558 001388 00  ffff 80 01 1234abcd".replace(" ", ""))) / INNER)
+    pkt = vx(payload=inner_geneve)
+    assert "GNV001" in rules(pkt)
+
+
+def test_finding_is_data():
+    f = lint(CASES["GNV001"][0]())[0]
+    assert isinstance(f, Finding)
+    d = f.as_dict()
+    assert d["rule"] == "GNV001" and d["level"] == MUST and d["section"] == "RFC 8926 §3.4"
+    assert "GNV001" in str(f)
+
+
+def test_summary_counts_rules_and_levels():
+    per_packet = [lint(CASES["GNV001"][0]()), [], lint(CASES["GNV013"][0]()), lint(CASES["VXL008"][0]())]
+    s = lint_summary(per_packet)
+    assert s["packets"] == 4 and s["packets_with_findings"] == 3
+    assert s["rules"] == {"GNV001": 1, "GNV013": 1, "VXL008": 1}
+    assert s["levels"] == {MUST: 1, SHOULD: 1, INFO: 1}
+
+
+def test_protocol_families_can_be_turned_off():
+    assert lint(CASES["NVG002"][0](), nvgre=False) == []
+    assert lint(CASES["STT001"][0](), stt=False) == []
+    assert lint(CASES["L2T001"][0](), l2tpv3=False) == []
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=300), port=st.sampled_from([6081, 4789, 8472, 1701]))
+def test_arbitrary_udp_payload_never_raises(no_debug_dissector, data, port):
+    pkt = wire(ETH() / IP() / UDP(sport=50000, dport=port) / Raw(data))
+    for f in lint(pkt):
+        assert f.rule in RULES
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=200), proto=st.sampled_from([47, 115]))
+def test_arbitrary_ip_payload_never_raises(no_debug_dissector, data, proto):
+    pkt = wire(ETH() / IP(proto=proto) / Raw(data))
+    for f in lint(pkt):
+        assert f.rule in RULES
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=200), seq=st.integers(0, 2**32 - 1))
+def test_arbitrary_stt_never_raises(no_debug_dissector, data, seq):
+    pkt = wire(ETH() / IP() / TCP(dport=7471, seq=seq) / Raw(data))
+    for f in lint(pkt):
+        assert f.rule in RULES
