@@ -53,7 +53,7 @@ from scapy.fields import (
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ETHER_TYPES, Ether
-from scapy.packet import Packet, Raw, bind_bottom_up, bind_top_down, split_bottom_up
+from scapy.packet import Packet, RawVal, bind_bottom_up, bind_top_down, split_bottom_up
 
 from scapy_geneve.consts import (
     ETH_P_TEB, GENEVE_CRITICAL, GENEVE_HDR_LEN, GENEVE_MAX_OPT_DATA,
@@ -89,24 +89,39 @@ class _CheckedPacket(Packet):
     """
 
     __slots__: List[str] = []
-    _widths: Dict[type, List[Tuple[str, int]]] = {}
+    _limits: Dict[type, Dict[str, int]] = {}
 
     def self_build(self) -> bytes:
-        if self.raw_packet_cache is None:
-            widths = _CheckedPacket._widths.get(self.__class__)
-            if widths is None:
-                widths = [(f.name, b) for f in self.fields_desc
-                          if (b := _field_bits(f)) is not None]
-                _CheckedPacket._widths[self.__class__] = widths
-            fields = self.fields
-            for name, bits in widths:
-                value = fields.get(name)
-                if value is None or not isinstance(value, int):
-                    continue
-                if value < 0 or value >> bits:
-                    raise BuildError(self.__class__.__name__, name, value,
-                                     "%d bits" % bits)
-        return super().self_build()
+        if self.raw_packet_cache is not None:
+            return super().self_build()  # Scapy's cache (checked against edits)
+        self.check_widths()
+        return self.fast_self_build() or super().self_build()
+
+    def check_widths(self) -> None:
+        """Raise BuildError for any set value too wide for its field."""
+        limits = _CheckedPacket._limits.get(self.__class__)
+        if limits is None:
+            limits = {f.name: 1 << b for f in self.fields_desc
+                      if (b := _field_bits(f)) is not None}
+            _CheckedPacket._limits[self.__class__] = limits
+        for name, value in self.fields.items():
+            limit = limits.get(name)
+            if limit is not None and type(value) is int and not 0 <= value < limit:
+                raise BuildError(self.__class__.__name__, name, value,
+                                 "%d bits" % (limit.bit_length() - 1))
+
+    def fast_self_build(self) -> Optional[bytes]:
+        """The header from one struct.pack, or None for Scapy's generic
+        field-by-field build (tests/test_geneve_fastpath.py proves them equal)."""
+        return None
+
+    def _values(self, names: Tuple[str, ...]) -> Optional[List[Any]]:
+        merged = {**self.default_fields, **self.overloaded_fields, **self.fields}
+        values = [merged[n] for n in names]
+        for v in values:
+            if v is not None and type(v) not in (int, bool):
+                return None  # volatile or odd values: let Scapy resolve them
+        return values
 
 
 class _AutoBitField(BitField):
@@ -140,7 +155,7 @@ class _CriticalBitField(BitField):
 
     def i2m(self, pkt: Optional[Packet], x: Optional[int]) -> int:
         if x is None:
-            return int(pkt is not None and _any_critical(pkt.options))
+            return int(pkt is not None and _any_critical(pkt.getfieldval("options")))
         return x
 
 
@@ -189,6 +204,9 @@ def _ethertype_layer(proto: int) -> Optional[Type[Packet]]:
 
 
 # -- option TLV --------------------------------------------------------------
+
+_BASE_HDR = struct.Struct("!BBHI")
+_OPT_HDR = struct.Struct("!HBB")
 
 registered_options: Dict[Tuple[int, int], List[Type["GeneveOption"]]] = {}
 
@@ -273,8 +291,43 @@ class GeneveOption(_CheckedPacket):
                         return variant
         return cls
 
+    def fast_self_build(self) -> Optional[bytes]:
+        values = self._values(("classid", "type", "reserved", "length"))
+        if values is None or None in values[:3]:
+            return None
+        classid, otype, reserved, length = values
+        pkt = _OPT_HDR.pack(classid, otype, (reserved << 5) | (length or 0))
+        for fld in self.fields_desc[4:]:
+            val = self.getfieldval(fld.name)
+            if isinstance(val, RawVal):
+                pkt += bytes(val)
+            else:
+                pkt = fld.addfield(self, pkt, val)
+        return pkt
+
+    def do_dissect(self, s: bytes) -> bytes:
+        # Fast path, same result as Packet.do_dissect (tests/test_geneve_fastpath.py
+        # checks): the 4-byte header in one unpack, the class's own fields after.
+        if len(s) < GENEVE_OPT_HDR_LEN:
+            return super().do_dissect(s)
+        raw = s
+        classid, otype, last = _OPT_HDR.unpack_from(s)
+        fields = self.fields
+        fields["classid"] = classid
+        fields["type"] = otype
+        fields["reserved"] = last >> 5
+        fields["length"] = last & 0x1F
+        self.raw_packet_cache_fields = {}
+        s = s[GENEVE_OPT_HDR_LEN:]
+        for fld in self.fields_desc[4:]:
+            s, fval = fld.getfield(self, s)
+            fields[fld.name] = fval
+        self.raw_packet_cache = raw[:-len(s)] if s else raw
+        self.explicit = 1
+        return s
+
     def post_build(self, pkt: bytes, pay: bytes) -> bytes:
-        if self.length is None:
+        if self.fields.get("length") is None:
             body = len(pkt) - GENEVE_OPT_HDR_LEN
             if body % 4:
                 pkt += b"\x00" * (4 - body % 4)
@@ -321,6 +374,48 @@ class Geneve(_CheckedPacket):
         PacketListField("options", [], GeneveOption, length_from=_options_len),
     ]
 
+    def fast_self_build(self) -> Optional[bytes]:
+        values = self._values(("version", "optionlen", "oam", "critical", "reserved",
+                               "proto", "vni", "reserved2"))
+        if values is None:
+            return None
+        version, optionlen, oam, critical, reserved, proto, vni, reserved2 = values
+        if None in (version, oam, reserved, vni, reserved2):
+            return None
+        options = self.getfieldval("options")
+        if critical is None:
+            critical = _any_critical(options)
+        if proto is None:
+            proto = _payload_ethertype(self.payload)
+        return _BASE_HDR.pack((version << 6) | (optionlen or 0),
+                              (oam << 7) | (critical << 6) | reserved,
+                              proto, (vni << 8) | reserved2) + b"".join(bytes(o) for o in options)
+
+    def do_dissect(self, s: bytes) -> bytes:
+        # Fast path, same result as Packet.do_dissect (tests/test_geneve_fastpath.py
+        # checks): the 8-byte base header in one unpack, then the options.
+        if len(s) < GENEVE_HDR_LEN:
+            return super().do_dissect(s)
+        raw = s
+        first, flags, proto, vni_rsvd = _BASE_HDR.unpack_from(s)
+        fields = self.fields
+        fields["version"] = first >> 6
+        fields["optionlen"] = first & 0x3F
+        fields["oam"] = flags >> 7
+        fields["critical"] = (flags >> 6) & 1
+        fields["reserved"] = flags & 0x3F
+        fields["proto"] = proto
+        fields["vni"] = vni_rsvd >> 8
+        fields["reserved2"] = vni_rsvd & 0xFF
+        options_field = self.fields_desc[-1]
+        s, options = options_field.getfield(self, s[GENEVE_HDR_LEN:])
+        fields["options"] = options
+        self.raw_packet_cache_fields = {
+            "options": self._raw_packet_cache_field_value(options_field, options, copy=True)}
+        self.raw_packet_cache = raw[:-len(s)] if s else raw
+        self.explicit = 1
+        return s
+
     @classmethod
     def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any,
                       **kargs: Any) -> Type[Packet]:
@@ -329,7 +424,7 @@ class Geneve(_CheckedPacket):
         return cls
 
     def post_build(self, pkt: bytes, pay: bytes) -> bytes:
-        if self.optionlen is None:
+        if self.fields.get("optionlen") is None:
             size = len(pkt) - GENEVE_HDR_LEN
             if size > GENEVE_MAX_OPTIONS:
                 raise BuildError(
