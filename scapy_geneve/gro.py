@@ -47,7 +47,7 @@ from scapy_geneve.checksum import csum_add, csum_block, csum_fold, ipv4_header_c
 from scapy_geneve.errors import CaptureError
 from scapy_geneve.segment import IPHeader, Offsets, finish_checksums_bytes, parse_offsets
 
-__all__ = ["coalesce", "coalesce_bytes"]
+__all__ = ["coalesce", "coalesce_bytes", "coalesce_indexed"]
 
 _TCP_FIN, _TCP_SYN, _TCP_RST, _TCP_PSH, _TCP_URG, _TCP_CWR = 0x01, 0x02, 0x04, 0x08, 0x20, 0x80
 _CLOSE_FLAGS = _TCP_URG | _TCP_PSH | _TCP_RST | _TCP_SYN | _TCP_FIN
@@ -262,6 +262,14 @@ def _coalesce(frames: Sequence[bytes], link: str, max_size: int, checksums: str,
         held[key] = nh
         out.append((nh, i))
     return [(x if isinstance(x, bytes) else _complete(x, checksums), i) for x, i in out]
+
+
+def coalesce_indexed(frames: Sequence[bytes], *, link: str = "ether", max_size: int = 65536,
+                     checksums: str = "partial",
+                     tunnel: Optional[str] = None) -> List[Tuple[bytes, int]]:
+    """:func:`coalesce_bytes`, each output frame paired with the index of
+    its first input frame (to carry timestamps and link headers over)."""
+    return _coalesce(frames, link, max_size, checksums, tunnel)
 
 
 def coalesce_bytes(frames: Sequence[bytes], *, link: str = "ether", max_size: int = 65536,

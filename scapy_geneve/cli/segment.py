@@ -1,0 +1,187 @@
+"""``scapy-geneve segment IN OUT``: turn a capture taken before the NIC into wire packets.
+
+Default: every GSO/TSO super-packet (Geneve, VXLAN, VXLAN-GPE, GRE/NVGRE or no
+tunnel; TCP or UDP GSO) is cut into the segments Linux's software GSO sends,
+and every TCP/UDP packet gets the lengths and checksums the NIC would fill in.
+``--finish-checksums`` only finishes checksums and lengths (no cutting).
+``--coalesce`` does the opposite: merges wire segments the way GRO does.
+"""
+
+import argparse
+import sys
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from scapy_geneve.cli._common import Progress, atomic_output
+from scapy_geneve.errors import BuildError, CaptureError
+from scapy_geneve.gro import coalesce_indexed
+from scapy_geneve.pcapio import PcapWriter, Record, open_capture
+from scapy_geneve.segment import finish_checksums_bytes, segment_bytes
+
+_ETH, _IP = "ether", "ip"
+
+
+def _link(rec: Record) -> Optional[Tuple[int, str]]:
+    """(length of the link header kept as is, what follows it) or None: not IP."""
+    lt, data = rec.linktype, rec.data
+    if lt == 1:
+        return 0, _ETH
+    if lt in (101, 228, 229):
+        return 0, _IP
+    if lt == 113 and len(data) >= 16 and data[14:16] in (b"\x08\x00", b"\x86\xdd"):
+        return 16, _IP                    # Linux cooked v1 (tcpdump -i any)
+    if lt == 276 and len(data) >= 20 and data[0:2] in (b"\x08\x00", b"\x86\xdd"):
+        return 20, _IP                    # Linux cooked v2
+    if lt in (0, 108) and len(data) >= 4:
+        return 4, _IP                     # BSD / OpenBSD loopback
+    return None
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "segment", help="GSO/TSO-segment (or GRO-coalesce) a capture",
+        description="Read IN (pcap or pcapng, captured before the NIC) and write OUT (pcap, "
+                    "same link type) with every GSO/TSO super-packet cut into the segments "
+                    "Linux's software GSO sends: tunnel header and options copied, IDs, "
+                    "sequence numbers, lengths and checksums per segment.  Every other "
+                    "TCP/UDP packet gets its checksums finished; anything else is copied "
+                    "unchanged.  OUT is written atomically and may not be IN.")
+    parser.add_argument("input", metavar="IN", help="capture file (pcap or pcapng)")
+    parser.add_argument("output", metavar="OUT", help="pcap file to write")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--mtu", type=int, metavar="N",
+                      help="IP MTU of the outer link (default 1500): the MSS is N minus every "
+                           "header from the outer IP header to the inner TCP/UDP header, "
+                           "Geneve options included")
+    size.add_argument("--mss", type=int, metavar="N", help="payload bytes per segment")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--coalesce", action="store_true",
+                      help="merge segments into super-packets the way Linux GRO does instead")
+    mode.add_argument("--finish-checksums", action="store_true",
+                      help="only fill in lengths and checksums (partial checksums, IPv4 "
+                           "length 0 / IPv6 payload length 0 of BIG TCP); no segmenting")
+    parser.add_argument("--fixed-id", action="store_true",
+                        help="keep the IPv4 IDs of every segment (TCP_FIXEDID) instead of +1")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="copy packets whose headers cannot be read (truncated, "
+                             "fragments) unchanged instead of stopping with an error")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    parser.set_defaults(func=run)
+
+
+def _transform(args: argparse.Namespace) -> Callable[[bytes, str], List[bytes]]:
+    if args.finish_checksums:
+        return lambda data, link: [finish_checksums_bytes(data, link=link)]
+    knobs: Dict[str, Any] = {}
+    if args.fixed_id:
+        knobs.update(ip_id="fixed", outer_ip_id="fixed")
+    return lambda data, link: segment_bytes(data, args.mss, args.mtu, link=link, **knobs)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.coalesce and (args.mtu is not None or args.mss is not None or args.fixed_id):
+        raise SystemExit("scapy-geneve segment: error: --coalesce takes no --mtu/--mss/--fixed-id")
+    counts = {"in": 0, "out": 0, "cut": 0, "finished": 0, "unchanged": 0, "skipped": 0}
+    reasons: List[str] = []
+    with open_capture(args.input) as reader, atomic_output(args.output, args.input) as out:
+        bar = Progress(reader.file_size, "segment", args.quiet)
+        writer: Optional[PcapWriter] = None
+        linktype = None
+        pending: List[Record] = []          # --coalesce: the whole capture, merged at the end
+        transform = _transform(args)
+        try:
+            for rec in reader.records():
+                counts["in"] += 1
+                if writer is None:
+                    linktype = rec.linktype
+                    writer = PcapWriter(out, rec.linktype, nanosecond=True)
+                elif rec.linktype != linktype:
+                    raise CaptureError("link type %d differs from the first packet's %d: a pcap "
+                                       "has one" % (rec.linktype, linktype), path=args.input,
+                                       offset=rec.offset, packet=rec.number)
+                if args.coalesce:
+                    pending.append(rec)
+                else:
+                    for frame in _one(rec, transform, args, counts, reasons):
+                        writer.write(frame, rec.ts_ns or 0)
+                        counts["out"] += 1
+                bar.update(reader.bytes_read, counts["in"])
+            if args.coalesce and writer is not None:
+                counts["out"] = _coalesce(pending, writer, counts)
+        finally:
+            bar.close()
+        if writer is None:
+            PcapWriter(out, 1, nanosecond=True)   # empty input: an empty pcap
+    if not args.quiet:
+        if args.coalesce:
+            print("scapy-geneve segment: %d packets in, %d out (%d merged into super-packets) "
+                  "-> %s" % (counts["in"], counts["out"], counts["cut"], args.output), file=sys.stderr)
+        else:
+            print("scapy-geneve segment: %d packets in, %d out: %d super-packets cut, %d finished, "
+                  "%d copied unchanged%s -> %s"
+                  % (counts["in"], counts["out"], counts["cut"], counts["finished"], counts["unchanged"],
+                     (", %d unreadable copied (--keep-going)" % counts["skipped"]) if counts["skipped"] else "",
+                     args.output), file=sys.stderr)
+            for line in reasons[:5]:
+                print("  " + line, file=sys.stderr)
+    return 0
+
+
+def _one(rec: Record, transform: Callable[[bytes, str], List[bytes]], args: argparse.Namespace,
+         counts: Dict[str, int], reasons: List[str]) -> List[bytes]:
+    link = _link(rec)
+    if link is None:
+        counts["unchanged"] += 1
+        return [rec.data]
+    keep, kind = link
+    head, body = rec.data[:keep], rec.data[keep:]
+    if rec.caplen < rec.wirelen:
+        err = CaptureError("only %d of %d bytes were captured (snaplen): cannot rebuild the "
+                           "packet" % (rec.caplen, rec.wirelen), path=args.input,
+                           offset=rec.offset, packet=rec.number)
+        return _unreadable(rec, err, args, counts, reasons)
+    try:
+        frames = transform(body, kind)
+    except CaptureError as exc:
+        if "not IPv4 or IPv6" in exc.message or "fragment" in exc.message:
+            counts["unchanged"] += 1          # ARP, LLDP, IP fragments: nothing to do
+            return [rec.data]
+        try:                                  # e.g. a tunnel carrying no IP: finish the outer packet
+            frames = [finish_checksums_bytes(body, link=kind)]
+        except CaptureError:
+            err = CaptureError(exc.message, path=args.input, offset=rec.offset, packet=rec.number)
+            return _unreadable(rec, err, args, counts, reasons)
+    except BuildError as exc:
+        if exc.field == "payload":            # not TCP/UDP and too big: nothing to cut
+            counts["unchanged"] += 1
+            return [rec.data]
+        raise BuildError(exc.layer, exc.field, exc.value,
+                         "%s (%s, packet %d)" % (exc.why, args.input, rec.number)) from None
+    if len(frames) > 1:
+        counts["cut"] += 1
+    else:
+        counts["finished"] += 1
+    return [head + f for f in frames] if keep else frames
+
+
+def _unreadable(rec: Record, err: CaptureError, args: argparse.Namespace, counts: Dict[str, int],
+                reasons: List[str]) -> List[bytes]:
+    if not args.keep_going:
+        raise err
+    counts["skipped"] += 1
+    reasons.append(str(err))
+    return [rec.data]
+
+
+def _coalesce(records: List[Record], writer: PcapWriter, counts: Dict[str, int]) -> int:
+    """GRO over the whole capture; frames keep their first segment's time."""
+    link = _link(records[0]) if records else None
+    if link is None:
+        for rec in records:
+            writer.write(rec.data, rec.ts_ns or 0)
+        return len(records)
+    keep, kind = link
+    merged = coalesce_indexed([rec.data[keep:] for rec in records], link=kind)
+    for frame, first in merged:
+        writer.write(records[first].data[:keep] + frame, records[first].ts_ns or 0)
+    counts["cut"] = len(records) - len(merged)
+    return len(merged)

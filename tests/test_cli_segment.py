@@ -1,0 +1,164 @@
+"""``scapy-geneve segment IN OUT [--mtu N | --mss N] [--coalesce] [--finish-checksums]``."""
+
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import ARP, Ether
+from scapy.utils import wrpcap
+
+from scapy_geneve.cli import main
+from scapy_geneve.pcapio import iter_records
+from scapy_geneve.segment import finish_checksums_bytes, segment_bytes
+
+from .test_gro import as_captured
+from .test_segment import geneve_super, plain_tcp, vxlan_super
+
+
+def frames(path: Path) -> List[bytes]:
+    return [r.data for r in iter_records(path)]
+
+
+@pytest.fixture
+def capture(tmp_path):
+    """Three super-packets as a sender captures them, an ARP, a small packet."""
+    pkts = [Ether(as_captured(geneve_super(9000))), Ether() / ARP(),
+            Ether(as_captured(vxlan_super(5000, udp_csum=True))),
+            Ether(as_captured(plain_tcp(200))), Ether(as_captured(plain_tcp(4000, v6=True)))]
+    for i, p in enumerate(pkts):
+        p.time = 1700000000 + i
+    path = tmp_path / "in.pcap"
+    wrpcap(str(path), pkts)
+    return path, [bytes(p) for p in pkts]
+
+
+def test_segment_writes_what_segment_bytes_gives(capture, tmp_path, capsys):
+    path, raw = capture
+    out = tmp_path / "out.pcap"
+    assert main(["segment", str(path), str(out), "--mtu", "1500"]) == 0
+    want = (segment_bytes(raw[0], mtu=1500) + [raw[1]] + segment_bytes(raw[2], mtu=1500)
+            + [finish_checksums_bytes(raw[3])] + segment_bytes(raw[4], mtu=1500))
+    assert frames(out) == want
+    err = capsys.readouterr().err
+    assert "5 packets in, %d out: 3 super-packets cut, 1 finished, 1 copied unchanged" % len(want) in err
+
+
+def test_segments_keep_the_super_packet_time(capture, tmp_path):
+    path, raw = capture
+    out = tmp_path / "out.pcap"
+    main(["segment", "-q", str(path), str(out), "--mss", "1000"])
+    recs = list(iter_records(out))
+    assert {r.ts_ns for r in recs[:9]} == {1700000000 * 10**9}        # 9000 bytes / 1000
+    assert recs[9].ts_ns == 1700000001 * 10**9                         # the ARP
+
+
+def test_coalesce_turns_the_segments_back_into_the_capture(capture, tmp_path):
+    path, raw = capture
+    out, back = tmp_path / "out.pcap", tmp_path / "back.pcap"
+    main(["segment", "-q", str(path), str(out), "--mtu", "1500"])
+    assert main(["segment", "-q", str(out), str(back), "--coalesce"]) == 0
+    got = frames(back)
+    assert got[0] == raw[0] and got[1] == raw[1] and got[2] == raw[2] and got[4] == raw[4]
+    assert got[3] == finish_checksums_bytes(raw[3])        # a lone packet is not touched by GRO
+    assert [r.ts_ns for r in iter_records(back)] == [(1700000000 + i) * 10**9 for i in range(5)]
+
+
+def test_finish_checksums_only(capture, tmp_path):
+    path, raw = capture
+    out = tmp_path / "out.pcap"
+    assert main(["segment", "-q", str(path), str(out), "--finish-checksums"]) == 0
+    assert frames(out) == [finish_checksums_bytes(r) for r in raw]
+
+
+def test_tshark_finds_no_bad_checksum_in_the_output(capture, tmp_path, tshark):
+    path, _ = capture
+    out = tmp_path / "out.pcap"
+    main(["segment", "-q", str(path), str(out)])
+    res = subprocess.run([tshark, "-n", "-r", str(out), "-o", "tcp.check_checksum:TRUE", "-o",
+                          "udp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-Y",
+                          "ip.checksum.status == 0 || tcp.checksum.status == 0 || "
+                          "udp.checksum.status == 0"], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == ""
+
+
+def test_fixed_id(capture, tmp_path):
+    path, raw = capture
+    out = tmp_path / "out.pcap"
+    main(["segment", "-q", str(path), str(out), "--mss", "1000", "--fixed-id"])
+    ids = {Ether(f)[IP].id for f in frames(out)[:9]}
+    assert len(ids) == 1
+
+
+def test_linux_cooked_capture_keeps_its_link_header(tmp_path):
+    """tcpdump -i any writes LINKTYPE_LINUX_SLL (113): 16-byte header, then IP."""
+    ip = bytes(plain_tcp(3000))[14:]
+    sll = struct.pack("!HHH8sH", 4, 1, 6, b"\x02" * 6 + b"\0\0", 0x0800)
+    path = tmp_path / "sll.pcap"
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 113))
+        f.write(struct.pack("<IIII", 1, 0, len(sll + ip), len(sll + ip)) + sll + ip)
+    out = tmp_path / "out.pcap"
+    assert main(["segment", "-q", str(path), str(out), "--mss", "1000"]) == 0
+    got = list(iter_records(out))
+    assert [r.linktype for r in got] == [113] * 3
+    assert [r.data[16:] for r in got] == segment_bytes(ip, mss=1000, link="ip")
+
+
+# -- errors: named, no traceback, no damaged or overwritten file -----------------------
+
+
+def test_refuses_to_overwrite_the_input(capture, capsys):
+    path, _ = capture
+    before = path.read_bytes()
+    assert main(["segment", str(path), str(path)]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+def test_truncated_file_is_an_error_and_out_is_not_written(capture, tmp_path, capsys):
+    path, _ = capture
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(path.read_bytes()[:1000])
+    out = tmp_path / "out.pcap"
+    assert main(["segment", str(cut), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "offset 24, packet 1" in err and "truncated" in err
+    assert not out.exists() and list(tmp_path.glob(".out.pcap*")) == []
+
+
+def test_snaplen_cut_super_packet_names_the_packet(tmp_path, capsys):
+    raw = bytes(geneve_super(3000))
+    path = tmp_path / "snap.pcap"
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 200, 1))
+        f.write(struct.pack("<IIII", 1, 0, 200, len(raw)) + raw[:200])
+    out = tmp_path / "out.pcap"
+    assert main(["segment", str(path), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "offset 24, packet 1: only 200 of %d bytes were captured (snaplen)" % len(raw) in err
+    assert main(["segment", "--keep-going", str(path), str(out)]) == 0
+    assert frames(out) == [raw[:200]]
+
+
+def test_mtu_too_small_is_a_named_build_error(capture, tmp_path, capsys):
+    path, _ = capture
+    assert main(["segment", str(path), str(tmp_path / "o.pcap"), "--mtu", "100"]) == 2
+    assert "segment.mtu: value 100" in capsys.readouterr().err
+
+
+def test_coalesce_with_mss_is_refused(capture, tmp_path):
+    path, _ = capture
+    with pytest.raises(SystemExit):
+        main(["segment", str(path), str(tmp_path / "o.pcap"), "--coalesce", "--mss", "100"])
+
+
+def test_console_script_runs(capture, tmp_path):
+    path, _ = capture
+    res = subprocess.run([sys.executable, "-m", "scapy_geneve", "segment", "-q", str(path),
+                          str(tmp_path / "o.pcap")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "o.pcap").exists()
