@@ -20,6 +20,7 @@ file, the byte offset and the packet number; the records before it have
 already been yielded.
 """
 
+import operator
 import os
 import struct
 from array import array
@@ -314,17 +315,26 @@ class CaptureReader:
             pos = 0
             last = n - PCAP_REC_HDR_LEN
             bad = -1
-            # The hot loop: one unpack, one compare, one append per record.
+            # The hot loop: one unpack and one append per record.  The last
+            # record may run past the buffer and a length may be absurd: both
+            # are checked once, after the loop.
             while pos <= last:
-                incl = incl_at(buf, pos + 8)[0]
-                if incl > limit:
-                    bad = incl
-                    break
-                end = pos + PCAP_REC_HDR_LEN + incl
-                if end > n:
-                    break
                 append(pos)
-                pos = end
+                pos += PCAP_REC_HDR_LEN + incl_at(buf, pos + 8)[0]
+            if pos > n:
+                pos = starts.pop()
+            if starts:
+                widest = pos - starts[-1]
+                if len(starts) > 1:
+                    widest = max(widest, max(map(operator.sub, starts[1:], starts)))
+                if widest > limit + PCAP_REC_HDR_LEN:
+                    for k, start in enumerate(starts):
+                        if incl_at(buf, start + 8)[0] > limit:
+                            del starts[k:]
+                            pos = start
+                            break
+            if pos <= last and incl_at(buf, pos + 8)[0] > limit:
+                bad = incl_at(buf, pos + 8)[0]
             if starts:
                 batch = Batch(self, buf, base, number, starts, endian)
                 batch.pcap_linktype = self.linktype
@@ -377,19 +387,19 @@ class CaptureReader:
                     else:
                         error = self._error("bad byte-order magic 0x%08x in Section Header "
                                             "Block" % struct.unpack_from(">I", buf, pos + 8)[0],
-                                            where, number)
+                                            where, number + len(starts))
                         break
                     if new_endian != batch_endian and len(starts):
                         break  # finish this batch in the old byte order first
                     endian = batch_endian = new_endian
                 elif not section_seen:
                     error = self._error("pcapng file does not start with a Section Header "
-                                        "Block", where, number)
+                                        "Block", where, number + len(starts))
                     break
                 blen = struct.unpack_from(endian + "I", buf, pos + 4)[0]
                 if blen < 12 or blen % 4 or blen > MAX_BLOCK_LEN:
                     error = self._error("block type 0x%08x has an invalid total length %d"
-                                        % (btype, blen), where, number)
+                                        % (btype, blen), where, number + len(starts))
                     break
                 end = pos + blen
                 if end > n:
@@ -399,12 +409,12 @@ class CaptureReader:
                 if trail != blen:
                     error = self._error("block type 0x%08x: trailing length %d does not "
                                         "match leading length %d" % (btype, trail, blen),
-                                        where, number)
+                                        where, number + len(starts))
                     break
                 if btype == BT_EPB or btype == BT_PB:
                     if blen < 32:
                         error = self._error("packet block too short (%d bytes)" % blen,
-                                            where, number)
+                                            where, number + len(starts))
                         break
                     if btype == BT_EPB:
                         if_id, ts_hi, ts_lo, incl, orig = struct.unpack_from(
@@ -415,11 +425,11 @@ class CaptureReader:
                     if if_id >= len(interfaces):
                         error = self._error("packet refers to interface %d, but only %d "
                                             "Interface Description Block(s) came before it"
-                                            % (if_id, len(interfaces)), where, number)
+                                            % (if_id, len(interfaces)), where, number + len(starts))
                         break
                     if 28 + incl > blen - 4:
                         error = self._error("captured length %d runs past the end of its "
-                                            "%d-byte block" % (incl, blen), where, number)
+                                            "%d-byte block" % (incl, blen), where, number + len(starts))
                         break
                     intf = interfaces[if_id]
                     starts.append(pos)
@@ -433,11 +443,11 @@ class CaptureReader:
                 elif btype == BT_SPB:
                     if not interfaces:
                         error = self._error("Simple Packet Block before any Interface "
-                                            "Description Block", where, number)
+                                            "Description Block", where, number + len(starts))
                         break
                     if blen < 16:
                         error = self._error("Simple Packet Block too short (%d bytes)" % blen,
-                                            where, number)
+                                            where, number + len(starts))
                         break
                     orig = struct.unpack_from(endian + "I", buf, pos + 8)[0]
                     incl = min(orig, blen - 16)
@@ -455,24 +465,24 @@ class CaptureReader:
                     if btype == BT_SHB:
                         if blen < 28:
                             error = self._error("Section Header Block too short (%d bytes)"
-                                                % blen, where, number)
+                                                % blen, where, number + len(starts))
                             break
                         major = struct.unpack_from(endian + "H", buf, pos + 12)[0]
                         if major != 1:
                             error = self._error("unsupported pcapng version %d" % major,
-                                                where, number)
+                                                where, number + len(starts))
                             break
                         section_seen = True
                         interfaces = []
                     elif btype == BT_IDB:
                         if blen < 20:
                             error = self._error("Interface Description Block too short "
-                                                "(%d bytes)" % blen, where, number)
+                                                "(%d bytes)" % blen, where, number + len(starts))
                             break
                         try:
                             interfaces.append(self._parse_idb(buf, pos, end, endian))
                         except ValueError as exc:
-                            error = self._error(str(exc), where, number)
+                            error = self._error(str(exc), where, number + len(starts))
                             break
                         if self.linktype < 0:
                             self.linktype = interfaces[-1].linktype
@@ -588,7 +598,7 @@ class PcapngWriter:
     def __init__(self, handle: IO[bytes], endian: str = "<") -> None:
         self.handle = handle
         self.endian = endian
-        self.interfaces: List[Tuple[int, int]] = []   # (tsresol byte, snaplen)
+        self.interfaces: List[Tuple[int, int, int]] = []   # (tsresol byte, snaplen, tsoffset s)
         body = struct.pack(endian + "IHHq", BYTE_ORDER_MAGIC, 1, 0, -1)
         self._block(BT_SHB, body)
 
@@ -609,11 +619,12 @@ class PcapngWriter:
         if opts:
             opts += struct.pack(self.endian + "HH", 0, 0)
         self._block(BT_IDB, struct.pack(self.endian + "HHI", linktype, 0, snaplen) + opts)
-        self.interfaces.append((tsresol, snaplen))
+        self.interfaces.append((tsresol, snaplen, tsoffset))
         return len(self.interfaces) - 1
 
     def _units(self, interface: int, ts_ns: int) -> int:
-        res = self.interfaces[interface][0]
+        res, _snaplen, tsoffset = self.interfaces[interface]
+        ts_ns -= tsoffset * 1000000000
         if res & 0x80:
             return (ts_ns << (res & 0x7F)) // 1000000000
         if res <= 9:
