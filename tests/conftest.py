@@ -69,3 +69,12 @@ def netns_capable() -> None:
     if res.returncode != 0:
         pytest.skip("cannot create a network namespace: %s" % res.stderr.strip())
     subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+
+
+# Hypothesis: no per-example deadline (shared, noisy machines); in CI the
+# examples are derandomized so a run is reproducible.
+from hypothesis import settings as _hsettings  # noqa: E402
+
+_hsettings.register_profile("default", deadline=None)
+_hsettings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+_hsettings.load_profile("ci" if os.environ.get("CI") else "default")
