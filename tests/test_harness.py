@@ -1,0 +1,219 @@
+"""The harness's mechanics: verdicts, the table, AF_PACKET plumbing in a
+namespace, and the pytest plugin a user's suite is built from.
+
+Real endpoints (OVS, the kernel) are in test_ovs_conformance.py and
+test_kernel_vxlan_conformance.py; here a scripted endpoint makes every
+branch reachable.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from scapy_geneve.endpoints import Endpoint, InterfaceEndpoint, _run
+from scapy_geneve.harness import (DELIVERED, DEVIATION, DROPPED, ERROR, FAIL, INFO, NA, PASS,
+                                  VerdictTable, judge, run_vectors)
+from scapy_geneve.vectors import Expect, Target, Vector, vectors
+
+
+def _v(expect, level):
+    return Vector("v", "geneve", expect, level, "RFC 8926 §3.4", "r", lambda t, tag: None)
+
+
+@pytest.mark.parametrize("expect,level,delivered,verdict", [
+    (Expect.DELIVER, "MUST", True, PASS),
+    (Expect.DELIVER, "MUST", False, FAIL),
+    (Expect.DROP, "MUST", False, PASS),
+    (Expect.DROP, "MUST", True, FAIL),
+    (Expect.NOT_FORWARDED, "MUST", True, FAIL),
+    (Expect.DELIVER_IGNORING_OPTION, "SHOULD", False, DEVIATION),
+    (Expect.DROP, "SHOULD", True, DEVIATION),
+    (Expect.DROP, "CONTROL", True, FAIL),
+    (Expect.ANY, "MAY", True, INFO),
+    (Expect.ANY, "MAY", False, INFO),
+])
+def test_judge(expect, level, delivered, verdict):
+    assert judge(_v(expect, level), delivered) == verdict
+
+
+class ScriptedObserver:
+    def __init__(self, endpoint):
+        self.endpoint = endpoint
+
+    def drain(self):
+        self.endpoint.out.clear()
+
+    def wait_for(self, tag, timeout):
+        return next((f for f in self.endpoint.out if tag in f), None)
+
+    def close(self):
+        self.endpoint.closed = True
+
+
+class ScriptedEndpoint(Endpoint):
+    """Delivers the inner frame of whatever DECIDE(frame) accepts."""
+
+    name = "scripted"
+    protocols = {"geneve", "vxlan"}
+    families = {4}
+
+    def __init__(self, decide, mangle=False):
+        self.decide, self.mangle = decide, mangle
+        self.out, self.sent, self.closed = [], 0, False
+
+    def target(self, protocol):
+        return Target()
+
+    def send(self, frame):
+        self.sent += 1
+        if self.decide(frame):
+            i = frame.index(b"\x02\x00\x00\x00\x50\x01")   # the inner frame's destination MAC
+            inner = frame[i:]
+            # mangle: rewrite the inner IPv4 TTL (byte 22), as a router would
+            self.out.append(inner[:22] + b"\x01" + inner[23:] if self.mangle else inner)
+
+    def observer(self):
+        return ScriptedObserver(self)
+
+    def counters(self):
+        return {"sent": self.sent}
+
+
+def test_run_vectors_judges_each_vector_and_marks_what_the_endpoint_cannot_take():
+    ep = ScriptedEndpoint(lambda frame: True)            # forwards everything
+    table = run_vectors(ep, vectors())
+    by = table.by_name()
+    assert by["geneve-baseline"].verdict == PASS and by["geneve-baseline"].observed == DELIVERED
+    assert by["geneve-baseline"].intact is True
+    assert by["geneve-version-1"].verdict == FAIL
+    assert by["geneve-udp-checksum-wrong"].verdict == DEVIATION
+    assert by["geneve-known-critical-c-clear"].verdict == INFO
+    assert by["geneve-ipv6-baseline"].verdict == NA       # IPv4-only endpoint
+    assert by["nvgre-baseline"].verdict == NA             # no NVGRE
+    assert by["geneve-baseline"].counters == {"sent": 1}
+    assert not table.ok and ep.closed
+    assert table.counts()[NA] == len([v for v in vectors() if v.protocol == "nvgre" or v.family == 6])
+
+
+def test_a_drop_everything_endpoint_fails_the_deliver_vectors():
+    table = run_vectors(ScriptedEndpoint(lambda frame: False), vectors(["geneve"]), timeout=0)
+    assert {r.observed for r in table if r.verdict != NA} == {DROPPED}
+    assert table.by_name()["geneve-version-1"].verdict == PASS
+    assert table.by_name()["geneve-baseline"].verdict == FAIL
+
+
+def test_default_vectors_are_the_endpoints_protocols():
+    table = run_vectors(ScriptedEndpoint(lambda frame: True))
+    assert {r.vector.protocol for r in table} == {"geneve", "vxlan"}
+
+
+def test_a_modified_inner_frame_is_reported():
+    table = run_vectors(ScriptedEndpoint(lambda frame: True, mangle=True), vectors(names=["geneve-baseline"]))
+    assert table[0].intact is False and "modified" in table[0].detail
+
+
+def test_a_vector_that_cannot_build_is_an_error_not_a_crash():
+    def broken(t, tag):
+        raise ValueError("no such option")
+    bad = Vector("user-broken", "geneve", Expect.DELIVER, "MUST", "x", "y", broken)
+    table = run_vectors(ScriptedEndpoint(lambda f: True), [bad])
+    assert table[0].verdict == ERROR and "no such option" in table[0].detail and not table.ok
+
+
+def test_table_renders_as_text_markdown_and_json():
+    table = run_vectors(ScriptedEndpoint(lambda f: b"\x00\x40" not in f[40:50]), vectors(["vxlan"]))
+    text = table.to_text()
+    assert text.splitlines()[0].split()[:5] == ["vector", "level", "expected", "observed", "verdict"]
+    assert "vxlan-baseline" in text and "scripted:" in text.splitlines()[-1]
+    md = table.to_markdown().splitlines()
+    assert md[0].startswith("| vector |") and len(md) == len(table) + 2
+    doc = json.loads(table.to_json())
+    assert doc["endpoint"] == "scripted" and len(doc["results"]) == len(table)
+    assert set(doc["results"][0]) >= {"vector", "expected", "observed", "verdict", "section", "level"}
+    assert isinstance(table, VerdictTable)
+
+
+@pytest.mark.netns
+def test_interface_endpoint_over_a_veth_pair(netns_capable):
+    """AF_PACKET plumbing through namespaces: a bare veth 'endpoint' hands every
+    frame through unchanged, so every vector's tag comes out the other side."""
+    ns = "sgv%dh-wire" % (os.getpid() % 100000)
+    _run(["ip", "netns", "add", ns])
+    try:
+        _run(["ip", "-n", ns, "link", "add", "wa", "type", "veth", "peer", "name", "wb"])
+        for dev in ("wa", "wb"):
+            _run(["ip", "-n", ns, "link", "set", dev, "up"])
+        ep = InterfaceEndpoint("wa", "wb", Target(), protocols=["geneve", "vxlan", "nvgre"],
+                               send_netns=ns, recv_netns=ns, name="wire")
+        ep.timeout = 1.0
+        with ep:
+            table = run_vectors(ep)
+        assert {r.observed for r in table if r.verdict != NA} == {DELIVERED}
+    finally:
+        _run(["ip", "netns", "del", ns], check=False)
+
+
+PLUGIN_CONFTEST = '''
+import pytest
+from scapy_geneve.endpoints import Endpoint
+from scapy_geneve.vectors import Target
+
+class Obs:
+    def __init__(self, ep): self.ep = ep
+    def drain(self): self.ep.out.clear()
+    def wait_for(self, tag, timeout): return next((f for f in self.ep.out if tag in f), None)
+    def close(self): pass
+
+class Forwarder(Endpoint):
+    """Decapsulates anything, checks nothing."""
+    name = "forwarder"
+    protocols = {"geneve"}
+    def __init__(self): self.out = []
+    def target(self, protocol): return Target()
+    def send(self, frame): self.out.append(frame)
+    def observer(self): return Obs(self)
+
+@pytest.fixture(scope="session")
+def tunnel_endpoint():
+    yield Forwarder()
+'''
+
+PLUGIN_TEST = '''
+from scapy_geneve.pytest_plugin import assert_conformant
+
+def test_rfc8926(tunnel_endpoint, conformance_vector):
+    assert_conformant(tunnel_endpoint, conformance_vector)
+'''
+
+
+def test_pytest_plugin_turns_the_catalogue_into_tests(tmp_path):
+    (tmp_path / "conftest.py").write_text(PLUGIN_CONFTEST)
+    (tmp_path / "test_mine.py").write_text(PLUGIN_TEST)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    res = subprocess.run([sys.executable, "-m", "pytest", "-p", "scapy_geneve.pytest_plugin",
+                          "-p", "no:cacheprovider", "-q", "-rA", "--conformance-protocol", "geneve",
+                          "-W", "always", str(tmp_path)],
+                         capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+    out = res.stdout
+    geneve = vectors(["geneve"])
+    must_drop = [v for v in geneve if v.family == 4 and v.expect.delivers is False
+                 and v.level in ("MUST", "CONTROL")]
+    ipv6 = [v for v in geneve if v.family == 6]
+    assert "%d failed" % len(must_drop) in out, out[-3000:]
+    assert "%d skipped" % len(ipv6) in out, out[-3000:]
+    assert "test_rfc8926[geneve-version-1]" in out
+    assert "ConformanceDeviation" in out                  # SHOULD-level drops warn
+    assert res.returncode == 1
+
+
+def test_pytest_plugin_without_an_endpoint_skips_with_the_reason(tmp_path):
+    (tmp_path / "test_mine.py").write_text(PLUGIN_TEST)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    res = subprocess.run([sys.executable, "-m", "pytest", "-p", "scapy_geneve.pytest_plugin",
+                          "-p", "no:cacheprovider", "-q", "-rs", "--conformance-level", "MUST",
+                          str(tmp_path)], capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+    assert "define a session-scoped `tunnel_endpoint` fixture" in res.stdout
+    assert res.returncode == 0
