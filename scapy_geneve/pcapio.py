@@ -162,6 +162,7 @@ class Batch:
 
 
 _NO_TS = -(1 << 63)   # ts_ns marker for "no timestamp" (Simple Packet Block)
+_TS_MIN, _TS_MAX = -(1 << 63), 1 << 63
 
 
 class _Interface:
@@ -437,7 +438,9 @@ class CaptureReader:
                     data_off.append(pos + 28)
                     caplen.append(incl)
                     wirelen.append(orig)
-                    ts_ns.append(intf.ts_ns((ts_hi << 32) | ts_lo))
+                    stamp = intf.ts_ns((ts_hi << 32) | ts_lo)
+                    # Past year 2262 in ns (a corrupt stamp or resolution): no timestamp.
+                    ts_ns.append(stamp if _TS_MIN < stamp < _TS_MAX else _NO_TS)
                     linktype.append(intf.linktype)
                     iface.append(if_id)
                 elif btype == BT_SPB:
