@@ -1,0 +1,131 @@
+"""Real captures lint to the findings their documentation predicts.
+
+- The project's own pcaps/: the "what lint should say" column of
+  pcaps/README.md, packet by packet.
+- tcpdump's corpus (read in place): findings explained by what tcpdump's
+  expected output (.out) shows, and every checksum/DF finding confirmed by
+  tshark on the same packet.
+"""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from scapy.layers.l2 import Ether
+
+from scapy_geneve import pcapio
+from scapy_geneve.lint import lint
+
+PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
+
+
+def lint_file(path, **kw):
+    out = {}
+    for rec in pcapio.iter_records(str(path)):
+        found = lint(Ether(rec.data), **kw)
+        if found:
+            out[rec.number] = sorted({f.rule for f in found})
+    return out
+
+
+# pcaps/README.md, "what `lint` should say", transcribed to rule ids.
+PROJECT = {
+    "geneve_basic.pcap": {},
+    "geneve_options.pcap": {},
+    "geneve_payloads.pcap": {},
+    "geneve_ipv6_underlay.pcap": {},
+    "geneve_oam.pcap": {1: ["GNV013"]},                          # O bit set (informational)
+    "geneve_malformed.pcap": {
+        1: ["GNV001"],                                           # version not 0 (§3.4)
+        2: ["GNV002"],                                           # lengths do not sum to Opt Len (§3.5)
+        3: ["GNV004"],                                           # C clear with a critical option (§3.5)
+        4: ["GNV005", "GNV006", "GNV007"],                       # reserved bits: header and option
+        5: ["GNV011"],                                           # wrong non-zero UDP checksum (§4.3)
+        6: ["GNV003"],                                           # truncated Geneve header
+        7: ["GNV003"],                                           # option header truncated
+        8: ["GNV012"],                                           # zero UDP checksum over IPv6 (§4.3.1)
+        9: ["GNV009"],                                           # port 6082 (read as Geneve on request)
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROJECT))
+def test_project_pcaps_lint_as_their_readme_says(name, no_debug_dissector):
+    path = PCAPS / name
+    if not path.exists():
+        pytest.skip("%s not generated" % path)
+    kw = {"geneve_ports": (6081, 6082)} if name == "geneve_malformed.pcap" else {}
+    got = lint_file(path, **kw)
+    assert got == PROJECT[name]
+
+
+def test_project_readme_still_predicts_these_findings():
+    readme = (PCAPS / "README.md").read_text()
+    for phrase in ("version not 0", "do not sum to Opt Len", "C clear with a critical option",
+                   "wrong non-zero UDP checksum", "zero UDP checksum over IPv6", "destination port not 6081",
+                   "O bit set"):
+        assert phrase in readme, phrase
+
+
+# tcpdump corpus: file -> {packet: rules}, each line explained by the .out file.
+TCPDUMP = {
+    "geneve.pcap": {},                     # OVS hosts; critical class-0 options always with C set
+    "various_gre.pcap": {},                # no Protocol Type 0x6558 among them: not NVGRE
+    "nsh-over-vxlan-gpe.pcap": {},         # port 4790: GPE, not RFC 7348
+    "gso-ipv4-geneve-ipv4.pcap": {1: ["GNV015"]},              # .out: outer "flags [none]"
+    "gso-ipv4-geneve-ipv6.pcap": {1: ["GNV015"]},              # .out: outer "flags [none]"
+    "gso-ipv6-geneve-ipv4.pcap": {1: ["GNV011"]},              # .out: "bad udp cksum 0xab91 -> 0xdcc1!"
+    "gso-ipv4-vxlan-ipv4.pcap": {1: ["VXL006"]},               # partial checksum (tshark: Bad)
+    "gso-ipv6-vxlan-ipv6.pcap": {1: ["VXL006", "VXL008"]},     # .out: "bad udp cksum"; sport 39902
+}
+
+
+@pytest.mark.parametrize("name", sorted(TCPDUMP))
+def test_tcpdump_corpus_lints_as_its_out_files_explain(corpus, name, no_debug_dissector):
+    path = corpus / name
+    if not path.exists():
+        pytest.skip("%s not in the corpus" % name)
+    assert lint_file(path) == TCPDUMP[name]
+
+
+VXLAN_LINE = re.compile(r"^\s*(\d+)\s.*\.(\d+) > [0-9.]+\.(\d+): VXLAN, flags \[I\] \(0x08\)")
+
+
+@pytest.mark.parametrize("name", ["vxlan.pcap", "vxlan_port_8472.pcap"])
+def test_vxlan_corpus_findings_follow_the_ports_tcpdump_prints(corpus, name, no_debug_dissector):
+    """RFC 7348 §5: source port SHOULD be 49152-65535 (VXL008); the IANA
+    destination port is 4789 (VXL007, informational).  tcpdump's .out gives
+    both ports of every VXLAN packet; nothing else is reported."""
+    if not (corpus / name).exists():
+        pytest.skip("%s not in the corpus" % name)
+    want = {}
+    for line in (corpus / name.replace(".pcap", ".out")).read_text().splitlines():
+        m = VXLAN_LINE.match(line)
+        if m:
+            number, sport, dport = (int(x) for x in m.groups())
+            rules = (["VXL007"] if dport != 4789 else []) + (["VXL008"] if sport < 49152 else [])
+            if rules:
+                want[number] = rules
+    assert want, "no VXLAN lines parsed from the .out file"
+    assert lint_file(corpus / name) == want
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", ["gso-ipv4-geneve-ipv4.pcap", "gso-ipv4-geneve-ipv6.pcap",
+                                  "gso-ipv6-geneve-ipv4.pcap", "gso-ipv4-vxlan-ipv4.pcap",
+                                  "gso-ipv6-vxlan-ipv6.pcap", "geneve.pcap", "vxlan.pcap"])
+def test_checksum_and_df_findings_agree_with_tshark(corpus, tshark, name, no_debug_dissector):
+    path = corpus / name
+    if not path.exists():
+        pytest.skip("%s not in the corpus" % name)
+    res = subprocess.run([tshark, "-r", str(path), "-o", "udp.check_checksum:TRUE", "-T", "fields",
+                          "-E", "occurrence=f", "-e", "udp.checksum.status", "-e", "ip.flags.df",
+                          "-e", "udp.dstport"], capture_output=True, text=True, check=True)
+    rows = [line.split("\t") for line in res.stdout.splitlines()]
+    for (status, df, dport), rec in zip(rows, pcapio.iter_records(str(path))):
+        found = {f.rule for f in lint(Ether(rec.data))}
+        bad_csum = status == "0"
+        assert bad_csum == bool(found & {"GNV011", "VXL006"}), (rec.number, status, found)
+        if dport == "6081" and df != "":
+            assert (df in ("0", "False")) == ("GNV015" in found), (rec.number, df, found)
