@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Iterator, List, Tuple
 
 SERVER = r"""
-import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("172.16.0.2", 5001)); s.listen(1); print("ready", flush=True)
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5001)); s.listen(1); print("ready", flush=True)
 c, _ = s.accept(); n = 0
 while True:
     b = c.recv(1 << 20)
@@ -40,14 +41,18 @@ print("received", n, flush=True)
 
 CLIENT = r"""
 import socket, sys
-n = int(sys.argv[1])
-s = socket.create_connection(("172.16.0.2", 5001))
+n = int(sys.argv[2])
+s = socket.create_connection((sys.argv[1], 5001))
 s.sendall(bytes((i * 7 + 3) & 0xff for i in range(n)))
 s.shutdown(socket.SHUT_WR); s.recv(1); s.close()
 """
 
-#: the MTU of the underlay veths; vx0 gets 1450 (VXLAN over IPv4 takes 50)
+#: the MTU of the underlay veths; vx0 gets 1450 (VXLAN over IPv4 takes 50, over IPv6 70)
 UNDERLAY_MTU = 1500
+
+#: addresses per family: (A's, B's, prefix length)
+UNDERLAY = {4: ("10.77.0.1", "10.77.0.2", 24), 6: ("fd77::1", "fd77::2", 64)}
+OVERLAY = {4: ("172.16.0.1", "172.16.0.2", 24), 6: ("fd16::1", "fd16::2", 64)}
 
 
 def _run(*cmd: str) -> str:
@@ -60,8 +65,9 @@ def _run(*cmd: str) -> str:
 class VxlanGsoLab:
     """Three namespaces; :meth:`transfer` returns (super-packets, segments) pcaps."""
 
-    def __init__(self, workdir: Path, csum: str) -> None:
-        assert csum in ("udpcsum", "noudpcsum")
+    def __init__(self, workdir: Path, csum: str, outer: int = 4, inner: int = 4) -> None:
+        assert csum in ("udpcsum", "noudpcsum") and outer in (4, 6) and inner in (4, 6)
+        self.outer, self.inner = outer, inner
         tag = "sg%d" % os.getpid()
         self.na, self.nr, self.nb = tag + "a", tag + "r", tag + "b"
         self.workdir = workdir
@@ -72,10 +78,12 @@ class VxlanGsoLab:
     def up(self) -> None:
         self.down()
         na, nr, nb = self.na, self.nr, self.nb
+        v6 = 6 in (self.outer, self.inner)
         for n in (na, nr, nb):
             _run("ip", "netns", "add", n)
-            _run("ip", "netns", "exec", n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                 "net.ipv6.conf.default.disable_ipv6=1")
+            _run("ip", "netns", "exec", n, "sysctl", "-qw",
+                 "net.ipv6.conf.all.disable_ipv6=%d" % (not v6),
+                 "net.ipv6.conf.default.disable_ipv6=%d" % (not v6))
             _run("ip", "-n", n, "link", "set", "lo", "up")
         _run("ip", "link", "add", "va", "netns", na, "type", "veth", "peer", "name", "ra", "netns", nr)
         _run("ip", "link", "add", "vb", "netns", nb, "type", "veth", "peer", "name", "rb", "netns", nr)
@@ -89,23 +97,31 @@ class VxlanGsoLab:
                         "tso", "off", "gso", "off", "gro", "off", "tx-udp_tnl-segmentation", "off",
                         "tx-udp_tnl-csum-segmentation", "off"], capture_output=True)
         subprocess.run(["ip", "netns", "exec", nb, "ethtool", "-K", "vb", "gro", "off"], capture_output=True)
-        _run("ip", "-n", na, "addr", "add", "10.77.0.1/24", "dev", "va")
-        _run("ip", "-n", nb, "addr", "add", "10.77.0.2/24", "dev", "vb")
+        ua, ub, ulen = UNDERLAY[self.outer]
+        oa, ob, olen = OVERLAY[self.inner]
+        fam = "-%d" % self.outer
+        _run("ip", "-n", na, fam, "addr", "add", "%s/%d" % (ua, ulen), "dev", "va", *(["nodad"] if self.outer == 6 else []))
+        _run("ip", "-n", nb, fam, "addr", "add", "%s/%d" % (ub, ulen), "dev", "vb", *(["nodad"] if self.outer == 6 else []))
         for n, d in ((na, "va"), (nb, "vb")):
             _run("ip", "-n", n, "link", "set", d, "mtu", str(UNDERLAY_MTU), "up")
-        for n, loc, rem, mac, d in ((na, "10.77.0.1", "10.77.0.2", "02:00:00:00:aa:01", "va"),
-                                    (nb, "10.77.0.2", "10.77.0.1", "02:00:00:00:bb:01", "vb")):
+        if self.outer == 6:
+            csum = ["udp6zerocsumtx", "udp6zerocsumrx"] if self.csum == "noudpcsum" else []
+        else:
+            csum = [self.csum]
+        for n, loc, rem, mac, d in ((na, ua, ub, "02:00:00:00:aa:01", "va"),
+                                    (nb, ub, ua, "02:00:00:00:bb:01", "vb")):
             _run("ip", "-n", n, "link", "add", "vx0", "type", "vxlan", "id", "42", "local", loc,
-                 "remote", rem, "dstport", "4789", "dev", d, self.csum)
+                 "remote", rem, "dstport", "4789", "dev", d, *csum)
             _run("ip", "-n", n, "link", "set", "vx0", "address", mac)
-        _run("ip", "-n", na, "addr", "add", "172.16.0.1/24", "dev", "vx0")
-        _run("ip", "-n", nb, "addr", "add", "172.16.0.2/24", "dev", "vx0")
+        ifam = "-%d" % self.inner
+        _run("ip", "-n", na, ifam, "addr", "add", "%s/%d" % (oa, olen), "dev", "vx0", *(["nodad"] if self.inner == 6 else []))
+        _run("ip", "-n", nb, ifam, "addr", "add", "%s/%d" % (ob, olen), "dev", "vx0", *(["nodad"] if self.inner == 6 else []))
         for n in (na, nb):
             _run("ip", "-n", n, "link", "set", "vx0", "up")
-        _run("ip", "-n", na, "neigh", "replace", "10.77.0.2", "lladdr", self._mac(nb, "vb"), "dev", "va")
-        _run("ip", "-n", nb, "neigh", "replace", "10.77.0.1", "lladdr", self._mac(na, "va"), "dev", "vb")
-        _run("ip", "-n", na, "neigh", "replace", "172.16.0.2", "lladdr", "02:00:00:00:bb:01", "dev", "vx0")
-        _run("ip", "-n", nb, "neigh", "replace", "172.16.0.1", "lladdr", "02:00:00:00:aa:01", "dev", "vx0")
+        _run("ip", "-n", na, fam, "neigh", "replace", ub, "lladdr", self._mac(nb, "vb"), "dev", "va")
+        _run("ip", "-n", nb, fam, "neigh", "replace", ua, "lladdr", self._mac(na, "va"), "dev", "vb")
+        _run("ip", "-n", na, ifam, "neigh", "replace", ob, "lladdr", "02:00:00:00:bb:01", "dev", "vx0")
+        _run("ip", "-n", nb, ifam, "neigh", "replace", oa, "lladdr", "02:00:00:00:aa:01", "dev", "vx0")
 
     @staticmethod
     def _mac(ns: str, dev: str) -> str:
@@ -141,16 +157,19 @@ class VxlanGsoLab:
 
     def transfer(self, nbytes: int) -> Tuple[Path, Path]:
         """Send ``nbytes`` A->B over vx0: (pre-segmentation pcap, wire pcap)."""
-        sup = self.workdir / ("%s_outer_super.pcap" % self.csum)
-        seg = self.workdir / ("%s_segments.pcap" % self.csum)
+        tag = "v%d_v%d_%s" % (self.outer, self.inner, self.csum)
+        sup = self.workdir / ("%s_outer_super.pcap" % tag)
+        seg = self.workdir / ("%s_segments.pcap" % tag)
         caps = [self._capture(self.na, "va", sup, 70000), self._capture(self.nb, "vb", seg, 2048)]
-        srv = subprocess.Popen(["ip", "netns", "exec", self.nb, sys.executable, "-c", SERVER],
+        srv = subprocess.Popen(["ip", "netns", "exec", self.nb, sys.executable, "-c", SERVER,
+                                OVERLAY[self.inner][1]],
                                stdout=subprocess.PIPE, text=True)
         self.procs.append(srv)
         assert srv.stdout is not None
         if srv.stdout.readline().strip() != "ready":
             raise RuntimeError("server in %s did not start" % self.nb)
-        _run("ip", "netns", "exec", self.na, sys.executable, "-c", CLIENT, str(nbytes))
+        _run("ip", "netns", "exec", self.na, sys.executable, "-c", CLIENT, OVERLAY[self.inner][1],
+             str(nbytes))
         got = srv.stdout.readline().strip()
         srv.wait(10)
         if got != "received %d" % nbytes:
@@ -163,9 +182,10 @@ class VxlanGsoLab:
 
 
 @contextmanager
-def vxlan_gso_lab(workdir: Path, csum: str) -> Iterator[VxlanGsoLab]:
-    """Build the lab, yield it, delete the namespaces whatever happens."""
-    lab = VxlanGsoLab(workdir, csum)
+def vxlan_gso_lab(workdir: Path, csum: str, outer: int = 4, inner: int = 4) -> Iterator[VxlanGsoLab]:
+    """Build the lab (IPv4 or IPv6 underlay and overlay), yield it, delete the
+    namespaces whatever happens."""
+    lab = VxlanGsoLab(workdir, csum, outer, inner)
     try:
         lab.up()
         yield lab

@@ -12,6 +12,8 @@ numbers, PSH on the last segment only, every checksum.
 Skips (with the reason) unless root with ``ip netns``, tcpdump and ethtool.
 """
 
+import shutil
+import socket
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -22,7 +24,7 @@ from scapy.utils import RawPcapReader
 from scapy_geneve import coalesce, segment
 from scapy_geneve.segment import parse_offsets
 
-from .kernel_lab import UNDERLAY_MTU, vxlan_gso_lab
+from .kernel_lab import UNDERLAY, UNDERLAY_MTU, vxlan_gso_lab
 
 pytestmark = [pytest.mark.netns, pytest.mark.oracle]
 
@@ -33,35 +35,42 @@ def _frames(path: Path) -> List[bytes]:
     return [bytes(data) for data, _meta in RawPcapReader(str(path))]
 
 
-def _a_to_b_tcp(frames: List[bytes]) -> List[bytes]:
-    """Encapsulated A->B frames (outer source 10.77.0.1) carrying TCP."""
+def _a_to_b_tcp(frames: List[bytes], outer: int) -> List[bytes]:
+    """Encapsulated A->B frames (outer source = A's underlay address) carrying TCP."""
+    src = socket.inet_pton(socket.AF_INET if outer == 4 else socket.AF_INET6, UNDERLAY[outer][0])
     out = []
     for f in frames:
         o = parse_offsets(f)
-        if o.outer is not None and o.outer.src == bytes([10, 77, 0, 1]) and o.l4 == "tcp":
+        if o.outer is not None and o.outer.src == src and o.l4 == "tcp":
             out.append(f)
     return out
 
 
 def _key(frame: bytes) -> Tuple[int, int, int]:
-    """(inner IPv4 ID, TCP seq, payload length): unique per wire segment."""
+    """(inner IPv4 ID or 0 for IPv6, TCP seq, payload length): unique per wire segment
+    (a retransmission of the same bytes would collide: none in a clean lab run)."""
     o = parse_offsets(frame)
-    ip_id = int.from_bytes(frame[o.ip.off + 4:o.ip.off + 6], "big")
+    ip_id = int.from_bytes(frame[o.ip.off + 4:o.ip.off + 6], "big") if o.ip.version == 4 else 0
     seq = int.from_bytes(frame[o.l4_off + 4:o.l4_off + 8], "big")
     return ip_id, seq, o.end - o.payload_off
 
 
-@pytest.fixture(scope="module", params=["noudpcsum", "udpcsum"])
+#: (outer IP version, inner IP version, outer UDP checksum)
+LABS = [(4, 4, "noudpcsum"), (4, 4, "udpcsum"), (6, 6, "udpcsum"), (6, 6, "noudpcsum"),
+        (4, 6, "udpcsum"), (6, 4, "noudpcsum")]
+
+
+@pytest.fixture(scope="module", params=LABS, ids=["outer%d-inner%d-%s" % lab for lab in LABS])
 def kernel_run(request, netns_capable, tcpdump, tmp_path_factory):
-    import shutil
     if shutil.which("ethtool") is None:
         pytest.skip("ethtool is not installed (needed to turn offloads off on the segmenting port)")
-    workdir = tmp_path_factory.mktemp("gso_" + request.param)
-    with vxlan_gso_lab(workdir, request.param) as lab:
+    outer, inner, csum = request.param
+    workdir = tmp_path_factory.mktemp("gso")
+    with vxlan_gso_lab(workdir, csum, outer, inner) as lab:
         sup, seg = lab.transfer(NBYTES)
-    supers = _a_to_b_tcp(_frames(sup))
-    wire = _a_to_b_tcp(_frames(seg))
-    return request.param, supers, wire
+    supers = _a_to_b_tcp(_frames(sup), outer)
+    wire = _a_to_b_tcp(_frames(seg), outer)
+    return "%s (outer IPv%d, inner IPv%d)" % (csum, outer, inner), supers, wire
 
 
 def test_kernel_super_packets_really_are_gso(kernel_run):
@@ -99,7 +108,7 @@ def test_outer_udp_checksum_follows_the_super_packet(kernel_run):
     for f in wire:
         o = parse_offsets(f)
         csum = int.from_bytes(f[o.tunnel_off + 6:o.tunnel_off + 8], "big")
-        assert (csum == 0) == (mode == "noudpcsum")
+        assert (csum == 0) == mode.startswith("noudpcsum")
 
 
 def test_coalesce_of_kernel_segments_gives_back_the_super_packets(kernel_run):
