@@ -44,11 +44,12 @@ from scapy_geneve.errors import CaptureError
 from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6,
                                  LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_LOOP,
                                  LINKTYPE_NAMES, LINKTYPE_NULL, LINKTYPE_RAW, Batch,
-                                 CaptureReader, open_capture)
+                                 CaptureReader, Record, open_capture)
 
 __all__ = [
     "KINDS", "Ports", "GeneveOptionInfo", "ScanRecord", "parse_packet", "scan",
     "ScanStats", "compute_stats", "PacketFilter", "filter_capture", "matching_packets",
+    "matching_records",
     "analyse_batch", "BatchResult", "FilterResult", "inner_protocol_name",
     "SUPPORTED_LINKTYPES",
 ]
@@ -1262,6 +1263,33 @@ def matching_packets(path: Union[str, "os.PathLike[str]"], pfilter: PacketFilter
         keep = pfilter.mask(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss))
         for i in np.nonzero(keep)[0].tolist():
             yield batch.first + i
+
+
+def matching_records(path: Union[str, "os.PathLike[str]"], pfilter: PacketFilter,
+                     ports: Ports = DEFAULT_PORTS, l2tp_cookie: int = 0,
+                     l2tp_l2ss: bool = False) -> Iterator[Record]:
+    """Yield the :class:`~scapy_geneve.pcapio.Record` of each packet that passes.
+
+    The selection runs on the vectorised path; only the chosen records are
+    sliced out, so a caller can dissect just those with Scapy.
+    """
+    np = _numpy()
+    for _reader, batch in _batches(path, None):
+        if pfilter.empty:
+            yield from batch.records()
+            continue
+        keep = pfilter.mask(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss))
+        chosen = np.nonzero(keep)[0].tolist()
+        if not chosen:
+            continue
+        data_off, _ends, caplen, wirelen, ts_ns, linktype, iface = batch.fields
+        buf = batch.buf
+        for i in chosen:
+            d = data_off[i]
+            ts = ts_ns[i]
+            yield Record(batch.first + i, batch.base + batch.starts[i],
+                         None if ts == _NO_TS else ts, caplen[i], wirelen[i], linktype[i],
+                         iface[i], bytes(buf[d:d + caplen[i]]))
 
 
 class FilterResult(NamedTuple):

@@ -24,6 +24,12 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    % SAMPLE.name)
     p.add_argument("--detail", action="store_true", help="Scapy's show() of every packet")
     p.add_argument("--count", "-c", type=int, metavar="N", help="stop after N packets")
+    # Selection (issue 6): packets are found on the fast path (scapy_geneve.scan)
+    # and only the matching ones are dissected with Scapy.
+    from scapy_geneve.cli.filter import add_filter_options
+    from scapy_geneve.cli.stats import add_scan_options
+    add_filter_options(p)
+    add_scan_options(p)
     p.set_defaults(func=run)
 
 
@@ -104,8 +110,14 @@ def run(args: argparse.Namespace) -> int:
     path = args.pcap or str(SAMPLE)
     load_payload_contribs()
     out = sys.stdout
-    for record in pcapio.iter_records(path):
-        if args.count is not None and record.number > args.count:
+    from scapy_geneve.cli.filter import packet_filter
+    from scapy_geneve.cli.stats import scan_kwargs
+    from scapy_geneve.scan import matching_records
+    pfilter = packet_filter(args)
+    records = (pcapio.iter_records(path) if pfilter.empty
+               else matching_records(path, pfilter, **scan_kwargs(args)))
+    for shown, record in enumerate(records):
+        if args.count is not None and shown >= args.count:
             break
         pkt = dissect(record)
         if args.detail:
