@@ -32,6 +32,11 @@ __all__ += ["compare", "Comparison"]
 from scapy_geneve.segment import finish_checksums, segment  # noqa: E402
 from scapy_geneve.gro import coalesce  # noqa: E402
 __all__ += ["segment", "finish_checksums", "coalesce"]
+from scapy_geneve.lint import RULES, Finding, lint  # noqa: E402
+from scapy_geneve.vectors import Expect, Target, Vector, register_vector, vectors  # noqa: E402
+from scapy_geneve.harness import VerdictTable, run_vectors  # noqa: E402
+__all__ += ["lint", "Finding", "RULES", "vectors", "Vector", "Expect", "Target",
+            "register_vector", "run_vectors", "VerdictTable"]
 
 
 def scapy_ext(plg):  # type: ignore[no-untyped-def]
