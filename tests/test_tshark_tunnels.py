@@ -170,3 +170,21 @@ def test_tcpdump_prints_vxlan_and_nvgre_as_built(tcpdump, pcap):
     assert nvgre.startswith(", key=0xabcd5a,")
     assert vxlan.count("192.168.1.1.1000 > 192.168.1.2.4242: UDP") == 1
     assert nvgre.count("192.168.1.1.1000 > 192.168.1.2.4242: UDP") == 1
+
+
+PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
+
+
+@pytest.mark.parametrize("name, opts, want", [
+    # Wireshark does not claim the legacy port 8472: 5 of the 6 VXLAN packets.
+    ("vxlan", [], 5),
+    ("nvgre", [], 4),
+    # STT is an IPv4 heuristic in Wireshark 4.0: the IPv6-underlay packet stays TCP
+    # (the other frame of the file carries inner TCP, reassembled from 3 segments).
+    ("stt", ["-o", "ip.try_heuristic_first:TRUE", "-2"], 1),
+    ("l2tpv3_ip", L2TP_PREFS, 3),
+    ("l2tpv3_udp", L2TP_PREFS, 2),
+])
+def test_tshark_reaches_the_inner_ping_in_the_committed_captures(tshark, name, opts, want):
+    rows = fields(tshark, PCAPS / (name + ".pcap"), ["icmp.ident"], *opts)
+    assert sum(1 for r in rows if r[0].split(",")[-1] == str(0x4242)) == want
