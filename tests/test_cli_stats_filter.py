@@ -1,0 +1,245 @@
+"""`scapy-geneve stats` and `scapy-geneve filter` as a user runs them: output,
+exit codes, byte-exact copies (pcap and pcapng), damaged inputs (partial
+results, exit 2, no traceback), atomic output that never overwrites the input,
+and peers (tcpdump, tshark) reading what filter writes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Tuple
+
+import pytest
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import Ether
+from scapy.layers.vxlan import VXLAN
+
+from scapy_geneve.cli import main
+from scapy_geneve.layers.geneve import Geneve, GeneveOption
+from scapy_geneve.layers.nvgre import NVGRE
+from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapngWriter, PcapWriter,
+                                 iter_records)
+
+MACS = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
+INNER = Ether(**MACS) / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1000, dport=80)
+OUTER = Ether(**MACS) / IP(src="192.0.2.1", dst="192.0.2.2")
+OVN = GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02")
+GWLB = GeneveOption(classid=0x0108, type=0x03, data=b"\xca\xfe\xf0\x0d")
+
+
+def frames() -> List[bytes]:
+    """12 packets: VNI 100 with OVN (x4), VNI 200 with GWLB (x4), VXLAN, NVGRE,
+    a plain UDP packet and a malformed Geneve packet (option overruns Opt Len)."""
+    out = []
+    for i in range(4):
+        out.append(OUTER / UDP(sport=5000 + i, dport=6081) / Geneve(vni=100, options=[OVN]) /
+                   INNER)
+        out.append(OUTER / UDP(sport=6000 + i, dport=6081) / Geneve(vni=200, options=[GWLB]) /
+                   INNER)
+    out.append(OUTER / UDP(sport=7000, dport=4789) / VXLAN(flags=8, vni=100) / INNER)
+    out.append(OUTER / NVGRE(vsid=300, flowid=4) / INNER)
+    out.append(OUTER / UDP(sport=7001, dport=53) / (b"\x00" * 20))
+    bad = bytearray(bytes(OUTER / UDP(sport=7002, dport=6081) / Geneve(vni=100, options=[OVN])
+                          / INNER))
+    bad[14 + 20 + 8 + 8 + 3] = 0x05          # option Length 5 words in a 2-word Opt Len
+    out.append(bytes(bad))
+    return [bytes(f) for f in out]
+
+
+FRAMES = frames()
+
+
+@pytest.fixture
+def pcap(tmp_path: Path) -> Path:
+    path = tmp_path / "in.pcap"
+    with open(path, "wb") as handle:
+        writer = PcapWriter(handle, LINKTYPE_ETHERNET, nanosecond=True)
+        for i, frame in enumerate(FRAMES):
+            writer.write(frame, 1_700_000_000_000_000_007 + i * 1_000_000)
+    return path
+
+
+@pytest.fixture
+def pcapng(tmp_path: Path) -> Path:
+    path = tmp_path / "in.pcapng"
+    with open(path, "wb") as handle:
+        writer = PcapngWriter(handle)
+        eth = writer.add_interface(LINKTYPE_ETHERNET)
+        raw = writer.add_interface(LINKTYPE_RAW, tsresol=9)
+        for i, frame in enumerate(FRAMES):
+            writer.write(frame, 1_700_000_000_000_000_000 + i * 1000, eth)
+            writer.write(frame[14:], 1_700_000_000_000_000_000 + i * 1000 + 1, raw)
+    return path
+
+
+def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> Tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+class TestStats:
+    def test_tables(self, capsys: pytest.CaptureFixture, pcap: Path) -> None:
+        code, out, err = run_cli(capsys, "stats", str(pcap))
+        assert code == 0 and err == ""
+        assert "12 packets" in out
+        assert "geneve" in out and "vxlan" in out and "nvgre" in out
+        assert "100 (0x000064)" in out and "300 (0x00012c)" in out
+        assert "Open Virtual Networking (OVN)" in out and "Amazon.com, Inc." in out
+        assert "malformed: 1 packets" in out and "Geneve option 1 overruns Opt Len" in out
+
+    def test_json(self, capsys: pytest.CaptureFixture, pcap: Path) -> None:
+        code, out, _err = run_cli(capsys, "stats", "--json", str(pcap))
+        data = json.loads(out)
+        assert code == 0 and data["packets"] == 12
+        assert data["encapsulations"]["geneve"]["packets"] == 9
+        vnis = {(v["kind"], v["vni"]): v["packets"] for v in data["vnis"]}
+        assert vnis == {("geneve", 100): 5, ("geneve", 200): 4, ("vxlan", 100): 1,
+                        ("nvgre", 300): 1}
+        options = {(o["class"], o["type"]): o["count"] for o in data["options"]}
+        assert options == {(0x0102, 0x80): 5, (0x0108, 0x03): 4}
+        assert data["critical"]["c_bit_packets"] == 5
+        assert data["inner_protocols"] == {"TCP": 10, "none": 2}
+        assert data["malformed"]["packets"] == 1 and data["error"] is None
+
+    def test_pcapng(self, capsys: pytest.CaptureFixture, pcapng: Path) -> None:
+        code, out, _err = run_cli(capsys, "stats", "--json", str(pcapng))
+        data = json.loads(out)
+        assert code == 0 and data["packets"] == 24 and data["format"] == "pcapng"
+        assert data["linktypes"] == {"EN10MB": 12, "RAW": 12}
+
+    def test_damaged_file_reports_what_was_read(self, capsys: pytest.CaptureFixture,
+                                                pcap: Path, tmp_path: Path) -> None:
+        offsets = [r.offset for r in iter_records(pcap)]
+        damaged = tmp_path / "damaged.pcap"
+        damaged.write_bytes(pcap.read_bytes()[:offsets[6] + 20])   # packet 7 cut
+        code, out, err = run_cli(capsys, "stats", "--json", str(damaged))
+        assert code == 2
+        data = json.loads(out)
+        assert data["packets"] == 6 and "packet 7" in data["error"]
+        assert err.startswith("scapy-geneve stats: error: %s, offset %d, packet 7: "
+                              "truncated record" % (damaged, offsets[6]))
+        assert "Traceback" not in err
+
+    @pytest.mark.parametrize("content, message", [
+        (b"\x00" * 64, "not a pcap or pcapng file"),
+        (b"\xd4\xc3\xb2\xa1" + b"\x02\x00\x04\x00" + bytes(8) + b"\xff\xff\x00\x00"
+         + b"\x93\x00\x00\x00", "unsupported link type 147"),
+    ])
+    def test_bad_files(self, capsys: pytest.CaptureFixture, tmp_path: Path, content: bytes,
+                       message: str) -> None:
+        bad = tmp_path / "bad.pcap"
+        header_only = content
+        if b"\x93" in content:   # a link type we do not read, with one packet
+            header_only += bytes(8) + b"\x04\x00\x00\x00" * 2 + b"abcd"
+        bad.write_bytes(header_only)
+        code, _out, err = run_cli(capsys, "stats", str(bad))
+        assert code == 2 and message in err and str(bad) in err
+
+    def test_missing_file(self, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+        code, _out, err = run_cli(capsys, "stats", str(tmp_path / "nope.pcap"))
+        assert code == 2 and "No such file" in err
+
+    def test_no_progress_bar_when_not_a_tty(self, pcap: Path) -> None:
+        res = subprocess.run([sys.executable, "-m", "scapy_geneve", "stats", str(pcap)],
+                             capture_output=True, text=True)
+        assert res.returncode == 0 and res.stderr == ""
+
+
+def _records(path: Path) -> List[Tuple[bytes, int, int]]:
+    return [(r.data, r.ts_ns, r.interface) for r in iter_records(path)]
+
+
+class TestFilter:
+    def test_vni_and_option(self, capsys: pytest.CaptureFixture, pcap: Path,
+                            tmp_path: Path) -> None:
+        out = tmp_path / "out.pcap"
+        code, _o, err = run_cli(capsys, "filter", str(pcap), str(out), "--vni", "100",
+                                "--option-class", "0x0102")
+        # the malformed packet's first option header (0x0102) still counts as one
+        assert code == 0 and "5 of 12 packets written" in err
+        originals = _records(pcap)
+        assert _records(out) == [originals[i] for i in (0, 2, 4, 6, 11)]
+        # the global header is kept as it was (nanosecond magic, link type)
+        assert out.read_bytes()[:24] == pcap.read_bytes()[:24]
+
+    def test_records_are_byte_identical(self, capsys: pytest.CaptureFixture, pcap: Path,
+                                        tmp_path: Path) -> None:
+        out = tmp_path / "out.pcap"
+        run_cli(capsys, "filter", str(pcap), str(out), "--kind", "geneve,nvgre")
+        raw = pcap.read_bytes()
+        expected = raw[:24]
+        records = list(iter_records(pcap))
+        for i in (0, 1, 2, 3, 4, 5, 6, 7, 9, 11):
+            rec = records[i]
+            expected += raw[rec.offset:rec.offset + 16 + rec.caplen]
+        assert out.read_bytes() == expected
+
+    def test_malformed_and_type(self, capsys: pytest.CaptureFixture, pcap: Path,
+                                tmp_path: Path) -> None:
+        out = tmp_path / "bad.pcap"
+        run_cli(capsys, "filter", str(pcap), str(out), "--malformed")
+        assert [r.number for r in iter_records(out)] == [1]
+        assert _records(out)[0][0] == FRAMES[11]
+        run_cli(capsys, "filter", str(pcap), str(out), "--option-type", "0x03")
+        assert len(_records(out)) == 4
+
+    def test_pcapng_in_pcapng_out(self, capsys: pytest.CaptureFixture, pcapng: Path,
+                                  tmp_path: Path) -> None:
+        out = tmp_path / "out.pcapng"
+        code, _o, err = run_cli(capsys, "filter", str(pcapng), str(out), "--vni", "200")
+        assert code == 0 and "8 of 24 packets written" in err
+        got = _records(out)
+        originals = _records(pcapng)
+        assert got == [r for r in originals if r in got] and len(got) == 8
+        assert {iface for _d, _t, iface in got} == {0, 1}   # both interfaces kept
+
+    def test_refuses_to_overwrite_input(self, capsys: pytest.CaptureFixture, pcap: Path) -> None:
+        before = pcap.read_bytes()
+        link = pcap.parent / "same.pcap"
+        os.symlink(pcap, link)
+        code, _o, err = run_cli(capsys, "filter", str(pcap), str(link), "--vni", "100")
+        assert code == 2 and "refusing to overwrite the input file" in err
+        assert pcap.read_bytes() == before
+        assert not [p for p in pcap.parent.iterdir() if p.name.endswith(".part")]
+
+    def test_damaged_input_leaves_output_alone(self, capsys: pytest.CaptureFixture,
+                                               pcap: Path, tmp_path: Path) -> None:
+        offsets = [r.offset for r in iter_records(pcap)]
+        damaged = tmp_path / "damaged.pcap"
+        damaged.write_bytes(pcap.read_bytes()[:offsets[8] + 5])
+        out = tmp_path / "out.pcap"
+        out.write_bytes(b"previous content")
+        code, _o, err = run_cli(capsys, "filter", str(damaged), str(out), "--vni", "100")
+        assert code == 2 and out.read_bytes() == b"previous content"
+        assert "8 packets read, 4 matched before the damage" in err
+        assert "offset %d, packet 9" % offsets[8] in err and "Traceback" not in err
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+        code, _o, err = run_cli(capsys, "filter", str(damaged), str(out), "--vni", "100",
+                                "--keep-partial")
+        assert code == 2 and "4 of 8 packets written" in err
+        assert len(_records(out)) == 4
+
+    def test_bad_selection_values(self, capsys: pytest.CaptureFixture, pcap: Path,
+                                  tmp_path: Path) -> None:
+        with pytest.raises(SystemExit):
+            main(["filter", str(pcap), str(tmp_path / "o.pcap"), "--kind", "gre"])
+        with pytest.raises(SystemExit):
+            main(["filter", str(pcap), str(tmp_path / "o.pcap"), "--vni", "ten"])
+        capsys.readouterr()
+
+    @pytest.mark.oracle
+    def test_tcpdump_and_tshark_read_the_output(self, capsys: pytest.CaptureFixture,
+                                                pcap: Path, pcapng: Path, tmp_path: Path,
+                                                tcpdump: str, tshark: str) -> None:
+        out = tmp_path / "out.pcap"
+        run_cli(capsys, "filter", str(pcap), str(out), "--vni", "200")
+        res = subprocess.run([tcpdump, "-nn", "-r", str(out), "geneve 200"],
+                             capture_output=True, text=True, check=True)
+        assert len(res.stdout.splitlines()) == 4
+        outng = tmp_path / "out.pcapng"
+        run_cli(capsys, "filter", str(pcapng), str(outng), "--vni", "200")
+        res = subprocess.run([tshark, "-n", "-r", str(outng), "-T", "fields", "-e",
+                              "geneve.vni"], capture_output=True, text=True, check=True)
+        assert [int(v, 0) for v in res.stdout.split()] == [200] * 8
