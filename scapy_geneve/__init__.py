@@ -37,6 +37,12 @@ from scapy_geneve.vectors import Expect, Target, Vector, register_vector, vector
 from scapy_geneve.harness import VerdictTable, run_vectors  # noqa: E402
 __all__ += ["lint", "Finding", "RULES", "vectors", "Vector", "Expect", "Target",
             "register_vector", "run_vectors", "VerdictTable"]
+from scapy_geneve.pcapio import PcapngWriter, PcapWriter, iter_records, open_capture  # noqa: E402
+from scapy_geneve.scan import (  # noqa: E402
+    PacketFilter, Ports, ScanRecord, ScanStats, compute_stats, filter_capture, parse_packet, scan,
+)
+__all__ += ["scan", "ScanRecord", "ScanStats", "compute_stats", "PacketFilter", "filter_capture",
+            "parse_packet", "Ports", "open_capture", "iter_records", "PcapWriter", "PcapngWriter"]
 
 
 def scapy_ext(plg):  # type: ignore[no-untyped-def]
