@@ -65,9 +65,11 @@ def _run(*cmd: str) -> str:
 class VxlanGsoLab:
     """Three namespaces; :meth:`transfer` returns (super-packets, segments) pcaps."""
 
-    def __init__(self, workdir: Path, csum: str, outer: int = 4, inner: int = 4) -> None:
+    def __init__(self, workdir: Path, csum: str, outer: int = 4, inner: int = 4,
+                 gro: bool = False) -> None:
         assert csum in ("udpcsum", "noudpcsum") and outer in (4, 6) and inner in (4, 6)
         self.outer, self.inner = outer, inner
+        self.gro = gro
         tag = "sg%d" % os.getpid()
         self.na, self.nr, self.nb = tag + "a", tag + "r", tag + "b"
         self.workdir = workdir
@@ -96,7 +98,12 @@ class VxlanGsoLab:
         subprocess.run(["ip", "netns", "exec", nr, "ethtool", "-K", "rb", "tx", "off", "sg", "off",
                         "tso", "off", "gso", "off", "gro", "off", "tx-udp_tnl-segmentation", "off",
                         "tx-udp_tnl-csum-segmentation", "off"], capture_output=True)
-        subprocess.run(["ip", "netns", "exec", nb, "ethtool", "-K", "vb", "gro", "off"], capture_output=True)
+        # gro=True: B's veth runs NAPI GRO (veth enables NAPI when GRO is turned on), so a
+        # capture on vb shows what GRO made of the wire segments (captured on rb)
+        res = subprocess.run(["ip", "netns", "exec", nb, "ethtool", "-K", "vb", "gro",
+                              "on" if self.gro else "off"], capture_output=True, text=True)
+        if self.gro and res.returncode != 0:
+            raise RuntimeError("cannot turn GRO on for veth vb: %s" % res.stderr.strip())
         ua, ub, ulen = UNDERLAY[self.outer]
         oa, ob, olen = OVERLAY[self.inner]
         fam = "-%d" % self.outer
@@ -156,11 +163,21 @@ class VxlanGsoLab:
         raise RuntimeError("tcpdump did not start on %s: %s" % (dev, log.read_text()))
 
     def transfer(self, nbytes: int) -> Tuple[Path, Path]:
-        """Send ``nbytes`` A->B over vx0: (pre-segmentation pcap, wire pcap)."""
-        tag = "v%d_v%d_%s" % (self.outer, self.inner, self.csum)
-        sup = self.workdir / ("%s_outer_super.pcap" % tag)
-        seg = self.workdir / ("%s_segments.pcap" % tag)
-        caps = [self._capture(self.na, "va", sup, 70000), self._capture(self.nb, "vb", seg, 2048)]
+        """Send ``nbytes`` A->B over vx0.
+
+        Returns (pre-segmentation pcap on A:va, wire pcap on B:vb); with
+        ``gro=True``: (wire pcap on R:rb, post-GRO pcap on B:vb)."""
+        tag = "v%d_v%d_%s%s" % (self.outer, self.inner, self.csum, "_gro" if self.gro else "")
+        if self.gro:
+            first = self.workdir / ("%s_wire_at_rb.pcap" % tag)
+            second = self.workdir / ("%s_after_gro.pcap" % tag)
+            caps = [self._capture(self.nr, "rb", first, 2048),
+                    self._capture(self.nb, "vb", second, 70000)]
+        else:
+            first = self.workdir / ("%s_outer_super.pcap" % tag)
+            second = self.workdir / ("%s_segments.pcap" % tag)
+            caps = [self._capture(self.na, "va", first, 70000),
+                    self._capture(self.nb, "vb", second, 2048)]
         srv = subprocess.Popen(["ip", "netns", "exec", self.nb, sys.executable, "-c", SERVER,
                                 OVERLAY[self.inner][1]],
                                stdout=subprocess.PIPE, text=True)
@@ -178,14 +195,15 @@ class VxlanGsoLab:
         for p in caps:
             p.send_signal(signal.SIGTERM)
             p.wait(5)
-        return sup, seg
+        return first, second
 
 
 @contextmanager
-def vxlan_gso_lab(workdir: Path, csum: str, outer: int = 4, inner: int = 4) -> Iterator[VxlanGsoLab]:
-    """Build the lab (IPv4 or IPv6 underlay and overlay), yield it, delete the
-    namespaces whatever happens."""
-    lab = VxlanGsoLab(workdir, csum, outer, inner)
+def vxlan_gso_lab(workdir: Path, csum: str, outer: int = 4, inner: int = 4,
+                  gro: bool = False) -> Iterator[VxlanGsoLab]:
+    """Build the lab (IPv4 or IPv6 underlay and overlay, GRO on B or not),
+    yield it, delete the namespaces whatever happens."""
+    lab = VxlanGsoLab(workdir, csum, outer, inner, gro)
     try:
         lab.up()
         yield lab

@@ -22,6 +22,7 @@ from scapy.layers.l2 import Ether
 from scapy.utils import RawPcapReader
 
 from scapy_geneve import coalesce, segment
+from scapy_geneve.gro import coalesce_bytes
 from scapy_geneve.segment import parse_offsets
 
 from .kernel_lab import UNDERLAY, UNDERLAY_MTU, vxlan_gso_lab
@@ -124,3 +125,54 @@ def test_coalesce_of_kernel_segments_gives_back_the_super_packets(kernel_run):
             assert got == sup
             hits += 1
     assert hits >= len(multi) // 2
+
+
+# -- GRO: the kernel's own receive-side merge ---------------------------------------------
+#
+# The same lab with GRO turned on for B's veth (veth runs NAPI when GRO is on): a capture
+# on R:rb shows the wire segments, one on B:vb what GRO (udp_gro_receive ->
+# vxlan_gro_receive -> eth/inet_gro_receive -> tcp_gro_receive, then *_gro_complete)
+# made of them.  coalesce() of the segments behind each GRO packet must give that packet,
+# byte for byte (pseudo-header checksums included).
+
+GRO_LABS = [(4, 4, "noudpcsum"), (4, 4, "udpcsum"), (6, 6, "udpcsum"), (6, 4, "noudpcsum")]
+
+
+@pytest.fixture(scope="module", params=GRO_LABS, ids=["outer%d-inner%d-%s" % lab for lab in GRO_LABS])
+def gro_run(request, netns_capable, tcpdump, tmp_path_factory):
+    if shutil.which("ethtool") is None:
+        pytest.skip("ethtool is not installed (needed to turn GRO on and offloads off)")
+    outer, inner, csum = request.param
+    workdir = tmp_path_factory.mktemp("gro")
+    with vxlan_gso_lab(workdir, csum, outer, inner, gro=True) as lab:
+        wire, after = lab.transfer(NBYTES)
+    return _a_to_b_tcp(_frames(wire), outer), _a_to_b_tcp(_frames(after), outer)
+
+
+def test_coalesce_equals_the_kernels_gro(gro_run):
+    wire, merged = gro_run
+    assert any(len(m) > UNDERLAY_MTU + 14 for m in merged), "GRO merged nothing: is veth NAPI on?"
+    at = 0
+    for n, kernel in enumerate(merged, 1):
+        want = _key(kernel)[2]
+        behind, got = [], 0
+        while at < len(wire) and (got < want or not behind):
+            behind.append(wire[at])
+            got += _key(wire[at])[2]
+            at += 1
+        assert got == want, "GRO packet %d: the wire capture lost segments" % n
+        assert coalesce_bytes(behind) == [kernel], "GRO packet %d (%d segments) differs" % (n, len(behind))
+    assert at == len(wire)
+
+
+def test_whole_capture_coalesces_where_the_kernel_does(gro_run):
+    """Run as one stream, coalesce() never merges across a point where the kernel
+    did not.  The kernel may cut more: the end of a NAPI poll flushes every held
+    packet, which coalesce() does not model (in this lab one poll usually holds a
+    whole burst, and then the two are identical)."""
+    wire, merged = gro_run
+    ours = coalesce_bytes(wire)
+    kernel_starts = {_key(p)[:2] for p in merged}
+    assert {_key(p)[:2] for p in ours} <= kernel_starts
+    if len(ours) == len(merged):
+        assert ours == merged
