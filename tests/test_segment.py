@@ -96,6 +96,37 @@ def raw_segments(pkt: Packet, **kw: object) -> List[bytes]:
     return [bytes(s) for s in segment(pkt, **kw)]
 
 
+# -- a golden vector ---------------------------------------------------------------------
+
+#: Segment 1 (the second and last) of an 8-byte super-packet cut at MSS 4: Ether / IPv4 /
+#: UDP (checksum 0) / Geneve (VNI 0x123456, one critical option) / Ether / IPv4 / TCP [FPA].
+SEGMENT_1 = bytes.fromhex(
+    "020000000002" "020000000001" "0800"                    # outer Ethernet: copied
+    "4500" "0066" "1001" "0000" "4011" "5684"               # IPv4: len 102, ID 0x1000+1, csum
+    "0a000001" "0a000002"
+    "c000" "17c1" "0052" "0000"                             # UDP 49152 > 6081, len 82, csum 0 stays 0
+    "0240" "6558" "123456" "00"                             # Geneve: Opt Len 2, C bit, TEB, VNI
+    "0102" "80" "01" "00010002"                             # option class 0x0102 type 0x80 (critical)
+    "02000000bb01" "02000000aa01" "0800"                    # inner Ethernet: copied
+    "4500" "002c" "0008" "4000" "4006" "b770"               # IPv4: len 44, ID 7+1, DF, csum
+    "c0a80101" "c0a80102"
+    "9c40" "1389" "000003ec" "0000022b"                     # TCP 40000 > 5001, seq 1000+4, ack 555
+    "5019" "01f6" "a7ce" "0000"                             # FIN PSH ACK (last segment), win 502, csum
+    "65666768")                                             # "efgh"
+
+
+def test_golden_vector_of_the_last_segment():
+    sup = (OUTER_ETH / IP(src="10.0.0.1", dst="10.0.0.2", id=0x1000)
+           / UDP(sport=0xC000, dport=6081, chksum=0)
+           / Geneve(vni=0x123456, options=[GeneveOption(classid=0x0102, type=0x80, data=b"\0\1\0\2")])
+           / INNER_ETH / IP(src="192.168.1.1", dst="192.168.1.2", id=7, flags="DF")
+           / TCP(sport=40000, dport=5001, seq=1000, ack=555, flags="FPA", window=502) / Raw(b"abcdefgh"))
+    first, last = raw_segments(sup, mss=4)
+    assert last == SEGMENT_1
+    assert first[-4:] == b"abcd" and first[14 + 20 + 8 + 16 + 14 + 20 + 13] == 0x10   # ACK only
+    assert scapy_rebuilds_identically(first) and scapy_rebuilds_identically(last)
+
+
 # -- the tunnel header and the payload ------------------------------------------
 
 

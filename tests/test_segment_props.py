@@ -180,3 +180,17 @@ def test_truncated_super_packets_raise_capture_error(s, data):
         pass
     else:       # only a cut inside the payload of an IP packet with length 0 could pass; none here
         raise AssertionError("truncated packet accepted at %d of %d" % (cut, o.end))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=3000), st.integers(0, 40))
+def test_checksum_sums_agree_with_scapy_and_split_anywhere(data, cut):
+    """csum_block is RFC 1071's sum (Scapy's checksum() is the reference), and a
+    block split at any point (odd or even) sums the same (RFC 1071 §2 (B))."""
+    from scapy.utils import checksum as scapy_checksum
+
+    from scapy_geneve.checksum import csum_add, csum_block, csum_fold
+    assert csum_fold(csum_block(data)) == scapy_checksum(data)
+    cut = min(cut, len(data))
+    assert csum_fold(csum_add(csum_block(data[:cut]), csum_block(data[cut:], odd=bool(cut & 1)))) \
+        == scapy_checksum(data)
