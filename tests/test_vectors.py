@@ -6,6 +6,7 @@ for the sender-side violations the vectors carry, by the linter.
 """
 
 import subprocess
+import sys
 
 import pytest
 from scapy.layers.inet import IP, UDP
@@ -156,8 +157,7 @@ def test_register_vector_adds_and_replaces():
         register_vector(Vector("user-vni-zero-check", "geneve", Expect.DROP, "MUST", "s", "y", build))
         assert vectors(names=["user-vni-zero-check"])[0].expect is Expect.DROP
     finally:
-        from scapy_geneve import vectors as module
-        module._USER_VECTORS.clear()
+        sys.modules["scapy_geneve.vectors"]._USER_VECTORS.clear()
     assert "user-vni-zero-check" not in {v.name for v in vectors()}
 
 
