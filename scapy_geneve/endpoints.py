@@ -269,13 +269,14 @@ class _NetnsLab:
     def ns(self, suffix: str) -> str:
         return "%s-%s" % (self.prefix, suffix)
 
-    def add(self, suffix: str) -> str:
+    def add(self, suffix: str, ipv6: bool = False) -> str:
         name = self.ns(suffix)
         _run(["ip", "netns", "del", name], check=False)  # stale, from a killed run of this pid
         _run(["ip", "netns", "add", name])
         self.made.append(name)
-        _run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-              "net.ipv6.conf.default.disable_ipv6=1"])
+        flag = "0" if ipv6 else "1"   # no IPv6 chatter (RS, MLD) where it is not used
+        _run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=" + flag,
+              "net.ipv6.conf.default.disable_ipv6=" + flag])
         _run(["ip", "-n", name, "link", "set", "lo", "up"])
         return name
 
@@ -290,15 +291,16 @@ class OVSEndpoint(InterfaceEndpoint):
 
     Topology (all namespaces created here)::
 
-        <p>-vm  vp 192.168.50.1 ==veth== vo [br-int: gnv0 vx0 gre0]      <p>-ovs
-                                            [br-u: uo, internal br-u 10.99.0.1]
-        <p>-peer ulp 10.99.0.2  ==veth== uo
+        <p>-vm  vp 192.168.50.1 ==veth== vo [br-int: gnv0 vx0 gre0 gnv6]     <p>-ovs
+                                            [br-u: uo, internal br-u 10.99.0.1, fd00:99::1]
+        <p>-peer ulp 10.99.0.2, fd00:99::2 ==veth== uo
 
     The harness injects on ``ulp`` and watches ``vp``.  OpenFlow: traffic from
     each tunnel port goes to ``vo``; everything else is dropped.  The TLV map
     makes ``KNOWN_OPTION`` (class 0xffff, type 0x80, 4 bytes) understood.
     Tunnel keys: Geneve/VXLAN VNI 5000, GRE key 0x00abcd5a (VSID 0xabcd,
-    FlowID 0x5a).  Follows the lab recipe: OVS_RUNDIR in vswitchd's
+    FlowID 0x5a).  ``gnv6`` is a second Geneve port over the IPv6 underlay
+    (``ipv6=False`` leaves it out).  Follows the lab recipe: OVS_RUNDIR in vswitchd's
     environment, no ``--detach`` (children reaped here), ``ethtool -K vp tx
     off``, ``revalidator/purge`` before every vector.
     """
@@ -306,6 +308,7 @@ class OVSEndpoint(InterfaceEndpoint):
     SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
     timeout = 0.15  # after revalidator/wait the upcall has been executed
     PORTS = {"geneve": "gnv0", "vxlan": "vx0", "nvgre": "gre0"}
+    PORT6 = "gnv6"   # Geneve over the IPv6 underlay
     COVERAGE = ("datapath_drop_tunnel_pop_error", "drop_action_invalid_tunnel_metadata",
                 "datapath_drop_upcall_error", "drop_action_of_pipeline",
                 "datapath_drop_invalid_port", "datapath_drop_lock_error",
@@ -313,14 +316,15 @@ class OVSEndpoint(InterfaceEndpoint):
 
     def __init__(self, protocols: Sequence[str] = ("geneve", "vxlan", "nvgre"),
                  vni: int = 5000, vsid: int = 0xABCD, flowid: int = 0x5A,
-                 exact_counters: bool = False) -> None:
+                 exact_counters: bool = False, ipv6: bool = True) -> None:
         unknown = set(protocols) - set(self.PORTS)
         if unknown:
             raise ValueError("OVS endpoint supports %s, not %s" % (sorted(self.PORTS), sorted(unknown)))
         self.lab = _NetnsLab("o")
         self.ns_ovs, self.ns_peer, self.ns_vm = (self.lab.ns(s) for s in ("ovs", "peer", "vm"))
+        v6 = ipv6 and "geneve" in protocols
         super().__init__("ulp", "vp", Target(vni=vni, vsid=vsid, flowid=flowid), protocols,
-                         (4,), self.ns_peer, self.ns_vm, name="ovs")
+                         (4, 6) if v6 else (4,), self.ns_peer, self.ns_vm, name="ovs")
         self.vni, self.vsid, self.flowid = vni, vsid, flowid
         self.exact_counters = exact_counters
         self.workdir: Optional[str] = None
@@ -350,13 +354,16 @@ class OVSEndpoint(InterfaceEndpoint):
             os.mkdir(os.path.join(w, sub))
         self.env = dict(os.environ, OVS_RUNDIR=w + "/run", OVS_LOGDIR=w + "/log", OVS_DBDIR=w + "/db")
         self.version = _run(["ovs-vswitchd", "--version"]).splitlines()[0]
-        no, np_, nv = self.lab.add("ovs"), self.lab.add("peer"), self.lab.add("vm")
+        v6 = 6 in self.families
+        no, np_, nv = self.lab.add("ovs", v6), self.lab.add("peer", v6), self.lab.add("vm")
         _run(["ip", "link", "add", "uo", "netns", no, "type", "veth", "peer", "name", "ulp", "netns", np_])
         _run(["ip", "link", "add", "vo", "netns", no, "type", "veth", "peer", "name", "vp", "netns", nv])
         for ns, dev in ((no, "uo"), (no, "vo"), (np_, "ulp")):
             _run(["ip", "-n", ns, "link", "set", dev, "up"])
         _run(["ip", "-n", np_, "addr", "add", "10.99.0.2/24", "dev", "ulp"])
         t = self._target
+        if v6:
+            _run(["ip", "-n", np_, "addr", "add", t.src_ip6 + "/64", "dev", "ulp", "nodad"])
         _run(["ip", "-n", nv, "link", "set", "vp", "address", t.inner_dst_mac])
         _run(["ip", "-n", nv, "link", "set", "vp", "up"])
         _run(["ip", "-n", nv, "addr", "add", t.inner_dst_ip + "/24", "dev", "vp"])
@@ -387,6 +394,9 @@ class OVSEndpoint(InterfaceEndpoint):
             key = str(self.vni) if proto != "nvgre" else "0x%x" % (self.vsid << 8 | self.flowid)
             ports += ["--", "add-port", "br-int", port, "--", "set", "interface", port, "type=" + kind,
                       "options:remote_ip=10.99.0.2", "options:key=" + key]
+        if v6:
+            ports += ["--", "add-port", "br-int", self.PORT6, "--", "set", "interface", self.PORT6,
+                      "type=geneve", "options:remote_ip=" + t.src_ip6, "options:key=%d" % self.vni]
         self.vsctl("add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev",
                    "--", "add-port", "br-int", "vo", *ports)
         _run(["ip", "-n", no, "addr", "add", "10.99.0.1/24", "dev", "br-u"])
@@ -399,14 +409,23 @@ class OVSEndpoint(InterfaceEndpoint):
                 self.appctl("ovs/route/add", "10.99.0.2/32", "br-u")
                 break
             time.sleep(0.05)
+        if v6:
+            _run(["ip", "-n", no, "addr", "add", t.dst_ip6 + "/64", "dev", "br-u", "nodad"])
+            self.appctl("tnl/neigh/set", "br-u", t.src_ip6, peer_mac)
+            deadline = time.monotonic() + 10
+            while "fd00:99::/64 dev br-u" not in self.appctl("ovs/route/show"):
+                if time.monotonic() > deadline:
+                    self.appctl("ovs/route/add", t.src_ip6 + "/128", "br-u")
+                    break
+                time.sleep(0.05)
 
         if "geneve" in self.protocols:
             cls, typ, data = t.known_option
             self.ofctl("add-tlv-map", "br-int",
                        "{class=0x%x,type=0x%x,len=%d}->tun_metadata0" % (cls, typ, len(data)))
         self.ofctl("del-flows", "br-int")
-        for proto in sorted(self.protocols):
-            self.ofctl("add-flow", "br-int", "priority=100,in_port=%s,actions=output:vo" % self.PORTS[proto])
+        for port in [self.PORTS[p] for p in sorted(self.protocols)] + ([self.PORT6] if v6 else []):
+            self.ofctl("add-flow", "br-int", "priority=100,in_port=%s,actions=output:vo" % port)
         self.ofctl("add-flow", "br-int", "priority=1,actions=drop")
         self.br_u_mac = _mac(no, "br-u")
         self.peer_mac = peer_mac
