@@ -73,7 +73,7 @@ IPPROTO_ICMP = 1
 IPPROTO_ICMPV6 = 58
 # IPv6 extension headers walked to find the upper layer (RFC 8200 §4, RFC 7045).
 IPV6_EXT = frozenset([0, 43, 44, 60, 51, 135, 139, 140, 253, 254])
-GRE_C, GRE_K, GRE_S, GRE_VER = 0x8000, 0x2000, 0x1000, 0x0007
+GRE_C, GRE_R, GRE_K, GRE_S, GRE_VER = 0x8000, 0x4000, 0x2000, 0x1000, 0x0007
 STT_HDR_LEN = 18
 PROTO_NAMES = {1: "ICMP", 2: "IGMP", 4: "IPIP", 6: "TCP", 17: "UDP", 41: "IPv6",
                47: "GRE", 50: "ESP", 51: "AH", 58: "ICMPv6", 89: "OSPF", 103: "PIM",
@@ -406,6 +406,7 @@ def _udp_tunnel(cur: _Cursor, rec: ScanRecord, pos: int, ports: Ports,
         word = _U16(data, pos)[0]
         if word & 0x8000:
             rec.control = True
+            cur.need(pos, 12, "L2TPv3 control header")
             return
         rec.control = False
         cur.need(pos, 8, "L2TPv3 data header")
@@ -446,11 +447,13 @@ def _nvgre(cur: _Cursor, rec: ScanRecord, pos: int) -> None:
     if not (flags & GRE_K and proto == ETH_P_TEB and flags & GRE_VER == 0):
         return   # GRE, but not NVGRE
     rec.kind = "nvgre"
-    key = pos + (8 if flags & GRE_C else 4)
+    key = pos + (8 if flags & (GRE_C | GRE_R) else 4)
     cur.need(key, 4, "NVGRE key")
     value = _U32(data, key)[0]
     rec.vni, rec.flow_id = value >> 8, value & 0xFF
-    _inner(cur, rec, key + (8 if flags & GRE_S else 4), None)
+    if flags & (GRE_C | GRE_R | GRE_S):
+        raise _Bad("NVGRE with C, R or S set (RFC 7637 fixes C=0, S=0: an 8-byte header)")
+    _inner(cur, rec, key + 4, None)
 
 
 def parse_packet(data: bytes, linktype: int = LINKTYPE_ETHERNET,
@@ -489,7 +492,9 @@ def parse_packet(data: bytes, linktype: int = LINKTYPE_ETHERNET,
             cur.need(l4, 4, "L2TPv3 session ID")
             session = _U32(data, l4)[0]
             rec.control = session == 0
-            if session:
+            if not session:
+                cur.need(l4 + 4, 12, "L2TPv3 control header")
+            else:
                 rec.vni = session
                 _l2tp_payload(cur, rec, l4 + 4, l2tp_cookie, l2tp_l2ss)
     except _Short as exc:
@@ -778,6 +783,7 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
             li, lp, le = li[v3], lp[v3], le[v3]
             kind[li] = 6
             data = (g16(lp) & 0x8000) == 0
+            fail(li, ~data & (lp + 12 > le))          # short control header
             li, lp, le = li[data], lp[data], le[data]
             keep = fail(li, lp + 8 > le)
             li, lp = li[keep], lp[keep]
@@ -817,12 +823,11 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
         sel = ((flags & GRE_K) != 0) & (g16(t + 2) == ETH_P_TEB) & ((flags & GRE_VER) == 0)
         idx, t, e, flags = idx[sel], t[sel], e[sel], flags[sel]
         kind[idx] = 4
-        key = t + np.where((flags & GRE_C) != 0, 8, 4)
-        keep = fail(idx, key + 4 > e)
-        idx, key, flags = idx[keep], key[keep], flags[keep]
-        vni[idx] = (g32(key) >> 8).astype(np.uint64)
+        keep = fail(idx, ((flags & (GRE_C | GRE_R | GRE_S)) != 0) | (t + 8 > e))
+        idx, t = idx[keep], t[keep]
+        vni[idx] = (g32(t + 4) >> 8).astype(np.uint64)
         has_vni[idx] = True
-        add_inner(idx, key + np.where((flags & GRE_S) != 0, 8, 4), np.zeros(len(idx), np.int64))
+        add_inner(idx, t + 8, np.zeros(len(idx), np.int64))
 
     # -- L2TPv3 over IP ----------------------------------------------------------------
     l2ip = live & (proto == IPPROTO_L2TP)
@@ -834,6 +839,7 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
         idx, t = idx[keep], t[keep]
         session = g32(t)
         data = session != 0
+        fail(idx, ~data & (t + 16 > e[keep]))      # short control header
         idx, t, session = idx[data], t[data], session[data]
         vni[idx] = session.astype(np.uint64)
         has_vni[idx] = True
