@@ -35,8 +35,9 @@ coalesce() merges at least as much as one poll could.
 """
 
 import struct
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
@@ -57,7 +58,7 @@ _DF = 0x4000
 
 @dataclass
 class _Held:
-    slot: int                  # position in the output
+    key: Tuple[Any, ...]       # the flow
     first: bytes               # the first segment (headers come from it)
     o: Offsets
     mss: int
@@ -227,33 +228,48 @@ def _complete(h: _Held, checksums: str) -> bytes:
     return bytes(buf)
 
 
-def _coalesce(frames: Sequence[bytes], link: str, max_size: int, checksums: str,
-              tunnel: Optional[str]) -> List[Tuple[bytes, int]]:
-    """(frame, index of its first input frame) for every output frame."""
+def _coalesce_iter(frames: Iterable[bytes], link: str, max_size: int, checksums: str,
+                   tunnel: Optional[str]) -> Iterator[Tuple[bytes, int]]:
+    """(frame, index of its first input frame) for every output frame, in order.
+
+    Streams: an output frame is produced as soon as it and every frame before
+    it are final, so memory holds only the super-packets still open."""
     if checksums not in ("partial", "full"):
         raise ValueError("checksums must be 'partial' or 'full', not %r" % (checksums,))
-    out: List[Tuple[Union[bytes, _Held], int]] = []
+    out: Deque[Tuple[Union[bytes, _Held], int]] = deque()
     held: Dict[Tuple[Any, ...], _Held] = {}
+
+    def ready() -> Iterator[Tuple[bytes, int]]:
+        while out and (isinstance(out[0][0], bytes) or out[0][0].closed):
+            x, i = out.popleft()
+            if isinstance(x, bytes):
+                yield x, i
+            else:
+                if held.get(x.key) is x:
+                    del held[x.key]
+                yield _complete(x, checksums), i
+
     for i, raw in enumerate(frames):
         buf = bytes(raw)
         try:
             o = parse_offsets(buf, link, tunnel)
         except CaptureError:
+            o = None
+        if o is None or not _gro_able(buf, o):
             out.append((buf, i))
-            continue
-        if not _gro_able(buf, o):
-            out.append((buf, i))
+            yield from ready()
             continue
         if o.end != len(buf):
             buf = buf[:o.end]        # Ethernet padding is not payload
         key = _flow_key(buf, o)
         h = held.get(key)
         if h is not None and _try_merge(buf, o, h, max_size):
+            yield from ready()
             continue
         if h is not None:
             h.closed = True
         plen = o.end - o.payload_off
-        nh = _Held(len(out), buf, o, plen, [buf[o.payload_off:o.end]])
+        nh = _Held(key, buf, o, plen, [buf[o.payload_off:o.end]])
         if o.l4 == "tcp":
             fl = buf[o.l4_off + 13]
             nh.flags = fl
@@ -261,15 +277,25 @@ def _coalesce(frames: Sequence[bytes], link: str, max_size: int, checksums: str,
             nh.closed = bool(fl & _CLOSE_FLAGS)
         held[key] = nh
         out.append((nh, i))
-    return [(x if isinstance(x, bytes) else _complete(x, checksums), i) for x, i in out]
+        yield from ready()
+    for h in held.values():
+        h.closed = True
+    yield from ready()
 
 
-def coalesce_indexed(frames: Sequence[bytes], *, link: str = "ether", max_size: int = 65536,
+def _coalesce(frames: Sequence[bytes], link: str, max_size: int, checksums: str,
+              tunnel: Optional[str]) -> List[Tuple[bytes, int]]:
+    return list(_coalesce_iter(frames, link, max_size, checksums, tunnel))
+
+
+def coalesce_indexed(frames: Iterable[bytes], *, link: str = "ether", max_size: int = 65536,
                      checksums: str = "partial",
-                     tunnel: Optional[str] = None) -> List[Tuple[bytes, int]]:
-    """:func:`coalesce_bytes`, each output frame paired with the index of
-    its first input frame (to carry timestamps and link headers over)."""
-    return _coalesce(frames, link, max_size, checksums, tunnel)
+                     tunnel: Optional[str] = None) -> Iterator[Tuple[bytes, int]]:
+    """:func:`coalesce_bytes` as a stream (any iterable of frames, e.g. a
+    capture being read): yields each output frame, paired with the index of
+    its first input frame (to carry timestamps and link headers over), as
+    soon as it and every frame before it are final."""
+    return _coalesce_iter(frames, link, max_size, checksums, tunnel)
 
 
 def coalesce_bytes(frames: Sequence[bytes], *, link: str = "ether", max_size: int = 65536,

@@ -8,8 +8,10 @@ and every TCP/UDP packet gets the lengths and checksums the NIC would fill in.
 """
 
 import argparse
+import itertools
 import sys
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
 from scapy_geneve.cli._common import Progress, atomic_output
 from scapy_geneve.errors import BuildError, CaptureError
@@ -86,27 +88,20 @@ def run(args: argparse.Namespace) -> int:
         bar = Progress(reader.file_size, "segment", args.quiet)
         writer: Optional[PcapWriter] = None
         linktype = None
-        pending: List[Record] = []          # --coalesce: the whole capture, merged at the end
         transform = _transform(args)
+        records = _checked(reader, args.input, counts, bar)
         try:
-            for rec in reader.records():
-                counts["in"] += 1
-                if writer is None:
-                    linktype = rec.linktype
-                    writer = PcapWriter(out, rec.linktype, nanosecond=True)
-                elif rec.linktype != linktype:
-                    raise CaptureError("link type %d differs from the first packet's %d: a pcap "
-                                       "has one" % (rec.linktype, linktype), path=args.input,
-                                       offset=rec.offset, packet=rec.number)
-                if args.coalesce:
-                    pending.append(rec)
-                else:
+            if args.coalesce:
+                writer = _coalesce(records, out)
+                counts["out"] = writer.count if writer is not None else 0
+                counts["cut"] = counts["in"] - counts["out"]
+            else:
+                for rec in records:
+                    if writer is None:
+                        writer = PcapWriter(out, rec.linktype, nanosecond=True)
                     for frame in _one(rec, transform, args, counts, reasons):
                         writer.write(frame, rec.ts_ns or 0)
                         counts["out"] += 1
-                bar.update(reader.bytes_read, counts["in"])
-            if args.coalesce and writer is not None:
-                counts["out"] = _coalesce(pending, writer, counts)
         finally:
             bar.close()
         if writer is None:
@@ -172,16 +167,48 @@ def _unreadable(rec: Record, err: CaptureError, args: argparse.Namespace, counts
     return [rec.data]
 
 
-def _coalesce(records: List[Record], writer: PcapWriter, counts: Dict[str, int]) -> int:
-    """GRO over the whole capture; frames keep their first segment's time."""
-    link = _link(records[0]) if records else None
-    if link is None:
-        for rec in records:
-            writer.write(rec.data, rec.ts_ns or 0)
-        return len(records)
-    keep, kind = link
-    merged = coalesce_indexed([rec.data[keep:] for rec in records], link=kind)
-    for frame, first in merged:
-        writer.write(records[first].data[:keep] + frame, records[first].ts_ns or 0)
-    counts["cut"] = len(records) - len(merged)
-    return len(merged)
+def _checked(reader: Any, path: str, counts: Dict[str, int], bar: Progress) -> Iterator[Record]:
+    """The records of READER, counted, with the progress bar moving; one link type only."""
+    linktype = None
+    for rec in reader.records():
+        counts["in"] += 1
+        if linktype is None:
+            linktype = rec.linktype
+        elif rec.linktype != linktype:
+            raise CaptureError("link type %d differs from the first packet's %d: a pcap has one"
+                               % (rec.linktype, linktype), path=path, offset=rec.offset,
+                               packet=rec.number)
+        bar.update(reader.bytes_read, counts["in"])
+        yield rec
+
+
+class _CountingWriter(PcapWriter):
+    count = 0
+
+    def write(self, data: bytes, ts_ns: int = 0, wirelen: Optional[int] = None) -> None:
+        self.count += 1
+        super().write(data, ts_ns, wirelen)
+
+
+def _coalesce(records: Iterator[Record], out: Any) -> Optional[_CountingWriter]:
+    """GRO over the capture as it is read; frames keep their first segment's time
+    and link header.  Records that are not IP pass through unchanged."""
+    first = next(records, None)
+    if first is None:
+        return None
+    writer = _CountingWriter(out, first.linktype, nanosecond=True)
+    link = _link(first)
+    window: Deque[Tuple[int, Record]] = deque()   # records read, output not written yet
+
+    def frames() -> Iterator[bytes]:
+        for n, rec in enumerate(itertools.chain([first], records)):
+            window.append((n, rec))
+            lk = _link(rec)
+            yield rec.data[lk[0]:] if lk else b""    # b"": unreadable, passed through
+    for frame, n in coalesce_indexed(frames(), link=link[1] if link else _ETH):
+        while window[0][0] < n:                      # absorbed into earlier super-packets
+            window.popleft()
+        rec = window.popleft()[1]
+        lk = _link(rec)
+        writer.write(rec.data[:lk[0]] + frame if lk else rec.data, rec.ts_ns or 0)
+    return writer
