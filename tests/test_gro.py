@@ -18,7 +18,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from scapy_geneve import Geneve, GeneveOption, coalesce, finish_checksums, segment
-from scapy_geneve.checksum import csum_add, pseudo_header_sum
+from scapy_geneve.checksum import csum_add, ipv4_header_checksum, pseudo_header_sum
 from scapy_geneve.segment import parse_offsets
 
 from .test_segment import OUTER_ETH, geneve_super, payload, plain_tcp, vxlan_super
@@ -231,3 +231,35 @@ def test_non_ip_and_unparseable_frames_pass_through(no_debug_dissector):
 def test_wrong_checksums_knob():
     with pytest.raises(ValueError, match="partial"):
         coalesce(_segs(), checksums="maybe")
+
+
+def test_coalesce_indexed_streams_each_super_packet_once_final():
+    from scapy_geneve.gro import coalesce_indexed
+    first = [bytes(s) for s in segment(geneve_super(3000, flags="PA"), mss=1000)]
+    consumed = []
+
+    def frames():
+        for i, f in enumerate(first + first):       # the repeat is not contiguous: new packets
+            consumed.append(i)
+            yield f
+    it = coalesce_indexed(frames())
+    frame, index = next(it)
+    assert index == 0 and len(consumed) == 3         # out as soon as its PSH segment was read
+    assert len(frame) == len(as_captured(geneve_super(3000)))
+
+
+def test_big_tcp_round_trip_beyond_64k():
+    """BIG TCP (gro_max_size > 64K): IPv4 total length 0 and IPv6 payload length 0."""
+    for v6 in (False, True):
+        small = bytearray(bytes(plain_tcp(8, v6=v6)))
+        o = parse_offsets(bytes(small))
+        big = bytearray(small[:o.payload_off]) + payload(100_000)
+        struct.pack_into("!H", big, o.ip.off + (4 if v6 else 2), 0)
+        if not v6:
+            struct.pack_into("!H", big, o.ip.off + 10, 0)
+            struct.pack_into("!H", big, o.ip.off + 10, ipv4_header_checksum(big[o.ip.off:o.ip.off + 20]))
+        big = as_captured(bytes(big))
+        segs = segment(Ether(big), mss=1448)
+        assert len(segs) == 70 and b"".join(bytes(s)[o.payload_off:] for s in segs) == payload(100_000)
+        assert [bytes(m) for m in coalesce(segs, max_size=1 << 20)] == [big]
+        assert len(coalesce(segs)) == 2                  # default gro_max_size: 64 KB
