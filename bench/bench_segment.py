@@ -106,9 +106,10 @@ def main() -> int:
     tc = best(lambda: segment(sup, mtu=MTU), args.repeat)
     print("super-packet: %d bytes, Geneve with 2 options (%d option bytes), MSS %d -> %d segments"
           % (len(raw), o.inner_l2 - o.tunnel_off - 16, mss, n))
-    print("%-52s %9.3f ms  %7.2f Gbit/s payload" % ("A. segment_bytes() (bytes-level path)", ta * 1e3, bits / ta / 1e9))
-    print("%-52s %9.3f ms  %7.2f Gbit/s payload" % ("B. every segment built as a Scapy packet", tb * 1e3, bits / tb / 1e9))
-    print("%-52s %9.3f ms  %7.2f Gbit/s payload" % ("C. segment() (A + dissect each into Scapy)", tc * 1e3, bits / tc / 1e9))
+    for label, t in (("A. segment_bytes() (bytes-level path)", ta),
+                     ("B. every segment built as a Scapy packet", tb),
+                     ("C. segment() (A + dissect each into Scapy)", tc)):
+        print("%-52s %9.3f ms  %7.2f Gbit/s payload" % (label, t * 1e3, bits / t / 1e9))
     print("ratio B/A (bytes path vs Scapy build): %.0fx   (target >= 200x)" % (tb / ta))
     print("ratio B/C (Scapy packets out vs Scapy build): %.1fx" % (tb / tc))
 

@@ -27,8 +27,10 @@ SAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpus",
 def captured_before_nic() -> Ether:
     if os.path.exists(SAMPLE):
         return rdpcap(SAMPLE)[0]
-    pkt = (Ether(src="02:00:00:00:00:0b", dst="02:00:00:00:00:0d") / IPv6(src="2001:db8::b", dst="2001:db8::d") / UDP(sport=22155, dport=6081)
-           / Geneve(vni=0x1389) / Ether(src="02:00:00:00:01:02", dst="02:00:00:00:01:01") / IP(src="192.168.1.2", dst="192.168.1.1", flags="DF")
+    pkt = (Ether(src="02:00:00:00:00:0b", dst="02:00:00:00:00:0d")
+           / IPv6(src="2001:db8::b", dst="2001:db8::d") / UDP(sport=22155, dport=6081) / Geneve(vni=0x1389)
+           / Ether(src="02:00:00:00:01:02", dst="02:00:00:00:01:01")
+           / IP(src="192.168.1.2", dst="192.168.1.1", flags="DF")
            / TCP(sport=36991, dport=41507, flags="PA") / Raw(b"netperf\0" * 861))
     raw = bytearray(bytes(pkt))
     o = parse_offsets(bytes(raw))

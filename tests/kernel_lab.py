@@ -107,8 +107,9 @@ class VxlanGsoLab:
         ua, ub, ulen = UNDERLAY[self.outer]
         oa, ob, olen = OVERLAY[self.inner]
         fam = "-%d" % self.outer
-        _run("ip", "-n", na, fam, "addr", "add", "%s/%d" % (ua, ulen), "dev", "va", *(["nodad"] if self.outer == 6 else []))
-        _run("ip", "-n", nb, fam, "addr", "add", "%s/%d" % (ub, ulen), "dev", "vb", *(["nodad"] if self.outer == 6 else []))
+        nodad = ["nodad"] if self.outer == 6 else []     # no duplicate address detection wait
+        _run("ip", "-n", na, fam, "addr", "add", "%s/%d" % (ua, ulen), "dev", "va", *nodad)
+        _run("ip", "-n", nb, fam, "addr", "add", "%s/%d" % (ub, ulen), "dev", "vb", *nodad)
         for n, d in ((na, "va"), (nb, "vb")):
             _run("ip", "-n", n, "link", "set", d, "mtu", str(UNDERLAY_MTU), "up")
         if self.outer == 6:
@@ -121,8 +122,9 @@ class VxlanGsoLab:
                  "remote", rem, "dstport", "4789", "dev", d, *csum)
             _run("ip", "-n", n, "link", "set", "vx0", "address", mac)
         ifam = "-%d" % self.inner
-        _run("ip", "-n", na, ifam, "addr", "add", "%s/%d" % (oa, olen), "dev", "vx0", *(["nodad"] if self.inner == 6 else []))
-        _run("ip", "-n", nb, ifam, "addr", "add", "%s/%d" % (ob, olen), "dev", "vx0", *(["nodad"] if self.inner == 6 else []))
+        nodad = ["nodad"] if self.inner == 6 else []
+        _run("ip", "-n", na, ifam, "addr", "add", "%s/%d" % (oa, olen), "dev", "vx0", *nodad)
+        _run("ip", "-n", nb, ifam, "addr", "add", "%s/%d" % (ob, olen), "dev", "vx0", *nodad)
         for n in (na, nb):
             _run("ip", "-n", n, "link", "set", "vx0", "up")
         _run("ip", "-n", na, fam, "neigh", "replace", ub, "lladdr", self._mac(nb, "vb"), "dev", "va")

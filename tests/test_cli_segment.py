@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from scapy.layers.inet import IP, TCP
+from scapy.layers.inet import IP
 from scapy.layers.l2 import ARP, Ether
 from scapy.utils import wrpcap
 
