@@ -28,11 +28,13 @@ from dataclasses import asdict, dataclass
 from typing import (Any, Dict, Iterable, List, NamedTuple, Optional, Sequence,
                     Set, Tuple, Union)
 
-from scapy.layers.inet import IP, TCP, UDP, in4_chksum
-from scapy.layers.inet6 import IPv6, in6_chksum
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import GRE
 from scapy.packet import NoPayload, Packet
 
+from scapy_geneve.checksum import (csum_add, csum_block, csum_fold, inet_pton_any,
+                                   pseudo_header_sum)
 from scapy_geneve.consts import (ETH_P_TEB, GENEVE_CRITICAL, GENEVE_HDR_LEN,
                                  GENEVE_MAX_OPTIONS, GENEVE_OPT_HDR_LEN,
                                  GENEVE_PORT, IPPROTO_L2TP, L2TP_PORT, STT_PORT,
@@ -175,23 +177,24 @@ def _offset_in(pkt: Packet, layer: Packet, total: Optional[int] = None) -> int:
     return total - len(bytes(layer))
 
 
+def _l4_checksum_ok(ip: Packet, proto: int, segment: bytes) -> Optional[bool]:
+    """Whether SEGMENT (a UDP/TCP header with its checksum, and payload)
+    verifies against IP's pseudo-header; None when it cannot be checked."""
+    try:
+        src, dst = inet_pton_any(ip.src), inet_pton_any(ip.dst)
+    except (OSError, TypeError, ValueError):
+        return None
+    total = csum_add(pseudo_header_sum(src, dst, proto, len(segment)), csum_block(segment))
+    return csum_fold(total) == 0
+
+
 def _udp_checksum_ok(ip: Packet, udp_bytes: bytes) -> Optional[bool]:
     """Whether a non-zero UDP checksum verifies; None when it cannot be checked."""
-    try:
-        if isinstance(ip, IPv6):
-            return in6_chksum(17, ip, udp_bytes) in (0, 0xFFFF)
-        return in4_chksum(17, ip, udp_bytes) in (0, 0xFFFF)
-    except Exception:  # routing headers etc.: leave it to the dissector
-        return None
+    return _l4_checksum_ok(ip, 17, udp_bytes)
 
 
 def _tcp_checksum_ok(ip: Packet, tcp_bytes: bytes) -> Optional[bool]:
-    try:
-        if isinstance(ip, IPv6):
-            return in6_chksum(6, ip, tcp_bytes) in (0, 0xFFFF)
-        return in4_chksum(6, ip, tcp_bytes) in (0, 0xFFFF)
-    except Exception:
-        return None
+    return _l4_checksum_ok(ip, 6, tcp_bytes)
 
 
 def _is_fragment(ip: Optional[Packet]) -> bool:
