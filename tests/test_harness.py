@@ -189,11 +189,18 @@ def test_rfc8926(tunnel_endpoint, conformance_vector):
 '''
 
 
+def _plugin_args():
+    """``-p scapy_geneve.pytest_plugin`` unless the pytest11 entry point already loads it."""
+    from importlib.metadata import entry_points
+    loaded = any(ep.value == "scapy_geneve.pytest_plugin" for ep in entry_points(group="pytest11"))
+    return [] if loaded else ["-p", "scapy_geneve.pytest_plugin"]
+
+
 def test_pytest_plugin_turns_the_catalogue_into_tests(tmp_path):
     (tmp_path / "conftest.py").write_text(PLUGIN_CONFTEST)
     (tmp_path / "test_mine.py").write_text(PLUGIN_TEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    res = subprocess.run([sys.executable, "-m", "pytest", "-p", "scapy_geneve.pytest_plugin",
+    res = subprocess.run([sys.executable, "-m", "pytest", *_plugin_args(),
                           "-p", "no:cacheprovider", "-q", "-rA", "--conformance-protocol", "geneve",
                           "-W", "always", str(tmp_path)],
                          capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
@@ -212,7 +219,7 @@ def test_pytest_plugin_turns_the_catalogue_into_tests(tmp_path):
 def test_pytest_plugin_without_an_endpoint_skips_with_the_reason(tmp_path):
     (tmp_path / "test_mine.py").write_text(PLUGIN_TEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    res = subprocess.run([sys.executable, "-m", "pytest", "-p", "scapy_geneve.pytest_plugin",
+    res = subprocess.run([sys.executable, "-m", "pytest", *_plugin_args(),
                           "-p", "no:cacheprovider", "-q", "-rs", "--conformance-level", "MUST",
                           str(tmp_path)], capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
     assert "define a session-scoped `tunnel_endpoint` fixture" in res.stdout
