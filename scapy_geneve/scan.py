@@ -34,7 +34,7 @@ import os
 import socket
 import struct
 from typing import (IO, Any, Callable, Dict, FrozenSet, Iterable, Iterator, List,
-                    NamedTuple, Optional, Sequence, Tuple, Union)
+                    NamedTuple, Optional, Tuple, Union)
 
 from scapy_geneve.consts import (ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, GENEVE_PORT,
                                  IPPROTO_GRE, IPPROTO_L2TP, L2TP_PORT, STT_PORT,

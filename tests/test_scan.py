@@ -6,7 +6,7 @@ import collections
 import struct
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
