@@ -143,11 +143,16 @@ def _run(cmd: Sequence[str], env: Optional[Dict[str, str]] = None, check: bool =
     return res.stdout
 
 
-def _wait_path(path: str, timeout: float = 10.0) -> None:
+def _wait_path(path: str, timeout: float = 10.0, log: Optional[str] = None) -> None:
+    """Wait for a daemon's socket; on timeout, say so with the end of its log."""
     deadline = time.monotonic() + timeout
     while not os.path.exists(path):
         if time.monotonic() > deadline:
-            raise EndpointError("timeout waiting for %s" % path)
+            tail = ""
+            if log is not None and os.path.exists(log):
+                with open(log) as handle:
+                    tail = ": " + " | ".join(handle.read().strip().splitlines()[-3:])
+            raise EndpointError("timeout waiting for %s%s" % (path, tail))
         time.sleep(0.02)
 
 
@@ -376,14 +381,14 @@ class OVSEndpoint(InterfaceEndpoint):
              "--unixctl=%s/run/ovsdb-server.ctl" % w, "--log-file=%s/log/ovsdb-server.log" % w,
              "-vconsole:off", "--no-chdir"], env=self.env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        _wait_path(w + "/run/db.sock")
+        _wait_path(w + "/run/db.sock", log=w + "/log/ovsdb-server.log")
         self.vsctl("--no-wait", "init")
         self.procs.append(subprocess.Popen(
             ["ip", "netns", "exec", no, "env", "OVS_RUNDIR=%s/run" % w, "ovs-vswitchd",
              "unix:%s/run/db.sock" % w, "--unixctl=%s/run/ovs-vswitchd.ctl" % w,
              "--log-file=%s/log/ovs-vswitchd.log" % w, "-vconsole:off", "--no-chdir"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        _wait_path(w + "/run/ovs-vswitchd.ctl")
+        _wait_path(w + "/run/ovs-vswitchd.ctl", log=w + "/log/ovs-vswitchd.log")
 
         self.vsctl("add-br", "br-u", "--", "set", "bridge", "br-u", "datapath_type=netdev",
                    "--", "add-port", "br-u", "uo")
