@@ -13,12 +13,17 @@ big-integer remainder runs in C and is 3-5x faster than summing an
 """
 
 import socket
-from typing import Union
+from typing import Any, List, Optional, Union
 
 __all__ = [
     "csum_add", "csum_block", "csum_fold", "pseudo_header_sum", "ipv4_header_checksum",
-    "l4_checksum", "CSUM_MANGLED_0",
+    "l4_checksum", "chunk_sums", "CSUM_MANGLED_0", "USE_NUMPY",
 ]
+
+#: Let :func:`chunk_sums` use numpy when it is importable (it is optional).
+USE_NUMPY = True
+_NUMPY_MIN = 8192              # below this many bytes numpy's call overhead does not pay
+_np: Any = None
 
 #: What a computed UDP checksum of 0 is sent as (RFC 768: 0 means "no checksum").
 CSUM_MANGLED_0 = 0xFFFF
@@ -87,3 +92,40 @@ def l4_checksum(src: bytes, dst: bytes, proto: int, segment: Bytes, zero_is: int
 def inet_pton_any(addr: str) -> bytes:
     """Pack an IPv4 or IPv6 address string."""
     return socket.inet_pton(socket.AF_INET6 if ":" in addr else socket.AF_INET, addr)
+
+
+def _numpy() -> Any:
+    global _np
+    if _np is None:
+        try:
+            import numpy
+            _np = numpy
+        except ImportError:
+            _np = False
+    return _np
+
+
+def chunk_sums(data: Union[bytes, memoryview], size: int, force_int: bool = False) -> List[int]:
+    """Word sums of ``data[0:size]``, ``data[size:2*size]``, ..., each reduced
+    modulo 0xFFFF (2**16 == 1 mod 0xFFFF, so a residue *is* the ones'-complement
+    sum, 0 standing for 0xFFFF).  An odd-length last chunk is zero-padded.
+
+    Each chunk is summed as big-endian 16-bit words from its own first byte.
+    With numpy (optional) and an even ``size``, all chunks are summed in one
+    ``np.add.reduceat`` over a ``>u2`` view; otherwise each chunk is one
+    ``int.from_bytes(chunk) % 0xFFFF``.  bench/bench_segment.py measures both.
+    """
+    n = len(data)
+    if size <= 0:
+        raise ValueError("chunk size must be positive")
+    np = None if (force_int or not USE_NUMPY or size & 1 or n < _NUMPY_MIN) else _numpy()
+    if not np:
+        out = []
+        for a in range(0, n, size):
+            chunk = data[a:a + size]
+            out.append((int.from_bytes(chunk, "big") << (8 * (len(chunk) & 1))) % 0xFFFF)
+        return out
+    buf = bytes(data) + b"\0" if n & 1 else data
+    words = np.frombuffer(buf, dtype=">u2").astype(np.uint64)
+    sums = np.add.reduceat(words, np.arange(0, len(words), size // 2))
+    return [int(v) for v in (sums % 0xFFFF)]

@@ -38,7 +38,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
 from scapy_geneve.checksum import (
-    CSUM_MANGLED_0, csum_add, csum_block, csum_fold, ipv4_header_checksum,
+    CSUM_MANGLED_0, chunk_sums, csum_add, csum_block, csum_fold, ipv4_header_checksum,
     pseudo_header_sum,
 )
 from scapy_geneve.consts import (
@@ -540,7 +540,6 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
     out = []
     last = len(bounds) - 1
     put16 = _U16.pack_into
-    from_bytes = int.from_bytes
     in_id_at, in_ck_at = ip.off + 4, ip.off + 10
     out_id_at = outer.off + 4 if outer is not None else 0
     out_ck_at = out_id_at + 6
@@ -548,12 +547,12 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
     cwr_first = knobs.cwr == "first"
     mangle_outer = o.tunnel != "gre"
     write_partial = knobs.csum_offload and l4_csum_on
+    sums = chunk_sums(payload, mss) if n_pay else [0]
     for i, (a, b) in enumerate(bounds):
         chunk = payload[a:b]
         tmpl, b_out, b_in, b_l4, b_outer, partial = plans[b - a]
         h = bytearray(tmpl)
-        # payload words: an odd tail byte is the high byte of a zero-padded word
-        p_sum = (from_bytes(chunk, "big") << (8 * ((b - a) & 1))) % 0xFFFF
+        p_sum = sums[i]              # payload words, reduced mod 0xFFFF
         var = 0                      # what the per-segment fields add to the outer sums
         if v4_in:
             iid = (id_in0 + i * id_in_step) & 0xFFFF

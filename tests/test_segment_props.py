@@ -194,3 +194,25 @@ def test_checksum_sums_agree_with_scapy_and_split_anywhere(data, cut):
     cut = min(cut, len(data))
     assert csum_fold(csum_add(csum_block(data[:cut]), csum_block(data[cut:], odd=bool(cut & 1)))) \
         == scapy_checksum(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=0, max_size=30000), st.integers(1, 3000))
+def test_chunk_sums_numpy_and_pure_python_agree(data, size):
+    from scapy_geneve.checksum import chunk_sums, csum_block
+    want = [csum_block(data[a:a + size]) % 0xFFFF for a in range(0, len(data), size)]
+    assert chunk_sums(data, size, force_int=True) == want
+    assert chunk_sums(data, size) == want
+
+
+@SETTINGS
+@given(supers())
+def test_segments_are_the_same_without_numpy(s):
+    from scapy_geneve import checksum
+    raw = bytes(s["pkt"])
+    with_np = segment_bytes(raw, mss=s["mss"])
+    checksum.USE_NUMPY = False
+    try:
+        assert segment_bytes(raw, mss=s["mss"]) == with_np
+    finally:
+        checksum.USE_NUMPY = True
