@@ -134,3 +134,20 @@ def test_conform_linux_vxlan_end_to_end(netns_capable, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["endpoint"] == "linux-vxlan" and len(doc["results"]) == 9
     assert rc == (0 if doc["ok"] else 1)
+
+
+def test_conform_write_puts_every_selected_vector_in_a_pcap(tmp_path, capsys):
+    """Vectors for a device the harness cannot drive: replay the file into it."""
+    from scapy_geneve import pcapio
+    from scapy_geneve.vectors import vectors
+
+    out = str(tmp_path / "vxlan-vectors.pcap")
+    assert main(["conform", "--write", out, "--protocol", "vxlan", "--dst-mac", "52:54:00:00:00:01",
+                 "--dst-ip", "10.0.0.1", "--vni", "77"]) == 0
+    assert "9 vectors" in capsys.readouterr().out
+    records = list(pcapio.iter_records(out))
+    assert len(records) == len(vectors(["vxlan"]))
+    first = Ether(records[0].data)
+    assert first.dst == "52:54:00:00:00:01" and first[IP].dst == "10.0.0.1"
+    assert records[0].data[42 + 4:42 + 7] == (77).to_bytes(3, "big")     # the VNI asked for
+    assert main(["conform", "--write", out, "--vector", "no-such-vector"]) == 2

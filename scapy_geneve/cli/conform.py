@@ -15,6 +15,8 @@ import os
 import sys
 from typing import List
 
+from scapy_geneve import pcapio
+from scapy_geneve.cli._common import atomic_output
 from scapy_geneve.endpoints import (EndpointError, InterfaceEndpoint, KernelVXLANEndpoint,
                                     OVSEndpoint)
 from scapy_geneve.harness import run_vectors
@@ -34,6 +36,10 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("endpoint", nargs="?", choices=["ovs", "linux-vxlan", "interface"],
                    help="the endpoint under test")
     p.add_argument("--list", action="store_true", help="print the vector catalogue and exit")
+    p.add_argument("--write", metavar="PCAP",
+                   help="write the selected vectors' frames to PCAP (one per vector, in catalogue order, "
+                        "addressed with the interface-endpoint options) and exit: replay them into a "
+                        "device with tcpreplay or a traffic generator")
     p.add_argument("--protocol", action="append", choices=["geneve", "vxlan", "nvgre"],
                    help="only these protocols (repeatable)")
     p.add_argument("--vector", action="append", metavar="NAME", help="only these vectors (repeatable)")
@@ -70,25 +76,46 @@ def _print_catalogue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target(args: argparse.Namespace) -> Target:
+    base = Target()
+    return Target(src_mac=args.src_mac or base.src_mac, dst_mac=args.dst_mac or base.dst_mac,
+                  src_ip=args.src_ip or base.src_ip, dst_ip=args.dst_ip or base.dst_ip,
+                  vni=args.vni, vsid=args.vsid, flowid=args.flowid,
+                  inner_dst_mac=args.inner_dst_mac or base.inner_dst_mac,
+                  inner_dst_ip=args.inner_dst_ip or base.inner_dst_ip)
+
+
+def _write_vectors(args: argparse.Namespace) -> int:
+    vs = vectors(args.protocol, args.level, args.vector)
+    target = _target(args)
+    with atomic_output(args.write) as handle:
+        writer = pcapio.PcapWriter(handle, pcapio.LINKTYPE_ETHERNET, nanosecond=True)
+        for i, v in enumerate(vs):
+            writer.write(v.frame(target), ts_ns=i * 1000)
+    print("%s: %d vectors (%s)" % (args.write, len(vs), ", ".join(sorted({v.protocol for v in vs}))))
+    return 0
+
+
 def _interface_endpoint(args: argparse.Namespace) -> InterfaceEndpoint:
     missing = [flag for flag, val in (("--send-iface", args.send_iface), ("--recv-iface", args.recv_iface),
                                       ("--dst-mac", args.dst_mac), ("--dst-ip", args.dst_ip),
                                       ("--src-ip", args.src_ip)) if not val]
     if missing:
         raise EndpointError("the interface endpoint needs %s" % ", ".join(missing))
-    base = Target()
-    target = Target(src_mac=args.src_mac or base.src_mac, dst_mac=args.dst_mac, src_ip=args.src_ip,
-                    dst_ip=args.dst_ip, vni=args.vni, vsid=args.vsid, flowid=args.flowid,
-                    inner_dst_mac=args.inner_dst_mac or base.inner_dst_mac,
-                    inner_dst_ip=args.inner_dst_ip or base.inner_dst_ip)
-    return InterfaceEndpoint(args.send_iface, args.recv_iface, target,
+    return InterfaceEndpoint(args.send_iface, args.recv_iface, _target(args),
                              protocols=args.protocol or ("geneve", "vxlan", "nvgre"),
                              send_netns=args.send_netns, recv_netns=args.recv_netns, name="interface")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.list:
-        return _print_catalogue(args)
+    try:
+        if args.list:
+            return _print_catalogue(args)
+        if args.write:
+            return _write_vectors(args)
+    except KeyError as exc:
+        print("scapy-geneve conform: error: %s" % exc.args[0], file=sys.stderr)
+        return 2
     if args.endpoint is None:
         print("scapy-geneve conform: error: name an endpoint (ovs, linux-vxlan, interface) or --list",
               file=sys.stderr)
