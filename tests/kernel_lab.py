@@ -47,6 +47,15 @@ s.sendall(bytes((i * 7 + 3) & 0xff for i in range(n)))
 s.shutdown(socket.SHUT_WR); s.recv(1); s.close()
 """
 
+UDP_GSO_CLIENT = r"""
+import socket, sys
+dst, gso, sizes = sys.argv[1], int(sys.argv[2]), [int(x) for x in sys.argv[3].split(",")]
+s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_UDP, 103, gso)          # UDP_SEGMENT: the kernel builds UDP GSO skbs
+for n in sizes:
+    s.sendto(bytes((i * 11 + n) & 0xff for i in range(n)), (dst, 5002))
+"""
+
 #: the MTU of the underlay veths; vx0 gets 1450 (VXLAN over IPv4 takes 50, over IPv6 70)
 UNDERLAY_MTU = 1500
 
@@ -151,11 +160,11 @@ class VxlanGsoLab:
             subprocess.run(["ip", "netns", "del", n], capture_output=True)
 
     # -- one transfer -------------------------------------------------------
-    def _capture(self, ns: str, dev: str, path: Path, snap: int) -> subprocess.Popen:
+    def _capture(self, ns: str, dev: str, path: Path, snap: int,
+                 bpf: Tuple[str, ...] = ("udp", "port", "4789")) -> subprocess.Popen:
         log = path.with_suffix(".log")
         p = subprocess.Popen(["ip", "netns", "exec", ns, "tcpdump", "--immediate-mode", "-U", "-n",
-                              "-s", str(snap), "-B", "65536", "-i", dev, "-w", str(path),
-                              "udp", "port", "4789"],
+                              "-s", str(snap), "-B", "65536", "-i", dev, "-w", str(path), *bpf],
                              stdout=subprocess.DEVNULL, stderr=open(log, "w"))
         self.procs.append(p)
         for _ in range(200):
@@ -193,6 +202,28 @@ class VxlanGsoLab:
         srv.wait(10)
         if got != "received %d" % nbytes:
             raise RuntimeError("transfer incomplete: %r" % got)
+        time.sleep(0.3)
+        for p in caps:
+            p.send_signal(signal.SIGTERM)
+            p.wait(5)
+        return first, second
+
+
+    def udp_gso_transfer(self, gso_size: int, sizes: List[int], tunnel: bool) -> Tuple[Path, Path]:
+        """Send one UDP_SEGMENT (UDP GSO) datagram train per entry of ``sizes``
+        A->B, through vx0 (``tunnel``) or straight over the underlay.
+
+        Returns (pre-segmentation pcap on A:va, wire pcap on B:vb)."""
+        tag = "udpgso_%s_v%d" % ("vxlan" if tunnel else "plain", self.outer)
+        first = self.workdir / ("%s_super.pcap" % tag)
+        second = self.workdir / ("%s_segments.pcap" % tag)
+        bpf = ("udp", "port", "4789") if tunnel else ("udp", "port", "5002")
+        caps = [self._capture(self.na, "va", first, 70000, bpf),
+                self._capture(self.nb, "vb", second, 2048, bpf)]
+        fam = self.inner if tunnel else self.outer
+        dst = (OVERLAY if tunnel else UNDERLAY)[fam][1]
+        _run("ip", "netns", "exec", self.na, sys.executable, "-c", UDP_GSO_CLIENT, dst,
+             str(gso_size), ",".join(map(str, sizes)))
         time.sleep(0.3)
         for p in caps:
             p.send_signal(signal.SIGTERM)
