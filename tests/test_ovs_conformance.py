@@ -134,3 +134,10 @@ def test_ovs_31_verdicts(ovs_run):
     assert got == OVS_31
     if os.environ.get("SCAPY_GENEVE_PRINT_TABLE"):
         print("\n" + ovs_run["table"].to_markdown())
+
+
+def test_delivered_inner_frames_are_unmodified(ovs_run):
+    """OVS hands the inner frame over byte for byte (options stripped, nothing else)."""
+    for r in ovs_run["table"]:
+        if r.observed == DELIVERED:
+            assert r.intact, r.name
