@@ -26,6 +26,7 @@ import re
 import select
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -92,13 +93,25 @@ def netns_socket(iface: str, netns: Optional[str] = None, receive: bool = False)
     return sock
 
 
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 0x10
+TP_STATUS_VLAN_TPID_VALID = 0x40
+
+
 class Observer:
-    """Frames arriving on one interface (incoming only), matched by a tag."""
+    """Frames arriving on one interface (incoming only), matched by a tag.
+
+    The kernel hands AF_PACKET sockets 802.1Q tags out of band (VLAN
+    offload); like libpcap, the observer puts them back into the frame from
+    the PACKET_AUXDATA control message, so a tagged inner frame is seen tagged.
+    """
 
     def __init__(self, iface: str, netns: Optional[str] = None) -> None:
         self.iface = iface
         self.netns = netns
         self.sock = netns_socket(iface, netns, receive=True)
+        self.sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
         self.seen: List[bytes] = []
 
     def drain(self) -> None:
@@ -109,11 +122,19 @@ class Observer:
     def _read(self) -> None:
         while True:
             try:
-                data, addr = self.sock.recvfrom(65535)
+                data, ancdata, _flags, addr = self.sock.recvmsg(65535, socket.CMSG_SPACE(20))
             except BlockingIOError:
                 return
-            if addr[2] != PACKET_OUTGOING:
-                self.seen.append(data)
+            if addr[2] == PACKET_OUTGOING:
+                continue
+            for level, kind, cdata in ancdata:
+                if level == SOL_PACKET and kind == PACKET_AUXDATA and len(cdata) >= 20:
+                    status, _len, _snap, _mac, _net, tci, tpid = struct.unpack("=IIIHHHH", cdata[:20])
+                    if status & TP_STATUS_VLAN_VALID:
+                        if not status & TP_STATUS_VLAN_TPID_VALID:
+                            tpid = 0x8100
+                        data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
+            self.seen.append(data)
 
     def wait_for(self, tag: bytes, timeout: float) -> Optional[bytes]:
         """The first frame containing TAG within TIMEOUT seconds, or None."""
