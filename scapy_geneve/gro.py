@@ -103,7 +103,13 @@ def _gro_able(buf: bytes, o: Offsets) -> bool:
         t = o.tunnel_off
         if o.tunnel == "geneve" and (buf[t + 8] >> 6 != 0 or buf[t + 9] & 0x80):
             return False             # version != 0 or OAM
-        if o.tunnel != "gre" and not _l4_ok(buf, o.outer, t, 17, o.end):
+        if o.tunnel == "gre":
+            flags = buf[t]
+            if flags & ~0xA0:        # gre_gro_receive: only the C and K bits
+                return False
+            if flags & 0x80 and csum_fold(csum_block(buf[t:o.end])) != 0:
+                return False         # GRE checksum (C bit) must be valid
+        elif not _l4_ok(buf, o.outer, t, 17, o.end):
             return False
     return _l4_ok(buf, o.ip, o.l4_off, 6 if o.l4 == "tcp" else 17, o.end)
 
@@ -113,8 +119,8 @@ def _flow_key(buf: bytes, o: Offsets) -> Tuple[Any, ...]:
     parts: List[Any] = [o.tunnel, buf[:first.off], first.src, first.dst, first.proto]
     if o.outer is not None:
         t = o.tunnel_off
-        if o.tunnel == "gre":
-            parts.append(buf[t:o.inner_l2])
+        if o.tunnel == "gre":        # flags, protocol and key; not the checksum
+            parts += [buf[t:t + 4], buf[o.inner_l2 - 4:o.inner_l2] if buf[t] & 0x20 else b""]
         else:
             parts += [buf[t:t + 4], buf[t + 6:t + 8] == b"\0\0", buf[t + 8:o.inner_l2]]
         parts += [buf[o.inner_l2:o.ip.off], o.ip.src, o.ip.dst, o.ip.proto]

@@ -21,7 +21,7 @@ from scapy_geneve import Geneve, GeneveOption, coalesce, finish_checksums, segme
 from scapy_geneve.checksum import csum_add, ipv4_header_checksum, pseudo_header_sum
 from scapy_geneve.segment import parse_offsets
 
-from .test_segment import OUTER_ETH, geneve_super, payload, plain_tcp, vxlan_super
+from .test_segment import OUTER_ETH, geneve_super, nvgre_super, payload, plain_tcp, vxlan_super
 
 
 def as_captured(pkt) -> bytes:
@@ -55,6 +55,19 @@ def test_coalesce_of_segment_gives_back_the_super_packet(build):
     merged = coalesce(segment(sup, mtu=1500))
     assert len(merged) == 1
     assert bytes(merged[0]) == bytes(sup)
+
+
+def test_nvgre_round_trip_and_gre_checksum():
+    """gre_gro_receive: same flags, protocol and key (VSID/FlowID); the GRE
+    checksum (C bit) is validated and is not part of the flow."""
+    sup = Ether(as_captured(nvgre_super(5000)))
+    assert [bytes(m) for m in coalesce(segment(sup, mtu=1500))] == [bytes(sup)]
+    with_csum = Ether(as_captured(nvgre_super(5000, gre_csum=True)))
+    merged = coalesce(segment(with_csum, mtu=1500), checksums="full")
+    assert [bytes(m) for m in merged] == [bytes(finish_checksums(with_csum))]
+    other_key = [bytearray(bytes(p)) for p in segment(nvgre_super(5000), mtu=1500)]
+    other_key[1][14 + 20 + 7] ^= 1             # FlowID, the low byte of the GRE key
+    assert len(coalesce([bytes(p) for p in other_key])) == 3
 
 
 def test_checksums_full_gives_the_finished_super_packet():

@@ -360,6 +360,37 @@ def test_udp_gso_inside_geneve():
     assert all(scapy_rebuilds_identically(bytes(s)) for s in segs)
 
 
+@pytest.mark.parametrize("tunnel", ["geneve-ipv4", "geneve-ipv6", "gpe-ipv4", "gre-ipv4"])
+def test_tunnels_carrying_ip_without_an_inner_ethernet_header(tunnel):
+    """Geneve Protocol Type 0x0800/0x86DD, VXLAN-GPE Next Protocol 1, GRE protocol 0x0800."""
+    outer = OUTER_ETH / IP(src="10.0.0.1", dst="10.0.0.2", id=1)
+    inner = inner_tcp(3000, v6=tunnel.endswith("ipv6"))
+    if tunnel.startswith("geneve"):
+        sup = outer / UDP(sport=5, dport=6081, chksum=0) / Geneve(vni=1, options=two_options()) / inner
+    elif tunnel == "gpe-ipv4":
+        sup = outer / UDP(sport=5, dport=4790) / VXLAN(flags=0x0C, NextProtocol=1, vni=5) / inner
+    else:
+        sup = outer / GRE(proto=0x0800) / inner
+    raw = bytes(sup)
+    o = parse_offsets(raw)
+    assert o.inner_l2 == o.ip.off                      # no inner Ethernet
+    segs = segment_bytes(raw, mss=1000)
+    assert len(segs) == 3
+    assert all(scapy_rebuilds_identically(x) for x in segs)
+    assert b"".join(x[o.payload_off:] for x in segs) == payload(3000)
+
+
+def test_ipv6_extension_headers_are_copied():
+    from scapy.layers.inet6 import IPv6ExtHdrDestOpt
+    sup = (OUTER_ETH / IPv6(src="fd00::1", dst="fd00::2") / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt()
+           / TCP(sport=1, dport=2, seq=5, flags="PA") / Raw(payload(3000)))
+    raw = bytes(sup)
+    segs = segment_bytes(raw, mss=1000)
+    assert [len(x) for x in segs] == [14 + 40 + 8 + 8 + 20 + 1000] * 3
+    assert all(x[14 + 40:14 + 56] == raw[14 + 40:14 + 56] for x in segs)
+    assert all(scapy_rebuilds_identically(x) for x in segs)
+
+
 def test_tunnel_on_a_custom_port_is_found_from_the_layers():
     from scapy.packet import bind_layers, split_layers
     bind_layers(UDP, Geneve, dport=16081)
