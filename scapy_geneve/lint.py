@@ -29,7 +29,7 @@ from typing import (Any, Dict, Iterable, List, NamedTuple, Optional, Sequence,
                     Set, Tuple, Union)
 
 from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.inet6 import IPv6
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrRouting
 from scapy.layers.l2 import GRE
 from scapy.packet import NoPayload, Packet
 
@@ -180,6 +180,8 @@ def _offset_in(pkt: Packet, layer: Packet, total: Optional[int] = None) -> int:
 def _l4_checksum_ok(ip: Packet, proto: int, segment: bytes) -> Optional[bool]:
     """Whether SEGMENT (a UDP/TCP header with its checksum, and payload)
     verifies against IP's pseudo-header; None when it cannot be checked."""
+    if isinstance(ip, IPv6) and isinstance(ip.payload, IPv6ExtHdrRouting):
+        return None  # the pseudo-header uses the final destination: leave it to a full stack
     try:
         src, dst = inet_pton_any(ip.src), inet_pton_any(ip.dst)
     except (OSError, TypeError, ValueError):
