@@ -23,6 +23,7 @@ already been yielded.
 import operator
 import os
 import struct
+import sys
 from array import array
 from typing import IO, Iterator, List, NamedTuple, Optional, Tuple, Union
 
@@ -205,6 +206,7 @@ class CaptureReader:
         self.bytes_read = 0         # file bytes consumed so far (for progress)
         self.file_size = 0
         self._handle: Optional[IO[bytes]] = None
+        self._spare: Optional[bytearray] = None
         self._open()
 
     # -- opening ----------------------------------------------------------------
@@ -273,20 +275,31 @@ class CaptureReader:
 
     # -- pcap ---------------------------------------------------------------------
     def _read(self, buf: bytes, need: int) -> Tuple[bytes, bool]:
-        """BUF plus the next chunk (at least NEED bytes in all if the file has them)."""
+        """BUF plus the next chunk (at least NEED bytes in all if the file has them).
+
+        One copy only: the chunk is read straight in after the carried-over
+        tail, into the previous buffer when nobody holds it any more.
+        """
         assert self._handle is not None
-        size = max(self.chunk_size, need - len(buf))
-        if not buf:
-            more = self._handle.read(size)
-            return more, bool(more)
-        # One copy only: read the chunk straight in after the carried-over tail.
-        joined = bytearray(len(buf) + size)
-        joined[:len(buf)] = buf
-        got = self._handle.readinto(memoryview(joined)[len(buf):])
+        tail = len(buf)
+        size = max(self.chunk_size, need - tail)
+        joined = self._spare
+        self._spare = None
+        # 2 references = `joined` and getrefcount's argument: no Batch, record
+        # or numpy view still uses the old buffer, so it can be refilled.
+        if joined is None or sys.getrefcount(joined) > 2:
+            joined = bytearray(tail + size)
+        elif len(joined) > tail + size:
+            del joined[tail + size:]
+        elif len(joined) < tail + size:
+            joined.extend(bytes(tail + size - len(joined)))
+        joined[:tail] = buf
+        got = self._handle.readinto(memoryview(joined)[tail:])
         if not got:
             return buf, False
         if got < size:
-            del joined[len(buf) + got:]
+            del joined[tail + got:]
+        self._spare = joined
         return joined, True  # type: ignore[return-value]  (bytes-like)
 
     def _pcap_batches(self) -> Iterator[Batch]:
@@ -344,6 +357,7 @@ class CaptureReader:
                 self.packets_read = number - 1
                 self.bytes_read = base + pos
                 yield batch
+                del batch   # let the next read reuse the buffer if the caller is done
             if bad >= 0:
                 raise self._error("record length %d is absurd (snaplen %d, limit %d): "
                                   "corrupt record header" % (bad, self.snaplen, limit),
@@ -500,6 +514,7 @@ class CaptureReader:
                 self.packets_read = number - 1
                 self.bytes_read = base + pos
                 yield batch
+                del batch
             if error is not None:
                 raise error
             if not got and pos == 0:

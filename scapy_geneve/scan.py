@@ -510,7 +510,12 @@ def parse_packet(data: bytes, linktype: int = LINKTYPE_ETHERNET,
 
 
 def _check_linktype(reader: CaptureReader, batch: Batch) -> None:
-    linktypes = set(batch.fields[5])
+    if batch._fields is None:   # classic pcap: one link type for the file
+        if batch.pcap_linktype in SUPPORTED_LINKTYPES:
+            return
+        linktypes = {batch.pcap_linktype}
+    else:
+        linktypes = set(batch.fields[5])
     for linktype in linktypes:
         if linktype not in SUPPORTED_LINKTYPES:
             i = list(batch.fields[5]).index(linktype)
@@ -1059,8 +1064,12 @@ class ScanStats:
         ts = res.ts_ns[res.ts_ns != _NO_TS]
         if len(ts):
             self._times(int(ts.min()), int(ts.max()))
-        for value, count in zip(*np.unique(res.linktype, return_counts=True)):
-            self.linktypes[int(value)] = self.linktypes.get(int(value), 0) + int(count)
+        first = int(res.linktype[0])
+        if (res.linktype == first).all():
+            self.linktypes[first] = self.linktypes.get(first, 0) + n
+        else:
+            for value, count in zip(*np.unique(res.linktype, return_counts=True)):
+                self.linktypes[int(value)] = self.linktypes.get(int(value), 0) + int(count)
         for value, count in enumerate(np.bincount(res.outer_ip, minlength=7).tolist()):
             if count:
                 self.outer[value] = self.outer.get(value, 0) + count
@@ -1103,8 +1112,13 @@ class ScanStats:
             self.critical_options += int(critical.sum())
             with_crit = np.unique(res.opt_pkt[critical])
             self.crit_without_c += int((~res.crit[with_crit]).sum())
-        for value, count in zip(*np.unique(res.inner, return_counts=True)):
-            self.inner[int(value)] = self.inner.get(int(value), 0) + int(count)
+        ip = res.inner < 256             # -1 (none) and IP protocols: one bincount
+        counts = np.bincount(res.inner[ip] + 1, minlength=257).tolist()
+        for value in np.nonzero(counts)[0].tolist():
+            self.inner[value - 1] = self.inner.get(value - 1, 0) + counts[value]
+        if not ip.all():                 # non-IP inner frames: EtherType keys
+            for value, count in zip(*np.unique(res.inner[~ip], return_counts=True)):
+                self.inner[int(value)] = self.inner.get(int(value), 0) + int(count)
         self.malformed += int(res.malformed.sum())
         for reason in res.reasons.values():
             self.reasons[reason] = self.reasons.get(reason, 0) + 1
@@ -1163,6 +1177,7 @@ def _batches(path: Union[str, "os.PathLike[str]"], progress: Optional[Callable[[
         for batch in reader.batches():
             _check_linktype(reader, batch)
             yield reader, batch
+            del batch   # the reader may reuse the buffer once nobody holds it
             if progress is not None:
                 progress(reader.bytes_read, reader.packets_read)
 
@@ -1182,6 +1197,7 @@ def compute_stats(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_P
     for reader, batch in _batches(path, progress):
         stats.format = reader.format
         stats.add_result(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss))
+        del batch
     return stats
 
 
@@ -1348,6 +1364,7 @@ def filter_capture(path: Union[str, "os.PathLike[str]"], out: IO[bytes],
                 out.write(buf[blocks[k][1]:blocks[k][2]])
         counts[0] += res.n
         counts[1] += len(chosen)
+        del batch, buf
     if not header_done:
         with open_capture(path) as reader:   # a file with no packets: keep its header
             out.write(reader.header)

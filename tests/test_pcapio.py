@@ -56,6 +56,14 @@ class TestPcap:
         path = write_pcap(tmp_path / "x.pcap")
         assert [r.data for r in read_all(path, chunk)] == FRAMES
 
+    def test_kept_batches_stay_valid(self, tmp_path: Path) -> None:
+        """The reader refills a buffer only when nobody holds it any more."""
+        path = write_pcap(tmp_path / "x.pcap")
+        with open_capture(path, chunk_size=300) as reader:
+            batches = list(reader.batches())
+        assert len(batches) > 5
+        assert [r.data for b in batches for r in b.records()] == FRAMES
+
     def test_agrees_with_scapy_reader(self, tmp_path: Path) -> None:
         path = write_pcap(tmp_path / "x.pcap", endian=">", nanosecond=True)
         theirs = [(data, meta.wirelen) for data, meta in RawPcapReader(str(path))]
