@@ -3,6 +3,7 @@ exit codes, byte-exact copies (pcap and pcapng), damaged inputs (partial
 results, exit 2, no traceback), atomic output that never overwrites the input,
 and peers (tcpdump, tshark) reading what filter writes."""
 
+import io
 import json
 import os
 import subprocess
@@ -147,6 +148,30 @@ class TestStats:
         assert res.returncode == 0 and res.stderr == ""
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                                    pcap: Path, tmp_path: Path, quiet: bool) -> None:
+    """On a terminal the bar shows (here without the 2 s delay); --quiet hides it."""
+    import functools
+    from scapy_geneve.cli import _common, filter as filter_cli, stats as stats_cli
+    term = _Terminal()
+    bar = functools.partial(_common.Progress, delay=0.0, stream=term)
+    monkeypatch.setattr(stats_cli, "Progress", bar)
+    monkeypatch.setattr(filter_cli, "Progress", bar)
+    extra = ["--quiet"] if quiet else []
+    assert main(["stats", str(pcap)] + extra) == 0
+    assert main(["filter", str(pcap), str(tmp_path / "o.pcap"), "--vni", "100"] + extra) == 0
+    capsys.readouterr()
+    shown = term.getvalue()
+    assert (shown == "") if quiet else ("stats [" in shown and "filter [" in shown
+                                        and "100.0%" in shown)
+
+
 def _records(path: Path) -> List[Tuple[bytes, int, int]]:
     return [(r.data, r.ts_ns, r.interface) for r in iter_records(path)]
 
@@ -194,6 +219,18 @@ class TestFilter:
         originals = _records(pcapng)
         assert got == [r for r in originals if r in got] and len(got) == 8
         assert {iface for _d, _t, iface in got} == {0, 1}   # both interfaces kept
+
+    def test_two_sections_keep_their_blocks(self, capsys: pytest.CaptureFixture,
+                                            pcapng: Path, tmp_path: Path) -> None:
+        """A second section (its own SHB and IDBs) is copied too, in place."""
+        both = tmp_path / "both.pcapng"
+        both.write_bytes(pcapng.read_bytes() * 2)
+        out = tmp_path / "out.pcapng"
+        code, _o, err = run_cli(capsys, "filter", str(both), str(out), "--kind", "nvgre")
+        assert code == 0 and "4 of 48 packets written" in err
+        raw = out.read_bytes()
+        assert raw.count(b"\x0a\x0d\x0d\x0a") == 2       # both Section Header Blocks
+        assert [iface for _d, _t, iface in _records(out)] == [0, 1, 0, 1]
 
     def test_refuses_to_overwrite_input(self, capsys: pytest.CaptureFixture, pcap: Path) -> None:
         before = pcap.read_bytes()
