@@ -1209,12 +1209,13 @@ class PacketFilter:
     ``kind``: names from :data:`KINDS`; ``option_class``/``option_type``: a
     packet matches if one Geneve option has one of the classes *and* one of
     the types (the 8-bit type, 0x80 = critical); ``malformed``: only
-    malformed packets.  An empty filter keeps everything.
+    malformed packets; ``invert``: keep the packets that do *not* match.
+    An empty filter keeps everything.
     """
 
     def __init__(self, vni: Iterable[int] = (), kind: Iterable[str] = (),
                  option_class: Iterable[int] = (), option_type: Iterable[int] = (),
-                 malformed: bool = False) -> None:
+                 malformed: bool = False, invert: bool = False) -> None:
         self.vni = frozenset(int(v) for v in vni)
         self.kind = frozenset(kind)
         unknown = self.kind - set(KINDS)
@@ -1224,6 +1225,7 @@ class PacketFilter:
         self.option_class = frozenset(int(v) for v in option_class)
         self.option_type = frozenset(int(v) for v in option_type)
         self.malformed = malformed
+        self.invert = invert
         for value in self.vni:
             if not 0 <= value < 1 << 64:
                 raise ValueError("identifier %d is out of range" % value)
@@ -1236,11 +1238,15 @@ class PacketFilter:
 
     @property
     def empty(self) -> bool:
+        """True when the filter keeps every packet."""
         return not (self.vni or self.kind or self.option_class or self.option_type
-                    or self.malformed)
+                    or self.malformed or self.invert)
 
     def match(self, rec: ScanRecord) -> bool:
         """Does this record pass the filter?"""
+        return self._match(rec) != self.invert
+
+    def _match(self, rec: ScanRecord) -> bool:
         if self.kind and rec.kind not in self.kind:
             return False
         if self.vni and rec.vni not in self.vni:
@@ -1273,7 +1279,7 @@ class PacketFilter:
             keep &= has
         if self.malformed:
             keep &= res.malformed
-        return keep
+        return ~keep if self.invert else keep
 
 
 def matching_packets(path: Union[str, "os.PathLike[str]"], pfilter: PacketFilter,

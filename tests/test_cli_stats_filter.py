@@ -210,6 +210,13 @@ class TestFilter:
         run_cli(capsys, "filter", str(pcap), str(out), "--option-type", "0x03")
         assert len(_records(out)) == 4
 
+    def test_invert(self, capsys: pytest.CaptureFixture, pcap: Path, tmp_path: Path) -> None:
+        out = tmp_path / "rest.pcap"
+        code, _o, err = run_cli(capsys, "filter", str(pcap), str(out), "--kind", "geneve",
+                                "--invert")
+        assert code == 0 and "3 of 12 packets written" in err
+        assert [rec.data for rec in iter_records(out)] == FRAMES[8:11]
+
     def test_pcapng_in_pcapng_out(self, capsys: pytest.CaptureFixture, pcapng: Path,
                                   tmp_path: Path) -> None:
         out = tmp_path / "out.pcapng"

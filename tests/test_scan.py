@@ -363,7 +363,8 @@ class TestFilterPredicate:
                    PacketFilter(option_class=[0x0108]), PacketFilter(option_type=[0x80]),
                    PacketFilter(option_class=[0x0102], option_type=[0x03]),
                    PacketFilter(vni=[0x1122334455667788]), PacketFilter(malformed=True),
-                   PacketFilter()]
+                   PacketFilter(), PacketFilter(vni=[5001], invert=True),
+                   PacketFilter(invert=True)]
         records = list(scan(all_kinds))
         with open_capture(all_kinds) as reader:
             batch = next(iter(reader.batches()))

@@ -45,6 +45,8 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--kind", type=_kinds, action="append", default=[], metavar="K",
                        help="encapsulation: %s" % ", ".join(KINDS))
     group.add_argument("--malformed", action="store_true", help="only malformed packets")
+    group.add_argument("--invert", action="store_true",
+                       help="select the packets that do NOT match (e.g. everything but a VNI)")
 
 
 def packet_filter(args: argparse.Namespace) -> PacketFilter:
@@ -54,7 +56,8 @@ def packet_filter(args: argparse.Namespace) -> PacketFilter:
     try:
         return PacketFilter(vni=flat(args.vni), kind=flat(args.kind),
                             option_class=flat(args.option_class),
-                            option_type=flat(args.option_type), malformed=args.malformed)
+                            option_type=flat(args.option_type), malformed=args.malformed,
+                            invert=args.invert)
     except ValueError as exc:
         raise SystemExit("scapy-geneve %s: error: %s" % (args.command, exc)) from None
 
