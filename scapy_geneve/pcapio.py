@@ -207,6 +207,8 @@ class CaptureReader:
         self.file_size = 0
         self._handle: Optional[IO[bytes]] = None
         self._spare: Optional[bytearray] = None
+        self._owned = True
+        self._head = b""
         self._open()
 
     # -- opening ----------------------------------------------------------------
@@ -214,12 +216,20 @@ class CaptureReader:
         return CaptureError(message, path=self.path, offset=offset, packet=packet)
 
     def _open(self) -> None:
-        handle = open(self.path, "rb")
+        if self.path == "-":            # a pipe: `tcpdump -w - | scapy-geneve stats -`
+            handle: IO[bytes] = sys.stdin.buffer
+            self.path = "<stdin>"
+            self._owned = False
+        else:
+            handle = open(self.path, "rb")
         self._handle = handle
-        self.file_size = os.fstat(handle.fileno()).st_size
+        try:
+            self.file_size = os.fstat(handle.fileno()).st_size
+        except (OSError, ValueError):
+            self.file_size = 0
         head = handle.read(PCAP_HDR_LEN)
         if len(head) < 4:
-            handle.close()
+            self.close()
             raise self._error("not a capture file: %d bytes, too short for a magic number"
                               % len(head), 0)
         magic_le = struct.unpack("<I", head[:4])[0]
@@ -230,13 +240,13 @@ class CaptureReader:
             magic = magic_le if self.endian == "<" else magic_be
             self.nanosecond = magic == PCAP_MAGIC_NS
             if len(head) < PCAP_HDR_LEN:
-                handle.close()
+                self.close()
                 raise self._error("truncated pcap file header: %d of 24 bytes" % len(head), 0)
             vmaj, vmin, _zone, _sigfigs, snaplen, linktype = struct.unpack(
                 self.endian + "HHiIII", head[4:])
             self.version = (vmaj, vmin)
             if vmaj != 2:
-                handle.close()
+                self.close()
                 raise self._error("unsupported pcap version %d.%d (only 2.x exists)"
                                   % (vmaj, vmin), 4)
             self.snaplen = snaplen
@@ -245,14 +255,15 @@ class CaptureReader:
             self.header = head
         elif magic_le == BT_SHB:
             self.format = "pcapng"
-            handle.seek(0)
+            self._head = head       # no seek back: the input may be a pipe
         else:
-            handle.close()
+            self.close()
             raise self._error("not a pcap or pcapng file: magic 0x%08x" % magic_be, 0)
 
     def close(self) -> None:
         if self._handle is not None:
-            self._handle.close()
+            if self._owned:
+                self._handle.close()
             self._handle = None
 
     def __enter__(self) -> "CaptureReader":
@@ -373,7 +384,7 @@ class CaptureReader:
         # Walk block by block.  Packet blocks fill the batch arrays; every other
         # block is parsed if it matters (SHB, IDB) and remembered for copying.
         base = 0
-        buf = b""
+        buf = self._head
         number = 1
         endian = "<"
         interfaces: List[_Interface] = []

@@ -239,6 +239,21 @@ class TestFilter:
         assert raw.count(b"\x0a\x0d\x0d\x0a") == 2       # both Section Header Blocks
         assert [iface for _d, _t, iface in _records(out)] == [0, 1, 0, 1]
 
+    def test_pipes(self, pcapng: Path, tmp_path: Path) -> None:
+        """`tcpdump -w - | scapy-geneve filter - - ... | scapy-geneve stats -`."""
+        with open(pcapng, "rb") as stdin:
+            res = subprocess.run([sys.executable, "-m", "scapy_geneve", "filter", "-", "-",
+                                  "--vni", "100", "--kind", "geneve"], stdin=stdin,
+                                 capture_output=True, check=True)
+        out = tmp_path / "piped.pcapng"
+        out.write_bytes(res.stdout)
+        assert len(_records(out)) == 10 and b"10 of 24 packets written to -" in res.stderr
+        res = subprocess.run([sys.executable, "-m", "scapy_geneve", "stats", "--json", "-"],
+                             input=res.stdout, capture_output=True, check=True)
+        assert json.loads(res.stdout)["vnis"] == [
+            {"kind": "geneve", "vni": 100, "packets": 10,
+             "bytes": sum(len(d) for d, _t, _i in _records(out))}]
+
     def test_refuses_to_overwrite_input(self, capsys: pytest.CaptureFixture, pcap: Path) -> None:
         before = pcap.read_bytes()
         link = pcap.parent / "same.pcap"

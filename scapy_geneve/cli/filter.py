@@ -1,12 +1,12 @@
 """``scapy-geneve filter IN OUT``: copy the packets that match, byte for byte."""
 
 import argparse
-import os
+import contextlib
 import sys
-from typing import Any, List
+from typing import IO, Any, Iterator, List
 
 from scapy_geneve.cli._common import Progress, atomic_output
-from scapy_geneve.cli.stats import add_scan_options, scan_kwargs
+from scapy_geneve.cli.stats import add_scan_options, input_size, scan_kwargs
 from scapy_geneve.errors import CaptureError
 from scapy_geneve.scan import KINDS, PacketFilter, filter_capture
 
@@ -69,8 +69,10 @@ def register(subparsers: Any) -> None:
                     "original bytes and timestamps (pcap in gives pcap out with the same "
                     "header; pcapng in gives pcapng out with every interface and other "
                     "block kept).  OUT is written atomically and may not be IN.")
-    parser.add_argument("input", metavar="IN", help="capture file (pcap or pcapng)")
-    parser.add_argument("output", metavar="OUT", help="capture file to write")
+    parser.add_argument("input", metavar="IN",
+                        help="capture file (pcap or pcapng); - reads standard input")
+    parser.add_argument("output", metavar="OUT",
+                        help="capture file to write; - writes standard output")
     add_filter_options(parser)
     parser.add_argument("--keep-partial", action="store_true",
                         help="if IN is damaged part-way, still write the packets that "
@@ -80,12 +82,26 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+@contextlib.contextmanager
+def _output(path: str, source: str) -> Iterator[IO[bytes]]:
+    """OUT: a file written atomically, or standard output for ``-``."""
+    if path != "-":
+        with atomic_output(path, *([source] if source != "-" else [])) as out:
+            yield out
+        return
+    if sys.stdout.isatty():
+        raise SystemExit("scapy-geneve filter: error: refusing to write a capture to a "
+                         "terminal (redirect standard output or give a file name)")
+    yield sys.stdout.buffer
+    sys.stdout.buffer.flush()
+
+
 def run(args: argparse.Namespace) -> int:
     pfilter = packet_filter(args)
-    bar = Progress(os.path.getsize(args.input), "filter", args.quiet)
+    bar = Progress(input_size(args.input), "filter", args.quiet)
     counts = [0, 0]
     error = None
-    with atomic_output(args.output, args.input) as out:
+    with _output(args.output, args.input) as out:
         try:
             filter_capture(args.input, out, pfilter, progress=bar.update, counts=counts,
                            **scan_kwargs(args))

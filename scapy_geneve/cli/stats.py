@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from scapy_geneve.cli._common import Progress
 from scapy_geneve.errors import CaptureError
@@ -33,6 +33,11 @@ def _port(text: str) -> int:
     return value
 
 
+def input_size(path: str) -> Optional[int]:
+    """Bytes to read for the progress bar (None for ``-``, standard input)."""
+    return None if path == "-" else os.path.getsize(path)
+
+
 def scan_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """The keyword arguments for scapy_geneve.scan functions from ARGS."""
     ports = Ports(geneve=DEFAULT_PORTS.geneve | frozenset(args.geneve_port),
@@ -48,7 +53,7 @@ def register(subparsers: Any) -> None:
                     "malformed packets.  Reads pcap and pcapng; never builds Scapy "
                     "packets, so it runs at millions of packets per second."
                     % ", ".join(KINDS))
-    parser.add_argument("pcap", help="capture file (pcap or pcapng)")
+    parser.add_argument("pcap", help="capture file (pcap or pcapng); - reads standard input")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--top", type=int, default=20, metavar="N",
                         help="show the N busiest VNIs and options (default 20; 0 = all)")
@@ -133,8 +138,7 @@ def format_text(data: Dict[str, Any], top: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     stats = ScanStats(args.pcap)
-    size = os.path.getsize(args.pcap)
-    bar = Progress(size, "stats", args.quiet)
+    bar = Progress(input_size(args.pcap), "stats", args.quiet)
     try:
         compute_stats(args.pcap, progress=bar.update, stats=stats, **scan_kwargs(args))
     except CaptureError as exc:
