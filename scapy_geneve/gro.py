@@ -29,9 +29,10 @@ the TCP (and a non-zero outer UDP) checksum the way ``tcp4_gro_complete`` /
 ``checksums="full"`` finishes them instead.  Packets that are not merged come
 back unchanged.  Each super-packet takes the place of its first segment.
 
-Not modelled: NAPI poll boundaries (the kernel flushes every held packet at the
-end of each poll, at most 64 packets, and holds at most 8 flows per bucket), so
-coalesce() merges at least as much as one poll could.
+NAPI poll boundaries (the kernel flushes every held packet at the end of each
+poll, at most 64 packets) are modelled only on request (``flush_every``); the
+limit of 8 held flows per GRO bucket is not, so coalesce() merges at least as
+much as the kernel could.
 """
 
 import struct
@@ -235,13 +236,16 @@ def _complete(h: _Held, checksums: str) -> bytes:
 
 
 def _coalesce_iter(frames: Iterable[bytes], link: str, max_size: int, checksums: str,
-                   tunnel: Optional[str]) -> Iterator[Tuple[bytes, int]]:
+                   tunnel: Optional[str], tunnel_ports: Optional[Dict[int, str]] = None,
+                   flush_every: Optional[int] = None) -> Iterator[Tuple[bytes, int]]:
     """(frame, index of its first input frame) for every output frame, in order.
 
     Streams: an output frame is produced as soon as it and every frame before
     it are final, so memory holds only the super-packets still open."""
     if checksums not in ("partial", "full"):
         raise ValueError("checksums must be 'partial' or 'full', not %r" % (checksums,))
+    if flush_every is not None and flush_every < 1:
+        raise ValueError("flush_every must be a positive number of packets, not %r" % (flush_every,))
     out: Deque[Tuple[Union[bytes, _Held], int]] = deque()
     held: Dict[Tuple[Any, ...], _Held] = {}
 
@@ -256,9 +260,13 @@ def _coalesce_iter(frames: Iterable[bytes], link: str, max_size: int, checksums:
                 yield _complete(x, checksums), i
 
     for i, raw in enumerate(frames):
+        if flush_every and i and i % flush_every == 0:
+            for h in held.values():          # end of a NAPI poll: napi_gro_flush
+                h.closed = True
+            yield from ready()
         buf = bytes(raw)
         try:
-            o = parse_offsets(buf, link, tunnel)
+            o = parse_offsets(buf, link, tunnel, tunnel_ports)
         except CaptureError:
             o = None
         if o is None or not _gro_able(buf, o):
@@ -290,28 +298,34 @@ def _coalesce_iter(frames: Iterable[bytes], link: str, max_size: int, checksums:
 
 
 def _coalesce(frames: Sequence[bytes], link: str, max_size: int, checksums: str,
-              tunnel: Optional[str]) -> List[Tuple[bytes, int]]:
-    return list(_coalesce_iter(frames, link, max_size, checksums, tunnel))
+              tunnel: Optional[str], tunnel_ports: Optional[Dict[int, str]] = None,
+              flush_every: Optional[int] = None) -> List[Tuple[bytes, int]]:
+    return list(_coalesce_iter(frames, link, max_size, checksums, tunnel, tunnel_ports, flush_every))
 
 
 def coalesce_indexed(frames: Iterable[bytes], *, link: str = "ether", max_size: int = 65536,
-                     checksums: str = "partial",
-                     tunnel: Optional[str] = None) -> Iterator[Tuple[bytes, int]]:
+                     checksums: str = "partial", tunnel: Optional[str] = None,
+                     tunnel_ports: Optional[Dict[int, str]] = None,
+                     flush_every: Optional[int] = None) -> Iterator[Tuple[bytes, int]]:
     """:func:`coalesce_bytes` as a stream (any iterable of frames, e.g. a
     capture being read): yields each output frame, paired with the index of
     its first input frame (to carry timestamps and link headers over), as
     soon as it and every frame before it are final."""
-    return _coalesce_iter(frames, link, max_size, checksums, tunnel)
+    return _coalesce_iter(frames, link, max_size, checksums, tunnel, tunnel_ports, flush_every)
 
 
 def coalesce_bytes(frames: Sequence[bytes], *, link: str = "ether", max_size: int = 65536,
-                   checksums: str = "partial", tunnel: Optional[str] = None) -> List[bytes]:
+                   checksums: str = "partial", tunnel: Optional[str] = None,
+                   tunnel_ports: Optional[Dict[int, str]] = None,
+                   flush_every: Optional[int] = None) -> List[bytes]:
     """:func:`coalesce` on raw frames; returns frames."""
-    return [f for f, _ in _coalesce(frames, link, max_size, checksums, tunnel)]
+    return [f for f, _ in _coalesce(frames, link, max_size, checksums, tunnel, tunnel_ports, flush_every)]
 
 
 def coalesce(packets: Sequence[Union[Packet, bytes]], *, max_size: int = 65536,
-             checksums: str = "partial", tunnel: Optional[str] = None) -> List[Packet]:
+             checksums: str = "partial", tunnel: Optional[str] = None,
+             tunnel_ports: Optional[Dict[int, str]] = None,
+             flush_every: Optional[int] = None) -> List[Packet]:
     """Merge segments into super-packets the way Linux GRO does (module doc).
 
     ``packets`` are ``Ether`` (or ``IP``/``IPv6``) packets or frame bytes, in
@@ -319,7 +333,11 @@ def coalesce(packets: Sequence[Union[Packet, bytes]], *, max_size: int = 65536,
     values give BIG TCP packets with IPv4 total length / IPv6 payload length
     0); ``checksums`` is "partial" (pseudo-header sums, as GRO hands packets
     to the stack) or "full" (finished); ``tunnel`` forces "geneve", "vxlan",
-    "vxlan-gpe" or "none" instead of port-based detection.
+    "vxlan-gpe" or "none" instead of port-based detection, ``tunnel_ports``
+    replaces the port table (:data:`scapy_geneve.segment.TUNNEL_PORTS`).
+    ``flush_every=N`` closes every held super-packet after each N packets, as
+    the end of a NAPI poll does (the kernel's budget is 64 packets per poll);
+    by default nothing is flushed before the end.
     ``coalesce(segment(p)) == p`` for a super-packet captured before the NIC
     (partial checksums).  Each output packet keeps its first segment's time.
     """
@@ -330,7 +348,8 @@ def coalesce(packets: Sequence[Union[Packet, bytes]], *, max_size: int = 65536,
         link, cls = "ip", type(first)
     else:
         link, cls = "ether", Ether
-    merged = _coalesce([bytes(p) for p in packets], link, max_size, checksums, tunnel)
+    merged = _coalesce([bytes(p) for p in packets], link, max_size, checksums, tunnel, tunnel_ports,
+                       flush_every)
     out = []
     for frame, i in merged:
         q = cls(frame)

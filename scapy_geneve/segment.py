@@ -598,16 +598,19 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
 
 def segment_bytes(data: bytes, mss: Optional[int] = None, mtu: Optional[int] = None, *,
                   link: str = "ether", tunnel: Optional[str] = None,
+                  tunnel_ports: Optional[Dict[int, str]] = None,
                   outer_ip_id: str = "increment", ip_id: str = "increment",
                   outer_udp_csum: Optional[bool] = None, udp_csum: Optional[bool] = None,
                   cwr: str = "first", csum_offload: bool = False, _fast: bool = True) -> List[bytes]:
     """:func:`segment` on raw frame bytes: returns the segments as bytes.
 
     This is the fast path (no Scapy packet is built); :func:`segment` calls
-    it and dissects the result.  See :func:`segment` for the arguments.
+    it and dissects the result.  See :func:`segment` for the arguments;
+    ``tunnel_ports`` replaces :data:`TUNNEL_PORTS` (UDP destination port ->
+    "geneve", "vxlan" or "vxlan-gpe") for port-based tunnel detection.
     """
     buf = _normalise(bytes(data), link)
-    o = parse_offsets(buf, link, tunnel)
+    o = parse_offsets(buf, link, tunnel, tunnel_ports)
     m = _resolve_mss(o, mss, mtu)
     k = _knobs(buf, o, outer_ip_id, ip_id, outer_udp_csum, udp_csum, cwr, csum_offload)
     if _fast and o.end - o.payload_off > m:
@@ -618,13 +621,14 @@ def segment_bytes(data: bytes, mss: Optional[int] = None, mtu: Optional[int] = N
 
 
 def finish_checksums_bytes(data: bytes, *, link: str = "ether", tunnel: Optional[str] = None,
+                           tunnel_ports: Optional[Dict[int, str]] = None,
                            csum_offload: bool = False) -> bytes:
     """:func:`finish_checksums` on raw frame bytes."""
     buf = _normalise(bytes(data), link)
     if link == "ether" and _ethertype_at(buf, 0)[0] not in (ETH_P_IP, ETH_P_IPV6):
         return buf                 # not IP (ARP, LLDP, ...): nothing to finish
     try:
-        o = parse_offsets(buf, link, tunnel)
+        o = parse_offsets(buf, link, tunnel, tunnel_ports)
     except CaptureError:
         if tunnel == "none":
             raise

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from scapy.layers.inet import IP
+from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.utils import wrpcap
 
@@ -162,3 +162,27 @@ def test_console_script_runs(capture, tmp_path):
                           str(tmp_path / "o.pcap")], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "o.pcap").exists()
+
+
+def test_geneve_on_another_port(tmp_path):
+    sup = geneve_super(3000)
+    sup[UDP].dport = 16081
+    path, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    wrpcap(str(path), [sup])
+    main(["segment", "-q", str(path), str(out), "--mss", "1000"])
+    # unknown port: a UDP datagram bigger than the MSS can only be UDP GSO: cut as such.
+    # UDP payload: Geneve 8 + options 20 + Ethernet 14 + IPv4 20 + TCP 32 + 3000 = 3094
+    assert [len(f) - 14 - 20 - 8 for f in frames(out)] == [1000, 1000, 1000, 94]
+    main(["segment", "-q", str(path), str(out), "--mss", "1000", "--geneve-port", "16081"])
+    got = frames(out)
+    assert len(got) == 3 and all(len(f) == len(got[0]) for f in got)
+
+
+def test_napi_budget_cuts_super_packets(capture, tmp_path):
+    path, raw = capture
+    out, back = tmp_path / "out.pcap", tmp_path / "back.pcap"
+    main(["segment", "-q", str(path), str(out), "--mss", "1000"])
+    main(["segment", "-q", str(out), str(back), "--coalesce", "--napi-budget", "4"])
+    assert len(frames(back)) > 5
+    with pytest.raises(SystemExit):
+        main(["segment", str(path), str(back), "--napi-budget", "4"])

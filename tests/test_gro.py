@@ -276,3 +276,11 @@ def test_big_tcp_round_trip_beyond_64k():
         assert len(segs) == 70 and b"".join(bytes(s)[o.payload_off:] for s in segs) == payload(100_000)
         assert [bytes(m) for m in coalesce(segs, max_size=1 << 20)] == [big]
         assert len(coalesce(segs)) == 2                  # default gro_max_size: 64 KB
+
+
+def test_flush_every_models_the_end_of_a_napi_poll():
+    segs = segment(geneve_super(5000, flags="PA"), mss=1000)         # 5 segments
+    assert [len(m[Geneve][TCP].payload) for m in coalesce(segs, flush_every=2)] == [2000, 2000, 1000]
+    assert len(coalesce(segs, flush_every=64)) == 1
+    with pytest.raises(ValueError, match="flush_every"):
+        coalesce(segs, flush_every=0)

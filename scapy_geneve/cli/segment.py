@@ -17,7 +17,7 @@ from scapy_geneve.cli._common import Progress, atomic_output
 from scapy_geneve.errors import BuildError, CaptureError
 from scapy_geneve.gro import coalesce_indexed
 from scapy_geneve.pcapio import PcapWriter, Record, open_capture
-from scapy_geneve.segment import finish_checksums_bytes, segment_bytes
+from scapy_geneve.segment import TUNNEL_PORTS, finish_checksums_bytes, segment_bytes
 
 _ETH, _IP = "ether", "ip"
 
@@ -61,6 +61,13 @@ def register(subparsers: Any) -> None:
     mode.add_argument("--finish-checksums", action="store_true",
                       help="only fill in lengths and checksums (partial checksums, IPv4 "
                            "length 0 / IPv6 payload length 0 of BIG TCP); no segmenting")
+    parser.add_argument("--geneve-port", type=int, action="append", default=[], metavar="P",
+                        help="also read UDP port P as Geneve (6081 always is); repeatable")
+    parser.add_argument("--vxlan-port", type=int, action="append", default=[], metavar="P",
+                        help="also read UDP port P as VXLAN (4789 and 8472 always are); repeatable")
+    parser.add_argument("--napi-budget", type=int, metavar="N",
+                        help="--coalesce: flush every held super-packet after each N packets, "
+                             "as the end of a NAPI poll does (the kernel's budget is 64)")
     parser.add_argument("--fixed-id", action="store_true",
                         help="keep the IPv4 IDs of every segment (TCP_FIXEDID) instead of +1")
     parser.add_argument("--keep-going", action="store_true",
@@ -70,10 +77,22 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def _ports(args: argparse.Namespace) -> Dict[int, str]:
+    ports = dict(TUNNEL_PORTS)
+    for kind, extra in (("geneve", args.geneve_port), ("vxlan", args.vxlan_port)):
+        for port in extra:
+            if not 0 < port < 65536:
+                raise SystemExit("scapy-geneve segment: error: --%s-port %d is not a UDP port"
+                                 % (kind, port))
+            ports[port] = kind
+    return ports
+
+
 def _transform(args: argparse.Namespace) -> Callable[[bytes, str], List[bytes]]:
+    ports = _ports(args)
     if args.finish_checksums:
-        return lambda data, link: [finish_checksums_bytes(data, link=link)]
-    knobs: Dict[str, Any] = {}
+        return lambda data, link: [finish_checksums_bytes(data, link=link, tunnel_ports=ports)]
+    knobs: Dict[str, Any] = {"tunnel_ports": ports}
     if args.fixed_id:
         knobs.update(ip_id="fixed", outer_ip_id="fixed")
     return lambda data, link: segment_bytes(data, args.mss, args.mtu, link=link, **knobs)
@@ -82,6 +101,8 @@ def _transform(args: argparse.Namespace) -> Callable[[bytes, str], List[bytes]]:
 def run(args: argparse.Namespace) -> int:
     if args.coalesce and (args.mtu is not None or args.mss is not None or args.fixed_id):
         raise SystemExit("scapy-geneve segment: error: --coalesce takes no --mtu/--mss/--fixed-id")
+    if args.napi_budget is not None and (not args.coalesce or args.napi_budget < 1):
+        raise SystemExit("scapy-geneve segment: error: --napi-budget needs --coalesce and N >= 1")
     counts = {"in": 0, "out": 0, "cut": 0, "finished": 0, "unchanged": 0, "skipped": 0}
     reasons: List[str] = []
     with open_capture(args.input) as reader, atomic_output(args.output, args.input) as out:
@@ -92,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         records = _checked(reader, args.input, counts, bar)
         try:
             if args.coalesce:
-                writer = _coalesce(records, out)
+                writer = _coalesce(records, out, _ports(args), args.napi_budget)
                 counts["out"] = writer.count if writer is not None else 0
                 counts["cut"] = counts["in"] - counts["out"]
             else:
@@ -190,7 +211,8 @@ class _CountingWriter(PcapWriter):
         super().write(data, ts_ns, wirelen)
 
 
-def _coalesce(records: Iterator[Record], out: Any) -> Optional[_CountingWriter]:
+def _coalesce(records: Iterator[Record], out: Any, ports: Dict[int, str],
+              budget: Optional[int]) -> Optional[_CountingWriter]:
     """GRO over the capture as it is read; frames keep their first segment's time
     and link header.  Records that are not IP pass through unchanged."""
     first = next(records, None)
@@ -205,7 +227,8 @@ def _coalesce(records: Iterator[Record], out: Any) -> Optional[_CountingWriter]:
             window.append((n, rec))
             lk = _link(rec)
             yield rec.data[lk[0]:] if lk else b""    # b"": unreadable, passed through
-    for frame, n in coalesce_indexed(frames(), link=link[1] if link else _ETH):
+    for frame, n in coalesce_indexed(frames(), link=link[1] if link else _ETH, tunnel_ports=ports,
+                                     flush_every=budget):
         while window[0][0] < n:                      # absorbed into earlier super-packets
             window.popleft()
         rec = window.popleft()[1]
