@@ -325,7 +325,7 @@ def _resolve_mss(o: Offsets, mss: Optional[int], mtu: Optional[int]) -> int:
     return mss
 
 
-def _finish_tail(h: bytearray, o: Offsets, first: bool, last: bool, ip_id_step: int,
+def _patch_segment(h: bytearray, o: Offsets, first: bool, last: bool, ip_id_step: int,
                  outer_id_step: int, tcp_seq: int, chunk_sum: int, chunk_len: int,
                  knobs: "_Knobs") -> None:
     """Patch one segment's header in place (``h`` = template copy)."""
@@ -448,7 +448,7 @@ def _cut(buf: bytes, o: Offsets, mss: Optional[int], knobs: _Knobs) -> List[byte
     for i, (a, b) in enumerate(bounds):
         chunk = payload[a:b]
         h = bytearray(template)
-        _finish_tail(h, o, i == 0, i == last_i, i * id_inc, i * oid_inc, seq0 + a,
+        _patch_segment(h, o, i == 0, i == last_i, i * id_inc, i * oid_inc, seq0 + a,
                      csum_block(chunk), b - a, knobs)
         h += chunk
         out.append(bytes(h))
@@ -456,23 +456,18 @@ def _cut(buf: bytes, o: Offsets, mss: Optional[int], knobs: _Knobs) -> List[byte
 
 
 def _words(b: Union[bytes, bytearray]) -> int:
-    """Sum of big-endian 16-bit words, not reduced (callers reduce mod 0xFFFF)."""
-    return int.from_bytes(b, "big") % 0xFFFF if not len(b) & 1 else int.from_bytes(bytes(b) + b"\0", "big") % 0xFFFF
-
-
-def _csum(total: int) -> int:
-    """Checksum field for a non-zero-data sum kept modulo 0xFFFF.
-
-    2**16 == 1 (mod 0xFFFF), so the ones'-complement sum is the residue, with
-    residue 0 standing for 0xFFFF (the data is never all zero: it includes a
-    protocol number or version).  The field is its complement."""
-    r = total % 0xFFFF
-    return 0xFFFF - r if r else 0
+    """Sum of the big-endian 16-bit words of ``b`` (zero-padded), as a residue mod 0xFFFF."""
+    return (int.from_bytes(b, "big") << (8 * (len(b) & 1))) % 0xFFFF
 
 
 def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[bytes]]:
     """The bytes path: one header template per segment length, base sums
     precomputed, per segment only integer additions and field writes.
+
+    Sums are kept as residues modulo 0xFFFF: 2**16 == 1 (mod 0xFFFF), so the
+    residue *is* the ones'-complement sum, residue 0 standing for 0xFFFF (the
+    summed data is never all zero: it holds a protocol number or a version).
+    A checksum field is then ``0xFFFF - r`` (0 when r is 0).
 
     Returns None when the layout is not the common case (then :func:`_cut`,
     the straightforward per-segment computation, does the job; the two are
