@@ -44,6 +44,8 @@ never invented.
 
 import itertools
 import random
+import socket
+import struct
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Type, Union
@@ -52,8 +54,9 @@ from scapy.config import conf
 from scapy.fields import (BitField, ByteField, FlagsField, ShortField, StrField,
                           XLongField, XShortField)
 from scapy.packet import Packet, Raw, bind_bottom_up, bind_layers, bind_top_down
-from scapy.layers.inet import IP, TCP, UDP, in4_chksum
-from scapy.layers.inet6 import IPv6, in6_chksum
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.utils import checksum
 from scapy.layers.l2 import Ether
 
 from scapy_geneve.consts import STT_PORT
@@ -364,9 +367,7 @@ def stt_reassemble(segments: Iterable[Packet], *, verify_checksum: bool = True,
             result.dropped.append((index, why))
             continue
         if verify_checksum:
-            csum = (in4_chksum(6, l3, body) if isinstance(l3, IP)
-                    else in6_chksum(6, l3, body))
-            if csum != 0:
+            if _tcp_checksum(l3, body) != 0:
                 result.dropped.append((index, "bad TCP checksum"))
                 continue
         dataofs = (body[12] >> 4) * 4
@@ -421,6 +422,19 @@ def stt_reassemble(segments: Iterable[Packet], *, verify_checksum: bool = True,
         result.incomplete.append(STTIncomplete(key[0], key[1], key[2], state.total,
                                                state.received, _holes(state)))
     return result
+
+
+def _tcp_checksum(l3: Packet, body: bytes) -> int:
+    """Internet checksum of the pseudo-header and BODY: 0 when BODY's checksum is right."""
+    if isinstance(l3, IP):
+        pseudo = (socket.inet_pton(socket.AF_INET, str(l3.src)) +
+                  socket.inet_pton(socket.AF_INET, str(l3.dst)) +
+                  struct.pack("!BBH", 0, 6, len(body)))
+    else:
+        pseudo = (socket.inet_pton(socket.AF_INET6, str(l3.src)) +
+                  socket.inet_pton(socket.AF_INET6, str(l3.dst)) +
+                  struct.pack("!I3xB", len(body), 6))
+    return checksum(pseudo + body)
 
 
 def _ecn_ce(l3: Packet) -> bool:
