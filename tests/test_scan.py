@@ -469,3 +469,36 @@ def test_generated_capture_agrees_with_tshark(tshark: str, generated: Path) -> N
         and not (line.split("|")[4] and int(line.split("|")[4].split(",")[0])
                  < int(line.split("|")[5].split(",")[0])))
     assert ours == vnis
+
+
+# -- the Linux kernel as the encapsulator ------------------------------------------------
+@pytest.mark.netns
+@pytest.mark.parametrize("outer", [4, 6])
+def test_kernel_vxlan_capture(outer: int, netns_capable: None, tcpdump: str,
+                              tmp_path: Path) -> None:
+    """Real VXLAN traffic (VNI 42) that the kernel encapsulated, GSO super-packets
+    and wire segments: every packet tcpdump sees to UDP 4789 is VXLAN VNI 42 for
+    us, with the overlay TCP 5-tuple; nothing else is called a tunnel."""
+    import shutil
+    if shutil.which("ethtool") is None:
+        pytest.skip("ethtool is not installed (the kernel lab needs it)")
+    from .kernel_lab import OVERLAY, vxlan_gso_lab
+    with vxlan_gso_lab(tmp_path, "udpcsum", outer, 4) as lab:
+        captures = lab.transfer(200_000)
+    for path in captures:
+        res = subprocess.run([tcpdump, "-nn", "--count", "-r", str(path), "udp dst port 4789"],
+                             capture_output=True, text=True, check=True)
+        theirs = int(res.stdout.split()[0])          # "22 packets"
+        records = list(scan(path))
+        vxlan = [r for r in records if r.kind == "vxlan"]
+        assert theirs > 10 and len(vxlan) == theirs, path.name
+        assert all(r.vni == 42 and not r.malformed for r in vxlan)
+        a, b = OVERLAY[4][:2]
+        tcp = {(r.inner_src, r.inner_dst) for r in vxlan if r.inner_proto == 6}
+        assert tcp == {(a, b), (b, a)}
+        # the rest is the overlay's own IPv6 neighbour discovery / MLD (ICMPv6)
+        assert {r.inner_proto for r in vxlan} <= {6, 58}
+        assert all(r.kind in ("vxlan", None) for r in records)
+        stats = compute_stats(path).to_dict()
+        assert stats["vnis"] == [{"kind": "vxlan", "vni": 42, "packets": theirs,
+                                  "bytes": sum(r.wirelen for r in vxlan)}]
