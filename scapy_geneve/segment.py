@@ -701,7 +701,9 @@ def segment(pkt: Union[Packet, bytes], mss: Optional[int] = None, mtu: Optional[
       pseudo-header sum) as a device with tx checksum offload receives
       them; outer checksums are then computed as local checksum offload does.
     - ``tunnel``: "geneve", "vxlan", "vxlan-gpe" or "none" to override the
-      port-based (or layer-based) detection.
+      port-based (or layer-based) detection; ``tunnel_ports`` replaces the
+      port table :data:`TUNNEL_PORTS`.  A UDP datagram on any other port
+      that is longer than the MSS is cut as UDP GSO.
 
     Returns new packets of the input's first layer class, times copied.
     Raises :class:`BuildError` for an impossible MSS/MTU and
