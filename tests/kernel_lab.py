@@ -64,6 +64,22 @@ UNDERLAY = {4: ("10.77.0.1", "10.77.0.2", 24), 6: ("fd77::1", "fd77::2", 64)}
 OVERLAY = {4: ("172.16.0.1", "172.16.0.2", 24), 6: ("fd16::1", "fd16::2", 64)}
 
 
+#: our namespaces are NS_PREFIX + pid + a|r|b
+NS_PREFIX = "sgkgso"
+
+
+def remove_stale_namespaces() -> None:
+    """Delete namespaces a killed earlier run of this lab left behind (its pid is gone)."""
+    res = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    for line in res.stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if not name.startswith(NS_PREFIX) or name[-1:] not in ("a", "r", "b"):
+            continue
+        pid = name[len(NS_PREFIX):-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not os.path.exists("/proc/%s" % pid):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
 def _run(*cmd: str) -> str:
     res = subprocess.run(list(cmd), capture_output=True, text=True)
     if res.returncode != 0:
@@ -79,7 +95,7 @@ class VxlanGsoLab:
         assert csum in ("udpcsum", "noudpcsum") and outer in (4, 6) and inner in (4, 6)
         self.outer, self.inner = outer, inner
         self.gro = gro
-        tag = "sg%d" % os.getpid()
+        tag = "%s%d" % (NS_PREFIX, os.getpid())
         self.na, self.nr, self.nb = tag + "a", tag + "r", tag + "b"
         self.workdir = workdir
         self.csum = csum
@@ -87,6 +103,7 @@ class VxlanGsoLab:
 
     # -- topology ---------------------------------------------------------
     def up(self) -> None:
+        remove_stale_namespaces()
         self.down()
         na, nr, nb = self.na, self.nr, self.nb
         v6 = 6 in (self.outer, self.inner)
