@@ -23,7 +23,7 @@ from scapy.layers.l2 import GRE, Ether
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
-from scapy_geneve import (NVGRE, L2TPv3, build_vxlan, encapsulate, entropy_sport,
+from scapy_geneve import (NVGRE, build_vxlan, encapsulate, entropy_sport,
                           l2tpv3_session, stt_reassemble, stt_segment)
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000

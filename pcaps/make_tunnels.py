@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Dict, List
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import GRE, Dot1Q, Ether
 from scapy.packet import Packet, Raw
 from scapy.utils import PcapWriter
 
 from scapy_geneve import (
-    NVGRE, L2TPv3, L2TPv3AVP, L2TPv3Control, L2TPv3UDP, build_vxlan, encapsulate,
+    NVGRE, L2TPv3, L2TPv3AVP, L2TPv3Control, build_vxlan, encapsulate,
     stt_segment,
 )
 

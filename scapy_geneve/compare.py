@@ -121,7 +121,8 @@ def _inner(size: int, sport: int = 40000, version: int = 4) -> Packet:
         l3 = IP(src="10.1.0.1", dst="10.1.0.2")
         hdr = 20 + 8
     if size < hdr:
-        raise BuildError("compare", "inner_size", size, "is below %d, the inner IP + UDP headers" % hdr)
+        raise BuildError("compare", "inner_size", size,
+                         "is below %d, the inner IP + UDP headers" % hdr)
     return (Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / l3 /
             UDP(sport=sport, dport=4791) / Raw(b"\x00" * (size - hdr)))
 

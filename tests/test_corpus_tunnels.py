@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
-from scapy.config import conf
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import GRE, Ether
 from scapy.layers.l2tp import L2TP

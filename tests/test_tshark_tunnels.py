@@ -14,7 +14,6 @@ from typing import List
 import pytest
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
-from scapy.layers.inet6 import IPv6
 from scapy.utils import wrpcap
 
 from scapy_geneve import (

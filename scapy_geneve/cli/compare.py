@@ -149,7 +149,7 @@ def _svg(cmp: Comparison, handle: IO[bytes]) -> None:
 def write_plot(cmp: Comparison, path: str) -> None:
     """Write the efficiency plot to PATH (atomically)."""
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401  (optional extra)
         matplotlib.use("Agg")
         from matplotlib import pyplot
     except ImportError:

@@ -110,8 +110,9 @@ def _check(session_id: int, cookie_len: int, pw_type: int) -> None:
         raise BuildError("L2TPv3", "session_id", session_id,
                          "must be 1..2**32-1 (0 marks a control message)")
     if cookie_len not in (0, 4, 8):
-        raise BuildError("L2TPv3", "cookie", cookie_len, "is not a valid cookie length: 0, 4 or 8 bytes "
-                         "are allowed (RFC 3931 §4.1)")
+        raise BuildError("L2TPv3", "cookie", cookie_len,
+                         "is not a valid cookie length: 0, 4 or 8 bytes are allowed "
+                         "(RFC 3931 §4.1)")
     if not 0 <= pw_type <= 0xFFFF:
         raise BuildError("L2TPv3", "pw_type", pw_type, "16 bits")
 
@@ -154,8 +155,9 @@ def l2tpv3_default(cookie_len: Optional[int] = None,
     if cookie_len is not None or l2ss is not None:
         new_len = cur.cookie_len if cookie_len is None else cookie_len
         if new_len not in (0, 4, 8):
-            raise BuildError("L2TPv3", "cookie", new_len, "is not a valid cookie length: 0, 4 or 8 bytes "
-                         "are allowed (RFC 3931 §4.1)")
+            raise BuildError("L2TPv3", "cookie", new_len,
+                             "is not a valid cookie length: 0, 4 or 8 bytes are allowed "
+                             "(RFC 3931 §4.1)")
         cur = L2TPv3Session(new_len, cur.l2ss if l2ss is None else bool(l2ss), cur.pw_type)
         cfg["l2tpv3_default"] = cur
     return cur
