@@ -502,3 +502,57 @@ def test_kernel_vxlan_capture(outer: int, netns_capable: None, tcpdump: str,
         stats = compute_stats(path).to_dict()
         assert stats["vnis"] == [{"kind": "vxlan", "vni": 42, "packets": theirs,
                                   "bytes": sum(r.wirelen for r in vxlan)}]
+
+
+# -- Open vSwitch as the Geneve encapsulator ---------------------------------------------
+@pytest.mark.netns
+def test_ovs_geneve_capture(netns_capable: None, tcpdump: str, tshark: str,
+                            tmp_path: Path) -> None:
+    """OVS (userspace datapath) encapsulates 12 VM frames in Geneve with a critical
+    option from its TLV map; the capture of its underlay scans to VNI 5000, C set,
+    option 0xffff/0x80 of one word, the VM's 5-tuples, and tshark agrees."""
+    import time
+    from scapy_geneve.endpoints import OVSEndpoint, netns_socket, ovs_available
+    reason = ovs_available()
+    if reason:
+        pytest.skip(reason)
+    path = tmp_path / "ovs_underlay.pcap"
+    count = 12
+    with OVSEndpoint(protocols=("geneve",), ipv6=False) as ovs:
+        ovs.ofctl("add-flow", "br-int", "priority=200,udp,in_port=vo,tp_dst=1003,"
+                  "actions=set_field:0x1234abcd->tun_metadata0,output:gnv0")
+        cap = subprocess.Popen(["ip", "netns", "exec", ovs.ns_peer, tcpdump, "-i", "ulp", "-U",
+                                "--immediate-mode", "-c", str(count), "-w", str(path),
+                                "udp dst port 6081"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            time.sleep(0.5)                      # tcpdump attaches to the interface
+            tx = netns_socket("vp", ovs.ns_vm)
+            try:
+                for i in range(count):
+                    frame = Ether(src="02:00:00:00:50:01", dst="02:00:00:00:50:02") / IP(
+                        src="192.168.50.1", dst="192.168.50.2") / UDP(sport=4000 + i,
+                                                                      dport=1003) / b"scan"
+                    ovs.prepare()
+                    tx.send(bytes(frame))
+            finally:
+                tx.close()
+            cap.wait(timeout=10)
+        finally:
+            if cap.poll() is None:
+                cap.terminate()
+                cap.wait()
+    records = list(scan(path))
+    assert len(records) == count
+    for i, rec in enumerate(records):
+        assert (rec.kind, rec.vni, rec.critical, rec.malformed) == ("geneve", 5000, True, False)
+        assert [(o.classid, o.type, o.critical, o.length) for o in rec.options] == [
+            (0xFFFF, 0x80, True, 1)]
+        assert rec.inner_5tuple == ("192.168.50.1", "192.168.50.2", 17, 4000 + i, 1003)
+        assert (rec.outer_src, rec.outer_dst) == ("10.99.0.1", "10.99.0.2")
+    out = subprocess.run([tshark, "-n", "-r", str(path), "-T", "fields", "-e", "geneve.vni",
+                          "-e", "geneve.option.class", "-e", "geneve.flags.critical"],
+                         capture_output=True, text=True, check=True).stdout.split("\n")
+    rows = [line.split("\t") for line in out if line]
+    assert [(int(v, 0), int(c, 0), f in ("1", "True")) for v, c, f in rows] == [
+        (5000, 0xFFFF, True)] * count
