@@ -11,7 +11,7 @@ inner = Ether(src="02:00:00:00:0a:01", dst="02:00:00:00:0a:02") / IP(
 
 plain = encapsulate(inner, "vxlan", vni=42)            # Scapy alone would send flags 0x0C (GPE)
 print("RFC 7348 :", bytes(plain[VXLAN])[:8].hex(" "), "| dport", plain[UDP].dport,
-      "| UDP checksum", plain[UDP].chksum, "(zero on IPv4, RFC 7348 §5)")
+      "| UDP checksum", plain[UDP].chksum, "(zero by default on IPv4)")
 
 gbp = encapsulate(inner, "vxlan", vni=42, gpid=0x1234, dont_learn=True)
 print("GBP      :", bytes(gbp[VXLAN])[:8].hex(" "), "| group policy", hex(gbp[VXLAN].gpid))

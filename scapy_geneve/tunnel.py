@@ -7,8 +7,8 @@ segments), over an IPv4 or IPv6 underlay, with the defaults the RFCs ask for:
 ==========  ==========================  =====================  ======================
 kind        identifier (``vni=``)       entropy                outer UDP checksum
 ==========  ==========================  =====================  ======================
-geneve      VNI, 24 bits                UDP source port        computed (RFC 8926 §3.3)
-vxlan       VNI, 24 bits                UDP source port        zero on IPv4 (RFC 7348 §5)
+geneve      VNI, 24 bits                UDP source port        computed (RFC 8926)
+vxlan       VNI, 24 bits                UDP source port        zero on IPv4 (RFC 7348)
 nvgre       VSID, 24 bits (``vsid=``)   FlowID (8 bits)        no UDP
 stt         Context ID, 64 bits         TCP source port        TCP checksum, always
             (``context_id=``)
@@ -16,8 +16,8 @@ l2tpv3      Session ID, 32 bits         none (IPv6 flow label  computed over UDP
             (``session_id=``)           only)                  no UDP over IP 115
 ==========  ==========================  =====================  ======================
 
-Every kind: DF set on IPv4 (Path MTU discovery, RFC 8926 §4.4.1; VXLAN
-must not be fragmented, RFC 7348 §4.3), TTL 64, ECN copied from the inner IP
+Every kind: DF set on IPv4 (Path MTU discovery, as RFC 8926 recommends;
+VXLAN packets must not be fragmented, RFC 7348), TTL 64, ECN copied from the inner IP
 header (RFC 6040 normal mode), on IPv6 a flow label from the inner flow hash,
 and a zero UDP checksum over IPv6 only if ``udp6_zero_checksum=True``
 (RFC 6935/6936).  The source-port entropy comes from
@@ -176,7 +176,7 @@ def _identifier(kind: str, vni: Optional[int], params: Dict[str, Any]) -> int:
         raise BuildError(kind, alias, value, "%d bits" % bits)
     if kind == "l2tpv3" and value == 0:
         raise BuildError(kind, alias, value, "must be non-zero: session ID 0 marks "
-                         "a control message (RFC 3931 §4.1.1.1)")
+                         "a control message (RFC 3931 §4.1.1)")
     return value
 
 
@@ -317,7 +317,7 @@ def encapsulate(inner: Packet, kind: str, vni: Optional[int] = None, *,
         _ether_inner(kind, inner)
         if isinstance(inner.payload, (Dot1Q, Dot1AD)):
             raise BuildError("nvgre", "inner", "802.1Q tag",
-                             "must be removed before NVGRE encapsulation (RFC 7637 §4.1)")
+                             "must be removed before NVGRE encapsulation (RFC 7637)")
         flowid = params.pop("flowid", None)
         if flowid is None:
             flowid = flow_sport(inner, 1, 0xFF)

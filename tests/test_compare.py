@@ -14,9 +14,9 @@ TUNNEL = {
     "geneve": UDP_H + 8,                   # RFC 8926 §3.4 base header
     "geneve+options": UDP_H + 8 + 32,      # + GWLB endpoint (12) + attachment (12) + cookie (8)
     "vxlan": UDP_H + 8,                    # RFC 7348 §5
-    "nvgre": 8,                            # RFC 7637 §3.2: GRE with key
+    "nvgre": 8,                            # RFC 7637: GRE with key
     "stt": TCP_H + 18,                     # draft-davie-stt-08: TCP-like + frame header
-    "l2tpv3/ip": 4 + 4,                    # RFC 3931 §4.1.1.1: session ID + 4-byte cookie
+    "l2tpv3/ip": 4 + 4,                    # RFC 3931 §4.1.1: session ID + 4-byte cookie
     "l2tpv3/udp": UDP_H + 4 + 4 + 4,       # RFC 3931 §4.1.2.1: + flags/version/reserved
 }
 ID_BITS = {"geneve": 24, "geneve+options": 24, "vxlan": 24, "nvgre": 24, "stt": 64,

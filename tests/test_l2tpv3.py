@@ -30,7 +30,7 @@ def clean_session_table():
     cfg.update(saved)
 
 
-# RFC 3931 §4.1.1.1 data message over IP, with a 4-byte cookie and the
+# RFC 3931 §4.1.1 data message over IP, with a 4-byte cookie and the
 # Default L2-Specific Sublayer (§4.6), then the Ethernet frame (RFC 4719).
 DATA_OVER_IP = bytes.fromhex(
     "00001234"    # Session ID 0x1234

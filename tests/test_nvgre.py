@@ -14,7 +14,7 @@ FUZZ_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 INNER = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / IP(
     src="192.168.1.1", dst="192.168.1.2") / UDP(sport=1000, dport=2000) / b"x"
 
-# RFC 7637 §3.2: C=0 K=1 S=0 Ver=0, Protocol Type 0x6558, Key = VSID(24) | FlowID(8)
+# RFC 7637: C=0 K=1 S=0 Ver=0, Protocol Type 0x6558, Key = VSID(24) | FlowID(8)
 NVGRE_HDR = bytes.fromhex(
     "2000"        # |0| |1|0| Reserved0 | Ver=0  -> only the K bit
     "6558"        # Protocol Type: Transparent Ethernet Bridging

@@ -16,7 +16,7 @@ INNER = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / IP(
     src="192.168.1.1", dst="192.168.1.2") / TCP(sport=40000, dport=80, flags="PA", seq=1000) / \
     Raw(bytes(i & 0xFF for i in range(3000)))
 
-# STT frame header, 18 bytes (§3.1): ver, flags, L4 offset, reserved, MSS,
+# STT frame header, 18 bytes (draft-davie-stt-08): ver, flags, L4 offset, reserved, MSS,
 # PCP|V|VLAN ID, Context ID (64), padding (16)
 STT_HDR = bytes.fromhex(
     "00"                  # Version 0

@@ -2,7 +2,7 @@
 
 https://www.rfc-editor.org/rfc/rfc3931 , https://www.rfc-editor.org/rfc/rfc4719
 
-Over IP (protocol 115), RFC 3931 §4.1.1.1 (data) and §4.1.1.2 (control)::
+Over IP (protocol 115), RFC 3931 §4.1.1 (data and control)::
 
      0                   1                   2                   3
      0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
