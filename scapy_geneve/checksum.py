@@ -17,7 +17,7 @@ from typing import Any, List, Optional, Union
 
 __all__ = [
     "csum_add", "csum_block", "csum_fold", "pseudo_header_sum", "ipv4_header_checksum",
-    "l4_checksum", "chunk_sums", "CSUM_MANGLED_0", "USE_NUMPY",
+    "l4_checksum", "chunk_sums", "inet_pton_any", "CSUM_MANGLED_0", "USE_NUMPY",
 ]
 
 #: Let :func:`chunk_sums` use numpy when it is importable (it is optional).
