@@ -23,8 +23,9 @@ geneve     UDP dport 6081 (RFC 8926)     VNI, 24 bits
 vxlan      UDP dport 4789, 8472          VNI, 24 bits (RFC 7348)
 vxlan-gpe  UDP dport 4790                VNI, 24 bits (draft-ietf-nvo3-vxlan-gpe)
 nvgre      GRE, K=1, proto 0x6558        VSID = key >> 8; ``flow_id`` = key & 0xFF
-stt        TCP dport 7471                context ID, 64 bits, only in the segment
-                                         whose offset (seq & 0xFFFF) is 0
+stt        TCP dport 7471                context ID, 64 bits, read in the segment
+                                         whose offset (seq & 0xFFFF) is 0; later
+                                         segments of that frame inherit it
 l2tpv3     IP proto 115; UDP 1701 with   session ID, 32 bits (0 over IP, or the T
            version nibble 3 (RFC 3931)   bit over UDP, is a control message)
 ========== ============================= ======================================
@@ -47,7 +48,7 @@ from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6
                                  CaptureReader, Record, open_capture)
 
 __all__ = [
-    "KINDS", "Ports", "GeneveOptionInfo", "ScanRecord", "parse_packet", "scan",
+    "KINDS", "Ports", "GeneveOptionInfo", "ScanRecord", "ScanState", "parse_packet", "scan",
     "ScanStats", "compute_stats", "PacketFilter", "filter_capture", "matching_packets",
     "matching_records",
     "analyse_batch", "BatchResult", "FilterResult", "inner_protocol_name",
@@ -105,6 +106,30 @@ class GeneveOptionInfo(NamedTuple):
     length: int      # data length in 4-byte words (the 5-bit field), excluding the header
 
 
+class ScanState:
+    """What a scan learns across packets: the STT context ID of each frame.
+
+    Only the first segment of an STT frame carries the STT header; the
+    later ones share its reassembly key (outer source, outer destination,
+    TCP ACK = frame identifier, draft-davie-stt-08 §3.1 as OVS implements it),
+    so they get the context ID of the first segment seen with that key.  At
+    most ``limit`` keys are remembered (oldest forgotten first).
+    """
+
+    __slots__ = ("stt", "limit")
+
+    def __init__(self, limit: int = 65536) -> None:
+        self.stt: Dict[Tuple[Optional[str], Optional[str], int], int] = {}
+        self.limit = limit
+
+    def learn_stt(self, key: Tuple[Optional[str], Optional[str], int], context: int) -> None:
+        stt = self.stt
+        stt.pop(key, None)
+        stt[key] = context
+        if len(stt) > self.limit:
+            del stt[next(iter(stt))]
+
+
 class ScanRecord:
     """What :func:`scan` knows about one packet.  Absent values are ``None``."""
 
@@ -138,7 +163,8 @@ class ScanRecord:
         self.oam: Optional[bool] = None             # Geneve O bit, VXLAN-GPE O bit
         self.critical: Optional[bool] = None        # Geneve C bit
         self.proto: Optional[int] = None            # Geneve Protocol Type / GPE Next Protocol
-        self.stt_offset: Optional[int] = None       # STT segment offset (seq & 0xFFFF)
+        self.stt_offset: Optional[int] = None       # STT segment offset (seq & 0xFFFF); a
+        # continuation segment's vni is its first segment's context ID (ScanState)
         self.control: Optional[bool] = None         # L2TPv3 control message
         self.options: Tuple[GeneveOptionInfo, ...] = ()
         self.inner_ethertype: Optional[int] = None
@@ -420,21 +446,27 @@ def _l2tp_payload(cur: _Cursor, rec: ScanRecord, pos: int, cookie: int, l2ss: bo
     _inner(cur, rec, pos, None)
 
 
-def _stt(cur: _Cursor, rec: ScanRecord, pos: int) -> None:
+def _stt(cur: _Cursor, rec: ScanRecord, pos: int, state: Optional[ScanState]) -> None:
     data = cur.data
     rec.kind = "stt"
     cur.need(pos, 20, "STT TCP-like header")
     rec.outer_sport, rec.outer_dport = _U16(data, pos)[0], _U16(data, pos + 2)[0]
     rec.stt_offset = _U32(data, pos + 4)[0] & 0xFFFF
+    key = (rec.outer_src, rec.outer_dst, _U32(data, pos + 8)[0])
     doff = (data[pos + 12] >> 4) * 4
     if doff < 20:
         raise _Bad("STT TCP data offset %d < 20" % doff)
     cur.need(pos, doff, "STT TCP-like header")
     if rec.stt_offset:
-        return   # a continuation segment: the STT header is in the first one
+        # A continuation segment: the STT header is in the first one.
+        if state is not None:
+            rec.vni = state.stt.get(key)
+        return
     hdr = pos + doff
     cur.need(hdr, STT_HDR_LEN, "STT frame header")
     rec.vni = _U64(data, hdr + 8)[0]
+    if state is not None:
+        state.learn_stt(key, rec.vni)
     if data[hdr]:
         raise _Bad("STT version %d (only 0 is defined)" % data[hdr])
     _inner(cur, rec, hdr + STT_HDR_LEN, None)
@@ -459,12 +491,15 @@ def _nvgre(cur: _Cursor, rec: ScanRecord, pos: int) -> None:
 def parse_packet(data: bytes, linktype: int = LINKTYPE_ETHERNET,
                  wirelen: Optional[int] = None, ports: Ports = DEFAULT_PORTS,
                  l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
-                 record: Optional[ScanRecord] = None) -> ScanRecord:
+                 record: Optional[ScanRecord] = None,
+                 state: Optional[ScanState] = None) -> ScanRecord:
     """Parse one captured frame into a :class:`ScanRecord`; never raises.
 
     ``l2tp_cookie`` (0, 4 or 8 bytes) and ``l2tp_l2ss`` (Default L2-Specific
     Sublayer present) say how to find the Ethernet frame in L2TPv3 data
-    packets: neither is on the wire (RFC 3931 §4.1).
+    packets: neither is on the wire (RFC 3931 §4.1).  ``state`` (a
+    :class:`ScanState` shared by the packets of one capture) lets STT
+    continuation segments inherit the context ID of their first segment.
     """
     rec = record if record is not None else ScanRecord(
         caplen=len(data), wirelen=len(data) if wirelen is None else wirelen, linktype=linktype)
@@ -482,7 +517,7 @@ def parse_packet(data: bytes, linktype: int = LINKTYPE_ETHERNET,
             _udp_tunnel(cur, rec, l4, ports, l2tp_cookie, l2tp_l2ss)
         elif proto == IPPROTO_TCP:
             if cur.end >= l4 + 4 and _U16(data, l4 + 2)[0] in ports.stt:
-                _stt(cur, rec, l4)
+                _stt(cur, rec, l4, state)
             elif cur.end >= l4 + 4:
                 rec.outer_sport, rec.outer_dport = _U16(data, l4)[0], _U16(data, l4 + 2)[0]
         elif proto == IPPROTO_GRE:
@@ -535,6 +570,7 @@ def scan(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
     :class:`CaptureError` (naming the file, byte offset and packet number)
     after every packet before the damage has been yielded.
     """
+    state = ScanState()
     with open_capture(path) as reader:
         for batch in reader.batches():
             _check_linktype(reader, batch)
@@ -546,7 +582,8 @@ def scan(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
                 rec = ScanRecord(first + i, base + starts[i], None if ts == -(1 << 63) else ts,
                                  caplen[i], wirelen[i], linktype[i], iface[i])
                 yield parse_packet(bytes(buf[d:d + caplen[i]]), linktype[i], ports=ports,
-                                   l2tp_cookie=l2tp_cookie, l2tp_l2ss=l2tp_l2ss, record=rec)
+                                   l2tp_cookie=l2tp_cookie, l2tp_l2ss=l2tp_l2ss, record=rec,
+                                   state=state)
 
 
 
@@ -598,8 +635,12 @@ def _pcap_header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
 
 
 def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int = 0,
-                  l2tp_l2ss: bool = False) -> BatchResult:
-    """Parse every packet of BATCH at once; returns a :class:`BatchResult`."""
+                  l2tp_l2ss: bool = False, state: Optional[ScanState] = None) -> BatchResult:
+    """Parse every packet of BATCH at once; returns a :class:`BatchResult`.
+
+    With a ``state``, STT packets go through the per-packet parser, in order,
+    so continuation segments inherit their frame's context ID.
+    """
     np = _numpy()
     if batch._fields is None:
         data_off, caplen, wirelen, ts_ns, linktype = _pcap_header_arrays(np, batch)
@@ -805,6 +846,10 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
         sel = (t + 4 <= e) & np.isin(g16(t + 2), list(ports.stt))
         idx, t, e = idx[sel], t[sel], e[sel]
         kind[idx] = 5
+        if state is not None:       # context IDs flow between segments: in order, per packet
+            ok[idx] = False
+            idx = idx[:0]
+            t, e = t[:0], e[:0]
         doff = (g8(t + 12) >> 4) * 4
         keep = fail(idx, (t + 20 > e) | (doff < 20) | (t + doff > e))
         idx, t, e, doff = idx[keep], t[keep], e[keep], doff[keep]
@@ -927,7 +972,7 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
         for i in fallback.tolist():
             d, c = int(data_off[i]), int(caplen[i])
             rec = parse_packet(bytes(buf[d:d + c]), int(linktype[i]), int(wirelen[i]), ports,
-                               l2tp_cookie, l2tp_l2ss)
+                               l2tp_cookie, l2tp_l2ss, state=state)
             kind[i] = _KIND_CODE[rec.kind]
             has_vni[i] = rec.vni is not None
             vni[i] = rec.vni or 0
@@ -1194,9 +1239,10 @@ def compute_stats(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_P
     each chunk.
     """
     stats = stats if stats is not None else ScanStats(str(path))
+    state = ScanState()
     for reader, batch in _batches(path, progress):
         stats.format = reader.format
-        stats.add_result(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss))
+        stats.add_result(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state))
         del batch
     return stats
 
@@ -1287,8 +1333,9 @@ def matching_packets(path: Union[str, "os.PathLike[str]"], pfilter: PacketFilter
                      l2tp_l2ss: bool = False) -> Iterator[int]:
     """Yield the 1-based numbers of the packets that pass PFILTER (fast path)."""
     np = _numpy()
+    state = ScanState()
     for _reader, batch in _batches(path, None):
-        keep = pfilter.mask(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss))
+        keep = pfilter.mask(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state))
         for i in np.nonzero(keep)[0].tolist():
             yield batch.first + i
 
@@ -1302,11 +1349,12 @@ def matching_records(path: Union[str, "os.PathLike[str]"], pfilter: PacketFilter
     sliced out, so a caller can dissect just those with Scapy.
     """
     np = _numpy()
+    state = ScanState()
     for _reader, batch in _batches(path, None):
         if pfilter.empty:
             yield from batch.records()
             continue
-        keep = pfilter.mask(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss))
+        keep = pfilter.mask(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state))
         chosen = np.nonzero(keep)[0].tolist()
         if not chosen:
             continue
@@ -1341,11 +1389,12 @@ def filter_capture(path: Union[str, "os.PathLike[str]"], out: IO[bytes],
     np = _numpy()
     counts = counts if counts is not None else [0, 0]
     header_done = False
+    state = ScanState()
     for reader, batch in _batches(path, progress):
         if not header_done:
             out.write(reader.header)   # pcap global header (empty for pcapng)
             header_done = True
-        res = analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss)
+        res = analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state)
         keep = pfilter.mask(res)
         buf = batch.buf
         starts = batch.starts

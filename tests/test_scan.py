@@ -6,7 +6,7 @@ import collections
 import struct
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
@@ -22,8 +22,8 @@ from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.stt import STT, STTFragment
 from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2,
                                  LINKTYPE_RAW, PcapWriter, PcapngWriter)
-from scapy_geneve.scan import (KINDS, PacketFilter, ScanStats, compute_stats, parse_packet,
-                               scan)
+from scapy_geneve.scan import (KINDS, PacketFilter, ScanStats, compute_stats, filter_capture,
+                               parse_packet, scan)
 
 INNER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(
     src="10.0.0.1", dst="10.0.0.2") / TCP(sport=40000, dport=443)
@@ -220,8 +220,13 @@ def all_kinds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_pcap(path, [bytes(f) for f in _all_kinds_frames()])
 
 
-def scapy_view(pkt: Any) -> Dict[str, Any]:
-    """What Scapy's dissection says, in scan's terms (kind, vni, options, inner)."""
+def scapy_view(pkt: Any, stt_frames: Optional[Dict[Tuple[str, str, int], int]] = None
+               ) -> Dict[str, Any]:
+    """What Scapy's dissection says, in scan's terms (kind, vni, options, inner).
+
+    ``stt_frames`` carries STT context IDs from first to later segments by the
+    reassembly key (outer src, outer dst, TCP ack), as scan does."""
+    stt_frames = {} if stt_frames is None else stt_frames
     view: Dict[str, Any] = {"kind": None, "vni": None, "options": [], "inner": None,
                             "outer": None}
     outer = next((layer for layer in pkt.layers() if layer in (IP, IPv6)), None)
@@ -246,8 +251,9 @@ def scapy_view(pkt: Any) -> Dict[str, Any]:
     elif pkt.haslayer(STT):
         encap = pkt[STT]
         view.update(kind="stt", vni=encap.context_id)
+        stt_frames[(outer.src, outer.dst, pkt[TCP].ack)] = encap.context_id
     elif pkt.haslayer(STTFragment):
-        view.update(kind="stt")
+        view.update(kind="stt", vni=stt_frames.get((outer.src, outer.dst, pkt[TCP].ack)))
     elif pkt.haslayer(L2TPv3):
         encap = pkt[L2TPv3]
         view.update(kind="l2tpv3", vni=encap.session_id or None)
@@ -276,10 +282,11 @@ def _agree_with_scapy(path: Path) -> int:
         packets = list(reader)
     assert len(records) == len(packets)
     checked = 0
+    stt_frames: Dict[Tuple[str, str, int], int] = {}
     for rec, pkt in zip(records, packets):
         if rec.malformed or rec.snapped:
             continue
-        assert scan_view(rec) == scapy_view(pkt), "packet %d" % rec.number
+        assert scan_view(rec) == scapy_view(pkt, stt_frames), "packet %d" % rec.number
         checked += 1
     return checked
 
@@ -556,3 +563,27 @@ def test_ovs_geneve_capture(netns_capable: None, tcpdump: str, tshark: str,
     rows = [line.split("\t") for line in out if line]
     assert [(int(v, 0), int(c, 0), f in ("1", "True")) for v, c, f in rows] == [
         (5000, 0xFFFF, True)] * count
+
+
+def test_stt_segments_inherit_the_context_id(tmp_path: Path) -> None:
+    """A 3000-byte frame in 3 segments (and another frame interleaved): every
+    segment reports its frame's context ID, so --vni keeps whole frames."""
+    from scapy_geneve.layers.stt import stt_segment
+    big = bytes(INNER / (b"x" * 3000))
+    one = stt_segment(big, context_id=0xAA, identifier=1, mss=1400)
+    two = stt_segment(big, context_id=0xBB, identifier=2, mss=1400)
+    frames = [one[0], two[0], one[1], two[1], one[2], two[2]]
+    path = write_pcap(tmp_path / "stt.pcap", [bytes(Ether(**MACS) / f) for f in frames])
+    records = list(scan(path))
+    assert [(r.stt_offset, r.vni) for r in records] == [
+        (0, 0xAA), (0, 0xBB), (1400, 0xAA), (1400, 0xBB), (2800, 0xAA), (2800, 0xBB)]
+    fast, slow = TestStatsPaths._both(path)
+    assert fast == slow and fast["without_identifier"] == {}
+    assert [r.number for r in scan(path) if PacketFilter(vni=[0xAA]).match(r)] == [1, 3, 5]
+    import io
+    out = io.BytesIO()
+    assert filter_capture(path, out, PacketFilter(vni=[0xAA])).matched == 3
+    # a continuation whose first segment is not in the capture has no identifier
+    path = write_pcap(tmp_path / "cut.pcap", [bytes(Ether(**MACS) / f) for f in one[1:]])
+    assert [r.vni for r in scan(path)] == [None, None]
+
