@@ -392,8 +392,10 @@ def test_ipv6_extension_headers_are_copied():
 
 
 def test_tunnel_on_a_custom_port_is_found_from_the_layers():
-    from scapy.packet import bind_layers, split_layers
-    bind_layers(UDP, Geneve, dport=16081)
+    from scapy.packet import bind_bottom_up, split_bottom_up
+    # Dissection binding only: bind_layers would also replace Geneve's build-time
+    # overload (dport 6081) for every later test in the process.
+    bind_bottom_up(UDP, Geneve, dport=16081)
     try:
         sup = geneve_super(3000)
         sup[UDP].dport = 16081
@@ -401,7 +403,7 @@ def test_tunnel_on_a_custom_port_is_found_from_the_layers():
         segs = segment(sup, mss=1000)
         assert [s[Geneve][TCP].seq for s in segs] == [1000, 2000, 3000]
     finally:
-        split_layers(UDP, Geneve, dport=16081)
+        split_bottom_up(UDP, Geneve, dport=16081)
 
 
 # -- captures taken before the NIC -----------------------------------------------------------
