@@ -111,8 +111,9 @@ class ScanState:
 
     Only the first segment of an STT frame carries the STT header; the
     later ones share its reassembly key (outer source, outer destination,
-    TCP ACK = frame identifier, draft-davie-stt-08 §3.1 as OVS implements it),
-    so they get the context ID of the first segment seen with that key.  At
+    TCP ACK = frame identifier: the key of OVS's STT reassembly and of
+    Wireshark's), so they get the context ID of the first segment seen with
+    that key.  At
     most ``limit`` keys are remembered (oldest forgotten first).
     """
 
