@@ -629,7 +629,7 @@ def _pcap_header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
     hdr = B.take(starts[:, None] + np.arange(16, dtype=np.int64))   # (n, 16) record headers
     words = hdr.view(np.dtype(batch.endian + "u4"))
     caplen, wirelen = words[:, 2].astype(np.int64), words[:, 3].astype(np.int64)
-    ts_ns = words[:, 0].astype(np.int64) * 1000000000 + words[:, 1] * batch.ts_mult
+    ts_ns = words[:, 0].astype(np.int64) * 1000000000 + words[:, 1].astype(np.int64) * batch.ts_mult
     data_off = starts + 16
     linktype = np.full(len(starts), batch.pcap_linktype, dtype=np.int64)
     return data_off, caplen, wirelen, ts_ns, linktype

@@ -346,6 +346,16 @@ class TestStatsPaths:
             fast, slow = self._both(path)
             assert fast == slow, path.name
 
+    def test_out_of_range_microseconds(self, tmp_path: Path) -> None:
+        """A µs field of 4294967295 (found by hypothesis): no uint32 wrap-around."""
+        path = write_pcap(tmp_path / "us.pcap", [bytes(_all_kinds_frames()[0])] * 2)
+        data = bytearray(path.read_bytes())
+        data[0:4] = b"\xd4\xc3\xb2\xa1"                      # a microsecond pcap ...
+        struct.pack_into("<I", data, 24 + 4, 0xFFFFFFFF)   # ... with an absurd µs field
+        path.write_bytes(bytes(data))
+        fast, slow = self._both(path)
+        assert fast == slow and fast["last_time"] > 1.7e9 + 4000
+
     def test_pcapng_several_interfaces(self, tmp_path: Path) -> None:
         path = tmp_path / "multi.pcapng"
         frames = [bytes(f) for f in _all_kinds_frames()]
