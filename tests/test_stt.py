@@ -190,7 +190,9 @@ def test_the_key_is_source_destination_and_identifier():
 
 
 def test_non_stt_packets_are_reported():
-    done = stt_reassemble([IP() / UDP() / b"x", Ether() / IP() / TCP(dport=80) / b"y"])
+    # (explicit UDP ports: with scapy.all loaded, UDP 53 would dissect b"x" as DNS)
+    done = stt_reassemble([IP() / UDP(sport=1234, dport=5678) / b"x",
+                           Ether() / IP() / TCP(dport=80) / b"y"])
     assert [r for _, r in done.dropped] == ["not TCP", "not STT (destination port 80)"]
 
 
