@@ -31,7 +31,7 @@ from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapngWriter, 
 from scapy_geneve.scan import (SUPPORTED_LINKTYPES, PacketFilter, ScanStats, compute_stats,
                                filter_capture, parse_packet, scan)
 
-FUZZ = settings(max_examples=120, deadline=None,
+FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 
