@@ -1217,9 +1217,12 @@ class ScanStats:
         }
 
 
-def _batches(path: Union[str, "os.PathLike[str]"], progress: Optional[Callable[[int, int], None]]
+def _batches(path: Union[str, "os.PathLike[str]"], progress: Optional[Callable[[int, int], None]],
+             on_open: Optional[Callable[[CaptureReader], None]] = None
              ) -> Iterator[Tuple[CaptureReader, Batch]]:
     with open_capture(path) as reader:
+        if on_open is not None:
+            on_open(reader)
         for batch in reader.batches():
             _check_linktype(reader, batch)
             yield reader, batch
@@ -1241,8 +1244,11 @@ def compute_stats(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_P
     """
     stats = stats if stats is not None else ScanStats(str(path))
     state = ScanState()
-    for reader, batch in _batches(path, progress):
+
+    def opened(reader: CaptureReader) -> None:
         stats.format = reader.format
+
+    for _reader, batch in _batches(path, progress, opened):
         stats.add_result(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state))
         del batch
     return stats
