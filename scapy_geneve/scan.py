@@ -1395,12 +1395,12 @@ def filter_capture(path: Union[str, "os.PathLike[str]"], out: IO[bytes],
     """
     np = _numpy()
     counts = counts if counts is not None else [0, 0]
-    header_done = False
     state = ScanState()
-    for reader, batch in _batches(path, progress):
-        if not header_done:
-            out.write(reader.header)   # pcap global header (empty for pcapng)
-            header_done = True
+
+    def opened(reader: CaptureReader) -> None:
+        out.write(reader.header)   # the pcap global header, as it was (empty for pcapng)
+
+    for _reader, batch in _batches(path, progress, opened):
         res = analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state)
         keep = pfilter.mask(res)
         buf = batch.buf
@@ -1427,7 +1427,4 @@ def filter_capture(path: Union[str, "os.PathLike[str]"], out: IO[bytes],
         counts[0] += res.n
         counts[1] += len(chosen)
         del batch, buf
-    if not header_done:
-        with open_capture(path) as reader:   # a file with no packets: keep its header
-            out.write(reader.header)
     return FilterResult(counts[0], counts[1])
