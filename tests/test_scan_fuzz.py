@@ -26,8 +26,8 @@ from scapy_geneve.layers.geneve import Geneve, GeneveOption
 from scapy_geneve.layers.l2tpv3 import L2TPv3
 from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.stt import STT
-from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapngWriter, PcapWriter,
-                                 iter_records)
+from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_RAW, CaptureReader, PcapngWriter,
+                                 PcapWriter, iter_records)
 from scapy_geneve.scan import (SUPPORTED_LINKTYPES, PacketFilter, ScanStats, compute_stats,
                                filter_capture, parse_packet, scan)
 
@@ -148,6 +148,29 @@ def test_mutated_pcap(fuzz_file: Path, edits: List[Tuple[int, int]], cut: int) -
 def test_mutated_pcapng(fuzz_file: Path, edits: List[Tuple[int, int]], cut: int) -> None:
     fuzz_file.write_bytes(_mutate(VALID_PCAPNG, edits, cut))
     _exercise(fuzz_file)
+
+
+def _walk(path: Path, vectorised: bool, chunk: int) -> Tuple[list, Any]:
+    out = []
+    try:
+        with CaptureReader(path, chunk_size=chunk, vectorised=vectorised) as reader:
+            for batch in reader.batches():
+                out.append([(batch.first + k, bytes(batch.buf[start:end]))
+                            for k, start, end in batch.blocks])
+                out.extend(batch.records())
+    except CaptureError as exc:
+        return out, (exc.message, exc.offset, exc.packet)
+    return out, None
+
+
+@FUZZ
+@given(edits=mutations, cut=st.integers(0, 200), chunk=st.sampled_from([64, 300, 1 << 20]))
+def test_pcapng_hot_loop_equals_plain_walk(fuzz_file: Path, edits: List[Tuple[int, int]],
+                                           cut: int, chunk: int) -> None:
+    """The vectorised pcapng walk gives the same records, blocks and errors
+    (message, offset, packet number) as the plain block-by-block walk."""
+    fuzz_file.write_bytes(_mutate(VALID_PCAPNG, edits, cut))
+    assert _walk(fuzz_file, True, chunk) == _walk(fuzz_file, False, chunk)
 
 
 @FUZZ
