@@ -7,6 +7,7 @@ then runs, each in its own process so peak memory (max RSS) is its own:
 
 - ``bare``      the bare Python loop that only walks the record headers
                 (``f.read(16)``, unpack, ``f.seek(caplen, 1)``): the issue's yardstick;
+- ``bare-ng``   the same bare loop over a pcapng file's blocks (pcapng run);
 - ``bare-mem``  the tightest pure-Python header walk we know (4 MiB reads,
                 ``struct.unpack_from`` in memory): a harder yardstick;
 - ``stats``     scapy_geneve.scan.compute_stats (what ``scapy-geneve stats`` runs);
@@ -56,6 +57,22 @@ def work_bare(path: str) -> int:
             _sec, _frac, caplen, _wirelen = unpack(hdr)
             seek(caplen, 1)
             count += 1
+    return count
+
+
+def work_bare_ng(path: str) -> int:
+    """The bare loop for pcapng: block type and length, seek to the next block."""
+    unpack = struct.Struct("<II").unpack
+    count = 0
+    with open(path, "rb") as handle:
+        read, seek = handle.read, handle.seek
+        while True:
+            hdr = read(8)
+            if len(hdr) < 8:
+                break
+            btype, blen = unpack(hdr)
+            seek(blen - 8, 1)
+            count += btype == 6
     return count
 
 
@@ -123,7 +140,8 @@ def work_scapy(path: str) -> int:
     return count
 
 
-WORKERS = {"bare": work_bare, "bare-mem": work_bare_mem, "stats": work_stats,
+WORKERS = {"bare": work_bare, "bare-ng": work_bare_ng, "bare-mem": work_bare_mem,
+           "stats": work_stats,
            "scan": work_scan, "dpkt": work_dpkt, "scapy": work_scapy}
 
 
@@ -217,8 +235,16 @@ def main() -> int:
         results[("cli-stats", count)] = run_tool(
             [sys.executable, "-m", "scapy_geneve", "stats", "--quiet", path], count)
 
+    # pcapng (dumpcap's and Wireshark's default format), 1M packets.
+    ng = os.path.join(args.dir, "geneve-%d.pcapng" % args.big)
+    if not os.path.exists(ng):
+        print("generating %s ..." % ng, file=sys.stderr)
+        generate(ng, args.big, pcapng=True)
+    results[("bare-ng", -args.big)] = run_worker("bare-ng", ng)
+    results[("stats-ng", -args.big)] = run_worker("stats", ng)
+
     print("%-9s %10s %10s %12s %10s" % ("what", "packets", "seconds", "packets/s", "maxRSS MB"))
-    for (name, count), res in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    for (name, count), res in sorted(results.items(), key=lambda kv: (abs(kv[0][1]), kv[0][0])):
         rate = res["packets"] / res["seconds"]
         print("%-9s %10d %10.3f %12.0f %10.1f" % (name, res["packets"], res["seconds"], rate,
                                                   res["maxrss_mb"]))
@@ -234,6 +260,8 @@ def main() -> int:
         print("%d packets: stats / tight in-memory loop = %.2fx"
               % (count, rate("stats", count) / rate("bare-mem", count)))
     small = args.small
+    print("%d packets, pcapng: stats / bare block loop = %.2fx"
+          % (args.big, rate("stats-ng", -args.big) / rate("bare-ng", -args.big)))
     print("stats / Scapy PcapReader dissection = %.0fx  (target >= 100)"
           % (rate("stats", small) / rate("scapy", small)))
     for peer in ("dpkt", "tshark", "tcpdump"):

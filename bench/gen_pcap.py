@@ -1,6 +1,6 @@
 """Generate a large, realistic Geneve capture for the scan benchmarks.
 
-    python bench/gen_pcap.py OUT.pcap [--packets 1000000] [--seed 1]
+    python bench/gen_pcap.py OUT.pcap [--packets 1000000] [--seed 1] [--pcapng]
 
 The mix (deterministic for a given seed) looks like a busy OVN / GWLB
 hypervisor uplink:
@@ -23,7 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from scapy_geneve.pcapio import LINKTYPE_ETHERNET, PcapWriter  # noqa: E402
+from scapy_geneve.pcapio import LINKTYPE_ETHERNET, PcapngWriter, PcapWriter  # noqa: E402
 
 MAC_A = bytes.fromhex("020000000001")
 MAC_B = bytes.fromhex("020000000002")
@@ -119,8 +119,9 @@ def frame(rng: random.Random, vnis: list, number: int) -> bytes:
     return MAC_A + MAC_B + b"\x08\x00" + _ipv4(17, outer_src, outer_dst, len(udp), number) + udp
 
 
-def generate(path: str, packets: int, seed: int = 1) -> None:
-    """Write PACKETS frames of the mix to PATH (pcap, microsecond timestamps)."""
+def generate(path: str, packets: int, seed: int = 1, pcapng: bool = False) -> None:
+    """Write PACKETS frames of the mix to PATH: pcap with microsecond
+    timestamps, or pcapng (one Ethernet interface, nanosecond resolution)."""
     rng = random.Random(seed)
     vnis = [rng.randrange(1, 1 << 24) for _ in range(200)]
     # A pool of distinct frames reused in a random order keeps generation fast
@@ -128,7 +129,11 @@ def generate(path: str, packets: int, seed: int = 1) -> None:
     pool = [frame(rng, vnis, i) for i in range(4096)]
     start = 1_700_000_000 * 10**9
     with open(path, "wb") as handle:
-        writer = PcapWriter(handle, LINKTYPE_ETHERNET)
+        if pcapng:
+            writer: "PcapWriter | PcapngWriter" = PcapngWriter(handle)
+            writer.add_interface(LINKTYPE_ETHERNET, tsresol=9)
+        else:
+            writer = PcapWriter(handle, LINKTYPE_ETHERNET)
         choice = rng.randrange
         for i in range(packets):
             writer.write(pool[choice(4096)], start + i * 10_000)
@@ -139,8 +144,9 @@ def main() -> int:
     parser.add_argument("out")
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--pcapng", action="store_true", help="write pcapng instead of pcap")
     args = parser.parse_args()
-    generate(args.out, args.packets, args.seed)
+    generate(args.out, args.packets, args.seed, args.pcapng)
     print("wrote %s: %d packets, %d bytes" % (args.out, args.packets, os.path.getsize(args.out)))
     return 0
 
