@@ -597,3 +597,64 @@ def test_stt_segments_inherit_the_context_id(tmp_path: Path) -> None:
     path = write_pcap(tmp_path / "cut.pcap", [bytes(Ether(**MACS) / f) for f in one[1:]])
     assert [r.vni for r in scan(path)] == [None, None]
 
+
+
+@pytest.mark.netns
+def test_kernel_vxlan_on_the_any_interface_is_sll2(netns_capable: None, tcpdump: str,
+                                                     tmp_path: Path) -> None:
+    """`tcpdump -i any` writes Linux cooked v2 (SLL2) records: the kernel's VXLAN
+    (VNI 77; ARP, UDP and ICMP port-unreachable inside) scans as it should."""
+    import os
+    import sys
+    import time
+    tag = "sgs%d" % os.getpid()
+    na, nb = tag + "a", tag + "b"
+    path = tmp_path / "any.pcap"
+
+    def run(*cmd: str) -> None:
+        subprocess.run(list(cmd), check=True, capture_output=True)
+
+    cap = None
+    try:
+        for ns in (na, nb):
+            run("ip", "netns", "add", ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        run("ip", "link", "add", "sva", "netns", na, "type", "veth", "peer", "name", "svb",
+            "netns", nb)
+        for ns, dev, me, peer, vx in ((na, "sva", "10.66.0.1", "10.66.0.2", "172.31.0.1"),
+                                      (nb, "svb", "10.66.0.2", "10.66.0.1", "172.31.0.2")):
+            run("ip", "-n", ns, "addr", "add", me + "/24", "dev", dev)
+            run("ip", "-n", ns, "link", "set", dev, "up")
+            run("ip", "-n", ns, "link", "add", "svx", "type", "vxlan", "id", "77", "local", me,
+                "remote", peer, "dstport", "4789", "dev", dev)
+            run("ip", "-n", ns, "addr", "add", vx + "/24", "dev", "svx")
+            run("ip", "-n", ns, "link", "set", "svx", "up")
+        cap = subprocess.Popen(["ip", "netns", "exec", na, tcpdump, "-i", "any", "-U",
+                                "--immediate-mode", "-w", str(path), "udp port 4789"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        run("ip", "netns", "exec", na, sys.executable, "-c",
+            "import socket, time\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "for i in range(3):\n"
+            "    s.sendto(b'scan', ('172.31.0.2', 9)); time.sleep(0.2)\n")
+        time.sleep(0.3)
+    finally:
+        if cap is not None:
+            cap.terminate()
+            cap.wait()
+        for ns in (na, nb):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    records = list(scan(path))
+    theirs = int(subprocess.run([tcpdump, "--count", "-r", str(path), "udp dst port 4789"],
+                                capture_output=True, text=True, check=True).stdout.split()[0])
+    assert records and {r.linktype for r in records} == {276}      # LINKTYPE_LINUX_SLL2
+    assert len([r for r in records if r.kind == "vxlan"]) == theirs >= 4
+    assert {r.vni for r in records if r.kind == "vxlan"} == {77}
+    udp = [r.inner_5tuple for r in records if r.inner_proto == 17]
+    assert len(udp) == 3 and set(udp) == {("172.31.0.1", "172.31.0.2", 17, udp[0][3], 9)}
+    assert any(r.inner_ethertype == 0x0806 for r in records)          # ARP inside
+    assert {(r.inner_src, r.inner_dst) for r in records if r.inner_proto == 1} <= {
+        ("172.31.0.2", "172.31.0.1")}                                  # port unreachable
+    fast, slow = TestStatsPaths._both(path)
+    assert fast == slow
