@@ -138,6 +138,20 @@ class TestStats:
         code, _out, err = run_cli(capsys, "stats", str(bad))
         assert code == 2 and message in err and str(bad) in err
 
+    def test_extra_ports(self, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+        """Cisco ACI's VXLAN port and a private Geneve port count only when named."""
+        path = tmp_path / "ports.pcap"
+        with open(path, "wb") as handle:
+            writer = PcapWriter(handle)
+            writer.write(bytes(OUTER / UDP(sport=1, dport=48879) / VXLAN(flags=8, vni=9) / INNER))
+            writer.write(bytes(OUTER / UDP(sport=2, dport=6082) / Geneve(vni=8) / INNER))
+        _code, out, _err = run_cli(capsys, "stats", "--json", str(path))
+        assert json.loads(out)["vnis"] == []
+        _code, out, _err = run_cli(capsys, "stats", "--json", str(path), "--vxlan-port", "48879",
+                                   "--geneve-port", "6082")
+        assert {(v["kind"], v["vni"]) for v in json.loads(out)["vnis"]} == {("vxlan", 9),
+                                                                           ("geneve", 8)}
+
     def test_missing_file(self, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
         code, _out, err = run_cli(capsys, "stats", str(tmp_path / "nope.pcap"))
         assert code == 2 and "No such file" in err
