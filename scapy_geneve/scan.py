@@ -231,38 +231,44 @@ _AF4, _AF6 = socket.AF_INET, socket.AF_INET6
 
 
 class _Cursor:
+    """The frame and where its current layer's bytes end (IP length, caplen).
+
+    Each parser checks ``pos + n > cur.end`` itself and raises _Short: an
+    inline comparison, not a method call, on the per-packet path."""
+
     __slots__ = ("data", "end")
 
     def __init__(self, data: bytes, end: int) -> None:
         self.data = data
         self.end = end
 
-    def need(self, pos: int, length: int, what: str) -> None:
-        if pos + length > self.end:
-            raise _Short(what)
-
 
 def _l2(cur: _Cursor, rec: ScanRecord, linktype: int) -> Tuple[int, int]:
     """Link layer: returns (ethertype, offset of the network header)."""
     data = cur.data
     if linktype == LINKTYPE_ETHERNET:
-        cur.need(0, 14, "Ethernet header")
+        if 14 > cur.end:
+            raise _Short("Ethernet header")
         ethertype, pos = _U16(data, 12)[0], 14
     elif linktype == LINKTYPE_LINUX_SLL:
-        cur.need(0, 16, "Linux cooked (SLL) header")
+        if 16 > cur.end:
+            raise _Short("Linux cooked (SLL) header")
         ethertype, pos = _U16(data, 14)[0], 16
     elif linktype == LINKTYPE_LINUX_SLL2:
-        cur.need(0, 20, "Linux cooked (SLL2) header")
+        if 20 > cur.end:
+            raise _Short("Linux cooked (SLL2) header")
         ethertype, pos = _U16(data, 0)[0], 20
     elif linktype in (LINKTYPE_RAW, 12, 14, LINKTYPE_IPV4, LINKTYPE_IPV6):
-        cur.need(0, 1, "IP version")
+        if 1 > cur.end:
+            raise _Short("IP version")
         version = data[0] >> 4
         ethertype = ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0
         if ethertype == 0:
             raise _Bad("raw IP packet with version %d" % version)
         return ethertype, 0
     elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
-        cur.need(0, 4, "loopback header")
+        if 4 > cur.end:
+            raise _Short("loopback header")
         family = _U32(data, 0)[0]
         if linktype == LINKTYPE_NULL and family > 0xFFFF:
             family = struct.unpack_from("<I", data, 0)[0]
@@ -272,7 +278,8 @@ def _l2(cur: _Cursor, rec: ScanRecord, linktype: int) -> Tuple[int, int]:
         raise _Bad("unsupported link type %d" % linktype)
     vlans = []
     while ethertype in VLAN_TPIDS and len(vlans) < 8:
-        cur.need(pos, 4, "VLAN tag")
+        if pos + 4 > cur.end:
+            raise _Short("VLAN tag")
         vlans.append(_U16(data, pos)[0] & 0x0FFF)
         ethertype = _U16(data, pos + 2)[0]
         pos += 4
@@ -289,14 +296,16 @@ def _ip(cur: _Cursor, ethertype: int, pos: int, inner: bool) -> Tuple[int, int, 
     data = cur.data
     layer = "inner" if inner else "outer"
     if ethertype == ETH_P_IP:
-        cur.need(pos, 20, layer + " IPv4 header")
+        if pos + 20 > cur.end:
+            raise _Short(layer + " IPv4 header")
         vihl = data[pos]
         if vihl >> 4 != 4:
             raise _Bad("%s IPv4 header with version %d" % (layer, vihl >> 4))
         ihl = (vihl & 0x0F) * 4
         if ihl < 20:
             raise _Bad("%s IPv4 header length %d < 20" % (layer, ihl))
-        cur.need(pos, ihl, layer + " IPv4 options")
+        if pos + ihl > cur.end:
+            raise _Short(layer + " IPv4 options")
         total = _U16(data, pos + 2)[0]
         if total:   # 0 is a TSO/BIG TCP super-packet: the capture length rules
             if total < ihl:
@@ -306,7 +315,8 @@ def _ip(cur: _Cursor, ethertype: int, pos: int, inner: bool) -> Tuple[int, int, 
         return (data[pos + 9], pos + ihl, _ntop(_AF4, data[pos + 12:pos + 16]),
                 _ntop(_AF4, data[pos + 16:pos + 20]), frag == 0)
     # IPv6
-    cur.need(pos, 40, layer + " IPv6 header")
+    if pos + 40 > cur.end:
+        raise _Short(layer + " IPv6 header")
     if data[pos] >> 4 != 6:
         raise _Bad("%s IPv6 header with version %d" % (layer, data[pos] >> 4))
     plen = _U16(data, pos + 4)[0]
@@ -322,7 +332,8 @@ def _ip(cur: _Cursor, ethertype: int, pos: int, inner: bool) -> Tuple[int, int, 
         hops += 1
         if nh == 59:
             break
-        cur.need(l4, 8, layer + " IPv6 extension header")
+        if l4 + 8 > cur.end:
+            raise _Short(layer + " IPv6 extension header")
         if nh == 44:   # Fragment header: fixed 8 bytes
             if _U16(data, l4 + 2)[0] & 0xFFF8:
                 first = False
@@ -338,12 +349,14 @@ def _inner(cur: _Cursor, rec: ScanRecord, pos: int, ethertype: Optional[int]) ->
     """Inner frame at POS: Ethernet (ethertype None) or IP (ethertype given)."""
     data = cur.data
     if ethertype is None:
-        cur.need(pos, 14, "inner Ethernet header")
+        if pos + 14 > cur.end:
+            raise _Short("inner Ethernet header")
         ethertype = _U16(data, pos + 12)[0]
         pos += 14
         tags = 0
         while ethertype in VLAN_TPIDS and tags < 8:
-            cur.need(pos, 4, "inner VLAN tag")
+            if pos + 4 > cur.end:
+                raise _Short("inner VLAN tag")
             ethertype = _U16(data, pos + 2)[0]
             pos += 4
             tags += 1
@@ -353,14 +366,16 @@ def _inner(cur: _Cursor, rec: ScanRecord, pos: int, ethertype: Optional[int]) ->
     proto, l4, src, dst, first = _ip(cur, ethertype, pos, True)
     rec.inner_src, rec.inner_dst, rec.inner_proto = src, dst, proto
     if first and proto in (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP):
-        cur.need(l4, 4, "inner ports")
+        if l4 + 4 > cur.end:
+            raise _Short("inner ports")
         rec.inner_sport, rec.inner_dport = _U16(data, l4)[0], _U16(data, l4 + 2)[0]
 
 
 def _geneve(cur: _Cursor, rec: ScanRecord, pos: int) -> None:
     data = cur.data
     rec.kind = "geneve"
-    cur.need(pos, 8, "Geneve header")
+    if pos + 8 > cur.end:
+        raise _Short("Geneve header")
     b0, b1 = data[pos], data[pos + 1]
     rec.oam, rec.critical = bool(b1 & 0x80), bool(b1 & 0x40)
     rec.proto = _U16(data, pos + 2)[0]
@@ -371,17 +386,20 @@ def _geneve(cur: _Cursor, rec: ScanRecord, pos: int) -> None:
     opt = pos + 8
     options = []
     while opt < opt_end:
-        cur.need(opt, 4, "Geneve option header")
+        if opt + 4 > cur.end:
+            raise _Short("Geneve option header")
         typ, length = data[opt + 2], data[opt + 3] & 0x1F
         options.append(GeneveOptionInfo(_U16(data, opt)[0], typ, bool(typ & 0x80), length))
         nxt = opt + 4 + length * 4
         if nxt > opt_end:
             rec.options = tuple(options)
             raise _Bad("Geneve option %d overruns Opt Len" % len(options))
-        cur.need(opt, 4 + length * 4, "Geneve option data")
+        if opt + 4 + length * 4 > cur.end:
+            raise _Short("Geneve option data")
         opt = nxt
     rec.options = tuple(options)
-    cur.need(pos, opt_end - pos, "Geneve options")
+    if pos + opt_end - pos > cur.end:
+        raise _Short("Geneve options")
     proto = rec.proto
     if proto == ETH_P_TEB:
         _inner(cur, rec, opt_end, None)
@@ -392,7 +410,8 @@ def _geneve(cur: _Cursor, rec: ScanRecord, pos: int) -> None:
 def _vxlan(cur: _Cursor, rec: ScanRecord, pos: int, gpe: bool) -> None:
     data = cur.data
     rec.kind = "vxlan-gpe" if gpe else "vxlan"
-    cur.need(pos, 8, "VXLAN-GPE header" if gpe else "VXLAN header")
+    if pos + 8 > cur.end:
+        raise _Short("VXLAN-GPE header" if gpe else "VXLAN header")
     flags = data[pos]
     rec.vni = _U32(data, pos + 4)[0] >> 8
     if not flags & 0x08:
@@ -416,7 +435,8 @@ def _vxlan(cur: _Cursor, rec: ScanRecord, pos: int, gpe: bool) -> None:
 def _udp_tunnel(cur: _Cursor, rec: ScanRecord, pos: int, ports: Ports,
                 l2tp_cookie: int, l2tp_l2ss: bool) -> None:
     data = cur.data
-    cur.need(pos, 8, "outer UDP header")
+    if pos + 8 > cur.end:
+        raise _Short("outer UDP header")
     sport, dport = _U16(data, pos)[0], _U16(data, pos + 2)[0]
     rec.outer_sport, rec.outer_dport = sport, dport
     pos += 8
@@ -433,38 +453,44 @@ def _udp_tunnel(cur: _Cursor, rec: ScanRecord, pos: int, ports: Ports,
         word = _U16(data, pos)[0]
         if word & 0x8000:
             rec.control = True
-            cur.need(pos, 12, "L2TPv3 control header")
+            if pos + 12 > cur.end:
+                raise _Short("L2TPv3 control header")
             return
         rec.control = False
-        cur.need(pos, 8, "L2TPv3 data header")
+        if pos + 8 > cur.end:
+            raise _Short("L2TPv3 data header")
         rec.vni = _U32(data, pos + 4)[0]
         _l2tp_payload(cur, rec, pos + 8, l2tp_cookie, l2tp_l2ss)
 
 
 def _l2tp_payload(cur: _Cursor, rec: ScanRecord, pos: int, cookie: int, l2ss: bool) -> None:
     pos += cookie + (4 if l2ss else 0)
-    cur.need(pos, 0, "L2TPv3 cookie")
+    if pos > cur.end:
+        raise _Short("L2TPv3 cookie")
     _inner(cur, rec, pos, None)
 
 
 def _stt(cur: _Cursor, rec: ScanRecord, pos: int, state: Optional[ScanState]) -> None:
     data = cur.data
     rec.kind = "stt"
-    cur.need(pos, 20, "STT TCP-like header")
+    if pos + 20 > cur.end:
+        raise _Short("STT TCP-like header")
     rec.outer_sport, rec.outer_dport = _U16(data, pos)[0], _U16(data, pos + 2)[0]
     rec.stt_offset = _U32(data, pos + 4)[0] & 0xFFFF
     key = (rec.outer_src, rec.outer_dst, _U32(data, pos + 8)[0])
     doff = (data[pos + 12] >> 4) * 4
     if doff < 20:
         raise _Bad("STT TCP data offset %d < 20" % doff)
-    cur.need(pos, doff, "STT TCP-like header")
+    if pos + doff > cur.end:
+        raise _Short("STT TCP-like header")
     if rec.stt_offset:
         # A continuation segment: the STT header is in the first one.
         if state is not None:
             rec.vni = state.stt.get(key)
         return
     hdr = pos + doff
-    cur.need(hdr, STT_HDR_LEN, "STT frame header")
+    if hdr + STT_HDR_LEN > cur.end:
+        raise _Short("STT frame header")
     rec.vni = _U64(data, hdr + 8)[0]
     if state is not None:
         state.learn_stt(key, rec.vni)
@@ -475,13 +501,15 @@ def _stt(cur: _Cursor, rec: ScanRecord, pos: int, state: Optional[ScanState]) ->
 
 def _nvgre(cur: _Cursor, rec: ScanRecord, pos: int) -> None:
     data = cur.data
-    cur.need(pos, 4, "GRE header")
+    if pos + 4 > cur.end:
+        raise _Short("GRE header")
     flags, proto = _U16(data, pos)[0], _U16(data, pos + 2)[0]
     if not (flags & GRE_K and proto == ETH_P_TEB and flags & GRE_VER == 0):
         return   # GRE, but not NVGRE
     rec.kind = "nvgre"
     key = pos + (8 if flags & (GRE_C | GRE_R) else 4)
-    cur.need(key, 4, "NVGRE key")
+    if key + 4 > cur.end:
+        raise _Short("NVGRE key")
     value = _U32(data, key)[0]
     rec.vni, rec.flow_id = value >> 8, value & 0xFF
     if flags & (GRE_C | GRE_R | GRE_S):
@@ -525,11 +553,13 @@ def parse_packet(data: bytes, linktype: int = LINKTYPE_ETHERNET,
             _nvgre(cur, rec, l4)
         elif proto == IPPROTO_L2TP:
             rec.kind = "l2tpv3"
-            cur.need(l4, 4, "L2TPv3 session ID")
+            if l4 + 4 > cur.end:
+                raise _Short("L2TPv3 session ID")
             session = _U32(data, l4)[0]
             rec.control = session == 0
             if not session:
-                cur.need(l4 + 4, 12, "L2TPv3 control header")
+                if l4 + 4 + 12 > cur.end:
+                    raise _Short("L2TPv3 control header")
             else:
                 rec.vni = session
                 _l2tp_payload(cur, rec, l4 + 4, l2tp_cookie, l2tp_l2ss)
