@@ -71,8 +71,7 @@ def summary_line(pkt: Packet) -> str:
             parts.append("%s:%s > %s:%s %s" % (ip.src, sport, ip.dst, dport, type(outer).__name__))
         else:
             parts.append("%s > %s" % (ip.src, ip.dst))
-    parts.append(layers[tunnel].mysummary() if hasattr(layers[tunnel], "mysummary")
-                 else layers[tunnel].name)
+    parts.append(str(layers[tunnel].mysummary()))
     if isinstance(layers[tunnel], Geneve):
         notes = []
         g = layers[tunnel]
@@ -122,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         pkt = dissect(record)
         if args.detail:
             out.write("#%d  %s  %d bytes\n" % (record.number, _stamp(pkt), record.caplen))
-            out.write(pkt.show(dump=True))
+            out.write(pkt.show(dump=True) or "")
             out.write("\n")
         else:
             out.write("%5d  %s  %s\n" % (record.number, _stamp(pkt), summary_line(pkt)))

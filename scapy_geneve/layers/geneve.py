@@ -271,7 +271,8 @@ class GeneveOption(_CheckedPacket):
     def register_variant(cls) -> None:
         if cls.__name__ == "GeneveOption":
             return
-        key = (cls.classid.default, cls.type.default)  # type: ignore[attr-defined]
+        defaults = {f.name: f.default for f in cls.fields_desc}
+        key = (defaults["classid"], defaults["type"])
         variants = registered_options.setdefault(key, [])
         variants[:] = [v for v in variants if v.__name__ != cls.__name__] + [cls]
 
