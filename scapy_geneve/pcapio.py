@@ -14,18 +14,22 @@ Formats:
   several sections (each with its own byte order), several interfaces with
   their own link type and ``if_tsresol``/``if_tsoffset``, Enhanced, Simple and
   obsolete Packet Blocks, any other block skipped (and kept for copying).
+- either one gzip-compressed (``capture.pcap.gz``), read as it streams;
+  ``-`` reads standard input (nothing ever seeks).
 
 Every problem raises :class:`scapy_geneve.errors.CaptureError` naming the
 file, the byte offset and the packet number; the records before it have
 already been yielded.
 """
 
+import gzip
 import operator
 import os
 import struct
 import sys
+import zlib
 from array import array
-from typing import IO, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import IO, Any, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from scapy_geneve.errors import CaptureError
 
@@ -73,6 +77,8 @@ BYTE_ORDER_MAGIC = 0x1A2B3C4D
 MAX_BLOCK_LEN = 16 * 1024 * 1024 + 4096
 OPT_IF_TSRESOL = 9
 OPT_IF_TSOFFSET = 14
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 CHUNK_SIZE = 4 * 1024 * 1024   # measured best on 2 cores: larger chunks page-fault more
 
@@ -212,6 +218,9 @@ class CaptureReader:
         self._handle: Optional[IO[bytes]] = None
         self._spare: Optional[bytearray] = None
         self._owned = True
+        self.compressed = False             # a gzip-compressed capture
+        self._raw: Optional[IO[bytes]] = None
+        self._consumed = 0
         self._head = b""
         self._open()
 
@@ -231,7 +240,16 @@ class CaptureReader:
             self.file_size = os.fstat(handle.fileno()).st_size
         except (OSError, ValueError):
             self.file_size = 0
-        head = handle.read(PCAP_HDR_LEN)
+        peek = getattr(handle, "peek", None)
+        if peek is not None and peek(2)[:2] == GZIP_MAGIC:
+            # capture.pcap.gz: decompressed as it streams; offsets in errors
+            # count decompressed bytes, progress counts compressed ones.
+            self._raw = handle
+            handle = self._handle = gzip.GzipFile(fileobj=handle, mode="rb")
+            self.compressed = True
+            # A cut stream loses the read that hits the cut: keep reads small.
+            self.chunk_size = min(self.chunk_size, 256 * 1024)
+        head = self._guarded(handle.read, PCAP_HDR_LEN, offset=0)
         if len(head) < 4:
             self.close()
             raise self._error("not a capture file: %d bytes, too short for a magic number"
@@ -268,6 +286,8 @@ class CaptureReader:
         if self._handle is not None:
             if self._owned:
                 self._handle.close()
+                if self._raw is not None:
+                    self._raw.close()
             self._handle = None
 
     def __enter__(self) -> "CaptureReader":
@@ -289,6 +309,24 @@ class CaptureReader:
             yield from batch.records()
 
     # -- pcap ---------------------------------------------------------------------
+    def _guarded(self, read: Any, *args: Any, offset: int = 0) -> Any:
+        """Call READ; a broken gzip stream becomes a CaptureError at OFFSET."""
+        if not self.compressed:
+            return read(*args)
+        try:
+            return read(*args)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise self._error("gzip stream: %s" % (exc,), offset,
+                              self.packets_read + 1) from None
+
+    def _progress_bytes(self, consumed: int) -> int:
+        if self.compressed and self._raw is not None:
+            try:
+                return self._raw.tell()
+            except (OSError, ValueError):
+                return 0
+        return consumed
+
     def _read(self, buf: bytes, need: int) -> Tuple[bytes, bool]:
         """BUF plus the next chunk (at least NEED bytes in all if the file has them).
 
@@ -309,7 +347,8 @@ class CaptureReader:
         elif len(joined) < tail + size:
             joined.extend(bytes(tail + size - len(joined)))
         joined[:tail] = buf
-        got = self._handle.readinto(memoryview(joined)[tail:])
+        got = self._guarded(self._handle.readinto, memoryview(joined)[tail:],
+                            offset=self._consumed + tail)
         if not got:
             return buf, False
         if got < size:
@@ -327,6 +366,7 @@ class CaptureReader:
         number = 1
         need = PCAP_REC_HDR_LEN
         while True:
+            self._consumed = base
             buf, got = self._read(buf, need)
             if not got:
                 if not buf:
@@ -370,7 +410,7 @@ class CaptureReader:
                 batch.ts_mult = mult
                 number += len(starts)
                 self.packets_read = number - 1
-                self.bytes_read = base + pos
+                self.bytes_read = self._progress_bytes(base + pos)
                 yield batch
                 del batch   # let the next read reuse the buffer if the caller is done
             if bad >= 0:
@@ -395,6 +435,7 @@ class CaptureReader:
         need = 12
         section_seen = False
         while True:
+            self._consumed = base
             buf, got = self._read(buf, need)
             if not got and not buf:
                 return
@@ -556,7 +597,7 @@ class CaptureReader:
                 batch.blocks = blocks
                 number += len(starts)
                 self.packets_read = number - 1
-                self.bytes_read = base + pos
+                self.bytes_read = self._progress_bytes(base + pos)
                 yield batch
                 del batch
             if error is not None:

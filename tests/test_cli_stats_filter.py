@@ -152,6 +152,18 @@ class TestStats:
         assert {(v["kind"], v["vni"]) for v in json.loads(out)["vnis"]} == {("vxlan", 9),
                                                                            ("geneve", 8)}
 
+    def test_gzip_capture(self, capsys: pytest.CaptureFixture, pcapng: Path,
+                          tmp_path: Path) -> None:
+        import gzip
+        packed = tmp_path / "in.pcapng.gz"
+        packed.write_bytes(gzip.compress(pcapng.read_bytes()))
+        _code, out, _err = run_cli(capsys, "stats", "--json", str(packed))
+        assert json.loads(out)["packets"] == 24
+        out_path = tmp_path / "geneve.pcapng"      # filter output is not compressed
+        code, _o, err = run_cli(capsys, "filter", str(packed), str(out_path), "--vni", "200")
+        assert code == 0 and "8 of 24 packets written" in err
+        assert out_path.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+
     def test_missing_file(self, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
         code, _out, err = run_cli(capsys, "stats", str(tmp_path / "nope.pcap"))
         assert code == 2 and "No such file" in err

@@ -266,3 +266,38 @@ class TestBadFiles:
         bad = tmp_path / "x.pcapng"
         bad.write_bytes(bytes(data))
         _expect_error(bad, "captured length 5000 runs past the end", rec.offset, 2, 1)
+
+
+class TestGzip:
+    """capture.pcap.gz and .pcapng.gz stream through the same reader."""
+
+    def test_pcap_and_pcapng(self, tmp_path: Path) -> None:
+        import gzip
+        plain = write_pcap(tmp_path / "x.pcap", nanosecond=True)
+        ng, _ = _pcapng(tmp_path / "x.pcapng")
+        for path in (plain, ng):
+            packed = tmp_path / (path.name + ".gz")
+            packed.write_bytes(gzip.compress(path.read_bytes()))
+            with open_capture(packed, chunk_size=100) as reader:
+                assert reader.compressed
+                got = list(reader.records())
+            assert got == read_all(path)
+
+    def test_truncated_and_corrupt(self, tmp_path: Path) -> None:
+        import gzip
+        frames = [bytes([i % 251]) * 1400 for i in range(400)]     # ~570 KB uncompressed
+        packed = gzip.compress(write_pcap(tmp_path / "x.pcap", frames).read_bytes())
+        bad = tmp_path / "cut.pcap.gz"
+        bad.write_bytes(packed[:len(packed) // 2])
+        seen = []
+        with pytest.raises(CaptureError, match="gzip stream") as info:
+            for rec in iter_records(bad):
+                seen.append(rec)
+        assert info.value.path == str(bad) and 0 < len(seen) < 400
+        assert info.value.packet == len(seen) + 1
+        flipped = bytearray(packed)
+        flipped[len(flipped) // 2] ^= 0xFF
+        bad.write_bytes(bytes(flipped))
+        with pytest.raises(CaptureError):
+            list(iter_records(bad))
+

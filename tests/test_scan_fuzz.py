@@ -163,6 +163,20 @@ def _walk(path: Path, vectorised: bool, chunk: int) -> Tuple[list, Any]:
     return out, None
 
 
+VALID_GZ = __import__("gzip").compress(VALID_PCAPNG)
+
+
+@FUZZ
+@given(edits=mutations, cut=st.integers(0, 200), junk=st.binary(max_size=40))
+def test_mutated_gzip(fuzz_file: Path, edits: List[Tuple[int, int]], cut: int,
+                      junk: bytes) -> None:
+    """Broken gzip streams (and junk after the gzip magic) raise only CaptureError."""
+    fuzz_file.write_bytes(_mutate(VALID_GZ, edits, cut))
+    _exercise(fuzz_file)
+    fuzz_file.write_bytes(b"\x1f\x8b" + junk)
+    _exercise(fuzz_file)
+
+
 @FUZZ
 @given(edits=mutations, cut=st.integers(0, 200), chunk=st.sampled_from([64, 300, 1 << 20]))
 def test_pcapng_hot_loop_equals_plain_walk(fuzz_file: Path, edits: List[Tuple[int, int]],
