@@ -40,7 +40,7 @@ def test_round_trip_keeps_inner_frame_and_identifier(kind, underlay):
     assert (info.kind, info.vni, info.underlay) == (kind, 0xABCDE, underlay)
 
 
-@pytest.mark.parametrize("src_kind, dst_kind", itertools.permutations(KINDS, 2))
+@pytest.mark.parametrize("src_kind, dst_kind", list(itertools.permutations(KINDS, 2)))
 def test_re_encapsulating_in_another_kind_keeps_frame_and_identifier(src_kind, dst_kind):
     inner, info = decapsulate(wire(encapsulate(INNER, src_kind, vni=4242)))
     inner2, info2 = decapsulate(wire(encapsulate(inner, dst_kind, vni=info.vni)))
