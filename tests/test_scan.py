@@ -260,7 +260,13 @@ def scapy_view(pkt: Any, stt_frames: Optional[Dict[Tuple[str, str, int], int]] =
     elif pkt.haslayer(L2TPv3Control):
         view.update(kind="l2tpv3")
     if encap is not None:
-        inner = encap.payload.getlayer(IP) or encap.payload.getlayer(IPv6)
+        # scan reads the inner IP header behind Ethernet/802.1Q only (not behind
+        # MPLS or NSH, which Scapy reaches once those contribs are loaded).
+        inner = encap.payload
+        while type(inner).__name__ in ("Ether", "Dot1Q", "Dot1AD"):
+            inner = inner.payload
+        if not isinstance(inner, (IP, IPv6)):
+            inner = None
         if inner is not None:
             l4 = inner.payload
             ports = (l4.sport, l4.dport) if isinstance(l4, (TCP, UDP)) else (None, None)
