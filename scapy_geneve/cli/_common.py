@@ -35,6 +35,10 @@ def atomic_output(path: str, *inputs: str) -> Iterator[IO[bytes]]:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
+            # mkstemp makes the file 0600; give it the mode open() would have.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(handle.fileno(), 0o666 & ~umask)
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
