@@ -46,7 +46,8 @@ from scapy_geneve.layers.stt import STT
 from scapy_geneve.layers.vxlan import VXLAN
 from scapy_geneve.tunnel import decapsulate, encapsulate
 
-__all__ = ["compare", "Comparison", "EncapsulationRow", "DEFAULT_SIZES", "VARIANTS"]
+__all__ = ["compare", "Comparison", "EncapsulationRow", "DEFAULT_SIZES", "VARIANTS",
+           "MAX_INNER_SIZE"]
 
 DEFAULT_SIZES = (64, 128, 256, 512, 1024, 1280, 1400, 1450, 1500, 4000, 9000)
 
@@ -112,17 +113,33 @@ class Comparison:
         }
 
 
+#: An inner IPv4 packet's Total Length is 16 bits.
+MAX_INNER_SIZE = 0xFFFF
+
+
+def _check_size(size: int, what: str = "inner_size", version: int = 4) -> None:
+    """Refuse an inner IP packet size that no IP/UDP packet can have."""
+    hdr = (40 if version == 6 else 20) + 8
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise BuildError("compare", what, size, "must be an integer")
+    if size < hdr:
+        raise BuildError("compare", what, size,
+                         "is below %d, the inner IP + UDP headers" % hdr)
+    if size > MAX_INNER_SIZE:
+        raise BuildError("compare", what, size,
+                         "is over %d, the largest IP packet (16-bit Total Length)"
+                         % MAX_INNER_SIZE)
+
+
 def _inner(size: int, sport: int = 40000, version: int = 4) -> Packet:
     """An inner Ether/IP/UDP frame whose IP packet is SIZE bytes long."""
+    _check_size(size, version=version)
     if version == 6:
         l3: Packet = IPv6(src="2001:db8:1::1", dst="2001:db8:1::2")
         hdr = 40 + 8
     else:
         l3 = IP(src="10.1.0.1", dst="10.1.0.2")
         hdr = 20 + 8
-    if size < hdr:
-        raise BuildError("compare", "inner_size", size,
-                         "is below %d, the inner IP + UDP headers" % hdr)
     return (Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / l3 /
             UDP(sport=sport, dport=4791) / Raw(b"\x00" * (size - hdr)))
 
@@ -286,23 +303,31 @@ def compare(inner_size: int = 1400, underlay: str = "ipv4", mtu: int = 1500,
         raise BuildError("compare", "underlay", underlay, "must be 'ipv4' or 'ipv6'")
     if mtu < 576 or mtu > 65535:
         raise BuildError("compare", "mtu", mtu, "must be 576..65535")
+    _check_size(inner_size)
     size_list = sorted(set(sizes if sizes is not None else DEFAULT_SIZES) | {inner_size})
+    for size in size_list:
+        _check_size(size, "sizes")
     rows = []
     for name, kind, kwargs, (cls, id_field) in VARIANTS:
         if variants is not None and name not in variants:
             continue
-        outer = _build(kind, _inner(inner_size), underlay, kwargs, mtu=mtu)
-        first = outer[0] if isinstance(outer, list) else outer
+        probe = _build(kind, _inner(200), underlay, kwargs, mtu=mtu)
+        first = probe[0] if isinstance(probe, list) else probe
         frame_overhead = _wire(_build(kind, _inner(200), underlay, kwargs, mtu=1 << 17))
         overhead = frame_overhead[0] - (200 + 14)   # bytes added to the inner frame
         inner_mtu = _inner_mtu(kind, underlay, kwargs, mtu)
         curve: List[Tuple[int, Optional[float]]] = []
         segs: List[Tuple[int, int]] = []
         for size in size_list:
+            if kind != "stt" and size + 14 + overhead > mtu:
+                # One outer packet per inner frame: over the MTU it would need IP
+                # fragmentation (and over 64 KB it cannot be built at all).
+                curve.append((size, None))
+                continue
             try:
                 built = _build(kind, _inner(size), underlay, kwargs, mtu=mtu)
             except BuildError:
-                curve.append((size, None))
+                curve.append((size, None))       # STT: the frame is over 64 KB
                 continue
             lengths = _wire(built)
             if max(lengths) > mtu:

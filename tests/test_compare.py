@@ -125,7 +125,8 @@ def test_cli_png_plot_needs_matplotlib(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv", [["--inner-size", "10"], ["--mtu", "100"],
-                                  ["--sizes", "a,b"]])
+                                  ["--sizes", "a,b"], ["--inner-size", "100000"],
+                                  ["--sizes", "10,20"], ["--sizes", "64,70000"]])
 def test_cli_bad_arguments_exit_2(argv, capsys):
     try:
         code = main(["compare"] + argv)
@@ -133,3 +134,32 @@ def test_cli_bad_arguments_exit_2(argv, capsys):
         code = exc.code
     assert code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--inner-size", "100000"], "inner_size: value 100000 is over 65535"),
+    (["--sizes", "64,20"], "sizes: value 20 is below 28"),
+])
+def test_cli_names_the_impossible_size(argv, says, capsys):
+    # An inner IP packet is 28..65535 bytes: anything else is an error naming the
+    # option and the value, not a '-' in the table or a struct.error traceback.
+    assert main(["compare"] + argv) == 2
+    captured = capsys.readouterr()
+    assert says in captured.err and captured.out == ""
+
+
+def test_cli_plot_into_a_missing_directory_fails_before_any_work(tmp_path, capsys):
+    target = tmp_path / "no-such-dir" / "eff.svg"
+    assert main(["compare", "--plot", str(target)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""                         # no table, then a late failure
+    assert str(target) in captured.err and "does not exist" in captured.err
+    assert main(["compare", "--plot", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_sizes_over_the_mtu_are_not_built_but_marked(table):
+    # 9000-byte inner packets at MTU 1500: no UDP/GRE/IP kind carries them whole.
+    for name, row in rows(table).items():
+        eff = dict(row.efficiency)[9000]
+        assert (eff is None) == (name != "stt"), name

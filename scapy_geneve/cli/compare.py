@@ -9,6 +9,7 @@ by a small built-in renderer.
 
 import argparse
 import json
+import os
 import sys
 from typing import IO, List, Optional, Tuple
 
@@ -185,7 +186,24 @@ def _can_plot(path: str) -> bool:
     return True
 
 
+def _plot_target_problem(path: str) -> Optional[str]:
+    """Why PATH cannot be written (checked before any work), or None."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return "%s: is a directory" % path
+    if not os.path.isdir(directory):
+        return "%s: directory %s does not exist" % (path, directory)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return "%s: directory %s is not writable" % (path, directory)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.plot:
+        problem = _plot_target_problem(args.plot)
+        if problem is not None:
+            print("scapy-geneve compare: error: --plot %s" % problem, file=sys.stderr)
+            return EXIT_ERROR
     if args.plot and not _can_plot(args.plot):
         print("scapy-geneve compare: error: matplotlib is not installed (pip install "
               "'scapy-geneve[plot]'); without it only an .svg plot can be written",
