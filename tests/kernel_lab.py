@@ -18,12 +18,15 @@ and are deleted on exit.  Only the processes started here are stopped.
 
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Tuple
+
+from scapy.utils import RawPcapReader
 
 SERVER = r"""
 import socket, sys
@@ -254,6 +257,138 @@ def vxlan_gso_lab(workdir: Path, csum: str, outer: int = 4, inner: int = 4,
     """Build the lab (IPv4 or IPv6 underlay and overlay, GRO on B or not),
     yield it, delete the namespaces whatever happens."""
     lab = VxlanGsoLab(workdir, csum, outer, inner, gro)
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+
+
+# -- the kernel's GSO fed directly: a tap device with the virtio UDP-tunnel header ----------
+#
+# Linux 6.17 ("tun: enable gso over UDP tunnel support") lets a tap writer hand the kernel
+# a GSO super-packet *inside any UDP tunnel*: struct virtio_net_hdr_v1_hash_tunnel (24
+# bytes) carries gso_type | VIRTIO_NET_HDR_GSO_UDP_TUNNEL_IPV4/IPV6, the outer UDP header
+# offset and the inner network header offset, and virtio_net_hdr_tnl_to_skb() marks the
+# skb SKB_GSO_UDP_TUNNEL[_CSUM] with inner_mac_header = inner_nh (the tunnel header with
+# every Geneve option and the inner Ethernet header is then copied into every segment by
+# __skb_udp_tunnel_segment, as for a geneve device).  So the kernel segments Geneve with
+# options although this kernel has no geneve module:
+#
+#     ns R: tap0 --- br0 --- rb (every offload off)  <--veth-->  ns B: vb (tcpdump)
+
+TAP_WRITER = r"""
+import fcntl, os, struct, sys
+TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ = 0x400454ca, 0x400454d0, 0x400454d8
+IFF_TAP, IFF_NO_PI, IFF_VNET_HDR = 0x0002, 0x1000, 0x4000
+# TUN_F_CSUM | TSO4 | TSO6 | USO4 | USO6 | UDP_TUNNEL_GSO | UDP_TUNNEL_GSO_CSUM
+OFFLOADS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40 | 0x80 | 0x100
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", sys.argv[2].encode(), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR))
+fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", 24))
+try:
+    fcntl.ioctl(fd, TUNSETOFFLOAD, OFFLOADS)
+except OSError as exc:
+    print("no-udp-tunnel-gso", exc, flush=True)
+    sys.exit(0)
+print("ready", flush=True)
+sys.stdin.readline()
+data, off, errors = open(sys.argv[1], "rb").read(), 0, []
+while off < len(data):
+    n = struct.unpack_from("!I", data, off)[0]
+    try:
+        os.write(fd, data[off + 4:off + 4 + n])
+    except OSError as exc:
+        errors.append("%d: %s" % (off, exc))
+    off += 4 + n
+print("done", len(errors), "; ".join(errors[:3]), flush=True)
+sys.stdin.readline()
+"""
+
+#: virtio_net_hdr flags and GSO types (include/uapi/linux/virtio_net.h)
+VIRTIO_NEEDS_CSUM, VIRTIO_UDP_TUNNEL_CSUM = 0x01, 0x08
+VIRTIO_GSO_TCPV4, VIRTIO_GSO_TCPV6, VIRTIO_GSO_UDP_L4 = 1, 4, 5
+VIRTIO_GSO_UDP_TUNNEL_IPV4, VIRTIO_GSO_UDP_TUNNEL_IPV6, VIRTIO_GSO_ECN = 0x20, 0x40, 0x80
+
+
+def virtio_tunnel_header(gso_type: int, flags: int, hdr_len: int, gso_size: int, csum_start: int,
+                         csum_offset: int, outer_th: int = 0, inner_nh: int = 0) -> bytes:
+    """struct virtio_net_hdr_v1_hash_tunnel, little-endian: the v1 header (12 bytes), the
+    hash fields (8, unused here), outer_th_offset and inner_nh_offset."""
+    return (struct.pack("<BBHHHHH", flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, 0)
+            + bytes(8) + struct.pack("<HH", outer_th, inner_nh))
+
+
+class TapGsoLab(VxlanGsoLab):
+    """:meth:`segment` writes (virtio header, frame) pairs into a tap bridged to a port with
+    every offload off and returns what the kernel put on the wire, in order."""
+
+    def __init__(self, workdir: Path) -> None:  # pylint: disable=super-init-not-called
+        tag = "%s%d" % (NS_PREFIX, os.getpid())
+        self.na = self.nr = tag + "r"        # no namespace A: down() deletes R and B
+        self.nb = tag + "b"
+        self.workdir = workdir
+        self.procs: List[subprocess.Popen] = []
+
+    def up(self) -> None:
+        remove_stale_namespaces()
+        self.down()
+        nr, nb = self.nr, self.nb
+        for n in (nr, nb):
+            _run("ip", "netns", "add", n)
+            # no IPv6 chatter (MLD, router solicitations) on the bridged ports
+            _run("ip", "netns", "exec", n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                 "net.ipv6.conf.default.disable_ipv6=1")
+            _run("ip", "-n", n, "link", "set", "lo", "up")
+        _run("ip", "link", "add", "vb", "netns", nb, "type", "veth", "peer", "name", "rb", "netns", nr)
+        _run("ip", "-n", nr, "link", "add", "br0", "type", "bridge")
+        _run("ip", "-n", nr, "link", "set", "rb", "master", "br0")
+        # segments of any MSS must pass the veth (is_skb_forwardable checks the MTU)
+        for n, d in ((nr, "rb"), (nb, "vb")):
+            _run("ip", "-n", n, "link", "set", d, "mtu", "9000")
+        for d in ("rb", "br0"):
+            _run("ip", "-n", nr, "link", "set", d, "up")
+        _run("ip", "-n", nb, "link", "set", "vb", "up")
+        res = subprocess.run(["ip", "netns", "exec", nr, "ethtool", "-K", "rb", "tx", "off", "sg", "off",
+                              "tso", "off", "gso", "off", "gro", "off", "tx-udp_tnl-segmentation", "off",
+                              "tx-udp_tnl-csum-segmentation", "off"], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError("ethtool -K rb failed: %s" % res.stderr.strip())
+
+    def segment(self, items: List[Tuple[bytes, bytes]]) -> List[bytes]:
+        """Write every (virtio header, frame) into the tap; return the wire frames."""
+        blob = self.workdir / "tap_frames.bin"
+        blob.write_bytes(b"".join(struct.pack("!I", len(h) + len(f)) + h + f for h, f in items))
+        w = subprocess.Popen(["ip", "netns", "exec", self.nr, sys.executable, "-c", TAP_WRITER,
+                              str(blob), "tap0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+        self.procs.append(w)
+        assert w.stdin is not None and w.stdout is not None
+        first = w.stdout.readline().strip()
+        if first != "ready":
+            raise RuntimeError("tap writer: %s" % (first or "did not start"))
+        _run("ip", "-n", self.nr, "link", "set", "tap0", "master", "br0")
+        _run("ip", "-n", self.nr, "link", "set", "tap0", "up")
+        wire = self.workdir / "tap_wire.pcap"
+        cap = self._capture(self.nb, "vb", wire, 10000, ("not", "arp"))
+        w.stdin.write("go\n")
+        w.stdin.flush()
+        done = w.stdout.readline().split(None, 1)
+        if done[:1] != ["done"] or not done[1].startswith("0"):
+            raise RuntimeError("tap writer: %s" % " ".join(done))
+        time.sleep(0.3)
+        cap.send_signal(signal.SIGTERM)
+        cap.wait(5)
+        w.stdin.write("bye\n")
+        w.stdin.flush()
+        w.wait(5)
+        return [bytes(d) for d, _m in RawPcapReader(str(wire))]
+
+
+@contextmanager
+def tap_gso_lab(workdir: Path) -> Iterator[TapGsoLab]:
+    """Build the tap lab, yield it, delete the namespaces whatever happens."""
+    lab = TapGsoLab(workdir)
     try:
         lab.up()
         yield lab

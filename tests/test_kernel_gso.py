@@ -12,20 +12,30 @@ numbers, PSH on the last segment only, every checksum.
 Skips (with the reason) unless root with ``ip netns``, tcpdump and ethtool.
 """
 
+import random
 import shutil
 import socket
+import struct
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
+from scapy.packet import Packet, Raw
 from scapy.utils import RawPcapReader
 
-from scapy_geneve import coalesce, segment
+from scapy_geneve import Geneve, GeneveOption, coalesce, segment
+from scapy_geneve.checksum import csum_add, pseudo_header_sum
 from scapy_geneve.gro import coalesce_bytes
 from scapy_geneve.segment import parse_offsets
 
-from .kernel_lab import UNDERLAY, UNDERLAY_MTU, vxlan_gso_lab
+from .kernel_lab import (
+    UNDERLAY, UNDERLAY_MTU, VIRTIO_GSO_ECN, VIRTIO_GSO_TCPV4, VIRTIO_GSO_TCPV6, VIRTIO_GSO_UDP_L4,
+    VIRTIO_GSO_UDP_TUNNEL_IPV4, VIRTIO_GSO_UDP_TUNNEL_IPV6, VIRTIO_NEEDS_CSUM, VIRTIO_UDP_TUNNEL_CSUM,
+    tap_gso_lab, virtio_tunnel_header, vxlan_gso_lab,
+)
 
 pytestmark = [pytest.mark.netns, pytest.mark.oracle]
 
@@ -224,3 +234,133 @@ def test_udp_gso_segments_equal_the_kernels(udp_gso_run):
     assert len(mine) == len(wire) == 5 + 3 + 2 + 1
     for n, (ours, theirs) in enumerate(zip(mine, wire)):
         assert ours == theirs, "datagram %d differs:\n ours   %s\n kernel %s" % (n, ours[:90].hex(), theirs[:90].hex())
+
+
+
+# -- Geneve with options (and VXLAN, VXLAN-GPE, no tunnel) segmented by the kernel itself ----
+#
+# This kernel has no geneve module, but since Linux 6.17 a tap writer can hand the kernel a
+# GSO super-packet inside any UDP tunnel (virtio_net_hdr_v1_hash_tunnel: outer UDP and inner
+# IP offsets, SKB_GSO_UDP_TUNNEL[_CSUM]); the bridge port with every offload off makes the
+# kernel segment it in software (validate_xmit_skb -> __skb_udp_tunnel_segment ->
+# tcp_gso_segment / __udp_gso_segment), the same code a geneve device's packets go through.
+# Random super-packets (seeded, so a failure replays): Geneve with 0-5 options of random
+# classes, types (critical or not) and lengths, VXLAN, VXLAN-GPE carrying IP, or no tunnel;
+# IPv4/IPv6 outer and inner in every mix; outer UDP checksum on or off; random IDs, DF, TTL,
+# TOS; TCP with random CWR/ECE/URG/PSH/FIN, or UDP GSO; random MSS and payload sizes.
+
+TAP_CASES = 48
+TAP_SEED = 8926
+
+
+def _random_super(rng: random.Random) -> Tuple[bytes, bytes, int]:
+    """(virtio header, super-packet as captured before the NIC, MSS)."""
+    outer_v, inner_v = rng.choice((4, 6)), rng.choice((4, 6))
+    tunnel = rng.choice(("geneve", "geneve", "geneve", "vxlan", "vxlan-gpe", "none"))
+    udp = rng.random() < 0.25
+    outer_csum = rng.random() < 0.5
+
+    def ip(v: int, n: int) -> Packet:
+        if v == 4:
+            return IP(src="10.%d.0.1" % n, dst="10.%d.0.2" % n, id=rng.randrange(65536),
+                      flags="DF" if rng.random() < 0.6 else 0, ttl=rng.randrange(1, 256),
+                      tos=rng.randrange(256))
+        return IPv6(src="fd%02x::1" % n, dst="fd%02x::2" % n, tc=rng.randrange(256),
+                    fl=rng.randrange(1 << 20), hlim=rng.randrange(1, 256))
+    mss = rng.randrange(64, 1400)
+    payload = bytes(rng.randrange(256) for _ in range(mss * rng.randrange(1, 12) + rng.randrange(1, mss + 1)))
+    if udp:
+        l4: Packet = UDP(sport=rng.randrange(1024, 65536), dport=5002)
+    else:
+        flags = 0x10 | rng.choice((0, 0x08, 0x01, 0x09)) | rng.choice((0, 0, 0x80, 0x40, 0xC0, 0x20))
+        l4 = TCP(sport=rng.randrange(1024, 65536), dport=5001, seq=rng.randrange(1 << 32),
+                 ack=rng.randrange(1 << 32), flags=flags, window=rng.randrange(65536),
+                 urgptr=rng.randrange(65536) if flags & 0x20 else 0,
+                 options=[("NOP", None), ("NOP", None), ("Timestamp", (rng.randrange(1 << 32), 7))])
+    inner = ip(inner_v, 1) / l4 / Raw(payload)
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    if tunnel == "none":
+        pkt = eth / inner
+    else:
+        if tunnel == "geneve":
+            opts = [GeneveOption(classid=rng.choice((0x0102, 0x0105, 0x0129, 0xFFFF)),
+                                 type=rng.randrange(256),
+                                 data=bytes(rng.randrange(256) for _ in range(4 * rng.randrange(0, 9))))
+                    for _ in range(rng.randrange(0, 6))]
+            th: Packet = (UDP(sport=rng.randrange(65536), dport=6081)
+                          / Geneve(vni=rng.randrange(1 << 24), options=opts,
+                                   critical=int(any(o.type & 0x80 for o in opts))))
+            inner = Ether(src="02:00:00:00:aa:01", dst="02:00:00:00:bb:01") / inner
+        elif tunnel == "vxlan":
+            th = UDP(sport=rng.randrange(65536), dport=4789) / Raw(b"\x08\0\0\0" + struct.pack("!I", rng.randrange(1 << 24) << 8))
+            inner = Ether(src="02:00:00:00:aa:01", dst="02:00:00:00:bb:01") / inner
+        else:   # VXLAN-GPE (I and P bits), next protocol IPv4 (1) or IPv6 (2), no inner Ethernet
+            th = UDP(sport=rng.randrange(65536), dport=4790) / Raw(
+                bytes((0x0C, 0, 0, 1 if inner_v == 4 else 2)) + struct.pack("!I", rng.randrange(1 << 24) << 8))
+        pkt = eth / ip(outer_v, 2) / th / inner
+    raw = bytearray(bytes(pkt))
+    o = parse_offsets(bytes(raw), tunnel=None if tunnel == "none" else tunnel)
+    # as captured before the NIC: the inner checksum holds the pseudo-header sum
+    # (CHECKSUM_PARTIAL), the outer UDP checksum too when it is on (udp_set_csum), or 0
+    csum_at = o.l4_off + (6 if udp else 16)
+    struct.pack_into("!H", raw, csum_at, csum_add(pseudo_header_sum(
+        o.ip.src, o.ip.dst, 17 if udp else 6, len(raw) - o.l4_off)))
+    flags = VIRTIO_NEEDS_CSUM
+    gso = VIRTIO_GSO_UDP_L4 if udp else (VIRTIO_GSO_TCPV4 if inner_v == 4 else VIRTIO_GSO_TCPV6)
+    if not udp and raw[o.l4_off + 13] & 0x80:
+        gso |= VIRTIO_GSO_ECN                 # the stack marks a CWR super-packet SKB_GSO_TCP_ECN
+    outer_th = inner_nh = 0
+    if o.outer is not None:
+        seed = csum_add(pseudo_header_sum(o.outer.src, o.outer.dst, 17, len(raw) - o.tunnel_off))
+        struct.pack_into("!H", raw, o.tunnel_off + 6, seed if outer_csum else 0)
+        gso |= VIRTIO_GSO_UDP_TUNNEL_IPV4 if outer_v == 4 else VIRTIO_GSO_UDP_TUNNEL_IPV6
+        flags |= VIRTIO_UDP_TUNNEL_CSUM if outer_csum else 0
+        outer_th, inner_nh = o.tunnel_off, o.ip.off
+    hdr = virtio_tunnel_header(gso, flags, o.payload_off, mss, o.l4_off, csum_at - o.l4_off,
+                               outer_th, inner_nh)
+    return hdr, bytes(raw), mss
+
+
+@pytest.fixture(scope="module")
+def tap_run(netns_capable, tcpdump, tmp_path_factory):
+    if shutil.which("ethtool") is None:
+        pytest.skip("ethtool is not installed (needed to turn offloads off on the segmenting port)")
+    rng = random.Random(TAP_SEED)
+    cases = [_random_super(rng) for _ in range(TAP_CASES)]
+    with tap_gso_lab(tmp_path_factory.mktemp("tapgso")) as lab:
+        try:
+            wire = lab.segment([(h, f) for h, f, _m in cases])
+        except RuntimeError as exc:
+            if "no-udp-tunnel-gso" in str(exc):
+                pytest.skip("this kernel's tun has no UDP-tunnel GSO (Linux 6.17+): %s" % exc)
+            raise
+    return cases, wire
+
+
+def test_kernel_segments_geneve_with_options_as_segment_does(tap_run):
+    """segment(super, mss) == the kernel's segments, byte for byte, for every random case."""
+    cases, wire = tap_run
+    ours = []
+    for n, (_h, frame, mss) in enumerate(cases):
+        ours += [(n, k, bytes(p)) for k, p in enumerate(segment(Ether(frame), mss=mss))]
+    assert len(wire) == len(ours), "kernel sent %d segments, segment() made %d" % (len(wire), len(ours))
+    for (n, k, mine), theirs in zip(ours, wire):
+        assert mine == theirs, ("case %d (seed %d), segment %d differs from the kernel's:\n ours   %s\n"
+                                " kernel %s" % (n, TAP_SEED, k, mine[:160].hex(), theirs[:160].hex()))
+    kinds = {parse_offsets(f).tunnel for _h, f, _m in cases}
+    assert {"geneve", "vxlan", "vxlan-gpe", None} <= kinds
+
+
+def test_coalesce_of_the_kernels_geneve_segments_gives_back_each_super_packet(tap_run):
+    """GRO of the kernel's segments of each case rebuilds that case's super-packet
+    (pseudo-header checksums, as before the NIC), Geneve options and all."""
+    cases, wire = tap_run
+    at = 0
+    for n, (_h, frame, mss) in enumerate(cases):
+        count = len(segment(Ether(frame), mss=mss))
+        got = coalesce_bytes(wire[at:at + count])
+        at += count
+        o = parse_offsets(frame)
+        if o.l4 == "tcp" and frame[o.l4_off + 13] & 0x29:
+            continue          # PSH/FIN/URG close a GRO packet: merging stops at the first one
+        assert got == [frame], "case %d (seed %d): GRO of %d kernel segments differs" % (n, TAP_SEED, count)
