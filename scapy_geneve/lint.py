@@ -146,7 +146,7 @@ RULES: Dict[str, Rule] = {
     "STT002": Rule(MUST, "draft-davie-stt-08 §3.1",
                    "reserved Flags bits (0xF0) or the Reserved byte are not 0"),
     "STT003": Rule(MUST, "draft-davie-stt-08 §3.5",
-                   "segment offset (low 16 bits of SEQ) beyond the frame length (high 16 bits)"),
+                   "segment offset (low 16 bits of SEQ) or its end beyond the frame length (high 16 bits)"),
     "STT004": Rule(MUST, "draft-davie-stt-08 §3.6",
                    "TCP checksum is wrong: the receiver drops the segment"),
     "STT005": Rule(INFO, "draft-davie-stt-08 §3.1",
@@ -156,7 +156,8 @@ RULES: Dict[str, Rule] = {
     "STT007": Rule(MUST, "draft-davie-stt-08 §3.1", "STT frame header truncated (less than 18 bytes)"),
     # -- L2TPv3, RFC 3931 ---------------------------------------------------
     "L2T001": Rule(MUST, "RFC 3931 §4.1.2.1", "L2TPv3-over-UDP Reserved field is not 0"),
-    "L2T002": Rule(MUST, "RFC 3931 §4.1.2.1", "data message over UDP with the T bit set"),
+    "L2T002": Rule(MUST, "RFC 3931 §3.2.1",
+                   "control message header with the L (Length) or S (Sequence) bit clear"),
     "L2T003": Rule(MUST, "RFC 3931 §4.1.1.1",
                    "L2TPv3-over-IP data message with Session ID 0 (reserved for control)"),
     "L2T004": Rule(MUST, "RFC 3931 §4.1", "L2TPv3 session header truncated"),
@@ -453,9 +454,14 @@ def _lint_stt(pkt: Packet, ip: Optional[Packet], tcp: Packet, total: int) -> Lis
         if ip_payload_len is not None:
             raw = raw[:ip_payload_len]
     frame_len, seg_off = tcp.seq >> 16, tcp.seq & 0xFFFF
-    if seg_off >= frame_len and frame_len:
+    seg_len = max(len(raw) - doff * 4, 0)
+    if frame_len and seg_off >= frame_len:
         out.append(_finding("STT003", "offset %d, frame length %d" % (seg_off, frame_len),
                             "TCP.seq", base + 4))
+    elif seg_off + seg_len > frame_len:
+        # the segment's bytes [off, off + len) must lie inside the frame (§3.5)
+        out.append(_finding("STT003", "segment [%d, %d) runs past the frame length %d"
+                            % (seg_off, seg_off + seg_len, frame_len), "TCP.seq", base + 4))
     if seg_off != 0:
         return out  # the STT frame header is only in the first segment
     hdr = raw[doff * 4:]
@@ -477,6 +483,27 @@ def _lint_stt(pkt: Packet, ip: Optional[Packet], tcp: Packet, total: int) -> Lis
 
 # -- L2TPv3 ----------------------------------------------------------------------
 
+L2TP_CONTROL_HDR_LEN = 12   # T..Ver, Length, Control Connection ID, Ns, Nr (RFC 3931 §3.2.1)
+
+
+def _lint_l2tp_control(data: bytes, base: int, where: str) -> List[Finding]:
+    """The control message header at the start of DATA (T bit set)."""
+    out: List[Finding] = []
+    word = struct.unpack("!H", data[:2])[0]
+    if word & 0x4800 != 0x4800:
+        out.append(_finding("L2T002", "control header 0x%04x: L %d, S %d (both MUST be 1)"
+                            % (word, word >> 14 & 1, word >> 11 & 1), "L2TPv3Control.flags", base))
+    if len(data) < L2TP_CONTROL_HDR_LEN:
+        out.append(_finding("L2T004", "%d bytes of control message header %s, it needs %d"
+                            % (len(data), where, L2TP_CONTROL_HDR_LEN), "L2TPv3Control", base))
+        return out
+    length = struct.unpack("!H", data[2:4])[0]
+    if word & 0x4000 and length > len(data):
+        out.append(_finding("L2T004", "control message Length %d, only %d bytes %s"
+                            % (length, len(data), where), "L2TPv3Control.length", base + 2))
+    return out
+
+
 def _lint_l2tpv3_udp(pkt: Packet, udp: Packet, total: int) -> List[Finding]:
     out: List[Finding] = []
     base = _offset_in(pkt, udp, total) + 8
@@ -490,6 +517,8 @@ def _lint_l2tpv3_udp(pkt: Packet, udp: Packet, total: int) -> List[Finding]:
         if word & 0x7FF0 or reserved:
             out.append(_finding("L2T001", "flags 0x%04x, Reserved 0x%04x" % (word, reserved),
                                 "L2TPv3.reserved", base))
+    else:
+        out += _lint_l2tp_control(data, base, "of UDP payload")
     return out
 
 
@@ -505,6 +534,8 @@ def _lint_l2tpv3_ip(pkt: Packet, ip: Packet, total: int) -> List[Finding]:
         if len(data) < 6 or not data[4] & 0x80:
             out.append(_finding("L2T003", "Session ID 0 but no control header (T bit clear)",
                                 "L2TPv3.session_id", base))
+        else:
+            out += _lint_l2tp_control(data[4:], base + 4, "after Session ID 0")
     return out
 
 

@@ -203,7 +203,9 @@ CASES.update({
     # over IP, Session ID 0 followed by something that is not a control header (T clear)
     "L2T003": (lambda: l2tp_ip("00000000 0003 0000"), lambda: l2tp_ip("11223344"), {}),
     "L2T004": (lambda: l2tp_ip("0000", inner=b""), lambda: l2tp_ip("11223344"), {}),
-    "L2T002": (lambda: l2tp_udp("0003 0000 11223344"), lambda: l2tp_udp("0003 0000 11223344"), {}),
+    # control message over UDP: T=1 L=1 S=0 (0xc003), Length 12, CCID, Ns, Nr
+    "L2T002": (lambda: l2tp_udp("c003 000c 00001234 0000 0000", inner=b""),
+               lambda: l2tp_udp("c803 000c 00001234 0000 0000", inner=b""), {}),
 })
 
 
@@ -216,7 +218,7 @@ def test_every_rule_has_a_case():
     assert set(CASES) == set(RULES)
 
 
-@pytest.mark.parametrize("rule", sorted(r for r in CASES if r != "L2T002"))
+@pytest.mark.parametrize("rule", sorted(CASES))
 def test_rule_triggers(rule, request):
     if rule in TRUNCATION_RULES:
         request.getfixturevalue("no_debug_dissector")
@@ -234,10 +236,24 @@ def test_rule_does_not_trigger_on_the_clean_packet(rule):
     assert rule not in rules(good(), **kw)
 
 
-def test_l2t002_is_reserved_for_control_over_udp():
-    """Over UDP a T=1 header is a control message (RFC 3931 §3.2.1), never linted
-    as data: L2T002 exists for the table but the walk never reports it."""
-    assert "L2T002" not in rules(l2tp_udp("c803 0000 11223344"))
+def test_l2tp_control_header_over_ip_and_its_length():
+    """RFC 3931 §3.2.1: a control message (Session ID 0 over IP, then T=1)
+    needs L and S set; its Length may not run past the packet (L2T004)."""
+    # Session ID 0 | T=1 L=1 S=1 Ver 3 | Length 12 | CCID | Ns | Nr
+    assert rules(l2tp_ip("00000000 c803 000c 00001234 0000 0000", inner=b"")) == []
+    # S clear (0xc003)
+    assert rules(l2tp_ip("00000000 c003 000c 00001234 0000 0000", inner=b"")) == ["L2T002"]
+    # Length 0x0400 = 1024, 12 bytes present
+    found = lint(l2tp_ip("00000000 c803 0400 00001234 0000 0000", inner=b""))
+    assert [(f.rule, f.field, f.offset) for f in found] == [("L2T004", "L2TPv3Control.length", 34 + 4 + 2)]
+
+
+def test_stt_segment_running_past_its_frame():
+    """draft-davie-stt-08 §3.5: a segment's bytes lie inside the frame whose
+    length the high half of SEQ gives; offset 0 with more bytes than that overruns."""
+    pkt = stt_raw(STT_OK, seq=(10 << 16) | 0)       # 18-byte STT header + inner, frame length 10
+    found = [f for f in lint(pkt) if f.rule == "STT003"]
+    assert len(found) == 1 and "runs past the frame length 10" in found[0].message
 
 
 def test_offsets_point_at_the_field():

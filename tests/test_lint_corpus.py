@@ -47,6 +47,38 @@ PROJECT = {
         8: ["GNV012"],                                           # zero UDP checksum over IPv6 (§4.3.1)
         9: ["GNV009"],                                           # port 6082 (read as Geneve on request)
     },
+    # pcaps/make_tunnels.py, the "expected" column of the comparison captures
+    "vxlan.pcap": {
+        3: ["VXL005"],                                           # VXLAN-GBP: G bit (informational)
+        6: ["VXL007"],                                           # Linux legacy port 8472, not 4789
+    },
+    "vxlan_malformed.pcap": {
+        1: ["VXL001"],                                           # I flag clear
+        2: ["VXL002", "VXL003", "VXL004"],                       # reserved bits (flags and both fields)
+        3: ["VXL011"],                                           # 5-byte header: truncated
+        4: ["VXL006"],                                           # wrong UDP checksum 0xBEEF
+    },
+    "nvgre.pcap": {},
+    "nvgre_malformed.pcap": {
+        1: ["NVG007"],                                           # inner 802.1Q tag
+        2: ["NVG008"],                                           # reserved VSID 0xFFFFFF
+        3: ["NVG009"],                                           # key cut short (6 bytes of GRE)
+        4: ["NVG002"],                                           # C bit with TEB
+    },
+    "stt.pcap": {},
+    "stt_malformed.pcap": {
+        8: ["STT003"],                                           # segment past the frame length
+        9: ["STT004"],                                           # bad TCP checksum
+        10: ["STT001"],                                          # STT version 1
+    },
+    "l2tpv3_ip.pcap": {},
+    "l2tpv3_udp.pcap": {},
+    "l2tpv3_control.pcap": {},
+    "l2tpv3_malformed.pcap": {
+        1: ["L2T004"],                                           # control Length 20, 19 bytes (tshark: udp.length 27)
+        2: ["L2T004"],                                           # control Length 1024 > message
+        5: ["L2T004"],                                           # 3-byte control header
+    },
 }
 
 
