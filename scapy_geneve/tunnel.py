@@ -40,14 +40,17 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 
-from scapy_geneve.consts import (GENEVE_PORT, L2TP_PORT, VXLAN_GPE_PORT, VXLAN_PORT)
+from scapy_geneve.consts import (GENEVE_PORT, IPPROTO_GRE, IPPROTO_L2TP, L2TP_PORT, STT_PORT,
+                                 VXLAN_ACI_PORT, VXLAN_GPE_PORT, VXLAN_LINUX_PORT,
+                                 VXLAN_PORT)
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers.geneve import Geneve, flow_sport
 from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3UDP, l2tpv3_session
 from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.stt import (STT, STTFragment, outer_l3, stt_reassemble,
                                      stt_segment)
-from scapy_geneve.layers.vxlan import VXLAN_FLAG_G, VXLAN_FLAG_P, build_vxlan
+from scapy_geneve.layers.vxlan import (VXLAN_FLAG_B, VXLAN_FLAG_G, VXLAN_FLAG_I,
+                                       VXLAN_FLAG_O, VXLAN_FLAG_P, build_vxlan)
 
 __all__ = ["encapsulate", "decapsulate", "TunnelInfo", "NotATunnel", "KINDS",
            "ID_ALIASES", "entropy_sport"]
@@ -93,7 +96,7 @@ class TunnelInfo:
     sport: Optional[int] = None
     dport: Optional[int] = None
     overhead: int = 0                      # outer L3 + transport + tunnel header bytes
-    # Geneve
+    # Geneve (``oam`` is also VXLAN-GPE's O bit)
     options: List[Packet] = field(default_factory=list)
     oam: bool = False
     critical: bool = False
@@ -103,6 +106,7 @@ class TunnelInfo:
     dont_learn: bool = False
     policy_applied: bool = False
     next_protocol: Optional[int] = None
+    bum: bool = False                      # VXLAN-GPE B bit (ingress-replicated BUM)
     # NVGRE
     flowid: Optional[int] = None
     # STT
@@ -143,7 +147,7 @@ class TunnelInfo:
                 out.update(gpid=self.group_policy_id, dont_learn=self.dont_learn,
                            policy_applied=self.policy_applied)
             if self.next_protocol is not None:
-                out.update(next_protocol=self.next_protocol)
+                out.update(next_protocol=self.next_protocol, oam=self.oam, bum=self.bum)
         elif self.kind == "nvgre":
             out.update(flowid=self.flowid)
         elif self.kind == "stt":
@@ -385,11 +389,55 @@ def _as_packet(pkt: Union[Packet, bytes]) -> Packet:
     if isinstance(pkt, Packet):
         return pkt
     data = bytes(pkt)
+    cls = Ether
     if data and data[0] >> 4 == 4:
-        return IP(data)
-    if data and data[0] >> 4 == 6:
-        return IPv6(data)
-    return Ether(data)
+        cls = IP
+    elif data and data[0] >> 4 == 6:
+        cls = IPv6
+    try:
+        return cls(data)
+    except Exception as exc:  # noqa: BLE001 - Scapy raises on a truncated first header
+        # A truncated outer header (or, with conf.debug_dissector, any layer).
+        raise NotATunnel("%d bytes do not dissect as %s: %s"
+                         % (len(data), cls.__name__, exc)) from None
+
+
+#: What a receiver expects after each transport, for saying why nothing matched.
+_EXPECTED = {
+    ("udp", GENEVE_PORT): ("Geneve", 8), ("udp", VXLAN_PORT): ("VXLAN", 8),
+    ("udp", VXLAN_GPE_PORT): ("VXLAN-GPE", 8), ("udp", VXLAN_LINUX_PORT): ("VXLAN", 8),
+    ("udp", VXLAN_ACI_PORT): ("VXLAN", 8), ("udp", L2TP_PORT): ("L2TPv3 over UDP", 8),
+    ("tcp", STT_PORT): ("STT", 18), ("ip", IPPROTO_GRE): ("NVGRE", 8),
+    ("ip", IPPROTO_L2TP): ("L2TPv3", 4),
+}
+
+
+def _no_tunnel(packet: Packet) -> NotATunnel:
+    """NotATunnel saying what is there, and where a tunnel header is cut short."""
+    layer, offset = packet, 0
+    whole = len(bytes(packet))
+    while not isinstance(layer.payload, NoPayload):
+        head = len(bytes(layer)) - len(bytes(layer.payload))
+        nxt = layer.payload
+        where = None
+        if isinstance(layer, UDP):
+            where = ("udp", int(layer.dport))
+        elif isinstance(layer, TCP):
+            where = ("tcp", int(layer.dport))
+        elif isinstance(layer, IP):
+            where = ("ip", int(layer.proto))
+        elif isinstance(layer, IPv6):
+            where = ("ip", int(layer.nh))
+        offset += head
+        if where in _EXPECTED and nxt.__class__.__name__ in ("Raw", "Padding"):
+            name, need = _EXPECTED[where]
+            have = whole - offset
+            if have < need:
+                return NotATunnel("truncated %s header: %d bytes at offset %d after %s, "
+                                  "%d needed" % (name, have, offset, layer.mysummary(), need))
+        layer = nxt
+    return NotATunnel("no Geneve, VXLAN, NVGRE, STT or L2TPv3 header in %s"
+                      % packet.summary())
 
 
 def _clean(layer: Packet) -> Packet:
@@ -422,8 +470,7 @@ def decapsulate(pkt: Union[Packet, bytes, Sequence[Packet]]) -> Tuple[Packet, Tu
     while not isinstance(layer, NoPayload) and not isinstance(layer, _TUNNEL_LAYERS):
         layer = layer.payload
     if isinstance(layer, NoPayload):
-        raise NotATunnel("no Geneve, VXLAN, NVGRE, STT or L2TPv3 header in %s"
-                         % packet.summary())
+        raise _no_tunnel(packet)
     if isinstance(layer, STTFragment):
         raise NotATunnel("an STT continuation segment (offset %s of a %s-byte frame): "
                          "pass all segments, or use stt_reassemble()"
@@ -452,14 +499,22 @@ def decapsulate(pkt: Union[Packet, bytes, Sequence[Packet]]) -> Tuple[Packet, Tu
         info.oam, info.critical = bool(layer.oam), bool(layer.critical)
         info.proto = int(layer.proto)
     elif isinstance(layer, VXLAN):
-        info.kind, info.vni = "vxlan", int(layer.vni)
         flags = int(layer.flags)
+        if not flags & VXLAN_FLAG_I:
+            # RFC 7348 §5: "the I flag MUST be set to 1 for a valid VXLAN Network
+            # ID"; Linux's vxlan_rcv() drops such packets.
+            raise NotATunnel("VXLAN flags 0x%02x at offset %d: the I flag is clear, so "
+                             "the VNI is not valid (RFC 7348 §5)"
+                             % (flags, len(bytes(packet)) - len(bytes(layer))))
+        info.kind, info.vni = "vxlan", int(layer.vni)
         if flags & VXLAN_FLAG_G:
             info.group_policy_id = int(layer.gpid)
             info.dont_learn = bool(int(layer.gpflags) & 0x40)
             info.policy_applied = bool(int(layer.gpflags) & 0x08)
         if flags & VXLAN_FLAG_P:
             info.next_protocol = int(layer.NextProtocol)
+            info.oam = bool(flags & VXLAN_FLAG_O)
+            info.bum = bool(flags & VXLAN_FLAG_B)
     elif isinstance(layer, NVGRE):
         info.kind, info.vni, info.flowid = "nvgre", int(layer.vsid), int(layer.flowid)
         info.transport = "gre"
@@ -485,6 +540,10 @@ def decapsulate(pkt: Union[Packet, bytes, Sequence[Packet]]) -> Tuple[Packet, Tu
 
 
 def _stt_info(stt: Packet, outer: Packet) -> Tuple[Packet, TunnelInfo]:
+    if int(stt.version) != 0:
+        # OVS drops every frame whose version is not 0 (the only one defined).
+        raise NotATunnel("STT version %d (the first byte of the STT frame header): only "
+                         "version 0 is defined (draft-davie-stt-08)" % int(stt.version))
     inner = _clean(stt.payload)
     info = TunnelInfo(kind="stt", vni=int(stt.context_id), transport="tcp",
                       stt_flags=int(stt.flags), l4_offset=int(stt.l4_offset),

@@ -145,6 +145,49 @@ def test_decapsulate_refuses_what_is_not_a_tunnel_frame():
         decapsulate(segs[:2])
 
 
+def _stt_version(segment, version):
+    """SEGMENT with the STT frame header's Version byte set, TCP checksum redone."""
+    data = bytearray(bytes(segment))
+    data[20 + 20] = version               # outer IPv4 (20) + TCP-like header (20)
+    again = IP(bytes(data))
+    del again[TCP].chksum
+    return IP(bytes(again))
+
+
+def test_decapsulate_refuses_what_a_receiver_drops():
+    # draft-davie-stt-08: Version 0 is the only one; OVS drops the others.
+    (seg,) = encapsulate(INNER, "stt", vni=9)
+    for pkt in (_stt_version(seg, 1), [_stt_version(seg, 1)]):
+        with pytest.raises(NotATunnel, match="STT version 1"):
+            decapsulate(pkt)
+    assert decapsulate(_stt_version(seg, 0))[1].vni == 9
+    # RFC 7348 §5: "the I flag MUST be set to 1 for a valid VXLAN Network ID".
+    no_i = IP(bytes(IP() / UDP(sport=50000, dport=4789) / VXLAN(flags=0, vni=3) / INNER))
+    with pytest.raises(NotATunnel, match="I flag is clear"):
+        decapsulate(no_i)
+
+
+@pytest.mark.parametrize("kind, params, cut, says", [
+    ("vxlan", {}, 20 + 8 + 4, "truncated VXLAN header: 4 bytes at offset 28"),
+    ("geneve", {}, 20 + 8 + 7, "truncated Geneve header: 7 bytes at offset 28"),
+    ("nvgre", {}, 20 + 6, "truncated NVGRE header: 6 bytes at offset 20"),
+    ("l2tpv3", {}, 20 + 2, "truncated L2TPv3 header: 2 bytes at offset 20"),
+    ("stt", {}, 20 + 20 + 10, "truncated STT header: 10 bytes at offset 40"),
+])
+def test_a_cut_tunnel_header_is_named_with_its_offset(kind, params, cut, says,
+                                                     no_debug_dissector):
+    out = encapsulate(INNER, kind, vni=5, **params)
+    data = bytes(out[0] if isinstance(out, list) else out)[:cut]
+    with pytest.raises(NotATunnel, match=says):
+        decapsulate(data)
+
+
+@pytest.mark.parametrize("data", [b"\x45\x00\x00", b"\x60\x00", b"\x45"])
+def test_bytes_too_short_for_the_outer_header_are_not_a_traceback(data):
+    with pytest.raises(NotATunnel, match="%d bytes do not dissect as" % len(data)):
+        decapsulate(data)
+
+
 def test_ether_front_and_bytes_input():
     out = encapsulate(INNER, "geneve", vni=3, ether=True)
     assert isinstance(out, Ether) and out[Ether].dst == "02:00:00:00:00:02"
@@ -158,6 +201,8 @@ def test_ether_front_and_bytes_input():
      lambda i: len(i.options) == 2 and i.oam and i.critical),
     ("vxlan", dict(gpid=0x1234, dont_learn=True), lambda i: i.group_policy_id == 0x1234
      and i.dont_learn),
+    ("vxlan", dict(next_protocol=3, oam=True, bum=True),      # GPE O and B bits
+     lambda i: (i.next_protocol, i.oam, i.bum) == (3, True, True)),
     ("nvgre", dict(flowid=0x5A), lambda i: i.flowid == 0x5A),
     ("stt", dict(vlan_id=100, pcp=5, identifier=77), lambda i: (i.vlan_id, i.pcp,
                                                                i.identifier) == (100, 5, 77)),
