@@ -99,8 +99,30 @@ def test_truncated_file_names_the_offset(pcaps, tmp_path, capsys):
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(data[:-10])
     assert main(["lint", str(cut)]) == 2
-    err = capsys.readouterr().err
-    assert "offset" in err and "cut.pcap" in err
+    out, err = capsys.readouterr()
+    assert "offset" in err and "cut.pcap" in err and "packet 4" in err
+    # the packets before the damage are still reported, and the report says it is partial
+    assert [line.split()[1] for line in out.splitlines()[:2]] == ["GNV001", "GNV013"]
+    assert "3 packets, 2 with findings" in out and "INCOMPLETE" in out
+
+
+def test_truncated_file_json_says_incomplete(pcaps, tmp_path, capsys):
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(open(pcaps[1], "rb").read()[:-10])
+    assert main(["lint", "--json", str(cut)]) == 2
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc["complete"] is False and "packet 4" in doc["summary"]["error"]
+    assert [p["number"] for p in doc["packets"]] == [2, 3]
+    assert "cut.pcap" in err
+
+
+def test_not_a_capture_prints_no_partial_report(tmp_path, capsys):
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"\x00" * 64)
+    assert main(["lint", str(bad)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "bad.pcap" in err
 
 
 def test_missing_file_exits_2(tmp_path, capsys):

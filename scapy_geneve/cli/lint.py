@@ -1,17 +1,22 @@
 """``scapy-geneve lint PCAP``: RFC conformance findings per packet, and a summary.
 
-Exit status: 0 no findings, 1 findings, 2 the file cannot be read.
+Exit status: 0 no findings, 1 findings, 2 the file cannot be read (a damaged
+capture: the findings and summary of the packets before the damage are
+printed first, marked INCOMPLETE).
 """
 
 import argparse
 import json
+import os
 import sys
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from scapy.config import conf
 from scapy.packet import Packet
 
 from scapy_geneve import pcapio
+from scapy_geneve.cli._common import Progress
+from scapy_geneve.errors import CaptureError
 from scapy_geneve.lint import INFO, MUST, RULES, SHOULD, Finding, lint, lint_summary
 
 LEVEL_ORDER = {INFO: 0, SHOULD: 1, MUST: 2}
@@ -67,19 +72,35 @@ def _dissect(record: pcapio.Record) -> Packet:
         return conf.raw_layer(record.data)
 
 
-def lint_file(path: str, level: str = INFO, **options: Any) -> List[Tuple[int, List[Finding]]]:
-    """(packet number, findings at LEVEL or stronger) for every packet of PATH."""
+def iter_lint_file(path: str, level: str = INFO, progress: Optional[Callable[[int, int], None]] = None,
+                   **options: Any) -> Iterator[Tuple[int, List[Finding]]]:
+    """(packet number, findings at LEVEL or stronger) for every packet of PATH, as read.
+
+    A damaged capture raises :class:`~scapy_geneve.errors.CaptureError` after
+    the packets before the damage have been yielded.  ``progress(bytes_read,
+    packets)`` is called now and then.
+    """
     floor = LEVEL_ORDER[level]
-    out: List[Tuple[int, List[Finding]]] = []
     old = conf.debug_dissector
     conf.debug_dissector = False  # a malformed packet must reach lint, not raise
     try:
         for record in pcapio.iter_records(path):
             findings = lint(_dissect(record), **options)
-            out.append((record.number, [f for f in findings if LEVEL_ORDER[f.level] >= floor]))
+            if progress is not None and record.number % 256 == 0:
+                progress(record.offset, record.number)
+            yield record.number, [f for f in findings if LEVEL_ORDER[f.level] >= floor]
     finally:
         conf.debug_dissector = old
-    return out
+
+
+def lint_file(path: str, level: str = INFO, **options: Any) -> List[Tuple[int, List[Finding]]]:
+    """(packet number, findings at LEVEL or stronger) for every packet of PATH."""
+    return list(iter_lint_file(path, level, **options))
+
+
+def _line(number: int, f: Finding) -> str:
+    where = " @%d" % f.offset if f.offset is not None else ""
+    return "#%-6d %s %-6s %s%s [%s]: %s" % (number, f.rule, f.level, f.field, where, f.section, f.message)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,23 +120,68 @@ def run(args: argparse.Namespace) -> int:
         options["nvgre"] = True
     if args.vxlan_port:
         options["vxlan_ports"] = tuple(args.vxlan_port)
-    results = lint_file(args.pcap, args.level, **options)
-    summary = lint_summary(f for _, f in results)
-    flagged = [(n, f) for n, f in results if f]
+    # Streamed: findings are printed as packets are read, only the flagged
+    # packets are kept (for --json), so a capture of any size fits in memory,
+    # and a damaged capture still reports every packet before the damage.
+    summary_acc = _Summary()
+    flagged: List[Tuple[int, List[Finding]]] = []
+    bar = Progress(None if args.pcap == "-" else os.path.getsize(args.pcap), "lint",
+                   args.quiet or args.json)
+    error: Optional[CaptureError] = None
+    try:
+        for number, findings in iter_lint_file(args.pcap, args.level, progress=bar.update, **options):
+            summary_acc.add(findings)
+            if findings:
+                if args.json:
+                    flagged.append((number, findings))
+                elif not args.quiet:
+                    bar.close()
+                    for f in findings:
+                        print(_line(number, f))
+    except CaptureError as exc:
+        error = exc
+    finally:
+        bar.close()
+    summary = summary_acc.result()
+    if error is not None and not summary["packets"]:
+        raise error       # not a capture, or damaged from the start: nothing to report
+    if error is not None:
+        summary["error"] = str(error)
     if args.json:
-        doc = {"file": args.pcap, "summary": summary,
+        doc = {"file": args.pcap, "summary": summary, "complete": error is None,
                "packets": [{"number": n, "findings": [x.as_dict() for x in f]} for n, f in flagged]}
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        if not args.quiet:
-            for number, findings in flagged:
-                for f in findings:
-                    where = " @%d" % f.offset if f.offset is not None else ""
-                    print("#%-6d %s %-6s %s%s [%s]: %s" % (number, f.rule, f.level, f.field, where,
-                                                           f.section, f.message))
-        print(_summary_text(args.pcap, summary))
-    return 1 if flagged else 0
+        text = _summary_text(args.pcap, summary)
+        if error is not None:
+            text += "\nINCOMPLETE: the file is damaged; findings cover the %d packets before the damage." \
+                % summary["packets"]
+        print(text)
+    sys.stdout.flush()
+    if error is not None:
+        raise error       # main() prints it (file, offset, packet) and exits 2
+    return 1 if summary["packets_with_findings"] else 0
+
+
+class _Summary:
+    """lint_summary() kept up to date one packet at a time."""
+
+    def __init__(self) -> None:
+        self.doc = lint_summary([])
+
+    def add(self, findings: List[Finding]) -> None:
+        one = lint_summary([findings])
+        self.doc["packets"] += 1
+        self.doc["packets_with_findings"] += one["packets_with_findings"]
+        for rule, n in one["rules"].items():
+            self.doc["rules"][rule] = self.doc["rules"].get(rule, 0) + n
+        for lv, n in one["levels"].items():
+            self.doc["levels"][lv] = self.doc["levels"].get(lv, 0) + n
+
+    def result(self) -> Dict[str, Any]:
+        self.doc["rules"] = dict(sorted(self.doc["rules"].items()))
+        return self.doc
 
 
 def _summary_text(path: str, summary: Dict[str, Any]) -> str:
@@ -124,4 +190,3 @@ def _summary_text(path: str, summary: Dict[str, Any]) -> str:
     return "%s: %d packets, %d with findings%s%s" % (
         path, summary["packets"], summary["packets_with_findings"],
         " (%s)" % levels if levels else "", ": " + rules if rules else "")
-
