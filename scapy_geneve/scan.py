@@ -61,6 +61,7 @@ SUPPORTED_LINKTYPES = frozenset([LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW,
                                  LINKTYPE_LOOP, LINKTYPE_LINUX_SLL, LINKTYPE_IPV4,
                                  LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2, 12, 14])
 # 12 and 14 are DLT_RAW values that some old files wrote instead of LINKTYPE_RAW.
+_SUPPORTED_LIST = sorted(SUPPORTED_LINKTYPES)
 
 ETH_P_8021Q = 0x8100
 ETH_P_8021AD = 0x88A8
@@ -139,7 +140,7 @@ class ScanRecord:
                  "outer_sport", "outer_dport", "kind", "vni", "flow_id", "oam", "critical",
                  "proto", "stt_offset", "control", "options", "inner_ethertype",
                  "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport",
-                 "malformed", "reason", "snapped")
+                 "malformed", "reason", "snapped", "skipped")
 
     def __init__(self, number: int = 0, offset: int = 0, ts_ns: Optional[int] = None,
                  caplen: int = 0, wirelen: int = 0, linktype: int = LINKTYPE_ETHERNET,
@@ -177,6 +178,8 @@ class ScanRecord:
         self.malformed = False
         self.reason: Optional[str] = None           # why it is malformed
         self.snapped = False                        # ran out of captured bytes (caplen < wirelen)
+        self.skipped: Optional[str] = None          # not examined: why (a link type scan
+        # cannot read, on one interface of a pcapng file)
 
     @property
     def timestamp(self) -> Optional[float]:
@@ -211,6 +214,8 @@ class ScanRecord:
             parts.append("malformed=%r" % self.reason)
         if self.snapped:
             parts.append("snapped")
+        if self.skipped:
+            parts.append("skipped=%r" % self.skipped)
         return "<ScanRecord %s>" % " ".join(parts)
 
 
@@ -274,7 +279,7 @@ def _l2(cur: _Cursor, rec: ScanRecord, linktype: int) -> Tuple[int, int]:
             family = struct.unpack_from("<I", data, 0)[0]
         ethertype = ETH_P_IP if family == 2 else ETH_P_IPV6 if family in (10, 24, 28, 30) else 0
         return ethertype, 4
-    else:  # pragma: no cover - scan() refuses unknown link types up front
+    else:  # pragma: no cover - parse_packet() skips unknown link types up front
         raise _Bad("unsupported link type %d" % linktype)
     vlans = []
     while ethertype in VLAN_TPIDS and len(vlans) < 8:
@@ -532,6 +537,9 @@ def parse_packet(data: bytes, linktype: int = LINKTYPE_ETHERNET,
     """
     rec = record if record is not None else ScanRecord(
         caplen=len(data), wirelen=len(data) if wirelen is None else wirelen, linktype=linktype)
+    if linktype not in SUPPORTED_LINKTYPES:
+        rec.skipped = "link type %s is not supported" % _linktype_name(linktype)
+        return rec
     cur = _Cursor(data, len(data))
     try:
         ethertype, pos = _l2(cur, rec, linktype)
@@ -575,22 +583,57 @@ def parse_packet(data: bytes, linktype: int = LINKTYPE_ETHERNET,
     return rec
 
 
-def _check_linktype(reader: CaptureReader, batch: Batch) -> None:
-    if batch._fields is None:   # classic pcap: one link type for the file
-        if batch.pcap_linktype in SUPPORTED_LINKTYPES:
+def _linktype_name(linktype: int) -> str:
+    name = LINKTYPE_NAMES.get(linktype)
+    return "%d (%s)" % (linktype, name) if name else "%d" % linktype
+
+
+class _LinkTypes:
+    """Which packets of a capture scan can read, checked batch by batch.
+
+    A pcap has one link type: if scan cannot read it, the file is an error at
+    its first packet.  A pcapng may mix interfaces (``dumpcap -i eth0 -i
+    usbmon0``): the packets of an interface scan cannot read are skipped
+    (``ScanRecord.skipped``, counted by the stats) and the others are read; the
+    file is an error only if it ends with every packet skipped.
+    """
+
+    __slots__ = ("reader", "packets", "skipped", "first")
+
+    def __init__(self, reader: CaptureReader) -> None:
+        self.reader = reader
+        self.packets = 0
+        self.skipped = 0
+        self.first: Optional[Tuple[int, int, int]] = None   # (link type, offset, packet)
+
+    def _error(self, linktype: int, offset: int, packet: int, what: str) -> CaptureError:
+        return CaptureError("%s link type %s (scan reads Ethernet, Linux cooked SLL/SLL2, "
+                            "raw IP and loopback)" % (what, _linktype_name(linktype)),
+                            path=self.reader.path, offset=offset, packet=packet)
+
+    def check(self, batch: Batch) -> None:
+        """Raise for a pcap of an unsupported link type; count a pcapng's skips."""
+        n = len(batch)
+        self.packets += n
+        if batch._fields is None:   # classic pcap: one link type for the file
+            if n and batch.pcap_linktype not in SUPPORTED_LINKTYPES:
+                raise self._error(batch.pcap_linktype, batch.base + batch.starts[0],
+                                  batch.first, "unsupported")
             return
-        linktypes = {batch.pcap_linktype}
-    else:
-        linktypes = set(batch.fields[5])
-    for linktype in linktypes:
-        if linktype not in SUPPORTED_LINKTYPES:
-            i = list(batch.fields[5]).index(linktype)
-            raise CaptureError("unsupported link type %d%s (scan reads Ethernet, Linux "
-                               "cooked SLL/SLL2, raw IP and loopback)" % (
-                                   linktype, " (%s)" % LINKTYPE_NAMES[linktype]
-                                   if linktype in LINKTYPE_NAMES else ""),
-                               path=reader.path, offset=batch.base + batch.starts[i],
-                               packet=batch.first + i)
+        np = _numpy()
+        linktype = np.frombuffer(batch.fields[5], dtype=np.int64) if n else np.zeros(0, int)
+        bad = ~np.isin(linktype, _SUPPORTED_LIST)
+        if bad.any():
+            self.skipped += int(bad.sum())
+            if self.first is None:
+                i = int(np.argmax(bad))
+                self.first = (int(linktype[i]), batch.base + batch.starts[i], batch.first + i)
+
+    def finish(self) -> None:
+        """At the end of the file: raise if no packet could be read at all."""
+        if self.packets and self.skipped == self.packets and self.first is not None:
+            raise self._error(*self.first, "no packet scan can read: every interface "
+                                            "has an unsupported")
 
 
 def scan(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
@@ -599,12 +642,16 @@ def scan(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
 
     Streams: memory does not grow with the file.  A damaged file raises
     :class:`CaptureError` (naming the file, byte offset and packet number)
-    after every packet before the damage has been yielded.
+    after every packet before the damage has been yielded.  So does a pcap
+    of a link type scan cannot read; in a pcapng, the packets of such an
+    interface are yielded with ``skipped`` set (the reason) and the other
+    interfaces are read as usual.
     """
     state = ScanState()
     with open_capture(path) as reader:
+        links = _LinkTypes(reader)
         for batch in reader.batches():
-            _check_linktype(reader, batch)
+            links.check(batch)
             data_off, _ends, caplen, wirelen, ts_ns, linktype, iface = batch.fields
             buf, base, first, starts = batch.buf, batch.base, batch.first, batch.starts
             for i in range(len(starts)):
@@ -615,6 +662,7 @@ def scan(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
                 yield parse_packet(bytes(buf[d:d + caplen[i]]), linktype[i], ports=ports,
                                    l2tp_cookie=l2tp_cookie, l2tp_l2ss=l2tp_l2ss, record=rec,
                                    state=state)
+        links.finish()
 
 
 
@@ -649,8 +697,9 @@ class BatchResult:
     """
 
     __slots__ = ("n", "kind", "vni", "has_vni", "crit", "oam", "inner", "outer_ip",
-                 "malformed", "snapped", "reasons", "wirelen", "caplen", "ts_ns",
-                 "linktype", "opt_pkt", "opt_class", "opt_type", "opt_len", "fallback")
+                 "malformed", "snapped", "skipped", "reasons", "wirelen", "caplen", "ts_ns",
+                 "linktype", "opt_pkt", "opt_class", "opt_type", "opt_len", "fallback",
+                 "first")
 
 
 def _pcap_header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
@@ -694,6 +743,7 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
 
     res = BatchResult()
     res.n = n
+    res.first = batch.first
     res.wirelen, res.caplen, res.ts_ns, res.linktype = wirelen, caplen, ts_ns, linktype
     kind = np.zeros(n, np.int8)
     vni = np.zeros(n, np.uint64)
@@ -995,6 +1045,7 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
         opt_pkt = opt_class = opt_type = opt_len = np.zeros(0, np.int64)
     malformed = np.zeros(n, bool)
     snapped = np.zeros(n, bool)
+    skipped = np.zeros(n, bool)
     reasons: Dict[int, str] = {}
     fallback = np.nonzero(~ok)[0]
     if len(fallback):
@@ -1013,6 +1064,7 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
             inner[i] = _record_inner_key(rec)
             malformed[i] = rec.malformed
             snapped[i] = rec.snapped
+            skipped[i] = rec.skipped is not None
             if rec.malformed:
                 reasons[i] = rec.reason or "malformed"
             for opt in rec.options:
@@ -1026,6 +1078,7 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
     res.kind, res.vni, res.has_vni, res.crit, res.oam = kind, vni, has_vni, crit, oam
     res.inner, res.outer_ip, res.malformed, res.snapped, res.reasons = (
         inner, outer_ip, malformed, snapped, reasons)
+    res.skipped = skipped
     res.opt_pkt, res.opt_class, res.opt_type, res.opt_len = opt_pkt, opt_class, opt_type, opt_len
     res.fallback = len(fallback)
     return res
@@ -1070,7 +1123,9 @@ class ScanStats:
         self.kinds: Dict[int, List[int]] = {}                  # kind code -> [packets, bytes]
         self.vnis: Dict[Tuple[int, int], List[int]] = {}       # (kind code, vni) -> [packets, bytes]
         self.no_vni: Dict[int, int] = {}                       # kind code -> packets without one
-        self.options: Dict[Tuple[int, int], int] = {}          # (class, type) -> occurrences
+        # (class, type) -> [occurrences, packets carrying it, their wire bytes]
+        self.options: Dict[Tuple[int, int], List[int]] = {}
+        self.option_classes: Dict[int, List[int]] = {}         # class -> [packets, bytes]
         self.c_bit = 0                 # Geneve packets with C set
         self.oam = 0                   # Geneve/GPE packets with O set
         self.critical_options = 0      # options whose type has 0x80
@@ -1079,6 +1134,8 @@ class ScanStats:
         self.malformed = 0
         self.reasons: Dict[str, int] = {}
         self.snapped = 0
+        self.skipped: Dict[int, int] = {}  # link type -> packets not examined (pcapng)
+        self.first_skipped: Optional[int] = None   # number of the first one
         self.error: Optional[str] = None   # set when the file is damaged part-way
 
     # -- feeding ---------------------------------------------------------------
@@ -1112,12 +1169,22 @@ class ScanStats:
         self.c_bit += bool(rec.critical)
         self.oam += bool(rec.oam)
         has_crit = False
+        seen = set()
         for opt in rec.options:
             key = (opt.classid, opt.type)
-            self.options[key] = self.options.get(key, 0) + 1
+            entry = self.options.setdefault(key, [0, 0, 0])
+            entry[0] += 1
+            if key not in seen:
+                seen.add(key)
+                entry[1] += 1
+                entry[2] += rec.wirelen
             if opt.critical:
                 self.critical_options += 1
                 has_crit = True
+        for cls in {opt.classid for opt in rec.options}:
+            entry = self.option_classes.setdefault(cls, [0, 0])
+            entry[0] += 1
+            entry[1] += rec.wirelen
         if has_crit and not rec.critical:
             self.crit_without_c += 1
         key = _record_inner_key(rec)
@@ -1127,6 +1194,10 @@ class ScanStats:
             reason = rec.reason or "malformed"
             self.reasons[reason] = self.reasons.get(reason, 0) + 1
         self.snapped += rec.snapped
+        if rec.skipped:
+            self.skipped[rec.linktype] = self.skipped.get(rec.linktype, 0) + 1
+            if self.first_skipped is None:
+                self.first_skipped = rec.number
 
     def add_result(self, res: BatchResult) -> None:
         """Count one batch analysed by :func:`analyse_batch`."""
@@ -1181,9 +1252,27 @@ class ScanStats:
         self.oam += int(res.oam.sum())
         if len(res.opt_pkt):
             keys = (res.opt_class << 8) | res.opt_type
-            for value, count in zip(*np.unique(keys, return_counts=True)):
-                key = (int(value) >> 8, int(value) & 0xFF)
-                self.options[key] = self.options.get(key, 0) + int(count)
+            # packets (and their bytes) per option: one count per (packet, option) pair
+            pairs = np.unique((res.opt_pkt << 24) | keys)
+            pair_pkt, pair_key = pairs >> 24, pairs & 0xFFFFFF
+            values, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
+            _same_values, pinv = np.unique(pair_key, return_inverse=True)   # = values
+            packets = np.bincount(pinv, minlength=len(values)).tolist()
+            nbytes = np.bincount(pinv, weights=res.wirelen[pair_pkt],
+                                 minlength=len(values)).tolist()
+            for value, count, npk, size in zip(values.tolist(), counts.tolist(), packets, nbytes):
+                entry = self.options.setdefault((value >> 8, value & 0xFF), [0, 0, 0])
+                entry[0] += count
+                entry[1] += npk
+                entry[2] += int(size)
+            cpairs = np.unique((res.opt_pkt << 16) | res.opt_class)
+            cvalues, cinv = np.unique(cpairs & 0xFFFF, return_inverse=True)
+            cpackets = np.bincount(cinv).tolist()
+            cbytes = np.bincount(cinv, weights=res.wirelen[cpairs >> 16]).tolist()
+            for value, npk, size in zip(cvalues.tolist(), cpackets, cbytes):
+                entry = self.option_classes.setdefault(value, [0, 0])
+                entry[0] += npk
+                entry[1] += int(size)
             critical = (res.opt_type & 0x80) != 0
             self.critical_options += int(critical.sum())
             with_crit = np.unique(res.opt_pkt[critical])
@@ -1199,6 +1288,11 @@ class ScanStats:
         for reason in res.reasons.values():
             self.reasons[reason] = self.reasons.get(reason, 0) + 1
         self.snapped += int(res.snapped.sum())
+        if res.skipped.any():
+            for value, count in zip(*np.unique(res.linktype[res.skipped], return_counts=True)):
+                self.skipped[int(value)] = self.skipped.get(int(value), 0) + int(count)
+            if self.first_skipped is None:
+                self.first_skipped = res.first + int(np.argmax(res.skipped))
 
     # -- reporting -----------------------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:
@@ -1209,9 +1303,14 @@ class ScanStats:
                 for (code, vni), v in sorted(self.vnis.items(),
                                              key=lambda kv: (-kv[1][0], kv[0]))]
         options = [{"class": cls, "class_name": option_class_name(cls), "type": typ,
-                    "critical": bool(typ & 0x80), "count": count}
-                   for (cls, typ), count in sorted(self.options.items(),
-                                                   key=lambda kv: (-kv[1], kv[0]))]
+                    "critical": bool(typ & 0x80), "count": v[0], "packets": v[1],
+                    "bytes": v[2]}
+                   for (cls, typ), v in sorted(self.options.items(),
+                                               key=lambda kv: (-kv[1][0], kv[0]))]
+        option_classes = [{"class": cls, "class_name": option_class_name(cls),
+                           "packets": v[0], "bytes": v[1]}
+                          for cls, v in sorted(self.option_classes.items(),
+                                               key=lambda kv: (-kv[1][0], kv[0]))]
         duration = None
         if self.first_ns is not None and self.last_ns is not None:
             duration = (self.last_ns - self.first_ns) / 1e9
@@ -1233,6 +1332,7 @@ class ScanStats:
             "without_identifier": {_KIND_NAME[code]: count
                                    for code, count in sorted(self.no_vni.items())},
             "options": options,
+            "option_classes": option_classes,
             "critical": {"c_bit_packets": self.c_bit,
                          "critical_options": self.critical_options,
                          "critical_option_without_c_bit": self.crit_without_c},
@@ -1243,6 +1343,10 @@ class ScanStats:
                           "reasons": dict(sorted(self.reasons.items(),
                                                  key=lambda kv: (-kv[1], kv[0])))},
             "snapped": self.snapped,
+            "skipped": {"packets": sum(self.skipped.values()),
+                        "linktypes": {_linktype_name(lt): count
+                                      for lt, count in sorted(self.skipped.items())},
+                        "first_packet": self.first_skipped},
             "error": self.error,
         }
 
@@ -1253,12 +1357,14 @@ def _batches(path: Union[str, "os.PathLike[str]"], progress: Optional[Callable[[
     with open_capture(path) as reader:
         if on_open is not None:
             on_open(reader)
+        links = _LinkTypes(reader)
         for batch in reader.batches():
-            _check_linktype(reader, batch)
+            links.check(batch)
             yield reader, batch
             del batch   # the reader may reuse the buffer once nobody holds it
             if progress is not None:
                 progress(reader.bytes_read, reader.packets_read)
+        links.finish()
 
 
 def compute_stats(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
@@ -1408,6 +1514,7 @@ def matching_records(path: Union[str, "os.PathLike[str]"], pfilter: PacketFilter
 class FilterResult(NamedTuple):
     packets: int        # packets read
     matched: int        # packets written
+    skipped: int = 0    # packets not examined (pcapng interface of an unsupported link type)
 
 
 def filter_capture(path: Union[str, "os.PathLike[str]"], out: IO[bytes],
@@ -1421,10 +1528,15 @@ def filter_capture(path: Union[str, "os.PathLike[str]"], out: IO[bytes],
     included).  A pcap gives a pcap with the same header; a pcapng gives a
     pcapng with every block that is not a packet (sections, interfaces, name
     resolution, statistics...) kept in place.  ``counts``, if given, is a
-    two-item list updated as [packets read, matched] while the copy goes on.
+    list updated as [packets read, matched, skipped] while the copy goes on.
+    Packets that cannot be examined (``skipped``: a pcapng interface of a link
+    type scan cannot read) match no criterion, so only an empty or inverted
+    filter copies them.
     """
     np = _numpy()
-    counts = counts if counts is not None else [0, 0]
+    counts = counts if counts is not None else [0, 0, 0]
+    while len(counts) < 3:
+        counts.append(0)
     state = ScanState()
 
     def opened(reader: CaptureReader) -> None:
@@ -1456,5 +1568,6 @@ def filter_capture(path: Union[str, "os.PathLike[str]"], out: IO[bytes],
                 out.write(buf[blocks[k][1]:blocks[k][2]])
         counts[0] += res.n
         counts[1] += len(chosen)
+        counts[2] += int(res.skipped.sum())
         del batch, buf
-    return FilterResult(counts[0], counts[1])
+    return FilterResult(counts[0], counts[1], counts[2])

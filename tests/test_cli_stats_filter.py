@@ -328,3 +328,89 @@ class TestFilter:
         res = subprocess.run([tshark, "-n", "-r", str(outng), "-T", "fields", "-e",
                               "geneve.vni"], capture_output=True, text=True, check=True)
         assert [int(v, 0) for v in res.stdout.split()] == [200] * 8
+
+
+# -- a pcapng interface scan cannot read -------------------------------------------------
+LINKTYPE_USB_LINUX = 189     # e.g. `dumpcap -i eth0 -i usbmon0` writes one of these beside Ethernet
+USB_RECORD = bytes(range(48))   # an opaque 48-byte usbmon record: never parsed by scan
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    """pcapng: interface 0 Ethernet (the 12 FRAMES), interface 1 usbmon (5 records),
+    interleaved; packet 2 is the first usbmon record."""
+    path = tmp_path / "mixed.pcapng"
+    with open(path, "wb") as handle:
+        writer = PcapngWriter(handle)
+        eth = writer.add_interface(LINKTYPE_ETHERNET)
+        usb = writer.add_interface(LINKTYPE_USB_LINUX)
+        for i, frame in enumerate(FRAMES):
+            writer.write(frame, 1_700_000_000_000_000_000 + i * 1000, eth)
+            if i < 5:
+                writer.write(USB_RECORD, 1_700_000_000_000_000_000 + i * 1000 + 1, usb)
+    return path
+
+
+class TestUnsupportedInterface:
+    """A pcapng interface of a link type scan cannot read: its packets are skipped,
+    counted and reported; the other interfaces are read in full."""
+
+    def test_stats_reads_the_rest(self, capsys: pytest.CaptureFixture, mixed: Path,
+                                  pcap: Path) -> None:
+        code, out, _err = run_cli(capsys, "stats", "--json", str(mixed))
+        data = json.loads(out)
+        code_ref, out_ref, _ = run_cli(capsys, "stats", "--json", str(pcap))
+        ref = json.loads(out_ref)
+        assert code == code_ref == 0
+        assert data["packets"] == 17 and data["linktypes"] == {"EN10MB": 12, "189": 5}
+        assert data["skipped"] == {"packets": 5, "linktypes": {"189": 5}, "first_packet": 2}
+        # everything about the Ethernet interface is what the plain pcap of it says
+        for key in ("vnis", "options", "option_classes", "critical", "malformed"):
+            assert data[key] == ref[key], key
+        code, out, _err = run_cli(capsys, "stats", str(mixed))
+        assert "skipped (link type not supported, not examined): 5 packets " \
+               "(link type 189: 5), the first is packet 2" in out
+
+    def test_filter_copies_blocks_and_tshark_reads_them(self, capsys: pytest.CaptureFixture,
+                                                        mixed: Path, tmp_path: Path) -> None:
+        out = tmp_path / "geneve.pcapng"
+        code, _o, err = run_cli(capsys, "filter", str(mixed), str(out), "--kind", "geneve")
+        assert code == 0 and "9 of 17 packets written" in err
+        assert "5 packets were not examined" in err
+        assert [r.interface for r in iter_records(out)] == [0] * 9
+        rest = tmp_path / "rest.pcapng"
+        code, _o, err = run_cli(capsys, "filter", str(mixed), str(rest), "--kind", "geneve",
+                                "--invert")
+        assert code == 0 and "8 of 17 packets written" in err
+        kept = list(iter_records(rest))
+        assert [r.data for r in kept if r.interface == 1] == [USB_RECORD] * 5
+
+    @pytest.mark.oracle
+    def test_tshark_agrees_on_the_filtered_file(self, capsys: pytest.CaptureFixture,
+                                                mixed: Path, tmp_path: Path,
+                                                tshark: str) -> None:
+        rest = tmp_path / "rest.pcapng"
+        run_cli(capsys, "filter", str(mixed), str(rest), "--kind", "geneve", "--invert")
+        lines = subprocess.run([tshark, "-n", "-r", str(rest), "-T", "fields", "-e",
+                                "frame.interface_id", "-e", "frame.protocols"],
+                               capture_output=True, text=True, check=True).stdout.splitlines()
+        assert [line.split("\t")[0] for line in lines].count("1") == 5
+        assert all("usb" in line for line in lines if line.startswith("1\t"))
+        assert not any("geneve" in line for line in lines)
+
+    def test_only_unsupported_interfaces_is_an_error(self, capsys: pytest.CaptureFixture,
+                                                     tmp_path: Path) -> None:
+        path = tmp_path / "usb.pcapng"
+        with open(path, "wb") as handle:
+            writer = PcapngWriter(handle)
+            writer.add_interface(LINKTYPE_USB_LINUX)
+            for i in range(3):
+                writer.write(USB_RECORD, 1_700_000_000_000_000_000 + i)
+        first = next(iter_records(path)).offset
+        code, out, err = run_cli(capsys, "stats", "--json", str(path))
+        assert code == 2 and "Traceback" not in err
+        assert err.startswith("scapy-geneve stats: error: %s, offset %d, packet 1: no packet "
+                              "scan can read: every interface has an unsupported link type "
+                              "189" % (path, first))
+        data = json.loads(out)      # what was read is still reported
+        assert data["packets"] == 3 and data["skipped"]["packets"] == 3

@@ -664,3 +664,75 @@ def test_kernel_vxlan_on_the_any_interface_is_sll2(netns_capable: None, tcpdump:
         ("172.31.0.2", "172.31.0.1")}                                  # port unreachable
     fast, slow = TestStatsPaths._both(path)
     assert fast == slow
+
+
+# -- pcapng interfaces scan cannot read ---------------------------------------------------
+def test_unsupported_interface_is_skipped_not_fatal(tmp_path: Path) -> None:
+    """An interface of link type 189 (usbmon) beside an Ethernet one: its packets
+    come out as skipped records (not malformed), the Ethernet ones are parsed,
+    and the vectorised stats equal the per-record ones."""
+    path = tmp_path / "mixed.pcapng"
+    frames = [bytes(f) for f in _all_kinds_frames()]
+    with open(path, "wb") as handle:
+        writer = PcapngWriter(handle)
+        usb = writer.add_interface(189)
+        eth = writer.add_interface(LINKTYPE_ETHERNET)
+        for i, frame in enumerate(frames):
+            writer.write(bytes(40), 10**18 + i, usb)
+            writer.write(frame, 10**18 + i, eth)
+    records = list(scan(path))
+    assert [r.skipped for r in records[::2]] == ["link type 189 is not supported"] * len(frames)
+    assert not any(r.malformed or r.kind for r in records[::2])
+    assert [r.skipped for r in records[1::2]] == [None] * len(frames)
+    assert collections.Counter(r.kind for r in records[1::2]) == collections.Counter(
+        r.kind for r in scan(write_pcap(tmp_path / "eth.pcap", frames)))
+    fast, slow = TestStatsPaths._both(path)
+    assert fast == slow
+    assert fast["skipped"] == {"packets": len(frames), "linktypes": {"189": len(frames)},
+                               "first_packet": 1}
+
+
+# -- packets and bytes per Geneve option, against tshark ----------------------------------
+def _option_frames() -> List[bytes]:
+    """Repeated options in one packet (count 2, one packet), two classes, two types."""
+    ovn = GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02")
+    gwlb = [GeneveOption(classid=0x0108, type=t, data=b"\x00" * 8) for t in (1, 2)]
+    out = []
+    for i in range(6):
+        opts = [ovn] if i % 3 == 0 else gwlb if i % 3 == 1 else [ovn, ovn, gwlb[0]]
+        out.append(OUTER / UDP(sport=50000 + i, dport=6081) /
+                   Geneve(vni=10 + i % 2, critical=ovn in opts, options=opts) /
+                   INNER / Raw(b"x" * (i * 10)))
+    return [bytes(f) for f in out]
+
+
+@pytest.mark.oracle
+def test_option_packets_and_bytes_agree_with_tshark(tshark: str, tmp_path: Path) -> None:
+    """stats' per-option occurrences, packets and wire bytes, and per-class packets and
+    bytes, equal what tshark's Geneve dissector says packet by packet."""
+    path = write_pcap(tmp_path / "opts.pcap", _option_frames())
+    lines = subprocess.run(
+        [tshark, "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=a",
+         "-E", "aggregator=,", "-E", "separator=|", "-e", "frame.len",
+         "-e", "geneve.option.class", "-e", "geneve.option.type"],
+        capture_output=True, text=True, check=True).stdout.splitlines()
+    per_option: Dict[Tuple[int, int], List[int]] = collections.defaultdict(lambda: [0, 0, 0])
+    per_class: Dict[int, List[int]] = collections.defaultdict(lambda: [0, 0])
+    for line in lines:
+        size, classes, types = line.split("|")
+        opts = [(int(c, 0), int(t, 0)) for c, t in zip(classes.split(","), types.split(","))]
+        for opt in opts:
+            per_option[opt][0] += 1
+        for opt in set(opts):
+            per_option[opt][1] += 1
+            per_option[opt][2] += int(size)
+        for cls in {c for c, _t in opts}:
+            per_class[cls][0] += 1
+            per_class[cls][1] += int(size)
+    fast, slow = TestStatsPaths._both(path)
+    assert fast == slow
+    assert {(o["class"], o["type"]): [o["count"], o["packets"], o["bytes"]]
+            for o in fast["options"]} == dict(per_option)
+    assert {o["class"]: [o["packets"], o["bytes"]] for o in fast["option_classes"]} == \
+        dict(per_class)
+    assert per_option[(0x0102, 0x80)][:2] == [6, 4]     # repeats counted once per packet

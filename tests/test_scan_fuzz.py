@@ -205,10 +205,15 @@ def test_mutated_headers_fast_equals_slow(fuzz_file: Path, which: int,
 
 
 @FUZZ
-@given(data=st.binary(max_size=200), linktype=st.sampled_from(sorted(SUPPORTED_LINKTYPES)))
+@given(data=st.binary(max_size=200),
+       linktype=st.one_of(st.sampled_from(sorted(SUPPORTED_LINKTYPES)), st.integers(0, 300)))
 def test_parse_packet_never_raises(data: bytes, linktype: int) -> None:
+    """Any bytes, any link type: a record, never an exception; a link type scan
+    cannot read gives a skipped record, never a malformed one."""
     rec = parse_packet(data, linktype)
     assert rec.malformed == (rec.reason is not None)
+    assert (rec.skipped is None) == (linktype in SUPPORTED_LINKTYPES)
+    assert not (rec.skipped and (rec.malformed or rec.kind))
     for opt in rec.options:
         assert 0 <= opt.classid <= 0xFFFF and opt.critical == bool(opt.type & 0x80)
 

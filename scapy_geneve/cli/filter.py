@@ -99,7 +99,7 @@ def _output(path: str, source: str) -> Iterator[IO[bytes]]:
 def run(args: argparse.Namespace) -> int:
     pfilter = packet_filter(args)
     bar = Progress(input_size(args.input), "filter", args.quiet)
-    counts = [0, 0]
+    counts = [0, 0, 0]
     error = None
     with _output(args.output, args.input) as out:
         try:
@@ -116,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     print("scapy-geneve filter: %d of %d packets written to %s"
           % (counts[1], counts[0], args.output), file=sys.stderr)
+    if counts[2]:
+        print("scapy-geneve filter: %d packets were not examined (pcapng interfaces of "
+              "link types scan cannot read); they match only an empty or --invert "
+              "selection" % counts[2], file=sys.stderr)
     if error is not None:
         raise error
     return 0

@@ -107,11 +107,20 @@ def format_text(data: Dict[str, Any], top: int) -> str:
         add("")
         add("Geneve options: %d kinds%s" % (len(options), "" if len(shown) == len(options)
                                             else ", top %d shown" % len(shown)))
-        add("%-8s %-34s %-6s %-3s %12s" % ("class", "owner", "type", "C", "count"))
+        add("%-8s %-34s %-6s %-3s %12s %12s %16s" % ("class", "owner", "type", "C", "count",
+                                                      "packets", "bytes"))
         for entry in shown:
-            add("0x%04x   %-34s 0x%02x   %-3s %12d" % (
+            add("0x%04x   %-34s 0x%02x   %-3s %12d %12d %16d" % (
                 entry["class"], entry["class_name"][:34], entry["type"],
-                "C" if entry["critical"] else "", entry["count"]))
+                "C" if entry["critical"] else "", entry["count"], entry["packets"],
+                entry["bytes"]))
+        classes = data["option_classes"]
+        if len(classes) < len(options):     # several types in a class: per-class totals
+            add("")
+            add("%-8s %-34s %12s %16s" % ("class", "owner", "packets", "bytes"))
+            for entry in classes if top <= 0 else classes[:top]:
+                add("0x%04x   %-34s %12d %16d" % (entry["class"], entry["class_name"][:34],
+                                                 entry["packets"], entry["bytes"]))
     crit = data["critical"]
     if crit["c_bit_packets"] or crit["critical_options"]:
         add("critical: C bit set in %d packets; %d critical options; %d packets with a "
@@ -130,6 +139,12 @@ def format_text(data: Dict[str, Any], top: int) -> str:
     if data["snapped"]:
         add("snapped (cut by the capture's snaplen before the headers ended): %d packets"
             % data["snapped"])
+    skipped = data["skipped"]
+    if skipped["packets"]:
+        add("skipped (link type not supported, not examined): %d packets (%s), the first is "
+            "packet %d" % (skipped["packets"], ", ".join(
+                "link type %s: %d" % kv for kv in skipped["linktypes"].items()),
+                skipped["first_packet"]))
     if data["error"]:
         add("")
         add("INCOMPLETE: the file is damaged; counts cover the packets before the damage.")
@@ -144,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
     except CaptureError as exc:
         bar.close()
         stats.error = str(exc)
-        _emit(stats, args)   # what was read up to the damage
+        if stats.format:
+            _emit(stats, args)   # what was read up to the damage (nothing if not a capture)
         raise
     bar.close()
     _emit(stats, args)
