@@ -35,7 +35,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 from scapy_geneve.vectors import Target
 
 __all__ = ["Endpoint", "InterfaceEndpoint", "OVSEndpoint", "KernelVXLANEndpoint",
-           "Observer", "EndpointError", "netns_socket", "ovs_available"]
+           "Observer", "EndpointError", "netns_socket", "ovs_available", "cleanup_stale"]
 
 CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
@@ -285,11 +285,73 @@ class InterfaceEndpoint(Endpoint):
             self._tx = None
 
 
+#: Namespaces this module makes are named ``sgvp<pid><tag>-<role>``: the pid
+#: of the process that made them, so a later run can tell leftovers of a
+#: killed run (pid no longer alive) from a run still going.
+NETNS_PREFIX = "sgvp"
+_NETNS_RE = re.compile(r"^%s(\d+)[a-z]-[\w-]+$" % NETNS_PREFIX)
+#: Private OVS run directories: ``<tmp>/sgv-ovs.*`` with an ``owner`` file.
+OVS_WORKDIR_PREFIX = "sgv-ovs."
+_stale_checked = False
+
+
+def _pid_alive(pid: int) -> bool:
+    return os.path.exists("/proc/%d" % pid)
+
+
+def cleanup_stale(netns_dir: str = "/var/run/netns", tmpdir: Optional[str] = None) -> List[str]:
+    """Delete what endpoints of dead processes left behind (a ``kill -9``
+    skips :meth:`Endpoint.stop`): ``sgvp<pid>*`` network namespaces whose
+    pid is gone, and private OVS run directories whose owner is gone, after
+    ending the ovsdb-server/ovs-vswitchd they record (only a process whose
+    command line names that directory, so a reused pid is never touched).
+    Returns what was removed.  Runs once per process before the first lab."""
+    removed: List[str] = []
+    tmpdir = tempfile.gettempdir() if tmpdir is None else tmpdir
+    try:
+        workdirs = [os.path.join(tmpdir, d) for d in os.listdir(tmpdir) if d.startswith(OVS_WORKDIR_PREFIX)]
+    except OSError:
+        workdirs = []
+    for w in workdirs:
+        try:
+            with open(os.path.join(w, "owner")) as handle:
+                owner = json.load(handle)
+        except (OSError, ValueError):
+            continue            # being created, or not ours
+        if _pid_alive(int(owner.get("pid", 0))):
+            continue
+        for pid in owner.get("daemons", []):
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as handle:
+                    cmdline = handle.read()
+            except OSError:
+                continue
+            if w.encode() in cmdline:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, 9)
+        shutil.rmtree(w, ignore_errors=True)
+        removed.append(w)
+    try:
+        names = os.listdir(netns_dir)
+    except OSError:
+        names = []
+    for name in names:
+        m = _NETNS_RE.match(name)
+        if m and not _pid_alive(int(m.group(1))):
+            _run(["ip", "netns", "del", name], check=False)
+            removed.append(name)
+    return removed
+
+
 class _NetnsLab:
     """Namespaces with a per-process prefix; all deleted by cleanup()."""
 
     def __init__(self, tag: str) -> None:
-        self.prefix = "sgv%d%s" % (os.getpid() % 100000, tag)
+        global _stale_checked
+        if not _stale_checked:
+            _stale_checked = True
+            cleanup_stale()
+        self.prefix = "%s%d%s" % (NETNS_PREFIX, os.getpid(), tag)
         self.made: List[str] = []
 
     def ns(self, suffix: str) -> str:
@@ -297,7 +359,7 @@ class _NetnsLab:
 
     def add(self, suffix: str, ipv6: bool = False) -> str:
         name = self.ns(suffix)
-        _run(["ip", "netns", "del", name], check=False)  # stale, from a killed run of this pid
+        _run(["ip", "netns", "del", name], check=False)  # stale, from a killed run with this pid
         _run(["ip", "netns", "add", name])
         self.made.append(name)
         flag = "0" if ipv6 else "1"   # no IPv6 chatter (RS, MLD) where it is not used
@@ -370,6 +432,13 @@ class OVSEndpoint(InterfaceEndpoint):
         return _run(["ovs-appctl", "-t", "%s/run/ovs-vswitchd.ctl" % self.workdir] + list(args),
                     env=self.env, check=check)
 
+    def _record_owner(self) -> None:
+        """Who started the daemons: read by cleanup_stale() after a kill -9."""
+        tmp = "%s/owner.tmp" % self.workdir
+        with open(tmp, "w") as handle:
+            json.dump({"pid": os.getpid(), "daemons": [p.pid for p in self.procs]}, handle)
+        os.replace(tmp, "%s/owner" % self.workdir)
+
     def start(self) -> "OVSEndpoint":
         reason = ovs_available()
         if reason:
@@ -402,6 +471,7 @@ class OVSEndpoint(InterfaceEndpoint):
              "--unixctl=%s/run/ovsdb-server.ctl" % w, "--log-file=%s/log/ovsdb-server.log" % w,
              "-vconsole:off", "--no-chdir"], env=self.env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self._record_owner()
         _wait_path(w + "/run/db.sock", log=w + "/log/ovsdb-server.log")
         self.vsctl("--no-wait", "init")
         self.procs.append(subprocess.Popen(
@@ -409,6 +479,7 @@ class OVSEndpoint(InterfaceEndpoint):
              "unix:%s/run/db.sock" % w, "--unixctl=%s/run/ovs-vswitchd.ctl" % w,
              "--log-file=%s/log/ovs-vswitchd.log" % w, "-vconsole:off", "--no-chdir"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self._record_owner()
         _wait_path(w + "/run/ovs-vswitchd.ctl", log=w + "/log/ovs-vswitchd.log")
 
         self.vsctl("add-br", "br-u", "--", "set", "bridge", "br-u", "datapath_type=netdev",

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from scapy_geneve.endpoints import Endpoint, InterfaceEndpoint, _run
+from scapy_geneve.endpoints import Endpoint, InterfaceEndpoint, _run, cleanup_stale
 from scapy_geneve.harness import (DELIVERED, DEVIATION, DROPPED, ERROR, FAIL, INFO, NA, PASS,
                                   VerdictTable, judge, run_vectors)
 from scapy_geneve.vectors import Expect, Target, Vector, vectors
@@ -140,7 +140,7 @@ def test_table_renders_as_text_markdown_and_json():
 def test_interface_endpoint_over_a_veth_pair(netns_capable):
     """AF_PACKET plumbing through namespaces: a bare veth 'endpoint' hands every
     frame through unchanged, so every vector's tag comes out the other side."""
-    ns = "sgv%dh-wire" % (os.getpid() % 100000)
+    ns = "sgvp%dh-wire" % os.getpid()
     _run(["ip", "netns", "add", ns])
     try:
         _run(["ip", "-n", ns, "link", "add", "wa", "type", "veth", "peer", "name", "wb"])
@@ -154,6 +154,44 @@ def test_interface_endpoint_over_a_veth_pair(netns_capable):
         assert {r.observed for r in table if r.verdict != NA} == {DELIVERED}
     finally:
         _run(["ip", "netns", "del", ns], check=False)
+
+
+def _dead_pid():
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.netns
+def test_cleanup_stale_removes_what_a_killed_run_left(netns_capable, tmp_path):
+    """After a kill -9 the namespaces of the dead run (its pid in the name) and
+    its private OVS directory go, with the daemon it recorded; a live run's
+    namespace and a process whose command line does not name the directory stay."""
+    dead = _dead_pid()
+    stale, live = "sgvp%do-ovs" % dead, "sgvp%dq-live" % os.getpid()
+    workdir = tmp_path / "sgv-ovs.test"
+    (workdir / "run").mkdir(parents=True)
+    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(workdir / "run")])
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    (workdir / "owner").write_text(json.dumps({"pid": dead, "daemons": [daemon.pid, bystander.pid]}))
+    for ns in (stale, live):
+        _run(["ip", "netns", "add", ns])
+    try:
+        removed = cleanup_stale(tmpdir=str(tmp_path))
+        assert stale in removed and str(workdir) in removed and live not in removed
+        names = _run(["ip", "netns", "list"])
+        assert stale not in names and live in names
+        assert not workdir.exists()
+        assert daemon.wait(timeout=5) == -9
+        assert bystander.poll() is None
+    finally:
+        for proc in (daemon, bystander):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for ns in (stale, live):
+            _run(["ip", "netns", "del", ns], check=False)
 
 
 PLUGIN_CONFTEST = '''
