@@ -14,7 +14,9 @@ Formats:
   several sections (each with its own byte order), several interfaces with
   their own link type and ``if_tsresol``/``if_tsoffset``, Enhanced, Simple and
   obsolete Packet Blocks, any other block skipped (and kept for copying).
-- either one gzip-compressed (``capture.pcap.gz``), read as it streams;
+- either one gzip-compressed (``capture.pcap.gz``), read as it streams
+  (every byte before a cut or corrupt spot is read; error offsets then count
+  decompressed bytes, as ``zcat capture.pcap.gz | ...`` would);
   ``-`` reads standard input (nothing ever seeks).
 
 Every problem raises :class:`scapy_geneve.errors.CaptureError` naming the
@@ -22,7 +24,6 @@ file, the byte offset and the packet number; the records before it have
 already been yielded.
 """
 
-import gzip
 import operator
 import os
 import struct
@@ -172,6 +173,83 @@ _NO_TS = -(1 << 63)   # ts_ns marker for "no timestamp" (Simple Packet Block)
 _TS_MIN, _TS_MAX = -(1 << 63), 1 << 63
 
 
+class _Gunzip:
+    """A gzip stream decompressed as it is read (several members, like gzip -d).
+
+    Unlike :class:`gzip.GzipFile`, a cut or corrupt stream first hands out
+    every byte decompressed before the damage, then raises (EOFError or
+    zlib.error) on the next read: ``gzip -dc`` writes the same bytes.
+    """
+
+    READ = 1 << 16          # compressed bytes per raw read
+    MAX_OUT = 1 << 22       # decompressed bytes per step (bounds a zip bomb's step)
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self._d: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._in = b""                      # compressed bytes zlib has not taken yet
+        self._out = b""                     # decompressed bytes not handed out yet
+        self._pos = 0
+        self._error: Optional[BaseException] = None
+
+    def _fill(self) -> None:
+        """Decompress until some output is ready, the stream ends, or it breaks."""
+        while self._error is None:
+            if not self._in:
+                self._in = self.raw.read(self.READ)
+                if not self._in:
+                    if self._d is not None:   # inside a member: cut short
+                        self._error = EOFError("compressed file ended before the "
+                                               "end-of-stream marker was reached")
+                    return
+            if self._d is None:               # between members
+                if not self._in.strip(b"\0"):
+                    self._in = b""            # zero padding after the last member
+                    continue
+                if self._in[:2] != GZIP_MAGIC[:len(self._in[:2])]:
+                    self._error = OSError("data after the end of the gzip stream is not "
+                                          "another gzip member")
+                    return
+                self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                out = self._d.decompress(self._in, self.MAX_OUT)
+            except zlib.error as exc:
+                self._error = exc
+                return
+            self._in = self._d.unconsumed_tail
+            if self._d.eof:
+                self._in = self._d.unused_data + self._in
+                self._d = None
+            if out:
+                self._out, self._pos = out, 0
+                return
+
+    def readinto(self, buf: Any) -> int:
+        """Fill BUF as far as the stream goes; raise only when nothing is left."""
+        view = memoryview(buf).cast("B")
+        size, got = len(view), 0
+        while got < size:
+            if self._pos >= len(self._out):
+                self._fill()
+                if self._pos >= len(self._out):
+                    break
+            n = min(size - got, len(self._out) - self._pos)
+            view[got:got + n] = self._out[self._pos:self._pos + n]
+            self._pos += n
+            got += n
+        if not got and size and self._error is not None:
+            raise self._error
+        return got
+
+    def read(self, size: int) -> bytes:
+        """Up to SIZE bytes (fewer only at the end or before the damage)."""
+        buf = bytearray(size)
+        return bytes(buf[:self.readinto(buf)])
+
+    def close(self) -> None:
+        """Nothing to release: the caller closes the raw file."""
+
+
 class _Interface:
     __slots__ = ("linktype", "snaplen", "tsresol_num", "tsresol_den", "tsoffset_ns",
                  "offset")
@@ -226,6 +304,8 @@ class CaptureReader:
 
     # -- opening ----------------------------------------------------------------
     def _error(self, message: str, offset: Optional[int], packet: Optional[int] = None) -> CaptureError:
+        if self.compressed and offset is not None:
+            message += " (gzip input: the offset counts decompressed bytes)"
         return CaptureError(message, path=self.path, offset=offset, packet=packet)
 
     def _open(self) -> None:
@@ -245,10 +325,8 @@ class CaptureReader:
             # capture.pcap.gz: decompressed as it streams; offsets in errors
             # count decompressed bytes, progress counts compressed ones.
             self._raw = handle
-            handle = self._handle = gzip.GzipFile(fileobj=handle, mode="rb")
+            handle = self._handle = _Gunzip(handle)  # type: ignore[assignment]
             self.compressed = True
-            # A cut stream loses the read that hits the cut: keep reads small.
-            self.chunk_size = min(self.chunk_size, 256 * 1024)
         head = self._guarded(handle.read, PCAP_HDR_LEN, offset=0)
         if len(head) < 4:
             self.close()
@@ -347,8 +425,10 @@ class CaptureReader:
         elif len(joined) < tail + size:
             joined.extend(bytes(tail + size - len(joined)))
         joined[:tail] = buf
+        # A broken stream is reported at the first record not yet handed out
+        # (the one it cuts), as a truncated plain file would be.
         got = self._guarded(self._handle.readinto, memoryview(joined)[tail:],
-                            offset=self._consumed + tail)
+                            offset=self._consumed)
         if not got:
             return buf, False
         if got < size:

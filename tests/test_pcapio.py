@@ -3,6 +3,7 @@ in every byte order and timestamp resolution, across chunk boundaries; bad
 files give a CaptureError naming the file, byte offset and packet number after
 every good packet before the damage has been handed out."""
 
+import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -13,7 +14,7 @@ from scapy.utils import RawPcapNgReader, RawPcapReader
 
 from scapy_geneve.errors import CaptureError
 from scapy_geneve.pcapio import (BT_EPB, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
-                                 PcapngWriter, PcapWriter, iter_records, open_capture)
+                                 PcapngWriter, PcapWriter, Record, iter_records, open_capture)
 
 FRAMES = [bytes([i]) * (60 + 7 * i) for i in range(40)]   # lengths not multiples of 4
 T0 = 1_700_000_000_123_456_789
@@ -301,3 +302,63 @@ class TestGzip:
         with pytest.raises(CaptureError):
             list(iter_records(bad))
 
+
+
+def _records_until_error(path: Path) -> Tuple[List[Record], CaptureError]:
+    seen: List[Record] = []
+    with pytest.raises(CaptureError) as info:
+        for rec in iter_records(path):
+            seen.append(rec)
+    return seen, info.value
+
+
+class TestGzipDamage:
+    """A damaged .pcap.gz gives every packet before the damage, like ``gzip -dc``."""
+
+    @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+    def test_cut_stream_reads_what_gzip_d_reads(self, tmp_path: Path, fmt: str) -> None:
+        import gzip
+        import random
+        gzip_bin = shutil.which("gzip")
+        if gzip_bin is None:
+            pytest.skip("gzip is not installed (the peer decompressor)")
+        rng = random.Random(6)
+        frames = [rng.randbytes(rng.randrange(60, 1500)) for _ in range(1500)]  # ~1.1 MB
+        if fmt == "pcap":
+            plain = write_pcap(tmp_path / "x.pcap", frames)
+        else:
+            plain = tmp_path / "x.pcapng"
+            with open(plain, "wb") as handle:
+                writer = PcapngWriter(handle)
+                writer.add_interface(LINKTYPE_ETHERNET)
+                for i, frame in enumerate(frames):
+                    writer.write(frame, 10**18 + i)
+        packed = gzip.compress(plain.read_bytes())
+        cut = tmp_path / ("cut.%s.gz" % fmt)
+        cut.write_bytes(packed[:len(packed) * 2 // 3])
+        peer = subprocess.run([gzip_bin, "-dc", str(cut)], capture_output=True)
+        assert peer.returncode != 0 and b"unexpected end of file" in peer.stderr
+        partial = tmp_path / ("partial." + fmt)
+        partial.write_bytes(peer.stdout)         # what gzip -d recovers: a truncated capture
+        theirs, their_error = _records_until_error(partial)
+        ours, error = _records_until_error(cut)
+        assert ours == theirs and len(ours) > 900
+        assert (error.path, error.offset, error.packet) == (str(cut), their_error.offset,
+                                                            their_error.packet)
+        assert str(error).endswith("gzip stream: compressed file ended before the "
+                                   "end-of-stream marker was reached (gzip input: the offset "
+                                   "counts decompressed bytes)")
+
+    def test_concatenated_members_and_zero_padding(self, tmp_path: Path) -> None:
+        """``cat a.gz b.gz`` is one stream to gzip -d; trailing zeros are padding;
+        trailing junk is an error after the packets."""
+        import gzip
+        plain = write_pcap(tmp_path / "x.pcap", [bytes([i]) * 100 for i in range(50)])
+        data = plain.read_bytes()
+        packed = tmp_path / "two.pcap.gz"
+        packed.write_bytes(gzip.compress(data[:1000]) + gzip.compress(data[1000:]) + bytes(512))
+        assert list(iter_records(packed)) == list(iter_records(plain))
+        packed.write_bytes(gzip.compress(data) + b"junk")
+        seen, error = _records_until_error(packed)
+        assert seen == list(iter_records(plain))
+        assert "not another gzip member" in error.message
