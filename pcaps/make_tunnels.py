@@ -148,14 +148,15 @@ def captures() -> Dict[str, List[Packet]]:
         encapsulate(ping(2), "l2tpv3", session_id=0x1234, cookie=b"\xc0\x01\xc0\x01",
                     sequence=2, transport="udp", register=False, **E),
     ]
+    # The sender of the ICRQ/ICRP chose the Local Session ID and the cookie it
+    # wants to *receive* (RFC 3931): 0x77's data goes to 192.0.2.1, 0x88's to .2.
     f["l2tpv3_control.pcap"] = [
         OUTER / ip4() / L2TPv3(session_id=0) / _icrq(0x77, b"ABCDEFGH", 1),
         OUTER / IP(src="192.0.2.2", dst="192.0.2.1", flags="DF", id=0) /
         L2TPv3(session_id=0) / _icrq(0x88, b"", 0, mtype=11),
-        encapsulate(ping(1), "l2tpv3", session_id=0x77, cookie=b"ABCDEFGH", sequence=0,
-                    register=False, **E),
-        encapsulate(ping(1, reply=True), "l2tpv3", session_id=0x88, src="192.0.2.2",
-                    dst="192.0.2.1", register=False, **E),
+        encapsulate(ping(1, reply=True), "l2tpv3", session_id=0x77, cookie=b"ABCDEFGH",
+                    sequence=0, src="192.0.2.2", dst="192.0.2.1", register=False, **E),
+        encapsulate(ping(1), "l2tpv3", session_id=0x88, register=False, **E),
     ]
     f["l2tpv3_malformed.pcap"] = [
         OUTER / ip4() / UDP(sport=1701, dport=1701) /

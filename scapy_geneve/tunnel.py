@@ -45,7 +45,7 @@ from scapy_geneve.consts import (GENEVE_PORT, IPPROTO_GRE, IPPROTO_L2TP, L2TP_PO
                                  VXLAN_PORT)
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers.geneve import Geneve, flow_sport
-from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3UDP, l2tpv3_session
+from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3UDP, l2tpv3_lookup, l2tpv3_session
 from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.stt import (STT, STTFragment, outer_l3, stt_reassemble,
                                      stt_segment)
@@ -276,8 +276,9 @@ def encapsulate(inner: Packet, kind: str, vni: Optional[int] = None, *,
     - l2tpv3: ``transport`` (``"ip"``, protocol 115, or ``"udp"``, port
       1701), ``cookie`` (0, 4 or 8 bytes), ``sequence`` (adds the Default
       L2-Specific Sublayer with S=1), ``l2ss`` (the sublayer with S=0),
-      ``register`` (default True: record the session layout in the session
-      table, so the packet dissects back as it was built).
+      ``register`` (default True: record the session layout, cookie length
+      and sublayer, for the outer destination in the session table, so the
+      packet dissects back as it was built).
     """
     kind = kind.lower()
     if kind not in KINDS:
@@ -356,7 +357,9 @@ def encapsulate(inner: Packet, kind: str, vni: Optional[int] = None, *,
         if sequence is not None and not 0 <= sequence < 1 << 24:
             raise BuildError("l2tpv3", "sequence", sequence, "24 bits")
         if params.pop("register", True):
-            l2tpv3_session(ident, len(cookie), l2ss)
+            # The layout only: the cookie value is checked on receipt only when
+            # declared (l2tpv3_session(cookie=...)) or learned (AVP 65).
+            l2tpv3_session(ident, len(cookie), l2ss, dst=str(l3.dst))
         data = L2TPv3(session_id=ident, cookie=cookie)
         if l2ss:
             data.l2ss_s = 1 if sequence is not None else 0
@@ -523,6 +526,13 @@ def decapsulate(pkt: Union[Packet, bytes, Sequence[Packet]]) -> Tuple[Packet, Tu
             raise NotATunnel("an L2TPv3 control message (session ID 0) carries no frame")
         info.kind, info.vni = "l2tpv3", int(layer.session_id)
         info.cookie = bytes(layer.cookie or b"")
+        expected = l2tpv3_lookup(info.vni, info.outer_dst or None).cookie
+        if expected is not None and info.cookie != expected:
+            raise NotATunnel("L2TPv3 session 0x%08x to %s: cookie %s at offset %d is not "
+                             "the session's %s, so the receiving LCCE discards the packet"
+                             % (info.vni, info.outer_dst or "?", info.cookie.hex() or "(none)",
+                                len(bytes(packet)) - len(bytes(layer)) + 4,
+                                expected.hex() or "(none)"))
         info.l2tp_transport = "udp" if udp is not None or isinstance(
             layer.underlayer, L2TPv3UDP) else "ip"
         if udp is None and info.l2tp_transport == "udp":

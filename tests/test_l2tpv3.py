@@ -113,8 +113,10 @@ def test_learning_cookie_and_sublayer_from_the_control_channel():
     capture = [IP(bytes(IP() / L2TPv3(session_id=0) / _icrq(0x77, b"ABCDEFGH", 1))),
                IP(bytes(IP() / UDP(sport=1701, dport=1701) / _icrq(0x99, b"WXYZ", 0)))]
     assert l2tpv3_learn(capture) == [0x77, 0x99]
-    assert l2tpv3_lookup(0x77) == L2TPv3Session(cookie_len=8, l2ss=True, pw_type=5)
-    assert l2tpv3_lookup(0x99) == L2TPv3Session(cookie_len=4, l2ss=False, pw_type=5)
+    assert l2tpv3_lookup(0x77) == L2TPv3Session(cookie_len=8, l2ss=True, pw_type=5,
+                                                cookie=b"ABCDEFGH")
+    assert l2tpv3_lookup(0x99) == L2TPv3Session(cookie_len=4, l2ss=False, pw_type=5,
+                                                cookie=b"WXYZ")
     data = IP(bytes(IP() / L2TPv3(session_id=0x77, cookie=b"ABCDEFGH", l2ss_s=1,
                                   l2ss_seq=9) / INNER))
     assert data[L2TPv3].cookie == b"ABCDEFGH" and data[L2TPv3].l2ss_seq == 9
@@ -127,7 +129,8 @@ def test_learning_while_dissecting_is_opt_in():
         IP(bytes(IP() / L2TPv3(session_id=0) / _icrq(0x55, b"abcd", 0)))
     finally:
         conf.contribs["scapy_geneve"]["l2tpv3_learn"] = False
-    assert l2tpv3_sessions()[0x55].cookie_len == 4
+    # Keyed by the sender of the ICRQ: the LCCE that will receive session 0x55.
+    assert l2tpv3_sessions()[("127.0.0.1", 0x55)].cookie_len == 4
 
 
 def test_malformed_avp_lengths_keep_every_byte():

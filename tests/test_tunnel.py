@@ -242,6 +242,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from scapy.config import conf  # noqa: E402
 from scapy.utils import rdpcap  # noqa: E402
 
 from scapy_geneve import (  # noqa: E402
@@ -274,17 +275,53 @@ def test_stt_malformed_capture_reassembles_as_documented():
     assert [i for i, _ in done.dropped] == [2, 3, 7, 8]
 
 
-def test_l2tpv3_control_capture_teaches_the_data_layout():
+@pytest.fixture
+def session_table():
+    """The L2TPv3 session table, emptied for the test and restored after it."""
     saved = l2tpv3_sessions()
-    try:
-        l2tpv3_forget()
-        packets = rdpcap(str(PCAPS / "l2tpv3_control.pcap"))
-        assert l2tpv3_learn(packets) == [0x77, 0x88]
-        for pkt in packets[2:]:
-            inner, info = decapsulate(Ether(bytes(pkt)))
-            assert inner[IP].src in ("10.0.0.1", "10.0.0.2")
-        assert info.vni == 0x88
-    finally:
-        l2tpv3_forget()
-        for sid, entry in saved.items():
-            l2tpv3_session(sid, entry.cookie_len, entry.l2ss, entry.pw_type)
+    l2tpv3_forget()
+    yield
+    table = conf.contribs["scapy_geneve"]["l2tpv3_sessions"]
+    table.clear()
+    table.update(saved)
+
+
+def test_l2tpv3_control_capture_teaches_the_data_layout(session_table):
+    packets = rdpcap(str(PCAPS / "l2tpv3_control.pcap"))
+    assert l2tpv3_learn(packets) == [0x77, 0x88]
+    # RFC 3931: the sender of the ICRQ/ICRP receives the session's data.
+    assert set(l2tpv3_sessions()) == {("192.0.2.1", 0x77), ("192.0.2.2", 0x88)}
+    for pkt in packets[2:]:
+        inner, info = decapsulate(Ether(bytes(pkt)))
+        assert inner[IP].src in ("10.0.0.1", "10.0.0.2")
+    assert info.vni == 0x88 and info.outer_dst == "192.0.2.2"
+    first = decapsulate(Ether(bytes(packets[2])))[1]
+    assert (first.vni, first.outer_dst, first.cookie, first.sequence) == (
+        0x77, "192.0.2.1", b"ABCDEFGH", 0)
+
+
+def test_one_session_id_at_two_receivers_with_two_layouts(session_table):
+    # Session IDs are the receiver's: 192.0.2.1 and 192.0.2.9 both picked 0x10.
+    l2tpv3_session(0x10, cookie=b"\xaa" * 8, l2ss=True, dst="192.0.2.1")
+    l2tpv3_session(0x10, cookie_len=0, dst="192.0.2.9")
+    a = encapsulate(INNER, "l2tpv3", vni=0x10, cookie=b"\xaa" * 8, sequence=3,
+                    src="192.0.2.2", dst="192.0.2.1", register=False)
+    b = encapsulate(INNER, "l2tpv3", vni=0x10, src="192.0.2.2", dst="192.0.2.9",
+                    register=False)
+    for out, cookie in ((a, b"\xaa" * 8), (b, b"")):
+        inner, info = decapsulate(bytes(out))
+        assert bytes(inner) == bytes(INNER) and info.cookie == cookie
+
+
+def test_a_cookie_that_is_not_the_sessions_is_refused(session_table):
+    l2tpv3_session(0x20, cookie=b"\xc0\x01\xc0\x01")
+    good = encapsulate(INNER, "l2tpv3", vni=0x20, cookie=b"\xc0\x01\xc0\x01",
+                       register=False)
+    bad = encapsulate(INNER, "l2tpv3", vni=0x20, cookie=b"\xde\xad\xbe\xef",
+                      register=False)
+    assert decapsulate(bytes(good))[1].cookie == b"\xc0\x01\xc0\x01"
+    with pytest.raises(NotATunnel, match="cookie deadbeef at offset 24 is not the "
+                                         "session's c001c001"):
+        decapsulate(bytes(bad))
+    # Dissection itself still shows what is on the wire.
+    assert IP(bytes(bad))[L2TPv3].cookie == b"\xde\xad\xbe\xef"

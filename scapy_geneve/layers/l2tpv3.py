@@ -38,6 +38,17 @@ no sublayer, as Wireshark's "Detect" falls back to.  :func:`l2tpv3_learn`
 fills the table from the control messages of a capture (AVP 63 Local Session
 ID with 65 Assigned Cookie, 68 Pseudowire Type, 69 L2-Specific Sublayer).
 
+A Session ID is chosen by, and significant only at, the LCCE that *receives*
+the data (RFC 3931 §4.1), and so is the cookie it expects: two LCCEs may use
+the same Session ID with different layouts.  An entry may therefore be keyed
+by ``(receiver address, session ID)`` (``dst=`` in :func:`l2tpv3_session`;
+what :func:`l2tpv3_learn` records, the receiver being the sender of the
+control message) or by the session ID alone (any receiver).  A data packet
+is looked up by its outer destination first, then by session ID alone.  An
+entry may also hold the expected cookie *value*; the layer still dissects
+whatever cookie is there, and :func:`scapy_geneve.tunnel.decapsulate`
+refuses a mismatch, as the receiving LCCE would.
+
 On UDP 1701 the version nibble decides: 3 is dissected here, anything else
 (L2TPv2, L2F) is left to Scapy's ``L2TP``.
 """
@@ -45,8 +56,9 @@ On UDP 1701 the version nibble decides: 3 is dissected here, anything else
 # scapy.contrib.description = L2TPv3 (RFC 3931/4719) data and control over IP and UDP
 # scapy.contrib.status = loads
 
+import ipaddress
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Type
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Type, Union
 
 from scapy.config import conf
 from scapy.fields import (BitField, BitFieldLenField, ConditionalField, PacketListField,
@@ -60,7 +72,7 @@ from scapy.layers.l2tp import L2TP
 from scapy_geneve.consts import IPPROTO_L2TP, L2TP_PORT
 from scapy_geneve.errors import BuildError
 
-__all__ = ["L2TPv3", "L2TPv3UDP", "L2TPv3Control", "L2TPv3AVP", "L2TPv3Session",
+__all__ = ["L2TPv3", "L2TPv3UDP", "L2TPv3Control", "L2TPv3AVP", "L2TPv3Session", "SessionKey",
            "l2tpv3_session", "l2tpv3_forget", "l2tpv3_sessions", "l2tpv3_lookup",
            "l2tpv3_default", "l2tpv3_learn", "L2TPV3_AVP_TYPES", "L2TPV3_MESSAGE_TYPES",
            "PW_TYPE_ETHERNET_VLAN", "PW_TYPE_ETHERNET"]
@@ -95,6 +107,19 @@ class L2TPv3Session:
     cookie_len: int = 0              # 0, 4 or 8 bytes
     l2ss: bool = False               # Default L2-Specific Sublayer present
     pw_type: int = PW_TYPE_ETHERNET  # RFC 4719 Ethernet (5) or Ethernet VLAN (4)
+    cookie: Optional[bytes] = None   # the expected cookie value, when known
+
+
+#: A session table key: the session ID, or (receiver address, session ID).
+SessionKey = Union[int, Tuple[str, int]]
+
+
+def _address(addr: Any) -> str:
+    """ADDR in its canonical text form (so 2001:DB8::1 and 2001:db8::1 agree)."""
+    try:
+        return str(ipaddress.ip_address(str(addr)))
+    except ValueError:
+        raise BuildError("L2TPv3", "dst", addr, "is not an IPv4 or IPv6 address") from None
 
 
 def _config() -> Dict[str, Any]:
@@ -117,30 +142,51 @@ def _check(session_id: int, cookie_len: int, pw_type: int) -> None:
         raise BuildError("L2TPv3", "pw_type", pw_type, "16 bits")
 
 
-def l2tpv3_session(session_id: int, cookie_len: int = 0, l2ss: bool = False,
-                   pw_type: int = PW_TYPE_ETHERNET) -> L2TPv3Session:
+def l2tpv3_session(session_id: int, cookie_len: Optional[int] = None, l2ss: bool = False,
+                   pw_type: int = PW_TYPE_ETHERNET, *, cookie: Optional[bytes] = None,
+                   dst: Optional[str] = None) -> L2TPv3Session:
     """Declare how data of SESSION_ID is laid out (as ``ip l2tp add session``).
 
-    ``cookie_len`` 0/4/8 bytes, ``l2ss`` the Default L2-Specific Sublayer.
-    Replaces any earlier entry; returns the new one.
+    ``cookie_len`` 0/4/8 bytes (default: the length of ``cookie``, else 0),
+    ``l2ss`` the Default L2-Specific Sublayer, ``cookie`` the value the
+    receiver expects (checked by ``decapsulate``), ``dst`` the address of
+    the receiving LCCE (the outer destination of the data), for a Session ID
+    that only that receiver defines.  Replaces any earlier entry for the same
+    key; returns the new one.
     """
+    if cookie is not None:
+        cookie = bytes(cookie)
+        if cookie_len is not None and cookie_len != len(cookie):
+            raise BuildError("L2TPv3", "cookie", cookie,
+                             "is %d bytes but cookie_len=%d" % (len(cookie), cookie_len))
+        cookie_len = len(cookie)
+    cookie_len = 0 if cookie_len is None else cookie_len
     _check(session_id, cookie_len, pw_type)
-    entry = L2TPv3Session(cookie_len, bool(l2ss), pw_type)
-    _config()["l2tpv3_sessions"][session_id] = entry
+    entry = L2TPv3Session(cookie_len, bool(l2ss), pw_type, cookie)
+    key: SessionKey = session_id if dst is None else (_address(dst), session_id)
+    _config()["l2tpv3_sessions"][key] = entry
     return entry
 
 
-def l2tpv3_forget(session_id: Optional[int] = None) -> None:
-    """Remove one session from the table, or all of them."""
+def l2tpv3_forget(session_id: Optional[int] = None, dst: Optional[str] = None) -> None:
+    """Remove sessions from the table: all of them, one session ID (under
+    every receiver address), or one ``(dst, session_id)`` entry."""
     sessions = _config()["l2tpv3_sessions"]
-    if session_id is None:
+    if session_id is None and dst is None:
         sessions.clear()
-    else:
-        sessions.pop(session_id, None)
+        return
+    address = None if dst is None else _address(dst)
+    for key in list(sessions):
+        sid, addr = (key[1], key[0]) if isinstance(key, tuple) else (key, None)
+        if session_id is not None and sid != session_id:
+            continue
+        if address is not None and addr != address:
+            continue
+        del sessions[key]
 
 
-def l2tpv3_sessions() -> Dict[int, L2TPv3Session]:
-    """A copy of the session table: {session ID: L2TPv3Session}."""
+def l2tpv3_sessions() -> Dict[SessionKey, L2TPv3Session]:
+    """A copy of the session table: {session ID or (receiver, session ID): entry}."""
     return dict(_config()["l2tpv3_sessions"])
 
 
@@ -163,11 +209,35 @@ def l2tpv3_default(cookie_len: Optional[int] = None,
     return cur
 
 
-def l2tpv3_lookup(session_id: int) -> L2TPv3Session:
-    """The layout of SESSION_ID: its table entry, else the default."""
+def l2tpv3_lookup(session_id: int, dst: Optional[str] = None) -> L2TPv3Session:
+    """The layout of SESSION_ID's data sent to DST.
+
+    The ``(dst, session_id)`` entry, else the session-ID entry, else the
+    default.  Without ``dst``: the session-ID entry, else the only
+    per-receiver entry of that session ID (when exactly one exists).
+    """
     cfg = _config()
-    entry = cfg["l2tpv3_sessions"].get(session_id)
+    sessions = cfg["l2tpv3_sessions"]
+    entry = None
+    if dst is not None:
+        try:
+            entry = sessions.get((str(ipaddress.ip_address(str(dst))), session_id))
+        except ValueError:
+            entry = None
+    if entry is None:
+        entry = sessions.get(session_id)
+    if entry is None and dst is None:
+        keyed = [e for k, e in sessions.items() if isinstance(k, tuple) and k[1] == session_id]
+        if len(keyed) == 1:
+            entry = keyed[0]
     return entry if entry is not None else cfg["l2tpv3_default"]  # type: ignore[no-any-return]
+
+
+def _outer_address(layer: Optional[Packet], which: str) -> Optional[str]:
+    """The source or destination ("src"/"dst") of the IP header below LAYER."""
+    while layer is not None and not isinstance(layer, (IP, IPv6)):
+        layer = layer.underlayer
+    return None if layer is None else str(getattr(layer, which))
 
 
 def _learn_from(ctrl: "L2TPv3Control") -> Optional[int]:
@@ -181,14 +251,21 @@ def _learn_from(ctrl: "L2TPv3Control") -> Optional[int]:
     sid = int.from_bytes(sid_raw, "big")
     if sid == 0:
         return None
-    old = l2tpv3_lookup(sid)
+    # The sender of the control message is the LCCE that will receive this
+    # session's data: the entry is keyed by its address.
+    receiver = _outer_address(ctrl.underlayer, "src")
+    old = l2tpv3_lookup(sid, receiver)
     cookie = values.get(AVP_ASSIGNED_COOKIE)
-    cookie_len = len(cookie) if cookie is not None and len(cookie) in (0, 4, 8) else old.cookie_len
+    if cookie is None or len(cookie) not in (0, 4, 8):
+        cookie = old.cookie if old.cookie is not None else None
+        cookie_len = old.cookie_len
+    else:
+        cookie_len = len(cookie)
     l2ss_raw = values.get(AVP_L2SS)
     l2ss = (int.from_bytes(l2ss_raw, "big") == 1) if l2ss_raw and len(l2ss_raw) == 2 else old.l2ss
     pw_raw = values.get(AVP_PW_TYPE)
     pw_type = int.from_bytes(pw_raw, "big") if pw_raw and len(pw_raw) == 2 else old.pw_type
-    l2tpv3_session(sid, cookie_len, l2ss, pw_type)
+    l2tpv3_session(sid, cookie_len, l2ss, pw_type, cookie=cookie, dst=receiver)
     return sid
 
 
@@ -199,8 +276,10 @@ def l2tpv3_learn(packets: Iterable[Packet]) -> List[int]:
     its Local Session ID (AVP 63) also says, for that session, the cookie it
     wants to receive (AVP 65 Assigned Cookie), the pseudowire type (AVP 68)
     and whether it requires the Default L2-Specific Sublayer (AVP 69 = 1).
-    Hidden (H=1) and vendor AVPs are skipped.  Returns the session IDs
-    learned.  Dissect the data packets *after* learning.
+    The entry is keyed by the sender's address (the receiver of the data),
+    when the message has an IP header.  Hidden (H=1) and vendor AVPs are
+    skipped.  Returns the session IDs learned.  Dissect the data packets
+    *after* learning.
     """
     learned = []
     for pkt in packets:
@@ -217,8 +296,13 @@ def _data(pkt: Packet) -> bool:
     return pkt.session_id != 0
 
 
+def _layout(pkt: Packet, session_id: int) -> L2TPv3Session:
+    """The session table entry for PKT's data: by outer destination, then ID."""
+    return l2tpv3_lookup(session_id, _outer_address(pkt.underlayer, "dst"))
+
+
 def _cookie_len(pkt: Packet) -> int:
-    return l2tpv3_lookup(pkt.session_id).cookie_len
+    return _layout(pkt, pkt.session_id).cookie_len
 
 
 def _has_l2ss(pkt: Packet) -> bool:
@@ -226,7 +310,7 @@ def _has_l2ss(pkt: Packet) -> bool:
         return False
     if any(name in pkt.fields for name in L2SS_FIELDS):
         return True
-    return l2tpv3_lookup(pkt.session_id).l2ss
+    return _layout(pkt, pkt.session_id).l2ss
 
 
 class L2TPv3(Packet):
@@ -259,7 +343,7 @@ class L2TPv3(Packet):
     def do_dissect(self, s: bytes) -> bytes:
         # The sublayer is 4 bytes; a shorter remainder stays payload (lossless).
         sid = int.from_bytes(s[:4], "big") if len(s) >= 4 else 0
-        layout = l2tpv3_lookup(sid)
+        layout = _layout(self, sid)
         if sid and layout.l2ss and len(s) < 4 + layout.cookie_len + 4:
             self.raw_packet_cache_fields = {}
             self.fields["session_id"] = sid
@@ -281,7 +365,7 @@ class L2TPv3(Packet):
     def guess_payload_class(self, payload: bytes) -> Type[Packet]:
         if self.session_id == 0:
             return L2TPv3Control
-        if l2tpv3_lookup(self.session_id).pw_type in _ETHERNET_PW:
+        if _layout(self, self.session_id).pw_type in _ETHERNET_PW:
             return Ether
         return conf.raw_layer
 
