@@ -443,6 +443,14 @@ def _no_tunnel(packet: Packet) -> NotATunnel:
                       % packet.summary())
 
 
+def _vxlan_dport(dport: int) -> bool:
+    """Is DPORT a port VXLAN is received on (IANA, Linux, ACI, or bound to VXLAN)?"""
+    if dport in (VXLAN_PORT, VXLAN_GPE_PORT, VXLAN_LINUX_PORT, VXLAN_ACI_PORT):
+        return True
+    return any(cls is VXLAN and "dport" in fval and fval["dport"] == dport
+               for fval, cls in UDP.payload_guess)
+
+
 def _clean(layer: Packet) -> Packet:
     """An independent copy of LAYER and what follows it, re-dissected."""
     return layer.__class__(bytes(layer))
@@ -509,6 +517,13 @@ def decapsulate(pkt: Union[Packet, bytes, Sequence[Packet]]) -> Tuple[Packet, Tu
             raise NotATunnel("VXLAN flags 0x%02x at offset %d: the I flag is clear, so "
                              "the VNI is not valid (RFC 7348 §5)"
                              % (flags, len(bytes(packet)) - len(bytes(layer))))
+        if udp is not None and not _vxlan_dport(int(udp.dport)):
+            # Scapy also binds VXLAN to *source* ports 4789/4790/6633/8472; a VTEP
+            # listens on the destination port only.
+            raise NotATunnel("UDP %d -> %d is VXLAN only by Scapy's source-port binding: "
+                             "a VTEP receives VXLAN on its destination port (bind_layers("
+                             "UDP, VXLAN, dport=%d) for a custom one)"
+                             % (int(udp.sport), int(udp.dport), int(udp.dport)))
         info.kind, info.vni = "vxlan", int(layer.vni)
         if flags & VXLAN_FLAG_G:
             info.group_policy_id = int(layer.gpid)
@@ -519,6 +534,12 @@ def decapsulate(pkt: Union[Packet, bytes, Sequence[Packet]]) -> Tuple[Packet, Tu
             info.oam = bool(flags & VXLAN_FLAG_O)
             info.bum = bool(flags & VXLAN_FLAG_B)
     elif isinstance(layer, NVGRE):
+        if isinstance(layer.payload, Ether) and isinstance(layer.payload.payload,
+                                                           (Dot1Q, Dot1AD)):
+            # RFC 7637: the decapsulating NVE MUST drop inner frames with 802.1Q tags.
+            raise NotATunnel("NVGRE VSID 0x%06x: the inner frame carries an 802.1Q tag "
+                             "(VLAN %d), which the decapsulating NVE must drop (RFC 7637)"
+                             % (int(layer.vsid), int(layer.payload.payload.vlan)))
         info.kind, info.vni, info.flowid = "nvgre", int(layer.vsid), int(layer.flowid)
         info.transport = "gre"
     else:  # L2TPv3

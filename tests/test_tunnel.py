@@ -9,7 +9,7 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
 
 from scapy_geneve import (
-    NVGRE, STT, VXLAN, BuildError, Geneve, GeneveOption, GeneveOptionOVN, L2TPv3,
+    NVGRE, STT, VXLAN, BuildError, build_vxlan, Geneve, GeneveOption, GeneveOptionOVN, L2TPv3,
     L2TPv3Control, NotATunnel, decapsulate, encapsulate,
 )
 from scapy_geneve.tunnel import KINDS
@@ -165,6 +165,26 @@ def test_decapsulate_refuses_what_a_receiver_drops():
     no_i = IP(bytes(IP() / UDP(sport=50000, dport=4789) / VXLAN(flags=0, vni=3) / INNER))
     with pytest.raises(NotATunnel, match="I flag is clear"):
         decapsulate(no_i)
+
+
+def test_vxlan_is_received_on_its_destination_port_only():
+    # Scapy binds VXLAN to source ports 4789/4790/6633/8472 too, so a reply from a
+    # service that happens to use one of them dissects as VXLAN; no VTEP takes it.
+    reply = IP(bytes(IP() / UDP(sport=4789, dport=33333) / build_vxlan(7) / INNER))
+    assert VXLAN in reply                                    # Scapy's view, unchanged
+    with pytest.raises(NotATunnel, match="source-port binding"):
+        decapsulate(reply)
+    for dport in (4789, 8472, 48879):                        # IANA, Linux, Cisco ACI
+        pkt = IP(bytes(IP() / UDP(sport=4789, dport=dport) / build_vxlan(7) / INNER))
+        assert decapsulate(pkt)[1].vni == 7
+
+
+def test_nvgre_inner_vlan_tag_is_dropped_as_rfc7637_says():
+    tagged = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / Dot1Q(vlan=10) / \
+        INNER[IP]
+    pkt = IP(bytes(IP() / NVGRE(vsid=0xABCD) / tagged))
+    with pytest.raises(NotATunnel, match="802.1Q tag .VLAN 10."):
+        decapsulate(pkt)
 
 
 @pytest.mark.parametrize("kind, params, cut, says", [
