@@ -95,3 +95,26 @@ def test_only_matching_packets_are_dissected(capsys: pytest.CaptureFixture, pcap
 def test_without_filters_unchanged(capsys: pytest.CaptureFixture, pcap: Path) -> None:
     main(["show", str(pcap)])
     assert _numbers(capsys.readouterr().out) == list(range(1, 10))
+
+
+def test_extra_ports_are_dissected_too(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    """`--geneve-port 7000 --vxlan-port 48880`: the selection finds those packets
+    and Scapy dissects them as Geneve/VXLAN, without a lasting binding."""
+    path = tmp_path / "ports.pcap"
+    with open(path, "wb") as handle:
+        writer = PcapWriter(handle, LINKTYPE_ETHERNET)
+        writer.write(bytes(OUTER / UDP(sport=50000, dport=7000) / Geneve(vni=33) / INNER))
+        writer.write(bytes(OUTER / UDP(sport=50001, dport=48880) / VXLAN(flags=8, vni=33) /
+                           INNER))
+    before = list(UDP.payload_guess)
+    assert main(["show", str(path), "--vni", "33", "--geneve-port", "7000",
+                 "--vxlan-port", "48880"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["1", "2"]
+    assert "Geneve vni=0x21" in lines[0] and "VXLAN" in lines[1]
+    assert "TCP 10.0.0.1:1000 > 10.0.0.2:http" in lines[0] + lines[1]
+    assert UDP.payload_guess == before
+    # 6081 is Geneve's own port: asking for it again changes nothing
+    assert main(["show", str(path), "--geneve-port", "6081"]) == 0
+    capsys.readouterr()
+    assert UDP.payload_guess == before

@@ -289,6 +289,18 @@ class TestFilter:
         assert pcap.read_bytes() == before
         assert not [p for p in pcap.parent.iterdir() if p.name.endswith(".part")]
 
+    def test_output_that_cannot_be_a_file(self, capsys: pytest.CaptureFixture, pcap: Path,
+                                          tmp_path: Path) -> None:
+        """The error names OUT and what is wrong with it (not the temporary file)."""
+        code, _o, err = run_cli(capsys, "filter", str(pcap), str(tmp_path), "--vni", "100")
+        assert code == 2 and err.startswith("scapy-geneve filter: error: %s: is a directory"
+                                            % tmp_path)
+        missing = tmp_path / "no" / "out.pcap"
+        code, _o, err = run_cli(capsys, "filter", str(pcap), str(missing), "--vni", "100")
+        assert code == 2 and err.startswith("scapy-geneve filter: error: %s: directory %s does "
+                                            "not exist" % (missing, missing.parent))
+        assert "Traceback" not in err and ".part" not in err
+
     def test_damaged_input_leaves_output_alone(self, capsys: pytest.CaptureFixture,
                                                pcap: Path, tmp_path: Path) -> None:
         offsets = [r.offset for r in iter_records(pcap)]

@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import os
 import sys
 from typing import IO, Any, Iterator, List
 
@@ -86,6 +87,14 @@ def register(subparsers: Any) -> None:
 def _output(path: str, source: str) -> Iterator[IO[bytes]]:
     """OUT: a file written atomically, or standard output for ``-``."""
     if path != "-":
+        # Say what is wrong with OUT itself (not with the temporary file beside it).
+        if os.path.isdir(path):
+            raise CaptureError("is a directory: give a file name for the output", path=path)
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise CaptureError("directory %s does not exist" % directory, path=path)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise CaptureError("directory %s is not writable" % directory, path=path)
         with atomic_output(path, *([source] if source != "-" else [])) as out:
             yield out
         return

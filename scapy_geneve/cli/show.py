@@ -1,10 +1,11 @@
 """``scapy-geneve show [PCAP]``: one summary line per packet, or Scapy's show()."""
 
 import argparse
+import contextlib
 import datetime
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 from scapy.config import conf
 from scapy.packet import Packet, Raw
@@ -105,7 +106,35 @@ def load_payload_contribs() -> None:
         load_contrib(name)
 
 
+@contextlib.contextmanager
+def dissect_extra_ports(geneve_ports: List[int], vxlan_ports: List[int]) -> Iterator[None]:
+    """Let Scapy dissect the extra ``--geneve-port``/``--vxlan-port`` UDP
+    destination ports that the selection used; undone afterwards (ports
+    Scapy already binds are left alone)."""
+    from scapy.layers.inet import UDP
+    from scapy.layers.vxlan import VXLAN
+    from scapy.packet import bind_bottom_up, split_bottom_up
+
+    added = []
+    for cls, ports in ((Geneve, geneve_ports), (VXLAN, vxlan_ports)):
+        for port in sorted(set(ports)):
+            if any(c is cls and params == {"dport": port} for params, c in UDP.payload_guess):
+                continue
+            bind_bottom_up(UDP, cls, dport=port)
+            added.append((cls, port))
+    try:
+        yield
+    finally:
+        for cls, port in added:
+            split_bottom_up(UDP, cls, dport=port)
+
+
 def run(args: argparse.Namespace) -> int:
+    with dissect_extra_ports(args.geneve_port, args.vxlan_port):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     path = args.pcap or str(SAMPLE)
     load_payload_contribs()
     out = sys.stdout
