@@ -129,6 +129,14 @@ def _inner_of(frame: bytes, target: Target) -> bytes:
     return frame[i:] if i >= 0 else b""
 
 
+def _first_difference(got: bytes, want: bytes) -> str:
+    """Where GOT first differs from WANT, for the verdict's detail."""
+    for i, (a, b) in enumerate(zip(got, want)):
+        if a != b:
+            return "byte %d of the inner frame is 0x%02x, 0x%02x required" % (i, a, b)
+    return "%d bytes came out, %d required" % (len(got), len(want))
+
+
 def _delta(before: Dict[str, int], after: Dict[str, int]) -> Dict[str, int]:
     return {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
 
@@ -159,7 +167,8 @@ def run_vectors(endpoint: Endpoint, vectors: Optional[Iterable[Vector]] = None,
             target = endpoint.target(vector.protocol)
             try:
                 frame = vector.frame(target)
-                inner_ref = _inner_of(frame, target)
+                required = vector.expected_inner(target)
+                inner_ref = required if required is not None else _inner_of(frame, target)
             except Exception as exc:  # a user vector that cannot build
                 table.append(Result(vector, "error", ERROR, "build: %s" % exc))
                 continue
@@ -179,7 +188,13 @@ def run_vectors(endpoint: Endpoint, vectors: Optional[Iterable[Vector]] = None,
             result = Result(vector, DELIVERED if delivered else DROPPED, judge(vector, delivered),
                             counters=_delta(before, after), intact=intact)
             if delivered and not intact:
-                result.detail = "inner frame modified"
+                if required is not None:
+                    # the requirement is about what comes out: a different frame does not meet it
+                    result.verdict = judge(vector, not delivered)
+                    result.detail = "inner frame is not the one required: %s" % _first_difference(
+                        got or b"", required)
+                else:
+                    result.detail = "inner frame modified"
             table.append(result)
     finally:
         observer.close()

@@ -47,6 +47,9 @@ KNOWN_OPTION = (0xFFFF, 0x80, bytes.fromhex("1234abcd"))
 #: An option class the endpoint must *not* know (Experimental Use range).
 UNKNOWN_CLASS = 0xFFFE
 
+#: ECN field codepoints (RFC 3168 §5), the low two bits of TOS / Traffic Class.
+ECN_NOT_ECT, ECN_ECT1, ECN_ECT0, ECN_CE = 0, 1, 2, 3
+
 LEVELS = ("MUST", "SHOULD", "MAY", "CONTROL")
 
 
@@ -103,12 +106,12 @@ class Target:
 
     # -- building blocks for vector builders --------------------------------
 
-    def inner(self, tag: bytes, vlan: Optional[int] = None) -> Packet:
-        """The inner Ethernet frame: UDP 7777 -> 8888 carrying TAG."""
+    def inner(self, tag: bytes, vlan: Optional[int] = None, ecn: int = ECN_NOT_ECT) -> Packet:
+        """The inner Ethernet frame: IPv4 (ECN field ECN) UDP 7777 -> 8888 carrying TAG."""
         eth = Ether(src=self.inner_src_mac, dst=self.inner_dst_mac)
         if vlan is not None:
             eth = eth / Dot1Q(vlan=vlan)
-        return eth / IP(src=self.inner_src_ip, dst=self.inner_dst_ip) / \
+        return eth / IP(src=self.inner_src_ip, dst=self.inner_dst_ip, tos=ecn) / \
             UDP(sport=7777, dport=8888) / Raw(tag)
 
     def known(self, **kw: object) -> GeneveOption:
@@ -116,22 +119,26 @@ class Target:
         cls, typ, data = self.known_option
         return GeneveOption(classid=cls, type=typ, data=data, **kw)
 
-    def outer_ip(self, family: int = 4) -> Packet:
+    def outer_ip(self, family: int = 4, ecn: int = ECN_NOT_ECT) -> Packet:
+        """Outer Ether/IPv4 (DF set) or Ether/IPv6, ECN field ECN."""
         if family == 6:
-            return Ether(src=self.src_mac, dst=self.dst_mac) / IPv6(src=self.src_ip6, dst=self.dst_ip6)
-        return Ether(src=self.src_mac, dst=self.dst_mac) / IP(src=self.src_ip, dst=self.dst_ip, flags="DF")
+            return Ether(src=self.src_mac, dst=self.dst_mac) / IPv6(src=self.src_ip6, dst=self.dst_ip6,
+                                                                    tc=ecn)
+        return Ether(src=self.src_mac, dst=self.dst_mac) / IP(src=self.src_ip, dst=self.dst_ip, flags="DF",
+                                                              tos=ecn)
 
     def udp(self, payload: Packet, dport: int, family: int = 4, chksum: Optional[int] = None,
-            sport: Optional[int] = None) -> Packet:
+            sport: Optional[int] = None, ecn: int = ECN_NOT_ECT) -> Packet:
         u = UDP(sport=self.sport if sport is None else sport, dport=dport)
         if chksum is not None:
             u.chksum = chksum
-        return self.outer_ip(family) / u / payload
+        return self.outer_ip(family, ecn) / u / payload
 
     def geneve(self, payload: Packet, family: int = 4, chksum: Optional[int] = None,
-               sport: Optional[int] = None, dport: Optional[int] = None) -> Packet:
+               sport: Optional[int] = None, dport: Optional[int] = None,
+               ecn: int = ECN_NOT_ECT) -> Packet:
         """Outer Ether/IP/UDP to the Geneve port around PAYLOAD (a Geneve header)."""
-        return self.udp(payload, self.geneve_port if dport is None else dport, family, chksum, sport)
+        return self.udp(payload, self.geneve_port if dport is None else dport, family, chksum, sport, ecn)
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,10 @@ class Vector:
     requirement: str            # what the spec asks of the receiver, in words
     build: Callable[[Target, bytes], Packet] = field(repr=False, compare=False)
     family: int = 4             # outer IP version
+    #: The inner frame a conformant endpoint delivers, when the requirement is
+    #: about its content (e.g. RFC 6040 copies CE inward); None: the inner
+    #: frame as sent.  A delivery of anything else does not meet the vector.
+    inner: Optional[Callable[[Target, bytes], Packet]] = field(default=None, repr=False, compare=False)
 
     @property
     def tag(self) -> bytes:
@@ -159,6 +170,13 @@ class Vector:
     def frame(self, target: Optional[Target] = None) -> bytes:
         """The wire bytes of :meth:`packet`."""
         return bytes(self.packet(target))
+
+    def expected_inner(self, target: Optional[Target] = None) -> Optional[bytes]:
+        """The inner frame the spec requires to come out, when the vector says
+        (``inner``); None when it is simply the inner frame that was sent."""
+        if self.inner is None:
+            return None
+        return bytes(self.inner(target or Target(), self.tag))
 
 
 # -- the catalogue -------------------------------------------------------------
@@ -174,10 +192,15 @@ def _vxlan_hdr(flags: int = 0x08, rsvd24: int = 0, vni: int = 0, rsvd8: int = 0)
 
 
 def _vx(t: Target, tag: bytes, vlan: Optional[int] = None, chksum: Optional[int] = None,
-        **hdr: int) -> Packet:
+        ecn: int = ECN_NOT_ECT, inner_ecn: int = ECN_NOT_ECT, **hdr: int) -> Packet:
     hdr.setdefault("vni", t.vni)
     # Raw header bytes: exact control over every bit, whatever VXLAN class is bound.
-    return t.udp(Raw(_vxlan_hdr(**hdr)) / t.inner(tag, vlan=vlan), t.vxlan_port, chksum=chksum)
+    return t.udp(Raw(_vxlan_hdr(**hdr)) / t.inner(tag, vlan=vlan, ecn=inner_ecn), t.vxlan_port,
+                 chksum=chksum, ecn=ecn)
+
+
+#: Decapsulation of the ECN field: RFC 6040 §4.2 (Figure 4), which the tunnel spec points to.
+ECN_SECTION = "RFC 6040 §4.2 (%s)"
 
 
 def _gre(t: Target, tag: bytes, flags: int = 0x2000, key: Optional[int] = None,
@@ -282,6 +305,16 @@ def _geneve_vectors() -> List[Vector]:
                "to another port is not Geneve",
                lambda t, tag: t.geneve(Geneve(vni=t.vni, options=[t.known()]) / t.inner(tag),
                                        sport=t.geneve_port, dport=t.sport)),
+        Vector("geneve-ecn-ce-over-ect0", "geneve", Expect.DELIVER, "MUST", ECN_SECTION % "RFC 8926 §4.4.2",
+               "outer CE over an ECT(0) inner packet: decapsulate and set CE in the inner header "
+               "(RFC 6040 normal decapsulation)",
+               lambda t, tag: t.geneve(Geneve(vni=t.vni, options=[t.known()]) / t.inner(tag, ecn=ECN_ECT0),
+                                       ecn=ECN_CE),
+               inner=lambda t, tag: t.inner(tag, ecn=ECN_CE)),
+        Vector("geneve-ecn-ce-over-not-ect", "geneve", Expect.DROP, "MUST", ECN_SECTION % "RFC 8926 §4.4.2",
+               "outer CE over a Not-ECT inner packet: the congestion mark cannot be passed on, so the "
+               "decapsulator drops the packet (RFC 6040 §4.2, Figure 4)",
+               lambda t, tag: t.geneve(Geneve(vni=t.vni, options=[t.known()]) / t.inner(tag), ecn=ECN_CE)),
         Vector("geneve-unknown-vni", "geneve", Expect.DROP, "CONTROL", K + " §3.4",
                "a VNI the endpoint has no network for is not delivered",
                lambda t, tag: _g(t, tag, vni=t.vni + 1)),
@@ -322,6 +355,14 @@ def _vxlan_vectors() -> List[Vector]:
         Vector("vxlan-inner-vlan", "vxlan", Expect.DROP, "SHOULD", K + " §6.1",
                "decapsulated frames with an inner VLAN tag SHOULD be discarded unless configured otherwise",
                lambda t, tag: _vx(t, tag, vlan=10)),
+        Vector("vxlan-ecn-ce-over-ect0", "vxlan", Expect.DELIVER, "SHOULD", ECN_SECTION % "RFC 9601",
+               "outer CE over an ECT(0) inner packet: set CE in the inner header (RFC 7348 predates "
+               "the rule, so a miss is a deviation)",
+               lambda t, tag: _vx(t, tag, ecn=ECN_CE, inner_ecn=ECN_ECT0),
+               inner=lambda t, tag: t.inner(tag, ecn=ECN_CE)),
+        Vector("vxlan-ecn-ce-over-not-ect", "vxlan", Expect.DROP, "SHOULD", ECN_SECTION % "RFC 9601",
+               "outer CE over a Not-ECT inner packet: drop (RFC 6040 §4.2, Figure 4)",
+               lambda t, tag: _vx(t, tag, ecn=ECN_CE)),
         Vector("vxlan-unknown-vni", "vxlan", Expect.DROP, "CONTROL", K + " §5",
                "a VNI the endpoint has no segment for is not delivered",
                lambda t, tag: _vx(t, tag, vni=t.vni + 1)),

@@ -12,6 +12,7 @@ from scapy.utils import wrpcap
 
 from scapy_geneve.cli import main
 from scapy_geneve.lint import RULES
+from scapy_geneve.vectors import vectors
 
 ETH = dict(src="02:00:00:00:00:aa", dst="02:00:00:00:00:bb")
 INNER = Ether(**ETH) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2) / Raw(b"x")
@@ -154,7 +155,7 @@ def test_conform_list_and_usage_errors(capsys):
 def test_conform_linux_vxlan_end_to_end(netns_capable, capsys):
     rc = main(["conform", "linux-vxlan", "--json"])
     doc = json.loads(capsys.readouterr().out)
-    assert doc["endpoint"] == "linux-vxlan" and len(doc["results"]) == 9
+    assert doc["endpoint"] == "linux-vxlan" and len(doc["results"]) == len(vectors(["vxlan"]))
     assert rc == (0 if doc["ok"] else 1)
 
 
@@ -166,7 +167,7 @@ def test_conform_write_puts_every_selected_vector_in_a_pcap(tmp_path, capsys):
     out = str(tmp_path / "vxlan-vectors.pcap")
     assert main(["conform", "--write", out, "--protocol", "vxlan", "--dst-mac", "52:54:00:00:00:01",
                  "--dst-ip", "10.0.0.1", "--vni", "77"]) == 0
-    assert "9 vectors" in capsys.readouterr().out
+    assert "%d vectors" % len(vectors(["vxlan"])) in capsys.readouterr().out
     records = list(pcapio.iter_records(out))
     assert len(records) == len(vectors(["vxlan"]))
     first = Ether(records[0].data)

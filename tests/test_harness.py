@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from scapy.layers.inet import IP
 
 from scapy_geneve.endpoints import Endpoint, InterfaceEndpoint, _run, cleanup_stale
 from scapy_geneve.harness import (DELIVERED, DEVIATION, DROPPED, ERROR, FAIL, INFO, NA, PASS,
@@ -113,6 +114,43 @@ def test_default_vectors_are_the_endpoints_protocols():
 def test_a_modified_inner_frame_is_reported():
     table = run_vectors(ScriptedEndpoint(lambda frame: True, mangle=True), vectors(names=["geneve-baseline"]))
     assert table[0].intact is False and "modified" in table[0].detail
+
+
+def _rfc6040_decap(frame):
+    """RFC 6040 §4.2 for an IPv4-in-IPv4 tunnel frame (outer IP at 14, inner
+    Ethernet found by its MAC): copy an outer CE into an ECT inner header and
+    fix the inner IPv4 checksum; None where Figure 4 says drop."""
+    from scapy.layers.l2 import Ether
+    outer_ecn = frame[15] & 3
+    i = frame.index(b"\x02\x00\x00\x00\x50\x01")
+    inner = Ether(frame[i:])
+    if outer_ecn == 3:
+        if inner[IP].tos & 3 == 0:
+            return None
+        inner[IP].tos |= 3
+        del inner[IP].chksum
+    return bytes(inner)
+
+
+def test_a_required_change_to_the_inner_frame_is_checked():
+    """RFC 6040: an outer CE must reach the inner header.  An endpoint that
+    passes the inner frame on unchanged delivers, but not what is required."""
+    ecn = vectors(names=["geneve-ecn-ce-over-ect0", "geneve-ecn-ce-over-not-ect"])
+    blind = run_vectors(ScriptedEndpoint(lambda f: True), ecn).by_name()
+    assert blind["geneve-ecn-ce-over-ect0"].verdict == FAIL
+    # inner Ether 14 + TOS at byte 1 of IPv4: ECT(0) (0x02) came out, CE (0x03) was required
+    assert blind["geneve-ecn-ce-over-ect0"].detail == \
+        "inner frame is not the one required: byte 15 of the inner frame is 0x02, 0x03 required"
+    assert blind["geneve-ecn-ce-over-not-ect"].verdict == FAIL
+
+    class Rfc6040(ScriptedEndpoint):
+        def send(self, frame):
+            out = _rfc6040_decap(frame)
+            if out is not None:
+                self.out.append(out)
+
+    good = run_vectors(Rfc6040(lambda f: True), ecn)
+    assert [r.verdict for r in good] == [PASS, PASS] and good[0].intact
 
 
 def test_a_vector_that_cannot_build_is_an_error_not_a_crash():
@@ -227,6 +265,15 @@ def test_rfc8926(tunnel_endpoint, conformance_vector):
 '''
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _env():
+    """The subprocess imports this checkout's scapy_geneve, whatever is installed."""
+    path = os.environ.get("PYTHONPATH")
+    return dict(os.environ, PYTHONPATH=ROOT + (os.pathsep + path if path else ""))
+
+
 def _plugin_args():
     """``-p scapy_geneve.pytest_plugin`` unless the pytest11 entry point already loads it."""
     from importlib.metadata import entry_points
@@ -241,13 +288,18 @@ def test_pytest_plugin_turns_the_catalogue_into_tests(tmp_path):
     res = subprocess.run([sys.executable, "-m", "pytest", *_plugin_args(),
                           "-p", "no:cacheprovider", "-q", "-rA", "--conformance-protocol", "geneve",
                           "-W", "always", str(tmp_path)],
-                         capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+                         capture_output=True, text=True, cwd=str(tmp_path), timeout=120, env=_env())
     out = res.stdout
     geneve = vectors(["geneve"])
     must_drop = [v for v in geneve if v.family == 4 and v.expect.delivers is False
                  and v.level in ("MUST", "CONTROL")]
+    # the forwarder hands the frame over unchanged: where the spec requires a
+    # changed inner frame (CE copied inward), that fails too
+    must_change = [v for v in geneve if v.family == 4 and v.inner is not None and v.level == "MUST"]
     ipv6 = [v for v in geneve if v.family == 6]
-    assert "%d failed" % len(must_drop) in out, out[-3000:]
+    assert "%d failed" % (len(must_drop) + len(must_change)) in out, out[-3000:]
+    assert "FAILED test_mine.py::test_rfc8926[geneve-ecn-ce-over-ect0]" in out
+    assert "inner frame is not the one required" in out
     assert "%d skipped" % len(ipv6) in out, out[-3000:]
     assert "test_rfc8926[geneve-version-1]" in out
     assert "ConformanceDeviation" in out                  # SHOULD-level drops warn
@@ -259,6 +311,6 @@ def test_pytest_plugin_without_an_endpoint_skips_with_the_reason(tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     res = subprocess.run([sys.executable, "-m", "pytest", *_plugin_args(),
                           "-p", "no:cacheprovider", "-q", "-rs", "--conformance-level", "MUST",
-                          str(tmp_path)], capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+                          str(tmp_path)], capture_output=True, text=True, cwd=str(tmp_path), timeout=120, env=_env())
     assert "define a session-scoped `tunnel_endpoint` fixture" in res.stdout
     assert res.returncode == 0

@@ -42,6 +42,9 @@ def test_drops_have_the_kernels_reason(kernel_run):
     for name in ("vxlan-reserved-flags-set", "vxlan-reserved24-set", "vxlan-reserved8-set"):
         assert by[name].counters.get("vx0.rx_frame_errors") == 1, by[name].counters
     assert by["vxlan-udp-checksum-wrong"].counters.get("Udp.InCsumErrors") == 1
+    # RFC 6040 §4.2: outer CE over a Not-ECT inner packet is dropped as a frame error
+    assert by["vxlan-ecn-ce-over-not-ect"].counters.get("vx0.rx_frame_errors") == 1, \
+        by["vxlan-ecn-ce-over-not-ect"].counters
     # unknown VNI and I flag clear: the socket took the datagram, no device matched
     for name in ("vxlan-unknown-vni", "vxlan-i-flag-clear"):
         assert by[name].counters.get("Udp.InDatagrams") == 1
@@ -59,6 +62,7 @@ LINUX = {
     "vxlan-baseline": PASS, "vxlan-udp-checksum-zero": PASS, "vxlan-udp-checksum-wrong": PASS,
     "vxlan-reserved-flags-set": FAIL, "vxlan-reserved24-set": FAIL, "vxlan-reserved8-set": FAIL,
     "vxlan-i-flag-clear": PASS, "vxlan-inner-vlan": DEVIATION, "vxlan-unknown-vni": PASS,
+    "vxlan-ecn-ce-over-ect0": PASS, "vxlan-ecn-ce-over-not-ect": PASS,     # INET_ECN_decapsulate
 }
 
 
