@@ -11,10 +11,15 @@ Compares, in one run on the same packet:
   B. building every segment as a Scapy packet (copy the super-packet, set the
      IDs/seq/flags/payload, delete lengths and checksums, bytes()), the way
      scapy.layers.inet.fragment() works;
-  C. segment(): A plus dissecting every segment into a Scapy packet (what the
-     Python API returns);
-and checks A, A' and B produce the same bytes.  Prints B/A, B/A' and B/C, the payload
-Gbit/s of each, and the checksum-summing strategies measured on their own.
+  C. segment(): what the Python API returns, Scapy packets: A, then the first
+     segment dissected once and every other one a copy of it with the fields
+     that differ set (IDs, seq, flags, checksums, payload) and the last one
+     dissected;
+  C'. the same with every segment dissected in full (segment(..., _derive=False));
+  D. dissecting A's bytes alone (Ether(bytes) per segment), for scale;
+and checks A, A', B, C and C' produce the same bytes.  Prints B/A, B/A', B/C and
+C'/C, the payload Gbit/s of each, and the checksum-summing strategies measured on
+their own.
 """
 
 import argparse
@@ -111,17 +116,32 @@ def main() -> int:
     ta2 = best(lambda: segment_bytes(raw, mtu=MTU), args.repeat * 20)
     checksum.USE_NUMPY = True
     tb = best(lambda: scapy_segments(sup, mss), args.repeat)
+    assert [bytes(p) for p in segment(sup, mtu=MTU)] == b_out
+    assert [bytes(p) for p in segment(sup, mtu=MTU, _derive=False)] == b_out
     tc = best(lambda: segment(sup, mtu=MTU), args.repeat)
+    tc2 = best(lambda: segment(sup, mtu=MTU, _derive=False), args.repeat)
+    td = best(lambda: [Ether(x) for x in a_out], args.repeat)
+    cap = Ether(raw)             # a super-packet read from a capture: bytes() is cached
+    te = best(lambda: segment(cap, mtu=MTU), args.repeat)
+    te2 = best(lambda: segment(cap, mtu=MTU, _derive=False), args.repeat)
     print("super-packet: %d bytes, Geneve with 2 options (%d option bytes), MSS %d -> %d segments"
           % (len(raw), o.inner_l2 - o.tunnel_off - 16, mss, n))
     for label, t in (("A. segment_bytes() (%s)" % ("numpy sums" if have_numpy else "numpy missing"), ta),
                      ("A'. segment_bytes() (pure Python sums)", ta2),
                      ("B. every segment built as a Scapy packet", tb),
-                     ("C. segment() (A + dissect each into Scapy)", tc)):
+                     ("C. segment() (A + copies of one dissection)", tc),
+                     ("C'. segment() dissecting every segment", tc2),
+                     ("D. Ether(bytes) of every segment alone", td),
+                     ("E. C on a dissected (captured) super-packet", te),
+                     ("E'. C' on a dissected (captured) super-packet", te2)):
         print("%-52s %9.3f ms  %7.2f Gbit/s payload" % (label, t * 1e3, bits / t / 1e9))
     print("ratio B/A  (bytes path vs Scapy build): %.0fx   (target >= 200x)" % (tb / ta))
     print("ratio B/A' (bytes path without numpy vs Scapy build): %.0fx" % (tb / ta2))
     print("ratio B/C (Scapy packets out vs Scapy build): %.1fx" % (tb / tc))
+    print("ratio C'/C (copies of one dissection vs dissecting each): %.1fx;  per segment: "
+          "C %.0f us, C' %.0f us" % (tc2 / tc, tc / n * 1e6, tc2 / n * 1e6))
+    print("ratio E'/E (the same from a captured super-packet, no Scapy build of the input): %.1fx"
+          % (te2 / te))
 
     chunk = raw[o.payload_off:o.payload_off + mss]
 

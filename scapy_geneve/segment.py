@@ -672,6 +672,189 @@ def _copy_meta(src: Any, dst: Packet) -> Packet:
     return dst
 
 
+def _set_slots(layer: Packet, memo: Dict[int, List[Any]]) -> List[Any]:
+    """The slot descriptors of ``layer``'s class that ``layer`` has a value in
+    (memoised per prototype layer: reading an unset slot goes through
+    ``Packet.__getattr__``, which is slow)."""
+    found = memo.get(id(layer))
+    if found is None:
+        found = []
+        seen = set()
+        for c in layer.__class__.__mro__:
+            for name in c.__dict__.get("__slots__", ()):
+                if name in seen or name == "__dict__":
+                    continue
+                seen.add(name)
+                desc = c.__dict__[name]
+                try:
+                    desc.__get__(layer)
+                except AttributeError:
+                    continue
+                found.append(desc)
+        memo[id(layer)] = found
+    return found
+
+
+def _clone(layer: Packet, under: Optional[Packet], memo: Dict[int, List[Any]],
+           out: Optional[List[Packet]] = None) -> Packet:
+    """A copy of the dissected packet ``layer`` and its payloads, as :meth:`Packet.copy`
+    makes it but without running ``__init__`` for every layer: the attributes are
+    copied; field values that can change in place (lists, packets: the Geneve
+    options, TCP options) are copied (packets by this function); the rest is
+    shared (ints, bytes, strings: immutable), and so is the dissection's
+    ``raw_packet_cache_fields`` snapshot (only ever compared, never changed).
+    ``out`` collects the new layers, outermost first."""
+    q = object.__new__(layer.__class__)
+    for desc in _set_slots(layer, memo):
+        desc.__set__(q, desc.__get__(layer))
+    try:
+        extra = object.__getattribute__(layer, "__dict__")
+        if extra:
+            q.__dict__.update(extra)
+    except AttributeError:
+        pass
+    put = object.__setattr__
+    fields = dict(layer.fields)
+    for fname, fval in fields.items():
+        if isinstance(fval, list):
+            fval = fields[fname] = [_clone(x, None, memo) if isinstance(x, Packet) else x for x in fval]
+            for x in fval:
+                if isinstance(x, Packet):
+                    put(x, "parent", q)
+        elif isinstance(fval, Packet):
+            fval = fields[fname] = _clone(fval, None, memo)
+            put(fval, "parent", q)
+    put(q, "fields", fields)
+    put(q, "default_fields", dict(layer.default_fields))
+    put(q, "overloaded_fields", dict(layer.overloaded_fields))
+    put(q, "packetfields", list(layer.packetfields))
+    put(q, "post_transforms", list(layer.post_transforms))
+    put(q, "underlayer", under)
+    if out is not None:
+        out.append(q)
+    pay = layer.payload
+    put(q, "payload", _clone(pay, q, memo, out) if pay.__class__.__name__ != "NoPayload"
+        else pay.__class__())
+    return q
+
+
+class _Deriver:
+    """Segments as Scapy packets without dissecting each one.
+
+    Every segment but the last has the first one's length and differs from it
+    only in the fields :func:`segment_bytes` patches: IPv4 ID and header
+    checksum (outer and inner), the outer UDP checksum, the TCP sequence
+    number, flags and checksum (or the UDP checksum) and the payload.  So the
+    first segment is dissected once and each next one is a copy of it
+    (:func:`_clone_chain`) with those fields set from the segment's bytes.
+    Whenever the layers are not the plain ones this knows (a payload Scapy
+    dissects as a protocol, an NVGRE checksum, a layer it cannot place), or
+    the copy does not build to the segment's bytes, the segment is dissected
+    in full instead; tests/test_segment_props.py checks the copies equal full
+    dissections, field by field.
+    """
+
+    def __init__(self, cls: Any, first: bytes, o: Offsets) -> None:
+        self.cls, self.first = cls, first
+        self.proto = cls(first)
+        self.ok = False
+        starts: Dict[int, int] = {}
+        off, layers, bounds = 0, [], []
+        layer: Any = self.proto
+        while isinstance(layer, Packet) and layer.__class__.__name__ != "NoPayload":
+            if layer.raw_packet_cache is None:
+                return
+            starts.setdefault(off, len(layers))
+            layers.append(layer)
+            bounds.append((off, off + len(layer.raw_packet_cache)))
+            off += len(layer.raw_packet_cache)
+            layer = layer.payload
+        # (layer index, [(field, byte offset, struct format, mask)]) of everything that may change
+        plan: List[Tuple[int, List[Tuple[str, int, str, int]]]] = []
+        for ip in ((o.outer, o.ip) if o.outer is not None else (o.ip,)):
+            i = starts.get(ip.off)
+            if i is None or not isinstance(layers[i], (IP, IPv6)):
+                return
+            if ip.version == 4:
+                plan.append((i, [("id", ip.off + 4, "!H", 0xFFFF), ("chksum", ip.off + 10, "!H", 0xFFFF)]))
+        if o.outer is not None:
+            i = starts.get(o.tunnel_off)
+            if i is None:
+                return
+            if o.tunnel == "gre":
+                if first[o.tunnel_off] & 0x80:
+                    return                      # GRE checksum: left to full dissection
+            else:
+                plan.append((i, [("chksum", o.tunnel_off + 6, "!H", 0xFFFF)]))
+        i = starts.get(o.l4_off)
+        if i is None or type(layers[i]).__name__ != o.l4.upper():
+            return
+        if o.l4 == "tcp":
+            plan.append((i, [("seq", o.l4_off + 4, "!I", 0xFFFFFFFF), ("flags", o.l4_off + 12, "!H", 0x1FF),
+                             ("chksum", o.l4_off + 16, "!H", 0xFFFF)]))
+        else:
+            plan.append((i, [("chksum", o.l4_off + 6, "!H", 0xFFFF)]))
+        raw_index = starts.get(o.payload_off)
+        if raw_index is None or type(layers[raw_index]).__name__ != "Raw" or raw_index != len(layers) - 1:
+            return
+        for i, fields in plan:
+            for name, _at, _fmt, _mask in fields:
+                if layers[i].get_field(name) is None or name not in layers[i].fields:
+                    return
+        self.plan, self.bounds, self.raw_index = plan, bounds, raw_index
+        self.memo: Dict[int, List[Any]] = {}
+        self.proto_snaps = [x.raw_packet_cache_fields for x in layers]
+        self.checked = False
+        self.ok = True
+
+    def packet(self, frame: bytes) -> Packet:
+        """Segment ``frame`` as a Scapy packet (a copy of the first, or dissected)."""
+        if not self.ok or len(frame) != len(self.first):
+            return self.cls(frame)
+        if frame is self.first:
+            return self.proto
+        layers: List[Packet] = []
+        top = _clone(self.proto, None, self.memo, layers)
+        put = object.__setattr__
+        for i, fields in self.plan:
+            layer = layers[i]
+            snap = layer.raw_packet_cache_fields
+            for name, at, fmt, mask in fields:
+                # the value the field's dissection gives (m2i: a FlagValue for TCP flags)
+                fld = layer.get_field(name)
+                val = layer.fields[name] = fld.m2i(layer, struct.unpack_from(fmt, frame, at)[0] & mask)
+                if snap is not None and name in snap:
+                    # dissection snapshots mutable values (TCP flags) to notice edits
+                    if snap is self.proto_snaps[i]:
+                        snap = dict(snap)
+                        put(layer, "raw_packet_cache_fields", snap)
+                    snap[name] = layer._raw_packet_cache_field_value(fld, val, copy=True)
+            start, end = self.bounds[i]
+            put(layer, "raw_packet_cache", frame[start:end])
+        raw = layers[self.raw_index]
+        start = self.bounds[self.raw_index][0]
+        raw.fields["load"] = frame[start:]
+        put(raw, "raw_packet_cache", raw.fields["load"])
+        for layer, (start, _end) in zip(layers, self.bounds):
+            put(layer, "original", frame[start:] if start else frame)
+        if not self.checked:
+            # The copy builds from its layers' caches, which are slices of the frame at
+            # the first segment's layer bounds: if that holds once it holds for every
+            # segment of this length (tests/test_segment_props.py checks them all).
+            self.checked = True
+            if bytes(top) != frame:
+                self.ok = False
+                return self.cls(frame)
+        return top
+
+
+def _packets(cls: Any, frames: List[bytes], o: Offsets, fast: bool = True) -> List[Packet]:
+    if not fast or len(frames) < 3:
+        return [cls(f) for f in frames]
+    d = _Deriver(cls, frames[0], o)
+    return [d.packet(f) for f in frames]
+
+
 def segment(pkt: Union[Packet, bytes], mss: Optional[int] = None, mtu: Optional[int] = None,
             **knobs: Any) -> List[Packet]:
     """Cut a GSO/TSO super-packet into what Linux's software GSO sends.
@@ -712,7 +895,10 @@ def segment(pkt: Union[Packet, bytes], mss: Optional[int] = None, mtu: Optional[
     raw, link, cls = _link_of(pkt)
     if knobs.get("tunnel") is None:
         knobs["tunnel"] = _tunnel_hint(pkt)
-    return [_copy_meta(pkt, cls(b)) for b in segment_bytes(raw, mss, mtu, link=link, **knobs)]
+    fast = knobs.pop("_derive", True)
+    frames = segment_bytes(raw, mss, mtu, link=link, **knobs)
+    o = parse_offsets(frames[0], link, knobs.get("tunnel"), knobs.get("tunnel_ports"))
+    return [_copy_meta(pkt, q) for q in _packets(cls, frames, o, fast)]
 
 
 def finish_checksums(pkt: Union[Packet, bytes], **knobs: Any) -> Packet:

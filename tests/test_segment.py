@@ -8,6 +8,7 @@ segment's checksums and lengths are re-derived by Scapy (an implementation
 independent of scapy_geneve.checksum).
 """
 
+import importlib
 import struct
 from typing import List, Optional
 
@@ -551,3 +552,27 @@ def test_tshark_finds_every_checksum_good_in_every_kind_of_segment(tshark, tmp_p
         statuses = {v for field in line.split("\t") for v in field.split(",") if v}
         assert statuses <= {"1", "2"}, line        # 1 good, 2 unverified (none expected 0 = bad)
         assert "1" in statuses
+
+
+def test_segment_copies_the_first_segment_instead_of_dissecting_each(monkeypatch):
+    """A 64 KB Geneve super-packet: the first and last segments are dissected, every
+    other one is a copy of the first with its own IDs, sequence number, flags,
+    checksums and payload (tests/test_segment_props.py proves the copies equal full
+    dissections); the copies share no mutable value with each other."""
+    seg_mod = importlib.import_module("scapy_geneve.segment")   # the package's `segment` is the function
+    calls = []
+    real = seg_mod._clone
+    monkeypatch.setattr(seg_mod, "_clone", lambda *a, **k: calls.append(1) or real(*a, **k))
+    opts = [GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02"),
+            GeneveOption(classid=0xFFFF, type=0x01, data=b"ABCDEFGH")]
+    sup = (OUTER_ETH / IP(src="10.0.0.1", dst="10.0.0.2", id=1) / UDP(sport=1, dport=6081)
+           / Geneve(vni=5, options=opts) / INNER_ETH / IP(src="192.168.0.1", dst="192.168.0.2")
+           / TCP(sport=1, dport=2, flags="PA") / Raw(bytes(64000)))
+    segs = segment(sup, mtu=1500)
+    assert len(segs) == 47
+    assert len(calls) >= 45 * 8             # every layer of the 45 middle segments was copied
+    assert [bytes(p) for p in segs] == segment_bytes(bytes(sup), mtu=1500)
+    segs[1][Geneve].options[0].classid = 0x0abc
+    segs[1][TCP].options.append(("NOP", None))
+    assert segs[2][Geneve].options[0].classid == 0x0102 and segs[2][TCP].options == []
+    assert bytes(segs[2]) == segment_bytes(bytes(sup), mtu=1500)[2]

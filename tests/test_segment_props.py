@@ -14,9 +14,9 @@ from scapy.layers.inet import GRE, IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
-from scapy.packet import Raw
+from scapy.packet import Packet, Raw
 
-from scapy_geneve import BuildError, CaptureError, Geneve, finish_checksums
+from scapy_geneve import BuildError, CaptureError, Geneve, finish_checksums, segment
 from scapy_geneve.gro import coalesce_bytes
 from scapy_geneve.segment import parse_offsets, segment_bytes
 
@@ -216,3 +216,52 @@ def test_segments_are_the_same_without_numpy(s):
         assert segment_bytes(raw, mss=s["mss"]) == with_np
     finally:
         checksum.USE_NUMPY = True
+
+
+def _layers(p):
+    out = []
+    while p.__class__.__name__ != "NoPayload":
+        out.append(p)
+        p = p.payload
+    return out
+
+
+@SETTINGS
+@given(supers(), st.sampled_from(["none", "seq", "option", "load"]))
+def test_segment_packets_are_what_dissecting_each_segment_gives(s, edit):
+    """segment() dissects the first segment and copies it for the others,
+    setting the fields that differ: every copy must be indistinguishable from
+    ``Ether(bytes)`` of its segment: layer classes, field values, the caches
+    Scapy builds from, ``original``, the layer links; and it must behave the
+    same when edited (an edited copy builds what the edited dissection builds)
+    without touching any other segment."""
+    raw = bytes(s["pkt"])
+    ours = segment(Ether(raw), mss=s["mss"])
+    frames = segment_bytes(raw, mss=s["mss"])
+    assert [bytes(p) for p in ours] == frames
+    for p, frame in zip(ours, frames):
+        full = Ether(frame)
+        assert p == full
+        for a, b in zip(_layers(p), _layers(full)):
+            assert type(a) is type(b)
+            assert a.fields == b.fields and a.raw_packet_cache == b.raw_packet_cache
+            assert a.original == b.original and a.explicit == b.explicit
+            assert a.payload.underlayer is a or a.payload.__class__.__name__ == "NoPayload"
+            for v in a.fields.values():
+                for sub in (v if isinstance(v, list) else [v]):
+                    if isinstance(sub, Packet):
+                        assert sub.parent is a
+        assert len(_layers(p)) == len(_layers(full))
+    if len(ours) < 3 or edit == "none":
+        return
+    before = [bytes(p) for p in ours]
+    victim, full = ours[1], Ether(frames[1])
+    for q in (victim, full):
+        if edit == "seq" and TCP in q:
+            q[TCP].seq = 12345
+        elif edit == "option" and Geneve in q and q[Geneve].options:
+            q[Geneve].options[0].classid ^= 0x5A5A
+        elif edit == "load" and Raw in q:
+            q[Raw].load = b"edited"
+    assert bytes(victim) == bytes(full)
+    assert [bytes(p) for i, p in enumerate(ours) if i != 1] == [b for i, b in enumerate(before) if i != 1]
