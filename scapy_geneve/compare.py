@@ -19,6 +19,10 @@ options), VXLAN, NVGRE, STT and L2TPv3 (over IP and over UDP) through
 - ``stateless``: whether a receiver (a NIC) finds the inner frame from the
   wire alone, checked by dissecting the packet under every L2TPv3 session
   table layout and comparing the inner frames;
+- ``inner_in_every_packet``: whether every packet on the wire holds the
+  inner headers (a NIC can hash or checksum the inner flow per packet),
+  checked by dissecting each packet of a frame larger than one segment:
+  only STT's first segment carries them;
 - ``entropy``: the outer header fields that change between inner flows
   (ECMP/RSS entropy), found by building several flows and diffing;
 - ``transport``: the outer protocol and port.
@@ -89,6 +93,7 @@ class EncapsulationRow:
     extensibility: str
     stateless: bool
     entropy: List[str]
+    inner_in_every_packet: bool = True
     segments_at: List[Tuple[int, int]] = field(default_factory=list)  # (size, packets)
 
 
@@ -243,6 +248,39 @@ def _stateless(kind: str, underlay: str, kwargs: Dict[str, Any]) -> bool:
     return seen == {bytes(inner)}
 
 
+def _inner_in_every_packet(kind: str, underlay: str, kwargs: Dict[str, Any],
+                           mtu: int) -> bool:
+    """Does each wire packet of a frame carry the inner IP/UDP headers?
+
+    The frame is the largest one the kind sends without IP fragmentation, or
+    (STT) one of twice the MTU; every packet is dissected from its bytes.
+    """
+    cls = IP if underlay == "ipv4" else IPv6
+    probe = _wire(_build(kind, _inner(200), underlay, kwargs, mtu=1 << 17))
+    size = 2 * mtu if kind == "stt" else mtu - (probe[0] - 200)
+    built = _build(kind, _inner(size, sport=40123), underlay, kwargs, mtu=mtu)
+    # The receiver knows its sessions: dissect L2TPv3 with the layout it was built with.
+    cookie = kwargs.get("cookie", b"")
+    cfg = conf.contribs.setdefault("scapy_geneve", {})
+    saved = (dict(cfg.get("l2tpv3_sessions", {})), cfg.get("l2tpv3_default"))
+    try:
+        cfg["l2tpv3_sessions"] = {}
+        cfg["l2tpv3_default"] = L2TPv3Session(len(cookie), False)
+        for wire in (built if isinstance(built, list) else [built]):
+            layer = cls(bytes(wire)).payload          # below the outer IP header
+            found = False
+            while not isinstance(layer, NoPayload):
+                if isinstance(layer, UDP) and int(layer.sport) == 40123:
+                    found = True                      # the inner flow's UDP header
+                    break
+                layer = layer.payload
+            if not found:
+                return False
+    finally:
+        cfg["l2tpv3_sessions"], cfg["l2tpv3_default"] = saved
+    return True
+
+
 def _max_extension(name: str, kind: str, underlay: str) -> int:
     inner = _inner(200)
     base = sum(_wire(_build(kind, inner, underlay,
@@ -344,5 +382,6 @@ def compare(inner_size: int = 1400, underlay: str = "ipv4", mtu: int = 1500,
             max_extension=_max_extension(name, kind, underlay),
             extensibility=_EXTENSIBILITY[kind],
             stateless=_stateless(kind, underlay, kwargs),
+            inner_in_every_packet=_inner_in_every_packet(kind, underlay, kwargs, mtu),
             entropy=_entropy(kind, underlay, kwargs), segments_at=segs))
     return Comparison(underlay, mtu, inner_size, size_list, rows)

@@ -163,3 +163,17 @@ def test_sizes_over_the_mtu_are_not_built_but_marked(table):
     for name, row in rows(table).items():
         eff = dict(row.efficiency)[9000]
         assert (eff is None) == (name != "stt"), name
+
+
+def test_only_stt_leaves_inner_headers_out_of_some_packets(table):
+    # draft-davie-stt-08: the STT frame header and the inner frame start in the
+    # segment at offset 0; later segments are frame bytes only.
+    for name, row in rows(table).items():
+        assert row.inner_in_every_packet == (name != "stt"), name
+
+
+def test_cli_table_marks_stt_first_segment_only(capsys):
+    assert main(["compare"]) == 0
+    (stt,) = [line for line in capsys.readouterr().out.splitlines()
+              if line.startswith("stt ")]
+    assert "1st seg" in stt

@@ -14,7 +14,7 @@ import sys
 from typing import IO, List, Optional, Tuple
 
 from scapy_geneve.cli._common import atomic_output
-from scapy_geneve.compare import DEFAULT_SIZES, Comparison, compare
+from scapy_geneve.compare import DEFAULT_SIZES, Comparison, EncapsulationRow, compare
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -58,6 +58,12 @@ def _eff(row_eff: List[Tuple[int, Optional[float]]], size: int) -> str:
     return "?"
 
 
+def _stateless(row: EncapsulationRow) -> str:
+    if not row.stateless:
+        return "no"
+    return "yes" if row.inner_in_every_packet else "1st seg"
+
+
 def format_table(cmp: Comparison) -> str:
     """The comparison as a fixed-width text table with a legend."""
     head = ["encapsulation", "transport", "overhead", "inner MTU",
@@ -68,7 +74,7 @@ def format_table(cmp: Comparison) -> str:
         pkts = dict(r.segments_at).get(cmp.inner_size)
         lines.append([r.name, r.transport, "%d B" % r.overhead, str(r.inner_mtu),
                       _eff(r.efficiency, cmp.inner_size), "-" if pkts is None else str(pkts),
-                      str(r.id_bits), str(r.max_extension), "yes" if r.stateless else "no",
+                      str(r.id_bits), str(r.max_extension), _stateless(r),
                       ", ".join(r.entropy) or "none"])
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
     out = ["Underlay %s, MTU %d, inner packet %d bytes (inner Ethernet frame = +14)."
@@ -93,7 +99,9 @@ def format_table(cmp: Comparison) -> str:
     out.append("'-': does not fit the underlay MTU unfragmented. ext bytes: most bytes of "
                "metadata the header can grow by.")
     out.append("stateless: the inner frame is found from the wire alone (L2TPv3 needs the "
-               "per-session cookie length and sublayer).")
+               "per-session cookie length and sublayer);")
+    out.append("  '1st seg': only the first segment of a frame holds the inner headers (STT "
+               "continuation segments are frame bytes: per-frame reassembly state).")
     for r in cmp.rows:
         out.append("  %-15s %s" % (r.name + ":", r.extensibility))
     return "\n".join(out) + "\n"
