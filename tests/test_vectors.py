@@ -44,6 +44,8 @@ RFC8926_RECEIVER_MUSTS = {
     "option R bits set": "geneve-option-r-bits-set",
     "zero UDP checksum over IPv6": "geneve-ipv6-udp-checksum-zero",
     "port identifies Geneve, never reversed": "geneve-ports-reversed",
+    "ECN: outer CE copied inward (RFC 6040, §4.4.2)": "geneve-ecn-ce-over-ect0",
+    "ECN: outer CE over Not-ECT dropped (RFC 6040, §4.4.2)": "geneve-ecn-ce-over-not-ect",
 }
 
 
@@ -118,6 +120,25 @@ def test_tshark_reads_the_vxlan_and_nvgre_vectors_as_named(tshark, tmp_path):
     assert f["nvgre-sequence-present"]["gre.flags.sequence_number"] in ("1", "True")
     assert f["nvgre-no-key"]["gre.flags.key"] in ("0", "False")
     assert f["nvgre-inner-vlan"]["vlan.id"] == "10"
+
+
+@pytest.mark.oracle
+def test_tshark_reads_the_ecn_vectors_as_named(tshark, tmp_path):
+    """RFC 3168 ECN field of the outer and the inner IPv4 header, as tshark reads them."""
+    ecn = [v for v in ALL if "-ecn-" in v.name]
+    assert len(ecn) == 4
+    path = str(tmp_path / "ecn.pcap")
+    wrpcap(path, [v.packet() for v in ecn])
+    out = subprocess.run([tshark, "-r", path, "-T", "fields", "-E", "occurrence=a",
+                          "-e", "ip.dsfield.ecn"], capture_output=True, text=True, check=True).stdout
+    got = {v.name: line for v, line in zip(ecn, out.splitlines())}
+    # outer / inner: 3 = CE, 2 = ECT(0), 0 = Not-ECT
+    assert got == {"geneve-ecn-ce-over-ect0": "3,2", "geneve-ecn-ce-over-not-ect": "3,0",
+                   "vxlan-ecn-ce-over-ect0": "3,2", "vxlan-ecn-ce-over-not-ect": "3,0"}
+    for v in ecn:
+        want = v.expected_inner()
+        if want is not None:       # what must come out: the inner frame with CE (0x03), checksum fixed
+            assert Ether(want)[IP].tos & 3 == 3 and Ether(want)[IP].chksum == IP(bytes(Ether(want)[IP])).chksum
 
 
 # The sender-side violation each vector carries, as the linter names it.
