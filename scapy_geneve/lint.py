@@ -116,6 +116,8 @@ RULES: Dict[str, Rule] = {
                    "outer IPv4 without DF (Path MTU Discovery strongly RECOMMENDED)"),
     "GNV016": Rule(INFO, "RFC 8926 §3.4", "C bit set but no option is critical"),
     "GNV017": Rule(INFO, "RFC 8926 §4.4.1", "outer IP datagram is a fragment"),
+    "GNV018": Rule(MUST, "RFC 6040 §4.1 (RFC 8926 §4.4.2)",
+                   "outer ECN field is ECT or CE over a Not-ECT inner IP header"),
     # -- VXLAN, RFC 7348 ----------------------------------------------------
     "VXL001": Rule(MUST, "RFC 7348 §5", "I flag is not set"),
     "VXL002": Rule(MUST, "RFC 7348 §5", "reserved flag bits (R) are not 0 on transmit"),
@@ -129,6 +131,8 @@ RULES: Dict[str, Rule] = {
     "VXL009": Rule(MUST, "RFC 7348 §4.3", "outer IP datagram is a fragment: VTEPs must not fragment"),
     "VXL010": Rule(SHOULD, "RFC 7348 §6.1", "inner frame carries an 802.1Q tag"),
     "VXL011": Rule(MUST, "RFC 7348 §5", "VXLAN header truncated (less than 8 bytes)"),
+    "VXL012": Rule(SHOULD, "RFC 6040 §4.1 (RFC 9601)",
+                   "outer ECN field is ECT or CE over a Not-ECT inner IP header"),
     # -- NVGRE, RFC 7637 ----------------------------------------------------
     "NVG001": Rule(MUST, "RFC 7637 §3.2",
                    "K (key present) bit is clear: NVGRE needs the VSID/FlowID key"),
@@ -221,6 +225,52 @@ def _udp_payload(udp: Packet) -> Tuple[bytes, bool]:
     if length >= 8:
         raw = raw[:length]
     return raw[8:], complete
+
+
+_ECN_NAMES = ("Not-ECT", "ECT(1)", "ECT(0)", "CE")
+
+
+def _inner_ip_ecn(data: bytes, ethertype: int) -> Optional[Tuple[int, int]]:
+    """(ECN field, offset of the byte holding it) of the inner IP header that
+    DATA starts with (ETHERTYPE 0x6558: behind Ethernet and any 802.1Q/ad
+    tags); None when the inner packet is not IP or is cut short."""
+    pos = 0
+    if ethertype == ETH_P_TEB:
+        pos = 12
+        while len(data) >= pos + 2 and struct.unpack("!H", data[pos:pos + 2])[0] in (ETH_P_8021Q, ETH_P_8021AD):
+            pos += 4
+        if len(data) < pos + 2:
+            return None
+        ethertype = struct.unpack("!H", data[pos:pos + 2])[0]
+        pos += 2
+    if ethertype == 0x0800 and len(data) > pos + 1 and data[pos] >> 4 == 4:
+        return data[pos + 1] & 3, pos + 1
+    if ethertype == 0x86DD and len(data) > pos + 1 and data[pos] >> 4 == 6:
+        return (data[pos + 1] >> 4) & 3, pos + 1
+    return None
+
+
+def _outer_ecn(ip: Optional[Packet]) -> Optional[int]:
+    if isinstance(ip, IP):
+        return int(ip.tos) & 3
+    if isinstance(ip, IPv6):
+        return int(ip.tc) & 3
+    return None
+
+
+def _lint_ecn(rule: str, pkt: Packet, total: int, ip: Optional[Packet], inner: bytes, ethertype: int,
+              inner_base: int) -> List[Finding]:
+    """RFC 6040 §4.1: both encapsulation modes give a Not-ECT inner packet a
+    Not-ECT outer header (and a router marks CE only on ECT), so an outer
+    ECT/CE over Not-ECT means the encapsulator broke the rule."""
+    outer = _outer_ecn(ip)
+    found = _inner_ip_ecn(inner, ethertype) if outer else None
+    if found is None or found[0] != 0:
+        return []
+    return [_finding(rule, "outer ECN %s over a Not-ECT inner IP header (inner byte @%d)"
+                     % (_ECN_NAMES[outer or 0], inner_base + found[1]),
+                     "IP.tos" if isinstance(ip, IP) else "IPv6.tc",
+                     _offset_in(pkt, ip, total) + 1)]  # type: ignore[arg-type]
 
 
 # -- Geneve --------------------------------------------------------------------
@@ -340,6 +390,8 @@ def _lint_geneve(pkt: Packet, ip: Optional[Packet], udp: Packet, total: int,
     if crit and not any_critical and not any(f.rule == "GNV002" for f in out):
         out.append(_finding("GNV016", "C bit set, no option has the critical bit",
                             "Geneve.critical", base + 1))
+    if version == 0 and pos == end == GENEVE_HDR_LEN + 4 * optlen:
+        out += _lint_ecn("GNV018", pkt, total, ip, data[end:], _proto, base + end)
     return out
 
 
@@ -388,6 +440,8 @@ def _lint_vxlan(pkt: Packet, ip: Optional[Packet], udp: Packet, total: int) -> L
     if _inner_vlan(data[8:]):
         out.append(_finding("VXL010", "inner Ethernet type 0x%04x" % struct.unpack("!H", data[20:22])[0],
                             "Ether.type", base + 20))
+    if not gbp and flags & 0x08 and not flags & 0x04:   # plain VXLAN: Ethernet inside (not GPE)
+        out += _lint_ecn("VXL012", pkt, total, ip, data[8:], ETH_P_TEB, base + 8)
     return out
 
 

@@ -27,6 +27,8 @@ def ETH():
 
 INNER = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
          / UDP(sport=1, dport=2) / Raw(b"inner"))
+INNER_ECT0 = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2", tos=2)
+              / UDP(sport=1, dport=2) / Raw(b"inner"))
 
 
 def wire(pkt):
@@ -95,6 +97,10 @@ CASES = {
     # outer IPv4 fragment (MF set)
     "GNV017": (lambda: gnv(VALID, ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="MF")),
                lambda: gnv(VALID), {}),
+    # outer TOS 0x03 (CE) over the inner TOS 0x00 (Not-ECT); clean: inner TOS 0x02 (ECT(0))
+    "GNV018": (lambda: gnv(VALID, ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="DF", tos=3)),
+               lambda: gnv(VALID, ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="DF", tos=3),
+                           payload=INNER_ECT0), {}),
 }
 
 
@@ -118,6 +124,9 @@ CASES.update({
     "VXL009": (lambda: vx(ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="MF")), lambda: vx(), {}),
     "VXL010": (lambda: vx(payload=ETH() / Dot1Q(vlan=10) / IP()), lambda: vx(), {}),
     "VXL011": (lambda: vx(rest="0000", payload=b""), lambda: vx(), {}),
+    # outer ECT(0) (TOS 0x02) over a Not-ECT inner IPv4 header
+    "VXL012": (lambda: vx(ip=IP(src="192.0.2.1", dst="192.0.2.2", tos=2)),
+               lambda: vx(ip=IP(src="192.0.2.1", dst="192.0.2.2", tos=2), payload=INNER_ECT0), {}),
 })
 
 OUTER4 = lambda: ETH() / IP(src="192.0.2.1", dst="192.0.2.2")  # noqa: E731
@@ -246,6 +255,19 @@ def test_l2tp_control_header_over_ip_and_its_length():
     # Length 0x0400 = 1024, 12 bytes present
     found = lint(l2tp_ip("00000000 c803 0400 00001234 0000 0000", inner=b""))
     assert [(f.rule, f.field, f.offset) for f in found] == [("L2T004", "L2TPv3Control.length", 34 + 4 + 2)]
+
+
+def test_ecn_rule_reads_the_inner_header_behind_tags_and_over_ipv6():
+    """RFC 6040 §4.1: Not-ECT inside means Not-ECT outside, whatever else is
+    in the way (802.1Q tag, IPv6 underlay, IPv6 inner); non-IP inner is out of scope."""
+    tagged = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=5) / IP() / UDP() / Raw(b"x")
+    over6 = wire(ETH() / IPv6(tc=3) / UDP(sport=50123, dport=6081) / Geneve(vni=1) / tagged)
+    f = next(f for f in lint(over6) if f.rule == "GNV018")
+    assert f.field == "IPv6.tc" and f.offset == 15 and "CE" in f.message
+    inner6 = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IPv6(tc=1) / UDP() / Raw(b"x")
+    assert "GNV018" not in rules(wire(ETH() / IPv6(tc=3) / UDP(sport=50123, dport=6081) / Geneve(vni=1) / inner6))
+    arp = bytes.fromhex("0806")
+    assert "GNV018" not in rules(gnv(VALID, ip=IP(flags="DF", tos=3), payload=Raw(bytes(12) + arp + bytes(28))))
 
 
 def test_stt_segment_running_past_its_frame():

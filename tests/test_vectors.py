@@ -154,6 +154,8 @@ LINT = {
     "vxlan-reserved24-set": "VXL003", "vxlan-reserved8-set": "VXL004", "vxlan-i-flag-clear": "VXL001",
     "vxlan-inner-vlan": "VXL010", "nvgre-inner-vlan": "NVG007", "nvgre-checksum-present": "NVG002",
     "nvgre-sequence-present": "NVG003", "nvgre-no-key": "NVG001",
+    # outer CE can only sit over a Not-ECT packet if the encapsulator broke RFC 6040 §4.1
+    "geneve-ecn-ce-over-not-ect": "GNV018", "vxlan-ecn-ce-over-not-ect": "VXL012",
 }
 
 
