@@ -233,3 +233,44 @@ def test_any_tcp_7471_payload_dissects_losslessly(no_debug_dissector, seq, data)
         assert isinstance(pkt[TCP].payload, STTFragment)
     elif len(data) >= 18:
         assert isinstance(pkt[TCP].payload, STT)
+
+
+# -- reassembly bounds (OVS: 30 s expiry, LRU eviction under memory pressure) --------
+def _timed(packets, start, step=0.001):
+    for n, pkt in enumerate(packets):
+        pkt.time = start + n * step
+    return packets
+
+
+def test_a_frame_waiting_longer_than_the_timeout_is_given_up():
+    slow = _timed(stt_segment(INNER, mss=1000, identifier=0x51), 100.0)
+    late = _timed(stt_segment(INNER, mss=1000, identifier=0x52), 131.0)
+    last = _timed([slow[-1]], 131.5)[0]
+    # 0x51's last segment comes 31 s after the others: the frame has expired.
+    done = stt_reassemble(slow[:-1] + late + [last])
+    assert [f.identifier for f in done.frames] == [0x52]
+    first, second = done.incomplete
+    cut = 1000 * (len(slow) - 1)
+    assert (first.identifier, first.expired, first.missing) == (
+        0x51, True, [(cut, first.total_length)])
+    assert (second.identifier, second.expired, second.missing) == (0x51, False, [(0, cut)])
+    # With no timeout, the same segments make the frame.
+    assert len(stt_reassemble(slow[:-1] + late + [last], timeout=None).frames) == 2
+
+
+def test_at_most_max_pending_frames_wait_the_least_recently_fed_goes_first():
+    a, b, c = [stt_segment(INNER, mss=1000, identifier=0x60 + k) for k in range(3)]
+    # A, B and C start; C is one frame too many, so A (fed least recently) goes.
+    done = stt_reassemble([a[0], b[0], c[0]] + b[1:] + c[1:], max_pending=2)
+    assert [(i.identifier, i.expired) for i in done.incomplete] == [(0x60, True)]
+    assert [f.identifier for f in done.frames] == [0x61, 0x62]
+    everything = stt_reassemble([a[0], b[0], c[0]] + a[1:] + b[1:] + c[1:])
+    assert len(everything.frames) == 3 and not everything.incomplete
+
+
+def test_an_identifier_used_again_for_another_frame_is_a_new_frame():
+    one = stt_segment(Ether() / Raw(b"a" * 100), context_id=1, identifier=7)
+    two = stt_segment(Ether() / Raw(b"b" * 100), context_id=2, identifier=7)
+    done = stt_reassemble(one + one + two)        # same key and length, other bytes
+    assert [f.stt.context_id for f in done.frames] == [1, 2]
+    assert done.dropped == [(1, "duplicate segment of an already reassembled frame")]

@@ -64,7 +64,7 @@ from scapy_geneve.errors import BuildError
 
 __all__ = ["STT", "STTFragment", "stt_segment", "stt_reassemble",
            "STTFrame", "STTIncomplete", "STTReassembly", "STT_HDR_LEN",
-           "STT_FLAGS"]
+           "STT_FLAGS", "STT_REASSEMBLY_TIMEOUT", "STT_MAX_PENDING"]
 
 STT_HDR_LEN = 18
 STT_TCP_HDR_LEN = 20
@@ -276,7 +276,13 @@ class STTFrame:
 
 @dataclass
 class STTIncomplete:
-    """A frame some of whose bytes never arrived: ``missing`` [start, end) ranges."""
+    """A frame some of whose bytes never arrived: ``missing`` [start, end) ranges.
+
+    ``expired`` is True when the frame was given up because no segment of it
+    came for ``timeout`` seconds of capture time (OVS: 30 s), or because more
+    than ``max_pending`` frames were waiting (the oldest goes first, as OVS's
+    LRU eviction); False when the input simply ended.
+    """
 
     src: str
     dst: str
@@ -284,6 +290,7 @@ class STTIncomplete:
     total_length: int
     received: int
     missing: List[Tuple[int, int]] = field(default_factory=list)
+    expired: bool = False
 
 
 @dataclass
@@ -306,6 +313,11 @@ class _Pending:
     received: int = 0
     count: int = 0
     ce: bool = False
+    last: float = 0.0                # capture time of the latest segment
+
+
+STT_REASSEMBLY_TIMEOUT = 30.0     # seconds, as OVS (STT_FRAG_EXPIRE)
+STT_MAX_PENDING = 65536           # frames waiting for segments at once
 
 
 def outer_l3(pkt: Packet) -> Optional[Packet]:
@@ -345,7 +357,8 @@ def _segment_parts(pkt: Packet, port: int) -> Tuple[Optional[Packet], Optional[b
 
 
 def stt_reassemble(segments: Iterable[Packet], *, verify_checksum: bool = True,
-                   port: int = STT_PORT) -> STTReassembly:
+                   port: int = STT_PORT, timeout: Optional[float] = STT_REASSEMBLY_TIMEOUT,
+                   max_pending: int = STT_MAX_PENDING) -> STTReassembly:
     """Rebuild STT frames from captured segments (any order), by the draft's rules.
 
     Key: (outer source, outer destination, identifier = TCP ack).  A segment
@@ -356,11 +369,27 @@ def stt_reassemble(segments: Iterable[Packet], *, verify_checksum: bool = True,
     received.  A frame is complete when its received bytes equal its length;
     frames still missing bytes at the end are reported in ``incomplete`` with
     the missing byte ranges.
+
+    Bounds, as OVS keeps them: a frame with no new segment for ``timeout``
+    seconds of capture time (``pkt.time``; None: never) is given up, and at
+    most ``max_pending`` frames wait at once (the least recently fed is given
+    up first); both are reported in ``incomplete`` with ``expired=True``.
+    A segment equal to one of a frame already rebuilt (same key, length,
+    offset and bytes, within the timeout) is a duplicate; anything else under
+    that key starts a new frame (identifiers are only unique for a while).
     """
+    if max_pending < 1:
+        raise BuildError("STT", "max_pending", max_pending, "must be at least 1")
     result = STTReassembly()
-    pending: Dict[Tuple[str, str, int], _Pending] = {}
-    order: List[Tuple[str, str, int]] = []
-    done: Dict[Tuple[str, str, int], int] = {}   # completed frames: key -> length
+    pending: Dict[Tuple[str, str, int], _Pending] = {}     # least recently fed first
+    # Completed frames: key -> (length, {offset: crc32 of the chunk}, capture time).
+    done: Dict[Tuple[str, str, int], Tuple[int, Dict[int, int], float]] = {}
+
+    def give_up(key: Tuple[str, str, int]) -> None:
+        state = pending.pop(key)
+        result.incomplete.append(STTIncomplete(key[0], key[1], key[2], state.total,
+                                               state.received, _holes(state), True))
+
     for index, pkt in enumerate(segments):
         l3, body, why = _segment_parts(pkt, port)
         if l3 is None or body is None:
@@ -386,15 +415,29 @@ def stt_reassemble(segments: Iterable[Packet], *, verify_checksum: bool = True,
                                    "length %d" % (offset, len(data), total)))
             continue
         key = (str(l3.src), str(l3.dst), ident)
-        if key in done and done[key] == total and key not in pending:
-            result.dropped.append((index, "duplicate segment of an already "
-                                   "reassembled frame"))
-            continue
-        state = pending.get(key)
+        now = float(getattr(pkt, "time", 0.0) or 0.0)
+        if timeout is not None:
+            # Both tables are oldest first: expire from the front (O(1) a segment).
+            while pending and now - pending[next(iter(pending))].last > timeout:
+                give_up(next(iter(pending)))
+            while done and now - done[next(iter(done))][2] > timeout:
+                del done[next(iter(done))]
+        finished = done.get(key)
+        if finished is not None and key not in pending:
+            length, crcs, _ = finished
+            if length == total and crcs.get(offset) == zlib.crc32(data):
+                result.dropped.append((index, "duplicate segment of an already "
+                                       "reassembled frame"))
+                continue
+            del done[key]                # the identifier is reused: a new frame
+        state = pending.pop(key, None)   # re-inserted below: most recently fed last
         if state is None:
-            state = pending[key] = _Pending(total)
-            order.append(key)
-        elif state.total != total:
+            state = _Pending(total)
+            while len(pending) >= max_pending:
+                give_up(next(iter(pending)))
+        pending[key] = state
+        state.last = now
+        if state.total != total:
             result.dropped.append((index, "frame length %d differs from %d in earlier "
                                    "segments of this frame" % (total, state.total)))
             continue
@@ -415,10 +458,8 @@ def stt_reassemble(segments: Iterable[Packet], *, verify_checksum: bool = True,
             result.frames.append(STTFrame(key[0], key[1], ident, STT(frame),
                                           state.count, state.ce))
             del pending[key]
-            order.remove(key)
-            done[key] = total
-    for key in order:
-        state = pending[key]
+            done[key] = (total, {o: zlib.crc32(c) for o, c in state.chunks.items()}, now)
+    for key, state in pending.items():
         result.incomplete.append(STTIncomplete(key[0], key[1], key[2], state.total,
                                                state.received, _holes(state)))
     return result
