@@ -150,10 +150,12 @@ def test_mtu_too_small_is_a_named_build_error(capture, tmp_path, capsys):
     assert "segment.mtu: value 100" in capsys.readouterr().err
 
 
-def test_coalesce_with_mss_is_refused(capture, tmp_path):
+def test_coalesce_with_mss_is_refused(capture, tmp_path, capsys):
+    """A usage error: exit code 2 (as argparse's own), the reason, no OUT."""
     path, _ = capture
-    with pytest.raises(SystemExit):
-        main(["segment", str(path), str(tmp_path / "o.pcap"), "--coalesce", "--mss", "100"])
+    assert main(["segment", str(path), str(tmp_path / "o.pcap"), "--coalesce", "--mss", "100"]) == 2
+    assert "--coalesce takes no --mtu/--mss/--fixed-id" in capsys.readouterr().err
+    assert not (tmp_path / "o.pcap").exists()
 
 
 def test_console_script_runs(capture, tmp_path):
@@ -184,5 +186,86 @@ def test_napi_budget_cuts_super_packets(capture, tmp_path):
     main(["segment", "-q", str(path), str(out), "--mss", "1000"])
     main(["segment", "-q", str(out), str(back), "--coalesce", "--napi-budget", "4"])
     assert len(frames(back)) > 5
-    with pytest.raises(SystemExit):
-        main(["segment", str(path), str(back), "--napi-budget", "4"])
+    assert main(["segment", str(path), str(back), "--napi-budget", "4"]) == 2
+
+
+@pytest.mark.parametrize("flag", [["--geneve-port", "70000"], ["--vxlan-port", "0"]])
+def test_a_bad_port_is_a_usage_error(capture, tmp_path, capsys, flag):
+    path, _ = capture
+    assert main(["segment", str(path), str(tmp_path / "o.pcap"), *flag]) == 2
+    assert "is not a UDP port" in capsys.readouterr().err
+    assert not (tmp_path / "o.pcap").exists()
+
+
+def test_out_errors_name_out_not_a_temporary_file(capture, tmp_path, capsys):
+    path, _ = capture
+    assert main(["segment", str(path), str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "is a directory" in err and ".part" not in err
+    assert main(["segment", str(path), str(tmp_path / "nodir" / "o.pcap")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and ".part" not in err
+
+
+def test_standard_input_and_output(capture, tmp_path):
+    """``-`` reads standard input and writes standard output (a pipe, as with tcpdump -w -)."""
+    path, raw = capture
+    res = subprocess.run([sys.executable, "-m", "scapy_geneve", "segment", "-q", "-", "-", "--mss", "1000"],
+                         stdin=open(path, "rb"), capture_output=True, check=True)
+    out = tmp_path / "piped.pcap"
+    out.write_bytes(res.stdout)
+    want = []
+    for r in raw:
+        try:
+            want += segment_bytes(r, mss=1000)
+        except Exception:      # the ARP: copied unchanged
+            want.append(r)
+    assert frames(out) == want
+    assert not (Path.cwd() / "-").exists()
+
+
+def test_pcapng_in_gives_pcapng_out_with_every_interface(tmp_path):
+    """Two interfaces of different link types (Ethernet and raw IP): each packet is cut
+    on its own link and lands on its own interface, with its nanosecond time."""
+    from scapy_geneve.pcapio import PcapngWriter
+    eth = as_captured(geneve_super(5000))
+    raw_ip = as_captured(plain_tcp(3000))[14:]
+    src = tmp_path / "in.pcapng"
+    with open(src, "wb") as f:
+        w = PcapngWriter(f)
+        w.add_interface(1, tsresol=9)
+        w.add_interface(101, tsresol=9)
+        w.write(eth, 1_700_000_000_123_456_789, 0)
+        w.write(raw_ip, 1_700_000_001_000_000_001, 1)
+    out = tmp_path / "out.pcapng"
+    assert main(["segment", "-q", str(src), str(out), "--mss", "1000"]) == 0
+    assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"          # a pcapng section header
+    recs = list(iter_records(out))
+    want_eth, want_ip = segment_bytes(eth, mss=1000), segment_bytes(raw_ip, mss=1000, link="ip")
+    assert [r.data for r in recs] == want_eth + want_ip
+    assert [(r.linktype, r.interface, r.ts_ns) for r in recs] == \
+        [(1, 0, 1_700_000_000_123_456_789)] * len(want_eth) + [(101, 1, 1_700_000_001_000_000_001)] * len(want_ip)
+    back = tmp_path / "back.pcapng"
+    assert main(["segment", "-q", str(out), str(back), "--coalesce"]) == 2      # two link types
+
+
+def test_tshark_reads_the_pcapng_output_per_interface_with_good_checksums(tmp_path, tshark):
+    from scapy_geneve.pcapio import PcapngWriter
+    src = tmp_path / "in.pcapng"
+    with open(src, "wb") as f:
+        w = PcapngWriter(f)
+        w.add_interface(1, tsresol=9)
+        w.add_interface(101, tsresol=9)
+        w.write(as_captured(geneve_super(5000)), 1_700_000_000_123_456_789, 0)
+        w.write(as_captured(plain_tcp(3000))[14:], 1_700_000_001_000_000_001, 1)
+    out = tmp_path / "out.pcapng"
+    assert main(["segment", "-q", str(src), str(out), "--mss", "1000"]) == 0
+    res = subprocess.run([tshark, "-n", "-r", str(out), "-o", "tcp.check_checksum:TRUE", "-o",
+                          "udp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-T", "fields",
+                          "-e", "frame.interface_id", "-e", "frame.time_epoch", "-e", "tcp.checksum.status",
+                          "-e", "ip.checksum.status"], capture_output=True, text=True, check=True)
+    rows = [line.split("\t") for line in res.stdout.splitlines()]
+    assert [r[0] for r in rows] == ["0"] * 5 + ["1"] * 3
+    assert rows[0][1].startswith("1700000000.123456789") and rows[-1][1].startswith("1700000001.000000001")
+    assert all(r[2] == "1" for r in rows)            # 1: good (0 bad, 2 unverified)
+    assert all(set(r[3].split(",")) == {"1"} for r in rows)

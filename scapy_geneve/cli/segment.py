@@ -8,15 +8,17 @@ and every TCP/UDP packet gets the lengths and checksums the NIC would fill in.
 """
 
 import argparse
+import contextlib
 import itertools
+import os
 import sys
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
+from typing import IO, Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
 from scapy_geneve.cli._common import Progress, atomic_output
 from scapy_geneve.errors import BuildError, CaptureError
 from scapy_geneve.gro import coalesce_indexed
-from scapy_geneve.pcapio import PcapWriter, Record, open_capture
+from scapy_geneve.pcapio import PcapngWriter, PcapWriter, Record, open_capture
 from scapy_geneve.segment import TUNNEL_PORTS, finish_checksums_bytes, segment_bytes
 
 _ETH, _IP = "ether", "ip"
@@ -46,9 +48,14 @@ def register(subparsers: Any) -> None:
                     "Linux's software GSO sends: tunnel header and options copied, IDs, "
                     "sequence numbers, lengths and checksums per segment.  Every other "
                     "TCP/UDP packet gets its checksums finished; anything else is copied "
-                    "unchanged.  OUT is written atomically and may not be IN.")
-    parser.add_argument("input", metavar="IN", help="capture file (pcap or pcapng)")
-    parser.add_argument("output", metavar="OUT", help="pcap file to write")
+                    "unchanged.  pcap in gives pcap out (nanosecond timestamps); pcapng "
+                    "in gives pcapng out with one interface per input interface (other "
+                    "blocks, such as comments and name resolution, are not copied).  "
+                    "OUT is written atomically and may not be IN.")
+    parser.add_argument("input", metavar="IN",
+                        help="capture file (pcap or pcapng); - reads standard input")
+    parser.add_argument("output", metavar="OUT",
+                        help="capture file to write; - writes standard output")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--mtu", type=int, metavar="N",
                       help="IP MTU of the outer link (default 1500): the MSS is N minus every "
@@ -77,15 +84,74 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+class _UsageError(Exception):
+    """A bad combination of options: reported like argparse does, exit code 2."""
+
+
 def _ports(args: argparse.Namespace) -> Dict[int, str]:
     ports = dict(TUNNEL_PORTS)
     for kind, extra in (("geneve", args.geneve_port), ("vxlan", args.vxlan_port)):
         for port in extra:
             if not 0 < port < 65536:
-                raise SystemExit("scapy-geneve segment: error: --%s-port %d is not a UDP port"
-                                 % (kind, port))
+                raise _UsageError("--%s-port %d is not a UDP port" % (kind, port))
             ports[port] = kind
     return ports
+
+
+@contextlib.contextmanager
+def _output(path: str, source: str) -> Iterator[IO[bytes]]:
+    """OUT: a file written atomically (errors name OUT, not the temporary file
+    beside it), or standard output for ``-``."""
+    if path == "-":
+        if sys.stdout.isatty():
+            raise _UsageError("refusing to write a capture to a terminal (redirect standard "
+                              "output or give a file name)")
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    if os.path.isdir(path):
+        raise CaptureError("is a directory: give a file name for the output", path=path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CaptureError("directory %s does not exist" % directory, path=path)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise CaptureError("directory %s is not writable" % directory, path=path)
+    with atomic_output(path, *([source] if source != "-" else [])) as out:
+        yield out
+
+
+class _Writer:
+    """The output capture: pcap for pcap input (nanosecond timestamps, the input's
+    link type), pcapng for pcapng input (one interface per input interface, with
+    its link type, nanosecond timestamps).  Created with the first record."""
+
+    def __init__(self, out: IO[bytes], pcapng: bool) -> None:
+        self.out, self.pcapng = out, pcapng
+        self.count = 0
+        self._pcap: Optional[PcapWriter] = None
+        self._ng: Optional[PcapngWriter] = PcapngWriter(out) if pcapng else None
+        self._ifaces: Dict[int, int] = {}
+
+    def write(self, rec: Record, frame: bytes) -> None:
+        """One output frame, with ``rec``'s time and interface."""
+        self.count += 1
+        if self._ng is None:
+            if self._pcap is None:
+                self._pcap = PcapWriter(self.out, rec.linktype, nanosecond=True)
+            self._pcap.write(frame, rec.ts_ns or 0)
+            return
+        iface = self._ifaces.get(rec.interface)
+        if iface is None:
+            iface = self._ifaces[rec.interface] = self._ng.add_interface(rec.linktype, tsresol=9)
+        if rec.ts_ns is None and iface == 0:
+            self._ng.write_simple(frame)        # a Simple Packet Block stays one (no time)
+        else:
+            self._ng.write(frame, rec.ts_ns or 0, iface)
+
+    def close(self) -> None:
+        """An empty pcap input still gives a valid (empty) pcap."""
+        if self._ng is None and self._pcap is None:
+            self._pcap = PcapWriter(self.out, 1, nanosecond=True)
 
 
 def _transform(args: argparse.Namespace) -> Callable[[bytes, str], List[bytes]]:
@@ -99,34 +165,39 @@ def _transform(args: argparse.Namespace) -> Callable[[bytes, str], List[bytes]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except _UsageError as exc:
+        print("scapy-geneve segment: error: %s" % exc, file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.coalesce and (args.mtu is not None or args.mss is not None or args.fixed_id):
-        raise SystemExit("scapy-geneve segment: error: --coalesce takes no --mtu/--mss/--fixed-id")
+        raise _UsageError("--coalesce takes no --mtu/--mss/--fixed-id")
     if args.napi_budget is not None and (not args.coalesce or args.napi_budget < 1):
-        raise SystemExit("scapy-geneve segment: error: --napi-budget needs --coalesce and N >= 1")
+        raise _UsageError("--napi-budget needs --coalesce and N >= 1")
     counts = {"in": 0, "out": 0, "cut": 0, "finished": 0, "unchanged": 0, "skipped": 0}
     reasons: List[str] = []
-    with open_capture(args.input) as reader, atomic_output(args.output, args.input) as out:
+    transform = _transform(args)
+    ports = _ports(args)
+    with open_capture(args.input) as reader, _output(args.output, args.input) as out:
         bar = Progress(reader.file_size, "segment", args.quiet)
-        writer: Optional[PcapWriter] = None
-        linktype = None
-        transform = _transform(args)
-        records = _checked(reader, args.input, counts, bar)
+        writer = _Writer(out, reader.format == "pcapng")
+        records = _checked(reader, args.input, counts, bar, one_link=args.coalesce)
         try:
             if args.coalesce:
-                writer = _coalesce(records, out, _ports(args), args.napi_budget)
-                counts["out"] = writer.count if writer is not None else 0
+                _coalesce(records, writer, ports, args.napi_budget)
+                counts["out"] = writer.count
                 counts["cut"] = counts["in"] - counts["out"]
             else:
                 for rec in records:
-                    if writer is None:
-                        writer = PcapWriter(out, rec.linktype, nanosecond=True)
                     for frame in _one(rec, transform, args, counts, reasons):
-                        writer.write(frame, rec.ts_ns or 0)
+                        writer.write(rec, frame)
                         counts["out"] += 1
         finally:
             bar.close()
-        if writer is None:
-            PcapWriter(out, 1, nanosecond=True)   # empty input: an empty pcap
+        writer.close()
     if not args.quiet:
         if args.coalesce:
             print("scapy-geneve segment: %d packets in, %d out (%d merged into super-packets) "
@@ -188,37 +259,30 @@ def _unreadable(rec: Record, err: CaptureError, args: argparse.Namespace, counts
     return [rec.data]
 
 
-def _checked(reader: Any, path: str, counts: Dict[str, int], bar: Progress) -> Iterator[Record]:
-    """The records of READER, counted, with the progress bar moving; one link type only."""
+def _checked(reader: Any, path: str, counts: Dict[str, int], bar: Progress,
+             one_link: bool) -> Iterator[Record]:
+    """The records of READER, counted, with the progress bar moving.  ``one_link``:
+    every record must have the first one's link type (GRO reads them as one stream)."""
     linktype = None
     for rec in reader.records():
         counts["in"] += 1
         if linktype is None:
             linktype = rec.linktype
-        elif rec.linktype != linktype:
-            raise CaptureError("link type %d differs from the first packet's %d: a pcap has one"
-                               % (rec.linktype, linktype), path=path, offset=rec.offset,
-                               packet=rec.number)
+        elif one_link and rec.linktype != linktype:
+            raise CaptureError("link type %d differs from the first packet's %d: --coalesce "
+                               "reads one link type" % (rec.linktype, linktype), path=path,
+                               offset=rec.offset, packet=rec.number)
         bar.update(reader.bytes_read, counts["in"])
         yield rec
 
 
-class _CountingWriter(PcapWriter):
-    count = 0
-
-    def write(self, data: bytes, ts_ns: int = 0, wirelen: Optional[int] = None) -> None:
-        self.count += 1
-        super().write(data, ts_ns, wirelen)
-
-
-def _coalesce(records: Iterator[Record], out: Any, ports: Dict[int, str],
-              budget: Optional[int]) -> Optional[_CountingWriter]:
+def _coalesce(records: Iterator[Record], writer: _Writer, ports: Dict[int, str],
+              budget: Optional[int]) -> None:
     """GRO over the capture as it is read; frames keep their first segment's time
     and link header.  Records that are not IP pass through unchanged."""
     first = next(records, None)
     if first is None:
-        return None
-    writer = _CountingWriter(out, first.linktype, nanosecond=True)
+        return
     link = _link(first)
     window: Deque[Tuple[int, Record]] = deque()   # records read, output not written yet
 
@@ -233,5 +297,4 @@ def _coalesce(records: Iterator[Record], out: Any, ports: Dict[int, str],
             window.popleft()
         rec = window.popleft()[1]
         lk = _link(rec)
-        writer.write(rec.data[:lk[0]] + frame if lk else rec.data, rec.ts_ns or 0)
-    return writer
+        writer.write(rec, rec.data[:lk[0]] + frame if lk else rec.data)
