@@ -67,6 +67,16 @@ def test_coalesce_turns_the_segments_back_into_the_capture(capture, tmp_path):
     assert [r.ts_ns for r in iter_records(back)] == [(1700000000 + i) * 10**9 for i in range(5)]
 
 
+def test_coalesce_with_finish_checksums_gives_finished_super_packets(capture, tmp_path):
+    """--coalesce --finish-checksums: the GRO packets with every checksum finished, i.e.
+    exactly what --finish-checksums makes of the original captured super-packets."""
+    path, raw = capture
+    out, back = tmp_path / "out.pcap", tmp_path / "back.pcap"
+    main(["segment", "-q", str(path), str(out), "--mtu", "1500"])
+    assert main(["segment", "-q", str(out), str(back), "--coalesce", "--finish-checksums"]) == 0
+    assert frames(back) == [finish_checksums_bytes(r) if i != 1 else r for i, r in enumerate(raw)]
+
+
 def test_finish_checksums_only(capture, tmp_path):
     path, raw = capture
     out = tmp_path / "out.pcap"

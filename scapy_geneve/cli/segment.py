@@ -62,12 +62,15 @@ def register(subparsers: Any) -> None:
                            "header from the outer IP header to the inner TCP/UDP header, "
                            "Geneve options included")
     size.add_argument("--mss", type=int, metavar="N", help="payload bytes per segment")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--coalesce", action="store_true",
-                      help="merge segments into super-packets the way Linux GRO does instead")
-    mode.add_argument("--finish-checksums", action="store_true",
-                      help="only fill in lengths and checksums (partial checksums, IPv4 "
-                           "length 0 / IPv6 payload length 0 of BIG TCP); no segmenting")
+    parser.add_argument("--coalesce", action="store_true",
+                        help="merge segments into super-packets the way Linux GRO does instead; "
+                             "their TCP (and non-zero outer UDP) checksums hold the "
+                             "pseudo-header sum, as GRO hands them up, unless "
+                             "--finish-checksums is given too")
+    parser.add_argument("--finish-checksums", action="store_true",
+                        help="only fill in lengths and checksums (partial checksums, IPv4 "
+                             "length 0 / IPv6 payload length 0 of BIG TCP); no segmenting.  "
+                             "With --coalesce: finish the merged packets' checksums")
     parser.add_argument("--geneve-port", type=int, action="append", default=[], metavar="P",
                         help="also read UDP port P as Geneve (6081 always is); repeatable")
     parser.add_argument("--vxlan-port", type=int, action="append", default=[], metavar="P",
@@ -187,7 +190,8 @@ def _run(args: argparse.Namespace) -> int:
         records = _checked(reader, args.input, counts, bar, one_link=args.coalesce)
         try:
             if args.coalesce:
-                _coalesce(records, writer, ports, args.napi_budget)
+                _coalesce(records, writer, ports, args.napi_budget,
+                          "full" if args.finish_checksums else "partial")
                 counts["out"] = writer.count
                 counts["cut"] = counts["in"] - counts["out"]
             else:
@@ -277,7 +281,7 @@ def _checked(reader: Any, path: str, counts: Dict[str, int], bar: Progress,
 
 
 def _coalesce(records: Iterator[Record], writer: _Writer, ports: Dict[int, str],
-              budget: Optional[int]) -> None:
+              budget: Optional[int], checksums: str) -> None:
     """GRO over the capture as it is read; frames keep their first segment's time
     and link header.  Records that are not IP pass through unchanged."""
     first = next(records, None)
@@ -292,7 +296,7 @@ def _coalesce(records: Iterator[Record], writer: _Writer, ports: Dict[int, str],
             lk = _link(rec)
             yield rec.data[lk[0]:] if lk else b""    # b"": unreadable, passed through
     for frame, n in coalesce_indexed(frames(), link=link[1] if link else _ETH, tunnel_ports=ports,
-                                     flush_every=budget):
+                                     flush_every=budget, checksums=checksums):
         while window[0][0] < n:                      # absorbed into earlier super-packets
             window.popleft()
         rec = window.popleft()[1]
