@@ -297,8 +297,16 @@ def _data(pkt: Packet) -> bool:
 
 
 def _layout(pkt: Packet, session_id: int) -> L2TPv3Session:
-    """The session table entry for PKT's data: by outer destination, then ID."""
-    return l2tpv3_lookup(session_id, _outer_address(pkt.underlayer, "dst"))
+    """The session table entry for PKT's data: by outer destination, then ID.
+
+    Looked up once per dissection (the fields ask several times).
+    """
+    cached = pkt.__dict__.get("_l2tpv3_layout")
+    if cached is not None and cached[0] == session_id:
+        return cached[1]  # type: ignore[no-any-return]
+    layout = l2tpv3_lookup(session_id, _outer_address(pkt.underlayer, "dst"))
+    pkt.__dict__["_l2tpv3_layout"] = (session_id, layout)
+    return layout
 
 
 def _cookie_len(pkt: Packet) -> int:
@@ -343,6 +351,7 @@ class L2TPv3(Packet):
     def do_dissect(self, s: bytes) -> bytes:
         # The sublayer is 4 bytes; a shorter remainder stays payload (lossless).
         sid = int.from_bytes(s[:4], "big") if len(s) >= 4 else 0
+        self.__dict__.pop("_l2tpv3_layout", None)     # the table may have changed
         layout = _layout(self, sid)
         if sid and layout.l2ss and len(s) < 4 + layout.cookie_len + 4:
             self.raw_packet_cache_fields = {}
