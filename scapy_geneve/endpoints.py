@@ -30,7 +30,7 @@ import struct
 import subprocess
 import tempfile
 import time
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from scapy_geneve.vectors import Target
 
@@ -76,13 +76,18 @@ def _in_netns(netns: Optional[str]) -> Iterator[None]:
 
 
 def netns_socket(iface: str, netns: Optional[str] = None, receive: bool = False) -> socket.socket:
-    """An AF_PACKET socket bound to IFACE inside NETNS (the socket stays there)."""
+    """An AF_PACKET socket bound to IFACE inside NETNS (the socket stays there).
+
+    IFACE ``""`` with RECEIVE: not bound, every interface of the namespace."""
+    if not iface and not receive:
+        raise EndpointError("sending needs an interface")
     with _in_netns(netns):
         proto = ETH_P_ALL if receive else 0
         # socket() takes the protocol in network order; bind() converts it itself.
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
         try:
-            sock.bind((iface, proto))
+            if iface:
+                sock.bind((iface, proto))
         except OSError as exc:
             sock.close()
             raise EndpointError("cannot bind to %s%s: %s" % (
@@ -107,10 +112,13 @@ class Observer:
     the PACKET_AUXDATA control message, so a tagged inner frame is seen tagged.
     """
 
-    def __init__(self, iface: str, netns: Optional[str] = None) -> None:
-        self.iface = iface
+    def __init__(self, iface: Union[str, Sequence[str]], netns: Optional[str] = None) -> None:
+        names = [iface] if isinstance(iface, str) else list(iface)
+        self.iface = names[0] if len(names) == 1 else ",".join(names)
         self.netns = netns
-        self.sock = netns_socket(iface, netns, receive=True)
+        # one interface: bound to it; several: bound to all, frames of the others ignored
+        self.only: Optional[Set[str]] = None if len(names) == 1 else set(names)
+        self.sock = netns_socket(names[0] if len(names) == 1 else "", netns, receive=True)
         self.sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
         self.seen: List[bytes] = []
 
@@ -125,7 +133,7 @@ class Observer:
                 data, ancdata, _flags, addr = self.sock.recvmsg(65535, socket.CMSG_SPACE(20))
             except BlockingIOError:
                 return
-            if addr[2] == PACKET_OUTGOING:
+            if addr[2] == PACKET_OUTGOING or (self.only is not None and addr[0] not in self.only):
                 continue
             for level, kind, cdata in ancdata:
                 if level == SOL_PACKET and kind == PACKET_AUXDATA and len(cdata) >= 20:
@@ -379,7 +387,7 @@ class OVSEndpoint(InterfaceEndpoint):
 
     Topology (all namespaces created here)::
 
-        <p>-vm  vp 192.168.50.1 ==veth== vo [br-int: gnv0 vx0 gre0 gnv6]     <p>-ovs
+        <p>-vm  vp 192.168.50.1 ==veth== vo [br-int: gnv0 vx0 gre0 gnv6 vx6] <p>-ovs
                                             [br-u: uo, internal br-u 10.99.0.1, fd00:99::1]
         <p>-peer ulp 10.99.0.2, fd00:99::2 ==veth== uo
 
@@ -387,8 +395,8 @@ class OVSEndpoint(InterfaceEndpoint):
     each tunnel port goes to ``vo``; everything else is dropped.  The TLV map
     makes ``KNOWN_OPTION`` (class 0xffff, type 0x80, 4 bytes) understood.
     Tunnel keys: Geneve/VXLAN VNI 5000, GRE key 0x00abcd5a (VSID 0xabcd,
-    FlowID 0x5a).  ``gnv6`` is a second Geneve port over the IPv6 underlay
-    (``ipv6=False`` leaves it out).  Follows the lab recipe: OVS_RUNDIR in vswitchd's
+    FlowID 0x5a).  ``gnv6`` and ``vx6`` are Geneve and VXLAN ports over the
+    IPv6 underlay (``ipv6=False`` leaves them out).  Follows the lab recipe: OVS_RUNDIR in vswitchd's
     environment, no ``--detach`` (children reaped here), ``ethtool -K vp tx
     off``, ``revalidator/purge`` before every vector.
     """
@@ -396,7 +404,8 @@ class OVSEndpoint(InterfaceEndpoint):
     SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
     timeout = 0.15  # after revalidator/wait the upcall has been executed
     PORTS = {"geneve": "gnv0", "vxlan": "vx0", "nvgre": "gre0"}
-    PORT6 = "gnv6"   # Geneve over the IPv6 underlay
+    PORTS6 = {"geneve": "gnv6", "vxlan": "vx6"}   # over the IPv6 underlay
+    PORT6 = PORTS6["geneve"]
     COVERAGE = ("datapath_drop_tunnel_pop_error", "drop_action_invalid_tunnel_metadata",
                 "datapath_drop_upcall_error", "drop_action_of_pipeline",
                 "datapath_drop_invalid_port", "datapath_drop_lock_error",
@@ -410,7 +419,7 @@ class OVSEndpoint(InterfaceEndpoint):
             raise ValueError("OVS endpoint supports %s, not %s" % (sorted(self.PORTS), sorted(unknown)))
         self.lab = _NetnsLab("o")
         self.ns_ovs, self.ns_peer, self.ns_vm = (self.lab.ns(s) for s in ("ovs", "peer", "vm"))
-        v6 = ipv6 and "geneve" in protocols
+        v6 = ipv6 and bool(set(protocols) & set(self.PORTS6))
         super().__init__("ulp", "vp", Target(vni=vni, vsid=vsid, flowid=flowid), protocols,
                          (4, 6) if v6 else (4,), self.ns_peer, self.ns_vm, name="ovs")
         self.vni, self.vsid, self.flowid = vni, vsid, flowid
@@ -491,9 +500,11 @@ class OVSEndpoint(InterfaceEndpoint):
             key = str(self.vni) if proto != "nvgre" else "0x%x" % (self.vsid << 8 | self.flowid)
             ports += ["--", "add-port", "br-int", port, "--", "set", "interface", port, "type=" + kind,
                       "options:remote_ip=10.99.0.2", "options:key=" + key]
-        if v6:
-            ports += ["--", "add-port", "br-int", self.PORT6, "--", "set", "interface", self.PORT6,
-                      "type=geneve", "options:remote_ip=" + t.src_ip6, "options:key=%d" % self.vni]
+        ports6 = [self.PORTS6[p] for p in sorted(self.protocols) if p in self.PORTS6] if v6 else []
+        for port in ports6:
+            kind = "geneve" if port == self.PORTS6["geneve"] else "vxlan"
+            ports += ["--", "add-port", "br-int", port, "--", "set", "interface", port,
+                      "type=" + kind, "options:remote_ip=" + t.src_ip6, "options:key=%d" % self.vni]
         self.vsctl("add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev",
                    "--", "add-port", "br-int", "vo", *ports)
         _run(["ip", "-n", no, "addr", "add", "10.99.0.1/24", "dev", "br-u"])
@@ -521,7 +532,7 @@ class OVSEndpoint(InterfaceEndpoint):
             self.ofctl("add-tlv-map", "br-int",
                        "{class=0x%x,type=0x%x,len=%d}->tun_metadata0" % (cls, typ, len(data)))
         self.ofctl("del-flows", "br-int")
-        for port in [self.PORTS[p] for p in sorted(self.protocols)] + ([self.PORT6] if v6 else []):
+        for port in [self.PORTS[p] for p in sorted(self.protocols)] + ports6:
             self.ofctl("add-flow", "br-int", "priority=100,in_port=%s,actions=output:vo" % port)
         self.ofctl("add-flow", "br-int", "priority=1,actions=drop")
         self.br_u_mac = _mac(no, "br-u")
@@ -594,10 +605,11 @@ class OVSEndpoint(InterfaceEndpoint):
 class KernelVXLANEndpoint(InterfaceEndpoint):
     """The Linux kernel's ``vxlan`` device as a VXLAN endpoint.
 
-    Topology: ``<p>-kpeer`` (kp 10.98.0.2) ==veth== ``<p>-kdut`` (ka
-    10.98.0.1, ``vx0``: VNI 5000, dstport 4789, 192.168.50.1).  The harness
-    injects on ``kp`` and watches ``vx0`` itself: a frame the vxlan driver
-    accepts is received on vx0.  ``ethtool -K ka rx off`` makes the
+    Topology: ``<p>-kpeer`` (kp 10.98.0.2, fd00:98::2) ==veth== ``<p>-kdut``
+    (ka 10.98.0.1, fd00:98::1; ``vx0``: VNI 5000, dstport 4789, 192.168.50.1;
+    ``vx6``: the same over IPv6, ``ipv6=False`` leaves it out).  The harness
+    injects on ``kp`` and watches ``vx0``/``vx6`` themselves: a frame the
+    vxlan driver accepts is received on the device.  ``ethtool -K ka rx off`` makes the
     receiving stack verify UDP checksums in software, as behind a NIC
     without receive checksum offload (a veth would otherwise mark the
     injected frames as already verified).  ``udp_csum_rx``: keep that
@@ -605,10 +617,11 @@ class KernelVXLANEndpoint(InterfaceEndpoint):
     """
 
     def __init__(self, vni: int = 5000, port: int = 4789, udp_csum_rx: bool = True,
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), ipv6: bool = True) -> None:
         self.lab = _NetnsLab("k")
         self.ns_dut, self.ns_peer = self.lab.ns("dut"), self.lab.ns("peer")
-        super().__init__("kp", "vx0", Target(vni=vni, vxlan_port=port), ("vxlan",), (4,),
+        super().__init__("kp", "vx0", Target(vni=vni, vxlan_port=port, src_ip6="fd00:98::2",
+                                             dst_ip6="fd00:98::1"), ("vxlan",), (4, 6) if ipv6 else (4,),
                          self.ns_peer, self.ns_dut, name="linux-vxlan")
         self.vni, self.port, self.udp_csum_rx = vni, port, udp_csum_rx
         self.extra_args = list(extra_args)
@@ -616,7 +629,8 @@ class KernelVXLANEndpoint(InterfaceEndpoint):
         self.timeout = 0.1  # the kernel decapsulates synchronously in the sender's softirq
 
     def start(self) -> "KernelVXLANEndpoint":
-        nd, np_ = self.lab.add("dut"), self.lab.add("peer")
+        v6 = 6 in self.families
+        nd, np_ = self.lab.add("dut", v6), self.lab.add("peer", v6)
         _run(["ip", "link", "add", "ka", "netns", nd, "type", "veth", "peer", "name", "kp", "netns", np_])
         _run(["ip", "-n", nd, "addr", "add", "10.98.0.1/24", "dev", "ka"])
         _run(["ip", "-n", np_, "addr", "add", "10.98.0.2/24", "dev", "kp"])
@@ -631,18 +645,33 @@ class KernelVXLANEndpoint(InterfaceEndpoint):
         _run(["ip", "-n", nd, "link", "set", "vx0", "address", t.inner_dst_mac])
         _run(["ip", "-n", nd, "addr", "add", t.inner_dst_ip + "/24", "dev", "vx0"])
         _run(["ip", "-n", nd, "link", "set", "vx0", "up"])
+        if v6:
+            # vx6: the same VNI over the IPv6 underlay (one device per address family)
+            _run(["ip", "-n", nd, "addr", "add", t.dst_ip6 + "/64", "dev", "ka", "nodad"])
+            _run(["ip", "-n", np_, "addr", "add", t.src_ip6 + "/64", "dev", "kp", "nodad"])
+            _run(["ip", "-n", nd, "link", "add", "vx6", "type", "vxlan", "id", str(self.vni),
+                  "local", t.dst_ip6, "remote", t.src_ip6, "dstport", str(self.port), "dev", "ka",
+                  *self.extra_args])
+            _run(["ip", "-n", nd, "link", "set", "vx6", "address", t.inner_dst_mac])
+            _run(["ip", "-n", nd, "link", "set", "vx6", "up"])
         self._target = Target(src_mac=_mac(np_, "kp"), dst_mac=_mac(nd, "ka"), src_ip="10.98.0.2",
-                              dst_ip="10.98.0.1", vni=self.vni, vxlan_port=self.port,
+                              dst_ip="10.98.0.1", src_ip6=t.src_ip6, dst_ip6=t.dst_ip6,
+                              vni=self.vni, vxlan_port=self.port,
                               inner_src_mac=t.inner_src_mac, inner_dst_mac=t.inner_dst_mac,
                               inner_src_ip=t.inner_src_ip, inner_dst_ip=t.inner_dst_ip)
         return self
 
+    def observer(self) -> Observer:
+        return Observer(["vx0", "vx6"] if 6 in self.families else "vx0", self.ns_dut)
+
     def counters(self) -> Dict[str, int]:
+        """rx statistics of vx0 (and vx6), and the UDP (and UDP6) MIB of the namespace."""
         out: Dict[str, int] = {}
-        info = json.loads(_run(["ip", "-n", self.ns_dut, "-s", "-s", "-j", "link", "show", "vx0"]))[0]
-        for key, val in info.get("stats64", {}).get("rx", {}).items():
-            if isinstance(val, int):
-                out["vx0.rx_" + key] = val
+        for dev in ("vx0", "vx6") if 6 in self.families else ("vx0",):
+            info = json.loads(_run(["ip", "-n", self.ns_dut, "-s", "-s", "-j", "link", "show", dev]))[0]
+            for key, val in info.get("stats64", {}).get("rx", {}).items():
+                if isinstance(val, int):
+                    out["%s.rx_%s" % (dev, key)] = val
         snmp = _run(["ip", "netns", "exec", self.ns_dut, "cat", "/proc/net/snmp"])
         heads: List[str] = []
         for line in snmp.splitlines():
@@ -652,6 +681,12 @@ class KernelVXLANEndpoint(InterfaceEndpoint):
                 else:
                     for name, val in zip(heads, line.split()[1:]):
                         out["Udp." + name] = int(val)
+        if 6 in self.families:
+            snmp6 = _run(["ip", "netns", "exec", self.ns_dut, "cat", "/proc/net/snmp6"])
+            for line in snmp6.splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[0].startswith("Udp6"):
+                    out[parts[0].replace("Udp6", "Udp6.")] = int(parts[1])
         return out
 
     def stop(self) -> None:

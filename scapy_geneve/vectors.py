@@ -192,11 +192,11 @@ def _vxlan_hdr(flags: int = 0x08, rsvd24: int = 0, vni: int = 0, rsvd8: int = 0)
 
 
 def _vx(t: Target, tag: bytes, vlan: Optional[int] = None, chksum: Optional[int] = None,
-        ecn: int = ECN_NOT_ECT, inner_ecn: int = ECN_NOT_ECT, **hdr: int) -> Packet:
+        ecn: int = ECN_NOT_ECT, inner_ecn: int = ECN_NOT_ECT, family: int = 4, **hdr: int) -> Packet:
     hdr.setdefault("vni", t.vni)
     # Raw header bytes: exact control over every bit, whatever VXLAN class is bound.
     return t.udp(Raw(_vxlan_hdr(**hdr)) / t.inner(tag, vlan=vlan, ecn=inner_ecn), t.vxlan_port,
-                 chksum=chksum, ecn=ecn)
+                 family=family, chksum=chksum, ecn=ecn)
 
 
 #: Decapsulation of the ECN field: RFC 6040 §4.2 (Figure 4), which the tunnel spec points to.
@@ -366,6 +366,16 @@ def _vxlan_vectors() -> List[Vector]:
         Vector("vxlan-unknown-vni", "vxlan", Expect.DROP, "CONTROL", K + " §5",
                "a VNI the endpoint has no segment for is not delivered",
                lambda t, tag: _vx(t, tag, vni=t.vni + 1)),
+        Vector("vxlan-ipv6-baseline", "vxlan", Expect.DELIVER, "CONTROL", K + " §5",
+               "a well-formed packet over IPv6 (UDP checksum computed) is delivered",
+               lambda t, tag: _vx(t, tag, family=6), family=6),
+        Vector("vxlan-ipv6-reserved-flags-set", "vxlan", Expect.DELIVER, "MUST", K + " §5",
+               "over IPv6 too, the R flag bits MUST be ignored on receipt",
+               lambda t, tag: _vx(t, tag, flags=0x08 | 0x77, family=6), family=6),
+        Vector("vxlan-ipv6-udp-checksum-zero", "vxlan", Expect.DROP, "SHOULD", "RFC 6935 §5; RFC 8200 §8.1",
+               "a zero UDP checksum over IPv6 is accepted only on tunnels configured for it; by "
+               "default it is discarded (RFC 7348 says nothing for IPv6, so a delivery is a deviation)",
+               lambda t, tag: _vx(t, tag, chksum=0, family=6), family=6),
     ]
 
 

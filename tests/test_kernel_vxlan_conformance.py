@@ -31,10 +31,14 @@ def test_only_vxlan_vectors_and_controls_pass(kernel_run):
             assert r.verdict == PASS, r
 
 
-def test_delivered_exactly_when_vx0_counts_a_packet(kernel_run):
+def test_delivered_exactly_when_the_device_counts_a_packet(kernel_run):
+    """vx0 for the IPv4 underlay, vx6 for IPv6: one more rx_packets per delivered vector."""
     for r in kernel_run:
-        rx = r.counters.get("vx0.rx_packets", 0)
+        dev = "vx6" if r.vector.family == 6 else "vx0"
+        rx = r.counters.get(dev + ".rx_packets", 0)
         assert rx == (1 if r.observed == DELIVERED else 0), (r.name, r.counters)
+        other = "vx0" if dev == "vx6" else "vx6"
+        assert other + ".rx_packets" not in r.counters, (r.name, r.counters)
 
 
 def test_drops_have_the_kernels_reason(kernel_run):
@@ -45,6 +49,9 @@ def test_drops_have_the_kernels_reason(kernel_run):
     # RFC 6040 §4.2: outer CE over a Not-ECT inner packet is dropped as a frame error
     assert by["vxlan-ecn-ce-over-not-ect"].counters.get("vx0.rx_frame_errors") == 1, \
         by["vxlan-ecn-ce-over-not-ect"].counters
+    # IPv6 zero checksum: the UDP6 socket refuses it by default (no udp6zerocsumrx)
+    assert by["vxlan-ipv6-udp-checksum-zero"].counters.get("Udp6.InErrors") == 1, \
+        by["vxlan-ipv6-udp-checksum-zero"].counters
     # unknown VNI and I flag clear: the socket took the datagram, no device matched
     for name in ("vxlan-unknown-vni", "vxlan-i-flag-clear"):
         assert by[name].counters.get("Udp.InDatagrams") == 1
@@ -63,6 +70,8 @@ LINUX = {
     "vxlan-reserved-flags-set": FAIL, "vxlan-reserved24-set": FAIL, "vxlan-reserved8-set": FAIL,
     "vxlan-i-flag-clear": PASS, "vxlan-inner-vlan": DEVIATION, "vxlan-unknown-vni": PASS,
     "vxlan-ecn-ce-over-ect0": PASS, "vxlan-ecn-ce-over-not-ect": PASS,     # INET_ECN_decapsulate
+    "vxlan-ipv6-baseline": PASS, "vxlan-ipv6-reserved-flags-set": FAIL,
+    "vxlan-ipv6-udp-checksum-zero": PASS,
 }
 
 

@@ -151,7 +151,7 @@ LINT = {
     "geneve-udp-checksum-wrong": "GNV011", "geneve-ports-reversed": "GNV010",
     "geneve-ipv6-udp-checksum-zero": "GNV012",
     "vxlan-udp-checksum-wrong": "VXL006", "vxlan-reserved-flags-set": "VXL002",
-    "vxlan-reserved24-set": "VXL003", "vxlan-reserved8-set": "VXL004", "vxlan-i-flag-clear": "VXL001",
+    "vxlan-reserved24-set": "VXL003", "vxlan-ipv6-reserved-flags-set": "VXL002", "vxlan-reserved8-set": "VXL004", "vxlan-i-flag-clear": "VXL001",
     "vxlan-inner-vlan": "VXL010", "nvgre-inner-vlan": "NVG007", "nvgre-checksum-present": "NVG002",
     "nvgre-sequence-present": "NVG003", "nvgre-no-key": "NVG001",
     # outer CE can only sit over a Not-ECT packet if the encapsulator broke RFC 6040 §4.1
