@@ -759,7 +759,9 @@ class _Deriver:
         self.proto = cls(first)
         self.ok = False
         starts: Dict[int, int] = {}
-        off, layers, bounds = 0, [], []
+        off = 0
+        layers: List[Packet] = []
+        bounds: List[Tuple[int, int]] = []
         layer: Any = self.proto
         while isinstance(layer, Packet) and layer.__class__.__name__ != "NoPayload":
             if layer.raw_packet_cache is None:
@@ -848,13 +850,6 @@ class _Deriver:
         return top
 
 
-def _packets(cls: Any, frames: List[bytes], o: Offsets, fast: bool = True) -> List[Packet]:
-    if not fast or len(frames) < 3:
-        return [cls(f) for f in frames]
-    d = _Deriver(cls, frames[0], o)
-    return [d.packet(f) for f in frames]
-
-
 def segment(pkt: Union[Packet, bytes], mss: Optional[int] = None, mtu: Optional[int] = None,
             **knobs: Any) -> List[Packet]:
     """Cut a GSO/TSO super-packet into what Linux's software GSO sends.
@@ -888,17 +883,24 @@ def segment(pkt: Union[Packet, bytes], mss: Optional[int] = None, mtu: Optional[
       port table :data:`TUNNEL_PORTS`.  A UDP datagram on any other port
       that is longer than the MSS is cut as UDP GSO.
 
-    Returns new packets of the input's first layer class, times copied.
+    Returns new packets of the input's first layer class, times copied.  They
+    are what dissecting each segment's bytes gives, field for field, but only
+    the first and the last segment are dissected: the others are copies of the
+    first with their own IDs, sequence number, flags, checksums and payload
+    (about 3x faster; see :class:`_Deriver`).
     Raises :class:`BuildError` for an impossible MSS/MTU and
     :class:`CaptureError` for a packet whose headers cannot be read.
     """
     raw, link, cls = _link_of(pkt)
     if knobs.get("tunnel") is None:
         knobs["tunnel"] = _tunnel_hint(pkt)
-    fast = knobs.pop("_derive", True)
+    derive = knobs.pop("_derive", True)
     frames = segment_bytes(raw, mss, mtu, link=link, **knobs)
-    o = parse_offsets(frames[0], link, knobs.get("tunnel"), knobs.get("tunnel_ports"))
-    return [_copy_meta(pkt, q) for q in _packets(cls, frames, o, fast)]
+    if derive and len(frames) >= 3:
+        d = _Deriver(cls, frames[0], parse_offsets(frames[0], link, knobs.get("tunnel"),
+                                                   knobs.get("tunnel_ports")))
+        return [_copy_meta(pkt, d.packet(f)) for f in frames]
+    return [_copy_meta(pkt, cls(f)) for f in frames]
 
 
 def finish_checksums(pkt: Union[Packet, bytes], **knobs: Any) -> Packet:
