@@ -651,7 +651,7 @@ def _tunnel_hint(pkt: Union[Packet, bytes]) -> Optional[str]:
     """The tunnel the packet's own layers name (for tunnels on other ports)."""
     if not isinstance(pkt, Packet):
         return None
-    layer = pkt
+    layer: Any = pkt
     while layer is not None and not isinstance(layer, (bytes, type(None))):
         name = type(layer).__name__
         if name in ("Geneve", "GENEVE"):
