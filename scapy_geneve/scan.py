@@ -637,7 +637,8 @@ class _LinkTypes:
 
 
 def scan(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
-         l2tp_cookie: int = 0, l2tp_l2ss: bool = False) -> Iterator[ScanRecord]:
+         l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
+         vectorised: bool = True) -> Iterator[ScanRecord]:
     """Yield a :class:`ScanRecord` for every packet of a pcap/pcapng file.
 
     Streams: memory does not grow with the file.  A damaged file raises
@@ -646,24 +647,147 @@ def scan(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
     of a link type scan cannot read; in a pcapng, the packets of such an
     interface are yielded with ``skipped`` set (the reason) and the other
     interfaces are read as usual.
+
+    Each chunk is first parsed for all its packets at once (numpy) and the
+    records are built from those columns; packets that are not plain go
+    through :func:`parse_packet`.  ``vectorised=False`` runs
+    :func:`parse_packet` on every packet (the reference; same records).
     """
     state = ScanState()
     with open_capture(path) as reader:
         links = _LinkTypes(reader)
         for batch in reader.batches():
             links.check(batch)
+            if vectorised:
+                res = analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state, detail=True)
+                yield from _build_records(batch, res)
+                del res
+                continue
             data_off, _ends, caplen, wirelen, ts_ns, linktype, iface = batch.fields
             buf, base, first, starts = batch.buf, batch.base, batch.first, batch.starts
             for i in range(len(starts)):
                 d = data_off[i]
                 ts = ts_ns[i]
-                rec = ScanRecord(first + i, base + starts[i], None if ts == -(1 << 63) else ts,
+                rec = ScanRecord(first + i, base + starts[i], None if ts == _NO_TS else ts,
                                  caplen[i], wirelen[i], linktype[i], iface[i])
                 yield parse_packet(bytes(buf[d:d + caplen[i]]), linktype[i], ports=ports,
                                    l2tp_cookie=l2tp_cookie, l2tp_l2ss=l2tp_l2ss, record=rec,
                                    state=state)
         links.finish()
 
+
+def _build_records(batch: Batch, res: "BatchResult") -> Iterator[ScanRecord]:
+    """ScanRecords of one batch from :func:`analyse_batch`'s detail columns."""
+    np = _numpy()
+    det = res.detail
+    n = res.n
+    if not n:
+        return
+    buf, base, first, starts = batch.buf, batch.base, batch.first, batch.starts
+    iface = [0] * n if batch._fields is None else batch.fields[6]
+    ts_col, caplen, wirelen, linktype = (res.ts_ns.tolist(), res.caplen.tolist(),
+                                         res.wirelen.tolist(), res.linktype.tolist())
+    ok = det["ok"]
+    records = det["records"]
+    # Geneve options of the plain packets, grouped per packet in wire order.
+    opts: Dict[int, Tuple[GeneveOptionInfo, ...]] = {}
+    if len(res.opt_pkt):
+        mine = ok[res.opt_pkt]
+        pkt = res.opt_pkt[mine]
+        order = np.argsort(pkt, kind="stable")
+        pkt = pkt[order].tolist()
+        triples = list(zip(res.opt_class[mine][order].tolist(),
+                           res.opt_type[mine][order].tolist(),
+                           res.opt_len[mine][order].tolist()))
+        cache: Dict[Tuple[Tuple[int, int, int], ...], Tuple[GeneveOptionInfo, ...]] = {}
+        k, total = 0, len(pkt)
+        while k < total:
+            j = k
+            owner = pkt[k]
+            while j < total and pkt[j] == owner:
+                j += 1
+            key = tuple(triples[k:j])
+            value = cache.get(key)
+            if value is None:
+                value = cache[key] = tuple(GeneveOptionInfo(c, t, bool(t & 0x80), ln)
+                                           for c, t, ln in key)
+            opts[owner] = value
+            k = j
+    cols = [det[name].tolist() for name in (
+        "l3", "vlan_n", "vlan1", "vlan2", "sport", "dport", "proto", "flow", "control",
+        "inner_ethertype", "inner_pos", "inner_version", "inner_proto", "inner_sport",
+        "inner_dport")]
+    kind_col, vni_col, has_vni = res.kind.tolist(), res.vni.tolist(), res.has_vni.tolist()
+    crit_col, oam_col, outer_col = res.crit.tolist(), res.oam.tolist(), res.outer_ip.tolist()
+    proto_col = _outer_protocols(np, batch, res, det)
+    ok_col = ok.tolist()
+    ntop, af4, af6 = _ntop, _AF4, _AF6
+    names = _KIND_NAME
+    for i, (l3, vlan_n, vlan1, vlan2, sport, dport, proto, flow, control, iet, ipos, iver,
+            iproto, isport, idport) in enumerate(zip(*cols)):
+        ts = ts_col[i]
+        if not ok_col[i]:
+            rec = records[i]
+            rec.number, rec.offset = first + i, base + starts[i]
+            rec.ts_ns = None if ts == _NO_TS else ts
+            rec.interface = iface[i]
+            yield rec
+            continue
+        rec = ScanRecord(first + i, base + starts[i], None if ts == _NO_TS else ts,
+                         caplen[i], wirelen[i], linktype[i], iface[i])
+        if vlan_n:
+            rec.vlans = (vlan1,) if vlan_n == 1 else (vlan1, vlan2)
+        outer = outer_col[i]
+        if outer == 4:
+            rec.outer_ip = 4
+            rec.outer_src = ntop(af4, buf[l3 + 12:l3 + 16])
+            rec.outer_dst = ntop(af4, buf[l3 + 16:l3 + 20])
+            rec.outer_proto = proto_col[i]
+        elif outer == 6:
+            rec.outer_ip = 6
+            rec.outer_src = ntop(af6, buf[l3 + 8:l3 + 24])
+            rec.outer_dst = ntop(af6, buf[l3 + 24:l3 + 40])
+            rec.outer_proto = proto_col[i]
+        if sport >= 0:
+            rec.outer_sport, rec.outer_dport = sport, dport
+        code = kind_col[i]
+        if code:
+            rec.kind = names[code]
+            if has_vni[i]:
+                rec.vni = vni_col[i]
+            if code == 1:
+                rec.oam, rec.critical, rec.proto = oam_col[i], crit_col[i], proto
+                rec.options = opts.get(i, ())
+            elif code == 3:
+                rec.oam = oam_col[i]
+                if proto >= 0:
+                    rec.proto = proto
+            elif code == 4:
+                rec.flow_id = flow
+            elif code == 6:
+                rec.control = bool(control)
+        if iet >= 0:
+            rec.inner_ethertype = iet
+            if ipos >= 0:
+                if iver == 4:
+                    rec.inner_src = ntop(af4, buf[ipos + 12:ipos + 16])
+                    rec.inner_dst = ntop(af4, buf[ipos + 16:ipos + 20])
+                else:
+                    rec.inner_src = ntop(af6, buf[ipos + 8:ipos + 24])
+                    rec.inner_dst = ntop(af6, buf[ipos + 24:ipos + 40])
+                rec.inner_proto = iproto
+                if isport >= 0:
+                    rec.inner_sport, rec.inner_dport = isport, idport
+        yield rec
+
+
+def _outer_protocols(np: Any, batch: Batch, res: "BatchResult", det: Dict[str, Any]) -> List[int]:
+    """The outer IP protocol (IPv4) or next header (IPv6) of each plain packet."""
+    B = np.frombuffer(batch.buf, dtype=np.uint8)
+    l3 = det["l3"]
+    at = np.where(res.outer_ip == 6, l3 + 6, l3 + 9)
+    out: List[int] = B.take(at, mode="clip").tolist()
+    return out
 
 
 # -- the vectorised path (numpy) ------------------------------------------------------
@@ -699,7 +823,7 @@ class BatchResult:
     __slots__ = ("n", "kind", "vni", "has_vni", "crit", "oam", "inner", "outer_ip",
                  "malformed", "snapped", "skipped", "reasons", "wirelen", "caplen", "ts_ns",
                  "linktype", "opt_pkt", "opt_class", "opt_type", "opt_len", "fallback",
-                 "first")
+                 "first", "detail")
 
 
 def _pcap_header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
@@ -715,11 +839,15 @@ def _pcap_header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
 
 
 def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int = 0,
-                  l2tp_l2ss: bool = False, state: Optional[ScanState] = None) -> BatchResult:
+                  l2tp_l2ss: bool = False, state: Optional[ScanState] = None,
+                  detail: bool = False) -> BatchResult:
     """Parse every packet of BATCH at once; returns a :class:`BatchResult`.
 
     With a ``state``, STT packets go through the per-packet parser, in order,
-    so continuation segments inherit their frame's context ID.
+    so continuation segments inherit their frame's context ID.  With
+    ``detail``, ``res.detail`` also holds what :func:`scan` needs to build a
+    full :class:`ScanRecord` per packet (positions, ports, VLAN IDs, inner
+    headers) and the per-packet parser's records of the packets it parsed.
     """
     np = _numpy()
     if batch._fields is None:
@@ -744,6 +872,13 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
     res = BatchResult()
     res.n = n
     res.first = batch.first
+    res.detail = None
+    if detail:
+        def column(value: int = -1) -> Any:
+            return np.full(n, value, np.int64)
+        d_vlan_n, d_vlan1, d_vlan2 = column(0), column(), column()
+        d_sport, d_dport, d_proto, d_flow, d_control = (column() for _ in range(5))
+        d_iet, d_ipos, d_iver, d_iproto, d_isport, d_idport = (column() for _ in range(6))
     res.wirelen, res.caplen, res.ts_ns, res.linktype = wirelen, caplen, ts_ns, linktype
     kind = np.zeros(n, np.int8)
     vni = np.zeros(n, np.uint64)
@@ -784,10 +919,14 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
             ok[idx] = False
             continue
         if lt in (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2):
-            for _ in range(2):
+            for round_ in range(2):
                 tag = (et == ETH_P_8021Q) | (et == ETH_P_8021AD) | (et == ETH_P_QINQ1)
                 if not tag.any():
                     break
+                if detail:
+                    tagged = idx[tag]
+                    (d_vlan1 if round_ == 0 else d_vlan2)[tagged] = g16(l3[tag]) & 0x0FFF
+                    d_vlan_n[tagged] = round_ + 1
                 good &= ~tag | (l3 + 4 <= e)
                 et = np.where(tag, g16(l3 + 2), et)
                 l3 = np.where(tag, l3 + 4, l3)
@@ -847,6 +986,8 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
         keep = fail(idx, u + 8 > e)
         idx, u, e = idx[keep], u[keep], e[keep]
         sport, dport = g16(u), g16(u + 2)
+        if detail:
+            d_sport[idx], d_dport[idx] = sport, dport
         p = u + 8
         m_gnv = np.isin(dport, list(ports.geneve))
         m_vx = np.isin(dport, list(ports.vxlan)) & ~m_gnv
@@ -879,6 +1020,8 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
                 act = act[~over]
                 act = act[q[act] < oend[act]]
             gproto = g16(gp + 2)
+            if detail:
+                d_proto[gi] = gproto
             for value, what in ((ETH_P_TEB, 0), (ETH_P_IP, 4), (ETH_P_IPV6, 6)):
                 sel = gproto == value
                 add_inner(gi[sel], oend[sel], what)
@@ -901,6 +1044,8 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
             oam[vi] = (flags & 0x01) != 0
             nxt = g8(vp + 3)
             pbit = (flags & 0x04) != 0
+            if detail:
+                d_proto[vi[pbit]] = nxt[pbit]
             what = np.where(~pbit | (nxt == 3), 0, np.where(nxt == 1, 4, np.where(nxt == 2, 6, -1)))
             sel2 = what >= 0
             add_inner(vi[sel2], vp[sel2] + 8, what[sel2])
@@ -910,6 +1055,8 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
             li, lp, le = li[v3], lp[v3], le[v3]
             kind[li] = 6
             data = (g16(lp) & 0x8000) == 0
+            if detail:
+                d_control[li] = np.where(data, 0, 1)
             fail(li, ~data & (lp + 12 > le))          # short control header
             li, lp, le = li[data], lp[data], le[data]
             keep = fail(li, lp + 8 > le)
@@ -925,9 +1072,12 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
         idx = np.nonzero(tcp)[0]
         t, e = l4[idx], end[idx]
         sel = (t + 4 <= e) & np.isin(g16(t + 2), list(ports.stt))
+        if detail:
+            has = t + 4 <= e
+            d_sport[idx[has]], d_dport[idx[has]] = g16(t[has]), g16(t[has] + 2)
         idx, t, e = idx[sel], t[sel], e[sel]
         kind[idx] = 5
-        if state is not None:       # context IDs flow between segments: in order, per packet
+        if state is not None or detail:   # context IDs flow between segments: in order
             ok[idx] = False
             idx = idx[:0]
             t, e = t[:0], e[:0]
@@ -958,6 +1108,8 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
         idx, t = idx[keep], t[keep]
         vni[idx] = (g32(t + 4) >> 8).astype(np.uint64)
         has_vni[idx] = True
+        if detail:
+            d_flow[idx] = g32(t + 4) & 0xFF
         add_inner(idx, t + 8, np.zeros(len(idx), np.int64))
 
     # -- L2TPv3 over IP ----------------------------------------------------------------
@@ -970,6 +1122,8 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
         idx, t = idx[keep], t[keep]
         session = g32(t)
         data = session != 0
+        if detail:
+            d_control[idx] = np.where(data, 0, 1)
         fail(idx, ~data & (t + 16 > e[keep]))      # short control header
         idx, t, session = idx[data], t[data], session[data]
         vni[idx] = session.astype(np.uint64)
@@ -987,6 +1141,8 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
         idx, pos, what = idx[keep], pos[keep], what[keep]
         e = end[idx]
         eth = what == 0
+        if detail:
+            d_iet[idx] = np.where(what == 4, ETH_P_IP, np.where(what == 6, ETH_P_IPV6, -1))
         if eth.any():
             ei, ep, ee = np.nonzero(eth)[0], pos[eth], e[eth]
             good = ep + 14 <= ee
@@ -1001,6 +1157,8 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
                 ep = np.where(tag, ep + 4, ep)
             good &= (et != ETH_P_8021Q) & (et != ETH_P_8021AD) & (et != ETH_P_QINQ1)
             ok[idx[ei[~good]]] = False
+            if detail:
+                d_iet[idx[ei]] = et
             pos[ei] = ep
             what[ei] = np.where(et == ETH_P_IP, 4, np.where(et == ETH_P_IPV6, 6, -1))
             nonip = good & (what[ei] == -1)
@@ -1031,6 +1189,10 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
             bad |= ported & (l4i + 4 > ie)
             ok[ii[bad]] = False
             inner[ii[~bad]] = p_[~bad]
+            if detail:
+                d_ipos[ii], d_iver[ii], d_iproto[ii] = ip, version, p_
+                d_isport[ii[ported]] = g16(l4i[ported])
+                d_idport[ii[ported]] = g16(l4i[ported] + 2)
 
     # -- options of plain packets; parse the others one by one --------------------------------
     if opt_parts:
@@ -1048,6 +1210,7 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
     skipped = np.zeros(n, bool)
     reasons: Dict[int, str] = {}
     fallback = np.nonzero(~ok)[0]
+    records: Dict[int, ScanRecord] = {}
     if len(fallback):
         extra: List[Tuple[int, int, int, int]] = []
         buf = batch.buf
@@ -1055,6 +1218,8 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
             d, c = int(data_off[i]), int(caplen[i])
             rec = parse_packet(bytes(buf[d:d + c]), int(linktype[i]), int(wirelen[i]), ports,
                                l2tp_cookie, l2tp_l2ss, state=state)
+            if detail:
+                records[i] = rec
             kind[i] = _KIND_CODE[rec.kind]
             has_vni[i] = rec.vni is not None
             vni[i] = rec.vni or 0
@@ -1081,6 +1246,13 @@ def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int =
     res.skipped = skipped
     res.opt_pkt, res.opt_class, res.opt_type, res.opt_len = opt_pkt, opt_class, opt_type, opt_len
     res.fallback = len(fallback)
+    if detail:
+        res.detail = {"ok": ok, "l3": l3_all, "records": records,
+                      "vlan_n": d_vlan_n, "vlan1": d_vlan1, "vlan2": d_vlan2,
+                      "sport": d_sport, "dport": d_dport, "proto": d_proto, "flow": d_flow,
+                      "control": d_control, "inner_ethertype": d_iet, "inner_pos": d_ipos,
+                      "inner_version": d_iver, "inner_proto": d_iproto,
+                      "inner_sport": d_isport, "inner_dport": d_idport}
     return res
 
 

@@ -3,8 +3,9 @@
 Properties:
 - any bytes, and any mutation of a valid pcap or pcapng file, raise nothing
   but CaptureError from the readers, scan(), compute_stats() and filter;
-- whatever parses, the vectorised stats equal the per-record stats (the fast
-  path never disagrees with the reference parser, even on garbage);
+- whatever parses, the vectorised stats equal the per-record stats, and the
+  records scan() builds from the vectorised columns equal parse_packet's (the
+  fast path never disagrees with the reference parser, even on garbage);
 - parse_packet() never raises, on any bytes and any link type.
 """
 
@@ -63,12 +64,29 @@ def _stats_pair(path: Path) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     return fast, slow_dict
 
 
+def _scan_both(path: Path) -> Tuple[List[Any], List[Any]]:
+    """scan()'s records built from the vectorised columns, and parse_packet's,
+    as dicts, each list ending with the error (message, offset, packet) if any."""
+    out: List[List[Any]] = []
+    for vectorised in (True, False):
+        got: List[Any] = []
+        try:
+            for rec in scan(path, vectorised=vectorised):
+                got.append(rec.as_dict())
+        except CaptureError as exc:
+            got.append((exc.message, exc.offset, exc.packet))
+        out.append(got)
+    return out[0], out[1]
+
+
 def _exercise(path: Path) -> None:
     """Every reader over PATH: only CaptureError may escape; fast == slow."""
     try:
         list(iter_records(path))
     except CaptureError:
         pass
+    fast_records, slow_records = _scan_both(path)
+    assert fast_records == slow_records
     try:
         fast, slow = _stats_pair(path)
     except CaptureError:
@@ -202,6 +220,8 @@ def test_mutated_headers_fast_equals_slow(fuzz_file: Path, which: int,
     fuzz_file.write_bytes(_pcap_bytes([bytes(frame)] * 2 + SEEDS[:2]))
     fast, slow = _stats_pair(fuzz_file)
     assert fast == slow
+    fast_records, slow_records = _scan_both(fuzz_file)
+    assert fast_records == slow_records
 
 
 @FUZZ
