@@ -11,7 +11,9 @@ then runs, each in its own process so peak memory (max RSS) is its own:
 - ``bare-mem``  the tightest pure-Python header walk we know (4 MiB reads,
                 ``struct.unpack_from`` in memory): a harder yardstick;
 - ``stats``     scapy_geneve.scan.compute_stats (what ``scapy-geneve stats`` runs);
-- ``scan``      the per-record generator ``scan()`` (a ScanRecord per packet);
+- ``scan``      the per-record generator ``scan()`` (a ScanRecord per packet, built
+                from the vectorised columns);
+- ``scan-ref``  ``scan(vectorised=False)``: parse_packet() on every packet (the reference);
 - ``dpkt``      dpkt.pcap.Reader + Ethernet/IP/UDP parsing, VNI counted by hand;
 - ``scapy``     Scapy's PcapReader dissection, on a sample (it is slow);
 - ``tshark``    ``tshark -T fields -e geneve.vni``;
@@ -111,6 +113,14 @@ def work_scan(path: str) -> int:
     return count
 
 
+def work_scan_ref(path: str) -> int:
+    from scapy_geneve.scan import scan
+    count = 0
+    for _rec in scan(path, vectorised=False):
+        count += 1
+    return count
+
+
 def work_dpkt(path: str) -> int:
     import dpkt
     vnis = {}
@@ -142,13 +152,14 @@ def work_scapy(path: str) -> int:
 
 WORKERS = {"bare": work_bare, "bare-ng": work_bare_ng, "bare-mem": work_bare_mem,
            "stats": work_stats,
-           "scan": work_scan, "dpkt": work_dpkt, "scapy": work_scapy}
+           "scan": work_scan, "scan-ref": work_scan_ref, "dpkt": work_dpkt,
+           "scapy": work_scapy}
 
 
 def _warm_imports(name: str) -> None:
     """Import before the clock starts: throughput, not interpreter start-up."""
     import importlib
-    if name in ("stats", "scan", "scapy"):
+    if name in ("stats", "scan", "scan-ref", "scapy"):
         importlib.import_module("scapy_geneve.scan")
         importlib.import_module("numpy")
     if name == "dpkt":
@@ -214,8 +225,8 @@ def main() -> int:
 
     results = {}
     for count, path in files.items():
-        for name in ("bare", "bare-mem", "stats", "scan"):
-            if name == "scan" and count != args.small:
+        for name in ("bare", "bare-mem", "stats", "scan", "scan-ref"):
+            if name.startswith("scan") and count != args.small:
                 continue
             results[(name, count)] = run_worker(name, path)
         # Peers are slow: run them on the small file only.
@@ -268,6 +279,8 @@ def main() -> int:
         if (peer, small) in results:
             print("stats / %-7s = %.1fx" % (peer, rate("stats", small) / rate(peer, small)))
     print("scan() records / bare loop = %.2fx" % (rate("scan", small) / rate("bare", small)))
+    print("scan() records / scan(vectorised=False) = %.2fx"
+          % (rate("scan", small) / rate("scan-ref", small)))
     print("stats peak memory: %.1f MB for %d packets, %.1f MB for %d packets (ratio %.2f)"
           % (results[("stats", small)]["maxrss_mb"], small, results[("stats", args.big)]["maxrss_mb"],
              args.big, results[("stats", args.big)]["maxrss_mb"]
