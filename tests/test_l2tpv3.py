@@ -168,3 +168,14 @@ def test_random_bytes_dissect_losslessly_under_any_session_layout(no_debug_disse
     else:
         wire = bytes(IP(proto=115) / Raw(data))
     assert bytes(IP(wire)) == wire
+
+
+def test_building_writes_what_is_set_whatever_the_session_table_says():
+    # The table tells the *dissector* what is not on the wire; a packet being
+    # built has its own fields (it once grew a sublayer from an unrelated entry).
+    l2tpv3_session(0x1234, cookie_len=4, l2ss=True)
+    assert bytes(L2TPv3(session_id=0x1234, cookie=b"\xc0\x01\xc0\x01")) == DATA_OVER_IP[:8]
+    assert bytes(L2TPv3(session_id=0x1234, cookie=b"\xc0\x01\xc0\x01", l2ss_s=1,
+                        l2ss_seq=5)) == DATA_OVER_IP
+    back = IP(bytes(IP(proto=115) / Raw(DATA_OVER_IP) / INNER))[L2TPv3]
+    assert back.l2ss_seq == 5 and bytes(back) == DATA_OVER_IP + bytes(INNER)

@@ -314,11 +314,13 @@ def _cookie_len(pkt: Packet) -> int:
 
 
 def _has_l2ss(pkt: Packet) -> bool:
+    """Dissecting: the session's layout says.  Building: the fields set say."""
     if pkt.session_id == 0:
         return False
     if any(name in pkt.fields for name in L2SS_FIELDS):
         return True
-    return _layout(pkt, pkt.session_id).l2ss
+    cached = pkt.__dict__.get("_l2tpv3_layout")    # set by do_dissect only
+    return cached is not None and cached[0] == pkt.session_id and cached[1].l2ss
 
 
 class L2TPv3(Packet):
