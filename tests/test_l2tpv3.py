@@ -179,3 +179,18 @@ def test_building_writes_what_is_set_whatever_the_session_table_says():
                         l2ss_seq=5)) == DATA_OVER_IP
     back = IP(bytes(IP(proto=115) / Raw(DATA_OVER_IP) / INNER))[L2TPv3]
     assert back.l2ss_seq == 5 and bytes(back) == DATA_OVER_IP + bytes(INNER)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=FUZZ_OK)
+@given(data=st.binary(min_size=4, max_size=64), cookie_len=st.sampled_from([0, 4, 8]),
+       l2ss=st.booleans(), keyed=st.booleans())
+def test_random_data_of_a_configured_session_dissects_losslessly(no_debug_dissector, data,
+                                                                 cookie_len, l2ss, keyed):
+    sid = int.from_bytes(data[:4], "big")
+    if sid:
+        l2tpv3_session(sid, cookie_len, l2ss, dst="127.0.0.1" if keyed else None)
+    wire = bytes(IP(proto=115) / Raw(data))
+    pkt = IP(wire)
+    assert bytes(pkt) == wire
+    if sid and len(data) >= 4 + cookie_len + 4 * l2ss:
+        assert pkt[L2TPv3].cookie == data[4:4 + cookie_len]
