@@ -61,7 +61,13 @@ class PythonGeneveEndpoint(Endpoint):
         for o in g.options:                                    # §3.5: unknown critical -> drop
             if o.critical and (o.classid, o.type) != KNOWN_OPTION[:2]:
                 return
-        self.inbox.frames.append(bytes(g.payload))
+        inner = g.payload
+        if pkt[IP].tos & 3 == 3 and IP in inner:               # §4.4.2 -> RFC 6040 §4.2: outer CE
+            if inner[IP].tos & 3 == 0:
+                return                                         # over Not-ECT: drop
+            inner[IP].tos |= 3                                 # over ECT: mark the inner packet CE
+            del inner[IP].chksum
+        self.inbox.frames.append(bytes(inner))
 
 
 table = run_vectors(PythonGeneveEndpoint(), vectors(["geneve"]))
