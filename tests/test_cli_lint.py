@@ -173,4 +173,19 @@ def test_conform_write_puts_every_selected_vector_in_a_pcap(tmp_path, capsys):
     first = Ether(records[0].data)
     assert first.dst == "52:54:00:00:00:01" and first[IP].dst == "10.0.0.1"
     assert records[0].data[42 + 4:42 + 7] == (77).to_bytes(3, "big")     # the VNI asked for
-    assert main(["conform", "--write", out, "--vector", "no-such-vector"]) == 2
+    assert main(["conform", "--write", out + ".2", "--vector", "no-such-vector"]) == 2
+
+
+def test_conform_write_never_replaces_a_file_unasked(tmp_path, capsys):
+    out = tmp_path / "precious.pcap"
+    out.write_bytes(b"keep me")
+    assert main(["conform", "--write", str(out), "--protocol", "vxlan"]) == 2
+    assert out.read_bytes() == b"keep me" and "--force" in capsys.readouterr().err
+    assert main(["conform", "--write", str(out), "--protocol", "vxlan", "--force"]) == 0
+    assert out.read_bytes()[:4] == bytes.fromhex("4d3cb2a1")      # a nanosecond pcap now
+
+
+def test_conform_interface_refuses_the_same_interface_both_ways(capsys):
+    assert main(["conform", "interface", "--send-iface", "lo", "--recv-iface", "lo", "--dst-mac",
+                 "02:00:00:00:00:01", "--dst-ip", "10.0.0.1", "--src-ip", "10.0.0.2"]) == 2
+    assert "same interface" in capsys.readouterr().err

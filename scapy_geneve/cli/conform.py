@@ -40,6 +40,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="write the selected vectors' frames to PCAP (one per vector, in catalogue order, "
                         "addressed with the interface-endpoint options) and exit: replay them into a "
                         "device with tcpreplay or a traffic generator")
+    p.add_argument("--force", action="store_true", help="let --write replace an existing file")
     p.add_argument("--protocol", action="append", choices=["geneve", "vxlan", "nvgre"],
                    help="only these protocols (repeatable)")
     p.add_argument("--vector", action="append", metavar="NAME", help="only these vectors (repeatable)")
@@ -86,6 +87,9 @@ def _target(args: argparse.Namespace) -> Target:
 
 
 def _write_vectors(args: argparse.Namespace) -> int:
+    if os.path.exists(args.write) and not args.force:
+        print("scapy-geneve conform: error: %s exists; --force replaces it" % args.write, file=sys.stderr)
+        return 2
     vs = vectors(args.protocol, args.level, args.vector)
     target = _target(args)
     with atomic_output(args.write) as handle:
@@ -102,6 +106,9 @@ def _interface_endpoint(args: argparse.Namespace) -> InterfaceEndpoint:
                                       ("--src-ip", args.src_ip)) if not val]
     if missing:
         raise EndpointError("the interface endpoint needs %s" % ", ".join(missing))
+    if (args.send_iface, args.send_netns) == (args.recv_iface, args.recv_netns):
+        raise EndpointError("--send-iface and --recv-iface are the same interface: every injected "
+                            "frame would be seen coming back and called delivered")
     return InterfaceEndpoint(args.send_iface, args.recv_iface, _target(args),
                              protocols=args.protocol or ("geneve", "vxlan", "nvgre"),
                              send_netns=args.send_netns, recv_netns=args.recv_netns, name="interface")
