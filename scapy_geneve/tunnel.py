@@ -32,7 +32,7 @@ another kind keeps the inner frame and the identifier.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 from scapy.packet import NoPayload, Packet
 from scapy.layers.inet import IP, TCP, UDP
@@ -392,7 +392,7 @@ def _as_packet(pkt: Union[Packet, bytes]) -> Packet:
     if isinstance(pkt, Packet):
         return pkt
     data = bytes(pkt)
-    cls = Ether
+    cls: Type[Packet] = Ether
     if data and data[0] >> 4 == 4:
         cls = IP
     elif data and data[0] >> 4 == 6:
