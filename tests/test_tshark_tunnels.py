@@ -187,3 +187,16 @@ PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
 def test_tshark_reaches_the_inner_ping_in_the_committed_captures(tshark, name, opts, want):
     rows = fields(tshark, PCAPS / (name + ".pcap"), ["icmp.ident"], *opts)
     assert sum(1 for r in rows if r[0].split(",")[-1] == str(0x4242)) == want
+
+
+def test_vxlan_gpe_oam_and_bum_bits(tshark, pcap):
+    # draft-ietf-nvo3-vxlan-gpe: |R|R|Ver|I|P|B|O|; Wireshark 4.0 names I, P and O.
+    pkts = [encapsulate(INNER[IP], "vxlan", vni=46, oam=True, bum=True, ether=True),
+            encapsulate(INNER[IP], "vxlan", vni=47, ether=True)]
+    rows = fields(tshark, pcap(pkts), ["vxlan.i_bit", "vxlan.p_bit", "vxlan.o_bit",
+                                       "vxlan.next_proto", "vxlan.vni"])
+    assert rows[0] == ["1", "1", "1", "1", "46"] and rows[1] == ["1", "1", "0", "1", "47"]
+    for pkt, row in zip(pkts, rows):
+        _, info = decapsulate(bytes(pkt))
+        assert (info.oam, str(info.vni)) == (row[2] == "1", row[4])
+        assert info.bum == (bytes(pkt)[14 + 20 + 8] & 0x02 == 0x02) == (info.vni == 46)
