@@ -200,3 +200,20 @@ def test_vxlan_gpe_oam_and_bum_bits(tshark, pcap):
         _, info = decapsulate(bytes(pkt))
         assert (info.oam, str(info.vni)) == (row[2] == "1", row[4])
         assert info.bum == (bytes(pkt)[14 + 20 + 8] & 0x02 == 0x02) == (info.vni == 46)
+
+
+def test_stt_out_of_order_and_duplicated_segments_reassemble_like_wireshark(tshark, pcap):
+    from scapy_geneve import stt_reassemble
+    segs = encapsulate(BIG, "stt", context_id=0x99, identifier=0xD00D, ether=True)
+    sent = [segs[2], segs[0], segs[0], segs[1]]          # reversed start, a duplicate
+    rows = fields(tshark, pcap(sent), ["stt.context_id", "stt.reassembled.length",
+                                       "udp.dstport", "data.len"],
+                  "-o", "ip.try_heuristic_first:TRUE", "-2")
+    done = [r for r in rows if r[1]]
+    assert len(done) == 1                                 # one frame, once
+    ours = stt_reassemble([s.payload for s in sent])
+    (frame,) = ours.frames
+    assert ours.dropped == [(2, "duplicate segment")]
+    assert done[0][0] == "0x%016x" % frame.stt.context_id
+    assert int(done[0][1]) == len(bytes(frame.stt)) + 20  # + the TCP-like header
+    assert done[0][2] == "4242" and done[0][3] == str(len(bytes(BIG[UDP].payload)))
