@@ -260,11 +260,13 @@ def test_l2tp_control_header_over_ip_and_its_length():
 def test_ecn_rule_reads_the_inner_header_behind_tags_and_over_ipv6():
     """RFC 6040 §4.1: Not-ECT inside means Not-ECT outside, whatever else is
     in the way (802.1Q tag, IPv6 underlay, IPv6 inner); non-IP inner is out of scope."""
-    tagged = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=5) / IP() / UDP() / Raw(b"x")
+    tagged = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=5)
+              / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2) / Raw(b"x"))
     over6 = wire(ETH() / IPv6(tc=3) / UDP(sport=50123, dport=6081) / Geneve(vni=1) / tagged)
     f = next(f for f in lint(over6) if f.rule == "GNV018")
     assert f.field == "IPv6.tc" and f.offset == 15 and "CE" in f.message
-    inner6 = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IPv6(tc=1) / UDP() / Raw(b"x")
+    inner6 = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IPv6(tc=1)
+              / UDP(sport=1, dport=2) / Raw(b"x"))
     assert "GNV018" not in rules(wire(ETH() / IPv6(tc=3) / UDP(sport=50123, dport=6081) / Geneve(vni=1) / inner6))
     arp = bytes.fromhex("0806")
     assert "GNV018" not in rules(gnv(VALID, ip=IP(flags="DF", tos=3), payload=Raw(bytes(12) + arp + bytes(28))))
