@@ -2,10 +2,12 @@
 
 An endpoint is a tunnel endpoint under test plus two places to touch it: the
 *underlay* interface where the harness injects encapsulated frames, and the
-*overlay* interface where decapsulated inner frames come out.  Three kinds:
+*overlay* interface where decapsulated inner frames come out.  Four kinds:
 
 - :class:`InterfaceEndpoint`: your own device or software, reachable through
   interfaces you already have (optionally inside network namespaces).
+- :class:`VethEndpoint`: your own software, attached to two veth pairs the
+  harness creates (and deletes).
 - :class:`OVSEndpoint`: Open vSwitch's userspace (netdev) datapath as a
   Geneve, VXLAN and GRE (NVGRE-format) endpoint, with a private
   ovsdb-server and ovs-vswitchd in network namespaces it creates.
@@ -34,7 +36,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from scapy_geneve.vectors import Target
 
-__all__ = ["Endpoint", "InterfaceEndpoint", "OVSEndpoint", "KernelVXLANEndpoint",
+__all__ = ["Endpoint", "InterfaceEndpoint", "VethEndpoint", "OVSEndpoint", "KernelVXLANEndpoint",
            "Observer", "EndpointError", "netns_socket", "ovs_available", "cleanup_stale"]
 
 CLONE_NEWNET = 0x40000000
@@ -600,6 +602,51 @@ class OVSEndpoint(InterfaceEndpoint):
         if w is not None:
             shutil.rmtree(w, ignore_errors=True)
             self.workdir = None
+
+
+class VethEndpoint(InterfaceEndpoint):
+    """The harness makes the wires, you bring the endpoint.
+
+    Two veth pairs: the harness keeps one end of each in a namespace of its
+    own (``hu`` faces your endpoint's underlay port, ``ho`` its overlay
+    port) and hands you the other ends, ``dut_underlay`` and ``dut_overlay``,
+    in ``dut_netns`` (an existing namespace; None: the namespace you run in).
+    Attach your endpoint (a process, a bridge, a DPDK ``net_af_packet``
+    port…) to them between :meth:`start` and :func:`run_vectors`.
+    ``dut_underlay`` gets the MAC address of ``target.dst_mac``; the vectors
+    are addressed with ``target``.  :meth:`stop` deletes both pairs.
+    """
+
+    def __init__(self, target: Target, protocols: Sequence[str] = ("geneve",),
+                 families: Sequence[int] = (4,), dut_underlay: Optional[str] = None,
+                 dut_overlay: Optional[str] = None, dut_netns: Optional[str] = None,
+                 name: str = "veth") -> None:
+        self.lab = _NetnsLab("v")
+        self.ns_harness = self.lab.ns("h")
+        pid = os.getpid()
+        self.dut_underlay = dut_underlay or "sgv%du" % pid
+        self.dut_overlay = dut_overlay or "sgv%do" % pid
+        self.dut_netns = dut_netns
+        for dev in (self.dut_underlay, self.dut_overlay):
+            if len(dev) > 15:
+                raise ValueError("interface name %r is longer than 15 characters" % dev)
+        super().__init__("hu", "ho", target, protocols, families, self.ns_harness, self.ns_harness, name=name)
+
+    def start(self) -> "VethEndpoint":
+        ns = self.lab.add("h", 6 in self.families)
+        where = ["netns", self.dut_netns] if self.dut_netns else []
+        for mine, theirs in (("hu", self.dut_underlay), ("ho", self.dut_overlay)):
+            _run(["ip", "link", "add", mine, "netns", ns, "type", "veth", "peer", "name", theirs, *where])
+            _run(["ip", "-n", ns, "link", "set", mine, "up"])
+        dut = ["ip", "-n", self.dut_netns] if self.dut_netns else ["ip"]
+        _run(dut + ["link", "set", self.dut_underlay, "address", self._target.dst_mac])
+        for dev in (self.dut_underlay, self.dut_overlay):
+            _run(dut + ["link", "set", dev, "up"])
+        return self
+
+    def stop(self) -> None:
+        super().stop()
+        self.lab.cleanup()   # deleting the namespace deletes both pairs, the DUT's ends with them
 
 
 class KernelVXLANEndpoint(InterfaceEndpoint):

@@ -14,7 +14,7 @@ import sys
 import pytest
 from scapy.layers.inet import IP
 
-from scapy_geneve.endpoints import Endpoint, InterfaceEndpoint, _run, cleanup_stale
+from scapy_geneve.endpoints import Endpoint, InterfaceEndpoint, VethEndpoint, _run, cleanup_stale
 from scapy_geneve.harness import (DELIVERED, DEVIATION, DROPPED, ERROR, FAIL, INFO, NA, PASS,
                                   VerdictTable, judge, run_vectors)
 from scapy_geneve.vectors import Expect, Target, Vector, vectors
@@ -192,6 +192,50 @@ def test_interface_endpoint_over_a_veth_pair(netns_capable):
         assert {r.observed for r in table if r.verdict != NA} == {DELIVERED}
     finally:
         _run(["ip", "netns", "del", ns], check=False)
+
+
+def _sibling(name):
+    """Another test module of this directory, by path (tests/ is not a package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.netns
+def test_veth_endpoint_drives_a_users_endpoint_on_wires_it_made(netns_capable):
+    """The user's endpoint here is a Linux vxlan device bridged to the overlay
+    wire, built by hand on the two veth ends VethEndpoint hands over.  Its
+    verdicts are the kernel endpoint's (test_kernel_vxlan_conformance.LINUX),
+    and what the harness saw delivered is what the bridge forwarded."""
+    dut = "sgvp%dt-dut" % os.getpid()
+    _run(["ip", "netns", "add", dut])
+    try:
+        target = Target(dst_mac="02:00:00:00:97:01", dst_ip="10.97.0.1", src_ip="10.97.0.2")
+        with VethEndpoint(target, protocols=["vxlan"], dut_netns=dut) as ep:
+            for cmd in (["addr", "add", "10.97.0.1/24", "dev", ep.dut_underlay],
+                        ["link", "add", "vx0", "type", "vxlan", "id", "5000", "dstport", "4789",
+                         "local", "10.97.0.1", "dev", ep.dut_underlay],
+                        ["link", "add", "br0", "type", "bridge"],
+                        ["link", "set", "vx0", "master", "br0"],
+                        ["link", "set", ep.dut_overlay, "master", "br0"],
+                        ["link", "set", "vx0", "up"], ["link", "set", "br0", "up"]):
+                _run(["ip", "-n", dut] + cmd)
+            # software UDP checksum verification, as behind a NIC without rx offload
+            _run(["ip", "netns", "exec", dut, "ethtool", "-K", ep.dut_underlay, "rx", "off"])
+            ep.timeout = 0.2
+            table = run_vectors(ep, [v for v in vectors(["vxlan"]) if v.family == 4])
+            bridged = json.loads(_run(["ip", "-n", dut, "-s", "-j", "link", "show", ep.dut_overlay]))[0]
+        LINUX = _sibling("test_kernel_vxlan_conformance").LINUX
+        assert {r.name: r.verdict for r in table} == {n: v for n, v in LINUX.items() if "ipv6" not in n}
+        delivered = [r for r in table if r.observed == DELIVERED]
+        assert all(r.intact for r in delivered)
+        assert bridged["stats64"]["tx"]["packets"] >= len(delivered)
+        assert dut in _run(["ip", "netns", "list"])            # the user's namespace stays
+        assert "sgv%du" % os.getpid() not in _run(["ip", "-n", dut, "link", "show"])  # the wires are gone
+    finally:
+        _run(["ip", "netns", "del", dut], check=False)
 
 
 def _dead_pid():
