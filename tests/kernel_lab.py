@@ -355,8 +355,9 @@ class TapGsoLab(VxlanGsoLab):
         if res.returncode != 0:
             raise RuntimeError("ethtool -K rb failed: %s" % res.stderr.strip())
 
-    def segment(self, items: List[Tuple[bytes, bytes]]) -> List[bytes]:
-        """Write every (virtio header, frame) into the tap; return the wire frames."""
+    def segment(self, items: List[Tuple[bytes, bytes]], src_mac: str) -> List[bytes]:
+        """Write every (virtio header, frame) into the tap; return the wire frames sent
+        from ``src_mac`` (the frames' source address: nothing else the namespaces say)."""
         blob = self.workdir / "tap_frames.bin"
         blob.write_bytes(b"".join(struct.pack("!I", len(h) + len(f)) + h + f for h, f in items))
         w = subprocess.Popen(["ip", "netns", "exec", self.nr, sys.executable, "-c", TAP_WRITER,
@@ -370,7 +371,7 @@ class TapGsoLab(VxlanGsoLab):
         _run("ip", "-n", self.nr, "link", "set", "tap0", "master", "br0")
         _run("ip", "-n", self.nr, "link", "set", "tap0", "up")
         wire = self.workdir / "tap_wire.pcap"
-        cap = self._capture(self.nb, "vb", wire, 10000, ("not", "arp"))
+        cap = self._capture(self.nb, "vb", wire, 10000, ("ether", "src", src_mac))
         w.stdin.write("go\n")
         w.stdin.flush()
         done = w.stdout.readline().split(None, 1)

@@ -251,6 +251,7 @@ def test_udp_gso_segments_equal_the_kernels(udp_gso_run):
 
 TAP_CASES = 48
 TAP_SEED = 8926
+TAP_SRC_MAC = "02:00:00:00:00:01"
 
 
 def _random_super(rng: random.Random) -> Tuple[bytes, bytes, int]:
@@ -278,7 +279,7 @@ def _random_super(rng: random.Random) -> Tuple[bytes, bytes, int]:
                  urgptr=rng.randrange(65536) if flags & 0x20 else 0,
                  options=[("NOP", None), ("NOP", None), ("Timestamp", (rng.randrange(1 << 32), 7))])
     inner = ip(inner_v, 1) / l4 / Raw(payload)
-    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    eth = Ether(src=TAP_SRC_MAC, dst="02:00:00:00:00:02")
     if tunnel == "none":
         pkt = eth / inner
     else:
@@ -329,7 +330,7 @@ def tap_run(netns_capable, tcpdump, tmp_path_factory):
     cases = [_random_super(rng) for _ in range(TAP_CASES)]
     with tap_gso_lab(tmp_path_factory.mktemp("tapgso")) as lab:
         try:
-            wire = lab.segment([(h, f) for h, f, _m in cases])
+            wire = lab.segment([(h, f) for h, f, _m in cases], TAP_SRC_MAC)
         except RuntimeError as exc:
             if "no-udp-tunnel-gso" in str(exc):
                 pytest.skip("this kernel's tun has no UDP-tunnel GSO (Linux 6.17+): %s" % exc)
@@ -343,7 +344,8 @@ def test_kernel_segments_geneve_with_options_as_segment_does(tap_run):
     ours = []
     for n, (_h, frame, mss) in enumerate(cases):
         ours += [(n, k, bytes(p)) for k, p in enumerate(segment(Ether(frame), mss=mss))]
-    assert len(wire) == len(ours), "kernel sent %d segments, segment() made %d" % (len(wire), len(ours))
+    assert len(wire) == len(ours), "kernel sent %d segments, segment() made %d; unmatched: %s" % (
+        len(wire), len(ours), [w[:80].hex() for w in set(wire) - {m for _n, _k, m in ours}][:3])
     for (n, k, mine), theirs in zip(ours, wire):
         assert mine == theirs, ("case %d (seed %d), segment %d differs from the kernel's:\n ours   %s\n"
                                 " kernel %s" % (n, TAP_SEED, k, mine[:160].hex(), theirs[:160].hex()))
