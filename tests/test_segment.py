@@ -576,3 +576,28 @@ def test_segment_copies_the_first_segment_instead_of_dissecting_each(monkeypatch
     segs[1][TCP].options.append(("NOP", None))
     assert segs[2][Geneve].options[0].classid == 0x0102 and segs[2][TCP].options == []
     assert bytes(segs[2]) == segment_bytes(bytes(sup), mtu=1500)[2]
+
+
+@pytest.mark.parametrize("top", ["ip", "vlan"])
+def test_copied_segments_equal_dissected_ones_for_ip_input_and_vlan_tags(top):
+    """The copies also hold for a super-packet given as IPv6 (no Ethernet) and for
+    an outer 802.1Q tag in front of a VXLAN tunnel."""
+    from scapy.layers.l2 import Dot1Q
+    if top == "ip":
+        sup: Packet = (IPv6(src="fd00::1", dst="fd00::2") / TCP(sport=1, dport=2, flags="A", seq=7)
+                       / Raw(bytes(range(256)) * 40))
+        cls = IPv6
+    else:
+        sup = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=10)
+               / IP(src="10.0.0.1", dst="10.0.0.2", id=9) / UDP(sport=5, dport=4789) / VXLAN(vni=3)
+               / INNER_ETH / IP(src="192.168.0.1", dst="192.168.0.2") / TCP(flags="PA") / Raw(bytes(9000)))
+        cls = Ether
+    segs = segment(sup, mss=1000)
+    assert len(segs) >= 9
+    for p in segs:
+        full = cls(bytes(p))
+        assert p == full and bytes(p) == bytes(full)
+        a, b = p, full
+        while a.__class__.__name__ != "NoPayload":
+            assert type(a) is type(b) and a.raw_packet_cache == b.raw_packet_cache
+            a, b = a.payload, b.payload
