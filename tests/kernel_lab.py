@@ -323,7 +323,8 @@ class TapGsoLab(VxlanGsoLab):
     """:meth:`segment` writes (virtio header, frame) pairs into a tap bridged to a port with
     every offload off and returns what the kernel put on the wire, in order."""
 
-    def __init__(self, workdir: Path) -> None:  # pylint: disable=super-init-not-called
+    def __init__(self, workdir: Path, tx_csum: bool = False) -> None:  # pylint: disable=super-init-not-called
+        self.tx_csum = tx_csum
         tag = "%s%d" % (NS_PREFIX, os.getpid())
         self.na = self.nr = tag + "r"        # no namespace A: down() deletes R and B
         self.nb = tag + "b"
@@ -349,9 +350,14 @@ class TapGsoLab(VxlanGsoLab):
         for d in ("rb", "br0"):
             _run("ip", "-n", nr, "link", "set", d, "up")
         _run("ip", "-n", nb, "link", "set", "vb", "up")
-        res = subprocess.run(["ip", "netns", "exec", nr, "ethtool", "-K", "rb", "tx", "off", "sg", "off",
+        # tx_csum: segmentation stays in software but the port offers checksum offload, so
+        # the segments leave with CHECKSUM_PARTIAL inner checksums (the pseudo-header sum)
+        # and outer UDP checksums computed by local checksum offload
+        res = subprocess.run(["ip", "netns", "exec", nr, "ethtool", "-K", "rb", "tx",
+                              "on" if self.tx_csum else "off", "sg", "off",
                               "tso", "off", "gso", "off", "gro", "off", "tx-udp_tnl-segmentation", "off",
-                              "tx-udp_tnl-csum-segmentation", "off"], capture_output=True, text=True)
+                              "tx-udp_tnl-csum-segmentation", "off", "tx-udp-segmentation", "off",
+                              "tx-gso-list", "off"], capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError("ethtool -K rb failed: %s" % res.stderr.strip())
 
@@ -387,9 +393,10 @@ class TapGsoLab(VxlanGsoLab):
 
 
 @contextmanager
-def tap_gso_lab(workdir: Path) -> Iterator[TapGsoLab]:
-    """Build the tap lab, yield it, delete the namespaces whatever happens."""
-    lab = TapGsoLab(workdir)
+def tap_gso_lab(workdir: Path, tx_csum: bool = False) -> Iterator[TapGsoLab]:
+    """Build the tap lab (``tx_csum``: the segmenting port offers checksum offload),
+    yield it, delete the namespaces whatever happens."""
+    lab = TapGsoLab(workdir, tx_csum)
     try:
         lab.up()
         yield lab

@@ -323,27 +323,37 @@ def _random_super(rng: random.Random) -> Tuple[bytes, bytes, int]:
 
 
 @pytest.fixture(scope="module")
-def tap_run(netns_capable, tcpdump, tmp_path_factory):
+def tap_runs(netns_capable, tcpdump, tmp_path_factory):
+    """The random cases, and the kernel's wire segments of them for a segmenting port
+    without checksum offload ("plain") and with it ("tx-csum")."""
     if shutil.which("ethtool") is None:
         pytest.skip("ethtool is not installed (needed to turn offloads off on the segmenting port)")
     rng = random.Random(TAP_SEED)
     cases = [_random_super(rng) for _ in range(TAP_CASES)]
-    with tap_gso_lab(tmp_path_factory.mktemp("tapgso")) as lab:
-        try:
-            wire = lab.segment([(h, f) for h, f, _m in cases], TAP_SRC_MAC)
-        except RuntimeError as exc:
-            if "no-udp-tunnel-gso" in str(exc):
-                pytest.skip("this kernel's tun has no UDP-tunnel GSO (Linux 6.17+): %s" % exc)
-            raise
-    return cases, wire
+    wires = {}
+    for mode in ("plain", "tx-csum"):
+        with tap_gso_lab(tmp_path_factory.mktemp("tapgso"), tx_csum=mode == "tx-csum") as lab:
+            try:
+                wires[mode] = lab.segment([(h, f) for h, f, _m in cases], TAP_SRC_MAC)
+            except RuntimeError as exc:
+                if "no-udp-tunnel-gso" in str(exc):
+                    pytest.skip("this kernel's tun has no UDP-tunnel GSO (Linux 6.17+): %s" % exc)
+                raise
+    return cases, wires
 
 
-def test_kernel_segments_geneve_with_options_as_segment_does(tap_run):
-    """segment(super, mss) == the kernel's segments, byte for byte, for every random case."""
-    cases, wire = tap_run
+@pytest.mark.parametrize("mode", ["plain", "tx-csum"])
+def test_kernel_segments_geneve_with_options_as_segment_does(tap_runs, mode):
+    """segment(super, mss) == the kernel's segments, byte for byte, for every random case.
+    "tx-csum": the port offers checksum offload, so the kernel leaves the inner checksums
+    CHECKSUM_PARTIAL (pseudo-header sum) and fills the outer UDP checksum by local
+    checksum offload: segment(..., csum_offload=True)."""
+    cases, wires = tap_runs
+    wire = wires[mode]
     ours = []
     for n, (_h, frame, mss) in enumerate(cases):
-        ours += [(n, k, bytes(p)) for k, p in enumerate(segment(Ether(frame), mss=mss))]
+        ours += [(n, k, bytes(p)) for k, p in enumerate(segment(Ether(frame), mss=mss,
+                                                                csum_offload=mode == "tx-csum"))]
     assert len(wire) == len(ours), "kernel sent %d segments, segment() made %d; unmatched: %s" % (
         len(wire), len(ours), [w[:80].hex() for w in set(wire) - {m for _n, _k, m in ours}][:3])
     for (n, k, mine), theirs in zip(ours, wire):
@@ -353,16 +363,19 @@ def test_kernel_segments_geneve_with_options_as_segment_does(tap_run):
     assert {"geneve", "vxlan", "vxlan-gpe", None} <= kinds
 
 
-def test_coalesce_of_the_kernels_geneve_segments_gives_back_each_super_packet(tap_run):
+def test_coalesce_of_the_kernels_geneve_segments_gives_back_each_super_packet(tap_runs):
     """GRO of the kernel's segments of each case rebuilds that case's super-packet
     (pseudo-header checksums, as before the NIC), Geneve options and all."""
-    cases, wire = tap_run
+    cases, wires = tap_runs
+    wire = wires["plain"]
     at = 0
     for n, (_h, frame, mss) in enumerate(cases):
         count = len(segment(Ether(frame), mss=mss))
         got = coalesce_bytes(wire[at:at + count])
         at += count
         o = parse_offsets(frame)
-        if o.l4 == "tcp" and frame[o.l4_off + 13] & 0x29:
-            continue          # PSH/FIN/URG close a GRO packet: merging stops at the first one
-        assert got == [frame], "case %d (seed %d): GRO of %d kernel segments differs" % (n, TAP_SEED, count)
+        if o.l4 == "tcp" and frame[o.l4_off + 13] & 0x20:
+            # URG is copied into every segment and flushes each one at once (tcp_gro_receive)
+            assert got == wire[at - count:at], "case %d (seed %d): URG segments were merged" % (n, TAP_SEED)
+        else:         # PSH/FIN ride on the last segment only: merged, then the packet is flushed
+            assert got == [frame], "case %d (seed %d): GRO of %d kernel segments differs" % (n, TAP_SEED, count)
