@@ -24,7 +24,6 @@ file, the byte offset and the packet number; the records before it have
 already been yielded.
 """
 
-import operator
 import os
 import struct
 import sys
@@ -427,16 +426,18 @@ class CaptureReader:
         joined[:tail] = buf
         # A broken stream is reported at the first record not yet handed out
         # (the one it cuts), as a truncated plain file would be.
-        got = self._guarded(self._handle.readinto, memoryview(joined)[tail:],
+        got = self._guarded(self._handle.readinto,  # type: ignore[attr-defined]
+                            memoryview(joined)[tail:],
                             offset=self._consumed)
         if not got:
             return buf, False
         if got < size:
             del joined[tail + got:]
         self._spare = joined
-        return joined, True  # type: ignore[return-value]  (bytes-like)
+        return joined, True  # type: ignore[return-value]  # bytes-like
 
     def _pcap_batches(self) -> Iterator[Batch]:
+        import numpy as np
         endian = self.endian
         incl_at = struct.Struct(endian + "I").unpack_from
         limit = max(MAX_SNAPLEN, self.snaplen if self.snaplen < (1 << 28) else 0)
@@ -474,8 +475,8 @@ class CaptureReader:
                 pos = starts.pop()
             if starts:
                 widest = pos - starts[-1]
-                if len(starts) > 1:
-                    widest = max(widest, max(map(operator.sub, starts[1:], starts)))
+                if len(starts) > 1:   # the widest record, read off the start offsets
+                    widest = max(widest, int(np.diff(np.frombuffer(starts, np.int64)).max()))
                 if widest > limit + PCAP_REC_HDR_LEN:
                     for k, start in enumerate(starts):
                         if incl_at(buf, start + 8)[0] > limit:
@@ -660,7 +661,8 @@ class CaptureReader:
                             self.snaplen = interfaces[-1].snaplen
                     blocks.append((len(starts), pos, end))
                 pos = end
-            fields = (data_off, ends, caplen, wirelen, ts_ns, linktype, iface)
+            fields: Tuple["array[int]", ...] = (data_off, ends, caplen, wirelen, ts_ns,
+                                                linktype, iface)
             if len(special) < len(starts):
                 fields, bad, bad_error = self._epb_fields(
                     buf, starts, special, fields, interfaces, if_start, marks, batch_endian,

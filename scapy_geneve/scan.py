@@ -281,7 +281,7 @@ def _l2(cur: _Cursor, rec: ScanRecord, linktype: int) -> Tuple[int, int]:
         return ethertype, 4
     else:  # pragma: no cover - parse_packet() skips unknown link types up front
         raise _Bad("unsupported link type %d" % linktype)
-    vlans = []
+    vlans: List[int] = []
     while ethertype in VLAN_TPIDS and len(vlans) < 8:
         if pos + 4 > cur.end:
             raise _Short("VLAN tag")
@@ -679,7 +679,7 @@ def scan(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
 def _build_records(batch: Batch, res: "BatchResult") -> Iterator[ScanRecord]:
     """ScanRecords of one batch from :func:`analyse_batch`'s detail columns."""
     np = _numpy()
-    det = res.detail
+    det: Dict[str, Any] = res.detail or {}
     n = res.n
     if not n:
         return
@@ -805,6 +805,7 @@ _VEC_LINKTYPES = (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LI
 _NO_INNER = -1
 _INNER_NONIP = 0x10000      # inner key = 0x10000 | EtherType for non-IP inner frames
 _NO_TS = -(1 << 63)
+_TABLE_CELLS = 1 << 22    # largest packet x option table stats builds per batch
 
 
 def _numpy() -> Any:
@@ -824,6 +825,30 @@ class BatchResult:
                  "malformed", "snapped", "skipped", "reasons", "wirelen", "caplen", "ts_ns",
                  "linktype", "opt_pkt", "opt_class", "opt_type", "opt_len", "fallback",
                  "first", "detail")
+    n: int                  # packets in the batch
+    first: int              # number of its first packet
+    fallback: int           # packets parse_packet() parsed
+    reasons: Dict[int, str]     # packet index -> why it is malformed
+    detail: Optional[Dict[str, Any]]
+    # numpy arrays, one item per packet (opt_*: one per option)
+    kind: Any
+    vni: Any
+    has_vni: Any
+    crit: Any
+    oam: Any
+    inner: Any
+    outer_ip: Any
+    malformed: Any
+    snapped: Any
+    skipped: Any
+    wirelen: Any
+    caplen: Any
+    ts_ns: Any
+    linktype: Any
+    opt_pkt: Any
+    opt_class: Any
+    opt_type: Any
+    opt_len: Any
 
 
 def _pcap_header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
@@ -1359,8 +1384,8 @@ class ScanStats:
             entry[1] += rec.wirelen
         if has_crit and not rec.critical:
             self.crit_without_c += 1
-        key = _record_inner_key(rec)
-        self.inner[key] = self.inner.get(key, 0) + 1
+        inner_key = _record_inner_key(rec)
+        self.inner[inner_key] = self.inner.get(inner_key, 0) + 1
         if rec.malformed:
             self.malformed += 1
             reason = rec.reason or "malformed"
@@ -1414,41 +1439,16 @@ class ScanStats:
             nbytes = np.bincount(inv, weights=res.wirelen[sel]).tolist()
             vnis = self.vnis
             for value, count, size in zip(values.tolist(), counts, nbytes):
-                entry = vnis.get((code, value))
-                if entry is None:
+                known = vnis.get((code, value))
+                if known is None:
                     vnis[(code, value)] = [count, int(size)]
                 else:
-                    entry[0] += count
-                    entry[1] += int(size)
+                    known[0] += count
+                    known[1] += int(size)
         self.c_bit += int(res.crit.sum())
         self.oam += int(res.oam.sum())
         if len(res.opt_pkt):
-            keys = (res.opt_class << 8) | res.opt_type
-            # packets (and their bytes) per option: one count per (packet, option) pair
-            pairs = np.unique((res.opt_pkt << 24) | keys)
-            pair_pkt, pair_key = pairs >> 24, pairs & 0xFFFFFF
-            values, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
-            _same_values, pinv = np.unique(pair_key, return_inverse=True)   # = values
-            packets = np.bincount(pinv, minlength=len(values)).tolist()
-            nbytes = np.bincount(pinv, weights=res.wirelen[pair_pkt],
-                                 minlength=len(values)).tolist()
-            for value, count, npk, size in zip(values.tolist(), counts.tolist(), packets, nbytes):
-                entry = self.options.setdefault((value >> 8, value & 0xFF), [0, 0, 0])
-                entry[0] += count
-                entry[1] += npk
-                entry[2] += int(size)
-            cpairs = np.unique((res.opt_pkt << 16) | res.opt_class)
-            cvalues, cinv = np.unique(cpairs & 0xFFFF, return_inverse=True)
-            cpackets = np.bincount(cinv).tolist()
-            cbytes = np.bincount(cinv, weights=res.wirelen[cpairs >> 16]).tolist()
-            for value, npk, size in zip(cvalues.tolist(), cpackets, cbytes):
-                entry = self.option_classes.setdefault(value, [0, 0])
-                entry[0] += npk
-                entry[1] += int(size)
-            critical = (res.opt_type & 0x80) != 0
-            self.critical_options += int(critical.sum())
-            with_crit = np.unique(res.opt_pkt[critical])
-            self.crit_without_c += int((~res.crit[with_crit]).sum())
+            self._add_options(np, res)
         ip = res.inner < 256             # -1 (none) and IP protocols: one bincount
         counts = np.bincount(res.inner[ip] + 1, minlength=257).tolist()
         for value in np.nonzero(counts)[0].tolist():
@@ -1465,6 +1465,43 @@ class ScanStats:
                 self.skipped[int(value)] = self.skipped.get(int(value), 0) + int(count)
             if self.first_skipped is None:
                 self.first_skipped = res.first + int(np.argmax(res.skipped))
+
+    def _add_options(self, np: Any, res: BatchResult) -> None:
+        """Occurrences, packets and bytes per option (class, type) and per class."""
+        pkt = res.opt_pkt
+        values, kid, counts = np.unique((res.opt_class << 8) | res.opt_type,
+                                        return_inverse=True, return_counts=True)
+        classes, cid = np.unique(values >> 8, return_inverse=True)
+        cid = cid[kid]
+        wirelen = res.wirelen.astype(np.float64)
+        per_key: List[Any] = []
+        for ids, width in ((kid, len(values)), (cid, len(classes))):
+            if res.n * width <= _TABLE_CELLS:
+                # a packet x option table: True where the packet carries the option
+                seen = np.zeros((res.n, width), bool)
+                seen[pkt, ids] = True
+                per_key.append((seen.sum(axis=0).tolist(), (wirelen @ seen).tolist()))
+            else:   # many distinct options in one batch: count (packet, option) pairs
+                pairs = np.unique(pkt * width + ids)
+                owner, which = pairs // width, pairs % width
+                per_key.append((np.bincount(which, minlength=width).tolist(),
+                                np.bincount(which, weights=wirelen[owner],
+                                            minlength=width).tolist()))
+        (packets, nbytes), (cpackets, cbytes) = per_key
+        for value, count, npk, size in zip(values.tolist(), counts.tolist(), packets, nbytes):
+            entry = self.options.setdefault((value >> 8, value & 0xFF), [0, 0, 0])
+            entry[0] += count
+            entry[1] += npk
+            entry[2] += int(size)
+        for value, npk, size in zip(classes.tolist(), cpackets, cbytes):
+            entry = self.option_classes.setdefault(value, [0, 0])
+            entry[0] += npk
+            entry[1] += int(size)
+        critical = (res.opt_type & 0x80) != 0
+        self.critical_options += int(critical.sum())
+        with_crit = np.zeros(res.n, bool)
+        with_crit[pkt[critical]] = True
+        self.crit_without_c += int((with_crit & ~res.crit).sum())
 
     # -- reporting -----------------------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:

@@ -776,3 +776,15 @@ def test_vectorised_records_equal_the_reference_parser(tmp_path: Path) -> None:
                                              LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2}
     assert (100, 0xFFF) in {tuple(r["vlans"]) for r in fast}
     assert {r["kind"] for r in fast} == set(KINDS) | {None}
+
+
+def test_option_counts_without_the_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Batches with too many distinct options for a packet x option table count
+    (packet, option) pairs instead: same numbers."""
+    import sys
+    path = write_pcap(tmp_path / "opts.pcap", _option_frames() + [bytes(f) for f in
+                                                                 _all_kinds_frames()])
+    table = compute_stats(path).to_dict()
+    monkeypatch.setattr(sys.modules["scapy_geneve.scan"], "_TABLE_CELLS", 0)
+    pairs = compute_stats(path).to_dict()
+    assert table == pairs and table["options"] and table["option_classes"]
