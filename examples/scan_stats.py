@@ -26,5 +26,7 @@ stats = compute_stats(path).to_dict()
 print("packets:", stats["packets"], "per encapsulation:",
       {kind: v["packets"] for kind, v in stats["encapsulations"].items()})
 print("busiest VNIs:", [(v["kind"], v["vni"], v["packets"]) for v in stats["vnis"][:3]])
-print("options:", [(hex(o["class"]), hex(o["type"]), o["count"]) for o in stats["options"][:3]])
+for o in stats["options"][:3]:     # occurrences, packets carrying it, their wire bytes
+    print("option 0x%04x/0x%02x (%s): %d times in %d packets, %d bytes" % (
+        o["class"], o["type"], o["class_name"], o["count"], o["packets"], o["bytes"]))
 print("malformed:", stats["malformed"])
