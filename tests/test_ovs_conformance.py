@@ -156,3 +156,19 @@ def test_delivered_inner_frames_are_unmodified(ovs_run):
     for r in ovs_run["table"]:
         if r.observed == DELIVERED:
             assert r.intact, r.name
+
+
+def test_ovs_meets_the_o_bit_must_once_a_flow_looks_at_it(netns_capable):
+    """The geneve-oam FAIL above is the default pipeline's: OVS exposes the O
+    bit as tun_flags=+oam, and one flow that sends such packets elsewhere
+    (here: drops them) makes the same OVS meet RFC 8926 §3.4, while ordinary
+    packets still go through."""
+    reason = ovs_available()
+    if reason:
+        pytest.skip(reason)
+    with OVSEndpoint(protocols=("geneve",), ipv6=False) as ep:
+        ep.ofctl("add-flow", "br-int", "priority=110,in_port=gnv0,tun_flags=+oam,actions=drop")
+        table = run_vectors(ep, vectors(names=["geneve-oam", "geneve-baseline"]))
+    by = table.by_name()
+    assert by["geneve-oam"].verdict == PASS and by["geneve-oam"].counters.get("flow:prio110") == 1
+    assert by["geneve-baseline"].verdict == PASS and by["geneve-baseline"].counters.get("flow:gnv0") == 1
