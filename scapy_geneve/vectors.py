@@ -24,7 +24,7 @@ harness::
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
@@ -114,7 +114,7 @@ class Target:
         return eth / IP(src=self.inner_src_ip, dst=self.inner_dst_ip, tos=ecn) / \
             UDP(sport=7777, dport=8888) / Raw(tag)
 
-    def known(self, **kw: object) -> GeneveOption:
+    def known(self, **kw: Any) -> GeneveOption:
         """The option the endpoint understands (``KNOWN_OPTION``)."""
         cls, typ, data = self.known_option
         return GeneveOption(classid=cls, type=typ, data=data, **kw)
@@ -181,7 +181,7 @@ class Vector:
 
 # -- the catalogue -------------------------------------------------------------
 
-def _g(t: Target, tag: bytes, **kw: object) -> Packet:
+def _g(t: Target, tag: bytes, **kw: Any) -> Packet:
     """Geneve with the known option, VNI from the target, then the inner frame."""
     options = kw.pop("options", [t.known()])
     return t.geneve(Geneve(vni=kw.pop("vni", t.vni), options=options, **kw) / t.inner(tag))

@@ -17,8 +17,8 @@ from typing import List
 
 from scapy_geneve import pcapio
 from scapy_geneve.cli._common import atomic_output
-from scapy_geneve.endpoints import (EndpointError, InterfaceEndpoint, KernelVXLANEndpoint,
-                                    OVSEndpoint)
+from scapy_geneve.endpoints import (Endpoint, EndpointError, InterfaceEndpoint,
+                                    KernelVXLANEndpoint, OVSEndpoint)
 from scapy_geneve.harness import run_vectors
 from scapy_geneve.vectors import LEVELS, Target, vectors
 
@@ -131,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         print("scapy-geneve conform: error: the %s endpoint needs root (it creates network namespaces)"
               % args.endpoint, file=sys.stderr)
         return 2
+    endpoint: Endpoint
     try:
         if args.endpoint == "ovs":
             endpoint = OVSEndpoint(protocols=args.protocol or ("geneve", "vxlan", "nvgre"))
