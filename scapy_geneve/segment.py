@@ -672,13 +672,14 @@ def _copy_meta(src: Any, dst: Packet) -> Packet:
     return dst
 
 
-def _set_slots(layer: Packet, memo: Dict[int, List[Any]]) -> List[Any]:
-    """The slot descriptors of ``layer``'s class that ``layer`` has a value in
-    (memoised per prototype layer: reading an unset slot goes through
+def _layout(layer: Packet, memo: Dict[int, Tuple[List[Any], List[str]]]) -> Tuple[List[Any], List[str]]:
+    """The slot descriptors of ``layer``'s class that ``layer`` has a value in, and
+    the names of its fields whose values can change in place (lists, packets);
+    memoised per prototype layer (reading an unset slot goes through
     ``Packet.__getattr__``, which is slow)."""
     found = memo.get(id(layer))
     if found is None:
-        found = []
+        descs = []
         seen = set()
         for c in layer.__class__.__mro__:
             for name in c.__dict__.get("__slots__", ()):
@@ -690,12 +691,13 @@ def _set_slots(layer: Packet, memo: Dict[int, List[Any]]) -> List[Any]:
                     desc.__get__(layer)
                 except AttributeError:
                     continue
-                found.append(desc)
-        memo[id(layer)] = found
+                descs.append(desc)
+        mutable = [k for k, v in layer.fields.items() if isinstance(v, (list, Packet))]
+        found = memo[id(layer)] = (descs, mutable)
     return found
 
 
-def _clone(layer: Packet, under: Optional[Packet], memo: Dict[int, List[Any]],
+def _clone(layer: Packet, under: Optional[Packet], memo: Dict[int, Tuple[List[Any], List[str]]],
            out: Optional[List[Packet]] = None) -> Packet:
     """A copy of the dissected packet ``layer`` and its payloads, as :meth:`Packet.copy`
     makes it but without running ``__init__`` for every layer: the attributes are
@@ -705,7 +707,8 @@ def _clone(layer: Packet, under: Optional[Packet], memo: Dict[int, List[Any]],
     ``raw_packet_cache_fields`` snapshot (only ever compared, never changed).
     ``out`` collects the new layers, outermost first."""
     q = object.__new__(layer.__class__)
-    for desc in _set_slots(layer, memo):
+    descs, mutable = _layout(layer, memo)
+    for desc in descs:
         desc.__set__(q, desc.__get__(layer))
     try:
         extra = object.__getattribute__(layer, "__dict__")
@@ -715,7 +718,8 @@ def _clone(layer: Packet, under: Optional[Packet], memo: Dict[int, List[Any]],
         pass
     put = object.__setattr__
     fields = dict(layer.fields)
-    for fname, fval in fields.items():
+    for fname in mutable:
+        fval = fields[fname]
         if isinstance(fval, list):
             fval = fields[fname] = [_clone(x, None, memo) if isinstance(x, Packet) else x for x in fval]
             for x in fval:
@@ -804,7 +808,7 @@ class _Deriver:
                 if layers[i].get_field(name) is None or name not in layers[i].fields:
                     return
         self.plan, self.bounds, self.raw_index = plan, bounds, raw_index
-        self.memo: Dict[int, List[Any]] = {}
+        self.memo: Dict[int, Tuple[List[Any], List[str]]] = {}
         self.proto_snaps = [x.raw_packet_cache_fields for x in layers]
         self.checked = False
         self.ok = True
