@@ -272,6 +272,13 @@ def _geneve_vectors() -> List[Vector]:
         Vector("geneve-unknown-noncritical-option", "geneve", Expect.DELIVER_IGNORING_OPTION, "SHOULD",
                K + " §3.5", "an unrecognised non-critical option is skipped (only critical ones force a drop)",
                lambda t, tag: _g(t, tag, options=[t.known(), unknown_nc()])),
+        Vector("geneve-unknown-noncritical-option-first", "geneve", Expect.DELIVER_IGNORING_OPTION, "SHOULD",
+               K + " §3.5", "options come in any order: an unrecognised non-critical option before the known "
+               "critical one is skipped, the known one still found",
+               lambda t, tag: _g(t, tag, options=[unknown_nc(), t.known()])),
+        Vector("geneve-header-only-option", "geneve", Expect.DELIVER_IGNORING_OPTION, "SHOULD", K + " §3.5",
+               "an unrecognised non-critical option with Length 0 (a 4-byte header, no data) is skipped",
+               lambda t, tag: _g(t, tag, options=[t.known(), GeneveOption(classid=UNKNOWN_CLASS, type=0x08)])),
         Vector("geneve-oam", "geneve", Expect.NOT_FORWARDED, "MUST", K + " §3.4",
                "O bit (control packet): tunnel endpoints MUST NOT forward the payload",
                lambda t, tag: _g(t, tag, oam=1)),

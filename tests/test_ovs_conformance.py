@@ -118,6 +118,7 @@ OVS_31 = {
     "geneve-baseline": PASS, "geneve-no-options": PASS, "geneve-version-1": PASS,
     "geneve-version-3": PASS, "geneve-optlen-mismatch": PASS, "geneve-unknown-critical-option": PASS,
     "geneve-unknown-critical-option-c-clear": PASS, "geneve-unknown-noncritical-option": PASS,
+    "geneve-unknown-noncritical-option-first": PASS, "geneve-header-only-option": PASS,
     "geneve-oam": FAIL,                              # O bit: the payload is forwarded
     "geneve-c-bit-no-critical-option": INFO, "geneve-known-critical-c-clear": INFO,
     "geneve-rsvd-bits-set": PASS, "geneve-reserved-byte-set": PASS, "geneve-option-r-bits-set": PASS,

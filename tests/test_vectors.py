@@ -44,6 +44,8 @@ RFC8926_RECEIVER_MUSTS = {
     "option R bits set": "geneve-option-r-bits-set",
     "zero UDP checksum over IPv6": "geneve-ipv6-udp-checksum-zero",
     "port identifies Geneve, never reversed": "geneve-ports-reversed",
+    "options in any order": "geneve-unknown-noncritical-option-first",
+    "header-only (Length 0) option": "geneve-header-only-option",
     "ECN: outer CE copied inward (RFC 6040, §4.4.2)": "geneve-ecn-ce-over-ect0",
     "ECN: outer CE over Not-ECT dropped (RFC 6040, §4.4.2)": "geneve-ecn-ce-over-not-ect",
 }
