@@ -295,11 +295,21 @@ class InterfaceEndpoint(Endpoint):
             self._tx = None
 
 
-#: Namespaces this module makes are named ``sgvp<pid><tag>-<role>``: the pid
-#: of the process that made them, so a later run can tell leftovers of a
-#: killed run (pid no longer alive) from a run still going.
+#: Namespaces this module makes are named ``sgvp<pidns>.<pid><tag>-<role>``:
+#: the PID namespace and pid of the process that made them, so a later run
+#: can tell leftovers of a killed run (pid no longer alive) from a run still
+#: going; names from another PID namespace (a container sharing
+#: /var/run/netns) are never judged, their pids mean nothing here.
 NETNS_PREFIX = "sgvp"
-_NETNS_RE = re.compile(r"^%s(\d+)[a-z]-[\w-]+$" % NETNS_PREFIX)
+_NETNS_RE = re.compile(r"^%s(\d+)\.(\d+)[a-z]-[\w-]+$" % NETNS_PREFIX)
+
+
+def _pid_namespace() -> int:
+    """The inode of this process's PID namespace (0 when unknown)."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
 #: Private OVS run directories: ``<tmp>/sgv-ovs.*`` with an ``owner`` file.
 OVS_WORKDIR_PREFIX = "sgv-ovs."
 _stale_checked = False
@@ -311,8 +321,8 @@ def _pid_alive(pid: int) -> bool:
 
 def cleanup_stale(netns_dir: str = "/var/run/netns", tmpdir: Optional[str] = None) -> List[str]:
     """Delete what endpoints of dead processes left behind (a ``kill -9``
-    skips :meth:`Endpoint.stop`): ``sgvp<pid>*`` network namespaces whose
-    pid is gone, and private OVS run directories whose owner is gone, after
+    skips :meth:`Endpoint.stop`): ``sgvp<pidns>.<pid>*`` network namespaces
+    of this PID namespace whose pid is gone, and private OVS run directories whose owner is gone, after
     ending the ovsdb-server/ovs-vswitchd they record (only a process whose
     command line names that directory, so a reused pid is never touched).
     Returns what was removed.  Runs once per process before the first lab."""
@@ -328,8 +338,8 @@ def cleanup_stale(netns_dir: str = "/var/run/netns", tmpdir: Optional[str] = Non
                 owner = json.load(handle)
         except (OSError, ValueError):
             continue            # being created, or not ours
-        if _pid_alive(int(owner.get("pid", 0))):
-            continue
+        if owner.get("pidns") != _pid_namespace() or _pid_alive(int(owner.get("pid", 0))):
+            continue            # alive, or another PID namespace's (its pid means nothing here)
         for pid in owner.get("daemons", []):
             try:
                 with open("/proc/%d/cmdline" % pid, "rb") as handle:
@@ -345,9 +355,10 @@ def cleanup_stale(netns_dir: str = "/var/run/netns", tmpdir: Optional[str] = Non
         names = os.listdir(netns_dir)
     except OSError:
         names = []
+    pidns = _pid_namespace()
     for name in names:
         m = _NETNS_RE.match(name)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and pidns and int(m.group(1)) == pidns and not _pid_alive(int(m.group(2))):
             _run(["ip", "netns", "del", name], check=False)
             removed.append(name)
     return removed
@@ -361,7 +372,7 @@ class _NetnsLab:
         if not _stale_checked:
             _stale_checked = True
             cleanup_stale()
-        self.prefix = "%s%d%s" % (NETNS_PREFIX, os.getpid(), tag)
+        self.prefix = "%s%d.%d%s" % (NETNS_PREFIX, _pid_namespace(), os.getpid(), tag)
         self.made: List[str] = []
 
     def ns(self, suffix: str) -> str:
@@ -447,7 +458,8 @@ class OVSEndpoint(InterfaceEndpoint):
         """Who started the daemons: read by cleanup_stale() after a kill -9."""
         tmp = "%s/owner.tmp" % self.workdir
         with open(tmp, "w") as handle:
-            json.dump({"pid": os.getpid(), "daemons": [p.pid for p in self.procs]}, handle)
+            json.dump({"pid": os.getpid(), "pidns": _pid_namespace(),
+                       "daemons": [p.pid for p in self.procs]}, handle)
         os.replace(tmp, "%s/owner" % self.workdir)
 
     def start(self) -> "OVSEndpoint":

@@ -251,19 +251,22 @@ def test_cleanup_stale_removes_what_a_killed_run_left(netns_capable, tmp_path):
     its private OVS directory go, with the daemon it recorded; a live run's
     namespace and a process whose command line does not name the directory stay."""
     dead = _dead_pid()
-    stale, live = "sgvp%do-ovs" % dead, "sgvp%dq-live" % os.getpid()
+    pidns = os.stat("/proc/self/ns/pid").st_ino
+    stale, live = "sgvp%d.%do-ovs" % (pidns, dead), "sgvp%d.%dq-live" % (pidns, os.getpid())
+    foreign = "sgvp%d.%do-ovs" % (pidns + 1, dead)    # another PID namespace's: its pids mean nothing here
     workdir = tmp_path / "sgv-ovs.test"
     (workdir / "run").mkdir(parents=True)
     daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(workdir / "run")])
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    (workdir / "owner").write_text(json.dumps({"pid": dead, "daemons": [daemon.pid, bystander.pid]}))
-    for ns in (stale, live):
+    (workdir / "owner").write_text(json.dumps({"pid": dead, "pidns": pidns,
+                                               "daemons": [daemon.pid, bystander.pid]}))
+    for ns in (stale, live, foreign):
         _run(["ip", "netns", "add", ns])
     try:
         removed = cleanup_stale(tmpdir=str(tmp_path))
-        assert stale in removed and str(workdir) in removed and live not in removed
+        assert stale in removed and str(workdir) in removed and live not in removed and foreign not in removed
         names = _run(["ip", "netns", "list"])
-        assert stale not in names and live in names
+        assert stale not in names and live in names and foreign in names
         assert not workdir.exists()
         assert daemon.wait(timeout=5) == -9
         assert bystander.poll() is None
@@ -272,7 +275,7 @@ def test_cleanup_stale_removes_what_a_killed_run_left(netns_capable, tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        for ns in (stale, live):
+        for ns in (stale, live, foreign):
             _run(["ip", "netns", "del", ns], check=False)
 
 
