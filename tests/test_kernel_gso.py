@@ -27,14 +27,15 @@ from scapy.packet import Packet, Raw
 from scapy.utils import RawPcapReader
 
 from scapy_geneve import Geneve, GeneveOption, coalesce, segment
-from scapy_geneve.checksum import csum_add, pseudo_header_sum
+from scapy_geneve.checksum import csum_add, ipv4_header_checksum, pseudo_header_sum
 from scapy_geneve.gro import coalesce_bytes
 from scapy_geneve.segment import parse_offsets
 
 from .kernel_lab import (
     UNDERLAY, UNDERLAY_MTU, VIRTIO_GSO_ECN, VIRTIO_GSO_TCPV4, VIRTIO_GSO_TCPV6, VIRTIO_GSO_UDP_L4,
     VIRTIO_GSO_UDP_TUNNEL_IPV4, VIRTIO_GSO_UDP_TUNNEL_IPV6, VIRTIO_NEEDS_CSUM, VIRTIO_UDP_TUNNEL_CSUM,
-    tap_gso_lab, virtio_tunnel_header, vxlan_gso_lab,
+    attach_egress_program, nvgre_encap_object, nvgre_header, tap_gso_lab, virtio_tunnel_header,
+    vxlan_gso_lab,
 )
 
 pytestmark = [pytest.mark.netns, pytest.mark.oracle]
@@ -379,3 +380,81 @@ def test_coalesce_of_the_kernels_geneve_segments_gives_back_each_super_packet(ta
             assert got == wire[at - count:at], "case %d (seed %d): URG segments were merged" % (n, TAP_SEED)
         else:         # PSH/FIN ride on the last segment only: merged, then the packet is flushed
             assert got == [frame], "case %d (seed %d): GRO of %d kernel segments differs" % (n, TAP_SEED, count)
+
+
+
+# -- NVGRE: GRE GSO by the kernel, the encapsulation done by a tc BPF program --------------
+#
+# The tap hands the kernel plain TCP GSO super-packets; a tc egress program on the
+# segmenting port wraps each in outer IP / NVGRE / inner Ethernet with
+# bpf_skb_adjust_room(ENCAP_L4_GRE, FIXED_GSO), and the kernel segments the GRE GSO skb in
+# software (gre_gso_segment).  Seeded random inner packets, every outer/inner IP mix.
+
+GRE_MIXES = [(4, 4), (4, 6), (6, 4), (6, 6)]
+
+
+def _random_inner_tcp(rng: random.Random, inner_v: int) -> Tuple[bytes, bytes, int]:
+    """(virtio header, plain TCP GSO super-packet, MSS)."""
+    if inner_v == 4:
+        ip: Packet = IP(src="192.168.7.1", dst="192.168.7.2", id=rng.randrange(65536),
+                        flags="DF" if rng.random() < 0.7 else 0, ttl=rng.randrange(1, 256), tos=rng.randrange(256))
+    else:
+        ip = IPv6(src="fd07::1", dst="fd07::2", tc=rng.randrange(256), fl=rng.randrange(1 << 20))
+    mss = rng.randrange(100, 1400)
+    flags = 0x10 | rng.choice((0, 0x08, 0x01, 0x09)) | rng.choice((0, 0, 0x80, 0x40))
+    pkt = (Ether(src=TAP_SRC_MAC, dst="02:00:00:00:00:02") / ip
+           / TCP(sport=rng.randrange(1024, 65536), dport=5001, seq=rng.randrange(1 << 32),
+                 ack=rng.randrange(1 << 32), flags=flags, window=rng.randrange(65536),
+                 options=[("NOP", None), ("NOP", None), ("Timestamp", (rng.randrange(1 << 32), 9))])
+           / Raw(bytes(rng.randrange(256) for _ in range(mss * rng.randrange(1, 10) + rng.randrange(1, mss + 1)))))
+    raw = bytearray(bytes(pkt))
+    o = parse_offsets(bytes(raw))
+    struct.pack_into("!H", raw, o.l4_off + 16, csum_add(pseudo_header_sum(o.ip.src, o.ip.dst, 6, len(raw) - o.l4_off)))
+    gso = (VIRTIO_GSO_TCPV4 if inner_v == 4 else VIRTIO_GSO_TCPV6) | (VIRTIO_GSO_ECN if flags & 0x80 else 0)
+    return virtio_tunnel_header(gso, VIRTIO_NEEDS_CSUM, o.payload_off, mss, o.l4_off, 16), bytes(raw), mss
+
+
+def _as_nvgre(frame: bytes, outer: int, inner: int) -> bytes:
+    """The GRE super-packet the program makes of ``frame`` (lengths filled in)."""
+    sup = bytearray(frame[:12] + nvgre_header(outer, inner) + frame[14:])
+    if outer == 4:
+        struct.pack_into("!H", sup, 16, len(sup) - 14)
+        struct.pack_into("!H", sup, 24, ipv4_header_checksum(sup[14:34]))
+    else:
+        struct.pack_into("!H", sup, 18, len(sup) - 14 - 40)
+    return bytes(sup)
+
+
+@pytest.fixture(scope="module", params=GRE_MIXES, ids=["outer%d-inner%d" % m for m in GRE_MIXES])
+def gre_run(request, netns_capable, tcpdump, tmp_path_factory):
+    for tool in ("ethtool", "llc", "tc"):
+        if shutil.which(tool) is None:
+            pytest.skip("%s is not installed (the NVGRE lab compiles and attaches a tc BPF program)" % tool)
+    outer, inner = request.param
+    workdir = tmp_path_factory.mktemp("nvgre")
+    obj = nvgre_encap_object(workdir, outer, inner)
+    rng = random.Random(TAP_SEED + 10 * outer + inner)
+    cases = [_random_inner_tcp(rng, inner) for _ in range(8)]
+    with tap_gso_lab(workdir) as lab:
+        attach_egress_program(lab, obj)
+        wire = lab.segment([(h, f) for h, f, _m in cases], TAP_SRC_MAC)
+    return outer, inner, cases, wire
+
+
+def test_kernel_segments_nvgre_as_segment_does(gre_run):
+    """segment(NVGRE super-packet, mss) == the kernel's GRE GSO segments, byte for byte."""
+    outer, inner, cases, wire = gre_run
+    ours = []
+    for n, (_h, frame, mss) in enumerate(cases):
+        sup = _as_nvgre(frame, outer, inner)
+        assert parse_offsets(sup).tunnel == "gre"
+        ours += [(n, k, bytes(p)) for k, p in enumerate(segment(Ether(sup), mss=mss))]
+    assert len(wire) == len(ours), "kernel sent %d segments, segment() made %d" % (len(wire), len(ours))
+    for (n, k, mine), theirs in zip(ours, wire):
+        assert mine == theirs, ("case %d, segment %d differs from the kernel's:\n ours   %s\n kernel %s"
+                                % (n, k, mine[:120].hex(), theirs[:120].hex()))
+    at = 0
+    for n, (_h, frame, _mss) in enumerate(cases):     # and GRO puts each super-packet back together
+        count = sum(1 for m, _k, _b in ours if m == n)
+        assert coalesce_bytes(wire[at:at + count]) == [_as_nvgre(frame, outer, inner)], "case %d" % n
+        at += count
