@@ -464,8 +464,12 @@ out:
     src = workdir / ("nvgre_%d%d.ll" % (outer, inner))
     obj = src.with_suffix(".o")
     src.write_text(ir)
-    res = subprocess.run(["llc", "-opaque-pointers", "-march=bpf", "-filetype=obj", "-O2", str(src),
-                          "-o", str(obj)], capture_output=True, text=True)
+    # LLVM 14/15 need -opaque-pointers for `ptr`; LLVM 17+ have only opaque pointers and no flag
+    for extra in (["-opaque-pointers"], []):
+        res = subprocess.run(["llc", *extra, "-march=bpf", "-filetype=obj", "-O2", str(src),
+                              "-o", str(obj)], capture_output=True, text=True)
+        if res.returncode == 0:
+            break
     if res.returncode != 0:
         raise RuntimeError("llc could not build the tc program: %s" % res.stderr.strip())
     return obj
