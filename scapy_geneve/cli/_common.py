@@ -29,8 +29,16 @@ def atomic_output(path: str, *inputs: str) -> Iterator[IO[bytes]]:
     """
     check_not_input(path, *inputs)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path),
-                               suffix=".part", dir=directory)
+    if os.path.isdir(path):
+        raise CaptureError("cannot write the output: it is a directory", path=path)
+    if not os.path.isdir(directory):
+        raise CaptureError("cannot write the output: directory %s does not exist" % directory,
+                           path=path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path),
+                                   suffix=".part", dir=directory)
+    except OSError as exc:  # name OUT, not the temporary file
+        raise CaptureError("cannot write the output: %s" % exc.strerror, path=path) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
