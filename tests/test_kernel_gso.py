@@ -437,7 +437,7 @@ def gre_run(request, netns_capable, tcpdump, tmp_path_factory):
     cases = [_random_inner_tcp(rng, inner) for _ in range(8)]
     with tap_gso_lab(workdir) as lab:
         attach_egress_program(lab, obj)
-        wire = lab.segment([(h, f) for h, f, _m in cases], TAP_SRC_MAC)
+        wire = lab.segment([(h, f) for h, f, _m in cases], TAP_SRC_MAC, tunnel=False)
     return outer, inner, cases, wire
 
 
