@@ -13,7 +13,7 @@ big-integer remainder runs in C and is 3-5x faster than summing an
 """
 
 import socket
-from typing import Any, List, Optional, Union
+from typing import Any, List, Union
 
 __all__ = [
     "csum_add", "csum_block", "csum_fold", "pseudo_header_sum", "ipv4_header_checksum",

@@ -30,10 +30,11 @@ def atomic_output(path: str, *inputs: str) -> Iterator[IO[bytes]]:
     check_not_input(path, *inputs)
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise CaptureError("cannot write the output: it is a directory", path=path)
+        raise CaptureError("is a directory: give a file name for the output", path=path)
     if not os.path.isdir(directory):
-        raise CaptureError("cannot write the output: directory %s does not exist" % directory,
-                           path=path)
+        raise CaptureError("directory %s does not exist" % directory, path=path)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise CaptureError("directory %s is not writable" % directory, path=path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path),
                                    suffix=".part", dir=directory)
@@ -53,6 +54,21 @@ def atomic_output(path: str, *inputs: str) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def capture_output(path: str, *inputs: str) -> Iterator[IO[bytes]]:
+    """Where a command writes a capture: standard output for ``-`` (never a
+    terminal), otherwise :func:`atomic_output` (never over an input)."""
+    if path == "-":
+        if sys.stdout.isatty():
+            raise CaptureError("refusing to write a capture to a terminal (redirect standard "
+                               "output or give a file name)", path="-")
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    with atomic_output(path, *[i for i in inputs if i != "-"]) as out:
+        yield out
 
 
 class Progress:

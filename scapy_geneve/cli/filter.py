@@ -1,12 +1,10 @@
 """``scapy-geneve filter IN OUT``: copy the packets that match, byte for byte."""
 
 import argparse
-import contextlib
-import os
 import sys
-from typing import IO, Any, Iterator, List
+from typing import Any, List
 
-from scapy_geneve.cli._common import Progress, atomic_output
+from scapy_geneve.cli._common import Progress, capture_output
 from scapy_geneve.cli.stats import add_scan_options, input_size, scan_kwargs
 from scapy_geneve.errors import CaptureError
 from scapy_geneve.scan import KINDS, PacketFilter, filter_capture
@@ -83,34 +81,12 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-@contextlib.contextmanager
-def _output(path: str, source: str) -> Iterator[IO[bytes]]:
-    """OUT: a file written atomically, or standard output for ``-``."""
-    if path != "-":
-        # Say what is wrong with OUT itself (not with the temporary file beside it).
-        if os.path.isdir(path):
-            raise CaptureError("is a directory: give a file name for the output", path=path)
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise CaptureError("directory %s does not exist" % directory, path=path)
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise CaptureError("directory %s is not writable" % directory, path=path)
-        with atomic_output(path, *([source] if source != "-" else [])) as out:
-            yield out
-        return
-    if sys.stdout.isatty():
-        raise SystemExit("scapy-geneve filter: error: refusing to write a capture to a "
-                         "terminal (redirect standard output or give a file name)")
-    yield sys.stdout.buffer
-    sys.stdout.buffer.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     pfilter = packet_filter(args)
     bar = Progress(input_size(args.input), "filter", args.quiet)
     counts = [0, 0, 0]
     error = None
-    with _output(args.output, args.input) as out:
+    with capture_output(args.output, args.input) as out:
         try:
             filter_capture(args.input, out, pfilter, progress=bar.update, counts=counts,
                            **scan_kwargs(args))

@@ -8,14 +8,12 @@ and every TCP/UDP packet gets the lengths and checksums the NIC would fill in.
 """
 
 import argparse
-import contextlib
 import itertools
-import os
 import sys
 from collections import deque
 from typing import IO, Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
-from scapy_geneve.cli._common import Progress, atomic_output
+from scapy_geneve.cli._common import Progress, capture_output
 from scapy_geneve.errors import BuildError, CaptureError
 from scapy_geneve.gro import coalesce_indexed
 from scapy_geneve.pcapio import PcapngWriter, PcapWriter, Record, open_capture
@@ -101,28 +99,6 @@ def _ports(args: argparse.Namespace) -> Dict[int, str]:
     return ports
 
 
-@contextlib.contextmanager
-def _output(path: str, source: str) -> Iterator[IO[bytes]]:
-    """OUT: a file written atomically (errors name OUT, not the temporary file
-    beside it), or standard output for ``-``."""
-    if path == "-":
-        if sys.stdout.isatty():
-            raise _UsageError("refusing to write a capture to a terminal (redirect standard "
-                              "output or give a file name)")
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    if os.path.isdir(path):
-        raise CaptureError("is a directory: give a file name for the output", path=path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise CaptureError("directory %s does not exist" % directory, path=path)
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise CaptureError("directory %s is not writable" % directory, path=path)
-    with atomic_output(path, *([source] if source != "-" else [])) as out:
-        yield out
-
-
 class _Writer:
     """The output capture: pcap for pcap input (nanosecond timestamps, the input's
     link type), pcapng for pcapng input (one interface per input interface, with
@@ -184,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
     reasons: List[str] = []
     transform = _transform(args)
     ports = _ports(args)
-    with open_capture(args.input) as reader, _output(args.output, args.input) as out:
+    with open_capture(args.input) as reader, capture_output(args.output, args.input) as out:
         bar = Progress(reader.file_size, "segment", args.quiet)
         writer = _Writer(out, reader.format == "pcapng")
         records = _checked(reader, args.input, counts, bar, one_link=args.coalesce)
