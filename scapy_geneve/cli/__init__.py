@@ -30,13 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        try:
-            module = importlib.import_module("scapy_geneve.cli." + name)
-        except ModuleNotFoundError as exc:
-            if exc.name != "scapy_geneve.cli." + name:
-                raise
-            continue  # command not shipped in this build
-        module.register(sub)
+        importlib.import_module("scapy_geneve.cli." + name).register(sub)
     return parser
 
 
