@@ -41,8 +41,8 @@ def _link(rec: Record) -> Optional[Tuple[int, str]]:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "segment", help="GSO/TSO-segment (or GRO-coalesce) a capture",
-        description="Read IN (pcap or pcapng, captured before the NIC) and write OUT (pcap, "
-                    "same link type) with every GSO/TSO super-packet cut into the segments "
+        description="Read IN (pcap or pcapng, captured before the NIC) and write OUT "
+                    "with every GSO/TSO super-packet cut into the segments "
                     "Linux's software GSO sends: tunnel header and options copied, IDs, "
                     "sequence numbers, lengths and checksums per segment.  Every other "
                     "TCP/UDP packet gets its checksums finished; anything else is copied "

@@ -487,19 +487,18 @@ def flow_sport(inner: Packet, low: int = 49152, high: int = 65535) -> int:
     if not 0 < low <= high <= 0xFFFF:
         raise BuildError("flow_sport", "low/high", (low, high),
                          "must satisfy 0 < low <= high <= 65535")
-    key = b""
-    layer = inner
-    if isinstance(layer, Ether):
-        key = bytes(layer)[:14]
-        layer = layer.payload
-    for l3 in (IP, IPv6):
-        if isinstance(layer, l3):
-            proto = layer.proto if l3 is IP else layer.nh
-            key = b"%s|%s|%d" % (layer.src.encode(), layer.dst.encode(), proto)
-            l4 = layer.payload
-            if isinstance(l4, (TCP, UDP)):
-                key += struct.pack("!HH", l4.sport, l4.dport)
-            break
+    layer = inner.payload if isinstance(inner, Ether) else inner
+    if isinstance(layer, (IP, IPv6)):
+        proto = layer.proto if isinstance(layer, IP) else layer.nh
+        key = b"%s|%s|%d" % (layer.src.encode(), layer.dst.encode(), proto)
+        l4 = layer.payload
+        if isinstance(l4, (TCP, UDP)):
+            key += struct.pack("!HH", l4.sport, l4.dport)
+    elif isinstance(inner, Ether):
+        # Not IP: the MACs and EtherType (building only when they are needed).
+        key = bytes(inner)[:14]
+    else:
+        key = b""
     hashed = zlib.crc32(key) & 0xFFFFFFFF
     return ((hashed * (high - low)) >> 32) + low
 
