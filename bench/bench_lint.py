@@ -31,7 +31,7 @@ sys.path.insert(0, ROOT)
 
 
 def _records(path: str):
-    from scapy_geneve import pcapio
+    from scapy_geneve.capture import pcapio
     return [r.data for r in pcapio.iter_records(path)]
 
 
@@ -49,7 +49,7 @@ def time_dissect_lint(frames) -> float:
     from scapy.config import conf
     from scapy.layers.l2 import Ether
 
-    from scapy_geneve.lint import lint
+    from scapy_geneve.conformance.lint import lint
     conf.debug_dissector = False
     start = time.perf_counter()
     for data in frames:

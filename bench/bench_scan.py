@@ -10,7 +10,7 @@ then runs, each in its own process so peak memory (max RSS) is its own:
 - ``bare-ng``   the same bare loop over a pcapng file's blocks (pcapng run);
 - ``bare-mem``  the tightest pure-Python header walk we know (4 MiB reads,
                 ``struct.unpack_from`` in memory): a harder yardstick;
-- ``stats``     scapy_geneve.scan.compute_stats (what ``scapy-geneve stats`` runs);
+- ``stats``     scapy_geneve.capture.scan.compute_stats (what ``scapy-geneve stats`` runs);
 - ``scan``      the per-record generator ``scan()`` (a ScanRecord per packet, built
                 from the vectorised columns);
 - ``scan-ref``  ``scan(vectorised=False)``: parse_packet() on every packet (the reference);
@@ -103,12 +103,12 @@ def work_bare_mem(path: str) -> int:
 
 
 def work_stats(path: str) -> int:
-    from scapy_geneve.scan import compute_stats
+    from scapy_geneve.capture.scan import compute_stats
     return compute_stats(path).packets
 
 
 def work_scan(path: str) -> int:
-    from scapy_geneve.scan import scan
+    from scapy_geneve.capture.scan import scan
     count = 0
     for _rec in scan(path):
         count += 1
@@ -116,7 +116,7 @@ def work_scan(path: str) -> int:
 
 
 def work_scan_ref(path: str) -> int:
-    from scapy_geneve.scan import scan
+    from scapy_geneve.capture.scan import scan
     count = 0
     for _rec in scan(path, vectorised=False):
         count += 1
@@ -162,7 +162,7 @@ def _warm_imports(name: str) -> None:
     """Import before the clock starts: throughput, not interpreter start-up."""
     import importlib
     if name in ("stats", "scan", "scan-ref", "scapy"):
-        importlib.import_module("scapy_geneve.scan")
+        importlib.import_module("scapy_geneve.capture.scan")
         importlib.import_module("numpy")
     if name == "dpkt":
         importlib.import_module("dpkt")

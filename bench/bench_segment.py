@@ -38,7 +38,7 @@ from scapy.packet import Raw  # noqa: E402
 from scapy_geneve import Geneve, GeneveOption, segment  # noqa: E402
 from scapy_geneve import checksum  # noqa: E402
 from scapy_geneve.checksum import csum_block  # noqa: E402
-from scapy_geneve.segment import parse_offsets, segment_bytes  # noqa: E402
+from scapy_geneve.offload.segment import parse_offsets, segment_bytes  # noqa: E402
 
 PAYLOAD = 64000
 MTU = 1500

@@ -23,7 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from scapy_geneve.pcapio import LINKTYPE_ETHERNET, PcapngWriter, PcapWriter  # noqa: E402
+from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, PcapngWriter, PcapWriter  # noqa: E402
 
 MAC_A = bytes.fromhex("020000000001")
 MAC_B = bytes.fromhex("020000000002")

@@ -11,8 +11,8 @@ from scapy.layers.inet import IP, UDP, in4_chksum
 from scapy.layers.l2 import Ether
 
 from scapy_geneve import Geneve, Target, run_vectors, vectors
-from scapy_geneve.endpoints import Endpoint
-from scapy_geneve.vectors import KNOWN_OPTION
+from scapy_geneve.conformance.endpoints import Endpoint
+from scapy_geneve.conformance.vectors import KNOWN_OPTION
 
 
 class Inbox:

@@ -11,7 +11,7 @@ from scapy.layers.vxlan import VXLAN
 from scapy.utils import wrpcap
 
 from scapy_geneve import Geneve, pcapio
-from scapy_geneve.lint import lint, lint_summary
+from scapy_geneve.conformance.lint import lint, lint_summary
 
 workdir = tempfile.TemporaryDirectory()
 path = sys.argv[1] if len(sys.argv) > 1 else None

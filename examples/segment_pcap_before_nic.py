@@ -18,7 +18,7 @@ from scapy.utils import rdpcap
 
 from scapy_geneve import Geneve, finish_checksums, segment
 from scapy_geneve.checksum import csum_add, pseudo_header_sum
-from scapy_geneve.segment import parse_offsets
+from scapy_geneve.offload.segment import parse_offsets
 
 SAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpus", "tcpdump",
                       "gso-ipv6-geneve-ipv4.pcap")

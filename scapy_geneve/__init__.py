@@ -23,22 +23,22 @@ __all__ = [
 
 # -- helpers (each block: one module's public API) ------------------------------
 # (tunnel API, segmentation, lint/conformance and scan add their imports here)
-from scapy_geneve.tunnel import (  # noqa: E402
+from scapy_geneve.tunnels.tunnel import (  # noqa: E402
     NotATunnel, TunnelInfo, decapsulate, encapsulate, entropy_sport,
 )
 __all__ += ["encapsulate", "decapsulate", "TunnelInfo", "NotATunnel", "entropy_sport"]
-from scapy_geneve.compare import Comparison, compare  # noqa: E402
+from scapy_geneve.tunnels.compare import Comparison, compare  # noqa: E402
 __all__ += ["compare", "Comparison"]
-from scapy_geneve.segment import finish_checksums, segment  # noqa: E402
-from scapy_geneve.gro import coalesce  # noqa: E402
+from scapy_geneve.offload.segment import finish_checksums, segment  # noqa: E402
+from scapy_geneve.offload.gro import coalesce  # noqa: E402
 __all__ += ["segment", "finish_checksums", "coalesce"]
-from scapy_geneve.lint import RULES, Finding, lint  # noqa: E402
-from scapy_geneve.vectors import Expect, Target, Vector, register_vector, vectors  # noqa: E402
-from scapy_geneve.harness import VerdictTable, run_vectors  # noqa: E402
+from scapy_geneve.conformance.lint import RULES, Finding, lint  # noqa: E402
+from scapy_geneve.conformance.vectors import Expect, Target, Vector, register_vector, vectors  # noqa: E402
+from scapy_geneve.conformance.harness import VerdictTable, run_vectors  # noqa: E402
 __all__ += ["lint", "Finding", "RULES", "vectors", "Vector", "Expect", "Target",
             "register_vector", "run_vectors", "VerdictTable"]
-from scapy_geneve.pcapio import PcapngWriter, PcapWriter, iter_records, open_capture  # noqa: E402
-from scapy_geneve.scan import (  # noqa: E402
+from scapy_geneve.capture.pcapio import PcapngWriter, PcapWriter, iter_records, open_capture  # noqa: E402
+from scapy_geneve.capture.scan import (  # noqa: E402
     PacketFilter, Ports, ScanRecord, ScanStats, compute_stats, filter_capture, parse_packet, scan,
 )
 __all__ += ["scan", "ScanRecord", "ScanStats", "compute_stats", "PacketFilter", "filter_capture",
@@ -57,3 +57,25 @@ def scapy_ext(plg):  # type: ignore[no-untyped-def]
         mode=plg.MODE.CONTRIB,
         path=__path__[0] + "/_contrib.py",
     )
+
+
+# -- old module paths (before 0.2), kept for one release ---------------------------------
+# Registered in sys.modules so that ``import scapy_geneve.segment`` finds the moved
+# module without importing a shim: a shim would rebind ``scapy_geneve.segment`` (the
+# function) to a module.  ``harness`` and ``endpoints`` are lazy shim files instead.
+_OLD_PATHS = {
+    "tunnel": "tunnels.tunnel", "compare": "tunnels.compare", "segment": "offload.segment",
+    "gro": "offload.gro", "lint": "conformance.lint", "vectors": "conformance.vectors",
+    "pcapio": "capture.pcapio", "scan": "capture.scan",
+}
+
+
+def _alias_old_paths() -> None:
+    import sys
+    for old, new in _OLD_PATHS.items():
+        module = sys.modules.get(__name__ + "." + new)
+        if module is not None:
+            sys.modules.setdefault(__name__ + "." + old, module)
+
+
+_alias_old_paths()

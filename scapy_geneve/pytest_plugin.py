@@ -6,8 +6,8 @@ scapy-geneve is installed (or load it with ``-p scapy_geneve.pytest_plugin``).
 In your ``conftest.py``, say how to reach the endpoint::
 
     import pytest
-    from scapy_geneve.endpoints import InterfaceEndpoint
-    from scapy_geneve.vectors import Target
+    from scapy_geneve.conformance.endpoints import InterfaceEndpoint
+    from scapy_geneve.conformance.vectors import Target
 
     @pytest.fixture(scope="session")
     def tunnel_endpoint():
@@ -36,8 +36,8 @@ from typing import Any, List, Optional
 
 import pytest
 
-from scapy_geneve.harness import DEVIATION, ERROR, FAIL, NA, Result, run_vectors
-from scapy_geneve.vectors import Vector, vectors
+from scapy_geneve.conformance.harness import DEVIATION, ERROR, FAIL, NA, Result, run_vectors
+from scapy_geneve.conformance.vectors import Vector, vectors
 
 __all__ = ["assert_conformant", "ConformanceDeviation", "check_vector"]
 
@@ -77,7 +77,7 @@ def pytest_generate_tests(metafunc: Any) -> None:
 def tunnel_endpoint() -> Any:
     """The endpoint under test: override this fixture in your conftest.py."""
     pytest.skip("no tunnel endpoint: define a session-scoped `tunnel_endpoint` fixture that "
-                "yields a started scapy_geneve.endpoints.Endpoint")
+                "yields a started scapy_geneve.conformance.endpoints.Endpoint")
 
 
 def check_vector(endpoint: Any, vector: Vector, timeout: Optional[float] = None) -> Result:

@@ -11,8 +11,8 @@ from scapy.packet import Raw
 from scapy.utils import wrpcap
 
 from scapy_geneve.cli import main
-from scapy_geneve.lint import RULES
-from scapy_geneve.vectors import vectors
+from scapy_geneve.conformance.lint import RULES
+from scapy_geneve.conformance.vectors import vectors
 
 ETH = dict(src="02:00:00:00:00:aa", dst="02:00:00:00:00:bb")
 INNER = Ether(**ETH) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2) / Raw(b"x")
@@ -161,8 +161,8 @@ def test_conform_linux_vxlan_end_to_end(netns_capable, capsys):
 
 def test_conform_write_puts_every_selected_vector_in_a_pcap(tmp_path, capsys):
     """Vectors for a device the harness cannot drive: replay the file into it."""
-    from scapy_geneve import pcapio
-    from scapy_geneve.vectors import vectors
+    from scapy_geneve.capture import pcapio
+    from scapy_geneve.conformance.vectors import vectors
 
     out = str(tmp_path / "vxlan-vectors.pcap")
     assert main(["conform", "--write", out, "--protocol", "vxlan", "--dst-mac", "52:54:00:00:00:01",

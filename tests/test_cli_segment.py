@@ -12,8 +12,8 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.utils import wrpcap
 
 from scapy_geneve.cli import main
-from scapy_geneve.pcapio import iter_records
-from scapy_geneve.segment import finish_checksums_bytes, segment_bytes
+from scapy_geneve.capture.pcapio import iter_records
+from scapy_geneve.offload.segment import finish_checksums_bytes, segment_bytes
 
 from .test_gro import as_captured
 from .test_segment import geneve_super, plain_tcp, vxlan_super
@@ -237,7 +237,7 @@ def test_standard_input_and_output(capture, tmp_path):
 def test_pcapng_in_gives_pcapng_out_with_every_interface(tmp_path):
     """Two interfaces of different link types (Ethernet and raw IP): each packet is cut
     on its own link and lands on its own interface, with its nanosecond time."""
-    from scapy_geneve.pcapio import PcapngWriter
+    from scapy_geneve.capture.pcapio import PcapngWriter
     eth = as_captured(geneve_super(5000))
     raw_ip = as_captured(plain_tcp(3000))[14:]
     src = tmp_path / "in.pcapng"
@@ -260,7 +260,7 @@ def test_pcapng_in_gives_pcapng_out_with_every_interface(tmp_path):
 
 
 def test_tshark_reads_the_pcapng_output_per_interface_with_good_checksums(tmp_path, tshark):
-    from scapy_geneve.pcapio import PcapngWriter
+    from scapy_geneve.capture.pcapio import PcapngWriter
     src = tmp_path / "in.pcapng"
     with open(src, "wb") as f:
         w = PcapngWriter(f)

@@ -13,7 +13,7 @@ from scapy_geneve.cli import main
 from scapy_geneve.cli import show as show_cli
 from scapy_geneve.layers.geneve import Geneve, GeneveOption
 from scapy_geneve.layers.stt import STT
-from scapy_geneve.pcapio import LINKTYPE_ETHERNET, PcapWriter
+from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, PcapWriter
 
 MACS = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 INNER = Ether(**MACS) / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1000, dport=80)

@@ -19,7 +19,7 @@ from scapy.layers.vxlan import VXLAN
 from scapy_geneve.cli import main
 from scapy_geneve.layers.geneve import Geneve, GeneveOption
 from scapy_geneve.layers.nvgre import NVGRE
-from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapngWriter, PcapWriter,
+from scapy_geneve.capture.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapngWriter, PcapWriter,
                                  iter_records)
 
 MACS = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}

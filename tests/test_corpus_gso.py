@@ -24,7 +24,7 @@ from scapy.utils import rdpcap, wrpcap
 
 from scapy_geneve import finish_checksums, segment
 from scapy_geneve.checksum import CSUM_MANGLED_0, l4_checksum
-from scapy_geneve.segment import parse_offsets
+from scapy_geneve.offload.segment import parse_offsets
 
 CAPTURES = [
     "gso-ipv4-geneve-ipv4", "gso-ipv4-geneve-ipv6", "gso-ipv4-vxlan-ipv4",

@@ -19,7 +19,7 @@ from scapy.packet import Raw
 
 from scapy_geneve import Geneve, GeneveOption, coalesce, finish_checksums, segment
 from scapy_geneve.checksum import csum_add, ipv4_header_checksum, pseudo_header_sum
-from scapy_geneve.segment import parse_offsets
+from scapy_geneve.offload.segment import parse_offsets
 
 from .test_segment import OUTER_ETH, geneve_super, nvgre_super, payload, plain_tcp, vxlan_super
 
@@ -247,7 +247,7 @@ def test_wrong_checksums_knob():
 
 
 def test_coalesce_indexed_streams_each_super_packet_once_final():
-    from scapy_geneve.gro import coalesce_indexed
+    from scapy_geneve.offload.gro import coalesce_indexed
     first = [bytes(s) for s in segment(geneve_super(3000, flags="PA"), mss=1000)]
     consumed = []
 

@@ -14,10 +14,10 @@ import sys
 import pytest
 from scapy.layers.inet import IP
 
-from scapy_geneve.endpoints import Endpoint, InterfaceEndpoint, VethEndpoint, _run, cleanup_stale
-from scapy_geneve.harness import (DELIVERED, DEVIATION, DROPPED, ERROR, FAIL, INFO, NA, PASS,
+from scapy_geneve.conformance.endpoints import Endpoint, InterfaceEndpoint, VethEndpoint, _run, cleanup_stale
+from scapy_geneve.conformance.harness import (DELIVERED, DEVIATION, DROPPED, ERROR, FAIL, INFO, NA, PASS,
                                   VerdictTable, judge, run_vectors)
-from scapy_geneve.vectors import Expect, Target, Vector, vectors
+from scapy_geneve.conformance.vectors import Expect, Target, Vector, vectors
 
 
 def _v(expect, level):
@@ -281,8 +281,8 @@ def test_cleanup_stale_removes_what_a_killed_run_left(netns_capable, tmp_path):
 
 PLUGIN_CONFTEST = '''
 import pytest
-from scapy_geneve.endpoints import Endpoint
-from scapy_geneve.vectors import Target
+from scapy_geneve.conformance.endpoints import Endpoint
+from scapy_geneve.conformance.vectors import Target
 
 class Obs:
     def __init__(self, ep): self.ep = ep

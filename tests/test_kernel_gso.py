@@ -28,8 +28,8 @@ from scapy.utils import RawPcapReader
 
 from scapy_geneve import Geneve, GeneveOption, coalesce, segment
 from scapy_geneve.checksum import csum_add, ipv4_header_checksum, pseudo_header_sum
-from scapy_geneve.gro import coalesce_bytes
-from scapy_geneve.segment import parse_offsets
+from scapy_geneve.offload.gro import coalesce_bytes
+from scapy_geneve.offload.segment import parse_offsets
 
 from .kernel_lab import (
     UNDERLAY, UNDERLAY_MTU, VIRTIO_GSO_ECN, VIRTIO_GSO_TCPV4, VIRTIO_GSO_TCPV6, VIRTIO_GSO_UDP_L4,

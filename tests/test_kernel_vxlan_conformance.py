@@ -11,9 +11,9 @@ import os
 
 import pytest
 
-from scapy_geneve.endpoints import KernelVXLANEndpoint
-from scapy_geneve.harness import DELIVERED, DEVIATION, FAIL, PASS, run_vectors
-from scapy_geneve.vectors import vectors
+from scapy_geneve.conformance.endpoints import KernelVXLANEndpoint
+from scapy_geneve.conformance.harness import DELIVERED, DEVIATION, FAIL, PASS, run_vectors
+from scapy_geneve.conformance.vectors import vectors
 
 pytestmark = [pytest.mark.netns]
 

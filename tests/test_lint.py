@@ -18,7 +18,7 @@ from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3UDP
 from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.stt import stt_segment
 from scapy_geneve.layers.vxlan import build_vxlan
-from scapy_geneve.lint import INFO, MUST, RULES, SHOULD, Finding, lint, lint_summary
+from scapy_geneve.conformance.lint import INFO, MUST, RULES, SHOULD, Finding, lint, lint_summary
 
 def ETH():
     """An Ethernet header with both addresses set (Scapy would ARP for a missing dst)."""

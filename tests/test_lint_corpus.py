@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from scapy.layers.l2 import Ether
 
-from scapy_geneve import pcapio
-from scapy_geneve.lint import lint
+from scapy_geneve.capture import pcapio
+from scapy_geneve.conformance.lint import lint
 
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
 

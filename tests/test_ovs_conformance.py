@@ -22,9 +22,9 @@ import time
 import pytest
 from scapy.utils import rdpcap
 
-from scapy_geneve.endpoints import OVSEndpoint, ovs_available
-from scapy_geneve.harness import DELIVERED, DEVIATION, FAIL, INFO, NA, PASS, run_vectors
-from scapy_geneve.vectors import TAG_PREFIX, vectors
+from scapy_geneve.conformance.endpoints import OVSEndpoint, ovs_available
+from scapy_geneve.conformance.harness import DELIVERED, DEVIATION, FAIL, INFO, NA, PASS, run_vectors
+from scapy_geneve.conformance.vectors import TAG_PREFIX, vectors
 
 pytestmark = [pytest.mark.netns]
 

@@ -19,10 +19,10 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
-from scapy_geneve.endpoints import Observer, OVSEndpoint, netns_socket, ovs_available
+from scapy_geneve.conformance.endpoints import Observer, OVSEndpoint, netns_socket, ovs_available
 from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.vxlan import VXLAN, build_vxlan
-from scapy_geneve.lint import MUST, lint
+from scapy_geneve.conformance.lint import MUST, lint
 
 pytestmark = [pytest.mark.netns]
 

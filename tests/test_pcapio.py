@@ -13,7 +13,7 @@ import pytest
 from scapy.utils import RawPcapNgReader, RawPcapReader
 
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.pcapio import (BT_EPB, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
+from scapy_geneve.capture.pcapio import (BT_EPB, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
                                  PcapngWriter, PcapWriter, Record, iter_records, open_capture)
 
 FRAMES = [bytes([i]) * (60 + 7 * i) for i in range(40)]   # lengths not multiples of 4

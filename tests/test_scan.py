@@ -20,9 +20,9 @@ from scapy_geneve.layers.geneve import Geneve, GeneveOption
 from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3Control, L2TPv3UDP
 from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.stt import STT, STTFragment
-from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2,
+from scapy_geneve.capture.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2,
                                  LINKTYPE_RAW, PcapWriter, PcapngWriter)
-from scapy_geneve.scan import (KINDS, PacketFilter, ScanStats, compute_stats, filter_capture,
+from scapy_geneve.capture.scan import (KINDS, PacketFilter, ScanStats, compute_stats, filter_capture,
                                parse_packet, scan)
 
 INNER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(
@@ -380,8 +380,8 @@ class TestStatsPaths:
 
 class TestFilterPredicate:
     def test_mask_equals_match(self, all_kinds: Path) -> None:
-        from scapy_geneve.pcapio import open_capture
-        from scapy_geneve.scan import analyse_batch
+        from scapy_geneve.capture.pcapio import open_capture
+        from scapy_geneve.capture.scan import analyse_batch
         filters = [PacketFilter(vni=[5001]), PacketFilter(kind=["stt", "nvgre"]),
                    PacketFilter(option_class=[0x0108]), PacketFilter(option_type=[0x80]),
                    PacketFilter(option_class=[0x0102], option_type=[0x03]),
@@ -535,7 +535,7 @@ def test_ovs_geneve_capture(netns_capable: None, tcpdump: str, tshark: str,
     option from its TLV map; the capture of its underlay scans to VNI 5000, C set,
     option 0xffff/0x80 of one word, the VM's 5-tuples, and tshark agrees."""
     import time
-    from scapy_geneve.endpoints import OVSEndpoint, netns_socket, ovs_available
+    from scapy_geneve.conformance.endpoints import OVSEndpoint, netns_socket, ovs_available
     reason = ovs_available()
     if reason:
         pytest.skip(reason)
@@ -785,6 +785,6 @@ def test_option_counts_without_the_table(monkeypatch: pytest.MonkeyPatch, tmp_pa
     path = write_pcap(tmp_path / "opts.pcap", _option_frames() + [bytes(f) for f in
                                                                  _all_kinds_frames()])
     table = compute_stats(path).to_dict()
-    monkeypatch.setattr(sys.modules["scapy_geneve.scan"], "_TABLE_CELLS", 0)
+    monkeypatch.setattr(sys.modules["scapy_geneve.capture.scan"], "_TABLE_CELLS", 0)
     pairs = compute_stats(path).to_dict()
     assert table == pairs and table["options"] and table["option_classes"]

@@ -27,9 +27,9 @@ from scapy_geneve.layers.geneve import Geneve, GeneveOption
 from scapy_geneve.layers.l2tpv3 import L2TPv3
 from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.stt import STT
-from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_RAW, CaptureReader, PcapngWriter,
+from scapy_geneve.capture.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_RAW, CaptureReader, PcapngWriter,
                                  PcapWriter, iter_records)
-from scapy_geneve.scan import (SUPPORTED_LINKTYPES, PacketFilter, ScanStats, compute_stats,
+from scapy_geneve.capture.scan import (SUPPORTED_LINKTYPES, PacketFilter, ScanStats, compute_stats,
                                filter_capture, parse_packet, scan)
 
 FUZZ = settings(max_examples=300, deadline=None,

@@ -21,7 +21,7 @@ from scapy.packet import Packet, Raw
 
 from scapy_geneve import BuildError, CaptureError, Geneve, GeneveOption, finish_checksums, segment
 from scapy_geneve.checksum import csum_add, csum_block, pseudo_header_sum
-from scapy_geneve.segment import parse_offsets, segment_bytes
+from scapy_geneve.offload.segment import parse_offsets, segment_bytes
 
 OUTER_ETH = Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01")
 INNER_ETH = Ether(dst="02:00:00:00:bb:01", src="02:00:00:00:aa:01")
@@ -559,7 +559,7 @@ def test_segment_copies_the_first_segment_instead_of_dissecting_each(monkeypatch
     other one is a copy of the first with its own IDs, sequence number, flags,
     checksums and payload (tests/test_segment_props.py proves the copies equal full
     dissections); the copies share no mutable value with each other."""
-    seg_mod = importlib.import_module("scapy_geneve.segment")   # the package's `segment` is the function
+    seg_mod = importlib.import_module("scapy_geneve.offload.segment")   # the package's `segment` is the function
     calls = []
     real = seg_mod._clone
     monkeypatch.setattr(seg_mod, "_clone", lambda *a, **k: calls.append(1) or real(*a, **k))

@@ -17,8 +17,8 @@ from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 
 from scapy_geneve import BuildError, CaptureError, Geneve, finish_checksums, segment
-from scapy_geneve.gro import coalesce_bytes
-from scapy_geneve.segment import parse_offsets, segment_bytes
+from scapy_geneve.offload.gro import coalesce_bytes
+from scapy_geneve.offload.segment import parse_offsets, segment_bytes
 
 from .strategies import options as geneve_options
 from .test_gro import as_captured

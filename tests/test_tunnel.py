@@ -12,7 +12,7 @@ from scapy_geneve import (
     NVGRE, STT, VXLAN, BuildError, build_vxlan, Geneve, GeneveOption, GeneveOptionOVN, L2TPv3,
     L2TPv3Control, NotATunnel, decapsulate, encapsulate,
 )
-from scapy_geneve.tunnel import KINDS
+from scapy_geneve.tunnels.tunnel import KINDS
 
 
 def inner_frame(sport: int = 1000, tos: int = 0, size: int = 20) -> Ether:

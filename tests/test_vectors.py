@@ -14,8 +14,8 @@ from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
 from scapy_geneve.layers.geneve import Geneve
-from scapy_geneve.lint import lint
-from scapy_geneve.vectors import (KNOWN_OPTION, LEVELS, TAG_PREFIX, Expect, Target, Vector,
+from scapy_geneve.conformance.lint import lint
+from scapy_geneve.conformance.vectors import (KNOWN_OPTION, LEVELS, TAG_PREFIX, Expect, Target, Vector,
                                   register_vector, vectors)
 
 ALL = vectors()
@@ -182,7 +182,7 @@ def test_register_vector_adds_and_replaces():
         register_vector(Vector("user-vni-zero-check", "geneve", Expect.DROP, "MUST", "s", "y", build))
         assert vectors(names=["user-vni-zero-check"])[0].expect is Expect.DROP
     finally:
-        sys.modules["scapy_geneve.vectors"]._USER_VECTORS.clear()
+        sys.modules["scapy_geneve.conformance.vectors"]._USER_VECTORS.clear()
     assert "user-vni-zero-check" not in {v.name for v in vectors()}
 
 

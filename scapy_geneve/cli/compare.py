@@ -1,6 +1,6 @@
 """``scapy-geneve compare``: the five encapsulations side by side.
 
-Every number comes from :func:`scapy_geneve.compare.compare`, which builds
+Every number comes from :func:`scapy_geneve.tunnels.compare.compare`, which builds
 the packets and measures them.  ``--plot FILE`` draws efficiency against
 inner packet size: PNG/PDF/SVG through matplotlib (``pip install
 scapy-geneve[plot]``); without matplotlib an ``.svg`` file is still written
@@ -14,7 +14,7 @@ import sys
 from typing import IO, List, Optional, Tuple
 
 from scapy_geneve.cli._common import atomic_output
-from scapy_geneve.compare import DEFAULT_SIZES, Comparison, EncapsulationRow, compare
+from scapy_geneve.tunnels.compare import DEFAULT_SIZES, Comparison, EncapsulationRow, compare
 
 EXIT_OK, EXIT_ERROR = 0, 2
 

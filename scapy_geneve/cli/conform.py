@@ -15,12 +15,12 @@ import os
 import sys
 from typing import List
 
-from scapy_geneve import pcapio
+from scapy_geneve.capture import pcapio
 from scapy_geneve.cli._common import atomic_output
-from scapy_geneve.endpoints import (Endpoint, EndpointError, InterfaceEndpoint,
+from scapy_geneve.conformance.endpoints import (Endpoint, EndpointError, InterfaceEndpoint,
                                     KernelVXLANEndpoint, OVSEndpoint)
-from scapy_geneve.harness import run_vectors
-from scapy_geneve.vectors import LEVELS, Target, vectors
+from scapy_geneve.conformance.harness import run_vectors
+from scapy_geneve.conformance.vectors import LEVELS, Target, vectors
 
 
 def _int(text: str) -> int:

@@ -7,7 +7,7 @@ from typing import Any, List
 from scapy_geneve.cli._common import Progress, capture_output
 from scapy_geneve.cli.stats import add_scan_options, input_size, scan_kwargs
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.scan import KINDS, PacketFilter, filter_capture
+from scapy_geneve.capture.scan import KINDS, PacketFilter, filter_capture
 
 
 def _numbers(text: str) -> List[int]:

@@ -14,10 +14,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 from scapy.config import conf
 from scapy.packet import Packet
 
-from scapy_geneve import pcapio
+from scapy_geneve.capture import pcapio
 from scapy_geneve.cli._common import Progress
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.lint import INFO, MUST, RULES, SHOULD, Finding, lint, lint_summary
+from scapy_geneve.conformance.lint import INFO, MUST, RULES, SHOULD, Finding, lint, lint_summary
 
 LEVEL_ORDER = {INFO: 0, SHOULD: 1, MUST: 2}
 

@@ -15,9 +15,9 @@ from typing import IO, Any, Callable, Deque, Dict, Iterator, List, Optional, Tup
 
 from scapy_geneve.cli._common import Progress, capture_output
 from scapy_geneve.errors import BuildError, CaptureError
-from scapy_geneve.gro import coalesce_indexed
-from scapy_geneve.pcapio import PcapngWriter, PcapWriter, Record, open_capture
-from scapy_geneve.segment import TUNNEL_PORTS, finish_checksums_bytes, segment_bytes
+from scapy_geneve.offload.gro import coalesce_indexed
+from scapy_geneve.capture.pcapio import PcapngWriter, PcapWriter, Record, open_capture
+from scapy_geneve.offload.segment import TUNNEL_PORTS, finish_checksums_bytes, segment_bytes
 
 _ETH, _IP = "ether", "ip"
 

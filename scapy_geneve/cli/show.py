@@ -10,7 +10,7 @@ from typing import Iterator, List, Optional
 from scapy.config import conf
 from scapy.packet import Packet, Raw
 
-from scapy_geneve import pcapio
+from scapy_geneve.capture import pcapio
 from scapy_geneve.layers import Geneve
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample.pcap"
@@ -25,7 +25,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    % SAMPLE.name)
     p.add_argument("--detail", action="store_true", help="Scapy's show() of every packet")
     p.add_argument("--count", "-c", type=int, metavar="N", help="stop after N packets")
-    # Selection (issue 6): packets are found on the fast path (scapy_geneve.scan)
+    # Selection (issue 6): packets are found on the fast path (scapy_geneve.capture.scan)
     # and only the matching ones are dissected with Scapy.
     from scapy_geneve.cli.filter import add_filter_options
     from scapy_geneve.cli.stats import add_scan_options
@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
     out = sys.stdout
     from scapy_geneve.cli.filter import packet_filter
     from scapy_geneve.cli.stats import scan_kwargs
-    from scapy_geneve.scan import matching_records
+    from scapy_geneve.capture.scan import matching_records
     pfilter = packet_filter(args)
     records = (pcapio.iter_records(path) if pfilter.empty
                else matching_records(path, pfilter, **scan_kwargs(args)))

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 
 from scapy_geneve.cli._common import Progress
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.scan import KINDS, DEFAULT_PORTS, Ports, ScanStats, compute_stats
+from scapy_geneve.capture.scan import KINDS, DEFAULT_PORTS, Ports, ScanStats, compute_stats
 
 
 def add_scan_options(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def input_size(path: str) -> Optional[int]:
 
 
 def scan_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
-    """The keyword arguments for scapy_geneve.scan functions from ARGS."""
+    """The keyword arguments for scapy_geneve.capture.scan functions from ARGS."""
     ports = Ports(geneve=DEFAULT_PORTS.geneve | frozenset(args.geneve_port),
                   vxlan=DEFAULT_PORTS.vxlan | frozenset(args.vxlan_port))
     return {"ports": ports, "l2tp_cookie": args.l2tp_cookie, "l2tp_l2ss": args.l2tp_l2ss}

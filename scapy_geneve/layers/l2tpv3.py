@@ -46,7 +46,7 @@ what :func:`l2tpv3_learn` records, the receiver being the sender of the
 control message) or by the session ID alone (any receiver).  A data packet
 is looked up by its outer destination first, then by session ID alone.  An
 entry may also hold the expected cookie *value*; the layer still dissects
-whatever cookie is there, and :func:`scapy_geneve.tunnel.decapsulate`
+whatever cookie is there, and :func:`scapy_geneve.tunnels.tunnel.decapsulate`
 refuses a mismatch, as the receiving LCCE would.
 
 On UDP 1701 the version nibble decides: 3 is dissected here, anything else

@@ -8,7 +8,7 @@ with its reason.  It parses bytes with :mod:`struct`; no Scapy is imported.
 
 For whole-file work (``scapy-geneve stats`` and ``filter``) :func:`compute_stats`
 and :func:`filter_capture` use a second, vectorised path: each chunk that
-:mod:`scapy_geneve.pcapio` reads is parsed for all its packets at once with
+:mod:`scapy_geneve.capture.pcapio` reads is parsed for all its packets at once with
 numpy fancy indexing, and only the packets that are not plain (malformed,
 truncated, IPv6 extension headers, unusual link types...) go through the
 per-packet parser.  Both paths give the same answers; the tests check it.
@@ -42,7 +42,7 @@ from scapy_geneve.consts import (ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, GENEVE_PORT,
                                  VXLAN_GPE_PORT, VXLAN_LINUX_PORT, VXLAN_PORT,
                                  option_class_name)
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6,
+from scapy_geneve.capture.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6,
                                  LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_LOOP,
                                  LINKTYPE_NAMES, LINKTYPE_NULL, LINKTYPE_RAW, Batch,
                                  CaptureReader, Record, open_capture)
@@ -1695,7 +1695,7 @@ def matching_packets(path: Union[str, "os.PathLike[str]"], pfilter: PacketFilter
 def matching_records(path: Union[str, "os.PathLike[str]"], pfilter: PacketFilter,
                      ports: Ports = DEFAULT_PORTS, l2tp_cookie: int = 0,
                      l2tp_l2ss: bool = False) -> Iterator[Record]:
-    """Yield the :class:`~scapy_geneve.pcapio.Record` of each packet that passes.
+    """Yield the :class:`~scapy_geneve.capture.pcapio.Record` of each packet that passes.
 
     The selection runs on the vectorised path; only the chosen records are
     sliced out, so a caller can dissect just those with Scapy.

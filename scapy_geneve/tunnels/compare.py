@@ -2,7 +2,7 @@
 
 :func:`compare` puts the same inner frame in Geneve (with and without
 options), VXLAN, NVGRE, STT and L2TPv3 (over IP and over UDP) through
-:func:`scapy_geneve.tunnel.encapsulate`, and measures each result:
+:func:`scapy_geneve.tunnels.tunnel.encapsulate`, and measures each result:
 
 - ``overhead``: outer bytes added to the inner Ethernet frame (outer IP,
   transport and tunnel headers; no outer Ethernet, no FCS);
@@ -48,7 +48,7 @@ from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3Session
 from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.stt import STT
 from scapy_geneve.layers.vxlan import VXLAN
-from scapy_geneve.tunnel import decapsulate, encapsulate
+from scapy_geneve.tunnels.tunnel import decapsulate, encapsulate
 
 __all__ = ["compare", "Comparison", "EncapsulationRow", "DEFAULT_SIZES", "VARIANTS",
            "MAX_INNER_SIZE"]

@@ -2,7 +2,7 @@
 
 No Scapy here: this module walks capture files record by record (or block by
 block) and hands out the original bytes.  It is the I/O half of the fast path
-(:mod:`scapy_geneve.scan` is the parsing half) and is fast because it reads a
+(:mod:`scapy_geneve.capture.scan` is the parsing half) and is fast because it reads a
 large chunk with one ``read()`` and walks the record headers inside it.
 
 Formats:

@@ -47,7 +47,7 @@ from scapy.packet import Packet
 
 from scapy_geneve.checksum import csum_add, csum_block, csum_fold, ipv4_header_checksum, pseudo_header_sum
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.segment import IPHeader, Offsets, finish_checksums_bytes, parse_offsets
+from scapy_geneve.offload.segment import IPHeader, Offsets, finish_checksums_bytes, parse_offsets
 
 __all__ = ["coalesce", "coalesce_bytes", "coalesce_indexed"]
 
@@ -334,7 +334,7 @@ def coalesce(packets: Sequence[Union[Packet, bytes]], *, max_size: int = 65536,
     0); ``checksums`` is "partial" (pseudo-header sums, as GRO hands packets
     to the stack) or "full" (finished); ``tunnel`` forces "geneve", "vxlan",
     "vxlan-gpe" or "none" instead of port-based detection, ``tunnel_ports``
-    replaces the port table (:data:`scapy_geneve.segment.TUNNEL_PORTS`).
+    replaces the port table (:data:`scapy_geneve.offload.segment.TUNNEL_PORTS`).
     ``flush_every=N`` closes every held super-packet after each N packets, as
     the end of a NAPI poll does (the kernel's budget is 64 packets per poll);
     by default nothing is flushed before the end.
