@@ -1,20 +1,15 @@
 """Wire constants shared by every layer: ports, EtherTypes, limits, IANA registries.
 
-Pure data: this module imports nothing from the package.
+Pure data: this module imports only :mod:`scapy_geneve.registry` (pure data too).
 """
 
 from typing import Dict, List, Tuple
 
-# -- UDP / TCP / IP protocol numbers ------------------------------------------
-GENEVE_PORT = 6081          # RFC 8926 §3.3, IANA
-VXLAN_PORT = 4789           # RFC 7348 §5, IANA
-VXLAN_LINUX_PORT = 8472     # Linux legacy default (VXLAN_LINUX_PORT)
-VXLAN_ACI_PORT = 48879      # Cisco ACI
-VXLAN_GPE_PORT = 4790       # draft-ietf-nvo3-vxlan-gpe
-STT_PORT = 7471             # draft-davie-stt-08, IANA "stt" (TCP)
-L2TP_PORT = 1701            # RFC 3931 §4.1.2
-IPPROTO_GRE = 47
-IPPROTO_L2TP = 115
+# -- UDP / TCP ports and IP protocol numbers: written once, in the registry --------
+from scapy_geneve.registry import (  # noqa: E402,F401  (re-exported)
+    GENEVE_PORT, IPPROTO_GRE, IPPROTO_L2TP, L2TP_PORT, STT_PORT, VXLAN_ACI_PORT,
+    VXLAN_GPE_PORT, VXLAN_LINUX_PORT, VXLAN_PORT,
+)
 
 # -- EtherTypes ---------------------------------------------------------------
 ETH_P_TEB = 0x6558          # Transparent Ethernet Bridging
