@@ -1,9 +1,12 @@
 """pytest plugin: a conformance suite for your own tunnel endpoint in a few lines.
 
-Registered through the ``pytest11`` entry point, so it is active once
-scapy-geneve is installed (or load it with ``-p scapy_geneve.pytest_plugin``).
+Opt-in: installing scapy-geneve loads nothing into anyone's pytest run.  Turn it
+on in your ``conftest.py`` with ``pytest_plugins = ["scapy_geneve.pytest_plugin"]``
+(or on the command line with ``-p scapy_geneve.pytest_plugin``).
 
 In your ``conftest.py``, say how to reach the endpoint::
+
+    pytest_plugins = ["scapy_geneve.pytest_plugin"]
 
     import pytest
     from scapy_geneve.conformance.endpoints import InterfaceEndpoint
@@ -37,6 +40,7 @@ from typing import Any, List, Optional
 import pytest
 
 from scapy_geneve.conformance.harness import DEVIATION, ERROR, FAIL, NA, Result, run_vectors
+from scapy_geneve.conformance.vectors import PROTOCOLS as CONFORMANCE_PROTOCOLS
 from scapy_geneve.conformance.vectors import Vector, vectors
 
 __all__ = ["assert_conformant", "ConformanceDeviation", "check_vector"]
@@ -49,7 +53,7 @@ class ConformanceDeviation(UserWarning):
 def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("scapy-geneve", "tunnel endpoint conformance (scapy-geneve)")
     group.addoption("--conformance-protocol", action="append", default=None,
-                    choices=["geneve", "vxlan", "nvgre"],
+                    choices=list(CONFORMANCE_PROTOCOLS),
                     help="only vectors of this protocol (repeatable)")
     group.addoption("--conformance-level", action="append", default=None,
                     choices=["MUST", "SHOULD", "MAY", "CONTROL"],

@@ -4,14 +4,24 @@ tcpdump corpus are, and a clean skip with the reason when one is missing."""
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
-import pytest
-from scapy.config import conf
+# Be a good guest: nothing the tests run (Scapy's caches, IPython, subprocesses)
+# writes into the user's home.  Set before Scapy is imported.
+_HOME = tempfile.mkdtemp(prefix="scapy-geneve-tests-home.")
+for _var, _sub in (("HOME", ""), ("XDG_CACHE_HOME", ".cache"), ("XDG_CONFIG_HOME", ".config"),
+                   ("XDG_DATA_HOME", ".local/share"), ("IPYTHONDIR", ".ipython"),
+                   ("MPLCONFIGDIR", ".matplotlib")):
+    os.environ[_var] = os.path.join(_HOME, _sub) if _sub else _HOME
+
+import pytest  # noqa: E402
+from scapy.config import conf  # noqa: E402
 
 import scapy_geneve  # noqa: F401  (binds every layer)
 
 ROOT = Path(__file__).resolve().parent.parent
+#: tcpdump's captures: ../shared/corpus/tcpdump beside the checkout, or SCAPY_GENEVE_CORPUS.
 CORPUS = Path(os.environ.get("SCAPY_GENEVE_CORPUS",
                              ROOT.parent / "shared" / "corpus" / "tcpdump"))
 
@@ -37,7 +47,8 @@ def no_debug_dissector():
 def corpus() -> Path:
     """tcpdump's own test captures (../shared/corpus/tcpdump), read in place."""
     if not CORPUS.is_dir():
-        pytest.skip("tcpdump corpus not found at %s" % CORPUS)
+        pytest.skip("tcpdump corpus not found at %s: set SCAPY_GENEVE_CORPUS to the folder "
+                    "holding tcpdump's tests/*.pcap and *.out" % CORPUS)
     return CORPUS
 
 
@@ -78,3 +89,7 @@ from hypothesis import settings as _hsettings  # noqa: E402
 _hsettings.register_profile("default", deadline=None)
 _hsettings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 _hsettings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 - pytest's hook signature
+    shutil.rmtree(_HOME, ignore_errors=True)

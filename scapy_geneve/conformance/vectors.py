@@ -414,6 +414,9 @@ def _nvgre_vectors() -> List[Vector]:
     ]
 
 
+#: The encapsulations the catalogue has vectors for (registry names; a test checks both).
+PROTOCOLS = ("geneve", "vxlan", "nvgre")
+
 _USER_VECTORS: List[Vector] = []
 
 
