@@ -7,13 +7,16 @@ Each sub-command lives in its own module here and exposes
 
 import argparse
 import importlib
+import os
 import sys
 from typing import List, Optional
 
+from scapy_geneve.capture.interrupt import graceful_signals
 from scapy_geneve.errors import BuildError, CaptureError
 
 # One module per command, in the order ``--help`` lists them.
-COMMANDS = ["show", "stats", "filter", "lint", "conform", "segment", "compare", "shell"]
+COMMANDS = ["show", "stats", "filter", "export", "lint", "conform", "segment", "compare",
+            "shell"]
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -35,25 +38,63 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run one command; every way it can end is one exit code and at most one
+    line on stderr, never a traceback:
+
+    0 done, 1 findings (the command says), 2 error (bad input, unusable OUT, any
+    OSError: the path and the reason), 130/143/129 stopped by SIGINT/SIGTERM/
+    SIGHUP after keeping what was done (see :mod:`scapy_geneve.capture.interrupt`),
+    2 when the reader of standard output went away (``| head -1``), as tcpdump
+    reports "Unable to write output: Broken pipe" and fails.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    name = "scapy-geneve %s" % args.command
     try:
-        return int(args.func(args) or 0)
+        with graceful_signals():
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()   # a full disk or a closed pipe is reported here, not at exit
+            return code
     except CaptureError as exc:
-        print("scapy-geneve %s: error: %s" % (args.command, exc), file=sys.stderr)
-        return EXIT_ERROR
+        return _fail("%s: error: %s" % (name, exc))
     except BuildError as exc:
-        print("scapy-geneve %s: cannot build: %s" % (args.command, exc), file=sys.stderr)
-        return EXIT_ERROR
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        print("scapy-geneve %s: error: %s: %s" % (args.command, exc.filename, exc.strerror),
-              file=sys.stderr)
-        return EXIT_ERROR
-    except BrokenPipeError:  # `scapy-geneve show big.pcap | head`
-        sys.stderr.close()
-        return EXIT_OK
-    except KeyboardInterrupt:
-        return 130
+        return _fail("%s: cannot build: %s" % (name, exc))
+    except BrokenPipeError:  # `scapy-geneve lint big.pcap | head -1`
+        _silence_stdout()
+        return _fail("%s: unable to write output: Broken pipe" % name)
+    except OSError as exc:   # ENOSPC, EIO, ENOTDIR, ELOOP, ENAMETOOLONG, ...
+        if exc.filename in (None, "<stdout>"):
+            _silence_stdout()
+        return _fail("%s: error: %s: %s" % (name, _where(exc), exc.strerror or exc))
+    except KeyboardInterrupt as exc:  # SIGINT, or Interrupted (SIGTERM, SIGHUP)
+        return int(getattr(exc, "exit_code", 130))
+
+
+def _where(exc: OSError) -> str:
+    if exc.filename in (None, "<stdout>"):
+        return "standard output"
+    if exc.filename2 is not None:
+        return "%s -> %s" % (exc.filename, exc.filename2)
+    return str(exc.filename)
+
+
+def _fail(message: str) -> int:
+    try:
+        print(message, file=sys.stderr)
+    except OSError:
+        pass
+    return EXIT_ERROR
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null so the interpreter's final flush of
+    what is still buffered cannot fail again (and print a traceback) at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

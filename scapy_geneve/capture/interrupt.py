@@ -1,0 +1,103 @@
+"""Stopping a capture pass on SIGINT, SIGTERM or SIGHUP without losing what was done.
+
+tcpdump and tshark keep everything processed before Ctrl-C; so do we.  While
+:func:`graceful_signals` is active (the CLI's ``main()`` turns it on), the
+first SIGINT, SIGTERM or SIGHUP is handled in one of two ways:
+
+- while a capture reader is between reads (the caller is processing the
+  records it was handed), the signal is only *noted*; the reader raises
+  :class:`Interrupted` when it is next asked for data, so every record it
+  handed out has been fully processed and written;
+- anywhere else (the reader blocked on a pipe, a lab run waiting for a
+  daemon) :class:`Interrupted` is raised at once.
+
+A second signal always raises at once (a consumer stuck writing to a stopped
+pipe can still be stopped).  Without :func:`graceful_signals` nothing changes:
+Python's own SIGINT handling applies and :func:`checkpoint` is free.
+
+:class:`Interrupted` is a :class:`KeyboardInterrupt`, so every ``except
+KeyboardInterrupt`` and ``finally`` clean-up that already handles Ctrl-C
+handles SIGTERM and SIGHUP too; its ``exit_code`` is 128 + the signal number
+(130, 143, 129), as shells report a process killed by that signal.
+"""
+
+import contextlib
+import signal
+import threading
+from types import FrameType
+from typing import Iterator, Optional, Tuple
+
+__all__ = ["Interrupted", "graceful_signals", "checkpoint", "deferring", "pending"]
+
+SIGNALS: Tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(KeyboardInterrupt):
+    """The pass was stopped by signal ``signum``; ``exit_code`` is 128 + signum."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__("stopped by %s" % signal.Signals(signum).name)
+
+
+class _State:
+    active = False          # graceful_signals() installed the handlers
+    defer = 0               # depth of deferring() regions (records being processed)
+    pending: Optional[int] = None
+
+
+_STATE = _State()
+
+
+def _handler(signum: int, _frame: Optional[FrameType]) -> None:
+    if _STATE.defer and _STATE.pending is None:
+        _STATE.pending = signum
+        return
+    _STATE.pending = None
+    raise Interrupted(signum)
+
+
+def pending() -> Optional[int]:
+    """The signal noted but not acted on yet, if any."""
+    return _STATE.pending
+
+
+def checkpoint() -> None:
+    """Raise :class:`Interrupted` if a signal was noted; a safe point to stop."""
+    signum = _STATE.pending
+    if signum is not None:
+        _STATE.pending = None
+        raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def deferring() -> Iterator[None]:
+    """While inside, a first signal is noted rather than raised (see the module
+    docstring); leaving the outermost region normally acts on a noted signal."""
+    _STATE.defer += 1
+    try:
+        yield
+    finally:
+        _STATE.defer -= 1
+    if not _STATE.defer:
+        checkpoint()
+
+
+@contextlib.contextmanager
+def graceful_signals() -> Iterator[None]:
+    """Handle SIGINT, SIGTERM and SIGHUP as described in the module docstring.
+
+    Only the main thread can install signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread() or _STATE.active:
+        yield
+        return
+    previous = {sig: signal.signal(sig, _handler) for sig in SIGNALS}
+    _STATE.active, _STATE.pending, _STATE.defer = True, None, 0
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        _STATE.active, _STATE.pending, _STATE.defer = False, None, 0
