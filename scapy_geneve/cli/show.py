@@ -1,99 +1,286 @@
-"""``scapy-geneve show [PCAP]``: one summary line per packet, or Scapy's show()."""
+"""``scapy-geneve show [IN]``: one line per packet from the wire decoder, as tcpdump does.
+
+Lines come from :mod:`scapy_geneve.capture.decode` and
+:mod:`scapy_geneve.capture.summary` (no Scapy); ``--detail`` dissects with Scapy
+and prints its ``show()``.  ``--json`` writes JSON lines, ``-T fields -e NAME``
+and ``-T csv`` columns (names: ``--list-fields``).
+
+Input: IN or ``-r FILE``; ``-`` or no IN with standard input not a terminal
+reads standard input (a live pipe: each line is printed as its packet
+arrives); no IN at a terminal shows the bundled sample capture and says so.
+"""
 
 import argparse
 import contextlib
-import datetime
+import csv
+import io
+import json
+import os
 import sys
 from pathlib import Path
-from typing import Iterator, List, Optional
-
-from scapy.config import conf
-from scapy.packet import Packet, Raw
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from scapy_geneve.capture import pcapio
-from scapy_geneve.layers import Geneve
+from scapy_geneve.capture.decode import DecodeState, decode
+from scapy_geneve.capture.summary import FIELDS, Summarizer
+from scapy_geneve.cli import _options
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample.pcap"
+CHUNK_LINES = 2048          # lines written at once when nobody watches them arrive
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser(
-        "show", help="dissect a pcap/pcapng: one line per packet (or --detail)",
-        description="Dissect a pcap or pcapng file with Scapy and every scapy-geneve layer. "
-                    "Without PCAP, shows the bundled sample capture.")
-    p.add_argument("pcap", nargs="?", help="capture file (default: the bundled sample, %s)"
-                   % SAMPLE.name)
-    p.add_argument("--detail", action="store_true", help="Scapy's show() of every packet")
-    p.add_argument("--count", "-c", type=int, metavar="N", help="stop after N packets")
-    # Selection (issue 6): packets are found on the fast path (scapy_geneve.capture.scan)
-    # and only the matching ones are dissected with Scapy.
-    from scapy_geneve.cli.filter import add_filter_options
-    from scapy_geneve.cli.stats import add_scan_options
-    add_filter_options(p)
-    add_scan_options(p)
+        "show", help="one line per packet (tcpdump-like), JSON lines, fields, or --detail",
+        description="One line per packet: time, outer addresses and ports, the tunnel "
+                    "(kind, identifier, flags, Geneve options with their IANA names and "
+                    "typed fields), the inner packet as tcpdump prints it, and why a packet "
+                    "is malformed.  Decoded without Scapy; --detail uses Scapy's show().  "
+                    "Without IN: standard input when it is not a terminal, else the bundled "
+                    "sample capture.")
+    _options.add_input(p, "capture file (pcap or pcapng, gzip too); - reads standard "
+                          "input", optional=True)
+    out = p.add_argument_group("output")
+    out.add_argument("--detail", action="store_true", help="Scapy's show() of every packet")
+    out.add_argument("--json", action="store_true",
+                     help="JSON lines: every field of the one-liner, options in full")
+    out.add_argument("-T", dest="output_type", choices=("text", "fields", "csv", "json"),
+                     default="text", help="text (default), fields (with -e, as tshark), csv "
+                                          "(with -e, or every field), json (as --json)")
+    out.add_argument("-e", dest="fields", action="append", default=[], metavar="FIELD",
+                     help="a field for -T fields / -T csv (repeat; see --list-fields)")
+    out.add_argument("-E", dest="field_opts", action="append", default=[], metavar="OPT",
+                     help="-T fields options as tshark: separator=C (default tab), "
+                          "header=y|n, quote=d|n")
+    out.add_argument("--list-fields", action="store_true",
+                     help="list the field names of -e / --json and exit")
+    _options.add_count_option(p)
+    _options.add_numeric_option(p)
+    _options.add_time_options(p)
+    _options.add_quiet_option(p)
+    _options.add_selection_options(p)
+    _options.add_decoding_options(p)
     p.set_defaults(func=run)
 
 
-def dissect(record: pcapio.Record) -> Packet:
+# -- input ------------------------------------------------------------------------------
+def input_choice(args: argparse.Namespace, stdin: Optional[IO[Any]] = None) -> str:
+    """The path to read: IN / -r, else standard input if it is not a terminal, else
+    the bundled sample (said on stderr unless -q)."""
+    path = _options.input_path(args)
+    if path is not None:
+        return path
+    stdin = sys.stdin if stdin is None else stdin
+    if stdin is not None and not stdin.closed and not stdin.isatty():
+        return "-"
+    if not args.quiet:
+        print("scapy-geneve show: no capture given; showing the bundled sample %s" % SAMPLE,
+              file=sys.stderr)
+    return str(SAMPLE)
+
+
+def _records(path: str, args: argparse.Namespace) -> Iterator[pcapio.Record]:
+    pfilter = _options.packet_filter(args)
+    if pfilter.empty:
+        with pcapio.open_capture(path) as reader:
+            yield from reader.records()
+        return
+    from scapy_geneve.capture.scan import matching_records
+    yield from matching_records(path, pfilter, **_options.scan_kwargs(args))
+
+
+def _live(path: str) -> bool:
+    """Input that arrives over time (a pipe or a terminal, not a regular file)."""
+    if path != "-":
+        return False
+    try:
+        import stat
+        return not stat.S_ISREG(os.fstat(sys.stdin.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
+def _watched(stream: IO[str]) -> bool:
+    """Someone reads the output as it comes (a terminal or a pipe, not a file)."""
+    try:
+        import stat
+        mode = os.fstat(stream.fileno()).st_mode
+        return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+
+
+# -- output ---------------------------------------------------------------------------------
+class _Writer:
+    """Lines to OUT in chunks; every line at once when the input is live and watched."""
+
+    def __init__(self, out: IO[str], per_line: bool) -> None:
+        self.out, self.per_line = out, per_line
+        self.pending: List[str] = []
+
+    def __call__(self, line: str) -> None:
+        self.pending.append(line)
+        if self.per_line or len(self.pending) >= CHUNK_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.pending.append("")
+            self.out.write("\n".join(self.pending))
+            self.pending = []
+        if self.per_line:
+            self.out.flush()
+
+
+def _field_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, list):
+        return ",".join(_field_text(v) for v in value)
+    return str(value)
+
+
+def _fields_line(values: Dict[str, Any], names: List[str], sep: str, quote: bool) -> str:
+    cells = []
+    for name in names:
+        if name == "options":
+            text = values["summary_options"]
+        elif name == "option.class":
+            text = ",".join("0x%04x" % o["class"] for o in values["options"])
+        elif name == "option.type":
+            text = ",".join("0x%02x" % o["type"] for o in values["options"])
+        else:
+            text = _field_text(values[name])
+        cells.append('"%s"' % text.replace('"', '""') if quote else text)
+    return sep.join(cells)
+
+
+def _field_options(args: argparse.Namespace) -> Dict[str, str]:
+    opts = {"separator": "\t", "header": "n", "quote": "n"}
+    for item in args.field_opts:
+        key, eq, value = item.partition("=")
+        if not eq or key not in opts:
+            _options.usage_error(args, "-E %s: expected separator=C, header=y|n or quote=d|n"
+                                 % item)
+        opts[key] = {"/t": "\t", "/s": " "}.get(value, value)
+    return opts
+
+
+def _check_fields(args: argparse.Namespace) -> List[str]:
+    unknown = [name for name in args.fields if name not in FIELDS]
+    if unknown:
+        _options.usage_error(args, "unknown field %s (see show --list-fields)"
+                             % ", ".join(unknown))
+    if args.output_type == "fields" and not args.fields:
+        _options.usage_error(args, "-T fields needs at least one -e FIELD")
+    return list(args.fields) or list(FIELDS)
+
+
+# -- the passes -------------------------------------------------------------------------------
+Emit = Callable[[pcapio.Record, Any], None]
+
+
+def _text_pass(args: argparse.Namespace, write: Callable[[str], None]) -> Emit:
+    summarize, stamp = Summarizer(numeric=args.numeric), _options.time_format(args)
+
+    def emit(record: pcapio.Record, dec: Any) -> None:
+        time_text = stamp(record.ts_ns)
+        line = summarize(dec, record.data)
+        if time_text:
+            write("%5d  %s  %s" % (record.number, time_text, line))
+        else:
+            write("%5d  %s" % (record.number, line))
+    return emit
+
+
+def _values(summarize: Summarizer, record: pcapio.Record, dec: Any) -> Dict[str, Any]:
+    values = summarize.fields(dec, record.data, record.number, record.ts_ns)
+    values["summary_options"] = summarize.options(dec, record.data)
+    return values
+
+
+def _json_pass(args: argparse.Namespace, write: Callable[[str], None]) -> Emit:
+    summarize = Summarizer(numeric=True)
+
+    def emit(record: pcapio.Record, dec: Any) -> None:
+        values = _values(summarize, record, dec)
+        del values["summary_options"]
+        write(json.dumps(values, separators=(",", ":")))
+    return emit
+
+
+def _fields_pass(args: argparse.Namespace, write: Callable[[str], None]) -> Emit:
+    names, summarize = _check_fields(args), Summarizer(numeric=True)
+    if args.output_type == "csv":
+        sep, quote, header = ",", False, True
+    else:
+        opts = _field_options(args)
+        sep, quote, header = opts["separator"], opts["quote"] == "d", opts["header"] == "y"
+    if args.output_type == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="")
+
+        def row(cells: Iterable[str]) -> str:
+            buf.seek(0)
+            buf.truncate()
+            writer.writerow(cells)
+            return buf.getvalue()
+        write(row(names))
+
+        def emit_csv(record: pcapio.Record, dec: Any) -> None:
+            values = _values(summarize, record, dec)
+            write(row(_fields_line(values, [n], "", False) for n in names))
+        return emit_csv
+    if header:
+        write(sep.join(names))
+
+    def emit(record: pcapio.Record, dec: Any) -> None:
+        write(_fields_line(_values(summarize, record, dec), names, sep, quote))
+    return emit
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_fields:
+        for name, meaning in FIELDS.items():
+            print("%-16s %s" % (name, meaning))
+        return 0
+    if args.json:
+        args.output_type = "json"
+    path = input_choice(args)
+    if args.detail:
+        return _detail_pass(args, _records(path, args), sys.stdout)
+    out = sys.stdout
+    write = _Writer(out, _live(path) and _watched(out))
+    make = {"text": _text_pass, "json": _json_pass, "fields": _fields_pass,
+            "csv": _fields_pass}[args.output_type]
+    emit = make(args, write)
+    kwargs = _options.scan_kwargs(args)
+    state = DecodeState()
+    try:
+        for shown, record in enumerate(_records(path, args)):
+            if args.count is not None and shown >= args.count:
+                break
+            dec = decode(record.data, record.linktype, kwargs["ports"], kwargs["l2tp_cookie"],
+                         kwargs["l2tp_l2ss"], state, record.wirelen)
+            emit(record, dec)
+    finally:           # an error or a signal: what was decoded is printed first
+        write.flush()
+    return 0
+
+
+# -- --detail: Scapy's dissection -------------------------------------------------------------
+def dissect(record: pcapio.Record) -> Any:
     """The record as a Scapy packet of its link type (Raw if Scapy has none)."""
+    from scapy.config import conf
+
     cls = conf.l2types.num2layer.get(record.linktype, conf.raw_layer)
     pkt = cls(record.data)
-    if record.time is not None:
-        pkt.time = record.time
+    if record.ts_ns is not None:
+        pkt.time = record.ts_ns / 1e9
     pkt.wirelen = record.wirelen
     return pkt
-
-
-def _tunnel_index(layers: List[Packet]) -> Optional[int]:
-    for i, layer in enumerate(layers):
-        module = type(layer).__module__
-        if module.startswith("scapy_geneve.layers") or type(layer).__name__ in ("VXLAN", "GRE"):
-            return i
-    return None
-
-
-def summary_line(pkt: Packet) -> str:
-    """``outer addresses | tunnel header | inner packet`` in one line."""
-    layers: List[Packet] = []
-    layer = pkt
-    while layer and not isinstance(layer, Raw):
-        layers.append(layer)
-        layer = layer.payload
-    tunnel = _tunnel_index(layers)
-    if tunnel is None:
-        return pkt.summary()
-    outer = layers[tunnel - 1] if tunnel else pkt
-    ip = next((l for l in reversed(layers[:tunnel]) if hasattr(l, "src") and
-               type(l).__name__ in ("IP", "IPv6")), None)
-    parts = []
-    if ip is not None:
-        sport, dport = getattr(outer, "sport", None), getattr(outer, "dport", None)
-        if sport is not None and type(outer).__name__ in ("UDP", "TCP"):
-            parts.append("%s:%s > %s:%s %s" % (ip.src, sport, ip.dst, dport, type(outer).__name__))
-        else:
-            parts.append("%s > %s" % (ip.src, ip.dst))
-    parts.append(str(layers[tunnel].mysummary()))
-    if isinstance(layers[tunnel], Geneve):
-        notes = []
-        g = layers[tunnel]
-        if g.version != 0:
-            notes.append("version %d" % g.version)
-        if any(isinstance(o, Raw) for o in g.options):
-            notes.append("truncated option")
-        if notes:
-            parts[-1] += " [malformed: %s]" % ", ".join(notes)
-    inner = layers[tunnel].payload
-    if inner:
-        parts.append(inner.summary())
-    return " | ".join(parts)
-
-
-def _stamp(pkt: Packet) -> str:
-    try:
-        return datetime.datetime.fromtimestamp(float(pkt.time), datetime.timezone.utc).strftime(
-            "%H:%M:%S.%f")
-    except (OverflowError, OSError, ValueError):
-        return "-"
 
 
 def load_payload_contribs() -> None:
@@ -107,13 +294,14 @@ def load_payload_contribs() -> None:
 
 
 @contextlib.contextmanager
-def dissect_extra_ports(geneve_ports: List[int], vxlan_ports: List[int]) -> Iterator[None]:
-    """Let Scapy dissect the extra ``--geneve-port``/``--vxlan-port`` UDP
-    destination ports that the selection used; undone afterwards (ports
-    Scapy already binds are left alone)."""
+def dissect_extra_ports(geneve_ports: Iterable[int], vxlan_ports: Iterable[int]) -> Iterator[None]:
+    """Let Scapy dissect extra Geneve/VXLAN UDP destination ports; undone
+    afterwards (ports Scapy already binds are left alone)."""
     from scapy.layers.inet import UDP
     from scapy.layers.vxlan import VXLAN
     from scapy.packet import bind_bottom_up, split_bottom_up
+
+    from scapy_geneve.layers import Geneve
 
     added = []
     for cls, ports in ((Geneve, geneve_ports), (VXLAN, vxlan_ports)):
@@ -129,29 +317,16 @@ def dissect_extra_ports(geneve_ports: List[int], vxlan_ports: List[int]) -> Iter
             split_bottom_up(UDP, cls, dport=port)
 
 
-def run(args: argparse.Namespace) -> int:
-    with dissect_extra_ports(args.geneve_port, args.vxlan_port):
-        return _run(args)
-
-
-def _run(args: argparse.Namespace) -> int:
-    path = args.pcap or str(SAMPLE)
+def _detail_pass(args: argparse.Namespace, records: Iterable[pcapio.Record],
+                 out: IO[str]) -> int:
     load_payload_contribs()
-    out = sys.stdout
-    from scapy_geneve.cli.filter import packet_filter
-    from scapy_geneve.cli.stats import scan_kwargs
-    from scapy_geneve.capture.scan import matching_records
-    pfilter = packet_filter(args)
-    records = (pcapio.iter_records(path) if pfilter.empty
-               else matching_records(path, pfilter, **scan_kwargs(args)))
-    for shown, record in enumerate(records):
-        if args.count is not None and shown >= args.count:
-            break
-        pkt = dissect(record)
-        if args.detail:
-            out.write("#%d  %s  %d bytes\n" % (record.number, _stamp(pkt), record.caplen))
-            out.write(pkt.show(dump=True) or "")
-            out.write("\n")
-        else:
-            out.write("%5d  %s  %s\n" % (record.number, _stamp(pkt), summary_line(pkt)))
+    ports, stamp = _options.ports(args), _options.time_format(args)
+    with dissect_extra_ports(ports.geneve, ports.vxlan | ports.gpe):
+        for shown, record in enumerate(records):
+            if args.count is not None and shown >= args.count:
+                break
+            text = dissect(record).show(dump=True) or ""
+            out.write("#%d  %s  %d bytes\n%s\n" % (record.number, stamp(record.ts_ns) or "-",
+                                                 record.caplen, text))
+            out.flush()
     return 0
