@@ -1,0 +1,642 @@
+"""Captures as Apache Arrow record batches: the columnar scan.
+
+``scan_batches(path)`` yields one :class:`pyarrow.RecordBatch` per chunk the
+reader takes from the file, built straight from the vectorised batch columns
+(:func:`~scapy_geneve.capture.scan.analyse_batch`): no Python object per
+packet.  The rows are the packets, the columns what :class:`ScanRecord`
+says about them (same names, same values; a test proves it field by field),
+plus the Geneve option data, the inner TCP flags and the source file:
+
+=============== ============================================ ==========================
+column          type                                         null when
+=============== ============================================ ==========================
+number          int64 (1-based packet number in the file)
+offset          int64 (file offset of the record or block)
+timestamp       timestamp[ns, UTC]                           no timestamp (pcapng SPB)
+caplen, wirelen uint32
+linktype        uint32
+interface       uint32 (pcapng interface ID; 0 for pcap)
+vlans           list<uint16> (outer 802.1Q/802.1ad VLAN IDs)
+outer_ip        uint8 (4 or 6)                               not IP
+outer_src/dst   string                                       not IP
+outer_proto     uint8 (IP protocol / IPv6 next header)       not IP
+outer_sport/dport uint16                                     no UDP/TCP header
+kind            dictionary<int8, string>: registry names     no tunnel
+vni             uint64: VNI, VSID, STT context, L2TPv3       no identifier
+                session ID
+flow_id         uint8 (NVGRE FlowID)                         not NVGRE
+oam             bool (Geneve O bit, VXLAN-GPE O bit)         not Geneve/GPE
+critical        bool (Geneve C bit)                          not Geneve
+proto           uint16 (Geneve Protocol Type, GPE Next       not Geneve/GPE (or no P)
+                Protocol)
+stt_offset      uint16 (STT segment offset)                  not STT
+control         bool (L2TPv3 control message)                not L2TPv3
+options         list<struct<class: uint16, type: uint8,      (empty list: no options)
+                critical: bool, length: uint8 (4-byte
+                words), data: binary>>
+inner_ethertype uint16                                       no inner frame read
+inner_src/dst   string                                       inner frame not IP
+inner_proto     uint8                                        inner frame not IP
+inner_sport/dport uint16                                     no inner TCP/UDP/SCTP ports
+tcp_flags       uint8 (inner TCP header's flags byte)        inner not TCP, or not captured
+malformed       bool
+reason          string (why it is malformed)                 not malformed
+snapped         bool (cut by the capture's snaplen)
+skipped         string (why it was not examined)             examined
+file            string (the capture the packet came from)
+=============== ============================================ ==========================
+
+``columns=`` selects (and orders) columns; the others are not computed.
+Option ``data`` holds the option's data bytes as captured (cut where the
+capture or the packet ends).  ``to_pandas()`` and ``polars.from_arrow`` read
+the batches directly (:func:`scan_table` gathers them in one table).
+
+Needs pyarrow: ``pip install 'scapy-geneve[analytics]'``.
+"""
+
+import os
+import socket
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union, cast
+
+from scapy_geneve.capture.pcapio import Batch, open_capture
+from scapy_geneve.capture.scan import ScanRecord, ScanState, analyse_batch
+from scapy_geneve.registry import DEFAULT_PORTS, Ports, records
+
+__all__ = ["COLUMNS", "KIND_NAMES", "require_pyarrow", "schema", "scan_batches", "scan_table"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Kind names in kind-code order: the ``kind`` column's dictionary (code 1 is index 0).
+KIND_NAMES: Tuple[str, ...] = tuple(rec.name for rec in records())
+
+_NO_TS = -(1 << 63)          # the batch columns' "no timestamp" value (pcapng SPB)
+_IPPROTO_TCP = 6
+_ETH_P_IP, _ETH_P_IPV6 = 0x0800, 0x86DD
+
+
+def require_pyarrow() -> Any:
+    """The pyarrow module, or ImportError naming the extra that installs it."""
+    try:
+        import pyarrow
+    except ImportError:
+        raise ImportError("the columnar scan needs pyarrow: pip install "
+                          "'scapy-geneve[analytics]' (pyarrow, duckdb, dask[distributed], "
+                          "pandas)") from None
+    return pyarrow
+
+
+def _numpy() -> Any:
+    import numpy
+    return numpy
+
+
+# -- the per-batch context ------------------------------------------------------------------
+class _Frame:
+    """One analysed batch and what the column builders share."""
+
+    __slots__ = ("np", "pa", "batch", "res", "det", "n", "B", "fallback", "records", "plain",
+                 "path", "cache")
+
+    def __init__(self, batch: Batch, res: Any, path: str) -> None:
+        self.np = np = _numpy()
+        self.pa = require_pyarrow()
+        self.batch = batch
+        self.res = res
+        self.det: Dict[str, Any] = res.detail
+        self.n: int = res.n
+        self.B = np.frombuffer(batch.buf, dtype=np.uint8)
+        self.records: Dict[int, ScanRecord] = self.det["records"]
+        self.fallback: List[int] = sorted(self.records)
+        self.plain = self.det["ok"]
+        self.path = path
+        self.cache: Dict[str, Any] = {}
+
+    def g8(self, pos: Any) -> Any:
+        return self.B.take(pos, mode="clip").astype(self.np.int64)
+
+    def g16(self, pos: Any) -> Any:
+        return (self.g8(pos) << 8) | self.g8(pos + 1)
+
+    def ends(self) -> Any:
+        """Where each packet's captured bytes end in the buffer."""
+        if "ends" not in self.cache:
+            self.cache["ends"] = self.data_off() + self.res.caplen
+        return self.cache["ends"]
+
+    def data_off(self) -> Any:
+        if "data_off" not in self.cache:
+            np, batch = self.np, self.batch
+            if batch._fields is None:     # classic pcap: data follows each 16-byte header
+                off = np.frombuffer(batch.starts, dtype=np.int64) + 16 if self.n \
+                    else np.zeros(0, np.int64)
+            else:
+                off = np.frombuffer(batch.fields[0], dtype=np.int64) if self.n \
+                    else np.zeros(0, np.int64)
+            self.cache["data_off"] = off
+        return self.cache["data_off"]
+
+    def frame(self, i: int) -> bytes:
+        d = int(self.data_off()[i])
+        return bytes(self.batch.buf[d:d + int(self.res.caplen[i])])
+
+    def column(self, values: Any, valid: Any, attr: str, pa_type: Any,
+               convert: Callable[[Any], Any] = lambda v: v) -> Any:
+        """VALUES where VALID on the plain rows, the record's ATTR on the fallback rows."""
+        if self.fallback:
+            values, valid = values.copy(), valid.copy()
+            for i in self.fallback:
+                value = getattr(self.records[i], attr)
+                valid[i] = value is not None
+                values[i] = convert(value) if value is not None else 0
+        return self.pa.array(values, type=pa_type, mask=~valid)
+
+
+# -- addresses --------------------------------------------------------------------------------
+def _octet_table(np: Any) -> Tuple[Any, Any, Any]:
+    """Each byte value's dotted-quad text as 4 bytes (digits, '.', zero padding) and
+    which of those bytes to keep with the dot and without (the last octet)."""
+    text = [str(v).encode() for v in range(256)]
+    dotted = np.zeros((256, 4), np.uint8)
+    for v, digits in enumerate(text):
+        dotted[v, :len(digits) + 1] = list(digits + b".")
+    length = np.array([len(t) for t in text])
+    width = np.arange(4)[None, :]
+    return dotted.view("<u4")[:, 0].copy(), width < (length + 1)[:, None], width < length[:, None]
+
+
+_OCTETS: List[Any] = []
+
+
+def _ipv4_text(np: Any, raw: Any) -> Tuple[Any, Any]:
+    """Dotted-quad text of the (k, 4) address bytes RAW: (utf-8 bytes, offsets)."""
+    if not _OCTETS:
+        _OCTETS.extend(_octet_table(np))
+    words, with_dot, last = _OCTETS
+    raw = raw.astype(np.intp)
+    keep = np.empty((len(raw), 4, 4), bool)
+    keep[:, :3] = with_dot[raw[:, :3]]
+    keep[:, 3] = last[raw[:, 3]]
+    keep = keep.reshape(len(raw), 16)
+    offsets = np.zeros(len(raw) + 1, np.int64)
+    np.cumsum(keep.sum(axis=1), out=offsets[1:])
+    return words[raw].view(np.uint8).reshape(-1)[keep.reshape(-1)], offsets
+
+
+def _addresses(f: _Frame, rows4: Any, at4: Any, rows6: Any, at6: Any, attr: str) -> Any:
+    """A string column: IPv4 addresses at AT4 for ROWS4, IPv6 at AT6 for ROWS6
+    (each distinct one formatted once), the records' ATTR on the fallback rows."""
+    np, pa = f.np, f.pa
+    index = np.full(f.n, -1, np.int64)
+    index[rows4] = np.arange(len(rows4))
+    chars, offsets = _ipv4_text(np, f.B.take(at4[:, None] + np.arange(4), mode="clip"))
+    words: List[str] = []
+    if len(rows6):
+        raw = np.ascontiguousarray(f.B.take(at6[:, None] + np.arange(16), mode="clip"))
+        values, inverse = np.unique(raw.view("V16")[:, 0], return_inverse=True)
+        index[rows6] = inverse.reshape(-1) + len(rows4)
+        words.extend(socket.inet_ntop(socket.AF_INET6, bytes(v)) for v in values)
+    if f.fallback:
+        known: Dict[str, int] = {}
+        for i in f.fallback:
+            word = getattr(f.records[i], attr)
+            if word is None:
+                index[i] = -1
+                continue
+            if word not in known:
+                known[word] = len(rows4) + len(words)
+                words.append(word)
+            index[i] = known[word]
+    v4 = pa.Array.from_buffers(pa.large_string(), len(rows4),
+                               [None, pa.py_buffer(offsets.tobytes()),
+                                pa.py_buffer(chars.tobytes())]).cast(pa.string())
+    dictionary = pa.concat_arrays([v4, pa.array(words, pa.string())])
+    return dictionary.take(pa.array(index, pa.int64(), mask=index < 0))
+
+
+def _outer_rows(f: _Frame) -> Tuple[Any, Any, Any]:
+    """Plain rows with an outer IPv4 / IPv6 header, and the header positions."""
+    np = f.np
+    outer = f.res.outer_ip
+    plain = f.plain
+    rows4 = np.nonzero(plain & (outer == 4))[0]
+    rows6 = np.nonzero(plain & (outer == 6))[0]
+    return rows4, rows6, f.det["l3"]
+
+
+def _col_outer_addr(f: _Frame, which: str) -> Any:
+    rows4, rows6, l3 = _outer_rows(f)
+    shift4, shift6 = (12, 8) if which == "src" else (16, 24)
+    return _addresses(f, rows4, l3[rows4] + shift4, rows6, l3[rows6] + shift6,
+                      "outer_" + which)
+
+
+def _inner_rows(f: _Frame) -> Tuple[Any, Any, Any]:
+    np, det = f.np, f.det
+    ipos, iver = det["inner_pos"], det["inner_version"]
+    have = f.plain & (ipos >= 0)
+    return np.nonzero(have & (iver == 4))[0], np.nonzero(have & (iver == 6))[0], ipos
+
+
+def _col_inner_addr(f: _Frame, which: str) -> Any:
+    rows4, rows6, ipos = _inner_rows(f)
+    shift4, shift6 = (12, 8) if which == "src" else (16, 24)
+    return _addresses(f, rows4, ipos[rows4] + shift4, rows6, ipos[rows6] + shift6,
+                      "inner_" + which)
+
+
+# -- simple columns ---------------------------------------------------------------------------
+def _col_number(f: _Frame) -> Any:
+    return f.pa.array(f.batch.first + f.np.arange(f.n, dtype=f.np.int64), f.pa.int64())
+
+
+def _col_offset(f: _Frame) -> Any:
+    starts = f.np.frombuffer(f.batch.starts, dtype=f.np.int64) if f.n else f.np.zeros(0, int)
+    return f.pa.array(starts + f.batch.base, f.pa.int64())
+
+
+def _col_timestamp(f: _Frame) -> Any:
+    ts = f.res.ts_ns
+    return f.pa.array(ts, f.pa.timestamp("ns", tz="UTC"), mask=ts == _NO_TS)
+
+
+def _col_interface(f: _Frame) -> Any:
+    if f.batch._fields is None:
+        return f.pa.array(f.np.zeros(f.n, f.np.uint32), f.pa.uint32())
+    return f.pa.array(f.np.frombuffer(f.batch.fields[6], dtype=f.np.int64) if f.n
+                      else f.np.zeros(0, f.np.int64), f.pa.uint32())
+
+
+def _col_vlans(f: _Frame) -> Any:
+    np, det, pa = f.np, f.det, f.pa
+    counts = np.where(f.plain, det["vlan_n"], 0)
+    width = max([2] + [len(f.records[i].vlans) for i in f.fallback])
+    table = np.zeros((f.n, width), np.int64)
+    table[:, 0], table[:, 1] = det["vlan1"], det["vlan2"]
+    for i in f.fallback:
+        vlans = f.records[i].vlans
+        counts[i] = len(vlans)
+        table[i, :len(vlans)] = vlans
+    values = table[np.arange(width)[None, :] < counts[:, None]]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
+                                    pa.array(values, pa.uint16()))
+
+
+def _col_outer_ip(f: _Frame) -> Any:
+    outer = f.res.outer_ip
+    return f.pa.array(outer, f.pa.uint8(), mask=outer == 0)
+
+
+def _col_outer_proto(f: _Frame) -> Any:
+    res, np = f.res, f.np
+    l3 = f.det["l3"]
+    proto = f.g8(np.where(res.outer_ip == 6, l3 + 6, l3 + 9))
+    return f.column(proto, f.plain & (res.outer_ip != 0), "outer_proto", f.pa.uint8())
+
+
+def _col_port(f: _Frame, name: str) -> Any:
+    values = f.det[name]
+    return f.column(values, f.plain & (values >= 0), "outer_" + name, f.pa.uint16())
+
+
+def _col_kind(f: _Frame) -> Any:
+    pa, kind = f.pa, f.res.kind
+    indices = pa.array(kind.astype(f.np.int8) - 1, pa.int8(), mask=kind == 0)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(KIND_NAMES, pa.string()))
+
+
+def _col_vni(f: _Frame) -> Any:
+    return f.pa.array(f.res.vni, f.pa.uint64(), mask=~f.res.has_vni)
+
+
+def _col_by_kind(f: _Frame, attr: str, values: Any, codes: Sequence[int], pa_type: Any,
+                 extra: Any = None) -> Any:
+    """A tunnel field that only kinds CODES have (and, if given, where EXTRA)."""
+    valid = f.plain & f.np.isin(f.res.kind, list(codes))
+    if extra is not None:
+        valid &= extra
+    return f.column(values, valid, attr, pa_type, convert=lambda v: v)
+
+
+def _col_flow_id(f: _Frame) -> Any:
+    return _col_by_kind(f, "flow_id", f.det["flow"], (4,), f.pa.uint8())
+
+
+def _col_oam(f: _Frame) -> Any:
+    return _col_by_kind(f, "oam", f.res.oam, (1, 3), f.pa.bool_())
+
+
+def _col_critical(f: _Frame) -> Any:
+    return _col_by_kind(f, "critical", f.res.crit, (1,), f.pa.bool_())
+
+
+def _col_proto(f: _Frame) -> Any:
+    proto = f.det["proto"]
+    return _col_by_kind(f, "proto", proto, (1, 3), f.pa.uint16(), proto >= 0)
+
+
+def _col_control(f: _Frame) -> Any:
+    return _col_by_kind(f, "control", f.det["control"] == 1, (6,), f.pa.bool_())
+
+
+def _col_stt_offset(f: _Frame) -> Any:
+    # STT packets always take the per-packet path (context IDs flow between segments)
+    return f.column(f.np.zeros(f.n, f.np.int64), f.np.zeros(f.n, bool), "stt_offset",
+                    f.pa.uint16())
+
+
+def _col_inner_ethertype(f: _Frame) -> Any:
+    values = f.det["inner_ethertype"]
+    return f.column(values, f.plain & (values >= 0), "inner_ethertype", f.pa.uint16())
+
+
+def _col_inner_proto(f: _Frame) -> Any:
+    det = f.det
+    return f.column(det["inner_proto"], f.plain & (det["inner_pos"] >= 0), "inner_proto",
+                    f.pa.uint8())
+
+
+def _col_inner_port(f: _Frame, name: str) -> Any:
+    values = f.det["inner_" + name]
+    return f.column(values, f.plain & (values >= 0), "inner_" + name, f.pa.uint16())
+
+
+def _col_malformed(f: _Frame) -> Any:
+    return f.pa.array(f.res.malformed, f.pa.bool_())
+
+
+def _col_snapped(f: _Frame) -> Any:
+    return f.pa.array(f.res.snapped, f.pa.bool_())
+
+
+def _sparse_strings(f: _Frame, values: Dict[int, str]) -> Any:
+    """A string column that is null except at VALUES' rows."""
+    np, pa = f.np, f.pa
+    index = np.full(f.n, -1, np.int32)
+    words: Dict[str, int] = {}
+    for i, word in values.items():
+        index[i] = words.setdefault(word, len(words))
+    indices = pa.array(index, pa.int32(), mask=index < 0)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(list(words), pa.string())) \
+        .dictionary_decode()
+
+
+def _col_reason(f: _Frame) -> Any:
+    return _sparse_strings(f, f.res.reasons)
+
+
+def _col_skipped(f: _Frame) -> Any:
+    return _sparse_strings(f, {i: rec.skipped for i, rec in f.records.items()
+                               if rec.skipped is not None})
+
+
+def _col_file(f: _Frame) -> Any:
+    pa = f.pa
+    return pa.DictionaryArray.from_arrays(pa.array(f.np.zeros(f.n, f.np.int32)),
+                                          pa.array([f.path], pa.string())).dictionary_decode()
+
+
+# -- inner TCP flags ----------------------------------------------------------------------------
+def _col_tcp_flags(f: _Frame) -> Any:
+    """The inner TCP header's flags byte (offset 13), where it was captured.
+
+    Plain rows are read from the inner IP header's position; on rows the batch
+    path hands to the per-packet parser the inner TCP header's position is not
+    known, so they are null there (see the module docstring)."""
+    np, det = f.np, f.det
+    ipos, iver = det["inner_pos"], det["inner_version"]
+    tcp = f.plain & (ipos >= 0) & (det["inner_proto"] == _IPPROTO_TCP) & \
+        (det["inner_sport"] >= 0)
+    v4 = iver == 4
+    l4 = np.where(v4, ipos + (f.g8(ipos) & 0x0F) * 4, ipos + 40)
+    total = np.where(v4, f.g16(ipos + 2), f.g16(ipos + 4))
+    ip_end = np.where(v4, ipos + total, ipos + 40 + total)
+    end = np.where(total > 0, np.minimum(f.ends(), ip_end), f.ends())
+    valid = tcp & (l4 + 14 <= end)
+    return f.pa.array(f.g8(l4 + 13), f.pa.uint8(), mask=~valid)
+
+
+# -- Geneve options -----------------------------------------------------------------------------
+def _plain_option_positions(f: _Frame, pkt: Any, length: Any) -> Any:
+    """Where each option of a plain row starts (PKT sorted, wire order kept)."""
+    np, res = f.np, f.res
+    l3 = f.det["l3"][pkt]
+    v4 = res.outer_ip[pkt] == 4
+    l4 = np.where(v4, l3 + (f.g8(l3) & 0x0F) * 4, l3 + 40)
+    size = 4 + length * 4
+    before = np.cumsum(size) - size                      # bytes of earlier options, all rows
+    first = np.ones(len(pkt), bool)
+    first[1:] = pkt[1:] != pkt[:-1]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(pkt)), 0))
+    return l4 + 8 + 8 + before - before[group_start]     # UDP header, Geneve header
+
+
+def _fallback_geneve(frame: bytes, rec: ScanRecord) -> Optional[int]:
+    """The Geneve header's offset in FRAME (a record the per-packet parser read).
+
+    Counts the link-layer header and the VLAN tags the record lists, then the
+    outer IPv4 header length or the IPv6 extension headers."""
+    link = {1: 14, 113: 16, 276: 20, 0: 4, 108: 4}.get(rec.linktype, 0)
+    pos = link + 4 * len(rec.vlans) if link >= 14 else link
+    if rec.outer_ip == 4:
+        pos += (frame[pos] & 0x0F) * 4
+    elif rec.outer_ip == 6:
+        nh, pos = frame[pos + 6], pos + 40
+        while nh != 17 and pos + 8 <= len(frame):
+            nh, pos = frame[pos], pos + (8 if nh == 44 else (frame[pos + 1] + 2) * 4
+                                         if nh == 51 else (frame[pos + 1] + 1) * 8)
+    else:
+        return None
+    return pos + 8
+
+
+def _col_options(f: _Frame) -> Any:
+    np, pa, res = f.np, f.pa, f.res
+    pkt, cls, typ, length = res.opt_pkt, res.opt_class, res.opt_type, res.opt_len
+    order = np.argsort(pkt, kind="stable")        # wire order within each packet
+    pkt, cls, typ, length = pkt[order], cls[order], typ[order], length[order]
+    start = np.zeros(len(pkt), np.int64)
+    mine = f.plain[pkt] if len(pkt) else np.zeros(0, bool)
+    if mine.any():
+        start[mine] = _plain_option_positions(f, pkt[mine], length[mine])
+    for i in f.fallback:
+        rows = np.nonzero(pkt == i)[0]
+        if not len(rows):
+            continue
+        frame_pos = int(f.data_off()[i])
+        at = _fallback_geneve(f.frame(i), f.records[i])
+        if at is None:
+            start[rows] = -1
+            continue
+        at += frame_pos + 8
+        for row in rows.tolist():
+            start[row] = at
+            at += 4 + int(length[row]) * 4
+    data = _option_data(f, pkt, start, length)
+    counts = np.bincount(pkt, minlength=f.n) if len(pkt) else np.zeros(f.n, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    items = pa.StructArray.from_arrays(
+        [pa.array(cls, pa.uint16()), pa.array(typ, pa.uint8()),
+         pa.array((typ & 0x80) != 0, pa.bool_()), pa.array(length, pa.uint8()), data],
+        fields=list(OPTION_TYPE(pa)))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items)
+
+
+def _option_data(f: _Frame, pkt: Any, start: Any, length: Any) -> Any:
+    """Each option's data bytes as captured (cut at the end of the packet)."""
+    np, pa = f.np, f.pa
+    lo = start + 4
+    hi = np.minimum(lo + length * 4, f.ends()[pkt] if len(pkt) else lo)
+    size = np.where(start >= 0, np.maximum(hi - lo, 0), 0)
+    offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int32)
+    total = int(offsets[-1])
+    if total:
+        within = np.arange(total) - np.repeat(offsets[:-1], size)
+        values = f.B[np.repeat(lo, size) + within].tobytes()
+    else:
+        values = b""
+    return pa.Array.from_buffers(pa.binary(), len(size),
+                                 [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(values)])
+
+
+def OPTION_TYPE(pa: Any) -> Any:
+    """The struct type of one Geneve option."""
+    return pa.struct([("class", pa.uint16()), ("type", pa.uint8()), ("critical", pa.bool_()),
+                      ("length", pa.uint8()), ("data", pa.binary())])
+
+
+# -- the columns, in schema order -----------------------------------------------------------
+def _plain(name: str, attr: str, pa_type: str) -> Callable[[_Frame], Any]:
+    def build(f: _Frame) -> Any:
+        return f.pa.array(getattr(f.res, attr), getattr(f.pa, pa_type)())
+    build.__name__ = "_col_" + name
+    return build
+
+
+_BUILDERS: Dict[str, Callable[[_Frame], Any]] = {
+    "number": _col_number,
+    "offset": _col_offset,
+    "timestamp": _col_timestamp,
+    "caplen": _plain("caplen", "caplen", "uint32"),
+    "wirelen": _plain("wirelen", "wirelen", "uint32"),
+    "linktype": _plain("linktype", "linktype", "uint32"),
+    "interface": _col_interface,
+    "vlans": _col_vlans,
+    "outer_ip": _col_outer_ip,
+    "outer_src": lambda f: _col_outer_addr(f, "src"),
+    "outer_dst": lambda f: _col_outer_addr(f, "dst"),
+    "outer_proto": _col_outer_proto,
+    "outer_sport": lambda f: _col_port(f, "sport"),
+    "outer_dport": lambda f: _col_port(f, "dport"),
+    "kind": _col_kind,
+    "vni": _col_vni,
+    "flow_id": _col_flow_id,
+    "oam": _col_oam,
+    "critical": _col_critical,
+    "proto": _col_proto,
+    "stt_offset": _col_stt_offset,
+    "control": _col_control,
+    "options": _col_options,
+    "inner_ethertype": _col_inner_ethertype,
+    "inner_src": lambda f: _col_inner_addr(f, "src"),
+    "inner_dst": lambda f: _col_inner_addr(f, "dst"),
+    "inner_proto": _col_inner_proto,
+    "inner_sport": lambda f: _col_inner_port(f, "sport"),
+    "inner_dport": lambda f: _col_inner_port(f, "dport"),
+    "tcp_flags": _col_tcp_flags,
+    "malformed": _col_malformed,
+    "reason": _col_reason,
+    "snapped": _col_snapped,
+    "skipped": _col_skipped,
+    "file": _col_file,
+}
+
+#: Every column, in schema order.
+COLUMNS: Tuple[str, ...] = tuple(_BUILDERS)
+
+
+def _types(pa: Any) -> Dict[str, Any]:
+    u8, u16, u32, u64, b = pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64(), pa.bool_()
+    s = pa.string()
+    return {
+        "number": pa.int64(), "offset": pa.int64(), "timestamp": pa.timestamp("ns", tz="UTC"),
+        "caplen": u32, "wirelen": u32, "linktype": u32, "interface": u32,
+        "vlans": pa.list_(u16), "outer_ip": u8, "outer_src": s, "outer_dst": s,
+        "outer_proto": u8, "outer_sport": u16, "outer_dport": u16,
+        "kind": pa.dictionary(pa.int8(), s), "vni": u64, "flow_id": u8, "oam": b,
+        "critical": b, "proto": u16, "stt_offset": u16, "control": b,
+        "options": pa.list_(OPTION_TYPE(pa)), "inner_ethertype": u16, "inner_src": s,
+        "inner_dst": s, "inner_proto": u8, "inner_sport": u16, "inner_dport": u16,
+        "tcp_flags": u8, "malformed": b, "reason": s, "snapped": b, "skipped": s, "file": s,
+    }
+
+
+def _selected(columns: Optional[Iterable[str]]) -> List[str]:
+    chosen = list(COLUMNS) if columns is None else list(columns)
+    unknown = [name for name in chosen if name not in _BUILDERS]
+    if unknown:
+        raise ValueError("unknown column %s (columns: %s)"
+                         % (", ".join(unknown), ", ".join(COLUMNS)))
+    return chosen
+
+
+def schema(columns: Optional[Iterable[str]] = None) -> Any:
+    """The :class:`pyarrow.Schema` of :func:`scan_batches` for these columns."""
+    pa = require_pyarrow()
+    types = _types(pa)
+    return pa.schema([(name, types[name]) for name in _selected(columns)])
+
+
+def scan_batches(path: PathLike, columns: Optional[Iterable[str]] = None,
+                 ports: Ports = DEFAULT_PORTS, l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
+                 source: Optional[str] = None,
+                 progress: Optional[Callable[[int, int], None]] = None) -> Iterator[Any]:
+    """Yield a :class:`pyarrow.RecordBatch` per chunk of the capture at PATH.
+
+    ``columns`` selects columns (default: :data:`COLUMNS`); ``ports``,
+    ``l2tp_cookie`` and ``l2tp_l2ss`` mean what they mean to
+    :func:`~scapy_geneve.capture.scan.scan`; ``source`` is what the ``file``
+    column says (default: PATH); ``progress(bytes_read, packets_read)`` is
+    called after each chunk.  Streams: memory does not grow with the file.  A
+    damaged file raises :class:`~scapy_geneve.errors.CaptureError` after every
+    batch before the damage has been yielded; a pcap of a link type the scan
+    cannot read is an error at its first packet, as in ``scan()``.
+    """
+    pa = require_pyarrow()
+    chosen = _selected(columns)
+    out_schema = schema(chosen)
+    state = ScanState()
+    name = str(path) if source is None else source
+    for batch in _checked_batches(path, progress):
+        res = analyse_batch(batch, cast(Any, ports), l2tp_cookie, l2tp_l2ss, state, detail=True)
+        frame = _Frame(batch, res, name)
+        arrays = [_BUILDERS[column](frame) for column in chosen]
+        yield pa.RecordBatch.from_arrays(arrays, schema=out_schema)
+        del frame, res, batch
+
+
+def _checked_batches(path: PathLike, progress: Optional[Callable[[int, int], None]]
+                     ) -> Iterator[Batch]:
+    """The reader's batches, with scan's link-type rules (as :func:`scan`)."""
+    from scapy_geneve.capture import scan as scan_module
+    with open_capture(path) as reader:
+        links = scan_module._LinkTypes(reader)
+        for batch in reader.batches():
+            links.check(batch)
+            yield batch
+            if progress is not None:
+                progress(reader.bytes_read, reader.packets_read)
+        links.finish()
+
+
+def scan_table(paths: Union[PathLike, Sequence[PathLike]],
+               columns: Optional[Iterable[str]] = None, **kwargs: Any) -> Any:
+    """Every packet of one or more captures as one :class:`pyarrow.Table`
+    (``.to_pandas()``, ``polars.from_arrow(...)``); keyword arguments as
+    :func:`scan_batches`."""
+    pa = require_pyarrow()
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    chosen = _selected(columns)
+    batches = [b for path in paths for b in scan_batches(path, chosen, **kwargs)]
+    return pa.Table.from_batches(batches, schema=schema(chosen))
