@@ -1,4 +1,11 @@
-"""Every layer; importing this package binds them all into Scapy."""
+"""Every layer; importing this package binds them all into Scapy.
+
+It also installs :mod:`scapy_geneve.layers.bigtcp`'s hooks, which read the
+zero IPv4/IPv6/UDP lengths of BIG TCP super-packets as tcpdump does (and
+leave every other packet to Scapy).
+"""
+
+from scapy_geneve.layers import bigtcp  # noqa: F401  (installs the BIG TCP hooks)
 
 from scapy_geneve.layers.geneve import *  # noqa: F401,F403
 from scapy_geneve.layers.geneve import __all__ as _geneve_all

@@ -47,14 +47,15 @@ from typing import Any, Dict, List, Optional, Tuple, Type
 
 from scapy.config import conf
 from scapy.fields import (
-    BitField, Field, PacketListField, StrLenField, X3BytesField, XByteField,
-    XShortEnumField, XShortField,
+    BitField, BitFieldLenField, PacketListField, StrLenField, X3BytesField,
+    XByteField, XShortEnumField, XShortField,
 )
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ETHER_TYPES, Ether
 from scapy.packet import Packet, RawVal, bind_bottom_up, bind_top_down, split_bottom_up
 
+from scapy_geneve import compat
 from scapy_geneve.consts import (
     ETH_P_TEB, GENEVE_CRITICAL, GENEVE_HDR_LEN, GENEVE_MAX_OPT_DATA,
     GENEVE_MAX_OPTIONS, GENEVE_OPT_HDR_LEN, GENEVE_PORT, option_class_name,
@@ -63,22 +64,29 @@ from scapy_geneve.errors import BuildError
 
 __all__ = [
     "Geneve", "GeneveOption", "GENEVE", "GeneveOptions", "option_header",
-    "flow_sport", "claim_geneve_port", "registered_options",
+    "flow_sport", "claim_geneve_port", "release_geneve_port", "registered_options",
 ]
 
 
 # -- field helpers ----------------------------------------------------------
 
 
-def _field_bits(fld: Field) -> Optional[int]:
-    """Width in bits of an unsigned integer field, None for anything else."""
-    size = getattr(fld, "size", None)  # BitField, BitEnumField, ...
-    if isinstance(size, int):
-        return size
-    fmt = getattr(fld, "fmt", "")
-    if fmt and fmt[-1] in "BHIQ":
-        return fld.sz * 8
-    return None
+class _HexInt(int):
+    """An int whose repr is hex, for defaults the RFC writes in hex: ``ls(Geneve)``
+    and ``GeneveOptionOVN().classid`` show ``0x0102``, not ``258``."""
+
+    digits = 1
+
+    def __repr__(self) -> str:
+        return "0x%0*x" % (self.digits, int(self))
+
+
+class _Hex2(_HexInt):
+    digits = 2
+
+
+class _Hex4(_HexInt):
+    digits = 4
 
 
 class _CheckedPacket(Packet):
@@ -86,6 +94,8 @@ class _CheckedPacket(Packet):
 
     Scapy masks (``BitField``) or truncates (``X3BytesField``) silently; a
     Geneve VNI of 2**24 would go out as 0.  Here it names field and value.
+    Widths come from :func:`scapy_geneve.compat.field_bits` (written out per
+    field class, the same on every Scapy version).
     """
 
     __slots__: List[str] = []
@@ -102,11 +112,11 @@ class _CheckedPacket(Packet):
         limits = _CheckedPacket._limits.get(self.__class__)
         if limits is None:
             limits = {f.name: 1 << b for f in self.fields_desc
-                      if (b := _field_bits(f)) is not None}
+                      if (b := compat.field_bits(f)) is not None}
             _CheckedPacket._limits[self.__class__] = limits
         for name, value in self.fields.items():
             limit = limits.get(name)
-            if limit is not None and type(value) is int and not 0 <= value < limit:
+            if limit is not None and isinstance(value, int) and not 0 <= value < limit:
                 raise BuildError(self.__class__.__name__, name, value,
                                  "%d bits" % (limit.bit_length() - 1))
 
@@ -116,22 +126,14 @@ class _CheckedPacket(Packet):
         return None
 
     def _values(self, names: Tuple[str, ...]) -> Optional[List[Any]]:
-        merged = {**self.default_fields, **self.overloaded_fields, **self.fields}
-        values = [merged[n] for n in names]
+        values = compat.field_values(self, names)
         for v in values:
-            if v is not None and type(v) not in (int, bool):
+            if v is not None and not isinstance(v, int):
                 return None  # volatile or odd values: let Scapy resolve them
         return values
 
 
-class _AutoBitField(BitField):
-    """A BitField whose None (derived later, in post_build) is written as 0."""
-
-    def i2m(self, pkt: Optional[Packet], x: Optional[int]) -> int:
-        return 0 if x is None else x
-
-
-class _OptionClassField(XShortField):
+class XOptionClassField(XShortField):
     """Option Class, shown with its IANA registry name: ``0x0108 (Amazon.com, Inc.)``."""
 
     def i2repr(self, pkt: Optional[Packet], x: Optional[int]) -> str:
@@ -140,7 +142,7 @@ class _OptionClassField(XShortField):
         return "0x%04x (%s)" % (x, option_class_name(x))
 
 
-class _OptionTypeField(XByteField):
+class XOptionTypeField(XByteField):
     """Option Type: the 8-bit wire value; show() spells out the critical bit."""
 
     def i2repr(self, pkt: Optional[Packet], x: Optional[int]) -> str:
@@ -150,7 +152,7 @@ class _OptionTypeField(XByteField):
         return "0x%02x (%s, type 0x%02x)" % (x, flag, x & 0x7F)
 
 
-class _CriticalBitField(BitField):
+class CriticalBitField(BitField):
     """The C bit: when None, set exactly when some option is critical (§3.5)."""
 
     def i2m(self, pkt: Optional[Packet], x: Optional[int]) -> int:
@@ -164,13 +166,13 @@ def _any_critical(options: List[Packet]) -> bool:
                for o in options)
 
 
-class _ProtoField(XShortEnumField):
+class XEtherTypeField(XShortEnumField):
     """Protocol Type: an EtherType, derived from the payload when None."""
 
-    def i2m(self, pkt: Optional[Packet], x: Optional[int]) -> int:
+    def i2m(self, pkt: Optional[Packet], x: Any) -> int:
         if x is None:
             return _payload_ethertype(pkt.payload) if pkt is not None else ETH_P_TEB
-        return x
+        return int(x)
 
 
 def _payload_ethertype(payload: Packet) -> int:
@@ -187,20 +189,25 @@ def _payload_ethertype(payload: Packet) -> int:
     return ETH_P_TEB
 
 
-_ether_table: Tuple[int, Dict[int, Type[Packet]]] = (0, {})
+class OptionLengthField(BitFieldLenField):
+    """Length: 4-byte words of option data (RFC 8926 §3.5), declared.
+
+    When None: the class's fixed ``option_length`` for a typed option with a
+    fixed layout, else the bytes of ``length_of`` plus ``fixed`` bytes before
+    it, rounded up to words (``adjust``); post_build zero-pads the data to
+    match.
+    """
+
+    def i2m(self, pkt: Optional[Packet], x: Any) -> int:
+        if x is None and pkt is not None:
+            words = getattr(pkt, "option_length", None)
+            if words is not None:
+                return int(words)
+        return int(super().i2m(pkt, x))
 
 
-def _ethertype_layer(proto: int) -> Optional[Type[Packet]]:
-    """The Scapy class bound over Ether for this EtherType (live table)."""
-    global _ether_table
-    guess = Ether.payload_guess
-    if _ether_table[0] != id(guess):
-        table: Dict[int, Type[Packet]] = {}
-        for fval, cls in guess:
-            if set(fval) == {"type"}:
-                table.setdefault(fval["type"], cls)
-        _ether_table = (id(guess), table)
-    return _ether_table[1].get(proto)
+def _words(fixed: int) -> Any:
+    return lambda pkt, x: (x + fixed + 3) // 4
 
 
 # -- option TLV --------------------------------------------------------------
@@ -211,20 +218,27 @@ _OPT_HDR = struct.Struct("!HBB")
 registered_options: Dict[Tuple[int, int], List[Type["GeneveOption"]]] = {}
 
 
-def option_header(classid: int = 0, type: int = 0) -> List[Field]:  # noqa: A002
+def option_header(classid: int = 0, type: int = 0,  # noqa: A002
+                  length_of: str = "data", fixed: int = 0) -> List[Any]:
     """The four option-header fields, with defaults, for a typed option.
 
-    A decoder for your own option is a subclass; defining it registers it::
+    A decoder for your own option is a subclass; defining it registers it.
+    A fixed layout says its data length in words (``option_length``)::
 
         class MyOption(GeneveOption):
             name = "My option"
+            option_length = 1
             fields_desc = option_header(0xFF01, 0x05) + [IntField("value", 0)]
+
+    A variable layout names the field whose length varies (LENGTH_OF) and the
+    FIXED bytes of data before it: ``option_header(0x0103, 0x01,
+    length_of="metadata", fixed=12)``.
     """
     return [
-        _OptionClassField("classid", classid),
-        _OptionTypeField("type", type),
+        XOptionClassField("classid", _Hex4(classid)),
+        XOptionTypeField("type", _Hex2(type)),
         BitField("reserved", 0, 3),
-        _AutoBitField("length", None, 5),
+        OptionLengthField("length", None, 5, length_of=length_of, adjust=_words(fixed)),
     ]
 
 
@@ -255,11 +269,11 @@ class GeneveOption(_CheckedPacket):
     @property
     def critical(self) -> bool:
         """The option's critical bit (the high-order bit of ``type``)."""
-        return bool((self.type or 0) & GENEVE_CRITICAL)
+        return bool((self.getfieldval("type") or 0) & GENEVE_CRITICAL)
 
     @critical.setter
     def critical(self, value: bool) -> None:
-        base = (self.type or 0) & 0x7F
+        base = (self.getfieldval("type") or 0) & 0x7F
         self.type = base | GENEVE_CRITICAL if value else base
 
     @classmethod
@@ -271,7 +285,7 @@ class GeneveOption(_CheckedPacket):
     def register_variant(cls) -> None:
         if cls.__name__ == "GeneveOption":
             return
-        defaults = {f.name: f.default for f in cls.fields_desc}
+        defaults: Dict[str, Any] = {f.name: f.default for f in cls.fields_desc}
         key = (defaults["classid"], defaults["type"])
         variants = registered_options.setdefault(key, [])
         variants[:] = [v for v in variants if v.__name__ != cls.__name__] + [cls]
@@ -297,7 +311,9 @@ class GeneveOption(_CheckedPacket):
         if values is None or None in values[:3]:
             return None
         classid, otype, reserved, length = values
-        pkt = _OPT_HDR.pack(classid, otype, (reserved << 5) | (length or 0))
+        if length is None:   # the declared derivation, masked as BitField masks it
+            length = self.get_field("length").i2m(self, None) & 0x1F
+        pkt = _OPT_HDR.pack(classid, otype, (reserved << 5) | length)
         for fld in self.fields_desc[4:]:
             val = self.getfieldval(fld.name)
             if isinstance(val, RawVal):
@@ -318,36 +334,42 @@ class GeneveOption(_CheckedPacket):
         fields["type"] = otype
         fields["reserved"] = last >> 5
         fields["length"] = last & 0x1F
-        self.raw_packet_cache_fields = {}
         s = s[GENEVE_OPT_HDR_LEN:]
         for fld in self.fields_desc[4:]:
             s, fval = fld.getfield(self, s)
             fields[fld.name] = fval
-        self.raw_packet_cache = raw[:-len(s)] if s else raw
-        self.explicit = 1
+        compat.set_dissection_cache(self, raw[:-len(s)] if s else raw, {})
         return s
 
     def post_build(self, pkt: bytes, pay: bytes) -> bytes:
+        # Length is declared (OptionLengthField); what a declaration cannot say:
+        # the zero padding to a whole word, and data too long for 5 bits of words.
         if self.fields.get("length") is None:
             body = len(pkt) - GENEVE_OPT_HDR_LEN
-            if body % 4:
-                pkt += b"\x00" * (4 - body % 4)
-                body += 4 - body % 4
             if body > GENEVE_MAX_OPT_DATA:
                 raise BuildError(
                     self.__class__.__name__, "data", "%d bytes" % body,
                     "is over the 124 bytes an option can carry (Length is 5 bits "
                     "of 4-byte words, RFC 8926 §3.5)")
-            pkt = pkt[:3] + bytes([(pkt[3] & 0xE0) | body // 4]) + pkt[4:]
+            if body % 4:
+                pkt += b"\x00" * (4 - body % 4)
         return pkt + pay
 
     def extract_padding(self, s: bytes) -> Tuple[bytes, bytes]:
         return b"", s
 
     def mysummary(self) -> str:
-        return "class=%s type=0x%02x%s len=%s" % (
+        head = "class=%s type=0x%02x%s len=%s" % (
             self.get_field("classid").i2repr(self, self.classid), self.type or 0,
             "(C)" if self.critical else "", self.length)
+        values = " ".join("%s=%s" % (fld.name, fld.i2repr(self, self.getfieldval(fld.name)))
+                          for fld in self.fields_desc[4:] if not _is_filler(fld.name))
+        return head + " " + values if values else head
+
+
+def _is_filler(name: str) -> bool:
+    """Reserved and padding fields, left out of summaries."""
+    return name == "pad" or name.endswith("reserved")
 
 
 # -- base header -------------------------------------------------------------
@@ -365,13 +387,14 @@ class Geneve(_CheckedPacket):
     name = "Geneve"
     fields_desc = [
         BitField("version", 0, 2),
-        _AutoBitField("optionlen", None, 6),
+        BitFieldLenField("optionlen", None, 6, length_of="options",
+                         adjust=lambda pkt, x: x // 4),
         BitField("oam", 0, 1),
-        _CriticalBitField("critical", None, 1),
+        CriticalBitField("critical", None, 1),
         BitField("reserved", 0, 6),
-        _ProtoField("proto", None, ETHER_TYPES),
-        X3BytesField("vni", 0),
-        XByteField("reserved2", 0),
+        XEtherTypeField("proto", None, ETHER_TYPES),
+        X3BytesField("vni", _HexInt(0)),
+        XByteField("reserved2", _Hex2(0)),
         PacketListField("options", [], GeneveOption, length_from=_options_len),
     ]
 
@@ -384,13 +407,16 @@ class Geneve(_CheckedPacket):
         if None in (version, oam, reserved, vni, reserved2):
             return None
         options = self.getfieldval("options")
+        body = b"".join(bytes(o) for o in options)
+        if optionlen is None:  # the declared derivation, masked as BitField masks it
+            optionlen = (len(body) // 4) & 0x3F
         if critical is None:
             critical = _any_critical(options)
         if proto is None:
             proto = _payload_ethertype(self.payload)
-        return _BASE_HDR.pack((version << 6) | (optionlen or 0),
+        return _BASE_HDR.pack((version << 6) | optionlen,
                               (oam << 7) | (critical << 6) | reserved,
-                              proto, (vni << 8) | reserved2) + b"".join(bytes(o) for o in options)
+                              proto, (vni << 8) | reserved2) + body
 
     def do_dissect(self, s: bytes) -> bytes:
         # Fast path, same result as Packet.do_dissect (tests/test_geneve_fastpath.py
@@ -411,10 +437,9 @@ class Geneve(_CheckedPacket):
         options_field = self.fields_desc[-1]
         s, options = options_field.getfield(self, s[GENEVE_HDR_LEN:])
         fields["options"] = options
-        self.raw_packet_cache_fields = {
-            "options": self._raw_packet_cache_field_value(options_field, options, copy=True)}
-        self.raw_packet_cache = raw[:-len(s)] if s else raw
-        self.explicit = 1
+        compat.set_dissection_cache(
+            self, raw[:-len(s)] if s else raw,
+            {"options": compat.cache_field_value(self, options_field, options)})
         return s
 
     @classmethod
@@ -425,6 +450,8 @@ class Geneve(_CheckedPacket):
         return cls
 
     def post_build(self, pkt: bytes, pay: bytes) -> bytes:
+        # Opt Len is declared (BitFieldLenField); what a declaration cannot say:
+        # options it cannot describe are refused rather than masked.
         if self.fields.get("optionlen") is None:
             size = len(pkt) - GENEVE_HDR_LEN
             if size > GENEVE_MAX_OPTIONS:
@@ -438,7 +465,6 @@ class Geneve(_CheckedPacket):
                     "is not a whole number of 4-byte words: an option has an "
                     "explicit length that disagrees with its data; set "
                     "optionlen explicitly to send this")
-            pkt = bytes([(pkt[0] & 0xC0) | size // 4]) + pkt[1:]
         return pkt + pay
 
     def guess_payload_class(self, payload: bytes) -> Type[Packet]:
@@ -446,7 +472,7 @@ class Geneve(_CheckedPacket):
             return conf.raw_layer
         cls = super().guess_payload_class(payload)
         if cls is conf.raw_layer:
-            cls = _ethertype_layer(self.proto) or conf.raw_layer
+            cls = compat.payload_layer_for(Ether, "type", self.proto) or conf.raw_layer
         return cls
 
     def hashret(self) -> bytes:
@@ -523,15 +549,27 @@ bind_top_down(Geneve, IPv6, proto=0x86DD)
 def claim_geneve_port() -> None:
     """Make this package's Geneve win UDP port 6081 in this process.
 
-    Scapy tries UDP bindings in order, so whichever Geneve was bound first
-    dissects port 6081: ours if ``import scapy_geneve`` came before
-    ``load_contrib("geneve")``, Scapy's contrib ``GENEVE`` otherwise.  This
-    unbinds the contrib class from dissection and puts ours first.
+    Scapy tries a layer's bindings in the order they were made, so whichever
+    Geneve was bound first dissects port 6081: ours if ``import scapy_geneve``
+    came before ``load_contrib("geneve")``, Scapy's contrib ``GENEVE``
+    otherwise.  This unbinds the contrib class from dissection (if it is
+    loaded) and puts ours first.  :func:`release_geneve_port` is the converse.
     """
     import sys
 
     contrib = sys.modules.get("scapy.contrib.geneve")
     if contrib is not None:
         split_bottom_up(UDP, contrib.GENEVE, dport=GENEVE_PORT)
-    UDP.payload_guess = [({"dport": GENEVE_PORT}, Geneve)] + [
-        (fval, cls) for fval, cls in UDP.payload_guess if cls is not Geneve]
+    compat.move_binding_first(UDP, Geneve, dport=GENEVE_PORT)
+
+
+def release_geneve_port() -> None:
+    """Give UDP port 6081 back: this package's Geneve no longer dissects it.
+
+    Scapy's contrib ``GENEVE`` then dissects port 6081 whether
+    ``load_contrib("geneve")`` ran before or runs after this call (and if it
+    is never loaded, the port's payload stays ``Raw``).  Building is not
+    affected: ``UDP()/Geneve()`` still gets port 6081, and ``Geneve(data)``
+    still dissects.  :func:`claim_geneve_port` takes the port back.
+    """
+    split_bottom_up(UDP, Geneve, dport=GENEVE_PORT)

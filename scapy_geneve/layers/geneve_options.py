@@ -112,7 +112,7 @@ class GeneveOptionGCPEndpointID(GeneveOption):
     """Google Cloud endpoint ID (class 0x0132, type 2): opaque, any length."""
 
     name = "Geneve Option GCP Endpoint ID"
-    fields_desc = option_header(GCP_CLASS, 0x02) + [
+    fields_desc = option_header(GCP_CLASS, 0x02, length_of="endpoint_id") + [
         StrLenField("endpoint_id", b"", length_from=lambda pkt: (pkt.length or 0) * 4),
     ]
 
@@ -137,7 +137,7 @@ class GeneveOptionINTMD(GeneveOption):
     """
 
     name = "Geneve Option INT-MD"
-    fields_desc = option_header(INT_CLASS, 0x01) + [
+    fields_desc = option_header(INT_CLASS, 0x01, length_of="metadata", fixed=12) + [
         BitField("int_version", 2, 4),
         BitField("discard", 0, 1),
         BitField("hop_count_exceeded", 0, 1),
