@@ -1,0 +1,140 @@
+"""Many captures, many cores: input lists, globs, and one worker process per file.
+
+:func:`expand_inputs` turns command-line arguments (paths, globs, ``-``) into
+the list of captures to read; :func:`map_files` runs a function on each, in
+order, in ``jobs`` processes; :func:`stats_files` counts many captures into one
+:class:`~scapy_geneve.capture.scan.ScanStats` with ``ScanStats.merge`` (the
+merge is associative and commutative, so the result does not depend on how
+the files are shared out; a test proves it).
+
+Each file is one unit of work: a single capture is read by one process
+(STT context IDs and pcapng sections flow from packet to packet).
+"""
+
+import concurrent.futures
+import glob
+import multiprocessing
+import os
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
+
+from scapy_geneve.capture.scan import ScanStats, compute_stats
+from scapy_geneve.errors import CaptureError
+
+__all__ = ["expand_inputs", "map_files", "stats_files", "FileStats", "input_bytes"]
+
+T = TypeVar("T")
+
+
+def expand_inputs(patterns: Iterable[str]) -> List[str]:
+    """Paths from PATTERNS: ``-`` and existing paths as given, globs expanded (sorted).
+
+    A glob that matches nothing raises FileNotFoundError naming it (as a
+    missing file does); ``-`` (standard input) may only be the sole input.
+    """
+    out: List[str] = []
+    for pattern in patterns:
+        if pattern == "-" or os.path.exists(pattern) or not glob.has_magic(pattern):
+            out.append(pattern)
+            continue
+        matches = sorted(glob.glob(pattern))
+        if not matches:
+            raise FileNotFoundError(2, "no file matches the pattern", pattern)
+        out.extend(matches)
+    if "-" in out and len(out) > 1:
+        raise CaptureError("standard input (-) can only be the only input", path="-")
+    return out
+
+
+def input_bytes(paths: Sequence[str]) -> Optional[int]:
+    """Total size of PATHS for a progress bar (None when one is standard input)."""
+    if "-" in paths:
+        return None
+    try:
+        return sum(os.path.getsize(path) for path in paths)
+    except OSError:
+        return None
+
+
+def _context() -> Any:
+    """fork where the platform has it (no re-import in the workers), else spawn."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def map_files(func: Callable[..., T], paths: Sequence[str], jobs: int = 1,
+              args: Tuple[Any, ...] = ()) -> Iterator[T]:
+    """``func(path, *args)`` for each of PATHS, yielded in the order of PATHS.
+
+    ``jobs`` > 1 runs them in that many worker processes (FUNC and its
+    arguments must pickle); 1 runs them here, one after the other.
+    """
+    if jobs <= 1 or len(paths) <= 1:
+        for path in paths:
+            yield func(path, *args)
+        return
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(paths)),
+                                                mp_context=_context()) as pool:
+        futures = [pool.submit(func, path, *args) for path in paths]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+class FileStats:
+    """One file's counts and, if the file is damaged part-way, the error."""
+
+    __slots__ = ("stats", "error")
+
+    def __init__(self, stats: ScanStats, error: Optional[CaptureError]) -> None:
+        self.stats = stats
+        self.error = error
+
+
+def count_file(path: str, kwargs: Any) -> FileStats:
+    """:func:`compute_stats` of one file; a damaged file keeps what was counted."""
+    stats = ScanStats(path)
+    try:
+        compute_stats(path, stats=stats, **kwargs)
+    except CaptureError as exc:
+        stats.error = str(exc)
+        return FileStats(stats, exc)
+    return FileStats(stats, None)
+
+
+def stats_files(paths: Sequence[str], jobs: int = 1,
+                progress: Optional[Callable[[int, int], None]] = None,
+                **kwargs: Any) -> Tuple[ScanStats, List[FileStats]]:
+    """Count every capture of PATHS (``jobs`` processes) into one ScanStats.
+
+    Returns the merged counts and each file's own (with its error, if any).
+    ``progress(bytes_done, packets_done)`` is called as files finish (and, with
+    one process, after each chunk).  Keyword arguments go to
+    :func:`compute_stats` (``ports``, ``l2tp_cookie``, ``l2tp_l2ss``).
+    """
+    per_file: List[FileStats] = []
+    done_bytes = done_packets = 0
+    if progress is not None and jobs <= 1:
+        kwargs = dict(kwargs, progress=lambda b, p: progress(done_bytes + b, done_packets + p))
+    for result in map_files(count_file, paths, jobs, (kwargs,)):
+        per_file.append(result)
+        done_packets += result.stats.packets
+        if result.stats.path != "-":
+            done_bytes += _size(result.stats.path)
+        if progress is not None:
+            progress(done_bytes, done_packets)
+    merged = ScanStats(paths[0] if len(paths) == 1 else "")
+    for result in per_file:
+        merged.merge(result.stats)
+    if len(per_file) == 1:
+        merged.format = per_file[0].stats.format
+    return merged, per_file
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
