@@ -16,6 +16,10 @@ What differs between them and is handled here:
 - 2.6.0 added ``Packet._raw_packet_cache_field_value`` (the snapshot a
   dissection takes of mutable fields, to notice later edits); 2.5 stores
   ``fld.do_copy(value)`` and compares values directly.
+- Scapy 2.5's ``Packet.do_dissect`` stops at the end of the bytes, leaving
+  the remaining fields unset (their defaults); 2.6 reads on to the end of
+  the layer (fields that may be empty get their empty value):
+  :data:`DISSECT_STOPS_AT_END` lets a fast ``do_dissect`` do the same.
 - ``X3BytesField`` is ``fmt="!I", sz=4`` up to 2.7 and ``sz=3`` in 2.8, so a
   field's width cannot be read from its struct format: :func:`field_bits`
   names the width of each Scapy integer field class explicitly.
@@ -29,7 +33,7 @@ from scapy import fields as _f
 from scapy.packet import Packet
 
 __all__ = [
-    "SCAPY_VERSION", "SCAPY_FLOOR", "field_bits", "field_values", "cache_field_value",
+    "SCAPY_VERSION", "SCAPY_FLOOR", "DISSECT_STOPS_AT_END", "field_bits", "field_values", "cache_field_value",
     "set_dissection_cache", "bottom_up_bindings", "payload_layer_for", "move_binding_first",
     "hook_method", "unhook_method", "hooked", "fast_copy",
 ]
@@ -48,6 +52,8 @@ SCAPY_VERSION = _parse_version(getattr(scapy, "__version__", "0"))
 SCAPY_FLOOR = (2, 5, 0)
 
 _HAS_CACHE_FIELD_VALUE = SCAPY_VERSION >= (2, 6, 0)
+#: Whether ``Packet.do_dissect`` leaves the fields after the last byte unset (Scapy < 2.6).
+DISSECT_STOPS_AT_END = SCAPY_VERSION < (2, 6, 0)
 
 
 # -- field widths ------------------------------------------------------------------------

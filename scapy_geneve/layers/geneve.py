@@ -336,6 +336,8 @@ class GeneveOption(_CheckedPacket):
         fields["length"] = last & 0x1F
         s = s[GENEVE_OPT_HDR_LEN:]
         for fld in self.fields_desc[4:]:
+            if not s and compat.DISSECT_STOPS_AT_END:
+                break
             s, fval = fld.getfield(self, s)
             fields[fld.name] = fval
         compat.set_dissection_cache(self, raw[:-len(s)] if s else raw, {})
@@ -434,8 +436,12 @@ class Geneve(_CheckedPacket):
         fields["proto"] = proto
         fields["vni"] = vni_rsvd >> 8
         fields["reserved2"] = vni_rsvd & 0xFF
+        s = s[GENEVE_HDR_LEN:]
+        if not s and compat.DISSECT_STOPS_AT_END:
+            compat.set_dissection_cache(self, raw, {})
+            return s
         options_field = self.fields_desc[-1]
-        s, options = options_field.getfield(self, s[GENEVE_HDR_LEN:])
+        s, options = options_field.getfield(self, s)
         fields["options"] = options
         compat.set_dissection_cache(
             self, raw[:-len(s)] if s else raw,
