@@ -23,8 +23,9 @@ from scapy.layers.l2 import GRE, Ether
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
-from scapy_geneve import (NVGRE, build_vxlan, encapsulate, entropy_sport,
-                          l2tpv3_session, stt_reassemble, stt_segment)
+from scapy_geneve import NVGRE, build_vxlan, encapsulate, entropy_sport
+from scapy_geneve.offload.stt import stt_reassemble, stt_segment
+from scapy_geneve.tunnels.l2tpv3 import l2tpv3_session
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 INNER = Ether(src="02:00:00:00:0a:01", dst="02:00:00:00:0a:02") / IP(

@@ -5,8 +5,9 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from scapy_geneve import (L2TPv3, L2TPv3AVP, L2TPv3Control, NotATunnel, decapsulate,
-                          encapsulate, l2tpv3_forget, l2tpv3_learn, l2tpv3_session,
-                          l2tpv3_sessions)
+                          encapsulate)
+from scapy_geneve.tunnels.l2tpv3 import (l2tpv3_forget, l2tpv3_learn, l2tpv3_session,
+                                         l2tpv3_sessions)
 
 inner = Ether(src="02:00:00:00:0a:01", dst="02:00:00:00:0a:02") / IP(
     src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1000, dport=2000) / b"pseudowire"

@@ -7,7 +7,8 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from scapy_geneve import STT, stt_reassemble, stt_segment
+from scapy_geneve import STT
+from scapy_geneve.offload.stt import stt_reassemble, stt_segment
 
 inner = Ether(src="02:00:00:00:0a:01", dst="02:00:00:00:0a:02") / IP(
     src="10.0.0.1", dst="10.0.0.2") / TCP(sport=40000, dport=80, flags="PA") / Raw(b"x" * 4000)

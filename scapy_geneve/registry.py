@@ -24,7 +24,7 @@ from typing import Any, Dict, FrozenSet, Iterable, Iterator, NamedTuple, Optiona
 
 __all__ = [
     "Kind", "Encapsulation", "REGISTRY", "Ports", "DEFAULT_PORTS", "get", "names",
-    "tunnel_names", "by_kind", "records", "parse_port", "PortError",
+    "tunnel_names", "by_kind", "records", "parse_port", "PortError", "register", "unregister",
 ]
 
 
@@ -114,7 +114,7 @@ L2TP_PORT = 1701              # RFC 3931 §4.1.2
 IPPROTO_GRE = 47              # RFC 2784
 IPPROTO_L2TP = 115            # RFC 3931 §4.1.1
 
-_RECORDS = (
+_RECORDS: Tuple[Encapsulation, ...] = (
     Encapsulation(
         name="geneve", kind=Kind.GENEVE, title="Geneve", spec="RFC 8926",
         aliases=("gnv",), udp_ports=frozenset([GENEVE_PORT]), ports_key="geneve",
@@ -163,6 +163,38 @@ REGISTRY: Dict[str, Encapsulation] = {rec.name: rec for rec in _RECORDS}
 _BY_SPELLING: Dict[str, Encapsulation] = {
     spelling: rec for rec in _RECORDS for spelling in (rec.name,) + rec.aliases}
 _BY_KIND: Dict[int, Encapsulation] = {int(rec.kind): rec for rec in _RECORDS}
+
+
+def register(record: Encapsulation) -> Encapsulation:
+    """Add RECORD to the registry (a new encapsulation); returns it.
+
+    Every reader (``get``, ``names``, ``records``, ``by_kind``, ``encapsulate``
+    and ``decapsulate``) sees it from then on; :class:`Ports` defaults do not
+    change (they are fixed when this module is imported).  Refuses a name,
+    alias or kind code already taken.  :func:`unregister` removes it.
+    """
+    global _RECORDS
+    spellings = (record.name,) + record.aliases
+    taken = [s for s in spellings if s in _BY_SPELLING]
+    if taken or int(record.kind) in _BY_KIND:
+        raise ValueError("cannot register %r: %s already registered"
+                         % (record.name, ", ".join(taken) or "kind code %d" % int(record.kind)))
+    _RECORDS = _RECORDS + (record,)
+    REGISTRY[record.name] = record
+    _BY_SPELLING.update({spelling: record for spelling in spellings})
+    _BY_KIND[int(record.kind)] = record
+    return record
+
+
+def unregister(name: str) -> None:
+    """Remove the encapsulation NAME that :func:`register` added."""
+    global _RECORDS
+    record = get(name)
+    _RECORDS = tuple(rec for rec in _RECORDS if rec is not record)
+    del REGISTRY[record.name]
+    for spelling in (record.name,) + record.aliases:
+        del _BY_SPELLING[spelling]
+    del _BY_KIND[int(record.kind)]
 
 
 def get(name: str) -> Encapsulation:

@@ -9,9 +9,10 @@ from scapy.layers.l2 import Ether
 from scapy.layers.l2tp import L2TP
 from scapy.packet import Raw
 
-from scapy_geneve import (
-    BuildError, L2TPv3, L2TPv3AVP, L2TPv3Control, L2TPv3Session, L2TPv3UDP, l2tpv3_default,
-    l2tpv3_forget, l2tpv3_learn, l2tpv3_lookup, l2tpv3_session, l2tpv3_sessions,
+from scapy_geneve import BuildError, L2TPv3, L2TPv3AVP, L2TPv3Control, L2TPv3UDP
+from scapy_geneve.tunnels.l2tpv3 import (
+    L2TPv3Session, l2tpv3_default, l2tpv3_forget, l2tpv3_learn, l2tpv3_lookup, l2tpv3_session,
+    l2tpv3_sessions,
 )
 
 FUZZ_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]

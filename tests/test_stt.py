@@ -9,7 +9,8 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from scapy_geneve import STT, BuildError, STTFragment, stt_reassemble, stt_segment
+from scapy_geneve import STT, BuildError, STTFragment
+from scapy_geneve.offload.stt import stt_reassemble, stt_segment
 
 FUZZ_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 INNER = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / IP(

@@ -203,7 +203,7 @@ def test_vxlan_gpe_oam_and_bum_bits(tshark, pcap):
 
 
 def test_stt_out_of_order_and_duplicated_segments_reassemble_like_wireshark(tshark, pcap):
-    from scapy_geneve import stt_reassemble
+    from scapy_geneve.offload.stt import stt_reassemble
     segs = encapsulate(BIG, "stt", context_id=0x99, identifier=0xD00D, ether=True)
     sent = [segs[2], segs[0], segs[0], segs[1]]          # reversed start, a duplicate
     rows = fields(tshark, pcap(sent), ["stt.context_id", "stt.reassembled.length",

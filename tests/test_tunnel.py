@@ -265,8 +265,9 @@ from pathlib import Path  # noqa: E402
 from scapy.config import conf  # noqa: E402
 from scapy.utils import rdpcap  # noqa: E402
 
-from scapy_geneve import (  # noqa: E402
-    l2tpv3_forget, l2tpv3_learn, l2tpv3_session, l2tpv3_sessions, stt_reassemble,
+from scapy_geneve.offload.stt import stt_reassemble  # noqa: E402
+from scapy_geneve.tunnels.l2tpv3 import (  # noqa: E402
+    l2tpv3_forget, l2tpv3_learn, l2tpv3_session, l2tpv3_sessions,
 )
 
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"

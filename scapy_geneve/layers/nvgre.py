@@ -40,6 +40,7 @@ from scapy.layers.l2 import GRE
 
 from scapy_geneve.consts import ETH_P_TEB, IPPROTO_GRE
 from scapy_geneve.errors import BuildError
+from scapy_geneve.layers._bind import bind_bottom_up_first
 
 __all__ = ["NVGRE", "NVGRE_SIGNATURE", "is_nvgre"]
 
@@ -93,7 +94,7 @@ class NVGRE(GRE):
     def self_build(self) -> bytes:
         if self.raw_packet_cache is None:
             self._check()
-        return super().self_build()  # type: ignore[no-any-return]
+        return super().self_build()
 
     def _check(self) -> None:
         fixed = (("chksum_present", 0), ("routing_present", 0), ("key_present", 1),
@@ -113,21 +114,11 @@ class NVGRE(GRE):
 
 
 # -- bindings -------------------------------------------------------------------
-def _bind_bottom_up_first(lower: Type[Packet], upper: Type[Packet], **fval: Any) -> None:
-    """``bind_bottom_up`` that puts the candidate *first*.
-
-    Scapy tries a layer's dissection candidates in order; NVGRE must be tried
-    before Scapy's generic GRE, and its dispatch_hook returns GRE itself for
-    every other GRE packet.  Same mechanism as bind_bottom_up (a fresh list,
-    never an edit of the old one); nothing in Scapy's classes is replaced.
-    """
-    guesses = [(f, c) for f, c in lower.payload_guess if not (c is upper and f == fval)]
-    lower.payload_guess = [(fval, upper)] + guesses
-
-
+# NVGRE is tried before Scapy's generic GRE (see layers/_bind.py); its
+# dispatch_hook gives every other GRE packet back to GRE.
 # Dissection: IPv4 protocol 47 (unfragmented) and IPv6 next header 47.
-_bind_bottom_up_first(IP, NVGRE, frag=0, proto=IPPROTO_GRE)
-_bind_bottom_up_first(IPv6, NVGRE, nh=IPPROTO_GRE)
+bind_bottom_up_first(IP, NVGRE, frag=0, proto=IPPROTO_GRE)
+bind_bottom_up_first(IPv6, NVGRE, nh=IPPROTO_GRE)
 # Build: IP()/NVGRE() sets the protocol number.
 bind_top_down(IP, NVGRE, frag=0, proto=IPPROTO_GRE)
 bind_top_down(IPv6, NVGRE, nh=IPPROTO_GRE)

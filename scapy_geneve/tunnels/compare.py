@@ -44,7 +44,8 @@ from scapy_geneve.layers.geneve import Geneve, GeneveOption
 from scapy_geneve.layers.geneve_options import (GeneveOptionGWLBAttachmentID,
                                                 GeneveOptionGWLBEndpointID,
                                                 GeneveOptionGWLBFlowCookie)
-from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3Session
+from scapy_geneve.layers.l2tpv3 import L2TPv3
+from scapy_geneve.tunnels.l2tpv3 import L2TPv3Session
 from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.stt import STT
 from scapy_geneve.layers.vxlan import VXLAN

@@ -27,160 +27,79 @@ and a zero UDP checksum over IPv6 only if ``udp6_zero_checksum=True``
 ``decapsulate(pkt)`` finds the outermost tunnel header and returns
 ``(inner, info)``; ``info`` (:class:`TunnelInfo`) has ``kind``, ``vni`` and the
 kind's extras, and ``info.params()`` gives them back to ``encapsulate``, so
-``encapsulate(*decapsulate(p)[::-1]...)`` round-trips, and re-encapsulating in
-another kind keeps the inner frame and the identifier.
+``encapsulate(inner, info.kind, **info.params())`` rebuilds the received bytes,
+and re-encapsulating in another kind keeps the inner frame and the identifier.
+It refuses (:class:`NotATunnel`, naming the field and its byte offset) what a
+receiver must drop: for every kind an IPv4 fragment, an IPv6 UDP datagram with
+a zero checksum (RFC 6935/6936, unless ``udp6_zero_checksum=True``), CE over a
+Not-ECT inner packet (RFC 6040 §4.2), an IP or UDP length that cuts the inner
+packet; and each kind's own rules (Geneve version and option lengths, the VXLAN
+I flag, NVGRE's inner 802.1Q tag, the STT version, the L2TPv3 cookie).
+
+The kinds and their facts (ports, identifier names and widths, header sizes)
+come from :mod:`scapy_geneve.registry`; the kind-specific steps are the
+adapters the registry names (:mod:`scapy_geneve.tunnels.adapters`).  Adding an
+encapsulation touches the registry, its layer and its adapter only.
 """
 
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 from scapy.packet import NoPayload, Packet
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
-from scapy.layers.vxlan import VXLAN
 
-from scapy_geneve.consts import (GENEVE_PORT, IPPROTO_GRE, IPPROTO_L2TP, L2TP_PORT, STT_PORT,
-                                 VXLAN_ACI_PORT, VXLAN_GPE_PORT, VXLAN_LINUX_PORT,
-                                 VXLAN_PORT)
+from scapy_geneve import registry
 from scapy_geneve.errors import BuildError
-from scapy_geneve.layers.geneve import Geneve, flow_sport
-from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3UDP, l2tpv3_lookup, l2tpv3_session
-from scapy_geneve.layers.nvgre import NVGRE
-from scapy_geneve.layers.stt import (STT, STTFragment, outer_l3, stt_reassemble,
-                                     stt_segment)
-from scapy_geneve.layers.vxlan import (VXLAN_FLAG_B, VXLAN_FLAG_G, VXLAN_FLAG_I,
-                                       VXLAN_FLAG_O, VXLAN_FLAG_P, build_vxlan)
+from scapy_geneve.layers.geneve import flow_sport
+from scapy_geneve.tunnels.base import (ENTROPY_HIGH, ENTROPY_LOW, Adapter, NotATunnel, Outer,
+                                       TunnelInfo, entropy_sport)
 
 __all__ = ["encapsulate", "decapsulate", "TunnelInfo", "NotATunnel", "KINDS",
-           "ID_ALIASES", "entropy_sport"]
+           "ID_ALIASES", "entropy_sport", "ENTROPY_LOW", "ENTROPY_HIGH"]
 
-KINDS = ("geneve", "vxlan", "nvgre", "stt", "l2tpv3")
+#: The kinds ``encapsulate`` takes (the registry's, when this module was imported).
+KINDS: Tuple[str, ...] = registry.tunnel_names()
 #: The kind's own name for its identifier, accepted as an alias of ``vni=``.
-ID_ALIASES = {"nvgre": "vsid", "stt": "context_id", "l2tpv3": "session_id", "geneve": "vni",
-              "vxlan": "vni"}
-_ID_BITS = {"geneve": 24, "vxlan": 24, "nvgre": 24, "stt": 64, "l2tpv3": 32}
+ID_ALIASES: Dict[str, str] = {rec.name: rec.id_name for rec in registry.records()
+                              if rec.variant_of is None}
 _DOC_SRC = {4: "192.0.2.1", 6: "2001:db8::1"}
 _DOC_DST = {4: "192.0.2.2", 6: "2001:db8::2"}
 _OUTER_MACS = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
-ENTROPY_LOW, ENTROPY_HIGH = 49152, 65535
-
-
-class NotATunnel(ValueError):
-    """The packet holds no tunnel header that :func:`decapsulate` can open."""
-
-
-def entropy_sport(inner: Packet, low: int = ENTROPY_LOW, high: int = ENTROPY_HIGH) -> int:
-    """The outer source port for INNER's flow (same flow, same port).
-
-    The hash is Geneve's :func:`~scapy_geneve.layers.geneve.flow_sport`, so a
-    flow keeps its port whichever UDP/TCP encapsulation carries it.
-    """
-    return flow_sport(inner, low=low, high=high)
-
-
-@dataclass
-class TunnelInfo:
-    """What :func:`decapsulate` read from the outer headers.
-
-    ``vni`` is the identifier under its common name: the Geneve/VXLAN VNI,
-    the NVGRE VSID, the STT Context ID, the L2TPv3 Session ID.
-    """
-
-    kind: str
-    vni: int
-    underlay: str = "ipv4"                 # "ipv4" or "ipv6"
-    outer_src: str = ""
-    outer_dst: str = ""
-    transport: str = ""                    # "udp", "gre", "tcp" or "ip"
-    sport: Optional[int] = None
-    dport: Optional[int] = None
-    overhead: int = 0                      # outer L3 + transport + tunnel header bytes
-    # Geneve (``oam`` is also VXLAN-GPE's O bit)
-    options: List[Packet] = field(default_factory=list)
-    oam: bool = False
-    critical: bool = False
-    proto: Optional[int] = None
-    # VXLAN-GBP / VXLAN-GPE
-    group_policy_id: Optional[int] = None
-    dont_learn: bool = False
-    policy_applied: bool = False
-    next_protocol: Optional[int] = None
-    bum: bool = False                      # VXLAN-GPE B bit (ingress-replicated BUM)
-    # NVGRE
-    flowid: Optional[int] = None
-    # STT
-    stt_flags: int = 0
-    l4_offset: int = 0
-    mss: int = 0
-    vlan_id: Optional[int] = None
-    pcp: int = 0
-    identifier: Optional[int] = None
-    segments: int = 0
-    # L2TPv3
-    cookie: Optional[bytes] = None
-    sequence: Optional[int] = None         # Default L2SS sequence number (S=1)
-    l2ss: bool = False
-    l2tp_transport: Optional[str] = None   # "ip" or "udp"
-
-    @property
-    def vsid(self) -> int:
-        return self.vni
-
-    @property
-    def context_id(self) -> int:
-        return self.vni
-
-    @property
-    def session_id(self) -> int:
-        return self.vni
-
-    def params(self) -> Dict[str, Any]:
-        """Keyword arguments that re-create this tunnel with :func:`encapsulate`."""
-        out: Dict[str, Any] = {"vni": self.vni, "src": self.outer_src, "dst": self.outer_dst}
-        if self.kind == "geneve":
-            out.update(options=[o.copy() for o in self.options], oam=self.oam,
-                       sport=self.sport, dport=self.dport)
-        elif self.kind == "vxlan":
-            out.update(sport=self.sport, dport=self.dport)
-            if self.group_policy_id is not None:
-                out.update(gpid=self.group_policy_id, dont_learn=self.dont_learn,
-                           policy_applied=self.policy_applied)
-            if self.next_protocol is not None:
-                out.update(next_protocol=self.next_protocol, oam=self.oam, bum=self.bum)
-        elif self.kind == "nvgre":
-            out.update(flowid=self.flowid)
-        elif self.kind == "stt":
-            out.update(sport=self.sport, identifier=self.identifier, inner_mss=self.mss,
-                       vlan_id=self.vlan_id, pcp=self.pcp)
-        elif self.kind == "l2tpv3":
-            out.update(cookie=self.cookie or b"", sequence=self.sequence, l2ss=self.l2ss,
-                       transport=self.l2tp_transport or "ip")
-        return out
+_IP_MAX = 0xFFFF           # IPv4 Total Length, IPv6 Payload Length, UDP Length: 16 bits
 
 
 # -- encapsulation ----------------------------------------------------------------------
-def _identifier(kind: str, vni: Optional[int], params: Dict[str, Any]) -> int:
-    alias = ID_ALIASES[kind]
+def _record(kind: str) -> registry.Encapsulation:
+    try:
+        rec = registry.get(str(kind))
+    except KeyError:
+        raise BuildError("encapsulate", "kind", kind, "must be one of %s"
+                         % ", ".join(registry.tunnel_names())) from None
+    if rec.variant_of is not None:
+        raise BuildError("encapsulate", "kind", kind, "is a variant of %s: pass kind=%r "
+                         "and its keywords" % (rec.variant_of, rec.variant_of))
+    return rec
+
+
+def _identifier(rec: registry.Encapsulation, vni: Optional[int],
+                params: Dict[str, Any]) -> int:
+    kind, alias = rec.name, rec.id_name
     value = vni
     if alias != "vni" and alias in params:
         other = params.pop(alias)
         if value is not None and other != value:
             raise BuildError(kind, alias, other, "disagrees with vni=%r" % value)
         value = other
-    for name in set(ID_ALIASES.values()) - {"vni", alias}:
-        if name in params:
-            raise BuildError(kind, name, params[name],
-                             "is not a %s parameter: the identifier is vni= (or %s=)"
-                             % (kind, alias))
+    others = {r.id_name for r in registry.records()} - {"vni", alias}
+    for name in sorted(others & set(params)):
+        raise BuildError(kind, name, params[name],
+                         "is not a %s parameter: the identifier is vni= (or %s=)"
+                         % (kind, alias))
     if value is None:
         raise BuildError(kind, alias, None, "is required: pass vni= (or %s=)" % alias)
-    bits = _ID_BITS[kind]
-    if not 0 <= value < 1 << bits:
-        raise BuildError(kind, alias, value, "%d bits" % bits)
-    if kind == "l2tpv3" and value == 0:
-        raise BuildError(kind, alias, value, "must be non-zero: session ID 0 marks "
-                         "a control message (RFC 3931 §4.1.1)")
+    if not 0 <= value <= rec.id_max:
+        raise BuildError(kind, alias, value, "%d bits" % rec.id_bits)
     return value
 
 
@@ -195,17 +114,18 @@ def _inner_l3(inner: Packet) -> Optional[Packet]:
     return None
 
 
-def _inner_ecn(inner: Packet) -> int:
+def _inner_ecn(inner: Packet) -> Optional[int]:
+    """The inner IP header's ECN field, or None when the inner packet is not IP."""
     l3 = _inner_l3(inner)
     if isinstance(l3, IP):
         return int(l3.tos) & 0x03
     if isinstance(l3, IPv6):
         return int(l3.tc) & 0x03
-    return 0
+    return None
 
 
 def _outer_l3(inner: Packet, src: Optional[str], dst: Optional[str], underlay: Optional[str],
-              ttl: int, tos: int, df: bool, ip_id: int,
+              ttl: int, tos: int, ecn: Optional[int], df: bool, ip_id: int,
               flow_label: Optional[int]) -> Tuple[Packet, int]:
     if underlay is None:
         underlay = "ipv6" if ":" in (src or "") + (dst or "") else "ipv4"
@@ -217,8 +137,11 @@ def _outer_l3(inner: Packet, src: Optional[str], dst: Optional[str], underlay: O
     if (":" in src) != (version == 6) or (":" in dst) != (version == 6):
         raise BuildError("encapsulate", "src/dst", (src, dst),
                          "are not both %s addresses" % underlay)
-    # RFC 6040 normal mode: the outer ECN field copies the inner one.
-    tclass = (tos & 0xFC) | _inner_ecn(inner)
+    if ecn is None:
+        ecn = _inner_ecn(inner) or 0    # RFC 6040 normal mode: the outer copies the inner
+    elif not 0 <= ecn <= 3:
+        raise BuildError("encapsulate", "ecn", ecn, "2 bits")
+    tclass = (tos & 0xFC) | ecn
     if version == 6:
         if flow_label is None:
             flow_label = flow_sport(inner, 1, 0xFFFF) << 4   # 20 bits, never 0
@@ -227,29 +150,42 @@ def _outer_l3(inner: Packet, src: Optional[str], dst: Optional[str], underlay: O
               flags="DF" if df else 0), 4
 
 
-def _udp(sport: int, dport: int, checksum: Optional[bool], default: bool,
-         version: int, zero6: bool, kind: str) -> UDP:
-    want = default if checksum is None else checksum
-    if version == 6 and not want:
-        if checksum is None:
-            want = True          # RFC 6935/6936: IPv6 zero checksums are opt-in
-        elif not zero6:
-            raise BuildError(kind, "udp_checksum", 0,
-                             "is not allowed over IPv6 unless udp6_zero_checksum=True "
-                             "(RFC 6936: only for tunnels configured for it)")
-    return UDP(sport=sport, dport=dport, chksum=None if want else 0)
+def _inner_length(kind: str, inner: Packet) -> int:
+    try:
+        return len(bytes(inner))
+    except Exception as exc:  # noqa: BLE001 - Scapy raises struct.error on a field overflow
+        raise BuildError(kind, "inner", inner.summary(),
+                         "cannot be built: %s (a length field over 16 bits?)" % exc) from None
 
 
-def _ether_inner(kind: str, inner: Packet) -> None:
-    if not isinstance(inner, Ether):
-        raise BuildError(kind, "inner", inner.__class__.__name__,
-                         "must be an Ethernet frame (Ether) for %s" % kind)
+def _check_lengths(kind: str, outer: Packet, inner: Packet) -> None:
+    """Refuse, at encapsulate(), an outer packet whose length fields cannot hold it.
+
+    The IPv4 Total Length, IPv6 Payload Length and UDP Length are 16 bits; an
+    inner frame over about 64 KB does not fit (no jumbogram is built).
+    """
+    inner_len = _inner_length(kind, inner)
+    layers = [outer] + [layer for layer in outer.iterpayloads()][1:]
+    outer_layers = layers[:len(layers) - len(list(inner.iterpayloads()))]
+    after = inner_len
+    for layer in reversed(outer_layers):
+        own = len(layer.self_build())
+        field, room = {IP: ("len", _IP_MAX - own), IPv6: ("plen", _IP_MAX),
+                       UDP: ("len", _IP_MAX - own)}.get(type(layer), (None, 0))
+        if field is not None and after > room:
+            raise BuildError(type(layer).__name__, field, after + (own if field == "len" else 0),
+                             "does not fit in 16 bits: the %d-byte inner frame is too big for "
+                             "%s over %s (at most %d bytes; IPv6 jumbograms are not built)"
+                             % (inner_len, kind, type(layer).__name__,
+                                inner_len - (after - room)))
+        after += own
 
 
 def encapsulate(inner: Packet, kind: str, vni: Optional[int] = None, *,
                 src: Optional[str] = None, dst: Optional[str] = None,
                 underlay: Optional[str] = None, ttl: int = 64, tos: int = 0,
-                df: bool = True, ip_id: int = 0, flow_label: Optional[int] = None,
+                ecn: Optional[int] = None, df: bool = True, ip_id: int = 0,
+                flow_label: Optional[int] = None,
                 sport: Optional[int] = None, dport: Optional[int] = None,
                 udp_checksum: Optional[bool] = None, udp6_zero_checksum: bool = False,
                 ether: Union[bool, Packet] = False,
@@ -260,9 +196,11 @@ def encapsulate(inner: Packet, kind: str, vni: Optional[int] = None, *,
     ``session_id``), ``src``/``dst`` (outer addresses; default the
     documentation prefixes 192.0.2.0/24 or 2001:db8::/32), ``underlay``
     (``"ipv4"``/``"ipv6"``, else from the addresses), ``ttl``, ``tos`` (DSCP;
-    ECN comes from the inner packet), ``df``, ``ip_id``, ``flow_label``,
-    ``sport``/``dport``, ``udp_checksum`` (True computed, False zero, None the
-    kind's default), ``ether`` (True, or an ``Ether()`` to put in front).
+    ``ecn`` None copies the inner packet's, RFC 6040), ``df``, ``ip_id``,
+    ``flow_label``, ``sport``/``dport``, ``udp_checksum`` (True computed,
+    False zero, None the kind's default), ``ether`` (True, or an ``Ether()``
+    to put in front), ``reserved`` (``{field: value}`` for the tunnel
+    header's reserved bits).
 
     Kind keywords:
 
@@ -279,105 +217,26 @@ def encapsulate(inner: Packet, kind: str, vni: Optional[int] = None, *,
       ``register`` (default True: record the session layout, cookie length
       and sublayer, for the outer destination in the session table, so the
       packet dissects back as it was built).
+
+    An inner frame too big for the outer length fields (about 64 KB) raises
+    :class:`BuildError` here, naming the field, not later at ``bytes()``.
     """
-    kind = kind.lower()
-    if kind not in KINDS:
-        raise BuildError("encapsulate", "kind", kind, "must be one of %s" % ", ".join(KINDS))
+    rec = _record(kind)
     if not isinstance(inner, Packet):
         raise BuildError("encapsulate", "inner", type(inner).__name__, "must be a scapy Packet")
-    ident = _identifier(kind, vni, params)
-    l3, version = _outer_l3(inner, src, dst, underlay, ttl, tos, df, ip_id, flow_label)
-    result: Union[Packet, List[Packet]]
-
-    if kind == "geneve":
-        gen = Geneve(vni=ident, options=list(params.pop("options", [])),
-                     oam=int(bool(params.pop("oam", False))))
-        if "critical" in params:
-            gen.critical = params.pop("critical")
-        udp = _udp(entropy_sport(inner) if sport is None else sport,
-                   GENEVE_PORT if dport is None else dport,
-                   udp_checksum, True, version, udp6_zero_checksum, kind)
-        result = l3 / udp / gen / inner
-    elif kind == "vxlan":
-        next_protocol = params.pop("next_protocol", None)
-        if not isinstance(inner, Ether) and next_protocol is None:
-            if isinstance(inner, IP):
-                next_protocol = 1
-            elif isinstance(inner, IPv6):
-                next_protocol = 2
-            else:
-                raise BuildError("vxlan", "inner", inner.__class__.__name__,
-                                 "needs VXLAN-GPE: pass next_protocol=")
-        hdr = build_vxlan(ident, gpid=params.pop("gpid", None),
-                          dont_learn=params.pop("dont_learn", False),
-                          policy_applied=params.pop("policy_applied", False),
-                          next_protocol=next_protocol, oam=params.pop("oam", False),
-                          bum=params.pop("bum", False))
-        if dport is None:
-            dport = VXLAN_GPE_PORT if next_protocol is not None else VXLAN_PORT
-        udp = _udp(entropy_sport(inner) if sport is None else sport, dport,
-                   udp_checksum, False, version, udp6_zero_checksum, kind)
-        result = l3 / udp / hdr / inner
-    elif kind == "nvgre":
-        _ether_inner(kind, inner)
-        if isinstance(inner.payload, (Dot1Q, Dot1AD)):
-            raise BuildError("nvgre", "inner", "802.1Q tag",
-                             "must be removed before NVGRE encapsulation (RFC 7637)")
-        flowid = params.pop("flowid", None)
-        if flowid is None:
-            flowid = flow_sport(inner, 1, 0xFF)
-        result = l3 / NVGRE(vsid=ident, flowid=flowid) / inner
-    elif kind == "stt":
-        _ether_inner(kind, inner)
-        addr_src, addr_dst = l3.src, l3.dst
-        segs = stt_segment(
-            inner, context_id=ident, mss=params.pop("mss", None),
-            src=addr_src, dst=addr_dst,
-            sport=entropy_sport(inner) if sport is None else sport,
-            identifier=params.pop("identifier", None), mtu=params.pop("mtu", 1500),
-            csum_partial=params.pop("csum_partial", False),
-            csum_verified=params.pop("csum_verified", False),
-            inner_mss=params.pop("inner_mss", 0), vlan_id=params.pop("vlan_id", None),
-            pcp=params.pop("pcp", 0), ip_id=ip_id, ttl=ttl, tos=int(l3.tc if version == 6
-                                                                     else l3.tos),
-            df=df, **({"dport": dport} if dport is not None else {}))
-        if version == 6:
-            for seg in segs:
-                seg.fl = l3.fl
-        result = segs
-    else:  # l2tpv3
-        _ether_inner(kind, inner)
-        transport = params.pop("transport", "ip")
-        cookie = bytes(params.pop("cookie", b"") or b"")
-        sequence = params.pop("sequence", None)
-        l2ss = bool(params.pop("l2ss", False)) or sequence is not None
-        if len(cookie) not in (0, 4, 8):
-            raise BuildError("l2tpv3", "cookie", cookie, "has a length other than 0, 4 or 8 "
-                             "(RFC 3931 §4.1)")
-        if sequence is not None and not 0 <= sequence < 1 << 24:
-            raise BuildError("l2tpv3", "sequence", sequence, "24 bits")
-        if params.pop("register", True):
-            # The layout only: the cookie value is checked on receipt only when
-            # declared (l2tpv3_session(cookie=...)) or learned (AVP 65).
-            l2tpv3_session(ident, len(cookie), l2ss, dst=str(l3.dst))
-        data = L2TPv3(session_id=ident, cookie=cookie)
-        if l2ss:
-            data.l2ss_s = 1 if sequence is not None else 0
-            data.l2ss_seq = sequence or 0
-        if transport == "ip":
-            result = l3 / data / inner
-        elif transport == "udp":
-            udp = _udp(L2TP_PORT if sport is None else sport,
-                       L2TP_PORT if dport is None else dport,
-                       udp_checksum, True, version, udp6_zero_checksum, kind)
-            result = l3 / udp / L2TPv3UDP() / data / inner
-        else:
-            raise BuildError("l2tpv3", "transport", transport, "must be 'ip' or 'udp'")
+    adapter: Adapter = rec.load_adapter()
+    ident = _identifier(rec, vni, params)
+    adapter.check_identifier(ident)
+    l3, version = _outer_l3(inner, src, dst, underlay, ttl, tos, ecn, df, ip_id, flow_label)
+    outer = Outer(l3, version, sport, dport, udp_checksum, udp6_zero_checksum, ip_id, ttl, df)
+    result = adapter.encapsulate(inner, ident, outer, params)
     if params:
-        raise BuildError(kind, sorted(params)[0], params[sorted(params)[0]],
-                         "is not a parameter of %s" % kind)
+        name = sorted(params)[0]
+        raise BuildError(rec.name, name, params[name], "is not a parameter of %s" % rec.name)
+    if not isinstance(result, list):
+        _check_lengths(rec.name, result, inner)
     if ether is not False:
-        front = Ether(**_OUTER_MACS) if ether is True else ether
+        front = Ether(src=_OUTER_MACS["src"], dst=_OUTER_MACS["dst"]) if ether is True else ether
         if isinstance(result, list):
             return [front.copy() / seg for seg in result]
         return front.copy() / result
@@ -385,9 +244,6 @@ def encapsulate(inner: Packet, kind: str, vni: Optional[int] = None, *,
 
 
 # -- decapsulation ------------------------------------------------------------------------
-_TUNNEL_LAYERS = (Geneve, VXLAN, NVGRE, STT, STTFragment, L2TPv3)
-
-
 def _as_packet(pkt: Union[Packet, bytes]) -> Packet:
     if isinstance(pkt, Packet):
         return pkt
@@ -405,189 +261,214 @@ def _as_packet(pkt: Union[Packet, bytes]) -> Packet:
                          % (len(data), cls.__name__, exc)) from None
 
 
-#: What a receiver expects after each transport, for saying why nothing matched.
-_EXPECTED = {
-    ("udp", GENEVE_PORT): ("Geneve", 8), ("udp", VXLAN_PORT): ("VXLAN", 8),
-    ("udp", VXLAN_GPE_PORT): ("VXLAN-GPE", 8), ("udp", VXLAN_LINUX_PORT): ("VXLAN", 8),
-    ("udp", VXLAN_ACI_PORT): ("VXLAN", 8), ("udp", L2TP_PORT): ("L2TPv3 over UDP", 8),
-    ("tcp", STT_PORT): ("STT", 18), ("ip", IPPROTO_GRE): ("NVGRE", 8),
-    ("ip", IPPROTO_L2TP): ("L2TPv3", 4),
-}
+def _expected() -> Dict[Tuple[str, int], Tuple[str, int]]:
+    """What a receiver expects after each transport, from the registry."""
+    table = {}
+    for rec in registry.records():
+        adapter = rec.load_adapter()
+        for port in rec.udp_ports:
+            table[("udp", port)] = adapter.expected("udp")
+        for port in rec.tcp_ports:
+            table[("tcp", port)] = adapter.expected("tcp")
+        if rec.ip_protocol is not None:
+            table[("ip", rec.ip_protocol)] = adapter.expected("ip")
+    if "vxlan-gpe" in registry.REGISTRY:            # the variant's own name on its port
+        for port in registry.get("vxlan-gpe").udp_ports:
+            table[("udp", port)] = (registry.get("vxlan-gpe").title,
+                                    registry.get("vxlan-gpe").header_len)
+    return table
+
+
+def _where(layer: Packet) -> Optional[Tuple[str, int]]:
+    if isinstance(layer, (UDP, TCP)):
+        return ("udp" if isinstance(layer, UDP) else "tcp", int(layer.dport))
+    if isinstance(layer, IP):
+        return ("ip", int(layer.proto))
+    if isinstance(layer, IPv6):
+        return ("ip", int(layer.nh))
+    return None
 
 
 def _no_tunnel(packet: Packet) -> NotATunnel:
     """NotATunnel saying what is there, and where a tunnel header is cut short."""
+    expected = _expected()
     layer, offset = packet, 0
     whole = len(bytes(packet))
     while not isinstance(layer.payload, NoPayload):
-        head = len(bytes(layer)) - len(bytes(layer.payload))
+        offset += len(bytes(layer)) - len(bytes(layer.payload))
         nxt = layer.payload
-        where = None
-        if isinstance(layer, UDP):
-            where = ("udp", int(layer.dport))
-        elif isinstance(layer, TCP):
-            where = ("tcp", int(layer.dport))
-        elif isinstance(layer, IP):
-            where = ("ip", int(layer.proto))
-        elif isinstance(layer, IPv6):
-            where = ("ip", int(layer.nh))
-        offset += head
-        if where in _EXPECTED and nxt.__class__.__name__ in ("Raw", "Padding"):
-            name, need = _EXPECTED[where]
+        where = _where(layer)
+        if where in expected and nxt.__class__.__name__ in ("Raw", "Padding"):
+            name, need = expected[where]
             have = whole - offset
             if have < need:
                 return NotATunnel("truncated %s header: %d bytes at offset %d after %s, "
                                   "%d needed" % (name, have, offset, layer.mysummary(), need))
         layer = nxt
-    return NotATunnel("no Geneve, VXLAN, NVGRE, STT or L2TPv3 header in %s"
-                      % packet.summary())
+    return NotATunnel("no %s header in %s" % (" or ".join(
+        rec.title for rec in registry.records() if rec.variant_of is None), packet.summary()))
 
 
-def _vxlan_dport(dport: int) -> bool:
-    """Is DPORT a port VXLAN is received on (IANA, Linux, ACI, or bound to VXLAN)?"""
-    if dport in (VXLAN_PORT, VXLAN_GPE_PORT, VXLAN_LINUX_PORT, VXLAN_ACI_PORT):
-        return True
-    return any(cls is VXLAN and "dport" in fval and fval["dport"] == dport
-               for fval, cls in UDP.payload_guess)
-
-
-def _clean(layer: Packet) -> Packet:
-    """An independent copy of LAYER and what follows it, re-dissected."""
-    return layer.__class__(bytes(layer))
-
-
-def decapsulate(pkt: Union[Packet, bytes, Sequence[Packet]]) -> Tuple[Packet, TunnelInfo]:
-    """Open the outermost tunnel in PKT: ``(inner, info)``.
-
-    PKT is a packet (from IP/IPv6 or Ethernet down), raw bytes, or, for STT,
-    the list of segments of one frame (reassembled by :func:`stt_reassemble`).
-    Raises :class:`NotATunnel` when there is no tunnel header, the STT frame
-    is incomplete, or the L2TPv3 message is a control message.
-    """
-    if isinstance(pkt, (list, tuple)):
-        done = stt_reassemble(pkt)
-        if len(done.frames) != 1:
-            raise NotATunnel("expected the segments of exactly one STT frame: got %d "
-                             "complete, %d incomplete (missing bytes %s), %d dropped"
-                             % (len(done.frames), len(done.incomplete),
-                                [i.missing for i in done.incomplete], len(done.dropped)))
-        frame = done.frames[0]
-        first = next(p for p in pkt if STT in p)
-        inner, info = _stt_info(frame.stt, first)
-        info.segments = frame.segments
-        return inner, info
-    packet = _as_packet(pkt)
+def _find_tunnel(packet: Packet) -> Tuple[Packet, Adapter]:
+    """The outermost tunnel header in PACKET and its adapter (from the registry)."""
+    adapters = [rec.load_adapter() for rec in registry.records()]
     layer: Packet = packet
-    while not isinstance(layer, NoPayload) and not isinstance(layer, _TUNNEL_LAYERS):
+    while not isinstance(layer, NoPayload):
+        for adapter in adapters:
+            if isinstance(layer, adapter.layers):
+                return layer, adapter
         layer = layer.payload
-    if isinstance(layer, NoPayload):
-        raise _no_tunnel(packet)
-    if isinstance(layer, STTFragment):
-        raise NotATunnel("an STT continuation segment (offset %s of a %s-byte frame): "
-                         "pass all segments, or use stt_reassemble()"
-                         % (layer.offset, layer.frame_length))
-    if isinstance(layer, STT):
-        tcp = layer.underlayer
-        if isinstance(tcp, TCP) and int(tcp.seq) >> 16 != len(bytes(layer)):
-            raise NotATunnel("the first segment of a %d-byte STT frame: pass all "
-                             "segments, or use stt_reassemble()" % (int(tcp.seq) >> 16))
-        return _stt_info(layer, packet)
+    raise _no_tunnel(packet)
+
+
+def _outer_ip(layer: Packet) -> Optional[Packet]:
     l3 = layer.underlayer
     while l3 is not None and not isinstance(l3, (IP, IPv6)):
         l3 = l3.underlayer
-    inner = _clean(layer.payload)
-    info = TunnelInfo(kind="", vni=0)
+    return l3
+
+
+def decapsulate(pkt: Union[Packet, bytes, Sequence[Packet]], *,
+                udp6_zero_checksum: bool = False) -> Tuple[Packet, TunnelInfo]:
+    """Open the outermost tunnel in PKT: ``(inner, info)``.
+
+    PKT is a packet (from IP/IPv6 or Ethernet down), raw bytes, or, for STT,
+    the list of segments of one frame (reassembled by ``stt_reassemble``).
+    Raises :class:`NotATunnel` when there is no tunnel header, the STT frame
+    is incomplete, the L2TPv3 message is a control message, or the packet is
+    one a receiver must drop (see the module docstring);
+    ``udp6_zero_checksum=True`` accepts zero UDP checksums over IPv6, as a
+    tunnel configured for them does (RFC 6935).
+    """
+    if isinstance(pkt, (list, tuple)):
+        return _from_segments(pkt)
+    packet = _as_packet(pkt)  # type: ignore[arg-type]
+    layer, adapter = _find_tunnel(packet)
+    info = TunnelInfo(kind=adapter.kind, vni=0)
+    l3 = _outer_ip(layer)
     if l3 is not None:
-        info.underlay = "ipv6" if isinstance(l3, IPv6) else "ipv4"
-        info.outer_src, info.outer_dst = str(l3.src), str(l3.dst)
+        _read_outer(l3, layer, info)
+        _check_outer(packet, l3, layer, udp6_zero_checksum)
+    inner = adapter.decapsulate(layer, packet, info)
+    if inner is None:
+        inner = _inner_within(packet, l3, layer)
+    if l3 is not None:
+        _check_ecn(packet, l3, inner)
+    return inner, info
+
+
+def _from_segments(segments: Sequence[Packet]) -> Tuple[Packet, TunnelInfo]:
+    for rec in registry.records():
+        adapter = rec.load_adapter()
+        if hasattr(adapter, "reassemble"):
+            info = TunnelInfo(kind=adapter.kind, vni=0)
+            inner = adapter.reassemble(segments, info)
+            l3 = next((ip for ip in map(_outer_ip_of, segments) if ip is not None), None)
+            if l3 is not None:
+                _read_outer(l3, None, info)
+            return inner, info
+    raise NotATunnel("a list of packets: no registered encapsulation reassembles segments")
+
+
+def _outer_ip_of(pkt: Packet) -> Optional[Packet]:
+    layer = pkt
+    while not isinstance(layer, NoPayload):
+        if isinstance(layer, (IP, IPv6)):
+            return layer
+        layer = layer.payload
+    return None
+
+
+def _read_outer(l3: Packet, layer: Optional[Packet], info: TunnelInfo) -> None:
+    """The outer IP (and UDP) header fields into INFO."""
+    info.outer_src, info.outer_dst = str(l3.src), str(l3.dst)
+    if isinstance(l3, IPv6):
+        info.underlay, info.ttl, info.tos = "ipv6", int(l3.hlim), int(l3.tc)
+        info.flow_label = int(l3.fl)
+    else:
+        info.underlay, info.ttl, info.tos = "ipv4", int(l3.ttl), int(l3.tos)
+        info.ip_id, info.df = int(l3.id), bool(l3.flags.DF)
+    if layer is None:
+        return
+    if not info.overhead:
         info.overhead = len(bytes(l3)) - len(bytes(layer.payload))
-    udp = layer.underlayer if isinstance(layer.underlayer, UDP) else None
-    if udp is not None:
+    udp = layer.underlayer
+    while udp is not None and udp is not l3 and not isinstance(udp, UDP):
+        udp = udp.underlayer
+    if isinstance(udp, UDP):
         info.transport, info.sport, info.dport = "udp", int(udp.sport), int(udp.dport)
-    if isinstance(layer, Geneve):
-        info.kind, info.vni = "geneve", int(layer.vni)
-        info.options = [o.copy() for o in layer.options]
-        info.oam, info.critical = bool(layer.oam), bool(layer.critical)
-        info.proto = int(layer.proto)
-    elif isinstance(layer, VXLAN):
-        flags = int(layer.flags)
-        if not flags & VXLAN_FLAG_I:
-            # RFC 7348 §5: "the I flag MUST be set to 1 for a valid VXLAN Network
-            # ID"; Linux's vxlan_rcv() drops such packets.
-            raise NotATunnel("VXLAN flags 0x%02x at offset %d: the I flag is clear, so "
-                             "the VNI is not valid (RFC 7348 §5)"
-                             % (flags, len(bytes(packet)) - len(bytes(layer))))
-        if udp is not None and not _vxlan_dport(int(udp.dport)):
-            # Scapy also binds VXLAN to *source* ports 4789/4790/6633/8472; a VTEP
-            # listens on the destination port only.
-            raise NotATunnel("UDP %d -> %d is VXLAN only by Scapy's source-port binding: "
-                             "a VTEP receives VXLAN on its destination port (bind_layers("
-                             "UDP, VXLAN, dport=%d) for a custom one)"
-                             % (int(udp.sport), int(udp.dport), int(udp.dport)))
-        info.kind, info.vni = "vxlan", int(layer.vni)
-        if flags & VXLAN_FLAG_G:
-            info.group_policy_id = int(layer.gpid)
-            info.dont_learn = bool(int(layer.gpflags) & 0x40)
-            info.policy_applied = bool(int(layer.gpflags) & 0x08)
-        if flags & VXLAN_FLAG_P:
-            info.next_protocol = int(layer.NextProtocol)
-            info.oam = bool(flags & VXLAN_FLAG_O)
-            info.bum = bool(flags & VXLAN_FLAG_B)
-    elif isinstance(layer, NVGRE):
-        if isinstance(layer.payload, Ether) and isinstance(layer.payload.payload,
-                                                           (Dot1Q, Dot1AD)):
-            # RFC 7637: the decapsulating NVE MUST drop inner frames with 802.1Q tags.
-            raise NotATunnel("NVGRE VSID 0x%06x: the inner frame carries an 802.1Q tag "
-                             "(VLAN %d), which the decapsulating NVE must drop (RFC 7637)"
-                             % (int(layer.vsid), int(layer.payload.payload.vlan)))
-        info.kind, info.vni, info.flowid = "nvgre", int(layer.vsid), int(layer.flowid)
-        info.transport = "gre"
-    else:  # L2TPv3
-        if layer.session_id == 0:
-            raise NotATunnel("an L2TPv3 control message (session ID 0) carries no frame")
-        info.kind, info.vni = "l2tpv3", int(layer.session_id)
-        info.cookie = bytes(layer.cookie or b"")
-        expected = l2tpv3_lookup(info.vni, info.outer_dst or None).cookie
-        if expected is not None and info.cookie != expected:
-            raise NotATunnel("L2TPv3 session 0x%08x to %s: cookie %s at offset %d is not "
-                             "the session's %s, so the receiving LCCE discards the packet"
-                             % (info.vni, info.outer_dst or "?", info.cookie.hex() or "(none)",
-                                len(bytes(packet)) - len(bytes(layer)) + 4,
-                                expected.hex() or "(none)"))
-        info.l2tp_transport = "udp" if udp is not None or isinstance(
-            layer.underlayer, L2TPv3UDP) else "ip"
-        if udp is None and info.l2tp_transport == "udp":
-            outer_udp = layer.underlayer.underlayer
-            if isinstance(outer_udp, UDP):
-                info.sport, info.dport = int(outer_udp.sport), int(outer_udp.dport)
-        if info.l2tp_transport == "ip":
-            info.transport = "ip"
-        else:
-            info.transport = "udp"
-        if "l2ss_seq" in layer.fields:
-            info.l2ss = True
-            info.sequence = int(layer.l2ss_seq) if layer.l2ss_s else None
-    return inner, info
+        info.udp_checksum = udp.chksum != 0      # None: not built yet, so computed
 
 
-def _stt_info(stt: Packet, outer: Packet) -> Tuple[Packet, TunnelInfo]:
-    if int(stt.version) != 0:
-        # OVS drops every frame whose version is not 0 (the only one defined).
-        raise NotATunnel("STT version %d (the first byte of the STT frame header): only "
-                         "version 0 is defined (draft-davie-stt-08)" % int(stt.version))
-    inner = _clean(stt.payload)
-    info = TunnelInfo(kind="stt", vni=int(stt.context_id), transport="tcp",
-                      stt_flags=int(stt.flags), l4_offset=int(stt.l4_offset),
-                      mss=int(stt.mss), pcp=int(stt.pcp), segments=1,
-                      vlan_id=int(stt.vlan_id) if stt.v else None)
-    l3 = outer_l3(outer)
-    tcp = l3.payload if l3 is not None and isinstance(l3.payload, TCP) else None
-    if l3 is not None:
-        info.underlay = "ipv6" if isinstance(l3, IPv6) else "ipv4"
-        info.outer_src, info.outer_dst = str(l3.src), str(l3.dst)
-        info.overhead = (40 if info.underlay == "ipv6" else 20) + 20 + len(bytes(stt)) \
-            - len(bytes(stt.payload))
-    if tcp is not None:
-        info.sport, info.dport = int(tcp.sport), int(tcp.dport)
-        info.identifier = int(tcp.ack)
-    return inner, info
+def _check_outer(packet: Packet, l3: Packet, layer: Packet, zero6: bool) -> None:
+    """What a receiver drops, whatever the kind: fragments and IPv6 zero UDP checksums."""
+    where = len(bytes(packet)) - len(bytes(l3))
+    if isinstance(l3, IP) and (l3.flags.MF or int(l3.frag)):
+        raise NotATunnel("IPv4 fragment at offset %d (MF=%d, fragment offset %d): a tunnel "
+                         "endpoint decapsulates reassembled packets only"
+                         % (where, int(l3.flags.MF), int(l3.frag) * 8))
+    udp = layer.underlayer
+    while udp is not None and udp is not l3 and not isinstance(udp, UDP):
+        udp = udp.underlayer
+    if isinstance(l3, IPv6) and isinstance(udp, UDP) and udp.chksum == 0 and not zero6:
+        raise NotATunnel("UDP checksum 0 at offset %d over IPv6: a receiver drops it unless "
+                         "the tunnel is configured for zero checksums (RFC 6935 §5, RFC 6936; "
+                         "decapsulate(..., udp6_zero_checksum=True))"
+                         % (len(bytes(packet)) - len(bytes(udp)) + 6))
+
+
+def _datagram_end(packet: Packet, l3: Packet, layer: Packet) -> Tuple[int, str, int]:
+    """(end offset of the datagram by its length fields, field name, field offset)."""
+    whole = len(bytes(packet))
+    at = whole - len(bytes(l3))
+    if isinstance(l3, IP):
+        length = int(l3.len or 0)          # 0: BIG TCP (or not built yet): the capture's
+        end, name, foff = (at + length if length else whole), "IPv4 total length", at + 2
+    else:
+        length = int(l3.plen or 0)
+        end, name, foff = (at + 40 + length if length else whole), "IPv6 payload length", at + 4
+    udp = layer.underlayer
+    while udp is not None and udp is not l3 and not isinstance(udp, UDP):
+        udp = udp.underlayer
+    if isinstance(udp, UDP) and int(udp.len or 0):
+        uat = whole - len(bytes(udp))
+        if uat + int(udp.len) < end:
+            end, name, foff = uat + int(udp.len), "UDP length", uat + 4
+    return end, name, foff
+
+
+def _inner_within(packet: Packet, l3: Optional[Packet], layer: Packet) -> Packet:
+    """The inner packet: the bytes after the tunnel header, up to where the lengths say."""
+    data = bytes(layer.payload)
+    cls = layer.payload.__class__
+    if l3 is None:
+        return cls(data)
+    end, name, foff = _datagram_end(packet, l3, layer)
+    start = len(bytes(packet)) - len(data)
+    inner = cls(data[:max(0, end - start)]) if end < start + len(data) else cls(data)
+    _check_cut(inner, name, foff, end - start)
+    return inner
+
+
+def _check_cut(inner: Packet, name: str, foff: int, room: int) -> None:
+    """Refuse an inner IP packet whose own length runs past the outer datagram."""
+    l3 = _inner_l3(inner)
+    if l3 is None:
+        return
+    own = int(l3.len or 0) if isinstance(l3, IP) else 40 + int(l3.plen or 0)
+    at = len(bytes(inner)) - len(bytes(l3))
+    if (isinstance(l3, IP) and own == 0) or (isinstance(l3, IPv6) and own == 40):
+        return                                 # BIG TCP: the length is the capture's
+    if at + own > room:
+        raise NotATunnel("%s at offset %d cuts the inner packet: %d bytes of inner frame, "
+                         "but its %s header says %d" % (name, foff, room,
+                                                        type(l3).__name__, at + own))
+
+
+def _check_ecn(packet: Packet, l3: Packet, inner: Packet) -> None:
+    """RFC 6040 §4.2: CE on the outer header over a Not-ECT inner packet is dropped."""
+    outer_ecn = (int(l3.tos) if isinstance(l3, IP) else int(l3.tc)) & 0x03
+    if outer_ecn == 0x03 and _inner_ecn(inner) == 0:
+        where = len(bytes(packet)) - len(bytes(l3)) + 1
+        raise NotATunnel("ECN CE on the outer header (offset %d) over a Not-ECT inner "
+                         "packet: the decapsulator must drop it (RFC 6040 §4.2)" % where)
