@@ -35,8 +35,10 @@ from typing import (Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Se
                     Tuple, Union)
 
 from scapy_geneve import registry
+from scapy_geneve.capture.decode import decode
+from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, IPPROTO_GRE, IPPROTO_L2TP
-from scapy_geneve.conformance.lint_checks import (ETH_P_8021AD, ETH_P_8021Q, Inner, IPHeader, Site,
+from scapy_geneve.conformance.lint_checks import (Inner, IPHeader, Site,
                                                   Understood, check_geneve, check_l2tpv3_ip,
                                                   check_l2tpv3_udp, check_nvgre, check_stt,
                                                   check_vxlan)
@@ -46,10 +48,6 @@ from scapy_geneve.conformance.lint_rules import (INFO, LEVEL_ORDER, MUST, RULES,
 __all__ = ["Finding", "Rule", "RULES", "LintOptions", "PacketReport", "lint", "lint_bytes",
            "lint_report", "lint_summary", "select_rules", "MUST", "SHOULD", "INFO",
            "GRE_AS", "GUESS_NOTE", "linktype_of"]
-
-LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LOOP = 0, 1, 101, 108
-LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2 = 113, 228, 229, 276
-_RAW_IP = (LINKTYPE_RAW, 12, 14, LINKTYPE_IPV4, LINKTYPE_IPV6)
 
 #: How GRE carrying Ethernet (0x6558) is read: ``auto`` (a keyed one is NVGRE,
 #: said to be a guess; a keyless one is RFC 2784 gretap), ``nvgre`` (every GRE
@@ -94,117 +92,43 @@ class PacketReport:
     kinds: List[str] = field(default_factory=list)
 
 
-# -- link layer ---------------------------------------------------------------------------
+# -- link layer and IP: the wire decoder ---------------------------------------------------
 def _u16(data: bytes, pos: int) -> int:
     return (data[pos] << 8) | data[pos + 1]
 
 
-def _ether(data: bytes, pos: int, end: int) -> Tuple[int, int]:
-    """(EtherType, offset of the network header) behind an Ethernet header and its tags."""
-    if end - pos < 14:
-        return 0, end
-    ethertype, pos = _u16(data, pos + 12), pos + 14
-    while ethertype in (ETH_P_8021Q, ETH_P_8021AD) and end - pos >= 4:
-        ethertype, pos = _u16(data, pos + 2), pos + 4
-    return ethertype, pos
-
-
-def _link(data: bytes, linktype: int) -> Tuple[int, int]:
-    """(EtherType, offset of the network header) for the capture's link type (0: none)."""
-    n = len(data)
-    if linktype == LINKTYPE_ETHERNET:
-        return _ether(data, 0, n)
-    if linktype == LINKTYPE_LINUX_SLL:
-        return (_u16(data, 14), 16) if n >= 16 else (0, n)
-    if linktype == LINKTYPE_LINUX_SLL2:
-        return (_u16(data, 0), 20) if n >= 20 else (0, n)
-    if linktype in _RAW_IP:
-        version = data[0] >> 4 if n else 0
-        return {4: ETH_P_IP, 6: ETH_P_IPV6}.get(version, 0), 0
-    if linktype in (LINKTYPE_NULL, LINKTYPE_LOOP) and n >= 4:
-        family = int.from_bytes(data[:4], "big")
-        if linktype == LINKTYPE_NULL and family > 0xFFFF:
-            family = int.from_bytes(data[:4], "little")
-        return {2: ETH_P_IP, 10: ETH_P_IPV6, 24: ETH_P_IPV6, 28: ETH_P_IPV6,
-                30: ETH_P_IPV6}.get(family, 0), 4
-    return 0, n
-
-
-# -- IP ---------------------------------------------------------------------------------
-def _ipv4(data: bytes, pos: int, end: int) -> Optional[IPHeader]:
-    if end - pos < 20 or data[pos] >> 4 != 4:
-        return None
-    ihl = (data[pos] & 0x0F) * 4
-    total = _u16(data, pos + 2)
-    if ihl < 20 or end - pos < ihl:
-        return None
-    big = total == 0                       # BIG TCP: the length is the capture's
-    stop = end if big or total < ihl else min(pos + total, end)
-    flags = data[pos + 6]
-    return IPHeader(off=pos, version=4, proto=data[pos + 9], l4=pos + ihl, end=stop,
-                    src=data[pos + 12:pos + 16], dst=data[pos + 16:pos + 20],
-                    df=bool(flags & 0x40), mf=bool(flags & 0x20),
-                    frag_offset=(_u16(data, pos + 6) & 0x1FFF) * 8, ecn=data[pos + 1] & 3, big=big)
-
-
-_IPV6_EXT = (0, 43, 44, 60)     # hop-by-hop, routing, fragment, destination options
-
-
-def _jumbo(data: bytes, pos: int, hlen: int) -> Optional[int]:
-    """The Jumbo Payload option's length in a hop-by-hop header (RFC 2675)."""
-    i = pos + 2
-    while i + 2 <= pos + hlen:
-        opt = data[i]
-        if opt == 0:
-            i += 1
-            continue
-        if opt == 0xC2 and data[i + 1] == 4 and i + 6 <= pos + hlen:
-            return int.from_bytes(data[i + 2:i + 6], "big")
-        i += 2 + data[i + 1]
-    return None
-
-
-def _routing_final(data: bytes, pos: int, hlen: int) -> Optional[bytes]:
+def _routing_final(data: bytes, pos: int) -> Optional[bytes]:
     """The final destination a routing header names (type 0 and SRH: the last
-    address to visit), used by the upper-layer pseudo-header (RFC 8200 §8.1)."""
-    rtype, left = data[pos + 2], data[pos + 3]
-    if rtype == 0 and left and hlen >= 8 + 16 * left:
+    address to visit), the upper-layer pseudo-header's (RFC 8200 §8.1)."""
+    hlen, rtype, left = (data[pos + 1] + 1) * 8, data[pos + 2], data[pos + 3]
+    if pos + hlen > len(data) or not left:
+        return None
+    if rtype == 0 and hlen >= 8 + 16 * left:
         return data[pos + hlen - 16:pos + hlen]
-    if rtype == 4 and left and hlen >= 24:
+    if rtype == 4 and hlen >= 24:
         return data[pos + 8:pos + 24]     # Segment List[0] is the final segment (RFC 8754 §2)
     return None
 
 
-def _ipv6(data: bytes, pos: int, end: int) -> Optional[IPHeader]:
-    if end - pos < 40 or data[pos] >> 4 != 6:
+def _ip_header(data: bytes, ip: Any) -> IPHeader:
+    """The checks' view of the decoder's :class:`~scapy_geneve.capture.decode.IPHeader`."""
+    dst = ip.dst_b
+    for nh, off in ip.ext:
+        if nh == 43:
+            dst = _routing_final(data, off) or dst
+    v4 = ip.version == 4
+    return IPHeader(off=ip.off, version=ip.version, proto=ip.proto, l4=ip.off + ip.hlen,
+                    end=min(ip.end, len(data)), src=ip.src_b, dst=dst,
+                    df=v4 and bool(ip.flags & 2), mf=bool(ip.flags & 1), frag_offset=ip.frag * 8,
+                    ecn=ip.tos & 3, big=ip.length == 0, field_prefix="IP" if v4 else "IPv6")
+
+
+def _network_header(data: bytes, linktype: int, options: "LintOptions") -> Optional[IPHeader]:
+    """The first IP header of DATA, as the wire decoder reads it (None: not IP)."""
+    decoded = decode(data, linktype, options.ports, options.l2tp_cookie, options.l2tp_l2ss)
+    if decoded.ip is None:
         return None
-    plen, nh, l4 = _u16(data, pos + 4), data[pos + 6], pos + 40
-    dst, mf, frag_offset, jumbo = data[pos + 24:pos + 40], False, 0, None
-    while nh in _IPV6_EXT and end - l4 >= 8:
-        hlen = 8 if nh == 44 else (data[l4 + 1] + 1) * 8
-        if end - l4 < hlen:
-            break
-        if nh == 0 and l4 == pos + 40:
-            jumbo = _jumbo(data, l4, hlen)
-        elif nh == 43:
-            dst = _routing_final(data, l4, hlen) or dst
-        elif nh == 44:
-            frag_offset, mf = _u16(data, l4 + 2) & 0xFFF8, bool(data[l4 + 3] & 1)
-        nh, l4 = data[l4], l4 + hlen
-    big = plen == 0
-    length = jumbo if big and jumbo else plen
-    stop = end if big and not jumbo else min(pos + 40 + length, end)
-    return IPHeader(off=pos, version=6, proto=nh, l4=l4, end=stop, src=data[pos + 8:pos + 24],
-                    dst=dst, mf=mf, frag_offset=frag_offset, ecn=(data[pos + 1] >> 4) & 3,
-                    big=big, field_prefix="IPv6")
-
-
-def _ip(data: bytes, ethertype: int, pos: int, end: int) -> Optional[IPHeader]:
-    if ethertype == ETH_P_IP:
-        return _ipv4(data, pos, end)
-    if ethertype == ETH_P_IPV6:
-        return _ipv6(data, pos, end)
-    return None
+    return _ip_header(data, decoded.ip)
 
 
 # -- transport and tunnel ------------------------------------------------------------------
@@ -213,7 +137,6 @@ class _Walk:
     data: bytes
     options: LintOptions
     report: PacketReport
-    depth: int = 0
 
 
 def _udp(walk: _Walk, ip: Optional[IPHeader], pos: int, end: int) -> Optional[Inner]:
@@ -285,29 +208,37 @@ def _transport(walk: _Walk, ip: IPHeader) -> Optional[Inner]:
     return None
 
 
-def _network(walk: _Walk, ethertype: int, pos: int, end: int) -> None:
-    """Lint from a network header on, following nested tunnels."""
-    while walk.depth < _MAX_DEPTH:
-        walk.depth += 1
-        ip = _ip(walk.data, ethertype, pos, end)
-        if ip is None:
-            return
-        inner = _transport(walk, ip)
-        if inner is None or inner.offset is None or inner.offset >= inner.end:
-            return
-        ethertype, pos, end = inner.ethertype, inner.offset, inner.end
-        if ethertype == ETH_P_TEB:
-            ethertype, pos = _ether(walk.data, pos, end)
+def _level(walk: _Walk, data: bytes, linktype: int, base: int) -> Optional[Tuple[bytes, int, int]]:
+    """Lint the tunnel at one nesting level (DATA starts at BASE of the packet);
+    returns what it carries: (bytes, link type, base) of the inner frame."""
+    ip = _network_header(data, linktype, walk.options)
+    if ip is None:
+        return None
+    sub = _Walk(data, walk.options, PacketReport())
+    inner = _transport(sub, ip)
+    walk.report.guessed |= sub.report.guessed
+    walk.report.kinds += sub.report.kinds
+    walk.report.findings += [replace(f, offset=f.offset + base) if f.offset is not None and base
+                             else f for f in sub.report.findings]
+    if inner is None or inner.offset is None or inner.offset >= inner.end:
+        return None
+    linktype = LINKTYPE_ETHERNET if inner.ethertype == ETH_P_TEB else \
+        LINKTYPE_RAW if inner.ethertype in (ETH_P_IP, ETH_P_IPV6) else -1
+    if linktype < 0:
+        return None
+    return data[inner.offset:inner.end], linktype, base + inner.offset
 
 
 def lint_report(data: bytes, linktype: int = LINKTYPE_ETHERNET,
                 options: LintOptions = LintOptions()) -> PacketReport:
-    """Every tunnel header in DATA (a frame of LINKTYPE) against its spec, with
-    what the walk had to guess; findings filtered by OPTIONS' rules and level."""
+    """Every tunnel header in DATA (a frame of LINKTYPE) against its spec, nested
+    ones too, with what the walk had to guess; findings filtered by OPTIONS."""
     walk = _Walk(bytes(data), options, PacketReport())
-    ethertype, pos = _link(walk.data, linktype)
-    if ethertype:
-        _network(walk, ethertype, pos, len(walk.data))
+    level: Optional[Tuple[bytes, int, int]] = (walk.data, linktype, 0)
+    depth = 0
+    while level is not None and depth < _MAX_DEPTH:
+        level = _level(walk, *level)
+        depth += 1
     walk.report.findings = [f for f in walk.report.findings if options.keeps(f)]
     return walk.report
 
