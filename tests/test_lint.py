@@ -16,9 +16,12 @@ from scapy.packet import Raw
 from scapy_geneve.layers.geneve import Geneve, GeneveOption
 from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3UDP
 from scapy_geneve.layers.nvgre import NVGRE
-from scapy_geneve.layers.stt import stt_segment
 from scapy_geneve.layers.vxlan import build_vxlan
-from scapy_geneve.conformance.lint import INFO, MUST, RULES, SHOULD, Finding, lint, lint_summary
+from scapy_geneve.checksum import pseudo_header_sum
+from scapy_geneve.offload.stt import stt_segment
+from scapy_geneve.conformance.lint import (GUESS_NOTE, INFO, MUST, RULES, SHOULD, Finding, lint,
+                                           lint_bytes, lint_summary)
+
 
 def ETH():
     """An Ethernet header with both addresses set (Scapy would ARP for a missing dst)."""
@@ -27,8 +30,8 @@ def ETH():
 
 INNER = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
          / UDP(sport=1, dport=2) / Raw(b"inner"))
-INNER_ECT0 = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2", tos=2)
-              / UDP(sport=1, dport=2) / Raw(b"inner"))
+INNER_ECT0 = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+              / IP(src="10.0.0.1", dst="10.0.0.2", tos=2) / UDP(sport=1, dport=2) / Raw(b"inner"))
 
 
 def wire(pkt):
@@ -141,7 +144,8 @@ def nv(**kw):
 GOOD_NVGRE = lambda: wire(OUTER4() / NVGRE(vsid=0xABCD, flowid=0x5A) / INNER)  # noqa: E731
 
 CASES.update({
-    "NVG001": (lambda: nv(key_present=0), GOOD_NVGRE, {}),
+    # keyless: RFC 2784 gretap unless the capture is declared NVGRE
+    "NVG001": (lambda: nv(key_present=0), GOOD_NVGRE, {"nvgre": True}),
     "NVG002": (lambda: nv(chksum_present=1), GOOD_NVGRE, {}),
     "NVG003": (lambda: nv(seqnum_present=1, sequence_number=1), GOOD_NVGRE, {}),
     # Protocol Type 0x0800 under an NVGRE key: reported when the capture is declared NVGRE
@@ -218,6 +222,35 @@ CASES.update({
 })
 
 
+def partial(pkt, proto=17):
+    """PKT (Ether/IPv4/UDP or TCP) with the L4 checksum a sending host leaves for
+    its NIC (CHECKSUM_PARTIAL): the pseudo-header sum only, not complemented."""
+    data = bytearray(bytes(pkt))
+    ihl = (data[14] & 0x0F) * 4
+    l4, total = 14 + ihl, int.from_bytes(data[16:18], "big")
+    at = l4 + (6 if proto == 17 else 16)
+    data[at:at + 2] = pseudo_header_sum(bytes(data[26:30]), bytes(data[30:34]), proto,
+                                        total - ihl).to_bytes(2, "big")
+    return wire(Ether(bytes(data)))
+
+
+def gpe(flags=0x0C, rest="0000 03 001388 00", dport=4790, payload=INNER):
+    """VXLAN-GPE: |R|R|Ver|I|P|B|O| Reserved (16) | Next Protocol | VNI | Reserved."""
+    return vx(flags=flags, rest=rest, dport=dport, payload=payload)
+
+
+CASES.update({
+    # the outer UDP checksum holds the pseudo-header sum (checksum offload, sending host)
+    "GNV019": (lambda: partial(gnv(VALID)), lambda: gnv(VALID), {}),
+    "VXL013": (lambda: partial(vx(chksum=None)), lambda: vx(chksum=None), {}),
+    "STT008": (lambda: partial(stt_raw(STT_OK), proto=6), lambda: stt_raw(STT_OK), {}),
+    # GPE flags 0x1c: Ver 1, I, P
+    "VXL014": (lambda: gpe(flags=0x1C), lambda: gpe(), {}),
+    # GPE flags 0x08: P clear, Ethernet as in RFC 7348
+    "VXL015": (lambda: gpe(flags=0x08, rest="000000 001388 00"), lambda: gpe(), {}),
+})
+
+
 # Truncated headers: Scapy's own GRE and VXLAN classes raise on them when
 # conf.debug_dissector is on (a pcap reader runs with it off).
 TRUNCATION_RULES = {"NVG009", "VXL011", "STT007", "L2T004"}
@@ -267,9 +300,11 @@ def test_ecn_rule_reads_the_inner_header_behind_tags_and_over_ipv6():
     assert f.field == "IPv6.tc" and f.offset == 15 and "CE" in f.message
     inner6 = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IPv6(tc=1)
               / UDP(sport=1, dport=2) / Raw(b"x"))
-    assert "GNV018" not in rules(wire(ETH() / IPv6(tc=3) / UDP(sport=50123, dport=6081) / Geneve(vni=1) / inner6))
+    assert "GNV018" not in rules(wire(ETH() / IPv6(tc=3) / UDP(sport=50123, dport=6081)
+                                      / Geneve(vni=1) / inner6))
     arp = bytes.fromhex("0806")
-    assert "GNV018" not in rules(gnv(VALID, ip=IP(flags="DF", tos=3), payload=Raw(bytes(12) + arp + bytes(28))))
+    assert "GNV018" not in rules(gnv(VALID, ip=IP(flags="DF", tos=3),
+                                     payload=Raw(bytes(12) + arp + bytes(28))))
 
 
 def test_stt_segment_running_past_its_frame():
@@ -331,7 +366,7 @@ def test_summary_counts_rules_and_levels():
     s = lint_summary(per_packet)
     assert s["packets"] == 4 and s["packets_with_findings"] == 3
     assert s["rules"] == {"GNV001": 1, "GNV013": 1, "VXL008": 1}
-    assert s["levels"] == {MUST: 1, SHOULD: 1, INFO: 1}
+    assert s["levels"] == {MUST: 1, SHOULD: 0, INFO: 2}      # VXL008 is INFO: Linux's port range
 
 
 def test_protocol_families_can_be_turned_off():
@@ -362,3 +397,130 @@ def test_arbitrary_stt_never_raises(no_debug_dissector, data, seq):
     pkt = wire(ETH() / IP() / TCP(dport=7471, seq=seq) / Raw(data))
     for f in lint(pkt):
         assert f.rule in RULES
+
+
+# -- lint on bytes -------------------------------------------------------------------------
+def test_bytes_and_packets_lint_the_same(no_debug_dissector):
+    """lint(pkt) is the bytes engine on bytes(pkt): a frame's bytes give the same findings."""
+    for rule, (bad, _good, kw) in CASES.items():
+        if rule == "GNV008":
+            continue
+        pkt = bad()
+        assert lint(bytes(pkt), **kw) == lint(pkt, **kw), rule
+
+
+def test_gnv008_needs_the_built_packet():
+    """More than 252 bytes of options cannot be said by the 6-bit Opt Len: on the
+    wire a receiver sees an option overrunning Opt Len (GNV002); only the Scapy
+    packet, whose options are objects, shows the 256 bytes (GNV008)."""
+    pkt = CASES["GNV008"][0]()
+    assert "GNV008" in rules(pkt) and "GNV008" not in rules(bytes(pkt))
+    assert "GNV002" in rules(bytes(pkt))
+
+
+def _layer_fields(name):
+    from scapy.layers.inet import IP as _IP, TCP as _TCP, UDP as _UDP
+    from scapy.layers.inet6 import IPv6 as _IPv6
+    from scapy.layers.l2 import GRE as _GRE, Ether as _Ether
+    from scapy.layers.vxlan import VXLAN
+    from scapy_geneve.layers.l2tpv3 import L2TPv3Control, L2TPv3UDP as _L2UDP
+    from scapy_geneve.layers.stt import STT
+    classes = {c.__name__: c for c in (_IP, _TCP, _UDP, _IPv6, _GRE, _Ether, VXLAN, Geneve,
+                                       GeneveOption, L2TPv3, _L2UDP, L2TPv3Control, STT)}
+    return classes[name], {f.name for f in classes[name].fields_desc}
+
+
+def assert_field_is_real(f):
+    """``Layer``, ``Layer.field`` or ``Geneve.options[i].field``: a real Scapy layer and field."""
+    head, _, rest = f.field.partition(".")
+    cls, fields = _layer_fields(head)
+    if rest.startswith("options["):
+        _cls, fields = _layer_fields("GeneveOption")
+        rest = rest.split("].", 1)[1] if "]." in rest else ""
+        assert "options" in {x.name for x in cls.fields_desc}
+    assert rest == "" or rest in fields, (f.rule, f.field)
+
+
+@pytest.mark.parametrize("rule", sorted(CASES))
+def test_every_finding_names_a_real_field(rule, request):
+    """Each finding's field exists in the Scapy layer it names (today's lint named
+    L2TPv3Control.flags and L2TPv3.reserved, which do not exist)."""
+    if rule in TRUNCATION_RULES:
+        request.getfixturevalue("no_debug_dissector")
+    bad, _good, kw = CASES[rule]
+    for f in lint(bad(), **kw):
+        assert_field_is_real(f)
+
+
+def test_l2tp_fields_are_the_layers_own():
+    found = lint(CASES["L2T001"][0]())
+    assert [(f.rule, f.field) for f in found] == [("L2T001", "L2TPv3UDP.reserved")]
+    found = lint(CASES["L2T002"][0]())
+    assert [(f.rule, f.field) for f in found] == [("L2T002", "L2TPv3Control.s")]   # 0xc003: S clear
+
+
+def test_partial_checksum_is_info_not_a_must():
+    """A capture on the sending host holds the pseudo-header sum only (tshark: "maybe
+    caused by checksum offload"): INFO, not the MUST a wrong checksum breaks."""
+    found = lint(CASES["GNV019"][0]())
+    assert [(f.rule, f.level) for f in found] == [("GNV019", INFO)] and "offload" in found[0].message
+    assert [f.rule for f in lint(CASES["GNV011"][0]())] == ["GNV011"]
+
+
+def test_coalesce_default_output_is_not_a_must_failure():
+    """segment --coalesce writes partial checksums by default (as GRO hands a
+    super-packet to the stack); lint calls that offload, not a broken MUST."""
+    from scapy_geneve.offload.gro import coalesce
+    from scapy_geneve.offload.segment import segment
+    inner = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+             / IP(src="10.0.0.1", dst="10.0.0.2", flags="DF")
+             / TCP(sport=1000, dport=80, flags="A", seq=1) / Raw(bytes(3000)))
+    sup = ETH() / IP(src="192.0.2.1", dst="192.0.2.2", flags="DF") / UDP(sport=50123, dport=6081) \
+        / Geneve(vni=5) / inner
+    merged = coalesce(segment(sup, mss=1000))
+    assert len(merged) == 1
+    found = lint(bytes(merged[0]))
+    assert {f.level for f in found} <= {INFO} and "GNV019" in {f.rule for f in found}
+
+
+def test_keyless_gretap_is_not_nvgre():
+    """RFC 2784 Ethernet over GRE without a key (Linux gretap, OVS gre ports) is
+    not NVGRE: no NVG finding unless the capture is declared NVGRE."""
+    gretap = lambda: nv(key_present=0, chksum_present=1)  # noqa: E731
+    assert lint(gretap()) == []
+    assert {"NVG001", "NVG002"} <= set(rules(gretap(), nvgre=True))
+    assert rules(gretap(), gre_as="nvgre") == rules(gretap(), nvgre=True)
+
+
+def test_keyed_teb_gre_is_a_stated_guess():
+    """Keyed GRE carrying Ethernet reads as NVGRE by guess: each finding says so;
+    --gre-as settles it either way."""
+    pkt = wire(OUTER4() / GRE(key_present=1, proto=0x6558, key=456) / INNER)   # OVS gre, key 456
+    found = lint(pkt)
+    assert [f.rule for f in found] == ["NVG008"] and found[0].message.endswith(GUESS_NOTE)
+    assert lint(pkt, gre_as="gre") == []
+    assert [f.message for f in lint(pkt, gre_as="nvgre")] == ["VSID 0x000001 is reserved"]
+
+
+def test_gpe_on_a_vxlan_port_when_the_user_says_so():
+    """OVS exts=gpe on 4789: read as RFC 7348, P (0x04) and the Next Protocol
+    byte are reserved bits (two MUSTs); --gpe-port 4789 reads it as GPE."""
+    pkt = gpe(dport=4789)
+    assert set(rules(pkt)) == {"VXL002", "VXL003"}
+    assert rules(pkt, gpe_ports=[4789]) == []
+
+
+def test_vxlan_source_port_is_info_with_the_reason():
+    f = next(f for f in lint(vx(sport=39902)) if f.rule == "VXL008")
+    assert f.level == INFO and "32768-60999" in f.message
+
+
+def test_big_tcp_outer_lengths_are_linted():
+    """BIG TCP: IPv6 payload length 0 (no jumbo option), UDP length 0: the lengths
+    come from the capture (as tcpdump reads them), and the UDP checksum is judged."""
+    body = Raw(bytes.fromhex(VALID.replace(" ", ""))) / INNER
+    frame = bytearray(bytes(ETH() / IPv6(src="2001:db8::1", dst="2001:db8::2")
+                            / UDP(sport=50123, dport=6081, chksum=0xBEEF) / body))
+    frame[18:20] = b"\x00\x00"          # IPv6 Payload Length 0
+    frame[58:60] = b"\x00\x00"          # UDP Length 0
+    assert [f.rule for f in lint_bytes(bytes(frame))] == ["GNV011"]
