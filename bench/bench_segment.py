@@ -45,23 +45,34 @@ MTU = 1500
 
 
 def super_packet() -> Ether:
-    opts = [GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02"),
-            GeneveOption(classid=0xFFFF, type=0x01, data=b"ABCDEFGH")]
-    return (Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01")
-            / IP(src="10.0.0.1", dst="10.0.0.2", id=3000)
-            / UDP(sport=51000, dport=6081, chksum=None)
-            / Geneve(vni=0x1234, options=opts)
-            / Ether(dst="02:00:00:00:bb:01", src="02:00:00:00:aa:01")
-            / IP(src="192.168.1.1", dst="192.168.1.2", id=7, flags="DF")
-            / TCP(sport=40000, dport=5001, seq=1000, ack=555, flags="PA", window=502,
-                  options=[("NOP", None), ("NOP", None), ("Timestamp", (1000, 2000))])
-            / Raw(bytes((i * 7 + 3) & 0xFF for i in range(PAYLOAD))))
+    opts = [
+        GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02"),
+        GeneveOption(classid=0xFFFF, type=0x01, data=b"ABCDEFGH"),
+    ]
+    return (
+        Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01")
+        / IP(src="10.0.0.1", dst="10.0.0.2", id=3000)
+        / UDP(sport=51000, dport=6081, chksum=None)
+        / Geneve(vni=0x1234, options=opts)
+        / Ether(dst="02:00:00:00:bb:01", src="02:00:00:00:aa:01")
+        / IP(src="192.168.1.1", dst="192.168.1.2", id=7, flags="DF")
+        / TCP(
+            sport=40000,
+            dport=5001,
+            seq=1000,
+            ack=555,
+            flags="PA",
+            window=502,
+            options=[("NOP", None), ("NOP", None), ("Timestamp", (1000, 2000))],
+        )
+        / Raw(bytes((i * 7 + 3) & 0xFF for i in range(PAYLOAD)))
+    )
 
 
 def scapy_segments(sup: Ether, mss: int) -> List[bytes]:
     """Baseline: every segment built as a Scapy packet."""
     data = bytes(sup[Geneve][TCP].payload)
-    chunks = [data[a:a + mss] for a in range(0, len(data), mss)]
+    chunks = [data[a : a + mss] for a in range(0, len(data), mss)]
     out = []
     for i, chunk in enumerate(chunks):
         q = sup.copy()
@@ -121,39 +132,49 @@ def main() -> int:
     tc = best(lambda: segment(sup, mtu=MTU), args.repeat)
     tc2 = best(lambda: segment(sup, mtu=MTU, _derive=False), args.repeat)
     td = best(lambda: [Ether(x) for x in a_out], args.repeat)
-    cap = Ether(raw)             # a super-packet read from a capture: bytes() is cached
+    cap = Ether(raw)  # a super-packet read from a capture: bytes() is cached
     te = best(lambda: segment(cap, mtu=MTU), args.repeat)
     te2 = best(lambda: segment(cap, mtu=MTU, _derive=False), args.repeat)
-    print("super-packet: %d bytes, Geneve with 2 options (%d option bytes), MSS %d -> %d segments"
-          % (len(raw), o.inner_l2 - o.tunnel_off - 16, mss, n))
-    for label, t in (("A. segment_bytes() (%s)" % ("numpy sums" if have_numpy else "numpy missing"), ta),
-                     ("A'. segment_bytes() (pure Python sums)", ta2),
-                     ("B. every segment built as a Scapy packet", tb),
-                     ("C. segment() (A + copies of one dissection)", tc),
-                     ("C'. segment() dissecting every segment", tc2),
-                     ("D. Ether(bytes) of every segment alone", td),
-                     ("E. C on a dissected (captured) super-packet", te),
-                     ("E'. C' on a dissected (captured) super-packet", te2)):
+    print(
+        "super-packet: %d bytes, Geneve with 2 options (%d option bytes), MSS %d -> %d segments"
+        % (len(raw), o.inner_l2 - o.tunnel_off - 16, mss, n)
+    )
+    for label, t in (
+        ("A. segment_bytes() (%s)" % ("numpy sums" if have_numpy else "numpy missing"), ta),
+        ("A'. segment_bytes() (pure Python sums)", ta2),
+        ("B. every segment built as a Scapy packet", tb),
+        ("C. segment() (A + copies of one dissection)", tc),
+        ("C'. segment() dissecting every segment", tc2),
+        ("D. Ether(bytes) of every segment alone", td),
+        ("E. C on a dissected (captured) super-packet", te),
+        ("E'. C' on a dissected (captured) super-packet", te2),
+    ):
         print("%-52s %9.3f ms  %7.2f Gbit/s payload" % (label, t * 1e3, bits / t / 1e9))
     print("ratio B/A  (bytes path vs Scapy build): %.0fx   (target >= 200x)" % (tb / ta))
     print("ratio B/A' (bytes path without numpy vs Scapy build): %.0fx" % (tb / ta2))
     print("ratio B/C (Scapy packets out vs Scapy build): %.1fx" % (tb / tc))
-    print("ratio C'/C (copies of one dissection vs dissecting each): %.1fx;  per segment: "
-          "C %.0f us, C' %.0f us" % (tc2 / tc, tc / n * 1e6, tc2 / n * 1e6))
-    print("ratio E'/E (the same from a captured super-packet, no Scapy build of the input): %.1fx"
-          % (te2 / te))
+    print(
+        "ratio C'/C (copies of one dissection vs dissecting each): %.1fx;  per segment: "
+        "C %.0f us, C' %.0f us" % (tc2 / tc, tc / n * 1e6, tc2 / n * 1e6)
+    )
+    print(
+        "ratio E'/E (the same from a captured super-packet, no Scapy build of the input): %.1fx" % (te2 / te)
+    )
 
-    chunk = raw[o.payload_off:o.payload_off + mss]
+    chunk = raw[o.payload_off : o.payload_off + mss]
 
     def arr() -> int:
-        w = array.array("H", chunk[:len(chunk) & ~1])
+        w = array.array("H", chunk[: len(chunk) & ~1])
         if sys.byteorder == "little":
             w.byteswap()
         return sum(w) % 0xFFFF
+
     t_int = best(lambda: [csum_block(chunk) for _ in range(100)], args.repeat * 4) / 100
     t_arr = best(lambda: [arr() for _ in range(100)], args.repeat * 4) / 100
-    print("checksum of one %d-byte segment: int.from_bytes %% 0xFFFF %.2f us, array('H') sum %.2f us (%.1fx)"
-          % (len(chunk), t_int * 1e6, t_arr * 1e6, t_arr / t_int))
+    print(
+        "checksum of one %d-byte segment: int.from_bytes %% 0xFFFF %.2f us, array('H') sum %.2f us (%.1fx)"
+        % (len(chunk), t_int * 1e6, t_arr * 1e6, t_arr / t_int)
+    )
     return 0
 
 

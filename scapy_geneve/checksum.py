@@ -16,13 +16,21 @@ import socket
 from typing import Any, List, Union
 
 __all__ = [
-    "csum_add", "csum_block", "csum_fold", "pseudo_header_sum", "ipv4_header_checksum",
-    "l4_checksum", "chunk_sums", "inet_pton_any", "CSUM_MANGLED_0", "USE_NUMPY",
+    "csum_add",
+    "csum_block",
+    "csum_fold",
+    "pseudo_header_sum",
+    "ipv4_header_checksum",
+    "l4_checksum",
+    "chunk_sums",
+    "inet_pton_any",
+    "CSUM_MANGLED_0",
+    "USE_NUMPY",
 ]
 
 #: Let :func:`chunk_sums` use numpy when it is importable (it is optional).
 USE_NUMPY = True
-_NUMPY_MIN = 8192              # below this many bytes numpy's call overhead does not pay
+_NUMPY_MIN = 8192  # below this many bytes numpy's call overhead does not pay
 _np: Any = None
 
 #: What a computed UDP checksum of 0 is sent as (RFC 768: 0 means "no checksum").
@@ -99,6 +107,7 @@ def _numpy() -> Any:
     if _np is None:
         try:
             import numpy
+
             _np = numpy
         except ImportError:
             _np = False
@@ -122,7 +131,7 @@ def chunk_sums(data: Union[bytes, memoryview], size: int, force_int: bool = Fals
     if not np:
         out = []
         for a in range(0, n, size):
-            chunk = data[a:a + size]
+            chunk = data[a : a + size]
             out.append((int.from_bytes(chunk, "big") << (8 * (len(chunk) & 1))) % 0xFFFF)
         return out
     buf = bytes(data) + b"\0" if n & 1 else data

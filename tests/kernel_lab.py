@@ -78,7 +78,7 @@ def remove_stale_namespaces() -> None:
         name = line.split()[0] if line.split() else ""
         if not name.startswith(NS_PREFIX) or name[-1:] not in ("a", "r", "b"):
             continue
-        pid = name[len(NS_PREFIX):-1]
+        pid = name[len(NS_PREFIX) : -1]
         if pid.isdigit() and int(pid) != os.getpid() and not os.path.exists("/proc/%s" % pid):
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
@@ -93,8 +93,7 @@ def _run(*cmd: str) -> str:
 class VxlanGsoLab:
     """Three namespaces; :meth:`transfer` returns (super-packets, segments) pcaps."""
 
-    def __init__(self, workdir: Path, csum: str, outer: int = 4, inner: int = 4,
-                 gro: bool = False) -> None:
+    def __init__(self, workdir: Path, csum: str, outer: int = 4, inner: int = 4, gro: bool = False) -> None:
         assert csum in ("udpcsum", "noudpcsum") and outer in (4, 6) and inner in (4, 6)
         self.outer, self.inner = outer, inner
         self.gro = gro
@@ -112,9 +111,16 @@ class VxlanGsoLab:
         v6 = 6 in (self.outer, self.inner)
         for n in (na, nr, nb):
             _run("ip", "netns", "add", n)
-            _run("ip", "netns", "exec", n, "sysctl", "-qw",
-                 "net.ipv6.conf.all.disable_ipv6=%d" % (not v6),
-                 "net.ipv6.conf.default.disable_ipv6=%d" % (not v6))
+            _run(
+                "ip",
+                "netns",
+                "exec",
+                n,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=%d" % (not v6),
+                "net.ipv6.conf.default.disable_ipv6=%d" % (not v6),
+            )
             _run("ip", "-n", n, "link", "set", "lo", "up")
         _run("ip", "link", "add", "va", "netns", na, "type", "veth", "peer", "name", "ra", "netns", nr)
         _run("ip", "link", "add", "vb", "netns", nb, "type", "veth", "peer", "name", "rb", "netns", nr)
@@ -124,19 +130,45 @@ class VxlanGsoLab:
         for d in ("ra", "rb", "br0"):
             _run("ip", "-n", nr, "link", "set", d, "up")
         # the segmenting egress port: no TSO/GSO/UDP-tunnel GSO/checksum offload
-        subprocess.run(["ip", "netns", "exec", nr, "ethtool", "-K", "rb", "tx", "off", "sg", "off",
-                        "tso", "off", "gso", "off", "gro", "off", "tx-udp_tnl-segmentation", "off",
-                        "tx-udp_tnl-csum-segmentation", "off"], capture_output=True)
+        subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                nr,
+                "ethtool",
+                "-K",
+                "rb",
+                "tx",
+                "off",
+                "sg",
+                "off",
+                "tso",
+                "off",
+                "gso",
+                "off",
+                "gro",
+                "off",
+                "tx-udp_tnl-segmentation",
+                "off",
+                "tx-udp_tnl-csum-segmentation",
+                "off",
+            ],
+            capture_output=True,
+        )
         # gro=True: B's veth runs NAPI GRO (veth enables NAPI when GRO is turned on), so a
         # capture on vb shows what GRO made of the wire segments (captured on rb)
-        res = subprocess.run(["ip", "netns", "exec", nb, "ethtool", "-K", "vb", "gro",
-                              "on" if self.gro else "off"], capture_output=True, text=True)
+        res = subprocess.run(
+            ["ip", "netns", "exec", nb, "ethtool", "-K", "vb", "gro", "on" if self.gro else "off"],
+            capture_output=True,
+            text=True,
+        )
         if self.gro and res.returncode != 0:
             raise RuntimeError("cannot turn GRO on for veth vb: %s" % res.stderr.strip())
         ua, ub, ulen = UNDERLAY[self.outer]
         oa, ob, olen = OVERLAY[self.inner]
         fam = "-%d" % self.outer
-        nodad = ["nodad"] if self.outer == 6 else []     # no duplicate address detection wait
+        nodad = ["nodad"] if self.outer == 6 else []  # no duplicate address detection wait
         _run("ip", "-n", na, fam, "addr", "add", "%s/%d" % (ua, ulen), "dev", "va", *nodad)
         _run("ip", "-n", nb, fam, "addr", "add", "%s/%d" % (ub, ulen), "dev", "vb", *nodad)
         for n, d in ((na, "va"), (nb, "vb")):
@@ -145,10 +177,31 @@ class VxlanGsoLab:
             csum = ["udp6zerocsumtx", "udp6zerocsumrx"] if self.csum == "noudpcsum" else []
         else:
             csum = [self.csum]
-        for n, loc, rem, mac, d in ((na, ua, ub, "02:00:00:00:aa:01", "va"),
-                                    (nb, ub, ua, "02:00:00:00:bb:01", "vb")):
-            _run("ip", "-n", n, "link", "add", "vx0", "type", "vxlan", "id", "42", "local", loc,
-                 "remote", rem, "dstport", "4789", "dev", d, *csum)
+        for n, loc, rem, mac, d in (
+            (na, ua, ub, "02:00:00:00:aa:01", "va"),
+            (nb, ub, ua, "02:00:00:00:bb:01", "vb"),
+        ):
+            _run(
+                "ip",
+                "-n",
+                n,
+                "link",
+                "add",
+                "vx0",
+                "type",
+                "vxlan",
+                "id",
+                "42",
+                "local",
+                loc,
+                "remote",
+                rem,
+                "dstport",
+                "4789",
+                "dev",
+                d,
+                *csum,
+            )
             _run("ip", "-n", n, "link", "set", "vx0", "address", mac)
         ifam = "-%d" % self.inner
         nodad = ["nodad"] if self.inner == 6 else []
@@ -180,12 +233,33 @@ class VxlanGsoLab:
             subprocess.run(["ip", "netns", "del", n], capture_output=True)
 
     # -- one transfer -------------------------------------------------------
-    def _capture(self, ns: str, dev: str, path: Path, snap: int,
-                 bpf: Tuple[str, ...] = ("udp", "port", "4789")) -> subprocess.Popen:
+    def _capture(
+        self, ns: str, dev: str, path: Path, snap: int, bpf: Tuple[str, ...] = ("udp", "port", "4789")
+    ) -> subprocess.Popen:
         log = path.with_suffix(".log")
-        p = subprocess.Popen(["ip", "netns", "exec", ns, "tcpdump", "--immediate-mode", "-U", "-n",
-                              "-s", str(snap), "-B", "65536", "-i", dev, "-w", str(path), *bpf],
-                             stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+        p = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "tcpdump",
+                "--immediate-mode",
+                "-U",
+                "-n",
+                "-s",
+                str(snap),
+                "-B",
+                "65536",
+                "-i",
+                dev,
+                "-w",
+                str(path),
+                *bpf,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(log, "w"),
+        )
         self.procs.append(p)
         for _ in range(200):
             if "listening on" in log.read_text():
@@ -202,22 +276,23 @@ class VxlanGsoLab:
         if self.gro:
             first = self.workdir / ("%s_wire_at_rb.pcap" % tag)
             second = self.workdir / ("%s_after_gro.pcap" % tag)
-            caps = [self._capture(self.nr, "rb", first, 2048),
-                    self._capture(self.nb, "vb", second, 70000)]
+            caps = [self._capture(self.nr, "rb", first, 2048), self._capture(self.nb, "vb", second, 70000)]
         else:
             first = self.workdir / ("%s_outer_super.pcap" % tag)
             second = self.workdir / ("%s_segments.pcap" % tag)
-            caps = [self._capture(self.na, "va", first, 70000),
-                    self._capture(self.nb, "vb", second, 2048)]
-        srv = subprocess.Popen(["ip", "netns", "exec", self.nb, sys.executable, "-c", SERVER,
-                                OVERLAY[self.inner][1]],
-                               stdout=subprocess.PIPE, text=True)
+            caps = [self._capture(self.na, "va", first, 70000), self._capture(self.nb, "vb", second, 2048)]
+        srv = subprocess.Popen(
+            ["ip", "netns", "exec", self.nb, sys.executable, "-c", SERVER, OVERLAY[self.inner][1]],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.procs.append(srv)
         assert srv.stdout is not None
         if srv.stdout.readline().strip() != "ready":
             raise RuntimeError("server in %s did not start" % self.nb)
-        _run("ip", "netns", "exec", self.na, sys.executable, "-c", CLIENT, OVERLAY[self.inner][1],
-             str(nbytes))
+        _run(
+            "ip", "netns", "exec", self.na, sys.executable, "-c", CLIENT, OVERLAY[self.inner][1], str(nbytes)
+        )
         got = srv.stdout.readline().strip()
         srv.wait(10)
         if got != "received %d" % nbytes:
@@ -228,7 +303,6 @@ class VxlanGsoLab:
             p.wait(5)
         return first, second
 
-
     def udp_gso_transfer(self, gso_size: int, sizes: List[int], tunnel: bool) -> Tuple[Path, Path]:
         """Send one UDP_SEGMENT (UDP GSO) datagram train per entry of ``sizes``
         A->B, through vx0 (``tunnel``) or straight over the underlay.
@@ -238,12 +312,24 @@ class VxlanGsoLab:
         first = self.workdir / ("%s_super.pcap" % tag)
         second = self.workdir / ("%s_segments.pcap" % tag)
         bpf = ("udp", "port", "4789") if tunnel else ("udp", "port", "5002")
-        caps = [self._capture(self.na, "va", first, 70000, bpf),
-                self._capture(self.nb, "vb", second, 2048, bpf)]
+        caps = [
+            self._capture(self.na, "va", first, 70000, bpf),
+            self._capture(self.nb, "vb", second, 2048, bpf),
+        ]
         fam = self.inner if tunnel else self.outer
         dst = (OVERLAY if tunnel else UNDERLAY)[fam][1]
-        _run("ip", "netns", "exec", self.na, sys.executable, "-c", UDP_GSO_CLIENT, dst,
-             str(gso_size), ",".join(map(str, sizes)))
+        _run(
+            "ip",
+            "netns",
+            "exec",
+            self.na,
+            sys.executable,
+            "-c",
+            UDP_GSO_CLIENT,
+            dst,
+            str(gso_size),
+            ",".join(map(str, sizes)),
+        )
         time.sleep(0.3)
         for p in caps:
             p.send_signal(signal.SIGTERM)
@@ -252,8 +338,9 @@ class VxlanGsoLab:
 
 
 @contextmanager
-def vxlan_gso_lab(workdir: Path, csum: str, outer: int = 4, inner: int = 4,
-                  gro: bool = False) -> Iterator[VxlanGsoLab]:
+def vxlan_gso_lab(
+    workdir: Path, csum: str, outer: int = 4, inner: int = 4, gro: bool = False
+) -> Iterator[VxlanGsoLab]:
     """Build the lab (IPv4 or IPv6 underlay and overlay, GRO on B or not),
     yield it, delete the namespaces whatever happens."""
     lab = VxlanGsoLab(workdir, csum, outer, inner, gro)
@@ -311,12 +398,23 @@ VIRTIO_GSO_TCPV4, VIRTIO_GSO_TCPV6, VIRTIO_GSO_UDP_L4 = 1, 4, 5
 VIRTIO_GSO_UDP_TUNNEL_IPV4, VIRTIO_GSO_UDP_TUNNEL_IPV6, VIRTIO_GSO_ECN = 0x20, 0x40, 0x80
 
 
-def virtio_tunnel_header(gso_type: int, flags: int, hdr_len: int, gso_size: int, csum_start: int,
-                         csum_offset: int, outer_th: int = 0, inner_nh: int = 0) -> bytes:
+def virtio_tunnel_header(
+    gso_type: int,
+    flags: int,
+    hdr_len: int,
+    gso_size: int,
+    csum_start: int,
+    csum_offset: int,
+    outer_th: int = 0,
+    inner_nh: int = 0,
+) -> bytes:
     """struct virtio_net_hdr_v1_hash_tunnel, little-endian: the v1 header (12 bytes), the
     hash fields (8, unused here), outer_th_offset and inner_nh_offset."""
-    return (struct.pack("<BBHHHHH", flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, 0)
-            + bytes(8) + struct.pack("<HH", outer_th, inner_nh))
+    return (
+        struct.pack("<BBHHHHH", flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, 0)
+        + bytes(8)
+        + struct.pack("<HH", outer_th, inner_nh)
+    )
 
 
 class TapGsoLab(VxlanGsoLab):
@@ -326,7 +424,7 @@ class TapGsoLab(VxlanGsoLab):
     def __init__(self, workdir: Path, tx_csum: bool = False) -> None:  # pylint: disable=super-init-not-called
         self.tx_csum = tx_csum
         tag = "%s%d" % (NS_PREFIX, os.getpid())
-        self.na = self.nr = tag + "r"        # no namespace A: down() deletes R and B
+        self.na = self.nr = tag + "r"  # no namespace A: down() deletes R and B
         self.nb = tag + "b"
         self.workdir = workdir
         self.procs: List[subprocess.Popen] = []
@@ -338,8 +436,16 @@ class TapGsoLab(VxlanGsoLab):
         for n in (nr, nb):
             _run("ip", "netns", "add", n)
             # no IPv6 chatter (MLD, router solicitations) on the bridged ports
-            _run("ip", "netns", "exec", n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                 "net.ipv6.conf.default.disable_ipv6=1")
+            _run(
+                "ip",
+                "netns",
+                "exec",
+                n,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            )
             _run("ip", "-n", n, "link", "set", "lo", "up")
         _run("ip", "link", "add", "vb", "netns", nb, "type", "veth", "peer", "name", "rb", "netns", nr)
         _run("ip", "-n", nr, "link", "add", "br0", "type", "bridge")
@@ -353,11 +459,37 @@ class TapGsoLab(VxlanGsoLab):
         # tx_csum: segmentation stays in software but the port offers checksum offload, so
         # the segments leave with CHECKSUM_PARTIAL inner checksums (the pseudo-header sum)
         # and outer UDP checksums computed by local checksum offload
-        res = subprocess.run(["ip", "netns", "exec", nr, "ethtool", "-K", "rb", "tx",
-                              "on" if self.tx_csum else "off", "sg", "off",
-                              "tso", "off", "gso", "off", "gro", "off", "tx-udp_tnl-segmentation", "off",
-                              "tx-udp_tnl-csum-segmentation", "off", "tx-udp-segmentation", "off",
-                              "tx-gso-list", "off"], capture_output=True, text=True)
+        res = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                nr,
+                "ethtool",
+                "-K",
+                "rb",
+                "tx",
+                "on" if self.tx_csum else "off",
+                "sg",
+                "off",
+                "tso",
+                "off",
+                "gso",
+                "off",
+                "gro",
+                "off",
+                "tx-udp_tnl-segmentation",
+                "off",
+                "tx-udp_tnl-csum-segmentation",
+                "off",
+                "tx-udp-segmentation",
+                "off",
+                "tx-gso-list",
+                "off",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if res.returncode != 0:
             raise RuntimeError("ethtool -K rb failed: %s" % res.stderr.strip())
 
@@ -368,9 +500,12 @@ class TapGsoLab(VxlanGsoLab):
         this kernel's tun lacks it)."""
         blob = self.workdir / "tap_frames.bin"
         blob.write_bytes(b"".join(struct.pack("!I", len(h) + len(f)) + h + f for h, f in items))
-        w = subprocess.Popen(["ip", "netns", "exec", self.nr, sys.executable, "-c", TAP_WRITER,
-                              str(blob), "tap0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
+        w = subprocess.Popen(
+            ["ip", "netns", "exec", self.nr, sys.executable, "-c", TAP_WRITER, str(blob), "tap0"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.procs.append(w)
         assert w.stdin is not None and w.stdout is not None
         first = w.stdout.readline().strip()
@@ -418,18 +553,21 @@ def tap_gso_lab(workdir: Path, tx_csum: bool = False) -> Iterator[TapGsoLab]:
 # gre_gso_segment -> inet_gso_segment -> tcp_gso_segment).  The program is LLVM IR written
 # here and compiled with llc (no clang needed).
 
-NVGRE_INNER_MACS = bytes.fromhex("020000000bb1" "020000000aa1")
+NVGRE_INNER_MACS = bytes.fromhex("020000000bb1020000000aa1")
 
 
 def nvgre_header(outer: int, inner: int) -> bytes:
     """The bytes the program writes from frame offset 12: outer EtherType, outer IP header
     (length 0, checksum 0: GSO sets both per segment), NVGRE header, inner Ethernet header."""
     if outer == 4:
-        ip = bytes.fromhex("4500000012344000402f0000" "0a010001" "0a010002")
+        ip = bytes.fromhex("4500000012344000402f00000a0100010a010002")
     else:
-        ip = bytes.fromhex("6000000000002f40") + bytes.fromhex("fd01" + "00" * 13 + "01") \
+        ip = (
+            bytes.fromhex("6000000000002f40")
+            + bytes.fromhex("fd01" + "00" * 13 + "01")
             + bytes.fromhex("fd01" + "00" * 13 + "02")
-    gre = bytes.fromhex("20006558" "12345678")            # K bit, TEB; VSID 0x123456, FlowID 0x78
+        )
+    gre = bytes.fromhex("2000655812345678")  # K bit, TEB; VSID 0x123456, FlowID 0x78
     inner_eth = NVGRE_INNER_MACS + (b"\x08\x00" if inner == 4 else b"\x86\xdd")
     return (b"\x08\x00" if outer == 4 else b"\x86\xdd") + ip + gre + inner_eth
 
@@ -439,10 +577,11 @@ def nvgre_encap_object(workdir: Path, outer: int, inner: int) -> Path:
     after the Ethernet header; raises RuntimeError when llc cannot."""
     hdr = nvgre_header(outer, inner)
     buf = hdr + bytes(-len(hdr) % 8)
-    stores = "".join("  %%p%d = getelementptr inbounds i8, ptr %%hdr, i64 %d\n"
-                     "  store i64 %d, ptr %%p%d, align 8\n"
-                     % (i, i * 8, struct.unpack_from("<q", buf, i * 8)[0], i)
-                     for i in range(len(buf) // 8))
+    stores = "".join(
+        "  %%p%d = getelementptr inbounds i8, ptr %%hdr, i64 %d\n"
+        "  store i64 %d, ptr %%p%d, align 8\n" % (i, i * 8, struct.unpack_from("<q", buf, i * 8)[0], i)
+        for i in range(len(buf) // 8)
+    )
     room = len(hdr) - 2
     # BPF_F_ADJ_ROOM_FIXED_GSO | ENCAP_L3_IPV4 or _IPV6 | ENCAP_L4_GRE | ENCAP_L2_ETH | ENCAP_L2(14)
     flags = 1 | (2 if outer == 4 else 4) | 8 | 64 | (14 << 56)
@@ -470,8 +609,11 @@ out:
     src.write_text(ir)
     # LLVM 14/15 need -opaque-pointers for `ptr`; LLVM 17+ have only opaque pointers and no flag
     for extra in (["-opaque-pointers"], []):
-        res = subprocess.run(["llc", *extra, "-march=bpf", "-filetype=obj", "-O2", str(src),
-                              "-o", str(obj)], capture_output=True, text=True)
+        res = subprocess.run(
+            ["llc", *extra, "-march=bpf", "-filetype=obj", "-O2", str(src), "-o", str(obj)],
+            capture_output=True,
+            text=True,
+        )
         if res.returncode == 0:
             break
     if res.returncode != 0:
@@ -482,5 +624,21 @@ out:
 def attach_egress_program(lab: TapGsoLab, obj: Path) -> None:
     """Run ``obj`` (section "tc") on every frame rb transmits, before GSO."""
     _run("ip", "netns", "exec", lab.nr, "tc", "qdisc", "add", "dev", "rb", "clsact")
-    _run("ip", "netns", "exec", lab.nr, "tc", "filter", "add", "dev", "rb", "egress", "bpf", "da",
-         "obj", str(obj), "sec", "tc")
+    _run(
+        "ip",
+        "netns",
+        "exec",
+        lab.nr,
+        "tc",
+        "filter",
+        "add",
+        "dev",
+        "rb",
+        "egress",
+        "bpf",
+        "da",
+        "obj",
+        str(obj),
+        "sec",
+        "tc",
+    )

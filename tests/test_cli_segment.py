@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from scapy.layers.inet import IP, UDP
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.utils import wrpcap
 
@@ -26,9 +26,13 @@ def frames(path: Path) -> List[bytes]:
 @pytest.fixture
 def capture(tmp_path):
     """Three super-packets as a sender captures them, an ARP, a small packet."""
-    pkts = [Ether(as_captured(geneve_super(9000))), Ether() / ARP(),
-            Ether(as_captured(vxlan_super(5000, udp_csum=True))),
-            Ether(as_captured(plain_tcp(200))), Ether(as_captured(plain_tcp(4000, v6=True)))]
+    pkts = [
+        Ether(as_captured(geneve_super(9000))),
+        Ether() / ARP(),
+        Ether(as_captured(vxlan_super(5000, udp_csum=True))),
+        Ether(as_captured(plain_tcp(200))),
+        Ether(as_captured(plain_tcp(4000, v6=True))),
+    ]
     for i, p in enumerate(pkts):
         p.time = 1700000000 + i
     path = tmp_path / "in.pcap"
@@ -40,11 +44,31 @@ def test_segment_writes_what_segment_bytes_gives(capture, tmp_path, capsys):
     path, raw = capture
     out = tmp_path / "out.pcap"
     assert main(["segment", str(path), str(out), "--mtu", "1500"]) == 0
-    want = (segment_bytes(raw[0], mtu=1500) + [raw[1]] + segment_bytes(raw[2], mtu=1500)
-            + [finish_checksums_bytes(raw[3])] + segment_bytes(raw[4], mtu=1500))
+    want = (
+        segment_bytes(raw[0], mtu=1500)
+        + [raw[1]]
+        + segment_bytes(raw[2], mtu=1500)
+        + [raw[3]]
+        + segment_bytes(raw[4], mtu=1500)
+    )
     assert frames(out) == want
     err = capsys.readouterr().err
-    assert "5 packets in, %d out: 3 super-packets cut, 1 finished, 1 copied unchanged" % len(want) in err
+    assert "5 packets in, %d out: 3 super-packets cut, 2 copied unchanged" % len(want) in err
+
+
+def test_a_packet_that_needs_no_cutting_keeps_its_checksums(tmp_path, capsys):
+    """Issue 10: a plain TCP packet with checksum 0xbeef is evidence, not something to fix;
+    --finish-checksums is the way to ask for it."""
+    bad = Ether(bytes(plain_tcp(200)))
+    bad[TCP].chksum = 0xBEEF
+    path = tmp_path / "in.pcap"
+    wrpcap(str(path), [bad])
+    out = tmp_path / "out.pcap"
+    assert main(["segment", str(path), str(out)]) == 0
+    assert frames(out) == [bytes(bad)]
+    assert "1 packets in, 1 out: 0 super-packets cut, 1 copied unchanged" in capsys.readouterr().err
+    assert main(["segment", "-q", str(path), str(out), "--finish-checksums"]) == 0
+    assert Ether(frames(out)[0])[TCP].chksum == Ether(bytes(plain_tcp(200)))[TCP].chksum
 
 
 def test_segments_keep_the_super_packet_time(capture, tmp_path):
@@ -52,8 +76,8 @@ def test_segments_keep_the_super_packet_time(capture, tmp_path):
     out = tmp_path / "out.pcap"
     main(["segment", "-q", str(path), str(out), "--mss", "1000"])
     recs = list(iter_records(out))
-    assert {r.ts_ns for r in recs[:9]} == {1700000000 * 10**9}        # 9000 bytes / 1000
-    assert recs[9].ts_ns == 1700000001 * 10**9                         # the ARP
+    assert {r.ts_ns for r in recs[:9]} == {1700000000 * 10**9}  # 9000 bytes / 1000
+    assert recs[9].ts_ns == 1700000001 * 10**9  # the ARP
 
 
 def test_coalesce_turns_the_segments_back_into_the_capture(capture, tmp_path):
@@ -62,8 +86,7 @@ def test_coalesce_turns_the_segments_back_into_the_capture(capture, tmp_path):
     main(["segment", "-q", str(path), str(out), "--mtu", "1500"])
     assert main(["segment", "-q", str(out), str(back), "--coalesce"]) == 0
     got = frames(back)
-    assert got[0] == raw[0] and got[1] == raw[1] and got[2] == raw[2] and got[4] == raw[4]
-    assert got[3] == finish_checksums_bytes(raw[3])        # a lone packet is not touched by GRO
+    assert got == raw  # the lone packet went through both untouched
     assert [r.ts_ns for r in iter_records(back)] == [(1700000000 + i) * 10**9 for i in range(5)]
 
 
@@ -74,7 +97,8 @@ def test_coalesce_with_finish_checksums_gives_finished_super_packets(capture, tm
     out, back = tmp_path / "out.pcap", tmp_path / "back.pcap"
     main(["segment", "-q", str(path), str(out), "--mtu", "1500"])
     assert main(["segment", "-q", str(out), str(back), "--coalesce", "--finish-checksums"]) == 0
-    assert frames(back) == [finish_checksums_bytes(r) if i != 1 else r for i, r in enumerate(raw)]
+    # the ARP and the lone packet (never cut, never merged) are copied as they are
+    assert frames(back) == [finish_checksums_bytes(r) if i not in (1, 3) else r for i, r in enumerate(raw)]
 
 
 def test_finish_checksums_only(capture, tmp_path):
@@ -84,15 +108,37 @@ def test_finish_checksums_only(capture, tmp_path):
     assert frames(out) == [finish_checksums_bytes(r) for r in raw]
 
 
-def test_tshark_finds_no_bad_checksum_in_the_output(capture, tmp_path, tshark):
-    path, _ = capture
+def test_tshark_finds_a_bad_checksum_only_in_the_packet_copied_unchanged(capture, tmp_path, tshark):
+    """Every segment is valid; the small packet captured before the NIC keeps its partial
+    checksum (the evidence), and tshark flags that one frame only."""
+    path, raw = capture
     out = tmp_path / "out.pcap"
     main(["segment", "-q", str(path), str(out)])
-    res = subprocess.run([tshark, "-n", "-r", str(out), "-o", "tcp.check_checksum:TRUE", "-o",
-                          "udp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-Y",
-                          "ip.checksum.status == 0 || tcp.checksum.status == 0 || "
-                          "udp.checksum.status == 0"], capture_output=True, text=True, check=True)
-    assert res.stdout.strip() == ""
+    res = subprocess.run(
+        [
+            tshark,
+            "-n",
+            "-r",
+            str(out),
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-Y",
+            "ip.checksum.status == 0 || tcp.checksum.status == 0 || udp.checksum.status == 0",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    flagged = [int(n) for n in res.stdout.split()]
+    assert [frames(out)[n - 1] for n in flagged] == [raw[3]]
 
 
 def test_fixed_id(capture, tmp_path):
@@ -170,8 +216,11 @@ def test_coalesce_with_mss_is_refused(capture, tmp_path, capsys):
 
 def test_console_script_runs(capture, tmp_path):
     path, _ = capture
-    res = subprocess.run([sys.executable, "-m", "scapy_geneve", "segment", "-q", str(path),
-                          str(tmp_path / "o.pcap")], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "scapy_geneve", "segment", "-q", str(path), str(tmp_path / "o.pcap")],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "o.pcap").exists()
 
@@ -185,7 +234,8 @@ def test_geneve_on_another_port(tmp_path):
     # unknown port: a UDP datagram bigger than the MSS can only be UDP GSO: cut as such.
     # UDP payload: Geneve 8 + options 20 + Ethernet 14 + IPv4 20 + TCP 32 + 3000 = 3094
     assert [len(f) - 14 - 20 - 8 for f in frames(out)] == [1000, 1000, 1000, 94]
-    main(["segment", "-q", str(path), str(out), "--mss", "1000", "--geneve-port", "16081"])
+    # the port option adds to the defaults and takes hex, as in every command (16081 = 0x3ed1)
+    main(["segment", "-q", str(path), str(out), "--mss", "1000", "--geneve-port", "0x3ed1"])
     got = frames(out)
     assert len(got) == 3 and all(len(f) == len(got[0]) for f in got)
 
@@ -199,11 +249,16 @@ def test_napi_budget_cuts_super_packets(capture, tmp_path):
     assert main(["segment", str(path), str(back), "--napi-budget", "4"]) == 2
 
 
-@pytest.mark.parametrize("flag", [["--geneve-port", "70000"], ["--vxlan-port", "0"]])
-def test_a_bad_port_is_a_usage_error(capture, tmp_path, capsys, flag):
+@pytest.mark.parametrize(
+    "flag, says",
+    [(["--geneve-port", "70000"], "out of range"), (["--vxlan-port", "0x1zz"], "not a port number")],
+)
+def test_a_bad_port_is_a_usage_error(capture, tmp_path, capsys, flag, says):
     path, _ = capture
-    assert main(["segment", str(path), str(tmp_path / "o.pcap"), *flag]) == 2
-    assert "is not a UDP port" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["segment", str(path), str(tmp_path / "o.pcap"), *flag])
+    assert stop.value.code == 2
+    assert says in capsys.readouterr().err
     assert not (tmp_path / "o.pcap").exists()
 
 
@@ -220,16 +275,18 @@ def test_out_errors_name_out_not_a_temporary_file(capture, tmp_path, capsys):
 def test_standard_input_and_output(capture, tmp_path):
     """``-`` reads standard input and writes standard output (a pipe, as with tcpdump -w -)."""
     path, raw = capture
-    res = subprocess.run([sys.executable, "-m", "scapy_geneve", "segment", "-q", "-", "-", "--mss", "1000"],
-                         stdin=open(path, "rb"), capture_output=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "scapy_geneve", "segment", "-q", "-", "-", "--mss", "1000"],
+        stdin=open(path, "rb"),
+        capture_output=True,
+        check=True,
+    )
     out = tmp_path / "piped.pcap"
     out.write_bytes(res.stdout)
     want = []
     for r in raw:
-        try:
-            want += segment_bytes(r, mss=1000)
-        except Exception:      # the ARP: copied unchanged
-            want.append(r)
+        segs = segment_bytes(r, mss=1000)  # the ARP and the small packet: copied unchanged
+        want += segs if len(segs) > 1 else [r]
     assert frames(out) == want
     assert not (Path.cwd() / "-").exists()
 
@@ -238,6 +295,7 @@ def test_pcapng_in_gives_pcapng_out_with_every_interface(tmp_path):
     """Two interfaces of different link types (Ethernet and raw IP): each packet is cut
     on its own link and lands on its own interface, with its nanosecond time."""
     from scapy_geneve.capture.pcapio import PcapngWriter
+
     eth = as_captured(geneve_super(5000))
     raw_ip = as_captured(plain_tcp(3000))[14:]
     src = tmp_path / "in.pcapng"
@@ -249,18 +307,20 @@ def test_pcapng_in_gives_pcapng_out_with_every_interface(tmp_path):
         w.write(raw_ip, 1_700_000_001_000_000_001, 1)
     out = tmp_path / "out.pcapng"
     assert main(["segment", "-q", str(src), str(out), "--mss", "1000"]) == 0
-    assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"          # a pcapng section header
+    assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # a pcapng section header
     recs = list(iter_records(out))
     want_eth, want_ip = segment_bytes(eth, mss=1000), segment_bytes(raw_ip, mss=1000, link="ip")
     assert [r.data for r in recs] == want_eth + want_ip
-    assert [(r.linktype, r.interface, r.ts_ns) for r in recs] == \
-        [(1, 0, 1_700_000_000_123_456_789)] * len(want_eth) + [(101, 1, 1_700_000_001_000_000_001)] * len(want_ip)
+    assert [(r.linktype, r.interface, r.ts_ns) for r in recs] == [(1, 0, 1_700_000_000_123_456_789)] * len(
+        want_eth
+    ) + [(101, 1, 1_700_000_001_000_000_001)] * len(want_ip)
     back = tmp_path / "back.pcapng"
-    assert main(["segment", "-q", str(out), str(back), "--coalesce"]) == 2      # two link types
+    assert main(["segment", "-q", str(out), str(back), "--coalesce"]) == 2  # two link types
 
 
 def test_tshark_reads_the_pcapng_output_per_interface_with_good_checksums(tmp_path, tshark):
     from scapy_geneve.capture.pcapio import PcapngWriter
+
     src = tmp_path / "in.pcapng"
     with open(src, "wb") as f:
         w = PcapngWriter(f)
@@ -270,12 +330,35 @@ def test_tshark_reads_the_pcapng_output_per_interface_with_good_checksums(tmp_pa
         w.write(as_captured(plain_tcp(3000))[14:], 1_700_000_001_000_000_001, 1)
     out = tmp_path / "out.pcapng"
     assert main(["segment", "-q", str(src), str(out), "--mss", "1000"]) == 0
-    res = subprocess.run([tshark, "-n", "-r", str(out), "-o", "tcp.check_checksum:TRUE", "-o",
-                          "udp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-T", "fields",
-                          "-e", "frame.interface_id", "-e", "frame.time_epoch", "-e", "tcp.checksum.status",
-                          "-e", "ip.checksum.status"], capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [
+            tshark,
+            "-n",
+            "-r",
+            str(out),
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-e",
+            "frame.interface_id",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "tcp.checksum.status",
+            "-e",
+            "ip.checksum.status",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rows = [line.split("\t") for line in res.stdout.splitlines()]
     assert [r[0] for r in rows] == ["0"] * 5 + ["1"] * 3
     assert rows[0][1].startswith("1700000000.123456789") and rows[-1][1].startswith("1700000001.000000001")
-    assert all(r[2] == "1" for r in rows)            # 1: good (0 bad, 2 unverified)
+    assert all(r[2] == "1" for r in rows)  # 1: good (0 bad, 2 unverified)
     assert all(set(r[3].split(",")) == {"1"} for r in rows)

@@ -27,8 +27,11 @@ from scapy_geneve.checksum import CSUM_MANGLED_0, l4_checksum
 from scapy_geneve.offload.segment import parse_offsets
 
 CAPTURES = [
-    "gso-ipv4-geneve-ipv4", "gso-ipv4-geneve-ipv6", "gso-ipv4-vxlan-ipv4",
-    "gso-ipv6-geneve-ipv4", "gso-ipv6-vxlan-ipv6",
+    "gso-ipv4-geneve-ipv4",
+    "gso-ipv4-geneve-ipv6",
+    "gso-ipv4-vxlan-ipv4",
+    "gso-ipv6-geneve-ipv4",
+    "gso-ipv6-vxlan-ipv6",
 ]
 
 
@@ -52,12 +55,12 @@ def test_finish_checksums_gives_the_values_tcpdump_expects(corpus, name):
         raw = bytes(_super(corpus, name))
         o = parse_offsets(raw)
         t = o.tunnel_off
-        dgram = raw[t:t + 6] + b"\0\0" + raw[t + 8:o.end]
+        dgram = raw[t : t + 6] + b"\0\0" + raw[t + 8 : o.end]
         assert l4_checksum(o.outer.src, o.outer.dst, 17, dgram, CSUM_MANGLED_0) == int(udp_bad.group(1), 16)
         assert fixed[UDP].chksum not in (0, _super(corpus, name)[UDP].chksum)
-    elif _super(corpus, name)[UDP].chksum == 0:   # zero outer checksum: stays zero
+    elif _super(corpus, name)[UDP].chksum == 0:  # zero outer checksum: stays zero
         assert fixed[UDP].chksum == 0
-    else:   # tcpdump does not verify IPv4 UDP checksums on port 4789: tshark does below
+    else:  # tcpdump does not verify IPv4 UDP checksums on port 4789: tshark does below
         assert fixed[UDP].chksum != 0
 
 
@@ -69,6 +72,7 @@ def test_super_packet_inner_checksum_is_the_pseudo_header_sum(corpus, name):
     raw = bytes(sup)
     o = parse_offsets(raw)
     from scapy_geneve.checksum import csum_add, pseudo_header_sum
+
     want = csum_add(pseudo_header_sum(o.ip.src, o.ip.dst, 6, o.end - o.l4_off))
     assert sup[TCP].chksum == want
 
@@ -80,24 +84,48 @@ def test_segments_fit_the_mtu_and_concatenate_to_the_original(corpus, name):
     o = parse_offsets(raw)
     segs = [bytes(s) for s in segment(sup, mtu=1500)]
     assert len(segs) > 1
-    payload = b"".join(s[o.payload_off:] for s in segs)
-    assert payload == raw[o.payload_off:o.end]
+    payload = b"".join(s[o.payload_off :] for s in segs)
+    assert payload == raw[o.payload_off : o.end]
     seq0 = sup[TCP].seq
     off = 0
     for s in segs:
         so = parse_offsets(s)
         assert so.end - so.first_ip.off <= 1500
-        assert s[so.tunnel_off + 8:so.inner_l2] == raw[o.tunnel_off + 8:o.inner_l2]   # tunnel header as is
-        assert int.from_bytes(s[so.l4_off + 4:so.l4_off + 8], "big") == (seq0 + off) & 0xFFFFFFFF
+        assert s[so.tunnel_off + 8 : so.inner_l2] == raw[o.tunnel_off + 8 : o.inner_l2]  # tunnel header as is
+        assert int.from_bytes(s[so.l4_off + 4 : so.l4_off + 8], "big") == (seq0 + off) & 0xFFFFFFFF
         off += so.end - so.payload_off
 
 
 def _tshark_status(tshark: str, pcap: Path) -> List[List[str]]:
     out = subprocess.run(
-        [tshark, "-n", "-r", str(pcap), "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE",
-         "-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,",
-         "-e", "ip.checksum.status", "-e", "udp.checksum.status", "-e", "tcp.checksum.status"],
-        capture_output=True, text=True, check=True).stdout
+        [
+            tshark,
+            "-n",
+            "-r",
+            str(pcap),
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+            "-e",
+            "ip.checksum.status",
+            "-e",
+            "udp.checksum.status",
+            "-e",
+            "tcp.checksum.status",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [line.split("\t") for line in out.splitlines()]
 
 

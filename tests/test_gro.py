@@ -30,11 +30,19 @@ def as_captured(pkt) -> bytes:
     raw = bytearray(bytes(pkt))
     o = parse_offsets(bytes(raw))
     at = o.l4_off + (16 if o.l4 == "tcp" else 6)
-    struct.pack_into("!H", raw, at, csum_add(pseudo_header_sum(o.ip.src, o.ip.dst, 6 if o.l4 == "tcp" else 17,
-                                                               o.end - o.l4_off)))
-    if o.outer is not None and o.tunnel != "gre" and raw[o.tunnel_off + 6:o.tunnel_off + 8] != b"\0\0":
-        struct.pack_into("!H", raw, o.tunnel_off + 6, csum_add(pseudo_header_sum(
-            o.outer.src, o.outer.dst, 17, o.end - o.tunnel_off)))
+    struct.pack_into(
+        "!H",
+        raw,
+        at,
+        csum_add(pseudo_header_sum(o.ip.src, o.ip.dst, 6 if o.l4 == "tcp" else 17, o.end - o.l4_off)),
+    )
+    if o.outer is not None and o.tunnel != "nvgre" and raw[o.tunnel_off + 6 : o.tunnel_off + 8] != b"\0\0":
+        struct.pack_into(
+            "!H",
+            raw,
+            o.tunnel_off + 6,
+            csum_add(pseudo_header_sum(o.outer.src, o.outer.dst, 17, o.end - o.tunnel_off)),
+        )
     return bytes(raw)
 
 
@@ -45,11 +53,18 @@ def lens(pkts):
 # -- round trips -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("build", [
-    lambda: geneve_super(9000), lambda: geneve_super(9000, udp_csum=True, flags="FPAC"),
-    lambda: geneve_super(9000, v6_outer=True, v6_inner=True, udp_csum=True),
-    lambda: vxlan_super(9000, udp_csum=True), lambda: plain_tcp(9000), lambda: plain_tcp(9000, v6=True),
-], ids=["geneve", "geneve-csum-FPC", "geneve-v6", "vxlan", "tcp", "tcp6"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: geneve_super(9000),
+        lambda: geneve_super(9000, udp_csum=True, flags="FPAC"),
+        lambda: geneve_super(9000, v6_outer=True, v6_inner=True, udp_csum=True),
+        lambda: vxlan_super(9000, udp_csum=True),
+        lambda: plain_tcp(9000),
+        lambda: plain_tcp(9000, v6=True),
+    ],
+    ids=["geneve", "geneve-csum-FPC", "geneve-v6", "vxlan", "tcp", "tcp6"],
+)
 def test_coalesce_of_segment_gives_back_the_super_packet(build):
     sup = Ether(as_captured(build()))
     merged = coalesce(segment(sup, mtu=1500))
@@ -66,7 +81,7 @@ def test_nvgre_round_trip_and_gre_checksum():
     merged = coalesce(segment(with_csum, mtu=1500), checksums="full")
     assert [bytes(m) for m in merged] == [bytes(finish_checksums(with_csum))]
     other_key = [bytearray(bytes(p)) for p in segment(nvgre_super(5000), mtu=1500)]
-    other_key[1][14 + 20 + 7] ^= 1             # FlowID, the low byte of the GRE key
+    other_key[1][14 + 20 + 7] ^= 1  # FlowID, the low byte of the GRE key
     assert len(coalesce([bytes(p) for p in other_key])) == 3
 
 
@@ -77,14 +92,16 @@ def test_checksums_full_gives_the_finished_super_packet():
 
 
 def test_udp_gso_round_trip():
-    sup = OUTER_ETH / IP(src="10.1.1.1", dst="10.1.1.2", id=10) / UDP(sport=1, dport=9999) / Raw(payload(3500))
+    sup = (
+        OUTER_ETH / IP(src="10.1.1.1", dst="10.1.1.2", id=10) / UDP(sport=1, dport=9999) / Raw(payload(3500))
+    )
     sup = Ether(as_captured(sup))
     assert bytes(coalesce(segment(sup, mss=1000))[0]) == bytes(sup)
 
 
 def test_a_single_segment_is_not_touched():
     seg = segment(geneve_super(500), mtu=1500)
-    assert bytes(coalesce(seg)[0]) == bytes(seg[0])      # full checksums stay full
+    assert bytes(coalesce(seg)[0]) == bytes(seg[0])  # full checksums stay full
 
 
 # -- what ends a super-packet ---------------------------------------------------------------------
@@ -101,7 +118,7 @@ def test_psh_merges_then_closes():
 
 
 def test_short_segment_merges_then_closes():
-    segs = segment(geneve_super(2500, flags="A"), mss=1000)       # 1000, 1000, 500
+    segs = segment(geneve_super(2500, flags="A"), mss=1000)  # 1000, 1000, 500
     more = segment(geneve_super(1000, flags="A", seq=3500, ip_id=10), mss=1000)
     merged = coalesce(segs + more)
     assert [len(m[Geneve][TCP].payload) for m in merged] == [2500, 1000]
@@ -119,7 +136,7 @@ def test_cwr_starts_a_new_super_packet():
 
 def test_64k_limit():
     """gro_max_size: the merged IP packet stays under 65536 bytes; BIG TCP beyond."""
-    first = geneve_super(60000, flags="A")                  # 60 segments
+    first = geneve_super(60000, flags="A")  # 60 segments
     second = geneve_super(20000, flags="A", seq=61000, ip_id=7 + 60)
     second[IP].id = 3000 + 60
     segs = segment(first, mss=1000) + segment(second, mss=1000)
@@ -127,7 +144,7 @@ def test_64k_limit():
     assert [len(m[Geneve][TCP].payload) for m in merged] == [65000, 15000]
     assert all(len(m) - 14 < 65536 for m in merged)
     big = coalesce(segs, max_size=200000)
-    assert len(big) == 1 and big[0][IP].len == 0             # BIG TCP: total length 0
+    assert len(big) == 1 and big[0][IP].len == 0  # BIG TCP: total length 0
 
 
 # -- what is never merged --------------------------------------------------------------------------
@@ -146,10 +163,25 @@ def _rebuild(p):
     return Ether(bytes(q))
 
 
-@pytest.mark.parametrize("edit", [
-    "oam", "option", "vni", "seq", "ack", "window", "ttl", "tos", "inner_id", "longer", "bad_csum",
-    "outer_csum_mix", "ip_options", "tcp_option",
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "oam",
+        "option",
+        "vni",
+        "seq",
+        "ack",
+        "window",
+        "ttl",
+        "tos",
+        "inner_id",
+        "longer",
+        "bad_csum",
+        "outer_csum_mix",
+        "ip_options",
+        "tcp_option",
+    ],
+)
 def test_never_merged(edit):
     segs = _segs()
     p = Ether(bytes(segs[1]))
@@ -188,6 +220,7 @@ def test_never_merged(edit):
         p[UDP].chksum = None
     elif edit == "ip_options":
         from scapy.layers.inet import IPOption_NOP
+
         g[IP].options = [IPOption_NOP()] * 4
         g[IP].ihl = None
         g[IP].len = None
@@ -211,8 +244,10 @@ def test_pure_acks_pass_through():
 
 def test_interleaved_flows_merge_separately_in_place_of_their_first_segment():
     a = _segs()
-    b = segment(geneve_super(3000, flags="A", options=[GeneveOption(classid=0x0102, type=0x80,
-                                                                     data=b"\0\1\0\3")]), mss=1000)
+    b = segment(
+        geneve_super(3000, flags="A", options=[GeneveOption(classid=0x0102, type=0x80, data=b"\0\1\0\3")]),
+        mss=1000,
+    )
     merged = coalesce([a[0], b[0], a[1], b[1], a[2], b[2]])
     assert [len(m[Geneve][TCP].payload) for m in merged] == [3000, 3000]
     assert bytes(merged[0][Geneve].options[0])[4:] == b"\0\1\0\2"
@@ -229,7 +264,7 @@ def test_fixed_inner_ip_id_merges_only_with_df():
 
 def test_outer_ip_id_is_not_checked_when_df_is_set():
     segs = [Ether(bytes(s)) for s in segment(geneve_super(3000, flags="A"), mss=1000, outer_ip_id="fixed")]
-    assert len(coalesce([_rebuild(s) for s in segs])) == 3        # no DF: fixed outer ID flushes
+    assert len(coalesce([_rebuild(s) for s in segs])) == 3  # no DF: fixed outer ID flushes
     for s in segs:
         s[IP].flags = "DF"
     assert len(coalesce([_rebuild(s) for s in segs])) == 1
@@ -237,6 +272,7 @@ def test_outer_ip_id_is_not_checked_when_df_is_set():
 
 def test_non_ip_and_unparseable_frames_pass_through(no_debug_dissector):
     from scapy.layers.l2 import ARP
+
     junk = [Ether() / ARP(), Ether(bytes(geneve_super(100))[:40])]
     assert [bytes(p) for p in coalesce(junk)] == [bytes(p) for p in junk]
 
@@ -248,16 +284,18 @@ def test_wrong_checksums_knob():
 
 def test_coalesce_indexed_streams_each_super_packet_once_final():
     from scapy_geneve.offload.gro import coalesce_indexed
+
     first = [bytes(s) for s in segment(geneve_super(3000, flags="PA"), mss=1000)]
     consumed = []
 
     def frames():
-        for i, f in enumerate(first + first):       # the repeat is not contiguous: new packets
+        for i, f in enumerate(first + first):  # the repeat is not contiguous: new packets
             consumed.append(i)
             yield f
+
     it = coalesce_indexed(frames())
     frame, index = next(it)
-    assert index == 0 and len(consumed) == 3         # out as soon as its PSH segment was read
+    assert index == 0 and len(consumed) == 3  # out as soon as its PSH segment was read
     assert len(frame) == len(as_captured(geneve_super(3000)))
 
 
@@ -266,20 +304,20 @@ def test_big_tcp_round_trip_beyond_64k():
     for v6 in (False, True):
         small = bytearray(bytes(plain_tcp(8, v6=v6)))
         o = parse_offsets(bytes(small))
-        big = bytearray(small[:o.payload_off]) + payload(100_000)
+        big = bytearray(small[: o.payload_off]) + payload(100_000)
         struct.pack_into("!H", big, o.ip.off + (4 if v6 else 2), 0)
         if not v6:
             struct.pack_into("!H", big, o.ip.off + 10, 0)
-            struct.pack_into("!H", big, o.ip.off + 10, ipv4_header_checksum(big[o.ip.off:o.ip.off + 20]))
+            struct.pack_into("!H", big, o.ip.off + 10, ipv4_header_checksum(big[o.ip.off : o.ip.off + 20]))
         big = as_captured(bytes(big))
         segs = segment(Ether(big), mss=1448)
-        assert len(segs) == 70 and b"".join(bytes(s)[o.payload_off:] for s in segs) == payload(100_000)
+        assert len(segs) == 70 and b"".join(bytes(s)[o.payload_off :] for s in segs) == payload(100_000)
         assert [bytes(m) for m in coalesce(segs, max_size=1 << 20)] == [big]
-        assert len(coalesce(segs)) == 2                  # default gro_max_size: 64 KB
+        assert len(coalesce(segs)) == 2  # default gro_max_size: 64 KB
 
 
 def test_flush_every_models_the_end_of_a_napi_poll():
-    segs = segment(geneve_super(5000, flags="PA"), mss=1000)         # 5 segments
+    segs = segment(geneve_super(5000, flags="PA"), mss=1000)  # 5 segments
     assert [len(m[Geneve][TCP].payload) for m in coalesce(segs, flush_every=2)] == [2000, 2000, 1000]
     assert len(coalesce(segs, flush_every=64)) == 1
     with pytest.raises(ValueError, match="flush_every"):

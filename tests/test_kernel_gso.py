@@ -32,9 +32,21 @@ from scapy_geneve.offload.gro import coalesce_bytes
 from scapy_geneve.offload.segment import parse_offsets
 
 from .kernel_lab import (
-    UNDERLAY, UNDERLAY_MTU, VIRTIO_GSO_ECN, VIRTIO_GSO_TCPV4, VIRTIO_GSO_TCPV6, VIRTIO_GSO_UDP_L4,
-    VIRTIO_GSO_UDP_TUNNEL_IPV4, VIRTIO_GSO_UDP_TUNNEL_IPV6, VIRTIO_NEEDS_CSUM, VIRTIO_UDP_TUNNEL_CSUM,
-    attach_egress_program, nvgre_encap_object, nvgre_header, tap_gso_lab, virtio_tunnel_header,
+    UNDERLAY,
+    UNDERLAY_MTU,
+    VIRTIO_GSO_ECN,
+    VIRTIO_GSO_TCPV4,
+    VIRTIO_GSO_TCPV6,
+    VIRTIO_GSO_UDP_L4,
+    VIRTIO_GSO_UDP_TUNNEL_IPV4,
+    VIRTIO_GSO_UDP_TUNNEL_IPV6,
+    VIRTIO_NEEDS_CSUM,
+    VIRTIO_UDP_TUNNEL_CSUM,
+    attach_egress_program,
+    nvgre_encap_object,
+    nvgre_header,
+    tap_gso_lab,
+    virtio_tunnel_header,
     vxlan_gso_lab,
 )
 
@@ -62,14 +74,20 @@ def _key(frame: bytes) -> Tuple[int, int, int]:
     """(inner IPv4 ID or 0 for IPv6, TCP seq, payload length): unique per wire segment
     (a retransmission of the same bytes would collide: none in a clean lab run)."""
     o = parse_offsets(frame)
-    ip_id = int.from_bytes(frame[o.ip.off + 4:o.ip.off + 6], "big") if o.ip.version == 4 else 0
-    seq = int.from_bytes(frame[o.l4_off + 4:o.l4_off + 8], "big")
+    ip_id = int.from_bytes(frame[o.ip.off + 4 : o.ip.off + 6], "big") if o.ip.version == 4 else 0
+    seq = int.from_bytes(frame[o.l4_off + 4 : o.l4_off + 8], "big")
     return ip_id, seq, o.end - o.payload_off
 
 
 #: (outer IP version, inner IP version, outer UDP checksum)
-LABS = [(4, 4, "noudpcsum"), (4, 4, "udpcsum"), (6, 6, "udpcsum"), (6, 6, "noudpcsum"),
-        (4, 6, "udpcsum"), (6, 4, "noudpcsum")]
+LABS = [
+    (4, 4, "noudpcsum"),
+    (4, 4, "udpcsum"),
+    (6, 6, "udpcsum"),
+    (6, 6, "noudpcsum"),
+    (4, 6, "udpcsum"),
+    (6, 4, "noudpcsum"),
+]
 
 
 @pytest.fixture(scope="module", params=LABS, ids=["outer%d-inner%d-%s" % lab for lab in LABS])
@@ -96,9 +114,13 @@ def _tcp_key(frame: bytes) -> bytes:
     """The inner IPv4 ID, every TCP header byte but the checksum, the payload length:
     tells a retransmission (new TSval) from the original."""
     o = parse_offsets(frame)
-    ip_id = frame[o.ip.off + 4:o.ip.off + 6] if o.ip.version == 4 else b""
-    return (ip_id + frame[o.l4_off:o.l4_off + 16] + frame[o.l4_off + 18:o.payload_off]
-            + (o.end - o.payload_off).to_bytes(4, "big"))
+    ip_id = frame[o.ip.off + 4 : o.ip.off + 6] if o.ip.version == 4 else b""
+    return (
+        ip_id
+        + frame[o.l4_off : o.l4_off + 16]
+        + frame[o.l4_off + 18 : o.payload_off]
+        + (o.end - o.payload_off).to_bytes(4, "big")
+    )
 
 
 def test_segment_equals_kernel_segments_byte_for_byte(kernel_run):
@@ -111,12 +133,13 @@ def test_segment_equals_kernel_segments_byte_for_byte(kernel_run):
         mine = [bytes(p) for p in segment(Ether(sup), mtu=UNDERLAY_MTU)]
         for k, ours in enumerate(mine):
             theirs = kernel.get(_tcp_key(ours))
-            if theirs is None:   # tcpdump dropped it (counted below), not a mismatch
+            if theirs is None:  # tcpdump dropped it (counted below), not a mismatch
                 missing.append((n, k))
                 continue
             assert ours == theirs, (
                 "%s: super-packet %d, segment %d differs from the kernel's:\n ours   %s\n kernel %s"
-                % (mode, n, k, ours[:120].hex(), theirs[:120].hex()))
+                % (mode, n, k, ours[:120].hex(), theirs[:120].hex())
+            )
             compared += 1
         multi += len(mine) > 1
     assert multi >= 3, "too few multi-segment super-packets to say anything (%d)" % multi
@@ -128,7 +151,7 @@ def test_outer_udp_checksum_follows_the_super_packet(kernel_run):
     mode, supers, wire = kernel_run
     for f in wire:
         o = parse_offsets(f)
-        csum = int.from_bytes(f[o.tunnel_off + 6:o.tunnel_off + 8], "big")
+        csum = int.from_bytes(f[o.tunnel_off + 6 : o.tunnel_off + 8], "big")
         assert (csum == 0) == mode.startswith("noudpcsum")
 
 
@@ -200,14 +223,21 @@ def test_whole_capture_coalesces_where_the_kernel_does(gro_run):
 
 # -- UDP GSO (UDP_SEGMENT sockets): __udp_gso_segment, alone and inside VXLAN ----------------
 
-UDP_LABS = [(4, 4, "noudpcsum", True), (4, 4, "udpcsum", True), (6, 6, "udpcsum", True),
-            (4, 4, "udpcsum", False), (6, 6, "udpcsum", False)]
+UDP_LABS = [
+    (4, 4, "noudpcsum", True),
+    (4, 4, "udpcsum", True),
+    (6, 6, "udpcsum", True),
+    (4, 4, "udpcsum", False),
+    (6, 6, "udpcsum", False),
+]
 GSO_SIZE = 1200
 
 
-@pytest.fixture(scope="module", params=UDP_LABS,
-                ids=["outer%d-inner%d-%s-%s" % (o, i, c, "vxlan" if t else "plain")
-                     for o, i, c, t in UDP_LABS])
+@pytest.fixture(
+    scope="module",
+    params=UDP_LABS,
+    ids=["outer%d-inner%d-%s-%s" % (o, i, c, "vxlan" if t else "plain") for o, i, c, t in UDP_LABS],
+)
 def udp_gso_run(request, netns_capable, tcpdump, tmp_path_factory):
     if shutil.which("ethtool") is None:
         pytest.skip("ethtool is not installed (needed to turn offloads off on the segmenting port)")
@@ -221,9 +251,10 @@ def udp_gso_run(request, netns_capable, tcpdump, tmp_path_factory):
         out = []
         for f in frames:
             o = parse_offsets(f)
-            if o.first_ip.src == src and o.l4 == "udp" and f[o.l4_off + 2:o.l4_off + 4] == b"\x13\x8a":
+            if o.first_ip.src == src and o.l4 == "udp" and f[o.l4_off + 2 : o.l4_off + 4] == b"\x13\x8a":
                 out.append(f)
         return out
+
     return a_to_b(_frames(sup)), a_to_b(_frames(seg))
 
 
@@ -234,8 +265,11 @@ def test_udp_gso_segments_equal_the_kernels(udp_gso_run):
     mine = [bytes(p) for s in supers for p in segment(Ether(s), mss=GSO_SIZE)]
     assert len(mine) == len(wire) == 5 + 3 + 2 + 1
     for n, (ours, theirs) in enumerate(zip(mine, wire)):
-        assert ours == theirs, "datagram %d differs:\n ours   %s\n kernel %s" % (n, ours[:90].hex(), theirs[:90].hex())
-
+        assert ours == theirs, "datagram %d differs:\n ours   %s\n kernel %s" % (
+            n,
+            ours[:90].hex(),
+            theirs[:90].hex(),
+        )
 
 
 # -- Geneve with options (and VXLAN, VXLAN-GPE, no tunnel) segmented by the kernel itself ----
@@ -264,53 +298,81 @@ def _random_super(rng: random.Random) -> Tuple[bytes, bytes, int]:
 
     def ip(v: int, n: int) -> Packet:
         if v == 4:
-            return IP(src="10.%d.0.1" % n, dst="10.%d.0.2" % n, id=rng.randrange(65536),
-                      flags="DF" if rng.random() < 0.6 else 0, ttl=rng.randrange(1, 256),
-                      tos=rng.randrange(256))
-        return IPv6(src="fd%02x::1" % n, dst="fd%02x::2" % n, tc=rng.randrange(256),
-                    fl=rng.randrange(1 << 20), hlim=rng.randrange(1, 256))
+            return IP(
+                src="10.%d.0.1" % n,
+                dst="10.%d.0.2" % n,
+                id=rng.randrange(65536),
+                flags="DF" if rng.random() < 0.6 else 0,
+                ttl=rng.randrange(1, 256),
+                tos=rng.randrange(256),
+            )
+        return IPv6(
+            src="fd%02x::1" % n,
+            dst="fd%02x::2" % n,
+            tc=rng.randrange(256),
+            fl=rng.randrange(1 << 20),
+            hlim=rng.randrange(1, 256),
+        )
+
     mss = rng.randrange(64, 1400)
     payload = bytes(rng.randrange(256) for _ in range(mss * rng.randrange(1, 12) + rng.randrange(1, mss + 1)))
     if udp:
         l4: Packet = UDP(sport=rng.randrange(1024, 65536), dport=5002)
     else:
         flags = 0x10 | rng.choice((0, 0x08, 0x01, 0x09)) | rng.choice((0, 0, 0x80, 0x40, 0xC0, 0x20))
-        l4 = TCP(sport=rng.randrange(1024, 65536), dport=5001, seq=rng.randrange(1 << 32),
-                 ack=rng.randrange(1 << 32), flags=flags, window=rng.randrange(65536),
-                 urgptr=rng.randrange(65536) if flags & 0x20 else 0,
-                 options=[("NOP", None), ("NOP", None), ("Timestamp", (rng.randrange(1 << 32), 7))])
+        l4 = TCP(
+            sport=rng.randrange(1024, 65536),
+            dport=5001,
+            seq=rng.randrange(1 << 32),
+            ack=rng.randrange(1 << 32),
+            flags=flags,
+            window=rng.randrange(65536),
+            urgptr=rng.randrange(65536) if flags & 0x20 else 0,
+            options=[("NOP", None), ("NOP", None), ("Timestamp", (rng.randrange(1 << 32), 7))],
+        )
     inner = ip(inner_v, 1) / l4 / Raw(payload)
     eth = Ether(src=TAP_SRC_MAC, dst="02:00:00:00:00:02")
     if tunnel == "none":
         pkt = eth / inner
     else:
         if tunnel == "geneve":
-            opts = [GeneveOption(classid=rng.choice((0x0102, 0x0105, 0x0129, 0xFFFF)),
-                                 type=rng.randrange(256),
-                                 data=bytes(rng.randrange(256) for _ in range(4 * rng.randrange(0, 9))))
-                    for _ in range(rng.randrange(0, 6))]
-            th: Packet = (UDP(sport=rng.randrange(65536), dport=6081)
-                          / Geneve(vni=rng.randrange(1 << 24), options=opts,
-                                   critical=int(any(o.type & 0x80 for o in opts))))
+            opts = [
+                GeneveOption(
+                    classid=rng.choice((0x0102, 0x0105, 0x0129, 0xFFFF)),
+                    type=rng.randrange(256),
+                    data=bytes(rng.randrange(256) for _ in range(4 * rng.randrange(0, 9))),
+                )
+                for _ in range(rng.randrange(0, 6))
+            ]
+            th: Packet = UDP(sport=rng.randrange(65536), dport=6081) / Geneve(
+                vni=rng.randrange(1 << 24), options=opts, critical=int(any(o.type & 0x80 for o in opts))
+            )
             inner = Ether(src="02:00:00:00:aa:01", dst="02:00:00:00:bb:01") / inner
         elif tunnel == "vxlan":
-            th = UDP(sport=rng.randrange(65536), dport=4789) / Raw(b"\x08\0\0\0" + struct.pack("!I", rng.randrange(1 << 24) << 8))
+            th = UDP(sport=rng.randrange(65536), dport=4789) / Raw(
+                b"\x08\0\0\0" + struct.pack("!I", rng.randrange(1 << 24) << 8)
+            )
             inner = Ether(src="02:00:00:00:aa:01", dst="02:00:00:00:bb:01") / inner
-        else:   # VXLAN-GPE (I and P bits), next protocol IPv4 (1) or IPv6 (2), no inner Ethernet
+        else:  # VXLAN-GPE (I and P bits), next protocol IPv4 (1) or IPv6 (2), no inner Ethernet
             th = UDP(sport=rng.randrange(65536), dport=4790) / Raw(
-                bytes((0x0C, 0, 0, 1 if inner_v == 4 else 2)) + struct.pack("!I", rng.randrange(1 << 24) << 8))
+                bytes((0x0C, 0, 0, 1 if inner_v == 4 else 2)) + struct.pack("!I", rng.randrange(1 << 24) << 8)
+            )
         pkt = eth / ip(outer_v, 2) / th / inner
     raw = bytearray(bytes(pkt))
     o = parse_offsets(bytes(raw), tunnel=None if tunnel == "none" else tunnel)
     # as captured before the NIC: the inner checksum holds the pseudo-header sum
     # (CHECKSUM_PARTIAL), the outer UDP checksum too when it is on (udp_set_csum), or 0
     csum_at = o.l4_off + (6 if udp else 16)
-    struct.pack_into("!H", raw, csum_at, csum_add(pseudo_header_sum(
-        o.ip.src, o.ip.dst, 17 if udp else 6, len(raw) - o.l4_off)))
+    struct.pack_into(
+        "!H",
+        raw,
+        csum_at,
+        csum_add(pseudo_header_sum(o.ip.src, o.ip.dst, 17 if udp else 6, len(raw) - o.l4_off)),
+    )
     flags = VIRTIO_NEEDS_CSUM
     gso = VIRTIO_GSO_UDP_L4 if udp else (VIRTIO_GSO_TCPV4 if inner_v == 4 else VIRTIO_GSO_TCPV6)
     if not udp and raw[o.l4_off + 13] & 0x80:
-        gso |= VIRTIO_GSO_ECN                 # the stack marks a CWR super-packet SKB_GSO_TCP_ECN
+        gso |= VIRTIO_GSO_ECN  # the stack marks a CWR super-packet SKB_GSO_TCP_ECN
     outer_th = inner_nh = 0
     if o.outer is not None:
         seed = csum_add(pseudo_header_sum(o.outer.src, o.outer.dst, 17, len(raw) - o.tunnel_off))
@@ -318,8 +380,9 @@ def _random_super(rng: random.Random) -> Tuple[bytes, bytes, int]:
         gso |= VIRTIO_GSO_UDP_TUNNEL_IPV4 if outer_v == 4 else VIRTIO_GSO_UDP_TUNNEL_IPV6
         flags |= VIRTIO_UDP_TUNNEL_CSUM if outer_csum else 0
         outer_th, inner_nh = o.tunnel_off, o.ip.off
-    hdr = virtio_tunnel_header(gso, flags, o.payload_off, mss, o.l4_off, csum_at - o.l4_off,
-                               outer_th, inner_nh)
+    hdr = virtio_tunnel_header(
+        gso, flags, o.payload_off, mss, o.l4_off, csum_at - o.l4_off, outer_th, inner_nh
+    )
     return hdr, bytes(raw), mss
 
 
@@ -353,13 +416,20 @@ def test_kernel_segments_geneve_with_options_as_segment_does(tap_runs, mode):
     wire = wires[mode]
     ours = []
     for n, (_h, frame, mss) in enumerate(cases):
-        ours += [(n, k, bytes(p)) for k, p in enumerate(segment(Ether(frame), mss=mss,
-                                                                csum_offload=mode == "tx-csum"))]
+        ours += [
+            (n, k, bytes(p))
+            for k, p in enumerate(segment(Ether(frame), mss=mss, csum_offload=mode == "tx-csum"))
+        ]
     assert len(wire) == len(ours), "kernel sent %d segments, segment() made %d; unmatched: %s" % (
-        len(wire), len(ours), [w[:80].hex() for w in set(wire) - {m for _n, _k, m in ours}][:3])
+        len(wire),
+        len(ours),
+        [w[:80].hex() for w in set(wire) - {m for _n, _k, m in ours}][:3],
+    )
     for (n, k, mine), theirs in zip(ours, wire):
-        assert mine == theirs, ("case %d (seed %d), segment %d differs from the kernel's:\n ours   %s\n"
-                                " kernel %s" % (n, TAP_SEED, k, mine[:160].hex(), theirs[:160].hex()))
+        assert mine == theirs, (
+            "case %d (seed %d), segment %d differs from the kernel's:\n ours   %s\n"
+            " kernel %s" % (n, TAP_SEED, k, mine[:160].hex(), theirs[:160].hex())
+        )
     kinds = {parse_offsets(f).tunnel for _h, f, _m in cases}
     assert {"geneve", "vxlan", "vxlan-gpe", None} <= kinds
 
@@ -372,15 +442,18 @@ def test_coalesce_of_the_kernels_geneve_segments_gives_back_each_super_packet(ta
     at = 0
     for n, (_h, frame, mss) in enumerate(cases):
         count = len(segment(Ether(frame), mss=mss))
-        got = coalesce_bytes(wire[at:at + count])
+        got = coalesce_bytes(wire[at : at + count])
         at += count
         o = parse_offsets(frame)
         if o.l4 == "tcp" and frame[o.l4_off + 13] & 0x20:
             # URG is copied into every segment and flushes each one at once (tcp_gro_receive)
-            assert got == wire[at - count:at], "case %d (seed %d): URG segments were merged" % (n, TAP_SEED)
-        else:         # PSH/FIN ride on the last segment only: merged, then the packet is flushed
-            assert got == [frame], "case %d (seed %d): GRO of %d kernel segments differs" % (n, TAP_SEED, count)
-
+            assert got == wire[at - count : at], "case %d (seed %d): URG segments were merged" % (n, TAP_SEED)
+        else:  # PSH/FIN ride on the last segment only: merged, then the packet is flushed
+            assert got == [frame], "case %d (seed %d): GRO of %d kernel segments differs" % (
+                n,
+                TAP_SEED,
+                count,
+            )
 
 
 # -- NVGRE: GRE GSO by the kernel, the encapsulation done by a tc BPF program --------------
@@ -396,20 +469,39 @@ GRE_MIXES = [(4, 4), (4, 6), (6, 4), (6, 6)]
 def _random_inner_tcp(rng: random.Random, inner_v: int) -> Tuple[bytes, bytes, int]:
     """(virtio header, plain TCP GSO super-packet, MSS)."""
     if inner_v == 4:
-        ip: Packet = IP(src="192.168.7.1", dst="192.168.7.2", id=rng.randrange(65536),
-                        flags="DF" if rng.random() < 0.7 else 0, ttl=rng.randrange(1, 256), tos=rng.randrange(256))
+        ip: Packet = IP(
+            src="192.168.7.1",
+            dst="192.168.7.2",
+            id=rng.randrange(65536),
+            flags="DF" if rng.random() < 0.7 else 0,
+            ttl=rng.randrange(1, 256),
+            tos=rng.randrange(256),
+        )
     else:
         ip = IPv6(src="fd07::1", dst="fd07::2", tc=rng.randrange(256), fl=rng.randrange(1 << 20))
     mss = rng.randrange(100, 1400)
     flags = 0x10 | rng.choice((0, 0x08, 0x01, 0x09)) | rng.choice((0, 0, 0x80, 0x40))
-    pkt = (Ether(src=TAP_SRC_MAC, dst="02:00:00:00:00:02") / ip
-           / TCP(sport=rng.randrange(1024, 65536), dport=5001, seq=rng.randrange(1 << 32),
-                 ack=rng.randrange(1 << 32), flags=flags, window=rng.randrange(65536),
-                 options=[("NOP", None), ("NOP", None), ("Timestamp", (rng.randrange(1 << 32), 9))])
-           / Raw(bytes(rng.randrange(256) for _ in range(mss * rng.randrange(1, 10) + rng.randrange(1, mss + 1)))))
+    pkt = (
+        Ether(src=TAP_SRC_MAC, dst="02:00:00:00:00:02")
+        / ip
+        / TCP(
+            sport=rng.randrange(1024, 65536),
+            dport=5001,
+            seq=rng.randrange(1 << 32),
+            ack=rng.randrange(1 << 32),
+            flags=flags,
+            window=rng.randrange(65536),
+            options=[("NOP", None), ("NOP", None), ("Timestamp", (rng.randrange(1 << 32), 9))],
+        )
+        / Raw(
+            bytes(rng.randrange(256) for _ in range(mss * rng.randrange(1, 10) + rng.randrange(1, mss + 1)))
+        )
+    )
     raw = bytearray(bytes(pkt))
     o = parse_offsets(bytes(raw))
-    struct.pack_into("!H", raw, o.l4_off + 16, csum_add(pseudo_header_sum(o.ip.src, o.ip.dst, 6, len(raw) - o.l4_off)))
+    struct.pack_into(
+        "!H", raw, o.l4_off + 16, csum_add(pseudo_header_sum(o.ip.src, o.ip.dst, 6, len(raw) - o.l4_off))
+    )
     gso = (VIRTIO_GSO_TCPV4 if inner_v == 4 else VIRTIO_GSO_TCPV6) | (VIRTIO_GSO_ECN if flags & 0x80 else 0)
     return virtio_tunnel_header(gso, VIRTIO_NEEDS_CSUM, o.payload_off, mss, o.l4_off, 16), bytes(raw), mss
 
@@ -447,14 +539,18 @@ def test_kernel_segments_nvgre_as_segment_does(gre_run):
     ours = []
     for n, (_h, frame, mss) in enumerate(cases):
         sup = _as_nvgre(frame, outer, inner)
-        assert parse_offsets(sup).tunnel == "gre"
+        assert parse_offsets(sup).tunnel == "nvgre"
         ours += [(n, k, bytes(p)) for k, p in enumerate(segment(Ether(sup), mss=mss))]
     assert len(wire) == len(ours), "kernel sent %d segments, segment() made %d" % (len(wire), len(ours))
     for (n, k, mine), theirs in zip(ours, wire):
-        assert mine == theirs, ("case %d, segment %d differs from the kernel's:\n ours   %s\n kernel %s"
-                                % (n, k, mine[:120].hex(), theirs[:120].hex()))
+        assert mine == theirs, "case %d, segment %d differs from the kernel's:\n ours   %s\n kernel %s" % (
+            n,
+            k,
+            mine[:120].hex(),
+            theirs[:120].hex(),
+        )
     at = 0
-    for n, (_h, frame, _mss) in enumerate(cases):     # and GRO puts each super-packet back together
+    for n, (_h, frame, _mss) in enumerate(cases):  # and GRO puts each super-packet back together
         count = sum(1 for m, _k, _b in ours if m == n)
-        assert coalesce_bytes(wire[at:at + count]) == [_as_nvgre(frame, outer, inner)], "case %d" % n
+        assert coalesce_bytes(wire[at : at + count]) == [_as_nvgre(frame, outer, inner)], "case %d" % n
         at += count

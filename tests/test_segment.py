@@ -25,7 +25,7 @@ from scapy_geneve.offload.segment import parse_offsets, segment_bytes
 
 OUTER_ETH = Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01")
 INNER_ETH = Ether(dst="02:00:00:00:bb:01", src="02:00:00:00:aa:01")
-TS = [("NOP", None), ("NOP", None), ("Timestamp", (1000, 2000))]   # 12 bytes: TCP header 32
+TS = [("NOP", None), ("NOP", None), ("Timestamp", (1000, 2000))]  # 12 bytes: TCP header 32
 
 
 def payload(n: int) -> bytes:
@@ -34,31 +34,60 @@ def payload(n: int) -> bytes:
 
 def two_options() -> List[GeneveOption]:
     """OVN-style metadata (class 0x0102, 4 bytes) and a critical 8-byte experimental option."""
-    return [GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02"),
-            GeneveOption(classid=0xFFFF, type=0x01, data=b"ABCDEFGH")]
+    return [
+        GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02"),
+        GeneveOption(classid=0xFFFF, type=0x01, data=b"ABCDEFGH"),
+    ]
 
 
-def inner_tcp(n: int, v6: bool = False, flags: str = "PA", ip_id: int = 7, seq: int = 1000,
-              **tcp: object) -> Packet:
-    ip = (IPv6(src="fd00::1", dst="fd00::2") if v6
-          else IP(src="192.168.1.1", dst="192.168.1.2", id=ip_id, flags="DF"))
-    return ip / TCP(sport=40000, dport=5001, seq=seq, ack=555, flags=flags, window=502,
-                    options=TS, **tcp) / Raw(payload(n))
+def inner_tcp(
+    n: int, v6: bool = False, flags: str = "PA", ip_id: int = 7, seq: int = 1000, **tcp: object
+) -> Packet:
+    ip = (
+        IPv6(src="fd00::1", dst="fd00::2")
+        if v6
+        else IP(src="192.168.1.1", dst="192.168.1.2", id=ip_id, flags="DF")
+    )
+    return (
+        ip
+        / TCP(sport=40000, dport=5001, seq=seq, ack=555, flags=flags, window=502, options=TS, **tcp)
+        / Raw(payload(n))
+    )
 
 
-def geneve_super(n: int, v6_outer: bool = False, v6_inner: bool = False, udp_csum: bool = False,
-                 options: Optional[List[GeneveOption]] = None, flags: str = "PA", **tcp: object) -> Ether:
-    outer = (IPv6(src="2001:db8::1", dst="2001:db8::2") if v6_outer
-             else IP(src="10.0.0.1", dst="10.0.0.2", id=3000))
-    return (OUTER_ETH / outer / UDP(sport=51000, dport=6081, chksum=None if udp_csum else 0)
-            / Geneve(vni=0x1234, options=two_options() if options is None else options)
-            / INNER_ETH / inner_tcp(n, v6_inner, flags, **tcp))
+def geneve_super(
+    n: int,
+    v6_outer: bool = False,
+    v6_inner: bool = False,
+    udp_csum: bool = False,
+    options: Optional[List[GeneveOption]] = None,
+    flags: str = "PA",
+    **tcp: object,
+) -> Ether:
+    outer = (
+        IPv6(src="2001:db8::1", dst="2001:db8::2")
+        if v6_outer
+        else IP(src="10.0.0.1", dst="10.0.0.2", id=3000)
+    )
+    return (
+        OUTER_ETH
+        / outer
+        / UDP(sport=51000, dport=6081, chksum=None if udp_csum else 0)
+        / Geneve(vni=0x1234, options=two_options() if options is None else options)
+        / INNER_ETH
+        / inner_tcp(n, v6_inner, flags, **tcp)
+    )
 
 
 def vxlan_super(n: int, udp_csum: bool = False) -> Ether:
-    return (OUTER_ETH / IP(src="10.0.0.1", dst="10.0.0.2", id=3000)
-            / UDP(sport=51000, dport=4789, chksum=None if udp_csum else 0)
-            / VXLAN(flags=0x08, vni=42) / INNER_ETH / inner_tcp(n))
+    return (
+        OUTER_ETH
+        / IP(src="10.0.0.1", dst="10.0.0.2", id=3000)
+        / UDP(sport=51000, dport=4789, chksum=None if udp_csum else 0)
+        / VXLAN(flags=0x08, vni=42)
+        / INNER_ETH
+        / inner_tcp(n)
+    )
 
 
 def nvgre_super(n: int, gre_csum: bool = False) -> Ether:
@@ -102,29 +131,66 @@ def raw_segments(pkt: Packet, **kw: object) -> List[bytes]:
 #: Segment 1 (the second and last) of an 8-byte super-packet cut at MSS 4: Ether / IPv4 /
 #: UDP (checksum 0) / Geneve (VNI 0x123456, one critical option) / Ether / IPv4 / TCP [FPA].
 SEGMENT_1 = bytes.fromhex(
-    "020000000002" "020000000001" "0800"                    # outer Ethernet: copied
-    "4500" "0066" "1001" "0000" "4011" "5684"               # IPv4: len 102, ID 0x1000+1, csum
-    "0a000001" "0a000002"
-    "c000" "17c1" "0052" "0000"                             # UDP 49152 > 6081, len 82, csum 0 stays 0
-    "0240" "6558" "123456" "00"                             # Geneve: Opt Len 2, C bit, TEB, VNI
-    "0102" "80" "01" "00010002"                             # option class 0x0102 type 0x80 (critical)
-    "02000000bb01" "02000000aa01" "0800"                    # inner Ethernet: copied
-    "4500" "002c" "0008" "4000" "4006" "b770"               # IPv4: len 44, ID 7+1, DF, csum
-    "c0a80101" "c0a80102"
-    "9c40" "1389" "000003ec" "0000022b"                     # TCP 40000 > 5001, seq 1000+4, ack 555
-    "5019" "01f6" "a7ce" "0000"                             # FIN PSH ACK (last segment), win 502, csum
-    "65666768")                                             # "efgh"
+    "020000000002"
+    "020000000001"
+    "0800"  # outer Ethernet: copied
+    "4500"
+    "0066"
+    "1001"
+    "0000"
+    "4011"
+    "5684"  # IPv4: len 102, ID 0x1000+1, csum
+    "0a000001"
+    "0a000002"
+    "c000"
+    "17c1"
+    "0052"
+    "0000"  # UDP 49152 > 6081, len 82, csum 0 stays 0
+    "0240"
+    "6558"
+    "123456"
+    "00"  # Geneve: Opt Len 2, C bit, TEB, VNI
+    "0102"
+    "80"
+    "01"
+    "00010002"  # option class 0x0102 type 0x80 (critical)
+    "02000000bb01"
+    "02000000aa01"
+    "0800"  # inner Ethernet: copied
+    "4500"
+    "002c"
+    "0008"
+    "4000"
+    "4006"
+    "b770"  # IPv4: len 44, ID 7+1, DF, csum
+    "c0a80101"
+    "c0a80102"
+    "9c40"
+    "1389"
+    "000003ec"
+    "0000022b"  # TCP 40000 > 5001, seq 1000+4, ack 555
+    "5019"
+    "01f6"
+    "a7ce"
+    "0000"  # FIN PSH ACK (last segment), win 502, csum
+    "65666768"
+)  # "efgh"
 
 
 def test_golden_vector_of_the_last_segment():
-    sup = (OUTER_ETH / IP(src="10.0.0.1", dst="10.0.0.2", id=0x1000)
-           / UDP(sport=0xC000, dport=6081, chksum=0)
-           / Geneve(vni=0x123456, options=[GeneveOption(classid=0x0102, type=0x80, data=b"\0\1\0\2")])
-           / INNER_ETH / IP(src="192.168.1.1", dst="192.168.1.2", id=7, flags="DF")
-           / TCP(sport=40000, dport=5001, seq=1000, ack=555, flags="FPA", window=502) / Raw(b"abcdefgh"))
+    sup = (
+        OUTER_ETH
+        / IP(src="10.0.0.1", dst="10.0.0.2", id=0x1000)
+        / UDP(sport=0xC000, dport=6081, chksum=0)
+        / Geneve(vni=0x123456, options=[GeneveOption(classid=0x0102, type=0x80, data=b"\0\1\0\2")])
+        / INNER_ETH
+        / IP(src="192.168.1.1", dst="192.168.1.2", id=7, flags="DF")
+        / TCP(sport=40000, dport=5001, seq=1000, ack=555, flags="FPA", window=502)
+        / Raw(b"abcdefgh")
+    )
     first, last = raw_segments(sup, mss=4)
     assert last == SEGMENT_1
-    assert first[-4:] == b"abcd" and first[14 + 20 + 8 + 16 + 14 + 20 + 13] == 0x10   # ACK only
+    assert first[-4:] == b"abcd" and first[14 + 20 + 8 + 16 + 14 + 20 + 13] == 0x10  # ACK only
     assert scapy_rebuilds_identically(first) and scapy_rebuilds_identically(last)
 
 
@@ -135,15 +201,15 @@ def test_geneve_header_with_every_option_is_copied_into_every_segment():
     sup = geneve_super(5000)
     raw = bytes(sup)
     o = parse_offsets(raw)
-    geneve = raw[o.tunnel_off + 8:o.inner_l2]
-    assert len(geneve) == 8 + (4 + 4) + (4 + 8)       # base, option 1 (hdr + 4), option 2 (hdr + 8)
+    geneve = raw[o.tunnel_off + 8 : o.inner_l2]
+    assert len(geneve) == 8 + (4 + 4) + (4 + 8)  # base, option 1 (hdr + 4), option 2 (hdr + 8)
     segs = raw_segments(sup, mss=1000)
     assert len(segs) == 5
     for s in segs:
-        assert s[o.tunnel_off + 8:o.inner_l2] == geneve
-        assert s[o.inner_l2:o.ip.off] == raw[o.inner_l2:o.ip.off]          # inner Ethernet
-        assert s[:o.outer.off] == raw[:o.outer.off]                          # outer Ethernet
-        assert s[o.tunnel_off:o.tunnel_off + 4] == raw[o.tunnel_off:o.tunnel_off + 4]   # UDP ports
+        assert s[o.tunnel_off + 8 : o.inner_l2] == geneve
+        assert s[o.inner_l2 : o.ip.off] == raw[o.inner_l2 : o.ip.off]  # inner Ethernet
+        assert s[: o.outer.off] == raw[: o.outer.off]  # outer Ethernet
+        assert s[o.tunnel_off : o.tunnel_off + 4] == raw[o.tunnel_off : o.tunnel_off + 4]  # UDP ports
 
 
 def test_payloads_concatenate_to_the_original_and_all_but_the_last_carry_mss():
@@ -151,15 +217,19 @@ def test_payloads_concatenate_to_the_original_and_all_but_the_last_carry_mss():
     o = parse_offsets(bytes(sup))
     segs = raw_segments(sup, mss=1200)
     assert [len(s) - o.payload_off for s in segs] == [1200, 1200, 1200, 1200, 200]
-    assert b"".join(s[o.payload_off:] for s in segs) == payload(5000)
+    assert b"".join(s[o.payload_off :] for s in segs) == payload(5000)
 
 
-@pytest.mark.parametrize("build", [geneve_super, vxlan_super, nvgre_super, plain_tcp],
-                         ids=["geneve", "vxlan", "nvgre", "tcp"])
+@pytest.mark.parametrize(
+    "build", [geneve_super, vxlan_super, nvgre_super, plain_tcp], ids=["geneve", "vxlan", "nvgre", "tcp"]
+)
 @pytest.mark.parametrize("csum", [False, True], ids=["csum0", "csum"])
 def test_every_segment_has_the_lengths_and_checksums_scapy_computes(build, csum):
-    sup = build(4000, udp_csum=csum) if build in (geneve_super, vxlan_super) else (
-        build(4000, gre_csum=csum) if build is nvgre_super else build(4000))
+    sup = (
+        build(4000, udp_csum=csum)
+        if build in (geneve_super, vxlan_super)
+        else (build(4000, gre_csum=csum) if build is nvgre_super else build(4000))
+    )
     for s in raw_segments(sup, mss=1000):
         assert scapy_rebuilds_identically(s), Ether(s).show(dump=True)
 
@@ -257,22 +327,30 @@ def test_partial_outer_checksum_in_the_super_packet_means_computed():
     sup = geneve_super(4000, udp_csum=True)
     raw = bytearray(bytes(sup))
     o = parse_offsets(bytes(raw))
-    struct.pack_into("!H", raw, o.tunnel_off + 6,
-                     csum_add(pseudo_header_sum(o.outer.src, o.outer.dst, 17, o.end - o.tunnel_off)))
+    struct.pack_into(
+        "!H",
+        raw,
+        o.tunnel_off + 6,
+        csum_add(pseudo_header_sum(o.outer.src, o.outer.dst, 17, o.end - o.tunnel_off)),
+    )
     assert all(scapy_rebuilds_identically(s) for s in segment_bytes(bytes(raw), mss=1000))
 
 
 def test_computed_zero_outer_udp_checksum_is_sent_as_ffff():
     """RFC 768: 0 means 'no checksum', so a computed 0 goes out as 0xFFFF (CSUM_MANGLED_0).
     The outer sum is independent of the payload: tune a 4-byte option to hit 0."""
+
     def build(word: int) -> Ether:
         opts = [GeneveOption(classid=0xFFFF, type=0x01, data=struct.pack("!I", word))]
         return geneve_super(3000, udp_csum=True, options=opts)
+
     first = bytes(segment(build(0), mss=1000)[0])
     o = parse_offsets(first)
-    s = csum_add(pseudo_header_sum(o.outer.src, o.outer.dst, 17, o.end - o.tunnel_off),
-                 csum_block(first[o.tunnel_off:o.tunnel_off + 6] + b"\0\0" + first[o.tunnel_off + 8:]))
-    word = (0xFFFF - s) & 0xFFFF          # makes the ones'-complement sum 0xFFFF: checksum 0
+    s = csum_add(
+        pseudo_header_sum(o.outer.src, o.outer.dst, 17, o.end - o.tunnel_off),
+        csum_block(first[o.tunnel_off : o.tunnel_off + 6] + b"\0\0" + first[o.tunnel_off + 8 :]),
+    )
+    word = (0xFFFF - s) & 0xFFFF  # makes the ones'-complement sum 0xFFFF: checksum 0
     segs = segment(build(word), mss=1000)
     assert segs[0][UDP].chksum == 0xFFFF
     assert scapy_rebuilds_identically(bytes(segs[0]))
@@ -280,8 +358,9 @@ def test_computed_zero_outer_udp_checksum_is_sent_as_ffff():
 
 def test_outer_udp_checksum_knob_forces_either_way():
     assert all(s[UDP].chksum for s in segment(geneve_super(3000), mss=1000, outer_udp_csum=True))
-    assert not any(s[UDP].chksum for s in segment(geneve_super(3000, udp_csum=True), mss=1000,
-                                                  outer_udp_csum=False))
+    assert not any(
+        s[UDP].chksum for s in segment(geneve_super(3000, udp_csum=True), mss=1000, outer_udp_csum=False)
+    )
 
 
 def test_csum_offload_leaves_inner_checksum_partial_and_outer_valid_once_filled():
@@ -291,9 +370,10 @@ def test_csum_offload_leaves_inner_checksum_partial_and_outer_valid_once_filled(
     for f, p in zip(full, part):
         o = parse_offsets(p)
         at = o.l4_off + 16
-        assert p[:at] == f[:at] and p[at + 2:] == f[at + 2:]
+        assert p[:at] == f[:at] and p[at + 2 :] == f[at + 2 :]
         assert struct.unpack_from("!H", p, at)[0] == csum_add(
-            pseudo_header_sum(o.ip.src, o.ip.dst, 6, o.end - o.l4_off))
+            pseudo_header_sum(o.ip.src, o.ip.dst, 6, o.end - o.l4_off)
+        )
 
 
 # -- MTU -------------------------------------------------------------------------------
@@ -338,12 +418,14 @@ def test_nvgre_key_copied_and_gre_checksum_computed():
 
 def test_plain_tcp_over_ipv6():
     segs = segment(plain_tcp(3000, v6=True), mtu=1500)
-    mss = 1500 - 40 - 32                      # IPv6 40 + TCP with timestamps 32
+    mss = 1500 - 40 - 32  # IPv6 40 + TCP with timestamps 32
     assert [len(s[TCP].payload) for s in segs] == [mss, mss, 3000 - 2 * mss]
 
 
 def test_udp_gso_cuts_the_payload_into_datagrams():
-    sup = OUTER_ETH / IP(src="10.1.1.1", dst="10.1.1.2", id=10) / UDP(sport=1, dport=9999) / Raw(payload(3500))
+    sup = (
+        OUTER_ETH / IP(src="10.1.1.1", dst="10.1.1.2", id=10) / UDP(sport=1, dport=9999) / Raw(payload(3500))
+    )
     segs = segment(sup, mss=1000)
     assert [len(s[UDP].payload) for s in segs] == [1000, 1000, 1000, 500]
     assert [s[UDP].len for s in segs] == [1008, 1008, 1008, 508]
@@ -353,9 +435,16 @@ def test_udp_gso_cuts_the_payload_into_datagrams():
 
 
 def test_udp_gso_inside_geneve():
-    sup = (OUTER_ETH / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=5, dport=6081, chksum=0)
-           / Geneve(vni=9, options=two_options()) / INNER_ETH
-           / IPv6(src="fd00::1", dst="fd00::2") / UDP(sport=7, dport=8) / Raw(payload(2500)))
+    sup = (
+        OUTER_ETH
+        / IP(src="10.0.0.1", dst="10.0.0.2")
+        / UDP(sport=5, dport=6081, chksum=0)
+        / Geneve(vni=9, options=two_options())
+        / INNER_ETH
+        / IPv6(src="fd00::1", dst="fd00::2")
+        / UDP(sport=7, dport=8)
+        / Raw(payload(2500))
+    )
     segs = segment(sup, mss=1200)
     assert [len(s[Geneve][UDP].payload) for s in segs] == [1200, 1200, 100]
     assert all(scapy_rebuilds_identically(bytes(s)) for s in segs)
@@ -374,26 +463,34 @@ def test_tunnels_carrying_ip_without_an_inner_ethernet_header(tunnel):
         sup = outer / GRE(proto=0x0800) / inner
     raw = bytes(sup)
     o = parse_offsets(raw)
-    assert o.inner_l2 == o.ip.off                      # no inner Ethernet
+    assert o.inner_l2 == o.ip.off  # no inner Ethernet
     segs = segment_bytes(raw, mss=1000)
     assert len(segs) == 3
     assert all(scapy_rebuilds_identically(x) for x in segs)
-    assert b"".join(x[o.payload_off:] for x in segs) == payload(3000)
+    assert b"".join(x[o.payload_off :] for x in segs) == payload(3000)
 
 
 def test_ipv6_extension_headers_are_copied():
     from scapy.layers.inet6 import IPv6ExtHdrDestOpt
-    sup = (OUTER_ETH / IPv6(src="fd00::1", dst="fd00::2") / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt()
-           / TCP(sport=1, dport=2, seq=5, flags="PA") / Raw(payload(3000)))
+
+    sup = (
+        OUTER_ETH
+        / IPv6(src="fd00::1", dst="fd00::2")
+        / IPv6ExtHdrHopByHop()
+        / IPv6ExtHdrDestOpt()
+        / TCP(sport=1, dport=2, seq=5, flags="PA")
+        / Raw(payload(3000))
+    )
     raw = bytes(sup)
     segs = segment_bytes(raw, mss=1000)
     assert [len(x) for x in segs] == [14 + 40 + 8 + 8 + 20 + 1000] * 3
-    assert all(x[14 + 40:14 + 56] == raw[14 + 40:14 + 56] for x in segs)
+    assert all(x[14 + 40 : 14 + 56] == raw[14 + 40 : 14 + 56] for x in segs)
     assert all(scapy_rebuilds_identically(x) for x in segs)
 
 
 def test_tunnel_on_a_custom_port_is_found_from_the_layers():
     from scapy.packet import bind_bottom_up, split_bottom_up
+
     # Dissection binding only: bind_layers would also replace Geneve's build-time
     # overload (dport 6081) for every later test in the process.
     bind_bottom_up(UDP, Geneve, dport=16081)
@@ -423,10 +520,13 @@ def test_big_tcp_ipv6_payload_length_zero_and_old_style_jumbo_option():
     sup = bytearray(bytes(plain_tcp(3000, v6=True)))
     struct.pack_into("!H", sup, 14 + 4, 0)
     assert segment_bytes(bytes(sup), mss=1000) == ref
-    jumbo = (OUTER_ETH / IPv6(src="fd00::1", dst="fd00::2", plen=0)
-             / IPv6ExtHdrHopByHop(options=[Jumbo(jumboplen=8 + 32 + 3000)])
-             / TCP(sport=40000, dport=5001, seq=1000, ack=555, flags="PA", window=502, options=TS)
-             / Raw(payload(3000)))
+    jumbo = (
+        OUTER_ETH
+        / IPv6(src="fd00::1", dst="fd00::2", plen=0)
+        / IPv6ExtHdrHopByHop(options=[Jumbo(jumboplen=8 + 32 + 3000)])
+        / TCP(sport=40000, dport=5001, seq=1000, ack=555, flags="PA", window=502, options=TS)
+        / Raw(payload(3000))
+    )
     assert segment_bytes(bytes(jumbo), mss=1000) == ref
 
 
@@ -473,8 +573,14 @@ def test_finish_checksums_leaves_non_ip_frames_alone():
 
 
 def test_finish_checksums_of_a_tunnel_carrying_arp_finishes_the_outer_packet():
-    p = (OUTER_ETH / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=5, dport=6081)
-         / Geneve(vni=1) / INNER_ETH / ARP())
+    p = (
+        OUTER_ETH
+        / IP(src="10.0.0.1", dst="10.0.0.2")
+        / UDP(sport=5, dport=6081)
+        / Geneve(vni=1)
+        / INNER_ETH
+        / ARP()
+    )
     bad = bytearray(bytes(p))
     struct.pack_into("!H", bad, 14 + 20 + 6, 0x1111)
     assert bytes(finish_checksums(Ether(bytes(bad)))) == bytes(p)
@@ -517,7 +623,7 @@ def test_wrong_knob_value():
 
 
 def test_not_a_packet():
-    with pytest.raises(TypeError, match="Ether, IP or IPv6"):
+    with pytest.raises(TypeError, match=r"Ether \(or 802.3\), IP or IPv6"):
         segment(TCP(), mss=100)  # type: ignore[arg-type]
 
 
@@ -536,21 +642,51 @@ def test_tshark_finds_every_checksum_good_in_every_kind_of_segment(tshark, tmp_p
     import subprocess
 
     from scapy.utils import wrpcap
-    supers = [geneve_super(4000, udp_csum=True), geneve_super(4000, v6_outer=True, v6_inner=True, udp_csum=True),
-              vxlan_super(4000, udp_csum=True), nvgre_super(4000), plain_tcp(4000, v6=True),
-              OUTER_ETH / IP(src="10.1.1.1", dst="10.1.1.2") / UDP(sport=1, dport=9999) / Raw(payload(3500))]
+
+    supers = [
+        geneve_super(4000, udp_csum=True),
+        geneve_super(4000, v6_outer=True, v6_inner=True, udp_csum=True),
+        vxlan_super(4000, udp_csum=True),
+        nvgre_super(4000),
+        plain_tcp(4000, v6=True),
+        OUTER_ETH / IP(src="10.1.1.1", dst="10.1.1.2") / UDP(sport=1, dport=9999) / Raw(payload(3500)),
+    ]
     segs = [s for sup in supers for s in segment(sup, mss=1000)]
     pcap = tmp_path / "all.pcap"
     wrpcap(str(pcap), segs)
     out = subprocess.run(
-        [tshark, "-n", "-r", str(pcap), "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE",
-         "-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,",
-         "-e", "ip.checksum.status", "-e", "udp.checksum.status", "-e", "tcp.checksum.status"],
-        capture_output=True, text=True, check=True).stdout.splitlines()
+        [
+            tshark,
+            "-n",
+            "-r",
+            str(pcap),
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+            "-e",
+            "ip.checksum.status",
+            "-e",
+            "udp.checksum.status",
+            "-e",
+            "tcp.checksum.status",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert len(out) == len(segs)
     for line in out:
         statuses = {v for field in line.split("\t") for v in field.split(",") if v}
-        assert statuses <= {"1", "2"}, line        # 1 good, 2 unverified (none expected 0 = bad)
+        assert statuses <= {"1", "2"}, line  # 1 good, 2 unverified (none expected 0 = bad)
         assert "1" in statuses
 
 
@@ -559,20 +695,31 @@ def test_segment_copies_the_first_segment_instead_of_dissecting_each(monkeypatch
     other one is a copy of the first with its own IDs, sequence number, flags,
     checksums and payload (tests/test_segment_props.py proves the copies equal full
     dissections); the copies share no mutable value with each other."""
-    seg_mod = importlib.import_module("scapy_geneve.offload.segment")   # the package's `segment` is the function
+    seg_mod = importlib.import_module(
+        "scapy_geneve.offload.segment"
+    )  # the package's `segment` is the function
     calls = []
     real = seg_mod._clone
     monkeypatch.setattr(seg_mod, "_clone", lambda *a, **k: calls.append(1) or real(*a, **k))
-    opts = [GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02"),
-            GeneveOption(classid=0xFFFF, type=0x01, data=b"ABCDEFGH")]
-    sup = (OUTER_ETH / IP(src="10.0.0.1", dst="10.0.0.2", id=1) / UDP(sport=1, dport=6081)
-           / Geneve(vni=5, options=opts) / INNER_ETH / IP(src="192.168.0.1", dst="192.168.0.2")
-           / TCP(sport=1, dport=2, flags="PA") / Raw(bytes(64000)))
+    opts = [
+        GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02"),
+        GeneveOption(classid=0xFFFF, type=0x01, data=b"ABCDEFGH"),
+    ]
+    sup = (
+        OUTER_ETH
+        / IP(src="10.0.0.1", dst="10.0.0.2", id=1)
+        / UDP(sport=1, dport=6081)
+        / Geneve(vni=5, options=opts)
+        / INNER_ETH
+        / IP(src="192.168.0.1", dst="192.168.0.2")
+        / TCP(sport=1, dport=2, flags="PA")
+        / Raw(bytes(64000))
+    )
     segs = segment(sup, mtu=1500)
     assert len(segs) == 47
-    assert len(calls) >= 45 * 8             # every layer of the 45 middle segments was copied
+    assert len(calls) >= 45 * 8  # every layer of the 45 middle segments was copied
     assert [bytes(p) for p in segs] == segment_bytes(bytes(sup), mtu=1500)
-    segs[1][Geneve].options[0].classid = 0x0abc
+    segs[1][Geneve].options[0].classid = 0x0ABC
     segs[1][TCP].options.append(("NOP", None))
     assert segs[2][Geneve].options[0].classid == 0x0102 and segs[2][TCP].options == []
     assert bytes(segs[2]) == segment_bytes(bytes(sup), mtu=1500)[2]
@@ -583,14 +730,26 @@ def test_copied_segments_equal_dissected_ones_for_ip_input_and_vlan_tags(top):
     """The copies also hold for a super-packet given as IPv6 (no Ethernet) and for
     an outer 802.1Q tag in front of a VXLAN tunnel."""
     from scapy.layers.l2 import Dot1Q
+
     if top == "ip":
-        sup: Packet = (IPv6(src="fd00::1", dst="fd00::2") / TCP(sport=1, dport=2, flags="A", seq=7)
-                       / Raw(bytes(range(256)) * 40))
+        sup: Packet = (
+            IPv6(src="fd00::1", dst="fd00::2")
+            / TCP(sport=1, dport=2, flags="A", seq=7)
+            / Raw(bytes(range(256)) * 40)
+        )
         cls = IPv6
     else:
-        sup = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=10)
-               / IP(src="10.0.0.1", dst="10.0.0.2", id=9) / UDP(sport=5, dport=4789) / VXLAN(vni=3)
-               / INNER_ETH / IP(src="192.168.0.1", dst="192.168.0.2") / TCP(flags="PA") / Raw(bytes(9000)))
+        sup = (
+            Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+            / Dot1Q(vlan=10)
+            / IP(src="10.0.0.1", dst="10.0.0.2", id=9)
+            / UDP(sport=5, dport=4789)
+            / VXLAN(vni=3)
+            / INNER_ETH
+            / IP(src="192.168.0.1", dst="192.168.0.2")
+            / TCP(flags="PA")
+            / Raw(bytes(9000))
+        )
         cls = Ether
     segs = segment(sup, mss=1000)
     assert len(segs) >= 9

@@ -46,19 +46,33 @@ def supers(draw, gro_friendly: bool = False) -> Dict[str, Any]:
     data = draw(st.binary(min_size=n, max_size=n)) if n < 64 else bytes((i * 13) & 0xFF for i in range(n))
     ip_id, oid = draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF))
 
-    inner = (IPv6(src="fd00::1", dst="fd00::2", hlim=draw(st.integers(1, 255))) if v6_inner
-             else IP(src="192.168.0.1", dst="192.168.0.2", id=ip_id, flags=draw(st.sampled_from(["", "DF"]))))
+    inner = (
+        IPv6(src="fd00::1", dst="fd00::2", hlim=draw(st.integers(1, 255)))
+        if v6_inner
+        else IP(src="192.168.0.1", dst="192.168.0.2", id=ip_id, flags=draw(st.sampled_from(["", "DF"])))
+    )
     if l4 == "tcp":
-        inner = inner / TCP(sport=1234, dport=80, seq=seq, ack=99, flags=flags_s, window=1000,
-                            urgptr=draw(st.integers(0, 0xFFFF)),
-                            options=draw(st.sampled_from([[], [("NOP", None)] * 4,
-                                                          [("Timestamp", (1, 2))]]))) / Raw(data)
+        inner = (
+            inner
+            / TCP(
+                sport=1234,
+                dport=80,
+                seq=seq,
+                ack=99,
+                flags=flags_s,
+                window=1000,
+                urgptr=draw(st.integers(0, 0xFFFF)),
+                options=draw(st.sampled_from([[], [("NOP", None)] * 4, [("Timestamp", (1, 2))]])),
+            )
+            / Raw(data)
+        )
     else:
         inner = inner / UDP(sport=1234, dport=9999) / Raw(data)
     if tunnel == "none":
         return dict(pkt=OUTER_ETH / inner, n=n, mss=mss, l4=l4, flags=flags_s, tunnel=tunnel)
-    outer = (IPv6(src="2001:db8::1", dst="2001:db8::2") if v6_outer
-             else IP(src="10.0.0.1", dst="10.0.0.2", id=oid))
+    outer = (
+        IPv6(src="2001:db8::1", dst="2001:db8::2") if v6_outer else IP(src="10.0.0.1", dst="10.0.0.2", id=oid)
+    )
     if tunnel == "nvgre":
         pkt = OUTER_ETH / outer / GRE(key_present=1, key=0x1234_56, proto=0x6558) / INNER_ETH / inner
     else:
@@ -79,7 +93,7 @@ def test_payloads_concatenate_and_all_but_the_last_carry_mss(s):
     o = parse_offsets(raw)
     segs = segment_bytes(raw, mss=s["mss"])
     sizes = [len(x) - o.payload_off for x in segs]
-    assert b"".join(x[o.payload_off:] for x in segs) == raw[o.payload_off:o.end]
+    assert b"".join(x[o.payload_off :] for x in segs) == raw[o.payload_off : o.end]
     assert all(z == s["mss"] for z in sizes[:-1]) and 0 <= sizes[-1] <= s["mss"]
     assert len(segs) == max(1, -(-s["n"] // s["mss"]))
 
@@ -96,17 +110,22 @@ def test_every_segment_is_valid_and_differs_only_where_the_rules_say(s):
         xo = parse_offsets(x)
         assert xo == o.__class__(**{**o.__dict__, "ip": xo.ip, "outer": xo.outer})  # same layout
         # bytes the kernel copies verbatim: Ethernet, tunnel header with options, ports
-        assert x[:o.first_ip.off] == raw[:o.first_ip.off]
+        assert x[: o.first_ip.off] == raw[: o.first_ip.off]
         if o.outer is not None:
-            assert x[o.tunnel_off + (0 if o.tunnel == "gre" else 8):o.ip.off] == \
-                raw[o.tunnel_off + (0 if o.tunnel == "gre" else 8):o.ip.off] or o.tunnel == "gre"
+            assert (
+                x[o.tunnel_off + (0 if o.tunnel == "nvgre" else 8) : o.ip.off]
+                == raw[o.tunnel_off + (0 if o.tunnel == "nvgre" else 8) : o.ip.off]
+                or o.tunnel == "nvgre"
+            )
             if o.outer.version == 4:
                 oid = struct.unpack_from("!H", raw, o.outer.off + 4)[0]
                 assert struct.unpack_from("!H", x, o.outer.off + 4)[0] == (oid + i) & 0xFFFF
-                assert x[o.outer.off + 6:o.outer.off + 10] == raw[o.outer.off + 6:o.outer.off + 10]  # DF, TTL
-            if o.tunnel != "gre":
-                zero = raw[o.tunnel_off + 6:o.tunnel_off + 8] == b"\0\0"
-                assert (x[o.tunnel_off + 6:o.tunnel_off + 8] == b"\0\0") == zero
+                assert (
+                    x[o.outer.off + 6 : o.outer.off + 10] == raw[o.outer.off + 6 : o.outer.off + 10]
+                )  # DF, TTL
+            if o.tunnel != "nvgre":
+                zero = raw[o.tunnel_off + 6 : o.tunnel_off + 8] == b"\0\0"
+                assert (x[o.tunnel_off + 6 : o.tunnel_off + 8] == b"\0\0") == zero
         if o.ip.version == 4:
             iid = struct.unpack_from("!H", raw, o.ip.off + 4)[0]
             assert struct.unpack_from("!H", x, o.ip.off + 4)[0] == (iid + i) & 0xFFFF
@@ -116,12 +135,12 @@ def test_every_segment_is_valid_and_differs_only_where_the_rules_say(s):
             assert struct.unpack_from("!I", x, t + 4)[0] == (seq0 + i * s["mss"]) & 0xFFFFFFFF
             want = raw[t + 13]
             if i != last:
-                want &= ~0x09            # FIN, PSH only on the last
+                want &= ~0x09  # FIN, PSH only on the last
             if i != 0:
-                want &= ~0x80            # CWR only on the first
+                want &= ~0x80  # CWR only on the first
             assert x[t + 13] == want
-            assert x[t + 8:t + 13] == raw[t + 8:t + 13] and x[t + 14:t + 16] == raw[t + 14:t + 16]
-            assert x[t + 18:o.payload_off] == raw[t + 18:o.payload_off]   # urgent pointer, options
+            assert x[t + 8 : t + 13] == raw[t + 8 : t + 13] and x[t + 14 : t + 16] == raw[t + 14 : t + 16]
+            assert x[t + 18 : o.payload_off] == raw[t + 18 : o.payload_off]  # urgent pointer, options
 
 
 @SETTINGS
@@ -130,8 +149,13 @@ def test_fast_path_equals_the_straightforward_path(s, fixed_ids, csum_offload, c
     """The template/precomputed-sum path gives the same bytes as computing
     every checksum of every segment from scratch (segment._cut)."""
     raw = bytes(s["pkt"])
-    kw = dict(mss=s["mss"], csum_offload=csum_offload, cwr="all" if cwr_all else "first",
-              ip_id="fixed" if fixed_ids else "increment", outer_ip_id="fixed" if fixed_ids else "increment")
+    kw = dict(
+        mss=s["mss"],
+        csum_offload=csum_offload,
+        cwr="all" if cwr_all else "first",
+        ip_id="fixed" if fixed_ids else "increment",
+        outer_ip_id="fixed" if fixed_ids else "increment",
+    )
     assert segment_bytes(raw, **kw) == segment_bytes(raw, _fast=False, **kw)
 
 
@@ -140,9 +164,9 @@ def test_fast_path_equals_the_straightforward_path(s, fixed_ids, csum_offload, c
 def test_coalesce_of_segment_is_the_identity(s):
     sup = as_captured(s["pkt"])
     segs = segment_bytes(sup, mss=s["mss"])
-    if len(segs) == 1:      # nothing to merge: GRO passes the (finished) packet unchanged
+    if len(segs) == 1:  # nothing to merge: GRO passes the (finished) packet unchanged
         assert coalesce_bytes(segs) == segs == [bytes(finish_checksums(Ether(sup)))]
-    else:                   # GRO hands up the super-packet with pseudo-header checksums
+    else:  # GRO hands up the super-packet with pseudo-header checksums
         assert coalesce_bytes(segs) == [sup]
 
 
@@ -163,7 +187,7 @@ def test_any_bytes_segment_cleanly_or_raise_a_named_error(data, mss):
         segment_bytes(data, mss=mss)
     except (CaptureError, BuildError):
         pass
-    coalesce_bytes([data, data])       # never raises: what it cannot read passes through
+    coalesce_bytes([data, data])  # never raises: what it cannot read passes through
 
 
 @SETTINGS
@@ -178,7 +202,7 @@ def test_truncated_super_packets_raise_capture_error(s, data):
         assert "byte" in str(exc)
     except BuildError:
         pass
-    else:       # only a cut inside the payload of an IP packet with length 0 could pass; none here
+    else:  # only a cut inside the payload of an IP packet with length 0 could pass; none here
         raise AssertionError("truncated packet accepted at %d of %d" % (cut, o.end))
 
 
@@ -190,17 +214,20 @@ def test_checksum_sums_agree_with_scapy_and_split_anywhere(data, cut):
     from scapy.utils import checksum as scapy_checksum
 
     from scapy_geneve.checksum import csum_add, csum_block, csum_fold
+
     assert csum_fold(csum_block(data)) == scapy_checksum(data)
     cut = min(cut, len(data))
-    assert csum_fold(csum_add(csum_block(data[:cut]), csum_block(data[cut:], odd=bool(cut & 1)))) \
-        == scapy_checksum(data)
+    assert csum_fold(
+        csum_add(csum_block(data[:cut]), csum_block(data[cut:], odd=bool(cut & 1)))
+    ) == scapy_checksum(data)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=0, max_size=30000), st.integers(1, 3000))
 def test_chunk_sums_numpy_and_pure_python_agree(data, size):
     from scapy_geneve.checksum import chunk_sums, csum_block
-    want = [csum_block(data[a:a + size]) % 0xFFFF for a in range(0, len(data), size)]
+
+    want = [csum_block(data[a : a + size]) % 0xFFFF for a in range(0, len(data), size)]
     assert chunk_sums(data, size, force_int=True) == want
     assert chunk_sums(data, size) == want
 
@@ -209,6 +236,7 @@ def test_chunk_sums_numpy_and_pure_python_agree(data, size):
 @given(supers())
 def test_segments_are_the_same_without_numpy(s):
     from scapy_geneve import checksum
+
     raw = bytes(s["pkt"])
     with_np = segment_bytes(raw, mss=s["mss"])
     checksum.USE_NUMPY = False
@@ -248,7 +276,7 @@ def test_segment_packets_are_what_dissecting_each_segment_gives(s, edit):
             assert a.original == b.original and a.explicit == b.explicit
             assert a.payload.underlayer is a or a.payload.__class__.__name__ == "NoPayload"
             for v in a.fields.values():
-                for sub in (v if isinstance(v, list) else [v]):
+                for sub in v if isinstance(v, list) else [v]:
                     if isinstance(sub, Packet):
                         assert sub.parent is a
         assert len(_layers(p)) == len(_layers(full))

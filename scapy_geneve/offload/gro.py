@@ -29,10 +29,25 @@ the TCP (and a non-zero outer UDP) checksum the way ``tcp4_gro_complete`` /
 ``checksums="full"`` finishes them instead.  Packets that are not merged come
 back unchanged.  Each super-packet takes the place of its first segment.
 
+Bounds, as the kernel's (memory stays bounded on any capture):
+
+- count: at most ``max_flows`` super-packets are held (default 64, the most
+  the kernel holds: GRO_HASH_BUCKETS 8 x MAX_GRO_SKBS 8); a new flow beyond
+  that flushes the oldest held one, as ``gro_flush_oldest`` does in its
+  bucket (the kernel's buckets come from the skb hash, which a capture does
+  not carry: here the whole list is one bucket);
+- age: a held super-packet is flushed once a packet arrives ``max_age_ns``
+  after its first segment (default 20 ms: ``napi_gro_flush(napi, flush_old)``
+  at the end of a full NAPI poll flushes what was held before the current
+  jiffy, so nothing waits longer than 2 jiffies, 20 ms at HZ=100), or, for
+  frames without timestamps, once ``max_age_packets`` later frames arrived
+  (default 8192).  Frames behind an open super-packet wait for it (output
+  keeps input order), so at most that many frames are held.
+
 NAPI poll boundaries (the kernel flushes every held packet at the end of each
-poll, at most 64 packets) are modelled only on request (``flush_every``); the
-limit of 8 held flows per GRO bucket is not, so coalesce() merges at least as
-much as the kernel could.
+poll that ends its work, at most 64 packets) are modelled only on request
+(``flush_every``).  Within the bounds above coalesce() merges at least as much
+as the kernel could; ``None`` lifts a bound.
 """
 
 import struct
@@ -47,20 +62,37 @@ from scapy.packet import Packet
 
 from scapy_geneve.checksum import csum_add, csum_block, csum_fold, ipv4_header_checksum, pseudo_header_sum
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.offload.segment import IPHeader, Offsets, finish_checksums_bytes, parse_offsets
+from scapy_geneve.offload.segment import (
+    IPHeader,
+    Offsets,
+    PortTable,
+    finish_checksums_bytes,
+    parse_offsets,
+)
 
-__all__ = ["coalesce", "coalesce_bytes", "coalesce_indexed"]
+__all__ = [
+    "coalesce",
+    "coalesce_bytes",
+    "coalesce_indexed",
+    "coalesce_timed",
+    "MAX_FLOWS",
+    "MAX_AGE_NS",
+    "MAX_AGE_PACKETS",
+]
 
 _TCP_FIN, _TCP_SYN, _TCP_RST, _TCP_PSH, _TCP_URG, _TCP_CWR = 0x01, 0x02, 0x04, 0x08, 0x20, 0x80
 _CLOSE_FLAGS = _TCP_URG | _TCP_PSH | _TCP_RST | _TCP_SYN | _TCP_FIN
 _UDP_GRO_CNT_MAX = 64
 _DF = 0x4000
+MAX_FLOWS = 64  # GRO_HASH_BUCKETS (8) x MAX_GRO_SKBS (8)
+MAX_AGE_NS = 20_000_000  # 2 jiffies at HZ=100
+MAX_AGE_PACKETS = 8192  # the age bound for frames without timestamps
 
 
 @dataclass
 class _Held:
-    key: Tuple[Any, ...]       # the flow
-    first: bytes               # the first segment (headers come from it)
+    key: Tuple[Any, ...]  # the flow
+    first: bytes  # the first segment (headers come from it)
     o: Offsets
     mss: int
     chunks: List[bytes] = field(default_factory=list)
@@ -69,6 +101,8 @@ class _Held:
     flags: int = 0
     fixedid: Dict[int, bool] = field(default_factory=dict)
     closed: bool = False
+    index: int = 0  # the first segment's place in the input
+    ts_ns: Optional[int] = None  # and its time
 
     @property
     def l3_len(self) -> int:
@@ -76,13 +110,15 @@ class _Held:
 
 
 def _ipv4_ok(buf: bytes, ip: IPHeader) -> bool:
-    return ip.hlen == 20 and ipv4_header_checksum(buf[ip.off:ip.off + 20]) == \
-        struct.unpack_from("!H", buf, ip.off + 10)[0]
+    return (
+        ip.hlen == 20
+        and ipv4_header_checksum(buf[ip.off : ip.off + 20]) == struct.unpack_from("!H", buf, ip.off + 10)[0]
+    )
 
 
 def _l4_ok(buf: bytes, ip: IPHeader, l4_off: int, proto: int, end: int) -> bool:
-    if proto == 17 and buf[l4_off + 6:l4_off + 8] == b"\0\0":
-        return True          # skb_gro_checksum_validate_zero_check: 0 is not validated (v4 and v6)
+    if proto == 17 and buf[l4_off + 6 : l4_off + 8] == b"\0\0":
+        return True  # skb_gro_checksum_validate_zero_check: 0 is not validated (v4 and v6)
     s = csum_add(pseudo_header_sum(ip.src, ip.dst, proto, end - l4_off), csum_block(buf[l4_off:end]))
     return csum_fold(s) == 0
 
@@ -92,7 +128,7 @@ def _gro_able(buf: bytes, o: Offsets) -> bool:
     if o.l4 not in ("tcp", "udp"):
         return False
     if o.l4 == "tcp" and o.end == o.payload_off:
-        return False                 # pure ACK: flushed through
+        return False  # pure ACK: flushed through
     for ip in (o.outer, o.ip):
         if ip is None:
             continue
@@ -103,13 +139,13 @@ def _gro_able(buf: bytes, o: Offsets) -> bool:
     if o.outer is not None:
         t = o.tunnel_off
         if o.tunnel == "geneve" and (buf[t + 8] >> 6 != 0 or buf[t + 9] & 0x80):
-            return False             # version != 0 or OAM
-        if o.tunnel == "gre":
+            return False  # version != 0 or OAM
+        if o.tunnel == "nvgre":
             flags = buf[t]
-            if flags & ~0xA0:        # gre_gro_receive: only the C and K bits
+            if flags & ~0xA0:  # gre_gro_receive: only the C and K bits
                 return False
-            if flags & 0x80 and csum_fold(csum_block(buf[t:o.end])) != 0:
-                return False         # GRE checksum (C bit) must be valid
+            if flags & 0x80 and csum_fold(csum_block(buf[t : o.end])) != 0:
+                return False  # GRE checksum (C bit) must be valid
         elif not _l4_ok(buf, o.outer, t, 17, o.end):
             return False
     return _l4_ok(buf, o.ip, o.l4_off, 6 if o.l4 == "tcp" else 17, o.end)
@@ -117,15 +153,15 @@ def _gro_able(buf: bytes, o: Offsets) -> bool:
 
 def _flow_key(buf: bytes, o: Offsets) -> Tuple[Any, ...]:
     first = o.first_ip
-    parts: List[Any] = [o.tunnel, buf[:first.off], first.src, first.dst, first.proto]
+    parts: List[Any] = [o.tunnel, buf[: first.off], first.src, first.dst, first.proto]
     if o.outer is not None:
         t = o.tunnel_off
-        if o.tunnel == "gre":        # flags, protocol and key; not the checksum
-            parts += [buf[t:t + 4], buf[o.inner_l2 - 4:o.inner_l2] if buf[t] & 0x20 else b""]
+        if o.tunnel == "nvgre":  # flags, protocol and key; not the checksum
+            parts += [buf[t : t + 4], buf[o.inner_l2 - 4 : o.inner_l2] if buf[t] & 0x20 else b""]
         else:
-            parts += [buf[t:t + 4], buf[t + 6:t + 8] == b"\0\0", buf[t + 8:o.inner_l2]]
-        parts += [buf[o.inner_l2:o.ip.off], o.ip.src, o.ip.dst, o.ip.proto]
-    parts.append(buf[o.l4_off:o.l4_off + 4])
+            parts += [buf[t : t + 4], buf[t + 6 : t + 8] == b"\0\0", buf[t + 8 : o.inner_l2]]
+        parts += [buf[o.inner_l2 : o.ip.off], o.ip.src, o.ip.dst, o.ip.proto]
+    parts.append(buf[o.l4_off : o.l4_off + 4])
     return tuple(parts)
 
 
@@ -134,14 +170,14 @@ def _ip_matches(buf: bytes, ip: IPHeader, h: _Held, hip: IPHeader, outer: bool) 
     if ip.version != hip.version:
         return False
     if ip.version == 6:
-        return a[ip.off:ip.off + 4] == b[hip.off:hip.off + 4] and a[ip.off + 7] == b[hip.off + 7]
+        return a[ip.off : ip.off + 4] == b[hip.off : hip.off + 4] and a[ip.off + 7] == b[hip.off + 7]
     if a[ip.off + 1] != b[hip.off + 1] or a[ip.off + 8] != b[hip.off + 8]:
-        return False                 # TOS, TTL
+        return False  # TOS, TTL
     fa = struct.unpack_from("!H", a, ip.off + 6)[0] & _DF
     if fa != struct.unpack_from("!H", b, hip.off + 6)[0] & _DF:
         return False
     if outer and fa:
-        return True                  # outer header with DF: ID not checked
+        return True  # outer header with DF: ID not checked
     ida = struct.unpack_from("!H", a, ip.off + 4)[0]
     idb = struct.unpack_from("!H", b, hip.off + 4)[0]
     offset = (ida - idb) & 0xFFFF
@@ -165,14 +201,14 @@ def _try_merge(buf: bytes, o: Offsets, h: _Held, max_size: int) -> bool:
         fl = a[t + 13]
         if fl & _TCP_CWR:
             return False
-        if a[t + 8:t + 12] != b[t + 8:t + 12]:                         # ack
+        if a[t + 8 : t + 12] != b[t + 8 : t + 12]:  # ack
             return False
-        if a[t + 12] != b[t + 12] or a[t + 14:t + 16] != b[t + 14:t + 16]:  # doff, window
+        if a[t + 12] != b[t + 12] or a[t + 14 : t + 16] != b[t + 14 : t + 16]:  # doff, window
             return False
         keep = ~(_TCP_CWR | _TCP_FIN | _TCP_PSH) & 0xFF
         if (fl ^ h.flags) & keep:
             return False
-        if a[t + 20:o.payload_off] != b[t + 20:o.payload_off]:          # options
+        if a[t + 20 : o.payload_off] != b[t + 20 : o.payload_off]:  # options
             return False
         if struct.unpack_from("!I", a, t + 4)[0] != h.next_seq:
             return False
@@ -185,7 +221,7 @@ def _try_merge(buf: bytes, o: Offsets, h: _Held, max_size: int) -> bool:
             return False
         if plen < h.mss:
             h.closed = True
-    h.chunks.append(buf[o.payload_off:o.end])
+    h.chunks.append(buf[o.payload_off : o.end])
     h.count += 1
     return True
 
@@ -195,7 +231,7 @@ def _complete(h: _Held, checksums: str) -> bytes:
     o = h.o
     if h.count == 1:
         return h.first
-    buf = bytearray(h.first[:o.payload_off]) + b"".join(h.chunks)
+    buf = bytearray(h.first[: o.payload_off]) + b"".join(h.chunks)
     total = len(buf)
     if o.l4 == "tcp":
         buf[o.l4_off + 13] = h.flags
@@ -205,8 +241,8 @@ def _complete(h: _Held, checksums: str) -> bytes:
         if ip.version == 4:
             n = total - ip.off
             struct.pack_into("!H", buf, ip.off + 2, n if n <= 0xFFFF else 0)
-            buf[ip.off + 10:ip.off + 12] = b"\0\0"
-            struct.pack_into("!H", buf, ip.off + 10, ipv4_header_checksum(buf[ip.off:ip.off + ip.hlen]))
+            buf[ip.off + 10 : ip.off + 12] = b"\0\0"
+            struct.pack_into("!H", buf, ip.off + 10, ipv4_header_checksum(buf[ip.off : ip.off + ip.hlen]))
         else:
             n = total - ip.off - 40
             struct.pack_into("!H", buf, ip.off + 4, n if n <= 0xFFFF else 0)
@@ -214,118 +250,237 @@ def _complete(h: _Held, checksums: str) -> bytes:
         n = total - o.l4_off
         struct.pack_into("!H", buf, o.l4_off + 4, n if n <= 0xFFFF else 0)
     csum_at = o.l4_off + (16 if o.l4 == "tcp" else 6)
-    inner_on = o.l4 == "tcp" or buf[csum_at:csum_at + 2] != b"\0\0"
+    inner_on = o.l4 == "tcp" or buf[csum_at : csum_at + 2] != b"\0\0"
     outer_on = False
-    if o.outer is not None and o.tunnel != "gre":
+    if o.outer is not None and o.tunnel != "nvgre":
         t = o.tunnel_off
         n = total - t
         struct.pack_into("!H", buf, t + 4, n if n <= 0xFFFF else 0)
-        outer_on = buf[t + 6:t + 8] != b"\0\0"
+        outer_on = buf[t + 6 : t + 8] != b"\0\0"
     if checksums == "full":
-        return finish_checksums_bytes(bytes(buf), link="ether" if o.first_ip.off else "ip",
-                                      tunnel=o.tunnel or "none")
+        return finish_checksums_bytes(
+            bytes(buf), link="ether" if o.first_ip.off else "ip", tunnel=o.tunnel or "none"
+        )
     proto = 6 if o.l4 == "tcp" else 17
     if inner_on:
-        struct.pack_into("!H", buf, csum_at, csum_add(pseudo_header_sum(o.ip.src, o.ip.dst, proto,
-                                                                        total - o.l4_off)))
+        struct.pack_into(
+            "!H", buf, csum_at, csum_add(pseudo_header_sum(o.ip.src, o.ip.dst, proto, total - o.l4_off))
+        )
     if outer_on and o.outer is not None:
         t = o.tunnel_off
-        struct.pack_into("!H", buf, t + 6, csum_add(pseudo_header_sum(o.outer.src, o.outer.dst, 17,
-                                                                      total - t)))
+        struct.pack_into(
+            "!H", buf, t + 6, csum_add(pseudo_header_sum(o.outer.src, o.outer.dst, 17, total - t))
+        )
     return bytes(buf)
 
 
-def _coalesce_iter(frames: Iterable[bytes], link: str, max_size: int, checksums: str,
-                   tunnel: Optional[str], tunnel_ports: Optional[Dict[int, str]] = None,
-                   flush_every: Optional[int] = None) -> Iterator[Tuple[bytes, int]]:
-    """(frame, index of its first input frame) for every output frame, in order.
+@dataclass(frozen=True)
+class _Config:
+    link: str = "ether"
+    max_size: int = 65536
+    checksums: str = "partial"
+    tunnel: Optional[str] = None
+    tunnel_ports: Optional[PortTable] = None
+    flush_every: Optional[int] = None
+    max_flows: Optional[int] = MAX_FLOWS
+    max_age_ns: Optional[int] = MAX_AGE_NS
+    max_age_packets: Optional[int] = MAX_AGE_PACKETS
 
-    Streams: an output frame is produced as soon as it and every frame before
-    it are final, so memory holds only the super-packets still open."""
-    if checksums not in ("partial", "full"):
-        raise ValueError("checksums must be 'partial' or 'full', not %r" % (checksums,))
-    if flush_every is not None and flush_every < 1:
-        raise ValueError("flush_every must be a positive number of packets, not %r" % (flush_every,))
-    out: Deque[Tuple[Union[bytes, _Held], int]] = deque()
-    held: Dict[Tuple[Any, ...], _Held] = {}
+    def check(self) -> None:
+        if self.checksums not in ("partial", "full"):
+            raise ValueError("checksums must be 'partial' or 'full', not %r" % (self.checksums,))
+        for name in ("flush_every", "max_flows", "max_age_packets"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError("%s must be a positive number, not %r" % (name, value))
+        if self.max_age_ns is not None and self.max_age_ns < 0:
+            raise ValueError("max_age_ns must not be negative, not %r" % (self.max_age_ns,))
 
-    def ready() -> Iterator[Tuple[bytes, int]]:
+
+class _Gro:
+    """The GRO state: held super-packets (oldest first) and the output queue."""
+
+    def __init__(self, cfg: _Config) -> None:
+        cfg.check()
+        self.cfg = cfg
+        self.out: Deque[Tuple[Union[bytes, _Held], int]] = deque()
+        self.held: Dict[Tuple[Any, ...], _Held] = {}  # open super-packets, oldest first
+
+    def close(self, h: _Held) -> None:
+        h.closed = True
+        if self.held.get(h.key) is h:
+            del self.held[h.key]
+
+    def ready(self) -> Iterator[Tuple[bytes, int]]:
+        """Every output frame that is final, with the index of its first input frame."""
+        out = self.out
         while out and (isinstance(out[0][0], bytes) or out[0][0].closed):
             x, i = out.popleft()
-            if isinstance(x, bytes):
-                yield x, i
-            else:
-                if held.get(x.key) is x:
-                    del held[x.key]
-                yield _complete(x, checksums), i
+            yield (x, i) if isinstance(x, bytes) else (_complete(x, self.cfg.checksums), i)
 
-    for i, raw in enumerate(frames):
-        if flush_every and i and i % flush_every == 0:
-            for h in held.values():          # end of a NAPI poll: napi_gro_flush
-                h.closed = True
-            yield from ready()
+    def age(self, i: int, ts_ns: Optional[int]) -> None:
+        """Flush what is too old when frame I (at TS_NS) arrives, and at NAPI poll ends."""
+        cfg = self.cfg
+        if cfg.flush_every and i and i % cfg.flush_every == 0:
+            for h in list(self.held.values()):  # end of a NAPI poll: napi_gro_flush
+                self.close(h)
+        while self.held:
+            h = next(iter(self.held.values()))
+            old = (cfg.max_age_packets is not None and i - h.index >= cfg.max_age_packets) or (
+                cfg.max_age_ns is not None
+                and ts_ns is not None
+                and h.ts_ns is not None
+                and ts_ns - h.ts_ns > cfg.max_age_ns
+            )
+            if not old:
+                break
+            self.close(h)
+
+    def receive(self, i: int, raw: bytes, ts_ns: Optional[int]) -> None:
+        """dev_gro_receive for frame I: merged, held, or passed through."""
+        self.age(i, ts_ns)
         buf = bytes(raw)
         try:
-            o = parse_offsets(buf, link, tunnel, tunnel_ports)
+            o: Optional[Offsets] = parse_offsets(buf, self.cfg.link, self.cfg.tunnel, self.cfg.tunnel_ports)
         except CaptureError:
             o = None
         if o is None or not _gro_able(buf, o):
-            out.append((buf, i))
-            yield from ready()
-            continue
+            self.out.append((buf, i))
+            return
         if o.end != len(buf):
-            buf = buf[:o.end]        # Ethernet padding is not payload
+            buf = buf[: o.end]  # Ethernet padding is not payload
         key = _flow_key(buf, o)
-        h = held.get(key)
-        if h is not None and _try_merge(buf, o, h, max_size):
-            yield from ready()
-            continue
+        h = self.held.get(key)
+        if h is not None and _try_merge(buf, o, h, self.cfg.max_size):
+            if h.closed:
+                self.close(h)
+            return
         if h is not None:
-            h.closed = True
-        plen = o.end - o.payload_off
-        nh = _Held(key, buf, o, plen, [buf[o.payload_off:o.end]])
-        if o.l4 == "tcp":
-            fl = buf[o.l4_off + 13]
-            nh.flags = fl
-            nh.next_seq = (struct.unpack_from("!I", buf, o.l4_off + 4)[0] + plen) & 0xFFFFFFFF
-            nh.closed = bool(fl & _CLOSE_FLAGS)
-        held[key] = nh
-        out.append((nh, i))
-        yield from ready()
-    for h in held.values():
-        h.closed = True
-    yield from ready()
+            self.close(h)
+        self.hold(_new_held(key, buf, o, i, ts_ns))
+
+    def hold(self, nh: _Held) -> None:
+        cap = self.cfg.max_flows
+        if cap is not None and len(self.held) >= cap:
+            self.close(next(iter(self.held.values())))  # gro_flush_oldest
+        self.out.append((nh, nh.index))
+        if not nh.closed:
+            self.held[nh.key] = nh
+
+    def finish(self) -> Iterator[Tuple[bytes, int]]:
+        for h in list(self.held.values()):
+            self.close(h)
+        return self.ready()
 
 
-def _coalesce(frames: Sequence[bytes], link: str, max_size: int, checksums: str,
-              tunnel: Optional[str], tunnel_ports: Optional[Dict[int, str]] = None,
-              flush_every: Optional[int] = None) -> List[Tuple[bytes, int]]:
-    return list(_coalesce_iter(frames, link, max_size, checksums, tunnel, tunnel_ports, flush_every))
+def _new_held(key: Tuple[Any, ...], buf: bytes, o: Offsets, i: int, ts_ns: Optional[int]) -> _Held:
+    plen = o.end - o.payload_off
+    nh = _Held(key, buf, o, plen, [buf[o.payload_off : o.end]], index=i, ts_ns=ts_ns)
+    if o.l4 == "tcp":
+        fl = buf[o.l4_off + 13]
+        nh.flags = fl
+        nh.next_seq = (struct.unpack_from("!I", buf, o.l4_off + 4)[0] + plen) & 0xFFFFFFFF
+        nh.closed = bool(fl & _CLOSE_FLAGS)
+    return nh
 
 
-def coalesce_indexed(frames: Iterable[bytes], *, link: str = "ether", max_size: int = 65536,
-                     checksums: str = "partial", tunnel: Optional[str] = None,
-                     tunnel_ports: Optional[Dict[int, str]] = None,
-                     flush_every: Optional[int] = None) -> Iterator[Tuple[bytes, int]]:
+def _coalesce_iter(items: Iterable[Tuple[bytes, Optional[int]]], cfg: _Config) -> Iterator[Tuple[bytes, int]]:
+    """(frame, index of its first input frame) for every output frame, in order.
+
+    Streams: an output frame is produced as soon as it and every frame before
+    it are final, so memory holds only the super-packets still open and the
+    frames behind them, both bounded (module docstring)."""
+    gro = _Gro(cfg)
+    for i, (raw, ts_ns) in enumerate(items):
+        gro.receive(i, raw, ts_ns)
+        yield from gro.ready()
+    yield from gro.finish()
+
+
+def coalesce_timed(
+    items: Iterable[Tuple[bytes, Optional[int]]],
+    *,
+    link: str = "ether",
+    max_size: int = 65536,
+    checksums: str = "partial",
+    tunnel: Optional[str] = None,
+    tunnel_ports: Optional[PortTable] = None,
+    flush_every: Optional[int] = None,
+    max_flows: Optional[int] = MAX_FLOWS,
+    max_age_ns: Optional[int] = MAX_AGE_NS,
+    max_age_packets: Optional[int] = MAX_AGE_PACKETS,
+) -> Iterator[Tuple[bytes, int]]:
+    """:func:`coalesce_indexed` on ``(frame, time in ns or None)`` pairs: the times
+    drive the age bound (``max_age_ns``) as the kernel's jiffies do."""
+    cfg = _Config(
+        link, max_size, checksums, tunnel, tunnel_ports, flush_every, max_flows, max_age_ns, max_age_packets
+    )
+    return _coalesce_iter(items, cfg)
+
+
+def coalesce_indexed(
+    frames: Iterable[bytes],
+    *,
+    link: str = "ether",
+    max_size: int = 65536,
+    checksums: str = "partial",
+    tunnel: Optional[str] = None,
+    tunnel_ports: Optional[PortTable] = None,
+    flush_every: Optional[int] = None,
+    max_flows: Optional[int] = MAX_FLOWS,
+    max_age_packets: Optional[int] = MAX_AGE_PACKETS,
+) -> Iterator[Tuple[bytes, int]]:
     """:func:`coalesce_bytes` as a stream (any iterable of frames, e.g. a
     capture being read): yields each output frame, paired with the index of
     its first input frame (to carry timestamps and link headers over), as
     soon as it and every frame before it are final."""
-    return _coalesce_iter(frames, link, max_size, checksums, tunnel, tunnel_ports, flush_every)
+    cfg = _Config(
+        link, max_size, checksums, tunnel, tunnel_ports, flush_every, max_flows, None, max_age_packets
+    )
+    return _coalesce_iter(((f, None) for f in frames), cfg)
 
 
-def coalesce_bytes(frames: Sequence[bytes], *, link: str = "ether", max_size: int = 65536,
-                   checksums: str = "partial", tunnel: Optional[str] = None,
-                   tunnel_ports: Optional[Dict[int, str]] = None,
-                   flush_every: Optional[int] = None) -> List[bytes]:
+def coalesce_bytes(
+    frames: Sequence[bytes],
+    *,
+    link: str = "ether",
+    max_size: int = 65536,
+    checksums: str = "partial",
+    tunnel: Optional[str] = None,
+    tunnel_ports: Optional[PortTable] = None,
+    flush_every: Optional[int] = None,
+    max_flows: Optional[int] = MAX_FLOWS,
+    max_age_packets: Optional[int] = MAX_AGE_PACKETS,
+) -> List[bytes]:
     """:func:`coalesce` on raw frames; returns frames."""
-    return [f for f, _ in _coalesce(frames, link, max_size, checksums, tunnel, tunnel_ports, flush_every)]
+    return [
+        f
+        for f, _ in coalesce_indexed(
+            frames,
+            link=link,
+            max_size=max_size,
+            checksums=checksums,
+            tunnel=tunnel,
+            tunnel_ports=tunnel_ports,
+            flush_every=flush_every,
+            max_flows=max_flows,
+            max_age_packets=max_age_packets,
+        )
+    ]
 
 
-def coalesce(packets: Sequence[Union[Packet, bytes]], *, max_size: int = 65536,
-             checksums: str = "partial", tunnel: Optional[str] = None,
-             tunnel_ports: Optional[Dict[int, str]] = None,
-             flush_every: Optional[int] = None) -> List[Packet]:
+def coalesce(
+    packets: Sequence[Union[Packet, bytes]],
+    *,
+    max_size: int = 65536,
+    checksums: str = "partial",
+    tunnel: Optional[str] = None,
+    tunnel_ports: Optional[PortTable] = None,
+    flush_every: Optional[int] = None,
+    max_flows: Optional[int] = MAX_FLOWS,
+    max_age_ns: Optional[int] = None,
+    max_age_packets: Optional[int] = MAX_AGE_PACKETS,
+) -> List[Packet]:
     """Merge segments into super-packets the way Linux GRO does (module doc).
 
     ``packets`` are ``Ether`` (or ``IP``/``IPv6``) packets or frame bytes, in
@@ -334,23 +489,36 @@ def coalesce(packets: Sequence[Union[Packet, bytes]], *, max_size: int = 65536,
     0); ``checksums`` is "partial" (pseudo-header sums, as GRO hands packets
     to the stack) or "full" (finished); ``tunnel`` forces "geneve", "vxlan",
     "vxlan-gpe" or "none" instead of port-based detection, ``tunnel_ports``
-    replaces the port table (:data:`scapy_geneve.offload.segment.TUNNEL_PORTS`).
+    replaces the port table (:data:`scapy_geneve.offload.segment.TUNNEL_PORTS`,
+    or a :class:`scapy_geneve.registry.Ports`).
     ``flush_every=N`` closes every held super-packet after each N packets, as
     the end of a NAPI poll does (the kernel's budget is 64 packets per poll);
-    by default nothing is flushed before the end.
+    by default nothing is flushed before the end but what the bounds flush:
+    ``max_flows`` and ``max_age_packets`` (module docstring; None lifts one).
+    ``max_age_ns=MAX_AGE_NS`` adds the age bound in time, reading ``pkt.time``
+    as the arrival time (do so for captured packets: a packet built in Python
+    carries its creation time).
     ``coalesce(segment(p)) == p`` for a super-packet captured before the NIC
     (partial checksums).  Each output packet keeps its first segment's time.
     """
     if not packets:
         return []
     first = packets[0]
-    if isinstance(first, (IP, IPv6)):
-        link, cls = "ip", type(first)
-    else:
-        link, cls = "ether", Ether
-    merged = _coalesce([bytes(p) for p in packets], link, max_size, checksums, tunnel, tunnel_ports,
-                       flush_every)
-    out = []
+    link, cls = ("ip", type(first)) if isinstance(first, (IP, IPv6)) else ("ether", Ether)
+    items = [(bytes(p), int(float(p.time) * 1e9) if isinstance(p, Packet) else None) for p in packets]
+    merged = coalesce_timed(
+        items,
+        link=link,
+        max_size=max_size,
+        checksums=checksums,
+        tunnel=tunnel,
+        tunnel_ports=tunnel_ports,
+        flush_every=flush_every,
+        max_flows=max_flows,
+        max_age_ns=max_age_ns,
+        max_age_packets=max_age_packets,
+    )
+    out: List[Packet] = []
     for frame, i in merged:
         q = cls(frame)
         src = packets[i]

@@ -34,35 +34,66 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import Ether
+from scapy.layers.l2 import Dot3, Ether
 from scapy.packet import Packet
 
 from scapy_geneve.checksum import (
-    CSUM_MANGLED_0, chunk_sums, csum_add, csum_block, csum_fold, ipv4_header_checksum,
+    CSUM_MANGLED_0,
+    chunk_sums,
+    csum_add,
+    csum_block,
+    csum_fold,
+    ipv4_header_checksum,
     pseudo_header_sum,
 )
-from scapy_geneve.consts import (
-    ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, GENEVE_PORT, IPPROTO_GRE, VXLAN_GPE_PORT,
-    VXLAN_LINUX_PORT, VXLAN_PORT,
-)
+from scapy_geneve import registry
+from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, IPPROTO_GRE
 from scapy_geneve.errors import BuildError, CaptureError
 
 __all__ = [
-    "segment", "segment_bytes", "finish_checksums", "finish_checksums_bytes",
-    "parse_offsets", "Offsets", "IPHeader", "TUNNEL_PORTS",
+    "segment",
+    "segment_bytes",
+    "finish_checksums",
+    "finish_checksums_bytes",
+    "parse_offsets",
+    "Offsets",
+    "IPHeader",
+    "TUNNEL_PORTS",
+    "UDP_TUNNELS",
+    "tunnel_ports",
+    "NotSegmentable",
 ]
 
-#: UDP destination ports recognised as tunnels when the packet does not say.
-TUNNEL_PORTS: Dict[int, str] = {
-    GENEVE_PORT: "geneve",
-    VXLAN_PORT: "vxlan",
-    VXLAN_LINUX_PORT: "vxlan",
-    VXLAN_GPE_PORT: "vxlan-gpe",
-}
+#: The UDP tunnels Linux's GSO segments (``__skb_udp_tunnel_segment``): registry names.
+UDP_TUNNELS = ("geneve", "vxlan", "vxlan-gpe")
+
+#: The kinds ``tunnel=`` takes besides "none": the UDP tunnels and NVGRE (GRE).
+_TUNNELS = UDP_TUNNELS + ("nvgre",)
+
+PortTable = Union[Dict[int, str], registry.Ports]
+
+
+def tunnel_ports(ports: registry.Ports = registry.DEFAULT_PORTS) -> Dict[int, str]:
+    """UDP destination port -> tunnel name for the :data:`UDP_TUNNELS` in PORTS
+    (a :class:`scapy_geneve.registry.Ports`; default: the registry's ports)."""
+    candidates = set().union(*(getattr(ports, registry.get(name).ports_key or "") for name in UDP_TUNNELS))
+    kinds = {port: ports.udp_kind(-1, port) for port in candidates}  # the registry's precedence
+    return {port: kind for port, kind in sorted(kinds.items()) if kind in UDP_TUNNELS}
+
+
+#: UDP destination ports recognised as tunnels when the packet does not say
+#: (the registry's defaults: Geneve 6081, VXLAN 4789/8472/48879, VXLAN-GPE 4790).
+TUNNEL_PORTS: Dict[int, str] = tunnel_ports()
+
+
+class NotSegmentable(CaptureError):
+    """The packet is well formed but not something GSO cuts (an IP fragment, a
+    tunnel carrying no IP, an IPv6 routing header...): a writer may copy it as it is."""
+
 
 _VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
 _IPPROTO_TCP, _IPPROTO_UDP = 6, 17
-_IPV6_EXT = (0, 60)              # Hop-by-Hop, Destination Options: copied as they are
+_IPV6_EXT = (0, 60)  # Hop-by-Hop, Destination Options: copied as they are
 _TCP_FIN, _TCP_PSH, _TCP_CWR = 0x01, 0x08, 0x80
 _GRE_C, _GRE_R, _GRE_K, _GRE_S = 0x8000, 0x4000, 0x2000, 0x1000
 _GPE_NEXT = {1: ETH_P_IP, 2: ETH_P_IPV6, 3: ETH_P_TEB}
@@ -76,13 +107,14 @@ _U16, _U32 = struct.Struct("!H"), struct.Struct("!I")
 @dataclass(frozen=True)
 class IPHeader:
     """Where an IPv4 or IPv6 header is, and what the checksums need from it."""
-    off: int          # offset of the IP header in the frame
-    version: int      # 4 or 6
-    hlen: int         # IPv4 IHL*4, or 40 + extension headers copied as they are
-    proto: int        # upper-layer protocol (after IPv6 extension headers)
+
+    off: int  # offset of the IP header in the frame
+    version: int  # 4 or 6
+    hlen: int  # IPv4 IHL*4, or 40 + extension headers copied as they are
+    proto: int  # upper-layer protocol (after IPv6 extension headers)
     src: bytes
     dst: bytes
-    end: int          # frame offset where this datagram ends
+    end: int  # frame offset where this datagram ends
 
 
 @dataclass(frozen=True)
@@ -90,12 +122,14 @@ class Offsets:
     """Header offsets of a (super-)packet, found once from its bytes.
 
     ``outer`` is the tunnel's IP header (None without a tunnel), ``tunnel``
-    one of "geneve", "vxlan", "vxlan-gpe", "gre" (NVGRE is GRE with the K
-    bit and protocol 0x6558), ``tunnel_off`` the offset of its UDP or GRE
+    one of "geneve", "vxlan", "vxlan-gpe", "nvgre" (the registry's names; "nvgre"
+    is any GRE version 0 without routing, as ``gre_gso_segment`` cuts it: NVGRE
+    is GRE with the K bit and protocol 0x6558), ``tunnel_off`` the offset of its UDP or GRE
     header and ``inner_l2`` the offset of the inner frame (or inner IP
     header when the tunnel carries IP directly).  ``ip`` is the innermost IP
     header, ``l4`` "tcp", "udp" or "other".
     """
+
     outer: Optional[IPHeader]
     tunnel: Optional[str]
     tunnel_off: int
@@ -115,8 +149,14 @@ class Offsets:
         return self.outer if self.outer is not None else self.ip
 
 
-def _err(msg: str, off: int) -> CaptureError:
-    return CaptureError("%s (at byte %d of the packet)" % (msg, off))
+def _err(msg: str, off: int, cls: type = CaptureError) -> CaptureError:
+    err: CaptureError = cls("%s (at byte %d of the packet)" % (msg, off))
+    return err
+
+
+def _not_gso(msg: str, off: int) -> CaptureError:
+    """A well-formed packet GSO does not cut (:class:`NotSegmentable`)."""
+    return _err(msg, off, NotSegmentable)
 
 
 def _ethertype_at(buf: bytes, off: int) -> Tuple[int, int]:
@@ -146,28 +186,35 @@ def _ip_at(buf: bytes, off: int, limit: int, what: str) -> IPHeader:
         if ihl < 20 or off + ihl > limit:
             raise _err("%s IPv4 header length %d is invalid" % (what, ihl), off)
         if frag & 0x3FFF:
-            raise _err("%s IPv4 packet is a fragment (MF or offset set): nothing to segment" % what, off)
-        if tot_len == 0:            # BIG TCP / TSO capture: the length is the frame's
+            raise _not_gso("%s IPv4 packet is a fragment (MF or offset set): nothing to segment" % what, off)
+        if tot_len == 0:  # BIG TCP / TSO capture: the length is the frame's
             end = limit
         elif off + tot_len > limit:
-            raise _err("%s IPv4 total length %d runs past the %d bytes captured "
-                       "(truncated capture? use a larger snaplen)" % (what, tot_len, limit - off), off)
+            raise _err(
+                "%s IPv4 total length %d runs past the %d bytes captured "
+                "(truncated capture? use a larger snaplen)" % (what, tot_len, limit - off),
+                off,
+            )
         elif tot_len < ihl:
             raise _err("%s IPv4 total length %d is shorter than its header" % (what, tot_len), off)
         else:
             end = off + tot_len
-        return IPHeader(off, 4, ihl, buf[off + 9], bytes(buf[off + 12:off + 16]),
-                        bytes(buf[off + 16:off + 20]), end)
+        return IPHeader(
+            off, 4, ihl, buf[off + 9], bytes(buf[off + 12 : off + 16]), bytes(buf[off + 16 : off + 20]), end
+        )
     if version == 6:
         if limit - off < 40:
             raise _err("%s IPv6 header truncated" % what, off)
         plen = struct.unpack_from("!H", buf, off + 4)[0]
         nh = buf[off + 6]
-        if plen == 0:               # BIG TCP: no jumbo option in newer kernels
+        if plen == 0:  # BIG TCP: no jumbo option in newer kernels
             end = limit
         elif off + 40 + plen > limit:
-            raise _err("%s IPv6 payload length %d runs past the %d bytes captured "
-                       "(truncated capture? use a larger snaplen)" % (what, plen, limit - off - 40), off)
+            raise _err(
+                "%s IPv6 payload length %d runs past the %d bytes captured "
+                "(truncated capture? use a larger snaplen)" % (what, plen, limit - off - 40),
+                off,
+            )
         else:
             end = off + 40 + plen
         hlen = 40
@@ -176,44 +223,54 @@ def _ip_at(buf: bytes, off: int, limit: int, what: str) -> IPHeader:
                 raise _err("%s IPv6 extension header truncated" % what, off + hlen)
             nh, elen = buf[off + hlen], (buf[off + hlen + 1] + 1) * 8
             hlen += elen
+        if off + hlen > end:
+            raise _err("%s IPv6 extension header runs past the end of the packet" % what, off + 40)
         if nh in (43, 44, 51, 50):
-            raise _err("%s IPv6 next header %d (routing/fragment/IPsec) is not segmentable" % (what, nh),
-                       off + hlen)
-        return IPHeader(off, 6, hlen, nh, bytes(buf[off + 8:off + 24]), bytes(buf[off + 24:off + 40]), end)
+            raise _not_gso(
+                "%s IPv6 next header %d (routing/fragment/IPsec) is not segmentable" % (what, nh), off + hlen
+            )
+        return IPHeader(
+            off, 6, hlen, nh, bytes(buf[off + 8 : off + 24]), bytes(buf[off + 24 : off + 40]), end
+        )
     raise _err("%s IP version %d is neither 4 nor 6" % (what, version), off)
 
 
 def _strip_jumbo(buf: bytes, ip_off: int) -> bytes:
     """Old-style IPv6 BIG TCP (RFC 2675 jumbo Hop-by-Hop option, payload
     length 0): remove the 8-byte HBH header as ``ipv6_gso_segment`` does."""
-    if buf[ip_off + 6] != 0 or struct.unpack_from("!H", buf, ip_off + 4)[0] != 0:
+    if len(buf) < ip_off + 48 or buf[ip_off + 6] != 0 or buf[ip_off + 4 : ip_off + 6] != b"\0\0":
         return buf
     hbh = ip_off + 40
-    if len(buf) < hbh + 8 or buf[hbh + 1] != 0 or buf[hbh + 2:hbh + 4] != b"\xc2\x04":
+    if len(buf) < hbh + 8 or buf[hbh + 1] != 0 or buf[hbh + 2 : hbh + 4] != b"\xc2\x04":
         return buf
-    out = bytearray(buf[:hbh] + buf[hbh + 8:])
+    out = bytearray(buf[:hbh] + buf[hbh + 8 :])
     out[ip_off + 6] = buf[hbh]
     return bytes(out)
 
 
 def _l3_of(buf: bytes, etype: int, off: int, what: str) -> int:
     if etype not in (ETH_P_IP, ETH_P_IPV6):
-        raise _err("%s EtherType %#06x is not IPv4 or IPv6" % (what, etype), off - 2)
+        raise _not_gso("%s EtherType %#06x is not IPv4 or IPv6" % (what, etype), off - 2)
     return off
 
 
-def parse_offsets(buf: bytes, link: str = "ether", tunnel: Optional[str] = None,
-                  tunnel_ports: Optional[Dict[int, str]] = None) -> Offsets:
+def parse_offsets(
+    buf: bytes, link: str = "ether", tunnel: Optional[str] = None, tunnel_ports: Optional[PortTable] = None
+) -> Offsets:
     """Find the header offsets of ``buf`` (one frame).
 
     ``link`` is "ether" or "ip" (the frame starts with the IP header).
     ``tunnel`` forces how a UDP payload is read ("geneve", "vxlan",
-    "vxlan-gpe", or "none" for UDP GSO of the UDP itself); by default the
-    UDP destination port decides (:data:`TUNNEL_PORTS`).  GRE is always
-    read as a tunnel.  Raises :class:`CaptureError` naming the byte offset
-    of whatever cannot be read.
+    "vxlan-gpe" or a registry alias, or "none" for UDP GSO of the UDP
+    itself); by default the UDP destination port decides (``tunnel_ports``:
+    a port table or a :class:`scapy_geneve.registry.Ports`, default
+    :data:`TUNNEL_PORTS`).  GRE is read as NVGRE unless ``tunnel`` is
+    "none".  Every read is bounds-checked: what cannot be read raises
+    :class:`CaptureError` naming the byte offset, and a well-formed packet
+    GSO does not cut raises :class:`NotSegmentable` (a CaptureError).
     """
-    ports = TUNNEL_PORTS if tunnel_ports is None else tunnel_ports
+    forced = _tunnel_name(tunnel)
+    ports = _port_table(tunnel_ports)
     if link == "ether":
         etype, off = _ethertype_at(buf, 0)
         off = _l3_of(buf, etype, off, "outer")
@@ -226,57 +283,94 @@ def parse_offsets(buf: bytes, link: str = "ether", tunnel: Optional[str] = None,
     kind: Optional[str] = None
     if first.proto == _IPPROTO_UDP and first.end - l4_off >= 8:
         dport = struct.unpack_from("!H", buf, l4_off + 2)[0]
-        kind = ports.get(dport) if tunnel is None else (None if tunnel == "none" else tunnel)
-    elif first.proto == IPPROTO_GRE and tunnel != "none":
-        kind = "gre"
+        kind = ports.get(dport) if forced is None else (None if forced == "none" else forced)
+    elif first.proto == IPPROTO_GRE and forced != "none":
+        kind = "nvgre"
     if kind is None:
         return _transport(buf, None, None, l4_off, first.off if link == "ip" else 0, first)
-
-    t_off = l4_off
-    if kind == "gre":
-        if first.end - t_off < 4:
-            raise _err("GRE header truncated", t_off)
-        flags, proto = struct.unpack_from("!HH", buf, t_off)
-        if flags & 0x0007 or flags & _GRE_R:
-            raise _err("GRE version %d / routing present: not a GRE/NVGRE tunnel header"
-                       % (flags & 7), t_off)
-        t_len = 4 + 4 * (bool(flags & _GRE_C) + bool(flags & _GRE_K) + bool(flags & _GRE_S))
-        inner_type = proto
-    elif kind == "geneve":
-        if first.end - t_off < 16:
-            raise _err("Geneve header truncated", t_off + 8)
-        t_len = 16 + (buf[t_off + 8] & 0x3F) * 4
-        inner_type = struct.unpack_from("!H", buf, t_off + 10)[0]
-    elif kind in ("vxlan", "vxlan-gpe"):
-        t_len = 16
-        inner_type = ETH_P_TEB
-        if kind == "vxlan-gpe" or buf[t_off + 8] & 0x04:   # GPE P bit: Next Protocol
-            nxt = buf[t_off + 8 + 3] if len(buf) > t_off + 11 else 0
-            if nxt not in _GPE_NEXT:
-                raise _err("VXLAN-GPE next protocol %d is not IPv4, IPv6 or Ethernet" % nxt, t_off + 11)
-            inner_type = _GPE_NEXT[nxt]
-            kind = "vxlan-gpe"
-    else:
-        raise ValueError("unknown tunnel %r (geneve, vxlan, vxlan-gpe, none)" % (kind,))
-    inner_l2 = t_off + t_len
-    if inner_l2 > first.end:
-        raise _err("%s header runs past the end of the packet" % kind, t_off)
+    kind, t_len, inner_type = _tunnel_header(buf, kind, l4_off, first.end)
+    inner_l2 = l4_off + t_len
     if inner_type == ETH_P_TEB:
-        etype, ip_off = _ethertype_at(buf[:first.end], inner_l2)
+        etype, ip_off = _ethertype_at(buf[: first.end], inner_l2)
         _l3_of(buf, etype, ip_off, "inner")
     elif inner_type in (ETH_P_IP, ETH_P_IPV6):
         ip_off = inner_l2
     else:
-        raise _err("%s carries protocol %#06x: no inner IP to segment" % (kind, inner_type), t_off)
+        raise _not_gso("%s carries protocol %#06x: no inner IP to segment" % (kind, inner_type), l4_off)
     inner = _ip_at(buf, ip_off, first.end, "inner")
     if inner.end != first.end:
-        raise _err("inner IP length (%d bytes) disagrees with the outer one (%d bytes left)"
-                   % (inner.end - inner.off, first.end - inner.off), inner.off)
-    return _transport(buf, first, kind, inner.off + inner.hlen, inner_l2, inner, t_off)
+        raise _err(
+            "inner IP length (%d bytes) disagrees with the outer one (%d bytes left)"
+            % (inner.end - inner.off, first.end - inner.off),
+            inner.off,
+        )
+    return _transport(buf, first, kind, inner.off + inner.hlen, inner_l2, inner, l4_off)
 
 
-def _transport(buf: bytes, outer: Optional[IPHeader], tunnel: Optional[str], l4_off: int,
-               inner_l2: int, ip: IPHeader, t_off: int = 0) -> Offsets:
+#: The fixed bytes a tunnel header needs before its variable part can be read
+#: (UDP + Geneve/VXLAN base header; the GRE base header).
+_TUNNEL_MIN = {"nvgre": 4, "geneve": 16, "vxlan": 16, "vxlan-gpe": 16}
+
+
+def _tunnel_header(buf: bytes, kind: str, t_off: int, end: int) -> Tuple[str, int, int]:
+    """(kind, bytes from the UDP/GRE header to the inner frame, inner protocol) of the
+    tunnel at T_OFF; the datagram ends at END."""
+    if end - t_off < _TUNNEL_MIN[kind]:
+        raise _err(
+            "%s header truncated: %d of %d bytes" % (kind, max(end - t_off, 0), _TUNNEL_MIN[kind]), t_off
+        )
+    if kind == "nvgre":
+        flags, inner_type = struct.unpack_from("!HH", buf, t_off)
+        if flags & 0x0007 or flags & _GRE_R:
+            raise _not_gso(
+                "GRE version %d / routing present: not a GRE/NVGRE tunnel header" % (flags & 7), t_off
+            )
+        t_len = 4 + 4 * (bool(flags & _GRE_C) + bool(flags & _GRE_K) + bool(flags & _GRE_S))
+    elif kind == "geneve":
+        t_len = 16 + (buf[t_off + 8] & 0x3F) * 4
+        inner_type = struct.unpack_from("!H", buf, t_off + 10)[0]
+    else:
+        t_len, inner_type = 16, ETH_P_TEB
+        if kind == "vxlan-gpe" or buf[t_off + 8] & 0x04:  # GPE P bit: Next Protocol
+            nxt = buf[t_off + 11]
+            if nxt not in _GPE_NEXT:
+                raise _not_gso("VXLAN-GPE next protocol %d is not IPv4, IPv6 or Ethernet" % nxt, t_off + 11)
+            kind, inner_type = "vxlan-gpe", _GPE_NEXT[nxt]
+    if t_off + t_len > end:
+        raise _err("%s header runs past the end of the packet" % kind, t_off)
+    return kind, t_len, inner_type
+
+
+def _tunnel_name(tunnel: Optional[str]) -> Optional[str]:
+    """None, "none", or the registry name of a tunnel GSO cuts (aliases accepted)."""
+    if tunnel is None or tunnel == "none":
+        return tunnel
+    try:
+        name = registry.get(tunnel).name
+    except KeyError:
+        name = ""
+    if name not in _TUNNELS:
+        raise ValueError("unknown tunnel %r (%s or none)" % (tunnel, ", ".join(_TUNNELS)))
+    return name
+
+
+def _port_table(ports: Optional[PortTable]) -> Dict[int, str]:
+    if ports is None:
+        return TUNNEL_PORTS
+    if isinstance(ports, registry.Ports):
+        return tunnel_ports(ports)
+    return ports
+
+
+def _transport(
+    buf: bytes,
+    outer: Optional[IPHeader],
+    tunnel: Optional[str],
+    l4_off: int,
+    inner_l2: int,
+    ip: IPHeader,
+    t_off: int = 0,
+) -> Offsets:
     if ip.proto == _IPPROTO_TCP:
         if ip.end - l4_off < 20:
             raise _err("TCP header truncated", l4_off)
@@ -304,9 +398,15 @@ def _normalise(buf: bytes, link: str) -> bytes:
         off = _ethertype_at(buf, 0)[1] if link == "ether" else 0
     except CaptureError:
         return buf
-    if buf[off] >> 4 == 6:
+    if len(buf) > off and buf[off] >> 4 == 6:
         buf = _strip_jumbo(buf, off)
     return buf
+
+
+def _carries_ip(buf: bytes, link: str) -> bool:
+    """Whether the frame is IP (after Ethernet and VLAN tags); CaptureError if it
+    is shorter than its Ethernet header."""
+    return link != "ether" or _ethertype_at(buf, 0)[0] in (ETH_P_IP, ETH_P_IPV6)
 
 
 def _resolve_mss(o: Offsets, mss: Optional[int], mtu: Optional[int]) -> int:
@@ -314,30 +414,45 @@ def _resolve_mss(o: Offsets, mss: Optional[int], mtu: Optional[int]) -> int:
     if mss is None:
         m = 1500 if mtu is None else mtu
         if m <= headers:
-            raise BuildError("segment", "mtu", m, "leaves no room for payload after %d bytes of "
-                             "headers (outer IP through inner %s)" % (headers, o.l4.upper()))
+            raise BuildError(
+                "segment",
+                "mtu",
+                m,
+                "leaves no room for payload after %d bytes of "
+                "headers (outer IP through inner %s)" % (headers, o.l4.upper()),
+            )
         return m - headers
     if mss <= 0:
         raise BuildError("segment", "mss", mss, "must be a positive number of payload bytes")
     if mtu is not None and mss + headers > mtu:
-        raise BuildError("segment", "mss", mss, "plus %d bytes of headers exceeds mtu %d"
-                         % (headers, mtu))
+        raise BuildError("segment", "mss", mss, "plus %d bytes of headers exceeds mtu %d" % (headers, mtu))
     return mss
 
 
-def _patch_segment(h: bytearray, o: Offsets, first: bool, last: bool, ip_id_step: int,
-                 outer_id_step: int, tcp_seq: int, chunk_sum: int, chunk_len: int,
-                 knobs: "_Knobs") -> None:
+def _patch_segment(
+    h: bytearray,
+    o: Offsets,
+    first: bool,
+    last: bool,
+    ip_id_step: int,
+    outer_id_step: int,
+    tcp_seq: int,
+    chunk_sum: int,
+    chunk_len: int,
+    knobs: "_Knobs",
+) -> None:
     """Patch one segment's header in place (``h`` = template copy)."""
     total = o.payload_off + chunk_len
     ip, outer = o.ip, o.outer
     # inner (or only) IP
     _set_ip_len(h, ip, total)
     if ip.version == 4 and ip_id_step:
-        struct.pack_into("!H", h, ip.off + 4, (struct.unpack_from("!H", h, ip.off + 4)[0] + ip_id_step) & 0xFFFF)
+        struct.pack_into(
+            "!H", h, ip.off + 4, (struct.unpack_from("!H", h, ip.off + 4)[0] + ip_id_step) & 0xFFFF
+        )
     if ip.version == 4:
         struct.pack_into("!H", h, ip.off + 10, 0)
-        struct.pack_into("!H", h, ip.off + 10, ipv4_header_checksum(h[ip.off:ip.off + ip.hlen]))
+        struct.pack_into("!H", h, ip.off + 10, ipv4_header_checksum(h[ip.off : ip.off + ip.hlen]))
     # transport
     l4_len = total - o.l4_off
     partial = 0
@@ -351,7 +466,7 @@ def _patch_segment(h: bytearray, o: Offsets, first: bool, last: bool, ip_id_step
         h[o.l4_off + 13] = fl
         struct.pack_into("!H", h, o.l4_off + 16, 0)
         ph = pseudo_header_sum(ip.src, ip.dst, _IPPROTO_TCP, l4_len)
-        c = csum_fold(csum_add(ph, csum_block(h[o.l4_off:o.payload_off]), chunk_sum))
+        c = csum_fold(csum_add(ph, csum_block(h[o.l4_off : o.payload_off]), chunk_sum))
         struct.pack_into("!H", h, o.l4_off + 16, c)
         partial = csum_add(ph)
     elif o.l4 == "udp":
@@ -359,7 +474,7 @@ def _patch_segment(h: bytearray, o: Offsets, first: bool, last: bool, ip_id_step
         struct.pack_into("!H", h, o.l4_off + 6, 0)
         if knobs.udp_csum:
             ph = pseudo_header_sum(ip.src, ip.dst, _IPPROTO_UDP, l4_len)
-            c = csum_fold(csum_add(ph, csum_block(h[o.l4_off:o.payload_off]), chunk_sum)) or CSUM_MANGLED_0
+            c = csum_fold(csum_add(ph, csum_block(h[o.l4_off : o.payload_off]), chunk_sum)) or CSUM_MANGLED_0
             struct.pack_into("!H", h, o.l4_off + 6, c)
             partial = csum_add(ph)
     # tunnel
@@ -367,24 +482,32 @@ def _patch_segment(h: bytearray, o: Offsets, first: bool, last: bool, ip_id_step
         _set_ip_len(h, outer, total)
         if outer.version == 4:
             if outer_id_step:
-                struct.pack_into("!H", h, outer.off + 4,
-                                 (struct.unpack_from("!H", h, outer.off + 4)[0] + outer_id_step) & 0xFFFF)
+                struct.pack_into(
+                    "!H",
+                    h,
+                    outer.off + 4,
+                    (struct.unpack_from("!H", h, outer.off + 4)[0] + outer_id_step) & 0xFFFF,
+                )
             struct.pack_into("!H", h, outer.off + 10, 0)
-            struct.pack_into("!H", h, outer.off + 10, ipv4_header_checksum(h[outer.off:outer.off + outer.hlen]))
+            struct.pack_into(
+                "!H", h, outer.off + 10, ipv4_header_checksum(h[outer.off : outer.off + outer.hlen])
+            )
         t = o.tunnel_off
         odd = (o.payload_off - t) & 1
         tail_sum = ((chunk_sum << 8) | (chunk_sum >> 8)) & 0xFFFF if odd else chunk_sum
-        if o.tunnel == "gre":
-            if h[t] & 0x80:            # C bit: checksum over GRE header and payload
+        if o.tunnel == "nvgre":
+            if h[t] & 0x80:  # C bit: checksum over GRE header and payload
                 struct.pack_into("!HH", h, t + 4, 0, 0)
-                struct.pack_into("!H", h, t + 4, csum_fold(csum_add(csum_block(h[t:o.payload_off]), tail_sum)))
+                struct.pack_into(
+                    "!H", h, t + 4, csum_fold(csum_add(csum_block(h[t : o.payload_off]), tail_sum))
+                )
         else:
             udp_len = total - t
             struct.pack_into("!H", h, t + 4, udp_len if udp_len <= 0xFFFF else 0)
             struct.pack_into("!H", h, t + 6, 0)
             if knobs.outer_udp_csum:
                 ph = pseudo_header_sum(outer.src, outer.dst, _IPPROTO_UDP, udp_len)
-                c = csum_fold(csum_add(ph, csum_block(h[t:o.payload_off]), tail_sum)) or CSUM_MANGLED_0
+                c = csum_fold(csum_add(ph, csum_block(h[t : o.payload_off]), tail_sum)) or CSUM_MANGLED_0
                 struct.pack_into("!H", h, t + 6, c)
     if knobs.csum_offload and o.l4 in ("tcp", "udp") and (o.l4 == "tcp" or knobs.udp_csum):
         # CHECKSUM_PARTIAL: the NIC finishes it; the field holds the pseudo-header sum.
@@ -410,34 +533,51 @@ class _Knobs:
     csum_offload: bool = False
 
 
-def _knobs(buf: bytes, o: Offsets, outer_ip_id: str, ip_id: str, outer_udp_csum: Optional[bool],
-           udp_csum: Optional[bool], cwr: str, csum_offload: bool) -> _Knobs:
-    for name, val, allowed in (("outer_ip_id", outer_ip_id, ("increment", "fixed")),
-                               ("ip_id", ip_id, ("increment", "fixed")),
-                               ("cwr", cwr, ("first", "all"))):
+def _knobs(
+    buf: bytes,
+    o: Offsets,
+    outer_ip_id: str,
+    ip_id: str,
+    outer_udp_csum: Optional[bool],
+    udp_csum: Optional[bool],
+    cwr: str,
+    csum_offload: bool,
+) -> _Knobs:
+    for name, val, allowed in (
+        ("outer_ip_id", outer_ip_id, ("increment", "fixed")),
+        ("ip_id", ip_id, ("increment", "fixed")),
+        ("cwr", cwr, ("first", "all")),
+    ):
         if val not in allowed:
             raise ValueError("%s must be one of %s, not %r" % (name, ", ".join(allowed), val))
     if outer_udp_csum is None:
         # SKB_GSO_UDP_TUNNEL_CSUM is exactly "the tunnel's UDP checksum is on".
-        outer_udp_csum = (o.outer is not None and o.tunnel != "gre"
-                          and struct.unpack_from("!H", buf, o.tunnel_off + 6)[0] != 0)
+        outer_udp_csum = (
+            o.outer is not None
+            and o.tunnel != "nvgre"
+            and struct.unpack_from("!H", buf, o.tunnel_off + 6)[0] != 0
+        )
     if udp_csum is None:
-        udp_csum = (o.l4 == "udp" and (o.ip.version == 6 or
-                                       struct.unpack_from("!H", buf, o.l4_off + 6)[0] != 0))
+        udp_csum = o.l4 == "udp" and (
+            o.ip.version == 6 or struct.unpack_from("!H", buf, o.l4_off + 6)[0] != 0
+        )
     return _Knobs(outer_ip_id, ip_id, bool(outer_udp_csum), bool(udp_csum), cwr, csum_offload)
 
 
 def _cut(buf: bytes, o: Offsets, mss: Optional[int], knobs: _Knobs) -> List[bytes]:
-    template = bytearray(buf[:o.payload_off])
-    payload = memoryview(buf)[o.payload_off:o.end]
+    template = bytearray(buf[: o.payload_off])
+    payload = memoryview(buf)[o.payload_off : o.end]
     n_pay = len(payload)
     if mss is None or n_pay <= mss:
         bounds = [(0, n_pay)]
     else:
         if o.l4 == "other":
-            raise BuildError("segment", "payload", n_pay,
-                             "is larger than the MSS %d but IP protocol %d is neither TCP nor UDP"
-                             % (mss, o.ip.proto))
+            raise BuildError(
+                "segment",
+                "payload",
+                n_pay,
+                "is larger than the MSS %d but IP protocol %d is neither TCP nor UDP" % (mss, o.ip.proto),
+            )
         bounds = [(a, min(a + mss, n_pay)) for a in range(0, n_pay, mss)]
     single = mss is None
     seq0 = struct.unpack_from("!I", buf, o.l4_off + 4)[0] if o.l4 == "tcp" else 0
@@ -448,8 +588,9 @@ def _cut(buf: bytes, o: Offsets, mss: Optional[int], knobs: _Knobs) -> List[byte
     for i, (a, b) in enumerate(bounds):
         chunk = payload[a:b]
         h = bytearray(template)
-        _patch_segment(h, o, i == 0, i == last_i, i * id_inc, i * oid_inc, seq0 + a,
-                     csum_block(chunk), b - a, knobs)
+        _patch_segment(
+            h, o, i == 0, i == last_i, i * id_inc, i * oid_inc, seq0 + a, csum_block(chunk), b - a, knobs
+        )
         h += chunk
         out.append(bytes(h))
     return out
@@ -476,14 +617,16 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
     ip, outer = o.ip, o.outer
     if o.l4 not in ("tcp", "udp") or (outer is not None and (ip.off - t_off) & 1):
         return None
-    payload = buf[po:o.end]
+    payload = buf[po : o.end]
     n_pay = len(payload)
     bounds = [(a, min(a + mss, n_pay)) for a in range(0, n_pay, mss)] or [(0, 0)]
     tcp = o.l4 == "tcp"
     l4_csum_on = tcp or knobs.udp_csum
     csum_at = l4o + (16 if tcp else 6)
-    outer_on = outer is not None and (knobs.outer_udp_csum if o.tunnel != "gre" else bool(buf[t_off] & 0x80))
-    outer_csum_at = t_off + (6 if o.tunnel != "gre" else 4)
+    outer_on = outer is not None and (
+        knobs.outer_udp_csum if o.tunnel != "nvgre" else bool(buf[t_off] & 0x80)
+    )
+    outer_csum_at = t_off + (6 if o.tunnel != "nvgre" else 4)
     v4_in = ip.version == 4
     v4_out = outer is not None and outer.version == 4
     id_in0 = struct.unpack_from("!H", buf, ip.off + 4)[0] if v4_in else 0
@@ -504,10 +647,10 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
         if v4_in:
             struct.pack_into("!H", h, ip.off + 4, 0)
             struct.pack_into("!H", h, ip.off + 10, 0)
-        h[csum_at:csum_at + 2] = b"\0\0"
+        h[csum_at : csum_at + 2] = b"\0\0"
         l4_len = total - l4o
         if tcp:
-            h[l4o + 4:l4o + 8] = b"\0\0\0\0"
+            h[l4o + 4 : l4o + 8] = b"\0\0\0\0"
             h[l4o + 13] = 0
         else:
             struct.pack_into("!H", h, l4o + 4, l4_len if l4_len <= 0xFFFF else 0)
@@ -517,21 +660,27 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
             if v4_out:
                 struct.pack_into("!H", h, outer.off + 4, 0)
                 struct.pack_into("!H", h, outer.off + 10, 0)
-                base_ip_out = _words(h[outer.off:outer.off + outer.hlen])
-            if o.tunnel != "gre":
+                base_ip_out = _words(h[outer.off : outer.off + outer.hlen])
+            if o.tunnel != "nvgre":
                 udp_len = total - t_off
                 struct.pack_into("!H", h, t_off + 4, udp_len if udp_len <= 0xFFFF else 0)
-            if outer_on or o.tunnel != "gre":
-                h[outer_csum_at:outer_csum_at + 2] = b"\0\0"
-        base_ip_in = _words(h[ip.off:ip.off + ip.hlen]) if v4_in else 0
-        base_l4 = (pseudo_header_sum(ip.src, ip.dst, 6 if tcp else 17, l4_len) + _words(h[l4o:po]))
+            if outer_on or o.tunnel != "nvgre":
+                h[outer_csum_at : outer_csum_at + 2] = b"\0\0"
+        base_ip_in = _words(h[ip.off : ip.off + ip.hlen]) if v4_in else 0
+        base_l4 = pseudo_header_sum(ip.src, ip.dst, 6 if tcp else 17, l4_len) + _words(h[l4o:po])
         base_outer = 0
         if outer_on:
             base_outer = _words(h[t_off:po])
-            if o.tunnel != "gre":
+            if o.tunnel != "nvgre":
                 base_outer += pseudo_header_sum(outer.src, outer.dst, 17, total - t_off)  # type: ignore[union-attr]
-        plans[n] = (bytes(h), base_ip_out, base_ip_in, base_l4, base_outer,
-                    csum_add(pseudo_header_sum(ip.src, ip.dst, 6 if tcp else 17, l4_len)))
+        plans[n] = (
+            bytes(h),
+            base_ip_out,
+            base_ip_in,
+            base_l4,
+            base_outer,
+            csum_add(pseudo_header_sum(ip.src, ip.dst, 6 if tcp else 17, l4_len)),
+        )
     out = []
     last = len(bounds) - 1
     put16 = _U16.pack_into
@@ -540,15 +689,15 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
     out_ck_at = out_id_at + 6
     seq_at, fl_at = l4o + 4, l4o + 13
     cwr_first = knobs.cwr == "first"
-    mangle_outer = o.tunnel != "gre"
+    mangle_outer = o.tunnel != "nvgre"
     write_partial = knobs.csum_offload and l4_csum_on
     sums = chunk_sums(payload, mss) if n_pay else [0]
     for i, (a, b) in enumerate(bounds):
         chunk = payload[a:b]
         tmpl, b_out, b_in, b_l4, b_outer, partial = plans[b - a]
         h = bytearray(tmpl)
-        p_sum = sums[i]              # payload words, reduced mod 0xFFFF
-        var = 0                      # what the per-segment fields add to the outer sums
+        p_sum = sums[i]  # payload words, reduced mod 0xFFFF
+        var = 0  # what the per-segment fields add to the outer sums
         if v4_in:
             iid = (id_in0 + i * id_in_step) & 0xFFFF
             r = (b_in + iid) % 0xFFFF
@@ -560,9 +709,9 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
             seq = (seq0 + a) & 0xFFFFFFFF
             fl = fl0
             if i != last:
-                fl &= 0xF6           # FIN and PSH only on the last segment
+                fl &= 0xF6  # FIN and PSH only on the last segment
             if i and cwr_first:
-                fl &= 0x7F           # CWR only on the first
+                fl &= 0x7F  # CWR only on the first
             t = (seq >> 16) + (seq & 0xFFFF) + fl
             r = (b_l4 + t + p_sum) % 0xFFFF
             c = 0xFFFF - r if r else 0
@@ -591,12 +740,22 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
     return out
 
 
-def segment_bytes(data: bytes, mss: Optional[int] = None, mtu: Optional[int] = None, *,
-                  link: str = "ether", tunnel: Optional[str] = None,
-                  tunnel_ports: Optional[Dict[int, str]] = None,
-                  outer_ip_id: str = "increment", ip_id: str = "increment",
-                  outer_udp_csum: Optional[bool] = None, udp_csum: Optional[bool] = None,
-                  cwr: str = "first", csum_offload: bool = False, _fast: bool = True) -> List[bytes]:
+def segment_bytes(
+    data: bytes,
+    mss: Optional[int] = None,
+    mtu: Optional[int] = None,
+    *,
+    link: str = "ether",
+    tunnel: Optional[str] = None,
+    tunnel_ports: Optional[PortTable] = None,
+    outer_ip_id: str = "increment",
+    ip_id: str = "increment",
+    outer_udp_csum: Optional[bool] = None,
+    udp_csum: Optional[bool] = None,
+    cwr: str = "first",
+    csum_offload: bool = False,
+    _fast: bool = True,
+) -> List[bytes]:
     """:func:`segment` on raw frame bytes: returns the segments as bytes.
 
     This is the fast path (no Scapy packet is built); :func:`segment` calls
@@ -605,6 +764,8 @@ def segment_bytes(data: bytes, mss: Optional[int] = None, mtu: Optional[int] = N
     "geneve", "vxlan" or "vxlan-gpe") for port-based tunnel detection.
     """
     buf = _normalise(bytes(data), link)
+    if not _carries_ip(buf, link):
+        return [buf]  # ARP, LLDP, 802.3/LLC...: nothing to cut
     o = parse_offsets(buf, link, tunnel, tunnel_ports)
     m = _resolve_mss(o, mss, mtu)
     k = _knobs(buf, o, outer_ip_id, ip_id, outer_udp_csum, udp_csum, cwr, csum_offload)
@@ -615,13 +776,18 @@ def segment_bytes(data: bytes, mss: Optional[int] = None, mtu: Optional[int] = N
     return _cut(buf, o, m, k)
 
 
-def finish_checksums_bytes(data: bytes, *, link: str = "ether", tunnel: Optional[str] = None,
-                           tunnel_ports: Optional[Dict[int, str]] = None,
-                           csum_offload: bool = False) -> bytes:
+def finish_checksums_bytes(
+    data: bytes,
+    *,
+    link: str = "ether",
+    tunnel: Optional[str] = None,
+    tunnel_ports: Optional[PortTable] = None,
+    csum_offload: bool = False,
+) -> bytes:
     """:func:`finish_checksums` on raw frame bytes."""
     buf = _normalise(bytes(data), link)
-    if link == "ether" and _ethertype_at(buf, 0)[0] not in (ETH_P_IP, ETH_P_IPV6):
-        return buf                 # not IP (ARP, LLDP, ...): nothing to finish
+    if not _carries_ip(buf, link):
+        return buf  # ARP, LLDP, 802.3/LLC...: nothing to finish
     try:
         o = parse_offsets(buf, link, tunnel, tunnel_ports)
     except CaptureError:
@@ -639,12 +805,13 @@ def finish_checksums_bytes(data: bytes, *, link: str = "ether", tunnel: Optional
 def _link_of(pkt: Union[Packet, bytes]) -> Tuple[bytes, str, Any]:
     if isinstance(pkt, (bytes, bytearray, memoryview)):
         return bytes(pkt), "ether", Ether
-    if isinstance(pkt, Ether):
+    if isinstance(pkt, (Ether, Dot3)):  # Ether(bytes) dissects an 802.3 frame as Dot3
         return bytes(pkt), "ether", Ether
     if isinstance(pkt, (IP, IPv6)):
         return bytes(pkt), "ip", type(pkt)
-    raise TypeError("segment() takes an Ether, IP or IPv6 packet (or frame bytes), not %s"
-                    % type(pkt).__name__)
+    raise TypeError(
+        "segment() takes an Ether (or 802.3), IP or IPv6 packet (or frame bytes), not %s" % type(pkt).__name__
+    )
 
 
 def _tunnel_hint(pkt: Union[Packet, bytes]) -> Optional[str]:
@@ -697,8 +864,12 @@ def _layout(layer: Packet, memo: Dict[int, Tuple[List[Any], List[str]]]) -> Tupl
     return found
 
 
-def _clone(layer: Packet, under: Optional[Packet], memo: Dict[int, Tuple[List[Any], List[str]]],
-           out: Optional[List[Packet]] = None) -> Packet:
+def _clone(
+    layer: Packet,
+    under: Optional[Packet],
+    memo: Dict[int, Tuple[List[Any], List[str]]],
+    out: Optional[List[Packet]] = None,
+) -> Packet:
     """A copy of the dissected packet ``layer`` and its payloads, as :meth:`Packet.copy`
     makes it but without running ``__init__`` for every layer: the attributes are
     copied; field values that can change in place (lists, packets: the Geneve
@@ -737,8 +908,7 @@ def _clone(layer: Packet, under: Optional[Packet], memo: Dict[int, Tuple[List[An
     if out is not None:
         out.append(q)
     pay = layer.payload
-    put(q, "payload", _clone(pay, q, memo, out) if pay.__class__.__name__ != "NoPayload"
-        else pay.__class__())
+    put(q, "payload", _clone(pay, q, memo, out) if pay.__class__.__name__ != "NoPayload" else pay.__class__())
     return q
 
 
@@ -777,7 +947,7 @@ class _Deriver:
             layer = layer.payload
         # (layer index, [(field, byte offset, struct format, mask)]) of everything that may change
         plan: List[Tuple[int, List[Tuple[str, int, str, int]]]] = []
-        for ip in ((o.outer, o.ip) if o.outer is not None else (o.ip,)):
+        for ip in (o.outer, o.ip) if o.outer is not None else (o.ip,):
             i = starts.get(ip.off)
             if i is None or not isinstance(layers[i], (IP, IPv6)):
                 return
@@ -787,17 +957,25 @@ class _Deriver:
             i = starts.get(o.tunnel_off)
             if i is None:
                 return
-            if o.tunnel == "gre":
+            if o.tunnel == "nvgre":
                 if first[o.tunnel_off] & 0x80:
-                    return                      # GRE checksum: left to full dissection
+                    return  # GRE checksum: left to full dissection
             else:
                 plan.append((i, [("chksum", o.tunnel_off + 6, "!H", 0xFFFF)]))
         i = starts.get(o.l4_off)
         if i is None or type(layers[i]).__name__ != o.l4.upper():
             return
         if o.l4 == "tcp":
-            plan.append((i, [("seq", o.l4_off + 4, "!I", 0xFFFFFFFF), ("flags", o.l4_off + 12, "!H", 0x1FF),
-                             ("chksum", o.l4_off + 16, "!H", 0xFFFF)]))
+            plan.append(
+                (
+                    i,
+                    [
+                        ("seq", o.l4_off + 4, "!I", 0xFFFFFFFF),
+                        ("flags", o.l4_off + 12, "!H", 0x1FF),
+                        ("chksum", o.l4_off + 16, "!H", 0xFFFF),
+                    ],
+                )
+            )
         else:
             plan.append((i, [("chksum", o.l4_off + 6, "!H", 0xFFFF)]))
         raw_index = starts.get(o.payload_off)
@@ -854,8 +1032,9 @@ class _Deriver:
         return top
 
 
-def segment(pkt: Union[Packet, bytes], mss: Optional[int] = None, mtu: Optional[int] = None,
-            **knobs: Any) -> List[Packet]:
+def segment(
+    pkt: Union[Packet, bytes], mss: Optional[int] = None, mtu: Optional[int] = None, **knobs: Any
+) -> List[Packet]:
     """Cut a GSO/TSO super-packet into what Linux's software GSO sends.
 
     ``pkt`` is an ``Ether`` (or ``IP``/``IPv6``) packet, or frame bytes:
@@ -882,9 +1061,11 @@ def segment(pkt: Union[Packet, bytes], mss: Optional[int] = None, mtu: Optional[
     - ``csum_offload``: leave inner TCP/UDP checksums CHECKSUM_PARTIAL (the
       pseudo-header sum) as a device with tx checksum offload receives
       them; outer checksums are then computed as local checksum offload does.
-    - ``tunnel``: "geneve", "vxlan", "vxlan-gpe" or "none" to override the
-      port-based (or layer-based) detection; ``tunnel_ports`` replaces the
-      port table :data:`TUNNEL_PORTS`.  A UDP datagram on any other port
+    - ``tunnel``: "geneve", "vxlan", "vxlan-gpe" (or a registry alias) or
+      "none" to override the port-based (or layer-based) detection;
+      ``tunnel_ports`` replaces the port table :data:`TUNNEL_PORTS` (a dict,
+      or a :class:`scapy_geneve.registry.Ports` such as
+      ``DEFAULT_PORTS.extended(geneve=[6082])``).  A UDP datagram on any other port
       that is longer than the MSS is cut as UDP GSO.
 
     Returns new packets of the input's first layer class, times copied.  They
@@ -892,8 +1073,12 @@ def segment(pkt: Union[Packet, bytes], mss: Optional[int] = None, mtu: Optional[
     the first and the last segment are dissected: the others are copies of the
     first with their own IDs, sequence number, flags, checksums and payload
     (about 3x faster; see :class:`_Deriver`).
-    Raises :class:`BuildError` for an impossible MSS/MTU and
-    :class:`CaptureError` for a packet whose headers cannot be read.
+    Frames that are not IP (ARP, LLDP, 802.3/LLC: Scapy's ``Dot3``) come back
+    unchanged, as a list of one copy.
+    Raises :class:`BuildError` for an impossible MSS/MTU, :class:`CaptureError`
+    for a packet whose headers cannot be read (never another exception for
+    any bytes), and :class:`NotSegmentable` (a CaptureError) for an IP packet
+    GSO does not cut (a fragment, a tunnel carrying no IP).
     """
     raw, link, cls = _link_of(pkt)
     if knobs.get("tunnel") is None:
@@ -901,8 +1086,9 @@ def segment(pkt: Union[Packet, bytes], mss: Optional[int] = None, mtu: Optional[
     derive = knobs.pop("_derive", True)
     frames = segment_bytes(raw, mss, mtu, link=link, **knobs)
     if derive and len(frames) >= 3:
-        d = _Deriver(cls, frames[0], parse_offsets(frames[0], link, knobs.get("tunnel"),
-                                                   knobs.get("tunnel_ports")))
+        d = _Deriver(
+            cls, frames[0], parse_offsets(frames[0], link, knobs.get("tunnel"), knobs.get("tunnel_ports"))
+        )
         return [_copy_meta(pkt, d.packet(f)) for f in frames]
     return [_copy_meta(pkt, cls(f)) for f in frames]
 
@@ -914,7 +1100,7 @@ def finish_checksums(pkt: Union[Packet, bytes], **knobs: Any) -> Packet:
     packet fits in 64 KB), recomputes the IPv4 header checksums, the inner
     TCP/UDP checksum (a partial one holds only the pseudo-header sum) and a
     non-zero outer UDP checksum; an outer UDP checksum of 0 stays 0.  Nothing
-    else changes: no segmentation.  Non-IP frames come back unchanged.
+    else changes: no segmentation.  Non-IP frames (ARP, 802.3/LLC) come back unchanged.
     """
     raw, link, cls = _link_of(pkt)
     if knobs.get("tunnel") is None:
