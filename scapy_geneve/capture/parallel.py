@@ -15,12 +15,13 @@ import concurrent.futures
 import glob
 import multiprocessing
 import os
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from scapy_geneve.capture.scan import ScanStats, compute_stats
 from scapy_geneve.errors import CaptureError
 
-__all__ = ["expand_inputs", "map_files", "stats_files", "FileStats", "input_bytes"]
+__all__ = ["expand_inputs", "map_files", "stats_files", "merge_stats", "count_file", "FileStats",
+           "input_bytes"]
 
 T = TypeVar("T")
 
@@ -61,7 +62,7 @@ def _context() -> Any:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
-def map_files(func: Callable[..., T], paths: Sequence[str], jobs: int = 1,
+def map_files(func: Callable[..., T], paths: Sequence[Any], jobs: int = 1,
               args: Tuple[Any, ...] = ()) -> Iterator[T]:
     """``func(path, *args)`` for each of PATHS, yielded in the order of PATHS.
 
@@ -125,12 +126,58 @@ def stats_files(paths: Sequence[str], jobs: int = 1,
             done_bytes += _size(result.stats.path)
         if progress is not None:
             progress(done_bytes, done_packets)
-    merged = ScanStats(paths[0] if len(paths) == 1 else "")
-    for result in per_file:
-        merged.merge(result.stats)
-    if len(per_file) == 1:
-        merged.format = per_file[0].stats.format
-    return merged, per_file
+    return merge_stats([result.stats for result in per_file]), per_file
+
+
+def merge_stats(parts: Sequence[ScanStats]) -> ScanStats:
+    """One ScanStats counting everything PARTS count (in any order: the same result).
+
+    ``path`` and ``format`` are the parts' when they all agree ("" and "mixed"
+    otherwise); ``error`` joins the parts' errors.
+    """
+    merged = ScanStats(parts[0].path if len({p.path for p in parts}) == 1 else "")
+    for part in parts:
+        _merge(merged, part)
+    formats = {p.format for p in parts if p.format}
+    merged.format = formats.pop() if len(formats) == 1 else "mixed" if formats else ""
+    errors = [p.error for p in parts if p.error]
+    merged.error = "; ".join(errors) if errors else None
+    return merged
+
+
+def _merge(into: ScanStats, other: ScanStats) -> None:
+    if hasattr(into, "merge"):
+        into.merge(other)
+        return
+    _merge_counters(into, other)
+
+
+def _add_counts(into: Dict[Any, Any], other: Dict[Any, Any]) -> None:
+    """Add OTHER's counters (ints, or lists of ints) to INTO's."""
+    for key, value in other.items():
+        if isinstance(value, list):
+            mine = into.setdefault(key, [0] * len(value))
+            for k, item in enumerate(value):
+                mine[k] += item
+        else:
+            into[key] = into.get(key, 0) + value
+
+
+def _merge_counters(into: ScanStats, other: ScanStats) -> None:
+    """ScanStats.merge until scan.py has it (the decoder engineer adds it): the sum
+    of every counter, the earliest first and latest last time."""
+    for name in ("packets", "bytes", "captured", "c_bit", "oam", "critical_options",
+                 "crit_without_c", "malformed", "snapped"):
+        setattr(into, name, getattr(into, name) + getattr(other, name))
+    for name in ("linktypes", "outer", "kinds", "vnis", "no_vni", "options", "option_classes",
+                 "inner", "reasons", "skipped"):
+        _add_counts(getattr(into, name), getattr(other, name))
+    times = [t for t in (into.first_ns, other.first_ns) if t is not None]
+    into.first_ns = min(times) if times else None
+    times = [t for t in (into.last_ns, other.last_ns) if t is not None]
+    into.last_ns = max(times) if times else None
+    firsts = [n for n in (into.first_skipped, other.first_skipped) if n is not None]
+    into.first_skipped = min(firsts) if firsts else None
 
 
 def _size(path: str) -> int:

@@ -1,110 +1,337 @@
-"""``scapy-geneve filter IN OUT``: copy the packets that match, byte for byte."""
+"""``scapy-geneve filter IN... OUT``: copy the packets that match, byte for byte.
+
+OUT's format is ``-F``, else OUT's name (.pcap, .pcapng, with .gz for gzip),
+else the first input's.  Where an input already has that format its records
+are copied as they are in the file (timestamps, lengths, pcapng options and
+other blocks included).  Otherwise the matching packets are rewritten: a pcap
+input becomes a pcapng section with one interface of the file's link type,
+snaplen and resolution; pcapng packets written to a pcap keep their bytes,
+lengths and times (a pcap holds one link type and one resolution: a packet
+that does not fit is refused, naming it).  Several inputs (globs too) are
+written one after the other, in order; ``--jobs N`` filters N at once with the
+same result.
+"""
 
 import argparse
+import contextlib
+import gzip
+import os
+import shutil
 import sys
-from typing import Any, List
+import tempfile
+from typing import IO, Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from scapy_geneve.cli._common import Progress, capture_output
-from scapy_geneve.cli.stats import add_scan_options, input_size, scan_kwargs
+from scapy_geneve.capture.parallel import expand_inputs, input_bytes, map_files
+from scapy_geneve.capture.pcapio import (MAX_SNAPLEN, PcapngWriter, PcapWriter, iter_records,
+                                         open_capture)
+from scapy_geneve.capture.scan import PacketFilter, filter_capture
+from scapy_geneve.cli import _options
+from scapy_geneve.cli._common import Progress, capture_output, writes_directly
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.capture.scan import KINDS, PacketFilter, filter_capture
 
-
-def _numbers(text: str) -> List[int]:
-    try:
-        return [int(part, 0) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a number or a comma-separated list of "
-                                         "numbers (decimal or 0x hex)" % text) from None
-
-
-def _kinds(text: str) -> List[str]:
-    kinds = [part.strip().lower() for part in text.split(",") if part.strip()]
-    for kind in kinds:
-        if kind not in KINDS:
-            raise argparse.ArgumentTypeError("unknown kind %r (choose from %s)"
-                                             % (kind, ", ".join(KINDS)))
-    return kinds
-
-
-def add_filter_options(parser: argparse.ArgumentParser) -> None:
-    """The packet-selection options shared by ``filter`` and ``show``."""
-    group = parser.add_argument_group(
-        "selection", "Values of one option are OR-ed (repeat it or use commas); different "
-                     "options are AND-ed.  Numbers are decimal or 0x hex.")
-    group.add_argument("--vni", type=_numbers, action="append", default=[], metavar="N",
-                       help="identifier: Geneve/VXLAN/GPE VNI, NVGRE VSID, STT context ID, "
-                            "L2TPv3 session ID")
-    group.add_argument("--option-class", type=_numbers, action="append", default=[],
-                       metavar="C", help="has a Geneve option of class C (e.g. 0x0102)")
-    group.add_argument("--option-type", type=_numbers, action="append", default=[],
-                       metavar="T", help="has a Geneve option of type T, the 8-bit wire value "
-                                         "(0x80 bit = critical); with --option-class, the "
-                                         "same option must match both")
-    group.add_argument("--kind", type=_kinds, action="append", default=[], metavar="K",
-                       help="encapsulation: %s" % ", ".join(KINDS))
-    group.add_argument("--malformed", action="store_true", help="only malformed packets")
-    group.add_argument("--invert", action="store_true",
-                       help="select the packets that do NOT match (e.g. everything but a VNI)")
-
-
-def packet_filter(args: argparse.Namespace) -> PacketFilter:
-    """A :class:`PacketFilter` from the selection options in ARGS."""
-    def flat(lists: List[List[Any]]) -> List[Any]:
-        return [value for values in lists for value in values]
-    try:
-        return PacketFilter(vni=flat(args.vni), kind=flat(args.kind),
-                            option_class=flat(args.option_class),
-                            option_type=flat(args.option_type), malformed=args.malformed,
-                            invert=args.invert)
-    except ValueError as exc:
-        raise SystemExit("scapy-geneve %s: error: %s" % (args.command, exc)) from None
+PCAP_HEADER_LEN = 24
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "filter", help="write the packets that match to a new capture",
-        description="Copy the packets of IN that match the selection to OUT, with their "
-                    "original bytes and timestamps (pcap in gives pcap out with the same "
-                    "header; pcapng in gives pcapng out with every interface and other "
-                    "block kept).  OUT is written atomically and may not be IN.")
-    parser.add_argument("input", metavar="IN",
-                        help="capture file (pcap or pcapng); - reads standard input")
-    parser.add_argument("output", metavar="OUT",
-                        help="capture file to write; - writes standard output")
-    add_filter_options(parser)
+        description=__doc__.split("\n\n", 1)[1].replace("``", "") + "  OUT is written "
+                    "atomically and is never an input.")
+    parser.add_argument("files", nargs="*", metavar="IN... OUT",
+                        help="capture files or globs to read (- reads standard input), then "
+                             "the capture to write (- writes standard output)")
+    parser.add_argument("-r", dest="read_files", action="append", default=[], metavar="FILE",
+                        help="read FILE (as a positional IN; repeatable)")
+    parser.add_argument("-w", dest="write_file", metavar="FILE",
+                        help="write FILE (the positional OUT)")
+    _options.add_format_option(parser)
+    _options.add_selection_options(parser)
     parser.add_argument("--keep-partial", action="store_true",
-                        help="if IN is damaged part-way, still write the packets that "
+                        help="if an input is damaged part-way, still write the packets that "
                              "matched before the damage (exit code stays 2)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_scan_options(parser)
+    parser.add_argument("-j", "--jobs", type=_options.positive_int, default=1, metavar="N",
+                        help="filter N inputs at once in N processes (same output)")
+    _options.add_quiet_option(parser)
+    _options.add_decoding_options(parser)
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    pfilter = packet_filter(args)
-    bar = Progress(input_size(args.input), "filter", args.quiet)
+def plural(count: int, word: str) -> str:
+    return "%d %s%s" % (count, word, "" if count == 1 else "s")
+
+
+# -- what each input becomes ---------------------------------------------------------------
+class PcapOut(NamedTuple):
+    """A pcap output's global header: byte order, nanosecond times, link type, snaplen."""
+
+    endian: str
+    nanosecond: bool
+    linktype: int
+    snaplen: int
+
+
+class Piece(NamedTuple):
+    """One input and how it reaches OUT."""
+
+    path: str
+    target: str                 # "pcap" or "pcapng"
+    pcap: Optional[PcapOut]     # the pcap output's header (target "pcap")
+    header: bool                # this piece starts the pcap output: write its header
+
+
+def _peek(path: str) -> Tuple[str, PcapOut]:
+    """The format of a capture and, as a pcap header, what it holds (for a pcapng:
+    its first packet's link type, nanoseconds, little endian)."""
+    with open_capture(path) as reader:
+        if reader.format == "pcap":
+            return "pcap", PcapOut(reader.endian, bool(reader.nanosecond), reader.linktype,
+                                   reader.snaplen or MAX_SNAPLEN)
+        first = next(reader.records(), None)
+        return "pcapng", PcapOut("<", True, -1 if first is None else first.linktype,
+                                 MAX_SNAPLEN)
+
+
+def pieces(paths: Sequence[str], chosen: Optional[str]) -> List[Piece]:
+    """The pieces of OUT: each input, the output format, the pcap header to write."""
+    if list(paths) == ["-"]:    # standard input is read once: it tells its format as it goes
+        return [Piece("-", chosen or "", None, True)]
+    peeks = [_peek(path) for path in paths]
+    target = chosen or peeks[0][0]
+    pcap = peeks[0][1] if target == "pcap" else None
+    return [Piece(path, target, pcap, k == 0) for k, path in enumerate(paths)]
+
+
+# -- writing one piece ---------------------------------------------------------------------
+class _Skip:
+    """A binary stream that drops the first SKIP bytes written to it (a pcap header)."""
+
+    def __init__(self, out: IO[bytes], skip: int) -> None:
+        self.out, self.skip = out, skip
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        cut = min(self.skip, len(view))
+        self.skip -= cut
+        if len(view) > cut:
+            self.out.write(view[cut:])
+        return len(view)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def _copies_as_is(piece: Piece, fmt: str, found: PcapOut) -> bool:
+    if fmt != piece.target:
+        return False
+    if fmt == "pcapng" or piece.pcap is None:
+        return True
+    return found[:3] == piece.pcap[:3]      # same byte order, resolution and link type
+
+
+def write_piece(piece: Piece, out: IO[bytes], pfilter: PacketFilter, kwargs: Dict[str, Any],
+                counts: List[int], progress: Any = None) -> None:
+    """The packets of one input that match, onto OUT, as PIECE says.
+
+    ``counts`` gets [packets read, written, not examined] added as it goes; a
+    damaged input raises CaptureError after what it matched was written.
+    """
+    if piece.path == "-" and not piece.target:     # as it comes: live pipelines stay live
+        _filter(piece.path, out, pfilter, kwargs, counts, progress)
+        return
+    fmt, found = ("", PcapOut("<", True, 0, 0)) if piece.path == "-" else _peek(piece.path)
+    if piece.path != "-" and _copies_as_is(piece, fmt, found):
+        target = out if piece.header or piece.target != "pcap" else _Skip(out, PCAP_HEADER_LEN)
+        _filter(piece.path, target, pfilter, kwargs, counts, progress)
+        return
+    # Standard input, or another format: filter as is into a temporary file, then rewrite.
+    with tempfile.NamedTemporaryFile(prefix="scapy-geneve-filter.", suffix=".cap") as tmp:
+        error: Optional[CaptureError] = None
+        try:
+            _filter(piece.path, tmp, pfilter, kwargs, counts, progress)
+        except CaptureError as exc:
+            error = exc
+        tmp.flush()
+        if os.path.getsize(tmp.name):
+            _rewrite(tmp.name, piece, out)
+        if error is not None:
+            raise error
+
+
+def _filter(path: str, out: Any, pfilter: PacketFilter, kwargs: Dict[str, Any],
+            counts: List[int], progress: Any) -> None:
+    partial = [0, 0, 0]
+    try:
+        filter_capture(path, out, pfilter, progress=progress, counts=partial, **kwargs)
+    finally:
+        for k in range(3):
+            counts[k] += partial[k]
+
+
+def _rewrite(path: str, piece: Piece, out: IO[bytes]) -> None:
+    """The packets of the capture at PATH (already filtered) in PIECE's format."""
+    fmt, found = _peek(path)
+    target = piece.target or fmt
+    if target == fmt and (fmt == "pcapng" or piece.pcap is None or found[:3] == piece.pcap[:3]):
+        with open(path, "rb") as handle:
+            if not piece.header and fmt == "pcap":
+                handle.seek(PCAP_HEADER_LEN)
+            shutil.copyfileobj(handle, out)
+        return
+    if target == "pcapng":
+        writer = PcapngWriter(out)
+        writer.add_interface(found.linktype, found.snaplen, tsresol=9 if found.nanosecond else 6)
+        for rec in iter_records(path):
+            writer.write(rec.data, rec.ts_ns or 0, 0, rec.wirelen)
+        return
+    pcap = piece.pcap or found
+    sink: Any = out if piece.header else _Skip(out, PCAP_HEADER_LEN)
+    pwriter = PcapWriter(sink, pcap.linktype, nanosecond=pcap.nanosecond, snaplen=pcap.snaplen,
+                         endian=pcap.endian)
+    for rec in iter_records(path):
+        _fits_pcap(rec, pcap, piece.path)
+        pwriter.write(rec.data, rec.ts_ns or 0, rec.wirelen)
+
+
+def _fits_pcap(rec: Any, pcap: PcapOut, source: str) -> None:
+    if rec.linktype != pcap.linktype:
+        raise CaptureError("a pcap holds one link type: this packet's is %d, the output's %d "
+                           "(write pcapng: -F pcapng)" % (rec.linktype, pcap.linktype),
+                           path=source, packet=rec.number)
+    if not pcap.nanosecond and rec.ts_ns is not None and rec.ts_ns % 1000:
+        raise CaptureError("this packet's time has nanoseconds and the output pcap keeps "
+                           "microseconds (write pcapng: -F pcapng)", path=source,
+                           packet=rec.number)
+
+
+# -- many inputs: here, or in worker processes ------------------------------------------------
+def _piece_to_file(piece: Piece, pfilter: PacketFilter, kwargs: Dict[str, Any],
+                   directory: str) -> Tuple[str, List[int], Optional[CaptureError]]:
+    """(worker) One piece into a temporary file in DIRECTORY."""
+    fd, tmp = tempfile.mkstemp(prefix="piece.", dir=directory)
     counts = [0, 0, 0]
     error = None
-    with capture_output(args.output, args.input) as out:
+    with os.fdopen(fd, "wb") as handle:
         try:
-            filter_capture(args.input, out, pfilter, progress=bar.update, counts=counts,
-                           **scan_kwargs(args))
+            write_piece(piece, handle, pfilter, kwargs, counts)
         except CaptureError as exc:
-            if not args.keep_partial:
-                bar.close()
-                print("scapy-geneve filter: %d packets read, %d matched before the damage; "
-                      "%s not written (use --keep-partial to keep them)"
-                      % (counts[0], counts[1], args.output), file=sys.stderr)
-                raise
             error = exc
+    return tmp, counts, error
+
+
+def _run_pieces(plan: List[Piece], out: IO[bytes], args: argparse.Namespace,
+                pfilter: PacketFilter, kwargs: Dict[str, Any], bar: Progress,
+                counts: List[int]) -> List[CaptureError]:
+    """Every piece onto OUT in order; returns the errors of damaged inputs."""
+    errors: List[CaptureError] = []
+    if args.jobs <= 1 or len(plan) <= 1:
+        done = 0
+        for piece in plan:
+            def progress(read: int, _packets: int, before: int = done) -> None:
+                bar.update(before + read)
+            try:
+                write_piece(piece, out, pfilter, kwargs, counts, progress)
+            except CaptureError as exc:
+                errors.append(exc)
+                if not args.keep_partial:
+                    return errors
+            done += _size(piece.path)
+        return errors
+    directory = tempfile.mkdtemp(prefix=".filter.", dir=_near(args))
+    try:
+        done = 0
+        for tmp, part, error in map_files(_piece_to_file, plan, args.jobs,
+                                          (pfilter, kwargs, directory)):
+            with open(tmp, "rb") as handle:
+                shutil.copyfileobj(handle, out)
+            os.unlink(tmp)
+            for k in range(3):
+                counts[k] += part[k]
+            done += 1
+            bar.update(done)
+            if error is not None:
+                errors.append(error)
+                if not args.keep_partial:
+                    return errors
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return errors
+
+
+def _near(args: argparse.Namespace) -> str:
+    out = args.output_path
+    return tempfile.gettempdir() if out == "-" or writes_directly(out) else \
+        os.path.dirname(os.path.abspath(out))
+
+
+def _size(path: str) -> int:
+    try:
+        return 0 if path == "-" else os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+@contextlib.contextmanager
+def _maybe_gzip(out: IO[bytes], compress: bool) -> Iterator[IO[bytes]]:
+    if not compress:
+        yield out
+        return
+    with gzip.GzipFile(fileobj=out, mode="wb") as packed:
+        yield packed  # type: ignore[misc]
+
+
+def _in_out(args: argparse.Namespace) -> Tuple[List[str], str]:
+    files = list(args.files)
+    if args.write_file is not None:
+        out = args.write_file
+    elif files:
+        out = files.pop()
+    else:
+        _options.usage_error(args, "no output: give IN... OUT or -w FILE")
+    patterns = files + list(args.read_files)
+    if not patterns:
+        _options.usage_error(args, "no input: give IN... OUT or -r FILE (- reads standard "
+                                   "input)")
+    return expand_inputs(patterns), out
+
+
+def run(args: argparse.Namespace) -> int:
+    pfilter = _options.packet_filter(args)
+    paths, args.output_path = _in_out(args)
+    chosen = _options.output_format(args, args.output_path)
+    kwargs = _options.scan_kwargs(args)
+    plan = pieces(paths, chosen.format)
+    total = len(plan) if args.jobs > 1 and len(plan) > 1 else input_bytes(paths)
+    bar = Progress(total, "filter", args.quiet)
+    counts = [0, 0, 0]
+    errors: List[CaptureError] = []
+    with capture_output(args.output_path, *paths) as raw:
+        with _maybe_gzip(raw, chosen.gzip) as out:
+            errors = _run_pieces(plan, out, args, pfilter, kwargs, bar, counts)
+        if errors and not args.keep_partial and not writes_directly(args.output_path):
+            bar.close()
+            print("scapy-geneve filter: %s read, %d matched before the damage; %s not written "
+                  "(use --keep-partial to keep them)"
+                  % (plural(counts[0], "packet"), counts[1], args.output_path), file=sys.stderr)
+            raise errors[0]
     bar.close()
-    print("scapy-geneve filter: %d of %d packets written to %s"
-          % (counts[1], counts[0], args.output), file=sys.stderr)
-    if counts[2]:
-        print("scapy-geneve filter: %d packets were not examined (pcapng interfaces of "
-              "link types scan cannot read); they match only an empty or --invert "
-              "selection" % counts[2], file=sys.stderr)
-    if error is not None:
-        raise error
+    _summary(args, counts, errors)
+    if errors:
+        raise errors[0]
     return 0
+
+
+def _summary(args: argparse.Namespace, counts: List[int], errors: List[CaptureError]) -> None:
+    if args.quiet:
+        return
+    print("scapy-geneve filter: %d of %s written to %s"
+          % (counts[1], plural(counts[0], "packet"), args.output_path), file=sys.stderr)
+    if counts[2]:
+        print("scapy-geneve filter: %s %s not examined (pcapng interfaces of link types "
+              "scan cannot read); they match only an empty or --invert selection"
+              % (plural(counts[2], "packet"), "was" if counts[2] == 1 else "were"),
+              file=sys.stderr)
+    for error in errors[1:]:
+        print("scapy-geneve filter: error: %s" % error, file=sys.stderr)
+
+
+__all__ = ["register", "run", "pieces", "write_piece", "Piece", "PcapOut"]

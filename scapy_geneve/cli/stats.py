@@ -1,177 +1,293 @@
-"""``scapy-geneve stats PCAP``: packets and bytes per encapsulation, VNI,
-Geneve option, inner protocol, and malformed counts, without Scapy."""
+"""``scapy-geneve stats PCAP...``: packets and bytes per encapsulation, VNI,
+Geneve option, inner protocol, and malformed counts, without Scapy; many files
+(globs too) in ``--jobs N`` processes give the same counts as one."""
 
 import argparse
+import datetime
 import json
-import os
 import sys
 from typing import Any, Dict, List, Optional
 
+from scapy_geneve.capture.interrupt import Interrupted
+from scapy_geneve.capture.parallel import (FileStats, expand_inputs, input_bytes, merge_stats,
+                                           stats_files)
+from scapy_geneve.capture.scan import ScanStats, compute_stats
+from scapy_geneve.cli import _options
 from scapy_geneve.cli._common import Progress
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.capture.scan import KINDS, DEFAULT_PORTS, Ports, ScanStats, compute_stats
-
-
-def add_scan_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by stats, filter and show: ports and L2TPv3 framing."""
-    group = parser.add_argument_group("decoding")
-    group.add_argument("--geneve-port", type=_port, action="append", default=[],
-                       metavar="PORT", help="also read UDP dport PORT as Geneve (6081 always)")
-    group.add_argument("--vxlan-port", type=_port, action="append", default=[],
-                       metavar="PORT", help="also read UDP dport PORT as VXLAN "
-                                            "(4789 and 8472 always; e.g. 48879 for Cisco ACI)")
-    group.add_argument("--l2tp-cookie", type=int, choices=(0, 4, 8), default=0,
-                       help="L2TPv3 cookie length in bytes (not on the wire; default 0)")
-    group.add_argument("--l2tp-l2ss", action="store_true",
-                       help="L2TPv3 data packets carry the Default L2-Specific Sublayer")
-
-
-def _port(text: str) -> int:
-    value = int(text, 0)
-    if not 0 < value <= 0xFFFF:
-        raise argparse.ArgumentTypeError("%s is not a UDP port" % text)
-    return value
-
-
-def input_size(path: str) -> Optional[int]:
-    """Bytes to read for the progress bar (None for ``-``, standard input)."""
-    return None if path == "-" else os.path.getsize(path)
-
-
-def scan_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
-    """The keyword arguments for scapy_geneve.capture.scan functions from ARGS."""
-    ports = Ports(geneve=DEFAULT_PORTS.geneve | frozenset(args.geneve_port),
-                  vxlan=DEFAULT_PORTS.vxlan | frozenset(args.vxlan_port))
-    return {"ports": ports, "l2tp_cookie": args.l2tp_cookie, "l2tp_l2ss": args.l2tp_l2ss}
+from scapy_geneve.registry import get, names
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "stats", help="count packets per encapsulation, VNI, option, inner protocol",
-        description="Count packets and bytes per encapsulation (%s), per VNI, per Geneve "
-                    "option class and type, critical options, inner protocols and "
-                    "malformed packets.  Reads pcap and pcapng; never builds Scapy "
-                    "packets, so it runs at millions of packets per second."
-                    % ", ".join(KINDS))
-    parser.add_argument("pcap", help="capture file (pcap or pcapng); - reads standard input")
+        description="Count packets and bytes per encapsulation (%s), per identifier, per "
+                    "Geneve option class and type, critical options, inner protocols and "
+                    "malformed packets, over one or more captures (globs too).  Reads pcap "
+                    "and pcapng; never builds Scapy packets." % ", ".join(names()))
+    parser.add_argument("inputs", nargs="*", metavar="PCAP",
+                        help="capture files or globs (pcap or pcapng, gzip too); - reads "
+                             "standard input")
+    parser.add_argument("-r", dest="read_files", action="append", default=[], metavar="FILE",
+                        help="read FILE (the same as a positional PCAP; repeatable)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--top", type=int, default=20, metavar="N",
-                        help="show the N busiest VNIs and options (default 20; 0 = all)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_scan_options(parser)
+    parser.add_argument("--top", type=_top, default=20, metavar="N",
+                        help="show the N busiest identifiers and options (default 20; 0 = all)")
+    parser.add_argument("-j", "--jobs", type=_options.positive_int, default=1, metavar="N",
+                        help="count N files at once in N processes (default 1; the counts "
+                             "are the same)")
+    parser.add_argument("--utc", action="store_true",
+                        help="times in UTC (default: local time; the zone is always shown)")
+    _options.add_quiet_option(parser)
+    _options.add_decoding_options(parser)
     parser.set_defaults(func=run)
 
 
+def _top(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (all) or more, not %d" % value)
+    return value
+
+
+def plural(count: int, word: str) -> str:
+    """"1 packet", "2 packets"."""
+    return "%d %s%s" % (count, word, "" if count == 1 else "s")
+
+
+def date_text(ts_ns: int, utc: bool) -> str:
+    """YYYY-MM-DD HH:MM:SS.ffffff ZONE (nanoseconds when the capture has them)."""
+    sec, ns = divmod(ts_ns, 1_000_000_000)
+    try:
+        when = (datetime.datetime.fromtimestamp(sec, datetime.timezone.utc) if utc
+                else datetime.datetime.fromtimestamp(sec).astimezone())
+    except (OverflowError, OSError, ValueError):
+        return "%d.%09d s since the epoch" % (sec, ns)
+    frac = "%09d" % ns if ns % 1000 else "%06d" % (ns // 1000)
+    return "%s.%s %s" % (when.strftime("%Y-%m-%d %H:%M:%S"), frac,
+                         "UTC" if utc else when.strftime("%Z"))
+
+
+def iso_utc(ts_ns: Optional[int]) -> Optional[str]:
+    """ISO 8601 in UTC with nanoseconds, for JSON."""
+    if ts_ns is None:
+        return None
+    sec, ns = divmod(ts_ns, 1_000_000_000)
+    try:
+        when = datetime.datetime.fromtimestamp(sec, datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return "%s.%09dZ" % (when.strftime("%Y-%m-%dT%H:%M:%S"), ns)
+
+
 def _ident(kind: str, vni: int) -> str:
-    if kind == "stt":
-        return "0x%016x" % vni
-    if kind == "l2tpv3":
-        return "%d (0x%08x)" % (vni, vni)
-    return "%d (0x%06x)" % (vni, vni)
+    digits = (get(kind).id_bits + 3) // 4
+    if digits > 8:
+        return "0x%0*x" % (digits, vni)
+    return "%d (0x%0*x)" % (vni, digits, vni)
 
 
-def format_text(data: Dict[str, Any], top: int) -> str:
-    """The stats dict as the tables ``scapy-geneve stats`` prints."""
+def _header(data: Dict[str, Any], stats: ScanStats, utc: bool) -> List[str]:
+    files = data["files"]
+    if len(files) == 1:
+        what = "%s: %s" % (files[0]["file"], data["format"] or "?")
+    else:
+        formats: Dict[str, int] = {}
+        for entry in files:
+            formats[entry["format"] or "?"] = formats.get(entry["format"] or "?", 0) + 1
+        what = "%d files (%s)" % (len(files), ", ".join("%s %d" % kv for kv in formats.items()))
+    out = ["%s, %s, %d bytes on the wire (%d captured)" % (
+        what, plural(data["packets"], "packet"), data["bytes"], data["captured_bytes"])]
+    if stats.first_ns is not None and stats.last_ns is not None:
+        out.append("time: %s to %s (%.6f s)" % (date_text(stats.first_ns, utc),
+                                                date_text(stats.last_ns, utc), data["duration"]))
+    if len(files) > 1:
+        for entry in files:
+            out.append("  %s: %s, %s%s" % (entry["file"], entry["format"] or "?",
+                                           plural(entry["packets"], "packet"),
+                                           ", DAMAGED: " + entry["error"] if entry["error"]
+                                           else ""))
+    return out
+
+
+def _identifiers(data: Dict[str, Any], top: int) -> List[str]:
     out: List[str] = []
-    add = out.append
-    links = ", ".join("%s %d" % kv for kv in data["linktypes"].items()) or "-"
-    add("%s: %s, %d packets, %d bytes on the wire (%d captured)" % (
-        data["file"], data["format"] or "?", data["packets"], data["bytes"],
-        data["captured_bytes"]))
-    if data["duration"] is not None:
-        add("time: %.6f to %.6f (%.3f s)" % (data["first_time"], data["last_time"],
-                                              data["duration"]))
-    add("link types: %s" % links)
-    add("outer: %s" % (", ".join("%s %d" % kv for kv in data["outer"].items()) or "-"))
-    add("")
-    add("%-12s %12s %16s" % ("encapsulation", "packets", "bytes"))
-    for name, entry in data["encapsulations"].items():
-        add("%-12s %12d %16d" % (name, entry["packets"], entry["bytes"]))
     vnis = data["vnis"]
     if vnis:
         shown = vnis if top <= 0 else vnis[:top]
-        add("")
-        add("identifiers (VNI / VSID / STT context / L2TPv3 session): %d%s" % (
-            len(vnis), "" if len(shown) == len(vnis) else ", top %d shown" % len(shown)))
-        add("%-10s %-22s %12s %16s" % ("kind", "identifier", "packets", "bytes"))
+        out += ["", "identifiers (%s): %d%s" % (
+            " / ".join("%s %s" % (rec_title, id_title) for rec_title, id_title in _titles()),
+            len(vnis), "" if len(shown) == len(vnis) else ", top %d shown" % len(shown)),
+            "%-10s %-22s %12s %16s" % ("kind", "identifier", "packets", "bytes")]
         for entry in shown:
-            add("%-10s %-22s %12d %16d" % (entry["kind"], _ident(entry["kind"], entry["vni"]),
-                                           entry["packets"], entry["bytes"]))
+            out.append("%-10s %-22s %12d %16d" % (entry["kind"], _ident(entry["kind"],
+                                                                         entry["vni"]),
+                                                  entry["packets"], entry["bytes"]))
     for kind, count in data["without_identifier"].items():
         what = {"stt": "STT continuation segments (the context ID is in the first segment)",
                 "l2tpv3": "L2TPv3 control messages"}.get(kind, "%s without identifier" % kind)
-        add("%s: %d" % (what, count))
+        out.append("%s: %d" % (what, count))
+    return out
+
+
+def _titles() -> List[Any]:
+    from scapy_geneve.registry import records
+    return [(rec.title, rec.id_title) for rec in records() if rec.variant_of is None]
+
+
+def _options_table(data: Dict[str, Any], top: int) -> List[str]:
     options = data["options"]
-    if options:
-        shown = options if top <= 0 else options[:top]
-        add("")
-        add("Geneve options: %d kinds%s" % (len(options), "" if len(shown) == len(options)
-                                            else ", top %d shown" % len(shown)))
-        add("%-8s %-34s %-6s %-3s %12s %12s %16s" % ("class", "owner", "type", "C", "count",
-                                                      "packets", "bytes"))
-        for entry in shown:
-            add("0x%04x   %-34s 0x%02x   %-3s %12d %12d %16d" % (
-                entry["class"], entry["class_name"][:34], entry["type"],
-                "C" if entry["critical"] else "", entry["count"], entry["packets"],
-                entry["bytes"]))
-        classes = data["option_classes"]
-        if len(classes) < len(options):     # several types in a class: per-class totals
-            add("")
-            add("%-8s %-34s %12s %16s" % ("class", "owner", "packets", "bytes"))
-            for entry in classes if top <= 0 else classes[:top]:
-                add("0x%04x   %-34s %12d %16d" % (entry["class"], entry["class_name"][:34],
-                                                 entry["packets"], entry["bytes"]))
+    if not options:
+        return []
+    shown = options if top <= 0 else options[:top]
+    out = ["", "Geneve options: %s%s" % (plural(len(options), "kind"), "" if len(shown) == len(
+        options) else ", top %d shown" % len(shown)),
+        "%-8s %-34s %-6s %-3s %12s %12s %16s" % ("class", "owner", "type", "C", "count",
+                                                  "packets", "bytes")]
+    for entry in shown:
+        out.append("0x%04x   %-34s 0x%02x   %-3s %12d %12d %16d" % (
+            entry["class"], entry["class_name"][:34], entry["type"],
+            "C" if entry["critical"] else "", entry["count"], entry["packets"], entry["bytes"]))
+    classes = data["option_classes"]
+    if len(classes) < len(options):     # several types in a class: per-class totals
+        out += ["", "%-8s %-34s %12s %16s" % ("class", "owner", "packets", "bytes")]
+        for entry in classes if top <= 0 else classes[:top]:
+            out.append("0x%04x   %-34s %12d %16d" % (entry["class"], entry["class_name"][:34],
+                                                     entry["packets"], entry["bytes"]))
+    return out
+
+
+def _tail(data: Dict[str, Any]) -> List[str]:
+    out: List[str] = []
     crit = data["critical"]
     if crit["c_bit_packets"] or crit["critical_options"]:
-        add("critical: C bit set in %d packets; %d critical options; %d packets with a "
-            "critical option but C clear (RFC 8926 §3.5 requires C)" % (
-                crit["c_bit_packets"], crit["critical_options"],
-                crit["critical_option_without_c_bit"]))
+        out.append("critical: C bit set in %s; %s; %s with a critical option but C clear "
+                   "(RFC 8926 §3.5 requires C)" % (
+                       plural(crit["c_bit_packets"], "packet"),
+                       plural(crit["critical_options"], "critical option"),
+                       plural(crit["critical_option_without_c_bit"], "packet")))
     if data["oam_packets"]:
-        add("O (control/OAM) bit set: %d packets" % data["oam_packets"])
-    add("")
-    add("inner protocols: %s" % (", ".join("%s %d" % kv for kv in
-                                           data["inner_protocols"].items()) or "-"))
+        out.append("O (control/OAM) bit set: %s" % plural(data["oam_packets"], "packet"))
+    out += ["", "inner protocols: %s" % (", ".join("%s %d" % kv for kv in
+                                                   data["inner_protocols"].items()) or "-")]
     mal = data["malformed"]
-    add("malformed: %d packets" % mal["packets"])
+    out.append("malformed: %s" % plural(mal["packets"], "packet"))
     for reason, count in mal["reasons"].items():
-        add("  %8d  %s" % (count, reason))
+        out.append("  %8d  %s" % (count, reason))
     if data["snapped"]:
-        add("snapped (cut by the capture's snaplen before the headers ended): %d packets"
-            % data["snapped"])
+        out.append("snapped (cut by the capture's snaplen before the headers ended): %s"
+                   % plural(data["snapped"], "packet"))
     skipped = data["skipped"]
     if skipped["packets"]:
-        add("skipped (link type not supported, not examined): %d packets (%s), the first is "
-            "packet %d" % (skipped["packets"], ", ".join(
-                "link type %s: %d" % kv for kv in skipped["linktypes"].items()),
-                skipped["first_packet"]))
+        first = "" if skipped["first_packet"] is None else \
+            ", the first is packet %d" % skipped["first_packet"]
+        out.append("skipped (link type not supported, not examined): %s (%s)%s" % (
+            plural(skipped["packets"], "packet"), ", ".join(
+                "link type %s: %d" % kv for kv in skipped["linktypes"].items()), first))
     if data["error"]:
-        add("")
-        add("INCOMPLETE: the file is damaged; counts cover the packets before the damage.")
+        out += ["", "INCOMPLETE: a file is damaged; its counts cover the packets before the "
+                    "damage."]
+    return out
+
+
+def format_text(data: Dict[str, Any], stats: ScanStats, top: int, utc: bool = False) -> str:
+    """The stats dict as the tables ``scapy-geneve stats`` prints."""
+    out = _header(data, stats, utc)
+    out.append("link types: %s" % (", ".join("%s %d" % kv for kv in data["linktypes"].items())
+                                   or "-"))
+    out.append("outer: %s" % (", ".join("%s %d" % kv for kv in data["outer"].items()) or "-"))
+    out += ["", "%-12s %12s %16s" % ("encapsulation", "packets", "bytes")]
+    for name, entry in data["encapsulations"].items():
+        out.append("%-12s %12d %16d" % (name, entry["packets"], entry["bytes"]))
+    out += _identifiers(data, top) + _options_table(data, top) + _tail(data)
     return "\n".join(out)
 
 
-def run(args: argparse.Namespace) -> int:
-    stats = ScanStats(args.pcap)
-    bar = Progress(input_size(args.pcap), "stats", args.quiet)
+def to_dict(stats: ScanStats, per_file: List[FileStats]) -> Dict[str, Any]:
+    """ScanStats.to_dict() plus the files and ISO 8601 dates (UTC)."""
+    data = stats.to_dict()
+    data["files"] = [{"file": f.stats.path, "format": f.stats.format, "packets": f.stats.packets,
+                      "error": None if f.error is None else str(f.error)} for f in per_file]
+    if len(per_file) == 1:
+        data["file"], data["format"] = per_file[0].stats.path, per_file[0].stats.format
+    data["first_date"], data["last_date"] = iso_utc(stats.first_ns), iso_utc(stats.last_ns)
+    errors = [str(f.error) for f in per_file if f.error is not None]
+    data["error"] = "; ".join(errors) if errors else None
+    return data
+
+
+def _count_here(paths: List[str], kwargs: Dict[str, Any], bar: Progress) -> List[FileStats]:
+    """One file after the other in this process; on a signal, print what was counted."""
+    per_file: List[FileStats] = []
+    done = 0
+    for path in paths:
+        stats = ScanStats(path)
+
+        def progress(read: int, _packets: int, before: int = done) -> None:
+            bar.update(before + read)
+        try:
+            compute_stats(path, stats=stats, progress=progress, **kwargs)
+            per_file.append(FileStats(stats, None))
+        except CaptureError as exc:
+            stats.error = str(exc)
+            per_file.append(FileStats(stats, exc))
+        except Interrupted as stop:     # what was counted goes with the signal
+            per_file.append(FileStats(stats, None))
+            stop.per_file = per_file    # type: ignore[attr-defined]
+            raise
+        done += stats.captured if path == "-" else _size(path)
+    return per_file
+
+
+def _size(path: str) -> int:
+    import os
     try:
-        compute_stats(args.pcap, progress=bar.update, stats=stats, **scan_kwargs(args))
-    except CaptureError as exc:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    patterns = list(args.inputs) + list(args.read_files)
+    if not patterns:
+        _options.usage_error(args, "no input: give PCAP... or -r FILE (- reads standard input)")
+    paths = expand_inputs(patterns)
+    kwargs = _options.scan_kwargs(args)
+    bar = Progress(input_bytes(paths), "stats", args.quiet)
+    try:
+        if args.jobs > 1 and len(paths) > 1:
+            _merged, per_file = stats_files(paths, args.jobs, bar.update, **kwargs)
+        else:
+            per_file = _count_here(paths, kwargs, bar)
+    except Interrupted as stop:     # SIGINT/SIGTERM/SIGHUP: the counts so far, then the exit code
         bar.close()
-        stats.error = str(exc)
-        if stats.format:
-            _emit(stats, args)   # what was read up to the damage (nothing if not a capture)
+        counted = getattr(stop, "per_file", None)
+        if counted:
+            _emit(merge_stats([f.stats for f in counted]), counted, args)
         raise
     bar.close()
-    _emit(stats, args)
+    merged = merge_stats([f.stats for f in per_file])
+    errors = [f.error for f in per_file if f.error is not None]
+    if any(f.stats.format for f in per_file):
+        _emit(merged, per_file, args)
+    for error in errors[1:]:
+        print("scapy-geneve stats: error: %s" % error, file=sys.stderr)
+    if errors:
+        raise errors[0]
     return 0
 
 
-def _emit(stats: ScanStats, args: argparse.Namespace) -> None:
-    data = stats.to_dict()
+def _emit(stats: ScanStats, per_file: List[FileStats], args: argparse.Namespace) -> None:
+    data = to_dict(stats, per_file)
     if args.json:
         json.dump(data, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(format_text(data, args.top))
+        print(format_text(data, stats, args.top, args.utc))
     sys.stdout.flush()
+
+
+__all__ = ["register", "run", "format_text", "to_dict", "plural", "date_text"]
