@@ -195,3 +195,53 @@ def test_random_data_of_a_configured_session_dissects_losslessly(no_debug_dissec
     assert bytes(pkt) == wire
     if sid and len(data) >= 4 + cookie_len + 4 * l2ss:
         assert pkt[L2TPv3].cookie == data[4:4 + cookie_len]
+
+
+# -- the layer asks a resolver; the session table is a helper that installs itself ------------
+def test_the_layer_reads_the_layout_from_the_installed_resolver():
+    from scapy_geneve.layers.l2tpv3 import L2TPv3Layout, set_session_resolver
+    asked = []
+
+    def resolver(session_id, dst):
+        asked.append((session_id, dst))
+        return L2TPv3Layout(cookie_len=4, l2ss=True)
+
+    previous = set_session_resolver(resolver)
+    try:
+        pkt = IP(bytes(IP(src="192.0.2.1", dst="192.0.2.2", proto=115) / DATA_OVER_IP / INNER))
+        assert pkt[L2TPv3].cookie == b"\xc0\x01\xc0\x01" and pkt[L2TPv3].l2ss_seq == 5
+        assert asked == [(0x1234, "192.0.2.2")]
+        set_session_resolver(None)         # the layer alone: no cookie, no sublayer
+        assert IP(bytes(pkt))[L2TPv3].cookie == b""
+    finally:
+        set_session_resolver(previous)
+    assert previous is l2tpv3_lookup       # what importing scapy_geneve installed
+
+
+def test_layers_do_not_import_the_tunnel_helpers():
+    import subprocess
+    import sys
+    code = ("import sys; import scapy_geneve.layers.l2tpv3, scapy_geneve.layers.stt; "
+            "print(sorted(m for m in sys.modules if m.startswith(('scapy_geneve.tunnels', "
+            "'scapy_geneve.offload'))))")
+    # A fresh interpreter importing the layer files only (scapy_geneve/__init__ imports
+    # the helpers, so the layer files are loaded by path, as a stand-alone contrib would).
+    script = ("import importlib.util, sys, types\n"
+              "pkg = types.ModuleType('scapy_geneve'); pkg.__path__ = [%r]\n"
+              "sys.modules['scapy_geneve'] = pkg\n" % str(_package_dir()) + code)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.strip() == "[]"
+
+
+def _package_dir():
+    import pathlib
+
+    import scapy_geneve
+    return pathlib.Path(scapy_geneve.__file__).parent
+
+
+def test_old_import_path_forwards_with_a_deprecation_warning():
+    import scapy_geneve.layers.l2tpv3 as layer
+    with pytest.warns(DeprecationWarning, match="moved to scapy_geneve.tunnels.l2tpv3"):
+        assert layer.l2tpv3_session is l2tpv3_session

@@ -92,3 +92,23 @@ def test_nvgre_with_any_payload_round_trips(no_debug_dissector, vsid, flowid, pa
     pkt = IP(wire)
     assert pkt[NVGRE].vsid == vsid and pkt[NVGRE].flowid == flowid
     assert bytes(pkt) == wire
+
+
+def test_the_shared_binding_helper_puts_one_candidate_first():
+    from scapy.packet import Packet
+
+    from scapy_geneve.layers._bind import bind_bottom_up_first
+
+    class Probe(Packet):
+        name = "Probe"
+
+    class Lower(Packet):
+        name = "Lower"
+
+    Lower.payload_guess = [({"x": 1}, Raw)]
+    bind_bottom_up_first(Lower, Probe, x=2)
+    bind_bottom_up_first(Lower, Probe, x=2)         # twice: still one entry, still first
+    assert Lower.payload_guess == [({"x": 2}, Probe), ({"x": 1}, Raw)]
+    # NVGRE is IP protocol 47's first candidate; Scapy's GRE is still there after it.
+    ip47 = [cls for fval, cls in IP.payload_guess if fval.get("proto") == 47]
+    assert ip47[0] is NVGRE and GRE in ip47

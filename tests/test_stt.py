@@ -275,3 +275,51 @@ def test_an_identifier_used_again_for_another_frame_is_a_new_frame():
     done = stt_reassemble(one + one + two)        # same key and length, other bytes
     assert [f.stt.context_id for f in done.frames] == [1, 2]
     assert done.dropped == [(1, "duplicate segment of an already reassembled frame")]
+
+
+# -- the overlap check is n log n, not n² (issue 12: 32k one-byte segments took 36 s) -------
+class _CountingDict(dict):
+    """A chunk table that counts how many chunks the overlap check looks at."""
+
+    reads = 0
+
+    def __getitem__(self, key):
+        _CountingDict.reads += 1
+        return super().__getitem__(key)
+
+
+def test_overlap_check_looks_at_two_neighbours_per_segment_not_every_chunk():
+    from scapy_geneve.offload.stt import _Pending
+    n = 32768                                  # one frame, 32k one-byte segments
+    state = _Pending(n, chunks=_CountingDict())
+    order = list(range(n))
+    random.Random(7).shuffle(order)
+    _CountingDict.reads = 0
+    for offset in order:
+        assert state.clash(offset, b"x") is None
+        state.add(offset, b"x", False)
+    assert state.received == n and state.holes() == []
+    assert _CountingDict.reads <= 2 * n        # a scan of every chunk would read ~n²/2
+    assert state.clash(5, b"x") == "duplicate segment"
+    assert state.clash(5, b"xy").startswith("overlapping segment")
+
+
+def test_a_frame_in_512_one_byte_segments_in_any_order_reassembles():
+    frame = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22", type=0x88B5) / \
+        Raw(bytes(i & 0xFF for i in range(512 - 18 - 14)))
+    segs = stt_segment(frame, context_id=3, identifier=11, mss=1)
+    assert len(segs) == 512
+    random.Random(3).shuffle(segs)
+    segs.insert(100, segs[7])                  # one duplicate
+    done = stt_reassemble(segs, verify_checksum=False)
+    assert [(f.identifier, f.segments) for f in done.frames] == [(11, 512)]
+    assert bytes(done.frames[0].stt.payload) == bytes(frame)
+    assert [why for _, why in done.dropped] == ["duplicate segment"]
+
+
+def test_old_import_path_forwards_with_a_deprecation_warning():
+    import scapy_geneve.layers.stt as layer
+    with pytest.warns(DeprecationWarning, match="moved to scapy_geneve.offload.stt"):
+        assert layer.stt_reassemble is stt_reassemble
+    with pytest.raises(AttributeError):
+        layer.no_such_name  # noqa: B018

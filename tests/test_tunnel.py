@@ -346,3 +346,245 @@ def test_a_cookie_that_is_not_the_sessions_is_refused(session_table):
         decapsulate(bytes(bad))
     # Dissection itself still shows what is on the wire.
     assert IP(bytes(bad))[L2TPv3].cookie == b"\xde\xad\xbe\xef"
+
+
+# -- what a receiver must drop (RFC 8926 §3.4-3.5, RFC 6040, RFC 6935/6936) ----------------
+def _geneve_bytes(**kw):
+    """Outer IPv4 (20) + UDP (8) + Geneve (8 + options) + INNER, as bytes."""
+    return bytearray(bytes(encapsulate(INNER, "geneve", vni=0x1234, **kw)))
+
+
+def _redo_udp_checksum(data, v6=False):
+    pkt = (IPv6 if v6 else IP)(bytes(data))
+    del pkt[UDP].chksum
+    return bytearray(bytes(pkt))
+
+
+def _geneve_version(version):
+    # byte 28: |Ver|Opt Len|  (Ver in the top 2 bits)
+    data = _geneve_bytes()
+    data[28] = (version << 6) | (data[28] & 0x3F)
+    return data
+
+
+def _opt_len_past_packet():
+    # Opt Len 63 words = 252 bytes, but only INNER's 62 bytes follow the base header.
+    data = _geneve_bytes()
+    data[28] = 0x3F
+    return data[:20 + 8 + 8 + 62]
+
+
+def _options_not_adding_up():
+    # One 8-byte option (4 + Length 1 word), Opt Len says 1 word (4 bytes):
+    #   01 -> Ver 0, Opt Len 1 (was 2); then ff ff 01 01 "abcd": the option runs past it
+    data = _geneve_bytes(options=[GeneveOption(classid=0xFFFF, type=1, data=b"abcd")])
+    assert data[28] == 0x02
+    data[28] = 0x01
+    return data
+
+
+def _fragment():
+    # IPv4 flags byte 6: 0x20 = MF (DF cleared); the header checksum redone.
+    pkt = IP(bytes(_geneve_bytes()))
+    pkt.flags = "MF"
+    del pkt.chksum
+    return bytearray(bytes(pkt))
+
+
+def _udp_len_cuts_inner():
+    # UDP Length (bytes 24-25) says 8 + 8 + 30: the inner IPv4 says 48 bytes.
+    data = _geneve_bytes(udp_checksum=False)
+    data[24:26] = (8 + 8 + 30).to_bytes(2, "big")
+    return data
+
+
+def _ip_len_cuts_inner():
+    # IPv4 Total Length (bytes 2-3) cuts 20 bytes off the inner frame; checksum redone.
+    pkt = IP(bytes(_geneve_bytes(udp_checksum=False)))
+    pkt.len -= 20
+    del pkt.chksum
+    return bytearray(bytes(pkt))
+
+
+def _ce_over_not_ect():
+    # outer TOS byte 1 = 0x03 (CE); the inner IPv4 TOS is 0 (Not-ECT).
+    pkt = IP(bytes(_geneve_bytes()))
+    pkt.tos = 0x03
+    del pkt.chksum
+    return bytearray(bytes(pkt))
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda: _geneve_version(1), r"Geneve version 1 at offset 28: .* MUST drop"),
+    (lambda: _geneve_version(3), r"Geneve version 3 at offset 28"),
+    (_opt_len_past_packet, r"Geneve Opt Len 63 \(252 bytes\) at offset 28 runs past the packet"),
+    (_options_not_adding_up, r"Geneve options at offset 36 add up to 8 bytes, not the 4"),
+    (_fragment, r"IPv4 fragment at offset 0 \(MF=1"),
+    (_udp_len_cuts_inner, r"UDP length at offset 24 cuts the inner packet"),
+    (_ip_len_cuts_inner, r"IPv4 total length at offset 2 cuts the inner packet"),
+    (_ce_over_not_ect, r"ECN CE on the outer header \(offset 1\) over a Not-ECT inner"),
+], ids=["version-1", "version-3", "optlen-past-packet", "options-not-opt-len", "ipv4-mf",
+        "udp-length-cut", "ip-length-cut", "ce-over-not-ect"])
+def test_geneve_a_receiver_must_drop_is_refused_naming_field_and_offset(make, says,
+                                                                       no_debug_dissector):
+    with pytest.raises(NotATunnel, match=says):
+        decapsulate(bytes(make()))
+
+
+def test_ipv6_zero_udp_checksum_is_dropped_unless_configured():
+    # RFC 6935 §5 / RFC 6936: zero UDP checksums over IPv6 only on tunnels configured so.
+    out = encapsulate(INNER, "geneve", vni=1, underlay="ipv6", udp_checksum=False,
+                      udp6_zero_checksum=True)
+    with pytest.raises(NotATunnel, match=r"UDP checksum 0 at offset 46 over IPv6"):
+        decapsulate(bytes(out))
+    inner, info = decapsulate(bytes(out), udp6_zero_checksum=True)
+    assert bytes(inner) == bytes(INNER) and info.udp_checksum is False
+
+
+def test_ce_over_an_ect_inner_packet_is_delivered():
+    pkt = IP(bytes(encapsulate(inner_frame(tos=0x02), "geneve", vni=1)))   # inner ECT(0)
+    pkt.tos = 0x03                                                          # outer CE
+    del pkt.chksum
+    assert decapsulate(bytes(pkt))[1].tos == 0x03
+
+
+def test_trailing_bytes_past_the_lengths_are_not_inner_frame():
+    # Ethernet padding or an FCS after the IP datagram: not part of the inner frame.
+    out = encapsulate(INNER, "vxlan", vni=2, ether=True)
+    inner, _ = decapsulate(bytes(out) + b"\xde\xad\xbe\xef")
+    assert bytes(inner) == bytes(INNER)
+
+
+def test_decapsulate_agrees_with_the_projects_conformance_vectors():
+    """Every header check decapsulate makes, on the conformance vectors (Expect says)."""
+    from scapy_geneve import vectors
+    checked = {"geneve-version-1", "geneve-version-3", "geneve-optlen-mismatch",
+               "geneve-ecn-ce-over-not-ect", "geneve-ipv6-udp-checksum-zero",
+               "vxlan-i-flag-clear", "vxlan-ecn-ce-over-not-ect",
+               "vxlan-ipv6-udp-checksum-zero", "nvgre-inner-vlan", "nvgre-no-key",
+               "geneve-ports-reversed"}
+    for vec in vectors():
+        if vec.expect.name == "DROP" and vec.name in checked:
+            with pytest.raises(NotATunnel):
+                decapsulate(vec.frame())
+        elif vec.expect.name == "DELIVER" and vec.level != "CONTROL":
+            inner, _ = decapsulate(vec.frame())
+            want = vec.expected_inner()
+            assert want is None or vec.name.endswith("ce-over-ect0") or bytes(inner) == want
+
+
+# -- info.params() rebuilds what was received ------------------------------------------------
+def test_params_carry_ttl_ip_id_tos_reserved_bits_and_a_zero_checksum():
+    # A packet encapsulate() would not make by itself: TTL 17, ID 0x1234, DF clear,
+    # DSCP 0x28 with ECT(1) on the outer only, zero UDP checksum, Geneve Rsvd 0x15
+    # and reserved byte 0xAB.
+    sent = IP(src="198.51.100.1", dst="198.51.100.2", ttl=17, id=0x1234, flags=0,
+              tos=0xA1) / UDP(sport=50001, dport=6081, chksum=0) / \
+        Geneve(vni=7, reserved=0x15, reserved2=0xAB) / INNER
+    wire_bytes = bytes(sent)
+    inner, info = decapsulate(wire_bytes)
+    assert (info.ttl, info.ip_id, info.df, info.tos, info.udp_checksum) == (
+        17, 0x1234, False, 0xA1, False)
+    assert info.reserved == {"reserved": 0x15, "reserved2": 0xAB}
+    assert bytes(encapsulate(inner, "geneve", **info.params())) == wire_bytes
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_params_rebuild_ipv6_flow_label_and_hop_limit(kind):
+    out = encapsulate(INNER, kind, vni=9, underlay="ipv6", ttl=3, flow_label=0xABCDE, tos=0x20)
+    inner, info = decapsulate(wire(out))
+    again = encapsulate(inner, kind, **info.params())
+    assert [bytes(p) for p in (again if isinstance(again, list) else [again])] == \
+        [bytes(p) for p in (out if isinstance(out, list) else [out])]
+
+
+# -- inner frames over 64 KB --------------------------------------------------------------------
+BIG = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22", type=0x88B5) / Raw(b"j" * 70000)
+
+
+@pytest.mark.parametrize("kind, params, says", [
+    ("geneve", {}, r"UDP\.len: value 70030 does not fit in 16 bits"),
+    ("vxlan", {}, r"UDP\.len: value 70030 does not fit in 16 bits"),
+    ("nvgre", {}, r"IP\.len: value 70042 does not fit|IPv6\.plen: value 70022 does not fit"),
+    ("l2tpv3", {}, r"IP\.len: value 70038 does not fit|IPv6\.plen: value 70018 does not fit"),
+    ("l2tpv3", {"transport": "udp"}, r"UDP\.len: value 70030 does not fit in 16 bits"),
+    ("stt", {}, r"STT\.frame length: value 70032 does not fit in 16 bits"),
+])
+@pytest.mark.parametrize("underlay", ["ipv4", "ipv6"])
+def test_an_inner_frame_over_64k_is_a_build_error_at_encapsulate(kind, params, says,
+                                                                underlay):
+    with pytest.raises(BuildError, match=says):
+        encapsulate(BIG, kind, vni=5, underlay=underlay, **params)
+
+
+def test_the_largest_inner_frame_that_fits_builds():
+    # IPv4 Total Length 65535 = 20 + UDP 8 + Geneve 8 + inner 65499.
+    inner = Ether(type=0x88B5) / Raw(b"j" * (65499 - 14))
+    assert len(bytes(encapsulate(inner, "geneve", vni=1))) == 65535
+    with pytest.raises(BuildError, match="at most 65499 bytes"):
+        encapsulate(Ether(type=0x88B5) / Raw(b"j" * (65500 - 14)), "geneve", vni=1)
+
+
+# -- adding an encapsulation: a registry record, a layer, an adapter ---------------------
+def test_a_new_encapsulation_needs_only_a_record_a_layer_and_an_adapter(no_debug_dissector):
+    from scapy.fields import IntField
+    from scapy.packet import Packet, bind_layers, split_layers
+
+    from scapy_geneve import registry
+    from scapy_geneve.tunnels.base import Adapter
+
+    class Toy(Packet):                               # 4-byte header: a 32-bit "ring"
+        name = "Toy"
+        fields_desc = [IntField("ring", 0)]
+
+    class ToyAdapter(Adapter):
+        kind = "toy"
+        layers = (Toy,)
+
+        def encapsulate(self, inner, ident, outer, params):
+            udp = outer.udp(self.kind, 40000, 9999, True)
+            return outer.l3 / udp / Toy(ring=ident) / inner
+
+        def decapsulate(self, layer, packet, info):
+            info.vni = int(layer.ring)
+            return None
+
+        def params(self, info):
+            return {"sport": info.sport, "dport": info.dport}
+
+    record = registry.Encapsulation(
+        name="toy", kind=100, title="Toy", spec="this test", udp_ports=frozenset([9999]),
+        header_len=4, id_name="ring", id_title="Ring", id_bits=32,
+        layer=__name__ + ":Toy", adapter=__name__ + ":TOY_ADAPTER")
+    bind_layers(UDP, Toy, dport=9999)
+    bind_layers(Toy, Ether)
+    globals().update(Toy=Toy, TOY_ADAPTER=ToyAdapter())
+    registry.register(record)
+    try:
+        out = encapsulate(INNER, "toy", ring=0xDEADBEEF)
+        inner, info = decapsulate(bytes(out))
+        assert bytes(inner) == bytes(INNER) and (info.kind, info.vni) == ("toy", 0xDEADBEEF)
+        assert bytes(encapsulate(inner, "toy", **info.params())) == bytes(out)
+        with pytest.raises(BuildError, match=r"toy\.ring: value 4294967296 does not fit"):
+            encapsulate(INNER, "toy", vni=1 << 32)
+        with pytest.raises(NotATunnel, match="truncated Toy header: 2 bytes at offset 28"):
+            decapsulate(bytes(out)[:30])
+    finally:
+        registry.unregister("toy")
+        split_layers(UDP, Toy, dport=9999)
+        split_layers(Toy, Ether)
+    with pytest.raises(BuildError, match="kind"):
+        encapsulate(INNER, "toy", vni=1)
+
+
+# -- errors: the message reads right for every kind of reason ------------------------------
+@pytest.mark.parametrize("value, why, says", [
+    (1 << 24, "24 bits", "geneve.vni: value 16777216 does not fit in 24 bits"),
+    (9, "8 bytes", "geneve.vni: value 9 does not fit in 8 bytes"),
+    (0, "must be a positive number of payload bytes",
+     "geneve.vni: value 0 must be a positive number of payload bytes"),
+    (None, "is required: pass vni=", "geneve.vni is required: pass vni="),
+    ("x", "is not a number", "geneve.vni: value x is not a number"),
+])
+def test_build_error_wording(value, why, says):
+    assert str(BuildError("geneve", "vni", value, why)) == says

@@ -118,9 +118,9 @@ class TunnelInfo:
             out["flow_label"] = self.flow_label
         else:
             out.update(ip_id=self.ip_id, df=self.df)
-        if self.udp_checksum is False:
-            out["udp_checksum"] = False
-            if self.underlay == "ipv6":
+        if self.udp_checksum is not None:        # computed or zero, as received
+            out["udp_checksum"] = self.udp_checksum
+            if self.underlay == "ipv6" and not self.udp_checksum:
                 out["udp6_zero_checksum"] = True
         if self.reserved:
             out["reserved"] = dict(self.reserved)

@@ -445,9 +445,11 @@ def _inner_within(packet: Packet, l3: Optional[Packet], layer: Packet) -> Packet
         return cls(data)
     end, name, foff = _datagram_end(packet, l3, layer)
     start = len(bytes(packet)) - len(data)
-    inner = cls(data[:max(0, end - start)]) if end < start + len(data) else cls(data)
-    _check_cut(inner, name, foff, end - start)
-    return inner
+    whole = cls(data)
+    if end >= start + len(data):
+        return whole
+    _check_cut(whole, name, foff, end - start)     # the inner headers say they go on
+    return cls(data[:max(0, end - start)])
 
 
 def _check_cut(inner: Packet, name: str, foff: int, room: int) -> None:
