@@ -36,7 +36,7 @@ from scapy_geneve import registry
 from scapy_geneve.capture.decode import Decoded, GeneveOptionHeader, IPHeader, L4Header
 from scapy_geneve.consts import option_class_name
 
-__all__ = ["Summarizer", "FIELDS", "tcp_flags", "option_fields"]
+__all__ = ["Summarizer", "FastSummarizer", "FIELDS", "tcp_flags", "option_fields"]
 
 #: ``show -T fields -e NAME`` / ``show --json`` keys, in output order, with their meaning.
 FIELDS: Dict[str, str] = {
@@ -489,3 +489,182 @@ def _ipv4_text(value: int, _raw: bytes) -> str:
 
 def _ipv6_text(value: int, _raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, "big"))
+
+
+# -- the fast path: the common tunnel shape without the general decoder --------------------
+# Ethernet + IPv4 (no options) + UDP, 42 bytes: EtherType, Ver/IHL, Total Length, flags and
+# Fragment Offset, Protocol, the addresses, source and destination port, UDP Length.
+_OUTER = struct.Struct("!12xHBxH2xH1xB2x8sHHH2x")
+# inner IPv4 (no options): Ver/IHL, Total Length, flags and Fragment Offset, Protocol
+_INNER_IP = struct.Struct("!BxH2xH1xB")
+_TCP = struct.Struct("!HHIIBBH")
+
+
+class FastSummarizer(Summarizer):
+    """:class:`Summarizer` lines for whole captured frames, with a fast path.
+
+    ``line(data, linktype, wirelen)`` (or ``line_at(buf, offset, caplen, ...)`` for a
+    frame inside a larger buffer) gives exactly ``self(decode(data, ...), data)``.
+    Frames of the shape that fills real tunnel captures (Ethernet, IPv4 without
+    options or fragments, UDP to a Geneve or VXLAN port, a well-formed tunnel header,
+    inner Ethernet or (Geneve) IP, IPv4 without options, then TCP, UDP or ICMP, every
+    length consistent and nothing cut) take the fast path: the ``outer | tunnel |``
+    text is memoised by the bytes it comes from (outer addresses and ports, the whole
+    tunnel header), computed once by the reference
+    :func:`~scapy_geneve.capture.decode.decode` and :class:`Summarizer`; the inner
+    endpoints are memoised by address and port bytes; only the per-packet TCP, UDP
+    and ICMP fields are formatted.  Everything else goes through the reference.
+    tests/test_cli_show.py proves the two equal (hypothesis).
+    """
+
+    def __init__(self, numeric: bool = True, ports: registry.Ports = registry.DEFAULT_PORTS,
+                 l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
+                 state: Optional[Any] = None) -> None:
+        from scapy_geneve.capture.decode import DecodeState
+
+        super().__init__(numeric)
+        self.ports, self.cookie, self.l2ss = ports, l2tp_cookie, l2tp_l2ss
+        self.state = state if state is not None else DecodeState()
+        self._prefix: Dict[bytes, Optional[str]] = {}
+        self._inner_ep: Dict[bytes, str] = {}
+        self._geneve, self._vxlan = ports.geneve, ports.vxlan - ports.gpe
+        self.fast = self.slow = 0
+
+    def decode(self, data: bytes, linktype: int, wirelen: int) -> Decoded:
+        from scapy_geneve.capture.decode import decode
+
+        return decode(data, linktype, self.ports, self.cookie, self.l2ss, self.state, wirelen)
+
+    def line(self, data: bytes, linktype: int, wirelen: int) -> str:
+        """The one-liner of a captured frame."""
+        return self.line_at(data, 0, len(data), linktype, wirelen)
+
+    def line_at(self, buf: bytes, off: int, caplen: int, linktype: int, wirelen: int) -> str:
+        """The one-liner of the frame at ``buf[off:off + caplen]``."""
+        if linktype == 1 and wirelen == caplen and caplen >= 42:
+            text = self._fast(buf, off, off + caplen)
+            if text is not None:
+                self.fast += 1
+                return text
+        self.slow += 1
+        data = bytes(buf[off:off + caplen])
+        return self(self.decode(data, linktype, wirelen), data)
+
+    def _fast(self, buf: bytes, d: int, cap_end: int) -> Optional[str]:
+        (ethertype, vihl, total, frag, proto, _addrs, _sport, dport,
+         ulen) = _OUTER.unpack_from(buf, d)
+        if ethertype != 0x0800 or vihl != 0x45 or proto != 17 or frag & 0x1FFF or total < 28:
+            return None
+        ip_end = d + 14 + total
+        end = d + 34 + ulen
+        if ip_end > cap_end or ulen < 8 or end > ip_end:
+            return None
+        t = d + 42                              # the tunnel header
+        if t + 8 > end:
+            return None
+        if dport in self._geneve:
+            if buf[t] & 0xC0:                   # version != 0
+                return None
+            inner = t + 8 + (buf[t] & 0x3F) * 4
+            proto = _U16(buf, t + 2)[0]
+            if proto == 0x6558:                 # Ethernet, then IPv4
+                ip = inner + 14
+            elif proto == 0x0800:               # IPv4 directly (AWS GWLB)
+                ip = inner
+            else:
+                return None
+        elif dport in self._vxlan:
+            if not buf[t] & 0x08:               # I flag clear
+                return None
+            inner, ip = t + 8, t + 22
+        else:
+            return None
+        if ip + 20 > end or (ip > inner and _U16(buf, inner + 12)[0] != 0x0800):
+            return None
+        key = buf[d + 26:d + 38] + buf[t:inner]   # addresses, ports, tunnel header
+        prefix = self._prefix.get(key, "")
+        if prefix == "":
+            prefix = self._learn(key, bytes(buf[d:cap_end]))
+        if prefix is None:
+            return None
+        rest = self._inner_fast(buf, ip, end)
+        return None if rest is None else prefix + rest
+
+    def _learn(self, key: bytes, data: bytes) -> Optional[str]:
+        """``outer | tunnel | `` for these outer addresses, ports and tunnel header (None:
+        a shape the fast path does not take, e.g. options that do not add up)."""
+        dec = self.decode(data, 1, len(data))
+        prefix: Optional[str] = None
+        inner = dec.tunnel_off + dec.tunnel_len
+        if ((not dec.malformed or dec.reason_offset >= inner) and not dec.snapped
+                and dec.kind in ("geneve", "vxlan") and dec.inner_off == inner
+                and sum(4 + o.length * 4 for o in dec.options) == (dec.opt_len * 4
+                                                                   if dec.kind == "geneve" else 0)):
+            prefix = "%s | %s | " % (self.outer(dec, data), self.tunnel(dec, data))
+        if len(self._prefix) >= 1 << 16:
+            self._prefix.clear()
+        self._prefix[key] = prefix
+        return prefix
+
+    def _inner_fast(self, buf: bytes, ip: int, end: int) -> Optional[str]:
+        """Inner IPv4 (no options, not a fragment) + TCP/UDP/ICMP, or None."""
+        vihl, total, frag, proto = _INNER_IP.unpack_from(buf, ip)
+        ip_end = ip + total
+        if vihl != 0x45 or frag & 0x1FFF or total < 20 or ip_end > end:
+            return None
+        l4 = ip + 20
+        if proto == 6:
+            if l4 + 20 > ip_end:
+                return None
+            _sp, _dp, seq, ack, doff, flags, win = _TCP.unpack_from(buf, l4)
+            doff = (doff >> 4) * 4
+            if doff < 20 or l4 + doff > ip_end:
+                return None
+            length = ip_end - l4 - doff
+            if length:
+                rest = "TCP Flags [%s], seq %d:%d" % (_TCP_FLAGS[flags], seq,
+                                                       (seq + length) & 0xFFFFFFFF)
+            elif flags & 0x07:
+                rest = "TCP Flags [%s], seq %d" % (_TCP_FLAGS[flags], seq)
+            else:
+                rest = "TCP Flags [%s]" % _TCP_FLAGS[flags]
+            if flags & 0x10:
+                rest = "%s, ack %d, win %d, length %d" % (rest, ack, win, length)
+            else:
+                rest = "%s, win %d, length %d" % (rest, win, length)
+            key = buf[ip + 12:l4 + 4] + b"\x06"
+        elif proto == 17:
+            if l4 + 8 > ip_end:
+                return None
+            ulen = _U16(buf, l4 + 4)[0]
+            uend = min(ip_end, l4 + ulen) if ulen >= 8 else ip_end
+            rest = "UDP length %d" % max(0, uend - l4 - 8)
+            key = buf[ip + 12:l4 + 4] + b"\x11"
+        elif proto == 1:
+            if l4 + 2 > ip_end:
+                return None
+            typ, code = buf[l4], buf[l4 + 1]
+            name = ICMP_NAMES.get((4, typ))
+            what = name if name and (code == 0 or typ in (3, 1, 11)) else "type %d code %d" % (
+                typ, code)
+            rest = "ICMP %s, length %d" % (what, ip_end - l4)
+            key = buf[ip + 12:ip + 20]
+        else:
+            return None
+        ep = self._inner_ep.get(key)
+        if ep is None:
+            ep = self._endpoints_text(key, proto)
+        return "%s %s" % (ep, rest)
+
+    def _endpoints_text(self, key: bytes, proto: int) -> str:
+        src, dst = self._addr[key[:4]], self._addr[key[4:8]]
+        if proto in (6, 17):
+            name = "tcp" if proto == 6 else "udp"
+            text = "%s:%s > %s:%s" % (src, self.port(_U16(key, 8)[0], name), dst,
+                                      self.port(_U16(key, 10)[0], name))
+        else:
+            text = "%s > %s" % (src, dst)
+        if len(self._inner_ep) >= 1 << 16:
+            self._inner_ep.clear()
+        self._inner_ep[key] = text
+        return text

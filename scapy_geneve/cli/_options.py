@@ -45,7 +45,7 @@ import datetime
 import os
 import re
 import sys
-from typing import Any, Dict, Iterable, List, NamedTuple, NoReturn, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, NoReturn, Optional, Tuple
 
 from scapy_geneve import registry
 from scapy_geneve.consts import OPTION_CLASS_RANGES
@@ -331,21 +331,45 @@ class TimeFormat:
         self.prev: Optional[int] = None
         self._minute: Optional[Tuple[int, str]] = None
 
+        #: the formatter of this mode (``__call__`` without one indirection)
+        self.format: Callable[[Optional[int]], str] = {
+            0: self._clock_time, 1: self._none, 2: self._epoch, 3: self._delta_prev,
+            4: self._clock_time, 5: self._delta_first}[mode]
+
     def __call__(self, ts_ns: Optional[int]) -> str:
         """The time column for a packet at TS_NS nanoseconds (None: no time)."""
-        if self.mode == 1:
-            return ""
+        return self.format(ts_ns)
+
+    @staticmethod
+    def _none(_ts_ns: Optional[int]) -> str:
+        return ""
+
+    @staticmethod
+    def _epoch(ts_ns: Optional[int]) -> str:
+        if ts_ns is None:
+            return "-"
+        return "%d.%06d" % divmod(ts_ns // 1000, 1000000)
+
+    def _delta_prev(self, ts_ns: Optional[int]) -> str:
+        if ts_ns is None:
+            return "-"
+        prev, self.prev = self.prev, ts_ns
+        return _delta(ts_ns - (ts_ns if prev is None else prev))
+
+    def _delta_first(self, ts_ns: Optional[int]) -> str:
         if ts_ns is None:
             return "-"
         if self.first is None:
             self.first = ts_ns
-        prev, self.prev = self.prev, ts_ns
+        return _delta(ts_ns - self.first)
+
+    def _clock_time(self, ts_ns: Optional[int]) -> str:
+        if ts_ns is None:
+            return "-"
         sec, usec = divmod(ts_ns // 1000, 1000000)
-        if self.mode == 2:
-            return "%d.%06d" % (sec, usec)
-        if self.mode in (3, 5):
-            base = self.first if self.mode == 5 else (prev if prev is not None else ts_ns)
-            return _delta(ts_ns - base)
+        cached = self._minute
+        if cached is not None and 0 <= sec - cached[0] < 60:
+            return cached[1] % (sec - cached[0], usec)
         return self._clock(sec, usec)
 
     def _clock(self, sec: int, usec: int) -> str:

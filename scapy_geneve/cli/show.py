@@ -18,15 +18,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from scapy_geneve.capture import pcapio
 from scapy_geneve.capture.decode import DecodeState, decode
-from scapy_geneve.capture.summary import FIELDS, Summarizer
+from scapy_geneve.capture.summary import FIELDS, FastSummarizer, Summarizer
 from scapy_geneve.cli import _options
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample.pcap"
 CHUNK_LINES = 2048          # lines written at once when nobody watches them arrive
+# What a batch's ts_ns holds for a packet without a timestamp (a pcapng Simple Packet
+# Block): pcapio's marker, which Batch.records() turns into None (test_cli_show checks).
+NO_TIMESTAMP = -(1 << 63)
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -123,6 +126,12 @@ class _Writer:
         if self.per_line or len(self.pending) >= CHUNK_LINES:
             self.flush()
 
+    def extend(self, lines: List[str]) -> None:
+        """Many lines at once (written now: a batch of the reader is thousands of lines)."""
+        if lines:
+            self.pending.extend(lines)
+            self.flush()
+
     def flush(self) -> None:
         if self.pending:
             self.pending.append("")
@@ -182,17 +191,50 @@ def _check_fields(args: argparse.Namespace) -> List[str]:
 Emit = Callable[[pcapio.Record, Any], None]
 
 
-def _text_pass(args: argparse.Namespace, write: Callable[[str], None]) -> Emit:
-    summarize, stamp = Summarizer(numeric=args.numeric), _options.time_format(args)
-
-    def emit(record: pcapio.Record, dec: Any) -> None:
-        time_text = stamp(record.ts_ns)
-        line = summarize(dec, record.data)
-        if time_text:
-            write("%5d  %s  %s" % (record.number, time_text, line))
+def _text_lines(args: argparse.Namespace, path: str, write: "_Writer") -> None:
+    """The one-liners: :class:`FastSummarizer` on each frame where the reader put it."""
+    summarize = FastSummarizer(args.numeric, **_options.scan_kwargs(args))
+    stamp, left = _options.time_format(args), args.count
+    line_at, timed, no_ts = summarize.line_at, stamp.mode != 1, NO_TIMESTAMP
+    for buf, first, data_off, caplen, wirelen, ts_ns, linktype in _frames(path, args):
+        n = len(data_off) if left is None else min(left, len(data_off))
+        lines: List[str] = []
+        add = write if write.per_line else lines.append
+        if timed:
+            clock = stamp.format
+            for i in range(n):
+                ts = ts_ns[i]
+                add("%5d  %s  %s" % (first + i, clock(None if ts == no_ts else ts),
+                                      line_at(buf, data_off[i], caplen[i], linktype[i],
+                                              wirelen[i])))
         else:
-            write("%5d  %s" % (record.number, line))
-    return emit
+            for i in range(n):
+                add("%5d  %s" % (first + i, line_at(buf, data_off[i], caplen[i], linktype[i],
+                                                     wirelen[i])))
+        write.extend(lines)
+        if left is not None:
+            left -= n
+            if not left:
+                return
+
+
+Frames = Tuple[bytes, int, Any, Any, Any, Any, Any]
+
+
+def _frames(path: str, args: argparse.Namespace) -> Iterator[Frames]:
+    """(buffer, first packet number, data offsets, caplens, wirelens, times, link types)
+    per batch of the reader; with a selection, the chosen records one by one."""
+    pfilter = _options.packet_filter(args)
+    if pfilter.empty:
+        with pcapio.open_capture(path) as reader:
+            for batch in reader.batches():
+                data_off, _ends, caplen, wirelen, ts_ns, linktype, _iface = batch.fields
+                yield (bytes(batch.buf), batch.first, data_off, caplen, wirelen, ts_ns,
+                       linktype)
+        return
+    for rec in _records(path, args):
+        ts = NO_TIMESTAMP if rec.ts_ns is None else rec.ts_ns
+        yield rec.data, rec.number, (0,), (rec.caplen,), (rec.wirelen,), (ts,), (rec.linktype,)
 
 
 def _values(summarize: Summarizer, record: pcapio.Record, dec: Any) -> Dict[str, Any]:
@@ -253,21 +295,27 @@ def run(args: argparse.Namespace) -> int:
         return _detail_pass(args, _records(path, args), sys.stdout)
     out = sys.stdout
     write = _Writer(out, _live(path) and _watched(out))
-    make = {"text": _text_pass, "json": _json_pass, "fields": _fields_pass,
-            "csv": _fields_pass}[args.output_type]
-    emit = make(args, write)
-    kwargs = _options.scan_kwargs(args)
-    state = DecodeState()
     try:
-        for shown, record in enumerate(_records(path, args)):
-            if args.count is not None and shown >= args.count:
-                break
-            dec = decode(record.data, record.linktype, kwargs["ports"], kwargs["l2tp_cookie"],
-                         kwargs["l2tp_l2ss"], state, record.wirelen)
-            emit(record, dec)
+        if args.output_type == "text":
+            _text_lines(args, path, write)
+        else:
+            _machine_lines(args, _records(path, args), write)
     finally:           # an error or a signal: what was decoded is printed first
         write.flush()
     return 0
+
+
+def _machine_lines(args: argparse.Namespace, records: Iterable[pcapio.Record],
+                   write: Callable[[str], None]) -> None:
+    """JSON lines, fields or CSV: every packet through the decoder."""
+    emit = (_json_pass if args.output_type == "json" else _fields_pass)(args, write)
+    kwargs = _options.scan_kwargs(args)
+    state = DecodeState()
+    for shown, record in enumerate(records):
+        if args.count is not None and shown >= args.count:
+            break
+        emit(record, decode(record.data, record.linktype, kwargs["ports"],
+                            kwargs["l2tp_cookie"], kwargs["l2tp_l2ss"], state, record.wirelen))
 
 
 # -- --detail: Scapy's dissection -------------------------------------------------------------
