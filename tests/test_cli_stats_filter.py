@@ -88,7 +88,18 @@ class TestStats:
         assert "geneve" in out and "vxlan" in out and "nvgre" in out
         assert "100 (0x000064)" in out and "300 (0x00012c)" in out
         assert "Open Virtual Networking (OVN)" in out and "Amazon.com, Inc." in out
-        assert "malformed: 1 packets" in out and "Geneve option 1 overruns Opt Len" in out
+        assert "malformed: 1 packet\n" in out and "Geneve option 1 overruns Opt Len" in out
+        assert "1 packets" not in out
+
+    def test_dates_with_their_zone(self, capsys: pytest.CaptureFixture, pcap: Path) -> None:
+        """Dates, not epoch seconds; the zone is said (nanoseconds kept)."""
+        _code, out, _err = run_cli(capsys, "stats", "--utc", str(pcap))
+        assert "time: 2023-11-14 22:13:20.000000007 UTC to 2023-11-14 22:13:20.011000007 UTC " \
+               "(0.011000 s)" in out
+        _code, out, _err = run_cli(capsys, "stats", "--json", str(pcap))
+        data = json.loads(out)
+        assert data["first_date"] == "2023-11-14T22:13:20.000000007Z"
+        assert data["last_date"] == "2023-11-14T22:13:20.011000007Z"
 
     def test_json(self, capsys: pytest.CaptureFixture, pcap: Path) -> None:
         code, out, _err = run_cli(capsys, "stats", "--json", str(pcap))
@@ -138,19 +149,25 @@ class TestStats:
         code, _out, err = run_cli(capsys, "stats", str(bad))
         assert code == 2 and message in err and str(bad) in err
 
-    def test_extra_ports(self, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
-        """Cisco ACI's VXLAN port and a private Geneve port count only when named."""
+    def test_ports_from_the_registry(self, capsys: pytest.CaptureFixture,
+                                     tmp_path: Path) -> None:
+        """Cisco ACI's VXLAN port (48879) is VXLAN by default, as in show and lint; a
+        private Geneve port counts when named (hex too); --gpe-port says a port
+        carries VXLAN-GPE (OVS exts=gpe on 4789), the same option as lint's."""
         path = tmp_path / "ports.pcap"
         with open(path, "wb") as handle:
             writer = PcapWriter(handle)
             writer.write(bytes(OUTER / UDP(sport=1, dport=48879) / VXLAN(flags=8, vni=9) / INNER))
             writer.write(bytes(OUTER / UDP(sport=2, dport=6082) / Geneve(vni=8) / INNER))
+            writer.write(bytes(OUTER / UDP(sport=3, dport=4789) /
+                               VXLAN(flags=0x0C, NextProtocol=3, vni=7) / INNER))
         _code, out, _err = run_cli(capsys, "stats", "--json", str(path))
-        assert json.loads(out)["vnis"] == []
-        _code, out, _err = run_cli(capsys, "stats", "--json", str(path), "--vxlan-port", "48879",
-                                   "--geneve-port", "6082")
         assert {(v["kind"], v["vni"]) for v in json.loads(out)["vnis"]} == {("vxlan", 9),
-                                                                           ("geneve", 8)}
+                                                                           ("vxlan", 7)}
+        _code, out, _err = run_cli(capsys, "stats", "--json", str(path), "--geneve-port",
+                                   "0x17c2", "--gpe-port", "4789")
+        assert {(v["kind"], v["vni"]) for v in json.loads(out)["vnis"]} == {
+            ("vxlan", 9), ("geneve", 8), ("vxlan-gpe", 7)}
 
     def test_gzip_capture(self, capsys: pytest.CaptureFixture, pcapng: Path,
                           tmp_path: Path) -> None:
@@ -318,13 +335,22 @@ class TestFilter:
         assert code == 2 and "4 of 8 packets written" in err
         assert len(_records(out)) == 4
 
+    @pytest.mark.parametrize("argv, message", [
+        (["--kind", "gre"], "unknown encapsulation 'gre'"),
+        (["--vni", "ten"], "'ten' is not a number"),
+        (["--vni", "-1"], "identifier -1 is out of range"),
+        (["--vni", "16777216", "--kind", "geneve"], "--vni 16777216 does not fit in Geneve's VNI"),
+        (["--option-class", "0x10000"], "not a 16-bit value"),
+        (["--jobs", "0"], "must be at least 1"),
+    ])
     def test_bad_selection_values(self, capsys: pytest.CaptureFixture, pcap: Path,
-                                  tmp_path: Path) -> None:
-        with pytest.raises(SystemExit):
-            main(["filter", str(pcap), str(tmp_path / "o.pcap"), "--kind", "gre"])
-        with pytest.raises(SystemExit):
-            main(["filter", str(pcap), str(tmp_path / "o.pcap"), "--vni", "ten"])
-        capsys.readouterr()
+                                  tmp_path: Path, argv: List[str], message: str) -> None:
+        """Usage errors exit 2 with the option named, never a traceback, nothing written."""
+        with pytest.raises(SystemExit) as exc:
+            main(["filter", str(pcap), str(tmp_path / "o.pcap")] + argv)
+        assert exc.value.code == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "o.pcap").exists()
 
     @pytest.mark.oracle
     def test_tcpdump_and_tshark_read_the_output(self, capsys: pytest.CaptureFixture,
@@ -426,3 +452,181 @@ class TestUnsupportedInterface:
                               "189" % (path, first))
         data = json.loads(out)      # what was read is still reported
         assert data["packets"] == 3 and data["skipped"]["packets"] == 3
+
+
+# -- many files, many processes ---------------------------------------------------------------
+@pytest.fixture
+def many(tmp_path: Path) -> List[Path]:
+    """Four captures: the 12 FRAMES split 5/4/3 over three pcaps (µs, ns, big-endian ns
+    would differ: all little-endian ns here) and a pcapng of all of them."""
+    paths = []
+    for k, chunk in enumerate((FRAMES[:5], FRAMES[5:9], FRAMES[9:])):
+        path = tmp_path / ("part%d.pcap" % k)
+        with open(path, "wb") as handle:
+            writer = PcapWriter(handle, LINKTYPE_ETHERNET, nanosecond=True)
+            for i, frame in enumerate(chunk):
+                writer.write(frame, 1_700_000_000_000_000_000 + (k * 100 + i) * 1000)
+        paths.append(path)
+    ng = tmp_path / "all.pcapng"
+    with open(ng, "wb") as handle:
+        ngw = PcapngWriter(handle)
+        ngw.add_interface(LINKTYPE_ETHERNET)
+        for i, frame in enumerate(FRAMES):
+            ngw.write(frame, 1_700_000_001_000_000_000 + i * 1000)
+    paths.append(ng)
+    return paths
+
+
+class TestManyFiles:
+    def test_stats_over_a_glob_equals_the_sum(self, capsys: pytest.CaptureFixture,
+                                              many: List[Path]) -> None:
+        _code, out, _err = run_cli(capsys, "stats", "--json", str(many[0].parent / "part*.pcap"))
+        data = json.loads(out)
+        assert [f["file"] for f in data["files"]] == [str(p) for p in many[:3]]
+        assert [f["packets"] for f in data["files"]] == [5, 4, 3]
+        _code, out, _err = run_cli(capsys, "stats", "--json", str(many[3]))
+        whole = json.loads(out)
+        for key in ("packets", "bytes", "encapsulations", "vnis", "options", "option_classes",
+                    "critical", "inner_protocols", "malformed"):
+            assert data[key] == whole[key], key
+        _code, out, _err = run_cli(capsys, "stats", *map(str, many[:3]))
+        assert out.startswith("3 files (pcap 3), 12 packets")
+        assert "  %s: pcap, 3 packets" % many[2] in out
+
+    def test_jobs_give_the_same_counts(self, capsys: pytest.CaptureFixture,
+                                       many: List[Path]) -> None:
+        outs = []
+        for jobs in ("1", "2", "3"):
+            code, out, _err = run_cli(capsys, "stats", "--json", "--jobs", jobs, *map(str, many))
+            assert code == 0
+            outs.append(out)
+        assert outs[0] == outs[1] == outs[2]
+
+    def test_a_damaged_file_among_others(self, capsys: pytest.CaptureFixture,
+                                         many: List[Path], tmp_path: Path) -> None:
+        """The others are counted in full, the damaged one up to the damage; exit 2."""
+        offsets = [r.offset for r in iter_records(many[1])]
+        damaged = tmp_path / "damaged.pcap"
+        damaged.write_bytes(many[1].read_bytes()[:offsets[2] + 5])
+        for jobs in ("1", "2"):
+            code, out, err = run_cli(capsys, "stats", "--json", "-j", jobs, str(many[0]),
+                                     str(damaged), str(many[2]))
+            data = json.loads(out)
+            assert code == 2 and data["packets"] == 5 + 2 + 3
+            assert data["files"][1]["error"].startswith("%s, offset %d, packet 3" % (
+                damaged, offsets[2]))
+            assert "Traceback" not in err and "packet 3" in err
+
+    def test_missing_glob(self, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+        code, _out, err = run_cli(capsys, "stats", str(tmp_path / "nothing*.pcap"))
+        assert code == 2 and "no file matches the pattern" in err
+
+    def test_filter_many_inputs_in_order(self, capsys: pytest.CaptureFixture, many: List[Path],
+                                         tmp_path: Path) -> None:
+        """Three pcaps with one header: one pcap holding their matches in input order,
+        records byte for byte; --jobs 2 writes the same bytes."""
+        outs = []
+        for jobs in ("1", "2"):
+            out = tmp_path / ("out%s.pcap" % jobs)
+            code, _o, err = run_cli(capsys, "filter", "-j", jobs, *map(str, many[:3]), str(out),
+                                    "--kind", "geneve")
+            assert code == 0 and "9 of 12 packets written" in err
+            outs.append(out.read_bytes())
+        assert outs[0] == outs[1]
+        expected = many[0].read_bytes()[:24] + b"".join(
+            raw[r.offset:r.offset + 16 + r.caplen]
+            for path in many[:3] for raw in [path.read_bytes()] for r in iter_records(path)
+            if r.data in FRAMES[:8] or r.data == FRAMES[11])
+        assert outs[0] == expected
+
+    def test_filter_mixed_formats_to_pcapng(self, capsys: pytest.CaptureFixture,
+                                            many: List[Path], tmp_path: Path) -> None:
+        """pcap + pcapng into a .pcapng: the pcapng is copied as is, the pcap becomes a
+        section of its own; every packet keeps its bytes and nanosecond time."""
+        out = tmp_path / "mixed.pcapng"
+        code, _o, err = run_cli(capsys, "filter", str(many[1]), str(many[3]), str(out),
+                                "--vni", "200")
+        assert code == 0 and "6 of 16 packets written" in err
+        got = [(r.data, r.ts_ns) for r in iter_records(out)]
+        want = [(r.data, r.ts_ns) for path in (many[1], many[3]) for r in iter_records(path)
+                if r.data in (FRAMES[1], FRAMES[3], FRAMES[5], FRAMES[7])]
+        assert got == want and len(got) == 6
+        assert out.read_bytes().count(b"\x0a\x0d\x0d\x0a") == 2
+
+
+class TestOutputFormat:
+    """OUT's format follows -F or its name; the same format is copied byte for byte."""
+
+    def test_pcapng_in_pcap_out(self, capsys: pytest.CaptureFixture, pcapng: Path,
+                                tmp_path: Path) -> None:
+        out = tmp_path / "out.pcap"
+        code, _o, err = run_cli(capsys, "filter", str(pcapng), str(out), "--vni", "200")
+        assert code == 2 and "a pcap holds one link type" in err and "-F pcapng" in err
+        assert not out.exists()
+        eth_only = tmp_path / "eth.pcapng"
+        run_cli(capsys, "filter", str(pcapng), str(eth_only), "--vni", "200")
+        code, _o, err = run_cli(capsys, "filter", str(pcapng), str(out), "--vni", "200",
+                                "--kind", "geneve")
+        assert code == 2      # both interfaces still match: one is raw IP
+        single = tmp_path / "single.pcapng"
+        with open(single, "wb") as handle:
+            writer = PcapngWriter(handle)
+            writer.add_interface(LINKTYPE_ETHERNET, tsresol=9)
+            for i, frame in enumerate(FRAMES):
+                writer.write(frame, 1_700_000_000_000_000_001 + i, 0)
+        code, _o, err = run_cli(capsys, "filter", str(single), str(out), "--vni", "200")
+        assert code == 0 and "4 of 12 packets written" in err
+        raw = out.read_bytes()
+        assert raw[:4] == bytes.fromhex("4d3cb2a1")          # pcap, nanosecond, little endian
+        assert [(r.data, r.ts_ns) for r in iter_records(out)] == [
+            (FRAMES[i], 1_700_000_000_000_000_001 + i) for i in (1, 3, 5, 7)]
+
+    def test_pcap_in_pcapng_out_and_F(self, capsys: pytest.CaptureFixture, pcap: Path,
+                                      tmp_path: Path) -> None:
+        out = tmp_path / "out.pcapng"
+        code, _o, _err = run_cli(capsys, "filter", str(pcap), str(out), "--vni", "100")
+        assert code == 0 and out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+        assert [(r.data, r.ts_ns) for r in iter_records(out)] == [
+            (r.data, r.ts_ns) for r in iter_records(pcap) if r.data in
+            (FRAMES[0], FRAMES[2], FRAMES[4], FRAMES[6], FRAMES[8], FRAMES[11])]
+        forced = tmp_path / "forced.out"
+        run_cli(capsys, "filter", "-F", "pcapng", str(pcap), str(forced), "--vni", "100")
+        assert forced.read_bytes() == out.read_bytes()
+        same = tmp_path / "same.bin"        # no name, no -F: the input's format, as is
+        run_cli(capsys, "filter", str(pcap), str(same), "--vni", "100")
+        assert same.read_bytes()[:24] == pcap.read_bytes()[:24]
+
+    def test_gzip_by_name(self, capsys: pytest.CaptureFixture, pcap: Path,
+                          tmp_path: Path) -> None:
+        import gzip
+        out = tmp_path / "out.pcap.gz"
+        plain = tmp_path / "out.pcap"
+        run_cli(capsys, "filter", str(pcap), str(out), "--vni", "100")
+        run_cli(capsys, "filter", str(pcap), str(plain), "--vni", "100")
+        assert gzip.decompress(out.read_bytes()) == plain.read_bytes()
+
+    def test_quiet_and_one_packet(self, capsys: pytest.CaptureFixture, pcap: Path,
+                                  tmp_path: Path) -> None:
+        code, _o, err = run_cli(capsys, "filter", str(pcap), str(tmp_path / "o.pcap"),
+                                "--kind", "nvgre")
+        assert code == 0 and "1 of 12 packets written" in err
+        code, _o, err = run_cli(capsys, "filter", "-q", str(pcap), str(tmp_path / "o.pcap"),
+                                "--kind", "nvgre")
+        assert code == 0 and err == ""
+
+    @pytest.mark.oracle
+    def test_peers_read_the_converted_files(self, capsys: pytest.CaptureFixture, pcap: Path,
+                                            tmp_path: Path, tcpdump: str, tshark: str) -> None:
+        ng = tmp_path / "out.pcapng"
+        run_cli(capsys, "filter", str(pcap), str(ng), "--vni", "200")
+        res = subprocess.run([tshark, "-n", "-r", str(ng), "-T", "fields", "-e", "geneve.vni",
+                              "-e", "frame.time_epoch"], capture_output=True, text=True,
+                             check=True)
+        assert [int(line.split("\t")[0], 0) for line in res.stdout.splitlines()] == [200] * 4
+        assert res.stdout.splitlines()[0].split("\t")[1].startswith("1700000000.001000007")
+        back = tmp_path / "back.pcap"
+        run_cli(capsys, "filter", str(ng), str(back))
+        res = subprocess.run([tcpdump, "-nn", "--nano", "-tt", "-r", str(back), "geneve 200"],
+                             capture_output=True, text=True, check=True)
+        lines = res.stdout.splitlines()
+        assert len(lines) == 4 and lines[0].startswith("1700000000.001000007")
