@@ -47,7 +47,7 @@ from scapy_geneve.conformance.lint_rules import (INFO, LEVEL_ORDER, MUST, RULES,
 
 __all__ = ["Finding", "Rule", "RULES", "LintOptions", "PacketReport", "lint", "lint_bytes",
            "lint_report", "lint_summary", "select_rules", "MUST", "SHOULD", "INFO",
-           "GRE_AS", "GUESS_NOTE", "linktype_of"]
+           "GRE_AS", "GUESS_NOTE", "DEFAULT_OPTIONS", "linktype_of"]
 
 #: How GRE carrying Ethernet (0x6558) is read: ``auto`` (a keyed one is NVGRE,
 #: said to be a guess; a keyless one is RFC 2784 gretap), ``nvgre`` (every GRE
@@ -81,6 +81,10 @@ class LintOptions:
     def keeps(self, f: Finding) -> bool:
         return (self.rules is None or f.rule in self.rules) and \
             LEVEL_ORDER[f.level] >= LEVEL_ORDER[self.level]
+
+
+#: The defaults: the registry's ports, nothing understood, GRE read as said in :data:`GRE_AS`.
+DEFAULT_OPTIONS = LintOptions()
 
 
 @dataclass
@@ -192,11 +196,11 @@ def _judge(walk: _Walk, kind: str, site: Site, check: Callable[[Site], Inner]) -
 def _transport(walk: _Walk, ip: IPHeader) -> Optional[Inner]:
     """Lint the tunnel IP carries; returns what it carries (for nested tunnels)."""
     opts, proto, pos, end = walk.options, ip.proto, ip.l4, ip.end
+    if ip.frag_offset:
+        return None                          # no transport header in a non-first fragment
     if proto == IPPROTO_L2TP and opts.l2tpv3:
         return _judge(walk, "l2tpv3", Site(walk.data, ip, pos, end),
                       lambda s: check_l2tpv3_ip(s, _session_len(opts)))
-    if ip.frag_offset:
-        return None                          # no transport header in a non-first fragment
     if proto == 17:
         return _udp(walk, ip, pos, end)
     if proto == IPPROTO_GRE:
@@ -230,7 +234,7 @@ def _level(walk: _Walk, data: bytes, linktype: int, base: int) -> Optional[Tuple
 
 
 def lint_report(data: bytes, linktype: int = LINKTYPE_ETHERNET,
-                options: LintOptions = LintOptions()) -> PacketReport:
+                options: LintOptions = DEFAULT_OPTIONS) -> PacketReport:
     """Every tunnel header in DATA (a frame of LINKTYPE) against its spec, nested
     ones too, with what the walk had to guess; findings filtered by OPTIONS."""
     walk = _Walk(bytes(data), options, PacketReport())
@@ -244,7 +248,7 @@ def lint_report(data: bytes, linktype: int = LINKTYPE_ETHERNET,
 
 
 def lint_bytes(data: bytes, linktype: int = LINKTYPE_ETHERNET,
-               options: LintOptions = LintOptions()) -> List[Finding]:
+               options: LintOptions = DEFAULT_OPTIONS) -> List[Finding]:
     """The findings of one captured frame (``Record.data`` and ``Record.linktype``)."""
     return lint_report(data, linktype, options).findings
 
