@@ -1,29 +1,29 @@
 """``scapy-geneve lint PCAP``: RFC conformance findings per packet, and a summary.
 
-Exit status: 0 no findings, 1 findings, 2 the file cannot be read (a damaged
+The capture is linted on its bytes, batch by batch
+(:func:`scapy_geneve.conformance.lint_batch.lint_capture`): no Scapy packet
+is built.  Output as text, ``--json`` (one streamed document), ``--format
+junit`` or ``--format sarif`` for CI.
+
+Exit status: 0 no findings, 1 findings (also when the reader of the output
+went away, as ``lint | head -1``), 2 the file cannot be read (a damaged
 capture: the findings and summary of the packets before the damage are
-printed first, marked INCOMPLETE).
+written first, marked INCOMPLETE).
 """
 
 import argparse
-import json
-import os
 import sys
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
-from scapy.config import conf
-from scapy.packet import Packet
-
-from scapy_geneve.capture import pcapio
+from scapy_geneve.cli import _options
 from scapy_geneve.cli._common import Progress
+from scapy_geneve.cli._lint_output import WRITERS, Writer
+from scapy_geneve.conformance.lint import GRE_AS, INFO, MUST, RULES, SHOULD, Finding, LintOptions
+from scapy_geneve.conformance.lint_batch import CaptureTotals, lint_capture
+from scapy_geneve.conformance.lint_rules import lint_summary, select_rules
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.conformance.lint import INFO, MUST, RULES, SHOULD, Finding, lint, lint_summary
 
-LEVEL_ORDER = {INFO: 0, SHOULD: 1, MUST: 2}
-
-
-def _int(text: str) -> int:
-    return int(text, 0)
+EXIT_FINDINGS = 1
 
 
 def _understood(text: str) -> Union[int, Tuple[int, int]]:
@@ -38,155 +38,160 @@ def _understood(text: str) -> Union[int, Tuple[int, int]]:
                                          % text) from None
 
 
+def _rule_list(text: str) -> List[str]:
+    """``--select``/``--ignore``: rule ids or prefixes (``GNV``, ``VXL008``), commas allowed."""
+    parts = [p.strip().upper() for p in text.split(",") if p.strip()]
+    try:
+        select_rules(parts)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return parts
+
+
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser(
-        "lint", help="check every tunnel header in a pcap against its RFC",
-        description="Lint Geneve (RFC 8926), VXLAN (RFC 7348), NVGRE (RFC 7637), STT and "
-                    "L2TPv3 headers in a pcap/pcapng file.  Exit 0: no findings; 1: findings; "
-                    "2: the file cannot be read.")
-    p.add_argument("pcap", nargs="?", help="capture file")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("--level", choices=[INFO, SHOULD, MUST], default=INFO,
-                   help="report findings of this level and stronger (default: INFO, all)")
-    p.add_argument("--understood", type=_understood, action="append", metavar="CLASS[:TYPE]",
-                   help="an option class (or class:type) the receiver understands; with it, "
-                        "critical options outside the set are reported (GNV014). Repeatable.")
-    p.add_argument("--geneve-port", type=_int, action="append", metavar="PORT",
-                   help="UDP destination port carrying Geneve (default 6081). Repeatable.")
-    p.add_argument("--vxlan-port", type=_int, action="append", metavar="PORT",
-                   help="UDP destination port carrying VXLAN (default 4789, 8472, 48879). Repeatable.")
-    p.add_argument("--all-gre-is-nvgre", action="store_true",
-                   help="lint every GRE packet as NVGRE (default: only Protocol Type 0x6558)")
-    p.add_argument("--quiet", "-q", action="store_true", help="summary only")
-    p.add_argument("--list-rules", action="store_true", help="print every rule and exit")
+        "lint", help="check every tunnel header in a capture against its spec",
+        description="Lint Geneve (RFC 8926), VXLAN (RFC 7348) and VXLAN-GPE, NVGRE (RFC 7637), "
+                    "STT and L2TPv3 headers in a pcap/pcapng file, on the bytes.  Exit 0: no "
+                    "findings; 1: findings; 2: the file cannot be read.")
+    _options.add_input(p, "capture file (- reads standard input)", optional=True)
+    out = p.add_argument_group("output")
+    out.add_argument("--format", choices=sorted(WRITERS), default="text",
+                     help="text (default), json (one document, streamed), junit (JUnit XML), "
+                          "sarif (SARIF 2.1.0)")
+    out.add_argument("--json", action="store_const", const="json", dest="format",
+                     help="the same as --format json")
+    out.add_argument("--summary", action="store_true", help="text: the summary line only")
+    _options.add_quiet_option(p)
+    _options.add_count_option(p)
+    rules = p.add_argument_group("rules")
+    rules.add_argument("--level", choices=[INFO, SHOULD, MUST], default=INFO,
+                       help="report findings of this level and stronger (default: INFO, all)")
+    rules.add_argument("--select", type=_rule_list, action="append", default=[], metavar="RULE",
+                       help="only these rules: ids or prefixes (GNV, VXL008); repeat or use commas")
+    rules.add_argument("--ignore", type=_rule_list, action="append", default=[], metavar="RULE",
+                       help="not these rules: ids or prefixes; repeat or use commas")
+    rules.add_argument("--list-rules", action="store_true", help="print every rule and exit")
+    rec = p.add_argument_group("what the receiver knows")
+    rec.add_argument("--understood", type=_understood, action="append", metavar="CLASS[:TYPE]",
+                     help="an option class (or class:type) the receiver understands; with it, "
+                          "critical options outside the set are reported (GNV014). Repeatable.")
+    rec.add_argument("--gre-as", choices=[g for g in GRE_AS if g != "auto"],
+                     help="read GRE as NVGRE (every GRE packet: the capture is NVGRE) or as "
+                          "plain GRE (none); default: keyed GRE carrying Ethernet is NVGRE, said "
+                          "to be a guess, keyless is RFC 2784 gretap")
+    rec.add_argument("--all-gre-is-nvgre", action="store_const", const="nvgre", dest="gre_as",
+                     help=argparse.SUPPRESS)      # the old spelling of --gre-as nvgre
+    _options.add_decoding_options(p)
     p.set_defaults(func=run)
 
 
-def _dissect(record: pcapio.Record) -> Packet:
-    """The record as its link type's Scapy class; raw bytes if even that fails
-    (a frame cut before the end of its link header has no tunnel to lint)."""
-    cls = conf.l2types.num2layer.get(record.linktype, conf.raw_layer)
-    try:
-        return cls(record.data)
-    except Exception:
-        return conf.raw_layer(record.data)
+def lint_options(args: argparse.Namespace) -> LintOptions:
+    """The :class:`LintOptions` the command line asks for."""
+    flat = [r for group in args.select for r in group]
+    ignored = [r for group in args.ignore for r in group]
+    cookie, l2ss = _options.l2tp(args)
+    chosen = frozenset(select_rules(flat, ignored)) if flat or ignored else None
+    return LintOptions(ports=_options.ports(args),
+                       understood=None if args.understood is None else set(args.understood),
+                       gre_as=args.gre_as or "auto", l2tp_cookie=cookie, l2tp_l2ss=l2ss,
+                       rules=chosen, level=args.level)
 
 
-def iter_lint_file(path: str, level: str = INFO, progress: Optional[Callable[[int, int], None]] = None,
-                   **options: Any) -> Iterator[Tuple[int, List[Finding]]]:
-    """(packet number, findings at LEVEL or stronger) for every packet of PATH, as read.
+class _Bar(Progress):
+    """The progress bar, cleared (not ended with a newline) before a finding is
+    printed, so findings never have blank lines between them."""
 
-    A damaged capture raises :class:`~scapy_geneve.errors.CaptureError` after
-    the packets before the damage have been yielded.  ``progress(bytes_read,
-    packets)`` is called now and then.
-    """
-    floor = LEVEL_ORDER[level]
-    old = conf.debug_dissector
-    conf.debug_dissector = False  # a malformed packet must reach lint, not raise
-    try:
-        for record in pcapio.iter_records(path):
-            findings = lint(_dissect(record), **options)
-            if progress is not None and record.number % 256 == 0:
-                progress(record.offset, record.number)
-            yield record.number, [f for f in findings if LEVEL_ORDER[f.level] >= floor]
-    finally:
-        conf.debug_dissector = old
+    def progress(self, done: int, size: int, packets: int) -> None:
+        self.total = size or None
+        self.update(done, packets)
 
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
 
-def lint_file(path: str, level: str = INFO, **options: Any) -> List[Tuple[int, List[Finding]]]:
-    """(packet number, findings at LEVEL or stronger) for every packet of PATH."""
-    return list(iter_lint_file(path, level, **options))
-
-
-def _line(number: int, f: Finding) -> str:
-    where = " @%d" % f.offset if f.offset is not None else ""
-    return "#%-6d %s %-6s %s%s [%s]: %s" % (number, f.rule, f.level, f.field, where, f.section, f.message)
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.list_rules:
-        for rule, meta in RULES.items():
-            print("%s  %-6s  %-24s  %s" % (rule, meta.level, meta.section, meta.title))
-        return 0
-    if not args.pcap:
-        print("scapy-geneve lint: error: a PCAP file is required", file=sys.stderr)
-        return 2
-    options: Dict[str, Any] = {}
-    if args.understood:
-        options["understood"] = args.understood
-    if args.geneve_port:
-        options["geneve_ports"] = tuple(args.geneve_port)
-    if args.all_gre_is_nvgre:
-        options["nvgre"] = True
-    if args.vxlan_port:
-        options["vxlan_ports"] = tuple(args.vxlan_port)
-    # Streamed: findings are printed as packets are read, only the flagged
-    # packets are kept (for --json), so a capture of any size fits in memory,
-    # and a damaged capture still reports every packet before the damage.
-    summary_acc = _Summary()
-    flagged: List[Tuple[int, List[Finding]]] = []
-    bar = Progress(None if args.pcap == "-" else os.path.getsize(args.pcap), "lint",
-                   args.quiet or args.json)
-    error: Optional[CaptureError] = None
-    try:
-        for number, findings in iter_lint_file(args.pcap, args.level, progress=bar.update, **options):
-            summary_acc.add(findings)
-            if findings:
-                if args.json:
-                    flagged.append((number, findings))
-                elif not args.quiet:
-                    bar.close()
-                    for f in findings:
-                        print(_line(number, f))
-    except CaptureError as exc:
-        error = exc
-    finally:
-        bar.close()
-    summary = summary_acc.result()
-    if error is not None and not summary["packets"]:
-        raise error       # not a capture, or damaged from the start: nothing to report
-    if error is not None:
-        summary["error"] = str(error)
-    if args.json:
-        doc = {"file": args.pcap, "summary": summary, "complete": error is None,
-               "packets": [{"number": n, "findings": [x.as_dict() for x in f]} for n, f in flagged]}
-        json.dump(doc, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        text = _summary_text(args.pcap, summary)
-        if error is not None:
-            text += "\nINCOMPLETE: the file is damaged; findings cover the %d packets before the damage." \
-                % summary["packets"]
-        print(text)
-    sys.stdout.flush()
-    if error is not None:
-        raise error       # main() prints it (file, offset, packet) and exits 2
-    return 1 if summary["packets_with_findings"] else 0
+    def close(self) -> None:
+        self.clear()
+        self.shown = False
 
 
 class _Summary:
-    """lint_summary() kept up to date one packet at a time."""
+    """lint_summary() kept up to date one flagged packet at a time."""
 
     def __init__(self) -> None:
         self.doc = lint_summary([])
 
     def add(self, findings: List[Finding]) -> None:
-        one = lint_summary([findings])
-        self.doc["packets"] += 1
-        self.doc["packets_with_findings"] += one["packets_with_findings"]
-        for rule, n in one["rules"].items():
-            self.doc["rules"][rule] = self.doc["rules"].get(rule, 0) + n
-        for lv, n in one["levels"].items():
-            self.doc["levels"][lv] = self.doc["levels"].get(lv, 0) + n
+        self.doc["packets_with_findings"] += 1
+        for f in findings:
+            self.doc["rules"][f.rule] = self.doc["rules"].get(f.rule, 0) + 1
+            self.doc["levels"][f.level] += 1
 
-    def result(self) -> Dict[str, Any]:
+    def result(self, totals: CaptureTotals) -> Dict[str, Any]:
+        self.doc["packets"] = totals.packets
         self.doc["rules"] = dict(sorted(self.doc["rules"].items()))
+        if totals.guessed:
+            self.doc["guessed"] = totals.guessed
         return self.doc
 
 
-def _summary_text(path: str, summary: Dict[str, Any]) -> str:
-    rules = ", ".join("%s x%d" % (r, n) for r, n in summary["rules"].items())
-    levels = ", ".join("%d %s" % (n, lv) for lv, n in summary["levels"].items() if n)
-    return "%s: %d packets, %d with findings%s%s" % (
-        path, summary["packets"], summary["packets_with_findings"],
-        " (%s)" % levels if levels else "", ": " + rules if rules else "")
+def _list_rules() -> int:
+    for rule, meta in RULES.items():
+        print("%s  %-6s  %-32s  %s" % (rule, meta.level, meta.section, meta.title))
+    return 0
+
+
+def _scan(path: str, args: argparse.Namespace, writer: Writer, bar: _Bar,
+          summary: _Summary, totals: CaptureTotals) -> Optional[CaptureError]:
+    """Write every flagged packet; the damage that stopped the reading, if any."""
+    try:
+        for number, report in lint_capture(path, lint_options(args), args.count, totals,
+                                           bar.progress):
+            if not report.findings:
+                continue
+            summary.add(report.findings)
+            if not args.summary or args.format != "text":
+                bar.clear()
+                writer.packet(number, report.findings)
+    except CaptureError as exc:
+        return exc
+    finally:
+        bar.close()
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_rules:
+        return _list_rules()
+    path = _options.input_path(args)
+    if path is None:
+        _options.usage_error(args, "no input: give IN or -r FILE (- reads standard input)")
+    writer = WRITERS[args.format](sys.stdout, path)
+    summary, totals = _Summary(), CaptureTotals()
+    bar = _Bar(None, "lint", args.quiet)
+    writer.begin()
+    try:
+        error = _scan(path, args, writer, bar, summary, totals)
+        doc = summary.result(totals)
+        if error is not None and not doc["packets"]:
+            raise error       # not a capture, or damaged from the start: nothing to report
+        if error is not None:
+            doc["error"] = str(error)
+        writer.end(doc, None if error is None else str(error))
+        sys.stdout.flush()
+    except BrokenPipeError:       # `lint | head -1`: the reader saw a finding and left
+        _detach_stdout()
+        return EXIT_FINDINGS
+    if error is not None:
+        raise error       # main() prints it (file, offset, packet) and exits 2
+    return EXIT_FINDINGS if doc["packets_with_findings"] else 0
+
+
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
