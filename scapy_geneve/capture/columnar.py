@@ -54,11 +54,12 @@ the batches directly (:func:`scan_table` gathers them in one table).
 Needs pyarrow: ``pip install 'scapy-geneve[analytics]'``.
 """
 
+import functools
 import os
 import socket
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union, cast
 
-from scapy_geneve.capture.pcapio import Batch, open_capture
+from scapy_geneve.capture.pcapio import Batch
 from scapy_geneve.capture.scan import ScanRecord, ScanState, analyse_batch
 from scapy_geneve.registry import DEFAULT_PORTS, Ports, records
 
@@ -152,9 +153,11 @@ class _Frame:
 
 
 # -- addresses --------------------------------------------------------------------------------
-def _octet_table(np: Any) -> Tuple[Any, Any, Any]:
+@functools.lru_cache(maxsize=1)
+def _octet_table() -> Tuple[Any, Any, Any]:
     """Each byte value's dotted-quad text as 4 bytes (digits, '.', zero padding) and
     which of those bytes to keep with the dot and without (the last octet)."""
+    np = _numpy()
     text = [str(v).encode() for v in range(256)]
     dotted = np.zeros((256, 4), np.uint8)
     for v, digits in enumerate(text):
@@ -164,14 +167,9 @@ def _octet_table(np: Any) -> Tuple[Any, Any, Any]:
     return dotted.view("<u4")[:, 0].copy(), width < (length + 1)[:, None], width < length[:, None]
 
 
-_OCTETS: List[Any] = []
-
-
 def _ipv4_text(np: Any, raw: Any) -> Tuple[Any, Any]:
     """Dotted-quad text of the (k, 4) address bytes RAW: (utf-8 bytes, offsets)."""
-    if not _OCTETS:
-        _OCTETS.extend(_octet_table(np))
-    words, with_dot, last = _OCTETS
+    words, with_dot, last = _octet_table()
     raw = raw.astype(np.intp)
     keep = np.empty((len(raw), 4, 4), bool)
     keep[:, :3] = with_dot[raw[:, :3]]
@@ -617,16 +615,15 @@ def scan_batches(path: PathLike, columns: Optional[Iterable[str]] = None,
 
 def _checked_batches(path: PathLike, progress: Optional[Callable[[int, int], None]]
                      ) -> Iterator[Batch]:
-    """The reader's batches, with scan's link-type rules (as :func:`scan`)."""
-    from scapy_geneve.capture import scan as scan_module
-    with open_capture(path) as reader:
-        links = scan_module._LinkTypes(reader)
-        for batch in reader.batches():
-            links.check(batch)
+    """The capture's batches with scan's link-type rules (as :func:`scan`)."""
+    try:
+        from scapy_geneve.capture.scan_io import batches
+    except ImportError:     # before scan.py's split (scan_io) lands: scan's own walk
+        from scapy_geneve.capture import scan as scan_module
+        for _reader, batch in vars(scan_module)["_batches"](path, progress):
             yield batch
-            if progress is not None:
-                progress(reader.bytes_read, reader.packets_read)
-        links.finish()
+        return
+    yield from batches(path, progress)
 
 
 def scan_table(paths: Union[PathLike, Sequence[PathLike]],
