@@ -54,7 +54,7 @@ flags                     VXLAN/GPE flags byte, Geneve byte 1 (O, C, rsvd), GRE 
                           and version word, STT Flags, L2TPv3/UDP T/L/S... word
 oam, critical             Geneve O and C bits; GPE O bit
 opt_len                   Geneve Opt Len (4-byte words)
-proto                     Geneve Protocol Type, GPE Next Protocol (P set), GRE Protocol
+proto                     Geneve Protocol Type, GPE Next Protocol (P set)
 reserved1, reserved2      Geneve Rsvd1 (6 bits) / Reserved (8 bits); VXLAN the 24 bits
                           after the flags / the last 8; GPE the 16 bits / the last 8;
                           STT the reserved byte; L2TPv3/UDP the 16 bits after T..Ver
@@ -652,20 +652,22 @@ def _gre(rec: Decoded, data: bytes, pos: int, end: int) -> None:
     flags, proto = rec.gre_flags, rec.gre_proto = _U16(data, pos)[0], _U16(data, pos + 2)[0]
     if flags & (GRE_R | GRE_VER):
         return                      # RFC 1701 routing or PPTP's version 1: not read further
+    nvgre = flags & (GRE_C | GRE_K | GRE_S) == GRE_K and proto == ETH_P_TEB   # RFC 7637 §3.2
+    if nvgre:
+        rec._set_kind(Kind.NVGRE, "nvgre")
+    rec.tunnel_off = pos
     nxt = pos + 4 + (4 if flags & GRE_C else 0)
     if flags & GRE_K:
         if nxt + 4 > end:
-            raise _Short("GRE key", nxt, end)
+            raise _Short("NVGRE key" if nvgre else "GRE key", nxt, end)
         rec.gre_key, nxt = _U32(data, nxt)[0], nxt + 4
     if flags & GRE_S:
         if nxt + 4 > end:
             raise _Short("GRE sequence number", nxt, end)
         rec.gre_seq, nxt = _U32(data, nxt)[0], nxt + 4
-    rec.tunnel_off, rec.tunnel_len = pos, nxt - pos
-    if flags & (GRE_C | GRE_K | GRE_S) == GRE_K and proto == ETH_P_TEB:   # RFC 7637 §3.2
-        rec._set_kind(Kind.NVGRE, "nvgre")
+    rec.tunnel_len = nxt - pos
+    if nvgre:
         rec.vni, rec.flow_id = rec.gre_key >> 8, rec.gre_key & 0xFF
-        rec.proto = proto
     if proto == ETH_P_TEB:
         _inner(rec, data, nxt, end, None)
     elif proto in (ETH_P_IP, ETH_P_IPV6):

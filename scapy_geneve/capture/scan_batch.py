@@ -1,0 +1,594 @@
+"""The vectorised path: every packet of a batch parsed at once with numpy.
+
+:func:`analyse_batch` reads the packets of one :class:`~scapy_geneve.capture.pcapio.Batch`
+with fancy indexing over the chunk's bytes, in named stages over a small
+context (:class:`_Stages`):
+
+    link → outer IP → transport (UDP tunnels, STT, NVGRE, L2TPv3/IP) → inner → fallback
+
+A packet that is not plain (anything the wire decoder would call malformed or
+truncated, a third VLAN tag, IPv6 extension headers, BIG TCP lengths, plain
+GRE, loopback link types...) is marked for the *fallback* stage, which runs
+:func:`~scapy_geneve.capture.decode.decode` on it: both paths give the same
+answers by construction, and tests/test_scan_fuzz.py proves it with hypothesis
+(every kind, VLAN stacks, IPv4/IPv6, options, UDP Length variants, mutations).
+
+The ports come from :class:`~scapy_geneve.registry.Ports` (never constants) and
+the kind codes from :class:`~scapy_geneve.registry.Kind`.
+"""
+
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from scapy_geneve.capture.decode import (GRE_C, GRE_K, GRE_R, GRE_S, GRE_VER, IPPROTO_SCTP,
+                                         IPPROTO_TCP, IPPROTO_UDP, IPV6_EXT, STT_HDR_LEN,
+                                         VLAN_TPIDS, DecodeState, Decoded, decode)
+from scapy_geneve.capture.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6,
+                                         LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
+                                         Batch)
+from scapy_geneve.capture.scan_record import (INNER_NONIP, NO_INNER, ScanRecord,
+                                              record_from_decoded)
+from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB
+from scapy_geneve.registry import DEFAULT_PORTS, IPPROTO_GRE, IPPROTO_L2TP, Kind, Ports
+
+__all__ = ["BatchResult", "analyse_batch", "DETAIL_COLUMNS", "numpy"]
+
+# link type -> (link header length, offset of the EtherType) for the Ethernet-like ones
+_ETHER_LIKE = {LINKTYPE_ETHERNET: (14, 12), LINKTYPE_LINUX_SLL: (16, 14),
+               LINKTYPE_LINUX_SLL2: (20, 0)}
+_RAW_IP = (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14)
+_TPIDS = sorted(VLAN_TPIDS)
+
+#: The per-packet columns ``BatchResult.detail`` holds (int64, -1 when absent) besides
+#: "ok" (bool: parsed here, not by the decoder), "l3" and "records".
+DETAIL_COLUMNS = ("vlan_n", "vlan1", "vlan2", "sport", "dport", "proto", "flow", "control",
+                  "inner_ethertype", "inner_pos", "inner_version", "inner_proto",
+                  "inner_sport", "inner_dport")
+
+
+def numpy() -> Any:
+    """numpy, imported on first use (importing the capture side stays cheap)."""
+    import numpy as np
+    return np
+
+
+class BatchResult:
+    """Per-packet numpy columns for one batch: what stats, filter and the columnar export read.
+
+    Stable columns (one item per packet unless said):
+
+    ========== ======== ==================================================================
+    n          int      packets in the batch; ``first``: number of the first one
+    kind       int8     ``registry.Kind`` code (0: no tunnel)
+    vni        uint64   the identifier (VNI, VSID, context ID, session ID) where ``has_vni``
+    has_vni    bool     the packet has an identifier
+    crit, oam  bool     Geneve C bit; Geneve / VXLAN-GPE O bit
+    inner      int64    inner protocol key: IP protocol, 0x10000|EtherType, -1 (none)
+    outer_ip   int8     0, 4 or 6
+    malformed  bool     ``reasons``: dict packet index -> why
+    snapped    bool     cut by the snaplen; ``skipped``: bool, link type not read
+    wirelen    int64    also ``caplen``, ``ts_ns`` (-(1<<63): none), ``linktype``
+    opt_*      int64    one item per Geneve option: ``opt_pkt`` (packet index),
+                        ``opt_class``, ``opt_type``, ``opt_len`` (4-byte words)
+    fallback   int      packets the decoder parsed
+    detail     dict     with ``detail=True``: DETAIL_COLUMNS, "ok", "l3" (outer IP offset
+                        in the chunk) and "records" (index -> ScanRecord of fallback packets)
+    ========== ======== ==================================================================
+    """
+
+    __slots__ = ("n", "kind", "vni", "has_vni", "crit", "oam", "inner", "outer_ip",
+                 "malformed", "snapped", "skipped", "reasons", "wirelen", "caplen", "ts_ns",
+                 "linktype", "opt_pkt", "opt_class", "opt_type", "opt_len", "fallback",
+                 "first", "detail")
+    n: int
+    first: int
+    fallback: int
+    reasons: Dict[int, str]
+    detail: Optional[Dict[str, Any]]
+    kind: Any
+    vni: Any
+    has_vni: Any
+    crit: Any
+    oam: Any
+    inner: Any
+    outer_ip: Any
+    malformed: Any
+    snapped: Any
+    skipped: Any
+    wirelen: Any
+    caplen: Any
+    ts_ns: Any
+    linktype: Any
+    opt_pkt: Any
+    opt_class: Any
+    opt_type: Any
+    opt_len: Any
+
+
+def header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
+    """(data_off, caplen, wirelen, ts_ns, linktype) int64 arrays of BATCH's packets."""
+    if batch.pcap_linktype < 0:        # pcapng: the reader's walk has them
+        return tuple(np.frombuffer(f, dtype=np.int64) if len(f) else np.zeros(0, np.int64)
+                     for f in (batch.fields[i] for i in (0, 2, 3, 4, 5)))
+    B = np.frombuffer(batch.buf, dtype=np.uint8)
+    starts = np.frombuffer(batch.starts, dtype=np.int64) if len(batch) else np.zeros(0, np.int64)
+    hdr = B.take(starts[:, None] + np.arange(16, dtype=np.int64))   # (n, 16) record headers
+    words = hdr.view(np.dtype(batch.endian + "u4"))
+    caplen, wirelen = words[:, 2].astype(np.int64), words[:, 3].astype(np.int64)
+    ts_ns = words[:, 0].astype(np.int64) * 1000000000 + words[:, 1].astype(np.int64) * batch.ts_mult
+    linktype = np.full(len(starts), batch.pcap_linktype, dtype=np.int64)
+    return starts + 16, caplen, wirelen, ts_ns, linktype
+
+
+class _Stages:
+    """One batch on its way through the stages: the bytes, per-packet positions, outputs.
+
+    ``ok[i]`` False hands packet i to the decoder (the fallback stage); ``end[i]``
+    is where the current layer's bytes end (capture, IP length, UDP Length).
+    """
+
+    def __init__(self, np: Any, batch: Batch, ports: Ports, l2tp_skip: int,
+                 detail: bool) -> None:
+        self.np, self.ports = np, ports
+        self.l2tp_skip = l2tp_skip      # L2TPv3 cookie + L2-Specific Sublayer bytes
+        self.B = np.frombuffer(batch.buf, dtype=np.uint8)
+        self.data_off, self.caplen, self.wirelen, self.ts_ns, self.linktype = \
+            header_arrays(np, batch)
+        n = self.n = len(self.data_off)
+        self.end = self.data_off + self.caplen
+        self.ok = np.ones(n, bool)
+        self.kind = np.zeros(n, np.int8)
+        self.vni = np.zeros(n, np.uint64)
+        self.has_vni, self.crit, self.oam = (np.zeros(n, bool) for _ in range(3))
+        self.inner = np.full(n, NO_INNER, np.int64)
+        self.outer_ip = np.zeros(n, np.int8)
+        self.et, self.l3, self.l4, self.ipend = (np.zeros(n, np.int64) for _ in range(4))
+        self.proto = np.full(n, -1, np.int64)
+        self.first = np.zeros(n, bool)
+        self.opts: List[Tuple[Any, Any, Any, Any]] = []
+        self.inners: List[Tuple[Any, Any, Any]] = []   # (index, position, 0 = Ethernet / 4 / 6)
+        self.det: Optional[Dict[str, Any]] = None
+        if detail:
+            self.det = {name: np.full(n, -1, np.int64) for name in DETAIL_COLUMNS}
+            self.det["vlan_n"][:] = 0
+
+    # -- gathering -----------------------------------------------------------------------
+    def g8(self, p: Any) -> Any:
+        return self.B.take(p, mode="clip").astype(self.np.int64)
+
+    def g16(self, p: Any) -> Any:
+        return (self.g8(p) << 8) | self.g8(p + 1)
+
+    def g32(self, p: Any) -> Any:
+        return (self.g16(p) << 16) | self.g16(p + 2)
+
+    def fail(self, idx: Any, bad: Any) -> Any:
+        """Hand idx[bad] to the decoder; the mask of the rest."""
+        if bad.any():
+            self.ok[idx[bad]] = False
+        return ~bad
+
+    def put(self, name: str, idx: Any, values: Any) -> None:
+        if self.det is not None:
+            self.det[name][idx] = values
+
+    def identify(self, idx: Any, code: Kind, values: Any) -> None:
+        self.kind[idx] = int(code)
+        self.vni[idx] = values.astype(self.np.uint64)
+        self.has_vni[idx] = True
+
+    def add_inner(self, idx: Any, pos: Any, what: Union[int, Any]) -> None:
+        if len(idx):
+            self.inners.append((idx, pos, self.np.broadcast_to(self.np.asarray(what), idx.shape)))
+
+    def select(self, mask: Any) -> Tuple[Any, Any, Any]:
+        """(indices, L4 offsets, ends) of the packets in MASK."""
+        idx = self.np.nonzero(mask)[0]
+        return idx, self.l4[idx], self.end[idx]
+
+
+# -- link layer ---------------------------------------------------------------------------
+def _link(s: _Stages) -> None:
+    np = s.np
+    linktypes = np.unique(s.linktype).tolist()
+    for lt in linktypes:
+        idx = np.arange(s.n) if len(linktypes) == 1 else np.nonzero(s.linktype == lt)[0]
+        start, e = s.data_off[idx], s.end[idx]
+        if lt in _ETHER_LIKE:
+            hlen, type_at = _ETHER_LIKE[lt]
+            good, et, l3 = start + hlen <= e, s.g16(start + type_at), start + hlen
+            good, et, l3 = _outer_vlans(s, idx, good, et, l3, e)
+        elif lt in _RAW_IP:
+            v = s.g8(start) >> 4
+            good = (start < e) & ((v == 4) | (v == 6))
+            et, l3 = np.where(v == 4, ETH_P_IP, ETH_P_IPV6), start
+        else:                   # loopback, or a link type the decoder skips
+            s.ok[idx] = False
+            continue
+        s.ok[idx[~good]] = False
+        s.et[idx], s.l3[idx] = et, l3
+
+
+def _outer_vlans(s: _Stages, idx: Any, good: Any, et: Any, l3: Any,
+                 e: Any) -> Tuple[Any, Any, Any]:
+    """Up to two VLAN tags here; deeper stacks go to the decoder."""
+    np = s.np
+    for depth in (1, 2):
+        tag = np.isin(et, _TPIDS)
+        if not tag.any():
+            return good, et, l3
+        s.put("vlan1" if depth == 1 else "vlan2", idx[tag], s.g16(l3[tag]) & 0x0FFF)
+        s.put("vlan_n", idx[tag], depth)
+        good = good & (~tag | (l3 + 4 <= e))
+        et = np.where(tag, s.g16(l3 + 2), et)
+        l3 = np.where(tag, l3 + 4, l3)
+    return good & ~np.isin(et, _TPIDS), et, l3
+
+
+# -- outer IP -------------------------------------------------------------------------------
+def _outer_ipv4(s: _Stages) -> None:
+    idx = s.np.nonzero(s.ok & (s.et == ETH_P_IP))[0]
+    if not len(idx):
+        return
+    l3, e = s.l3[idx], s.end[idx]
+    vihl = s.g8(l3)
+    ihl = (vihl & 0x0F) * 4
+    tot = s.g16(l3 + 2)
+    # Total Length 0 (BIG TCP) and anything the decoder would complain of: to the decoder.
+    keep = s.fail(idx, (l3 + 20 > e) | (vihl >> 4 != 4) | (ihl < 20) | (l3 + ihl > e) |
+                  (tot < ihl))
+    idx, l3, ihl, tot, e = idx[keep], l3[keep], ihl[keep], tot[keep], e[keep]
+    s.ipend[idx] = l3 + tot
+    s.end[idx] = s.np.minimum(e, l3 + tot)
+    s.proto[idx] = s.g8(l3 + 9)
+    s.l4[idx] = l3 + ihl
+    s.first[idx] = (s.g16(l3 + 6) & 0x1FFF) == 0
+    s.outer_ip[idx] = 4
+
+
+def _outer_ipv6(s: _Stages) -> None:
+    idx = s.np.nonzero(s.ok & (s.et == ETH_P_IPV6))[0]
+    if not len(idx):
+        return
+    l3, e = s.l3[idx], s.end[idx]
+    nh, plen = s.g8(l3 + 6), s.g16(l3 + 4)
+    keep = s.fail(idx, (l3 + 40 > e) | (s.g8(l3) >> 4 != 6) | s.np.isin(nh, list(IPV6_EXT)) |
+                  (plen == 0))
+    idx, l3, e, nh, plen = idx[keep], l3[keep], e[keep], nh[keep], plen[keep]
+    s.ipend[idx] = l3 + 40 + plen
+    s.end[idx] = s.np.minimum(e, l3 + 40 + plen)
+    s.proto[idx] = nh
+    s.l4[idx] = l3 + 40
+    s.first[idx] = True
+    s.outer_ip[idx] = 6
+
+
+# -- transport and tunnels -------------------------------------------------------------------
+def _udp(s: _Stages) -> None:
+    np, ports = s.np, s.ports
+    idx, u, e = s.select(s.ok & s.first & (s.proto == IPPROTO_UDP))
+    if not len(idx):
+        return
+    keep = s.fail(idx, u + 8 > e)
+    idx, u, e = idx[keep], u[keep], e[keep]
+    sport, dport, length = s.g16(u), s.g16(u + 2), s.g16(u + 4)
+    s.put("sport", idx, sport)
+    s.put("dport", idx, dport)
+    keep = s.fail(idx, (length < 8) | (u + length > s.ipend[idx]))   # the UDP Length rules
+    idx, u, sport, dport = idx[keep], u[keep], sport[keep], dport[keep]
+    e = s.end[idx] = np.minimum(e[keep], u + length[keep])
+    taken = np.isin(dport, list(ports.geneve))
+    _geneve(s, idx[taken], u[taken] + 8, e[taken])
+    for kind, port_set in ((Kind.VXLAN_GPE, ports.gpe), (Kind.VXLAN, ports.vxlan)):
+        mine = np.isin(dport, list(port_set)) & ~taken     # GPE first: the registry's order
+        _vxlan(s, idx[mine], u[mine] + 8, e[mine], kind)
+        taken |= mine
+    mine = (np.isin(dport, list(ports.l2tp)) | np.isin(sport, list(ports.l2tp))) & ~taken
+    _l2tp_udp(s, idx[mine], u[mine] + 8, e[mine])
+
+
+def _geneve(s: _Stages, gi: Any, gp: Any, ge: Any) -> None:
+    if not len(gi):
+        return
+    s.kind[gi] = int(Kind.GENEVE)
+    b0 = s.g8(gp)
+    oend = gp + 8 + (b0 & 0x3F) * 4
+    keep = s.fail(gi, (gp + 8 > ge) | (b0 >> 6 != 0) | (oend > ge))
+    gi, gp, oend = gi[keep], gp[keep], oend[keep]
+    b1 = s.g8(gp + 1)
+    s.crit[gi], s.oam[gi] = (b1 & 0x40) != 0, (b1 & 0x80) != 0
+    s.identify(gi, Kind.GENEVE, s.g32(gp + 4) >> 8)
+    _geneve_options(s, gi, gp + 8, oend)
+    proto = s.g16(gp + 2)
+    s.put("proto", gi, proto)
+    for value, what in ((ETH_P_TEB, 0), (ETH_P_IP, 4), (ETH_P_IPV6, 6)):
+        sel = proto == value
+        s.add_inner(gi[sel], oend[sel], what)
+
+
+def _geneve_options(s: _Stages, gi: Any, q: Any, oend: Any) -> None:
+    """The options, walked one option index at a time for all packets."""
+    act = s.np.nonzero(q < oend)[0]
+    while len(act):
+        qa = q[act]
+        cls, typ, ln = s.g16(qa), s.g8(qa + 2), s.g8(qa + 3) & 0x1F
+        nq = qa + 4 + ln * 4
+        over = nq > oend[act]
+        if over.any():
+            s.ok[gi[act[over]]] = False
+        s.opts.append((gi[act], cls, typ, ln))
+        q[act] = nq
+        act = act[~over]
+        act = act[q[act] < oend[act]]
+
+
+def _vxlan(s: _Stages, vi: Any, vp: Any, ve: Any, kind: Kind) -> None:
+    if not len(vi):
+        return
+    np = s.np
+    s.kind[vi] = int(kind)
+    flags = s.g8(vp)
+    bad = (vp + 8 > ve) | ((flags & 0x08) == 0)
+    if kind == Kind.VXLAN_GPE:
+        bad |= ((flags >> 4) & 0x03) != 0
+    keep = s.fail(vi, bad)
+    vi, vp, flags = vi[keep], vp[keep], flags[keep]
+    s.identify(vi, kind, s.g32(vp + 4) >> 8)
+    if kind == Kind.VXLAN:
+        s.add_inner(vi, vp + 8, 0)
+        return
+    s.oam[vi] = (flags & 0x01) != 0
+    nxt = s.g8(vp + 3)
+    pbit = (flags & 0x04) != 0
+    s.put("proto", vi[pbit], nxt[pbit])
+    what = np.where(~pbit | (nxt == 3), 0, np.where(nxt == 1, 4, np.where(nxt == 2, 6, -1)))
+    sel = what >= 0
+    s.add_inner(vi[sel], vp[sel] + 8, what[sel])
+
+
+def _l2tp_udp(s: _Stages, li: Any, lp: Any, le: Any) -> None:
+    if not len(li):
+        return
+    v3 = (lp + 2 <= le) & ((s.g16(lp) & 0x000F) == 3)    # else L2F / L2TPv2: no tunnel
+    li, lp, le = li[v3], lp[v3], le[v3]
+    s.kind[li] = int(Kind.L2TPV3)
+    data = (s.g16(lp) & 0x8000) == 0
+    s.put("control", li, s.np.where(data, 0, 1))
+    s.fail(li, ~data & (lp + 12 > le))          # short control header
+    li, lp, le = li[data], lp[data], le[data]
+    keep = s.fail(li, lp + 8 > le)
+    li, lp = li[keep], lp[keep]
+    s.identify(li, Kind.L2TPV3, s.g32(lp + 4))
+    s.add_inner(li, lp + 8 + s.l2tp_skip, 0)
+
+
+def _stt(s: _Stages, in_order: bool) -> None:
+    idx, t, e = s.select(s.ok & s.first & (s.proto == IPPROTO_TCP))
+    if not len(idx):
+        return
+    has = t + 4 <= e
+    s.put("sport", idx[has], s.g16(t[has]))
+    s.put("dport", idx[has], s.g16(t[has] + 2))
+    sel = has & s.np.isin(s.g16(t + 2), list(s.ports.stt))
+    idx, t, e = idx[sel], t[sel], e[sel]
+    s.kind[idx] = int(Kind.STT)
+    if in_order:   # context IDs flow from first to later segments: the decoder, in order
+        s.ok[idx] = False
+        return
+    doff = (s.g8(t + 12) >> 4) * 4
+    keep = s.fail(idx, (t + 20 > e) | (doff < 20) | (t + doff > e))
+    idx, t, e, doff = idx[keep], t[keep], e[keep], doff[keep]
+    head = s.g16(t + 6) == 0            # segment offset 0: the STT header is here
+    idx, hdr, e = idx[head], (t + doff)[head], e[head]
+    keep = s.fail(idx, (hdr + STT_HDR_LEN > e) | (s.g8(hdr) != 0))
+    idx, hdr = idx[keep], hdr[keep]
+    np = s.np
+    s.identify(idx, Kind.STT, (s.g32(hdr + 8).astype(np.uint64) << np.uint64(32)) |
+               s.g32(hdr + 12).astype(np.uint64))
+    s.add_inner(idx, hdr + STT_HDR_LEN, 0)
+
+
+def _nvgre(s: _Stages) -> None:
+    idx, t, e = s.select(s.ok & s.first & (s.proto == IPPROTO_GRE))
+    if not len(idx):
+        return
+    flags, proto = s.g16(t), s.g16(t + 2)
+    # RFC 7637's exact header (K=1, C=R=S=0, version 0, TEB) here; any other GRE: the decoder
+    exact = ((flags & (GRE_C | GRE_R | GRE_K | GRE_S | GRE_VER)) == GRE_K) & (proto == ETH_P_TEB)
+    keep = s.fail(idx, ~exact | (t + 8 > e))
+    idx, t = idx[keep], t[keep]
+    key = s.g32(t + 4)
+    s.identify(idx, Kind.NVGRE, key >> 8)
+    s.put("flow", idx, key & 0xFF)
+    s.add_inner(idx, t + 8, 0)
+
+
+def _l2tp_ip(s: _Stages) -> None:
+    idx, t, e = s.select(s.ok & s.first & (s.proto == IPPROTO_L2TP))
+    if not len(idx):
+        return
+    s.kind[idx] = int(Kind.L2TPV3)
+    keep = s.fail(idx, t + 4 > e)
+    idx, t, e = idx[keep], t[keep], e[keep]
+    session = s.g32(t)
+    data = session != 0             # Session ID 0: a control message
+    s.put("control", idx, s.np.where(data, 0, 1))
+    s.fail(idx, ~data & (t + 16 > e))
+    idx, t, session = idx[data], t[data], session[data]
+    s.identify(idx, Kind.L2TPV3, session)
+    s.add_inner(idx, t + 4 + s.l2tp_skip, 0)
+
+
+# -- inner frames ---------------------------------------------------------------------------
+def _inner(s: _Stages) -> None:
+    if not s.inners:
+        return
+    np = s.np
+    idx = np.concatenate([part[0] for part in s.inners])
+    pos = np.concatenate([part[1] for part in s.inners])
+    what = np.concatenate([part[2] for part in s.inners])
+    keep = s.ok[idx]
+    idx, pos, what = idx[keep], pos[keep], what[keep].copy()
+    s.put("inner_ethertype", idx, np.where(what == 4, ETH_P_IP, np.where(what == 6, ETH_P_IPV6, -1)))
+    eth = np.nonzero(what == 0)[0]
+    if len(eth):
+        pos[eth], what[eth] = _inner_ethernet(s, idx[eth], pos[eth])
+    for version in (4, 6):
+        sel = (what == version) & s.ok[idx]
+        if sel.any():
+            _inner_ip(s, idx[sel], pos[sel], version)
+
+
+def _inner_ethernet(s: _Stages, ii: Any, ep: Any) -> Tuple[Any, Any]:
+    """Inner Ethernet and up to two VLAN tags: (IP offsets, 4 / 6 / -1 for non-IP)."""
+    np = s.np
+    ee = s.end[ii]
+    good = ep + 14 <= ee
+    et = s.g16(ep + 12)
+    ep = ep + 14
+    for _ in range(2):
+        tag = np.isin(et, _TPIDS)
+        if not tag.any():
+            break
+        good &= ~tag | (ep + 4 <= ee)
+        et = np.where(tag, s.g16(ep + 2), et)
+        ep = np.where(tag, ep + 4, ep)
+    good &= ~np.isin(et, _TPIDS)
+    s.ok[ii[~good]] = False
+    s.put("inner_ethertype", ii, et)
+    what = np.where(et == ETH_P_IP, 4, np.where(et == ETH_P_IPV6, 6, -1))
+    nonip = good & (what == -1)
+    s.inner[ii[nonip]] = INNER_NONIP | et[nonip]
+    return ep, what
+
+
+def _inner_ip(s: _Stages, ii: Any, ip: Any, version: int) -> None:
+    np = s.np
+    ie = s.end[ii]
+    if version == 4:
+        vihl = s.g8(ip)
+        ihl = (vihl & 0x0F) * 4
+        tot = s.g16(ip + 2)
+        bad = (ip + 20 > ie) | (vihl >> 4 != 4) | (ihl < 20) | (ip + ihl > ie) | (tot < ihl)
+        ie = np.minimum(ie, ip + tot)
+        proto, l4, first = s.g8(ip + 9), ip + ihl, (s.g16(ip + 6) & 0x1FFF) == 0
+    else:
+        proto, plen = s.g8(ip + 6), s.g16(ip + 4)
+        bad = (ip + 40 > ie) | (s.g8(ip) >> 4 != 6) | np.isin(proto, list(IPV6_EXT)) | (plen == 0)
+        ie = np.minimum(ie, ip + 40 + plen)
+        l4, first = ip + 40, np.ones(len(ii), bool)
+    ported = first & np.isin(proto, [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP])
+    bad |= ported & (l4 + 4 > ie)
+    s.ok[ii[bad]] = False
+    s.inner[ii[~bad]] = proto[~bad]
+    s.put("inner_pos", ii, ip)
+    s.put("inner_version", ii, version)
+    s.put("inner_proto", ii, proto)
+    s.put("inner_sport", ii[ported], s.g16(l4[ported]))
+    s.put("inner_dport", ii[ported], s.g16(l4[ported] + 2))
+
+
+# -- options, fallback, result -----------------------------------------------------------------
+def _options(s: _Stages) -> Tuple[Any, Any, Any, Any]:
+    """The options of the packets parsed here, flattened: (packet, class, type, length)."""
+    np = s.np
+    if not s.opts:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, empty
+    cols = [np.concatenate([part[k] for part in s.opts]) for k in range(4)]
+    keep = s.ok[cols[0]]
+    return cols[0][keep], cols[1][keep], cols[2][keep], cols[3][keep]
+
+
+def _decoded_inner(dec: Decoded) -> int:
+    """The inner protocol key of a decoded packet (as ``scan_record.inner_key``)."""
+    if dec.kind is None:
+        return NO_INNER
+    if dec.inner_ip is not None:
+        return dec.inner_ip.proto
+    if dec.inner_ethertype >= 0 and dec.inner_ethertype not in (ETH_P_IP, ETH_P_IPV6):
+        return INNER_NONIP | dec.inner_ethertype
+    return NO_INNER
+
+
+class _Fallback:
+    """The packets the decoder reads: their columns, options and (with detail) records."""
+
+    def __init__(self, s: _Stages) -> None:
+        self.idx = s.np.nonzero(~s.ok)[0]
+        self.reasons: Dict[int, str] = {}
+        self.records: Dict[int, ScanRecord] = {}
+        self.options: List[Tuple[int, int, int, int]] = []
+
+    def run(self, s: _Stages, batch: Batch, cookie: int, l2ss: bool,
+            state: Optional[DecodeState], out: BatchResult) -> None:
+        buf, ports = batch.buf, s.ports
+        for i in self.idx.tolist():
+            d, c = int(s.data_off[i]), int(s.caplen[i])
+            dec = decode(bytes(buf[d:d + c]), int(s.linktype[i]), ports, cookie, l2ss, state,
+                         int(s.wirelen[i]))
+            if s.det is not None:
+                self.records[i] = record_from_decoded(
+                    ScanRecord(caplen=c, wirelen=int(s.wirelen[i]), linktype=int(s.linktype[i])),
+                    dec)
+            self.put(s, out, i, dec)
+
+    def put(self, s: _Stages, out: BatchResult, i: int, dec: Decoded) -> None:
+        s.kind[i] = dec.kind_code
+        s.has_vni[i] = dec.vni is not None
+        s.vni[i] = dec.vni or 0
+        s.crit[i], s.oam[i] = bool(dec.critical), bool(dec.oam)
+        s.outer_ip[i] = 0 if dec.ip is None else dec.ip.version
+        s.inner[i] = _decoded_inner(dec)
+        out.malformed[i], out.snapped[i] = dec.malformed, dec.snapped
+        out.skipped[i] = dec.skipped is not None
+        if dec.malformed:
+            self.reasons[i] = dec.reason or "malformed"
+        self.options.extend((i, o.classid, o.type, o.length) for o in dec.options)
+
+
+def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int = 0,
+                  l2tp_l2ss: bool = False, state: Optional[DecodeState] = None,
+                  detail: bool = False) -> BatchResult:
+    """Parse every packet of BATCH at once; returns a :class:`BatchResult`.
+
+    With a ``state``, STT packets go through the decoder, in order, so
+    continuation segments inherit their frame's context ID.  With ``detail``,
+    ``res.detail`` also holds what :func:`~scapy_geneve.capture.scan.scan` needs
+    to build a full :class:`ScanRecord` per packet (see :class:`BatchResult`).
+    """
+    np = numpy()
+    s = _Stages(np, batch, ports, l2tp_cookie + (4 if l2tp_l2ss else 0), detail)
+    for stage in (_link, _outer_ipv4, _outer_ipv6, _udp, _nvgre, _l2tp_ip):
+        stage(s)
+    _stt(s, state is not None or detail)
+    _inner(s)
+    res = _result(s, batch)
+    fallback = _Fallback(s)
+    fallback.run(s, batch, l2tp_cookie, l2tp_l2ss, state, res)
+    _finish(s, res, fallback)
+    return res
+
+
+def _result(s: _Stages, batch: Batch) -> BatchResult:
+    res = BatchResult()
+    np, n = s.np, s.n
+    res.n, res.first, res.detail = n, batch.first, None
+    res.wirelen, res.caplen, res.ts_ns, res.linktype = s.wirelen, s.caplen, s.ts_ns, s.linktype
+    res.malformed, res.snapped, res.skipped = (np.zeros(n, bool) for _ in range(3))
+    res.opt_pkt, res.opt_class, res.opt_type, res.opt_len = _options(s)
+    return res
+
+
+def _finish(s: _Stages, res: BatchResult, fallback: _Fallback) -> None:
+    np = s.np
+    res.kind, res.vni, res.has_vni, res.crit, res.oam = s.kind, s.vni, s.has_vni, s.crit, s.oam
+    res.inner, res.outer_ip, res.reasons = s.inner, s.outer_ip, fallback.reasons
+    res.fallback = len(fallback.idx)
+    if fallback.options:
+        extra = np.array(fallback.options, dtype=np.int64)
+        res.opt_pkt, res.opt_class, res.opt_type, res.opt_len = (
+            np.concatenate([old, extra[:, k]]) for k, old in enumerate(
+                (res.opt_pkt, res.opt_class, res.opt_type, res.opt_len)))
+    if s.det is not None:
+        res.detail = dict(s.det, ok=s.ok, l3=s.l3, records=fallback.records)
+

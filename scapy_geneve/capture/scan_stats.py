@@ -1,0 +1,357 @@
+"""Counters over captures: what ``scapy-geneve stats`` prints.
+
+:class:`ScanStats` is fed whole batches (:meth:`ScanStats.add_result`, the
+vectorised path) or single records (:meth:`ScanStats.add_record`); both give
+identical counts.  :meth:`ScanStats.merge` adds another's counts: merging is
+associative and commutative, so per-file or per-chunk stats computed in other
+processes merge into exactly what one pass gives (tests/test_scan_fuzz.py).
+"""
+
+import os
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+from scapy_geneve.capture.decode import DecodeState
+from scapy_geneve.capture.pcapio import LINKTYPE_NAMES, CaptureReader
+from scapy_geneve.capture.scan_batch import BatchResult, analyse_batch, numpy
+from scapy_geneve.capture.scan_record import (NO_TS, ScanRecord, inner_key,
+                                              inner_protocol_name, kind_name, linktype_name)
+from scapy_geneve.consts import option_class_name
+from scapy_geneve import registry
+from scapy_geneve.capture.scan_io import batches
+from scapy_geneve.registry import DEFAULT_PORTS, Kind, Ports
+
+__all__ = ["ScanStats", "compute_stats", "TABLE_CELLS"]
+
+_NKINDS = max(int(k) for k in Kind) + 1
+TABLE_CELLS = 1 << 22    # largest packet x option table stats builds per batch
+_JOIN = ", "
+
+
+def _union(a: str, b: str) -> str:
+    """Two ", "-joined name sets as one (sorted; "" is the empty set)."""
+    names = {part for part in a.split(_JOIN) + b.split(_JOIN) if part}
+    return _JOIN.join(sorted(names))
+
+
+def _bump(table: Dict[Any, int], key: Any, count: int = 1) -> None:
+    table[key] = table.get(key, 0) + count
+
+
+def _add_to(table: Dict[Any, List[int]], key: Any, values: List[int]) -> None:
+    entry = table.get(key)
+    if entry is None:
+        table[key] = list(values)
+    else:
+        for k, value in enumerate(values):
+            entry[k] += value
+
+
+def _largest_first(table: Dict[Any, Any], count: Callable[[Any], int]) -> List[Tuple[Any, Any]]:
+    return sorted(table.items(), key=lambda kv: (-count(kv[1]), kv[0]))
+
+
+class ScanStats:
+    """Counters over one capture (or several, merged)."""
+
+    # How merge() combines each attribute: sums, {key: count} tables, {key: [counts]} tables.
+    _SUMS = ("packets", "bytes", "captured", "c_bit", "oam", "critical_options",
+             "crit_without_c", "malformed", "snapped")
+    _COUNTS = ("linktypes", "outer", "no_vni", "inner", "reasons", "skipped")
+    _LISTS = ("kinds", "vnis", "options", "option_classes")
+
+    def __init__(self, path: str = "") -> None:
+        self.path = path               # the file(s): ", "-joined once merged
+        self.format = ""
+        self.packets = 0
+        self.bytes = 0                 # wire bytes
+        self.captured = 0              # captured bytes
+        self.first_ns: Optional[int] = None
+        self.last_ns: Optional[int] = None
+        self.linktypes: Dict[int, int] = {}
+        self.outer: Dict[int, int] = {}                        # 0, 4 or 6 -> packets
+        self.kinds: Dict[int, List[int]] = {}                  # kind code -> [packets, bytes]
+        self.vnis: Dict[Tuple[int, int], List[int]] = {}       # (kind code, vni) -> [packets, bytes]
+        self.no_vni: Dict[int, int] = {}                       # kind code -> packets without one
+        # (class, type) -> [occurrences, packets carrying it, their wire bytes]
+        self.options: Dict[Tuple[int, int], List[int]] = {}
+        self.option_classes: Dict[int, List[int]] = {}         # class -> [packets, bytes]
+        self.c_bit = 0                 # Geneve packets with C set
+        self.oam = 0                   # Geneve/GPE packets with O set
+        self.critical_options = 0      # options whose type has 0x80
+        self.crit_without_c = 0        # packets with a critical option but C clear
+        self.inner: Dict[int, int] = {}
+        self.malformed = 0
+        self.reasons: Dict[str, int] = {}
+        self.snapped = 0
+        self.skipped: Dict[int, int] = {}  # link type -> packets not examined (pcapng)
+        self.first_skipped: Optional[int] = None   # number of the first one
+        self.error: Optional[str] = None   # set when the file is damaged part-way
+
+    # -- merging -------------------------------------------------------------------------
+    def merge(self, other: "ScanStats") -> "ScanStats":
+        """Add OTHER's counts to these; returns self.
+
+        Associative and commutative: stats of chunks or files merged in any
+        grouping and order equal one pass over them all.  Paths, formats and
+        errors become sorted ", "-joined sets; ``first_skipped`` the smallest.
+        """
+        for name in self._SUMS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in self._COUNTS:
+            table = getattr(self, name)
+            for key, count in getattr(other, name).items():
+                _bump(table, key, count)
+        for name in self._LISTS:
+            table = getattr(self, name)
+            for key, values in getattr(other, name).items():
+                _add_to(table, key, values)
+        self._times(other.first_ns, other.last_ns)
+        if other.first_skipped is not None:
+            self.first_skipped = other.first_skipped if self.first_skipped is None else \
+                min(self.first_skipped, other.first_skipped)
+        self.path = _union(self.path, other.path)
+        self.format = _union(self.format, other.format)
+        error = _union(self.error or "", other.error or "")
+        self.error = error or None
+        return self
+
+    # -- feeding, one record ----------------------------------------------------------------
+    def _times(self, lo: Optional[int], hi: Optional[int]) -> None:
+        if lo is None or hi is None:
+            return
+        self.first_ns = lo if self.first_ns is None else min(self.first_ns, lo)
+        self.last_ns = hi if self.last_ns is None else max(self.last_ns, hi)
+
+    def add_record(self, rec: ScanRecord) -> None:
+        """Count one :class:`ScanRecord`."""
+        self.packets += 1
+        self.bytes += rec.wirelen
+        self.captured += rec.caplen
+        if rec.ts_ns is not None:
+            self._times(rec.ts_ns, rec.ts_ns)
+        _bump(self.linktypes, rec.linktype)
+        _bump(self.outer, rec.outer_ip or 0)
+        self._record_kind(rec)
+        self.c_bit += bool(rec.critical)
+        self.oam += bool(rec.oam)
+        self._record_options(rec)
+        _bump(self.inner, inner_key(rec))
+        if rec.malformed:
+            self.malformed += 1
+            _bump(self.reasons, rec.reason or "malformed")
+        self.snapped += rec.snapped
+        if rec.skipped:
+            _bump(self.skipped, rec.linktype)
+            if self.first_skipped is None:
+                self.first_skipped = rec.number
+
+    def _record_kind(self, rec: ScanRecord) -> None:
+        code = 0 if rec.kind is None else int(registry.get(rec.kind).kind)
+        _add_to(self.kinds, code, [1, rec.wirelen])
+        if not code:
+            return
+        if rec.vni is None:
+            _bump(self.no_vni, code)
+        else:
+            _add_to(self.vnis, (code, rec.vni), [1, rec.wirelen])
+
+    def _record_options(self, rec: ScanRecord) -> None:
+        seen = set()
+        has_crit = False
+        for opt in rec.options:
+            key = (opt.classid, opt.type)
+            _add_to(self.options, key, [1, 0, 0] if key in seen else [1, 1, rec.wirelen])
+            seen.add(key)
+            if opt.critical:
+                self.critical_options += 1
+                has_crit = True
+        for cls in {opt.classid for opt in rec.options}:
+            _add_to(self.option_classes, cls, [1, rec.wirelen])
+        if has_crit and not rec.critical:
+            self.crit_without_c += 1
+
+    # -- feeding, one batch ------------------------------------------------------------------
+    def add_result(self, res: BatchResult) -> None:
+        """Count one batch analysed by :func:`~scapy_geneve.capture.scan_batch.analyse_batch`."""
+        if not res.n:
+            return
+        np = numpy()
+        self.packets += res.n
+        self.bytes += int(res.wirelen.sum())
+        self.captured += int(res.caplen.sum())
+        ts = res.ts_ns[res.ts_ns != NO_TS]
+        if len(ts):
+            self._times(int(ts.min()), int(ts.max()))
+        self._batch_linktypes(np, res)
+        for value, count in enumerate(np.bincount(res.outer_ip, minlength=7).tolist()):
+            if count:
+                _bump(self.outer, value, count)
+        self._batch_kinds(np, res)
+        self.c_bit += int(res.crit.sum())
+        self.oam += int(res.oam.sum())
+        if len(res.opt_pkt):
+            self._batch_options(np, res)
+        self._batch_inner(np, res)
+        self._batch_outcome(np, res)
+
+    def _batch_linktypes(self, np: Any, res: BatchResult) -> None:
+        first = int(res.linktype[0])
+        if (res.linktype == first).all():
+            _bump(self.linktypes, first, res.n)
+            return
+        for value, count in zip(*np.unique(res.linktype, return_counts=True)):
+            _bump(self.linktypes, int(value), int(count))
+
+    def _batch_kinds(self, np: Any, res: BatchResult) -> None:
+        packets = np.bincount(res.kind, minlength=_NKINDS).tolist()
+        nbytes = np.bincount(res.kind, weights=res.wirelen, minlength=_NKINDS).tolist()
+        for code in range(_NKINDS):
+            if packets[code]:
+                _add_to(self.kinds, code, [packets[code], int(nbytes[code])])
+                if code:
+                    self._batch_vnis(np, res, code)
+
+    def _batch_vnis(self, np: Any, res: BatchResult, code: int) -> None:
+        sel = res.kind == code
+        without = int((sel & ~res.has_vni).sum())
+        if without:
+            _bump(self.no_vni, code, without)
+        sel &= res.has_vni
+        if not sel.any():
+            return
+        values, inv = np.unique(res.vni[sel], return_inverse=True)
+        counts = np.bincount(inv).tolist()
+        nbytes = np.bincount(inv, weights=res.wirelen[sel]).tolist()
+        vnis = self.vnis
+        for value, count, size in zip(values.tolist(), counts, nbytes):
+            _add_to(vnis, (code, value), [count, int(size)])
+
+    def _batch_options(self, np: Any, res: BatchResult) -> None:
+        """Occurrences, packets and bytes per option (class, type) and per class."""
+        pkt = res.opt_pkt
+        values, kid, counts = np.unique((res.opt_class << 8) | res.opt_type,
+                                        return_inverse=True, return_counts=True)
+        classes, cid = np.unique(values >> 8, return_inverse=True)
+        wirelen = res.wirelen.astype(np.float64)
+        (packets, nbytes), (cpackets, cbytes) = (
+            _per_key(np, res.n, pkt, ids, width, wirelen)
+            for ids, width in ((kid, len(values)), (cid[kid], len(classes))))
+        for value, count, npk, size in zip(values.tolist(), counts.tolist(), packets, nbytes):
+            _add_to(self.options, (value >> 8, value & 0xFF), [count, npk, int(size)])
+        for value, npk, size in zip(classes.tolist(), cpackets, cbytes):
+            _add_to(self.option_classes, value, [npk, int(size)])
+        critical = (res.opt_type & 0x80) != 0
+        self.critical_options += int(critical.sum())
+        with_crit = np.zeros(res.n, bool)
+        with_crit[pkt[critical]] = True
+        self.crit_without_c += int((with_crit & ~res.crit).sum())
+
+    def _batch_inner(self, np: Any, res: BatchResult) -> None:
+        ip = res.inner < 256             # -1 (none) and IP protocols: one bincount
+        counts = np.bincount(res.inner[ip] + 1, minlength=257).tolist()
+        for value in np.nonzero(counts)[0].tolist():
+            _bump(self.inner, value - 1, counts[value])
+        if not ip.all():                 # non-IP inner frames: EtherType keys
+            for value, count in zip(*np.unique(res.inner[~ip], return_counts=True)):
+                _bump(self.inner, int(value), int(count))
+
+    def _batch_outcome(self, np: Any, res: BatchResult) -> None:
+        self.malformed += int(res.malformed.sum())
+        for reason in res.reasons.values():
+            _bump(self.reasons, reason)
+        self.snapped += int(res.snapped.sum())
+        if res.skipped.any():
+            for value, count in zip(*np.unique(res.linktype[res.skipped], return_counts=True)):
+                _bump(self.skipped, int(value), int(count))
+            if self.first_skipped is None:
+                self.first_skipped = res.first + int(np.argmax(res.skipped))
+
+    # -- reporting -----------------------------------------------------------------------------
+    def to_dict(self) -> Dict[str, Any]:
+        """Everything as plain JSON-ready data (sorted, largest first)."""
+        duration = None
+        if self.first_ns is not None and self.last_ns is not None:
+            duration = (self.last_ns - self.first_ns) / 1e9
+        return {
+            "file": self.path,
+            "format": self.format,
+            "packets": self.packets,
+            "bytes": self.bytes,
+            "captured_bytes": self.captured,
+            "first_time": None if self.first_ns is None else self.first_ns / 1e9,
+            "last_time": None if self.last_ns is None else self.last_ns / 1e9,
+            "duration": duration,
+            "linktypes": {LINKTYPE_NAMES.get(lt, str(lt)): count
+                          for lt, count in sorted(self.linktypes.items())},
+            "outer": {("IPv%d" % v if v else "non-IP"): count
+                      for v, count in sorted(self.outer.items())},
+            "encapsulations": {(kind_name(code) or "none"): {"packets": v[0], "bytes": v[1]}
+                               for code, v in sorted(self.kinds.items(),
+                                                     key=lambda kv: -kv[1][0])},
+            "vnis": [{"kind": kind_name(code), "vni": vni, "packets": v[0], "bytes": v[1]}
+                     for (code, vni), v in _largest_first(self.vnis, lambda v: v[0])],
+            "without_identifier": {kind_name(code): count
+                                   for code, count in sorted(self.no_vni.items())},
+            "options": self._options_dict(),
+            "option_classes": [{"class": cls, "class_name": option_class_name(cls),
+                                "packets": v[0], "bytes": v[1]}
+                               for cls, v in _largest_first(self.option_classes, lambda v: v[0])],
+            "critical": {"c_bit_packets": self.c_bit,
+                         "critical_options": self.critical_options,
+                         "critical_option_without_c_bit": self.crit_without_c},
+            "oam_packets": self.oam,
+            "inner_protocols": {inner_protocol_name(k): v
+                                for k, v in _largest_first(self.inner, lambda v: v)},
+            "malformed": {"packets": self.malformed,
+                          "reasons": dict(_largest_first(self.reasons, lambda v: v))},
+            "snapped": self.snapped,
+            "skipped": self._skipped_dict(),
+            "error": self.error,
+        }
+
+    def _options_dict(self) -> List[Dict[str, Any]]:
+        return [{"class": cls, "class_name": option_class_name(cls), "type": typ,
+                 "critical": bool(typ & 0x80), "count": v[0], "packets": v[1], "bytes": v[2]}
+                for (cls, typ), v in _largest_first(self.options, lambda v: v[0])]
+
+    def _skipped_dict(self) -> Dict[str, Any]:
+        return {"packets": sum(self.skipped.values()),
+                "linktypes": {linktype_name(lt): count
+                              for lt, count in sorted(self.skipped.items())},
+                "first_packet": self.first_skipped}
+
+
+def _per_key(np: Any, n: int, pkt: Any, ids: Any, width: int,
+             wirelen: Any) -> Tuple[List[int], List[float]]:
+    """Packets carrying each key at least once, and their wire bytes."""
+    if n * width <= TABLE_CELLS:
+        seen = np.zeros((n, width), bool)      # packet x key: True where the packet has it
+        seen[pkt, ids] = True
+        return seen.sum(axis=0).tolist(), (wirelen @ seen).tolist()
+    pairs = np.unique(pkt * width + ids)       # many distinct keys: count (packet, key) pairs
+    owner, which = pairs // width, pairs % width
+    return (np.bincount(which, minlength=width).tolist(),
+            np.bincount(which, weights=wirelen[owner], minlength=width).tolist())
+
+
+def compute_stats(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
+                  l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
+                  progress: Optional[Callable[[int, int], None]] = None,
+                  stats: Optional[ScanStats] = None) -> ScanStats:
+    """Count packets and bytes per encapsulation, VNI, option, inner protocol.
+
+    Uses the vectorised path.  On a damaged file it raises
+    :class:`~scapy_geneve.errors.CaptureError`; pass your own ``stats`` to keep
+    what was counted up to the damage.  ``progress(bytes_read, packets_read)``
+    is called after each chunk.
+    """
+    stats = stats if stats is not None else ScanStats(str(path))
+    state = DecodeState()
+
+    def opened(reader: CaptureReader) -> None:
+        stats.format = reader.format
+
+    for batch in batches(path, progress, opened):
+        stats.add_result(analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state))
+        del batch
+    return stats
