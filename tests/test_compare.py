@@ -1,7 +1,6 @@
 """The comparison: its measured numbers against the header sizes the specs give."""
 
 import json
-import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -104,24 +103,87 @@ def test_cli_table(capsys):
     assert "Underlay IPv6" in out and "l2tpv3/udp" in out and "NVGRE.flowid" in out
 
 
-def test_cli_svg_plot_without_matplotlib(tmp_path, capsys):
-    path = tmp_path / "eff.svg"
-    assert main(["compare", "--plot", str(path), "--sizes", "64,512,1400,9000"]) == 0
-    root = ET.fromstring(path.read_text())
-    assert root.tag.endswith("svg") and len(root.findall("{*}polyline")) == 7
+def test_cli_png_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["compare", "--plot", str(tmp_path / "eff.png"), "--sizes", "64,1400"]) == 0
+    assert (tmp_path / "eff.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_cli_png_plot_needs_matplotlib(tmp_path, capsys):
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        assert main(["compare", "--plot", str(tmp_path / "eff.png")]) == 2
-        captured = capsys.readouterr()
-        assert "matplotlib" in captured.err and captured.out == ""
-        assert not (tmp_path / "eff.png").exists()
-    else:
-        assert main(["compare", "--plot", str(tmp_path / "eff.png")]) == 0
-        assert (tmp_path / "eff.png").read_bytes()[:4] == b"\x89PNG"
+def test_cli_plot_suffix_it_cannot_write_says_which_work(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["compare", "--plot", str(tmp_path / "x.txt")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert "cannot plot to .txt" in captured.err and ".png" in captured.err \
+        and ".pdf" in captured.err and ".svg" in captured.err
+    assert not (tmp_path / "x.txt").exists()
+
+
+def test_cli_plot_without_matplotlib_names_the_extra(tmp_path, capsys, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "matplotlib", None)      # import matplotlib fails
+    assert main(["compare", "--plot", str(tmp_path / "eff.png")]) == 2
+    captured = capsys.readouterr()
+    assert "scapy-geneve[plot]" in captured.err and captured.out == ""
+    assert "Traceback" not in captured.err and not (tmp_path / "eff.png").exists()
+
+
+def test_plot_shows_every_line_and_says_why_lines_end():
+    pytest.importorskip("matplotlib")
+    from scapy_geneve.cli.compare import efficiency_figure
+    cmp = compare(sizes=[64, 512, 1450, 1500, 9000])
+    fig = efficiency_figure(cmp)
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(legend) == 7
+    # geneve = vxlan and nvgre = l2tpv3/ip in every point: drawn apart, and said so.
+    assert "vxlan (same values as geneve; drawn 3 pt higher)" in legend
+    assert "l2tpv3/ip (same values as nvgre; drawn 3 pt higher)" in legend
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    styles = {(line.get_marker(), line.get_linestyle()) for name, line in lines.items()
+              if not name.startswith("_")}
+    assert len(styles) == 7                              # no two entries look alike
+    fig.canvas.draw()
+    shown = {name.split(" ")[0]: line.get_transform().transform(line.get_xydata())
+             for name, line in lines.items() if not name.startswith("_")}
+    assert (shown["vxlan"] != shown["geneve"]).any()
+    assert (shown["l2tpv3/ip"] != shown["nvgre"]).any()
+    notes = "\n".join(t.get_text() for t in fig.texts)
+    assert "geneve: ends at 1450: an inner packet over 1450 bytes" in notes
+    assert "exceeds the 1500-byte MTU" in notes and "stt:" not in notes
+
+
+def test_cli_mtu_anywhere_in_the_advertised_range(capsys):
+    # issue 12: --mtu 40000 failed (an STT probe of twice the MTU is over 64 KB).
+    for mtu in ("576", "40000", "65535"):
+        assert main(["compare", "--mtu", mtu, "--sizes", "64,1400"]) == 0, mtu
+    assert "MTU 65535" in capsys.readouterr().out
+
+
+def test_compare_leaves_the_session_table_alone():
+    from scapy.config import conf
+    cfg = conf.contribs.setdefault("scapy_geneve", {})
+    before = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg.items()}
+    compare(sizes=[64])
+    assert {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg.items()} == before
+
+
+def test_rows_read_the_registry():
+    from scapy_geneve import registry
+    for row in compare(sizes=[64]).rows:
+        rec = registry.get(row.kind)
+        assert (row.id_bits, row.header_len) == (rec.id_bits, rec.header_len)
+        assert row.id_field.endswith("." + rec.id_name)
+
+
+def test_no_assert_statements_in_the_library():
+    import ast
+    import pathlib
+
+    import scapy_geneve.tunnels as tunnels
+    for path in pathlib.Path(tunnels.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        assert not [n for n in ast.walk(tree) if isinstance(n, ast.Assert)], path
 
 
 @pytest.mark.parametrize("argv", [["--inner-size", "10"], ["--mtu", "100"],
@@ -149,7 +211,7 @@ def test_cli_names_the_impossible_size(argv, says, capsys):
 
 
 def test_cli_plot_into_a_missing_directory_fails_before_any_work(tmp_path, capsys):
-    target = tmp_path / "no-such-dir" / "eff.svg"
+    target = tmp_path / "no-such-dir" / "eff.png"
     assert main(["compare", "--plot", str(target)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""                         # no table, then a late failure

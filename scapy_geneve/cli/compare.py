@@ -2,19 +2,23 @@
 
 Every number comes from :func:`scapy_geneve.tunnels.compare.compare`, which builds
 the packets and measures them.  ``--plot FILE`` draws efficiency against
-inner packet size: PNG/PDF/SVG through matplotlib (``pip install
-scapy-geneve[plot]``); without matplotlib an ``.svg`` file is still written
-by a small built-in renderer.
+inner packet size with matplotlib (the ``plot`` extra: ``pip install
+'scapy-geneve[plot]'``), in the format FILE's suffix names (png, pdf, svg, ...).
+Lines that coincide (Geneve and VXLAN have the same overhead, so do NVGRE and
+L2TPv3 over IP with a 4-byte cookie) are drawn with their own markers and
+dashes, a few points apart, and the figure says so; each line that ends says
+why (the next inner size no longer fits the underlay MTU unfragmented).
 """
 
 import argparse
 import json
 import os
 import sys
-from typing import IO, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from scapy_geneve.cli._common import atomic_output
-from scapy_geneve.tunnels.compare import DEFAULT_SIZES, Comparison, EncapsulationRow, compare
+from scapy_geneve.tunnels.compare import (DEFAULT_SIZES, MTU_RANGE, Comparison, EncapsulationRow,
+                                          compare)
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -23,7 +27,7 @@ def _sizes(text: str) -> List[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError("expected comma-separated integers, got %r" % text)
+        raise argparse.ArgumentTypeError("expected comma-separated integers, got %r" % text) from None
     if not values:
         raise argparse.ArgumentTypeError("no sizes given")
     return values
@@ -41,12 +45,13 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--underlay", choices=("ipv4", "ipv6"), default="ipv4",
                    help="outer IP version (default ipv4)")
     p.add_argument("--mtu", type=int, default=1500, metavar="N",
-                   help="underlay IP MTU (default 1500)")
+                   help="underlay IP MTU, %d..%d (default 1500)" % MTU_RANGE)
     p.add_argument("--sizes", type=_sizes, metavar="N,N,...",
                    help="inner sizes of the efficiency curve (default %s)"
                         % ",".join(map(str, DEFAULT_SIZES)))
     p.add_argument("--plot", metavar="FILE",
-                   help="write an efficiency-vs-inner-size plot (png/pdf/svg)")
+                   help="write an efficiency-vs-inner-size plot; the suffix chooses the format "
+                        "(png, pdf, svg, ...; needs the 'plot' extra)")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=run)
 
@@ -107,91 +112,116 @@ def format_table(cmp: Comparison) -> str:
     return "\n".join(out) + "\n"
 
 
-def _svg(cmp: Comparison, handle: IO[bytes]) -> None:
-    """A dependency-free SVG line chart of efficiency against inner size."""
-    width, height, left, bottom, top, right = 760, 440, 60, 50, 20, 170
-    sizes = cmp.sizes
-    xmin, xmax = min(sizes), max(sizes)
-    ys = [e for r in cmp.rows for _, e in r.efficiency if e is not None]
-    ymin = min(ys) if ys else 0.0
-    ymin = max(0.0, (int(ymin * 10) / 10.0))
+PLOT_EXTRA = "pip install 'scapy-geneve[plot]'"
+_STYLES = [("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("P", "--"),
+           ("X", "-."), ("*", ":")]
+_NUDGE_PT = 3.0            # display offset between coinciding lines, in points
 
-    def px(size: int) -> float:
-        import math
-        span = math.log(xmax) - math.log(xmin) or 1.0
-        return left + (math.log(size) - math.log(xmin)) / span * (width - left - right)
 
-    def py(eff: float) -> float:
-        return top + (1.0 - (eff - ymin) / ((1.0 - ymin) or 1.0)) * (height - top - bottom)
+class PlotError(Exception):
+    """The plot cannot be written: the message says why and what would work."""
 
-    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
-             'font-family="sans-serif" font-size="12">' % (width, height),
-             '<rect width="100%" height="100%" fill="white"/>',
-             '<text x="%d" y="14">Encapsulation efficiency, %s underlay, MTU %d</text>'
-             % (left, cmp.underlay, cmp.mtu)]
-    parts.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>'
-                 % (left, height - bottom, width - right, height - bottom))
-    parts.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>'
-                 % (left, top, left, height - bottom))
-    for s in sizes:
-        parts.append('<text x="%.1f" y="%d" text-anchor="middle">%d</text>'
-                     % (px(s), height - bottom + 16, s))
-    for k in range(6):
-        eff = ymin + (1.0 - ymin) * k / 5
-        parts.append('<text x="%d" y="%.1f" text-anchor="end">%.0f%%</text>'
-                     % (left - 4, py(eff) + 4, eff * 100))
-    parts.append('<text x="%d" y="%d" text-anchor="middle">inner IP packet size (bytes, '
-                 'log scale)</text>' % ((left + width - right) // 2, height - 12))
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise PlotError("--plot needs matplotlib, the 'plot' extra (%s)" % PLOT_EXTRA) from None
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+    return pyplot
+
+
+def plot_formats() -> Dict[str, str]:
+    """The file suffixes matplotlib writes, with their names (needs the plot extra)."""
+    _pyplot()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    return dict(FigureCanvasAgg.get_supported_filetypes())
+
+
+def _plot_format(path: str) -> str:
+    """PATH's suffix, if matplotlib writes it; else PlotError naming the ones that work."""
+    formats = plot_formats()
+    suffix = os.path.splitext(path)[1].lstrip(".").lower()
+    if suffix not in formats:
+        raise PlotError("%s: cannot plot to %s: the suffix chooses the format, one of %s"
+                        % (path, "a file without a suffix" if not suffix else "." + suffix,
+                           ", ".join("." + f for f in sorted(formats))))
+    return suffix
+
+
+def _coinciding(rows: List[EncapsulationRow]) -> Dict[str, Tuple[str, int]]:
+    """Rows whose curve is exactly an earlier row's: name -> (that row, rank among them)."""
+    first: Dict[Tuple[Any, ...], str] = {}
+    rank: Dict[str, int] = {}
+    out: Dict[str, Tuple[str, int]] = {}
+    for r in rows:
+        key = tuple(r.efficiency)
+        if key in first:
+            rank[first[key]] = rank.get(first[key], 0) + 1
+            out[r.name] = (first[key], rank[first[key]])
+        else:
+            first[key] = r.name
+    return out
+
+
+def _why_it_ends(r: EncapsulationRow, cmp: Comparison) -> Optional[str]:
+    """Why R's line stops before the largest size, or None when it does not."""
+    carried = [s for s, e in r.efficiency if e is not None]
+    if not carried or carried[-1] == max(cmp.sizes):
+        return None
+    if r.kind == "stt":
+        return ("%s: ends at %d: a larger inner packet no longer fits one 64 KB STT frame"
+                % (r.name, carried[-1]))
+    return ("%s: ends at %d: an inner packet over %d bytes (+14 Ethernet, +%d overhead) "
+            "exceeds the %d-byte MTU and would need IP fragmentation"
+            % (r.name, carried[-1], r.inner_mtu, r.overhead, cmp.mtu))
+
+
+def efficiency_figure(cmp: Comparison) -> Any:
+    """A matplotlib Figure: efficiency (%) against inner packet size, every row visible."""
+    pyplot = _pyplot()
+    from matplotlib.transforms import offset_copy
+    fig, ax = pyplot.subplots(figsize=(9, 6.5))
+    same = _coinciding(cmp.rows)
     for i, r in enumerate(cmp.rows):
-        color = colors[i % len(colors)]
-        pts = ["%.1f,%.1f" % (px(s), py(e)) for s, e in r.efficiency if e is not None]
-        if pts:
-            parts.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>'
-                         % (color, " ".join(pts)))
-        parts.append('<text x="%d" y="%d" fill="%s">%s</text>'
-                     % (width - right + 10, top + 20 + 18 * i, color, r.name))
-    parts.append("</svg>\n")
-    handle.write("\n".join(parts).encode())
+        pts = [(s, e * 100) for s, e in r.efficiency if e is not None]
+        marker, dash = _STYLES[i % len(_STYLES)]
+        label, transform = r.name, ax.transData
+        if r.name in same:
+            twin, rank = same[r.name]
+            label = "%s (same values as %s; drawn %g pt higher)" % (r.name, twin,
+                                                                   _NUDGE_PT * rank)
+            transform = offset_copy(ax.transData, fig=fig, y=_NUDGE_PT * rank, units="points")
+        line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, linestyle=dash,
+                        markersize=6, markerfacecolor="none", label=label, transform=transform)
+        if pts and _why_it_ends(r, cmp):
+            ax.plot([pts[-1][0]], [pts[-1][1]], marker="x", markersize=11, color=line.get_color(),
+                    transform=transform)
+    ax.set_xscale("log")
+    ax.set_xlabel("inner IP packet size (bytes, log scale)")
+    ax.set_ylabel("efficiency (inner IP bytes / outer IP bytes, %)")
+    ax.set_title("Encapsulation efficiency, %s underlay, MTU %d"
+                 % (cmp.underlay.replace("ipv", "IPv"), cmp.mtu))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    notes = [n for n in (_why_it_ends(r, cmp) for r in cmp.rows) if n]
+    if notes:
+        fig.text(0.01, 0.01, "Why lines end (x = the last size carried whole):\n"
+                 + "\n".join(notes), fontsize=7, va="bottom", ha="left")
+        fig.subplots_adjust(bottom=0.1 + 0.02 * (len(notes) + 1), top=0.94)
+    return fig
 
 
 def write_plot(cmp: Comparison, path: str) -> None:
-    """Write the efficiency plot to PATH (atomically)."""
+    """Write the efficiency plot to PATH (atomically), in the format its suffix names."""
+    fmt = _plot_format(path)
+    fig = efficiency_figure(cmp)
     try:
-        import matplotlib  # noqa: F401  (optional extra)
-        matplotlib.use("Agg")
-        from matplotlib import pyplot
-    except ImportError:
-        if not path.lower().endswith(".svg"):
-            raise RuntimeError("matplotlib is not installed (pip install 'scapy-geneve[plot]'); "
-                               "without it only an .svg plot can be written")
         with atomic_output(path) as handle:
-            _svg(cmp, handle)
-        return
-    fig, ax = pyplot.subplots(figsize=(8, 5))
-    for r in cmp.rows:
-        pts = [(s, e * 100) for s, e in r.efficiency if e is not None]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=r.name)
-    ax.set_xscale("log")
-    ax.set_xlabel("inner IP packet size (bytes)")
-    ax.set_ylabel("efficiency (inner / outer IP bytes, %)")
-    ax.set_title("Encapsulation efficiency, %s underlay, MTU %d" % (cmp.underlay, cmp.mtu))
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fmt = path.rsplit(".", 1)[-1].lower() if "." in path else "png"
-    with atomic_output(path) as handle:
-        fig.savefig(handle, format=fmt)
-    pyplot.close(fig)
-
-
-def _can_plot(path: str) -> bool:
-    if path.lower().endswith(".svg"):
-        return True
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
+            fig.savefig(handle, format=fmt)
+    finally:
+        _pyplot().close(fig)
 
 
 def _plot_target_problem(path: str) -> Optional[str]:
@@ -203,6 +233,10 @@ def _plot_target_problem(path: str) -> Optional[str]:
         return "%s: directory %s does not exist" % (path, directory)
     if not os.access(directory, os.W_OK | os.X_OK):
         return "%s: directory %s is not writable" % (path, directory)
+    try:
+        _plot_format(path)
+    except PlotError as exc:
+        return str(exc)
     return None
 
 
@@ -212,11 +246,6 @@ def run(args: argparse.Namespace) -> int:
         if problem is not None:
             print("scapy-geneve compare: error: --plot %s" % problem, file=sys.stderr)
             return EXIT_ERROR
-    if args.plot and not _can_plot(args.plot):
-        print("scapy-geneve compare: error: matplotlib is not installed (pip install "
-              "'scapy-geneve[plot]'); without it only an .svg plot can be written",
-              file=sys.stderr)
-        return EXIT_ERROR
     try:
         cmp = compare(inner_size=args.inner_size, underlay=args.underlay, mtu=args.mtu,
                       sizes=args.sizes)
@@ -231,8 +260,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         try:
             write_plot(cmp, args.plot)
-        except RuntimeError as exc:
-            print("scapy-geneve compare: error: %s" % exc, file=sys.stderr)
+        except (PlotError, OSError) as exc:
+            print("scapy-geneve compare: error: --plot %s" % exc, file=sys.stderr)
             return EXIT_ERROR
         print("plot written to %s" % args.plot, file=sys.stderr)
     return EXIT_OK

@@ -67,7 +67,7 @@ from scapy_geneve.errors import BuildError
 from scapy_geneve.layers._bind import bind_bottom_up_first
 
 __all__ = ["L2TPv3", "L2TPv3UDP", "L2TPv3Control", "L2TPv3AVP", "L2TPv3Layout",
-           "set_session_resolver", "set_control_hook", "L2TPV3_AVP_TYPES",
+           "set_session_resolver", "set_control_hook", "resolve_session", "L2TPV3_AVP_TYPES",
            "L2TPV3_MESSAGE_TYPES", "PW_TYPE_ETHERNET_VLAN", "PW_TYPE_ETHERNET"]
 
 PW_TYPE_ETHERNET_VLAN = 0x0004   # RFC 4719
@@ -129,6 +129,11 @@ def set_control_hook(hook: Optional[ControlHook]) -> Optional[ControlHook]:
     previous: Optional[ControlHook] = _hooks["control"]
     _hooks["control"] = hook
     return previous
+
+
+def resolve_session(session_id: int, dst: Optional[str] = None) -> Any:
+    """The layout the installed resolver gives SESSION_ID's data sent to DST."""
+    return _hooks["resolve"](session_id, dst)
 
 
 def outer_address(layer: Optional[Packet], which: str) -> Optional[str]:

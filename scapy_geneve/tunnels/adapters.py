@@ -16,7 +16,7 @@ from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers.geneve import Geneve, flow_sport
-from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3UDP
+from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3UDP, resolve_session
 from scapy_geneve.layers.nvgre import NVGRE as NVGREHeader
 from scapy_geneve.layers.stt import STT as STTHeader
 from scapy_geneve.layers.stt import STTFragment
@@ -26,7 +26,7 @@ from scapy_geneve.layers.vxlan import (VXLAN_FLAG_B, VXLAN_FLAG_G, VXLAN_FLAG_I,
 from scapy_geneve.offload.stt import outer_l3, stt_reassemble, stt_segment
 from scapy_geneve.registry import L2TP_PORT, records
 from scapy_geneve.tunnels.base import Adapter, NotATunnel, Outer, TunnelInfo, entropy_sport
-from scapy_geneve.tunnels.l2tpv3 import l2tpv3_lookup, l2tpv3_session
+from scapy_geneve.tunnels.l2tpv3 import l2tpv3_session
 
 # The layer classes are imported as VXLANHeader, NVGREHeader and STTHeader here: the
 # adapters take the registry's names (VXLAN, NVGRE, STT).
@@ -374,7 +374,9 @@ class L2TPv3Adapter(Adapter):
             raise NotATunnel("an L2TPv3 control message (session ID 0) carries no frame")
         info.kind, info.vni = self.kind, int(layer.session_id)
         info.cookie = bytes(layer.cookie or b"")
-        expected = l2tpv3_lookup(info.vni, info.outer_dst or None).cookie
+        # The layout the layer dissected with (the session table, unless a caller
+        # installed another resolver): its cookie value, when known, must match.
+        expected = getattr(resolve_session(info.vni, info.outer_dst or None), "cookie", None)
         if expected is not None and info.cookie != expected:
             raise NotATunnel("L2TPv3 session 0x%08x to %s: cookie %s at offset %d is not "
                              "the session's %s, so the receiving LCCE discards the packet"

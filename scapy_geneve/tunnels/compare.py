@@ -30,25 +30,22 @@ options), VXLAN, NVGRE, STT and L2TPv3 (over IP and over UDP) through
 No number in the table is typed in.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from scapy.config import conf
 from scapy.packet import NoPayload, Packet, Raw
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
-from scapy_geneve.errors import BuildError
-from scapy_geneve.layers.geneve import Geneve, GeneveOption
+from scapy_geneve import registry
+from scapy_geneve.errors import BuildError, GeneveError
+from scapy_geneve.layers.geneve import GeneveOption
 from scapy_geneve.layers.geneve_options import (GeneveOptionGWLBAttachmentID,
                                                 GeneveOptionGWLBEndpointID,
                                                 GeneveOptionGWLBFlowCookie)
-from scapy_geneve.layers.l2tpv3 import L2TPv3
-from scapy_geneve.tunnels.l2tpv3 import L2TPv3Session
-from scapy_geneve.layers.nvgre import NVGRE
-from scapy_geneve.layers.stt import STT
-from scapy_geneve.layers.vxlan import VXLAN
+from scapy_geneve.layers.l2tpv3 import L2TPv3Layout, set_session_resolver
 from scapy_geneve.tunnels.tunnel import decapsulate, encapsulate
 
 __all__ = ["compare", "Comparison", "EncapsulationRow", "DEFAULT_SIZES", "VARIANTS",
@@ -56,16 +53,15 @@ __all__ = ["compare", "Comparison", "EncapsulationRow", "DEFAULT_SIZES", "VARIAN
 
 DEFAULT_SIZES = (64, 128, 256, 512, 1024, 1280, 1400, 1450, 1500, 4000, 9000)
 
-#: (row name, kind, encapsulate() keywords, identifier field)
-VARIANTS: List[Tuple[str, str, Dict[str, Any], Tuple[type, str]]] = [
-    ("geneve", "geneve", {}, (Geneve, "vni")),
-    ("geneve+options", "geneve", {"options": "gwlb"}, (Geneve, "vni")),
-    ("vxlan", "vxlan", {}, (VXLAN, "vni")),
-    ("nvgre", "nvgre", {}, (NVGRE, "vsid")),
-    ("stt", "stt", {"identifier": 1}, (STT, "context_id")),
-    ("l2tpv3/ip", "l2tpv3", {"transport": "ip", "cookie": b"\x00" * 4}, (L2TPv3, "session_id")),
-    ("l2tpv3/udp", "l2tpv3", {"transport": "udp", "cookie": b"\x00" * 4},
-     (L2TPv3, "session_id")),
+#: (row name, kind, encapsulate() keywords); the kind's facts come from the registry.
+VARIANTS: List[Tuple[str, str, Dict[str, Any]]] = [
+    ("geneve", "geneve", {}),
+    ("geneve+options", "geneve", {"options": "gwlb"}),
+    ("vxlan", "vxlan", {}),
+    ("nvgre", "nvgre", {}),
+    ("stt", "stt", {"identifier": 1}),
+    ("l2tpv3/ip", "l2tpv3", {"transport": "ip", "cookie": b"\x00" * 4}),
+    ("l2tpv3/udp", "l2tpv3", {"transport": "udp", "cookie": b"\x00" * 4}),
 ]
 
 _EXTENSIBILITY = {
@@ -90,6 +86,7 @@ class EncapsulationRow:
     efficiency: List[Tuple[int, Optional[float]]]
     id_bits: int
     id_field: str
+    header_len: int            # the fixed tunnel header (registry), after UDP/TCP/IP
     max_extension: int
     extensibility: str
     stateless: bool
@@ -169,19 +166,13 @@ def _build(kind: str, inner: Packet, underlay: str, kwargs: Dict[str, Any],
     params = _params(kwargs)
     if kind == "stt":
         params.setdefault("mtu", mtu)
-    return encapsulate(inner, kind, vni=vni, underlay=underlay,
-                       **({"register": False} if kind == "l2tpv3" else {}), **params)
+    if kind == "l2tpv3":
+        params["register"] = False
+    return encapsulate(inner, kind, vni=vni, underlay=underlay, **params)
 
 
-def _field_bits(cls: type, name: str) -> int:
-    fld = None
-    for f in cls.fields_desc:  # type: ignore[attr-defined]
-        if f.name == name:
-            fld = getattr(f, "fld", f)
-    size = getattr(fld, "size", None)
-    if isinstance(size, int):
-        return size
-    return int(getattr(fld, "sz", 0)) * 8
+def _ip_class(underlay: str) -> type:
+    return IPv6 if underlay == "ipv6" else IP
 
 
 def _transport(outer: Packet) -> str:
@@ -194,17 +185,24 @@ def _transport(outer: Packet) -> str:
     if isinstance(nxt, TCP):
         return "TCP %d" % nxt.dport
     proto = int(l3.proto) if isinstance(l3, IP) else int(l3.nh)
-    return {47: "GRE (IP 47)", 115: "IP 115"}.get(proto, "IP %d" % proto)
+    names = [rec.title for rec in registry.records() if rec.ip_protocol == proto
+             and not rec.ports]
+    return "IP %d" % proto + (" (%s)" % names[0] if names else "")
+
+
+def _tunnel_layers() -> Tuple[type, ...]:
+    return tuple(cls for rec in registry.records() for cls in rec.load_adapter().layers)
 
 
 def _outer_fields(outer: Packet) -> Dict[str, Any]:
     """Field values of the outer headers, up to and including the tunnel header."""
     values: Dict[str, Any] = {}
+    stop = _tunnel_layers()
     layer = outer
     while not isinstance(layer, NoPayload):
         for f in layer.fields_desc:
             values["%s.%s" % (layer.__class__.__name__, f.name)] = layer.getfieldval(f.name)
-        if isinstance(layer, (Geneve, VXLAN, NVGRE, STT, L2TPv3)):
+        if isinstance(layer, stop):
             break
         layer = layer.payload
     return values
@@ -213,40 +211,49 @@ def _outer_fields(outer: Packet) -> Dict[str, Any]:
 def _entropy(kind: str, underlay: str, kwargs: Dict[str, Any]) -> List[str]:
     flows = [_build(kind, _inner(200, sport=40000 + i), underlay, kwargs) for i in range(8)]
     first = [f[0] if isinstance(f, list) else f for f in flows]
-    tables = [_outer_fields(IP(bytes(p)) if underlay == "ipv4" else IPv6(bytes(p)))
-              for p in first]
-    varying = []
-    for key in tables[0]:
-        if key.split(".", 1)[1] in _IGNORED_FIELDS:
-            continue
-        if len({repr(t.get(key)) for t in tables}) > 1:
-            varying.append(key)
-    return varying
+    tables = [_outer_fields(_ip_class(underlay)(bytes(p))) for p in first]
+    return [key for key in tables[0] if key.split(".", 1)[1] not in _IGNORED_FIELDS
+            and len({repr(t.get(key)) for t in tables}) > 1]
+
+
+@contextmanager
+def _sessions_laid_out(cookie_len: int, l2ss: bool) -> Iterator[None]:
+    """Dissect every L2TPv3 session with this layout (the session table is not touched)."""
+    layout = L2TPv3Layout(cookie_len, l2ss)
+    previous = set_session_resolver(lambda session_id, dst: layout)
+    try:
+        yield
+    finally:
+        set_session_resolver(previous)
 
 
 def _stateless(kind: str, underlay: str, kwargs: Dict[str, Any]) -> bool:
-    """Does every session-table layout give back the same inner frame?"""
+    """Does every session layout a receiver might assume give back the same inner frame?"""
     inner = _inner(200)
     outer = _build(kind, inner, underlay, kwargs)
     wires = [bytes(p) for p in (outer if isinstance(outer, list) else [outer])]
-    cls = IP if underlay == "ipv4" else IPv6
-    cfg = conf.contribs.setdefault("scapy_geneve", {})
-    saved = (dict(cfg.get("l2tpv3_sessions", {})), cfg.get("l2tpv3_default"))
+    cls = _ip_class(underlay)
     seen = set()
-    try:
-        cfg["l2tpv3_sessions"] = {}
-        for cookie_len in (0, 4, 8):
-            for l2ss in (False, True):
-                cfg["l2tpv3_default"] = L2TPv3Session(cookie_len, l2ss)
+    for cookie_len in (0, 4, 8):
+        for l2ss in (False, True):
+            with _sessions_laid_out(cookie_len, l2ss):
                 try:
                     got, _ = decapsulate([cls(w) for w in wires] if len(wires) > 1
                                          else cls(wires[0]))
                     seen.add(bytes(got))
                 except Exception:  # noqa: BLE001 - a wrong layout may not parse at all
                     seen.add(b"<unparsable>")
-    finally:
-        cfg["l2tpv3_sessions"], cfg["l2tpv3_default"] = saved
     return seen == {bytes(inner)}
+
+
+def _carries_flow(wire: bytes, cls: type, sport: int) -> bool:
+    """Does the packet WIRE hold the inner flow's UDP header (source port SPORT)?"""
+    layer = cls(wire).payload                        # below the outer IP header
+    while not isinstance(layer, NoPayload):
+        if isinstance(layer, UDP) and int(layer.sport) == sport:
+            return True
+        layer = layer.payload
+    return False
 
 
 def _inner_in_every_packet(kind: str, underlay: str, kwargs: Dict[str, Any],
@@ -254,35 +261,22 @@ def _inner_in_every_packet(kind: str, underlay: str, kwargs: Dict[str, Any],
     """Does each wire packet of a frame carry the inner IP/UDP headers?
 
     The frame is the largest one the kind sends without IP fragmentation, or
-    (STT) one of twice the MTU; every packet is dissected from its bytes.
+    (STT) one of twice the MTU, at most the largest an STT frame holds; every
+    packet is dissected from its bytes, with the layout it was built with.
     """
-    cls = IP if underlay == "ipv4" else IPv6
     probe = _wire(_build(kind, _inner(200), underlay, kwargs, mtu=1 << 17))
-    size = 2 * mtu if kind == "stt" else mtu - (probe[0] - 200)
+    if kind == "stt":
+        size = min(2 * mtu, _stt_largest_inner(kind, underlay, kwargs))
+    else:
+        size = mtu - (probe[0] - 200)
     built = _build(kind, _inner(size, sport=40123), underlay, kwargs, mtu=mtu)
-    # The receiver knows its sessions: dissect L2TPv3 with the layout it was built with.
     cookie = kwargs.get("cookie", b"")
-    cfg = conf.contribs.setdefault("scapy_geneve", {})
-    saved = (dict(cfg.get("l2tpv3_sessions", {})), cfg.get("l2tpv3_default"))
-    try:
-        cfg["l2tpv3_sessions"] = {}
-        cfg["l2tpv3_default"] = L2TPv3Session(len(cookie), False)
-        for wire in (built if isinstance(built, list) else [built]):
-            layer = cls(bytes(wire)).payload          # below the outer IP header
-            found = False
-            while not isinstance(layer, NoPayload):
-                if isinstance(layer, UDP) and int(layer.sport) == 40123:
-                    found = True                      # the inner flow's UDP header
-                    break
-                layer = layer.payload
-            if not found:
-                return False
-    finally:
-        cfg["l2tpv3_sessions"], cfg["l2tpv3_default"] = saved
-    return True
+    with _sessions_laid_out(len(cookie), False):
+        return all(_carries_flow(bytes(w), _ip_class(underlay), 40123)
+                   for w in (built if isinstance(built, list) else [built]))
 
 
-def _max_extension(name: str, kind: str, underlay: str) -> int:
+def _max_extension(kind: str, underlay: str) -> int:
     inner = _inner(200)
     base = sum(_wire(_build(kind, inner, underlay,
                             {"transport": "ip"} if kind == "l2tpv3" else {})))
@@ -299,32 +293,92 @@ def _max_extension(name: str, kind: str, underlay: str) -> int:
     return grown - base
 
 
-def _check_id_bits(kind: str, underlay: str, kwargs: Dict[str, Any], bits: int) -> None:
+def _measured_id_bits(rec: registry.Encapsulation, underlay: str,
+                      kwargs: Dict[str, Any]) -> int:
+    """The registry's identifier width, proved by building the largest value and one more."""
     inner = _inner(100)
-    _build(kind, inner, underlay, kwargs, vni=(1 << bits) - 1)
+    _build(rec.name, inner, underlay, kwargs, vni=rec.id_max)
     try:
-        _build(kind, inner, underlay, kwargs, vni=1 << bits)
+        _build(rec.name, inner, underlay, kwargs, vni=rec.id_max + 1)
     except BuildError:
-        return
-    raise AssertionError("%s accepted a %d-bit identifier" % (kind, bits + 1))
+        return rec.id_bits
+    raise GeneveError("compare: %s accepted identifier %d, over the %d bits the registry "
+                      "gives %s" % (rec.name, rec.id_max + 1, rec.id_bits, rec.id_name))
+
+
+def _stt_largest_inner(kind: str, underlay: str, kwargs: Dict[str, Any]) -> int:
+    """The largest inner IP packet one STT frame (64 KB) carries."""
+    frame = sum(_wire(_build(kind, _inner(200), underlay, kwargs, mtu=1 << 17)))
+    per_frame = frame - 200 - (40 if underlay == "ipv6" else 20) - 20   # one segment
+    return MAX_INNER_SIZE - per_frame      # STT header + inner Ethernet within 64 KB
 
 
 def _inner_mtu(kind: str, underlay: str, kwargs: Dict[str, Any], mtu: int) -> int:
-    probe = 200
+    """The largest inner IP packet sent whole (STT: in one frame); proved by building."""
     if kind == "stt":
-        frame = sum(_wire(_build(kind, _inner(probe), underlay, kwargs, mtu=1 << 17)))
-        per_frame = frame - probe - (40 if underlay == "ipv6" else 20) - 20  # one segment
-        best = 0xFFFF - (per_frame - 0)  # STT header + inner Ethernet within 64 KB
+        best = _stt_largest_inner(kind, underlay, kwargs)
         _build(kind, _inner(best), underlay, kwargs, mtu=mtu)          # fits
         try:
             _build(kind, _inner(best + 1), underlay, kwargs, mtu=mtu)
         except BuildError:
             return best
-        raise AssertionError("STT accepted a frame over 65535 bytes")
+        raise GeneveError("compare: STT accepted a frame over 65535 bytes")
+    probe = 200
     overhead = _wire(_build(kind, _inner(probe), underlay, kwargs))[0] - probe
-    best = mtu - overhead
-    assert _wire(_build(kind, _inner(best), underlay, kwargs))[0] == mtu
+    best = min(mtu - overhead, MAX_INNER_SIZE)
+    built = _wire(_build(kind, _inner(best), underlay, kwargs))[0]
+    if built != best + overhead:
+        raise GeneveError("compare: a %d-byte inner packet in %s made a %d-byte packet, "
+                          "not %d" % (best, kind, built, best + overhead))
     return best
+
+
+def _curve(kind: str, underlay: str, kwargs: Dict[str, Any], mtu: int, overhead: int,
+           sizes: Sequence[int]) -> Tuple[List[Tuple[int, Optional[float]]],
+                                          List[Tuple[int, int]]]:
+    """Efficiency per inner size (None: not carried whole), and packets per frame."""
+    curve: List[Tuple[int, Optional[float]]] = []
+    segs: List[Tuple[int, int]] = []
+    for size in sizes:
+        if kind != "stt" and size + 14 + overhead > mtu:
+            # One outer packet per inner frame: over the MTU it would need IP
+            # fragmentation (and over 64 KB it cannot be built at all).
+            curve.append((size, None))
+            continue
+        try:
+            lengths = _wire(_build(kind, _inner(size), underlay, kwargs, mtu=mtu))
+        except BuildError:
+            curve.append((size, None))       # STT: the frame is over 64 KB
+            continue
+        if max(lengths) > mtu:
+            curve.append((size, None))       # would need IP fragmentation
+            continue
+        curve.append((size, round(size / sum(lengths), 4)))
+        segs.append((size, len(lengths)))
+    return curve, segs
+
+
+def _row(name: str, kind: str, kwargs: Dict[str, Any], underlay: str, mtu: int,
+         sizes: Sequence[int]) -> EncapsulationRow:
+    rec = registry.get(kind)
+    first = _build(kind, _inner(200), underlay, kwargs, mtu=mtu)
+    first = first[0] if isinstance(first, list) else first
+    frame = _wire(_build(kind, _inner(200), underlay, kwargs, mtu=1 << 17))
+    overhead = frame[0] - (200 + 14)               # bytes added to the inner frame
+    curve, segs = _curve(kind, underlay, kwargs, mtu, overhead, sizes)
+    return EncapsulationRow(
+        name=name, kind=kind, transport=_transport(first), overhead=overhead,
+        inner_mtu=_inner_mtu(kind, underlay, kwargs, mtu), efficiency=curve,
+        id_bits=_measured_id_bits(rec, underlay, kwargs),
+        id_field="%s.%s" % (rec.load_layer().__name__, rec.id_name),
+        header_len=rec.header_len, max_extension=_max_extension(kind, underlay),
+        extensibility=_EXTENSIBILITY[kind], stateless=_stateless(kind, underlay, kwargs),
+        inner_in_every_packet=_inner_in_every_packet(kind, underlay, kwargs, mtu),
+        entropy=_entropy(kind, underlay, kwargs), segments_at=segs)
+
+
+#: The underlay MTUs compare() takes: IPv6's minimum link MTU up to the IP maximum.
+MTU_RANGE = (576, 65535)
 
 
 def compare(inner_size: int = 1400, underlay: str = "ipv4", mtu: int = 1500,
@@ -335,54 +389,17 @@ def compare(inner_size: int = 1400, underlay: str = "ipv4", mtu: int = 1500,
     ``inner_size`` is the inner IP packet size of the headline row values
     (segment counts); ``sizes`` the inner IP sizes of the efficiency curve
     (default :data:`DEFAULT_SIZES` plus ``inner_size``); ``underlay``
-    ``"ipv4"`` or ``"ipv6"``; ``mtu`` the underlay IP MTU.  ``variants``
-    limits the rows (names from :data:`VARIANTS`).
+    ``"ipv4"`` or ``"ipv6"``; ``mtu`` the underlay IP MTU (576..65535).
+    ``variants`` limits the rows (names from :data:`VARIANTS`).
     """
     if underlay not in ("ipv4", "ipv6"):
         raise BuildError("compare", "underlay", underlay, "must be 'ipv4' or 'ipv6'")
-    if mtu < 576 or mtu > 65535:
-        raise BuildError("compare", "mtu", mtu, "must be 576..65535")
+    if not MTU_RANGE[0] <= mtu <= MTU_RANGE[1]:
+        raise BuildError("compare", "mtu", mtu, "must be %d..%d" % MTU_RANGE)
     _check_size(inner_size)
     size_list = sorted(set(sizes if sizes is not None else DEFAULT_SIZES) | {inner_size})
     for size in size_list:
         _check_size(size, "sizes")
-    rows = []
-    for name, kind, kwargs, (cls, id_field) in VARIANTS:
-        if variants is not None and name not in variants:
-            continue
-        probe = _build(kind, _inner(200), underlay, kwargs, mtu=mtu)
-        first = probe[0] if isinstance(probe, list) else probe
-        frame_overhead = _wire(_build(kind, _inner(200), underlay, kwargs, mtu=1 << 17))
-        overhead = frame_overhead[0] - (200 + 14)   # bytes added to the inner frame
-        inner_mtu = _inner_mtu(kind, underlay, kwargs, mtu)
-        curve: List[Tuple[int, Optional[float]]] = []
-        segs: List[Tuple[int, int]] = []
-        for size in size_list:
-            if kind != "stt" and size + 14 + overhead > mtu:
-                # One outer packet per inner frame: over the MTU it would need IP
-                # fragmentation (and over 64 KB it cannot be built at all).
-                curve.append((size, None))
-                continue
-            try:
-                built = _build(kind, _inner(size), underlay, kwargs, mtu=mtu)
-            except BuildError:
-                curve.append((size, None))       # STT: the frame is over 64 KB
-                continue
-            lengths = _wire(built)
-            if max(lengths) > mtu:
-                curve.append((size, None))       # would need IP fragmentation
-                continue
-            curve.append((size, round(size / sum(lengths), 4)))
-            segs.append((size, len(lengths)))
-        bits = _field_bits(cls, id_field)
-        _check_id_bits(kind, underlay, kwargs, bits)
-        rows.append(EncapsulationRow(
-            name=name, kind=kind, transport=_transport(first), overhead=overhead,
-            inner_mtu=inner_mtu, efficiency=curve, id_bits=bits,
-            id_field="%s.%s" % (cls.__name__, id_field),
-            max_extension=_max_extension(name, kind, underlay),
-            extensibility=_EXTENSIBILITY[kind],
-            stateless=_stateless(kind, underlay, kwargs),
-            inner_in_every_packet=_inner_in_every_packet(kind, underlay, kwargs, mtu),
-            entropy=_entropy(kind, underlay, kwargs), segments_at=segs))
+    rows = [_row(name, kind, kwargs, underlay, mtu, size_list)
+            for name, kind, kwargs in VARIANTS if variants is None or name in variants]
     return Comparison(underlay, mtu, inner_size, size_list, rows)
