@@ -15,7 +15,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 
 from scapy_geneve.errors import BuildError
-from scapy_geneve.layers.geneve import Geneve, flow_sport
+from scapy_geneve.layers.geneve import Geneve, GeneveOption, flow_sport
 from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3UDP, resolve_session
 from scapy_geneve.layers.nvgre import NVGRE as NVGREHeader
 from scapy_geneve.layers.stt import STT as STTHeader
@@ -71,7 +71,7 @@ class GeneveAdapter(Adapter):
         return outer.l3 / udp / gen / inner
 
     def decapsulate(self, layer: Packet, packet: Packet, info: TunnelInfo) -> Optional[Packet]:
-        _check_geneve(bytes(layer), offset_of(packet, layer))
+        _check_geneve(layer, offset_of(packet, layer))
         info.kind, info.vni = self.kind, int(layer.vni)
         info.options = [o.copy() for o in layer.options]
         info.oam, info.critical = bool(layer.oam), bool(layer.critical)
@@ -87,29 +87,26 @@ class GeneveAdapter(Adapter):
         return out
 
 
-def _check_geneve(data: bytes, offset: int) -> None:
-    """What RFC 8926 §3.4-3.5 tells a receiver to drop, from the header bytes at OFFSET."""
-    version, opt_len = data[0] >> 6, (data[0] & 0x3F) * 4
+def _check_geneve(layer: Packet, offset: int) -> None:
+    """What RFC 8926 §3.4-3.5 tells a receiver to drop, read from the dissected header."""
+    version, opt_len = int(layer.version), int(layer.optionlen or 0) * 4
     if version != 0:
         raise NotATunnel("Geneve version %d at offset %d: only version 0 is defined, and a "
                          "tunnel endpoint MUST drop packets with an unknown version "
                          "(RFC 8926 §3.4)" % (version, offset))
-    end = 8 + opt_len
-    if end > len(data):
+    after = len(bytes(layer)) - 8
+    if opt_len > after:
         raise NotATunnel("Geneve Opt Len %d (%d bytes) at offset %d runs past the packet: "
                          "%d bytes follow the 8-byte base header"
-                         % (opt_len // 4, opt_len, offset, len(data) - 8))
-    pos = 8
-    while pos < end:
-        if pos + 4 > end:
-            raise NotATunnel("Geneve option header at offset %d is cut by Opt Len (%d bytes "
-                             "of options end at offset %d)" % (offset + pos, opt_len,
-                                                               offset + end))
-        pos += 4 + (data[pos + 3] & 0x1F) * 4
-    if pos != end:
+                         % (opt_len // 4, opt_len, offset, after))
+    # Each option's own Length (4-byte header + Length words), as the layer read it; bytes
+    # that do not make an option header stay raw in the list.
+    total = sum(4 + 4 * int(opt.length or 0) if isinstance(opt, GeneveOption)
+                else len(bytes(opt)) for opt in layer.options)
+    if total != opt_len:
         raise NotATunnel("Geneve options at offset %d add up to %d bytes, not the %d bytes "
                          "Opt Len says (the last option's Length runs past Opt Len)"
-                         % (offset + 8, pos - 8, opt_len))
+                         % (offset + 8, total, opt_len))
 
 
 # -- VXLAN (RFC 7348, GBP, GPE) ---------------------------------------------------------

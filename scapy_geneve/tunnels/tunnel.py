@@ -67,6 +67,9 @@ _DOC_SRC = {4: "192.0.2.1", 6: "2001:db8::1"}
 _DOC_DST = {4: "192.0.2.2", 6: "2001:db8::2"}
 _OUTER_MACS = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 _IP_MAX = 0xFFFF           # IPv4 Total Length, IPv6 Payload Length, UDP Length: 16 bits
+#: More than any outer stack encapsulate() builds: IPv6 40 + UDP 8 + Geneve 8 + 252 of
+#: options, or IPv4 20 + UDP 8 + L2TPv3 4 + 4 + cookie 8 + sublayer 4.
+_HEADROOM = 512
 
 
 # -- encapsulation ----------------------------------------------------------------------
@@ -165,6 +168,8 @@ def _check_lengths(kind: str, outer: Packet, inner: Packet) -> None:
     inner frame over about 64 KB does not fit (no jumbogram is built).
     """
     inner_len = _inner_length(kind, inner)
+    if inner_len + _HEADROOM <= _IP_MAX:
+        return                  # every outer header stack here is shorter than _HEADROOM
     layers = [outer] + [layer for layer in outer.iterpayloads()][1:]
     outer_layers = layers[:len(layers) - len(list(inner.iterpayloads()))]
     after = inner_len
