@@ -32,7 +32,7 @@ def wire(outer):
     return IPv6(data) if isinstance(outer, IPv6) else IP(data)
 
 
-@pytest.mark.parametrize("kind, underlay", itertools.product(KINDS, ("ipv4", "ipv6")))
+@pytest.mark.parametrize("kind, underlay", list(itertools.product(KINDS, ("ipv4", "ipv6"))))
 def test_round_trip_keeps_inner_frame_and_identifier(kind, underlay):
     out = encapsulate(INNER, kind, vni=0xABCDE, underlay=underlay)
     inner, info = decapsulate(wire(out))

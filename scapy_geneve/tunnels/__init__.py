@@ -1,8 +1,8 @@
-"""Scapy-level helpers over every encapsulation: encapsulate/decapsulate, the
-comparison, STT segmentation and reassembly, the L2TPv3 session table.
+"""Scapy-level helpers over every encapsulation: encapsulate/decapsulate (one adapter
+per kind, named by the registry), the comparison, the L2TPv3 session table.
 
-Depends on the layers (Scapy) and the registry; never on capture, offload,
-conformance or the CLI.
+Depends on the layers (Scapy), the registry and offload's STT segmentation; never
+on capture, conformance or the CLI.
 """
 
 # The L2TPv3 session table becomes the L2TPv3 layer's session resolver.
