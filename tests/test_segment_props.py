@@ -108,7 +108,7 @@ def test_every_segment_is_valid_and_differs_only_where_the_rules_say(s):
     for i, x in enumerate(segs):
         assert scapy_rebuilds_identically(x)
         xo = parse_offsets(x)
-        assert xo == o.__class__(**{**o.__dict__, "ip": xo.ip, "outer": xo.outer})  # same layout
+        assert xo._replace(wire=None) == o._replace(ip=xo.ip, outer=xo.outer, wire=None)  # same layout
         # bytes the kernel copies verbatim: Ethernet, tunnel header with options, ports
         assert x[: o.first_ip.off] == raw[: o.first_ip.off]
         if o.outer is not None:

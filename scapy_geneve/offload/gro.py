@@ -62,6 +62,8 @@ from scapy.packet import Packet
 
 from scapy_geneve.checksum import csum_add, csum_block, csum_fold, ipv4_header_checksum, pseudo_header_sum
 from scapy_geneve.errors import CaptureError
+from scapy_geneve.capture.decode import Decoded, L4Header
+from scapy_geneve.capture.decode import IPHeader as WireIP
 from scapy_geneve.offload.segment import (
     IPHeader,
     Offsets,
@@ -83,7 +85,7 @@ __all__ = [
 _TCP_FIN, _TCP_SYN, _TCP_RST, _TCP_PSH, _TCP_URG, _TCP_CWR = 0x01, 0x02, 0x04, 0x08, 0x20, 0x80
 _CLOSE_FLAGS = _TCP_URG | _TCP_PSH | _TCP_RST | _TCP_SYN | _TCP_FIN
 _UDP_GRO_CNT_MAX = 64
-_DF = 0x4000
+_DF_FLAG = 0x2  # the DF bit of IPHeader.flags (the 3 flag bits)
 MAX_FLOWS = 64  # GRO_HASH_BUCKETS (8) x MAX_GRO_SKBS (8)
 MAX_AGE_NS = 20_000_000  # 2 jiffies at HZ=100
 MAX_AGE_PACKETS = 8192  # the age bound for frames without timestamps
@@ -123,6 +125,18 @@ def _l4_ok(buf: bytes, ip: IPHeader, l4_off: int, proto: int, end: int) -> bool:
     return csum_fold(s) == 0
 
 
+def _wire(o: Offsets) -> Tuple[Decoded, Optional[WireIP], WireIP, L4Header]:
+    """The decoder's record of a frame and its outer IP (None without a tunnel),
+    innermost IP and innermost TCP/UDP header."""
+    rec = o.wire
+    assert rec is not None and rec.ip is not None, "Offsets from parse_offsets carry the decoder's record"
+    if o.outer is None:
+        assert rec.l4 is not None
+        return rec, None, rec.ip, rec.l4
+    assert rec.inner_ip is not None and rec.inner_l4 is not None
+    return rec, rec.ip, rec.inner_ip, rec.inner_l4
+
+
 def _gro_able(buf: bytes, o: Offsets) -> bool:
     """Headers GRO accepts at all, with valid checksums."""
     if o.l4 not in ("tcp", "udp"):
@@ -137,53 +151,68 @@ def _gro_able(buf: bytes, o: Offsets) -> bool:
         if ip.version == 6 and ip.hlen != 40:
             return False
     if o.outer is not None:
-        t = o.tunnel_off
-        if o.tunnel == "geneve" and (buf[t + 8] >> 6 != 0 or buf[t + 9] & 0x80):
-            return False  # version != 0 or OAM
-        if o.tunnel == "nvgre":
-            flags = buf[t]
-            if flags & ~0xA0:  # gre_gro_receive: only the C and K bits
+        rec = _wire(o)[0]
+        if o.tunnel == "geneve" and (rec.version != 0 or rec.oam):
+            return False  # geneve_gro_receive: version != 0 or OAM
+        if o.gre:
+            if (rec.gre_flags >> 8) & ~0xA0:  # gre_gro_receive: only the C and K bits
                 return False
-            if flags & 0x80 and csum_fold(csum_block(buf[t : o.end])) != 0:
+            if rec.gre_flags & 0x8000 and csum_fold(csum_block(buf[o.tunnel_off : o.end])) != 0:
                 return False  # GRE checksum (C bit) must be valid
-        elif not _l4_ok(buf, o.outer, t, 17, o.end):
+        elif not _l4_ok(buf, o.outer, o.tunnel_off, 17, o.end):
             return False
     return _l4_ok(buf, o.ip, o.l4_off, 6 if o.l4 == "tcp" else 17, o.end)
 
 
 def _flow_key(buf: bytes, o: Offsets) -> Tuple[Any, ...]:
+    """Same flow (the headers GRO compares byte for byte, memcmp-style)."""
     first = o.first_ip
     parts: List[Any] = [o.tunnel, buf[: first.off], first.src, first.dst, first.proto]
     if o.outer is not None:
         t = o.tunnel_off
-        if o.tunnel == "nvgre":  # flags, protocol and key; not the checksum
-            parts += [buf[t : t + 4], buf[o.inner_l2 - 4 : o.inner_l2] if buf[t] & 0x20 else b""]
-        else:
+        if o.gre:  # flags, protocol and key; not the checksum
+            parts += [buf[t : t + 4], _wire(o)[0].gre_key]
+        else:  # UDP ports, checksum on/off, the whole tunnel header with every option
             parts += [buf[t : t + 4], buf[t + 6 : t + 8] == b"\0\0", buf[t + 8 : o.inner_l2]]
         parts += [buf[o.inner_l2 : o.ip.off], o.ip.src, o.ip.dst, o.ip.proto]
     parts.append(buf[o.l4_off : o.l4_off + 4])
     return tuple(parts)
 
 
-def _ip_matches(buf: bytes, ip: IPHeader, h: _Held, hip: IPHeader, outer: bool) -> bool:
-    a, b = buf, h.first
+def _ip_matches(ip: WireIP, h: _Held, hip: WireIP, outer: bool) -> bool:
+    """inet_gro_receive / ipv6_gro_receive: the IP fields a held packet must share."""
     if ip.version != hip.version:
         return False
     if ip.version == 6:
-        return a[ip.off : ip.off + 4] == b[hip.off : hip.off + 4] and a[ip.off + 7] == b[hip.off + 7]
-    if a[ip.off + 1] != b[hip.off + 1] or a[ip.off + 8] != b[hip.off + 8]:
-        return False  # TOS, TTL
-    fa = struct.unpack_from("!H", a, ip.off + 6)[0] & _DF
-    if fa != struct.unpack_from("!H", b, hip.off + 6)[0] & _DF:
+        return (ip.tos, ip.flow_label, ip.ttl) == (hip.tos, hip.flow_label, hip.ttl)
+    if ip.tos != hip.tos or ip.ttl != hip.ttl:
         return False
-    if outer and fa:
+    df = ip.flags & _DF_FLAG
+    if df != hip.flags & _DF_FLAG:
+        return False
+    if outer and df:
         return True  # outer header with DF: ID not checked
-    ida = struct.unpack_from("!H", a, ip.off + 4)[0]
-    idb = struct.unpack_from("!H", b, hip.off + 4)[0]
-    offset = (ida - idb) & 0xFFFF
-    if h.count == 1 and fa and offset == 0:
+    offset = (ip.ident - hip.ident) & 0xFFFF
+    if h.count == 1 and df and offset == 0:
         h.fixedid[hip.off] = True
     return offset == (0 if h.fixedid.get(hip.off) else h.count & 0xFFFF)
+
+
+def _tcp_matches(buf: bytes, o: Offsets, tcp: L4Header, h: _Held) -> bool:
+    """tcp_gro_receive: ack, data offset, window, options and flags but CWR/FIN/PSH
+    the same; the sequence number contiguous; no CWR."""
+    held_tcp = _wire(h.o)[3]
+    fl, t, first = tcp.flags, o.l4_off, h.first
+    if fl & _TCP_CWR or tcp.ack != held_tcp.ack or tcp.hlen != held_tcp.hlen:
+        return False
+    if (fl ^ held_tcp.flags) & 0xF00 or buf[t + 14 : t + 16] != first[t + 14 : t + 16]:
+        return False  # reserved bits / AE, window
+    keep = ~(_TCP_CWR | _TCP_FIN | _TCP_PSH) & 0xFF
+    if (fl ^ h.flags) & keep:
+        return False
+    if buf[t + 20 : o.payload_off] != first[t + 20 : o.payload_off]:  # options
+        return False
+    return tcp.seq == h.next_seq
 
 
 def _try_merge(buf: bytes, o: Offsets, h: _Held, max_size: int) -> bool:
@@ -192,26 +221,16 @@ def _try_merge(buf: bytes, o: Offsets, h: _Held, max_size: int) -> bool:
         return False
     if plen == 0 or plen > h.mss or h.l3_len + plen >= max_size:
         return False
-    if o.outer is not None and not _ip_matches(buf, o.outer, h, h.o.outer, True):  # type: ignore[arg-type]
+    _rec, outer, ip, l4 = _wire(o)
+    _hrec, held_outer, held_ip, _hl4 = _wire(h.o)
+    if outer is not None and (held_outer is None or not _ip_matches(outer, h, held_outer, True)):
         return False
-    if not _ip_matches(buf, o.ip, h, h.o.ip, False):
+    if not _ip_matches(ip, h, held_ip, False):
         return False
-    a, b, t = buf, h.first, o.l4_off
     if o.l4 == "tcp":
-        fl = a[t + 13]
-        if fl & _TCP_CWR:
+        if not _tcp_matches(buf, o, l4, h):
             return False
-        if a[t + 8 : t + 12] != b[t + 8 : t + 12]:  # ack
-            return False
-        if a[t + 12] != b[t + 12] or a[t + 14 : t + 16] != b[t + 14 : t + 16]:  # doff, window
-            return False
-        keep = ~(_TCP_CWR | _TCP_FIN | _TCP_PSH) & 0xFF
-        if (fl ^ h.flags) & keep:
-            return False
-        if a[t + 20 : o.payload_off] != b[t + 20 : o.payload_off]:  # options
-            return False
-        if struct.unpack_from("!I", a, t + 4)[0] != h.next_seq:
-            return False
+        fl = l4.flags & 0xFF
         h.flags |= fl & (_TCP_FIN | _TCP_PSH)
         h.next_seq = (h.next_seq + plen) & 0xFFFFFFFF
         if plen < h.mss or fl & _CLOSE_FLAGS:
@@ -252,7 +271,7 @@ def _complete(h: _Held, checksums: str) -> bytes:
     csum_at = o.l4_off + (16 if o.l4 == "tcp" else 6)
     inner_on = o.l4 == "tcp" or buf[csum_at : csum_at + 2] != b"\0\0"
     outer_on = False
-    if o.outer is not None and o.tunnel != "nvgre":
+    if o.outer is not None and not o.gre:
         t = o.tunnel_off
         n = total - t
         struct.pack_into("!H", buf, t + 4, n if n <= 0xFFFF else 0)
@@ -377,10 +396,10 @@ def _new_held(key: Tuple[Any, ...], buf: bytes, o: Offsets, i: int, ts_ns: Optio
     plen = o.end - o.payload_off
     nh = _Held(key, buf, o, plen, [buf[o.payload_off : o.end]], index=i, ts_ns=ts_ns)
     if o.l4 == "tcp":
-        fl = buf[o.l4_off + 13]
-        nh.flags = fl
-        nh.next_seq = (struct.unpack_from("!I", buf, o.l4_off + 4)[0] + plen) & 0xFFFFFFFF
-        nh.closed = bool(fl & _CLOSE_FLAGS)
+        tcp = _wire(o)[3]
+        nh.flags = tcp.flags & 0xFF
+        nh.next_seq = (tcp.seq + plen) & 0xFFFFFFFF
+        nh.closed = bool(nh.flags & _CLOSE_FLAGS)
     return nh
 
 

@@ -46,9 +46,20 @@ from scapy_geneve.checksum import (
     ipv4_header_checksum,
     pseudo_header_sum,
 )
-from scapy_geneve import registry
-from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, IPPROTO_GRE
+from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6
 from scapy_geneve.errors import BuildError, CaptureError
+from scapy_geneve.offload.offsets import (
+    TUNNEL_PORTS,
+    UDP_TUNNELS,
+    IPHeader,
+    NotSegmentable,
+    Offsets,
+    PortTable,
+    decode_frame,
+    offsets_of,
+    parse_offsets,
+    tunnel_ports,
+)
 
 __all__ = [
     "segment",
@@ -62,177 +73,13 @@ __all__ = [
     "UDP_TUNNELS",
     "tunnel_ports",
     "NotSegmentable",
+    "PortTable",
 ]
 
-#: The UDP tunnels Linux's GSO segments (``__skb_udp_tunnel_segment``): registry names.
-UDP_TUNNELS = ("geneve", "vxlan", "vxlan-gpe")
-
-#: The kinds ``tunnel=`` takes besides "none": the UDP tunnels and NVGRE (GRE).
-_TUNNELS = UDP_TUNNELS + ("nvgre",)
-
-PortTable = Union[Dict[int, str], registry.Ports]
-
-
-def tunnel_ports(ports: registry.Ports = registry.DEFAULT_PORTS) -> Dict[int, str]:
-    """UDP destination port -> tunnel name for the :data:`UDP_TUNNELS` in PORTS
-    (a :class:`scapy_geneve.registry.Ports`; default: the registry's ports)."""
-    candidates = set().union(*(getattr(ports, registry.get(name).ports_key or "") for name in UDP_TUNNELS))
-    kinds = {port: ports.udp_kind(-1, port) for port in candidates}  # the registry's precedence
-    return {port: kind for port, kind in sorted(kinds.items()) if kind in UDP_TUNNELS}
-
-
-#: UDP destination ports recognised as tunnels when the packet does not say
-#: (the registry's defaults: Geneve 6081, VXLAN 4789/8472/48879, VXLAN-GPE 4790).
-TUNNEL_PORTS: Dict[int, str] = tunnel_ports()
-
-
-class NotSegmentable(CaptureError):
-    """The packet is well formed but not something GSO cuts (an IP fragment, a
-    tunnel carrying no IP, an IPv6 routing header...): a writer may copy it as it is."""
-
-
-_VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
 _IPPROTO_TCP, _IPPROTO_UDP = 6, 17
-_IPV6_EXT = (0, 60)  # Hop-by-Hop, Destination Options: copied as they are
 _TCP_FIN, _TCP_PSH, _TCP_CWR = 0x01, 0x08, 0x80
-_GRE_C, _GRE_R, _GRE_K, _GRE_S = 0x8000, 0x4000, 0x2000, 0x1000
-_GPE_NEXT = {1: ETH_P_IP, 2: ETH_P_IPV6, 3: ETH_P_TEB}
 _IPV4_MAX, _IPV6_MAX = 0xFFFF, 0xFFFF
 _U16, _U32 = struct.Struct("!H"), struct.Struct("!I")
-
-
-# -- offsets -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IPHeader:
-    """Where an IPv4 or IPv6 header is, and what the checksums need from it."""
-
-    off: int  # offset of the IP header in the frame
-    version: int  # 4 or 6
-    hlen: int  # IPv4 IHL*4, or 40 + extension headers copied as they are
-    proto: int  # upper-layer protocol (after IPv6 extension headers)
-    src: bytes
-    dst: bytes
-    end: int  # frame offset where this datagram ends
-
-
-@dataclass(frozen=True)
-class Offsets:
-    """Header offsets of a (super-)packet, found once from its bytes.
-
-    ``outer`` is the tunnel's IP header (None without a tunnel), ``tunnel``
-    one of "geneve", "vxlan", "vxlan-gpe", "nvgre" (the registry's names; "nvgre"
-    is any GRE version 0 without routing, as ``gre_gso_segment`` cuts it: NVGRE
-    is GRE with the K bit and protocol 0x6558), ``tunnel_off`` the offset of its UDP or GRE
-    header and ``inner_l2`` the offset of the inner frame (or inner IP
-    header when the tunnel carries IP directly).  ``ip`` is the innermost IP
-    header, ``l4`` "tcp", "udp" or "other".
-    """
-
-    outer: Optional[IPHeader]
-    tunnel: Optional[str]
-    tunnel_off: int
-    inner_l2: int
-    ip: IPHeader
-    l4: str
-    l4_off: int
-    l4_hlen: int
-    payload_off: int
-
-    @property
-    def end(self) -> int:
-        return self.ip.end
-
-    @property
-    def first_ip(self) -> IPHeader:
-        return self.outer if self.outer is not None else self.ip
-
-
-def _err(msg: str, off: int, cls: type = CaptureError) -> CaptureError:
-    err: CaptureError = cls("%s (at byte %d of the packet)" % (msg, off))
-    return err
-
-
-def _not_gso(msg: str, off: int) -> CaptureError:
-    """A well-formed packet GSO does not cut (:class:`NotSegmentable`)."""
-    return _err(msg, off, NotSegmentable)
-
-
-def _ethertype_at(buf: bytes, off: int) -> Tuple[int, int]:
-    """Skip an Ethernet header and its VLAN tags: (EtherType, L3 offset)."""
-    if len(buf) < off + 14:
-        raise _err("Ethernet header truncated", off)
-    etype = struct.unpack_from("!H", buf, off + 12)[0]
-    off += 14
-    while etype in _VLAN_TPIDS:
-        if len(buf) < off + 4:
-            raise _err("VLAN tag truncated", off)
-        etype = struct.unpack_from("!H", buf, off + 2)[0]
-        off += 4
-    return etype, off
-
-
-def _ip_at(buf: bytes, off: int, limit: int, what: str) -> IPHeader:
-    """Parse the IP header at ``off``; the datagram may not pass ``limit``."""
-    if off >= len(buf):
-        raise _err("%s IP header missing" % what, off)
-    version = buf[off] >> 4
-    if version == 4:
-        if limit - off < 20:
-            raise _err("%s IPv4 header truncated" % what, off)
-        ihl = (buf[off] & 0x0F) * 4
-        tot_len, frag = struct.unpack_from("!H2xH", buf, off + 2)
-        if ihl < 20 or off + ihl > limit:
-            raise _err("%s IPv4 header length %d is invalid" % (what, ihl), off)
-        if frag & 0x3FFF:
-            raise _not_gso("%s IPv4 packet is a fragment (MF or offset set): nothing to segment" % what, off)
-        if tot_len == 0:  # BIG TCP / TSO capture: the length is the frame's
-            end = limit
-        elif off + tot_len > limit:
-            raise _err(
-                "%s IPv4 total length %d runs past the %d bytes captured "
-                "(truncated capture? use a larger snaplen)" % (what, tot_len, limit - off),
-                off,
-            )
-        elif tot_len < ihl:
-            raise _err("%s IPv4 total length %d is shorter than its header" % (what, tot_len), off)
-        else:
-            end = off + tot_len
-        return IPHeader(
-            off, 4, ihl, buf[off + 9], bytes(buf[off + 12 : off + 16]), bytes(buf[off + 16 : off + 20]), end
-        )
-    if version == 6:
-        if limit - off < 40:
-            raise _err("%s IPv6 header truncated" % what, off)
-        plen = struct.unpack_from("!H", buf, off + 4)[0]
-        nh = buf[off + 6]
-        if plen == 0:  # BIG TCP: no jumbo option in newer kernels
-            end = limit
-        elif off + 40 + plen > limit:
-            raise _err(
-                "%s IPv6 payload length %d runs past the %d bytes captured "
-                "(truncated capture? use a larger snaplen)" % (what, plen, limit - off - 40),
-                off,
-            )
-        else:
-            end = off + 40 + plen
-        hlen = 40
-        while nh in _IPV6_EXT:
-            if off + hlen + 8 > end:
-                raise _err("%s IPv6 extension header truncated" % what, off + hlen)
-            nh, elen = buf[off + hlen], (buf[off + hlen + 1] + 1) * 8
-            hlen += elen
-        if off + hlen > end:
-            raise _err("%s IPv6 extension header runs past the end of the packet" % what, off + 40)
-        if nh in (43, 44, 51, 50):
-            raise _not_gso(
-                "%s IPv6 next header %d (routing/fragment/IPsec) is not segmentable" % (what, nh), off + hlen
-            )
-        return IPHeader(
-            off, 6, hlen, nh, bytes(buf[off + 8 : off + 24]), bytes(buf[off + 24 : off + 40]), end
-        )
-    raise _err("%s IP version %d is neither 4 nor 6" % (what, version), off)
 
 
 def _strip_jumbo(buf: bytes, ip_off: int) -> bytes:
@@ -241,172 +88,30 @@ def _strip_jumbo(buf: bytes, ip_off: int) -> bytes:
     if len(buf) < ip_off + 48 or buf[ip_off + 6] != 0 or buf[ip_off + 4 : ip_off + 6] != b"\0\0":
         return buf
     hbh = ip_off + 40
-    if len(buf) < hbh + 8 or buf[hbh + 1] != 0 or buf[hbh + 2 : hbh + 4] != b"\xc2\x04":
+    if buf[hbh + 1] != 0 or buf[hbh + 2 : hbh + 4] != b"\xc2\x04":
         return buf
     out = bytearray(buf[:hbh] + buf[hbh + 8 :])
     out[ip_off + 6] = buf[hbh]
     return bytes(out)
 
 
-def _l3_of(buf: bytes, etype: int, off: int, what: str) -> int:
-    if etype not in (ETH_P_IP, ETH_P_IPV6):
-        raise _not_gso("%s EtherType %#06x is not IPv4 or IPv6" % (what, etype), off - 2)
-    return off
-
-
-def parse_offsets(
-    buf: bytes, link: str = "ether", tunnel: Optional[str] = None, tunnel_ports: Optional[PortTable] = None
-) -> Offsets:
-    """Find the header offsets of ``buf`` (one frame).
-
-    ``link`` is "ether" or "ip" (the frame starts with the IP header).
-    ``tunnel`` forces how a UDP payload is read ("geneve", "vxlan",
-    "vxlan-gpe" or a registry alias, or "none" for UDP GSO of the UDP
-    itself); by default the UDP destination port decides (``tunnel_ports``:
-    a port table or a :class:`scapy_geneve.registry.Ports`, default
-    :data:`TUNNEL_PORTS`).  GRE is read as NVGRE unless ``tunnel`` is
-    "none".  Every read is bounds-checked: what cannot be read raises
-    :class:`CaptureError` naming the byte offset, and a well-formed packet
-    GSO does not cut raises :class:`NotSegmentable` (a CaptureError).
-    """
-    forced = _tunnel_name(tunnel)
-    ports = _port_table(tunnel_ports)
-    if link == "ether":
-        etype, off = _ethertype_at(buf, 0)
-        off = _l3_of(buf, etype, off, "outer")
-    elif link == "ip":
-        off = 0
-    else:
-        raise ValueError("link must be 'ether' or 'ip', not %r" % (link,))
-    first = _ip_at(buf, off, len(buf), "outer")
-    l4_off = first.off + first.hlen
-    kind: Optional[str] = None
-    if first.proto == _IPPROTO_UDP and first.end - l4_off >= 8:
-        dport = struct.unpack_from("!H", buf, l4_off + 2)[0]
-        kind = ports.get(dport) if forced is None else (None if forced == "none" else forced)
-    elif first.proto == IPPROTO_GRE and forced != "none":
-        kind = "nvgre"
-    if kind is None:
-        return _transport(buf, None, None, l4_off, first.off if link == "ip" else 0, first)
-    kind, t_len, inner_type = _tunnel_header(buf, kind, l4_off, first.end)
-    inner_l2 = l4_off + t_len
-    if inner_type == ETH_P_TEB:
-        etype, ip_off = _ethertype_at(buf[: first.end], inner_l2)
-        _l3_of(buf, etype, ip_off, "inner")
-    elif inner_type in (ETH_P_IP, ETH_P_IPV6):
-        ip_off = inner_l2
-    else:
-        raise _not_gso("%s carries protocol %#06x: no inner IP to segment" % (kind, inner_type), l4_off)
-    inner = _ip_at(buf, ip_off, first.end, "inner")
-    if inner.end != first.end:
-        raise _err(
-            "inner IP length (%d bytes) disagrees with the outer one (%d bytes left)"
-            % (inner.end - inner.off, first.end - inner.off),
-            inner.off,
-        )
-    return _transport(buf, first, kind, inner.off + inner.hlen, inner_l2, inner, l4_off)
-
-
-#: The fixed bytes a tunnel header needs before its variable part can be read
-#: (UDP + Geneve/VXLAN base header; the GRE base header).
-_TUNNEL_MIN = {"nvgre": 4, "geneve": 16, "vxlan": 16, "vxlan-gpe": 16}
-
-
-def _tunnel_header(buf: bytes, kind: str, t_off: int, end: int) -> Tuple[str, int, int]:
-    """(kind, bytes from the UDP/GRE header to the inner frame, inner protocol) of the
-    tunnel at T_OFF; the datagram ends at END."""
-    if end - t_off < _TUNNEL_MIN[kind]:
-        raise _err(
-            "%s header truncated: %d of %d bytes" % (kind, max(end - t_off, 0), _TUNNEL_MIN[kind]), t_off
-        )
-    if kind == "nvgre":
-        flags, inner_type = struct.unpack_from("!HH", buf, t_off)
-        if flags & 0x0007 or flags & _GRE_R:
-            raise _not_gso(
-                "GRE version %d / routing present: not a GRE/NVGRE tunnel header" % (flags & 7), t_off
-            )
-        t_len = 4 + 4 * (bool(flags & _GRE_C) + bool(flags & _GRE_K) + bool(flags & _GRE_S))
-    elif kind == "geneve":
-        t_len = 16 + (buf[t_off + 8] & 0x3F) * 4
-        inner_type = struct.unpack_from("!H", buf, t_off + 10)[0]
-    else:
-        t_len, inner_type = 16, ETH_P_TEB
-        if kind == "vxlan-gpe" or buf[t_off + 8] & 0x04:  # GPE P bit: Next Protocol
-            nxt = buf[t_off + 11]
-            if nxt not in _GPE_NEXT:
-                raise _not_gso("VXLAN-GPE next protocol %d is not IPv4, IPv6 or Ethernet" % nxt, t_off + 11)
-            kind, inner_type = "vxlan-gpe", _GPE_NEXT[nxt]
-    if t_off + t_len > end:
-        raise _err("%s header runs past the end of the packet" % kind, t_off)
-    return kind, t_len, inner_type
-
-
-def _tunnel_name(tunnel: Optional[str]) -> Optional[str]:
-    """None, "none", or the registry name of a tunnel GSO cuts (aliases accepted)."""
-    if tunnel is None or tunnel == "none":
-        return tunnel
-    try:
-        name = registry.get(tunnel).name
-    except KeyError:
-        name = ""
-    if name not in _TUNNELS:
-        raise ValueError("unknown tunnel %r (%s or none)" % (tunnel, ", ".join(_TUNNELS)))
-    return name
-
-
-def _port_table(ports: Optional[PortTable]) -> Dict[int, str]:
-    if ports is None:
-        return TUNNEL_PORTS
-    if isinstance(ports, registry.Ports):
-        return tunnel_ports(ports)
-    return ports
-
-
-def _transport(
-    buf: bytes,
-    outer: Optional[IPHeader],
-    tunnel: Optional[str],
-    l4_off: int,
-    inner_l2: int,
-    ip: IPHeader,
-    t_off: int = 0,
-) -> Offsets:
-    if ip.proto == _IPPROTO_TCP:
-        if ip.end - l4_off < 20:
-            raise _err("TCP header truncated", l4_off)
-        hlen = (buf[l4_off + 12] >> 4) * 4
-        if hlen < 20 or l4_off + hlen > ip.end:
-            raise _err("TCP data offset %d is invalid" % hlen, l4_off + 12)
-        l4 = "tcp"
-    elif ip.proto == _IPPROTO_UDP:
-        if ip.end - l4_off < 8:
-            raise _err("UDP header truncated", l4_off)
-        hlen, l4 = 8, "udp"
-    else:
-        hlen, l4 = 0, "other"
-    return Offsets(outer, tunnel, t_off, inner_l2, ip, l4, l4_off, hlen, l4_off + hlen)
-
-
 # -- the bytes path ----------------------------------------------------------
 
 
-def _normalise(buf: bytes, link: str) -> bytes:
-    """Drop an RFC 2675 jumbo option (old IPv6 BIG TCP) from outer and inner IPv6."""
-    if b"\xc2\x04" not in buf[:256]:
-        return buf
-    try:
-        off = _ethertype_at(buf, 0)[1] if link == "ether" else 0
-    except CaptureError:
-        return buf
-    if len(buf) > off and buf[off] >> 4 == 6:
-        buf = _strip_jumbo(buf, off)
-    return buf
-
-
-def _carries_ip(buf: bytes, link: str) -> bool:
-    """Whether the frame is IP (after Ethernet and VLAN tags); CaptureError if it
-    is shorter than its Ethernet header."""
-    return link != "ether" or _ethertype_at(buf, 0)[0] in (ETH_P_IP, ETH_P_IPV6)
+def _offsets(
+    data: bytes, link: str, tunnel: Optional[str], tunnel_ports: Optional[PortTable]
+) -> Tuple[bytes, Optional[Offsets]]:
+    """The frame (an RFC 2675 jumbo option of old IPv6 BIG TCP dropped) and its offsets
+    from the wire decoder; None for a frame that is not IP (ARP, LLDP, 802.3/LLC)."""
+    buf = bytes(data)
+    rec = decode_frame(buf, link, tunnel, tunnel_ports)
+    if rec.ip is None and not rec.malformed and rec.ethertype not in (ETH_P_IP, ETH_P_IPV6):
+        return buf, None
+    if rec.ip is not None and rec.ip.version == 6 and rec.ip.jumbo >= 0:
+        stripped = _strip_jumbo(buf, rec.ip.off)
+        if stripped is not buf:
+            buf, rec = stripped, decode_frame(stripped, link, tunnel, tunnel_ports)
+    return buf, offsets_of(rec, buf, plain=tunnel == "none")
 
 
 def _resolve_mss(o: Offsets, mss: Optional[int], mtu: Optional[int]) -> int:
@@ -495,7 +200,7 @@ def _patch_segment(
         t = o.tunnel_off
         odd = (o.payload_off - t) & 1
         tail_sum = ((chunk_sum << 8) | (chunk_sum >> 8)) & 0xFFFF if odd else chunk_sum
-        if o.tunnel == "nvgre":
+        if o.gre:
             if h[t] & 0x80:  # C bit: checksum over GRE header and payload
                 struct.pack_into("!HH", h, t + 4, 0, 0)
                 struct.pack_into(
@@ -553,9 +258,7 @@ def _knobs(
     if outer_udp_csum is None:
         # SKB_GSO_UDP_TUNNEL_CSUM is exactly "the tunnel's UDP checksum is on".
         outer_udp_csum = (
-            o.outer is not None
-            and o.tunnel != "nvgre"
-            and struct.unpack_from("!H", buf, o.tunnel_off + 6)[0] != 0
+            o.outer is not None and not o.gre and struct.unpack_from("!H", buf, o.tunnel_off + 6)[0] != 0
         )
     if udp_csum is None:
         udp_csum = o.l4 == "udp" and (
@@ -623,10 +326,8 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
     tcp = o.l4 == "tcp"
     l4_csum_on = tcp or knobs.udp_csum
     csum_at = l4o + (16 if tcp else 6)
-    outer_on = outer is not None and (
-        knobs.outer_udp_csum if o.tunnel != "nvgre" else bool(buf[t_off] & 0x80)
-    )
-    outer_csum_at = t_off + (6 if o.tunnel != "nvgre" else 4)
+    outer_on = outer is not None and (knobs.outer_udp_csum if not o.gre else bool(buf[t_off] & 0x80))
+    outer_csum_at = t_off + (6 if not o.gre else 4)
     v4_in = ip.version == 4
     v4_out = outer is not None and outer.version == 4
     id_in0 = struct.unpack_from("!H", buf, ip.off + 4)[0] if v4_in else 0
@@ -661,17 +362,17 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
                 struct.pack_into("!H", h, outer.off + 4, 0)
                 struct.pack_into("!H", h, outer.off + 10, 0)
                 base_ip_out = _words(h[outer.off : outer.off + outer.hlen])
-            if o.tunnel != "nvgre":
+            if not o.gre:
                 udp_len = total - t_off
                 struct.pack_into("!H", h, t_off + 4, udp_len if udp_len <= 0xFFFF else 0)
-            if outer_on or o.tunnel != "nvgre":
+            if outer_on or not o.gre:
                 h[outer_csum_at : outer_csum_at + 2] = b"\0\0"
         base_ip_in = _words(h[ip.off : ip.off + ip.hlen]) if v4_in else 0
         base_l4 = pseudo_header_sum(ip.src, ip.dst, 6 if tcp else 17, l4_len) + _words(h[l4o:po])
         base_outer = 0
         if outer_on:
             base_outer = _words(h[t_off:po])
-            if o.tunnel != "nvgre":
+            if not o.gre:
                 base_outer += pseudo_header_sum(outer.src, outer.dst, 17, total - t_off)  # type: ignore[union-attr]
         plans[n] = (
             bytes(h),
@@ -689,7 +390,7 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
     out_ck_at = out_id_at + 6
     seq_at, fl_at = l4o + 4, l4o + 13
     cwr_first = knobs.cwr == "first"
-    mangle_outer = o.tunnel != "nvgre"
+    mangle_outer = not o.gre
     write_partial = knobs.csum_offload and l4_csum_on
     sums = chunk_sums(payload, mss) if n_pay else [0]
     for i, (a, b) in enumerate(bounds):
@@ -763,10 +464,10 @@ def segment_bytes(
     ``tunnel_ports`` replaces :data:`TUNNEL_PORTS` (UDP destination port ->
     "geneve", "vxlan" or "vxlan-gpe") for port-based tunnel detection.
     """
-    buf = _normalise(bytes(data), link)
-    if not _carries_ip(buf, link):
+    buf, found = _offsets(data, link, tunnel, tunnel_ports)
+    if found is None:
         return [buf]  # ARP, LLDP, 802.3/LLC...: nothing to cut
-    o = parse_offsets(buf, link, tunnel, tunnel_ports)
+    o = found
     m = _resolve_mss(o, mss, mtu)
     k = _knobs(buf, o, outer_ip_id, ip_id, outer_udp_csum, udp_csum, cwr, csum_offload)
     if _fast and o.end - o.payload_off > m:
@@ -785,16 +486,16 @@ def finish_checksums_bytes(
     csum_offload: bool = False,
 ) -> bytes:
     """:func:`finish_checksums` on raw frame bytes."""
-    buf = _normalise(bytes(data), link)
-    if not _carries_ip(buf, link):
-        return buf  # ARP, LLDP, 802.3/LLC...: nothing to finish
     try:
-        o = parse_offsets(buf, link, tunnel, tunnel_ports)
+        buf, found = _offsets(data, link, tunnel, tunnel_ports)
     except CaptureError:
         if tunnel == "none":
             raise
-        # The tunnel carries no IP (ARP, ...): finish the outer packet alone.
-        o = parse_offsets(buf, link, "none")
+        # The tunnel carries no IP (ARP, ...) or cannot be read: finish the outer packet alone.
+        buf, found = _offsets(data, link, "none", None)
+    if found is None:
+        return buf  # ARP, LLDP, 802.3/LLC...: nothing to finish
+    o = found
     k = _knobs(buf, o, "fixed", "fixed", None, None, "all", csum_offload)
     return _cut(buf, o, None, k)[0]
 
@@ -823,8 +524,8 @@ def _tunnel_hint(pkt: Union[Packet, bytes]) -> Optional[str]:
         name = type(layer).__name__
         if name in ("Geneve", "GENEVE"):
             return "geneve"
-        if name == "VXLAN":
-            return "vxlan"
+        if name == "VXLAN":  # Scapy's one layer for both: the P bit says GPE
+            return "vxlan-gpe" if int(layer.flags) & 0x04 else "vxlan"
         if name in ("NoPayload", "Raw", "Padding"):
             return None
         if name in ("TCP",):
@@ -957,7 +658,7 @@ class _Deriver:
             i = starts.get(o.tunnel_off)
             if i is None:
                 return
-            if o.tunnel == "nvgre":
+            if o.gre:
                 if first[o.tunnel_off] & 0x80:
                     return  # GRE checksum: left to full dissection
             else:
