@@ -170,7 +170,7 @@ class _JsonLines:
         self.handle.flush()
 
 
-_WRITERS = {"parquet": _Parquet, "arrow": _Arrow, "csv": _Csv, "jsonl": _JsonLines}
+_WRITERS: Dict[str, Any] = {"parquet": _Parquet, "arrow": _Arrow, "csv": _Csv, "jsonl": _JsonLines}
 
 
 # -- scanning: here, or in worker processes through temporary Arrow streams ------------------
@@ -248,13 +248,15 @@ def run(args: argparse.Namespace) -> int:
             source = _batches_in_workers(paths, columns, kwargs, args.jobs, near, errors)
         else:
             source = _batches_here(paths, columns, kwargs, bar, errors)
-        for batch in source:
-            writer.write(batch)
-            rows += batch.num_rows
+        try:
+            for batch in source:
+                writer.write(batch)
+                rows += batch.num_rows
+        finally:
+            writer.close()        # also on an error: the temporary file is whole, then goes
         if errors:
             bar.close()
-            raise errors[0]       # OUT is not written: the temporary file goes
-        writer.close()
+            raise errors[0]       # OUT is not written
     bar.close()
     if not args.quiet:
         print("scapy-geneve export: %d packet%s from %d file%s written to %s (%s)"
