@@ -4,12 +4,15 @@ tcpdump and tshark keep everything processed before Ctrl-C; so do we.  While
 :func:`graceful_signals` is active (the CLI's ``main()`` turns it on), the
 first SIGINT, SIGTERM or SIGHUP is handled in one of two ways:
 
-- while a capture reader is between reads (the caller is processing the
-  records it was handed), the signal is only *noted*; the reader raises
-  :class:`Interrupted` when it is next asked for data, so every record it
-  handed out has been fully processed and written;
-- anywhere else (the reader blocked on a pipe, a lab run waiting for a
-  daemon) :class:`Interrupted` is raised at once.
+- while a capture reader is active (:func:`deferring`: the caller processes
+  the records it was handed, or the reader walks what it read), the signal is
+  only *noted*; it is acted on (:class:`Interrupted` raised) when the reader is
+  about to read again or the caller asks for the next record, so every record
+  handed out before has been fully processed and written, and nothing read
+  is dropped unseen;
+- while blocked in a read (:func:`interruptible`: a pipe with no data yet),
+  and anywhere outside a reader (a lab run waiting for a daemon),
+  :class:`Interrupted` is raised at once.
 
 A second signal always raises at once (a consumer stuck writing to a stopped
 pipe can still be stopped).  Without :func:`graceful_signals` nothing changes:
@@ -27,7 +30,8 @@ import threading
 from types import FrameType
 from typing import Iterator, Optional, Tuple
 
-__all__ = ["Interrupted", "graceful_signals", "checkpoint", "deferring", "pending"]
+__all__ = ["Interrupted", "graceful_signals", "checkpoint", "deferring", "interruptible",
+           "pending"]
 
 SIGNALS: Tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -43,7 +47,8 @@ class Interrupted(KeyboardInterrupt):
 
 class _State:
     active = False          # graceful_signals() installed the handlers
-    defer = 0               # depth of deferring() regions (records being processed)
+    defer = 0               # depth of deferring() regions (a reader is active)
+    blocking = 0            # depth of interruptible() regions (blocked in a read)
     pending: Optional[int] = None
 
 
@@ -51,7 +56,7 @@ _STATE = _State()
 
 
 def _handler(signum: int, _frame: Optional[FrameType]) -> None:
-    if _STATE.defer and _STATE.pending is None:
+    if _STATE.defer and not _STATE.blocking and _STATE.pending is None:
         _STATE.pending = signum
         return
     _STATE.pending = None
@@ -85,6 +90,17 @@ def deferring() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """A blocking read: act on a noted signal before it, raise at once within it."""
+    checkpoint()
+    _STATE.blocking += 1
+    try:
+        yield
+    finally:
+        _STATE.blocking -= 1
+
+
+@contextlib.contextmanager
 def graceful_signals() -> Iterator[None]:
     """Handle SIGINT, SIGTERM and SIGHUP as described in the module docstring.
 
@@ -94,10 +110,10 @@ def graceful_signals() -> Iterator[None]:
         yield
         return
     previous = {sig: signal.signal(sig, _handler) for sig in SIGNALS}
-    _STATE.active, _STATE.pending, _STATE.defer = True, None, 0
+    _STATE.active, _STATE.pending, _STATE.defer, _STATE.blocking = True, None, 0, 0
     try:
         yield
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-        _STATE.active, _STATE.pending, _STATE.defer = False, None, 0
+        _STATE.active, _STATE.pending, _STATE.defer, _STATE.blocking = False, None, 0, 0

@@ -166,18 +166,12 @@ class CaptureReader:
     def batches(self) -> Iterator[Batch]:
         """Yield :class:`Batch` objects, in file order, until the end of the file.
 
-        While the caller processes a batch, a first SIGINT/SIGTERM/SIGHUP is
-        noted and acted on when the next batch is asked for (see
-        :mod:`scapy_geneve.capture.interrupt`).
+        A first SIGINT/SIGTERM/SIGHUP that comes while the caller processes a
+        batch is acted on when the reader is about to read again (see
+        :mod:`scapy_geneve.capture.interrupt`): every batch handed out is whole.
         """
-        walk = self._walker.batches()
-        while True:
-            checkpoint()
-            batch = next(walk, None)
-            if batch is None:
-                return
-            with deferring():
-                yield batch
+        with deferring():
+            yield from self._walker.batches()
 
     def records(self) -> Iterator[Record]:
         """Yield one :class:`Record` per packet, in file order."""

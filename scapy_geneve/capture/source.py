@@ -22,6 +22,7 @@ from typing import IO, Any, Callable, Optional, Tuple, Union
 
 from scapy_geneve.capture.formats import CHUNK_SIZE, GZIP_MAGIC, PCAP_HDR_LEN, PIPE_SIZE
 from scapy_geneve.capture.gzipio import Gunzip
+from scapy_geneve.capture.interrupt import interruptible
 from scapy_geneve.errors import CaptureError
 
 __all__ = ["ByteSource"]
@@ -75,7 +76,8 @@ class ByteSource:
     def _open_stream(self) -> bytes:
         """Read the first bytes; switch to decompression if they are gzip's."""
         try:
-            head = self._raw.read(PCAP_HDR_LEN)   # blocks until 24 bytes or the end
+            with interruptible():
+                head = self._raw.read(PCAP_HDR_LEN)   # blocks until 24 bytes or the end
         except OSError as exc:
             self.close()
             raise CaptureError("cannot read: %s" % (exc.strerror or exc), path=self.path,
@@ -102,7 +104,8 @@ class ByteSource:
         """Call READ; a broken gzip stream or an I/O error becomes a CaptureError
         at OFFSET (the first record not yet handed out, as a cut file would be)."""
         try:
-            return read(*args)
+            with interruptible():
+                return read(*args)
         except (EOFError, zlib.error) as exc:
             raise self.error("gzip stream: %s" % (exc,), offset, packet) from None
         except OSError as exc:

@@ -17,6 +17,7 @@ import time
 from typing import IO, Any, Iterator, Optional, cast
 
 from scapy_geneve.capture.interrupt import Interrupted, graceful_signals
+from scapy_geneve.capture.writers import is_live
 from scapy_geneve.errors import CaptureError
 
 __all__ = ["check_not_input", "atomic_output", "capture_output", "writes_directly",
@@ -58,17 +59,6 @@ def writes_directly(path: str) -> bool:
         return True
     st = _identity(path)
     return st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
-
-
-def is_live(handle: Any) -> bool:
-    """True for a handle on a pipe, FIFO, socket or terminal: its reader wants
-    each packet as soon as it is written."""
-    try:
-        mode = os.fstat(handle.fileno()).st_mode
-    except (AttributeError, OSError, ValueError):
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) and \
-        os.isatty(handle.fileno())
 
 
 def _via_fd_link(path: str) -> bool:
