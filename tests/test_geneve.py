@@ -4,11 +4,13 @@ Every vector is annotated field by field against the diagrams of §3.4
 (base header) and §3.5 (option TLV).
 """
 
+import re
+
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
-from scapy.packet import Raw
+from scapy.packet import Packet, Raw, ls
 
 from scapy_geneve import (
     BuildError, GENEVE, Geneve, GeneveOption, GeneveOptions, GeneveOptionGCPEndpointID,
@@ -348,3 +350,55 @@ def test_flow_sport_is_stable_per_flow_and_in_range():
     assert 1 <= flow_sport(a, low=1, high=65535) <= 65535
     with pytest.raises(BuildError):
         flow_sport(a, low=0)
+
+
+# -- lengths are declared; ls() and summaries read as Scapy's own layers do ---------------
+
+
+def test_lengths_are_declared_not_patched_after_the_build():
+    """Scapy's generic field-by-field build (before post_build) already writes
+    Opt Len and each option's Length; post_build only pads the data."""
+    g = Geneve(vni=100, proto=0x0800, options=[
+        GeneveOption(classid=0xFFFF, type=0x80, data=h("1234abcd")),
+        GeneveOption(classid=0x0101, type=0x01, data=h("0102030405060708")),
+    ])
+    assert Packet.self_build(g) == TWO_OPTIONS
+    odd = GeneveOption(classid=0x0132, data=b"odd")
+    assert Packet.self_build(odd) == h("0132 00 01 | 6f6464")    # Length 1 word, 3 bytes
+    assert bytes(odd) == h("0132 00 01 | 6f6464 00")             # post_build: one zero pad
+
+
+def test_variable_typed_options_declare_what_their_length_counts():
+    # INT-MD: 12 fixed bytes, then the metadata stack (length_of="metadata", fixed=12)
+    assert bytes(GeneveOptionINTMD(metadata=b"\x00" * 8))[3] & 0x1F == 5
+    # GCP endpoint ID: the opaque bytes alone
+    assert bytes(GeneveOptionGCPEndpointID(endpoint_id=b"\x01" * 6))[3] & 0x1F == 2
+
+
+def test_ls_shows_scapy_style_field_classes_and_hex_defaults(capsys):
+    ls(Geneve)
+    ls(GeneveOptionOVN)
+    out = capsys.readouterr().out
+    assert "_" not in "".join(line.split(":")[1].split()[0] for line in out.splitlines())
+    assert re.search(r"optionlen\s+: BitFieldLenField\s+\(6 bits\)", out)
+    assert re.search(r"vni\s+: X3BytesField\s+= \('0x0'\)", out)
+    assert re.search(r"classid\s+: XOptionClassField\s+= \('0x0102'\)", out)
+    assert re.search(r"type\s+: XOptionTypeField\s+= \('0x80'\)", out)
+    assert re.search(r"length\s+: OptionLengthField\s+\(5 bits\)", out)
+    # the hex is only the repr: numbers print and format as numbers
+    classid = GeneveOptionOVN().classid
+    assert (classid, str(classid), "%d" % classid, repr(classid)) == (0x0102, "258", "258", "0x0102")
+
+
+@pytest.mark.parametrize("option, values", [
+    (GeneveOptionGWLBFlowCookie(flow_cookie=0xCAFE), "len=1 flow_cookie=0xcafe"),
+    (GeneveOptionGWLBEndpointID(endpoint_id=0x0123456789ABCDEF),
+     "len=2 endpoint_id=0x123456789abcdef"),
+    (GeneveOptionOVN(ingress_port=3, egress_port=9), "len=1 ingress_port=3 egress_port=9"),
+    (GeneveOptionGCPVNID(vnid=0x800000D, traffic_direction=1),
+     "len=1 vnid=134217741 traffic_direction=egress"),
+    (GeneveOption(classid=0x0101, data=b"odd!"), "len=1 data=6f646421"),   # hex, as tcpdump
+])
+def test_option_summaries_show_their_values(option, values):
+    assert option.mysummary().endswith(values)
+    assert Geneve(bytes(Geneve(options=[option]))).options[0].mysummary().endswith(values)

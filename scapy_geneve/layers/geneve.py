@@ -80,6 +80,9 @@ class _HexInt(int):
     def __repr__(self) -> str:
         return "0x%0*x" % (self.digits, int(self))
 
+    def __str__(self) -> str:       # str(), print() and f-strings stay decimal, as for int
+        return int.__repr__(self)
+
 
 class _Hex2(_HexInt):
     digits = 2
@@ -361,10 +364,11 @@ class GeneveOption(_CheckedPacket):
         return b"", s
 
     def mysummary(self) -> str:
-        head = "class=%s type=0x%02x%s len=%s" % (
+        head = "class=%s type=0x%02x%s len=%d" % (
             self.get_field("classid").i2repr(self, self.classid), self.type or 0,
-            "(C)" if self.critical else "", self.length)
-        values = " ".join("%s=%s" % (fld.name, fld.i2repr(self, self.getfieldval(fld.name)))
+            "(C)" if self.critical else "",
+            self.get_field("length").i2m(self, self.length) & 0x1F)
+        values = " ".join("%s=%s" % (fld.name, _summary_value(self, fld))
                           for fld in self.fields_desc[4:] if not _is_filler(fld.name))
         return head + " " + values if values else head
 
@@ -372,6 +376,15 @@ class GeneveOption(_CheckedPacket):
 def _is_filler(name: str) -> bool:
     """Reserved and padding fields, left out of summaries."""
     return name == "pad" or name.endswith("reserved")
+
+
+def _summary_value(pkt: Packet, fld: Any) -> str:
+    """A field as a summary shows it: bytes in hex (as tcpdump prints option
+    data), everything else as the field shows it."""
+    value = pkt.getfieldval(fld.name)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(fld.i2repr(pkt, value))
 
 
 # -- base header -------------------------------------------------------------
