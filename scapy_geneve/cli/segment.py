@@ -253,9 +253,17 @@ class _Writer:
         self.count = 0
         self.ifaces: List[_Iface] = []
         self.endian = "<"
-        self._pcap: Optional[PcapWriter] = None
+        self._pcap: Optional[Tuple[PcapWriter, _Iface]] = None  # the writer, the link it holds
         self._ng: Optional[PcapngWriter] = None
-        self._pcap_iface: Optional[_Iface] = None
+
+    def _pcapng(self, pkt: Optional[_Packet] = None) -> PcapngWriter:
+        if self._ng is None:  # the reader refuses a pcapng without a Section Header Block
+            raise CaptureError(
+                "no section header before this block",
+                offset=pkt.rec.offset if pkt else None,
+                packet=pkt.rec.number if pkt else None,
+            )
+        return self._ng
 
     def event(self, ev: _Event) -> None:
         if ev.what == "section":
@@ -276,13 +284,12 @@ class _Writer:
         return snaplen
 
     def _write_idb(self, iface: _Iface) -> None:
-        assert self._ng is not None
         if iface.body and self.in_format == "pcapng":
             body = bytearray(iface.body)
             struct.pack_into(self.endian + "I", body, 4, self._snaplen(iface.snaplen))
-            self._ng.write_block(_BT_IDB, bytes(body))
+            self._pcapng().write_block(_BT_IDB, bytes(body))
         else:  # from a pcap: the same resolution
-            self._ng.add_interface(
+            self._pcapng().add_interface(
                 iface.linktype, self._snaplen(iface.snaplen) or MAX_SNAPLEN, tsresol=iface.tsresol
             )
 
@@ -297,9 +304,9 @@ class _Writer:
             self._write_pcap(pkt, frame, wirelen)
 
     def _write_ng(self, pkt: _Packet, frame: bytes, wirelen: int) -> None:
-        assert self._ng is not None
+        ng = self._pcapng(pkt)
         if pkt.simple:
-            self._ng.write_simple(frame, wirelen)
+            ng.write_simple(frame, wirelen)
             return
         units = pkt.stamp[0]
         if self.in_format == "pcap":  # seconds and fraction -> units of the same resolution
@@ -311,69 +318,56 @@ class _Writer:
         body = struct.pack(
             self.endian + "IIIII", pkt.rec.interface, units >> 32, units & 0xFFFFFFFF, len(frame), wirelen
         )
-        self._ng.write_block(_BT_EPB, body + frame)
+        ng.write_block(_BT_EPB, body + frame)
 
     def _write_pcap(self, pkt: _Packet, frame: bytes, wirelen: int) -> None:
         rec = pkt.rec
-        if self._pcap is None:
-            self._open_pcap(rec)
-        assert self._pcap is not None and self._pcap_iface is not None
-        if rec.linktype != self._pcap_iface.linktype:
+        writer, link = self._pcap if self._pcap is not None else self._open_pcap(rec)
+        if rec.linktype != link.linktype:
             raise CaptureError(
                 "link type %d differs from the first packet's %d: a pcap holds one "
-                "link type (write pcapng: -F pcapng)" % (rec.linktype, self._pcap_iface.linktype),
+                "link type (write pcapng: -F pcapng)" % (rec.linktype, link.linktype),
                 offset=rec.offset,
                 packet=rec.number,
             )
-        sec, frac = pkt.stamp if self.in_format == "pcap" else self._pcap_stamp(pkt)
-        self.out.write(struct.pack(self._pcap.endian + "IIII", sec, frac, len(frame), wirelen))
+        sec, frac = pkt.stamp if self.in_format == "pcap" else _pcap_stamp(rec, writer.nanosecond)
+        self.out.write(struct.pack(writer.endian + "IIII", sec, frac, len(frame), wirelen))
         self.out.write(frame)
 
-    def _open_pcap(self, rec: Record) -> None:
-        first = self.ifaces[rec.interface] if rec.interface < len(self.ifaces) else _Iface(rec.linktype, 0)
-        ns = (
-            self.in_format == "pcap"
-            and first.tsresol == 9
-            or self.in_format == "pcapng"
-            and _ns_per_unit(first.tsresol)[0] < 1000
+    def _open_pcap(self, rec: Optional[Record]) -> Tuple[PcapWriter, _Iface]:
+        """The pcap header: the first packet's interface (a pcap input's own header)."""
+        index = rec.interface if rec is not None else 0
+        first = (
+            self.ifaces[index] if index < len(self.ifaces) else _Iface(1 if rec is None else rec.linktype, 0)
         )
+        if self.in_format == "pcap":
+            ns, endian = first.tsresol == 9, self.endian
+        else:  # finer than microseconds: a nanosecond pcap
+            ns, endian = _ns_per_unit(first.tsresol)[0] < 1000, "<"
         snaplen = self._snaplen(first.snaplen) or MAX_SNAPLEN
-        self._pcap = PcapWriter(
-            self.out,
-            first.linktype,
-            nanosecond=ns,
-            snaplen=snaplen,
-            endian=self.endian if self.in_format == "pcap" else "<",
-        )
-        self._pcap_iface = first
-
-    def _pcap_stamp(self, pkt: _Packet) -> Tuple[int, int]:
-        """(seconds, fraction) of a pcapng packet's time, for a pcap."""
-        rec = pkt.rec
-        assert self._pcap is not None
-        ts = rec.ts_ns or 0
-        sec, ns = divmod(ts, 10**9)
-        if not 0 <= sec <= 0xFFFFFFFF:
-            raise CaptureError(
-                "time %d ns is outside a pcap's 32-bit seconds (write pcapng: -F pcapng)" % ts,
-                offset=rec.offset,
-                packet=rec.number,
-            )
-        return sec, ns if self._pcap.nanosecond else ns // 1000
+        writer = PcapWriter(self.out, first.linktype, nanosecond=ns, snaplen=snaplen, endian=endian)
+        self._pcap = writer, first
+        return self._pcap
 
     def close(self) -> None:
         """An empty input still gives a valid (empty) capture."""
         if self.fmt == "pcap" and self._pcap is None:
-            first = self.ifaces[0] if self.ifaces else _Iface(1, 0)
-            self._pcap = PcapWriter(
-                self.out,
-                first.linktype,
-                nanosecond=first.tsresol == 9,
-                snaplen=self._snaplen(first.snaplen) or MAX_SNAPLEN,
-                endian=self.endian,
-            )
+            self._open_pcap(None)
         elif self.fmt == "pcapng" and self._ng is None:
             self._ng = PcapngWriter(self.out)
+
+
+def _pcap_stamp(rec: Record, nanosecond: bool) -> Tuple[int, int]:
+    """(seconds, fraction) of a pcapng packet's time, for a pcap (no time: 0)."""
+    ts = rec.ts_ns or 0
+    sec, ns = divmod(ts, 10**9)
+    if not 0 <= sec <= 0xFFFFFFFF:
+        raise CaptureError(
+            "time %d ns is outside a pcap's 32-bit seconds (write pcapng: -F pcapng)" % ts,
+            offset=rec.offset,
+            packet=rec.number,
+        )
+    return sec, ns if nanosecond else ns // 1000
 
 
 # -- the command --------------------------------------------------------------------------
@@ -421,7 +415,8 @@ def _check_usage(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     _check_usage(args)
     in_path, out_path = _options.input_path(args), _options.output_path(args)
-    assert in_path is not None
+    if in_path is None:  # input_path() exits first: IN is required
+        raise _UsageError("no input: give IN or -r FILE")
     fmt = _options.output_format(args, out_path)
     ports = tunnel_ports(_options.ports(args))
     counts = _Counts()

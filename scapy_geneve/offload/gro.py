@@ -53,7 +53,7 @@ as the kernel could; ``None`` lifts a bound.
 import struct
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Deque, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
@@ -96,6 +96,7 @@ class _Held:
     key: Tuple[Any, ...]  # the flow
     first: bytes  # the first segment (headers come from it)
     o: Offsets
+    view: "_View"
     mss: int
     chunks: List[bytes] = field(default_factory=list)
     count: int = 1
@@ -125,24 +126,40 @@ def _l4_ok(buf: bytes, ip: IPHeader, l4_off: int, proto: int, end: int) -> bool:
     return csum_fold(s) == 0
 
 
-def _wire(o: Offsets) -> Tuple[Decoded, Optional[WireIP], WireIP, L4Header]:
-    """The decoder's record of a frame and its outer IP (None without a tunnel),
-    innermost IP and innermost TCP/UDP header."""
+class _View(NamedTuple):
+    """The decoder's record of a frame: outer IP (None without a tunnel), innermost
+    IP and innermost TCP/UDP header, as GRO compares them."""
+
+    rec: Decoded
+    outer: Optional[WireIP]
+    ip: WireIP
+    l4: L4Header
+
+
+def _view(o: Offsets) -> Optional[_View]:
     rec = o.wire
-    assert rec is not None and rec.ip is not None, "Offsets from parse_offsets carry the decoder's record"
+    if rec is None or rec.ip is None:
+        return None
     if o.outer is None:
-        assert rec.l4 is not None
-        return rec, None, rec.ip, rec.l4
-    assert rec.inner_ip is not None and rec.inner_l4 is not None
-    return rec, rec.ip, rec.inner_ip, rec.inner_l4
+        return _View(rec, None, rec.ip, rec.l4) if rec.l4 is not None else None
+    if rec.inner_ip is None or rec.inner_l4 is None:
+        return None
+    return _View(rec, rec.ip, rec.inner_ip, rec.inner_l4)
 
 
-def _gro_able(buf: bytes, o: Offsets) -> bool:
-    """Headers GRO accepts at all, with valid checksums."""
+def _gro_view(buf: bytes, o: Offsets) -> Optional[_View]:
+    """The frame's view if GRO accepts its headers at all (valid checksums), else None."""
     if o.l4 not in ("tcp", "udp"):
-        return False
+        return None
     if o.l4 == "tcp" and o.end == o.payload_off:
-        return False  # pure ACK: flushed through
+        return None  # pure ACK: flushed through
+    view = _view(o)
+    if view is None or not _gro_able(buf, o, view.rec):
+        return None
+    return view
+
+
+def _gro_able(buf: bytes, o: Offsets, rec: Decoded) -> bool:
     for ip in (o.outer, o.ip):
         if ip is None:
             continue
@@ -151,7 +168,6 @@ def _gro_able(buf: bytes, o: Offsets) -> bool:
         if ip.version == 6 and ip.hlen != 40:
             return False
     if o.outer is not None:
-        rec = _wire(o)[0]
         if o.tunnel == "geneve" and (rec.version != 0 or rec.oam):
             return False  # geneve_gro_receive: version != 0 or OAM
         if o.gre:
@@ -164,14 +180,14 @@ def _gro_able(buf: bytes, o: Offsets) -> bool:
     return _l4_ok(buf, o.ip, o.l4_off, 6 if o.l4 == "tcp" else 17, o.end)
 
 
-def _flow_key(buf: bytes, o: Offsets) -> Tuple[Any, ...]:
+def _flow_key(buf: bytes, o: Offsets, rec: Decoded) -> Tuple[Any, ...]:
     """Same flow (the headers GRO compares byte for byte, memcmp-style)."""
     first = o.first_ip
     parts: List[Any] = [o.tunnel, buf[: first.off], first.src, first.dst, first.proto]
     if o.outer is not None:
         t = o.tunnel_off
         if o.gre:  # flags, protocol and key; not the checksum
-            parts += [buf[t : t + 4], _wire(o)[0].gre_key]
+            parts += [buf[t : t + 4], rec.gre_key]
         else:  # UDP ports, checksum on/off, the whole tunnel header with every option
             parts += [buf[t : t + 4], buf[t + 6 : t + 8] == b"\0\0", buf[t + 8 : o.inner_l2]]
         parts += [buf[o.inner_l2 : o.ip.off], o.ip.src, o.ip.dst, o.ip.proto]
@@ -201,7 +217,7 @@ def _ip_matches(ip: WireIP, h: _Held, hip: WireIP, outer: bool) -> bool:
 def _tcp_matches(buf: bytes, o: Offsets, tcp: L4Header, h: _Held) -> bool:
     """tcp_gro_receive: ack, data offset, window, options and flags but CWR/FIN/PSH
     the same; the sequence number contiguous; no CWR."""
-    held_tcp = _wire(h.o)[3]
+    held_tcp = h.view.l4
     fl, t, first = tcp.flags, o.l4_off, h.first
     if fl & _TCP_CWR or tcp.ack != held_tcp.ack or tcp.hlen != held_tcp.hlen:
         return False
@@ -215,14 +231,14 @@ def _tcp_matches(buf: bytes, o: Offsets, tcp: L4Header, h: _Held) -> bool:
     return tcp.seq == h.next_seq
 
 
-def _try_merge(buf: bytes, o: Offsets, h: _Held, max_size: int) -> bool:
+def _try_merge(buf: bytes, o: Offsets, view: _View, h: _Held, max_size: int) -> bool:
     plen = o.end - o.payload_off
     if h.closed or o.payload_off != h.o.payload_off or o.l4_hlen != h.o.l4_hlen:
         return False
     if plen == 0 or plen > h.mss or h.l3_len + plen >= max_size:
         return False
-    _rec, outer, ip, l4 = _wire(o)
-    _hrec, held_outer, held_ip, _hl4 = _wire(h.o)
+    _rec, outer, ip, l4 = view
+    held_outer, held_ip = h.view.outer, h.view.ip
     if outer is not None and (held_outer is None or not _ip_matches(outer, h, held_outer, True)):
         return False
     if not _ip_matches(ip, h, held_ip, False):
@@ -360,23 +376,25 @@ class _Gro:
         self.age(i, ts_ns)
         buf = bytes(raw)
         try:
-            o: Optional[Offsets] = parse_offsets(buf, self.cfg.link, self.cfg.tunnel, self.cfg.tunnel_ports)
-        except CaptureError:
-            o = None
-        if o is None or not _gro_able(buf, o):
+            o = parse_offsets(buf, self.cfg.link, self.cfg.tunnel, self.cfg.tunnel_ports)
+        except CaptureError:  # not IP, unreadable, not GSO-shaped: passed through
+            self.out.append((buf, i))
+            return
+        view = _gro_view(buf, o)
+        if view is None:
             self.out.append((buf, i))
             return
         if o.end != len(buf):
             buf = buf[: o.end]  # Ethernet padding is not payload
-        key = _flow_key(buf, o)
+        key = _flow_key(buf, o, view.rec)
         h = self.held.get(key)
-        if h is not None and _try_merge(buf, o, h, self.cfg.max_size):
+        if h is not None and _try_merge(buf, o, view, h, self.cfg.max_size):
             if h.closed:
                 self.close(h)
             return
         if h is not None:
             self.close(h)
-        self.hold(_new_held(key, buf, o, i, ts_ns))
+        self.hold(_new_held(key, buf, o, view, i, ts_ns))
 
     def hold(self, nh: _Held) -> None:
         cap = self.cfg.max_flows
@@ -392,11 +410,13 @@ class _Gro:
         return self.ready()
 
 
-def _new_held(key: Tuple[Any, ...], buf: bytes, o: Offsets, i: int, ts_ns: Optional[int]) -> _Held:
+def _new_held(
+    key: Tuple[Any, ...], buf: bytes, o: Offsets, view: _View, i: int, ts_ns: Optional[int]
+) -> _Held:
     plen = o.end - o.payload_off
-    nh = _Held(key, buf, o, plen, [buf[o.payload_off : o.end]], index=i, ts_ns=ts_ns)
+    nh = _Held(key, buf, o, view, plen, [buf[o.payload_off : o.end]], index=i, ts_ns=ts_ns)
     if o.l4 == "tcp":
-        tcp = _wire(o)[3]
+        tcp = view.l4
         nh.flags = tcp.flags & 0xFF
         nh.next_seq = (tcp.seq + plen) & 0xFFFFFFFF
         nh.closed = bool(nh.flags & _CLOSE_FLAGS)

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Dict, NamedTuple, Optional, Union
 
 from scapy_geneve import registry
-from scapy_geneve.capture.decode import Decoded, decode
+from scapy_geneve.capture.decode import Decoded, L4Header, decode
 from scapy_geneve.capture.decode import IPHeader as WireIP
 from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, IPPROTO_GRE
@@ -219,24 +219,25 @@ def offsets_of(rec: Decoded, buf: bytes, plain: bool = False) -> Offsets:
         _raise_malformed(rec)
         raise _not_gso("outer EtherType %#06x is not IPv4 or IPv6" % rec.ethertype, 0)
     outer = _ip_header(rec.ip, len(buf), "outer")
-    if (
-        not plain
-        and rec.l4 is not None
-        and rec.tunnel_off >= 0
-        and (rec.kind in UDP_TUNNELS or rec.l4.proto == IPPROTO_GRE)
-    ):
-        return _tunnel_offsets(rec, buf, outer)
-    if not plain and rec.l4 is not None and rec.l4.proto == IPPROTO_GRE:
+    l4 = rec.l4
+    if plain or l4 is None:
+        opaque = l4 is not None and l4.proto == IPPROTO_GRE  # "none": GRE read as data
+        return _transport(rec, buf, None, None, _link_len(rec, outer), outer, opaque)
+    if rec.tunnel_off >= 0 and (rec.kind in UDP_TUNNELS or l4.proto == IPPROTO_GRE):
+        return _tunnel_offsets(rec, l4, buf, outer)
+    if l4.proto == IPPROTO_GRE:
         raise _not_gso(
             "GRE version %d / routing present: not a GRE/NVGRE tunnel header" % (rec.gre_flags & 7),
-            rec.l4.off,
+            l4.off,
         )
-    if not plain and rec.kind in UDP_TUNNELS:
-        _short_tunnel(rec)  # the tunnel header did not fit: raises
-    opaque = rec.l4 is not None and rec.l4.proto == IPPROTO_GRE  # GRE read as data
-    return _transport(
-        rec, buf, None, None, 0 if rec.linktype == LINKTYPE_ETHERNET else outer.off, outer, opaque
-    )
+    if rec.kind in UDP_TUNNELS:
+        _short_tunnel(rec, l4)  # the tunnel header did not fit: raises
+    return _transport(rec, buf, None, None, _link_len(rec, outer), outer, False)
+
+
+def _link_len(rec: Decoded, outer: IPHeader) -> int:
+    """``inner_l2`` without a tunnel: 0 for Ethernet, the IP header's offset otherwise."""
+    return 0 if rec.linktype == LINKTYPE_ETHERNET else outer.off
 
 
 def _raise_malformed(rec: Decoded, before: Optional[int] = None) -> None:
@@ -267,26 +268,25 @@ def _ip_header(ip: WireIP, size: int, what: str) -> IPHeader:
     return IPHeader(ip.off, ip.version, ip.hlen, ip.proto, ip.src_b, ip.dst_b, ip.end)
 
 
-def _short_tunnel(rec: Decoded) -> None:
+def _short_tunnel(rec: Decoded, udp: L4Header) -> None:
     """A UDP datagram to a tunnel port too short for the tunnel's header: not a tunnel
     packet GSO could have made (an empty datagram to 4789, as captured on the sender)."""
-    assert rec.l4 is not None
-    left = rec.l4.end - rec.l4.off - 8
+    left = udp.end - udp.off - 8
     if left < 8:
         raise _not_gso(
             "UDP datagram to port %d carries %d bytes: too short for a %s header, "
-            "not a tunnel packet" % (rec.l4.dport, max(left, 0), registry.get(str(rec.kind)).title),
-            rec.l4.off,
+            "not a tunnel packet" % (udp.dport, max(left, 0), registry.get(str(rec.kind)).title),
+            udp.off,
         )
     _raise_malformed(rec)
 
 
-def _tunnel_offsets(rec: Decoded, buf: bytes, outer: IPHeader) -> Offsets:
-    assert rec.l4 is not None
-    t_off = rec.l4.off
+def _tunnel_offsets(rec: Decoded, l4: L4Header, buf: bytes, outer: IPHeader) -> Offsets:
+    """The offsets of a tunnel packet whose UDP/GRE header is L4."""
+    t_off = l4.off
     kind = rec.kind if rec.kind is not None else "gre"
-    if kind in UDP_TUNNELS and rec.l4.end - t_off - 8 < 8:
-        _short_tunnel(rec)
+    if kind in UDP_TUNNELS and l4.end - t_off - 8 < 8:
+        _short_tunnel(rec, l4)
     _raise_malformed(rec)
     if rec.inner_ip is None:
         what = rec.inner_ethertype if rec.inner_ethertype >= 0 else rec.proto
@@ -294,7 +294,7 @@ def _tunnel_offsets(rec: Decoded, buf: bytes, outer: IPHeader) -> Offsets:
             what = rec.gre_proto if rec.inner_ethertype < 0 else rec.inner_ethertype
         raise _not_gso("%s carries protocol %#06x: no inner IP to segment" % (kind, what), t_off)
     inner = _ip_header(rec.inner_ip, outer.end, "inner")
-    if inner.end != outer.end or rec.l4.end != outer.end:
+    if inner.end != outer.end or l4.end != outer.end:
         raise _err(
             "inner IP length (%d bytes) disagrees with the outer one (%d bytes left)"
             % (inner.end - inner.off, outer.end - inner.off),
