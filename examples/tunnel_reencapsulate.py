@@ -18,3 +18,12 @@ for kind in ("vxlan", "nvgre", "stt", "l2tpv3", "geneve"):
     print("%-7s -> %-7s id %d kept, frame kept: %s, %d packet(s) of %s bytes" % (
         info.kind, kind, info.vni, bytes(inner) == bytes(frame), len(packets),
         [len(p) for p in packets]))
+
+# A captured packet rebuilds byte for byte: info.params() carries what its sender chose
+# (TTL, IP ID, DSCP/ECN, DF, ports, a zero UDP checksum, reserved bits, options).
+captured = bytes(IP(src="198.51.100.1", dst="198.51.100.2", ttl=9, id=77, tos=0x28) /
+                 UDP(sport=50000, dport=6081, chksum=0) /
+                 encapsulate(frame, "geneve", vni=7)[UDP].payload)
+inner, info = decapsulate(captured)
+print("rebuilt from info.params():", bytes(encapsulate(inner, "geneve", **info.params()))
+      == captured, {k: info.params()[k] for k in ("ttl", "ip_id", "tos", "udp_checksum")})

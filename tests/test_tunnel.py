@@ -588,3 +588,13 @@ def test_a_new_encapsulation_needs_only_a_record_a_layer_and_an_adapter(no_debug
 ])
 def test_build_error_wording(value, why, says):
     assert str(BuildError("geneve", "vni", value, why)) == says
+
+
+@pytest.mark.parametrize("kind", ["geneve", "vxlan", "nvgre", "l2tpv3"])
+def test_decapsulate_reads_a_packet_built_here_as_its_bytes(kind):
+    # Lengths (Opt Len, option Length, IP/UDP lengths) are still None before a build:
+    # decapsulate reads the packet as a receiver would, from its bytes.
+    extras = {"options": [GeneveOptionOVN(ingress_port=1, egress_port=2)]} \
+        if kind == "geneve" else {}
+    inner, info = decapsulate(encapsulate(INNER, kind, vni=77, **extras))
+    assert bytes(inner) == bytes(INNER) and info.vni == 77

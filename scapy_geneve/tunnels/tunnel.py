@@ -250,14 +250,22 @@ def encapsulate(inner: Packet, kind: str, vni: Optional[int] = None, *,
 
 # -- decapsulation ------------------------------------------------------------------------
 def _as_packet(pkt: Union[Packet, bytes]) -> Packet:
-    if isinstance(pkt, Packet):
-        return pkt
-    data = bytes(pkt)
+    """PKT as a receiver sees it: dissected from its bytes.
+
+    A packet built here (not dissected: lengths and checksums still to be
+    computed) is dissected from its bytes first, so the checks read the wire.
+    """
     cls: Type[Packet] = Ether
-    if data and data[0] >> 4 == 4:
-        cls = IP
-    elif data and data[0] >> 4 == 6:
-        cls = IPv6
+    if isinstance(pkt, Packet):
+        if getattr(pkt, "original", None):       # dissected from bytes already
+            return pkt
+        cls, data = pkt.__class__, bytes(pkt)
+    else:
+        data = bytes(pkt)
+        if data and data[0] >> 4 == 4:
+            cls = IP
+        elif data and data[0] >> 4 == 6:
+            cls = IPv6
     try:
         return cls(data)
     except Exception as exc:  # noqa: BLE001 - Scapy raises on a truncated first header
