@@ -149,7 +149,7 @@ def _data(pkt: Packet) -> bool:
 
 
 def _layout(pkt: Packet, session_id: int) -> Any:
-    """The session table entry for PKT's data: by outer destination, then ID.
+    """The layout of PKT's data from the session resolver: by outer destination, then ID.
 
     Looked up once per dissection (the fields ask several times).
     """
@@ -180,7 +180,7 @@ class L2TPv3(Packet):
 
     Over IP protocol 115 this is the whole header; over UDP it follows
     :class:`L2TPv3UDP`.  Session ID 0 (over IP) introduces a control message.
-    The cookie and L2SS are read per the session table when dissecting; when
+    The cookie and L2SS are read per the session resolver when dissecting; when
     building, the values you set are written (setting any ``l2ss_*`` field
     adds the sublayer).
     """
