@@ -8,13 +8,16 @@ branch reachable.
 
 import json
 import os
+import stat
 import subprocess
 import sys
+import time
 
 import pytest
 from scapy.layers.inet import IP
 
-from scapy_geneve.conformance.endpoints import Endpoint, InterfaceEndpoint, VethEndpoint, _run, cleanup_stale
+from scapy_geneve.conformance.endpoints import (LAB_STATE_DIR, Endpoint, EndpointError, InterfaceEndpoint,
+                                               VethEndpoint, _run, cleanup_stale, lab_state_dir)
 from scapy_geneve.conformance.harness import (DELIVERED, DEVIATION, DROPPED, ERROR, FAIL, INFO, NA, PASS,
                                   VerdictTable, judge, run_vectors)
 from scapy_geneve.conformance.vectors import Expect, Target, Vector, vectors
@@ -245,38 +248,140 @@ def _dead_pid():
     return proc.pid
 
 
+def _fake_daemon(name: str, workdir) -> subprocess.Popen:
+    """A process that looks exactly like the lab's NAME daemon for WORKDIR
+    (argv[0] NAME, ``--unixctl=WORKDIR/run/NAME.ctl``) but is a sleeping Python."""
+    return subprocess.Popen([name, "-c", "import time; time.sleep(60)",
+                             "--unixctl=%s/run/%s.ctl" % (workdir, name)], executable=sys.executable)
+
+
+def _private_dir(path):
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _stop(*procs):
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.mark.netns
 def test_cleanup_stale_removes_what_a_killed_run_left(netns_capable, tmp_path):
     """After a kill -9 the namespaces of the dead run (its pid in the name) and
     its private OVS directory go, with the daemon it recorded; a live run's
-    namespace and a process whose command line does not name the directory stay."""
+    namespace and a process that is not exactly that directory's daemon stay."""
     dead = _dead_pid()
     pidns = os.stat("/proc/self/ns/pid").st_ino
     stale, live = "sgvp%d.%do-ovs" % (pidns, dead), "sgvp%d.%dq-live" % (pidns, os.getpid())
     foreign = "sgvp%d.%do-ovs" % (pidns + 1, dead)    # another PID namespace's: its pids mean nothing here
-    workdir = tmp_path / "sgv-ovs.test"
-    (workdir / "run").mkdir(parents=True)
-    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(workdir / "run")])
-    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    state = _private_dir(tmp_path / "state")
+    workdir = _private_dir(state / "sgv-ovs.test")
+    daemon = _fake_daemon("ovsdb-server", workdir)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(workdir / "run")])
     (workdir / "owner").write_text(json.dumps({"pid": dead, "pidns": pidns,
                                                "daemons": [daemon.pid, bystander.pid]}))
     for ns in (stale, live, foreign):
         _run(["ip", "netns", "add", ns])
     try:
-        removed = cleanup_stale(tmpdir=str(tmp_path))
+        removed = cleanup_stale(tmpdir=str(state))
         assert stale in removed and str(workdir) in removed and live not in removed and foreign not in removed
         names = _run(["ip", "netns", "list"])
         assert stale not in names and live in names and foreign in names
         assert not workdir.exists()
         assert daemon.wait(timeout=5) == -9
-        assert bystander.poll() is None
+        assert bystander.poll() is None          # names the directory, but is not its daemon
     finally:
-        for proc in (daemon, bystander):
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        _stop(daemon, bystander)
         for ns in (stale, live, foreign):
             _run(["ip", "netns", "del", ns], check=False)
+
+
+@pytest.mark.parametrize("owner", [
+    b"[]", b"null", b'"pid"', b"{}", b'{"pid": "1"}', b'{"pid": true, "pidns": 1, "daemons": []}',
+    b'{"pid": 1, "pidns": 1, "daemons": "12"}', b'{"pid": 1, "pidns": 1, "daemons": [[1]]}',
+    b'{"pid": -5, "pidns": 1, "daemons": []}', b"\xff\xfe", b"[" * 4000, b"{" * 100000,
+])
+def test_cleanup_stale_survives_any_owner_file(tmp_path, owner):
+    """Whatever an owner file holds (planted, half written), cleanup_stale
+    neither crashes (AttributeError, ValueError, TypeError, RecursionError)
+    nor acts on it."""
+    state = _private_dir(tmp_path / "state")
+    workdir = _private_dir(state / "sgv-ovs.planted")
+    (workdir / "owner").write_bytes(owner)
+    assert cleanup_stale(netns_dir=str(tmp_path / "no-netns"), tmpdir=str(state)) == []
+    assert workdir.exists()
+
+
+def test_cleanup_stale_never_kills_a_live_run_named_by_a_prefix(tmp_path):
+    """A dead run's owner file that lists a live run's daemons, from a directory
+    whose name is a prefix of the live run's: the live daemons stay (processes
+    are matched by their exact control socket, not by substring)."""
+    pidns = os.stat("/proc/self/ns/pid").st_ino
+    state = _private_dir(tmp_path / "state")
+    live_dir = _private_dir(state / "sgv-ovs.abc")
+    planted = _private_dir(state / "sgv-ovs.ab")
+    live = [_fake_daemon(name, live_dir) for name in ("ovsdb-server", "ovs-vswitchd")]
+    (live_dir / "owner").write_text(json.dumps({"pid": os.getpid(), "pidns": pidns,
+                                                "daemons": [p.pid for p in live]}))
+    (planted / "owner").write_text(json.dumps({"pid": _dead_pid(), "pidns": pidns,
+                                               "daemons": [p.pid for p in live]}))
+    try:
+        removed = cleanup_stale(netns_dir=str(tmp_path / "no-netns"), tmpdir=str(state))
+        assert removed == [str(planted)]
+        time.sleep(0.2)
+        assert all(p.poll() is None for p in live)
+        assert live_dir.exists()
+    finally:
+        _stop(*live)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_cleanup_stale_ignores_what_another_user_planted(tmp_path):
+    """An owner file or directory another user owns is never acted on, even
+    when it names a daemon of ours exactly."""
+    pidns = os.stat("/proc/self/ns/pid").st_ino
+    state = _private_dir(tmp_path / "state")
+    workdir = _private_dir(state / "sgv-ovs.mine")
+    daemon = _fake_daemon("ovsdb-server", workdir)
+    (workdir / "owner").write_text(json.dumps({"pid": _dead_pid(), "pidns": pidns,
+                                               "daemons": [daemon.pid]}))
+    os.chown(workdir / "owner", 65534, 65534)
+    try:
+        assert cleanup_stale(netns_dir=str(tmp_path / "no-netns"), tmpdir=str(state)) == []
+        assert daemon.poll() is None and workdir.exists()
+    finally:
+        _stop(daemon)
+
+
+@pytest.mark.parametrize("make", ["world-writable", "symlink", "file"])
+def test_lab_state_dir_must_be_private(tmp_path, make):
+    """The lab state directory is used only if it is a real directory of ours
+    with mode 0700; otherwise the lab refuses to start, naming it."""
+    path = tmp_path / "state"
+    if make == "world-writable":
+        path.mkdir()
+        os.chmod(path, 0o777)
+    elif make == "symlink":
+        _private_dir(tmp_path / "elsewhere")
+        path.symlink_to(tmp_path / "elsewhere")
+    else:
+        path.write_text("")
+    with pytest.raises(EndpointError, match="unsafe") as err:
+        lab_state_dir(str(path))
+    assert str(path) in str(err.value)
+    assert cleanup_stale(netns_dir=str(tmp_path / "no-netns"), tmpdir=str(path)) == []
+
+
+def test_lab_state_for_root_lives_under_run():
+    """Root's labs keep state where only root creates entries, never in /tmp."""
+    assert LAB_STATE_DIR.startswith("/run/")
+    if os.geteuid() == 0:
+        path = lab_state_dir()
+        st = os.lstat(path)
+        assert path == LAB_STATE_DIR and st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o700
 
 
 PLUGIN_CONFTEST = '''

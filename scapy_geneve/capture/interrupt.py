@@ -14,7 +14,9 @@ first SIGINT, SIGTERM or SIGHUP is handled in one of two ways:
   and anywhere outside a reader (a lab run waiting for a daemon),
   :class:`Interrupted` is raised at once.
 
-A second signal always raises at once (a consumer stuck writing to a stopped
+A teardown (:func:`shielded`: a lab's namespaces and daemons) notes every
+signal and acts on it when the teardown is done.  Elsewhere a second signal
+raises at once (a consumer stuck writing to a stopped
 pipe can still be stopped).  Without :func:`graceful_signals` nothing changes:
 Python's own SIGINT handling applies and :func:`checkpoint` is free.
 
@@ -31,7 +33,7 @@ from types import FrameType
 from typing import Iterator, Optional, Tuple
 
 __all__ = ["Interrupted", "graceful_signals", "checkpoint", "deferring", "interruptible",
-           "pending"]
+           "pending", "shielded"]
 
 SIGNALS: Tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -49,6 +51,7 @@ class _State:
     active = False          # graceful_signals() installed the handlers
     defer = 0               # depth of deferring() regions (a reader is active)
     blocking = 0            # depth of interruptible() regions (blocked in a read)
+    shield = 0              # depth of shielded() regions (a teardown that must finish)
     pending: Optional[int] = None
 
 
@@ -56,6 +59,9 @@ _STATE = _State()
 
 
 def _handler(signum: int, _frame: Optional[FrameType]) -> None:
+    if _STATE.shield:
+        _STATE.pending = _STATE.pending or signum
+        return
     if _STATE.defer and not _STATE.blocking and _STATE.pending is None:
         _STATE.pending = signum
         return
@@ -101,6 +107,19 @@ def interruptible() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """A clean-up that must run to its end (tearing down a lab): every signal
+    that comes meanwhile is noted and acted on when the outermost region ends."""
+    _STATE.shield += 1
+    try:
+        yield
+    finally:
+        _STATE.shield -= 1
+    if not _STATE.shield and not _STATE.defer:
+        checkpoint()
+
+
+@contextlib.contextmanager
 def graceful_signals() -> Iterator[None]:
     """Handle SIGINT, SIGTERM and SIGHUP as described in the module docstring.
 
@@ -111,9 +130,11 @@ def graceful_signals() -> Iterator[None]:
         return
     previous = {sig: signal.signal(sig, _handler) for sig in SIGNALS}
     _STATE.active, _STATE.pending, _STATE.defer, _STATE.blocking = True, None, 0, 0
+    _STATE.shield = 0
     try:
         yield
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
         _STATE.active, _STATE.pending, _STATE.defer, _STATE.blocking = False, None, 0, 0
+        _STATE.shield = 0

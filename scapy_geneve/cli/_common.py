@@ -119,8 +119,10 @@ def _keep_mode_and_owner(fd: int, target: str) -> None:
 
 
 def _named(exc: OSError, path: str) -> OSError:
-    """EXC naming PATH (a write error on an open file names no file)."""
-    if exc.filename is None:
+    """EXC naming PATH: a write error on an open file (ENOSPC, EIO, EPIPE...)
+    names no file.  Errors that are not about a file (a name lookup's
+    gaierror, errno < 0) are left as they are."""
+    if exc.filename is None and isinstance(exc.errno, int) and exc.errno > 0:
         exc.filename = path
     return exc
 

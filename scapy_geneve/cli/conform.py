@@ -10,8 +10,10 @@ Exit status: 0 every MUST and control vector passed; 1 some failed;
 """
 
 import argparse
+import ipaddress
 import json
 import os
+import re
 import sys
 from typing import List
 
@@ -24,7 +26,34 @@ from scapy_geneve.conformance.vectors import LEVELS, Target, vectors
 
 
 def _int(text: str) -> int:
-    return int(text, 0)
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number (decimal or 0x hex)" % text) from None
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (0 or less would call every vector dropped)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("%r is not a positive number of seconds" % text)
+    return value
+
+
+def _ipv4(text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not an IPv4 address" % text) from None
+
+
+def _mac(text: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", text):
+        raise argparse.ArgumentTypeError("%r is not a MAC address (aa:bb:cc:dd:ee:ff)" % text)
+    return text.lower()
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -45,7 +74,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="only these protocols (repeatable)")
     p.add_argument("--vector", action="append", metavar="NAME", help="only these vectors (repeatable)")
     p.add_argument("--level", action="append", choices=list(LEVELS), help="only these levels (repeatable)")
-    p.add_argument("--timeout", type=float, help="seconds to wait for an inner frame")
+    p.add_argument("--timeout", type=_seconds, help="seconds to wait for an inner frame (> 0)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="JSON verdict table")
     out.add_argument("--markdown", action="store_true", help="Markdown verdict table")
@@ -54,13 +83,14 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     g.add_argument("--send-netns", help="network namespace of --send-iface")
     g.add_argument("--recv-iface", help="interface where decapsulated frames come out")
     g.add_argument("--recv-netns", help="network namespace of --recv-iface")
-    g.add_argument("--src-mac"), g.add_argument("--dst-mac")
-    g.add_argument("--src-ip"), g.add_argument("--dst-ip")
+    g.add_argument("--src-mac", type=_mac), g.add_argument("--dst-mac", type=_mac)
+    g.add_argument("--src-ip", type=_ipv4), g.add_argument("--dst-ip", type=_ipv4)
     g.add_argument("--vni", type=_int, default=5000)
     g.add_argument("--vsid", type=_int, default=0xABCD)
     g.add_argument("--flowid", type=_int, default=0x5A)
-    g.add_argument("--inner-dst-mac", help="MAC of the host behind the endpoint")
-    g.add_argument("--inner-dst-ip", help="IPv4 address of the host behind the endpoint")
+    g.add_argument("--inner-dst-mac", type=_mac, help="MAC of the host behind the endpoint")
+    g.add_argument("--inner-dst-ip", type=_ipv4,
+                   help="IPv4 address of the host behind the endpoint")
     p.set_defaults(func=run)
 
 

@@ -27,17 +27,21 @@ import os
 import re
 import select
 import shutil
+import signal
 import socket
+import stat
 import struct
 import subprocess
 import tempfile
 import time
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
+from scapy_geneve.capture.interrupt import shielded
 from scapy_geneve.conformance.vectors import Target
 
 __all__ = ["Endpoint", "InterfaceEndpoint", "VethEndpoint", "OVSEndpoint", "KernelVXLANEndpoint",
-           "Observer", "EndpointError", "netns_socket", "ovs_available", "cleanup_stale"]
+           "Observer", "EndpointError", "netns_socket", "ovs_available", "cleanup_stale",
+           "lab_state_dir"]
 
 CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
@@ -220,6 +224,9 @@ class Endpoint:
     #: Seconds to wait for an inner frame after :meth:`settle` before calling
     #: the vector dropped.
     timeout = 0.5
+    #: Why the endpoint cannot be used at all (set by the harness on the first
+    #: EndpointError; later runs raise it again at once instead of retrying).
+    unusable = ""
 
     def start(self) -> "Endpoint":
         return self
@@ -231,11 +238,13 @@ class Endpoint:
         try:
             return self.start()
         except BaseException:
-            self.stop()
+            with shielded():      # a signal during the teardown waits for its end
+                self.stop()
             raise
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        with shielded():
+            self.stop()
 
     def target(self, protocol: str) -> Target:
         raise NotImplementedError
@@ -310,8 +319,14 @@ def _pid_namespace() -> int:
         return os.stat("/proc/self/ns/pid").st_ino
     except OSError:
         return 0
-#: Private OVS run directories: ``<tmp>/sgv-ovs.*`` with an ``owner`` file.
+#: Private OVS run directories: ``<lab state dir>/sgv-ovs.*`` with an ``owner`` file.
 OVS_WORKDIR_PREFIX = "sgv-ovs."
+#: Where labs keep their state: only root can create it (mode 0700, owner checked),
+#: so nobody else can plant an ``owner`` file that a root run would act on.
+LAB_STATE_DIR = "/run/scapy-geneve"
+#: The daemons an OVS lab starts, by the control socket each is given.
+OVS_DAEMONS = ("ovsdb-server", "ovs-vswitchd")
+_OWNER_MAX = 4096
 _stale_checked = False
 
 
@@ -319,38 +334,139 @@ def _pid_alive(pid: int) -> bool:
     return os.path.exists("/proc/%d" % pid)
 
 
+def _check_private_dir(path: str) -> None:
+    """PATH must be a real directory (not a symlink) owned by us, mode 0700."""
+    st = os.lstat(path)
+    problem = ""
+    if not stat.S_ISDIR(st.st_mode):
+        problem = "not a directory"
+    elif st.st_uid != os.geteuid():
+        problem = "owned by uid %d, not %d" % (st.st_uid, os.geteuid())
+    elif st.st_mode & 0o077:
+        problem = "mode %04o lets others in" % stat.S_IMODE(st.st_mode)
+    if problem:
+        raise EndpointError("lab state directory %s is unsafe (%s): remove it" % (path, problem))
+
+
+def lab_state_dir(base: Optional[str] = None) -> str:
+    """The private directory labs keep their state in, created if missing.
+
+    Root: :data:`LAB_STATE_DIR` (under /run, where only root creates entries);
+    anyone else: ``<tmp>/scapy-geneve-<uid>``.  Either way it must be a real
+    directory owned by this user with mode 0700, or :class:`EndpointError`.
+    """
+    if base is None:
+        base = LAB_STATE_DIR if os.geteuid() == 0 else os.path.join(
+            tempfile.gettempdir(), "scapy-geneve-%d" % os.geteuid())
+    try:
+        os.mkdir(base, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise EndpointError("cannot create the lab state directory %s: %s"
+                            % (base, exc.strerror)) from None
+    _check_private_dir(base)
+    return base
+
+
+class _Owner(NamedTuple):
+    """A lab's ``owner`` file: who started it, in which PID namespace, its daemons."""
+
+    pid: int
+    pidns: int
+    daemons: Tuple[int, ...]
+
+
+def _read_owner(workdir: str) -> Optional[_Owner]:
+    """WORKDIR's owner file if it is ours and well formed, else None (never raises)."""
+    path = os.path.join(workdir, "owner")
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > _OWNER_MAX:
+            return None
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read(_OWNER_MAX))
+    except (OSError, ValueError, RecursionError):
+        return None                     # being created, gone, or not ours
+    if not isinstance(data, dict):
+        return None
+    pid, pidns, daemons = data.get("pid"), data.get("pidns"), data.get("daemons")
+
+    def is_pid(v: object) -> bool:
+        return type(v) is int and 0 < v < (1 << 22)   # noqa: E721 (bool is not a pid)
+
+    if not isinstance(pid, int) or not is_pid(pid) or type(pidns) is not int \
+            or not isinstance(daemons, list) or not all(is_pid(d) for d in daemons):
+        return None
+    return _Owner(pid, pidns, tuple(daemons))
+
+
+def _is_lab_daemon(pid: int, workdir: str) -> bool:
+    """True only for an OVS daemon this user started for WORKDIR: its program is
+    ovsdb-server or ovs-vswitchd and one argument is exactly that daemon's
+    control socket in WORKDIR (no substring match, so another run's daemons,
+    whose directory merely starts with the same characters, never qualify)."""
+    try:
+        if os.stat("/proc/%d" % pid).st_uid != os.geteuid():
+            return False
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except OSError:
+        return False
+    name = os.path.basename(argv[0]).decode(errors="replace") if argv else ""
+    if name not in OVS_DAEMONS:
+        return False
+    return ("--unixctl=%s/run/%s.ctl" % (workdir, name)).encode() in argv
+
+
+def _stale_workdirs(state_dir: str) -> List[Tuple[str, _Owner]]:
+    """The OVS run directories in STATE_DIR whose owner has gone (same PID namespace)."""
+    try:
+        names = [d for d in os.listdir(state_dir) if d.startswith(OVS_WORKDIR_PREFIX)]
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        workdir = os.path.join(state_dir, name)
+        try:
+            _check_private_dir(workdir)
+        except (OSError, EndpointError):
+            continue                    # not one we made
+        owner = _read_owner(workdir)
+        if owner is None or owner.pidns != _pid_namespace() or _pid_alive(owner.pid):
+            continue                    # alive, unreadable, or another PID namespace's
+        out.append((workdir, owner))
+    return out
+
+
 def cleanup_stale(netns_dir: str = "/var/run/netns", tmpdir: Optional[str] = None) -> List[str]:
     """Delete what endpoints of dead processes left behind (a ``kill -9``
     skips :meth:`Endpoint.stop`): ``sgvp<pidns>.<pid>*`` network namespaces
-    of this PID namespace whose pid is gone, and private OVS run directories whose owner is gone, after
-    ending the ovsdb-server/ovs-vswitchd they record (only a process whose
-    command line names that directory, so a reused pid is never touched).
-    Returns what was removed.  Runs once per process before the first lab."""
+    of this PID namespace whose pid is gone, and private OVS run directories
+    (in the lab state directory TMPDIR, default :func:`lab_state_dir`) whose
+    owner is gone, after ending the daemons they record -- only processes of
+    this user that are exactly that directory's ovsdb-server/ovs-vswitchd.
+    What it reads is validated (an entry that is not a private directory of
+    ours with a well-formed owner file is left alone).  Returns what was removed.
+    Runs once per process before the first lab."""
     removed: List[str] = []
-    tmpdir = tempfile.gettempdir() if tmpdir is None else tmpdir
     try:
-        workdirs = [os.path.join(tmpdir, d) for d in os.listdir(tmpdir) if d.startswith(OVS_WORKDIR_PREFIX)]
-    except OSError:
-        workdirs = []
-    for w in workdirs:
-        try:
-            with open(os.path.join(w, "owner")) as handle:
-                owner = json.load(handle)
-        except (OSError, ValueError):
-            continue            # being created, or not ours
-        if owner.get("pidns") != _pid_namespace() or _pid_alive(int(owner.get("pid", 0))):
-            continue            # alive, or another PID namespace's (its pid means nothing here)
-        for pid in owner.get("daemons", []):
-            try:
-                with open("/proc/%d/cmdline" % pid, "rb") as handle:
-                    cmdline = handle.read()
-            except OSError:
-                continue
-            if w.encode() in cmdline:
+        state_dir = lab_state_dir(tmpdir)
+    except EndpointError:
+        state_dir = ""
+    for workdir, owner in _stale_workdirs(state_dir) if state_dir else []:
+        for pid in owner.daemons:
+            if _is_lab_daemon(pid, workdir):
                 with contextlib.suppress(OSError):
-                    os.kill(pid, 9)
-        shutil.rmtree(w, ignore_errors=True)
-        removed.append(w)
+                    os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(workdir, ignore_errors=True)
+        removed.append(workdir)
+    removed += _stale_namespaces(netns_dir)
+    return removed
+
+
+def _stale_namespaces(netns_dir: str) -> List[str]:
+    removed: List[str] = []
     try:
         names = os.listdir(netns_dir)
     except OSError:
@@ -438,7 +554,7 @@ class OVSEndpoint(InterfaceEndpoint):
         self.vni, self.vsid, self.flowid = vni, vsid, flowid
         self.exact_counters = exact_counters
         self.workdir: Optional[str] = None
-        self.procs: List[subprocess.Popen] = []  # type: ignore[type-arg]
+        self.procs: List["subprocess.Popen[bytes]"] = []
         self.env: Dict[str, str] = {}
         self.version = ""
 
@@ -466,7 +582,7 @@ class OVSEndpoint(InterfaceEndpoint):
         reason = ovs_available()
         if reason:
             raise EndpointError(reason)
-        self.workdir = tempfile.mkdtemp(prefix="sgv-ovs.")
+        self.workdir = tempfile.mkdtemp(prefix=OVS_WORKDIR_PREFIX, dir=lab_state_dir())
         w = self.workdir
         for sub in ("run", "log", "db"):
             os.mkdir(os.path.join(w, sub))

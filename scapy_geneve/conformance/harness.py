@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional
 
-from scapy_geneve.conformance.endpoints import Endpoint
+from scapy_geneve.conformance.endpoints import Endpoint, EndpointError, Observer
 from scapy_geneve.conformance.vectors import Expect, Target, Vector, vectors as all_vectors
 
 __all__ = ["Result", "VerdictTable", "run_vectors", "judge",
@@ -148,57 +148,95 @@ def run_vectors(endpoint: Endpoint, vectors: Optional[Iterable[Vector]] = None,
     ``vectors``: default, the catalogue for the endpoint's protocols (a
     vector the endpoint cannot take is N/A).  ``timeout``: how long to wait
     for an inner frame after ``endpoint.settle()`` before calling it dropped
-    (default ``endpoint.timeout``).  ``counters``: diff ``endpoint.counters()`` around
-    each vector (evidence; costs a few ms per vector).
+    (default ``endpoint.timeout``; must be positive).  ``counters``: diff
+    ``endpoint.counters()`` around each vector (evidence; costs a few ms per vector).
+
+    An endpoint that cannot be used at all (an interface that does not exist,
+    a namespace that is gone) is an error of the run, not a verdict of each
+    vector: :class:`EndpointError` is raised once, before any verdict, and the
+    endpoint remembers it (``endpoint.unusable``) so later calls (one per
+    vector, as the pytest plugin makes them) raise at once without retrying.
     """
     from scapy_geneve.conformance.endpoints import _describe
 
+    wait = endpoint.timeout if timeout is None else timeout
+    if not wait > 0:
+        raise ValueError("timeout must be a positive number of seconds, not %r" % (wait,))
     table = VerdictTable()
     table.endpoint, table.endpoint_version = _describe(endpoint)
     todo = list(all_vectors(endpoint.protocols) if vectors is None else vectors)
-    wait = endpoint.timeout if timeout is None else timeout
-    observer = endpoint.observer()
+    takes = [v for v in todo if v.protocol in endpoint.protocols and v.family in endpoint.families]
+    observer = _observer(endpoint) if takes else None
     try:
         for vector in todo:
-            if vector.protocol not in endpoint.protocols or vector.family not in endpoint.families:
+            if observer is None or vector.protocol not in endpoint.protocols \
+                    or vector.family not in endpoint.families:
                 table.append(Result(vector, "n/a", NA, "endpoint does not take %s over IPv%d"
                                     % (vector.protocol, vector.family)))
                 continue
-            target = endpoint.target(vector.protocol)
-            try:
-                frame = vector.frame(target)
-                required = vector.expected_inner(target)
-                inner_ref = required if required is not None else _inner_of(frame, target)
-            except Exception as exc:  # a user vector that cannot build
-                table.append(Result(vector, "error", ERROR, "build: %s" % exc))
-                continue
-            endpoint.prepare()
-            before = endpoint.counters() if counters else {}
-            observer.drain()
-            try:
-                endpoint.send(frame)
-            except OSError as exc:
-                table.append(Result(vector, "error", ERROR, "send: %s" % exc))
-                continue
-            endpoint.settle()
-            got = observer.wait_for(vector.tag, wait)
-            after = endpoint.counters() if counters else {}
-            delivered = got is not None
-            intact = None if got is None else (bool(inner_ref) and got[:len(inner_ref)] == inner_ref)
-            result = Result(vector, DELIVERED if delivered else DROPPED, judge(vector, delivered),
-                            counters=_delta(before, after), intact=intact)
-            if delivered and not intact:
-                if required is not None:
-                    # the requirement is about what comes out: a different frame does not meet it
-                    result.verdict = judge(vector, not delivered)
-                    result.detail = "inner frame is not the one required: %s" % _first_difference(
-                        got or b"", required)
-                else:
-                    result.detail = "inner frame modified"
-            table.append(result)
+            table.append(_run_one(endpoint, observer, vector, wait, counters))
     finally:
-        observer.close()
+        if observer is not None:
+            observer.close()
     return table
+
+
+def _observer(endpoint: Endpoint) -> Observer:
+    """The endpoint's observer, or EndpointError once for an unusable endpoint."""
+    if endpoint.unusable:
+        raise EndpointError("%s (reported by the first vector)" % endpoint.unusable)
+    try:
+        return endpoint.observer()
+    except EndpointError as exc:
+        endpoint.unusable = "endpoint %s cannot be used: %s" % (endpoint.name, exc)
+        raise EndpointError(endpoint.unusable) from None
+
+
+def _send(endpoint: Endpoint, frame: bytes) -> Optional[str]:
+    """Send FRAME; the error of this one frame (an OSError), if any.  An
+    EndpointError (the endpoint cannot send at all) ends the run."""
+    try:
+        endpoint.send(frame)
+    except EndpointError as exc:
+        endpoint.unusable = "endpoint %s cannot be used: %s" % (endpoint.name, exc)
+        raise EndpointError(endpoint.unusable) from None
+    except OSError as exc:
+        return "send: %s" % exc
+    return None
+
+
+def _run_one(endpoint: Endpoint, observer: Observer, vector: Vector, wait: float,
+             counters: bool) -> Result:
+    """Inject one vector and judge what came out."""
+    target = endpoint.target(vector.protocol)
+    try:
+        frame = vector.frame(target)
+        required = vector.expected_inner(target)
+        inner_ref = required if required is not None else _inner_of(frame, target)
+    except Exception as exc:  # a user vector that cannot build
+        return Result(vector, "error", ERROR, "build: %s" % exc)
+    endpoint.prepare()
+    before = endpoint.counters() if counters else {}
+    observer.drain()
+    problem = _send(endpoint, frame)
+    if problem is not None:
+        return Result(vector, "error", ERROR, problem)
+    endpoint.settle()
+    got = observer.wait_for(vector.tag, wait)
+    after = endpoint.counters() if counters else {}
+    delivered = got is not None
+    intact = None if got is None else (bool(inner_ref) and got[:len(inner_ref)] == inner_ref)
+    result = Result(vector, DELIVERED if delivered else DROPPED, judge(vector, delivered),
+                    counters=_delta(before, after), intact=intact)
+    if delivered and not intact:
+        if required is not None:
+            # the requirement is about what comes out: a different frame does not meet it
+            result.verdict = judge(vector, not delivered)
+            result.detail = "inner frame is not the one required: %s" % _first_difference(
+                got or b"", required)
+        else:
+            result.detail = "inner frame modified"
+    return result
 
 
 def expected_table(vs: Optional[Iterable[Vector]] = None) -> List[Dict[str, str]]:
