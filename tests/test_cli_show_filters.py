@@ -1,5 +1,6 @@
 """`scapy-geneve show` with the scan filters: packets are chosen on the fast
-path and only those are dissected by Scapy; numbers stay the file's own."""
+path and only those are decoded (or, with --detail, dissected by Scapy);
+numbers stay the file's own."""
 
 from pathlib import Path
 from typing import List
@@ -50,12 +51,26 @@ def test_vni_selects_and_keeps_file_numbers(capsys: pytest.CaptureFixture, pcap:
     assert main(["show", str(pcap), "--vni", "10"]) == 0
     out = capsys.readouterr().out
     assert _numbers(out) == [1, 3, 5, 7, 9]
-    assert "vni=0xa" in out
+    assert "Geneve vni 10 " in out and "VXLAN vni 10 " in out
 
 
 def test_option_class_and_type(capsys: pytest.CaptureFixture, pcap: Path) -> None:
     main(["show", str(pcap), "--option-class", "0x0102", "--option-type", "0x80"])
     assert _numbers(capsys.readouterr().out) == [1, 3, 5]
+
+
+def test_option_class_by_its_iana_name(capsys: pytest.CaptureFixture, pcap: Path) -> None:
+    main(["show", str(pcap), "--option-class", "ovn"])
+    out = capsys.readouterr().out
+    assert _numbers(out) == [1, 3, 5]
+    assert "OVN 0x0102/0x80(C) [ingress_port=1 egress_port=2]" in out
+
+
+def test_out_of_range_identifier_is_refused(capsys: pytest.CaptureFixture, pcap: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["show", str(pcap), "--kind", "vxlan", "--vni", str(1 << 24)])
+    assert info.value.code == 2
+    assert "24 bits" in capsys.readouterr().err
 
 
 def test_kind_and_count(capsys: pytest.CaptureFixture, pcap: Path) -> None:
@@ -87,9 +102,20 @@ def test_only_matching_packets_are_dissected(capsys: pytest.CaptureFixture, pcap
         return real(record)
 
     monkeypatch.setattr(show_cli, "dissect", counting)
-    main(["show", str(pcap), "--vni", "20"])
+    main(["show", str(pcap), "--vni", "20", "--detail"])
     capsys.readouterr()
     assert seen == [2, 4, 6]
+
+
+def test_one_liners_never_use_scapy(capsys: pytest.CaptureFixture, pcap: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(record):  # type: ignore[no-untyped-def]
+        raise AssertionError("show without --detail dissected packet %d" % record.number)
+
+    monkeypatch.setattr(show_cli, "dissect", refuse)
+    assert main(["show", str(pcap)]) == 0
+    assert main(["show", str(pcap), "--vni", "20", "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 9 + 3
 
 
 def test_without_filters_unchanged(capsys: pytest.CaptureFixture, pcap: Path) -> None:
@@ -111,8 +137,12 @@ def test_extra_ports_are_dissected_too(capsys: pytest.CaptureFixture, tmp_path: 
                  "--vxlan-port", "48880"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["1", "2"]
-    assert "Geneve vni=0x21" in lines[0] and "VXLAN" in lines[1]
-    assert "TCP 10.0.0.1:1000 > 10.0.0.2:http" in lines[0] + lines[1]
+    assert "Geneve vni 33" in lines[0] and "VXLAN vni 33" in lines[1]
+    assert "10.0.0.1:1000 > 10.0.0.2:http TCP Flags [S]" in lines[0]   # names without -n
+    assert main(["show", str(path), "--vni", "33", "--geneve-port", "7000",
+                 "--vxlan-port", "48880", "--detail"]) == 0
+    detail = capsys.readouterr().out
+    assert "###[ Geneve ]###" in detail and "###[ VXLAN ]###" in detail
     assert UDP.payload_guess == before
     # 6081 is Geneve's own port: asking for it again changes nothing
     assert main(["show", str(path), "--geneve-port", "6081"]) == 0

@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("mpls", "nsh"):
         load_contrib(name)
     conf.interactive_shell = "python" if plain else "ipython"
-    interact(mydict=namespace(), argv=shell_argv(plain),
-             mybanner=BANNER.format(version=__version__))
+    banner = BANNER.format(version=__version__)
+    if plain:       # Scapy's plain shell shows only its own banner: say ours first
+        print(banner, file=sys.stderr)
+    interact(mydict=namespace(), argv=shell_argv(plain), mybanner=None if plain else banner)
     return 0
