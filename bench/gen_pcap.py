@@ -1,8 +1,8 @@
 """Generate a large, realistic Geneve capture for the scan benchmarks.
 
-    python bench/gen_pcap.py OUT.pcap [--packets 1000000] [--seed 1] [--pcapng]
+    python bench/gen_pcap.py OUT.pcap [--packets 1000000] [--seed 1] [--pcapng] [--varied]
 
-The mix (deterministic for a given seed) looks like a busy OVN / GWLB
+The default mix (deterministic for a given seed) looks like a busy OVN / GWLB
 hypervisor uplink:
 
 - 60% Geneve with one OVN option (0x0102/0x80, critical, C bit set),
@@ -13,6 +13,12 @@ hypervisor uplink:
 VNIs drawn from 200 values, inner TCP/UDP/ICMP, frame sizes 92..1514 bytes,
 one packet every 10 us.  The bytes are assembled with ``struct`` from
 templates (no Scapy), so a million packets take a few seconds.
+
+``--varied`` (the issue's 300k file: ``--varied --packets 300000``) is Geneve
+only, and its flows carry what fleets of many vendors put there: 0-3 options
+per packet drawn from about 1,650 (class, type) kinds (classes all over the
+IANA registry's First Come First Served range, critical or not), each with
+0-32 data bytes; VNIs from 5,000 values, frames over 16,384 flows.
 """
 
 import argparse
@@ -119,14 +125,49 @@ def frame(rng: random.Random, vnis: list, number: int) -> bytes:
     return MAC_A + MAC_B + b"\x08\x00" + _ipv4(17, outer_src, outer_dst, len(udp), number) + udp
 
 
-def generate(path: str, packets: int, seed: int = 1, pcapng: bool = False) -> None:
+OPTION_KINDS = 1650       # distinct (class, type) pairs of the varied mix
+
+
+def option_kinds(rng: random.Random) -> list:
+    """About 1,650 distinct (class, type) pairs: 110 classes x 15 types, some critical."""
+    classes = rng.sample(range(0x0100, 0xFF00), 110)
+    return [(cls, typ | (0x80 if rng.random() < 0.2 else 0))
+            for cls in classes for typ in rng.sample(range(0x7F), 15)][:OPTION_KINDS]
+
+
+def varied_frame(rng: random.Random, vnis: list, kinds: list, number: int) -> bytes:
+    """A Geneve frame with 0-3 options of KINDS, 0-32 data bytes each."""
+    options = b""
+    critical = False
+    for _ in range(rng.randrange(4)):
+        cls, typ = rng.choice(kinds)
+        words = rng.randrange(9)                       # 0-8 words: 0-32 data bytes
+        options += struct.pack("!HBB", cls, typ, words) + bytes(rng.getrandbits(8)
+                                                               for _ in range(words * 4))
+        critical |= bool(typ & 0x80)
+    size = rng.choice((92, 128, 256, 576, 1000, 1400))
+    udp = _udp(rng.randrange(1024, 65535), 6081,
+               _geneve(rng.choice(vnis), options, critical) + _inner(rng, size))
+    return MAC_A + MAC_B + b"\x08\x00" + _ipv4(17, bytes([192, 168, 0, rng.randrange(1, 32)]),
+                                              bytes([192, 168, 1, rng.randrange(1, 32)]),
+                                              len(udp), number) + udp
+
+
+def generate(path: str, packets: int, seed: int = 1, pcapng: bool = False,
+             varied: bool = False) -> None:
     """Write PACKETS frames of the mix to PATH: pcap with microsecond
-    timestamps, or pcapng (one Ethernet interface, nanosecond resolution)."""
+    timestamps, or pcapng (one Ethernet interface, nanosecond resolution).
+    ``varied``: the many-option-kinds Geneve mix instead (see the module doc)."""
     rng = random.Random(seed)
-    vnis = [rng.randrange(1, 1 << 24) for _ in range(200)]
     # A pool of distinct frames reused in a random order keeps generation fast
-    # while the file still has 4096 different packets.
-    pool = [frame(rng, vnis, i) for i in range(4096)]
+    # while the file still has thousands of different packets.
+    if varied:
+        vnis = [rng.randrange(1, 1 << 24) for _ in range(5000)]
+        kinds = option_kinds(rng)
+        pool = [varied_frame(rng, vnis, kinds, i) for i in range(16384)]
+    else:
+        vnis = [rng.randrange(1, 1 << 24) for _ in range(200)]
+        pool = [frame(rng, vnis, i) for i in range(4096)]
     start = 1_700_000_000 * 10**9
     with open(path, "wb") as handle:
         if pcapng:
@@ -134,9 +175,9 @@ def generate(path: str, packets: int, seed: int = 1, pcapng: bool = False) -> No
             writer.add_interface(LINKTYPE_ETHERNET, tsresol=9)
         else:
             writer = PcapWriter(handle, LINKTYPE_ETHERNET)
-        choice = rng.randrange
+        choice, size = rng.randrange, len(pool)
         for i in range(packets):
-            writer.write(pool[choice(4096)], start + i * 10_000)
+            writer.write(pool[choice(size)], start + i * 10_000)
 
 
 def main() -> int:
@@ -145,8 +186,11 @@ def main() -> int:
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pcapng", action="store_true", help="write pcapng instead of pcap")
+    parser.add_argument("--varied", action="store_true",
+                        help="Geneve whose flows carry 0-3 options of ~1,650 kinds, 0-32 data "
+                             "bytes each (the varied-traffic benchmark)")
     args = parser.parse_args()
-    generate(args.out, args.packets, args.seed, args.pcapng)
+    generate(args.out, args.packets, args.seed, args.pcapng, args.varied)
     print("wrote %s: %d packets, %d bytes" % (args.out, args.packets, os.path.getsize(args.out)))
     return 0
 

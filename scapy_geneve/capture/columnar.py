@@ -185,13 +185,15 @@ def _addresses(f: _Frame, rows4: Any, at4: Any, rows6: Any, at6: Any, attr: str)
     (each distinct one formatted once), the records' ATTR on the fallback rows."""
     np, pa = f.np, f.pa
     index = np.full(f.n, -1, np.int64)
-    index[rows4] = np.arange(len(rows4))
-    chars, offsets = _ipv4_text(np, f.B.take(at4[:, None] + np.arange(4), mode="clip"))
+    raw4 = np.ascontiguousarray(f.B.take(at4[:, None] + np.arange(4), mode="clip"))
+    unique4, inverse = np.unique(raw4.view(">u4")[:, 0], return_inverse=True)
+    index[rows4] = inverse.reshape(-1)
+    chars, offsets = _ipv4_text(np, unique4.astype(">u4").view(np.uint8).reshape(-1, 4))
     words: List[str] = []
     if len(rows6):
         raw = np.ascontiguousarray(f.B.take(at6[:, None] + np.arange(16), mode="clip"))
         values, inverse = np.unique(raw.view("V16")[:, 0], return_inverse=True)
-        index[rows6] = inverse.reshape(-1) + len(rows4)
+        index[rows6] = inverse.reshape(-1) + len(unique4)
         words.extend(socket.inet_ntop(socket.AF_INET6, bytes(v)) for v in values)
     if f.fallback:
         known: Dict[str, int] = {}
@@ -201,10 +203,10 @@ def _addresses(f: _Frame, rows4: Any, at4: Any, rows6: Any, at6: Any, attr: str)
                 index[i] = -1
                 continue
             if word not in known:
-                known[word] = len(rows4) + len(words)
+                known[word] = len(unique4) + len(words)
                 words.append(word)
             index[i] = known[word]
-    v4 = pa.Array.from_buffers(pa.large_string(), len(rows4),
+    v4 = pa.Array.from_buffers(pa.large_string(), len(unique4),
                                [None, pa.py_buffer(offsets.tobytes()),
                                 pa.py_buffer(chars.tobytes())]).cast(pa.string())
     dictionary = pa.concat_arrays([v4, pa.array(words, pa.string())])
