@@ -38,7 +38,7 @@ from scapy_geneve import registry
 from scapy_geneve.capture.decode import decode
 from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, IPPROTO_GRE, IPPROTO_L2TP
-from scapy_geneve.conformance.lint_checks import (Inner, IPHeader, Site,
+from scapy_geneve.conformance.lint_checks import (Inner, IPHeader, Site, gre_header_len,
                                                   Understood, check_geneve, check_l2tpv3_ip,
                                                   check_l2tpv3_udp, check_nvgre, check_stt,
                                                   check_vxlan)
@@ -124,7 +124,8 @@ def _ip_header(data: bytes, ip: Any) -> IPHeader:
     return IPHeader(off=ip.off, version=ip.version, proto=ip.proto, l4=ip.off + ip.hlen,
                     end=min(ip.end, len(data)), src=ip.src_b, dst=dst,
                     df=v4 and bool(ip.flags & 2), mf=bool(ip.flags & 1), frag_offset=ip.frag * 8,
-                    ecn=ip.tos & 3, big=ip.length == 0, field_prefix="IP" if v4 else "IPv6")
+                    ecn=ip.tos & 3, big=ip.length == 0, cut=ip.end > len(data),
+                    field_prefix="IP" if v4 else "IPv6")
 
 
 def _network_header(data: bytes, linktype: int, options: "LintOptions") -> Optional[IPHeader]:
@@ -170,16 +171,23 @@ def _session_len(options: LintOptions) -> int:
     return 4 + options.l2tp_cookie + (4 if options.l2tp_l2ss else 0)
 
 
+def _plain_gre(data: bytes, pos: int, end: int) -> Optional[Inner]:
+    """What plain GRE (RFC 2784/2890, no routing, version 0) carries: nothing to judge
+    in its header, but the frame inside is followed for nested tunnels."""
+    if end - pos < 4 or data[pos] & 0x40 or data[pos + 1] & 0x07:
+        return None
+    hlen = gre_header_len(_u16(data, pos))
+    return Inner([], pos + hlen, _u16(data, pos + 2), end) if end - pos >= hlen else None
+
+
 def _gre(walk: _Walk, ip: Optional[IPHeader], pos: int, end: int) -> Optional[Inner]:
     gre_as, data = walk.options.gre_as, walk.data
-    if gre_as == "gre" or (ip is not None and ip.fragment):
-        return None
     teb = end - pos >= 4 and _u16(data, pos + 2) == ETH_P_TEB
     keyed = end - pos >= 2 and bool(data[pos] & 0x20)
     if gre_as == "nvgre":
         return _judge(walk, "nvgre", Site(data, ip, pos, end), check_nvgre)
-    if not (teb and keyed):
-        return None            # keyless Ethernet over GRE is RFC 2784 gretap, not NVGRE
+    if gre_as == "gre" or not (teb and keyed):
+        return _plain_gre(data, pos, end)   # keyless Ethernet over GRE is RFC 2784 gretap
     walk.report.guessed.add("nvgre")
     inner = check_nvgre(Site(data, ip, pos, end))
     inner.findings = [replace(f, message=f.message + GUESS_NOTE) for f in inner.findings]

@@ -4,7 +4,8 @@
 proves, for a whole batch at once (numpy), which packets the engine
 (:func:`~scapy_geneve.conformance.lint.lint_report`) would give no finding:
 the common shapes only (Ethernet with up to two tags or raw IP / SLL / SLL2,
-IPv4 or IPv6 without extension headers, then no tunnel, or Geneve / VXLAN on
+IPv4 or IPv6 without extension headers, then no tunnel (GRE and IP in IP always
+go to the engine: it follows their inner frames), or Geneve / VXLAN on
 their IANA ports with every bit as the specs want and a zero UDP checksum over
 IPv4, carrying a frame that holds no further tunnel).  Every other packet --
 anything unusual, any checksum to verify -- goes through the engine, so the
@@ -159,21 +160,9 @@ def _no_tunnel(rd: _Bytes, ip: _IP, options: LintOptions) -> Any:
     udp_plain = (proto == 17) & ((room < 8) | ~on_port)
     stt = np.isin(rd.u16(l4 + 2), np.array(sorted(ports.stt), dtype=np.int64)) & (room >= 20)
     tcp_plain = (proto == 6) & ~(stt & options.stt)
-    gre_plain = (proto == 47) & _plain_gre(rd, ip, options)
     l2tp_plain = (proto == 115) & (not options.l2tpv3)
     other = ~np.isin(proto, (17, 6, 47, 115, 4, 41))
-    return ip.later | udp_plain | tcp_plain | gre_plain | l2tp_plain | other
-
-
-def _plain_gre(rd: _Bytes, ip: _IP, options: LintOptions) -> Any:
-    if options.gre_as == "gre":
-        return np.ones(len(ip.l4), bool)
-    if options.gre_as == "nvgre":
-        return ip.frag
-    room = ip.end - ip.l4
-    keyed = (room >= 2) & ((rd.u8(ip.l4) & 0x20) != 0)
-    teb = (room >= 4) & (rd.u16(ip.l4 + 2) == ETH_P_TEB)
-    return ip.frag | ~(keyed & teb)
+    return ip.later | udp_plain | tcp_plain | l2tp_plain | other      # GRE: the engine
 
 
 def _tunnels(rd: _Bytes, ip: _IP, options: LintOptions) -> Tuple[Any, _Frames]:

@@ -11,7 +11,7 @@ header).  The checks never import Scapy; the walk that builds the sites is in
 
 import struct
 from dataclasses import dataclass, field
-from typing import FrozenSet, List, Optional, Set, Tuple, Union
+from typing import List, Optional, Set, Tuple, Union
 
 from scapy_geneve.checksum import csum_add, csum_block, csum_fold, pseudo_header_sum
 from scapy_geneve.consts import (ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, GENEVE_CRITICAL, GENEVE_HDR_LEN,
@@ -20,7 +20,7 @@ from scapy_geneve.conformance.lint_rules import Finding, finding
 
 __all__ = ["IPHeader", "Site", "Inner", "Understood", "check_geneve", "check_vxlan",
            "check_nvgre", "check_stt", "check_l2tpv3_udp", "check_l2tpv3_ip",
-           "l4_checksum_state", "ETH_P_8021Q", "ETH_P_8021AD"]
+           "l4_checksum_state", "gre_header_len", "ETH_P_8021Q", "ETH_P_8021AD"]
 
 ETH_P_8021Q = 0x8100
 ETH_P_8021AD = 0x88A8
@@ -47,6 +47,7 @@ class IPHeader:
     frag_offset: int = 0     # bytes
     ecn: int = 0
     big: bool = False        # length field 0 (BIG TCP / jumbogram): the length came from the capture
+    cut: bool = False        # the capture holds less than the datagram (snaplen, truncation)
     field_prefix: str = "IP"   # "IP" or "IPv6": the Scapy layer a finding names
 
     @property
@@ -462,7 +463,7 @@ def _stt_tcp(site: Site) -> Tuple[List[Finding], int, int]:
         out.append(finding("STT006", "data offset %d, flags %s" % (doff, _tcp_flags(flags)),
                            "TCP.flags", base + 12))
     end = site.end
-    if site.ip is not None and not site.ip.fragment and end <= len(data):
+    if site.ip is not None and not site.ip.fragment and not site.ip.cut:
         out += _checksum_findings(site, 6, end, ("STT004", "STT008"))
     return out, doff * 4, end
 
@@ -554,6 +555,3 @@ def check_l2tpv3_ip(site: Site, session_len: int = 4) -> Inner:
                               "L2TPv3.session_id", base)])
     return Inner(_l2tp_control(data, base + 4, end, "after Session ID 0"))
 
-
-#: Every kind the checks judge, by registry name.
-KINDS: FrozenSet[str] = frozenset(["geneve", "vxlan", "vxlan-gpe", "nvgre", "stt", "l2tpv3"])
