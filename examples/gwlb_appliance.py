@@ -21,6 +21,8 @@ g = from_gwlb[Geneve]
 print("flow cookie %#x from endpoint %#x: %s" % (
     g[GeneveOptionGWLBFlowCookie].flow_cookie, g[GeneveOptionGWLBEndpointID].endpoint_id,
     g.payload.summary()))
+for option in g.options:                    # each summary carries the option's values
+    print("  ", option.mysummary())
 
 reply = from_gwlb.copy()
 reply[IP].src, reply[IP].dst = from_gwlb[IP].dst, from_gwlb[IP].src

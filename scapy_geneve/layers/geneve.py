@@ -30,15 +30,24 @@ Option TLV (§3.5)::
     |                  Variable-Length Option Data                  |
     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 
-Building is exact: ``optionlen`` and ``length`` are derived (in 4-byte
-words) when left to None, option data is zero-padded to a multiple of 4
-bytes, ``critical`` (the C bit) is set exactly when some option has the
-critical bit, and ``proto`` follows the payload.  Anything that cannot be
-encoded raises :class:`~scapy_geneve.errors.BuildError`; nothing is masked.
-Values set explicitly are written as set, for negative tests.
+Building is exact: ``optionlen`` and ``length`` are declared length fields
+(``BitFieldLenField`` with ``adjust=``, in 4-byte words) derived when left to
+None, option data is zero-padded to a multiple of 4 bytes, ``critical`` (the
+C bit) is set exactly when some option has the critical bit, and ``proto``
+follows the payload.  Anything that cannot be encoded raises
+:class:`~scapy_geneve.errors.BuildError`; nothing is masked.  Values set
+explicitly are written as set, for negative tests.
 
 Dissection is lossless: whatever bytes follow a UDP header to port 6081,
 ``bytes(pkt)`` gives them back exactly.
+
+UDP port 6081 beside Scapy's own ``scapy.contrib.geneve``: Scapy tries a
+layer's bindings in the order they were made, so the Geneve bound first
+dissects the port -- ours after ``import scapy_geneve`` then
+``load_contrib("geneve")``, contrib's ``GENEVE`` in the other order (we never
+unbind it on import).  :func:`claim_geneve_port` makes ours win either way,
+:func:`release_geneve_port` gives the port to contrib's (loaded before or
+after).  Building is unaffected: each class keeps its own bindings.
 """
 
 import struct
