@@ -11,7 +11,8 @@ from scapy_geneve import (
 )
 
 from_gwlb = Ether(bytes(
-    Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.1.0.10", dst="10.1.0.20") / UDP(sport=55555)
+    Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    / IP(src="10.1.0.10", dst="10.1.0.20") / UDP(sport=55555)
     / Geneve(vni=0, options=[GeneveOptionGWLBEndpointID(endpoint_id=0x0A1B2C3D4E5F6071),
                              GeneveOptionGWLBAttachmentID(attachment_id=0x42),
                              GeneveOptionGWLBFlowCookie(flow_cookie=0x5EED)])
