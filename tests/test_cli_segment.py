@@ -362,3 +362,155 @@ def test_tshark_reads_the_pcapng_output_per_interface_with_good_checksums(tmp_pa
     assert rows[0][1].startswith("1700000000.123456789") and rows[-1][1].startswith("1700000001.000000001")
     assert all(r[2] == "1" for r in rows)  # 1: good (0 bad, 2 unverified)
     assert all(set(r[3].split(",")) == {"1"} for r in rows)
+
+
+# -- hostile and odd input (issue 12), tcpdump's habits (issue 10) --------------------------
+
+
+@pytest.mark.parametrize("mode", [[], ["--finish-checksums"], ["--coalesce"], ["--keep-going"]])
+def test_an_empty_udp_datagram_to_4789_is_copied_in_every_mode(tmp_path, mode):
+    """A 42-byte frame (an empty datagram to the VXLAN port, as the sender captures it)
+    crashed every mode with IndexError; it is plain UDP, copied as it is.  So is an
+    802.3/LLC frame."""
+    from scapy.layers.l2 import LLC, Dot3
+
+    from .test_segment import EMPTY_TO_4789
+
+    llc = bytes(Dot3(dst="01:80:c2:00:00:00", src="02:00:00:00:00:01") / LLC() / (b"\0" * 35))
+    path, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    wrpcap(str(path), [Ether(EMPTY_TO_4789), Ether(llc)])
+    assert main(["segment", "-q", str(path), str(out), *mode]) == 0
+    assert frames(out) == [EMPTY_TO_4789, llc]
+
+
+def _pcap_header(path: Path) -> bytes:
+    return path.read_bytes()[:24]
+
+
+def test_a_microsecond_pcap_stays_a_microsecond_pcap_with_its_snaplen(capture, tmp_path):
+    """Issue 10: segment turned a µs pcap into a ns one with another snaplen."""
+    path, _ = capture  # Scapy's wrpcap: µs, snaplen 65535
+    out = tmp_path / "out.pcap"
+    assert main(["segment", "-q", str(path), str(out), "--mss", "1000"]) == 0
+    assert _pcap_header(out) == _pcap_header(path)
+    magic, _, _, _, _, snaplen, linktype = struct.unpack("<IHHiIII", _pcap_header(out))
+    assert (magic, snaplen, linktype) == (0xA1B2C3D4, 65535, 1)
+
+
+def test_a_pcap_time_the_format_cannot_normalise_is_copied_as_stored(tmp_path, tshark):
+    """A µs field of 1,500,000 in the last second a pcap can hold: the reader accepts it
+    (4294967296.5 s) but a normalised record cannot say it; segment crashed (struct.error).
+    The record's seconds and fraction are copied as stored; tshark reads the same time."""
+    frame = bytes(plain_tcp(3000))
+    path, out = tmp_path / "top.pcap", tmp_path / "out.pcap"
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        f.write(struct.pack("<IIII", 0xFFFFFFFF, 1_500_000, len(frame), len(frame)) + frame)
+    assert [r.ts_ns for r in iter_records(path)] == [4294967296_500000000]
+    assert main(["segment", "-q", str(path), str(out), "--mss", "1000"]) == 0
+    assert [r.ts_ns for r in iter_records(out)] == [4294967296_500000000] * 3
+    assert {out.read_bytes()[24 + i * (16 + 1066) : 24 + i * (16 + 1066) + 8] for i in range(2)} == {
+        struct.pack("<II", 0xFFFFFFFF, 1_500_000)
+    }
+    assert set(_tshark_times(tshark, out)) == set(_tshark_times(tshark, path))
+
+
+def _tshark_times(tshark: str, path: Path) -> List[str]:
+    res = subprocess.run(
+        [tshark, "-n", "-r", str(path), "-T", "fields", "-e", "frame.time_epoch"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return res.stdout.split()
+
+
+def test_a_pcapng_with_a_negative_if_tsoffset_keeps_its_times(tmp_path, tshark):
+    """Times before 1970 (a negative if_tsoffset): segment crashed (struct.error) while
+    stats read them.  The interface and its offset are copied; every time stays."""
+    from scapy_geneve.capture.pcapio import PcapngWriter
+
+    path, out = tmp_path / "neg.pcapng", tmp_path / "out.pcapng"
+    when = -1_000_000_000 * 10**9 + 123_456_000
+    with open(path, "wb") as f:
+        w = PcapngWriter(f)
+        w.add_interface(1, tsresol=6, tsoffset=-3_000_000_000)
+        w.write(bytes(plain_tcp(3000)), when, 0)
+    assert main(["segment", "-q", str(path), str(out), "--mss", "1000"]) == 0
+    assert [r.ts_ns for r in iter_records(out)] == [when] * 3
+    assert set(_tshark_times(tshark, out)) == set(_tshark_times(tshark, path))
+    assert main(["segment", "-q", str(path), str(tmp_path / "o.pcap"), "--mss", "1000"]) == 2  # pcap: no
+
+
+def _one_interface_pcapng(path: Path, linktype: int, frame: bytes, ts_ns: int) -> None:
+    from scapy_geneve.capture.pcapio import PcapngWriter
+
+    with open(path, "wb") as f:
+        w = PcapngWriter(f)
+        w.add_interface(linktype, tsresol=9)
+        # a Name Resolution Block: 10.0.0.1 is "host" (record type 1, 9 bytes, padded), end
+        w.write_block(4, struct.pack("<HH", 1, 9) + bytes([10, 0, 0, 1]) + b"host\0\0\0\0" + b"\0" * 4)
+        w.write(frame, ts_ns, 0)
+
+
+def test_each_pcapng_section_keeps_its_own_interfaces(tmp_path, tshark):
+    """``cat eth.pcapng rawip.pcapng``: section 2's raw-IP packets came out as section 1's
+    Ethernet frames.  Each section is written with its own header and interfaces, and
+    the other blocks (here a name resolution block) are copied."""
+    eth, raw_ip = as_captured(geneve_super(3000)), as_captured(plain_tcp(3000))[14:]
+    a, b, cat = tmp_path / "eth.pcapng", tmp_path / "rawip.pcapng", tmp_path / "cat.pcapng"
+    _one_interface_pcapng(a, 1, eth, 1_700_000_000 * 10**9)
+    _one_interface_pcapng(b, 101, raw_ip, 1_700_000_001 * 10**9)
+    cat.write_bytes(a.read_bytes() + b.read_bytes())
+    out = tmp_path / "out.pcapng"
+    assert main(["segment", "-q", str(cat), str(out), "--mss", "1000"]) == 0
+    data = out.read_bytes()
+    assert data.count(b"\x0a\x0d\x0d\x0a") == 2 and data.count(b"host\0") == 2
+    recs = list(iter_records(out))
+    want_eth, want_ip = segment_bytes(eth, mss=1000), segment_bytes(raw_ip, mss=1000, link="ip")
+    assert [(r.linktype, r.interface, r.data) for r in recs] == [(1, 0, f) for f in want_eth] + [
+        (101, 0, f) for f in want_ip
+    ]
+    res = subprocess.run(
+        [tshark, "-n", "-r", str(out), "-T", "fields", "-e", "ip.src"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert res.stdout.split()[-len(want_ip) :] == ["192.168.1.1"] * len(want_ip)  # read as IP
+    back = tmp_path / "back.pcapng"
+    assert main(["segment", "-q", str(out), str(back), "--coalesce"]) == 0  # one link a section
+    assert [r.data for r in iter_records(back)] == [eth, raw_ip]
+
+
+@pytest.mark.parametrize(
+    "name, flag, magic",
+    [
+        ("out.pcapng", [], b"\x0a\x0d\x0d\x0a"),
+        ("out.bin", ["-F", "pcapng"], b"\x0a\x0d\x0d\x0a"),
+        ("out.pcap.gz", [], b"\x1f\x8b"),
+        ("out.pcapng.gz", [], b"\x1f\x8b"),
+    ],
+)
+def test_output_format_follows_the_name_or_dash_f(capture, tmp_path, name, flag, magic):
+    path, raw = capture
+    out, same = tmp_path / name, tmp_path / "same.pcap"
+    assert main(["segment", "-q", str(path), str(out), "--mss", "1000", *flag]) == 0
+    assert main(["segment", "-q", str(path), str(same), "--mss", "1000"]) == 0
+    assert out.read_bytes()[: len(magic)] == magic
+    got, want = list(iter_records(out)), list(iter_records(same))
+    assert [(r.data, r.ts_ns, r.linktype) for r in got] == [(r.data, r.ts_ns, r.linktype) for r in want]
+
+
+def test_count_stops_after_n_packets(capture, tmp_path, capsys):
+    path, raw = capture
+    out = tmp_path / "out.pcap"
+    assert main(["segment", "-c", "2", "-r", str(path), "-w", str(out), "--mss", "1000"]) == 0
+    assert frames(out) == segment_bytes(raw[0], mss=1000) + [raw[1]]
+    assert "2 packets in" in capsys.readouterr().err
+
+
+def test_quiet_says_nothing(capture, tmp_path, capsys):
+    path, _ = capture
+    assert main(["segment", "-q", str(path), str(tmp_path / "o.pcap")]) == 0
+    assert capsys.readouterr().err == ""

@@ -14,12 +14,12 @@ import struct
 
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.l2 import Ether
+from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
 from scapy_geneve import Geneve, GeneveOption, coalesce, finish_checksums, segment
 from scapy_geneve.checksum import csum_add, ipv4_header_checksum, pseudo_header_sum
-from scapy_geneve.offload.segment import parse_offsets
+from scapy_geneve.offload.segment import parse_offsets, segment_bytes
 
 from .test_segment import OUTER_ETH, geneve_super, nvgre_super, payload, plain_tcp, vxlan_super
 
@@ -36,7 +36,7 @@ def as_captured(pkt) -> bytes:
         at,
         csum_add(pseudo_header_sum(o.ip.src, o.ip.dst, 6 if o.l4 == "tcp" else 17, o.end - o.l4_off)),
     )
-    if o.outer is not None and o.tunnel != "nvgre" and raw[o.tunnel_off + 6 : o.tunnel_off + 8] != b"\0\0":
+    if o.outer is not None and not o.gre and raw[o.tunnel_off + 6 : o.tunnel_off + 8] != b"\0\0":
         struct.pack_into(
             "!H",
             raw,
@@ -322,3 +322,87 @@ def test_flush_every_models_the_end_of_a_napi_poll():
     assert len(coalesce(segs, flush_every=64)) == 1
     with pytest.raises(ValueError, match="flush_every"):
         coalesce(segs, flush_every=0)
+
+
+# -- bounds (issue 12): held flows by count, by age; memory stays bounded -----------------------
+from scapy_geneve.offload.gro import (  # noqa: E402
+    MAX_AGE_NS,
+    MAX_FLOWS,
+    coalesce_bytes,
+    coalesce_indexed,
+    coalesce_timed,
+)
+
+
+def _two_segments(sport: int) -> list:
+    """A 2000-byte TCP super-packet of flow SPORT cut at MSS 1000: two full segments."""
+    sup = (
+        OUTER_ETH
+        / IP(src="10.0.0.1", dst="10.0.0.2", id=1, flags="DF")
+        / TCP(sport=sport, dport=80, seq=1, ack=1, flags="A")
+        / Raw(payload(2000))
+    )
+    return segment_bytes(bytes(sup), mss=1000)
+
+
+def test_at_most_64_flows_are_held_and_a_new_one_flushes_the_oldest():
+    """MAX_GRO_SKBS (8) per bucket, GRO_HASH_BUCKETS (8): the kernel never holds more than
+    64 super-packets; gro_flush_oldest makes room.  65 flows' first segments, then their
+    second ones: each second segment finds its flow already flushed."""
+    flows = [_two_segments(1000 + i) for i in range(65)]
+    frames = [f[0] for f in flows] + [f[1] for f in flows]
+    assert MAX_FLOWS == 64
+    assert len(coalesce_bytes(frames, max_flows=None)) == 65  # unbounded: every pair merged
+    assert len(coalesce_bytes(frames)) == 130  # bounded: none merged
+    first64 = [f[0] for f in flows[:64]] + [f[1] for f in flows[:64]]
+    assert len(coalesce_bytes(first64)) == 64  # 64 fit: all merged
+
+
+def test_a_held_super_packet_is_flushed_after_max_age_packets_frames():
+    a1, a2 = _two_segments(1000)
+    others = [bytes(Ether() / ARP())] * 50
+    # a2 is the 51st frame after a1: a1 is flushed once 51 later frames arrived
+    assert len(coalesce_bytes([a1, *others, a2], max_age_packets=52)) == 51  # merged
+    assert len(coalesce_bytes([a1, *others, a2], max_age_packets=51)) == 52  # flushed first
+
+
+def test_frames_behind_an_open_super_packet_wait_for_at_most_max_age_packets_frames():
+    """Streaming memory is bounded: with one flow left open forever, the output still
+    flows (it held every later frame until the end of the input)."""
+    consumed = 0
+
+    def endless():
+        nonlocal consumed
+        yield _two_segments(1000)[0]  # opened, never continued
+        arp = bytes(Ether() / ARP())
+        while True:
+            consumed += 1
+            yield arp
+
+    out = coalesce_indexed(endless(), max_age_packets=100)
+    first, index = next(out)
+    assert index == 0 and consumed <= 101
+    for _ in range(1000):
+        next(out)
+    assert consumed <= 1101
+
+
+def test_a_held_super_packet_is_flushed_by_time_as_napi_flush_old_does():
+    """Packet times (a capture's timestamps) age held super-packets: nothing is held past
+    MAX_AGE_NS (2 jiffies at HZ=100) after its first segment."""
+    a1, a2 = _two_segments(1000)
+    b = _two_segments(2000)
+    t0 = 1_700_000_000 * 10**9
+    soon = [(a1, t0), (b[0], t0 + 10**6), (a2, t0 + 10**7)]
+    late = [(a1, t0), (b[0], t0 + 10**6), (a2, t0 + MAX_AGE_NS + 1)]
+    assert len(list(coalesce_timed(soon))) == 2  # a merged, b alone
+    assert len(list(coalesce_timed(late))) == 3  # a flushed before a2
+    assert len(list(coalesce_timed(late, max_age_ns=None))) == 2
+
+
+def test_coalesce_of_scapy_packets_ignores_creation_times_by_default():
+    """A packet built in Python carries its creation time, not an arrival time."""
+    segs = [Ether(f) for f in _two_segments(1000)]
+    segs[1].time = segs[0].time + 3600
+    assert len(coalesce(segs)) == 1
+    assert len(coalesce(segs, max_age_ns=MAX_AGE_NS)) == 2

@@ -15,13 +15,19 @@ from typing import List, Optional
 import pytest
 from scapy.layers.inet import GRE, IP, TCP, UDP
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop, Jumbo
-from scapy.layers.l2 import ARP, Ether
+from scapy.layers.l2 import ARP, LLC, Dot3, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 
 from scapy_geneve import BuildError, CaptureError, Geneve, GeneveOption, finish_checksums, segment
 from scapy_geneve.checksum import csum_add, csum_block, pseudo_header_sum
-from scapy_geneve.offload.segment import parse_offsets, segment_bytes
+from scapy_geneve.offload.gro import coalesce_bytes
+from scapy_geneve.offload.segment import (
+    NotSegmentable,
+    finish_checksums_bytes,
+    parse_offsets,
+    segment_bytes,
+)
 
 OUTER_ETH = Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01")
 INNER_ETH = Ether(dst="02:00:00:00:bb:01", src="02:00:00:00:aa:01")
@@ -760,3 +766,97 @@ def test_copied_segments_equal_dissected_ones_for_ip_input_and_vlan_tags(top):
         while a.__class__.__name__ != "NoPayload":
             assert type(a) is type(b) and a.raw_packet_cache == b.raw_packet_cache
             a, b = a.payload, b.payload
+
+
+# -- hostile input (issue 12): every read bounds-checked, non-IP frames unchanged -------------
+
+#: An empty UDP datagram to the VXLAN port, as the sending host captures it (42 bytes).
+#: Nothing follows the UDP header: no room for a VXLAN header, so not a tunnel packet.
+EMPTY_TO_4789 = bytes.fromhex(
+    "020000000002"
+    "020000000001"
+    "0800"  # Ethernet
+    "4500"
+    "001c"
+    "0001"
+    "0000"
+    "4011"
+    "66ce"  # IPv4: total length 28 (20 + 8), UDP
+    "0a000001"
+    "0a000002"
+    "c000"
+    "12b5"
+    "0008"
+    "0000"  # UDP 49152 > 4789, length 8, no checksum
+)
+#: The same to Linux's VXLAN port 8472, with a UDP checksum.
+EMPTY_TO_8472 = bytes.fromhex(
+    "020000000002"
+    "020000000001"
+    "0800"
+    "4500"
+    "001c"
+    "0001"
+    "0000"
+    "4011"
+    "66ce"
+    "0a000001"
+    "0a000002"
+    "c000"
+    "2118"
+    "0008"
+    "0ac3"  # UDP 49152 > 8472, length 8, checksum
+)
+
+
+@pytest.mark.parametrize("frame", [EMPTY_TO_4789, EMPTY_TO_8472], ids=["4789", "8472"])
+def test_an_empty_udp_datagram_to_a_vxlan_port_is_not_a_tunnel_packet(frame):
+    """It used to raise IndexError (a read past the buffer); it is plain UDP with nothing to cut."""
+    p = Ether(frame)
+    assert len(frame) == 42 and bytes(p) == frame  # Scapy agrees with the annotation
+    with pytest.raises(CaptureError, match="too short for a VXLAN header, not a tunnel packet"):
+        segment_bytes(frame, mss=100)
+    assert finish_checksums_bytes(frame) == frame  # checksums already right: unchanged
+    assert coalesce_bytes([frame, frame, frame]) == [frame] * 3
+    assert bytes(finish_checksums(p)) == frame
+
+
+def test_finish_checksums_fixes_an_empty_datagram_as_plain_udp():
+    bad = bytearray(EMPTY_TO_8472)
+    bad[-2:] = b"\x12\x34"
+    assert finish_checksums_bytes(bytes(bad)) == EMPTY_TO_8472
+
+
+@pytest.mark.parametrize("cut", [14, 20, 33, 34, 41, 42 + 7, 42 + 15])
+def test_a_tunnel_header_cut_anywhere_is_a_capture_error(cut):
+    """Headers cut at every boundary: CaptureError naming a byte, never an IndexError."""
+    raw = bytes(vxlan_super(100))[:cut]
+    with pytest.raises(CaptureError, match=r"at byte \d+ of the packet"):
+        segment_bytes(raw, mss=50)
+
+
+def test_802_3_llc_frames_come_back_unchanged():
+    """Scapy dissects an Ethernet frame whose type field is a length as Dot3: not IP,
+    so segment() and finish_checksums() return it as it is (they raised TypeError)."""
+    frame = (
+        Dot3(dst="01:80:c2:00:00:00", src="02:00:00:00:00:01")
+        / LLC(dsap=0x42, ssap=0x42, ctrl=3)
+        / Raw(b"\0" * 35)
+    )  # a spanning-tree BPDU's framing
+    raw = bytes(frame)
+    again = Ether(raw)
+    assert isinstance(again, Dot3)
+    assert [bytes(s) for s in segment(again, mss=10)] == [raw]
+    assert bytes(finish_checksums(again)) == raw
+    assert segment_bytes(raw, mss=10) == [raw] and finish_checksums_bytes(raw) == raw
+
+
+def test_arp_comes_back_unchanged_from_segment():
+    arp = Ether() / ARP()
+    assert [bytes(s) for s in segment(arp, mss=10)] == [bytes(arp)]
+
+
+def test_a_fragment_is_not_segmentable_and_says_so():
+    p = OUTER_ETH / IP(src="10.0.0.1", dst="10.0.0.2", flags="MF") / UDP() / Raw(payload(100))
+    with pytest.raises(NotSegmentable, match="fragment"):
+        segment_bytes(bytes(p), mss=50)

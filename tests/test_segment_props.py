@@ -18,7 +18,7 @@ from scapy.packet import Packet, Raw
 
 from scapy_geneve import BuildError, CaptureError, Geneve, finish_checksums, segment
 from scapy_geneve.offload.gro import coalesce_bytes
-from scapy_geneve.offload.segment import parse_offsets, segment_bytes
+from scapy_geneve.offload.segment import finish_checksums_bytes, parse_offsets, segment_bytes
 
 from .strategies import options as geneve_options
 from .test_gro import as_captured
@@ -293,3 +293,100 @@ def test_segment_packets_are_what_dissecting_each_segment_gives(s, edit):
             q[Raw].load = b"edited"
     assert bytes(victim) == bytes(full)
     assert [bytes(p) for i, p in enumerate(ours) if i != 1] == [b for i, b in enumerate(before) if i != 1]
+
+
+# -- hostile input (issue 12): random and mutated frames at every bytes entry point ----------
+# Each entry point may raise CaptureError (what it cannot read, naming a byte) or BuildError
+# (an impossible MSS) and nothing else; coalesce_bytes passes what it cannot read through.
+
+
+def _seed_frames() -> Dict[str, bytes]:
+    """Valid frames of every shape the bytes paths read (small payloads), to mutate."""
+    from .test_segment import EMPTY_TO_4789, geneve_super, nvgre_super, plain_tcp, vxlan_super
+
+    gpe = (
+        OUTER_ETH
+        / IP(src="10.0.0.1", dst="10.0.0.2")
+        / UDP(sport=5, dport=4790)
+        / VXLAN(flags=0x0C, NextProtocol=1, vni=7)
+        / IP(src="192.168.0.1", dst="192.168.0.2")
+        / TCP()
+        / Raw(b"x" * 300)
+    )
+    return {
+        "geneve": bytes(geneve_super(300)),
+        "geneve6": bytes(geneve_super(300, v6_outer=True, v6_inner=True, udp_csum=True)),
+        "vxlan": bytes(vxlan_super(300, udp_csum=True)),
+        "gpe": bytes(gpe),
+        "nvgre": bytes(nvgre_super(300, gre_csum=True)),
+        "tcp": bytes(plain_tcp(300)),
+        "tcp6": bytes(plain_tcp(300, v6=True)),
+        "empty-vxlan": EMPTY_TO_4789,
+    }
+
+
+SEEDS = _seed_frames()
+HOSTILE = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+TUNNEL_CHOICES = [None, None, "none", "geneve", "vxlan", "vxlan-gpe", "nvgre"]
+
+
+@st.composite
+def hostile_frames(draw, link: str = "ether") -> bytes:
+    """Random bytes, or a valid frame with a few header bytes flipped, set, cut, inserted
+    or deleted (the headers live in the first 160 bytes)."""
+    if draw(st.integers(0, 5)) == 0:
+        return draw(st.binary(max_size=200))
+    frame = bytearray(SEEDS[draw(st.sampled_from(sorted(SEEDS)))])
+    if link == "ip":
+        del frame[:14]
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["flip", "set", "set", "cut", "insert", "delete"]))
+        pos = draw(st.integers(0, max(0, min(len(frame), 160) - 1)))
+        if op == "flip" and frame:
+            frame[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "set" and frame:
+            frame[pos] = draw(st.sampled_from([0, 1, 0x40, 0x80, 0xFF, draw(st.integers(0, 255))]))
+        elif op == "cut":
+            del frame[pos:]
+        elif op == "insert":
+            frame[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+        elif op == "delete":
+            del frame[pos : pos + draw(st.integers(1, 8))]
+    return bytes(frame)
+
+
+@HOSTILE
+@given(st.data(), st.sampled_from(["ether", "ip"]), st.sampled_from(TUNNEL_CHOICES), st.integers(-2, 1500))
+def test_segment_bytes_on_hostile_frames_raises_only_named_errors(data, link, tunnel, mss):
+    frame = data.draw(hostile_frames(link))
+    try:
+        segment_bytes(frame, mss=mss, link=link, tunnel=tunnel)
+    except CaptureError as exc:
+        assert "byte" in str(exc)
+    except BuildError:
+        pass
+
+
+@HOSTILE
+@given(st.data(), st.sampled_from(["ether", "ip"]), st.sampled_from(TUNNEL_CHOICES), st.booleans())
+def test_finish_checksums_bytes_on_hostile_frames_raises_only_named_errors(data, link, tunnel, offload):
+    frame = data.draw(hostile_frames(link))
+    try:
+        finish_checksums_bytes(frame, link=link, tunnel=tunnel, csum_offload=offload)
+    except CaptureError as exc:
+        assert "byte" in str(exc)
+
+
+@HOSTILE
+@given(st.data(), st.sampled_from(["ether", "ip"]), st.sampled_from([None, "none", "geneve"]))
+def test_coalesce_bytes_on_hostile_frames_never_raises(data, link, tunnel):
+    """Mutated frames among the valid segments of a super-packet: GRO merges what it can
+    and passes the rest through; every input frame is accounted for."""
+    base = SEEDS["geneve"] if link == "ether" else SEEDS["geneve"][14:]
+    frames = segment_bytes(base, mss=100, link=link)
+    for _ in range(data.draw(st.integers(1, 3))):
+        frames.insert(data.draw(st.integers(0, len(frames))), data.draw(hostile_frames(link)))
+    out = coalesce_bytes(
+        frames, link=link, tunnel=tunnel, checksums=data.draw(st.sampled_from(["partial", "full"]))
+    )
+    assert 1 <= len(out) <= len(frames)

@@ -331,8 +331,8 @@ class _Writer:
                 packet=rec.number,
             )
         sec, frac = pkt.stamp if self.in_format == "pcap" else _pcap_stamp(rec, writer.nanosecond)
-        self.out.write(struct.pack(writer.endian + "IIII", sec, frac, len(frame), wirelen))
-        self.out.write(frame)
+        # one write per record: a stop between two packets leaves a valid file
+        self.out.write(struct.pack(writer.endian + "IIII", sec, frac, len(frame), wirelen) + frame)
 
     def _open_pcap(self, rec: Optional[Record]) -> Tuple[PcapWriter, _Iface]:
         """The pcap header: the first packet's interface (a pcap input's own header)."""
