@@ -3,6 +3,7 @@
 
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import Ether
+from scapy.packet import ls
 
 from scapy_geneve import BuildError, Geneve, GeneveOption, GeneveOptionOVN, flow_sport
 
@@ -20,7 +21,8 @@ g = wire[Geneve]
 print("C bit:", g.critical, "| Opt Len:", g.optionlen, "words | proto:", hex(g.proto))
 print("options:", [o.mysummary() for o in g.options])
 print("unaligned data was padded:", g.options[1].data)
-# ls(Geneve) lists the fields as Scapy's own layers do, defaults in hex where RFC 8926 uses hex.
+# ls() lists the fields as for Scapy's own layers, defaults in hex where RFC 8926 uses hex.
+ls(GeneveOptionOVN)
 
 # Nothing is masked: what cannot be encoded is refused, naming the field.
 try:
