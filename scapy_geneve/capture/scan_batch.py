@@ -17,7 +17,7 @@ The ports come from :class:`~scapy_geneve.registry.Ports` (never constants) and
 the kind codes from :class:`~scapy_geneve.registry.Kind`.
 """
 
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from scapy_geneve.capture.decode import (GRE_C, GRE_K, GRE_R, GRE_S, GRE_VER, IPPROTO_SCTP,
                                          IPPROTO_TCP, IPPROTO_UDP, IPV6_EXT, STT_HDR_LEN,
@@ -167,6 +167,16 @@ class _Stages:
             self.ok[idx[bad]] = False
         return ~bad
 
+    def among(self, values: Any, choices: Iterable[int]) -> Any:
+        """VALUES in CHOICES (a few ``==`` beat ``np.isin`` for the small sets here)."""
+        choices = sorted(choices)
+        if len(choices) > 4:
+            return self.np.isin(values, choices)
+        out = values == choices[0] if choices else self.np.zeros(len(values), bool)
+        for choice in choices[1:]:
+            out |= values == choice
+        return out
+
     def put(self, name: str, idx: Any, values: Any) -> None:
         if self.det is not None:
             self.det[name][idx] = values
@@ -213,7 +223,7 @@ def _outer_vlans(s: _Stages, idx: Any, good: Any, et: Any, l3: Any,
     """Up to two VLAN tags here; deeper stacks go to the decoder."""
     np = s.np
     for depth in (1, 2):
-        tag = np.isin(et, _TPIDS)
+        tag = s.among(et, _TPIDS)
         if not tag.any():
             return good, et, l3
         s.put("vlan1" if depth == 1 else "vlan2", idx[tag], s.g16(l3[tag]) & 0x0FFF)
@@ -221,7 +231,7 @@ def _outer_vlans(s: _Stages, idx: Any, good: Any, et: Any, l3: Any,
         good = good & (~tag | (l3 + 4 <= e))
         et = np.where(tag, s.g16(l3 + 2), et)
         l3 = np.where(tag, l3 + 4, l3)
-    return good & ~np.isin(et, _TPIDS), et, l3
+    return good & ~s.among(et, _TPIDS), et, l3
 
 
 # -- outer IP -------------------------------------------------------------------------------
@@ -251,7 +261,7 @@ def _outer_ipv6(s: _Stages) -> None:
         return
     l3, e = s.l3[idx], s.end[idx]
     nh, plen = s.g8(l3 + 6), s.g16(l3 + 4)
-    keep = s.fail(idx, (l3 + 40 > e) | (s.g8(l3) >> 4 != 6) | s.np.isin(nh, list(IPV6_EXT)) |
+    keep = s.fail(idx, (l3 + 40 > e) | (s.g8(l3) >> 4 != 6) | s.among(nh, IPV6_EXT) |
                   (plen == 0))
     idx, l3, e, nh, plen = idx[keep], l3[keep], e[keep], nh[keep], plen[keep]
     s.ipend[idx] = l3 + 40 + plen
@@ -276,13 +286,13 @@ def _udp(s: _Stages) -> None:
     keep = s.fail(idx, (length < 8) | (u + length > s.ipend[idx]))   # the UDP Length rules
     idx, u, sport, dport = idx[keep], u[keep], sport[keep], dport[keep]
     e = s.end[idx] = np.minimum(e[keep], u + length[keep])
-    taken = np.isin(dport, list(ports.geneve))
+    taken = s.among(dport, ports.geneve)
     _geneve(s, idx[taken], u[taken] + 8, e[taken])
     for kind, port_set in ((Kind.VXLAN_GPE, ports.gpe), (Kind.VXLAN, ports.vxlan)):
-        mine = np.isin(dport, list(port_set)) & ~taken     # GPE first: the registry's order
+        mine = s.among(dport, port_set) & ~taken     # GPE first: the registry's order
         _vxlan(s, idx[mine], u[mine] + 8, e[mine], kind)
         taken |= mine
-    mine = (np.isin(dport, list(ports.l2tp)) | np.isin(sport, list(ports.l2tp))) & ~taken
+    mine = (s.among(dport, ports.l2tp) | s.among(sport, ports.l2tp)) & ~taken
     _l2tp_udp(s, idx[mine], u[mine] + 8, e[mine])
 
 
@@ -368,7 +378,7 @@ def _stt(s: _Stages, in_order: bool) -> None:
     has = t + 4 <= e
     s.put("sport", idx[has], s.g16(t[has]))
     s.put("dport", idx[has], s.g16(t[has] + 2))
-    sel = has & s.np.isin(s.g16(t + 2), list(s.ports.stt))
+    sel = has & s.among(s.g16(t + 2), s.ports.stt)
     idx, t, e = idx[sel], t[sel], e[sel]
     s.kind[idx] = int(Kind.STT)
     if in_order:   # context IDs flow from first to later segments: the decoder, in order
@@ -446,13 +456,13 @@ def _inner_ethernet(s: _Stages, ii: Any, ep: Any) -> Tuple[Any, Any]:
     et = s.g16(ep + 12)
     ep = ep + 14
     for _ in range(2):
-        tag = np.isin(et, _TPIDS)
+        tag = s.among(et, _TPIDS)
         if not tag.any():
             break
         good &= ~tag | (ep + 4 <= ee)
         et = np.where(tag, s.g16(ep + 2), et)
         ep = np.where(tag, ep + 4, ep)
-    good &= ~np.isin(et, _TPIDS)
+    good &= ~s.among(et, _TPIDS)
     s.ok[ii[~good]] = False
     s.put("inner_ethertype", ii, et)
     what = np.where(et == ETH_P_IP, 4, np.where(et == ETH_P_IPV6, 6, -1))
@@ -473,10 +483,10 @@ def _inner_ip(s: _Stages, ii: Any, ip: Any, version: int) -> None:
         proto, l4, first = s.g8(ip + 9), ip + ihl, (s.g16(ip + 6) & 0x1FFF) == 0
     else:
         proto, plen = s.g8(ip + 6), s.g16(ip + 4)
-        bad = (ip + 40 > ie) | (s.g8(ip) >> 4 != 6) | np.isin(proto, list(IPV6_EXT)) | (plen == 0)
+        bad = (ip + 40 > ie) | (s.g8(ip) >> 4 != 6) | s.among(proto, IPV6_EXT) | (plen == 0)
         ie = np.minimum(ie, ip + 40 + plen)
         l4, first = ip + 40, np.ones(len(ii), bool)
-    ported = first & np.isin(proto, [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP])
+    ported = first & s.among(proto, (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP))
     bad |= ported & (l4 + 4 > ie)
     s.ok[ii[bad]] = False
     s.inner[ii[~bad]] = proto[~bad]
