@@ -10,7 +10,17 @@ Scapy class -- goes through the functions here, so a Scapy release that
 changes an internal breaks one module, and its tests (tests/test_compat.py)
 say which.
 
-Supported Scapy: 2.5.0 to 2.8.0, each tested (see :data:`SCAPY_FLOOR`).
+Supported Scapy: 2.5.0 to 2.8.0, each tested (see :data:`SCAPY_FLOOR`); an
+older Scapy is refused on import (2.4.5 leaves a dissected packet's bytes
+stale after an edit of one of its Geneve options).  To test one version::
+
+    python -m venv /tmp/sg25
+    /tmp/sg25/bin/pip install scapy==2.5.0 numpy hypothesis pytest
+    /tmp/sg25/bin/pip install --no-deps -e .
+    /tmp/sg25/bin/python -m pytest -p no:cacheprovider tests/test_geneve.py \
+        tests/test_geneve_fastpath.py tests/test_geneve_malformed.py tests/test_vxlan.py \
+        tests/test_corpus_geneve.py tests/test_compat.py tests/test_bigtcp.py
+
 What differs between them and is handled here:
 
 - 2.6.0 added ``Packet._raw_packet_cache_field_value`` (the snapshot a
@@ -50,6 +60,10 @@ def _parse_version(text: str) -> Tuple[int, int, int]:
 SCAPY_VERSION = _parse_version(getattr(scapy, "__version__", "0"))
 #: The oldest Scapy the test suite passes on (tests/test_compat.py, README).
 SCAPY_FLOOR = (2, 5, 0)
+
+if SCAPY_VERSION < SCAPY_FLOOR:
+    raise ImportError("scapy-geneve needs Scapy >= %d.%d.%d; this is Scapy %s (pip install -U scapy)"
+                      % (SCAPY_FLOOR + (scapy.__version__,)))
 
 _HAS_CACHE_FIELD_VALUE = SCAPY_VERSION >= (2, 6, 0)
 #: Whether ``Packet.do_dissect`` leaves the fields after the last byte unset (Scapy < 2.6).

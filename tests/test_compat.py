@@ -205,3 +205,14 @@ def test_importing_us_only_adds_bindings():
     print(problems)
     """)
     assert out == "[]"
+
+
+def test_scapy_older_than_the_floor_is_refused_on_import_with_the_reason():
+    res = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import scapy
+        scapy.__version__ = "2.4.5"
+        import scapy_geneve
+        """)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    assert ("ImportError: scapy-geneve needs Scapy >= 2.5.0; this is Scapy 2.4.5"
+            in res.stderr.splitlines()[-1])
