@@ -107,7 +107,7 @@ def tunnel_packets(draw: st.DrawFn, gpe: bool = True, near_clean: bool = False) 
     if kind in ("geneve", "vxlan", "l2tp-udp", "udp"):
         ports = {"geneve": [6081, 6081, 6082], "vxlan": [4789, 8472, 48879] + ([4790] if gpe else []),
                  "l2tp-udp": [1701], "udp": [53, 50001]}[kind]
-        sport = draw(st.sampled_from([50123] if near_clean else [50123, 39902, 6081, 1701]))
+        sport = draw(st.sampled_from([50123, 39902] if near_clean else [50123, 39902, 6081, 1701]))
         hdr = draw(mutated(HEADERS[draw(st.sampled_from(["geneve", "geneve-plain"]))]
                            if kind == "geneve" else HEADERS.get(kind, "00"), most))
         body = UDP(sport=sport, dport=draw(st.sampled_from(ports))) / Raw(hdr + inner)

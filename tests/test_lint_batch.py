@@ -1,9 +1,11 @@
 """The batch path of ``scapy-geneve lint`` gives the engine's findings, packet for packet.
 
-:func:`clean_mask` judges whole batches in numpy and hands everything it cannot
-prove clean to the engine; these tests prove that nothing it calls clean has a
-finding (Hypothesis, on right and mutated tunnel packets of every kind), and that
-:func:`lint_capture` equals the engine run on every record of real captures.
+:func:`judge` reads whole batches in numpy: packets it proves clean, packets whose
+only findings it knows (GNV012, VXL007, VXL008: it writes them with the engine's
+own functions), and the rest, which go to the engine.  These tests prove that
+nothing it calls clean has a finding and that its known findings are the
+engine's (Hypothesis, on right and mutated tunnel packets of every kind), and
+that :func:`lint_capture` equals the engine on every record of real captures.
 """
 
 import numpy as np
@@ -12,7 +14,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from scapy_geneve.capture import pcapio
 from scapy_geneve.conformance.lint import LintOptions, lint_bytes
-from scapy_geneve.conformance.lint_batch import CaptureTotals, clean_mask, lint_capture
+from scapy_geneve.conformance.lint_batch import (CaptureTotals, clean_mask, judge, known_findings,
+                                                 lint_capture)
 from scapy_geneve.registry import DEFAULT_PORTS
 from tests.lint_packets import tunnel_packets
 from tests.test_lint_corpus import PCAPS
@@ -40,10 +43,12 @@ def test_what_the_batch_calls_clean_has_no_finding(frames, options, linktype):
     if linktype == 113:                # Linux cooked: a 16-byte header ending in the EtherType
         frames = [b"\x00" * 14 + f[12:] for f in frames]
     buf, off, cap = _batch(frames)
-    clean = clean_mask(buf, off, cap, np.full(len(frames), linktype, np.int64), options)
-    for frame, ok in zip(frames, clean.tolist()):
-        if ok:
+    j = judge(buf, off, cap, np.full(len(frames), linktype, np.int64), options)
+    for i, frame in enumerate(frames):
+        if j.clean[i]:
             assert lint_bytes(frame, linktype, options) == [], frame.hex()
+        elif j.known[i]:
+            assert known_findings(buf, int(off[i]), j, i) == lint_bytes(frame, linktype, options)
 
 
 def test_the_batch_judges_the_common_packets_itself():

@@ -14,7 +14,7 @@ with Hypothesis that no packet the mask calls clean has a finding.
 """
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -22,8 +22,12 @@ from scapy_geneve.capture.pcapio import open_capture
 from scapy_geneve.checksum import csum_add, csum_block, csum_fold, pseudo_header_sum
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, GENEVE_PORT, VXLAN_PORT
 from scapy_geneve.conformance.lint import DEFAULT_OPTIONS, LintOptions, PacketReport, lint_report
+from scapy_geneve.conformance.lint_checks import (vxlan_port, vxlan_source_port,
+                                                  zero_checksum_over_ipv6)
+from scapy_geneve.conformance.lint_rules import Finding
 
-__all__ = ["clean_mask", "lint_capture", "CaptureTotals", "udp_checksum_verifies"]
+__all__ = ["judge", "Judgement", "clean_mask", "known_findings", "lint_capture", "CaptureTotals",
+           "udp_checksum_verifies"]
 
 _ETHERNET, _SLL, _SLL2 = 1, 113, 276
 _RAW_IP = (101, 12, 14, 228, 229)
@@ -119,11 +123,12 @@ def _ip(rd: _Bytes, f: _Frames) -> _IP:
 
 def _geneve_clean(rd: _Bytes, ip: _IP, udp: Any, options: LintOptions) -> Tuple[Any, Any]:
     """(clean header but for its UDP checksum, where its inner frame starts) of Geneve on
-    6081: DF over IPv4, no fragment, every bit as RFC 8926 wants, options adding up."""
-    base, ulen, csum = udp + 8, rd.u16(udp + 4), rd.u16(udp + 6)
+    6081: DF over IPv4, no fragment, every bit as RFC 8926 wants, options adding up.
+    (A zero checksum over IPv6 is GNV012, which the batch writes itself.)"""
+    base, ulen = udp + 8, rd.u16(udp + 4)
     b0, b1 = rd.u8(base), rd.u8(base + 1)
     opt_end = base + 8 + (b0 & 0x3F) * 4
-    ok = np.where(ip.v4, ip.df & ~ip.frag, csum != 0) & (ulen >= 16) & (udp + ulen <= ip.end)
+    ok = np.where(ip.v4, ip.df & ~ip.frag, True) & (ulen >= 16) & (udp + ulen <= ip.end)
     ok &= (b0 >> 6 == 0) & ((b1 & 0xBF) == 0) & (rd.u8(base + 7) == 0)
     ok &= (opt_end <= udp + ulen) & (ip.ecn == 0)
     pos, critical = base + 8, np.zeros(len(base), bool)
@@ -142,10 +147,11 @@ def _geneve_clean(rd: _Bytes, ip: _IP, udp: Any, options: LintOptions) -> Tuple[
 
 
 def _vxlan_clean(rd: _Bytes, ip: _IP, udp: Any) -> Any:
-    """Clean RFC 7348 VXLAN on 4789 but for its UDP checksum (I flag only, zero
-    reserved fields, source port 49152-65535, no fragment, no inner 802.1Q tag)."""
+    """Clean RFC 7348 VXLAN but for its UDP checksum and ports (I flag only, zero
+    reserved fields, no fragment, no inner 802.1Q tag).  VXL007 (not 4789) and
+    VXL008 (source port below 49152) the batch writes itself."""
     base, ulen = udp + 8, rd.u16(udp + 4)
-    ok = ~ip.frag & (rd.u16(udp) >= 49152) & (ulen >= 16) & (udp + ulen <= ip.end)
+    ok = ~ip.frag & (ulen >= 16) & (udp + ulen <= ip.end)
     ok &= (rd.u8(base) == 0x08) & (rd.u16(base + 1) == 0) & (rd.u8(base + 3) == 0)
     ok &= (rd.u8(base + 7) == 0) & (ip.ecn == 0)
     inner_tag = (udp + ulen - base - 8 >= 14) & np.isin(rd.u16(base + 20), _VLAN)
@@ -165,15 +171,34 @@ def _no_tunnel(rd: _Bytes, ip: _IP, options: LintOptions) -> Any:
     return ip.later | udp_plain | tcp_plain | l2tp_plain | other      # GRE: the engine
 
 
-def _tunnels(rd: _Bytes, ip: _IP, options: LintOptions) -> Tuple[Any, _Frames]:
-    """(clean but for the UDP checksum, inner frames) for Geneve on 6081 and VXLAN on 4789."""
+@dataclass
+class _Known:
+    """Findings the batch writes itself for packets otherwise clean (one flag per rule)."""
+
+    gnv012: Any          # zero UDP checksum over IPv6 (Geneve)
+    vxl007: Any          # VXLAN not on 4789
+    vxl008: Any          # VXLAN source port below 49152
+
+    def any(self) -> Any:
+        return self.gnv012 | self.vxl007 | self.vxl008
+
+
+def _ports_array(ports: Any) -> Any:
+    return np.array(sorted(ports), dtype=np.int64)
+
+
+def _tunnels(rd: _Bytes, ip: _IP, options: LintOptions) -> Tuple[Any, _Frames, _Known]:
+    """(clean but for the UDP checksum and the known findings, inner frames, the
+    known findings) for Geneve on 6081 and RFC 7348 VXLAN on its ports."""
     l4, ports = ip.l4, options.ports
     udp = ip.ip & ~ip.odd & ~ip.later & (ip.proto == 17) & (ip.end - l4 >= 8)
-    dport, proto = rd.u16(l4 + 2), rd.u16(l4 + 10)
+    sport, dport, proto = rd.u16(l4), rd.u16(l4 + 2), rd.u16(l4 + 10)
     geneve = udp & (dport == GENEVE_PORT)
-    vxlan = udp & (dport == VXLAN_PORT) & (VXLAN_PORT not in ports.geneve | ports.gpe)
+    vxlan = udp & np.isin(dport, _ports_array(ports.vxlan - ports.geneve - ports.gpe))
     g_ok, g_inner = _geneve_clean(rd, ip, l4, options)
     clean = (geneve & g_ok) | (vxlan & _vxlan_clean(rd, ip, l4))
+    known = _Known(gnv012=geneve & ~ip.v4 & (rd.u16(l4 + 6) == 0),
+                   vxl007=vxlan & (dport != VXLAN_PORT), vxl008=vxlan & (sport < 49152))
     start = np.where(geneve, g_inner, l4 + 16)
     end = l4 + rd.u16(l4 + 4)
     ether = ~geneve | (proto == ETH_P_TEB)
@@ -181,15 +206,16 @@ def _tunnels(rd: _Bytes, ip: _IP, options: LintOptions) -> Tuple[Any, _Frames]:
     raw_et = np.where(version == 4, ETH_P_IP, np.where(version == 6, ETH_P_IPV6, 0))
     raw = geneve & ((proto == ETH_P_IP) | (proto == ETH_P_IPV6)) & (end > start)
     et = np.where(ether & (end - start >= 14), rd.u16(start + 12), np.where(raw, raw_et, 0))
-    return clean, _Frames(et, np.where(ether, start + 14, start), end)
+    return clean, _Frames(et, np.where(ether, start + 14, start), end), known
 
 
-def _level(rd: _Bytes, f: _Frames, options: LintOptions) -> Tuple[Any, Any, _Frames]:
-    """(clean, clean if its inner frame is, the inner frames) for one nesting level."""
+def _level(rd: _Bytes, f: _Frames, options: LintOptions) -> Tuple[Any, Any, _Frames, _Known]:
+    """(no tunnel, tunnel clean but for checksum and known findings, inner frames,
+    known findings) for one nesting level."""
     ip = _ip(rd, f)
     plain = ip.ip & ~ip.odd & _no_tunnel(rd, ip, options)
-    tunnel_ok, inner = _tunnels(rd, ip, options)
-    return ~ip.ip | plain, tunnel_ok, inner
+    tunnel_ok, inner, known = _tunnels(rd, ip, options)
+    return ~ip.ip | plain, tunnel_ok, inner, known
 
 
 def _checksums_ok(buf: bytes, data_off: Any, udp: Any, which: Any) -> Any:
@@ -200,19 +226,52 @@ def _checksums_ok(buf: bytes, data_off: Any, udp: Any, which: Any) -> Any:
     return out
 
 
-def clean_mask(buf: bytes, data_off: Any, caplen: Any, linktype: Any,
-               options: LintOptions = DEFAULT_OPTIONS) -> Any:
-    """True for each packet the engine would certainly give no finding (see the module doc)."""
+@dataclass
+class Judgement:
+    """What the batch proved: ``clean`` packets have no finding; ``known`` packets
+    have exactly the findings :func:`known_findings` writes; the rest need the engine."""
+
+    clean: Any
+    known: Any
+    rules: _Known
+    udp: Any             # offset of the outer UDP header in the packet
+
+
+def judge(buf: bytes, data_off: Any, caplen: Any, linktype: Any,
+          options: LintOptions = DEFAULT_OPTIONS) -> Judgement:
+    """Judge every packet of a batch at once (see the module docstring)."""
     rd = _Bytes(buf)
     frames, unknown = _link(rd, data_off, caplen, linktype)
     outer = _ip(rd, frames)
-    clean_outer, tunnel_ok, inner = _level(rd, frames, options)
+    no_tunnel, tunnel_ok, inner, known = _level(rd, frames, options)
     inner_tagged = _vlans(rd, inner)
-    clean_inner, _nested, _ = _level(rd, inner, options)
+    clean_inner = _level(rd, inner, options)[0]
     tunnel_ok &= clean_inner & ~inner_tagged & ~unknown
     to_sum = tunnel_ok & (rd.u16(outer.l4 + 6) != 0)
     tunnel_ok &= ~to_sum | _checksums_ok(buf, frames.pos, outer.l4, to_sum)
-    return (clean_outer & ~unknown) | tunnel_ok
+    has_known = known.any()
+    return Judgement(clean=(no_tunnel & ~unknown) | (tunnel_ok & ~has_known),
+                     known=tunnel_ok & has_known, rules=known, udp=outer.l4 - data_off)
+
+
+def clean_mask(buf: bytes, data_off: Any, caplen: Any, linktype: Any,
+               options: LintOptions = DEFAULT_OPTIONS) -> Any:
+    """True for each packet the engine would certainly give no finding (see the module doc)."""
+    return judge(buf, data_off, caplen, linktype, options).clean
+
+
+def known_findings(buf: bytes, data_off: int, j: Judgement, i: int) -> List[Finding]:
+    """The findings of packet I of a judged batch that is ``known`` (in the engine's order)."""
+    udp = int(j.udp[i])
+    at = data_off + udp
+    if j.rules.gnv012[i]:
+        return [zero_checksum_over_ipv6(udp)]
+    out = []
+    if j.rules.vxl007[i]:
+        out.append(vxlan_port((buf[at + 2] << 8) | buf[at + 3], udp))
+    if j.rules.vxl008[i]:
+        out.append(vxlan_source_port((buf[at] << 8) | buf[at + 1], udp))
+    return out
 
 
 def udp_checksum_verifies(buf: bytes, ip_off: int, udp: int) -> bool:
@@ -267,11 +326,16 @@ def lint_capture(path: Union[str, Any], options: LintOptions = DEFAULT_OPTIONS,
         for batch in reader.batches():
             n = len(batch) if count is None else min(len(batch), count - totals.packets)
             off, cap, lt = (a[:n] for a in _header_arrays(batch))
-            clean = clean_mask(batch.buf, off, cap, lt, options)
-            totals.judged_in_batch += int(clean.sum())
-            for i in np.nonzero(~clean)[0].tolist():
-                report = lint_report(batch.buf[off[i]:off[i] + cap[i]], int(lt[i]), options)
-                totals.guessed += bool(report.guessed)
+            j = judge(batch.buf, off, cap, lt, options)
+            totals.judged_in_batch += int(j.clean.sum() + j.known.sum())
+            for i in np.nonzero(~j.clean)[0].tolist():
+                if j.known[i]:
+                    found = [f for f in known_findings(batch.buf, int(off[i]), j, i)
+                             if options.keeps(f)]
+                    report = PacketReport(found)
+                else:
+                    report = lint_report(batch.buf[off[i]:off[i] + cap[i]], int(lt[i]), options)
+                    totals.guessed += bool(report.guessed)
                 if report.findings or report.guessed:
                     yield batch.first + i, report
             totals.packets += n

@@ -20,7 +20,8 @@ from scapy_geneve.conformance.lint_rules import Finding, finding
 
 __all__ = ["IPHeader", "Site", "Inner", "Understood", "check_geneve", "check_vxlan",
            "check_nvgre", "check_stt", "check_l2tpv3_udp", "check_l2tpv3_ip",
-           "l4_checksum_state", "gre_header_len", "ETH_P_8021Q", "ETH_P_8021AD"]
+           "l4_checksum_state", "gre_header_len", "zero_checksum_over_ipv6", "vxlan_port",
+           "vxlan_source_port", "ETH_P_8021Q", "ETH_P_8021AD"]
 
 ETH_P_8021Q = 0x8100
 ETH_P_8021AD = 0x88A8
@@ -202,12 +203,16 @@ def _geneve_ip(site: Site) -> List[Finding]:
     return []
 
 
+def zero_checksum_over_ipv6(udp: int) -> Finding:
+    """GNV012 for the UDP header at UDP (also built by the batch path)."""
+    return finding("GNV012", "zero UDP checksum over IPv6: allowed only on tunnels configured "
+                   "for it (RFC 6935/6936); others drop it", "UDP.chksum", udp + 6)
+
+
 def _geneve_checksum(site: Site) -> List[Finding]:
     if _u16(site.data, site.l4 + 6) == 0:
         if site.ip is not None and site.ip.version == 6:
-            return [finding("GNV012", "zero UDP checksum over IPv6: allowed only on tunnels "
-                            "configured for it (RFC 6935/6936); others drop it",
-                            "UDP.chksum", site.l4 + 6)]
+            return [zero_checksum_over_ipv6(site.l4)]
         return []
     return _udp_checksum(site, ("GNV011", "GNV019"))
 
@@ -298,16 +303,25 @@ def check_geneve(site: Site, understood: Understood = None, std_port: bool = Tru
 
 
 # -- VXLAN, RFC 7348; VXLAN-GPE ------------------------------------------------------------
+def vxlan_port(dport: int, udp: int) -> Finding:
+    """VXL007 for the UDP header at UDP (also built by the batch path)."""
+    return finding("VXL007", "VXLAN on destination port %d, not 4789" % dport, "UDP.dport", udp + 2)
+
+
+def vxlan_source_port(sport: int, udp: int) -> Finding:
+    """VXL008 for the UDP header at UDP (also built by the batch path)."""
+    return finding("VXL008", "source port %d: RFC 7348 §5 asks for 49152-65535; Linux picks "
+                   "from 32768-60999 (its port range), so about half of real Linux VXLAN is "
+                   "here" % sport, "UDP.sport", udp)
+
+
 def _vxlan_outer(site: Site) -> List[Finding]:
     sport, dport = _u16(site.data, site.l4), _u16(site.data, site.l4 + 2)
     out = []
     if site.kind != "vxlan-gpe" and dport != VXLAN_PORT:
-        out.append(finding("VXL007", "VXLAN on destination port %d, not 4789" % dport,
-                           "UDP.dport", site.l4 + 2))
+        out.append(vxlan_port(dport, site.l4))
     if not 49152 <= sport <= 65535:
-        out.append(finding("VXL008", "source port %d: RFC 7348 §5 asks for 49152-65535; Linux "
-                           "picks from 32768-60999 (its port range), so about half of real Linux "
-                           "VXLAN is here" % sport, "UDP.sport", site.l4))
+        out.append(vxlan_source_port(sport, site.l4))
     if site.ip is not None and site.ip.fragment:
         out.append(finding("VXL009", "outer IPv%d is a fragment" % site.ip.version,
                            "%s.frag" % site.ip.field_prefix if site.ip.version == 4 else "IPv6",
