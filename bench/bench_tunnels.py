@@ -30,8 +30,12 @@ from scapy_geneve.offload.stt import _Pending, stt_reassemble, stt_segment
 from scapy_geneve.tunnels.l2tpv3 import l2tpv3_session
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-INNER = Ether(src="02:00:00:00:0a:01", dst="02:00:00:00:0a:02") / IP(
-    src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1000, dport=2000) / Raw(b"x" * 64)
+INNER = (
+    Ether(src="02:00:00:00:0a:01", dst="02:00:00:00:0a:02")
+    / IP(src="10.0.0.1", dst="10.0.0.2")
+    / UDP(sport=1000, dport=2000)
+    / Raw(b"x" * 64)
+)
 
 
 def timed(fn: Callable[[], object], n: int, repeat: int = 3) -> float:
@@ -56,8 +60,10 @@ def best_run(cmd: list, repeat: int = 3) -> tuple:
 
 
 def row(label: str, ours: float, base: float, base_label: str) -> None:
-    print("%-46s %9.1f us   %-28s %9.1f us   ratio %.2f" % (
-        label, ours * 1e6, base_label, base * 1e6, ours / base))
+    print(
+        "%-46s %9.1f us   %-28s %9.1f us   ratio %.2f"
+        % (label, ours * 1e6, base_label, base * 1e6, ours / base)
+    )
 
 
 def _naive_fill(n: int) -> None:
@@ -82,11 +88,12 @@ def overlap_scaling() -> None:
     for n in (1024, 2048, 4096):
         ours = timed(lambda n=n: _sorted_fill(n), 1, repeat=1)
         base = timed(lambda n=n: _naive_fill(n), 1, repeat=1)
-        row("overlap check, 1 frame in %d 1-byte segments" % n, ours, base,
-            "scan of every chunk (before)")
+        row("overlap check, 1 frame in %d 1-byte segments" % n, ours, base, "scan of every chunk (before)")
     ours = timed(lambda: _sorted_fill(32768), 1, repeat=1)
-    print("overlap check, 1 frame in 32768 1-byte segments: %.2f s (the scan took 36 s "
-          "end to end in issue 12)" % ours)
+    print(
+        "overlap check, 1 frame in 32768 1-byte segments: %.2f s (the scan took 36 s "
+        "end to end in issue 12)" % ours
+    )
     print()
 
 
@@ -94,9 +101,15 @@ def main() -> None:
     print("N = %d per measurement\n" % N)
     # 1. encapsulate() vs hand-stacked layers (both built to bytes)
     ours = timed(lambda: bytes(encapsulate(INNER, "vxlan", vni=42)), N)
-    base = timed(lambda: bytes(IP(src="192.0.2.1", dst="192.0.2.2", flags="DF", id=0) /
-                               UDP(sport=entropy_sport(INNER), dport=4789, chksum=0) /
-                               build_vxlan(42) / INNER), N)
+    base = timed(
+        lambda: bytes(
+            IP(src="192.0.2.1", dst="192.0.2.2", flags="DF", id=0)
+            / UDP(sport=entropy_sport(INNER), dport=4789, chksum=0)
+            / build_vxlan(42)
+            / INNER
+        ),
+        N,
+    )
     row("encapsulate(inner, 'vxlan') -> bytes", ours, base, "hand-stacked layers")
 
     # 2. NVGRE dissection vs Scapy's GRE on identical bytes
@@ -105,8 +118,9 @@ def main() -> None:
     ours = timed(lambda: NVGRE(gre_only), N)
     base = timed(lambda: GRE(gre_only), N)
     row("NVGRE(bytes) (dispatch + vsid/flowid)", ours, base, "scapy GRE(bytes)")
-    keyed = bytes(IP() / GRE(key_present=1, key=0xABCD01, proto=0x6558, chksum_present=1) /
-                  INNER)           # the same inner frame in a GRE that is not NVGRE-shaped
+    keyed = bytes(
+        IP() / GRE(key_present=1, key=0xABCD01, proto=0x6558, chksum_present=1) / INNER
+    )  # the same inner frame in a GRE that is not NVGRE-shaped
     ours = timed(lambda: IP(wire), N)
     base = timed(lambda: IP(keyed), N)
     row("IP(bytes) of an NVGRE packet", ours, base, "IP(bytes) GRE+csum, same inner")
@@ -134,8 +148,10 @@ def main() -> None:
     assert len(done.frames) == frames
     tshark = shutil.which("tshark")
     if tshark is None:
-        print("\nstt_reassemble: %.1f us per frame (%d segments); tshark not installed"
-              % (ours * 1e6, len(segs)))
+        print(
+            "\nstt_reassemble: %.1f us per frame (%d segments); tshark not installed"
+            % (ours * 1e6, len(segs))
+        )
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "stt.pcap"
@@ -143,23 +159,39 @@ def main() -> None:
         wrpcap(str(path), [outer / s for s in segs])
         empty = Path(tmp) / "empty.pcap"
         wrpcap(str(empty), [outer / segs[0]])
-        cmd = [tshark, "-n", "-o", "ip.try_heuristic_first:TRUE", "-2", "-T", "fields",
-               "-e", "stt.reassembled.length", "-r"]
+        cmd = [
+            tshark,
+            "-n",
+            "-o",
+            "ip.try_heuristic_first:TRUE",
+            "-2",
+            "-T",
+            "fields",
+            "-e",
+            "stt.reassembled.length",
+            "-r",
+        ]
         startup, _ = best_run(cmd + [str(empty)])
         total, out = best_run(cmd + [str(path)])
     got = sum(1 for line in out.stdout.splitlines() if line.strip())
     assert got == frames, (got, frames)
     print()
     if total - startup > 0.1 * total:
-        row("stt_reassemble() per 6 KB frame (5 segments)", ours,
-            (total - startup) / frames, "tshark -2 (minus start-up)")
+        row(
+            "stt_reassemble() per 6 KB frame (5 segments)",
+            ours,
+            (total - startup) / frames,
+            "tshark -2 (minus start-up)",
+        )
     else:
-        print("tshark's own per-frame time is within its start-up noise at %d frames: "
-              "run with a larger N for that ratio" % frames)
-    row("stt_reassemble() per frame, tshark start-up in", ours, total / frames,
-        "tshark -2 whole run")
-    print("  (tshark start-up %.0f ms, whole run %.0f ms for %d frames)"
-          % (startup * 1e3, total * 1e3, frames))
+        print(
+            "tshark's own per-frame time is within its start-up noise at %d frames: "
+            "run with a larger N for that ratio" % frames
+        )
+    row("stt_reassemble() per frame, tshark start-up in", ours, total / frames, "tshark -2 whole run")
+    print(
+        "  (tshark start-up %.0f ms, whole run %.0f ms for %d frames)" % (startup * 1e3, total * 1e3, frames)
+    )
 
 
 if __name__ == "__main__":

@@ -55,9 +55,13 @@ class CaptureError(GeneveError):
     ``packet`` (1-based number of the packet being read, if any).
     """
 
-    def __init__(self, message: str, path: Optional[str] = None,
-                 offset: Optional[int] = None,
-                 packet: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        path: Optional[str] = None,
+        offset: Optional[int] = None,
+        packet: Optional[int] = None,
+    ) -> None:
         self.message = message
         self.path = path
         self.offset = offset

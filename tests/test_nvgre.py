@@ -11,16 +11,22 @@ from scapy_geneve import BuildError, NVGRE
 
 FUZZ_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
-INNER = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / IP(
-    src="192.168.1.1", dst="192.168.1.2") / UDP(sport=1000, dport=2000) / b"x"
+INNER = (
+    Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22")
+    / IP(src="192.168.1.1", dst="192.168.1.2")
+    / UDP(sport=1000, dport=2000)
+    / b"x"
+)
 
 # RFC 7637: C=0 K=1 S=0 Ver=0, Protocol Type 0x6558, Key = VSID(24) | FlowID(8)
+# fmt: off
 NVGRE_HDR = bytes.fromhex(
     "2000"        # |0| |1|0| Reserved0 | Ver=0  -> only the K bit
     "6558"        # Protocol Type: Transparent Ethernet Bridging
     "abcdef"      # Virtual Subnet ID 0xABCDEF
     "5a"          # FlowID 0x5A
 )
+# fmt: on
 
 
 def test_header_vector_builds_exactly():
@@ -32,7 +38,7 @@ def test_header_vector_dissects_to_vsid_and_flowid():
     assert isinstance(pkt.payload, NVGRE)
     assert pkt[NVGRE].vsid == 0xABCDEF
     assert pkt[NVGRE].flowid == 0x5A
-    assert pkt[NVGRE].key == 0xABCDEF5A          # the GRE Key view
+    assert pkt[NVGRE].key == 0xABCDEF5A  # the GRE Key view
     assert bytes(pkt[NVGRE].payload) == bytes(INNER)
 
 
@@ -47,13 +53,16 @@ def test_ip_proto_and_ipv6_next_header_are_set_when_building():
     assert v6.nh == 47 and v6[NVGRE].vsid == 7
 
 
-@pytest.mark.parametrize("gre, why", [
-    (GRE(key_present=1, key=0x28, proto=0x8909), "protocol is not TEB"),
-    (GRE(proto=0x6558), "no key"),
-    (GRE(key_present=1, seqnum_present=1, key=5, sequence_number=1, proto=0x6558), "S bit"),
-    (GRE(chksum_present=1, key_present=1, key=5, proto=0x6558), "C bit"),
-    (GRE(key_present=1, key=5, proto=0x6558, version=1), "version 1"),
-])
+@pytest.mark.parametrize(
+    "gre, why",
+    [
+        (GRE(key_present=1, key=0x28, proto=0x8909), "protocol is not TEB"),
+        (GRE(proto=0x6558), "no key"),
+        (GRE(key_present=1, seqnum_present=1, key=5, sequence_number=1, proto=0x6558), "S bit"),
+        (GRE(chksum_present=1, key_present=1, key=5, proto=0x6558), "C bit"),
+        (GRE(key_present=1, key=5, proto=0x6558, version=1), "version 1"),
+    ],
+)
 def test_other_gre_stays_scapys_gre(gre, why):
     wire = bytes(IP() / gre / Raw(b"\x00" * 20))
     pkt = IP(wire)
@@ -66,9 +75,17 @@ def test_pptp_gre_still_dispatches_to_gre_pptp():
     assert type(pkt.payload) is GRE_PPTP
 
 
-@pytest.mark.parametrize("field, value", [
-    ("vsid", 1 << 24), ("flowid", 256), ("key_present", 0), ("chksum_present", 1),
-    ("seqnum_present", 1), ("version", 1)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("vsid", 1 << 24),
+        ("flowid", 256),
+        ("key_present", 0),
+        ("chksum_present", 1),
+        ("seqnum_present", 1),
+        ("version", 1),
+    ],
+)
 def test_build_refuses_what_nvgre_cannot_carry(field, value):
     with pytest.raises(BuildError, match=field):
         bytes(NVGRE(**{field: value}))
@@ -107,7 +124,7 @@ def test_the_shared_binding_helper_puts_one_candidate_first():
 
     Lower.payload_guess = [({"x": 1}, Raw)]
     bind_bottom_up_first(Lower, Probe, x=2)
-    bind_bottom_up_first(Lower, Probe, x=2)         # twice: still one entry, still first
+    bind_bottom_up_first(Lower, Probe, x=2)  # twice: still one entry, still first
     assert Lower.payload_guess == [({"x": 2}, Probe), ({"x": 1}, Raw)]
     # NVGRE is IP protocol 47's first candidate; Scapy's GRE is still there after it.
     ip47 = [cls for fval, cls in IP.payload_guess if fval.get("proto") == 47]

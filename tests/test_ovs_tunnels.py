@@ -43,8 +43,12 @@ def ovs(netns_capable):
 
 def _from_vm(ovs, dport, text):
     """Send a frame from the VM side and return what OVS put on the underlay."""
-    frame = bytes(Ether(src=VM_MAC, dst=HOST_MAC) / IP(src="192.168.50.1", dst="192.168.50.2")
-                  / UDP(sport=4242, dport=dport) / Raw(text))
+    frame = bytes(
+        Ether(src=VM_MAC, dst=HOST_MAC)
+        / IP(src="192.168.50.1", dst="192.168.50.2")
+        / UDP(sport=4242, dport=dport)
+        / Raw(text)
+    )
     underlay = Observer("ulp", ovs.ns_peer)
     tx = netns_socket("vp", ovs.ns_vm)
     try:
@@ -84,7 +88,7 @@ def test_ovs_encapsulates_nvgre_our_layer_reads_it(ovs, tshark, tmp_path):
     assert NVGRE in pkt, pkt.summary()
     gre = pkt[NVGRE]
     assert (gre.vsid, gre.flowid, gre.proto) == (0xABCD, 0x5A, 0x6558)
-    assert bytes(gre.payload) == sent                 # the VM's frame, unchanged
+    assert bytes(gre.payload) == sent  # the VM's frame, unchanged
     assert [f for f in lint(pkt) if f.level == MUST] == []
     key, proto = _tshark_fields(tshark, tmp_path, pkt, "gre.key", "gre.proto")
     assert int(key, 16) == 0x00ABCD5A and int(proto, 16) == 0x6558
@@ -102,9 +106,13 @@ def test_ovs_encapsulates_vxlan_our_layer_reads_it(ovs, tshark, tmp_path):
 
 def test_ovs_decapsulates_our_nvgre(ovs):
     t = ovs.target("nvgre")
-    outer = (Ether(src=t.src_mac, dst=t.dst_mac) / IP(src=t.src_ip, dst=t.dst_ip)
-             / NVGRE(vsid=0xABCD, flowid=0x5A) / t.inner(b"wire-to-ovs-nvgre"))
-    assert bytes(outer[NVGRE])[:8] == bytes.fromhex("20006558" "00abcd5a")
+    outer = (
+        Ether(src=t.src_mac, dst=t.dst_mac)
+        / IP(src=t.src_ip, dst=t.dst_ip)
+        / NVGRE(vsid=0xABCD, flowid=0x5A)
+        / t.inner(b"wire-to-ovs-nvgre")
+    )
+    assert bytes(outer[NVGRE])[:8] == bytes.fromhex("2000655800abcd5a")
     got = _to_vm(ovs, outer, b"wire-to-ovs-nvgre")
     assert got is not None
     assert got == bytes(t.inner(b"wire-to-ovs-nvgre"))
@@ -112,9 +120,14 @@ def test_ovs_decapsulates_our_nvgre(ovs):
 
 def test_ovs_decapsulates_our_vxlan(ovs):
     t = ovs.target("vxlan")
-    outer = (Ether(src=t.src_mac, dst=t.dst_mac) / IP(src=t.src_ip, dst=t.dst_ip)
-             / UDP(sport=50123, dport=4789) / build_vxlan(5000) / t.inner(b"wire-to-ovs-vxlan"))
-    assert bytes(outer[VXLAN])[:8] == bytes.fromhex("08000000" "00138800")
+    outer = (
+        Ether(src=t.src_mac, dst=t.dst_mac)
+        / IP(src=t.src_ip, dst=t.dst_ip)
+        / UDP(sport=50123, dport=4789)
+        / build_vxlan(5000)
+        / t.inner(b"wire-to-ovs-vxlan")
+    )
+    assert bytes(outer[VXLAN])[:8] == bytes.fromhex("0800000000138800")
     got = _to_vm(ovs, outer, b"wire-to-ovs-vxlan")
     assert got == bytes(t.inner(b"wire-to-ovs-vxlan"))
 
@@ -124,6 +137,10 @@ def test_ovs_keys_on_the_whole_gre_key(ovs):
     matches the 32-bit key, FlowID included (the harness reports it as a
     SHOULD deviation of RFC 7637)."""
     t = ovs.target("nvgre")
-    outer = (Ether(src=t.src_mac, dst=t.dst_mac) / IP(src=t.src_ip, dst=t.dst_ip)
-             / NVGRE(vsid=0xABCD, flowid=0x5B) / t.inner(b"wire-to-ovs-flowid"))
+    outer = (
+        Ether(src=t.src_mac, dst=t.dst_mac)
+        / IP(src=t.src_ip, dst=t.dst_ip)
+        / NVGRE(vsid=0xABCD, flowid=0x5B)
+        / t.inner(b"wire-to-ovs-flowid")
+    )
     assert _to_vm(ovs, outer, b"wire-to-ovs-flowid") is None

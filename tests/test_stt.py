@@ -13,12 +13,16 @@ from scapy_geneve import STT, BuildError, STTFragment
 from scapy_geneve.offload.stt import stt_reassemble, stt_segment
 
 FUZZ_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
-INNER = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / IP(
-    src="192.168.1.1", dst="192.168.1.2") / TCP(sport=40000, dport=80, flags="PA", seq=1000) / \
-    Raw(bytes(i & 0xFF for i in range(3000)))
+INNER = (
+    Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22")
+    / IP(src="192.168.1.1", dst="192.168.1.2")
+    / TCP(sport=40000, dport=80, flags="PA", seq=1000)
+    / Raw(bytes(i & 0xFF for i in range(3000)))
+)
 
 # STT frame header, 18 bytes (draft-davie-stt-08): ver, flags, L4 offset, reserved, MSS,
 # PCP|V|VLAN ID, Context ID (64), padding (16)
+# fmt: off
 STT_HDR = bytes.fromhex(
     "00"                  # Version 0
     "04"                  # Flags: 0x04 IPv4 (0x01 csum verified, 0x02 partial, 0x08 TCP)
@@ -29,6 +33,7 @@ STT_HDR = bytes.fromhex(
     "0102030405060708"    # Context ID
     "0000"                # Padding
 )
+# fmt: on
 
 
 def test_frame_header_vector_builds_exactly():
@@ -38,21 +43,21 @@ def test_frame_header_vector_builds_exactly():
 
 def test_frame_header_vector_dissects_field_by_field():
     stt = STT(STT_HDR + bytes(INNER))
-    assert (stt.version, stt.flags.ipv4, stt.flags.tcp, stt.l4_offset, stt.mss) == (0, True,
-                                                                                  False, 0, 0)
+    assert (stt.version, stt.flags.ipv4, stt.flags.tcp, stt.l4_offset, stt.mss) == (0, True, False, 0, 0)
     assert (stt.pcp, stt.v, stt.vlan_id) == (0, 1, 100)
     assert stt.context_id == 0x0102030405060708 and stt.padding == 0
     assert bytes(stt[Ether]) == bytes(INNER)
 
 
 def test_single_segment_uses_the_tcp_like_header_as_the_draft_says():
-    (seg,) = stt_segment(Ether() / IP() / UDP(), context_id=5, identifier=0xBEEF,
-                         sport=50000, src="10.0.0.1", dst="10.0.0.2")
+    (seg,) = stt_segment(
+        Ether() / IP() / UDP(), context_id=5, identifier=0xBEEF, sport=50000, src="10.0.0.1", dst="10.0.0.2"
+    )
     tcp = seg[TCP]
     frame_len = 18 + len(bytes(Ether() / IP() / UDP()))
     assert tcp.dport == 7471 and tcp.sport == 50000
-    assert tcp.seq == frame_len << 16            # length << 16 | offset 0
-    assert tcp.ack == 0xBEEF                     # frame identifier
+    assert tcp.seq == frame_len << 16  # length << 16 | offset 0
+    assert tcp.ack == 0xBEEF  # frame identifier
     assert tcp.dataofs == 5 and tcp.window == 0xFFFF and tcp.urgptr == 0
     assert str(tcp.flags) == "PA"
     assert seg[IP].flags.DF
@@ -88,8 +93,7 @@ def test_checksum_partial_sets_flags_and_l4_offset_from_the_inner_frame():
 
 
 def test_ipv6_underlay():
-    segs = stt_segment(INNER, context_id=3, src="2001:db8::1", dst="2001:db8::2",
-                       identifier=7)
+    segs = stt_segment(INNER, context_id=3, src="2001:db8::1", dst="2001:db8::2", identifier=7)
     assert all(isinstance(s, IPv6) for s in segs)
     assert len(segs[0]) <= 1500
     done = stt_reassemble(segs)
@@ -97,7 +101,7 @@ def test_ipv6_underlay():
 
 
 def test_first_segment_cut_inside_the_inner_headers_does_not_raise():
-    segs = stt_segment(INNER, mss=40)       # the cut falls in the inner IP header
+    segs = stt_segment(INNER, mss=40)  # the cut falls in the inner IP header
     again = IP(bytes(segs[0]))
     assert bytes(again) == bytes(segs[0])
     assert isinstance(again[TCP].payload, STT)
@@ -131,25 +135,35 @@ def test_duplicate_segment_is_dropped_not_doubled():
 
 
 def _seg(frame: bytes, total: int, offset: int, ident: int, src="10.0.0.1") -> IP:
-    return IP(bytes(IP(src=src, dst="10.0.0.2") / TCP(
-        sport=50000, dport=7471, seq=total << 16 | offset, ack=ident, flags="A",
-        window=0xFFFF) / Raw(frame)))
+    return IP(
+        bytes(
+            IP(src=src, dst="10.0.0.2")
+            / TCP(sport=50000, dport=7471, seq=total << 16 | offset, ack=ident, flags="A", window=0xFFFF)
+            / Raw(frame)
+        )
+    )
 
 
 def test_overlapping_segment_is_dropped():
     data = bytes(STT() / INNER)
     total = len(data)
-    parts = [_seg(data[:1000], total, 0, 5), _seg(data[500:1500], total, 500, 5),
-             _seg(data[1000:], total, 1000, 5)]
+    parts = [
+        _seg(data[:1000], total, 0, 5),
+        _seg(data[500:1500], total, 500, 5),
+        _seg(data[1000:], total, 1000, 5),
+    ]
     done = stt_reassemble(parts)
     assert done.dropped[0][0] == 1 and "overlapping" in done.dropped[0][1]
     assert bytes(done.frames[0].stt) == data
 
 
-@pytest.mark.parametrize("total, offset, chunk, reason", [
-    (100, 90, b"x" * 20, "runs past the frame length"),
-    (100, 0, b"", "empty segment"),
-])
+@pytest.mark.parametrize(
+    "total, offset, chunk, reason",
+    [
+        (100, 90, b"x" * 20, "runs past the frame length"),
+        (100, 0, b"", "empty segment"),
+    ],
+)
 def test_out_of_bounds_and_empty_segments_are_dropped(total, offset, chunk, reason):
     done = stt_reassemble([_seg(chunk, total, offset, 9)])
     assert not done.frames and reason in done.dropped[0][1]
@@ -180,10 +194,14 @@ def test_a_missing_segment_is_reported_never_invented():
 
 def test_the_key_is_source_destination_and_identifier():
     data = bytes(STT() / INNER)
-    a = [_seg(data[:2000], len(data), 0, 8, src="10.0.0.1"),
-         _seg(data[2000:], len(data), 2000, 8, src="10.0.0.1")]
-    b = [_seg(data[:2000], len(data), 0, 8, src="10.0.0.9"),
-         _seg(data[2000:], len(data), 2000, 8, src="10.0.0.9")]
+    a = [
+        _seg(data[:2000], len(data), 0, 8, src="10.0.0.1"),
+        _seg(data[2000:], len(data), 2000, 8, src="10.0.0.1"),
+    ]
+    b = [
+        _seg(data[:2000], len(data), 0, 8, src="10.0.0.9"),
+        _seg(data[2000:], len(data), 2000, 8, src="10.0.0.9"),
+    ]
     done = stt_reassemble([a[0], b[1], b[0], a[1]])
     assert sorted(f.src for f in done.frames) == ["10.0.0.1", "10.0.0.9"]
     mixed = stt_reassemble([a[0], b[1]])
@@ -192,17 +210,21 @@ def test_the_key_is_source_destination_and_identifier():
 
 def test_non_stt_packets_are_reported():
     # (explicit UDP ports: with scapy.all loaded, UDP 53 would dissect b"x" as DNS)
-    done = stt_reassemble([IP() / UDP(sport=1234, dport=5678) / b"x",
-                           Ether() / IP() / TCP(dport=80) / b"y"])
+    done = stt_reassemble([IP() / UDP(sport=1234, dport=5678) / b"x", Ether() / IP() / TCP(dport=80) / b"y"])
     assert [r for _, r in done.dropped] == ["not TCP", "not STT (destination port 80)"]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=FUZZ_OK)
-@given(size=st.integers(1, 5000), mss=st.integers(8, 1600), seed=st.integers(0, 2 ** 32),
-       dup=st.integers(0, 3), lose=st.booleans())
-def test_segment_reassemble_round_trip_under_reorder_duplication_loss(no_debug_dissector,
-                                                                      size, mss, seed, dup,
-                                                                      lose):
+@given(
+    size=st.integers(1, 5000),
+    mss=st.integers(8, 1600),
+    seed=st.integers(0, 2**32),
+    dup=st.integers(0, 3),
+    lose=st.booleans(),
+)
+def test_segment_reassemble_round_trip_under_reorder_duplication_loss(
+    no_debug_dissector, size, mss, seed, dup, lose
+):
     rng = random.Random(seed)
     inner = Ether() / Raw(bytes(rng.getrandbits(8) for _ in range(size)))
     segs = stt_segment(inner, context_id=seed, mss=mss, identifier=seed & 0xFFFFFFFF)
@@ -220,12 +242,11 @@ def test_segment_reassemble_round_trip_under_reorder_duplication_loss(no_debug_d
     else:
         assert not done.frames
         start = lost * mss
-        assert done.incomplete[0].missing == [(start, min(start + mss,
-                                                          done.incomplete[0].total_length))]
+        assert done.incomplete[0].missing == [(start, min(start + mss, done.incomplete[0].total_length))]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=FUZZ_OK)
-@given(st.integers(0, 2 ** 32 - 1), st.binary(max_size=80))
+@given(st.integers(0, 2**32 - 1), st.binary(max_size=80))
 def test_any_tcp_7471_payload_dissects_losslessly(no_debug_dissector, seq, data):
     wire = bytes(IP() / TCP(sport=50000, dport=7471, seq=seq) / Raw(data))
     pkt = IP(wire)
@@ -252,8 +273,7 @@ def test_a_frame_waiting_longer_than_the_timeout_is_given_up():
     assert [f.identifier for f in done.frames] == [0x52]
     first, second = done.incomplete
     cut = 1000 * (len(slow) - 1)
-    assert (first.identifier, first.expired, first.missing) == (
-        0x51, True, [(cut, first.total_length)])
+    assert (first.identifier, first.expired, first.missing) == (0x51, True, [(cut, first.total_length)])
     assert (second.identifier, second.expired, second.missing) == (0x51, False, [(0, cut)])
     # With no timeout, the same segments make the frame.
     assert len(stt_reassemble(slow[:-1] + late + [last], timeout=None).frames) == 2
@@ -272,7 +292,7 @@ def test_at_most_max_pending_frames_wait_the_least_recently_fed_goes_first():
 def test_an_identifier_used_again_for_another_frame_is_a_new_frame():
     one = stt_segment(Ether() / Raw(b"a" * 100), context_id=1, identifier=7)
     two = stt_segment(Ether() / Raw(b"b" * 100), context_id=2, identifier=7)
-    done = stt_reassemble(one + one + two)        # same key and length, other bytes
+    done = stt_reassemble(one + one + two)  # same key and length, other bytes
     assert [f.stt.context_id for f in done.frames] == [1, 2]
     assert done.dropped == [(1, "duplicate segment of an already reassembled frame")]
 
@@ -290,7 +310,8 @@ class _CountingDict(dict):
 
 def test_overlap_check_looks_at_two_neighbours_per_segment_not_every_chunk():
     from scapy_geneve.offload.stt import _Pending
-    n = 32768                                  # one frame, 32k one-byte segments
+
+    n = 32768  # one frame, 32k one-byte segments
     state = _Pending(n, chunks=_CountingDict())
     order = list(range(n))
     random.Random(7).shuffle(order)
@@ -299,18 +320,19 @@ def test_overlap_check_looks_at_two_neighbours_per_segment_not_every_chunk():
         assert state.clash(offset, b"x") is None
         state.add(offset, b"x", False)
     assert state.received == n and state.holes() == []
-    assert _CountingDict.reads <= 2 * n        # a scan of every chunk would read ~n²/2
+    assert _CountingDict.reads <= 2 * n  # a scan of every chunk would read ~n²/2
     assert state.clash(5, b"x") == "duplicate segment"
     assert state.clash(5, b"xy").startswith("overlapping segment")
 
 
 def test_a_frame_in_512_one_byte_segments_in_any_order_reassembles():
-    frame = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22", type=0x88B5) / \
-        Raw(bytes(i & 0xFF for i in range(512 - 18 - 14)))
+    frame = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22", type=0x88B5) / Raw(
+        bytes(i & 0xFF for i in range(512 - 18 - 14))
+    )
     segs = stt_segment(frame, context_id=3, identifier=11, mss=1)
     assert len(segs) == 512
     random.Random(3).shuffle(segs)
-    segs.insert(100, segs[7])                  # one duplicate
+    segs.insert(100, segs[7])  # one duplicate
     done = stt_reassemble(segs, verify_checksum=False)
     assert [(f.identifier, f.segments) for f in done.frames] == [(11, 512)]
     assert bytes(done.frames[0].stt.payload) == bytes(frame)
@@ -319,6 +341,7 @@ def test_a_frame_in_512_one_byte_segments_in_any_order_reassembles():
 
 def test_old_import_path_forwards_with_a_deprecation_warning():
     import scapy_geneve.layers.stt as layer
+
     with pytest.warns(DeprecationWarning, match="moved to scapy_geneve.offload.stt"):
         assert layer.stt_reassemble is stt_reassemble
     with pytest.raises(AttributeError):

@@ -9,16 +9,30 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
 
 from scapy_geneve import (
-    NVGRE, STT, VXLAN, BuildError, build_vxlan, Geneve, GeneveOption, GeneveOptionOVN, L2TPv3,
-    L2TPv3Control, NotATunnel, decapsulate, encapsulate,
+    NVGRE,
+    STT,
+    VXLAN,
+    BuildError,
+    build_vxlan,
+    Geneve,
+    GeneveOption,
+    GeneveOptionOVN,
+    L2TPv3,
+    L2TPv3Control,
+    NotATunnel,
+    decapsulate,
+    encapsulate,
 )
 from scapy_geneve.tunnels.tunnel import KINDS
 
 
 def inner_frame(sport: int = 1000, tos: int = 0, size: int = 20) -> Ether:
-    return Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / IP(
-        src="192.168.1.1", dst="192.168.1.2", tos=tos) / UDP(sport=sport, dport=2000) / \
-        Raw(b"p" * size)
+    return (
+        Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22")
+        / IP(src="192.168.1.1", dst="192.168.1.2", tos=tos)
+        / UDP(sport=sport, dport=2000)
+        / Raw(b"p" * size)
+    )
 
 
 INNER = inner_frame()
@@ -47,22 +61,31 @@ def test_re_encapsulating_in_another_kind_keeps_frame_and_identifier(src_kind, d
     assert bytes(inner2) == bytes(INNER) and info2.vni == 4242 and info2.kind == dst_kind
 
 
-@pytest.mark.parametrize("kind, alias, value", [
-    ("nvgre", "vsid", 0xABC), ("stt", "context_id", 1 << 60), ("l2tpv3", "session_id", 77)])
+@pytest.mark.parametrize(
+    "kind, alias, value",
+    [("nvgre", "vsid", 0xABC), ("stt", "context_id", 1 << 60), ("l2tpv3", "session_id", 77)],
+)
 def test_kind_specific_identifier_names_are_aliases(kind, alias, value):
     _, info = decapsulate(wire(encapsulate(INNER, kind, **{alias: value})))
     assert info.vni == value == getattr(info, alias)
 
 
-@pytest.mark.parametrize("kind, kwargs", [
-    ("nvgre", dict(vni=1, vsid=2)),                 # disagreeing aliases
-    ("vxlan", dict(context_id=5)),                  # another kind's name
-    ("geneve", dict()),                             # no identifier
-    ("vxlan", dict(vni=1 << 24)), ("nvgre", dict(vni=1 << 24)),
-    ("l2tpv3", dict(vni=0)), ("l2tpv3", dict(vni=1 << 32)), ("stt", dict(vni=1 << 64)),
-    ("geneve", dict(vni=1, bogus=1)), ("l2tpv3", dict(vni=1, cookie=b"abc")),
-    ("l2tpv3", dict(vni=1, transport="tcp")),
-])
+@pytest.mark.parametrize(
+    "kind, kwargs",
+    [
+        ("nvgre", dict(vni=1, vsid=2)),  # disagreeing aliases
+        ("vxlan", dict(context_id=5)),  # another kind's name
+        ("geneve", dict()),  # no identifier
+        ("vxlan", dict(vni=1 << 24)),
+        ("nvgre", dict(vni=1 << 24)),
+        ("l2tpv3", dict(vni=0)),
+        ("l2tpv3", dict(vni=1 << 32)),
+        ("stt", dict(vni=1 << 64)),
+        ("geneve", dict(vni=1, bogus=1)),
+        ("l2tpv3", dict(vni=1, cookie=b"abc")),
+        ("l2tpv3", dict(vni=1, transport="tcp")),
+    ],
+)
 def test_bad_parameters_are_refused(kind, kwargs):
     with pytest.raises(BuildError):
         encapsulate(INNER, kind, **kwargs)
@@ -77,24 +100,23 @@ def test_unknown_kind_is_refused():
 def test_ipv4_defaults_df_ttl_and_ecn_copied_from_inner(kind):
     out = encapsulate(inner_frame(tos=0x03), kind, vni=1, tos=0xB8)
     assert out[IP].flags.DF and out[IP].ttl == 64
-    assert out[IP].tos == 0xB8 | 0x03        # DSCP given, ECN from the inner (RFC 6040)
+    assert out[IP].tos == 0xB8 | 0x03  # DSCP given, ECN from the inner (RFC 6040)
 
 
 def test_udp_checksum_policy():
     gen = wire(encapsulate(INNER, "geneve", vni=1))
     vx = wire(encapsulate(INNER, "vxlan", vni=1))
     vx6 = wire(encapsulate(INNER, "vxlan", vni=1, underlay="ipv6"))
-    assert gen[UDP].chksum != 0                 # Geneve: computed by default on IPv4
-    assert vx[UDP].chksum == 0                  # VXLAN: zero by default on IPv4
-    assert vx6[UDP].chksum != 0                 # IPv6: zero only when configured
-    for pkt in (gen, vx6):                      # and the computed ones are right
+    assert gen[UDP].chksum != 0  # Geneve: computed by default on IPv4
+    assert vx[UDP].chksum == 0  # VXLAN: zero by default on IPv4
+    assert vx6[UDP].chksum != 0  # IPv6: zero only when configured
+    for pkt in (gen, vx6):  # and the computed ones are right
         again = pkt.copy()
         del again[UDP].chksum
         assert again.__class__(bytes(again))[UDP].chksum == pkt[UDP].chksum
     with pytest.raises(BuildError, match="udp6_zero_checksum"):
         encapsulate(INNER, "vxlan", vni=1, underlay="ipv6", udp_checksum=False)
-    z6 = encapsulate(INNER, "vxlan", vni=1, underlay="ipv6", udp_checksum=False,
-                     udp6_zero_checksum=True)
+    z6 = encapsulate(INNER, "vxlan", vni=1, underlay="ipv6", udp_checksum=False, udp6_zero_checksum=True)
     assert wire(z6)[UDP].chksum == 0
 
 
@@ -103,15 +125,15 @@ def test_source_port_entropy_is_per_flow_in_the_dynamic_range(kind, layer):
     def sport(flow):
         out = encapsulate(inner_frame(sport=flow), kind, vni=1)
         return (out[0] if isinstance(out, list) else out)[layer].sport
+
     ports = [sport(f) for f in range(1000, 1016)]
-    assert ports[0] == sport(1000)                       # stable per flow
-    assert len(set(ports)) > 8                           # spread across flows
+    assert ports[0] == sport(1000)  # stable per flow
+    assert len(set(ports)) > 8  # spread across flows
     assert all(49152 <= p <= 65535 for p in ports)
 
 
 def test_nvgre_flowid_carries_entropy_and_can_be_zero():
-    ids = {encapsulate(inner_frame(sport=f), "nvgre", vni=1)[NVGRE].flowid
-           for f in range(1000, 1016)}
+    ids = {encapsulate(inner_frame(sport=f), "nvgre", vni=1)[NVGRE].flowid for f in range(1000, 1016)}
     assert 0 not in ids and len(ids) > 8
     assert encapsulate(INNER, "nvgre", vni=1, flowid=0)[NVGRE].flowid == 0
 
@@ -148,7 +170,7 @@ def test_decapsulate_refuses_what_is_not_a_tunnel_frame():
 def _stt_version(segment, version):
     """SEGMENT with the STT frame header's Version byte set, TCP checksum redone."""
     data = bytearray(bytes(segment))
-    data[20 + 20] = version               # outer IPv4 (20) + TCP-like header (20)
+    data[20 + 20] = version  # outer IPv4 (20) + TCP-like header (20)
     again = IP(bytes(data))
     del again[TCP].chksum
     return IP(bytes(again))
@@ -171,31 +193,32 @@ def test_vxlan_is_received_on_its_destination_port_only():
     # Scapy binds VXLAN to source ports 4789/4790/6633/8472 too, so a reply from a
     # service that happens to use one of them dissects as VXLAN; no VTEP takes it.
     reply = IP(bytes(IP() / UDP(sport=4789, dport=33333) / build_vxlan(7) / INNER))
-    assert VXLAN in reply                                    # Scapy's view, unchanged
+    assert VXLAN in reply  # Scapy's view, unchanged
     with pytest.raises(NotATunnel, match="source-port binding"):
         decapsulate(reply)
-    for dport in (4789, 8472, 48879):                        # IANA, Linux, Cisco ACI
+    for dport in (4789, 8472, 48879):  # IANA, Linux, Cisco ACI
         pkt = IP(bytes(IP() / UDP(sport=4789, dport=dport) / build_vxlan(7) / INNER))
         assert decapsulate(pkt)[1].vni == 7
 
 
 def test_nvgre_inner_vlan_tag_is_dropped_as_rfc7637_says():
-    tagged = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / Dot1Q(vlan=10) / \
-        INNER[IP]
+    tagged = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / Dot1Q(vlan=10) / INNER[IP]
     pkt = IP(bytes(IP() / NVGRE(vsid=0xABCD) / tagged))
     with pytest.raises(NotATunnel, match="802.1Q tag .VLAN 10."):
         decapsulate(pkt)
 
 
-@pytest.mark.parametrize("kind, params, cut, says", [
-    ("vxlan", {}, 20 + 8 + 4, "truncated VXLAN header: 4 bytes at offset 28"),
-    ("geneve", {}, 20 + 8 + 7, "truncated Geneve header: 7 bytes at offset 28"),
-    ("nvgre", {}, 20 + 6, "truncated NVGRE header: 6 bytes at offset 20"),
-    ("l2tpv3", {}, 20 + 2, "truncated L2TPv3 header: 2 bytes at offset 20"),
-    ("stt", {}, 20 + 20 + 10, "truncated STT header: 10 bytes at offset 40"),
-])
-def test_a_cut_tunnel_header_is_named_with_its_offset(kind, params, cut, says,
-                                                     no_debug_dissector):
+@pytest.mark.parametrize(
+    "kind, params, cut, says",
+    [
+        ("vxlan", {}, 20 + 8 + 4, "truncated VXLAN header: 4 bytes at offset 28"),
+        ("geneve", {}, 20 + 8 + 7, "truncated Geneve header: 7 bytes at offset 28"),
+        ("nvgre", {}, 20 + 6, "truncated NVGRE header: 6 bytes at offset 20"),
+        ("l2tpv3", {}, 20 + 2, "truncated L2TPv3 header: 2 bytes at offset 20"),
+        ("stt", {}, 20 + 20 + 10, "truncated STT header: 10 bytes at offset 40"),
+    ],
+)
+def test_a_cut_tunnel_header_is_named_with_its_offset(kind, params, cut, says, no_debug_dissector):
     out = encapsulate(INNER, kind, vni=5, **params)
     data = bytes(out[0] if isinstance(out, list) else out)[:cut]
     with pytest.raises(NotATunnel, match=says):
@@ -215,27 +238,47 @@ def test_ether_front_and_bytes_input():
     assert bytes(inner) == bytes(INNER) and info.vni == 3
 
 
-@pytest.mark.parametrize("kind, extras, check", [
-    ("geneve", dict(options=[GeneveOptionOVN(ingress_port=3, egress_port=9),
-                             GeneveOption(classid=0xFFFF, type=1, data=b"abcd")], oam=True),
-     lambda i: len(i.options) == 2 and i.oam and i.critical),
-    ("vxlan", dict(gpid=0x1234, dont_learn=True), lambda i: i.group_policy_id == 0x1234
-     and i.dont_learn),
-    ("vxlan", dict(next_protocol=3, oam=True, bum=True),      # GPE O and B bits
-     lambda i: (i.next_protocol, i.oam, i.bum) == (3, True, True)),
-    ("nvgre", dict(flowid=0x5A), lambda i: i.flowid == 0x5A),
-    ("stt", dict(vlan_id=100, pcp=5, identifier=77), lambda i: (i.vlan_id, i.pcp,
-                                                               i.identifier) == (100, 5, 77)),
-    ("l2tpv3", dict(cookie=b"\x01" * 8, sequence=12, transport="udp"),
-     lambda i: i.cookie == b"\x01" * 8 and i.sequence == 12 and i.l2tp_transport == "udp"),
-])
+@pytest.mark.parametrize(
+    "kind, extras, check",
+    [
+        (
+            "geneve",
+            dict(
+                options=[
+                    GeneveOptionOVN(ingress_port=3, egress_port=9),
+                    GeneveOption(classid=0xFFFF, type=1, data=b"abcd"),
+                ],
+                oam=True,
+            ),
+            lambda i: len(i.options) == 2 and i.oam and i.critical,
+        ),
+        ("vxlan", dict(gpid=0x1234, dont_learn=True), lambda i: i.group_policy_id == 0x1234 and i.dont_learn),
+        (
+            "vxlan",
+            dict(next_protocol=3, oam=True, bum=True),  # GPE O and B bits
+            lambda i: (i.next_protocol, i.oam, i.bum) == (3, True, True),
+        ),
+        ("nvgre", dict(flowid=0x5A), lambda i: i.flowid == 0x5A),
+        (
+            "stt",
+            dict(vlan_id=100, pcp=5, identifier=77),
+            lambda i: (i.vlan_id, i.pcp, i.identifier) == (100, 5, 77),
+        ),
+        (
+            "l2tpv3",
+            dict(cookie=b"\x01" * 8, sequence=12, transport="udp"),
+            lambda i: i.cookie == b"\x01" * 8 and i.sequence == 12 and i.l2tp_transport == "udp",
+        ),
+    ],
+)
 def test_extras_come_back_in_info_and_params_rebuild_the_same_bytes(kind, extras, check):
     out = encapsulate(INNER, kind, vni=5, **extras)
     inner, info = decapsulate(wire(out))
     assert check(info)
     again = encapsulate(inner, kind, **info.params())
-    assert [bytes(p) for p in (again if isinstance(again, list) else [again])] == \
-        [bytes(p) for p in (out if isinstance(out, list) else [out])]
+    assert [bytes(p) for p in (again if isinstance(again, list) else [again])] == [
+        bytes(p) for p in (out if isinstance(out, list) else [out])
+    ]
 
 
 def test_geneve_carries_a_non_ethernet_inner_packet():
@@ -267,20 +310,36 @@ from scapy.utils import rdpcap  # noqa: E402
 
 from scapy_geneve.offload.stt import stt_reassemble  # noqa: E402
 from scapy_geneve.tunnels.l2tpv3 import (  # noqa: E402
-    l2tpv3_forget, l2tpv3_learn, l2tpv3_session, l2tpv3_sessions,
+    l2tpv3_forget,
+    l2tpv3_learn,
+    l2tpv3_session,
+    l2tpv3_sessions,
 )
 
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
-TUNNEL_PCAPS = ["vxlan", "vxlan_malformed", "nvgre", "nvgre_malformed", "stt", "stt_malformed",
-                "l2tpv3_ip", "l2tpv3_udp", "l2tpv3_control", "l2tpv3_malformed"]
+TUNNEL_PCAPS = [
+    "vxlan",
+    "vxlan_malformed",
+    "nvgre",
+    "nvgre_malformed",
+    "stt",
+    "stt_malformed",
+    "l2tpv3_ip",
+    "l2tpv3_udp",
+    "l2tpv3_control",
+    "l2tpv3_malformed",
+]
 
 
 def test_make_tunnels_reproduces_the_committed_captures(tmp_path):
-    subprocess.run([sys.executable, str(PCAPS / "make_tunnels.py"), str(tmp_path)],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, str(PCAPS / "make_tunnels.py"), str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     for name in TUNNEL_PCAPS:
-        assert (tmp_path / (name + ".pcap")).read_bytes() == \
-            (PCAPS / (name + ".pcap")).read_bytes(), name
+        assert (tmp_path / (name + ".pcap")).read_bytes() == (PCAPS / (name + ".pcap")).read_bytes(), name
 
 
 @pytest.mark.parametrize("name", TUNNEL_PCAPS)
@@ -317,18 +376,24 @@ def test_l2tpv3_control_capture_teaches_the_data_layout(session_table):
         assert inner[IP].src in ("10.0.0.1", "10.0.0.2")
     assert info.vni == 0x88 and info.outer_dst == "192.0.2.2"
     first = decapsulate(Ether(bytes(packets[2])))[1]
-    assert (first.vni, first.outer_dst, first.cookie, first.sequence) == (
-        0x77, "192.0.2.1", b"ABCDEFGH", 0)
+    assert (first.vni, first.outer_dst, first.cookie, first.sequence) == (0x77, "192.0.2.1", b"ABCDEFGH", 0)
 
 
 def test_one_session_id_at_two_receivers_with_two_layouts(session_table):
     # Session IDs are the receiver's: 192.0.2.1 and 192.0.2.9 both picked 0x10.
     l2tpv3_session(0x10, cookie=b"\xaa" * 8, l2ss=True, dst="192.0.2.1")
     l2tpv3_session(0x10, cookie_len=0, dst="192.0.2.9")
-    a = encapsulate(INNER, "l2tpv3", vni=0x10, cookie=b"\xaa" * 8, sequence=3,
-                    src="192.0.2.2", dst="192.0.2.1", register=False)
-    b = encapsulate(INNER, "l2tpv3", vni=0x10, src="192.0.2.2", dst="192.0.2.9",
-                    register=False)
+    a = encapsulate(
+        INNER,
+        "l2tpv3",
+        vni=0x10,
+        cookie=b"\xaa" * 8,
+        sequence=3,
+        src="192.0.2.2",
+        dst="192.0.2.1",
+        register=False,
+    )
+    b = encapsulate(INNER, "l2tpv3", vni=0x10, src="192.0.2.2", dst="192.0.2.9", register=False)
     for out, cookie in ((a, b"\xaa" * 8), (b, b"")):
         inner, info = decapsulate(bytes(out))
         assert bytes(inner) == bytes(INNER) and info.cookie == cookie
@@ -336,13 +401,10 @@ def test_one_session_id_at_two_receivers_with_two_layouts(session_table):
 
 def test_a_cookie_that_is_not_the_sessions_is_refused(session_table):
     l2tpv3_session(0x20, cookie=b"\xc0\x01\xc0\x01")
-    good = encapsulate(INNER, "l2tpv3", vni=0x20, cookie=b"\xc0\x01\xc0\x01",
-                       register=False)
-    bad = encapsulate(INNER, "l2tpv3", vni=0x20, cookie=b"\xde\xad\xbe\xef",
-                      register=False)
+    good = encapsulate(INNER, "l2tpv3", vni=0x20, cookie=b"\xc0\x01\xc0\x01", register=False)
+    bad = encapsulate(INNER, "l2tpv3", vni=0x20, cookie=b"\xde\xad\xbe\xef", register=False)
     assert decapsulate(bytes(good))[1].cookie == b"\xc0\x01\xc0\x01"
-    with pytest.raises(NotATunnel, match="cookie deadbeef at offset 24 is not the "
-                                         "session's c001c001"):
+    with pytest.raises(NotATunnel, match="cookie deadbeef at offset 24 is not the session's c001c001"):
         decapsulate(bytes(bad))
     # Dissection itself still shows what is on the wire.
     assert IP(bytes(bad))[L2TPv3].cookie == b"\xde\xad\xbe\xef"
@@ -371,7 +433,7 @@ def _opt_len_past_packet():
     # Opt Len 63 words = 252 bytes, but only INNER's 62 bytes follow the base header.
     data = _geneve_bytes()
     data[28] = 0x3F
-    return data[:20 + 8 + 8 + 62]
+    return data[: 20 + 8 + 8 + 62]
 
 
 def _options_not_adding_up():
@@ -414,27 +476,37 @@ def _ce_over_not_ect():
     return bytearray(bytes(pkt))
 
 
-@pytest.mark.parametrize("make, says", [
-    (lambda: _geneve_version(1), r"Geneve version 1 at offset 28: .* MUST drop"),
-    (lambda: _geneve_version(3), r"Geneve version 3 at offset 28"),
-    (_opt_len_past_packet, r"Geneve Opt Len 63 \(252 bytes\) at offset 28 runs past the packet"),
-    (_options_not_adding_up, r"Geneve options at offset 36 add up to 8 bytes, not the 4"),
-    (_fragment, r"IPv4 fragment at offset 0 \(MF=1"),
-    (_udp_len_cuts_inner, r"UDP length at offset 24 cuts the inner packet"),
-    (_ip_len_cuts_inner, r"IPv4 total length at offset 2 cuts the inner packet"),
-    (_ce_over_not_ect, r"ECN CE on the outer header \(offset 1\) over a Not-ECT inner"),
-], ids=["version-1", "version-3", "optlen-past-packet", "options-not-opt-len", "ipv4-mf",
-        "udp-length-cut", "ip-length-cut", "ce-over-not-ect"])
-def test_geneve_a_receiver_must_drop_is_refused_naming_field_and_offset(make, says,
-                                                                       no_debug_dissector):
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda: _geneve_version(1), r"Geneve version 1 at offset 28: .* MUST drop"),
+        (lambda: _geneve_version(3), r"Geneve version 3 at offset 28"),
+        (_opt_len_past_packet, r"Geneve Opt Len 63 \(252 bytes\) at offset 28 runs past the packet"),
+        (_options_not_adding_up, r"Geneve options at offset 36 add up to 8 bytes, not the 4"),
+        (_fragment, r"IPv4 fragment at offset 0 \(MF=1"),
+        (_udp_len_cuts_inner, r"UDP length at offset 24 cuts the inner packet"),
+        (_ip_len_cuts_inner, r"IPv4 total length at offset 2 cuts the inner packet"),
+        (_ce_over_not_ect, r"ECN CE on the outer header \(offset 1\) over a Not-ECT inner"),
+    ],
+    ids=[
+        "version-1",
+        "version-3",
+        "optlen-past-packet",
+        "options-not-opt-len",
+        "ipv4-mf",
+        "udp-length-cut",
+        "ip-length-cut",
+        "ce-over-not-ect",
+    ],
+)
+def test_geneve_a_receiver_must_drop_is_refused_naming_field_and_offset(make, says, no_debug_dissector):
     with pytest.raises(NotATunnel, match=says):
         decapsulate(bytes(make()))
 
 
 def test_ipv6_zero_udp_checksum_is_dropped_unless_configured():
     # RFC 6935 §5 / RFC 6936: zero UDP checksums over IPv6 only on tunnels configured so.
-    out = encapsulate(INNER, "geneve", vni=1, underlay="ipv6", udp_checksum=False,
-                      udp6_zero_checksum=True)
+    out = encapsulate(INNER, "geneve", vni=1, underlay="ipv6", udp_checksum=False, udp6_zero_checksum=True)
     with pytest.raises(NotATunnel, match=r"UDP checksum 0 at offset 46 over IPv6"):
         decapsulate(bytes(out))
     inner, info = decapsulate(bytes(out), udp6_zero_checksum=True)
@@ -442,8 +514,8 @@ def test_ipv6_zero_udp_checksum_is_dropped_unless_configured():
 
 
 def test_ce_over_an_ect_inner_packet_is_delivered():
-    pkt = IP(bytes(encapsulate(inner_frame(tos=0x02), "geneve", vni=1)))   # inner ECT(0)
-    pkt.tos = 0x03                                                          # outer CE
+    pkt = IP(bytes(encapsulate(inner_frame(tos=0x02), "geneve", vni=1)))  # inner ECT(0)
+    pkt.tos = 0x03  # outer CE
     del pkt.chksum
     assert decapsulate(bytes(pkt))[1].tos == 0x03
 
@@ -458,11 +530,20 @@ def test_trailing_bytes_past_the_lengths_are_not_inner_frame():
 def test_decapsulate_agrees_with_the_projects_conformance_vectors():
     """Every header check decapsulate makes, on the conformance vectors (Expect says)."""
     from scapy_geneve import vectors
-    checked = {"geneve-version-1", "geneve-version-3", "geneve-optlen-mismatch",
-               "geneve-ecn-ce-over-not-ect", "geneve-ipv6-udp-checksum-zero",
-               "vxlan-i-flag-clear", "vxlan-ecn-ce-over-not-ect",
-               "vxlan-ipv6-udp-checksum-zero", "nvgre-inner-vlan", "nvgre-no-key",
-               "geneve-ports-reversed"}
+
+    checked = {
+        "geneve-version-1",
+        "geneve-version-3",
+        "geneve-optlen-mismatch",
+        "geneve-ecn-ce-over-not-ect",
+        "geneve-ipv6-udp-checksum-zero",
+        "vxlan-i-flag-clear",
+        "vxlan-ecn-ce-over-not-ect",
+        "vxlan-ipv6-udp-checksum-zero",
+        "nvgre-inner-vlan",
+        "nvgre-no-key",
+        "geneve-ports-reversed",
+    }
     for vec in vectors():
         if vec.expect.name == "DROP" and vec.name in checked:
             with pytest.raises(NotATunnel):
@@ -478,13 +559,15 @@ def test_params_carry_ttl_ip_id_tos_reserved_bits_and_a_zero_checksum():
     # A packet encapsulate() would not make by itself: TTL 17, ID 0x1234, DF clear,
     # DSCP 0x28 with ECT(1) on the outer only, zero UDP checksum, Geneve Rsvd 0x15
     # and reserved byte 0xAB.
-    sent = IP(src="198.51.100.1", dst="198.51.100.2", ttl=17, id=0x1234, flags=0,
-              tos=0xA1) / UDP(sport=50001, dport=6081, chksum=0) / \
-        Geneve(vni=7, reserved=0x15, reserved2=0xAB) / INNER
+    sent = (
+        IP(src="198.51.100.1", dst="198.51.100.2", ttl=17, id=0x1234, flags=0, tos=0xA1)
+        / UDP(sport=50001, dport=6081, chksum=0)
+        / Geneve(vni=7, reserved=0x15, reserved2=0xAB)
+        / INNER
+    )
     wire_bytes = bytes(sent)
     inner, info = decapsulate(wire_bytes)
-    assert (info.ttl, info.ip_id, info.df, info.tos, info.udp_checksum) == (
-        17, 0x1234, False, 0xA1, False)
+    assert (info.ttl, info.ip_id, info.df, info.tos, info.udp_checksum) == (17, 0x1234, False, 0xA1, False)
     assert info.reserved == {"reserved": 0x15, "reserved2": 0xAB}
     assert bytes(encapsulate(inner, "geneve", **info.params())) == wire_bytes
 
@@ -494,25 +577,28 @@ def test_params_rebuild_ipv6_flow_label_and_hop_limit(kind):
     out = encapsulate(INNER, kind, vni=9, underlay="ipv6", ttl=3, flow_label=0xABCDE, tos=0x20)
     inner, info = decapsulate(wire(out))
     again = encapsulate(inner, kind, **info.params())
-    assert [bytes(p) for p in (again if isinstance(again, list) else [again])] == \
-        [bytes(p) for p in (out if isinstance(out, list) else [out])]
+    assert [bytes(p) for p in (again if isinstance(again, list) else [again])] == [
+        bytes(p) for p in (out if isinstance(out, list) else [out])
+    ]
 
 
 # -- inner frames over 64 KB --------------------------------------------------------------------
 BIG = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22", type=0x88B5) / Raw(b"j" * 70000)
 
 
-@pytest.mark.parametrize("kind, params, says", [
-    ("geneve", {}, r"UDP\.len: value 70030 does not fit in 16 bits"),
-    ("vxlan", {}, r"UDP\.len: value 70030 does not fit in 16 bits"),
-    ("nvgre", {}, r"IP\.len: value 70042 does not fit|IPv6\.plen: value 70022 does not fit"),
-    ("l2tpv3", {}, r"IP\.len: value 70038 does not fit|IPv6\.plen: value 70018 does not fit"),
-    ("l2tpv3", {"transport": "udp"}, r"UDP\.len: value 70030 does not fit in 16 bits"),
-    ("stt", {}, r"STT\.frame length: value 70032 does not fit in 16 bits"),
-])
+@pytest.mark.parametrize(
+    "kind, params, says",
+    [
+        ("geneve", {}, r"UDP\.len: value 70030 does not fit in 16 bits"),
+        ("vxlan", {}, r"UDP\.len: value 70030 does not fit in 16 bits"),
+        ("nvgre", {}, r"IP\.len: value 70042 does not fit|IPv6\.plen: value 70022 does not fit"),
+        ("l2tpv3", {}, r"IP\.len: value 70038 does not fit|IPv6\.plen: value 70018 does not fit"),
+        ("l2tpv3", {"transport": "udp"}, r"UDP\.len: value 70030 does not fit in 16 bits"),
+        ("stt", {}, r"STT\.frame length: value 70032 does not fit in 16 bits"),
+    ],
+)
 @pytest.mark.parametrize("underlay", ["ipv4", "ipv6"])
-def test_an_inner_frame_over_64k_is_a_build_error_at_encapsulate(kind, params, says,
-                                                                underlay):
+def test_an_inner_frame_over_64k_is_a_build_error_at_encapsulate(kind, params, says, underlay):
     with pytest.raises(BuildError, match=says):
         encapsulate(BIG, kind, vni=5, underlay=underlay, **params)
 
@@ -533,7 +619,7 @@ def test_a_new_encapsulation_needs_only_a_record_a_layer_and_an_adapter(no_debug
     from scapy_geneve import registry
     from scapy_geneve.tunnels.base import Adapter
 
-    class Toy(Packet):                               # 4-byte header: a 32-bit "ring"
+    class Toy(Packet):  # 4-byte header: a 32-bit "ring"
         name = "Toy"
         fields_desc = [IntField("ring", 0)]
 
@@ -553,9 +639,18 @@ def test_a_new_encapsulation_needs_only_a_record_a_layer_and_an_adapter(no_debug
             return {"sport": info.sport, "dport": info.dport}
 
     record = registry.Encapsulation(
-        name="toy", kind=100, title="Toy", spec="this test", udp_ports=frozenset([9999]),
-        header_len=4, id_name="ring", id_title="Ring", id_bits=32,
-        layer=__name__ + ":Toy", adapter=__name__ + ":TOY_ADAPTER")
+        name="toy",
+        kind=100,
+        title="Toy",
+        spec="this test",
+        udp_ports=frozenset([9999]),
+        header_len=4,
+        id_name="ring",
+        id_title="Ring",
+        id_bits=32,
+        layer=__name__ + ":Toy",
+        adapter=__name__ + ":TOY_ADAPTER",
+    )
     bind_layers(UDP, Toy, dport=9999)
     bind_layers(Toy, Ether)
     globals().update(Toy=Toy, TOY_ADAPTER=ToyAdapter())
@@ -578,14 +673,20 @@ def test_a_new_encapsulation_needs_only_a_record_a_layer_and_an_adapter(no_debug
 
 
 # -- errors: the message reads right for every kind of reason ------------------------------
-@pytest.mark.parametrize("value, why, says", [
-    (1 << 24, "24 bits", "geneve.vni: value 16777216 does not fit in 24 bits"),
-    (9, "8 bytes", "geneve.vni: value 9 does not fit in 8 bytes"),
-    (0, "must be a positive number of payload bytes",
-     "geneve.vni: value 0 must be a positive number of payload bytes"),
-    (None, "is required: pass vni=", "geneve.vni is required: pass vni="),
-    ("x", "is not a number", "geneve.vni: value x is not a number"),
-])
+@pytest.mark.parametrize(
+    "value, why, says",
+    [
+        (1 << 24, "24 bits", "geneve.vni: value 16777216 does not fit in 24 bits"),
+        (9, "8 bytes", "geneve.vni: value 9 does not fit in 8 bytes"),
+        (
+            0,
+            "must be a positive number of payload bytes",
+            "geneve.vni: value 0 must be a positive number of payload bytes",
+        ),
+        (None, "is required: pass vni=", "geneve.vni is required: pass vni="),
+        ("x", "is not a number", "geneve.vni: value x is not a number"),
+    ],
+)
 def test_build_error_wording(value, why, says):
     assert str(BuildError("geneve", "vni", value, why)) == says
 
@@ -594,7 +695,6 @@ def test_build_error_wording(value, why, says):
 def test_decapsulate_reads_a_packet_built_here_as_its_bytes(kind):
     # Lengths (Opt Len, option Length, IP/UDP lengths) are still None before a build:
     # decapsulate reads the packet as a receiver would, from its bytes.
-    extras = {"options": [GeneveOptionOVN(ingress_port=1, egress_port=2)]} \
-        if kind == "geneve" else {}
+    extras = {"options": [GeneveOptionOVN(ingress_port=1, egress_port=2)]} if kind == "geneve" else {}
     inner, info = decapsulate(encapsulate(INNER, kind, vni=77, **extras))
     assert bytes(inner) == bytes(INNER) and info.vni == 77

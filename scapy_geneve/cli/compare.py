@@ -17,8 +17,7 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from scapy_geneve.cli._common import atomic_output
-from scapy_geneve.tunnels.compare import (DEFAULT_SIZES, MTU_RANGE, Comparison, EncapsulationRow,
-                                          compare)
+from scapy_geneve.tunnels.compare import DEFAULT_SIZES, MTU_RANGE, Comparison, EncapsulationRow, compare
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -35,23 +34,42 @@ def _sizes(text: str) -> List[int]:
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser(
-        "compare", help="Geneve, VXLAN, NVGRE, STT, L2TPv3 side by side (overhead, MTU, ...)",
+        "compare",
+        help="Geneve, VXLAN, NVGRE, STT, L2TPv3 side by side (overhead, MTU, ...)",
         description="Build the same inner frame in every encapsulation and compare header "
-                    "overhead, inner MTU, efficiency, identifier width, extensibility, "
-                    "stateless parsing, entropy source and transport. Every number is "
-                    "measured on packets actually built.")
-    p.add_argument("--inner-size", type=int, default=1400, metavar="N",
-                   help="inner IP packet size for the headline columns (default 1400)")
-    p.add_argument("--underlay", choices=("ipv4", "ipv6"), default="ipv4",
-                   help="outer IP version (default ipv4)")
-    p.add_argument("--mtu", type=int, default=1500, metavar="N",
-                   help="underlay IP MTU, %d..%d (default 1500)" % MTU_RANGE)
-    p.add_argument("--sizes", type=_sizes, metavar="N,N,...",
-                   help="inner sizes of the efficiency curve (default %s)"
-                        % ",".join(map(str, DEFAULT_SIZES)))
-    p.add_argument("--plot", metavar="FILE",
-                   help="write an efficiency-vs-inner-size plot; the suffix chooses the format "
-                        "(png, pdf, svg, ...; needs the 'plot' extra)")
+        "overhead, inner MTU, efficiency, identifier width, extensibility, "
+        "stateless parsing, entropy source and transport. Every number is "
+        "measured on packets actually built.",
+    )
+    p.add_argument(
+        "--inner-size",
+        type=int,
+        default=1400,
+        metavar="N",
+        help="inner IP packet size for the headline columns (default 1400)",
+    )
+    p.add_argument(
+        "--underlay", choices=("ipv4", "ipv6"), default="ipv4", help="outer IP version (default ipv4)"
+    )
+    p.add_argument(
+        "--mtu",
+        type=int,
+        default=1500,
+        metavar="N",
+        help="underlay IP MTU, %d..%d (default 1500)" % MTU_RANGE,
+    )
+    p.add_argument(
+        "--sizes",
+        type=_sizes,
+        metavar="N,N,...",
+        help="inner sizes of the efficiency curve (default %s)" % ",".join(map(str, DEFAULT_SIZES)),
+    )
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="write an efficiency-vs-inner-size plot; the suffix chooses the format "
+        "(png, pdf, svg, ...; needs the 'plot' extra)",
+    )
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=run)
 
@@ -71,19 +89,41 @@ def _stateless(row: EncapsulationRow) -> str:
 
 def format_table(cmp: Comparison) -> str:
     """The comparison as a fixed-width text table with a legend."""
-    head = ["encapsulation", "transport", "overhead", "inner MTU",
-            "eff@%d" % cmp.inner_size, "pkts@%d" % cmp.inner_size, "id bits",
-            "ext bytes", "stateless", "entropy"]
+    head = [
+        "encapsulation",
+        "transport",
+        "overhead",
+        "inner MTU",
+        "eff@%d" % cmp.inner_size,
+        "pkts@%d" % cmp.inner_size,
+        "id bits",
+        "ext bytes",
+        "stateless",
+        "entropy",
+    ]
     lines = [head]
     for r in cmp.rows:
         pkts = dict(r.segments_at).get(cmp.inner_size)
-        lines.append([r.name, r.transport, "%d B" % r.overhead, str(r.inner_mtu),
-                      _eff(r.efficiency, cmp.inner_size), "-" if pkts is None else str(pkts),
-                      str(r.id_bits), str(r.max_extension), _stateless(r),
-                      ", ".join(r.entropy) or "none"])
+        lines.append(
+            [
+                r.name,
+                r.transport,
+                "%d B" % r.overhead,
+                str(r.inner_mtu),
+                _eff(r.efficiency, cmp.inner_size),
+                "-" if pkts is None else str(pkts),
+                str(r.id_bits),
+                str(r.max_extension),
+                _stateless(r),
+                ", ".join(r.entropy) or "none",
+            ]
+        )
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
-    out = ["Underlay %s, MTU %d, inner packet %d bytes (inner Ethernet frame = +14)."
-           % (cmp.underlay.upper().replace("IPV", "IPv"), cmp.mtu, cmp.inner_size), ""]
+    out = [
+        "Underlay %s, MTU %d, inner packet %d bytes (inner Ethernet frame = +14)."
+        % (cmp.underlay.upper().replace("IPV", "IPv"), cmp.mtu, cmp.inner_size),
+        "",
+    ]
     for n, row in enumerate(lines):
         out.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
         if n == 0:
@@ -97,25 +137,31 @@ def format_table(cmp: Comparison) -> str:
     for row in grid:
         out.append("  ".join(cell.rjust(w2[i]) for i, cell in enumerate(row)))
     out.append("")
-    out.append("overhead: bytes added to the inner Ethernet frame (outer IP + transport + "
-               "tunnel header).")
-    out.append("inner MTU: largest inner IP packet sent without IP fragmentation; STT "
-               "segments its 64 KB frames like TCP.")
-    out.append("'-': does not fit the underlay MTU unfragmented. ext bytes: most bytes of "
-               "metadata the header can grow by.")
-    out.append("stateless: the inner frame is found from the wire alone (L2TPv3 needs the "
-               "per-session cookie length and sublayer);")
-    out.append("  '1st seg': only the first segment of a frame holds the inner headers (STT "
-               "continuation segments are frame bytes: per-frame reassembly state).")
+    out.append("overhead: bytes added to the inner Ethernet frame (outer IP + transport + tunnel header).")
+    out.append(
+        "inner MTU: largest inner IP packet sent without IP fragmentation; STT "
+        "segments its 64 KB frames like TCP."
+    )
+    out.append(
+        "'-': does not fit the underlay MTU unfragmented. ext bytes: most bytes of "
+        "metadata the header can grow by."
+    )
+    out.append(
+        "stateless: the inner frame is found from the wire alone (L2TPv3 needs the "
+        "per-session cookie length and sublayer);"
+    )
+    out.append(
+        "  '1st seg': only the first segment of a frame holds the inner headers (STT "
+        "continuation segments are frame bytes: per-frame reassembly state)."
+    )
     for r in cmp.rows:
         out.append("  %-15s %s" % (r.name + ":", r.extensibility))
     return "\n".join(out) + "\n"
 
 
 PLOT_EXTRA = "pip install 'scapy-geneve[plot]'"
-_STYLES = [("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("P", "--"),
-           ("X", "-."), ("*", ":")]
-_NUDGE_PT = 3.0            # display offset between coinciding lines, in points
+_STYLES = [("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("P", "--"), ("X", "-."), ("*", ":")]
+_NUDGE_PT = 3.0  # display offset between coinciding lines, in points
 
 
 class PlotError(Exception):
@@ -129,6 +175,7 @@ def _pyplot() -> Any:
         raise PlotError("--plot needs matplotlib, the 'plot' extra (%s)" % PLOT_EXTRA) from None
     matplotlib.use("Agg")
     from matplotlib import pyplot
+
     return pyplot
 
 
@@ -136,6 +183,7 @@ def plot_formats() -> Dict[str, str]:
     """The file suffixes matplotlib writes, with their names (needs the plot extra)."""
     _pyplot()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     return dict(FigureCanvasAgg.get_supported_filetypes())
 
 
@@ -144,9 +192,14 @@ def _plot_format(path: str) -> str:
     formats = plot_formats()
     suffix = os.path.splitext(path)[1].lstrip(".").lower()
     if suffix not in formats:
-        raise PlotError("%s: cannot plot to %s: the suffix chooses the format, one of %s"
-                        % (path, "a file without a suffix" if not suffix else "." + suffix,
-                           ", ".join("." + f for f in sorted(formats))))
+        raise PlotError(
+            "%s: cannot plot to %s: the suffix chooses the format, one of %s"
+            % (
+                path,
+                "a file without a suffix" if not suffix else "." + suffix,
+                ", ".join("." + f for f in sorted(formats)),
+            )
+        )
     return suffix
 
 
@@ -171,17 +224,22 @@ def _why_it_ends(r: EncapsulationRow, cmp: Comparison) -> Optional[str]:
     if not carried or carried[-1] == max(cmp.sizes):
         return None
     if r.kind == "stt":
-        return ("%s: ends at %d: a larger inner packet no longer fits one 64 KB STT frame"
-                % (r.name, carried[-1]))
-    return ("%s: ends at %d: an inner packet over %d bytes (+14 Ethernet, +%d overhead) "
-            "exceeds the %d-byte MTU and would need IP fragmentation"
-            % (r.name, carried[-1], r.inner_mtu, r.overhead, cmp.mtu))
+        return "%s: ends at %d: a larger inner packet no longer fits one 64 KB STT frame" % (
+            r.name,
+            carried[-1],
+        )
+    return (
+        "%s: ends at %d: an inner packet over %d bytes (+14 Ethernet, +%d overhead) "
+        "exceeds the %d-byte MTU and would need IP fragmentation"
+        % (r.name, carried[-1], r.inner_mtu, r.overhead, cmp.mtu)
+    )
 
 
 def efficiency_figure(cmp: Comparison) -> Any:
     """A matplotlib Figure: efficiency (%) against inner packet size, every row visible."""
     pyplot = _pyplot()
     from matplotlib.transforms import offset_copy
+
     fig, ax = pyplot.subplots(figsize=(9, 6.5))
     same = _coinciding(cmp.rows)
     for i, r in enumerate(cmp.rows):
@@ -190,25 +248,45 @@ def efficiency_figure(cmp: Comparison) -> Any:
         label, transform = r.name, ax.transData
         if r.name in same:
             twin, rank = same[r.name]
-            label = "%s (same values as %s; drawn %g pt higher)" % (r.name, twin,
-                                                                   _NUDGE_PT * rank)
+            label = "%s (same values as %s; drawn %g pt higher)" % (r.name, twin, _NUDGE_PT * rank)
             transform = offset_copy(ax.transData, fig=fig, y=_NUDGE_PT * rank, units="points")
-        line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, linestyle=dash,
-                        markersize=6, markerfacecolor="none", label=label, transform=transform)
+        (line,) = ax.plot(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            marker=marker,
+            linestyle=dash,
+            markersize=6,
+            markerfacecolor="none",
+            label=label,
+            transform=transform,
+        )
         if pts and _why_it_ends(r, cmp):
-            ax.plot([pts[-1][0]], [pts[-1][1]], marker="x", markersize=11, color=line.get_color(),
-                    transform=transform)
+            ax.plot(
+                [pts[-1][0]],
+                [pts[-1][1]],
+                marker="x",
+                markersize=11,
+                color=line.get_color(),
+                transform=transform,
+            )
     ax.set_xscale("log")
     ax.set_xlabel("inner IP packet size (bytes, log scale)")
     ax.set_ylabel("efficiency (inner IP bytes / outer IP bytes, %)")
-    ax.set_title("Encapsulation efficiency, %s underlay, MTU %d"
-                 % (cmp.underlay.replace("ipv", "IPv"), cmp.mtu))
+    ax.set_title(
+        "Encapsulation efficiency, %s underlay, MTU %d" % (cmp.underlay.replace("ipv", "IPv"), cmp.mtu)
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     notes = [n for n in (_why_it_ends(r, cmp) for r in cmp.rows) if n]
     if notes:
-        fig.text(0.01, 0.01, "Why lines end (x = the last size carried whole):\n"
-                 + "\n".join(notes), fontsize=7, va="bottom", ha="left")
+        fig.text(
+            0.01,
+            0.01,
+            "Why lines end (x = the last size carried whole):\n" + "\n".join(notes),
+            fontsize=7,
+            va="bottom",
+            ha="left",
+        )
         fig.subplots_adjust(bottom=0.1 + 0.02 * (len(notes) + 1), top=0.94)
     return fig
 
@@ -247,9 +325,8 @@ def run(args: argparse.Namespace) -> int:
             print("scapy-geneve compare: error: --plot %s" % problem, file=sys.stderr)
             return EXIT_ERROR
     try:
-        cmp = compare(inner_size=args.inner_size, underlay=args.underlay, mtu=args.mtu,
-                      sizes=args.sizes)
-    except ValueError as exc:   # BuildError is a ValueError; main() formats it too
+        cmp = compare(inner_size=args.inner_size, underlay=args.underlay, mtu=args.mtu, sizes=args.sizes)
+    except ValueError as exc:  # BuildError is a ValueError; main() formats it too
         print("scapy-geneve compare: error: %s" % exc, file=sys.stderr)
         return EXIT_ERROR
     if args.json:

@@ -54,8 +54,16 @@ import warnings
 from typing import Any, Callable, Dict, NamedTuple, Optional, Type
 
 from scapy.config import conf
-from scapy.fields import (BitField, BitFieldLenField, ConditionalField, PacketListField,
-                          ShortEnumField, ShortField, StrLenField, XIntField)
+from scapy.fields import (
+    BitField,
+    BitFieldLenField,
+    ConditionalField,
+    PacketListField,
+    ShortEnumField,
+    ShortField,
+    StrLenField,
+    XIntField,
+)
 from scapy.packet import Packet, bind_layers, bind_top_down
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
@@ -66,26 +74,60 @@ from scapy_geneve.consts import IPPROTO_L2TP, L2TP_PORT
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers._bind import bind_bottom_up_first
 
-__all__ = ["L2TPv3", "L2TPv3UDP", "L2TPv3Control", "L2TPv3AVP", "L2TPv3Layout",
-           "set_session_resolver", "set_control_hook", "resolve_session", "L2TPV3_AVP_TYPES",
-           "L2TPV3_MESSAGE_TYPES", "PW_TYPE_ETHERNET_VLAN", "PW_TYPE_ETHERNET"]
+__all__ = [
+    "L2TPv3",
+    "L2TPv3UDP",
+    "L2TPv3Control",
+    "L2TPv3AVP",
+    "L2TPv3Layout",
+    "set_session_resolver",
+    "set_control_hook",
+    "resolve_session",
+    "L2TPV3_AVP_TYPES",
+    "L2TPV3_MESSAGE_TYPES",
+    "PW_TYPE_ETHERNET_VLAN",
+    "PW_TYPE_ETHERNET",
+]
 
-PW_TYPE_ETHERNET_VLAN = 0x0004   # RFC 4719
-PW_TYPE_ETHERNET = 0x0005        # RFC 4719
-_ETHERNET_PW = (0, PW_TYPE_ETHERNET_VLAN, PW_TYPE_ETHERNET)   # 0: unknown, decode as Ethernet
+PW_TYPE_ETHERNET_VLAN = 0x0004  # RFC 4719
+PW_TYPE_ETHERNET = 0x0005  # RFC 4719
+_ETHERNET_PW = (0, PW_TYPE_ETHERNET_VLAN, PW_TYPE_ETHERNET)  # 0: unknown, decode as Ethernet
 
 L2TPV3_MESSAGE_TYPES = {
-    1: "SCCRQ", 2: "SCCRP", 3: "SCCCN", 4: "StopCCN", 6: "HELLO", 7: "OCRQ",
-    8: "OCRP", 9: "OCCN", 10: "ICRQ", 11: "ICRP", 12: "ICCN", 14: "CDN",
-    15: "WEN", 16: "SLI", 20: "ACK",
+    1: "SCCRQ",
+    2: "SCCRP",
+    3: "SCCCN",
+    4: "StopCCN",
+    6: "HELLO",
+    7: "OCRQ",
+    8: "OCRP",
+    9: "OCCN",
+    10: "ICRQ",
+    11: "ICRP",
+    12: "ICCN",
+    14: "CDN",
+    15: "WEN",
+    16: "SLI",
+    20: "ACK",
 }
 L2TPV3_AVP_TYPES = {
-    0: "Message Type", 1: "Result Code", 7: "Host Name", 8: "Vendor Name",
-    58: "Extended Vendor ID", 59: "Message Digest", 60: "Router ID",
-    61: "Assigned Control Connection ID", 62: "Pseudowire Capabilities List",
-    63: "Local Session ID", 64: "Remote Session ID", 65: "Assigned Cookie",
-    66: "Remote End ID", 68: "Pseudowire Type", 69: "L2-Specific Sublayer",
-    70: "Data Sequencing", 71: "Circuit Status",
+    0: "Message Type",
+    1: "Result Code",
+    7: "Host Name",
+    8: "Vendor Name",
+    58: "Extended Vendor ID",
+    59: "Message Digest",
+    60: "Router ID",
+    61: "Assigned Control Connection ID",
+    62: "Pseudowire Capabilities List",
+    63: "Local Session ID",
+    64: "Remote Session ID",
+    65: "Assigned Cookie",
+    66: "Remote End ID",
+    68: "Pseudowire Type",
+    69: "L2-Specific Sublayer",
+    70: "Data Sequencing",
+    71: "Circuit Status",
 }
 AVP_LOCAL_SESSION_ID, AVP_ASSIGNED_COOKIE = 63, 65
 AVP_PW_TYPE, AVP_L2SS = 68, 69
@@ -96,8 +138,8 @@ L2SS_FIELDS = ("l2ss_x", "l2ss_s", "l2ss_reserved", "l2ss_seq")
 class L2TPv3Layout(NamedTuple):
     """How a session's data is laid out: what the wire does not say."""
 
-    cookie_len: int = 0              # 0, 4 or 8 bytes
-    l2ss: bool = False               # Default L2-Specific Sublayer present
+    cookie_len: int = 0  # 0, 4 or 8 bytes
+    l2ss: bool = False  # Default L2-Specific Sublayer present
     pw_type: int = PW_TYPE_ETHERNET  # RFC 4719 Ethernet (5) or Ethernet VLAN (4)
 
 
@@ -171,7 +213,7 @@ def _has_l2ss(pkt: Packet) -> bool:
         return False
     if any(name in pkt.fields for name in L2SS_FIELDS):
         return True
-    cached = pkt.__dict__.get("_l2tpv3_layout")    # set by do_dissect only
+    cached = pkt.__dict__.get("_l2tpv3_layout")  # set by do_dissect only
     return cached is not None and cached[0] == pkt.session_id and cached[1].l2ss
 
 
@@ -196,8 +238,7 @@ class L2TPv3(Packet):
     ]
 
     @classmethod
-    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any,
-                      **kargs: Any) -> Type[Packet]:
+    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any, **kargs: Any) -> Type[Packet]:
         if _pkt is not None and len(_pkt) < 4:
             return conf.raw_layer
         return cls
@@ -205,22 +246,23 @@ class L2TPv3(Packet):
     def do_dissect(self, s: bytes) -> bytes:
         # The sublayer is 4 bytes; a shorter remainder stays payload (lossless).
         sid = int.from_bytes(s[:4], "big") if len(s) >= 4 else 0
-        self.__dict__.pop("_l2tpv3_layout", None)     # the table may have changed
+        self.__dict__.pop("_l2tpv3_layout", None)  # the table may have changed
         layout = _layout(self, sid)
         if sid and layout.l2ss and len(s) < 4 + layout.cookie_len + 4:
             self.raw_packet_cache_fields = {}
             self.fields["session_id"] = sid
-            cookie = s[4:4 + layout.cookie_len]
+            cookie = s[4 : 4 + layout.cookie_len]
             self.fields["cookie"] = cookie
-            self.raw_packet_cache = s[:4 + len(cookie)]
+            self.raw_packet_cache = s[: 4 + len(cookie)]
             self.explicit = 1
-            return s[4 + len(cookie):]
+            return s[4 + len(cookie) :]
         return super().do_dissect(s)
 
     def post_build(self, pkt: bytes, pay: bytes) -> bytes:
         if self.session_id != 0 and len(self.cookie or b"") not in (0, 4, 8):
-            raise BuildError("L2TPv3", "cookie", self.cookie, "has a length other than 0, 4 or 8 "
-                             "(RFC 3931 §4.1)")
+            raise BuildError(
+                "L2TPv3", "cookie", self.cookie, "has a length other than 0, 4 or 8 (RFC 3931 §4.1)"
+            )
         if not 0 <= self.session_id < 1 << 32:
             raise BuildError("L2TPv3", "session_id", self.session_id, "32 bits")
         return pkt + pay
@@ -250,14 +292,13 @@ class L2TPv3UDP(Packet):
     ]
 
     @classmethod
-    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any,
-                      **kargs: Any) -> Type[Packet]:
+    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any, **kargs: Any) -> Type[Packet]:
         if _pkt is None:
             return cls
         if len(_pkt) < 2 or _pkt[1] & 0x0F != 3:
-            return L2TP              # L2TPv2 (and L2F): Scapy's own layer, as before
+            return L2TP  # L2TPv2 (and L2F): Scapy's own layer, as before
         if _pkt[0] & 0x80:
-            return L2TPv3Control     # T=1: the control header starts here
+            return L2TPv3Control  # T=1: the control header starts here
         if len(_pkt) < 4:
             return conf.raw_layer
         return cls
@@ -271,19 +312,16 @@ class L2TPv3AVP(Packet):
         BitField("m", 0, 1),
         BitField("h", 0, 1),
         BitField("reserved", 0, 4),
-        BitFieldLenField("length", None, 10, length_of="value",
-                         adjust=lambda pkt, x: x + 6),
+        BitFieldLenField("length", None, 10, length_of="value", adjust=lambda pkt, x: x + 6),
         ShortField("vendor_id", 0),
         ShortEnumField("attr_type", 0, L2TPV3_AVP_TYPES),
         # A Length below 6 is malformed: keep the rest of the message as the
         # value so that nothing is lost.
-        StrLenField("value", b"",
-                    length_from=lambda pkt: pkt.length - 6 if pkt.length >= 6 else 1 << 20),
+        StrLenField("value", b"", length_from=lambda pkt: pkt.length - 6 if pkt.length >= 6 else 1 << 20),
     ]
 
     @classmethod
-    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any,
-                      **kargs: Any) -> Type[Packet]:
+    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any, **kargs: Any) -> Type[Packet]:
         if _pkt is not None and len(_pkt) < 6:
             return conf.raw_layer
         return cls
@@ -320,8 +358,7 @@ class L2TPv3Control(Packet):
     ]
 
     @classmethod
-    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any,
-                      **kargs: Any) -> Type[Packet]:
+    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any, **kargs: Any) -> Type[Packet]:
         if _pkt is not None and len(_pkt) < 12:
             return conf.raw_layer
         return cls
@@ -366,14 +403,25 @@ bind_layers(L2TPv3UDP, L2TPv3)
 
 
 # -- old import paths (before 0.2), kept for one release ---------------------------------
-_MOVED = ("L2TPv3Session", "SessionKey", "l2tpv3_session", "l2tpv3_forget", "l2tpv3_sessions",
-          "l2tpv3_lookup", "l2tpv3_default", "l2tpv3_learn")
+_MOVED = (
+    "L2TPv3Session",
+    "SessionKey",
+    "l2tpv3_session",
+    "l2tpv3_forget",
+    "l2tpv3_sessions",
+    "l2tpv3_lookup",
+    "l2tpv3_default",
+    "l2tpv3_learn",
+)
 
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED:
-        warnings.warn("scapy_geneve.layers.l2tpv3.%s moved to scapy_geneve.tunnels.l2tpv3 "
-                      "(the old path goes in the next release)" % name,
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "scapy_geneve.layers.l2tpv3.%s moved to scapy_geneve.tunnels.l2tpv3 "
+            "(the old path goes in the next release)" % name,
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(importlib.import_module("scapy_geneve.tunnels.l2tpv3"), name)
     raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -79,8 +79,7 @@ class NVGRE(GRE):
     ]
 
     @classmethod
-    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any,
-                      **kargs: Any) -> Type[Packet]:
+    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any, **kargs: Any) -> Type[Packet]:
         if _pkt is None or is_nvgre(_pkt):
             return cls
         # Not NVGRE-shaped: exactly what Scapy would have chosen.
@@ -97,13 +96,22 @@ class NVGRE(GRE):
         return super().self_build()
 
     def _check(self) -> None:
-        fixed = (("chksum_present", 0), ("routing_present", 0), ("key_present", 1),
-                 ("seqnum_present", 0), ("version", 0))
+        fixed = (
+            ("chksum_present", 0),
+            ("routing_present", 0),
+            ("key_present", 1),
+            ("seqnum_present", 0),
+            ("version", 0),
+        )
         for fname, want in fixed:
             if self.getfieldval(fname) != want:
-                raise BuildError("NVGRE", fname, self.getfieldval(fname),
-                                 "must be %d: RFC 7637 fixes C=0, K=1, S=0, Ver=0 "
-                                 "(use scapy's GRE for other GRE headers)" % want)
+                raise BuildError(
+                    "NVGRE",
+                    fname,
+                    self.getfieldval(fname),
+                    "must be %d: RFC 7637 fixes C=0, K=1, S=0, Ver=0 "
+                    "(use scapy's GRE for other GRE headers)" % want,
+                )
         if not 0 <= self.vsid < 1 << 24:
             raise BuildError("NVGRE", "vsid", self.vsid, "24 bits")
         if not 0 <= self.flowid < 1 << 8:

@@ -44,8 +44,7 @@ import warnings
 from typing import Any, Optional, Type
 
 from scapy.config import conf
-from scapy.fields import (BitField, ByteField, FlagsField, ShortField, StrField,
-                          XLongField, XShortField)
+from scapy.fields import BitField, ByteField, FlagsField, ShortField, StrField, XLongField, XShortField
 from scapy.packet import Packet, bind_bottom_up, bind_layers, bind_top_down
 from scapy.layers.inet import TCP
 from scapy.layers.l2 import Ether
@@ -56,9 +55,17 @@ __all__ = ["STT", "STTFragment", "STT_HDR_LEN", "STT_FLAGS"]
 
 STT_HDR_LEN = 18
 STT_TCP_HDR_LEN = 20
-STT_MAX_FRAME = 0xFFFF            # the frame length is the upper 16 bits of seq
-STT_FLAGS = ["csum_verified", "csum_partial", "ipv4", "tcp",
-             "reserved4", "reserved5", "reserved6", "reserved7"]
+STT_MAX_FRAME = 0xFFFF  # the frame length is the upper 16 bits of seq
+STT_FLAGS = [
+    "csum_verified",
+    "csum_partial",
+    "ipv4",
+    "tcp",
+    "reserved4",
+    "reserved5",
+    "reserved6",
+    "reserved7",
+]
 
 
 def _tcp_under(pkt: Optional[Packet]) -> Optional[TCP]:
@@ -83,8 +90,7 @@ class STT(Packet):
     ]
 
     @classmethod
-    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any,
-                      **kargs: Any) -> Type[Packet]:
+    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any, **kargs: Any) -> Type[Packet]:
         # The segment offset is in the TCP header below us: a continuation
         # segment carries frame bytes, not a header.
         tcp = _tcp_under(kargs.get("_underlayer"))
@@ -144,8 +150,10 @@ class STTFragment(Packet):
 
     def mysummary(self) -> str:
         return "STT fragment (offset=%s of %s, id=%s)" % (
-            self.offset, self.frame_length,
-            "0x%08x" % self.identifier if self.identifier is not None else None)
+            self.offset,
+            self.frame_length,
+            "0x%08x" % self.identifier if self.identifier is not None else None,
+        )
 
 
 # -- bindings -------------------------------------------------------------------------
@@ -158,14 +166,25 @@ bind_layers(STT, Ether)
 
 
 # -- old import paths (before 0.2), kept for one release ---------------------------------
-_MOVED = ("stt_segment", "stt_reassemble", "STTFrame", "STTIncomplete", "STTReassembly",
-          "STT_REASSEMBLY_TIMEOUT", "STT_MAX_PENDING", "outer_l3")
+_MOVED = (
+    "stt_segment",
+    "stt_reassemble",
+    "STTFrame",
+    "STTIncomplete",
+    "STTReassembly",
+    "STT_REASSEMBLY_TIMEOUT",
+    "STT_MAX_PENDING",
+    "outer_l3",
+)
 
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED:
-        warnings.warn("scapy_geneve.layers.stt.%s moved to scapy_geneve.offload.stt "
-                      "(the old path goes in the next release)" % name,
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "scapy_geneve.layers.stt.%s moved to scapy_geneve.offload.stt "
+            "(the old path goes in the next release)" % name,
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(importlib.import_module("scapy_geneve.offload.stt"), name)
     raise AttributeError("module %r has no attribute %r" % (__name__, name))

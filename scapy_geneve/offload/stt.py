@@ -32,8 +32,16 @@ from scapy_geneve.consts import STT_PORT
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers.stt import STT, STT_HDR_LEN, STT_MAX_FRAME, STT_TCP_HDR_LEN
 
-__all__ = ["stt_segment", "stt_reassemble", "STTFrame", "STTIncomplete", "STTReassembly",
-           "STT_REASSEMBLY_TIMEOUT", "STT_MAX_PENDING", "outer_l3"]
+__all__ = [
+    "stt_segment",
+    "stt_reassemble",
+    "STTFrame",
+    "STTIncomplete",
+    "STTReassembly",
+    "STT_REASSEMBLY_TIMEOUT",
+    "STT_MAX_PENDING",
+    "outer_l3",
+]
 
 
 # -- segmentation -------------------------------------------------------------------
@@ -46,8 +54,7 @@ def _infer_offload(inner: Packet) -> Tuple[int, int]:
     l4_offset = 0
     l3 = inner.getlayer(IP) or inner.getlayer(IPv6)
     if l3 is None:
-        raise BuildError("STT", "flags", "csum_partial",
-                         "needs an inner IPv4 or IPv6 header")
+        raise BuildError("STT", "flags", "csum_partial", "needs an inner IPv4 or IPv6 header")
     if isinstance(l3, IP):
         flags |= 0x04
     l4 = l3.getlayer(TCP) or l3.getlayer(UDP)
@@ -61,13 +68,27 @@ def _infer_offload(inner: Packet) -> Tuple[int, int]:
     return flags, l4_offset
 
 
-def stt_segment(frame: Union[Packet, bytes], context_id: int = 0, mss: Optional[int] = None,
-                *, src: str = "192.0.2.1", dst: str = "192.0.2.2",
-                sport: Optional[int] = None, identifier: Optional[int] = None,
-                mtu: int = 1500, csum_partial: bool = False, csum_verified: bool = False,
-                inner_mss: int = 0, vlan_id: Optional[int] = None, pcp: int = 0,
-                ip_id: int = 0, ttl: int = 64, tos: int = 0, df: bool = True,
-                dport: int = STT_PORT) -> List[Packet]:
+def stt_segment(
+    frame: Union[Packet, bytes],
+    context_id: int = 0,
+    mss: Optional[int] = None,
+    *,
+    src: str = "192.0.2.1",
+    dst: str = "192.0.2.2",
+    sport: Optional[int] = None,
+    identifier: Optional[int] = None,
+    mtu: int = 1500,
+    csum_partial: bool = False,
+    csum_verified: bool = False,
+    inner_mss: int = 0,
+    vlan_id: Optional[int] = None,
+    pcp: int = 0,
+    ip_id: int = 0,
+    ttl: int = 64,
+    tos: int = 0,
+    df: bool = True,
+    dport: int = STT_PORT,
+) -> List[Packet]:
     """The on-wire segments of one STT frame, as outer IP/IPv6 packets.
 
     FRAME is the inner Ethernet frame (or an ``STT()/Ether()`` packet to
@@ -100,15 +121,26 @@ def stt_segment(frame: Union[Packet, bytes], context_id: int = 0, mss: Optional[
             raise BuildError("STT", "vlan_id", vlan_id, "12 bits")
         if not 0 <= pcp < 8:
             raise BuildError("STT", "pcp", pcp, "3 bits")
-        stt_pkt = STT(flags=flags, l4_offset=l4_offset, mss=inner_mss,
-                      pcp=pcp if vlan_id is not None else 0,
-                      v=1 if vlan_id is not None else 0,
-                      vlan_id=vlan_id or 0, context_id=context_id) / inner
+        stt_pkt = (
+            STT(
+                flags=flags,
+                l4_offset=l4_offset,
+                mss=inner_mss,
+                pcp=pcp if vlan_id is not None else 0,
+                v=1 if vlan_id is not None else 0,
+                vlan_id=vlan_id or 0,
+                context_id=context_id,
+            )
+            / inner
+        )
     data = bytes(stt_pkt)
     if len(data) > STT_MAX_FRAME:
-        raise BuildError("STT", "frame length", len(data),
-                         "does not fit in 16 bits: the frame length is the upper "
-                         "half of the TCP sequence number")
+        raise BuildError(
+            "STT",
+            "frame length",
+            len(data),
+            "does not fit in 16 bits: the frame length is the upper half of the TCP sequence number",
+        )
     ip_hlen = 40 if ipv6 else 20
     if mss is None:
         mss = mtu - ip_hlen - STT_TCP_HDR_LEN
@@ -120,18 +152,25 @@ def stt_segment(frame: Union[Packet, bytes], context_id: int = 0, mss: Optional[
         raise BuildError("STT", "identifier", identifier, "32 bits")
     if sport is None:
         # Entropy from the inner headers (the bytes after the STT header).
-        sport = 49152 + zlib.crc32(data[STT_HDR_LEN:STT_HDR_LEN + 64]) % 16384
+        sport = 49152 + zlib.crc32(data[STT_HDR_LEN : STT_HDR_LEN + 64]) % 16384
     segments: List[Packet] = []
     for k, off in enumerate(range(0, len(data), mss)):
-        chunk = data[off:off + mss]
+        chunk = data[off : off + mss]
         last = off + mss >= len(data)
-        tcp = TCP(sport=sport, dport=dport, seq=(len(data) << 16) | off, ack=identifier,
-                  dataofs=5, flags="PA" if last else "A", window=0xFFFF, urgptr=0)
+        tcp = TCP(
+            sport=sport,
+            dport=dport,
+            seq=(len(data) << 16) | off,
+            ack=identifier,
+            dataofs=5,
+            flags="PA" if last else "A",
+            window=0xFFFF,
+            urgptr=0,
+        )
         if ipv6:
             outer: Packet = IPv6(src=src, dst=dst, hlim=ttl, tc=tos)
         else:
-            outer = IP(src=src, dst=dst, id=(ip_id + k) & 0xFFFF, ttl=ttl, tos=tos,
-                       flags="DF" if df else 0)
+            outer = IP(src=src, dst=dst, id=(ip_id + k) & 0xFFFF, ttl=ttl, tos=tos, flags="DF" if df else 0)
         wire = bytes(outer / tcp / Raw(chunk))
         segments.append(IPv6(wire) if ipv6 else IP(wire))
     return segments
@@ -188,11 +227,11 @@ class _Pending:
 
     total: int
     chunks: Dict[int, bytes] = field(default_factory=dict)
-    starts: List[int] = field(default_factory=list)   # sorted chunk offsets
+    starts: List[int] = field(default_factory=list)  # sorted chunk offsets
     received: int = 0
     count: int = 0
     ce: bool = False
-    last: float = 0.0                # capture time of the latest segment
+    last: float = 0.0  # capture time of the latest segment
 
     def clash(self, offset: int, data: bytes) -> Optional[str]:
         """Why [offset, offset+len) cannot be added, or None.
@@ -236,8 +275,8 @@ class _Pending:
         return holes
 
 
-STT_REASSEMBLY_TIMEOUT = 30.0     # seconds, as OVS (STT_FRAG_EXPIRE)
-STT_MAX_PENDING = 65536           # frames waiting for segments at once
+STT_REASSEMBLY_TIMEOUT = 30.0  # seconds, as OVS (STT_FRAG_EXPIRE)
+STT_MAX_PENDING = 65536  # frames waiting for segments at once
 
 
 def outer_l3(pkt: Packet) -> Optional[Packet]:
@@ -256,7 +295,7 @@ def _segment_parts(pkt: Packet, port: int) -> Tuple[Optional[Packet], Optional[b
     if l3 is None:
         return None, None, "no outer IP header"
     if isinstance(l3, IP) and (l3.len is None or l3.ihl is None):
-        l3 = IP(bytes(l3))           # a packet built here, not yet on the wire
+        l3 = IP(bytes(l3))  # a packet built here, not yet on the wire
     elif isinstance(l3, IPv6) and l3.plen is None:
         l3 = IPv6(bytes(l3))
     if isinstance(l3, IP):
@@ -264,11 +303,11 @@ def _segment_parts(pkt: Packet, port: int) -> Tuple[Optional[Packet], Optional[b
             return None, None, "not TCP"
         if l3.frag or l3.flags.MF:
             return None, None, "IP fragment (defragment first)"
-        body = bytes(l3.payload)[:max(0, int(l3.len) - int(l3.ihl) * 4)]
+        body = bytes(l3.payload)[: max(0, int(l3.len) - int(l3.ihl) * 4)]
     else:
         if l3.nh != 6:
             return None, None, "not TCP (IPv6 extension headers are not supported)"
-        body = bytes(l3.payload)[:int(l3.plen)]
+        body = bytes(l3.payload)[: int(l3.plen)]
     if len(body) < STT_TCP_HDR_LEN:
         return None, None, "truncated TCP header"
     if int.from_bytes(body[2:4], "big") != port:
@@ -309,8 +348,14 @@ def _parse_segment(pkt: Packet, port: int, verify_checksum: bool) -> Union[_Segm
         return "empty segment"
     if offset + len(data) > total:
         return "offset %d + length %d runs past the frame length %d" % (offset, len(data), total)
-    return _Segment((str(l3.src), str(l3.dst), ident), total, offset, data, _ecn_ce(l3),
-                    float(getattr(pkt, "time", 0.0) or 0.0))
+    return _Segment(
+        (str(l3.src), str(l3.dst), ident),
+        total,
+        offset,
+        data,
+        _ecn_ce(l3),
+        float(getattr(pkt, "time", 0.0) or 0.0),
+    )
 
 
 class _Reassembler:
@@ -320,14 +365,15 @@ class _Reassembler:
         self.timeout = timeout
         self.max_pending = max_pending
         self.result = STTReassembly()
-        self.pending: Dict[Key, _Pending] = {}     # least recently fed first
+        self.pending: Dict[Key, _Pending] = {}  # least recently fed first
         # Completed frames: key -> (length, {offset: crc32 of the chunk}, capture time).
         self.done: Dict[Key, Tuple[int, Dict[int, int], float]] = {}
 
     def give_up(self, key: Key, expired: bool = True) -> None:
         state = self.pending.pop(key)
-        self.result.incomplete.append(STTIncomplete(key[0], key[1], key[2], state.total,
-                                                    state.received, state.holes(), expired))
+        self.result.incomplete.append(
+            STTIncomplete(key[0], key[1], key[2], state.total, state.received, state.holes(), expired)
+        )
 
     def expire(self, now: float) -> None:
         """Give up frames idle past the timeout (both tables are oldest first: O(1))."""
@@ -346,11 +392,11 @@ class _Reassembler:
         length, crcs, _ = finished
         if length == seg.total and crcs.get(seg.offset) == zlib.crc32(seg.data):
             return True
-        del self.done[seg.key]          # the identifier is reused: a new frame
+        del self.done[seg.key]  # the identifier is reused: a new frame
         return False
 
     def state_for(self, seg: _Segment) -> _Pending:
-        state = self.pending.pop(seg.key, None)   # re-inserted: most recently fed last
+        state = self.pending.pop(seg.key, None)  # re-inserted: most recently fed last
         if state is None:
             state = _Pending(seg.total)
             while len(self.pending) >= self.max_pending:
@@ -362,13 +408,17 @@ class _Reassembler:
     def feed(self, index: int, seg: _Segment) -> None:
         self.expire(seg.time)
         if self.replayed(seg):
-            self.result.dropped.append((index, "duplicate segment of an already "
-                                        "reassembled frame"))
+            self.result.dropped.append((index, "duplicate segment of an already reassembled frame"))
             return
         state = self.state_for(seg)
         if state.total != seg.total:
-            self.result.dropped.append((index, "frame length %d differs from %d in earlier "
-                                        "segments of this frame" % (seg.total, state.total)))
+            self.result.dropped.append(
+                (
+                    index,
+                    "frame length %d differs from %d in earlier "
+                    "segments of this frame" % (seg.total, state.total),
+                )
+            )
             return
         why = state.clash(seg.offset, seg.data)
         if why is not None:
@@ -377,11 +427,11 @@ class _Reassembler:
         state.add(seg.offset, seg.data, seg.ce)
         if state.received == state.total:
             key = seg.key
-            self.result.frames.append(STTFrame(key[0], key[1], key[2], STT(state.frame()),
-                                               state.count, state.ce))
+            self.result.frames.append(
+                STTFrame(key[0], key[1], key[2], STT(state.frame()), state.count, state.ce)
+            )
             del self.pending[key]
-            self.done[key] = (state.total, {o: zlib.crc32(c) for o, c in state.chunks.items()},
-                              seg.time)
+            self.done[key] = (state.total, {o: zlib.crc32(c) for o, c in state.chunks.items()}, seg.time)
 
     def finish(self) -> STTReassembly:
         for key in list(self.pending):
@@ -389,9 +439,14 @@ class _Reassembler:
         return self.result
 
 
-def stt_reassemble(segments: Iterable[Packet], *, verify_checksum: bool = True,
-                   port: int = STT_PORT, timeout: Optional[float] = STT_REASSEMBLY_TIMEOUT,
-                   max_pending: int = STT_MAX_PENDING) -> STTReassembly:
+def stt_reassemble(
+    segments: Iterable[Packet],
+    *,
+    verify_checksum: bool = True,
+    port: int = STT_PORT,
+    timeout: Optional[float] = STT_REASSEMBLY_TIMEOUT,
+    max_pending: int = STT_MAX_PENDING,
+) -> STTReassembly:
     """Rebuild STT frames from captured segments (any order), by the draft's rules.
 
     Key: (outer source, outer destination, identifier = TCP ack).  A segment
@@ -428,8 +483,10 @@ def stt_reassemble(segments: Iterable[Packet], *, verify_checksum: bool = True,
 
 def _tcp_checksum(l3: Packet, body: bytes) -> int:
     """The folded sum of the pseudo-header and BODY: 0 when BODY's checksum is right."""
-    total = csum_add(pseudo_header_sum(inet_pton_any(str(l3.src)), inet_pton_any(str(l3.dst)),
-                                       6, len(body)), csum_block(body))
+    total = csum_add(
+        pseudo_header_sum(inet_pton_any(str(l3.src)), inet_pton_any(str(l3.dst)), 6, len(body)),
+        csum_block(body),
+    )
     return csum_fold(total)
 
 

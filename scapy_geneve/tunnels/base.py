@@ -16,8 +16,7 @@ from scapy_geneve import registry
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers.geneve import flow_sport
 
-__all__ = ["TunnelInfo", "NotATunnel", "Outer", "Adapter", "entropy_sport", "ENTROPY_LOW",
-           "ENTROPY_HIGH"]
+__all__ = ["TunnelInfo", "NotATunnel", "Outer", "Adapter", "entropy_sport", "ENTROPY_LOW", "ENTROPY_HIGH"]
 
 ENTROPY_LOW, ENTROPY_HIGH = 49152, 65535
 
@@ -46,20 +45,20 @@ class TunnelInfo:
 
     kind: str
     vni: int
-    underlay: str = "ipv4"                 # "ipv4" or "ipv6"
+    underlay: str = "ipv4"  # "ipv4" or "ipv6"
     outer_src: str = ""
     outer_dst: str = ""
-    transport: str = ""                    # "udp", "gre", "tcp" or "ip"
+    transport: str = ""  # "udp", "gre", "tcp" or "ip"
     sport: Optional[int] = None
     dport: Optional[int] = None
-    overhead: int = 0                      # outer L3 + transport + tunnel header bytes
+    overhead: int = 0  # outer L3 + transport + tunnel header bytes
     # The outer IP header, as received (params() rebuilds it)
-    ttl: int = 64                          # IPv4 TTL / IPv6 Hop Limit
-    tos: int = 0                           # IPv4 TOS / IPv6 Traffic Class, ECN included
+    ttl: int = 64  # IPv4 TTL / IPv6 Hop Limit
+    tos: int = 0  # IPv4 TOS / IPv6 Traffic Class, ECN included
     ip_id: int = 0
     df: bool = True
-    flow_label: Optional[int] = None       # IPv6 only
-    udp_checksum: Optional[bool] = None    # False: the UDP checksum was zero
+    flow_label: Optional[int] = None  # IPv6 only
+    udp_checksum: Optional[bool] = None  # False: the UDP checksum was zero
     #: Reserved header fields that were not zero, by field name (rebuilt as received).
     reserved: Dict[str, int] = field(default_factory=dict)
     # Geneve (``oam`` is also VXLAN-GPE's O bit)
@@ -72,7 +71,7 @@ class TunnelInfo:
     dont_learn: bool = False
     policy_applied: bool = False
     next_protocol: Optional[int] = None
-    bum: bool = False                      # VXLAN-GPE B bit (ingress-replicated BUM)
+    bum: bool = False  # VXLAN-GPE B bit (ingress-replicated BUM)
     # NVGRE
     flowid: Optional[int] = None
     # STT
@@ -85,9 +84,9 @@ class TunnelInfo:
     segments: int = 0
     # L2TPv3
     cookie: Optional[bytes] = None
-    sequence: Optional[int] = None         # Default L2SS sequence number (S=1)
+    sequence: Optional[int] = None  # Default L2SS sequence number (S=1)
     l2ss: bool = False
-    l2tp_transport: Optional[str] = None   # "ip" or "udp"
+    l2tp_transport: Optional[str] = None  # "ip" or "udp"
 
     @property
     def vsid(self) -> int:
@@ -112,13 +111,19 @@ class TunnelInfo:
         Not carried: IPv4 options and IPv6 extension headers, an outer
         Ethernet header (``ether=``), and checksums that were wrong.
         """
-        out: Dict[str, Any] = {"vni": self.vni, "src": self.outer_src, "dst": self.outer_dst,
-                               "ttl": self.ttl, "tos": self.tos & 0xFC, "ecn": self.tos & 0x03}
+        out: Dict[str, Any] = {
+            "vni": self.vni,
+            "src": self.outer_src,
+            "dst": self.outer_dst,
+            "ttl": self.ttl,
+            "tos": self.tos & 0xFC,
+            "ecn": self.tos & 0x03,
+        }
         if self.underlay == "ipv6":
             out["flow_label"] = self.flow_label
         else:
             out.update(ip_id=self.ip_id, df=self.df)
-        if self.udp_checksum is not None:        # computed or zero, as received
+        if self.udp_checksum is not None:  # computed or zero, as received
             out["udp_checksum"] = self.udp_checksum
             if self.underlay == "ipv6" and not self.udp_checksum:
                 out["udp6_zero_checksum"] = True
@@ -151,14 +156,20 @@ class Outer:
         want = checksum_default if self.udp_checksum is None else self.udp_checksum
         if self.version == 6 and not want:
             if self.udp_checksum is None:
-                want = True          # RFC 6935/6936: IPv6 zero checksums are opt-in
+                want = True  # RFC 6935/6936: IPv6 zero checksums are opt-in
             elif not self.udp6_zero_checksum:
-                raise BuildError(kind, "udp_checksum", 0,
-                                 "is not allowed over IPv6 unless udp6_zero_checksum=True "
-                                 "(RFC 6936: only for tunnels configured for it)")
-        return UDP(sport=sport if self.sport is None else self.sport,
-                   dport=dport if self.dport is None else self.dport,
-                   chksum=None if want else 0)
+                raise BuildError(
+                    kind,
+                    "udp_checksum",
+                    0,
+                    "is not allowed over IPv6 unless udp6_zero_checksum=True "
+                    "(RFC 6936: only for tunnels configured for it)",
+                )
+        return UDP(
+            sport=sport if self.sport is None else self.sport,
+            dport=dport if self.dport is None else self.dport,
+            chksum=None if want else 0,
+        )
 
 
 class Adapter:
@@ -183,8 +194,9 @@ class Adapter:
     def check_identifier(self, value: int) -> None:
         """Refuse an identifier the kind reserves (the width is checked already)."""
 
-    def encapsulate(self, inner: Packet, ident: int, outer: Outer,
-                    params: Dict[str, Any]) -> Union[Packet, List[Packet]]:
+    def encapsulate(
+        self, inner: Packet, ident: int, outer: Outer, params: Dict[str, Any]
+    ) -> Union[Packet, List[Packet]]:
         """The outer packet(s) for INNER; pop the keywords used from PARAMS."""
         raise NotImplementedError
 
@@ -208,8 +220,13 @@ class Adapter:
         """Write ``reserved={field: value}`` into HEADER (negative tests, exact rebuilds)."""
         for name, value in dict(params.pop("reserved", None) or {}).items():
             if name not in self.reserved_fields:
-                raise BuildError(self.kind, "reserved", name, "is not a reserved field of %s "
-                                 "(one of %s)" % (self.kind, ", ".join(self.reserved_fields)))
+                raise BuildError(
+                    self.kind,
+                    "reserved",
+                    name,
+                    "is not a reserved field of %s "
+                    "(one of %s)" % (self.kind, ", ".join(self.reserved_fields)),
+                )
             header.setfieldval(name, value)
 
     def read_reserved(self, header: Packet, info: TunnelInfo) -> None:

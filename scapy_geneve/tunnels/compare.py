@@ -42,14 +42,15 @@ from scapy.layers.l2 import Ether
 from scapy_geneve import registry
 from scapy_geneve.errors import BuildError, GeneveError
 from scapy_geneve.layers.geneve import GeneveOption
-from scapy_geneve.layers.geneve_options import (GeneveOptionGWLBAttachmentID,
-                                                GeneveOptionGWLBEndpointID,
-                                                GeneveOptionGWLBFlowCookie)
+from scapy_geneve.layers.geneve_options import (
+    GeneveOptionGWLBAttachmentID,
+    GeneveOptionGWLBEndpointID,
+    GeneveOptionGWLBFlowCookie,
+)
 from scapy_geneve.layers.l2tpv3 import L2TPv3Layout, set_session_resolver
 from scapy_geneve.tunnels.tunnel import decapsulate, encapsulate
 
-__all__ = ["compare", "Comparison", "EncapsulationRow", "DEFAULT_SIZES", "VARIANTS",
-           "MAX_INNER_SIZE"]
+__all__ = ["compare", "Comparison", "EncapsulationRow", "DEFAULT_SIZES", "VARIANTS", "MAX_INNER_SIZE"]
 
 DEFAULT_SIZES = (64, 128, 256, 512, 1024, 1280, 1400, 1450, 1500, 4000, 9000)
 
@@ -86,7 +87,7 @@ class EncapsulationRow:
     efficiency: List[Tuple[int, Optional[float]]]
     id_bits: int
     id_field: str
-    header_len: int            # the fixed tunnel header (registry), after UDP/TCP/IP
+    header_len: int  # the fixed tunnel header (registry), after UDP/TCP/IP
     max_extension: int
     extensibility: str
     stateless: bool
@@ -108,11 +109,18 @@ class Comparison:
     def as_dict(self) -> Dict[str, Any]:
         """A JSON-ready dict of the whole comparison."""
         return {
-            "underlay": self.underlay, "mtu": self.mtu, "inner_size": self.inner_size,
+            "underlay": self.underlay,
+            "mtu": self.mtu,
+            "inner_size": self.inner_size,
             "sizes": list(self.sizes),
-            "rows": [dict(r.__dict__, efficiency=[[s, e] for s, e in r.efficiency],
-                          segments_at=[[s, n] for s, n in r.segments_at])
-                     for r in self.rows],
+            "rows": [
+                dict(
+                    r.__dict__,
+                    efficiency=[[s, e] for s, e in r.efficiency],
+                    segments_at=[[s, n] for s, n in r.segments_at],
+                )
+                for r in self.rows
+            ],
         }
 
 
@@ -126,12 +134,11 @@ def _check_size(size: int, what: str = "inner_size", version: int = 4) -> None:
     if not isinstance(size, int) or isinstance(size, bool):
         raise BuildError("compare", what, size, "must be an integer")
     if size < hdr:
-        raise BuildError("compare", what, size,
-                         "is below %d, the inner IP + UDP headers" % hdr)
+        raise BuildError("compare", what, size, "is below %d, the inner IP + UDP headers" % hdr)
     if size > MAX_INNER_SIZE:
-        raise BuildError("compare", what, size,
-                         "is over %d, the largest IP packet (16-bit Total Length)"
-                         % MAX_INNER_SIZE)
+        raise BuildError(
+            "compare", what, size, "is over %d, the largest IP packet (16-bit Total Length)" % MAX_INNER_SIZE
+        )
 
 
 def _inner(size: int, sport: int = 40000, version: int = 4) -> Packet:
@@ -143,16 +150,22 @@ def _inner(size: int, sport: int = 40000, version: int = 4) -> Packet:
     else:
         l3 = IP(src="10.1.0.1", dst="10.1.0.2")
         hdr = 20 + 8
-    return (Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / l3 /
-            UDP(sport=sport, dport=4791) / Raw(b"\x00" * (size - hdr)))
+    return (
+        Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22")
+        / l3
+        / UDP(sport=sport, dport=4791)
+        / Raw(b"\x00" * (size - hdr))
+    )
 
 
 def _params(kwargs: Dict[str, Any]) -> Dict[str, Any]:
     out = dict(kwargs)
     if out.get("options") == "gwlb":
-        out["options"] = [GeneveOptionGWLBEndpointID(endpoint_id=0x0123456789ABCDEF),
-                          GeneveOptionGWLBAttachmentID(attachment_id=0x1122334455667788),
-                          GeneveOptionGWLBFlowCookie(flow_cookie=0xCAFEF00D)]
+        out["options"] = [
+            GeneveOptionGWLBEndpointID(endpoint_id=0x0123456789ABCDEF),
+            GeneveOptionGWLBAttachmentID(attachment_id=0x1122334455667788),
+            GeneveOptionGWLBFlowCookie(flow_cookie=0xCAFEF00D),
+        ]
     return out
 
 
@@ -161,8 +174,9 @@ def _wire(outer: Any) -> List[int]:
     return [len(bytes(p)) for p in packets]
 
 
-def _build(kind: str, inner: Packet, underlay: str, kwargs: Dict[str, Any],
-           vni: int = 0x1234, mtu: int = 1500) -> Any:
+def _build(
+    kind: str, inner: Packet, underlay: str, kwargs: Dict[str, Any], vni: int = 0x1234, mtu: int = 1500
+) -> Any:
     params = _params(kwargs)
     if kind == "stt":
         params.setdefault("mtu", mtu)
@@ -185,8 +199,7 @@ def _transport(outer: Packet) -> str:
     if isinstance(nxt, TCP):
         return "TCP %d" % nxt.dport
     proto = int(l3.proto) if isinstance(l3, IP) else int(l3.nh)
-    names = [rec.title for rec in registry.records() if rec.ip_protocol == proto
-             and not rec.ports]
+    names = [rec.title for rec in registry.records() if rec.ip_protocol == proto and not rec.ports]
     return "IP %d" % proto + (" (%s)" % names[0] if names else "")
 
 
@@ -212,8 +225,11 @@ def _entropy(kind: str, underlay: str, kwargs: Dict[str, Any]) -> List[str]:
     flows = [_build(kind, _inner(200, sport=40000 + i), underlay, kwargs) for i in range(8)]
     first = [f[0] if isinstance(f, list) else f for f in flows]
     tables = [_outer_fields(_ip_class(underlay)(bytes(p))) for p in first]
-    return [key for key in tables[0] if key.split(".", 1)[1] not in _IGNORED_FIELDS
-            and len({repr(t.get(key)) for t in tables}) > 1]
+    return [
+        key
+        for key in tables[0]
+        if key.split(".", 1)[1] not in _IGNORED_FIELDS and len({repr(t.get(key)) for t in tables}) > 1
+    ]
 
 
 @contextmanager
@@ -238,8 +254,7 @@ def _stateless(kind: str, underlay: str, kwargs: Dict[str, Any]) -> bool:
         for l2ss in (False, True):
             with _sessions_laid_out(cookie_len, l2ss):
                 try:
-                    got, _ = decapsulate([cls(w) for w in wires] if len(wires) > 1
-                                         else cls(wires[0]))
+                    got, _ = decapsulate([cls(w) for w in wires] if len(wires) > 1 else cls(wires[0]))
                     seen.add(bytes(got))
                 except Exception:  # noqa: BLE001 - a wrong layout may not parse at all
                     seen.add(b"<unparsable>")
@@ -248,7 +263,7 @@ def _stateless(kind: str, underlay: str, kwargs: Dict[str, Any]) -> bool:
 
 def _carries_flow(wire: bytes, cls: type, sport: int) -> bool:
     """Does the packet WIRE hold the inner flow's UDP header (source port SPORT)?"""
-    layer = cls(wire).payload                        # below the outer IP header
+    layer = cls(wire).payload  # below the outer IP header
     while not isinstance(layer, NoPayload):
         if isinstance(layer, UDP) and int(layer.sport) == sport:
             return True
@@ -256,8 +271,7 @@ def _carries_flow(wire: bytes, cls: type, sport: int) -> bool:
     return False
 
 
-def _inner_in_every_packet(kind: str, underlay: str, kwargs: Dict[str, Any],
-                           mtu: int) -> bool:
+def _inner_in_every_packet(kind: str, underlay: str, kwargs: Dict[str, Any], mtu: int) -> bool:
     """Does each wire packet of a frame carry the inner IP/UDP headers?
 
     The frame is the largest one the kind sends without IP fragmentation, or
@@ -272,29 +286,32 @@ def _inner_in_every_packet(kind: str, underlay: str, kwargs: Dict[str, Any],
     built = _build(kind, _inner(size, sport=40123), underlay, kwargs, mtu=mtu)
     cookie = kwargs.get("cookie", b"")
     with _sessions_laid_out(len(cookie), False):
-        return all(_carries_flow(bytes(w), _ip_class(underlay), 40123)
-                   for w in (built if isinstance(built, list) else [built]))
+        return all(
+            _carries_flow(bytes(w), _ip_class(underlay), 40123)
+            for w in (built if isinstance(built, list) else [built])
+        )
 
 
 def _max_extension(kind: str, underlay: str) -> int:
     inner = _inner(200)
-    base = sum(_wire(_build(kind, inner, underlay,
-                            {"transport": "ip"} if kind == "l2tpv3" else {})))
+    base = sum(_wire(_build(kind, inner, underlay, {"transport": "ip"} if kind == "l2tpv3" else {})))
     if kind == "geneve":
         # Fill Opt Len: 63 words as two options (128 + 124 bytes).
-        opts = [GeneveOption(classid=0xFF00, type=1, data=b"\x00" * 124),
-                GeneveOption(classid=0xFF00, type=2, data=b"\x00" * 120)]
+        opts = [
+            GeneveOption(classid=0xFF00, type=1, data=b"\x00" * 124),
+            GeneveOption(classid=0xFF00, type=2, data=b"\x00" * 120),
+        ]
         grown = sum(_wire(_build(kind, inner, underlay, {"options": opts})))
     elif kind == "l2tpv3":
-        grown = sum(_wire(_build(kind, inner, underlay,
-                                 {"transport": "ip", "cookie": b"\x00" * 8, "sequence": 1})))
+        grown = sum(
+            _wire(_build(kind, inner, underlay, {"transport": "ip", "cookie": b"\x00" * 8, "sequence": 1}))
+        )
     else:
         grown = base
     return grown - base
 
 
-def _measured_id_bits(rec: registry.Encapsulation, underlay: str,
-                      kwargs: Dict[str, Any]) -> int:
+def _measured_id_bits(rec: registry.Encapsulation, underlay: str, kwargs: Dict[str, Any]) -> int:
     """The registry's identifier width, proved by building the largest value and one more."""
     inner = _inner(100)
     _build(rec.name, inner, underlay, kwargs, vni=rec.id_max)
@@ -302,22 +319,24 @@ def _measured_id_bits(rec: registry.Encapsulation, underlay: str,
         _build(rec.name, inner, underlay, kwargs, vni=rec.id_max + 1)
     except BuildError:
         return rec.id_bits
-    raise GeneveError("compare: %s accepted identifier %d, over the %d bits the registry "
-                      "gives %s" % (rec.name, rec.id_max + 1, rec.id_bits, rec.id_name))
+    raise GeneveError(
+        "compare: %s accepted identifier %d, over the %d bits the registry "
+        "gives %s" % (rec.name, rec.id_max + 1, rec.id_bits, rec.id_name)
+    )
 
 
 def _stt_largest_inner(kind: str, underlay: str, kwargs: Dict[str, Any]) -> int:
     """The largest inner IP packet one STT frame (64 KB) carries."""
     frame = sum(_wire(_build(kind, _inner(200), underlay, kwargs, mtu=1 << 17)))
-    per_frame = frame - 200 - (40 if underlay == "ipv6" else 20) - 20   # one segment
-    return MAX_INNER_SIZE - per_frame      # STT header + inner Ethernet within 64 KB
+    per_frame = frame - 200 - (40 if underlay == "ipv6" else 20) - 20  # one segment
+    return MAX_INNER_SIZE - per_frame  # STT header + inner Ethernet within 64 KB
 
 
 def _inner_mtu(kind: str, underlay: str, kwargs: Dict[str, Any], mtu: int) -> int:
     """The largest inner IP packet sent whole (STT: in one frame); proved by building."""
     if kind == "stt":
         best = _stt_largest_inner(kind, underlay, kwargs)
-        _build(kind, _inner(best), underlay, kwargs, mtu=mtu)          # fits
+        _build(kind, _inner(best), underlay, kwargs, mtu=mtu)  # fits
         try:
             _build(kind, _inner(best + 1), underlay, kwargs, mtu=mtu)
         except BuildError:
@@ -328,14 +347,16 @@ def _inner_mtu(kind: str, underlay: str, kwargs: Dict[str, Any], mtu: int) -> in
     best = min(mtu - overhead, MAX_INNER_SIZE)
     built = _wire(_build(kind, _inner(best), underlay, kwargs))[0]
     if built != best + overhead:
-        raise GeneveError("compare: a %d-byte inner packet in %s made a %d-byte packet, "
-                          "not %d" % (best, kind, built, best + overhead))
+        raise GeneveError(
+            "compare: a %d-byte inner packet in %s made a %d-byte packet, "
+            "not %d" % (best, kind, built, best + overhead)
+        )
     return best
 
 
-def _curve(kind: str, underlay: str, kwargs: Dict[str, Any], mtu: int, overhead: int,
-           sizes: Sequence[int]) -> Tuple[List[Tuple[int, Optional[float]]],
-                                          List[Tuple[int, int]]]:
+def _curve(
+    kind: str, underlay: str, kwargs: Dict[str, Any], mtu: int, overhead: int, sizes: Sequence[int]
+) -> Tuple[List[Tuple[int, Optional[float]]], List[Tuple[int, int]]]:
     """Efficiency per inner size (None: not carried whole), and packets per frame."""
     curve: List[Tuple[int, Optional[float]]] = []
     segs: List[Tuple[int, int]] = []
@@ -348,42 +369,55 @@ def _curve(kind: str, underlay: str, kwargs: Dict[str, Any], mtu: int, overhead:
         try:
             lengths = _wire(_build(kind, _inner(size), underlay, kwargs, mtu=mtu))
         except BuildError:
-            curve.append((size, None))       # STT: the frame is over 64 KB
+            curve.append((size, None))  # STT: the frame is over 64 KB
             continue
         if max(lengths) > mtu:
-            curve.append((size, None))       # would need IP fragmentation
+            curve.append((size, None))  # would need IP fragmentation
             continue
         curve.append((size, round(size / sum(lengths), 4)))
         segs.append((size, len(lengths)))
     return curve, segs
 
 
-def _row(name: str, kind: str, kwargs: Dict[str, Any], underlay: str, mtu: int,
-         sizes: Sequence[int]) -> EncapsulationRow:
+def _row(
+    name: str, kind: str, kwargs: Dict[str, Any], underlay: str, mtu: int, sizes: Sequence[int]
+) -> EncapsulationRow:
     rec = registry.get(kind)
     first = _build(kind, _inner(200), underlay, kwargs, mtu=mtu)
     first = first[0] if isinstance(first, list) else first
     frame = _wire(_build(kind, _inner(200), underlay, kwargs, mtu=1 << 17))
-    overhead = frame[0] - (200 + 14)               # bytes added to the inner frame
+    overhead = frame[0] - (200 + 14)  # bytes added to the inner frame
     curve, segs = _curve(kind, underlay, kwargs, mtu, overhead, sizes)
     return EncapsulationRow(
-        name=name, kind=kind, transport=_transport(first), overhead=overhead,
-        inner_mtu=_inner_mtu(kind, underlay, kwargs, mtu), efficiency=curve,
+        name=name,
+        kind=kind,
+        transport=_transport(first),
+        overhead=overhead,
+        inner_mtu=_inner_mtu(kind, underlay, kwargs, mtu),
+        efficiency=curve,
         id_bits=_measured_id_bits(rec, underlay, kwargs),
         id_field="%s.%s" % (rec.load_layer().__name__, rec.id_name),
-        header_len=rec.header_len, max_extension=_max_extension(kind, underlay),
-        extensibility=_EXTENSIBILITY[kind], stateless=_stateless(kind, underlay, kwargs),
+        header_len=rec.header_len,
+        max_extension=_max_extension(kind, underlay),
+        extensibility=_EXTENSIBILITY[kind],
+        stateless=_stateless(kind, underlay, kwargs),
         inner_in_every_packet=_inner_in_every_packet(kind, underlay, kwargs, mtu),
-        entropy=_entropy(kind, underlay, kwargs), segments_at=segs)
+        entropy=_entropy(kind, underlay, kwargs),
+        segments_at=segs,
+    )
 
 
 #: The underlay MTUs compare() takes: IPv6's minimum link MTU up to the IP maximum.
 MTU_RANGE = (576, 65535)
 
 
-def compare(inner_size: int = 1400, underlay: str = "ipv4", mtu: int = 1500,
-            sizes: Optional[Iterable[int]] = None,
-            variants: Optional[Sequence[str]] = None) -> Comparison:
+def compare(
+    inner_size: int = 1400,
+    underlay: str = "ipv4",
+    mtu: int = 1500,
+    sizes: Optional[Iterable[int]] = None,
+    variants: Optional[Sequence[str]] = None,
+) -> Comparison:
     """Build every encapsulation of the same inner frames and measure them.
 
     ``inner_size`` is the inner IP packet size of the headline row values
@@ -400,6 +434,9 @@ def compare(inner_size: int = 1400, underlay: str = "ipv4", mtu: int = 1500,
     size_list = sorted(set(sizes if sizes is not None else DEFAULT_SIZES) | {inner_size})
     for size in size_list:
         _check_size(size, "sizes")
-    rows = [_row(name, kind, kwargs, underlay, mtu, size_list)
-            for name, kind, kwargs in VARIANTS if variants is None or name in variants]
+    rows = [
+        _row(name, kind, kwargs, underlay, mtu, size_list)
+        for name, kind, kwargs in VARIANTS
+        if variants is None or name in variants
+    ]
     return Comparison(underlay, mtu, inner_size, size_list, rows)

@@ -36,13 +36,29 @@ from scapy.config import conf
 from scapy.packet import Packet
 
 from scapy_geneve.errors import BuildError
-from scapy_geneve.layers.l2tpv3 import (AVP_ASSIGNED_COOKIE, AVP_L2SS, AVP_LOCAL_SESSION_ID,
-                                        AVP_PW_TYPE, PW_TYPE_ETHERNET, L2TPv3AVP,
-                                        L2TPv3Control, outer_address, set_control_hook,
-                                        set_session_resolver)
+from scapy_geneve.layers.l2tpv3 import (
+    AVP_ASSIGNED_COOKIE,
+    AVP_L2SS,
+    AVP_LOCAL_SESSION_ID,
+    AVP_PW_TYPE,
+    PW_TYPE_ETHERNET,
+    L2TPv3AVP,
+    L2TPv3Control,
+    outer_address,
+    set_control_hook,
+    set_session_resolver,
+)
 
-__all__ = ["L2TPv3Session", "SessionKey", "l2tpv3_session", "l2tpv3_forget", "l2tpv3_sessions",
-           "l2tpv3_lookup", "l2tpv3_default", "l2tpv3_learn"]
+__all__ = [
+    "L2TPv3Session",
+    "SessionKey",
+    "l2tpv3_session",
+    "l2tpv3_forget",
+    "l2tpv3_sessions",
+    "l2tpv3_lookup",
+    "l2tpv3_default",
+    "l2tpv3_learn",
+]
 
 
 # -- the session table ------------------------------------------------------------
@@ -50,10 +66,10 @@ __all__ = ["L2TPv3Session", "SessionKey", "l2tpv3_session", "l2tpv3_forget", "l2
 class L2TPv3Session:
     """What the receiver of a session's data needs and the wire does not say."""
 
-    cookie_len: int = 0              # 0, 4 or 8 bytes
-    l2ss: bool = False               # Default L2-Specific Sublayer present
+    cookie_len: int = 0  # 0, 4 or 8 bytes
+    l2ss: bool = False  # Default L2-Specific Sublayer present
     pw_type: int = PW_TYPE_ETHERNET  # RFC 4719 Ethernet (5) or Ethernet VLAN (4)
-    cookie: Optional[bytes] = None   # the expected cookie value, when known
+    cookie: Optional[bytes] = None  # the expected cookie value, when known
 
 
 #: A session table key: the session ID, or (receiver address, session ID).
@@ -78,19 +94,27 @@ def _config() -> Dict[str, Any]:
 
 def _check(session_id: int, cookie_len: int, pw_type: int) -> None:
     if not 0 < session_id < 1 << 32:
-        raise BuildError("L2TPv3", "session_id", session_id,
-                         "must be 1..2**32-1 (0 marks a control message)")
+        raise BuildError("L2TPv3", "session_id", session_id, "must be 1..2**32-1 (0 marks a control message)")
     if cookie_len not in (0, 4, 8):
-        raise BuildError("L2TPv3", "cookie", cookie_len,
-                         "is not a valid cookie length: 0, 4 or 8 bytes are allowed "
-                         "(RFC 3931 §4.1)")
+        raise BuildError(
+            "L2TPv3",
+            "cookie",
+            cookie_len,
+            "is not a valid cookie length: 0, 4 or 8 bytes are allowed (RFC 3931 §4.1)",
+        )
     if not 0 <= pw_type <= 0xFFFF:
         raise BuildError("L2TPv3", "pw_type", pw_type, "16 bits")
 
 
-def l2tpv3_session(session_id: int, cookie_len: Optional[int] = None, l2ss: bool = False,
-                   pw_type: int = PW_TYPE_ETHERNET, *, cookie: Optional[bytes] = None,
-                   dst: Optional[str] = None) -> L2TPv3Session:
+def l2tpv3_session(
+    session_id: int,
+    cookie_len: Optional[int] = None,
+    l2ss: bool = False,
+    pw_type: int = PW_TYPE_ETHERNET,
+    *,
+    cookie: Optional[bytes] = None,
+    dst: Optional[str] = None,
+) -> L2TPv3Session:
     """Declare how data of SESSION_ID is laid out (as ``ip l2tp add session``).
 
     ``cookie_len`` 0/4/8 bytes (default: the length of ``cookie``, else 0),
@@ -103,8 +127,9 @@ def l2tpv3_session(session_id: int, cookie_len: Optional[int] = None, l2ss: bool
     if cookie is not None:
         cookie = bytes(cookie)
         if cookie_len is not None and cookie_len != len(cookie):
-            raise BuildError("L2TPv3", "cookie", cookie,
-                             "is %d bytes but cookie_len=%d" % (len(cookie), cookie_len))
+            raise BuildError(
+                "L2TPv3", "cookie", cookie, "is %d bytes but cookie_len=%d" % (len(cookie), cookie_len)
+            )
         cookie_len = len(cookie)
     cookie_len = 0 if cookie_len is None else cookie_len
     _check(session_id, cookie_len, pw_type)
@@ -136,8 +161,7 @@ def l2tpv3_sessions() -> Dict[SessionKey, L2TPv3Session]:
     return dict(_config()["l2tpv3_sessions"])
 
 
-def l2tpv3_default(cookie_len: Optional[int] = None,
-                   l2ss: Optional[bool] = None) -> L2TPv3Session:
+def l2tpv3_default(cookie_len: Optional[int] = None, l2ss: Optional[bool] = None) -> L2TPv3Session:
     """Read, or change, the layout assumed for sessions not in the table.
 
     The shipped default is no cookie and no sublayer.
@@ -147,9 +171,12 @@ def l2tpv3_default(cookie_len: Optional[int] = None,
     if cookie_len is not None or l2ss is not None:
         new_len = cur.cookie_len if cookie_len is None else cookie_len
         if new_len not in (0, 4, 8):
-            raise BuildError("L2TPv3", "cookie", new_len,
-                             "is not a valid cookie length: 0, 4 or 8 bytes are allowed "
-                             "(RFC 3931 §4.1)")
+            raise BuildError(
+                "L2TPv3",
+                "cookie",
+                new_len,
+                "is not a valid cookie length: 0, 4 or 8 bytes are allowed (RFC 3931 §4.1)",
+            )
         cur = L2TPv3Session(new_len, cur.l2ss if l2ss is None else bool(l2ss), cur.pw_type)
         cfg["l2tpv3_default"] = cur
     return cur

@@ -52,21 +52,36 @@ from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 from scapy_geneve import registry
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers.geneve import flow_sport
-from scapy_geneve.tunnels.base import (ENTROPY_HIGH, ENTROPY_LOW, Adapter, NotATunnel, Outer,
-                                       TunnelInfo, entropy_sport)
+from scapy_geneve.tunnels.base import (
+    ENTROPY_HIGH,
+    ENTROPY_LOW,
+    Adapter,
+    NotATunnel,
+    Outer,
+    TunnelInfo,
+    entropy_sport,
+)
 
-__all__ = ["encapsulate", "decapsulate", "TunnelInfo", "NotATunnel", "KINDS",
-           "ID_ALIASES", "entropy_sport", "ENTROPY_LOW", "ENTROPY_HIGH"]
+__all__ = [
+    "encapsulate",
+    "decapsulate",
+    "TunnelInfo",
+    "NotATunnel",
+    "KINDS",
+    "ID_ALIASES",
+    "entropy_sport",
+    "ENTROPY_LOW",
+    "ENTROPY_HIGH",
+]
 
 #: The kinds ``encapsulate`` takes (the registry's, when this module was imported).
 KINDS: Tuple[str, ...] = registry.tunnel_names()
 #: The kind's own name for its identifier, accepted as an alias of ``vni=``.
-ID_ALIASES: Dict[str, str] = {rec.name: rec.id_name for rec in registry.records()
-                              if rec.variant_of is None}
+ID_ALIASES: Dict[str, str] = {rec.name: rec.id_name for rec in registry.records() if rec.variant_of is None}
 _DOC_SRC = {4: "192.0.2.1", 6: "2001:db8::1"}
 _DOC_DST = {4: "192.0.2.2", 6: "2001:db8::2"}
 _OUTER_MACS = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
-_IP_MAX = 0xFFFF           # IPv4 Total Length, IPv6 Payload Length, UDP Length: 16 bits
+_IP_MAX = 0xFFFF  # IPv4 Total Length, IPv6 Payload Length, UDP Length: 16 bits
 #: More than any outer stack encapsulate() builds: IPv6 40 + UDP 8 + Geneve 8 + 252 of
 #: options, or IPv4 20 + UDP 8 + L2TPv3 4 + 4 + cookie 8 + sublayer 4.
 _HEADROOM = 512
@@ -77,16 +92,20 @@ def _record(kind: str) -> registry.Encapsulation:
     try:
         rec = registry.get(str(kind))
     except KeyError:
-        raise BuildError("encapsulate", "kind", kind, "must be one of %s"
-                         % ", ".join(registry.tunnel_names())) from None
+        raise BuildError(
+            "encapsulate", "kind", kind, "must be one of %s" % ", ".join(registry.tunnel_names())
+        ) from None
     if rec.variant_of is not None:
-        raise BuildError("encapsulate", "kind", kind, "is a variant of %s: pass kind=%r "
-                         "and its keywords" % (rec.variant_of, rec.variant_of))
+        raise BuildError(
+            "encapsulate",
+            "kind",
+            kind,
+            "is a variant of %s: pass kind=%r and its keywords" % (rec.variant_of, rec.variant_of),
+        )
     return rec
 
 
-def _identifier(rec: registry.Encapsulation, vni: Optional[int],
-                params: Dict[str, Any]) -> int:
+def _identifier(rec: registry.Encapsulation, vni: Optional[int], params: Dict[str, Any]) -> int:
     kind, alias = rec.name, rec.id_name
     value = vni
     if alias != "vni" and alias in params:
@@ -96,9 +115,9 @@ def _identifier(rec: registry.Encapsulation, vni: Optional[int],
         value = other
     others = {r.id_name for r in registry.records()} - {"vni", alias}
     for name in sorted(others & set(params)):
-        raise BuildError(kind, name, params[name],
-                         "is not a %s parameter: the identifier is vni= (or %s=)"
-                         % (kind, alias))
+        raise BuildError(
+            kind, name, params[name], "is not a %s parameter: the identifier is vni= (or %s=)" % (kind, alias)
+        )
     if value is None:
         raise BuildError(kind, alias, None, "is required: pass vni= (or %s=)" % alias)
     if not 0 <= value <= rec.id_max:
@@ -127,9 +146,18 @@ def _inner_ecn(inner: Packet) -> Optional[int]:
     return None
 
 
-def _outer_l3(inner: Packet, src: Optional[str], dst: Optional[str], underlay: Optional[str],
-              ttl: int, tos: int, ecn: Optional[int], df: bool, ip_id: int,
-              flow_label: Optional[int]) -> Tuple[Packet, int]:
+def _outer_l3(
+    inner: Packet,
+    src: Optional[str],
+    dst: Optional[str],
+    underlay: Optional[str],
+    ttl: int,
+    tos: int,
+    ecn: Optional[int],
+    df: bool,
+    ip_id: int,
+    flow_label: Optional[int],
+) -> Tuple[Packet, int]:
     if underlay is None:
         underlay = "ipv6" if ":" in (src or "") + (dst or "") else "ipv4"
     if underlay not in ("ipv4", "ipv6"):
@@ -138,27 +166,26 @@ def _outer_l3(inner: Packet, src: Optional[str], dst: Optional[str], underlay: O
     src = src or _DOC_SRC[version]
     dst = dst or _DOC_DST[version]
     if (":" in src) != (version == 6) or (":" in dst) != (version == 6):
-        raise BuildError("encapsulate", "src/dst", (src, dst),
-                         "are not both %s addresses" % underlay)
+        raise BuildError("encapsulate", "src/dst", (src, dst), "are not both %s addresses" % underlay)
     if ecn is None:
-        ecn = _inner_ecn(inner) or 0    # RFC 6040 normal mode: the outer copies the inner
+        ecn = _inner_ecn(inner) or 0  # RFC 6040 normal mode: the outer copies the inner
     elif not 0 <= ecn <= 3:
         raise BuildError("encapsulate", "ecn", ecn, "2 bits")
     tclass = (tos & 0xFC) | ecn
     if version == 6:
         if flow_label is None:
-            flow_label = flow_sport(inner, 1, 0xFFFF) << 4   # 20 bits, never 0
+            flow_label = flow_sport(inner, 1, 0xFFFF) << 4  # 20 bits, never 0
         return IPv6(src=src, dst=dst, hlim=ttl, tc=tclass, fl=flow_label), 6
-    return IP(src=src, dst=dst, ttl=ttl, tos=tclass, id=ip_id,
-              flags="DF" if df else 0), 4
+    return IP(src=src, dst=dst, ttl=ttl, tos=tclass, id=ip_id, flags="DF" if df else 0), 4
 
 
 def _inner_length(kind: str, inner: Packet) -> int:
     try:
         return len(bytes(inner))
     except Exception as exc:  # noqa: BLE001 - Scapy raises struct.error on a field overflow
-        raise BuildError(kind, "inner", inner.summary(),
-                         "cannot be built: %s (a length field over 16 bits?)" % exc) from None
+        raise BuildError(
+            kind, "inner", inner.summary(), "cannot be built: %s (a length field over 16 bits?)" % exc
+        ) from None
 
 
 def _check_lengths(kind: str, outer: Packet, inner: Packet) -> None:
@@ -169,32 +196,48 @@ def _check_lengths(kind: str, outer: Packet, inner: Packet) -> None:
     """
     inner_len = _inner_length(kind, inner)
     if inner_len + _HEADROOM <= _IP_MAX:
-        return                  # every outer header stack here is shorter than _HEADROOM
+        return  # every outer header stack here is shorter than _HEADROOM
     layers = [outer] + [layer for layer in outer.iterpayloads()][1:]
-    outer_layers = layers[:len(layers) - len(list(inner.iterpayloads()))]
+    outer_layers = layers[: len(layers) - len(list(inner.iterpayloads()))]
     after = inner_len
     for layer in reversed(outer_layers):
         own = len(layer.self_build())
-        field, room = {IP: ("len", _IP_MAX - own), IPv6: ("plen", _IP_MAX),
-                       UDP: ("len", _IP_MAX - own)}.get(type(layer), (None, 0))
+        field, room = {IP: ("len", _IP_MAX - own), IPv6: ("plen", _IP_MAX), UDP: ("len", _IP_MAX - own)}.get(
+            type(layer), (None, 0)
+        )
         if field is not None and after > room:
-            raise BuildError(type(layer).__name__, field, after + (own if field == "len" else 0),
-                             "does not fit in 16 bits: the %d-byte inner frame is too big for "
-                             "%s over %s (at most %d bytes; IPv6 jumbograms are not built)"
-                             % (inner_len, kind, type(layer).__name__,
-                                inner_len - (after - room)))
+            raise BuildError(
+                type(layer).__name__,
+                field,
+                after + (own if field == "len" else 0),
+                "does not fit in 16 bits: the %d-byte inner frame is too big for "
+                "%s over %s (at most %d bytes; IPv6 jumbograms are not built)"
+                % (inner_len, kind, type(layer).__name__, inner_len - (after - room)),
+            )
         after += own
 
 
-def encapsulate(inner: Packet, kind: str, vni: Optional[int] = None, *,
-                src: Optional[str] = None, dst: Optional[str] = None,
-                underlay: Optional[str] = None, ttl: int = 64, tos: int = 0,
-                ecn: Optional[int] = None, df: bool = True, ip_id: int = 0,
-                flow_label: Optional[int] = None,
-                sport: Optional[int] = None, dport: Optional[int] = None,
-                udp_checksum: Optional[bool] = None, udp6_zero_checksum: bool = False,
-                ether: Union[bool, Packet] = False,
-                **params: Any) -> Union[Packet, List[Packet]]:
+def encapsulate(
+    inner: Packet,
+    kind: str,
+    vni: Optional[int] = None,
+    *,
+    src: Optional[str] = None,
+    dst: Optional[str] = None,
+    underlay: Optional[str] = None,
+    ttl: int = 64,
+    tos: int = 0,
+    ecn: Optional[int] = None,
+    df: bool = True,
+    ip_id: int = 0,
+    flow_label: Optional[int] = None,
+    sport: Optional[int] = None,
+    dport: Optional[int] = None,
+    udp_checksum: Optional[bool] = None,
+    udp6_zero_checksum: bool = False,
+    ether: Union[bool, Packet] = False,
+    **params: Any,
+) -> Union[Packet, List[Packet]]:
     """Put INNER in a tunnel of KIND; return the outer packet (STT: its segments).
 
     Common keywords: ``vni`` (or the kind's alias ``vsid``, ``context_id``,
@@ -257,7 +300,7 @@ def _as_packet(pkt: Union[Packet, bytes]) -> Packet:
     """
     cls: Type[Packet] = Ether
     if isinstance(pkt, Packet):
-        if getattr(pkt, "original", None):       # dissected from bytes already
+        if getattr(pkt, "original", None):  # dissected from bytes already
             return pkt
         cls, data = pkt.__class__, bytes(pkt)
     else:
@@ -270,8 +313,7 @@ def _as_packet(pkt: Union[Packet, bytes]) -> Packet:
         return cls(data)
     except Exception as exc:  # noqa: BLE001 - Scapy raises on a truncated first header
         # A truncated outer header (or, with conf.debug_dissector, any layer).
-        raise NotATunnel("%d bytes do not dissect as %s: %s"
-                         % (len(data), cls.__name__, exc)) from None
+        raise NotATunnel("%d bytes do not dissect as %s: %s" % (len(data), cls.__name__, exc)) from None
 
 
 def _expected() -> Dict[Tuple[str, int], Tuple[str, int]]:
@@ -285,10 +327,9 @@ def _expected() -> Dict[Tuple[str, int], Tuple[str, int]]:
             table[("tcp", port)] = adapter.expected("tcp")
         if rec.ip_protocol is not None:
             table[("ip", rec.ip_protocol)] = adapter.expected("ip")
-    if "vxlan-gpe" in registry.REGISTRY:            # the variant's own name on its port
+    if "vxlan-gpe" in registry.REGISTRY:  # the variant's own name on its port
         for port in registry.get("vxlan-gpe").udp_ports:
-            table[("udp", port)] = (registry.get("vxlan-gpe").title,
-                                    registry.get("vxlan-gpe").header_len)
+            table[("udp", port)] = (registry.get("vxlan-gpe").title, registry.get("vxlan-gpe").header_len)
     return table
 
 
@@ -315,11 +356,15 @@ def _no_tunnel(packet: Packet) -> NotATunnel:
             name, need = expected[where]
             have = whole - offset
             if have < need:
-                return NotATunnel("truncated %s header: %d bytes at offset %d after %s, "
-                                  "%d needed" % (name, have, offset, layer.mysummary(), need))
+                return NotATunnel(
+                    "truncated %s header: %d bytes at offset %d after %s, "
+                    "%d needed" % (name, have, offset, layer.mysummary(), need)
+                )
         layer = nxt
-    return NotATunnel("no %s header in %s" % (" or ".join(
-        rec.title for rec in registry.records() if rec.variant_of is None), packet.summary()))
+    return NotATunnel(
+        "no %s header in %s"
+        % (" or ".join(rec.title for rec in registry.records() if rec.variant_of is None), packet.summary())
+    )
 
 
 def _find_tunnel(packet: Packet) -> Tuple[Packet, Adapter]:
@@ -341,8 +386,9 @@ def _outer_ip(layer: Packet) -> Optional[Packet]:
     return l3
 
 
-def decapsulate(pkt: Union[Packet, bytes, Sequence[Packet]], *,
-                udp6_zero_checksum: bool = False) -> Tuple[Packet, TunnelInfo]:
+def decapsulate(
+    pkt: Union[Packet, bytes, Sequence[Packet]], *, udp6_zero_checksum: bool = False
+) -> Tuple[Packet, TunnelInfo]:
     """Open the outermost tunnel in PKT: ``(inner, info)``.
 
     PKT is a packet (from IP/IPv6 or Ethernet down), raw bytes, or, for STT,
@@ -410,24 +456,26 @@ def _read_outer(l3: Packet, layer: Optional[Packet], info: TunnelInfo) -> None:
         udp = udp.underlayer
     if isinstance(udp, UDP):
         info.transport, info.sport, info.dport = "udp", int(udp.sport), int(udp.dport)
-        info.udp_checksum = udp.chksum != 0      # None: not built yet, so computed
+        info.udp_checksum = udp.chksum != 0  # None: not built yet, so computed
 
 
 def _check_outer(packet: Packet, l3: Packet, layer: Packet, zero6: bool) -> None:
     """What a receiver drops, whatever the kind: fragments and IPv6 zero UDP checksums."""
     where = len(bytes(packet)) - len(bytes(l3))
     if isinstance(l3, IP) and (l3.flags.MF or int(l3.frag)):
-        raise NotATunnel("IPv4 fragment at offset %d (MF=%d, fragment offset %d): a tunnel "
-                         "endpoint decapsulates reassembled packets only"
-                         % (where, int(l3.flags.MF), int(l3.frag) * 8))
+        raise NotATunnel(
+            "IPv4 fragment at offset %d (MF=%d, fragment offset %d): a tunnel "
+            "endpoint decapsulates reassembled packets only" % (where, int(l3.flags.MF), int(l3.frag) * 8)
+        )
     udp = layer.underlayer
     while udp is not None and udp is not l3 and not isinstance(udp, UDP):
         udp = udp.underlayer
     if isinstance(l3, IPv6) and isinstance(udp, UDP) and udp.chksum == 0 and not zero6:
-        raise NotATunnel("UDP checksum 0 at offset %d over IPv6: a receiver drops it unless "
-                         "the tunnel is configured for zero checksums (RFC 6935 §5, RFC 6936; "
-                         "decapsulate(..., udp6_zero_checksum=True))"
-                         % (len(bytes(packet)) - len(bytes(udp)) + 6))
+        raise NotATunnel(
+            "UDP checksum 0 at offset %d over IPv6: a receiver drops it unless "
+            "the tunnel is configured for zero checksums (RFC 6935 §5, RFC 6936; "
+            "decapsulate(..., udp6_zero_checksum=True))" % (len(bytes(packet)) - len(bytes(udp)) + 6)
+        )
 
 
 def _datagram_end(packet: Packet, l3: Packet, layer: Packet) -> Tuple[int, str, int]:
@@ -435,7 +483,7 @@ def _datagram_end(packet: Packet, l3: Packet, layer: Packet) -> Tuple[int, str, 
     whole = len(bytes(packet))
     at = whole - len(bytes(l3))
     if isinstance(l3, IP):
-        length = int(l3.len or 0)          # 0: BIG TCP (or not built yet): the capture's
+        length = int(l3.len or 0)  # 0: BIG TCP (or not built yet): the capture's
         end, name, foff = (at + length if length else whole), "IPv4 total length", at + 2
     else:
         length = int(l3.plen or 0)
@@ -461,8 +509,8 @@ def _inner_within(packet: Packet, l3: Optional[Packet], layer: Packet) -> Packet
     whole = cls(data)
     if end >= start + len(data):
         return whole
-    _check_cut(whole, name, foff, end - start)     # the inner headers say they go on
-    return cls(data[:max(0, end - start)])
+    _check_cut(whole, name, foff, end - start)  # the inner headers say they go on
+    return cls(data[: max(0, end - start)])
 
 
 def _check_cut(inner: Packet, name: str, foff: int, room: int) -> None:
@@ -473,11 +521,12 @@ def _check_cut(inner: Packet, name: str, foff: int, room: int) -> None:
     own = int(l3.len or 0) if isinstance(l3, IP) else 40 + int(l3.plen or 0)
     at = len(bytes(inner)) - len(bytes(l3))
     if (isinstance(l3, IP) and own == 0) or (isinstance(l3, IPv6) and own == 40):
-        return                                 # BIG TCP: the length is the capture's
+        return  # BIG TCP: the length is the capture's
     if at + own > room:
-        raise NotATunnel("%s at offset %d cuts the inner packet: %d bytes of inner frame, "
-                         "but its %s header says %d" % (name, foff, room,
-                                                        type(l3).__name__, at + own))
+        raise NotATunnel(
+            "%s at offset %d cuts the inner packet: %d bytes of inner frame, "
+            "but its %s header says %d" % (name, foff, room, type(l3).__name__, at + own)
+        )
 
 
 def _check_ecn(packet: Packet, l3: Packet, inner: Packet) -> None:
@@ -485,5 +534,7 @@ def _check_ecn(packet: Packet, l3: Packet, inner: Packet) -> None:
     outer_ecn = (int(l3.tos) if isinstance(l3, IP) else int(l3.tc)) & 0x03
     if outer_ecn == 0x03 and _inner_ecn(inner) == 0:
         where = len(bytes(packet)) - len(bytes(l3)) + 1
-        raise NotATunnel("ECN CE on the outer header (offset %d) over a Not-ECT inner "
-                         "packet: the decapsulator must drop it (RFC 6040 §4.2)" % where)
+        raise NotATunnel(
+            "ECN CE on the outer header (offset %d) over a Not-ECT inner "
+            "packet: the decapsulator must drop it (RFC 6040 §4.2)" % where
+        )
