@@ -44,7 +44,8 @@ from scapy.packet import Packet
 
 __all__ = [
     "SCAPY_VERSION", "SCAPY_FLOOR", "DISSECT_STOPS_AT_END", "field_bits", "field_values", "cache_field_value",
-    "set_dissection_cache", "bottom_up_bindings", "payload_layer_for", "move_binding_first",
+    "has_dissection_cache", "set_dissection_cache", "bottom_up_bindings", "payload_layer_for",
+    "is_bound", "move_binding_first",
     "hook_method", "unhook_method", "hooked", "fast_copy",
 ]
 
@@ -117,6 +118,12 @@ def cache_field_value(pkt: Packet, fld: Any, value: Any) -> Any:
     return fld.do_copy(value)          # Scapy 2.5 compares the values themselves
 
 
+def has_dissection_cache(pkt: Packet) -> bool:
+    """Whether PKT still holds the bytes it was dissected from (it builds to them
+    unless a field changed)."""
+    return pkt.raw_packet_cache is not None
+
+
 def set_dissection_cache(pkt: Packet, raw: bytes, snapshots: Dict[str, Any]) -> None:
     """Mark PKT as dissected from RAW, as ``Packet.do_dissect`` does: later
     builds return RAW unless a field in SNAPSHOTS (see :func:`cache_field_value`)
@@ -170,6 +177,11 @@ def payload_layer_for(lower: Type[Packet], field: str, value: Any) -> Optional[T
     if table is None:
         table = _tables[(lower, field)] = _BindingTable(lower, field)
     return table.get(value)
+
+
+def is_bound(lower: Type[Packet], upper: Type[Packet], **fval: Any) -> bool:
+    """Whether LOWER dissects UPPER on exactly FVAL (``is_bound(UDP, Geneve, dport=6081)``)."""
+    return any(cls is upper and params == fval for params, cls in lower.payload_guess)
 
 
 def move_binding_first(lower: Type[Packet], upper: Type[Packet], **fval: Any) -> None:

@@ -216,3 +216,18 @@ def test_scapy_older_than_the_floor_is_refused_on_import_with_the_reason():
     assert res.returncode == 1
     assert ("ImportError: scapy-geneve needs Scapy >= 2.5.0; this is Scapy 2.4.5"
             in res.stderr.splitlines()[-1])
+
+
+def test_binding_queries_and_moves():
+    from scapy_geneve.layers.geneve import GENEVE_PORT
+    assert compat.is_bound(UDP, Geneve, dport=GENEVE_PORT)
+    assert not compat.is_bound(UDP, Geneve, sport=GENEVE_PORT)
+    assert compat.bottom_up_bindings(UDP) is UDP.payload_guess
+    saved = UDP.payload_guess
+    try:
+        compat.move_binding_first(UDP, Geneve, dport=GENEVE_PORT)
+        assert UDP.payload_guess[0] == ({"dport": GENEVE_PORT}, Geneve)
+        assert sum(c is Geneve for _f, c in UDP.payload_guess) == 1
+    finally:
+        UDP.payload_guess = saved
+    assert compat.has_dissection_cache(Geneve(WIRE)) and not compat.has_dissection_cache(Geneve())

@@ -114,7 +114,7 @@ class _CheckedPacket(Packet):
     _limits: Dict[type, Dict[str, int]] = {}
 
     def self_build(self) -> bytes:
-        if self.raw_packet_cache is not None:
+        if compat.has_dissection_cache(self):
             return super().self_build()  # Scapy's cache (checked against edits)
         self.check_widths()
         return self.fast_self_build() or super().self_build()
