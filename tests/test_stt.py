@@ -346,3 +346,35 @@ def test_old_import_path_forwards_with_a_deprecation_warning():
         assert layer.stt_reassemble is stt_reassemble
     with pytest.raises(AttributeError):
         layer.no_such_name  # noqa: B018
+
+
+def _naive_clash(chunks, offset, data):
+    """The reference: scan every chunk (the check stt_reassemble had before)."""
+    end = offset + len(data)
+    clash = [(o, c) for o, c in chunks.items() if o < end and offset < o + len(c)]
+    if not clash:
+        return None
+    if len(clash) == 1 and clash[0] == (offset, data):
+        return "duplicate segment"
+    return "overlapping segment (offset %d, length %d)" % (offset, len(data))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=FUZZ_OK)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 60), st.integers(1, 12), st.sampled_from([b"a", b"b"])),
+        max_size=40,
+    )
+)
+def test_overlap_check_equals_the_scan_of_every_chunk(segments):
+    from scapy_geneve.offload.stt import _Pending
+
+    state, reference = _Pending(80), {}
+    for offset, length, fill in segments:
+        data = fill * length
+        want = _naive_clash(reference, offset, data)
+        assert state.clash(offset, data) == want
+        if want is None:
+            state.add(offset, data, False)
+            reference[offset] = data
+    assert state.frame() == b"".join(reference[o] for o in sorted(reference))

@@ -698,3 +698,14 @@ def test_decapsulate_reads_a_packet_built_here_as_its_bytes(kind):
     extras = {"options": [GeneveOptionOVN(ingress_port=1, egress_port=2)]} if kind == "geneve" else {}
     inner, info = decapsulate(encapsulate(INNER, kind, vni=77, **extras))
     assert bytes(inner) == bytes(INNER) and info.vni == 77
+
+
+def test_stt_ce_on_any_segment_over_a_not_ect_inner_packet_is_dropped():
+    # RFC 6040 §4.2 for a reassembled frame: CE on one segment marks the frame.
+    segs = wire(encapsulate(inner_frame(size=4000), "stt", vni=9))
+    marked = IP(bytes(segs[1]))
+    marked.tos = 0x03
+    del marked.chksum
+    with pytest.raises(NotATunnel, match=r"ECN CE on a segment of the STT frame"):
+        decapsulate([segs[0], IP(bytes(marked)), segs[2]])
+    assert decapsulate(segs)[1].vni == 9

@@ -31,7 +31,7 @@ from scapy_geneve.layers.vxlan import (
 )
 from scapy_geneve.offload.stt import outer_l3, stt_reassemble, stt_segment
 from scapy_geneve.registry import L2TP_PORT, records
-from scapy_geneve.tunnels.base import Adapter, NotATunnel, Outer, TunnelInfo, entropy_sport
+from scapy_geneve.tunnels.base import Adapter, NotATunnel, Outer, TunnelInfo, entropy_sport, inner_ecn
 from scapy_geneve.tunnels.l2tpv3 import l2tpv3_session
 
 # The layer classes are imported as VXLANHeader, NVGREHeader and STTHeader here: the
@@ -344,6 +344,12 @@ class STTAdapter(Adapter):
         first = next(p for p in segments if STTHeader in p)
         inner = self.read_frame(frame.stt, first, info)
         info.segments = frame.segments
+        if frame.ecn_ce and inner_ecn(inner) == 0:
+            raise NotATunnel(
+                "ECN CE on a segment of the STT frame (identifier 0x%08x) over a "
+                "Not-ECT inner packet: the decapsulator must drop it (RFC 6040 "
+                "§4.2)" % frame.identifier
+            )
         return inner
 
     def read_frame(self, stt: Packet, outer: Packet, info: TunnelInfo) -> Packet:

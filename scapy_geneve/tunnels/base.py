@@ -9,14 +9,26 @@ found through the registry (``registry.get(kind).load_adapter()``).
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Type, Union
 
-from scapy.packet import Packet
-from scapy.layers.inet import UDP
+from scapy.packet import NoPayload, Packet
+from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 
 from scapy_geneve import registry
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers.geneve import flow_sport
 
-__all__ = ["TunnelInfo", "NotATunnel", "Outer", "Adapter", "entropy_sport", "ENTROPY_LOW", "ENTROPY_HIGH"]
+__all__ = [
+    "TunnelInfo",
+    "NotATunnel",
+    "Outer",
+    "Adapter",
+    "entropy_sport",
+    "ENTROPY_LOW",
+    "ENTROPY_HIGH",
+    "inner_l3",
+    "inner_ecn",
+]
 
 ENTROPY_LOW, ENTROPY_HIGH = 49152, 65535
 
@@ -33,6 +45,28 @@ def entropy_sport(inner: Packet, low: int = ENTROPY_LOW, high: int = ENTROPY_HIG
     flow keeps its port whichever UDP/TCP encapsulation carries it.
     """
     return flow_sport(inner, low=low, high=high)
+
+
+def inner_l3(inner: Packet) -> Optional[Packet]:
+    """The inner IP/IPv6 header, under Ethernet and VLAN tags; None when there is none."""
+    layer = inner
+    while layer is not None and not isinstance(layer, NoPayload):
+        if isinstance(layer, (IP, IPv6)):
+            return layer
+        if not isinstance(layer, (Ether, Dot1Q, Dot1AD)):
+            return None
+        layer = layer.payload
+    return None
+
+
+def inner_ecn(inner: Packet) -> Optional[int]:
+    """The inner IP header's ECN field, or None when the inner packet is not IP."""
+    l3 = inner_l3(inner)
+    if isinstance(l3, IP):
+        return int(l3.tos) & 0x03
+    if isinstance(l3, IPv6):
+        return int(l3.tc) & 0x03
+    return None
 
 
 @dataclass

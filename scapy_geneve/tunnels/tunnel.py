@@ -47,7 +47,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
 from scapy.packet import NoPayload, Packet
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
+from scapy.layers.l2 import Ether
 
 from scapy_geneve import registry
 from scapy_geneve.errors import BuildError
@@ -60,6 +60,8 @@ from scapy_geneve.tunnels.base import (
     Outer,
     TunnelInfo,
     entropy_sport,
+    inner_ecn,
+    inner_l3,
 )
 
 __all__ = [
@@ -125,27 +127,6 @@ def _identifier(rec: registry.Encapsulation, vni: Optional[int], params: Dict[st
     return value
 
 
-def _inner_l3(inner: Packet) -> Optional[Packet]:
-    layer = inner
-    while layer is not None and not isinstance(layer, NoPayload):
-        if isinstance(layer, (IP, IPv6)):
-            return layer
-        if not isinstance(layer, (Ether, Dot1Q, Dot1AD)):
-            return None
-        layer = layer.payload
-    return None
-
-
-def _inner_ecn(inner: Packet) -> Optional[int]:
-    """The inner IP header's ECN field, or None when the inner packet is not IP."""
-    l3 = _inner_l3(inner)
-    if isinstance(l3, IP):
-        return int(l3.tos) & 0x03
-    if isinstance(l3, IPv6):
-        return int(l3.tc) & 0x03
-    return None
-
-
 def _outer_l3(
     inner: Packet,
     src: Optional[str],
@@ -168,7 +149,7 @@ def _outer_l3(
     if (":" in src) != (version == 6) or (":" in dst) != (version == 6):
         raise BuildError("encapsulate", "src/dst", (src, dst), "are not both %s addresses" % underlay)
     if ecn is None:
-        ecn = _inner_ecn(inner) or 0  # RFC 6040 normal mode: the outer copies the inner
+        ecn = inner_ecn(inner) or 0  # RFC 6040 normal mode: the outer copies the inner
     elif not 0 <= ecn <= 3:
         raise BuildError("encapsulate", "ecn", ecn, "2 bits")
     tclass = (tos & 0xFC) | ecn
@@ -515,7 +496,7 @@ def _inner_within(packet: Packet, l3: Optional[Packet], layer: Packet) -> Packet
 
 def _check_cut(inner: Packet, name: str, foff: int, room: int) -> None:
     """Refuse an inner IP packet whose own length runs past the outer datagram."""
-    l3 = _inner_l3(inner)
+    l3 = inner_l3(inner)
     if l3 is None:
         return
     own = int(l3.len or 0) if isinstance(l3, IP) else 40 + int(l3.plen or 0)
@@ -532,7 +513,7 @@ def _check_cut(inner: Packet, name: str, foff: int, room: int) -> None:
 def _check_ecn(packet: Packet, l3: Packet, inner: Packet) -> None:
     """RFC 6040 §4.2: CE on the outer header over a Not-ECT inner packet is dropped."""
     outer_ecn = (int(l3.tos) if isinstance(l3, IP) else int(l3.tc)) & 0x03
-    if outer_ecn == 0x03 and _inner_ecn(inner) == 0:
+    if outer_ecn == 0x03 and inner_ecn(inner) == 0:
         where = len(bytes(packet)) - len(bytes(l3)) + 1
         raise NotATunnel(
             "ECN CE on the outer header (offset %d) over a Not-ECT inner "
