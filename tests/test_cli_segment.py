@@ -1,8 +1,10 @@
 """``scapy-geneve segment IN OUT [--mtu N | --mss N] [--coalesce] [--finish-checksums]``."""
 
+import signal
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import List
 
@@ -13,6 +15,7 @@ from scapy.utils import wrpcap
 
 from scapy_geneve.cli import main
 from scapy_geneve.capture.pcapio import iter_records
+from scapy_geneve.offload.gro import coalesce_bytes
 from scapy_geneve.offload.segment import finish_checksums_bytes, segment_bytes
 
 from .test_gro import as_captured
@@ -514,3 +517,45 @@ def test_quiet_says_nothing(capture, tmp_path, capsys):
     path, _ = capture
     assert main(["segment", "-q", str(path), str(tmp_path / "o.pcap")]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("mode", [["--coalesce"], ["--mss", "1000"]])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_keeps_every_packet_read_even_those_gro_holds(tmp_path, signum, mode):
+    """``producer | segment - OUT``, stopped while it waits for more: OUT is a valid capture
+    of every packet read; with --coalesce the super-packet GRO still holds (its last segment
+    never came) is flushed and written too.  Exit 128 + the signal, no traceback."""
+    from .test_live import GUARD, PCAP_HEADER, wait_until_drained
+
+    sent = segment_bytes(bytes(geneve_super(3000)), mss=1000)[:2] + [bytes(Ether() / ARP())]
+    out = tmp_path / "out.pcap"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scapy_geneve", "segment", "-", str(out), *mode],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(PCAP_HEADER)  # alone first: the reader holds records that share the
+        proc.stdin.flush()  # header's write until more input comes (reported to capture/)
+        wait_until_drained(proc.stdin)
+        for i, data in enumerate(sent):
+            proc.stdin.write(struct.pack("<IIII", 1_700_000_000, i, len(data), len(data)) + data)
+            proc.stdin.flush()
+            wait_until_drained(proc.stdin)
+        time.sleep(1.0)  # not a measurement: lets the last record be handed out and processed
+        proc.send_signal(signum)
+        code = proc.wait(GUARD)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+    finally:
+        proc.kill()
+        proc.wait()
+    assert code == 128 + signum, err
+    assert "Traceback" not in err and "(stopped)" in err
+    want = (
+        coalesce_bytes(sent)
+        if "--coalesce" in mode
+        else [f for s in sent for f in segment_bytes(s, mss=1000)]
+    )
+    assert frames(out) == want
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.pcap"]

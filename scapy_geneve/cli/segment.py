@@ -417,33 +417,44 @@ def _run(args: argparse.Namespace) -> int:
     in_path, out_path = _options.input_path(args), _options.output_path(args)
     if in_path is None:  # input_path() exits first: IN is required
         raise _UsageError("no input: give IN or -r FILE")
-    fmt = _options.output_format(args, out_path)
-    ports = tunnel_ports(_options.ports(args))
     counts = _Counts()
-    with open_capture(in_path) as reader, capture_output(out_path, in_path) as handle:
-        bar = Progress(reader.file_size, "segment", args.quiet)
-        sink: IO[bytes] = handle
-        if fmt.gzip:
-            sink = gzip.GzipFile(fileobj=handle, mode="wb", mtime=0)  # type: ignore[assignment]
-        writer = _Writer(
-            sink, fmt.format or reader.format, reader.format, MAX_SNAPLEN if args.coalesce else 0
-        )
-        try:
-            items = _counted(_walk(reader), reader, counts, bar, args.count)
-            if args.coalesce:
-                _coalesce(items, writer, ports, args, in_path)
-                counts.cut = counts.read - writer.count
-            else:
-                _segment(items, writer, _transform(args, ports), args, in_path, counts)
-            writer.close()
-        finally:
-            bar.close()
-            if sink is not handle:
-                sink.close()  # the gzip trailer, also when stopped by a signal
-    counts.written = writer.count
+    try:
+        with open_capture(in_path) as reader, capture_output(out_path, in_path) as handle:
+            _write_all(reader, handle, args, in_path, out_path, counts)
+    except KeyboardInterrupt:  # SIGINT, SIGTERM, SIGHUP: OUT holds every packet done so far
+        if not args.quiet:
+            _summary(args, counts, out_path + " (stopped)")
+        raise
     if not args.quiet:
         _summary(args, counts, out_path)
     return 0
+
+
+def _write_all(
+    reader: Any, handle: IO[bytes], args: argparse.Namespace, in_path: str, out_path: str, counts: _Counts
+) -> None:
+    """Every record of READER, cut (or merged), into HANDLE in the output's format."""
+    fmt = _options.output_format(args, out_path)
+    ports = tunnel_ports(_options.ports(args))
+    bar = Progress(reader.file_size, "segment", args.quiet)
+    sink: IO[bytes] = handle
+    if fmt.gzip:
+        sink = gzip.GzipFile(fileobj=handle, mode="wb", mtime=0)  # type: ignore[assignment]
+    writer = _Writer(sink, fmt.format or reader.format, reader.format, MAX_SNAPLEN if args.coalesce else 0)
+    try:
+        items = _counted(_walk(reader), reader, counts, bar, args.count)
+        if args.coalesce:
+            _coalesce(items, writer, ports, args, in_path)
+        else:
+            _segment(items, writer, _transform(args, ports), args, in_path, counts)
+    finally:  # also when stopped by a signal: a valid capture of what was written
+        bar.close()
+        writer.close()
+        if sink is not handle:
+            sink.close()  # the gzip trailer
+        counts.written = writer.count
+        if args.coalesce:
+            counts.cut = counts.read - writer.count
 
 
 def _summary(args: argparse.Namespace, counts: _Counts, out_path: str) -> None:
@@ -574,7 +585,6 @@ def _coalesce(
     """GRO over the capture as it is read, one section at a time (a new section ends
     every held super-packet); frames keep their first segment's time, interface and
     link header.  Records that are not IP pass through unchanged."""
-    checksums = "full" if args.finish_checksums else "partial"
     for part in _sections(items):
         first: Optional[_Packet] = None
         for item in part:  # the section's blocks up to its first packet
@@ -582,42 +592,60 @@ def _coalesce(
                 first = item
                 break
             writer.event(item)
-        if first is None:
-            continue
-        link = _link(first.rec)
-        window: Deque[Tuple[int, _Packet]] = deque()  # packets read, output not written yet
+        if first is not None:
+            _coalesce_section(itertools.chain([first], part), first, writer, ports, args, path)
 
-        def frames(
-            first: _Packet = first,
-            part: Iterator[Union[_Packet, _Event]] = part,
-            window: Deque[Tuple[int, _Packet]] = window,
-        ) -> Iterator[Tuple[bytes, Optional[int]]]:
-            for n, item in enumerate(_packets(itertools.chain([first], part), writer)):
-                if item.rec.linktype != first.rec.linktype:
-                    raise CaptureError(
-                        "link type %d differs from the first packet's %d in this "
-                        "section: --coalesce reads one link type per section"
-                        % (item.rec.linktype, first.rec.linktype),
-                        path=path,
-                        offset=item.rec.offset,
-                        packet=item.rec.number,
-                    )
+
+def _coalesce_section(
+    part: Iterator[Union[_Packet, _Event]],
+    first: _Packet,
+    writer: _Writer,
+    ports: Dict[int, str],
+    args: argparse.Namespace,
+    path: str,
+) -> None:
+    """GRO over one section's packets (the link type of FIRST).  A signal while reading
+    ends the input: what GRO holds is flushed and written, then the signal goes on."""
+    window: Deque[Tuple[int, _Packet]] = deque()  # packets read, output not written yet
+    stopped: List[KeyboardInterrupt] = []
+
+    def frames() -> Iterator[Tuple[bytes, Optional[int]]]:
+        try:
+            for n, item in enumerate(_packets(part, writer)):
+                _same_link(item, first, path)
                 window.append((n, item))
                 lk = _link(item.rec)
                 yield (item.rec.data[lk[0] :] if lk else b""), item.rec.ts_ns  # b"": passed through
+        except KeyboardInterrupt as exc:
+            stopped.append(exc)
 
-        for frame, n in coalesce_timed(
-            frames(),
-            link=link[1] if link else _ETH,
-            tunnel_ports=ports,
-            flush_every=args.napi_budget,
-            checksums=checksums,
-        ):
-            while window[0][0] < n:  # absorbed into earlier super-packets
-                window.popleft()
-            pkt = window.popleft()[1]
-            lk = _link(pkt.rec)
-            writer.write(pkt, pkt.rec.data[: lk[0]] + frame if lk else pkt.rec.data)
+    link = _link(first.rec)
+    merged = coalesce_timed(
+        frames(),
+        link=link[1] if link else _ETH,
+        tunnel_ports=ports,
+        flush_every=args.napi_budget,
+        checksums="full" if args.finish_checksums else "partial",
+    )
+    for frame, n in merged:
+        while window[0][0] < n:  # absorbed into earlier super-packets
+            window.popleft()
+        pkt = window.popleft()[1]
+        lk = _link(pkt.rec)
+        writer.write(pkt, pkt.rec.data[: lk[0]] + frame if lk else pkt.rec.data)
+    if stopped:
+        raise stopped[0]
+
+
+def _same_link(item: _Packet, first: _Packet, path: str) -> None:
+    if item.rec.linktype != first.rec.linktype:
+        raise CaptureError(
+            "link type %d differs from the first packet's %d in this section: --coalesce "
+            "reads one link type per section" % (item.rec.linktype, first.rec.linktype),
+            path=path,
+            offset=item.rec.offset,
+            packet=item.rec.number,
+        )
 
 
 def _packets(items: Iterator[Union[_Packet, _Event]], writer: _Writer) -> Iterator[_Packet]:
