@@ -20,7 +20,7 @@ import itertools
 import random
 import zlib
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from scapy.packet import Packet, Raw
 from scapy.layers.inet import IP, TCP, UDP
@@ -103,36 +103,11 @@ def stt_segment(
     checksum-partial flag with the IPv4/TCP bits and the L4 offset read from
     the inner frame.  An IPv6 ``src``/``dst`` gives an IPv6 underlay.
     """
-    ipv6 = ":" in src or ":" in dst
     if isinstance(frame, STT):
         stt_pkt = frame
     else:
         inner = frame if isinstance(frame, Packet) else Ether(frame)
-        flags, l4_offset = 0, 0
-        if csum_partial:
-            flags, l4_offset = _infer_offload(inner)
-        if csum_verified:
-            flags |= 0x01
-        if not 0 <= context_id < 1 << 64:
-            raise BuildError("STT", "context_id", context_id, "64 bits")
-        if not 0 <= inner_mss <= 0xFFFF:
-            raise BuildError("STT", "mss", inner_mss, "16 bits")
-        if vlan_id is not None and not 0 <= vlan_id < 1 << 12:
-            raise BuildError("STT", "vlan_id", vlan_id, "12 bits")
-        if not 0 <= pcp < 8:
-            raise BuildError("STT", "pcp", pcp, "3 bits")
-        stt_pkt = (
-            STT(
-                flags=flags,
-                l4_offset=l4_offset,
-                mss=inner_mss,
-                pcp=pcp if vlan_id is not None else 0,
-                v=1 if vlan_id is not None else 0,
-                vlan_id=vlan_id or 0,
-                context_id=context_id,
-            )
-            / inner
-        )
+        stt_pkt = _stt_header(inner, context_id, csum_partial, csum_verified, inner_mss, vlan_id, pcp) / inner
     data = bytes(stt_pkt)
     if len(data) > STT_MAX_FRAME:
         raise BuildError(
@@ -141,9 +116,9 @@ def stt_segment(
             len(data),
             "does not fit in 16 bits: the frame length is the upper half of the TCP sequence number",
         )
-    ip_hlen = 40 if ipv6 else 20
+    ipv6 = ":" in src or ":" in dst
     if mss is None:
-        mss = mtu - ip_hlen - STT_TCP_HDR_LEN
+        mss = mtu - (40 if ipv6 else 20) - STT_TCP_HDR_LEN
     if mss <= 0:
         raise BuildError("STT", "mss", mss, "must be positive")
     if identifier is None:
@@ -153,26 +128,66 @@ def stt_segment(
     if sport is None:
         # Entropy from the inner headers (the bytes after the STT header).
         sport = 49152 + zlib.crc32(data[STT_HDR_LEN : STT_HDR_LEN + 64]) % 16384
+
+    def outer(k: int) -> Packet:
+        if ipv6:
+            return IPv6(src=src, dst=dst, hlim=ttl, tc=tos)
+        return IP(src=src, dst=dst, id=(ip_id + k) & 0xFFFF, ttl=ttl, tos=tos, flags="DF" if df else 0)
+
+    return _segments(data, mss, outer, sport, dport, identifier)
+
+
+def _stt_header(
+    inner: Packet,
+    context_id: int,
+    csum_partial: bool,
+    csum_verified: bool,
+    inner_mss: int,
+    vlan_id: Optional[int],
+    pcp: int,
+) -> Packet:
+    """The STT frame header for INNER, every value checked against its width."""
+    flags, l4_offset = _infer_offload(inner) if csum_partial else (0, 0)
+    if csum_verified:
+        flags |= 0x01
+    if not 0 <= context_id < 1 << 64:
+        raise BuildError("STT", "context_id", context_id, "64 bits")
+    if not 0 <= inner_mss <= 0xFFFF:
+        raise BuildError("STT", "mss", inner_mss, "16 bits")
+    if vlan_id is not None and not 0 <= vlan_id < 1 << 12:
+        raise BuildError("STT", "vlan_id", vlan_id, "12 bits")
+    if not 0 <= pcp < 8:
+        raise BuildError("STT", "pcp", pcp, "3 bits")
+    return STT(
+        flags=flags,
+        l4_offset=l4_offset,
+        mss=inner_mss,
+        pcp=pcp if vlan_id is not None else 0,
+        v=1 if vlan_id is not None else 0,
+        vlan_id=vlan_id or 0,
+        context_id=context_id,
+    )
+
+
+def _segments(
+    data: bytes, mss: int, outer: Callable[[int], Packet], sport: int, dport: int, identifier: int
+) -> List[Packet]:
+    """DATA (a whole STT frame) cut into TCP-like segments of MSS bytes under OUTER(k)."""
     segments: List[Packet] = []
     for k, off in enumerate(range(0, len(data), mss)):
-        chunk = data[off : off + mss]
-        last = off + mss >= len(data)
         tcp = TCP(
             sport=sport,
             dport=dport,
             seq=(len(data) << 16) | off,
             ack=identifier,
             dataofs=5,
-            flags="PA" if last else "A",
+            flags="PA" if off + mss >= len(data) else "A",
             window=0xFFFF,
             urgptr=0,
         )
-        if ipv6:
-            outer: Packet = IPv6(src=src, dst=dst, hlim=ttl, tc=tos)
-        else:
-            outer = IP(src=src, dst=dst, id=(ip_id + k) & 0xFFFF, ttl=ttl, tos=tos, flags="DF" if df else 0)
-        wire = bytes(outer / tcp / Raw(chunk))
-        segments.append(IPv6(wire) if ipv6 else IP(wire))
+        head = outer(k)
+        wire = bytes(head / tcp / Raw(data[off : off + mss]))
+        segments.append(head.__class__(wire))
     return segments
 
 
