@@ -38,7 +38,7 @@ inner_ethertype uint16                                       no inner frame read
 inner_src/dst   string                                       inner frame not IP
 inner_proto     uint8                                        inner frame not IP
 inner_sport/dport uint16                                     no inner TCP/UDP/SCTP ports
-tcp_flags       uint8 (inner TCP header's flags byte)        inner not TCP, or not captured
+tcp_flags       uint16 (inner TCP's 12 flag bits)            inner not TCP, or not captured
 malformed       bool
 reason          string (why it is malformed)                 not malformed
 snapped         bool (cut by the capture's snaplen)
@@ -57,10 +57,12 @@ Needs pyarrow: ``pip install 'scapy-geneve[analytics]'``.
 import functools
 import os
 import socket
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
+from scapy_geneve.capture.decode import Decoded, decode
 from scapy_geneve.capture.pcapio import Batch
 from scapy_geneve.capture.scan import ScanRecord, ScanState, analyse_batch
+from scapy_geneve.capture.scan_io import batches
 from scapy_geneve.registry import DEFAULT_PORTS, Ports, records
 
 __all__ = ["COLUMNS", "KIND_NAMES", "require_pyarrow", "schema", "scan_batches", "scan_table"]
@@ -96,9 +98,10 @@ class _Frame:
     """One analysed batch and what the column builders share."""
 
     __slots__ = ("np", "pa", "batch", "res", "det", "n", "B", "fallback", "records", "plain",
-                 "path", "cache")
+                 "path", "cache", "decoding", "decoded_rows")
 
-    def __init__(self, batch: Batch, res: Any, path: str) -> None:
+    def __init__(self, batch: Batch, res: Any, path: str,
+                 decoding: Optional[Dict[str, Any]] = None) -> None:
         self.np = np = _numpy()
         self.pa = require_pyarrow()
         self.batch = batch
@@ -111,6 +114,8 @@ class _Frame:
         self.plain = self.det["ok"]
         self.path = path
         self.cache: Dict[str, Any] = {}
+        self.decoding = decoding or {}                  # ports, l2tp_cookie, l2tp_l2ss
+        self.decoded_rows: Dict[int, Decoded] = {}
 
     def g8(self, pos: Any) -> Any:
         return self.B.take(pos, mode="clip").astype(self.np.int64)
@@ -139,6 +144,15 @@ class _Frame:
     def frame(self, i: int) -> bytes:
         d = int(self.data_off()[i])
         return bytes(self.batch.buf[d:d + int(self.res.caplen[i])])
+
+    def decoded(self, i: int) -> Decoded:
+        """The wire decoder's offsets for fallback row I (what its record does not keep)."""
+        dec = self.decoded_rows.get(i)
+        if dec is None:
+            dec = self.decoded_rows[i] = decode(self.frame(i), int(self.res.linktype[i]),
+                                                wirelen=int(self.res.wirelen[i]),
+                                                **self.decoding)
+        return dec
 
     def column(self, values: Any, valid: Any, attr: str, pa_type: Any,
                convert: Callable[[Any], Any] = lambda v: v) -> Any:
@@ -398,11 +412,8 @@ def _col_file(f: _Frame) -> Any:
 
 # -- inner TCP flags ----------------------------------------------------------------------------
 def _col_tcp_flags(f: _Frame) -> Any:
-    """The inner TCP header's flags byte (offset 13), where it was captured.
-
-    Plain rows are read from the inner IP header's position; on rows the batch
-    path hands to the per-packet parser the inner TCP header's position is not
-    known, so they are null there (see the module docstring)."""
+    """The inner TCP header's 12 flag bits (as the wire decoder and tshark's tcp.flags),
+    where the whole 20-byte header was captured."""
     np, det = f.np, f.det
     ipos, iver = det["inner_pos"], det["inner_version"]
     tcp = f.plain & (ipos >= 0) & (det["inner_proto"] == _IPPROTO_TCP) & \
@@ -412,8 +423,13 @@ def _col_tcp_flags(f: _Frame) -> Any:
     total = np.where(v4, f.g16(ipos + 2), f.g16(ipos + 4))
     ip_end = np.where(v4, ipos + total, ipos + 40 + total)
     end = np.where(total > 0, np.minimum(f.ends(), ip_end), f.ends())
-    valid = tcp & (l4 + 14 <= end)
-    return f.pa.array(f.g8(l4 + 13), f.pa.uint8(), mask=~valid)
+    valid = tcp & (l4 + 20 <= end)
+    flags = f.g16(l4 + 12) & 0x0FFF
+    for i in f.fallback:
+        inner = f.decoded(i).inner_l4
+        valid[i] = inner is not None and inner.proto == _IPPROTO_TCP and inner.flags >= 0
+        flags[i] = inner.flags if valid[i] and inner is not None else 0
+    return f.pa.array(flags, f.pa.uint16(), mask=~valid)
 
 
 # -- Geneve options -----------------------------------------------------------------------------
@@ -431,25 +447,6 @@ def _plain_option_positions(f: _Frame, pkt: Any, length: Any) -> Any:
     return l4 + 8 + 8 + before - before[group_start]     # UDP header, Geneve header
 
 
-def _fallback_geneve(frame: bytes, rec: ScanRecord) -> Optional[int]:
-    """The Geneve header's offset in FRAME (a record the per-packet parser read).
-
-    Counts the link-layer header and the VLAN tags the record lists, then the
-    outer IPv4 header length or the IPv6 extension headers."""
-    link = {1: 14, 113: 16, 276: 20, 0: 4, 108: 4}.get(rec.linktype, 0)
-    pos = link + 4 * len(rec.vlans) if link >= 14 else link
-    if rec.outer_ip == 4:
-        pos += (frame[pos] & 0x0F) * 4
-    elif rec.outer_ip == 6:
-        nh, pos = frame[pos + 6], pos + 40
-        while nh != 17 and pos + 8 <= len(frame):
-            nh, pos = frame[pos], pos + (8 if nh == 44 else (frame[pos + 1] + 2) * 4
-                                         if nh == 51 else (frame[pos + 1] + 1) * 8)
-    else:
-        return None
-    return pos + 8
-
-
 def _col_options(f: _Frame) -> Any:
     np, pa, res = f.np, f.pa, f.res
     pkt, cls, typ, length = res.opt_pkt, res.opt_class, res.opt_type, res.opt_len
@@ -460,18 +457,12 @@ def _col_options(f: _Frame) -> Any:
     if mine.any():
         start[mine] = _plain_option_positions(f, pkt[mine], length[mine])
     for i in f.fallback:
-        rows = np.nonzero(pkt == i)[0]
-        if not len(rows):
-            continue
-        frame_pos = int(f.data_off()[i])
-        at = _fallback_geneve(f.frame(i), f.records[i])
-        if at is None:
-            start[rows] = -1
-            continue
-        at += frame_pos + 8
-        for row in rows.tolist():
-            start[row] = at
-            at += 4 + int(length[row]) * 4
+        rows = np.nonzero(pkt == i)[0].tolist()
+        if rows:
+            found = [o.offset for o in f.decoded(i).options]
+            frame_pos = int(f.data_off()[i])
+            for row, at in zip(rows, found + [-1] * (len(rows) - len(found))):
+                start[row] = at + frame_pos if at >= 0 else -1
     data = _option_data(f, pkt, start, length)
     counts = np.bincount(pkt, minlength=f.n) if len(pkt) else np.zeros(f.n, np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
@@ -567,7 +558,7 @@ def _types(pa: Any) -> Dict[str, Any]:
         "critical": b, "proto": u16, "stt_offset": u16, "control": b,
         "options": pa.list_(OPTION_TYPE(pa)), "inner_ethertype": u16, "inner_src": s,
         "inner_dst": s, "inner_proto": u8, "inner_sport": u16, "inner_dport": u16,
-        "tcp_flags": u8, "malformed": b, "reason": s, "snapped": b, "skipped": s, "file": s,
+        "tcp_flags": u16, "malformed": b, "reason": s, "snapped": b, "skipped": s, "file": s,
     }
 
 
@@ -607,25 +598,13 @@ def scan_batches(path: PathLike, columns: Optional[Iterable[str]] = None,
     out_schema = schema(chosen)
     state = ScanState()
     name = str(path) if source is None else source
-    for batch in _checked_batches(path, progress):
-        res = analyse_batch(batch, cast(Any, ports), l2tp_cookie, l2tp_l2ss, state, detail=True)
-        frame = _Frame(batch, res, name)
+    decoding = {"ports": ports, "l2tp_cookie": l2tp_cookie, "l2tp_l2ss": l2tp_l2ss}
+    for batch in batches(path, progress):
+        res = analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state, detail=True)
+        frame = _Frame(batch, res, name, decoding)
         arrays = [_BUILDERS[column](frame) for column in chosen]
         yield pa.RecordBatch.from_arrays(arrays, schema=out_schema)
         del frame, res, batch
-
-
-def _checked_batches(path: PathLike, progress: Optional[Callable[[int, int], None]]
-                     ) -> Iterator[Batch]:
-    """The capture's batches with scan's link-type rules (as :func:`scan`)."""
-    try:
-        from scapy_geneve.capture.scan_io import batches
-    except ImportError:     # before scan.py's split (scan_io) lands: scan's own walk
-        from scapy_geneve.capture import scan as scan_module
-        for _reader, batch in vars(scan_module)["_batches"](path, progress):
-            yield batch
-        return
-    yield from batches(path, progress)
 
 
 def scan_table(paths: Union[PathLike, Sequence[PathLike]],

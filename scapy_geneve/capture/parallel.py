@@ -15,7 +15,7 @@ import concurrent.futures
 import glob
 import multiprocessing
 import os
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from scapy_geneve.capture.scan import ScanStats, compute_stats
 from scapy_geneve.errors import CaptureError
@@ -137,47 +137,12 @@ def merge_stats(parts: Sequence[ScanStats]) -> ScanStats:
     """
     merged = ScanStats(parts[0].path if len({p.path for p in parts}) == 1 else "")
     for part in parts:
-        _merge(merged, part)
+        merged.merge(part)
     formats = {p.format for p in parts if p.format}
     merged.format = formats.pop() if len(formats) == 1 else "mixed" if formats else ""
     errors = [p.error for p in parts if p.error]
     merged.error = "; ".join(errors) if errors else None
     return merged
-
-
-def _merge(into: ScanStats, other: ScanStats) -> None:
-    if hasattr(into, "merge"):
-        into.merge(other)
-        return
-    _merge_counters(into, other)
-
-
-def _add_counts(into: Dict[Any, Any], other: Dict[Any, Any]) -> None:
-    """Add OTHER's counters (ints, or lists of ints) to INTO's."""
-    for key, value in other.items():
-        if isinstance(value, list):
-            mine = into.setdefault(key, [0] * len(value))
-            for k, item in enumerate(value):
-                mine[k] += item
-        else:
-            into[key] = into.get(key, 0) + value
-
-
-def _merge_counters(into: ScanStats, other: ScanStats) -> None:
-    """ScanStats.merge until scan.py has it (the decoder engineer adds it): the sum
-    of every counter, the earliest first and latest last time."""
-    for name in ("packets", "bytes", "captured", "c_bit", "oam", "critical_options",
-                 "crit_without_c", "malformed", "snapped"):
-        setattr(into, name, getattr(into, name) + getattr(other, name))
-    for name in ("linktypes", "outer", "kinds", "vnis", "no_vni", "options", "option_classes",
-                 "inner", "reasons", "skipped"):
-        _add_counts(getattr(into, name), getattr(other, name))
-    times = [t for t in (into.first_ns, other.first_ns) if t is not None]
-    into.first_ns = min(times) if times else None
-    times = [t for t in (into.last_ns, other.last_ns) if t is not None]
-    into.last_ns = max(times) if times else None
-    firsts = [n for n in (into.first_skipped, other.first_skipped) if n is not None]
-    into.first_skipped = min(firsts) if firsts else None
 
 
 def _size(path: str) -> int:
