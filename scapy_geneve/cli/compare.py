@@ -87,75 +87,79 @@ def _stateless(row: EncapsulationRow) -> str:
     return "yes" if row.inner_in_every_packet else "1st seg"
 
 
+_HEAD = (
+    "encapsulation",
+    "transport",
+    "overhead",
+    "inner MTU",
+    "eff@%d",
+    "pkts@%d",
+    "id bits",
+    "ext bytes",
+    "tunnel hdr",
+    "stateless",
+    "entropy",
+)
+_LEGEND = (
+    "overhead: bytes added to the inner Ethernet frame (outer IP + transport + tunnel header).",
+    "inner MTU: largest inner IP packet sent without IP fragmentation; STT segments its 64 KB "
+    "frames like TCP.",
+    "'-': does not fit the underlay MTU unfragmented. ext bytes: most bytes of metadata the "
+    "header can grow by.",
+    "tunnel hdr: the fixed tunnel header after UDP/TCP/IP (the registry's), options excluded.",
+    "stateless: the inner frame is found from the wire alone (L2TPv3 needs the per-session "
+    "cookie length and sublayer);",
+    "  '1st seg': only the first segment of a frame holds the inner headers (STT continuation "
+    "segments are frame bytes: per-frame reassembly state).",
+)
+
+
+def _cells(r: EncapsulationRow, inner_size: int) -> List[str]:
+    pkts = dict(r.segments_at).get(inner_size)
+    return [
+        r.name,
+        r.transport,
+        "%d B" % r.overhead,
+        str(r.inner_mtu),
+        _eff(r.efficiency, inner_size),
+        "-" if pkts is None else str(pkts),
+        str(r.id_bits),
+        str(r.max_extension),
+        "%d B" % r.header_len,
+        _stateless(r),
+        ", ".join(r.entropy) or "none",
+    ]
+
+
+def _columns(rows: List[List[str]], right: bool = False, rule_after: int = -1) -> List[str]:
+    """ROWS as fixed-width text lines (a rule of dashes after row RULE_AFTER)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    pad = str.rjust if right else str.ljust
+    lines = ["  ".join(pad(cell, widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    if rule_after >= 0:
+        lines.insert(rule_after + 1, "  ".join("-" * w for w in widths))
+    return lines
+
+
 def format_table(cmp: Comparison) -> str:
     """The comparison as a fixed-width text table with a legend."""
-    head = [
-        "encapsulation",
-        "transport",
-        "overhead",
-        "inner MTU",
-        "eff@%d" % cmp.inner_size,
-        "pkts@%d" % cmp.inner_size,
-        "id bits",
-        "ext bytes",
-        "stateless",
-        "entropy",
+    head = [h % cmp.inner_size if "%d" in h else h for h in _HEAD]
+    table = _columns([head] + [_cells(r, cmp.inner_size) for r in cmp.rows], rule_after=0)
+    grid = [["size"] + [r.name for r in cmp.rows]] + [
+        [str(s)] + [_eff(r.efficiency, s) for r in cmp.rows] for s in cmp.sizes
     ]
-    lines = [head]
-    for r in cmp.rows:
-        pkts = dict(r.segments_at).get(cmp.inner_size)
-        lines.append(
-            [
-                r.name,
-                r.transport,
-                "%d B" % r.overhead,
-                str(r.inner_mtu),
-                _eff(r.efficiency, cmp.inner_size),
-                "-" if pkts is None else str(pkts),
-                str(r.id_bits),
-                str(r.max_extension),
-                _stateless(r),
-                ", ".join(r.entropy) or "none",
-            ]
-        )
-    widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
     out = [
         "Underlay %s, MTU %d, inner packet %d bytes (inner Ethernet frame = +14)."
         % (cmp.underlay.upper().replace("IPV", "IPv"), cmp.mtu, cmp.inner_size),
         "",
+        *table,
+        "",
+        "Efficiency (inner IP bytes / outer IP bytes) by inner packet size:",
+        *_columns(grid, right=True),
+        "",
+        *_LEGEND,
+        *("  %-15s %s" % (r.name + ":", r.extensibility) for r in cmp.rows),
     ]
-    for n, row in enumerate(lines):
-        out.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    out.append("")
-    out.append("Efficiency (inner IP bytes / outer IP bytes) by inner packet size:")
-    sizes = cmp.sizes
-    header = ["size"] + [r.name for r in cmp.rows]
-    grid = [header] + [[str(s)] + [_eff(r.efficiency, s) for r in cmp.rows] for s in sizes]
-    w2 = [max(len(row[i]) for row in grid) for i in range(len(header))]
-    for row in grid:
-        out.append("  ".join(cell.rjust(w2[i]) for i, cell in enumerate(row)))
-    out.append("")
-    out.append("overhead: bytes added to the inner Ethernet frame (outer IP + transport + tunnel header).")
-    out.append(
-        "inner MTU: largest inner IP packet sent without IP fragmentation; STT "
-        "segments its 64 KB frames like TCP."
-    )
-    out.append(
-        "'-': does not fit the underlay MTU unfragmented. ext bytes: most bytes of "
-        "metadata the header can grow by."
-    )
-    out.append(
-        "stateless: the inner frame is found from the wire alone (L2TPv3 needs the "
-        "per-session cookie length and sublayer);"
-    )
-    out.append(
-        "  '1st seg': only the first segment of a frame holds the inner headers (STT "
-        "continuation segments are frame bytes: per-frame reassembly state)."
-    )
-    for r in cmp.rows:
-        out.append("  %-15s %s" % (r.name + ":", r.extensibility))
     return "\n".join(out) + "\n"
 
 

@@ -199,7 +199,7 @@ def _transport(outer: Packet) -> str:
     if isinstance(nxt, TCP):
         return "TCP %d" % nxt.dport
     proto = int(l3.proto) if isinstance(l3, IP) else int(l3.nh)
-    names = [rec.title for rec in registry.records() if rec.ip_protocol == proto and not rec.ports]
+    names = [rec.title for rec in registry.records() if rec.ip_protocol == proto]
     return "IP %d" % proto + (" (%s)" % names[0] if names else "")
 
 
