@@ -14,6 +14,8 @@ then runs, each in its own process so peak memory (max RSS) is its own:
 - ``scan``      the per-record generator ``scan()`` (a ScanRecord per packet, built
                 from the vectorised columns);
 - ``scan-ref``  ``scan(vectorised=False)``: parse_packet() on every packet (the reference);
+- ``decode``    the wire decoder alone (``capture.decode.decode``) on every record: what
+                show, lint and segment build on;
 - ``dpkt``      dpkt.pcap.Reader + Ethernet/IP/UDP parsing, VNI counted by hand;
 - ``scapy``     Scapy's PcapReader dissection, on a sample (it is slow);
 - ``tshark``    ``tshark -T fields -e geneve.vni``;
@@ -23,12 +25,17 @@ then runs, each in its own process so peak memory (max RSS) is its own:
 The Python workers start their clocks after their imports (throughput, not
 interpreter start-up); ``cli-stats``, tshark and tcpdump include start-up.
 
+``--quick`` runs only the bare loop and stats on the big file (plus the decoder on the
+small one), and prints the ratio by wall clock and by CPU time (the CPU ratio is the
+steadier one on a shared machine): the check to run after touching the scan path.
+
 Each measurement is the best of ``--repeat`` runs (default 3; the machine is
 shared, the least disturbed run is the fairest); the workers whose ratios the
 issue asks for (bare loop, stats, scan) take turns, round after round, so a
 load change hits them alike.  Prints packets per second,
-the ratios the issue asks for, and max RSS for 100k vs 1M packets.  Timings are wall-clock on whatever machine runs it: the
-ratios (same run, same file, same cache state) are what to look at.
+the ratios the issue asks for, and max RSS for 100k vs 1M packets.  Timings are
+wall-clock on whatever machine runs it: the ratios (same run, same file, same cache
+state) are what to look at.
 """
 
 import argparse
@@ -123,6 +130,16 @@ def work_scan_ref(path: str) -> int:
     return count
 
 
+def work_decode(path: str) -> int:
+    from scapy_geneve.capture.decode import decode
+    from scapy_geneve.capture.pcapio import iter_records
+    count = 0
+    for rec in iter_records(path):
+        decode(rec.data, rec.linktype)
+        count += 1
+    return count
+
+
 def work_dpkt(path: str) -> int:
     import dpkt
     vnis = {}
@@ -154,14 +171,14 @@ def work_scapy(path: str) -> int:
 
 WORKERS = {"bare": work_bare, "bare-ng": work_bare_ng, "bare-mem": work_bare_mem,
            "stats": work_stats,
-           "scan": work_scan, "scan-ref": work_scan_ref, "dpkt": work_dpkt,
+           "scan": work_scan, "scan-ref": work_scan_ref, "decode": work_decode, "dpkt": work_dpkt,
            "scapy": work_scapy}
 
 
 def _warm_imports(name: str) -> None:
     """Import before the clock starts: throughput, not interpreter start-up."""
     import importlib
-    if name in ("stats", "scan", "scan-ref", "scapy"):
+    if name in ("stats", "scan", "scan-ref", "scapy", "decode"):
         importlib.import_module("scapy_geneve.capture.scan")
         importlib.import_module("numpy")
     if name == "dpkt":
@@ -172,13 +189,15 @@ def worker_main(name: str, path: str, repeat: int) -> None:
     _warm_imports(name)
     if name in ("stats", "scan", "scan-ref"):
         WORKERS[name](path)   # untimed: first-call costs (lazy imports, numpy set-up)
-    seconds = float("inf")
+    seconds = cpu = float("inf")
     for _ in range(repeat if name != "scapy" else 1):   # best of N: least disturbed run
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         packets = WORKERS[name](path)
         seconds = min(seconds, time.perf_counter() - start)
+        cpu = min(cpu, time.process_time() - start_cpu)
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"packets": packets, "seconds": seconds, "maxrss_mb": rss_kb / 1024}))
+    print(json.dumps({"packets": packets, "seconds": seconds, "cpu_seconds": cpu,
+                      "maxrss_mb": rss_kb / 1024}))
 
 
 # -- the driver ------------------------------------------------------------------------
@@ -204,9 +223,12 @@ def run_interleaved(names: list, path: str) -> dict:
             old = best.get(name)
             if old is None or res["seconds"] < old["seconds"]:
                 res["maxrss_mb"] = max(res["maxrss_mb"], old["maxrss_mb"] if old else 0.0)
+                res["cpu_seconds"] = min(res["cpu_seconds"], old["cpu_seconds"] if old
+                                         else float("inf"))
                 best[name] = res
             else:
                 old["maxrss_mb"] = max(old["maxrss_mb"], res["maxrss_mb"])
+                old["cpu_seconds"] = min(old["cpu_seconds"], res["cpu_seconds"])
     return best
 
 
@@ -229,6 +251,9 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per measurement; the best is kept (default 3)")
+    parser.add_argument("--quick", action="store_true",
+                        help="only the bare loop and stats on the big file, and the decoder "
+                             "on the small one: the ratio to check after a change")
     parser.add_argument("--worker", nargs=2, metavar=("NAME", "PCAP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -236,16 +261,17 @@ def main() -> int:
         return 0
     REPEAT = args.repeat
 
-    from gen_pcap import generate  # type: ignore[import-not-found]
-    os.makedirs(args.dir, exist_ok=True)
-    files = {}
-    for count in (args.small, args.big):
-        path = os.path.join(args.dir, "geneve-%d.pcap" % count)
-        if not os.path.exists(path):
-            print("generating %s ..." % path, file=sys.stderr)
-            generate(path, count)
-        files[count] = path
+    files = _files(args)
+    if args.quick:
+        return quick(files, args)
+    results = measure(files, args)
+    report(results, args)
+    return 0
 
+
+def measure(files: dict, args: argparse.Namespace) -> dict:
+    """Every worker and peer tool: {(name, packets): best result} (pcapng: -packets)."""
+    from gen_pcap import generate  # type: ignore[import-not-found]
     results = {}
     for count, path in files.items():
         names = ["bare", "bare-mem", "stats"] + (["scan", "scan-ref"] if count == args.small
@@ -278,8 +304,13 @@ def main() -> int:
     results[("bare-ng", -args.big)] = pair["bare-ng"]
     results[("stats-ng", -args.big)] = pair["stats"]
 
+    return results
+
+
+def report(results: dict, args: argparse.Namespace) -> None:
+    """The table, then the ratios the issues ask for."""
     print("%-9s %10s %10s %12s %10s" % ("what", "packets", "seconds", "packets/s", "maxRSS MB"))
-    for (name, count), res in sorted(results.items(), key=lambda kv: (abs(kv[0][1]), kv[0][0])):
+    for (name, _count), res in sorted(results.items(), key=lambda kv: (abs(kv[0][1]), kv[0][0])):
         rate = res["packets"] / res["seconds"]
         print("%-9s %10d %10.3f %12.0f %10.1f" % (name, res["packets"], res["seconds"], rate,
                                                   res["maxrss_mb"]))
@@ -309,6 +340,32 @@ def main() -> int:
           % (results[("stats", small)]["maxrss_mb"], small, results[("stats", args.big)]["maxrss_mb"],
              args.big, results[("stats", args.big)]["maxrss_mb"]
              / results[("stats", small)]["maxrss_mb"]))
+
+
+def _files(args: argparse.Namespace) -> dict:
+    from gen_pcap import generate  # type: ignore[import-not-found]
+    os.makedirs(args.dir, exist_ok=True)
+    files = {}
+    for count in (args.small, args.big):
+        path = os.path.join(args.dir, "geneve-%d.pcap" % count)
+        if not os.path.exists(path):
+            print("generating %s ..." % path, file=sys.stderr)
+            generate(path, count)
+        files[count] = path
+    return files
+
+
+def quick(files: dict, args: argparse.Namespace) -> int:
+    """The short run: stats against the bare loop (wall and CPU), the decoder's rate."""
+    pair = run_interleaved(["bare", "stats"], files[args.big])
+    dec = run_worker("decode", files[args.small])
+    for name, res in list(pair.items()) + [("decode", dec)]:
+        print("%-7s %9d packets  %7.3f s wall  %7.3f s CPU  %10.0f packets/s  %6.1f MB"
+              % (name, res["packets"], res["seconds"], res["cpu_seconds"],
+                 res["packets"] / res["seconds"], res["maxrss_mb"]))
+    print("%d packets: stats / bare loop = %.2fx wall, %.2fx CPU  (target >= 0.55)"
+          % (args.big, pair["bare"]["seconds"] / pair["stats"]["seconds"],
+             pair["bare"]["cpu_seconds"] / pair["stats"]["cpu_seconds"]))
     return 0
 
 

@@ -125,7 +125,13 @@ _L4_HLEN = {IPPROTO_UDP: 8, IPPROTO_SCTP: 12}
 _U16 = struct.Struct("!H").unpack_from
 _U32 = struct.Struct("!I").unpack_from
 _U64 = struct.Struct("!Q").unpack_from
+_IP4 = struct.Struct("!BBHHHBB").unpack_from       # ver/IHL, TOS, length, ID, flags/offset, TTL, proto
+_IP6 = struct.Struct("!IHBB").unpack_from          # ver/TC/flow label, payload length, NH, hop limit
+_TCP = struct.Struct("!HHIIHHH").unpack_from       # ports, seq, ack, offset/flags, window, checksum
+_UDP = struct.Struct("!HHHH").unpack_from
+_GNV = struct.Struct("!BBHI").unpack_from          # Ver/Opt Len, O/C/Rsvd, Protocol Type, VNI/Rsvd
 _ntop = socket.inet_ntop
+_AF4, _AF6 = socket.AF_INET, socket.AF_INET6
 
 
 class _Short(Exception):
@@ -158,25 +164,43 @@ class IPHeader:
     """An IPv4 or IPv6 header, with its extension headers (see the module docstring)."""
 
     __slots__ = ("off", "version", "hlen", "proto", "length", "end", "from_capture", "jumbo",
-                 "ident", "flags", "frag", "ttl", "tos", "flow_label", "src_b", "dst_b", "ext")
+                 "ident", "flags", "frag", "ttl", "tos", "flow_label", "ext", "data")
 
-    def __init__(self, off: int, version: int) -> None:
-        self.off, self.version = off, version
-        self.hlen = self.proto = self.length = self.end = -1
+    def __init__(self, data: bytes, off: int, version: int, hlen: int, proto: int, length: int,
+                 end: int, ident: int, flags: int, frag: int, ttl: int, tos: int,
+                 flow_label: int) -> None:
+        self.data, self.off, self.version, self.hlen, self.proto = data, off, version, hlen, proto
+        self.length, self.end, self.ident, self.flags, self.frag = length, end, ident, flags, frag
+        self.ttl, self.tos, self.flow_label = ttl, tos, flow_label
         self.from_capture = False
-        self.jumbo = self.ident = -1
-        self.flags = self.frag = self.flow_label = 0
-        self.ttl = self.tos = 0
-        self.src_b = self.dst_b = b""
+        self.jumbo = -1
         self.ext: Tuple[Tuple[int, int], ...] = ()
 
     @property
+    def src_b(self) -> bytes:
+        """The source address bytes (4 or 16)."""
+        at = self.off + (12 if self.version == 4 else 8)
+        return self.data[at:at + (4 if self.version == 4 else 16)]
+
+    @property
+    def dst_b(self) -> bytes:
+        at = self.off + (16 if self.version == 4 else 24)
+        return self.data[at:at + (4 if self.version == 4 else 16)]
+
+    @property
     def src(self) -> str:
-        return _ntop(socket.AF_INET if self.version == 4 else socket.AF_INET6, self.src_b)
+        """The source address as text (formatted when asked)."""
+        off = self.off
+        if self.version == 4:
+            return _ntop(_AF4, self.data[off + 12:off + 16])
+        return _ntop(_AF6, self.data[off + 8:off + 24])
 
     @property
     def dst(self) -> str:
-        return _ntop(socket.AF_INET if self.version == 4 else socket.AF_INET6, self.dst_b)
+        off = self.off
+        if self.version == 4:
+            return _ntop(_AF4, self.data[off + 16:off + 20])
+        return _ntop(_AF6, self.data[off + 24:off + 40])
 
     @property
     def ecn(self) -> int:
@@ -206,10 +230,9 @@ class L4Header:
     __slots__ = ("off", "proto", "sport", "dport", "hlen", "length", "checksum", "end",
                  "seq", "ack", "flags")
 
-    def __init__(self, off: int, proto: int, end: int) -> None:
-        self.off, self.proto, self.end = off, proto, end
-        self.sport = self.dport = self.hlen = self.length = self.checksum = -1
-        self.seq = self.ack = self.flags = -1
+    def __init__(self, off: int, proto: int, end: int, sport: int = -1, dport: int = -1) -> None:
+        self.off, self.proto, self.end, self.sport, self.dport = off, proto, end, sport, dport
+        self.hlen = self.length = self.checksum = self.seq = self.ack = self.flags = -1
 
     def __repr__(self) -> str:
         return "<L4Header proto=%d @%d %d>%d hlen=%d end=%d>" % (
@@ -371,7 +394,7 @@ def _ip(data: bytes, ethertype: int, pos: int, end: int, enclosing: int,
 def _ipv4(data: bytes, pos: int, end: int, enclosing: int, layer: str) -> IPHeader:
     if pos + 20 > end:
         raise _Short(layer + " IPv4 header", pos, end)
-    vihl = data[pos]
+    vihl, tos, total, ident, word, ttl, proto = _IP4(data, pos)
     if vihl >> 4 != 4:
         raise _Bad("%s IPv4 header with version %d" % (layer, vihl >> 4), pos)
     ihl = (vihl & 0x0F) * 4
@@ -379,35 +402,25 @@ def _ipv4(data: bytes, pos: int, end: int, enclosing: int, layer: str) -> IPHead
         raise _Bad("%s IPv4 header length %d < 20" % (layer, ihl), pos)
     if pos + ihl > end:
         raise _Short(layer + " IPv4 options", pos + 20, end)
-    ip = IPHeader(pos, 4)
-    ip.hlen, ip.proto, ip.tos, ip.ttl = ihl, data[pos + 9], data[pos + 1], data[pos + 8]
-    total = ip.length = _U16(data, pos + 2)[0]
-    if total == 0:          # a TSO / BIG TCP super-packet: what encloses it says the length
-        ip.end, ip.from_capture = enclosing, True
-    elif total < ihl:
+    if total and total < ihl:
         raise _Bad("%s IPv4 total length %d < header length %d" % (layer, total, ihl), pos + 2)
-    else:
-        ip.end = pos + total
-    ip.ident = _U16(data, pos + 4)[0]
-    word = _U16(data, pos + 6)[0]
-    ip.flags, ip.frag = word >> 13, word & 0x1FFF
-    ip.src_b, ip.dst_b = data[pos + 12:pos + 16], data[pos + 16:pos + 20]
+    ip = IPHeader(data, pos, 4, ihl, proto, total, pos + total if total else enclosing, ident,
+                  word >> 13, word & 0x1FFF, ttl, tos, 0)
+    if not total:           # a TSO / BIG TCP super-packet: what encloses it says the length
+        ip.from_capture = True
     return ip
 
 
 def _ipv6(data: bytes, pos: int, end: int, enclosing: int, layer: str) -> IPHeader:
     if pos + 40 > end:
         raise _Short(layer + " IPv6 header", pos, end)
-    word = _U32(data, pos)[0]
+    word, plen, nh, hlim = _IP6(data, pos)
     if word >> 28 != 6:
         raise _Bad("%s IPv6 header with version %d" % (layer, word >> 28), pos)
-    ip = IPHeader(pos, 6)
-    ip.tos, ip.flow_label = (word >> 20) & 0xFF, word & 0xFFFFF
-    plen = ip.length = _U16(data, pos + 4)[0]
-    ip.ttl = data[pos + 7]
-    ip.src_b, ip.dst_b = data[pos + 8:pos + 24], data[pos + 24:pos + 40]
-    ip.end = pos + 40 + plen if plen else enclosing
-    _ipv6_ext(ip, data, data[pos + 6], pos + 40, min(end, ip.end), layer)
+    ip = IPHeader(data, pos, 6, 40, nh, plen, pos + 40 + plen if plen else enclosing, -1, 0, 0,
+                  hlim, (word >> 20) & 0xFF, word & 0xFFFFF)
+    if nh in IPV6_EXT:
+        _ipv6_ext(ip, data, nh, pos + 40, min(end, ip.end), layer)
     if plen == 0:           # jumbogram, or BIG TCP without the option (tcpdump's reading)
         if ip.jumbo >= 0:
             ip.end = pos + 40 + ip.jumbo
@@ -460,8 +473,9 @@ def _udp(rec: Decoded, data: bytes, ip: IPHeader, end: int, layer: str) -> L4Hea
     pos = ip.off + ip.hlen
     if pos + 8 > end:
         raise _Short(layer + " UDP header", pos, end)
-    udp = L4Header(pos, IPPROTO_UDP, ip.end)
-    udp.sport, udp.dport, udp.length, udp.checksum = struct.unpack_from("!HHHH", data, pos)
+    sport, dport, length, checksum = _UDP(data, pos)
+    udp = L4Header(pos, IPPROTO_UDP, ip.end, sport, dport)
+    udp.length, udp.checksum = length, checksum
     udp.hlen = 8
     if udp.length == 0 and (ip.from_capture or ip.jumbo >= 0):
         return udp                  # RFC 2675 §4: a jumbo datagram's Length is 0
@@ -476,15 +490,14 @@ def _udp(rec: Decoded, data: bytes, ip: IPHeader, end: int, layer: str) -> L4Hea
 
 def _tcp(data: bytes, pos: int, end: int, ip_end: int) -> L4Header:
     """TCP ports and, when the whole header is there, seq/ack/flags/data offset."""
-    tcp = L4Header(pos, IPPROTO_TCP, ip_end)
-    tcp.sport, tcp.dport = _U16(data, pos)[0], _U16(data, pos + 2)[0]
-    if pos + 20 <= end:
-        tcp.seq, tcp.ack = _U32(data, pos + 4)[0], _U32(data, pos + 8)[0]
-        tcp.flags = _U16(data, pos + 12)[0] & 0x0FFF
-        tcp.checksum = _U16(data, pos + 16)[0]
-        doff = (data[pos + 12] >> 4) * 4
-        if doff >= 20 and pos + doff <= end:
-            tcp.hlen = doff
+    if pos + 20 > end:
+        return L4Header(pos, IPPROTO_TCP, ip_end, _U16(data, pos)[0], _U16(data, pos + 2)[0])
+    sport, dport, seq, ack, word, _window, checksum = _TCP(data, pos)
+    tcp = L4Header(pos, IPPROTO_TCP, ip_end, sport, dport)
+    tcp.seq, tcp.ack, tcp.flags, tcp.checksum = seq, ack, word & 0x0FFF, checksum
+    doff = (word >> 12) * 4
+    if doff >= 20 and pos + doff <= end:
+        tcp.hlen = doff
     return tcp
 
 
@@ -501,11 +514,9 @@ def _geneve(rec: Decoded, data: bytes, pos: int, end: int) -> None:
     rec.tunnel_off = pos
     if pos + 8 > end:
         raise _Short("Geneve header", pos, end)
-    b0, b1 = data[pos], data[pos + 1]
+    b0, b1, rec.proto, word = _GNV(data, pos)
     rec.version, rec.opt_len, rec.flags = b0 >> 6, b0 & 0x3F, b1
     rec.oam, rec.critical, rec.reserved1 = bool(b1 & 0x80), bool(b1 & 0x40), b1 & 0x3F
-    rec.proto = _U16(data, pos + 2)[0]
-    word = _U32(data, pos + 4)[0]
     rec.vni, rec.reserved2 = word >> 8, word & 0xFF
     if rec.version:
         raise _Bad("Geneve version %d (only 0 is defined)" % rec.version, pos)
@@ -703,8 +714,7 @@ def _inner(rec: Decoded, data: bytes, pos: int, end: int, ethertype: Optional[in
 
 def _plain_l4(data: bytes, proto: int, pos: int, end: int, ip_end: int) -> L4Header:
     """UDP or SCTP ports; the UDP Length and Checksum when the header is whole."""
-    l4 = L4Header(pos, proto, ip_end)
-    l4.sport, l4.dport = _U16(data, pos)[0], _U16(data, pos + 2)[0]
+    l4 = L4Header(pos, proto, ip_end, _U16(data, pos)[0], _U16(data, pos + 2)[0])
     if proto == IPPROTO_UDP and pos + 8 <= end:
         l4.length, l4.checksum = _U16(data, pos + 4)[0], _U16(data, pos + 6)[0]
         if l4.length >= 8:
