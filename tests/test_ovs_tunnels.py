@@ -104,6 +104,18 @@ def test_ovs_encapsulates_vxlan_our_layer_reads_it(ovs, tshark, tmp_path):
     assert int(vni) == 5000 and flag_i in ("1", "True")
 
 
+@pytest.mark.parametrize("dport, text", [(1001, b"ovs-params-nvgre"), (1002, b"ovs-params-vxlan")])
+def test_what_ovs_sends_decapsulates_and_params_rebuild_its_bytes(ovs, dport, text):
+    """A peer's packets: decapsulate opens them, and info.params() rebuilds OVS's exact
+    outer bytes (TTL, IP ID, DF, ports, UDP checksum, FlowID) around the inner frame."""
+    from scapy_geneve import decapsulate, encapsulate
+
+    sent, pkt = _from_vm(ovs, dport, text)
+    inner, info = decapsulate(pkt)
+    assert bytes(inner) == sent
+    assert bytes(encapsulate(inner, info.kind, **info.params())) == bytes(pkt[IP])
+
+
 def test_ovs_decapsulates_our_nvgre(ovs):
     t = ovs.target("nvgre")
     outer = (
