@@ -559,3 +559,10 @@ def test_a_signal_keeps_every_packet_read_even_those_gro_holds(tmp_path, signum,
     )
     assert frames(out) == want
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.pcap"]
+
+
+def test_finish_checksums_with_a_size_is_refused(capture, tmp_path, capsys):
+    """--finish-checksums cuts nothing: an --mss beside it would be silently ignored."""
+    path, _ = capture
+    assert main(["segment", str(path), str(tmp_path / "o.pcap"), "--finish-checksums", "--mss", "100"]) == 2
+    assert "--finish-checksums cuts nothing" in capsys.readouterr().err

@@ -35,7 +35,7 @@ from scapy_geneve.capture.pcapio import (
 from scapy_geneve.cli import _options
 from scapy_geneve.cli._common import Progress, capture_output
 from scapy_geneve.errors import BuildError, CaptureError
-from scapy_geneve.offload.gro import coalesce_timed
+from scapy_geneve.offload.gro import MAX_AGE_NS, MAX_FLOWS, coalesce_timed
 from scapy_geneve.offload.segment import (
     NotSegmentable,
     UDP_TUNNELS,
@@ -77,8 +77,11 @@ def register(subparsers: Any) -> None:
         "instead).  OUT has IN's format (a pcap keeps its timestamp "
         "resolution and snaplen; a pcapng its sections, interfaces and other "
         "blocks) unless -F or OUT's name (.pcap, .pcapng, .gz) says otherwise.  "
-        "OUT is written atomically and may not be IN.  UDP tunnels cut: %s."
-        % ", ".join(registry.get(n).title for n in UDP_TUNNELS),
+        "OUT is written atomically and may not be IN.  Tunnels cut: %s over UDP (their "
+        "port options add ports), and GRE/NVGRE; STT and L2TPv3 are not cut by GSO, so "
+        "--stt-port and --l2tp-port change nothing here.  --coalesce holds at most %d "
+        "super-packets, each flushed %d ms after its first segment, as the kernel's GRO."
+        % (", ".join(registry.get(n).title for n in UDP_TUNNELS), MAX_FLOWS, MAX_AGE_NS // 10**6),
     )
     _options.add_input(parser, "capture file (pcap or pcapng); - reads standard input")
     _options.add_output(parser, "capture file to write; - writes standard output")
@@ -404,6 +407,12 @@ def run(args: argparse.Namespace) -> int:
 def _check_usage(args: argparse.Namespace) -> None:
     if args.coalesce and (args.mtu is not None or args.mss is not None or args.fixed_id):
         raise _UsageError("--coalesce takes no --mtu/--mss/--fixed-id")
+    if (
+        args.finish_checksums
+        and not args.coalesce
+        and (args.mtu is not None or args.mss is not None or args.fixed_id)
+    ):
+        raise _UsageError("--finish-checksums cuts nothing: it takes no --mtu/--mss/--fixed-id")
     if args.napi_budget is not None and (not args.coalesce or args.napi_budget < 1):
         raise _UsageError("--napi-budget needs --coalesce and N >= 1")
     for name in ("mtu", "mss"):
