@@ -709,3 +709,42 @@ def test_stt_ce_on_any_segment_over_a_not_ect_inner_packet_is_dropped():
     with pytest.raises(NotATunnel, match=r"ECN CE on a segment of the STT frame"):
         decapsulate([segs[0], IP(bytes(marked)), segs[2]])
     assert decapsulate(segs)[1].vni == 9
+
+
+def _inner_kinds():
+    from hypothesis import strategies as st
+    from scapy.layers.inet6 import IPv6ExtHdrRouting
+
+    payload = st.binary(max_size=300)
+    return st.one_of(
+        st.builds(lambda d: Ether() / IP(options=[]) / TCP(options=[("MSS", 1460)]) / Raw(d), payload),
+        st.builds(
+            lambda d: Ether() / IPv6(src="::1") / IPv6ExtHdrRouting(addresses=["::2"]) / UDP() / Raw(d),
+            payload,
+        ),  # fmt: skip
+        st.builds(lambda d: Ether() / Dot1Q(vlan=3) / IP() / UDP() / Raw(d), payload),
+        st.builds(
+            lambda d: (
+                IP()
+                / UDP(dport=6081)
+                / Geneve(options=[GeneveOption(classid=1, type=2, data=d[:124])])
+                / Ether()
+            ),
+            payload,
+        ),
+        st.builds(lambda d: Ether(type=0x88B5) / Raw(d), payload),
+    )
+
+
+def test_the_size_bound_is_never_below_the_built_length():
+    """The fast path (a bound from field values) against the reference (building)."""
+    from hypothesis import given, settings
+
+    from scapy_geneve.tunnels.tunnel import _size_bound
+
+    @settings(max_examples=120, deadline=None)
+    @given(_inner_kinds())
+    def check(pkt):
+        assert _size_bound(pkt) >= len(bytes(pkt))
+
+    check()

@@ -160,6 +160,34 @@ def _outer_l3(
     return IP(src=src, dst=dst, ttl=ttl, tos=tclass, id=ip_id, flags="DF" if df else 0), 4
 
 
+def _size_bound(pkt: Packet) -> int:
+    """An upper bound of len(bytes(PKT)) that does not build it.
+
+    Every field counts its value's length when it is bytes or text (at least 16:
+    an IPv6 address written "::1" is 16 bytes on the wire), 16 bytes otherwise,
+    and the packets and lists it holds, recursively.
+    """
+    total = 0
+    layer: Packet = pkt
+    while not isinstance(layer, NoPayload):
+        for fld in layer.fields_desc:
+            total += _value_bound(layer.getfieldval(fld.name))
+        layer = layer.payload
+    return total
+
+
+def _value_bound(value: Any) -> int:
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, str):
+        return max(16, len(value))
+    if isinstance(value, Packet):
+        return _size_bound(value)
+    if isinstance(value, (list, tuple)):
+        return sum(_value_bound(v) for v in value)
+    return 16
+
+
 def _inner_length(kind: str, inner: Packet) -> int:
     try:
         return len(bytes(inner))
@@ -175,6 +203,8 @@ def _check_lengths(kind: str, outer: Packet, inner: Packet) -> None:
     The IPv4 Total Length, IPv6 Payload Length and UDP Length are 16 bits; an
     inner frame over about 64 KB does not fit (no jumbogram is built).
     """
+    if _size_bound(inner) + _HEADROOM <= _IP_MAX:
+        return  # cannot overflow: no need to build the inner frame here
     inner_len = _inner_length(kind, inner)
     if inner_len + _HEADROOM <= _IP_MAX:
         return  # every outer header stack here is shorter than _HEADROOM
