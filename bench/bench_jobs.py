@@ -34,6 +34,7 @@ COMMANDS = {
 
 def files(folder: str, count: int, packets: int) -> List[str]:
     from gen_pcap import generate
+
     os.makedirs(folder, exist_ok=True)
     paths = []
     for k in range(count):
@@ -47,8 +48,12 @@ def files(folder: str, count: int, packets: int) -> List[str]:
 
 def run_once(command: str, paths: List[str], jobs: int, out: str) -> Tuple[float, float]:
     """(seconds, max RSS MB of the command's main process)."""
-    argv = [sys.executable, "-m", "scapy_geneve"] + [
-        a.format(out=out) for a in COMMANDS[command]] + ["--jobs", str(jobs)] + paths
+    argv = (
+        [sys.executable, "-m", "scapy_geneve"]
+        + [a.format(out=out) for a in COMMANDS[command]]
+        + ["--jobs", str(jobs)]
+        + paths
+    )
     if command == "filter":
         argv.append(out + ".pcap")
     start = time.perf_counter()
@@ -67,15 +72,15 @@ def main() -> int:
     parser.add_argument("--packets", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--full", action="store_true", help="8 files of 250,000 packets")
-    parser.add_argument("--commands", default=",".join(COMMANDS),
-                        help="which of %s (default: all)" % ", ".join(COMMANDS))
+    parser.add_argument(
+        "--commands", default=",".join(COMMANDS), help="which of %s (default: all)" % ", ".join(COMMANDS)
+    )
     args = parser.parse_args()
     count, packets = (8, 250_000) if args.full else (args.files, args.packets)
     paths = files(args.dir, count, packets)
     total = count * packets
     print("%d files x %d packets" % (count, packets))
-    print("%-8s %5s %9s %12s %10s %9s" % ("command", "jobs", "seconds", "packets/s",
-                                          "maxRSS MB", "speed-up"))
+    print("%-8s %5s %9s %12s %10s %9s" % ("command", "jobs", "seconds", "packets/s", "maxRSS MB", "speed-up"))
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for command in args.commands.split(","):
             best: Dict[int, Tuple[float, float]] = {}
@@ -87,10 +92,13 @@ def main() -> int:
             for jobs in (1, 2):
                 seconds, rss = best[jobs]
                 speed = "" if jobs == 1 else "%.2fx" % (best[1][0] / seconds)
-                print("%-8s %5d %9.3f %12.0f %10.1f %9s" % (command, jobs, seconds,
-                                                             total / seconds, rss, speed))
-    print("target: --jobs 2 >= 1.7x --jobs 1 on 2 cores (load now: %s)"
-          % " ".join("%.2f" % v for v in os.getloadavg()))
+                print(
+                    "%-8s %5d %9.3f %12.0f %10.1f %9s" % (command, jobs, seconds, total / seconds, rss, speed)
+                )
+    print(
+        "target: --jobs 2 >= 1.7x --jobs 1 on 2 cores (load now: %s)"
+        % " ".join("%.2f" % v for v in os.getloadavg())
+    )
     return 0
 
 

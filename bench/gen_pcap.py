@@ -36,8 +36,11 @@ MAC_B = bytes.fromhex("020000000002")
 
 
 def _ipv4(proto: int, src: bytes, dst: bytes, payload_len: int, ident: int) -> bytes:
-    hdr = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, ident & 0xFFFF,
-                                0x4000, 64, proto, 0, src, dst))
+    hdr = bytearray(
+        struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, ident & 0xFFFF, 0x4000, 64, proto, 0, src, dst
+        )
+    )
     total = sum(struct.unpack("!10H", bytes(hdr)))
     total = (total & 0xFFFF) + (total >> 16)
     total = (total & 0xFFFF) + (total >> 16)
@@ -56,12 +59,23 @@ def _inner(rng: random.Random, size: int) -> bytes:
     pick = rng.random()
     if pick < 0.7:
         proto = 6
-        l4 = struct.pack("!HHIIBBHHH", rng.randrange(1024, 65535), rng.choice((80, 443, 22)),
-                         rng.getrandbits(32), rng.getrandbits(32), 0x50, 0x18, 65535, 0, 0)
+        l4 = struct.pack(
+            "!HHIIBBHHH",
+            rng.randrange(1024, 65535),
+            rng.choice((80, 443, 22)),
+            rng.getrandbits(32),
+            rng.getrandbits(32),
+            0x50,
+            0x18,
+            65535,
+            0,
+            0,
+        )
     elif pick < 0.95:
         proto = 17
-        l4 = struct.pack("!HHHH", rng.randrange(1024, 65535), rng.choice((53, 123, 4500)),
-                         max(8, size - 34), 0)
+        l4 = struct.pack(
+            "!HHHH", rng.randrange(1024, 65535), rng.choice((53, 123, 4500)), max(8, size - 34), 0
+        )
     else:
         proto = 1
         l4 = struct.pack("!BBHHH", 8, 0, 0, rng.randrange(65536), rng.randrange(65536))
@@ -75,14 +89,18 @@ def _udp(sport: int, dport: int, payload: bytes) -> bytes:
 
 
 OVN = struct.pack("!HBB", 0x0102, 0x80, 1)
-GWLB = (struct.pack("!HBB", 0x0108, 0x01, 2) + bytes(8)
-        + struct.pack("!HBB", 0x0108, 0x02, 2) + bytes(8)
-        + struct.pack("!HBB", 0x0108, 0x03, 1) + bytes(4))
+GWLB = (
+    struct.pack("!HBB", 0x0108, 0x01, 2)
+    + bytes(8)
+    + struct.pack("!HBB", 0x0108, 0x02, 2)
+    + bytes(8)
+    + struct.pack("!HBB", 0x0108, 0x03, 1)
+    + bytes(4)
+)
 
 
 def _geneve(vni: int, options: bytes, critical: bool, proto: int = 0x6558) -> bytes:
-    return struct.pack("!BBHI", len(options) // 4, 0x40 if critical else 0, proto,
-                       vni << 8) + options
+    return struct.pack("!BBHI", len(options) // 4, 0x40 if critical else 0, proto, vni << 8) + options
 
 
 def frame(rng: random.Random, vnis: list, number: int) -> bytes:
@@ -95,44 +113,48 @@ def frame(rng: random.Random, vnis: list, number: int) -> bytes:
     if pick < 0.97:
         vni = rng.choice(vnis)
         if pick < 0.60:
-            gnv = _geneve(vni, OVN + struct.pack("!HH", rng.randrange(1, 1 << 15),
-                                                 rng.randrange(1, 1 << 16)), True)
+            gnv = _geneve(
+                vni, OVN + struct.pack("!HH", rng.randrange(1, 1 << 15), rng.randrange(1, 1 << 16)), True
+            )
         elif pick < 0.85:
             gnv = _geneve(vni, GWLB, False, 0x0800)
             inner = _inner(rng, size)[14:]
             udp = _udp(sport, 6081, gnv + inner)
-            return MAC_A + MAC_B + b"\x08\x00" + _ipv4(17, outer_src, outer_dst, len(udp),
-                                                     number) + udp
+            return MAC_A + MAC_B + b"\x08\x00" + _ipv4(17, outer_src, outer_dst, len(udp), number) + udp
         elif pick < 0.95:
             gnv = _geneve(vni, b"", False)
         else:
             udp = _udp(sport, 6081, _geneve(vni, b"", False) + _inner(rng, size))
-            return MAC_A + MAC_B + b"\x86\xdd" + _ipv6(
-                17, b"\xfd" + bytes(14) + b"\x01", b"\xfd" + bytes(14) + b"\x02", len(udp)) + udp
+            return (
+                MAC_A
+                + MAC_B
+                + b"\x86\xdd"
+                + _ipv6(17, b"\xfd" + bytes(14) + b"\x01", b"\xfd" + bytes(14) + b"\x02", len(udp))
+                + udp
+            )
         udp = _udp(sport, 6081, gnv + _inner(rng, size))
-        return MAC_A + MAC_B + b"\x08\x00" + _ipv4(17, outer_src, outer_dst, len(udp),
-                                                 number) + udp
+        return MAC_A + MAC_B + b"\x08\x00" + _ipv4(17, outer_src, outer_dst, len(udp), number) + udp
     if pick < 0.98:
-        udp = _udp(sport, 4789, struct.pack("!II", 0x08000000, rng.choice(vnis) << 8)
-                   + _inner(rng, size))
-        return MAC_A + MAC_B + b"\x08\x00" + _ipv4(17, outer_src, outer_dst, len(udp),
-                                                 number) + udp
+        udp = _udp(sport, 4789, struct.pack("!II", 0x08000000, rng.choice(vnis) << 8) + _inner(rng, size))
+        return MAC_A + MAC_B + b"\x08\x00" + _ipv4(17, outer_src, outer_dst, len(udp), number) + udp
     if pick < 0.99:
-        arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, MAC_A, outer_src,
-                          bytes(6), outer_dst)
+        arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, MAC_A, outer_src, bytes(6), outer_dst)
         return b"\xff" * 6 + MAC_A + b"\x08\x06" + arp + bytes(18)
     udp = _udp(sport, 53, bytes(40))
     return MAC_A + MAC_B + b"\x08\x00" + _ipv4(17, outer_src, outer_dst, len(udp), number) + udp
 
 
-OPTION_KINDS = 1650       # distinct (class, type) pairs of the varied mix
+OPTION_KINDS = 1650  # distinct (class, type) pairs of the varied mix
 
 
 def option_kinds(rng: random.Random) -> list:
     """About 1,650 distinct (class, type) pairs: 110 classes x 15 types, some critical."""
     classes = rng.sample(range(0x0100, 0xFF00), 110)
-    return [(cls, typ | (0x80 if rng.random() < 0.2 else 0))
-            for cls in classes for typ in rng.sample(range(0x7F), 15)][:OPTION_KINDS]
+    return [
+        (cls, typ | (0x80 if rng.random() < 0.2 else 0))
+        for cls in classes
+        for typ in rng.sample(range(0x7F), 15)
+    ][:OPTION_KINDS]
 
 
 def varied_frame(rng: random.Random, vnis: list, kinds: list, number: int) -> bytes:
@@ -141,20 +163,29 @@ def varied_frame(rng: random.Random, vnis: list, kinds: list, number: int) -> by
     critical = False
     for _ in range(rng.randrange(4)):
         cls, typ = rng.choice(kinds)
-        words = rng.randrange(9)                       # 0-8 words: 0-32 data bytes
-        options += struct.pack("!HBB", cls, typ, words) + bytes(rng.getrandbits(8)
-                                                               for _ in range(words * 4))
+        words = rng.randrange(9)  # 0-8 words: 0-32 data bytes
+        options += struct.pack("!HBB", cls, typ, words) + bytes(rng.getrandbits(8) for _ in range(words * 4))
         critical |= bool(typ & 0x80)
     size = rng.choice((92, 128, 256, 576, 1000, 1400))
-    udp = _udp(rng.randrange(1024, 65535), 6081,
-               _geneve(rng.choice(vnis), options, critical) + _inner(rng, size))
-    return MAC_A + MAC_B + b"\x08\x00" + _ipv4(17, bytes([192, 168, 0, rng.randrange(1, 32)]),
-                                              bytes([192, 168, 1, rng.randrange(1, 32)]),
-                                              len(udp), number) + udp
+    udp = _udp(
+        rng.randrange(1024, 65535), 6081, _geneve(rng.choice(vnis), options, critical) + _inner(rng, size)
+    )
+    return (
+        MAC_A
+        + MAC_B
+        + b"\x08\x00"
+        + _ipv4(
+            17,
+            bytes([192, 168, 0, rng.randrange(1, 32)]),
+            bytes([192, 168, 1, rng.randrange(1, 32)]),
+            len(udp),
+            number,
+        )
+        + udp
+    )
 
 
-def generate(path: str, packets: int, seed: int = 1, pcapng: bool = False,
-             varied: bool = False) -> None:
+def generate(path: str, packets: int, seed: int = 1, pcapng: bool = False, varied: bool = False) -> None:
     """Write PACKETS frames of the mix to PATH: pcap with microsecond
     timestamps, or pcapng (one Ethernet interface, nanosecond resolution).
     ``varied``: the many-option-kinds Geneve mix instead (see the module doc)."""
@@ -186,9 +217,12 @@ def main() -> int:
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pcapng", action="store_true", help="write pcapng instead of pcap")
-    parser.add_argument("--varied", action="store_true",
-                        help="Geneve whose flows carry 0-3 options of ~1,650 kinds, 0-32 data "
-                             "bytes each (the varied-traffic benchmark)")
+    parser.add_argument(
+        "--varied",
+        action="store_true",
+        help="Geneve whose flows carry 0-3 options of ~1,650 kinds, 0-32 data "
+        "bytes each (the varied-traffic benchmark)",
+    )
     args = parser.parse_args()
     generate(args.out, args.packets, args.seed, args.pcapng, args.varied)
     print("wrote %s: %d packets, %d bytes" % (args.out, args.packets, os.path.getsize(args.out)))

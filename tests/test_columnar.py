@@ -17,24 +17,33 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt
+from scapy.layers.l2 import Dot1Q, Ether
+from scapy.layers.vxlan import VXLAN
+
+from scapy_geneve.capture.columnar import (
+    COLUMNS,
+    KIND_NAMES,
+    scan_batches,
+    scan_table,
+    schema,
+)
+from scapy_geneve.capture.pcapio import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_RAW,
+    PcapngWriter,
+    PcapWriter,
+)
+from scapy_geneve.capture.scan import ScanRecord, scan
+from scapy_geneve.errors import CaptureError
+from scapy_geneve.layers.geneve import Geneve, GeneveOption
+from scapy_geneve.layers.l2tpv3 import L2TPv3
+from scapy_geneve.layers.nvgre import NVGRE
+from scapy_geneve.layers.stt import STT
+from scapy_geneve.registry import DEFAULT_PORTS, names
+
 pa = pytest.importorskip("pyarrow")
-
-from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
-from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt  # noqa: E402
-from scapy.layers.l2 import Dot1Q, Ether  # noqa: E402
-from scapy.layers.vxlan import VXLAN  # noqa: E402
-
-from scapy_geneve.capture.columnar import (COLUMNS, KIND_NAMES, scan_batches,  # noqa: E402
-                                           scan_table, schema)
-from scapy_geneve.capture.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_RAW,  # noqa: E402
-                                         PcapngWriter, PcapWriter)
-from scapy_geneve.capture.scan import ScanRecord, scan  # noqa: E402
-from scapy_geneve.errors import CaptureError  # noqa: E402
-from scapy_geneve.layers.geneve import Geneve, GeneveOption  # noqa: E402
-from scapy_geneve.layers.l2tpv3 import L2TPv3  # noqa: E402
-from scapy_geneve.layers.nvgre import NVGRE  # noqa: E402
-from scapy_geneve.layers.stt import STT  # noqa: E402
-from scapy_geneve.registry import DEFAULT_PORTS, names  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_PCAPS = sorted((ROOT / "pcaps").glob("*.pcap"))
@@ -44,29 +53,76 @@ OUTER = Ether(**MACS) / IP(src="192.0.2.1", dst="192.0.2.2")
 OVN = GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02")
 GWLB = GeneveOption(classid=0x0108, type=0x03, data=b"\xca\xfe\xf0\x0d\x01\x02\x03\x04")
 #: one frame of every kind, plain and not (IPv6 extension header, 3 VLAN tags)
-SEEDS = [bytes(f) for f in [
-    OUTER / UDP(sport=1, dport=6081) / Geneve(vni=5, options=[OVN, GWLB]) / INNER,
-    OUTER / UDP(sport=1, dport=6081) / Geneve(vni=6, proto=0x86DD) /
-    IPv6(src="fd00::1", dst="fd00::2") / UDP(sport=7, dport=8),
-    Ether(**MACS) / Dot1Q(vlan=5) / IPv6(src="2001:db8::1", dst="2001:db8::2") /
-    UDP(sport=2, dport=4789) / VXLAN(flags=8, vni=7) / INNER,
-    Ether(**MACS) / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrDestOpt() /
-    UDP(sport=2, dport=6081) / Geneve(vni=12, options=[GWLB]) / INNER,
-    Ether(**MACS) / Dot1Q(vlan=1) / Dot1Q(vlan=2) / Dot1Q(vlan=3) / IP(src="192.0.2.9") /
-    UDP(sport=2, dport=6081) / Geneve(vni=13, options=[OVN]) / INNER,
-    OUTER / UDP(sport=3, dport=4790) / VXLAN(flags=0x0C, NextProtocol=1, vni=8) / INNER[IP],
-    OUTER / UDP(sport=3, dport=48879) / VXLAN(flags=0x08, vni=14) / INNER,
-    OUTER / NVGRE(vsid=9, flowid=1) / INNER,
-    OUTER / TCP(sport=4, dport=7471, seq=(18 + len(INNER)) << 16) / STT(context_id=10) / INNER,
-    OUTER / L2TPv3(session_id=11) / INNER,
-    OUTER / UDP(sport=9, dport=53) / (b"\x00" * 12),
-]]
+SEEDS = [
+    bytes(f)
+    for f in [
+        OUTER / UDP(sport=1, dport=6081) / Geneve(vni=5, options=[OVN, GWLB]) / INNER,
+        OUTER
+        / UDP(sport=1, dport=6081)
+        / Geneve(vni=6, proto=0x86DD)
+        / IPv6(src="fd00::1", dst="fd00::2")
+        / UDP(sport=7, dport=8),
+        Ether(**MACS)
+        / Dot1Q(vlan=5)
+        / IPv6(src="2001:db8::1", dst="2001:db8::2")
+        / UDP(sport=2, dport=4789)
+        / VXLAN(flags=8, vni=7)
+        / INNER,
+        Ether(**MACS)
+        / IPv6(src="2001:db8::1", dst="2001:db8::2")
+        / IPv6ExtHdrDestOpt()
+        / UDP(sport=2, dport=6081)
+        / Geneve(vni=12, options=[GWLB])
+        / INNER,
+        Ether(**MACS)
+        / Dot1Q(vlan=1)
+        / Dot1Q(vlan=2)
+        / Dot1Q(vlan=3)
+        / IP(src="192.0.2.9")
+        / UDP(sport=2, dport=6081)
+        / Geneve(vni=13, options=[OVN])
+        / INNER,
+        OUTER / UDP(sport=3, dport=4790) / VXLAN(flags=0x0C, NextProtocol=1, vni=8) / INNER[IP],
+        OUTER / UDP(sport=3, dport=48879) / VXLAN(flags=0x08, vni=14) / INNER,
+        OUTER / NVGRE(vsid=9, flowid=1) / INNER,
+        OUTER / TCP(sport=4, dport=7471, seq=(18 + len(INNER)) << 16) / STT(context_id=10) / INNER,
+        OUTER / L2TPv3(session_id=11) / INNER,
+        OUTER / UDP(sport=9, dport=53) / (b"\x00" * 12),
+    ]
+]
 
-SCALAR = ("number", "offset", "caplen", "wirelen", "linktype", "interface", "outer_ip",
-          "outer_src", "outer_dst", "outer_proto", "outer_sport", "outer_dport", "kind", "vni",
-          "flow_id", "oam", "critical", "proto", "stt_offset", "control", "inner_ethertype",
-          "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport", "malformed",
-          "reason", "snapped", "skipped")
+SCALAR = (
+    "number",
+    "offset",
+    "caplen",
+    "wirelen",
+    "linktype",
+    "interface",
+    "outer_ip",
+    "outer_src",
+    "outer_dst",
+    "outer_proto",
+    "outer_sport",
+    "outer_dport",
+    "kind",
+    "vni",
+    "flow_id",
+    "oam",
+    "critical",
+    "proto",
+    "stt_offset",
+    "control",
+    "inner_ethertype",
+    "inner_src",
+    "inner_dst",
+    "inner_proto",
+    "inner_sport",
+    "inner_dport",
+    "malformed",
+    "reason",
+    "snapped",
+    "skipped",
+)
 
 
 #: the registry's ports (VXLAN on 48879 too), given to both scans
@@ -89,8 +145,7 @@ def arrow_rows(path: Path) -> List[Dict[str, Any]]:
         ts = batch.column("timestamp").cast(pa.int64()).to_pylist()
         for row, ns in zip(batch.to_pylist(), ts):
             row["timestamp"] = ns
-            row["options"] = [(o["class"], o["type"], o["critical"], o["length"])
-                              for o in row["options"]]
+            row["options"] = [(o["class"], o["type"], o["critical"], o["length"]) for o in row["options"]]
             rows.append(row)
     return rows
 
@@ -99,8 +154,10 @@ def assert_same(path: Path) -> int:
     """The Arrow rows equal scan()'s records (also when both stop at damage)."""
     expected: List[Any] = []
     got: List[Any] = []
-    for source, into in ((lambda: (record_row(r) for r in scan(path, ports=PORTS)), expected),
-                         (lambda: iter(arrow_rows(path)), got)):
+    for source, into in (
+        (lambda: (record_row(r) for r in scan(path, ports=PORTS)), expected),
+        (lambda: iter(arrow_rows(path)), got),
+    ):
         try:
             into.extend(source())
         except CaptureError as exc:
@@ -152,21 +209,29 @@ class TestEqualsScan:
             for i, frame in enumerate(SEEDS):
                 writer.write(frame, 1_700_000_000_000_000_001 + i, eth)
                 writer.write(frame[14:], 1_700_000_000_000_001_000 + i * 1000, raw)
-            writer.write_simple(SEEDS[0])        # no timestamp: a null
+            writer.write_simple(SEEDS[0])  # no timestamp: a null
         assert assert_same(path) == 2 * len(SEEDS) + 1
         table = scan_table(path, columns=["timestamp", "interface"])
         assert table.column("timestamp").null_count == 1
         assert set(table.column("interface").to_pylist()) == {0, 1}
 
-    @settings(max_examples=40, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-    @given(picks=st.lists(st.tuples(st.sampled_from(range(len(SEEDS))),
-                                    st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)),
-                                             max_size=3),
-                                    st.integers(0, 4)),
-                          min_size=1, max_size=25))
-    def test_generated_and_mutated(self, tmp_path_factory: pytest.TempPathFactory,
-                                   picks: List[Any]) -> None:
+    @settings(
+        max_examples=40,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        picks=st.lists(
+            st.tuples(
+                st.sampled_from(range(len(SEEDS))),
+                st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=3),
+                st.integers(0, 4),
+            ),
+            min_size=1,
+            max_size=25,
+        )
+    )
+    def test_generated_and_mutated(self, tmp_path_factory: pytest.TempPathFactory, picks: List[Any]) -> None:
         """Frames of every kind with bytes flipped and tails cut: the per-packet
         parser's rows (malformed, truncated, odd) equal scan()'s too."""
         frames = []
@@ -175,7 +240,7 @@ class TestEqualsScan:
             for at, value in flips:
                 if at < len(frame):
                     frame[at] = value
-            frames.append(bytes(frame[:len(frame) - cut * 7]))
+            frames.append(bytes(frame[: len(frame) - cut * 7]))
         path = write(tmp_path_factory.mktemp("gen") / "gen.pcap", frames)
         assert assert_same(path) == len(frames)
 
@@ -186,8 +251,7 @@ class TestColumns:
         batch = next(scan_batches(path, columns=["vni", "kind", "number"]))
         assert batch.schema.names == ["vni", "kind", "number"]
         assert batch.schema == schema(["vni", "kind", "number"])
-        assert str(batch.schema.field("kind").type) == "dictionary<values=string, indices=int8, " \
-                                                        "ordered=0>"
+        assert str(batch.schema.field("kind").type) == "dictionary<values=string, indices=int8, ordered=0>"
         assert batch.column("kind").dictionary.to_pylist() == list(KIND_NAMES)
         assert scan_table(path).schema.names == list(COLUMNS)
         assert str(schema().field("timestamp").type) == "timestamp[ns, tz=UTC]"
@@ -201,17 +265,22 @@ class TestColumns:
         # 0102 80 01 | 00010002            (OVN, critical, 1 word)
         # 0108 03 02 | cafef00d 01020304   (GWLB, 2 words)
         assert first["options"] == [
-            {"class": 0x0102, "type": 0x80, "critical": True, "length": 1,
-             "data": bytes.fromhex("00010002")},
-            {"class": 0x0108, "type": 0x03, "critical": False, "length": 2,
-             "data": bytes.fromhex("cafef00d01020304")}]
-        assert first["tcp_flags"] == 0x012                      # inner SYN+ACK
+            {"class": 0x0102, "type": 0x80, "critical": True, "length": 1, "data": bytes.fromhex("00010002")},
+            {
+                "class": 0x0108,
+                "type": 0x03,
+                "critical": False,
+                "length": 2,
+                "data": bytes.fromhex("cafef00d01020304"),
+            },
+        ]
+        assert first["tcp_flags"] == 0x012  # inner SYN+ACK
         assert first["timestamp"].value == 1_700_000_000_123_456_789
         # the IPv6-extension-header packet (per-packet path) has its option data too
         fourth = table.slice(3, 1).to_pylist()[0]
         assert fourth["options"][0]["data"] == bytes.fromhex("cafef00d01020304")
         assert fourth["tcp_flags"] == 0x012
-        stt = table.slice(8, 1).to_pylist()[0]                  # STT: per-packet path too
+        stt = table.slice(8, 1).to_pylist()[0]  # STT: per-packet path too
         assert stt["kind"] == "stt" and stt["tcp_flags"] == 0x012
 
     def test_pandas_and_polars(self, tmp_path: Path) -> None:
@@ -226,35 +295,58 @@ class TestColumns:
         assert pl.filter(polars.col("kind") == "nvgre")["vni"].to_list() == [9]
 
     def test_missing_pyarrow_names_the_extra(self, tmp_path: Path) -> None:
-        code = ("import sys; sys.modules['pyarrow'] = None\n"
-                "from scapy_geneve.capture.columnar import scan_batches\n"
-                "try:\n    next(scan_batches(%r))\n"
-                "except ImportError as exc:\n    print(exc)\n" % str(PROJECT_PCAPS[0]))
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True).stdout
+        code = (
+            "import sys; sys.modules['pyarrow'] = None\n"
+            "from scapy_geneve.capture.columnar import scan_batches\n"
+            "try:\n    next(scan_batches(%r))\n"
+            "except ImportError as exc:\n    print(exc)\n" % str(PROJECT_PCAPS[0])
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         assert "pip install 'scapy-geneve[analytics]'" in out
 
 
 @pytest.mark.oracle
 def test_option_bytes_and_tcp_flags_agree_with_tshark(tshark: str, corpus: Path) -> None:
     """tshark's geneve.option (header and data) and inner tcp.flags, packet by packet."""
-    files = [ROOT / "pcaps" / "geneve_options.pcap", corpus / "geneve.pcap",
-             corpus / "gso-ipv4-geneve-ipv4.pcap"]
+    files = [
+        ROOT / "pcaps" / "geneve_options.pcap",
+        corpus / "geneve.pcap",
+        corpus / "gso-ipv4-geneve-ipv4.pcap",
+    ]
     checked = 0
     for path in files:
         if not path.exists():
             continue
         lines = subprocess.run(
-            [tshark, "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=a",
-             "-E", "aggregator=;", "-e", "geneve.option", "-e", "tcp.flags"],
-            capture_output=True, text=True, check=True).stdout.splitlines()
+            [
+                tshark,
+                "-n",
+                "-r",
+                str(path),
+                "-T",
+                "fields",
+                "-E",
+                "occurrence=a",
+                "-E",
+                "aggregator=;",
+                "-e",
+                "geneve.option",
+                "-e",
+                "tcp.flags",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
         table = scan_table(path, columns=["options", "tcp_flags", "malformed"])
         for line, row in zip(lines, table.to_pylist()):
             opts, flags = line.split("\t")
             if row["malformed"]:
                 continue
-            ours = [("%04x%02x%02x" % (o["class"], o["type"], o["length"]) + o["data"].hex())
-                    for o in row["options"]]
+            ours = [
+                ("%04x%02x%02x" % (o["class"], o["type"], o["length"]) + o["data"].hex())
+                for o in row["options"]
+            ]
             assert ours == [o.replace(":", "") for o in opts.split(";") if o]
             if row["tcp_flags"] is not None:
                 assert int(flags.split(";")[-1], 16) == row["tcp_flags"]

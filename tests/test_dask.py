@@ -31,19 +31,33 @@ def _frame(rng: random.Random) -> bytes:
     outer = Ether(**MACS) / IP(src="192.0.2.%d" % rng.randrange(1, 9), dst="192.0.2.100")
     pick = rng.random()
     if pick < 0.7:
-        options = [GeneveOption(classid=rng.choice((0x0102, 0x0103, 0x0108, 0xFFFF)),
-                                type=rng.choice((0x01, 0x02, 0x80, 0x81)),
-                                data=bytes(4 * rng.randrange(0, 4)))
-                   for _ in range(rng.randrange(0, 4))]
-        return bytes(outer / UDP(sport=rng.randrange(49152, 65535), dport=6081) /
-                     Geneve(vni=rng.choice((1, 2, 0xFFFFFF)), options=options,
-                            critical=any(o.type & 0x80 for o in options)) / INNER)
+        options = [
+            GeneveOption(
+                classid=rng.choice((0x0102, 0x0103, 0x0108, 0xFFFF)),
+                type=rng.choice((0x01, 0x02, 0x80, 0x81)),
+                data=bytes(4 * rng.randrange(0, 4)),
+            )
+            for _ in range(rng.randrange(0, 4))
+        ]
+        return bytes(
+            outer
+            / UDP(sport=rng.randrange(49152, 65535), dport=6081)
+            / Geneve(
+                vni=rng.choice((1, 2, 0xFFFFFF)),
+                options=options,
+                critical=any(o.type & 0x80 for o in options),
+            )
+            / INNER
+        )
     if pick < 0.85:
-        return bytes(outer / UDP(sport=5, dport=48879) / VXLAN(flags=8, vni=rng.choice((1, 7)))
-                     / INNER)
+        return bytes(outer / UDP(sport=5, dport=48879) / VXLAN(flags=8, vni=rng.choice((1, 7))) / INNER)
     if pick < 0.95:
-        return bytes(outer / TCP(sport=6, dport=7471, seq=0, ack=rng.randrange(9)) /
-                     STT(context_id=0xFEDCBA9876543210) / INNER)
+        return bytes(
+            outer
+            / TCP(sport=6, dport=7471, seq=0, ack=rng.randrange(9))
+            / STT(context_id=0xFEDCBA9876543210)
+            / INNER
+        )
     return bytes(outer / UDP(sport=7, dport=53) / (b"\x00" * 12))
 
 
@@ -65,8 +79,9 @@ def captures(tmp_path_factory: pytest.TempPathFactory) -> List[str]:
 @pytest.fixture(scope="module")
 def client() -> Any:
     """A LocalCluster: 2 worker processes, one thread each, on loopback, no dashboard."""
-    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                       host="127.0.0.1", dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    )
     with cluster, distributed.Client(cluster) as dask_client:
         yield dask_client
 
@@ -80,29 +95,29 @@ def test_per_identifier_counts_equal_stats(client: Any, captures: List[str]) -> 
     frame = read_captures(captures, columns=["kind", "vni", "wirelen"])
     assert frame.npartitions == len(captures)
     with_id = frame[frame.vni.notnull()]
-    got = with_id.groupby(["kind", "vni"], observed=True).wirelen.agg(["count", "sum"]) \
+    got = (
+        with_id.groupby(["kind", "vni"], observed=True)
+        .wirelen.agg(["count", "sum"])
         .compute(scheduler=client)
-    table = {(kind, int(vni)): (int(row["count"]), int(row["sum"]))
-             for (kind, vni), row in got.iterrows()}
-    want = {(v["kind"], v["vni"]): (v["packets"], v["bytes"])
-            for v in _expected(captures)["vnis"]}
+    )
+    table = {(kind, int(vni)): (int(row["count"]), int(row["sum"])) for (kind, vni), row in got.iterrows()}
+    want = {(v["kind"], v["vni"]): (v["packets"], v["bytes"]) for v in _expected(captures)["vnis"]}
     assert table == want
-    assert ("stt", 0xFEDCBA9876543210) in table          # 64 bits, exact
-    assert ("vxlan", 7) in table                         # 48879 is VXLAN by default
+    assert ("stt", 0xFEDCBA9876543210) in table  # 64 bits, exact
+    assert ("vxlan", 7) in table  # 48879 is VXLAN by default
 
 
 def test_per_option_counts_equal_stats(client: Any, captures: List[str]) -> None:
     options = read_options(captures)
     count = options.groupby(["class", "type"]).size().compute(scheduler=client)
     per_packet = options.drop_duplicates(["file", "number", "class", "type"])
-    packets = per_packet.groupby(["class", "type"]).wirelen.agg(["count", "sum"]) \
-        .compute(scheduler=client)
+    packets = per_packet.groupby(["class", "type"]).wirelen.agg(["count", "sum"]).compute(scheduler=client)
     got: Dict[Tuple[int, int], Tuple[int, int, int]] = {
         (int(c), int(t)): (int(count[(c, t)]), int(row["count"]), int(row["sum"]))
-        for (c, t), row in packets.iterrows()}
+        for (c, t), row in packets.iterrows()
+    }
     expected = _expected(captures)
-    want = {(o["class"], o["type"]): (o["count"], o["packets"], o["bytes"])
-            for o in expected["options"]}
+    want = {(o["class"], o["type"]): (o["count"], o["packets"], o["bytes"]) for o in expected["options"]}
     assert got == want and len(got) > 8
     critical = int(options.critical.sum().compute(scheduler=client))
     assert critical == expected["critical"]["critical_options"]

@@ -35,12 +35,20 @@ def write(path: Path, frames: List[bytes], first: int) -> str:
     return str(path)
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(seed=st.integers(0, 1 << 16), packets=st.integers(0, 60),
-       cuts=st.lists(st.integers(0, 60), max_size=4), order=st.randoms(use_true_random=False))
-def test_merged_files_equal_one_pass(tmp_path_factory: pytest.TempPathFactory, seed: int,
-                                     packets: int, cuts: List[int], order: random.Random) -> None:
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 1 << 16),
+    packets=st.integers(0, 60),
+    cuts=st.lists(st.integers(0, 60), max_size=4),
+    order=st.randoms(use_true_random=False),
+)
+def test_merged_files_equal_one_pass(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, packets: int, cuts: List[int], order: random.Random
+) -> None:
     """Split one capture into files anywhere; merge their stats in any order and
     grouping: the counts of the whole capture."""
     rng = random.Random(seed)
@@ -48,12 +56,13 @@ def test_merged_files_equal_one_pass(tmp_path_factory: pytest.TempPathFactory, s
     folder = tmp_path_factory.mktemp("split")
     whole = compute_stats(write(folder / "whole.pcap", frames, 0), ports=DEFAULT_PORTS)
     bounds = sorted({0, packets, *[min(c, packets) for c in cuts]})
-    parts = [compute_stats(write(folder / ("part%d.pcap" % k), frames[lo:hi], lo),
-                           ports=DEFAULT_PORTS)
-             for k, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
+    parts = [
+        compute_stats(write(folder / ("part%d.pcap" % k), frames[lo:hi], lo), ports=DEFAULT_PORTS)
+        for k, (lo, hi) in enumerate(zip(bounds, bounds[1:]))
+    ]
     order.shuffle(parts)
     assert counts(merge_stats(parts)) == counts(whole)
-    if len(parts) >= 3:     # grouped differently: (a + b) + c == a + (b + c)
+    if len(parts) >= 3:  # grouped differently: (a + b) + c == a + (b + c)
         left = merge_stats([merge_stats(parts[:2]), *parts[2:]])
         right = merge_stats([parts[0], merge_stats(parts[1:])])
         assert counts(left) == counts(right) == counts(whole)
@@ -61,8 +70,7 @@ def test_merged_files_equal_one_pass(tmp_path_factory: pytest.TempPathFactory, s
 
 def test_processes_equal_one(tmp_path: Path) -> None:
     rng = random.Random(3)
-    paths = [write(tmp_path / ("f%d.pcap" % k), [_frame(rng) for _ in range(40)], k * 40)
-             for k in range(5)]
+    paths = [write(tmp_path / ("f%d.pcap" % k), [_frame(rng) for _ in range(40)], k * 40) for k in range(5)]
     one, files_one = stats_files(paths, jobs=1, ports=DEFAULT_PORTS)
     two, files_two = stats_files(paths, jobs=2, ports=DEFAULT_PORTS)
     assert one.to_dict() == two.to_dict()
@@ -73,7 +81,8 @@ def test_globs(tmp_path: Path) -> None:
     for name in ("b.pcap", "a.pcap", "c.pcapng", "d.txt"):
         (tmp_path / name).write_bytes(b"")
     assert expand_inputs([str(tmp_path / "*.pcap*"), "-x"]) == [
-        str(tmp_path / n) for n in ("a.pcap", "b.pcap", "c.pcapng")] + ["-x"]
+        str(tmp_path / n) for n in ("a.pcap", "b.pcap", "c.pcapng")
+    ] + ["-x"]
     with pytest.raises(FileNotFoundError, match="no file matches"):
         expand_inputs([str(tmp_path / "*.cap")])
     with pytest.raises(CaptureError, match="only input"):

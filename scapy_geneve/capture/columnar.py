@@ -72,7 +72,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: Kind names in kind-code order: the ``kind`` column's dictionary (code 1 is index 0).
 KIND_NAMES: Tuple[str, ...] = tuple(rec.name for rec in records())
 
-_NO_TS = -(1 << 63)          # the batch columns' "no timestamp" value (pcapng SPB)
+_NO_TS = -(1 << 63)  # the batch columns' "no timestamp" value (pcapng SPB)
 _IPPROTO_TCP = 6
 _ETH_P_IP, _ETH_P_IPV6 = 0x0800, 0x86DD
 
@@ -82,14 +82,17 @@ def require_pyarrow() -> Any:
     try:
         import pyarrow
     except ImportError:
-        raise ImportError("the columnar scan needs pyarrow: pip install "
-                          "'scapy-geneve[analytics]' (pyarrow, duckdb, dask[distributed], "
-                          "pandas)") from None
+        raise ImportError(
+            "the columnar scan needs pyarrow: pip install "
+            "'scapy-geneve[analytics]' (pyarrow, duckdb, dask[distributed], "
+            "pandas)"
+        ) from None
     return pyarrow
 
 
 def _numpy() -> Any:
     import numpy
+
     return numpy
 
 
@@ -97,11 +100,24 @@ def _numpy() -> Any:
 class _Frame:
     """One analysed batch and what the column builders share."""
 
-    __slots__ = ("np", "pa", "batch", "res", "det", "n", "B", "fallback", "records", "plain",
-                 "path", "cache", "decoding", "decoded_rows")
+    __slots__ = (
+        "np",
+        "pa",
+        "batch",
+        "res",
+        "det",
+        "n",
+        "B",
+        "fallback",
+        "records",
+        "plain",
+        "path",
+        "cache",
+        "decoding",
+        "decoded_rows",
+    )
 
-    def __init__(self, batch: Batch, res: Any, path: str,
-                 decoding: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(self, batch: Batch, res: Any, path: str, decoding: Optional[Dict[str, Any]] = None) -> None:
         self.np = np = _numpy()
         self.pa = require_pyarrow()
         self.batch = batch
@@ -114,7 +130,7 @@ class _Frame:
         self.plain = self.det["ok"]
         self.path = path
         self.cache: Dict[str, Any] = {}
-        self.decoding = decoding or {}                  # ports, l2tp_cookie, l2tp_l2ss
+        self.decoding = decoding or {}  # ports, l2tp_cookie, l2tp_l2ss
         self.decoded_rows: Dict[int, Decoded] = {}
 
     def g8(self, pos: Any) -> Any:
@@ -132,30 +148,29 @@ class _Frame:
     def data_off(self) -> Any:
         if "data_off" not in self.cache:
             np, batch = self.np, self.batch
-            if batch._fields is None:     # classic pcap: data follows each 16-byte header
-                off = np.frombuffer(batch.starts, dtype=np.int64) + 16 if self.n \
-                    else np.zeros(0, np.int64)
+            if batch._fields is None:  # classic pcap: data follows each 16-byte header
+                off = np.frombuffer(batch.starts, dtype=np.int64) + 16 if self.n else np.zeros(0, np.int64)
             else:
-                off = np.frombuffer(batch.fields[0], dtype=np.int64) if self.n \
-                    else np.zeros(0, np.int64)
+                off = np.frombuffer(batch.fields[0], dtype=np.int64) if self.n else np.zeros(0, np.int64)
             self.cache["data_off"] = off
         return self.cache["data_off"]
 
     def frame(self, i: int) -> bytes:
         d = int(self.data_off()[i])
-        return bytes(self.batch.buf[d:d + int(self.res.caplen[i])])
+        return bytes(self.batch.buf[d : d + int(self.res.caplen[i])])
 
     def decoded(self, i: int) -> Decoded:
         """The wire decoder's offsets for fallback row I (what its record does not keep)."""
         dec = self.decoded_rows.get(i)
         if dec is None:
-            dec = self.decoded_rows[i] = decode(self.frame(i), int(self.res.linktype[i]),
-                                                wirelen=int(self.res.wirelen[i]),
-                                                **self.decoding)
+            dec = self.decoded_rows[i] = decode(
+                self.frame(i), int(self.res.linktype[i]), wirelen=int(self.res.wirelen[i]), **self.decoding
+            )
         return dec
 
-    def column(self, values: Any, valid: Any, attr: str, pa_type: Any,
-               convert: Callable[[Any], Any] = lambda v: v) -> Any:
+    def column(
+        self, values: Any, valid: Any, attr: str, pa_type: Any, convert: Callable[[Any], Any] = lambda v: v
+    ) -> Any:
         """VALUES where VALID on the plain rows, the record's ATTR on the fallback rows."""
         if self.fallback:
             values, valid = values.copy(), valid.copy()
@@ -175,7 +190,7 @@ def _octet_table() -> Tuple[Any, Any, Any]:
     text = [str(v).encode() for v in range(256)]
     dotted = np.zeros((256, 4), np.uint8)
     for v, digits in enumerate(text):
-        dotted[v, :len(digits) + 1] = list(digits + b".")
+        dotted[v, : len(digits) + 1] = list(digits + b".")
     length = np.array([len(t) for t in text])
     width = np.arange(4)[None, :]
     return dotted.view("<u4")[:, 0].copy(), width < (length + 1)[:, None], width < length[:, None]
@@ -220,9 +235,11 @@ def _addresses(f: _Frame, rows4: Any, at4: Any, rows6: Any, at6: Any, attr: str)
                 known[word] = len(unique4) + len(words)
                 words.append(word)
             index[i] = known[word]
-    v4 = pa.Array.from_buffers(pa.large_string(), len(unique4),
-                               [None, pa.py_buffer(offsets.tobytes()),
-                                pa.py_buffer(chars.tobytes())]).cast(pa.string())
+    v4 = pa.Array.from_buffers(
+        pa.large_string(),
+        len(unique4),
+        [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(chars.tobytes())],
+    ).cast(pa.string())
     dictionary = pa.concat_arrays([v4, pa.array(words, pa.string())])
     return dictionary.take(pa.array(index, pa.int64(), mask=index < 0))
 
@@ -240,8 +257,7 @@ def _outer_rows(f: _Frame) -> Tuple[Any, Any, Any]:
 def _col_outer_addr(f: _Frame, which: str) -> Any:
     rows4, rows6, l3 = _outer_rows(f)
     shift4, shift6 = (12, 8) if which == "src" else (16, 24)
-    return _addresses(f, rows4, l3[rows4] + shift4, rows6, l3[rows6] + shift6,
-                      "outer_" + which)
+    return _addresses(f, rows4, l3[rows4] + shift4, rows6, l3[rows6] + shift6, "outer_" + which)
 
 
 def _inner_rows(f: _Frame) -> Tuple[Any, Any, Any]:
@@ -254,8 +270,7 @@ def _inner_rows(f: _Frame) -> Tuple[Any, Any, Any]:
 def _col_inner_addr(f: _Frame, which: str) -> Any:
     rows4, rows6, ipos = _inner_rows(f)
     shift4, shift6 = (12, 8) if which == "src" else (16, 24)
-    return _addresses(f, rows4, ipos[rows4] + shift4, rows6, ipos[rows6] + shift6,
-                      "inner_" + which)
+    return _addresses(f, rows4, ipos[rows4] + shift4, rows6, ipos[rows6] + shift6, "inner_" + which)
 
 
 # -- simple columns ---------------------------------------------------------------------------
@@ -276,8 +291,10 @@ def _col_timestamp(f: _Frame) -> Any:
 def _col_interface(f: _Frame) -> Any:
     if f.batch._fields is None:
         return f.pa.array(f.np.zeros(f.n, f.np.uint32), f.pa.uint32())
-    return f.pa.array(f.np.frombuffer(f.batch.fields[6], dtype=f.np.int64) if f.n
-                      else f.np.zeros(0, f.np.int64), f.pa.uint32())
+    return f.pa.array(
+        f.np.frombuffer(f.batch.fields[6], dtype=f.np.int64) if f.n else f.np.zeros(0, f.np.int64),
+        f.pa.uint32(),
+    )
 
 
 def _col_vlans(f: _Frame) -> Any:
@@ -289,11 +306,10 @@ def _col_vlans(f: _Frame) -> Any:
     for i in f.fallback:
         vlans = f.records[i].vlans
         counts[i] = len(vlans)
-        table[i, :len(vlans)] = vlans
+        table[i, : len(vlans)] = vlans
     values = table[np.arange(width)[None, :] < counts[:, None]]
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
-                                    pa.array(values, pa.uint16()))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.uint16()))
 
 
 def _col_outer_ip(f: _Frame) -> Any:
@@ -323,8 +339,9 @@ def _col_vni(f: _Frame) -> Any:
     return f.pa.array(f.res.vni, f.pa.uint64(), mask=~f.res.has_vni)
 
 
-def _col_by_kind(f: _Frame, attr: str, values: Any, codes: Sequence[int], pa_type: Any,
-                 extra: Any = None) -> Any:
+def _col_by_kind(
+    f: _Frame, attr: str, values: Any, codes: Sequence[int], pa_type: Any, extra: Any = None
+) -> Any:
     """A tunnel field that only kinds CODES have (and, if given, where EXTRA)."""
     valid = f.plain & f.np.isin(f.res.kind, list(codes))
     if extra is not None:
@@ -355,8 +372,7 @@ def _col_control(f: _Frame) -> Any:
 
 def _col_stt_offset(f: _Frame) -> Any:
     # STT packets always take the per-packet path (context IDs flow between segments)
-    return f.column(f.np.zeros(f.n, f.np.int64), f.np.zeros(f.n, bool), "stt_offset",
-                    f.pa.uint16())
+    return f.column(f.np.zeros(f.n, f.np.int64), f.np.zeros(f.n, bool), "stt_offset", f.pa.uint16())
 
 
 def _col_inner_ethertype(f: _Frame) -> Any:
@@ -366,8 +382,7 @@ def _col_inner_ethertype(f: _Frame) -> Any:
 
 def _col_inner_proto(f: _Frame) -> Any:
     det = f.det
-    return f.column(det["inner_proto"], f.plain & (det["inner_pos"] >= 0), "inner_proto",
-                    f.pa.uint8())
+    return f.column(det["inner_proto"], f.plain & (det["inner_pos"] >= 0), "inner_proto", f.pa.uint8())
 
 
 def _col_inner_port(f: _Frame, name: str) -> Any:
@@ -391,8 +406,7 @@ def _sparse_strings(f: _Frame, values: Dict[int, str]) -> Any:
     for i, word in values.items():
         index[i] = words.setdefault(word, len(words))
     indices = pa.array(index, pa.int32(), mask=index < 0)
-    return pa.DictionaryArray.from_arrays(indices, pa.array(list(words), pa.string())) \
-        .dictionary_decode()
+    return pa.DictionaryArray.from_arrays(indices, pa.array(list(words), pa.string())).dictionary_decode()
 
 
 def _col_reason(f: _Frame) -> Any:
@@ -400,14 +414,14 @@ def _col_reason(f: _Frame) -> Any:
 
 
 def _col_skipped(f: _Frame) -> Any:
-    return _sparse_strings(f, {i: rec.skipped for i, rec in f.records.items()
-                               if rec.skipped is not None})
+    return _sparse_strings(f, {i: rec.skipped for i, rec in f.records.items() if rec.skipped is not None})
 
 
 def _col_file(f: _Frame) -> Any:
     pa = f.pa
-    return pa.DictionaryArray.from_arrays(pa.array(f.np.zeros(f.n, f.np.int32)),
-                                          pa.array([f.path], pa.string())).dictionary_decode()
+    return pa.DictionaryArray.from_arrays(
+        pa.array(f.np.zeros(f.n, f.np.int32)), pa.array([f.path], pa.string())
+    ).dictionary_decode()
 
 
 # -- inner TCP flags ----------------------------------------------------------------------------
@@ -416,8 +430,7 @@ def _col_tcp_flags(f: _Frame) -> Any:
     where the whole 20-byte header was captured."""
     np, det = f.np, f.det
     ipos, iver = det["inner_pos"], det["inner_version"]
-    tcp = f.plain & (ipos >= 0) & (det["inner_proto"] == _IPPROTO_TCP) & \
-        (det["inner_sport"] >= 0)
+    tcp = f.plain & (ipos >= 0) & (det["inner_proto"] == _IPPROTO_TCP) & (det["inner_sport"] >= 0)
     v4 = iver == 4
     l4 = np.where(v4, ipos + (f.g8(ipos) & 0x0F) * 4, ipos + 40)
     total = np.where(v4, f.g16(ipos + 2), f.g16(ipos + 4))
@@ -440,17 +453,17 @@ def _plain_option_positions(f: _Frame, pkt: Any, length: Any) -> Any:
     v4 = res.outer_ip[pkt] == 4
     l4 = np.where(v4, l3 + (f.g8(l3) & 0x0F) * 4, l3 + 40)
     size = 4 + length * 4
-    before = np.cumsum(size) - size                      # bytes of earlier options, all rows
+    before = np.cumsum(size) - size  # bytes of earlier options, all rows
     first = np.ones(len(pkt), bool)
     first[1:] = pkt[1:] != pkt[:-1]
     group_start = np.maximum.accumulate(np.where(first, np.arange(len(pkt)), 0))
-    return l4 + 8 + 8 + before - before[group_start]     # UDP header, Geneve header
+    return l4 + 8 + 8 + before - before[group_start]  # UDP header, Geneve header
 
 
 def _col_options(f: _Frame) -> Any:
     np, pa, res = f.np, f.pa, f.res
     pkt, cls, typ, length = res.opt_pkt, res.opt_class, res.opt_type, res.opt_len
-    order = np.argsort(pkt, kind="stable")        # wire order within each packet
+    order = np.argsort(pkt, kind="stable")  # wire order within each packet
     pkt, cls, typ, length = pkt[order], cls[order], typ[order], length[order]
     start = np.zeros(len(pkt), np.int64)
     mine = f.plain[pkt] if len(pkt) else np.zeros(0, bool)
@@ -467,9 +480,15 @@ def _col_options(f: _Frame) -> Any:
     counts = np.bincount(pkt, minlength=f.n) if len(pkt) else np.zeros(f.n, np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
     items = pa.StructArray.from_arrays(
-        [pa.array(cls, pa.uint16()), pa.array(typ, pa.uint8()),
-         pa.array((typ & 0x80) != 0, pa.bool_()), pa.array(length, pa.uint8()), data],
-        fields=list(OPTION_TYPE(pa)))
+        [
+            pa.array(cls, pa.uint16()),
+            pa.array(typ, pa.uint8()),
+            pa.array((typ & 0x80) != 0, pa.bool_()),
+            pa.array(length, pa.uint8()),
+            data,
+        ],
+        fields=list(OPTION_TYPE(pa)),
+    )
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items)
 
 
@@ -486,20 +505,29 @@ def _option_data(f: _Frame, pkt: Any, start: Any, length: Any) -> Any:
         values = f.B[np.repeat(lo, size) + within].tobytes()
     else:
         values = b""
-    return pa.Array.from_buffers(pa.binary(), len(size),
-                                 [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(values)])
+    return pa.Array.from_buffers(
+        pa.binary(), len(size), [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(values)]
+    )
 
 
 def OPTION_TYPE(pa: Any) -> Any:
     """The struct type of one Geneve option."""
-    return pa.struct([("class", pa.uint16()), ("type", pa.uint8()), ("critical", pa.bool_()),
-                      ("length", pa.uint8()), ("data", pa.binary())])
+    return pa.struct(
+        [
+            ("class", pa.uint16()),
+            ("type", pa.uint8()),
+            ("critical", pa.bool_()),
+            ("length", pa.uint8()),
+            ("data", pa.binary()),
+        ]
+    )
 
 
 # -- the columns, in schema order -----------------------------------------------------------
 def _plain(name: str, attr: str, pa_type: str) -> Callable[[_Frame], Any]:
     def build(f: _Frame) -> Any:
         return f.pa.array(getattr(f.res, attr), getattr(f.pa, pa_type)())
+
     build.__name__ = "_col_" + name
     return build
 
@@ -550,15 +578,41 @@ def _types(pa: Any) -> Dict[str, Any]:
     u8, u16, u32, u64, b = pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64(), pa.bool_()
     s = pa.string()
     return {
-        "number": pa.int64(), "offset": pa.int64(), "timestamp": pa.timestamp("ns", tz="UTC"),
-        "caplen": u32, "wirelen": u32, "linktype": u32, "interface": u32,
-        "vlans": pa.list_(u16), "outer_ip": u8, "outer_src": s, "outer_dst": s,
-        "outer_proto": u8, "outer_sport": u16, "outer_dport": u16,
-        "kind": pa.dictionary(pa.int8(), s), "vni": u64, "flow_id": u8, "oam": b,
-        "critical": b, "proto": u16, "stt_offset": u16, "control": b,
-        "options": pa.list_(OPTION_TYPE(pa)), "inner_ethertype": u16, "inner_src": s,
-        "inner_dst": s, "inner_proto": u8, "inner_sport": u16, "inner_dport": u16,
-        "tcp_flags": u16, "malformed": b, "reason": s, "snapped": b, "skipped": s, "file": s,
+        "number": pa.int64(),
+        "offset": pa.int64(),
+        "timestamp": pa.timestamp("ns", tz="UTC"),
+        "caplen": u32,
+        "wirelen": u32,
+        "linktype": u32,
+        "interface": u32,
+        "vlans": pa.list_(u16),
+        "outer_ip": u8,
+        "outer_src": s,
+        "outer_dst": s,
+        "outer_proto": u8,
+        "outer_sport": u16,
+        "outer_dport": u16,
+        "kind": pa.dictionary(pa.int8(), s),
+        "vni": u64,
+        "flow_id": u8,
+        "oam": b,
+        "critical": b,
+        "proto": u16,
+        "stt_offset": u16,
+        "control": b,
+        "options": pa.list_(OPTION_TYPE(pa)),
+        "inner_ethertype": u16,
+        "inner_src": s,
+        "inner_dst": s,
+        "inner_proto": u8,
+        "inner_sport": u16,
+        "inner_dport": u16,
+        "tcp_flags": u16,
+        "malformed": b,
+        "reason": s,
+        "snapped": b,
+        "skipped": s,
+        "file": s,
     }
 
 
@@ -566,8 +620,7 @@ def _selected(columns: Optional[Iterable[str]]) -> List[str]:
     chosen = list(COLUMNS) if columns is None else list(columns)
     unknown = [name for name in chosen if name not in _BUILDERS]
     if unknown:
-        raise ValueError("unknown column %s (columns: %s)"
-                         % (", ".join(unknown), ", ".join(COLUMNS)))
+        raise ValueError("unknown column %s (columns: %s)" % (", ".join(unknown), ", ".join(COLUMNS)))
     return chosen
 
 
@@ -578,10 +631,15 @@ def schema(columns: Optional[Iterable[str]] = None) -> Any:
     return pa.schema([(name, types[name]) for name in _selected(columns)])
 
 
-def scan_batches(path: PathLike, columns: Optional[Iterable[str]] = None,
-                 ports: Ports = DEFAULT_PORTS, l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
-                 source: Optional[str] = None,
-                 progress: Optional[Callable[[int, int], None]] = None) -> Iterator[Any]:
+def scan_batches(
+    path: PathLike,
+    columns: Optional[Iterable[str]] = None,
+    ports: Ports = DEFAULT_PORTS,
+    l2tp_cookie: int = 0,
+    l2tp_l2ss: bool = False,
+    source: Optional[str] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> Iterator[Any]:
     """Yield a :class:`pyarrow.RecordBatch` per chunk of the capture at PATH.
 
     ``columns`` selects columns (default: :data:`COLUMNS`); ``ports``,
@@ -607,8 +665,9 @@ def scan_batches(path: PathLike, columns: Optional[Iterable[str]] = None,
         del frame, res, batch
 
 
-def scan_table(paths: Union[PathLike, Sequence[PathLike]],
-               columns: Optional[Iterable[str]] = None, **kwargs: Any) -> Any:
+def scan_table(
+    paths: Union[PathLike, Sequence[PathLike]], columns: Optional[Iterable[str]] = None, **kwargs: Any
+) -> Any:
     """Every packet of one or more captures as one :class:`pyarrow.Table`
     (``.to_pandas()``, ``polars.from_arrow(...)``); keyword arguments as
     :func:`scan_batches`."""

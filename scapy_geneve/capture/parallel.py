@@ -20,8 +20,15 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, 
 from scapy_geneve.capture.scan import ScanStats, compute_stats
 from scapy_geneve.errors import CaptureError
 
-__all__ = ["expand_inputs", "map_files", "stats_files", "merge_stats", "count_file", "FileStats",
-           "input_bytes"]
+__all__ = [
+    "expand_inputs",
+    "map_files",
+    "stats_files",
+    "merge_stats",
+    "count_file",
+    "FileStats",
+    "input_bytes",
+]
 
 T = TypeVar("T")
 
@@ -62,8 +69,9 @@ def _context() -> Any:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
-def map_files(func: Callable[..., T], paths: Sequence[Any], jobs: int = 1,
-              args: Tuple[Any, ...] = ()) -> Iterator[T]:
+def map_files(
+    func: Callable[..., T], paths: Sequence[Any], jobs: int = 1, args: Tuple[Any, ...] = ()
+) -> Iterator[T]:
     """``func(path, *args)`` for each of PATHS, yielded in the order of PATHS.
 
     ``jobs`` > 1 runs them in that many worker processes (FUNC and its
@@ -73,8 +81,9 @@ def map_files(func: Callable[..., T], paths: Sequence[Any], jobs: int = 1,
         for path in paths:
             yield func(path, *args)
         return
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(paths)),
-                                                mp_context=_context()) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=min(jobs, len(paths)), mp_context=_context()
+    ) as pool:
         futures = [pool.submit(func, path, *args) for path in paths]
         try:
             for future in futures:
@@ -105,9 +114,9 @@ def count_file(path: str, kwargs: Any) -> FileStats:
     return FileStats(stats, None)
 
 
-def stats_files(paths: Sequence[str], jobs: int = 1,
-                progress: Optional[Callable[[int, int], None]] = None,
-                **kwargs: Any) -> Tuple[ScanStats, List[FileStats]]:
+def stats_files(
+    paths: Sequence[str], jobs: int = 1, progress: Optional[Callable[[int, int], None]] = None, **kwargs: Any
+) -> Tuple[ScanStats, List[FileStats]]:
     """Count every capture of PATHS (``jobs`` processes) into one ScanStats.
 
     Returns the merged counts and each file's own (with its error, if any).

@@ -21,33 +21,57 @@ from scapy_geneve.cli._common import Progress, atomic_output
 from scapy_geneve.errors import CaptureError
 
 FORMATS = ("parquet", "arrow", "csv", "jsonl")
-_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow", ".feather": "arrow",
-             ".ipc": "arrow", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-             ".json": "jsonl"}
-ROW_GROUP = 128 * 1024        # Parquet rows per row group (written as they fill)
+_SUFFIXES = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+ROW_GROUP = 128 * 1024  # Parquet rows per row group (written as they fill)
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "export", help="write captures as Parquet, Arrow/Feather, CSV or JSON lines",
+        "export",
+        help="write captures as Parquet, Arrow/Feather, CSV or JSON lines",
         description="One row per packet (number, time, lengths, outer addresses and ports, "
-                    "encapsulation, identifier, flags, Geneve options with their data, "
-                    "inner 5-tuple and TCP flags, malformed reason, source file) from one "
-                    "or more captures (globs too) into a table for pandas, polars, DuckDB, "
-                    "Spark or Dask.  Needs the analytics extra: pip install "
-                    "'scapy-geneve[analytics]'.")
-    parser.add_argument("inputs", nargs="+", metavar="PCAP",
-                        help="capture files (pcap or pcapng, gzip too) or globs "
-                             "('captures/*.pcap'); - reads standard input")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT",
-                        help="table to write (- writes standard output)")
-    parser.add_argument("-F", dest="table_format", choices=FORMATS,
-                        help="output format (default: by OUT's name: .parquet, .arrow/"
-                             ".feather, .csv, .jsonl)")
-    parser.add_argument("--columns", metavar="A,B,...",
-                        help="only these columns, in this order (default: all)")
-    parser.add_argument("-j", "--jobs", type=_options.positive_int, default=1, metavar="N",
-                        help="scan N files at once in N processes (default 1)")
+        "encapsulation, identifier, flags, Geneve options with their data, "
+        "inner 5-tuple and TCP flags, malformed reason, source file) from one "
+        "or more captures (globs too) into a table for pandas, polars, DuckDB, "
+        "Spark or Dask.  Needs the analytics extra: pip install "
+        "'scapy-geneve[analytics]'.",
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="PCAP",
+        help="capture files (pcap or pcapng, gzip too) or globs ('captures/*.pcap'); - reads standard input",
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="table to write (- writes standard output)"
+    )
+    parser.add_argument(
+        "-F",
+        dest="table_format",
+        choices=FORMATS,
+        help="output format (default: by OUT's name: .parquet, .arrow/.feather, .csv, .jsonl)",
+    )
+    parser.add_argument(
+        "--columns", metavar="A,B,...", help="only these columns, in this order (default: all)"
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_options.positive_int,
+        default=1,
+        metavar="N",
+        help="scan N files at once in N processes (default 1)",
+    )
     _options.add_quiet_option(parser)
     _options.add_decoding_options(parser)
     parser.set_defaults(func=run)
@@ -59,21 +83,25 @@ def table_format(args: argparse.Namespace) -> str:
         return str(args.table_format)
     chosen = _SUFFIXES.get(os.path.splitext(args.output)[1].lower())
     if chosen is None:
-        _options.usage_error(args, "cannot tell the format from %r: name it .parquet, "
-                                   ".arrow, .feather, .csv or .jsonl, or give -F %s"
-                             % (args.output, "|".join(FORMATS)))
+        _options.usage_error(
+            args,
+            "cannot tell the format from %r: name it .parquet, "
+            ".arrow, .feather, .csv or .jsonl, or give -F %s" % (args.output, "|".join(FORMATS)),
+        )
     return chosen
 
 
 def _columns(args: argparse.Namespace) -> Optional[List[str]]:
     from scapy_geneve.capture.columnar import COLUMNS
+
     if not args.columns:
         return None
     chosen = [c.strip() for c in args.columns.split(",") if c.strip()]
     unknown = [c for c in chosen if c not in COLUMNS]
     if unknown:
-        _options.usage_error(args, "unknown column %s (columns: %s)"
-                             % (", ".join(unknown), ", ".join(COLUMNS)))
+        _options.usage_error(
+            args, "unknown column %s (columns: %s)" % (", ".join(unknown), ", ".join(COLUMNS))
+        )
     return chosen
 
 
@@ -83,6 +111,7 @@ class _Parquet:
 
     def __init__(self, pa: Any, handle: IO[bytes], schema: Any) -> None:
         import pyarrow.parquet as pq
+
         self.pa = pa
         self.writer = pq.ParquetWriter(handle, schema, compression="zstd")
         self.pending: List[Any] = []
@@ -96,8 +125,9 @@ class _Parquet:
 
     def _flush(self) -> None:
         if self.pending:
-            self.writer.write_table(self.pa.Table.from_batches(self.pending),
-                                    row_group_size=max(self.rows, 1))
+            self.writer.write_table(
+                self.pa.Table.from_batches(self.pending), row_group_size=max(self.rows, 1)
+            )
         self.pending, self.rows = [], 0
 
     def close(self) -> None:
@@ -136,19 +166,24 @@ class _Csv:
 
     def __init__(self, pa: Any, handle: IO[bytes], schema: Any) -> None:
         import pyarrow.csv as pcsv
+
         self.pa = pa
-        self.nested = [i for i, field in enumerate(schema)
-                       if pa.types.is_list(field.type) or pa.types.is_binary(field.type)]
-        fields = [pa.field(f.name, pa.string()) if i in self.nested else f
-                  for i, f in enumerate(schema)]
+        self.nested = [
+            i
+            for i, field in enumerate(schema)
+            if pa.types.is_list(field.type) or pa.types.is_binary(field.type)
+        ]
+        fields = [pa.field(f.name, pa.string()) if i in self.nested else f for i, f in enumerate(schema)]
         self.schema = pa.schema(fields)
         self.writer = pcsv.CSVWriter(handle, self.schema)
 
     def write(self, batch: Any) -> None:
         arrays = list(batch.columns)
         for i in self.nested:
-            arrays[i] = self.pa.array([None if v is None else json.dumps(_text_value(v))
-                                       for v in arrays[i].to_pylist()], self.pa.string())
+            arrays[i] = self.pa.array(
+                [None if v is None else json.dumps(_text_value(v)) for v in arrays[i].to_pylist()],
+                self.pa.string(),
+            )
         self.writer.write_batch(self.pa.RecordBatch.from_arrays(arrays, schema=self.schema))
 
     def close(self) -> None:
@@ -174,10 +209,12 @@ _WRITERS: Dict[str, Any] = {"parquet": _Parquet, "arrow": _Arrow, "csv": _Csv, "
 
 
 # -- scanning: here, or in worker processes through temporary Arrow streams ------------------
-def _scan_to_stream(path: str, columns: Optional[List[str]], kwargs: Dict[str, Any],
-                    directory: str) -> Tuple[str, int, Optional[CaptureError]]:
+def _scan_to_stream(
+    path: str, columns: Optional[List[str]], kwargs: Dict[str, Any], directory: str
+) -> Tuple[str, int, Optional[CaptureError]]:
     """(worker) Scan PATH into an Arrow IPC stream file in DIRECTORY."""
     from scapy_geneve.capture.columnar import require_pyarrow, scan_batches, schema
+
     pa = require_pyarrow()
     fd, tmp = tempfile.mkstemp(prefix="part.", suffix=".arrows", dir=directory)
     rows = 0
@@ -192,16 +229,21 @@ def _scan_to_stream(path: str, columns: Optional[List[str]], kwargs: Dict[str, A
     return tmp, rows, error
 
 
-def _batches_in_workers(paths: Sequence[str], columns: Optional[List[str]],
-                        kwargs: Dict[str, Any], jobs: int, near: str,
-                        errors: List[CaptureError]) -> Iterator[Any]:
+def _batches_in_workers(
+    paths: Sequence[str],
+    columns: Optional[List[str]],
+    kwargs: Dict[str, Any],
+    jobs: int,
+    near: str,
+    errors: List[CaptureError],
+) -> Iterator[Any]:
     """Each file scanned by a worker into a temporary stream beside OUT, read back in order."""
     from scapy_geneve.capture.columnar import require_pyarrow
+
     pa = require_pyarrow()
     directory = tempfile.mkdtemp(prefix=".export.", dir=near)
     try:
-        for tmp, _rows, error in map_files(_scan_to_stream, paths, jobs,
-                                           (columns, kwargs, directory)):
+        for tmp, _rows, error in map_files(_scan_to_stream, paths, jobs, (columns, kwargs, directory)):
             with pa.memory_map(tmp) as source:
                 yield from pa.ipc.open_stream(source)
             os.unlink(tmp)
@@ -212,14 +254,22 @@ def _batches_in_workers(paths: Sequence[str], columns: Optional[List[str]],
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _batches_here(paths: Sequence[str], columns: Optional[List[str]], kwargs: Dict[str, Any],
-                  bar: Progress, errors: List[CaptureError]) -> Iterator[Any]:
+def _batches_here(
+    paths: Sequence[str],
+    columns: Optional[List[str]],
+    kwargs: Dict[str, Any],
+    bar: Progress,
+    errors: List[CaptureError],
+) -> Iterator[Any]:
     from scapy_geneve.capture.columnar import scan_batches
+
     done = 0
     for path in paths:
         try:
+
             def progress(read: int, _packets: int, before: int = done) -> None:
                 bar.update(before + read)
+
             yield from scan_batches(path, columns, progress=progress, **kwargs)
         except CaptureError as exc:
             errors.append(exc)
@@ -229,6 +279,7 @@ def _batches_here(paths: Sequence[str], columns: Optional[List[str]], kwargs: Di
 
 def run(args: argparse.Namespace) -> int:
     from scapy_geneve.capture.columnar import require_pyarrow, schema
+
     fmt = table_format(args)
     columns = _columns(args)
     try:
@@ -243,8 +294,9 @@ def run(args: argparse.Namespace) -> int:
     with _output(args.output, paths) as handle:
         writer = _WRITERS[fmt](pa, handle, schema(columns))
         if args.jobs > 1 and len(paths) > 1:
-            near = os.path.dirname(os.path.abspath(args.output)) if args.output != "-" \
-                else tempfile.gettempdir()
+            near = (
+                os.path.dirname(os.path.abspath(args.output)) if args.output != "-" else tempfile.gettempdir()
+            )
             source = _batches_in_workers(paths, columns, kwargs, args.jobs, near, errors)
         else:
             source = _batches_here(paths, columns, kwargs, bar, errors)
@@ -253,15 +305,17 @@ def run(args: argparse.Namespace) -> int:
                 writer.write(batch)
                 rows += batch.num_rows
         finally:
-            writer.close()        # also on an error: the temporary file is whole, then goes
+            writer.close()  # also on an error: the temporary file is whole, then goes
         if errors:
             bar.close()
-            raise errors[0]       # OUT is not written
+            raise errors[0]  # OUT is not written
     bar.close()
     if not args.quiet:
-        print("scapy-geneve export: %d packet%s from %d file%s written to %s (%s)"
-              % (rows, "" if rows == 1 else "s", len(paths), "" if len(paths) == 1 else "s",
-                 args.output, fmt), file=sys.stderr)
+        print(
+            "scapy-geneve export: %d packet%s from %d file%s written to %s (%s)"
+            % (rows, "" if rows == 1 else "s", len(paths), "" if len(paths) == 1 else "s", args.output, fmt),
+            file=sys.stderr,
+        )
     return 0
 
 

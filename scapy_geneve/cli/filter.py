@@ -22,8 +22,7 @@ import tempfile
 from typing import IO, Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from scapy_geneve.capture.parallel import expand_inputs, input_bytes, map_files
-from scapy_geneve.capture.pcapio import (MAX_SNAPLEN, PcapngWriter, PcapWriter, iter_records,
-                                         open_capture)
+from scapy_geneve.capture.pcapio import MAX_SNAPLEN, PcapngWriter, PcapWriter, iter_records, open_capture
 from scapy_geneve.capture.scan import PacketFilter, filter_capture
 from scapy_geneve.cli import _options
 from scapy_geneve.cli._common import Progress, capture_output, writes_directly
@@ -34,23 +33,43 @@ PCAP_HEADER_LEN = 24
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "filter", help="write the packets that match to a new capture",
+        "filter",
+        help="write the packets that match to a new capture",
         description=__doc__.split("\n\n", 1)[1].replace("``", "") + "  OUT is written "
-                    "atomically and is never an input.")
-    parser.add_argument("files", nargs="*", metavar="IN... OUT",
-                        help="capture files or globs to read (- reads standard input), then "
-                             "the capture to write (- writes standard output)")
-    parser.add_argument("-r", dest="read_files", action="append", default=[], metavar="FILE",
-                        help="read FILE (as a positional IN; repeatable)")
-    parser.add_argument("-w", dest="write_file", metavar="FILE",
-                        help="write FILE (the positional OUT)")
+        "atomically and is never an input.",
+    )
+    parser.add_argument(
+        "files",
+        nargs="*",
+        metavar="IN... OUT",
+        help="capture files or globs to read (- reads standard input), then "
+        "the capture to write (- writes standard output)",
+    )
+    parser.add_argument(
+        "-r",
+        dest="read_files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read FILE (as a positional IN; repeatable)",
+    )
+    parser.add_argument("-w", dest="write_file", metavar="FILE", help="write FILE (the positional OUT)")
     _options.add_format_option(parser)
     _options.add_selection_options(parser)
-    parser.add_argument("--keep-partial", action="store_true",
-                        help="if an input is damaged part-way, still write the packets that "
-                             "matched before the damage (exit code stays 2)")
-    parser.add_argument("-j", "--jobs", type=_options.positive_int, default=1, metavar="N",
-                        help="filter N inputs at once in N processes (same output)")
+    parser.add_argument(
+        "--keep-partial",
+        action="store_true",
+        help="if an input is damaged part-way, still write the packets that "
+        "matched before the damage (exit code stays 2)",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_options.positive_int,
+        default=1,
+        metavar="N",
+        help="filter N inputs at once in N processes (same output)",
+    )
     _options.add_quiet_option(parser)
     _options.add_decoding_options(parser)
     parser.set_defaults(func=run)
@@ -74,9 +93,9 @@ class Piece(NamedTuple):
     """One input and how it reaches OUT."""
 
     path: str
-    target: str                 # "pcap" or "pcapng"
-    pcap: Optional[PcapOut]     # the pcap output's header (target "pcap")
-    header: bool                # this piece starts the pcap output: write its header
+    target: str  # "pcap" or "pcapng"
+    pcap: Optional[PcapOut]  # the pcap output's header (target "pcap")
+    header: bool  # this piece starts the pcap output: write its header
 
 
 def _peek(path: str) -> Tuple[str, PcapOut]:
@@ -84,16 +103,16 @@ def _peek(path: str) -> Tuple[str, PcapOut]:
     its first packet's link type, nanoseconds, little endian)."""
     with open_capture(path) as reader:
         if reader.format == "pcap":
-            return "pcap", PcapOut(reader.endian, bool(reader.nanosecond), reader.linktype,
-                                   reader.snaplen or MAX_SNAPLEN)
+            return "pcap", PcapOut(
+                reader.endian, bool(reader.nanosecond), reader.linktype, reader.snaplen or MAX_SNAPLEN
+            )
         first = next(reader.records(), None)
-        return "pcapng", PcapOut("<", True, -1 if first is None else first.linktype,
-                                 MAX_SNAPLEN)
+        return "pcapng", PcapOut("<", True, -1 if first is None else first.linktype, MAX_SNAPLEN)
 
 
 def pieces(paths: Sequence[str], chosen: Optional[str]) -> List[Piece]:
     """The pieces of OUT: each input, the output format, the pcap header to write."""
-    if list(paths) == ["-"]:    # standard input is read once: it tells its format as it goes
+    if list(paths) == ["-"]:  # standard input is read once: it tells its format as it goes
         return [Piece("-", chosen or "", None, True)]
     peeks = [_peek(path) for path in paths]
     target = chosen or peeks[0][0]
@@ -125,17 +144,23 @@ def _copies_as_is(piece: Piece, fmt: str, found: PcapOut) -> bool:
         return False
     if fmt == "pcapng" or piece.pcap is None:
         return True
-    return found[:3] == piece.pcap[:3]      # same byte order, resolution and link type
+    return found[:3] == piece.pcap[:3]  # same byte order, resolution and link type
 
 
-def write_piece(piece: Piece, out: IO[bytes], pfilter: PacketFilter, kwargs: Dict[str, Any],
-                counts: List[int], progress: Any = None) -> None:
+def write_piece(
+    piece: Piece,
+    out: IO[bytes],
+    pfilter: PacketFilter,
+    kwargs: Dict[str, Any],
+    counts: List[int],
+    progress: Any = None,
+) -> None:
     """The packets of one input that match, onto OUT, as PIECE says.
 
     ``counts`` gets [packets read, written, not examined] added as it goes; a
     damaged input raises CaptureError after what it matched was written.
     """
-    if piece.path == "-" and not piece.target:     # as it comes: live pipelines stay live
+    if piece.path == "-" and not piece.target:  # as it comes: live pipelines stay live
         _filter(piece.path, out, pfilter, kwargs, counts, progress)
         return
     fmt, found = ("", PcapOut("<", True, 0, 0)) if piece.path == "-" else _peek(piece.path)
@@ -157,8 +182,9 @@ def write_piece(piece: Piece, out: IO[bytes], pfilter: PacketFilter, kwargs: Dic
             raise error
 
 
-def _filter(path: str, out: Any, pfilter: PacketFilter, kwargs: Dict[str, Any],
-            counts: List[int], progress: Any) -> None:
+def _filter(
+    path: str, out: Any, pfilter: PacketFilter, kwargs: Dict[str, Any], counts: List[int], progress: Any
+) -> None:
     partial = [0, 0, 0]
     try:
         filter_capture(path, out, pfilter, progress=progress, counts=partial, **kwargs)
@@ -185,8 +211,9 @@ def _rewrite(path: str, piece: Piece, out: IO[bytes]) -> None:
         return
     pcap = piece.pcap or found
     sink: Any = out if piece.header else _Skip(out, PCAP_HEADER_LEN)
-    pwriter = PcapWriter(sink, pcap.linktype, nanosecond=pcap.nanosecond, snaplen=pcap.snaplen,
-                         endian=pcap.endian)
+    pwriter = PcapWriter(
+        sink, pcap.linktype, nanosecond=pcap.nanosecond, snaplen=pcap.snaplen, endian=pcap.endian
+    )
     for rec in iter_records(path):
         _fits_pcap(rec, pcap, piece.path)
         pwriter.write(rec.data, rec.ts_ns or 0, rec.wirelen)
@@ -194,18 +221,25 @@ def _rewrite(path: str, piece: Piece, out: IO[bytes]) -> None:
 
 def _fits_pcap(rec: Any, pcap: PcapOut, source: str) -> None:
     if rec.linktype != pcap.linktype:
-        raise CaptureError("a pcap holds one link type: this packet's is %d, the output's %d "
-                           "(write pcapng: -F pcapng)" % (rec.linktype, pcap.linktype),
-                           path=source, packet=rec.number)
+        raise CaptureError(
+            "a pcap holds one link type: this packet's is %d, the output's %d "
+            "(write pcapng: -F pcapng)" % (rec.linktype, pcap.linktype),
+            path=source,
+            packet=rec.number,
+        )
     if not pcap.nanosecond and rec.ts_ns is not None and rec.ts_ns % 1000:
-        raise CaptureError("this packet's time has nanoseconds and the output pcap keeps "
-                           "microseconds (write pcapng: -F pcapng)", path=source,
-                           packet=rec.number)
+        raise CaptureError(
+            "this packet's time has nanoseconds and the output pcap keeps "
+            "microseconds (write pcapng: -F pcapng)",
+            path=source,
+            packet=rec.number,
+        )
 
 
 # -- many inputs: here, or in worker processes ------------------------------------------------
-def _piece_to_file(piece: Piece, pfilter: PacketFilter, kwargs: Dict[str, Any],
-                   directory: str) -> Tuple[str, List[int], Optional[CaptureError]]:
+def _piece_to_file(
+    piece: Piece, pfilter: PacketFilter, kwargs: Dict[str, Any], directory: str
+) -> Tuple[str, List[int], Optional[CaptureError]]:
     """(worker) One piece into a temporary file in DIRECTORY."""
     fd, tmp = tempfile.mkstemp(prefix="piece.", dir=directory)
     counts = [0, 0, 0]
@@ -218,16 +252,24 @@ def _piece_to_file(piece: Piece, pfilter: PacketFilter, kwargs: Dict[str, Any],
     return tmp, counts, error
 
 
-def _run_pieces(plan: List[Piece], out: IO[bytes], args: argparse.Namespace,
-                pfilter: PacketFilter, kwargs: Dict[str, Any], bar: Progress,
-                counts: List[int]) -> List[CaptureError]:
+def _run_pieces(
+    plan: List[Piece],
+    out: IO[bytes],
+    args: argparse.Namespace,
+    pfilter: PacketFilter,
+    kwargs: Dict[str, Any],
+    bar: Progress,
+    counts: List[int],
+) -> List[CaptureError]:
     """Every piece onto OUT in order; returns the errors of damaged inputs."""
     errors: List[CaptureError] = []
     if args.jobs <= 1 or len(plan) <= 1:
         done = 0
         for piece in plan:
+
             def progress(read: int, _packets: int, before: int = done) -> None:
                 bar.update(before + read)
+
             try:
                 write_piece(piece, out, pfilter, kwargs, counts, progress)
             except CaptureError as exc:
@@ -239,8 +281,7 @@ def _run_pieces(plan: List[Piece], out: IO[bytes], args: argparse.Namespace,
     directory = tempfile.mkdtemp(prefix=".filter.", dir=_near(args))
     try:
         done = 0
-        for tmp, part, error in map_files(_piece_to_file, plan, args.jobs,
-                                          (pfilter, kwargs, directory)):
+        for tmp, part, error in map_files(_piece_to_file, plan, args.jobs, (pfilter, kwargs, directory)):
             with open(tmp, "rb") as handle:
                 shutil.copyfileobj(handle, out)
             os.unlink(tmp)
@@ -259,8 +300,9 @@ def _run_pieces(plan: List[Piece], out: IO[bytes], args: argparse.Namespace,
 
 def _near(args: argparse.Namespace) -> str:
     out = args.output_path
-    return tempfile.gettempdir() if out == "-" or writes_directly(out) else \
-        os.path.dirname(os.path.abspath(out))
+    return (
+        tempfile.gettempdir() if out == "-" or writes_directly(out) else os.path.dirname(os.path.abspath(out))
+    )
 
 
 def _size(path: str) -> int:
@@ -289,8 +331,7 @@ def _in_out(args: argparse.Namespace) -> Tuple[List[str], str]:
         _options.usage_error(args, "no output: give IN... OUT or -w FILE")
     patterns = files + list(args.read_files)
     if not patterns:
-        _options.usage_error(args, "no input: give IN... OUT or -r FILE (- reads standard "
-                                   "input)")
+        _options.usage_error(args, "no input: give IN... OUT or -r FILE (- reads standard input)")
     return expand_inputs(patterns), out
 
 
@@ -309,9 +350,12 @@ def run(args: argparse.Namespace) -> int:
             errors = _run_pieces(plan, out, args, pfilter, kwargs, bar, counts)
         if errors and not args.keep_partial and not writes_directly(args.output_path):
             bar.close()
-            print("scapy-geneve filter: %s read, %d matched before the damage; %s not written "
-                  "(use --keep-partial to keep them)"
-                  % (plural(counts[0], "packet"), counts[1], args.output_path), file=sys.stderr)
+            print(
+                "scapy-geneve filter: %s read, %d matched before the damage; %s not written "
+                "(use --keep-partial to keep them)"
+                % (plural(counts[0], "packet"), counts[1], args.output_path),
+                file=sys.stderr,
+            )
             raise errors[0]
     bar.close()
     _summary(args, counts, errors)
@@ -323,13 +367,18 @@ def run(args: argparse.Namespace) -> int:
 def _summary(args: argparse.Namespace, counts: List[int], errors: List[CaptureError]) -> None:
     if args.quiet:
         return
-    print("scapy-geneve filter: %d of %s written to %s"
-          % (counts[1], plural(counts[0], "packet"), args.output_path), file=sys.stderr)
+    print(
+        "scapy-geneve filter: %d of %s written to %s"
+        % (counts[1], plural(counts[0], "packet"), args.output_path),
+        file=sys.stderr,
+    )
     if counts[2]:
-        print("scapy-geneve filter: %s %s not examined (pcapng interfaces of link types "
-              "scan cannot read); they match only an empty or --invert selection"
-              % (plural(counts[2], "packet"), "was" if counts[2] == 1 else "were"),
-              file=sys.stderr)
+        print(
+            "scapy-geneve filter: %s %s not examined (pcapng interfaces of link types "
+            "scan cannot read); they match only an empty or --invert selection"
+            % (plural(counts[2], "packet"), "was" if counts[2] == 1 else "were"),
+            file=sys.stderr,
+        )
     for error in errors[1:]:
         print("scapy-geneve filter: error: %s" % error, file=sys.stderr)
 

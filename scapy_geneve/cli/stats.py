@@ -9,8 +9,7 @@ import sys
 from typing import Any, Dict, List, Optional
 
 from scapy_geneve.capture.interrupt import Interrupted
-from scapy_geneve.capture.parallel import (FileStats, expand_inputs, input_bytes, merge_stats,
-                                           stats_files)
+from scapy_geneve.capture.parallel import FileStats, expand_inputs, input_bytes, merge_stats, stats_files
 from scapy_geneve.capture.scan import ScanStats, compute_stats
 from scapy_geneve.cli import _options
 from scapy_geneve.cli._common import Progress
@@ -20,24 +19,46 @@ from scapy_geneve.registry import get, names
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "stats", help="count packets per encapsulation, VNI, option, inner protocol",
+        "stats",
+        help="count packets per encapsulation, VNI, option, inner protocol",
         description="Count packets and bytes per encapsulation (%s), per identifier, per "
-                    "Geneve option class and type, critical options, inner protocols and "
-                    "malformed packets, over one or more captures (globs too).  Reads pcap "
-                    "and pcapng; never builds Scapy packets." % ", ".join(names()))
-    parser.add_argument("inputs", nargs="*", metavar="PCAP",
-                        help="capture files or globs (pcap or pcapng, gzip too); - reads "
-                             "standard input")
-    parser.add_argument("-r", dest="read_files", action="append", default=[], metavar="FILE",
-                        help="read FILE (the same as a positional PCAP; repeatable)")
+        "Geneve option class and type, critical options, inner protocols and "
+        "malformed packets, over one or more captures (globs too).  Reads pcap "
+        "and pcapng; never builds Scapy packets." % ", ".join(names()),
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="PCAP",
+        help="capture files or globs (pcap or pcapng, gzip too); - reads standard input",
+    )
+    parser.add_argument(
+        "-r",
+        dest="read_files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read FILE (the same as a positional PCAP; repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--top", type=_top, default=20, metavar="N",
-                        help="show the N busiest identifiers and options (default 20; 0 = all)")
-    parser.add_argument("-j", "--jobs", type=_options.positive_int, default=1, metavar="N",
-                        help="count N files at once in N processes (default 1; the counts "
-                             "are the same)")
-    parser.add_argument("--utc", action="store_true",
-                        help="times in UTC (default: local time; the zone is always shown)")
+    parser.add_argument(
+        "--top",
+        type=_top,
+        default=20,
+        metavar="N",
+        help="show the N busiest identifiers and options (default 20; 0 = all)",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_options.positive_int,
+        default=1,
+        metavar="N",
+        help="count N files at once in N processes (default 1; the counts are the same)",
+    )
+    parser.add_argument(
+        "--utc", action="store_true", help="times in UTC (default: local time; the zone is always shown)"
+    )
     _options.add_quiet_option(parser)
     _options.add_decoding_options(parser)
     parser.set_defaults(func=run)
@@ -54,7 +75,7 @@ def _top(text: str) -> int:
 
 
 def plural(count: int, word: str) -> str:
-    """"1 packet", "2 packets"."""
+    """ "1 packet", "2 packets"."""
     return "%d %s%s" % (count, word, "" if count == 1 else "s")
 
 
@@ -62,13 +83,15 @@ def date_text(ts_ns: int, utc: bool) -> str:
     """YYYY-MM-DD HH:MM:SS.ffffff ZONE (nanoseconds when the capture has them)."""
     sec, ns = divmod(ts_ns, 1_000_000_000)
     try:
-        when = (datetime.datetime.fromtimestamp(sec, datetime.timezone.utc) if utc
-                else datetime.datetime.fromtimestamp(sec).astimezone())
+        when = (
+            datetime.datetime.fromtimestamp(sec, datetime.timezone.utc)
+            if utc
+            else datetime.datetime.fromtimestamp(sec).astimezone()
+        )
     except (OverflowError, OSError, ValueError):
         return "%d.%09d s since the epoch" % (sec, ns)
     frac = "%09d" % ns if ns % 1000 else "%06d" % (ns // 1000)
-    return "%s.%s %s" % (when.strftime("%Y-%m-%d %H:%M:%S"), frac,
-                         "UTC" if utc else when.strftime("%Z"))
+    return "%s.%s %s" % (when.strftime("%Y-%m-%d %H:%M:%S"), frac, "UTC" if utc else when.strftime("%Z"))
 
 
 def iso_utc(ts_ns: Optional[int]) -> Optional[str]:
@@ -99,17 +122,26 @@ def _header(data: Dict[str, Any], stats: ScanStats, utc: bool) -> List[str]:
         for entry in files:
             formats[entry["format"] or "?"] = formats.get(entry["format"] or "?", 0) + 1
         what = "%d files (%s)" % (len(files), ", ".join("%s %d" % kv for kv in formats.items()))
-    out = ["%s, %s, %d bytes on the wire (%d captured)" % (
-        what, plural(data["packets"], "packet"), data["bytes"], data["captured_bytes"])]
+    out = [
+        "%s, %s, %d bytes on the wire (%d captured)"
+        % (what, plural(data["packets"], "packet"), data["bytes"], data["captured_bytes"])
+    ]
     if stats.first_ns is not None and stats.last_ns is not None:
-        out.append("time: %s to %s (%.6f s)" % (date_text(stats.first_ns, utc),
-                                                date_text(stats.last_ns, utc), data["duration"]))
+        out.append(
+            "time: %s to %s (%.6f s)"
+            % (date_text(stats.first_ns, utc), date_text(stats.last_ns, utc), data["duration"])
+        )
     if len(files) > 1:
         for entry in files:
-            out.append("  %s: %s, %s%s" % (entry["file"], entry["format"] or "?",
-                                           plural(entry["packets"], "packet"),
-                                           ", DAMAGED: " + entry["error"] if entry["error"]
-                                           else ""))
+            out.append(
+                "  %s: %s, %s%s"
+                % (
+                    entry["file"],
+                    entry["format"] or "?",
+                    plural(entry["packets"], "packet"),
+                    ", DAMAGED: " + entry["error"] if entry["error"] else "",
+                )
+            )
     return out
 
 
@@ -118,23 +150,33 @@ def _identifiers(data: Dict[str, Any], top: int) -> List[str]:
     vnis = data["vnis"]
     if vnis:
         shown = vnis if top <= 0 else vnis[:top]
-        out += ["", "identifiers (%s): %d%s" % (
-            " / ".join("%s %s" % (rec_title, id_title) for rec_title, id_title in _titles()),
-            len(vnis), "" if len(shown) == len(vnis) else ", top %d shown" % len(shown)),
-            "%-10s %-22s %12s %16s" % ("kind", "identifier", "packets", "bytes")]
+        out += [
+            "",
+            "identifiers (%s): %d%s"
+            % (
+                " / ".join("%s %s" % (rec_title, id_title) for rec_title, id_title in _titles()),
+                len(vnis),
+                "" if len(shown) == len(vnis) else ", top %d shown" % len(shown),
+            ),
+            "%-10s %-22s %12s %16s" % ("kind", "identifier", "packets", "bytes"),
+        ]
         for entry in shown:
-            out.append("%-10s %-22s %12d %16d" % (entry["kind"], _ident(entry["kind"],
-                                                                         entry["vni"]),
-                                                  entry["packets"], entry["bytes"]))
+            out.append(
+                "%-10s %-22s %12d %16d"
+                % (entry["kind"], _ident(entry["kind"], entry["vni"]), entry["packets"], entry["bytes"])
+            )
     for kind, count in data["without_identifier"].items():
-        what = {"stt": "STT continuation segments (the context ID is in the first segment)",
-                "l2tpv3": "L2TPv3 control messages"}.get(kind, "%s without identifier" % kind)
+        what = {
+            "stt": "STT continuation segments (the context ID is in the first segment)",
+            "l2tpv3": "L2TPv3 control messages",
+        }.get(kind, "%s without identifier" % kind)
         out.append("%s: %d" % (what, count))
     return out
 
 
 def _titles() -> List[Any]:
     from scapy_geneve.registry import records
+
     return [(rec.title, rec.id_title) for rec in records() if rec.variant_of is None]
 
 
@@ -143,20 +185,33 @@ def _options_table(data: Dict[str, Any], top: int) -> List[str]:
     if not options:
         return []
     shown = options if top <= 0 else options[:top]
-    out = ["", "Geneve options: %s%s" % (plural(len(options), "kind"), "" if len(shown) == len(
-        options) else ", top %d shown" % len(shown)),
-        "%-8s %-34s %-6s %-3s %12s %12s %16s" % ("class", "owner", "type", "C", "count",
-                                                  "packets", "bytes")]
+    out = [
+        "",
+        "Geneve options: %s%s"
+        % (plural(len(options), "kind"), "" if len(shown) == len(options) else ", top %d shown" % len(shown)),
+        "%-8s %-34s %-6s %-3s %12s %12s %16s" % ("class", "owner", "type", "C", "count", "packets", "bytes"),
+    ]
     for entry in shown:
-        out.append("0x%04x   %-34s 0x%02x   %-3s %12d %12d %16d" % (
-            entry["class"], entry["class_name"][:34], entry["type"],
-            "C" if entry["critical"] else "", entry["count"], entry["packets"], entry["bytes"]))
+        out.append(
+            "0x%04x   %-34s 0x%02x   %-3s %12d %12d %16d"
+            % (
+                entry["class"],
+                entry["class_name"][:34],
+                entry["type"],
+                "C" if entry["critical"] else "",
+                entry["count"],
+                entry["packets"],
+                entry["bytes"],
+            )
+        )
     classes = data["option_classes"]
-    if len(classes) < len(options):     # several types in a class: per-class totals
+    if len(classes) < len(options):  # several types in a class: per-class totals
         out += ["", "%-8s %-34s %12s %16s" % ("class", "owner", "packets", "bytes")]
         for entry in classes if top <= 0 else classes[:top]:
-            out.append("0x%04x   %-34s %12d %16d" % (entry["class"], entry["class_name"][:34],
-                                                     entry["packets"], entry["bytes"]))
+            out.append(
+                "0x%04x   %-34s %12d %16d"
+                % (entry["class"], entry["class_name"][:34], entry["packets"], entry["bytes"])
+            )
     return out
 
 
@@ -164,40 +219,52 @@ def _tail(data: Dict[str, Any]) -> List[str]:
     out: List[str] = []
     crit = data["critical"]
     if crit["c_bit_packets"] or crit["critical_options"]:
-        out.append("critical: C bit set in %s; %s; %s with a critical option but C clear "
-                   "(RFC 8926 §3.5 requires C)" % (
-                       plural(crit["c_bit_packets"], "packet"),
-                       plural(crit["critical_options"], "critical option"),
-                       plural(crit["critical_option_without_c_bit"], "packet")))
+        out.append(
+            "critical: C bit set in %s; %s; %s with a critical option but C clear "
+            "(RFC 8926 §3.5 requires C)"
+            % (
+                plural(crit["c_bit_packets"], "packet"),
+                plural(crit["critical_options"], "critical option"),
+                plural(crit["critical_option_without_c_bit"], "packet"),
+            )
+        )
     if data["oam_packets"]:
         out.append("O (control/OAM) bit set: %s" % plural(data["oam_packets"], "packet"))
-    out += ["", "inner protocols: %s" % (", ".join("%s %d" % kv for kv in
-                                                   data["inner_protocols"].items()) or "-")]
+    out += [
+        "",
+        "inner protocols: %s" % (", ".join("%s %d" % kv for kv in data["inner_protocols"].items()) or "-"),
+    ]
     mal = data["malformed"]
     out.append("malformed: %s" % plural(mal["packets"], "packet"))
     for reason, count in mal["reasons"].items():
         out.append("  %8d  %s" % (count, reason))
     if data["snapped"]:
-        out.append("snapped (cut by the capture's snaplen before the headers ended): %s"
-                   % plural(data["snapped"], "packet"))
+        out.append(
+            "snapped (cut by the capture's snaplen before the headers ended): %s"
+            % plural(data["snapped"], "packet")
+        )
     skipped = data["skipped"]
     if skipped["packets"]:
-        first = "" if skipped["first_packet"] is None else \
-            ", the first is packet %d" % skipped["first_packet"]
-        out.append("skipped (link type not supported, not examined): %s (%s)%s" % (
-            plural(skipped["packets"], "packet"), ", ".join(
-                "link type %s: %d" % kv for kv in skipped["linktypes"].items()), first))
+        first = (
+            "" if skipped["first_packet"] is None else ", the first is packet %d" % skipped["first_packet"]
+        )
+        out.append(
+            "skipped (link type not supported, not examined): %s (%s)%s"
+            % (
+                plural(skipped["packets"], "packet"),
+                ", ".join("link type %s: %d" % kv for kv in skipped["linktypes"].items()),
+                first,
+            )
+        )
     if data["error"]:
-        out += ["", "INCOMPLETE: a file is damaged; its counts cover the packets before the "
-                    "damage."]
+        out += ["", "INCOMPLETE: a file is damaged; its counts cover the packets before the damage."]
     return out
 
 
 def format_text(data: Dict[str, Any], stats: ScanStats, top: int, utc: bool = False) -> str:
     """The stats dict as the tables ``scapy-geneve stats`` prints."""
     out = _header(data, stats, utc)
-    out.append("link types: %s" % (", ".join("%s %d" % kv for kv in data["linktypes"].items())
-                                   or "-"))
+    out.append("link types: %s" % (", ".join("%s %d" % kv for kv in data["linktypes"].items()) or "-"))
     out.append("outer: %s" % (", ".join("%s %d" % kv for kv in data["outer"].items()) or "-"))
     out += ["", "%-12s %12s %16s" % ("encapsulation", "packets", "bytes")]
     for name, entry in data["encapsulations"].items():
@@ -209,8 +276,15 @@ def format_text(data: Dict[str, Any], stats: ScanStats, top: int, utc: bool = Fa
 def to_dict(stats: ScanStats, per_file: List[FileStats]) -> Dict[str, Any]:
     """ScanStats.to_dict() plus the files and ISO 8601 dates (UTC)."""
     data = stats.to_dict()
-    data["files"] = [{"file": f.stats.path, "format": f.stats.format, "packets": f.stats.packets,
-                      "error": None if f.error is None else str(f.error)} for f in per_file]
+    data["files"] = [
+        {
+            "file": f.stats.path,
+            "format": f.stats.format,
+            "packets": f.stats.packets,
+            "error": None if f.error is None else str(f.error),
+        }
+        for f in per_file
+    ]
     if len(per_file) == 1:
         data["file"], data["format"] = per_file[0].stats.path, per_file[0].stats.format
     data["first_date"], data["last_date"] = iso_utc(stats.first_ns), iso_utc(stats.last_ns)
@@ -228,15 +302,16 @@ def _count_here(paths: List[str], kwargs: Dict[str, Any], bar: Progress) -> List
 
         def progress(read: int, _packets: int, before: int = done) -> None:
             bar.update(before + read)
+
         try:
             compute_stats(path, stats=stats, progress=progress, **kwargs)
             per_file.append(FileStats(stats, None))
         except CaptureError as exc:
             stats.error = str(exc)
             per_file.append(FileStats(stats, exc))
-        except Interrupted as stop:     # what was counted goes with the signal
+        except Interrupted as stop:  # what was counted goes with the signal
             per_file.append(FileStats(stats, None))
-            stop.per_file = per_file    # type: ignore[attr-defined]
+            stop.per_file = per_file  # type: ignore[attr-defined]
             raise
         done += stats.captured if path == "-" else _size(path)
     return per_file
@@ -244,6 +319,7 @@ def _count_here(paths: List[str], kwargs: Dict[str, Any], bar: Progress) -> List
 
 def _size(path: str) -> int:
     import os
+
     try:
         return os.path.getsize(path)
     except OSError:
@@ -262,7 +338,7 @@ def run(args: argparse.Namespace) -> int:
             _merged, per_file = stats_files(paths, args.jobs, bar.update, **kwargs)
         else:
             per_file = _count_here(paths, kwargs, bar)
-    except Interrupted as stop:     # SIGINT/SIGTERM/SIGHUP: the counts so far, then the exit code
+    except Interrupted as stop:  # SIGINT/SIGTERM/SIGHUP: the counts so far, then the exit code
         bar.close()
         counted = getattr(stop, "per_file", None)
         if counted:
