@@ -12,6 +12,8 @@ from typing import Any, Type
 
 from scapy.packet import Packet, bind_bottom_up
 
+from scapy_geneve.compat import move_binding_first
+
 __all__ = ["bind_bottom_up_first"]
 
 
@@ -19,8 +21,8 @@ def bind_bottom_up_first(lower: Type[Packet], upper: Type[Packet], **fval: Any) 
     """``bind_bottom_up(lower, upper, **fval)``, with the new candidate tried first.
 
     The binding is made by Scapy's public call (a fresh list, never an edit
-    of the old one), then moved to the front; binding twice keeps one entry.
+    of the old one), then moved to the front by the compat module (the one
+    place that touches Scapy's binding table); binding twice keeps one entry.
     """
     bind_bottom_up(lower, upper, **fval)
-    others = [(f, c) for f, c in lower.payload_guess if not (c is upper and f == fval)]
-    lower.payload_guess = [(fval, upper)] + others
+    move_binding_first(lower, upper, **fval)

@@ -70,6 +70,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.layers.l2tp import L2TP
 
+from scapy_geneve.compat import set_dissection_cache
 from scapy_geneve.consts import IPPROTO_L2TP, L2TP_PORT
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers._bind import bind_bottom_up_first
@@ -249,12 +250,10 @@ class L2TPv3(Packet):
         self.__dict__.pop("_l2tpv3_layout", None)  # the table may have changed
         layout = _layout(self, sid)
         if sid and layout.l2ss and len(s) < 4 + layout.cookie_len + 4:
-            self.raw_packet_cache_fields = {}
-            self.fields["session_id"] = sid
             cookie = s[4 : 4 + layout.cookie_len]
+            self.fields["session_id"] = sid
             self.fields["cookie"] = cookie
-            self.raw_packet_cache = s[: 4 + len(cookie)]
-            self.explicit = 1
+            set_dissection_cache(self, s[: 4 + len(cookie)], {})
             return s[4 + len(cookie) :]
         return super().do_dissect(s)
 

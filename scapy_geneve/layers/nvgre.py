@@ -38,6 +38,7 @@ from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import GRE
 
+from scapy_geneve.compat import has_dissection_cache
 from scapy_geneve.consts import ETH_P_TEB, IPPROTO_GRE
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers._bind import bind_bottom_up_first
@@ -91,7 +92,7 @@ class NVGRE(GRE):
         return (int(self.vsid) << 8) | int(self.flowid)
 
     def self_build(self) -> bytes:
-        if self.raw_packet_cache is None:
+        if not has_dissection_cache(self):
             self._check()
         return super().self_build()
 

@@ -14,6 +14,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 
+from scapy_geneve.compat import is_bound
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers.geneve import Geneve, GeneveOption, flow_sport
 from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3UDP, resolve_session
@@ -201,7 +202,7 @@ class VXLANAdapter(Adapter):
         """Is DPORT a port VXLAN is received on (the registry's, or bound to VXLAN)?"""
         if dport in self.ports():
             return True
-        return any(cls is VXLANHeader and fval.get("dport") == dport for fval, cls in UDP.payload_guess)
+        return is_bound(UDP, VXLANHeader, dport=dport)
 
     def params(self, info: TunnelInfo) -> Dict[str, Any]:
         out: Dict[str, Any] = {"sport": info.sport, "dport": info.dport}
