@@ -30,7 +30,7 @@ patched per segment, and checksums are summed with big-integer arithmetic.
 
 import struct
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
@@ -146,77 +146,86 @@ def _patch_segment(
     chunk_len: int,
     knobs: "_Knobs",
 ) -> None:
-    """Patch one segment's header in place (``h`` = template copy)."""
+    """Patch one segment's header in place (``h`` = template copy): the reference
+    path, one field at a time (:func:`_cut_fast` is checked equal to it)."""
     total = o.payload_off + chunk_len
-    ip, outer = o.ip, o.outer
-    # inner (or only) IP
+    _patch_ip(h, o.ip, total, ip_id_step)
+    partial = _patch_l4(h, o, total, first, last, tcp_seq, chunk_sum, knobs)
+    if o.outer is not None:
+        _patch_ip(h, o.outer, total, outer_id_step)
+        _patch_tunnel(h, o, total, chunk_sum, knobs)
+    if knobs.csum_offload and o.l4 in ("tcp", "udp") and (o.l4 == "tcp" or knobs.udp_csum):
+        # CHECKSUM_PARTIAL: the NIC finishes it; the field holds the pseudo-header sum.
+        _U16.pack_into(h, o.l4_off + (16 if o.l4 == "tcp" else 6), partial)
+
+
+def _patch_ip(h: bytearray, ip: IPHeader, total: int, id_step: int) -> None:
+    """Length; IPv4: ID + ID_STEP and the header checksum."""
     _set_ip_len(h, ip, total)
-    if ip.version == 4 and ip_id_step:
-        struct.pack_into(
-            "!H", h, ip.off + 4, (struct.unpack_from("!H", h, ip.off + 4)[0] + ip_id_step) & 0xFFFF
-        )
-    if ip.version == 4:
-        struct.pack_into("!H", h, ip.off + 10, 0)
-        struct.pack_into("!H", h, ip.off + 10, ipv4_header_checksum(h[ip.off : ip.off + ip.hlen]))
-    # transport
-    l4_len = total - o.l4_off
-    partial = 0
+    if ip.version != 4:
+        return
+    if id_step:
+        _U16.pack_into(h, ip.off + 4, (_U16.unpack_from(h, ip.off + 4)[0] + id_step) & 0xFFFF)
+    _U16.pack_into(h, ip.off + 10, 0)
+    _U16.pack_into(h, ip.off + 10, ipv4_header_checksum(h[ip.off : ip.off + ip.hlen]))
+
+
+def _patch_l4(
+    h: bytearray,
+    o: Offsets,
+    total: int,
+    first: bool,
+    last: bool,
+    tcp_seq: int,
+    chunk_sum: int,
+    knobs: "_Knobs",
+) -> int:
+    """The inner TCP (seq, flags, checksum) or UDP (length, checksum) header; returns
+    the pseudo-header sum (what CHECKSUM_PARTIAL leaves in the field)."""
+    ip, l4o = o.ip, o.l4_off
+    l4_len = total - l4o
     if o.l4 == "tcp":
-        struct.pack_into("!I", h, o.l4_off + 4, tcp_seq & 0xFFFFFFFF)
-        fl = h[o.l4_off + 13]
+        _U32.pack_into(h, l4o + 4, tcp_seq & 0xFFFFFFFF)
+        fl = h[l4o + 13]
         if not last:
             fl &= ~(_TCP_FIN | _TCP_PSH)
         if not first and knobs.cwr == "first":
             fl &= ~_TCP_CWR
-        h[o.l4_off + 13] = fl
-        struct.pack_into("!H", h, o.l4_off + 16, 0)
+        h[l4o + 13] = fl
+        _U16.pack_into(h, l4o + 16, 0)
         ph = pseudo_header_sum(ip.src, ip.dst, _IPPROTO_TCP, l4_len)
-        c = csum_fold(csum_add(ph, csum_block(h[o.l4_off : o.payload_off]), chunk_sum))
-        struct.pack_into("!H", h, o.l4_off + 16, c)
-        partial = csum_add(ph)
-    elif o.l4 == "udp":
-        struct.pack_into("!H", h, o.l4_off + 4, l4_len if l4_len <= 0xFFFF else 0)
-        struct.pack_into("!H", h, o.l4_off + 6, 0)
-        if knobs.udp_csum:
-            ph = pseudo_header_sum(ip.src, ip.dst, _IPPROTO_UDP, l4_len)
-            c = csum_fold(csum_add(ph, csum_block(h[o.l4_off : o.payload_off]), chunk_sum)) or CSUM_MANGLED_0
-            struct.pack_into("!H", h, o.l4_off + 6, c)
-            partial = csum_add(ph)
-    # tunnel
-    if outer is not None:
-        _set_ip_len(h, outer, total)
-        if outer.version == 4:
-            if outer_id_step:
-                struct.pack_into(
-                    "!H",
-                    h,
-                    outer.off + 4,
-                    (struct.unpack_from("!H", h, outer.off + 4)[0] + outer_id_step) & 0xFFFF,
-                )
-            struct.pack_into("!H", h, outer.off + 10, 0)
-            struct.pack_into(
-                "!H", h, outer.off + 10, ipv4_header_checksum(h[outer.off : outer.off + outer.hlen])
-            )
-        t = o.tunnel_off
-        odd = (o.payload_off - t) & 1
-        tail_sum = ((chunk_sum << 8) | (chunk_sum >> 8)) & 0xFFFF if odd else chunk_sum
-        if o.gre:
-            if h[t] & 0x80:  # C bit: checksum over GRE header and payload
-                struct.pack_into("!HH", h, t + 4, 0, 0)
-                struct.pack_into(
-                    "!H", h, t + 4, csum_fold(csum_add(csum_block(h[t : o.payload_off]), tail_sum))
-                )
-        else:
-            udp_len = total - t
-            struct.pack_into("!H", h, t + 4, udp_len if udp_len <= 0xFFFF else 0)
-            struct.pack_into("!H", h, t + 6, 0)
-            if knobs.outer_udp_csum:
-                ph = pseudo_header_sum(outer.src, outer.dst, _IPPROTO_UDP, udp_len)
-                c = csum_fold(csum_add(ph, csum_block(h[t : o.payload_off]), tail_sum)) or CSUM_MANGLED_0
-                struct.pack_into("!H", h, t + 6, c)
-    if knobs.csum_offload and o.l4 in ("tcp", "udp") and (o.l4 == "tcp" or knobs.udp_csum):
-        # CHECKSUM_PARTIAL: the NIC finishes it; the field holds the pseudo-header sum.
-        struct.pack_into("!H", h, o.l4_off + (16 if o.l4 == "tcp" else 6), partial)
+        _U16.pack_into(h, l4o + 16, csum_fold(csum_add(ph, csum_block(h[l4o : o.payload_off]), chunk_sum)))
+        return csum_add(ph)
+    if o.l4 != "udp":
+        return 0
+    _U16.pack_into(h, l4o + 4, l4_len if l4_len <= 0xFFFF else 0)
+    _U16.pack_into(h, l4o + 6, 0)
+    if not knobs.udp_csum:
+        return 0
+    ph = pseudo_header_sum(ip.src, ip.dst, _IPPROTO_UDP, l4_len)
+    c = csum_fold(csum_add(ph, csum_block(h[l4o : o.payload_off]), chunk_sum)) or CSUM_MANGLED_0
+    _U16.pack_into(h, l4o + 6, c)
+    return csum_add(ph)
+
+
+def _patch_tunnel(h: bytearray, o: Offsets, total: int, chunk_sum: int, knobs: "_Knobs") -> None:
+    """The outer UDP length and checksum, or the GRE checksum (C bit)."""
+    t = o.tunnel_off
+    odd = (o.payload_off - t) & 1  # the payload's words start at an odd offset of the sum
+    tail_sum = ((chunk_sum << 8) | (chunk_sum >> 8)) & 0xFFFF if odd else chunk_sum
+    if o.gre:
+        if h[t] & 0x80:  # C bit: checksum over GRE header and payload
+            h[t + 4 : t + 8] = b"\0\0\0\0"
+            _U16.pack_into(h, t + 4, csum_fold(csum_add(csum_block(h[t : o.payload_off]), tail_sum)))
+        return
+    outer = o.outer
+    udp_len = total - t
+    _U16.pack_into(h, t + 4, udp_len if udp_len <= 0xFFFF else 0)
+    _U16.pack_into(h, t + 6, 0)
+    if knobs.outer_udp_csum and outer is not None:
+        ph = pseudo_header_sum(outer.src, outer.dst, _IPPROTO_UDP, udp_len)
+        c = csum_fold(csum_add(ph, csum_block(h[t : o.payload_off]), tail_sum)) or CSUM_MANGLED_0
+        _U16.pack_into(h, t + 6, c)
 
 
 def _set_ip_len(h: bytearray, ip: IPHeader, total: int) -> None:
@@ -304,6 +313,98 @@ def _words(b: Union[bytes, bytearray]) -> int:
     return (int.from_bytes(b, "big") << (8 * (len(b) & 1))) % 0xFFFF
 
 
+class _Fast(NamedTuple):
+    """What :func:`_cut_fast` needs of a super-packet's layout, found once."""
+
+    tcp: bool
+    l4_csum_on: bool  # TCP, or UDP with its checksum on
+    csum_at: int  # inner TCP/UDP checksum field
+    outer_on: bool  # the outer UDP (or GRE) checksum is computed
+    outer_csum_at: int
+    mangle_outer: bool  # a computed outer UDP checksum of 0 is sent as 0xFFFF (not GRE)
+    v4_in: bool
+    v4_out: bool
+    id_in0: int  # first IPv4 IDs, and their step per segment
+    id_out0: int
+    id_in_step: int
+    id_out_step: int
+    seq0: int  # first TCP sequence number and flags
+    fl0: int
+    cwr_first: bool
+    write_partial: bool  # leave the inner checksum CHECKSUM_PARTIAL (csum_offload)
+
+
+class _Plan(NamedTuple):
+    """The header template of a segment of one payload length, and its base sums
+    (every field that varies per segment zeroed)."""
+
+    template: bytes
+    ip_out: int
+    ip_in: int
+    l4: int
+    outer: int
+    partial: int  # the pseudo-header sum (CHECKSUM_PARTIAL)
+
+
+def _fast_layout(buf: bytes, o: Offsets, knobs: _Knobs) -> _Fast:
+    ip, outer, tcp = o.ip, o.outer, o.l4 == "tcp"
+    v4_in, v4_out = ip.version == 4, outer is not None and outer.version == 4
+    return _Fast(
+        tcp=tcp,
+        l4_csum_on=tcp or knobs.udp_csum,
+        csum_at=o.l4_off + (16 if tcp else 6),
+        outer_on=outer is not None
+        and (knobs.outer_udp_csum if not o.gre else bool(buf[o.tunnel_off] & 0x80)),
+        outer_csum_at=o.tunnel_off + (6 if not o.gre else 4),
+        mangle_outer=not o.gre,
+        v4_in=v4_in,
+        v4_out=v4_out,
+        id_in0=_U16.unpack_from(buf, ip.off + 4)[0] if v4_in else 0,
+        id_out0=_U16.unpack_from(buf, outer.off + 4)[0] if v4_out and outer is not None else 0,
+        id_in_step=int(knobs.ip_id == "increment"),
+        id_out_step=int(knobs.outer_ip_id == "increment"),
+        seq0=_U32.unpack_from(buf, o.l4_off + 4)[0] if tcp else 0,
+        fl0=buf[o.l4_off + 13] if tcp else 0,
+        cwr_first=knobs.cwr == "first",
+        write_partial=knobs.csum_offload and (tcp or knobs.udp_csum),
+    )
+
+
+def _fast_plan(buf: bytes, o: Offsets, f: _Fast, n: int) -> _Plan:
+    """The template and base sums of a segment carrying N payload bytes."""
+    ip, outer, t_off, l4o, po = o.ip, o.outer, o.tunnel_off, o.l4_off, o.payload_off
+    h = bytearray(buf[:po])
+    total = po + n
+    _set_ip_len(h, ip, total)
+    if f.v4_in:
+        h[ip.off + 4 : ip.off + 6] = h[ip.off + 10 : ip.off + 12] = b"\0\0"
+    h[f.csum_at : f.csum_at + 2] = b"\0\0"
+    l4_len = total - l4o
+    if f.tcp:
+        h[l4o + 4 : l4o + 8] = b"\0\0\0\0"
+        h[l4o + 13] = 0
+    else:
+        _U16.pack_into(h, l4o + 4, l4_len if l4_len <= 0xFFFF else 0)
+    base_ip_out = base_outer = 0
+    if outer is not None:
+        _set_ip_len(h, outer, total)
+        if f.v4_out:
+            h[outer.off + 4 : outer.off + 6] = h[outer.off + 10 : outer.off + 12] = b"\0\0"
+            base_ip_out = _words(h[outer.off : outer.off + outer.hlen])
+        if not o.gre:
+            udp_len = total - t_off
+            _U16.pack_into(h, t_off + 4, udp_len if udp_len <= 0xFFFF else 0)
+        if f.outer_on or not o.gre:
+            h[f.outer_csum_at : f.outer_csum_at + 2] = b"\0\0"
+        if f.outer_on:
+            base_outer = _words(h[t_off:po])
+            if not o.gre:
+                base_outer += pseudo_header_sum(outer.src, outer.dst, 17, total - t_off)
+    pseudo = pseudo_header_sum(ip.src, ip.dst, 6 if f.tcp else 17, l4_len)
+    base_ip_in = _words(h[ip.off : ip.off + ip.hlen]) if f.v4_in else 0
+    return _Plan(bytes(h), base_ip_out, base_ip_in, pseudo + _words(h[l4o:po]), base_outer, csum_add(pseudo))
+
+
 def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[bytes]]:
     """The bytes path: one header template per segment length, base sums
     precomputed, per segment only integer additions and field writes.
@@ -316,85 +417,51 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
     Returns None when the layout is not the common case (then :func:`_cut`,
     the straightforward per-segment computation, does the job; the two are
     checked equal by tests/test_segment_props.py)."""
-    t_off, po, l4o = o.tunnel_off, o.payload_off, o.l4_off
-    ip, outer = o.ip, o.outer
-    if o.l4 not in ("tcp", "udp") or (outer is not None and (ip.off - t_off) & 1):
+    if o.l4 not in ("tcp", "udp") or (o.outer is not None and (o.ip.off - o.tunnel_off) & 1):
         return None
-    payload = buf[po : o.end]
+    payload = buf[o.payload_off : o.end]
     n_pay = len(payload)
     bounds = [(a, min(a + mss, n_pay)) for a in range(0, n_pay, mss)] or [(0, 0)]
-    tcp = o.l4 == "tcp"
-    l4_csum_on = tcp or knobs.udp_csum
-    csum_at = l4o + (16 if tcp else 6)
-    outer_on = outer is not None and (knobs.outer_udp_csum if not o.gre else bool(buf[t_off] & 0x80))
-    outer_csum_at = t_off + (6 if not o.gre else 4)
-    v4_in = ip.version == 4
-    v4_out = outer is not None and outer.version == 4
-    id_in0 = struct.unpack_from("!H", buf, ip.off + 4)[0] if v4_in else 0
-    id_out0 = struct.unpack_from("!H", buf, outer.off + 4)[0] if v4_out else 0  # type: ignore[union-attr]
-    id_in_step = int(knobs.ip_id == "increment")
-    id_out_step = int(knobs.outer_ip_id == "increment")
-    seq0 = struct.unpack_from("!I", buf, l4o + 4)[0] if tcp else 0
-    fl0 = buf[l4o + 13] if tcp else 0
-    # per segment length: (template, base sums)
-    plans: Dict[int, Tuple[bytes, int, int, int, int, int]] = {}
-    for a, b in (bounds[0], bounds[-1]):
-        n = b - a
-        if n in plans:
-            continue
-        h = bytearray(buf[:po])
-        total = po + n
-        _set_ip_len(h, ip, total)
-        if v4_in:
-            struct.pack_into("!H", h, ip.off + 4, 0)
-            struct.pack_into("!H", h, ip.off + 10, 0)
-        h[csum_at : csum_at + 2] = b"\0\0"
-        l4_len = total - l4o
-        if tcp:
-            h[l4o + 4 : l4o + 8] = b"\0\0\0\0"
-            h[l4o + 13] = 0
-        else:
-            struct.pack_into("!H", h, l4o + 4, l4_len if l4_len <= 0xFFFF else 0)
-        base_ip_out = 0
-        if outer is not None:
-            _set_ip_len(h, outer, total)
-            if v4_out:
-                struct.pack_into("!H", h, outer.off + 4, 0)
-                struct.pack_into("!H", h, outer.off + 10, 0)
-                base_ip_out = _words(h[outer.off : outer.off + outer.hlen])
-            if not o.gre:
-                udp_len = total - t_off
-                struct.pack_into("!H", h, t_off + 4, udp_len if udp_len <= 0xFFFF else 0)
-            if outer_on or not o.gre:
-                h[outer_csum_at : outer_csum_at + 2] = b"\0\0"
-        base_ip_in = _words(h[ip.off : ip.off + ip.hlen]) if v4_in else 0
-        base_l4 = pseudo_header_sum(ip.src, ip.dst, 6 if tcp else 17, l4_len) + _words(h[l4o:po])
-        base_outer = 0
-        if outer_on:
-            base_outer = _words(h[t_off:po])
-            if not o.gre:
-                base_outer += pseudo_header_sum(outer.src, outer.dst, 17, total - t_off)  # type: ignore[union-attr]
-        plans[n] = (
-            bytes(h),
-            base_ip_out,
-            base_ip_in,
-            base_l4,
-            base_outer,
-            csum_add(pseudo_header_sum(ip.src, ip.dst, 6 if tcp else 17, l4_len)),
-        )
+    f = _fast_layout(buf, o, knobs)
+    plans = {b - a: _fast_plan(buf, o, f, b - a) for a, b in (bounds[0], bounds[-1])}
+    sums = chunk_sums(payload, mss) if n_pay else [0]
+    return _fast_segments(o, f, payload, bounds, plans, sums)
+
+
+def _fast_segments(
+    o: Offsets,
+    f: _Fast,
+    payload: bytes,
+    bounds: List[Tuple[int, int]],
+    plans: Dict[int, _Plan],
+    sums: List[int],
+) -> List[bytes]:
+    """Every segment from its plan: IDs, sequence number, flags and checksums set."""
+    (
+        tcp,
+        l4_csum_on,
+        csum_at,
+        outer_on,
+        outer_csum_at,
+        mangle_outer,
+        v4_in,
+        v4_out,
+        id_in0,
+        id_out0,
+        id_in_step,
+        id_out_step,
+        seq0,
+        fl0,
+        cwr_first,
+        write_partial,
+    ) = f  # locals: the loop is hot
     out = []
     last = len(bounds) - 1
     put16 = _U16.pack_into
-    in_id_at, in_ck_at = ip.off + 4, ip.off + 10
-    out_id_at = outer.off + 4 if outer is not None else 0
-    out_ck_at = out_id_at + 6
-    seq_at, fl_at = l4o + 4, l4o + 13
-    cwr_first = knobs.cwr == "first"
-    mangle_outer = not o.gre
-    write_partial = knobs.csum_offload and l4_csum_on
-    sums = chunk_sums(payload, mss) if n_pay else [0]
+    in_id_at, in_ck_at = o.ip.off + 4, o.ip.off + 10
+    out_id_at = o.outer.off + 4 if o.outer is not None else 0
+    out_ck_at, seq_at, fl_at = out_id_at + 6, o.l4_off + 4, o.l4_off + 13
     for i, (a, b) in enumerate(bounds):
-        chunk = payload[a:b]
         tmpl, b_out, b_in, b_l4, b_outer, partial = plans[b - a]
         h = bytearray(tmpl)
         p_sum = sums[i]  # payload words, reduced mod 0xFFFF
@@ -408,9 +475,7 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
             var = iid + ic
         if tcp:
             seq = (seq0 + a) & 0xFFFFFFFF
-            fl = fl0
-            if i != last:
-                fl &= 0xF6  # FIN and PSH only on the last segment
+            fl = fl0 if i == last else fl0 & 0xF6  # FIN and PSH only on the last segment
             if i and cwr_first:
                 fl &= 0x7F  # CWR only on the first
             t = (seq >> 16) + (seq & 0xFFFF) + fl
@@ -433,11 +498,9 @@ def _cut_fast(buf: bytes, o: Offsets, mss: int, knobs: _Knobs) -> Optional[List[
         if outer_on:
             r = (b_outer + var + p_sum) % 0xFFFF
             oc = 0xFFFF - r if r else 0
-            if mangle_outer and not oc:
-                oc = CSUM_MANGLED_0
-            put16(h, outer_csum_at, oc)
+            put16(h, outer_csum_at, CSUM_MANGLED_0 if mangle_outer and not oc else oc)
         put16(h, csum_at, partial if write_partial else c)
-        out.append(bytes(h) + chunk)
+        out.append(bytes(h) + payload[a:b])
     return out
 
 
