@@ -482,6 +482,42 @@ def test_geneve_fields_equal_tshark(name: str) -> None:
         assert [o.type for o in rec.options] == [int(t, 0) for t in types.split(",") if t]
 
 
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+def test_gre_fields_equal_tshark(corpus: Path) -> None:
+    """GRE flags/version, Protocol Type and Key of tcpdump's various_gre.pcap (keepalives,
+    keys, WCCP): the outer GRE header as tshark reads it."""
+    path = corpus / "various_gre.pcap"
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(path), "-T", "fields", "-E", "separator=|",
+         "-e", "gre.flags_and_version", "-e", "gre.proto", "-e", "gre.key"],
+        capture_output=True, text=True, check=True, timeout=120).stdout.splitlines()
+    records = list(iter_records(path))
+    assert len(out) == len(records)
+    seen = 0
+    for line, record in zip(out, records):
+        flags, proto, key = (field.split(",")[0] for field in line.split("|"))
+        rec = decode(record.data, record.linktype)
+        if not flags:
+            assert rec.gre_flags == -1
+            continue
+        assert (rec.gre_flags, rec.gre_proto) == (int(flags, 0), int(proto, 0))
+        assert rec.gre_key == (int(key, 0) if key else -1)
+        seen += 1
+    assert seen > 10
+
+
+@pytest.mark.parametrize("name", ["l2tp-avp-overflow.pcap", "gre-heapoverflow-1.pcap",
+                                  "gre-heapoverflow-2.pcap"])
+def test_tcpdump_crash_captures(corpus: Path, name: str) -> None:
+    """tcpdump's crash regressions: a record for every frame, runts included (a frame
+    shorter than an Ethernet header is a truncated Ethernet header at offset 0)."""
+    for record in iter_records(corpus / name):
+        rec = decode(record.data, record.linktype, state=DecodeState(), wirelen=record.wirelen)
+        if record.linktype == 1 and record.caplen < 14:
+            assert (rec.reason, rec.reason_offset) == ("truncated Ethernet header", 0) or \
+                rec.snapped
+
+
 # -- never raises -----------------------------------------------------------------------------
 VALID = [
     ether(ipv4(17, udp(6081, bytes.fromhex("02 40 6558 123456 00 0102 80 01 deadbeef") + INNER))),

@@ -3,6 +3,7 @@ hex vectors, against Scapy's own dissection field by field, against tshark's
 per-VNI counts, and the vectorised stats path against the per-packet one."""
 
 import collections
+import io
 import struct
 import subprocess
 from pathlib import Path
@@ -118,9 +119,12 @@ class TestVectors:
     def test_stt_first_and_continuation(self) -> None:
         """STT: the 18-byte header only where seq & 0xFFFF == 0; context ID at +8."""
         stt = bytes.fromhex("00 0c 00 00 0000 0000 1122334455667788 0000")
-        tcp = lambda seq: struct.pack("!HHIIBBHHH", 50000, 7471, seq, 7, 0x50, 0x18, 65535, 0, 0)
-        frame = lambda seg: bytes(12) + b"\x08\x00" + struct.pack(
-            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), 1, 0, 64, 6, 0, bytes(4), bytes(4)) + seg
+        def tcp(seq: int) -> bytes:
+            return struct.pack("!HHIIBBHHH", 50000, 7471, seq, 7, 0x50, 0x18, 65535, 0, 0)
+
+        def frame(seg: bytes) -> bytes:
+            return bytes(12) + b"\x08\x00" + struct.pack(
+                "!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), 1, 0, 64, 6, 0, bytes(4), bytes(4)) + seg
         first = parse_packet(frame(tcp(200 << 16) + stt + INNER_BYTES))
         assert (first.kind, first.vni, first.stt_offset) == ("stt", 0x1122334455667788, 0)
         assert first.inner_dport == 443
@@ -129,8 +133,9 @@ class TestVectors:
 
     def test_l2tpv3_ip_and_udp(self) -> None:
         """RFC 3931: session ID first over IP (0 = control); version nibble 3 over UDP."""
-        ip = lambda body: bytes(12) + b"\x08\x00" + struct.pack(
-            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, 115, 0, bytes(4), bytes(4)) + body
+        def ip(body: bytes) -> bytes:
+            return bytes(12) + b"\x08\x00" + struct.pack(
+                "!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, 115, 0, bytes(4), bytes(4)) + body
         rec = parse_packet(ip(bytes.fromhex("0000abcd") + INNER_BYTES))
         assert (rec.kind, rec.vni, rec.control, rec.inner_dport) == ("l2tpv3", 0xABCD, False, 443)
         # control: zero session ID, T|L|S + Ver 3, Length 12, CCID 1, Ns 0, Nr 0 (a ZLB)
@@ -788,3 +793,70 @@ def test_option_counts_without_the_table(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setattr(scan_stats, "TABLE_CELLS", 0)
     pairs = compute_stats(path).to_dict()
     assert table == pairs and table["options"] and table["option_classes"]
+
+
+# -- every path says the same kind and identifier (issues 9 and 12) ----------------------------
+class TestOneReading:
+    """The vectorised records, the reference records, the stats and the filter read each
+    of these packets the same way, and the way a receiver would."""
+
+    @staticmethod
+    def _paths(tmp_path: Path, frames: List[bytes]) -> Tuple[List[Any], Dict[str, Any]]:
+        path = write_pcap(tmp_path / "one.pcap", frames)
+        fast = [rec.as_dict() for rec in scan(path)]
+        assert fast == [rec.as_dict() for rec in scan(path, vectorised=False)]
+        stats = compute_stats(path).to_dict()
+        slow = ScanStats(str(path))
+        for rec in scan(path, vectorised=False):
+            slow.add_record(rec)
+        assert {k: v for k, v in slow.to_dict().items() if k != "format"} == \
+            {k: v for k, v in stats.items() if k != "format"}
+        return fast, stats
+
+    def test_udp_length_8_carries_no_tunnel(self, tmp_path: Path) -> None:
+        """UDP Length 8, then bytes that look like Geneve VNI 77: no Geneve header was
+        sent, so no VNI 77 (a receiver reads an empty datagram and drops it)."""
+        geneve = bytes.fromhex("00 00 6558 00004d 00") + INNER_BYTES
+        frame = bytearray(_udp4(6081, geneve))
+        frame[38:40] = b"\x00\x08"                          # UDP Length: the header alone
+        records, stats = self._paths(tmp_path, [bytes(frame)])
+        assert (records[0]["kind"], records[0]["vni"], records[0]["malformed"]) == (
+            "geneve", None, True)
+        assert records[0]["reason"] == "truncated Geneve header" and stats["vnis"] == []
+        out = io.BytesIO()
+        path = tmp_path / "one.pcap"
+        assert filter_capture(path, out, PacketFilter(vni=[77])).matched == 0
+
+    def test_nine_vlan_tags(self, tmp_path: Path) -> None:
+        vxlan = bytes.fromhex("08 000000 0000c8 00") + INNER_BYTES
+        plain = _udp4(4789, vxlan)
+        tags = b"".join(struct.pack("!HH", 0x8100, 10 + i) for i in range(9))
+        frame = plain[:12] + tags + plain[12:]
+        records, stats = self._paths(tmp_path, [frame])
+        assert records[0]["vlans"] == list(range(10, 19))
+        assert (records[0]["kind"], records[0]["vni"]) == ("vxlan", 200)
+        assert stats["vnis"][0]["vni"] == 200
+
+    def test_vxlan_on_every_registry_port(self, tmp_path: Path) -> None:
+        vxlan = bytes.fromhex("08 000000 0000c8 00") + INNER_BYTES
+        records, stats = self._paths(tmp_path, [_udp4(p, vxlan) for p in (4789, 8472, 48879)])
+        assert [r["kind"] for r in records] == ["vxlan"] * 3
+        out = io.BytesIO()
+        assert filter_capture(tmp_path / "one.pcap", out, PacketFilter(kind=["vxlan"])).matched == 3
+
+    def test_keyless_gre_is_not_nvgre(self, tmp_path: Path) -> None:
+        """RFC 2784 gretap (no key) and keyed GRE with a sequence number are plain GRE;
+        only RFC 7637's exact header (K=1, C=S=0, 0x6558) is NVGRE."""
+        def gre(header: str) -> bytes:
+            body = bytes.fromhex(header) + INNER_BYTES
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, 47, 0,
+                             bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2]))
+            return bytes(12) + b"\x08\x00" + ip + body
+        records, stats = self._paths(tmp_path, [gre("0000 6558"), gre("3000 6558 000001c8 00000001"),
+                                                gre("2000 6558 000001c8")])
+        assert [(r["kind"], r["vni"], r["malformed"]) for r in records] == [
+            (None, None, False), (None, None, False), ("nvgre", 1, False)]
+        assert stats["encapsulations"]["nvgre"]["packets"] == 1
+
+    def test_kind_aliases(self) -> None:
+        assert PacketFilter(kind=["gpe", "gnv"]).kind == {"vxlan-gpe", "geneve"}
