@@ -28,7 +28,8 @@ __all__ = [
     "USE_NUMPY",
 ]
 
-#: Let :func:`chunk_sums` use numpy when it is importable (it is optional).
+#: Let :func:`chunk_sums` use numpy for large blocks (False: the pure-Python sums, for
+#: bench/bench_segment.py's comparison).  numpy is a dependency, imported on first use.
 USE_NUMPY = True
 _NUMPY_MIN = 8192  # below this many bytes numpy's call overhead does not pay
 _np: Any = None
@@ -105,12 +106,9 @@ def inet_pton_any(addr: str) -> bytes:
 def _numpy() -> Any:
     global _np
     if _np is None:
-        try:
-            import numpy
+        import numpy  # a dependency (setup.cfg); imported here to keep `import` cheap
 
-            _np = numpy
-        except ImportError:
-            _np = False
+        _np = numpy
     return _np
 
 
@@ -120,7 +118,7 @@ def chunk_sums(data: Union[bytes, memoryview], size: int, force_int: bool = Fals
     sum, 0 standing for 0xFFFF).  An odd-length last chunk is zero-padded.
 
     Each chunk is summed as big-endian 16-bit words from its own first byte.
-    With numpy (optional) and an even ``size``, all chunks are summed in one
+    With numpy (:data:`USE_NUMPY`, 8 KB and more) and an even ``size``, all chunks are summed in one
     ``np.add.reduceat`` over a ``>u2`` view; otherwise each chunk is one
     ``int.from_bytes(chunk) % 0xFFFF``.  bench/bench_segment.py measures both.
     """
