@@ -748,3 +748,11 @@ def test_the_size_bound_is_never_below_the_built_length():
         assert _size_bound(pkt) >= len(bytes(pkt))
 
     check()
+
+
+def test_stt_params_come_from_the_first_segment_in_any_order():
+    segs = encapsulate(inner_frame(size=4000), "stt", vni=9, ip_id=0x100, ttl=12)
+    inner, info = decapsulate(wire(segs)[::-1])
+    assert (info.ip_id, info.ttl) == (0x100, 12)
+    again = encapsulate(inner, "stt", **info.params())
+    assert [bytes(p) for p in again] == [bytes(p) for p in segs]

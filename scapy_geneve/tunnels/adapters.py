@@ -327,8 +327,12 @@ class STTAdapter(Adapter):
             )
         return self.read_frame(layer, packet, info)
 
-    def reassemble(self, segments: Sequence[Packet], info: TunnelInfo) -> Packet:
-        """The inner frame of the segments of exactly one STT frame (fills INFO)."""
+    def reassemble(self, segments: Sequence[Packet], info: TunnelInfo) -> Tuple[Packet, Packet]:
+        """(inner frame, first segment) of the segments of exactly one STT frame (fills INFO).
+
+        The first segment (offset 0, the one holding the STT header) is where
+        the outer headers are read, whatever order the segments came in.
+        """
         done = stt_reassemble(segments)
         if len(done.frames) != 1:
             raise NotATunnel(
@@ -351,7 +355,7 @@ class STTAdapter(Adapter):
                 "Not-ECT inner packet: the decapsulator must drop it (RFC 6040 "
                 "§4.2)" % frame.identifier
             )
-        return inner
+        return inner, first
 
     def read_frame(self, stt: Packet, outer: Packet, info: TunnelInfo) -> Packet:
         if int(stt.version) != 0:

@@ -432,8 +432,8 @@ def _from_segments(segments: Sequence[Packet]) -> Tuple[Packet, TunnelInfo]:
         adapter = rec.load_adapter()
         if hasattr(adapter, "reassemble"):
             info = TunnelInfo(kind=adapter.kind, vni=0)
-            inner = adapter.reassemble(segments, info)
-            l3 = next((ip for ip in map(_outer_ip_of, segments) if ip is not None), None)
+            inner, first = adapter.reassemble(segments, info)
+            l3 = _outer_ip_of(first)
             if l3 is not None:
                 _read_outer(l3, None, info)
             return inner, info
