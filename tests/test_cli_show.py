@@ -12,10 +12,12 @@ import json
 import os
 import pty
 import re
+import select
 import signal
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -501,16 +503,33 @@ def _producer(count: int, gap: float, hold: float = 0.0) -> List[str]:
     return [sys.executable, "-c", code]
 
 
+def _lines_within(stream: Any, count: int, seconds: float) -> List[str]:
+    """COUNT lines from STREAM, or fewer if they do not come within SECONDS."""
+    lines: List[str] = []
+    deadline = time.monotonic() + seconds
+    while len(lines) < count:
+        ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        line = stream.readline()
+        if not line:
+            break
+        lines.append(line)
+    return lines
+
+
 def test_live_pipe_prints_each_packet_as_it_arrives() -> None:
-    producer = subprocess.Popen(_producer(5, 0.1, hold=3.0), stdout=subprocess.PIPE, cwd=ROOT)
+    """The producer keeps its end open for a minute after the fifth packet: lines
+    that come before that were printed as their packets arrived, not at EOF."""
+    producer = subprocess.Popen(_producer(5, 0.1, hold=60.0), stdout=subprocess.PIPE, cwd=ROOT)
     show = subprocess.Popen([sys.executable, "-m", "scapy_geneve", "show", "-n", "-"],
                             stdin=producer.stdout, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert producer.stdout is not None and show.stdout is not None
     producer.stdout.close()
     try:
-        lines = [show.stdout.readline() for _ in range(5)]
-        assert producer.poll() is None, "the lines came only after the producer ended"
-        assert all("Geneve vni 6" in line for line in lines)
+        lines = _lines_within(show.stdout, 5, 45.0)
+        assert producer.poll() is None
+        assert len(lines) == 5 and all("Geneve vni 6" in line for line in lines), lines
     finally:
         producer.kill()
         show.kill()
@@ -527,7 +546,7 @@ def test_a_signal_keeps_what_was_printed(signum: int, code: int) -> None:
     assert producer.stdout is not None and show.stdout is not None
     producer.stdout.close()
     try:
-        first = [show.stdout.readline() for _ in range(3)]
+        first = _lines_within(show.stdout, 3, 45.0)
         show.send_signal(signum)
         rest, err = show.communicate(timeout=30)
         assert show.returncode == code, err
