@@ -29,6 +29,14 @@ from scapy_geneve.tunnels.tunnel import (  # noqa: E402
     NotATunnel, TunnelInfo, decapsulate, encapsulate, entropy_sport,
 )
 from scapy_geneve.tunnels.compare import Comparison, compare  # noqa: E402
+from scapy_geneve.tunnels.l2tpv3 import (  # noqa: E402
+    L2TPv3Session, SessionKey, l2tpv3_default, l2tpv3_forget, l2tpv3_learn, l2tpv3_lookup,
+    l2tpv3_session, l2tpv3_sessions,
+)
+from scapy_geneve.offload.stt import (  # noqa: E402
+    STT_MAX_PENDING, STT_REASSEMBLY_TIMEOUT, STTFrame, STTIncomplete, STTReassembly,
+    stt_reassemble, stt_segment,
+)
 from scapy_geneve.offload.segment import finish_checksums, segment  # noqa: E402
 from scapy_geneve.offload.gro import coalesce  # noqa: E402
 from scapy_geneve.conformance.lint import RULES, Finding, lint  # noqa: E402
@@ -49,6 +57,11 @@ __all__: List[str] = [
     # tunnels
     "encapsulate", "decapsulate", "TunnelInfo", "NotATunnel", "entropy_sport",
     "compare", "Comparison",
+    "L2TPv3Session", "SessionKey", "l2tpv3_session", "l2tpv3_forget", "l2tpv3_sessions",
+    "l2tpv3_lookup", "l2tpv3_default", "l2tpv3_learn",
+    # STT segmentation and reassembly (offload)
+    "stt_segment", "stt_reassemble", "STTFrame", "STTIncomplete", "STTReassembly",
+    "STT_REASSEMBLY_TIMEOUT", "STT_MAX_PENDING",
     # offload
     "segment", "finish_checksums", "coalesce",
     # conformance
