@@ -147,12 +147,12 @@ UDP_6081 = """
 
 def test_release_gives_udp_6081_to_contrib_loaded_after_us():
     out = run_py(UDP_6081 + """
-    import scapy_geneve
+    from scapy_geneve.layers.geneve import claim_geneve_port, release_geneve_port
     load_contrib("geneve")
     first = who()
-    scapy_geneve.release_geneve_port()
+    release_geneve_port()
     second = who()
-    scapy_geneve.claim_geneve_port()
+    claim_geneve_port()
     print(first, second, who())
     """)
     assert out == "scapy_geneve.layers.geneve scapy.contrib.geneve scapy_geneve.layers.geneve"
@@ -160,12 +160,12 @@ def test_release_gives_udp_6081_to_contrib_loaded_after_us():
 
 def test_release_before_load_contrib_and_our_layer_still_builds():
     out = run_py(UDP_6081 + """
-    import scapy_geneve
-    scapy_geneve.release_geneve_port()
+    from scapy_geneve.layers.geneve import Geneve, release_geneve_port
+    release_geneve_port()
     before = type(IP(wire)[UDP].payload).__name__
     load_contrib("geneve")
-    pkt = IP() / UDP() / scapy_geneve.Geneve(vni=7)
-    print(before, who(), pkt[UDP].dport, scapy_geneve.Geneve(bytes(pkt[scapy_geneve.Geneve])).vni)
+    pkt = IP() / UDP() / Geneve(vni=7)
+    print(before, who(), pkt[UDP].dport, Geneve(bytes(pkt[Geneve])).vni)
     """)
     assert out == "Raw scapy.contrib.geneve 6081 7"
 
