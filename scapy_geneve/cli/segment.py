@@ -346,7 +346,8 @@ class _Writer:
         if self.in_format == "pcap":
             ns, endian = first.tsresol == 9, self.endian
         else:  # finer than microseconds: a nanosecond pcap
-            ns, endian = _ns_per_unit(first.tsresol)[0] < 1000, "<"
+            num, den = _ns_per_unit(first.tsresol)
+            ns, endian = num < 1000 * den, "<"
         snaplen = self._snaplen(first.snaplen) or MAX_SNAPLEN
         writer = PcapWriter(self.out, first.linktype, nanosecond=ns, snaplen=snaplen, endian=endian)
         self._pcap = writer, first

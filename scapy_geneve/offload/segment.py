@@ -676,6 +676,57 @@ def _clone(
     return q
 
 
+_ChangePlan = List[Tuple[int, List[Tuple[str, int, str, int]]]]
+
+
+def _layer_bounds(proto: Packet) -> Optional[Tuple[Dict[int, int], List[Packet], List[Tuple[int, int]]]]:
+    """(frame offset -> index of the layer starting there, the layers, each one's byte
+    range) of a dissected packet; None when a layer has no dissection cache."""
+    starts: Dict[int, int] = {}
+    layers: List[Packet] = []
+    bounds: List[Tuple[int, int]] = []
+    off = 0
+    layer: Any = proto
+    while isinstance(layer, Packet) and layer.__class__.__name__ != "NoPayload":
+        if layer.raw_packet_cache is None:
+            return None
+        starts.setdefault(off, len(layers))
+        layers.append(layer)
+        bounds.append((off, off + len(layer.raw_packet_cache)))
+        off += len(layer.raw_packet_cache)
+        layer = layer.payload
+    return starts, layers, bounds
+
+
+def _change_plan(
+    first: bytes, o: Offsets, starts: Dict[int, int], layers: List[Packet]
+) -> Optional[_ChangePlan]:
+    """(layer index, [(field, byte offset, struct format, mask)]) of every field that
+    differs between segments; None when a layer is not where the offsets say."""
+    plan: _ChangePlan = []
+    for ip in (o.outer, o.ip) if o.outer is not None else (o.ip,):
+        i = starts.get(ip.off)
+        if i is None or not isinstance(layers[i], (IP, IPv6)):
+            return None
+        if ip.version == 4:
+            plan.append((i, [("id", ip.off + 4, "!H", 0xFFFF), ("chksum", ip.off + 10, "!H", 0xFFFF)]))
+    if o.outer is not None:
+        i = starts.get(o.tunnel_off)
+        if i is None or (o.gre and first[o.tunnel_off] & 0x80):
+            return None  # no layer there, or a GRE checksum: left to full dissection
+        if not o.gre:
+            plan.append((i, [("chksum", o.tunnel_off + 6, "!H", 0xFFFF)]))
+    i = starts.get(o.l4_off)
+    if i is None or type(layers[i]).__name__ != o.l4.upper():
+        return None
+    if o.l4 == "tcp":
+        tcp = [("seq", o.l4_off + 4, "!I", 0xFFFFFFFF), ("flags", o.l4_off + 12, "!H", 0x1FF)]
+        plan.append((i, tcp + [("chksum", o.l4_off + 16, "!H", 0xFFFF)]))
+    else:
+        plan.append((i, [("chksum", o.l4_off + 6, "!H", 0xFFFF)]))
+    return plan
+
+
 class _Deriver:
     """Segments as Scapy packets without dissecting each one.
 
@@ -696,54 +747,15 @@ class _Deriver:
         self.cls, self.first = cls, first
         self.proto = cls(first)
         self.ok = False
-        starts: Dict[int, int] = {}
-        off = 0
-        layers: List[Packet] = []
-        bounds: List[Tuple[int, int]] = []
-        layer: Any = self.proto
-        while isinstance(layer, Packet) and layer.__class__.__name__ != "NoPayload":
-            if layer.raw_packet_cache is None:
-                return
-            starts.setdefault(off, len(layers))
-            layers.append(layer)
-            bounds.append((off, off + len(layer.raw_packet_cache)))
-            off += len(layer.raw_packet_cache)
-            layer = layer.payload
-        # (layer index, [(field, byte offset, struct format, mask)]) of everything that may change
-        plan: List[Tuple[int, List[Tuple[str, int, str, int]]]] = []
-        for ip in (o.outer, o.ip) if o.outer is not None else (o.ip,):
-            i = starts.get(ip.off)
-            if i is None or not isinstance(layers[i], (IP, IPv6)):
-                return
-            if ip.version == 4:
-                plan.append((i, [("id", ip.off + 4, "!H", 0xFFFF), ("chksum", ip.off + 10, "!H", 0xFFFF)]))
-        if o.outer is not None:
-            i = starts.get(o.tunnel_off)
-            if i is None:
-                return
-            if o.gre:
-                if first[o.tunnel_off] & 0x80:
-                    return  # GRE checksum: left to full dissection
-            else:
-                plan.append((i, [("chksum", o.tunnel_off + 6, "!H", 0xFFFF)]))
-        i = starts.get(o.l4_off)
-        if i is None or type(layers[i]).__name__ != o.l4.upper():
+        found = _layer_bounds(self.proto)
+        if found is None:
             return
-        if o.l4 == "tcp":
-            plan.append(
-                (
-                    i,
-                    [
-                        ("seq", o.l4_off + 4, "!I", 0xFFFFFFFF),
-                        ("flags", o.l4_off + 12, "!H", 0x1FF),
-                        ("chksum", o.l4_off + 16, "!H", 0xFFFF),
-                    ],
-                )
-            )
-        else:
-            plan.append((i, [("chksum", o.l4_off + 6, "!H", 0xFFFF)]))
+        starts, layers, bounds = found
+        plan = _change_plan(first, o, starts, layers)
         raw_index = starts.get(o.payload_off)
-        if raw_index is None or type(layers[raw_index]).__name__ != "Raw" or raw_index != len(layers) - 1:
+        if plan is None or raw_index is None or type(layers[raw_index]).__name__ != "Raw":
+            return
+        if raw_index != len(layers) - 1:
             return
         for i, fields in plan:
             for name, _at, _fmt, _mask in fields:
