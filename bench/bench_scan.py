@@ -111,11 +111,13 @@ def work_bare_mem(path: str) -> int:
 
 def work_stats(path: str) -> int:
     from scapy_geneve.capture.scan import compute_stats
+
     return compute_stats(path).packets
 
 
 def work_scan(path: str) -> int:
     from scapy_geneve.capture.scan import scan
+
     count = 0
     for _rec in scan(path):
         count += 1
@@ -124,6 +126,7 @@ def work_scan(path: str) -> int:
 
 def work_scan_ref(path: str) -> int:
     from scapy_geneve.capture.scan import scan
+
     count = 0
     for _rec in scan(path, vectorised=False):
         count += 1
@@ -133,6 +136,7 @@ def work_scan_ref(path: str) -> int:
 def work_decode(path: str) -> int:
     from scapy_geneve.capture.decode import decode
     from scapy_geneve.capture.pcapio import iter_records
+
     count = 0
     for rec in iter_records(path):
         decode(rec.data, rec.linktype)
@@ -142,6 +146,7 @@ def work_decode(path: str) -> int:
 
 def work_dpkt(path: str) -> int:
     import dpkt
+
     vnis = {}
     count = 0
     with open(path, "rb") as handle:
@@ -160,6 +165,7 @@ def work_dpkt(path: str) -> int:
 def work_scapy(path: str) -> int:
     import scapy_geneve  # noqa: F401  (binds Geneve so Scapy dissects it)
     from scapy.utils import PcapReader
+
     count = 0
     with PcapReader(path) as reader:
         for _pkt in reader:
@@ -169,15 +175,23 @@ def work_scapy(path: str) -> int:
     return count
 
 
-WORKERS = {"bare": work_bare, "bare-ng": work_bare_ng, "bare-mem": work_bare_mem,
-           "stats": work_stats,
-           "scan": work_scan, "scan-ref": work_scan_ref, "decode": work_decode, "dpkt": work_dpkt,
-           "scapy": work_scapy}
+WORKERS = {
+    "bare": work_bare,
+    "bare-ng": work_bare_ng,
+    "bare-mem": work_bare_mem,
+    "stats": work_stats,
+    "scan": work_scan,
+    "scan-ref": work_scan_ref,
+    "decode": work_decode,
+    "dpkt": work_dpkt,
+    "scapy": work_scapy,
+}
 
 
 def _warm_imports(name: str) -> None:
     """Import before the clock starts: throughput, not interpreter start-up."""
     import importlib
+
     if name in ("stats", "scan", "scan-ref", "scapy", "decode"):
         importlib.import_module("scapy_geneve.capture.scan")
         importlib.import_module("numpy")
@@ -188,16 +202,17 @@ def _warm_imports(name: str) -> None:
 def worker_main(name: str, path: str, repeat: int) -> None:
     _warm_imports(name)
     if name in ("stats", "scan", "scan-ref"):
-        WORKERS[name](path)   # untimed: first-call costs (lazy imports, numpy set-up)
+        WORKERS[name](path)  # untimed: first-call costs (lazy imports, numpy set-up)
     seconds = cpu = float("inf")
-    for _ in range(repeat if name != "scapy" else 1):   # best of N: least disturbed run
+    for _ in range(repeat if name != "scapy" else 1):  # best of N: least disturbed run
         start, start_cpu = time.perf_counter(), time.process_time()
         packets = WORKERS[name](path)
         seconds = min(seconds, time.perf_counter() - start)
         cpu = min(cpu, time.process_time() - start_cpu)
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"packets": packets, "seconds": seconds, "cpu_seconds": cpu,
-                      "maxrss_mb": rss_kb / 1024}))
+    print(
+        json.dumps({"packets": packets, "seconds": seconds, "cpu_seconds": cpu, "maxrss_mb": rss_kb / 1024})
+    )
 
 
 # -- the driver ------------------------------------------------------------------------
@@ -205,8 +220,12 @@ REPEAT = 3
 
 
 def run_worker(name: str, path: str, repeat: int = 0) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--repeat", str(repeat or REPEAT),
-                          "--worker", name, path], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--repeat", str(repeat or REPEAT), "--worker", name, path],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -223,8 +242,7 @@ def run_interleaved(names: list, path: str) -> dict:
             old = best.get(name)
             if old is None or res["seconds"] < old["seconds"]:
                 res["maxrss_mb"] = max(res["maxrss_mb"], old["maxrss_mb"] if old else 0.0)
-                res["cpu_seconds"] = min(res["cpu_seconds"], old["cpu_seconds"] if old
-                                         else float("inf"))
+                res["cpu_seconds"] = min(res["cpu_seconds"], old["cpu_seconds"] if old else float("inf"))
                 best[name] = res
             else:
                 old["maxrss_mb"] = max(old["maxrss_mb"], res["maxrss_mb"])
@@ -249,11 +267,15 @@ def main() -> int:
     parser.add_argument("--dir", default="/tmp/scapy-geneve-bench")
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs per measurement; the best is kept (default 3)")
-    parser.add_argument("--quick", action="store_true",
-                        help="only the bare loop and stats on the big file, and the decoder "
-                             "on the small one: the ratio to check after a change")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per measurement; the best is kept (default 3)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="only the bare loop and stats on the big file, and the decoder "
+        "on the small one: the ratio to check after a change",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("NAME", "PCAP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -272,28 +294,31 @@ def main() -> int:
 def measure(files: dict, args: argparse.Namespace) -> dict:
     """Every worker and peer tool: {(name, packets): best result} (pcapng: -packets)."""
     from gen_pcap import generate  # type: ignore[import-not-found]
+
     results = {}
     for count, path in files.items():
-        names = ["bare", "bare-mem", "stats"] + (["scan", "scan-ref"] if count == args.small
-                                                 else [])
+        names = ["bare", "bare-mem", "stats"] + (["scan", "scan-ref"] if count == args.small else [])
         for name, res in run_interleaved(names, path).items():
             results[(name, count)] = res
         # Peers are slow: run them on the small file only.
         if count == args.small:
             try:
                 import dpkt  # noqa: F401
+
                 results[("dpkt", count)] = run_worker("dpkt", path)
             except ImportError:
                 print("dpkt not installed: skipped", file=sys.stderr)
             results[("scapy", count)] = run_worker("scapy", path)
             if shutil.which("tshark"):
                 results[("tshark", count)] = run_tool(
-                    ["tshark", "-n", "-r", path, "-T", "fields", "-e", "geneve.vni"], count)
+                    ["tshark", "-n", "-r", path, "-T", "fields", "-e", "geneve.vni"], count
+                )
             if shutil.which("tcpdump"):
                 results[("tcpdump", count)] = run_tool(["tcpdump", "-nn", "-r", path], count)
         # End to end, as a user runs it: interpreter start, imports, stats, printing.
         results[("cli-stats", count)] = run_tool(
-            [sys.executable, "-m", "scapy_geneve", "stats", "--quiet", path], count)
+            [sys.executable, "-m", "scapy_geneve", "stats", "--quiet", path], count
+        )
 
     # pcapng (dumpcap's and Wireshark's default format), 1M packets.
     ng = os.path.join(args.dir, "geneve-%d.pcapng" % args.big)
@@ -312,8 +337,9 @@ def report(results: dict, args: argparse.Namespace) -> None:
     print("%-9s %10s %10s %12s %10s" % ("what", "packets", "seconds", "packets/s", "maxRSS MB"))
     for (name, _count), res in sorted(results.items(), key=lambda kv: (abs(kv[0][1]), kv[0][0])):
         rate = res["packets"] / res["seconds"]
-        print("%-9s %10d %10.3f %12.0f %10.1f" % (name, res["packets"], res["seconds"], rate,
-                                                  res["maxrss_mb"]))
+        print(
+            "%-9s %10d %10.3f %12.0f %10.1f" % (name, res["packets"], res["seconds"], rate, res["maxrss_mb"])
+        )
 
     def rate(name: str, count: int) -> float:
         res = results[(name, count)]
@@ -321,29 +347,43 @@ def report(results: dict, args: argparse.Namespace) -> None:
 
     print()
     for count in (args.small, args.big):
-        print("%d packets: stats / bare loop         = %.2fx  (target >= 0.5)"
-              % (count, rate("stats", count) / rate("bare", count)))
-        print("%d packets: stats / tight in-memory loop = %.2fx"
-              % (count, rate("stats", count) / rate("bare-mem", count)))
+        print(
+            "%d packets: stats / bare loop         = %.2fx  (target >= 0.5)"
+            % (count, rate("stats", count) / rate("bare", count))
+        )
+        print(
+            "%d packets: stats / tight in-memory loop = %.2fx"
+            % (count, rate("stats", count) / rate("bare-mem", count))
+        )
     small = args.small
-    print("%d packets, pcapng: stats / bare block loop = %.2fx"
-          % (args.big, rate("stats-ng", -args.big) / rate("bare-ng", -args.big)))
-    print("stats / Scapy PcapReader dissection = %.0fx  (target >= 100)"
-          % (rate("stats", small) / rate("scapy", small)))
+    print(
+        "%d packets, pcapng: stats / bare block loop = %.2fx"
+        % (args.big, rate("stats-ng", -args.big) / rate("bare-ng", -args.big))
+    )
+    print(
+        "stats / Scapy PcapReader dissection = %.0fx  (target >= 100)"
+        % (rate("stats", small) / rate("scapy", small))
+    )
     for peer in ("dpkt", "tshark", "tcpdump"):
         if (peer, small) in results:
             print("stats / %-7s = %.1fx" % (peer, rate("stats", small) / rate(peer, small)))
     print("scan() records / bare loop = %.2fx" % (rate("scan", small) / rate("bare", small)))
-    print("scan() records / scan(vectorised=False) = %.2fx"
-          % (rate("scan", small) / rate("scan-ref", small)))
-    print("stats peak memory: %.1f MB for %d packets, %.1f MB for %d packets (ratio %.2f)"
-          % (results[("stats", small)]["maxrss_mb"], small, results[("stats", args.big)]["maxrss_mb"],
-             args.big, results[("stats", args.big)]["maxrss_mb"]
-             / results[("stats", small)]["maxrss_mb"]))
+    print("scan() records / scan(vectorised=False) = %.2fx" % (rate("scan", small) / rate("scan-ref", small)))
+    print(
+        "stats peak memory: %.1f MB for %d packets, %.1f MB for %d packets (ratio %.2f)"
+        % (
+            results[("stats", small)]["maxrss_mb"],
+            small,
+            results[("stats", args.big)]["maxrss_mb"],
+            args.big,
+            results[("stats", args.big)]["maxrss_mb"] / results[("stats", small)]["maxrss_mb"],
+        )
+    )
 
 
 def _files(args: argparse.Namespace) -> dict:
     from gen_pcap import generate  # type: ignore[import-not-found]
+
     os.makedirs(args.dir, exist_ok=True)
     files = {}
     for count in (args.small, args.big):
@@ -360,12 +400,25 @@ def quick(files: dict, args: argparse.Namespace) -> int:
     pair = run_interleaved(["bare", "stats"], files[args.big])
     dec = run_worker("decode", files[args.small])
     for name, res in list(pair.items()) + [("decode", dec)]:
-        print("%-7s %9d packets  %7.3f s wall  %7.3f s CPU  %10.0f packets/s  %6.1f MB"
-              % (name, res["packets"], res["seconds"], res["cpu_seconds"],
-                 res["packets"] / res["seconds"], res["maxrss_mb"]))
-    print("%d packets: stats / bare loop = %.2fx wall, %.2fx CPU  (target >= 0.55)"
-          % (args.big, pair["bare"]["seconds"] / pair["stats"]["seconds"],
-             pair["bare"]["cpu_seconds"] / pair["stats"]["cpu_seconds"]))
+        print(
+            "%-7s %9d packets  %7.3f s wall  %7.3f s CPU  %10.0f packets/s  %6.1f MB"
+            % (
+                name,
+                res["packets"],
+                res["seconds"],
+                res["cpu_seconds"],
+                res["packets"] / res["seconds"],
+                res["maxrss_mb"],
+            )
+        )
+    print(
+        "%d packets: stats / bare loop = %.2fx wall, %.2fx CPU  (target >= 0.55)"
+        % (
+            args.big,
+            pair["bare"]["seconds"] / pair["stats"]["seconds"],
+            pair["bare"]["cpu_seconds"] / pair["stats"]["cpu_seconds"],
+        )
+    )
     return 0
 
 

@@ -19,11 +19,24 @@ from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
 from scapy.utils import PcapReader
 
-from scapy_geneve.capture.decode import (SUPPORTED_LINKTYPES, DecodeState, Decoded, decode,
-                                         decode_ether, decode_ip)
-from scapy_geneve.capture.pcapio import (LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL,
-                                         LINKTYPE_LINUX_SLL2, LINKTYPE_LOOP, LINKTYPE_NULL,
-                                         LINKTYPE_RAW, iter_records)
+from scapy_geneve.capture.decode import (
+    SUPPORTED_LINKTYPES,
+    DecodeState,
+    Decoded,
+    decode,
+    decode_ether,
+    decode_ip,
+)
+from scapy_geneve.capture.pcapio import (
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    iter_records,
+)
 from scapy_geneve.layers.geneve import Geneve
 from scapy_geneve.layers.l2tpv3 import L2TPv3
 from scapy_geneve.layers.nvgre import NVGRE
@@ -34,32 +47,46 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT_PCAPS = sorted((ROOT / "pcaps").glob("*.pcap"))
 
 # -- building blocks (each header annotated once; lengths computed) ------------------------
-MAC = bytes.fromhex("020000000002" "020000000001")        # dst, src
+MAC = bytes.fromhex("020000000002") + bytes.fromhex("020000000001")  # dst, src
 
 
 def ether(payload: bytes, ethertype: int = 0x0800) -> bytes:
     return MAC + struct.pack("!H", ethertype) + payload
 
 
-def ipv4(proto: int, payload: bytes, src: str = "c0000201", dst: str = "c0000202",
-         total: Optional[int] = None, frag: int = 0x4000, tos: int = 0) -> bytes:
+def ipv4(
+    proto: int,
+    payload: bytes,
+    src: str = "c0000201",
+    dst: str = "c0000202",
+    total: Optional[int] = None,
+    frag: int = 0x4000,
+    tos: int = 0,
+) -> bytes:
     """IPv4 (RFC 791): ver/IHL 45, TOS, Total Length, ID 0x1234, flags/offset, TTL 64."""
     length = 20 + len(payload) if total is None else total
-    return struct.pack("!BBHHHBBH", 0x45, tos, length, 0x1234, frag, 64, proto, 0) + \
-        bytes.fromhex(src + dst) + payload
+    return (
+        struct.pack("!BBHHHBBH", 0x45, tos, length, 0x1234, frag, 64, proto, 0)
+        + bytes.fromhex(src + dst)
+        + payload
+    )
 
 
 def ipv6(nh: int, payload: bytes, plen: Optional[int] = None) -> bytes:
     """IPv6 (RFC 8200): version 6, traffic class 0xb8, flow label 0x12345, hop limit 63."""
     length = len(payload) if plen is None else plen
-    return struct.pack("!IHBB", (6 << 28) | (0xB8 << 20) | 0x12345, length, nh, 63) + \
-        bytes.fromhex("20010db8" + "00" * 11 + "01") + bytes.fromhex("20010db8" + "00" * 11 + "02") \
+    return (
+        struct.pack("!IHBB", (6 << 28) | (0xB8 << 20) | 0x12345, length, nh, 63)
+        + bytes.fromhex("20010db8" + "00" * 11 + "01")
+        + bytes.fromhex("20010db8" + "00" * 11 + "02")
         + payload
+    )
 
 
 def udp(dport: int, payload: bytes, sport: int = 50000, length: Optional[int] = None) -> bytes:
-    return struct.pack("!HHHH", sport, dport, 8 + len(payload) if length is None else length,
-                       0xABCD) + payload
+    return (
+        struct.pack("!HHHH", sport, dport, 8 + len(payload) if length is None else length, 0xABCD) + payload
+    )
 
 
 # Inner Ethernet / IPv4 10.0.0.1 > 10.0.0.2 / TCP 40000 > 443, seq 1000, ack 2000, [P.],
@@ -77,11 +104,12 @@ def _inner_ok(rec: Decoded, inner_off: int) -> None:
     assert (rec.inner_ip.src, rec.inner_ip.dst) == ("10.0.0.1", "10.0.0.2")
     l4 = rec.inner_l4
     assert l4 is not None and l4.off == inner_off + 34
-    assert (l4.sport, l4.dport, l4.seq, l4.ack, l4.flags, l4.hlen) == (40000, 443, 1000, 2000,
-                                                                        0x018, 20)
+    assert (l4.sport, l4.dport, l4.seq, l4.ack, l4.flags, l4.hlen) == (40000, 443, 1000, 2000, 0x018, 20)
     assert (rec.payload_off, rec.payload_len) == (inner_off + 54, 5)
 
 
+# Annotated hex vectors below: one header field per line, comments aligned.
+# fmt: off
 class TestTunnels:
     def test_geneve_with_options(self) -> None:
         geneve = bytes.fromhex(
@@ -335,6 +363,7 @@ class TestLengths:
         frame = ether(ipv4(17, udp(6081, b"\x00\x00"))) + bytes(20)
         rec = decode(frame)
         assert rec.malformed and rec.reason == "truncated Geneve header"
+# fmt: on
 
 
 # -- BIG TCP against tcpdump's own decodes ---------------------------------------------------
@@ -352,11 +381,22 @@ def _tcpdump_lines(out: Path) -> List[str]:
     return packets
 
 
-@pytest.mark.parametrize("name", ["bigtcp-ipv4", "bigtcp-ipv6", "bigtcp-ipv6-hbh",
-                                  "bigtcp-ipv4-geneve-ipv4", "bigtcp-ipv4-geneve-ipv6",
-                                  "bigtcp-ipv4-vxlan-ipv4", "bigtcp-ipv4-vxlan-ipv6",
-                                  "bigtcp-ipv6-geneve-ipv4", "bigtcp-ipv6-geneve-ipv6",
-                                  "bigtcp-ipv6-vxlan-ipv4", "bigtcp-ipv6-vxlan-ipv6"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "bigtcp-ipv4",
+        "bigtcp-ipv6",
+        "bigtcp-ipv6-hbh",
+        "bigtcp-ipv4-geneve-ipv4",
+        "bigtcp-ipv4-geneve-ipv6",
+        "bigtcp-ipv4-vxlan-ipv4",
+        "bigtcp-ipv4-vxlan-ipv6",
+        "bigtcp-ipv6-geneve-ipv4",
+        "bigtcp-ipv6-geneve-ipv6",
+        "bigtcp-ipv6-vxlan-ipv4",
+        "bigtcp-ipv6-vxlan-ipv6",
+    ],
+)
 def test_bigtcp_like_tcpdump(corpus: Path, name: str) -> None:
     """Per packet: the TCP payload length, the tunnel's VNI and the 'presumed BIG TCP'
     readings tcpdump -v prints."""
@@ -374,12 +414,13 @@ def test_bigtcp_like_tcpdump(corpus: Path, name: str) -> None:
         ips = [rec.ip] + ([rec.inner_ip] if rec.kind else [])
         presumed = line.count("presumed BIG TCP")
         assert sum(ip.from_capture for ip in ips if ip is not None) == presumed
-        for ip, real in zip([ip for ip in ips if ip is not None and ip.from_capture],
-                            re.findall(r"real length (\d+)|length (\d+) \[was 0", line)):
+        for ip, real in zip(
+            [ip for ip in ips if ip is not None and ip.from_capture],
+            re.findall(r"real length (\d+)|length (\d+) \[was 0", line),
+        ):
             assert ip.end - ip.off == int(real[0] or real[1])
         if "jumbo" in line:
-            assert rec.ip is not None and rec.ip.jumbo == int(re.search(r"jumbo: (\d+)",
-                                                                        line).group(1))
+            assert rec.ip is not None and rec.ip.jumbo == int(re.search(r"jumbo: (\d+)", line).group(1))
 
 
 # -- offsets and fields against Scapy's dissection --------------------------------------------
@@ -392,9 +433,13 @@ def _scapy_offsets(data: bytes, pkt: Any) -> Tuple[Any, ...]:
     """(outer IP offset, tunnel offset, kind, identifier, inner IP offset, inner ports)."""
     outer = next((pkt.getlayer(c) for c in pkt.layers() if c in (IP, IPv6)), None)
     tunnel, kind, ident = None, None, None
-    for cls, name, field in ((Geneve, "geneve", "vni"), (VXLAN, "vxlan", "vni"),
-                             (NVGRE, "nvgre", "vsid"), (STT, "stt", "context_id"),
-                             (L2TPv3, "l2tpv3", "session_id")):
+    for cls, name, field in (
+        (Geneve, "geneve", "vni"),
+        (VXLAN, "vxlan", "vni"),
+        (NVGRE, "nvgre", "vsid"),
+        (STT, "stt", "context_id"),
+        (L2TPv3, "l2tpv3", "session_id"),
+    ):
         if pkt.haslayer(cls):
             tunnel, kind, ident = pkt[cls], name, getattr(pkt[cls], field)
             break
@@ -411,19 +456,29 @@ def _scapy_offsets(data: bytes, pkt: Any) -> Tuple[Any, ...]:
             inner_ip = _offset(data, inner)
             if isinstance(inner.payload, (TCP, UDP)):
                 ports = (inner.payload.sport, inner.payload.dport)
-    return (None if outer is None else _offset(data, outer),
-            None if tunnel is None else _offset(data, tunnel), kind, ident, inner_ip, ports)
+    return (
+        None if outer is None else _offset(data, outer),
+        None if tunnel is None else _offset(data, tunnel),
+        kind,
+        ident,
+        inner_ip,
+        ports,
+    )
 
 
 def _decoder_offsets(rec: Decoded) -> Tuple[Any, ...]:
-    kind = "vxlan" if rec.kind == "vxlan-gpe" else rec.kind     # Scapy: one VXLAN class
+    kind = "vxlan" if rec.kind == "vxlan-gpe" else rec.kind  # Scapy: one VXLAN class
     tunnel = rec.tunnel_off
     if rec.kind == "l2tpv3" and rec.l4 is not None and rec.l4.proto == 17:
-        tunnel += 4     # Scapy: L2TPv3UDP (flags, reserved), then L2TPv3 (Session ID)
-    return (None if rec.ip is None else rec.ip.off, None if kind is None else tunnel, kind,
-            rec.vni, None if rec.inner_ip is None or kind is None else rec.inner_ip.off,
-            None if rec.inner_l4 is None or kind is None else (rec.inner_l4.sport,
-                                                               rec.inner_l4.dport))
+        tunnel += 4  # Scapy: L2TPv3UDP (flags, reserved), then L2TPv3 (Session ID)
+    return (
+        None if rec.ip is None else rec.ip.off,
+        None if kind is None else tunnel,
+        kind,
+        rec.vni,
+        None if rec.inner_ip is None or kind is None else rec.inner_ip.off,
+        None if rec.inner_l4 is None or kind is None else (rec.inner_l4.sport, rec.inner_l4.dport),
+    )
 
 
 def _compare_with_scapy(path: Path) -> int:
@@ -434,13 +489,15 @@ def _compare_with_scapy(path: Path) -> int:
     for record, pkt in zip(records, packets):
         rec = decode(record.data, record.linktype, wirelen=record.wirelen)
         if rec.malformed or rec.snapped or rec.control:
-            continue        # Scapy's control-message layers carry no session
+            continue  # Scapy's control-message layers carry no session
         if rec.kind == "stt" and rec.stt_offset:
-            continue        # a continuation segment: Scapy has no STT header to show
+            continue  # a continuation segment: Scapy has no STT header to show
         if rec.kind is None and rec.gre_proto >= 0:
-            continue        # plain GRE: the project's NVGRE layer claims keyed GRE (issue 10)
-        assert _decoder_offsets(rec) == _scapy_offsets(record.data, pkt), \
-            "%s packet %d" % (path.name, record.number)
+            continue  # plain GRE: the project's NVGRE layer claims keyed GRE (issue 10)
+        assert _decoder_offsets(rec) == _scapy_offsets(record.data, pkt), "%s packet %d" % (
+            path.name,
+            record.number,
+        )
         checked += 1
     return checked
 
@@ -450,10 +507,19 @@ def test_offsets_equal_scapy_on_project_pcaps(path: Path, no_debug_dissector: No
     _compare_with_scapy(path)
 
 
-@pytest.mark.parametrize("name", ["geneve.pcap", "vxlan.pcap", "vxlan_port_8472.pcap",
-                                  "gso-ipv4-geneve-ipv4.pcap", "gso-ipv4-geneve-ipv6.pcap",
-                                  "gso-ipv6-geneve-ipv4.pcap", "gso-ipv4-vxlan-ipv4.pcap",
-                                  "gso-ipv6-vxlan-ipv6.pcap"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "geneve.pcap",
+        "vxlan.pcap",
+        "vxlan_port_8472.pcap",
+        "gso-ipv4-geneve-ipv4.pcap",
+        "gso-ipv4-geneve-ipv6.pcap",
+        "gso-ipv6-geneve-ipv4.pcap",
+        "gso-ipv4-vxlan-ipv4.pcap",
+        "gso-ipv6-vxlan-ipv6.pcap",
+    ],
+)
 def test_offsets_equal_scapy_on_corpus(corpus: Path, name: str, no_debug_dissector: None) -> None:
     assert _compare_with_scapy(corpus / name) > 0
 
@@ -466,11 +532,33 @@ def test_geneve_fields_equal_tshark(name: str) -> None:
     dissector reads them."""
     path = ROOT / "pcaps" / name
     out = subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-T", "fields", "-E", "separator=|",
-         "-e", "geneve.vni", "-e", "geneve.proto_type", "-e", "geneve.flags",
-         "-e", "geneve.option.class",
-         "-e", "geneve.option.type", "-e", "udp.dstport"],
-        capture_output=True, text=True, check=True, timeout=120).stdout.splitlines()
+        [
+            "tshark",
+            "-n",
+            "-r",
+            str(path),
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-e",
+            "geneve.vni",
+            "-e",
+            "geneve.proto_type",
+            "-e",
+            "geneve.flags",
+            "-e",
+            "geneve.option.class",
+            "-e",
+            "geneve.option.type",
+            "-e",
+            "udp.dstport",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.splitlines()
     records = list(iter_records(path))
     assert len(out) == len(records)
     for line, record in zip(out, records):
@@ -488,9 +576,27 @@ def test_gre_fields_equal_tshark(corpus: Path) -> None:
     keys, WCCP): the outer GRE header as tshark reads it."""
     path = corpus / "various_gre.pcap"
     out = subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-T", "fields", "-E", "separator=|",
-         "-e", "gre.flags_and_version", "-e", "gre.proto", "-e", "gre.key"],
-        capture_output=True, text=True, check=True, timeout=120).stdout.splitlines()
+        [
+            "tshark",
+            "-n",
+            "-r",
+            str(path),
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-e",
+            "gre.flags_and_version",
+            "-e",
+            "gre.proto",
+            "-e",
+            "gre.key",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.splitlines()
     records = list(iter_records(path))
     assert len(out) == len(records)
     seen = 0
@@ -506,19 +612,20 @@ def test_gre_fields_equal_tshark(corpus: Path) -> None:
     assert seen > 10
 
 
-@pytest.mark.parametrize("name", ["l2tp-avp-overflow.pcap", "gre-heapoverflow-1.pcap",
-                                  "gre-heapoverflow-2.pcap"])
+@pytest.mark.parametrize(
+    "name", ["l2tp-avp-overflow.pcap", "gre-heapoverflow-1.pcap", "gre-heapoverflow-2.pcap"]
+)
 def test_tcpdump_crash_captures(corpus: Path, name: str) -> None:
     """tcpdump's crash regressions: a record for every frame, runts included (a frame
     shorter than an Ethernet header is a truncated Ethernet header at offset 0)."""
     for record in iter_records(corpus / name):
         rec = decode(record.data, record.linktype, state=DecodeState(), wirelen=record.wirelen)
         if record.linktype == 1 and record.caplen < 14:
-            assert (rec.reason, rec.reason_offset) == ("truncated Ethernet header", 0) or \
-                rec.snapped
+            assert (rec.reason, rec.reason_offset) == ("truncated Ethernet header", 0) or rec.snapped
 
 
 # -- never raises -----------------------------------------------------------------------------
+# fmt: off
 VALID = [
     ether(ipv4(17, udp(6081, bytes.fromhex("02 40 6558 123456 00 0102 80 01 deadbeef") + INNER))),
     ether(ipv4(17, udp(4790, bytes.fromhex("0c 0000 03 00012c 00") + INNER))),
@@ -530,6 +637,7 @@ VALID = [
     ether(ipv4(6, struct.pack("!HHIIBBHHH", 1, 7471, 0x00480000, 9, 0x50, 0, 0, 0, 0) +
                bytes(8) + bytes.fromhex("1122334455667788 0000") + INNER)),
 ]
+# fmt: on
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -541,17 +649,23 @@ def test_never_raises_on_random_bytes(data: bytes, linktype: int) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(which=st.integers(0, len(VALID) - 1), cut=st.integers(0, 200),
-       flips=st.lists(st.tuples(st.integers(0, 199), st.integers(0, 255)), max_size=4),
-       cookie=st.sampled_from([0, 4, 8]), l2ss=st.booleans())
-def test_never_raises_on_mutations(which: int, cut: int, flips: List[Tuple[int, int]],
-                                   cookie: int, l2ss: bool) -> None:
+@given(
+    which=st.integers(0, len(VALID) - 1),
+    cut=st.integers(0, 200),
+    flips=st.lists(st.tuples(st.integers(0, 199), st.integers(0, 255)), max_size=4),
+    cookie=st.sampled_from([0, 4, 8]),
+    l2ss=st.booleans(),
+)
+def test_never_raises_on_mutations(
+    which: int, cut: int, flips: List[Tuple[int, int]], cookie: int, l2ss: bool
+) -> None:
     frame = bytearray(VALID[which])
     for at, value in flips:
         if at < len(frame):
             frame[at] = value
-    data = bytes(frame[:len(frame) - cut] if cut < len(frame) else frame)
-    rec = decode(data, ports=DEFAULT_PORTS, l2tp_cookie=cookie, l2tp_l2ss=l2ss,
-                 state=DecodeState(), wirelen=len(frame))
+    data = bytes(frame[: len(frame) - cut] if cut < len(frame) else frame)
+    rec = decode(
+        data, ports=DEFAULT_PORTS, l2tp_cookie=cookie, l2tp_l2ss=l2ss, state=DecodeState(), wirelen=len(frame)
+    )
     assert rec.malformed == (rec.reason is not None)
     assert not (rec.malformed and rec.snapped)

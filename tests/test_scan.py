@@ -21,17 +21,32 @@ from scapy_geneve.layers.geneve import Geneve, GeneveOption
 from scapy_geneve.layers.l2tpv3 import L2TPv3, L2TPv3Control, L2TPv3UDP
 from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.stt import STT, STTFragment
-from scapy_geneve.capture.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2,
-                                 LINKTYPE_RAW, PcapWriter, PcapngWriter)
-from scapy_geneve.capture.scan import (KINDS, PacketFilter, ScanStats, compute_stats, filter_capture,
-                               parse_packet, scan)
+from scapy_geneve.capture.pcapio import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_RAW,
+    PcapWriter,
+    PcapngWriter,
+)
+from scapy_geneve.capture.scan import (
+    KINDS,
+    PacketFilter,
+    ScanStats,
+    compute_stats,
+    filter_capture,
+    parse_packet,
+    scan,
+)
 
-INNER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(
-    src="10.0.0.1", dst="10.0.0.2") / TCP(sport=40000, dport=443)
+INNER = (
+    Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    / IP(src="10.0.0.1", dst="10.0.0.2")
+    / TCP(sport=40000, dport=443)
+)
 MACS = {"src": "02:00:00:00:00:0c", "dst": "02:00:00:00:00:0d"}
 INNER6 = Ether(**MACS) / IPv6(src="fd00::1", dst="fd00::2") / UDP(sport=5353, dport=53)
-OUTER = Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b") / IP(src="192.0.2.1",
-                                                                     dst="192.0.2.2")
+OUTER = Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b") / IP(src="192.0.2.1", dst="192.0.2.2")
 
 
 def write_pcap(path: Path, frames: List[bytes], linktype: int = LINKTYPE_ETHERNET) -> Path:
@@ -46,14 +61,27 @@ def write_pcap(path: Path, frames: List[bytes], linktype: int = LINKTYPE_ETHERNE
 # Outer Ethernet + IPv4 (20) + UDP (8) headers are prepended by _udp4().
 def _udp4(dport: int, payload: bytes, sport: int = 50000) -> bytes:
     udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0x4000, 64, 17, 0,
-                     bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2]))
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(udp),
+        1,
+        0x4000,
+        64,
+        17,
+        0,
+        bytes([192, 0, 2, 1]),
+        bytes([192, 0, 2, 2]),
+    )
     return bytes(6) + bytes(6) + b"\x08\x00" + ip + udp
 
 
 INNER_BYTES = bytes(INNER)
 
 
+# Annotated hex vectors below: one header field per line, comments aligned.
+# fmt: off
 class TestVectors:
     def test_geneve_gcp_options(self) -> None:
         """The GCP sample of tcpdump's geneve-gcp.pcap (specs §1.5): three options."""
@@ -187,30 +215,43 @@ class TestVectors:
         frame = bytes(OUTER / UDP(dport=6081) / b"\x00\x00")
         rec = parse_packet(frame + bytes(20))       # padded to the Ethernet minimum
         assert rec.malformed and rec.reason == "truncated Geneve header"
+# fmt: on
 
 
 # -- a capture with all five encapsulations, built with Scapy's layers --------------
 def _all_kinds_frames() -> List[Any]:
-    opts = [GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02"),
-            GeneveOption(classid=0x0108, type=0x03, data=b"\xde\xad\xbe\xef"),
-            GeneveOption(classid=0xFFFF, type=0x01, data=b"")]
+    opts = [
+        GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02"),
+        GeneveOption(classid=0x0108, type=0x03, data=b"\xde\xad\xbe\xef"),
+        GeneveOption(classid=0xFFFF, type=0x01, data=b""),
+    ]
     frames = [
         OUTER / UDP(sport=50001, dport=6081) / Geneve(vni=5000, options=opts[:1]) / INNER,
         OUTER / UDP(sport=50002, dport=6081) / Geneve(vni=5001, options=opts) / INNER6,
-        OUTER / UDP(sport=50003, dport=6081) / Geneve(vni=5001, proto=0x0800) /
-        IP(src="10.9.9.9", dst="10.8.8.8") / ICMP(),
-        Ether(**MACS) / IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=50004, dport=6081) /
-        Geneve(vni=77) / INNER,
-        Ether(**MACS) / Dot1Q(vlan=10) / IP(src="192.0.2.7", dst="192.0.2.8") /
-        UDP(sport=50005, dport=6081) / Geneve(vni=5000, options=opts[1:]) / INNER,
+        OUTER
+        / UDP(sport=50003, dport=6081)
+        / Geneve(vni=5001, proto=0x0800)
+        / IP(src="10.9.9.9", dst="10.8.8.8")
+        / ICMP(),
+        Ether(**MACS)
+        / IPv6(src="2001:db8::1", dst="2001:db8::2")
+        / UDP(sport=50004, dport=6081)
+        / Geneve(vni=77)
+        / INNER,
+        Ether(**MACS)
+        / Dot1Q(vlan=10)
+        / IP(src="192.0.2.7", dst="192.0.2.8")
+        / UDP(sport=50005, dport=6081)
+        / Geneve(vni=5000, options=opts[1:])
+        / INNER,
         OUTER / UDP(sport=50006, dport=4789) / VXLAN(flags=0x08, vni=200) / INNER,
         OUTER / UDP(sport=50007, dport=8472) / VXLAN(flags=0x08, vni=201) / INNER6,
-        OUTER / UDP(sport=50010, dport=4790) / VXLAN(flags=0x0C, NextProtocol=3, vni=300) /
-        INNER,
+        OUTER / UDP(sport=50010, dport=4790) / VXLAN(flags=0x0C, NextProtocol=3, vni=300) / INNER,
         OUTER / NVGRE(vsid=0x1234, flowid=7) / INNER,
-        OUTER / TCP(sport=50008, dport=7471, seq=(18 + len(INNER_BYTES)) << 16, ack=9,
-                    flags="PA") /
-        STT(context_id=0x1122334455667788) / INNER,
+        OUTER
+        / TCP(sport=50008, dport=7471, seq=(18 + len(INNER_BYTES)) << 16, ack=9, flags="PA")
+        / STT(context_id=0x1122334455667788)
+        / INNER,
         OUTER / L2TPv3(session_id=0xABCDEF01) / INNER,
         OUTER / UDP(sport=1701, dport=1701) / L2TPv3UDP() / L2TPv3(session_id=42) / INNER6,
         OUTER / UDP(sport=50009, dport=53) / Raw(b"\x00" * 12),
@@ -225,15 +266,13 @@ def all_kinds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_pcap(path, [bytes(f) for f in _all_kinds_frames()])
 
 
-def scapy_view(pkt: Any, stt_frames: Optional[Dict[Tuple[str, str, int], int]] = None
-               ) -> Dict[str, Any]:
+def scapy_view(pkt: Any, stt_frames: Optional[Dict[Tuple[str, str, int], int]] = None) -> Dict[str, Any]:
     """What Scapy's dissection says, in scan's terms (kind, vni, options, inner).
 
     ``stt_frames`` carries STT context IDs from first to later segments by the
     reassembly key (outer src, outer dst, TCP ack), as scan does."""
     stt_frames = {} if stt_frames is None else stt_frames
-    view: Dict[str, Any] = {"kind": None, "vni": None, "options": [], "inner": None,
-                            "outer": None}
+    view: Dict[str, Any] = {"kind": None, "vni": None, "options": [], "inner": None, "outer": None}
     outer = next((layer for layer in pkt.layers() if layer in (IP, IPv6)), None)
     outer = pkt.getlayer(outer) if outer is not None else None
     if outer is not None:
@@ -241,8 +280,9 @@ def scapy_view(pkt: Any, stt_frames: Optional[Dict[Tuple[str, str, int], int]] =
     encap = None
     if pkt.haslayer(Geneve):
         encap = pkt[Geneve]
-        view.update(kind="geneve", vni=encap.vni, options=[
-            (o.classid, o.type, o.length) for o in encap.options])
+        view.update(
+            kind="geneve", vni=encap.vni, options=[(o.classid, o.type, o.length) for o in encap.options]
+        )
     elif pkt.haslayer(VXLAN):
         encap = pkt[VXLAN]
         view.update(kind="vxlan-gpe" if pkt[UDP].dport == 4790 else "vxlan", vni=encap.vni)
@@ -281,10 +321,13 @@ def scapy_view(pkt: Any, stt_frames: Optional[Dict[Tuple[str, str, int], int]] =
 
 
 def scan_view(rec: Any) -> Dict[str, Any]:
-    return {"kind": rec.kind, "vni": rec.vni,
-            "options": [(o.classid, o.type, o.length) for o in rec.options],
-            "inner": rec.inner_5tuple,
-            "outer": (rec.outer_src, rec.outer_dst) if rec.outer_src else None}
+    return {
+        "kind": rec.kind,
+        "vni": rec.vni,
+        "options": [(o.classid, o.type, o.length) for o in rec.options],
+        "inner": rec.inner_5tuple,
+        "outer": (rec.outer_src, rec.outer_dst) if rec.outer_src else None,
+    }
 
 
 def _agree_with_scapy(path: Path) -> int:
@@ -308,10 +351,20 @@ class TestAgreesWithScapy:
         kinds = collections.Counter(rec.kind for rec in scan(all_kinds))
         assert set(kinds) == set(KINDS) | {None}
 
-    @pytest.mark.parametrize("name", ["geneve.pcap", "vxlan.pcap", "vxlan_port_8472.pcap",
-                                      "gso-ipv4-geneve-ipv4.pcap", "gso-ipv4-geneve-ipv6.pcap",
-                                      "gso-ipv6-geneve-ipv4.pcap", "gso-ipv4-vxlan-ipv4.pcap",
-                                      "gso-ipv6-vxlan-ipv6.pcap", "various_gre.pcap"])
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "geneve.pcap",
+            "vxlan.pcap",
+            "vxlan_port_8472.pcap",
+            "gso-ipv4-geneve-ipv4.pcap",
+            "gso-ipv4-geneve-ipv6.pcap",
+            "gso-ipv6-geneve-ipv4.pcap",
+            "gso-ipv4-vxlan-ipv4.pcap",
+            "gso-ipv6-vxlan-ipv6.pcap",
+            "various_gre.pcap",
+        ],
+    )
     def test_corpus(self, corpus: Path, name: str) -> None:
         path = corpus / name
         if not path.exists():
@@ -349,8 +402,11 @@ class TestStatsPaths:
         assert fast == slow
         assert fast["encapsulations"]["geneve"]["packets"] == 5
         assert {(v["kind"], v["vni"]): v["packets"] for v in fast["vnis"]}[("geneve", 5001)] == 2
-        assert fast["critical"] == {"c_bit_packets": 2, "critical_options": 2,
-                                    "critical_option_without_c_bit": 0}
+        assert fast["critical"] == {
+            "c_bit_packets": 2,
+            "critical_options": 2,
+            "critical_option_without_c_bit": 0,
+        }
 
     def test_corpus(self, corpus: Path) -> None:
         for path in sorted(corpus.glob("*.pcap")):
@@ -361,8 +417,8 @@ class TestStatsPaths:
         """A µs field of 4294967295 (found by hypothesis): no uint32 wrap-around."""
         path = write_pcap(tmp_path / "us.pcap", [bytes(_all_kinds_frames()[0])] * 2)
         data = bytearray(path.read_bytes())
-        data[0:4] = b"\xd4\xc3\xb2\xa1"                      # a microsecond pcap ...
-        struct.pack_into("<I", data, 24 + 4, 0xFFFFFFFF)   # ... with an absurd µs field
+        data[0:4] = b"\xd4\xc3\xb2\xa1"  # a microsecond pcap ...
+        struct.pack_into("<I", data, 24 + 4, 0xFFFFFFFF)  # ... with an absurd µs field
         path.write_bytes(bytes(data))
         fast, slow = self._both(path)
         assert fast == slow and fast["last_time"] > 1.7e9 + 4000
@@ -387,12 +443,19 @@ class TestFilterPredicate:
     def test_mask_equals_match(self, all_kinds: Path) -> None:
         from scapy_geneve.capture.pcapio import open_capture
         from scapy_geneve.capture.scan import analyse_batch
-        filters = [PacketFilter(vni=[5001]), PacketFilter(kind=["stt", "nvgre"]),
-                   PacketFilter(option_class=[0x0108]), PacketFilter(option_type=[0x80]),
-                   PacketFilter(option_class=[0x0102], option_type=[0x03]),
-                   PacketFilter(vni=[0x1122334455667788]), PacketFilter(malformed=True),
-                   PacketFilter(), PacketFilter(vni=[5001], invert=True),
-                   PacketFilter(invert=True)]
+
+        filters = [
+            PacketFilter(vni=[5001]),
+            PacketFilter(kind=["stt", "nvgre"]),
+            PacketFilter(option_class=[0x0108]),
+            PacketFilter(option_type=[0x80]),
+            PacketFilter(option_class=[0x0102], option_type=[0x03]),
+            PacketFilter(vni=[0x1122334455667788]),
+            PacketFilter(malformed=True),
+            PacketFilter(),
+            PacketFilter(vni=[5001], invert=True),
+            PacketFilter(invert=True),
+        ]
         records = list(scan(all_kinds))
         with open_capture(all_kinds) as reader:
             batch = next(iter(reader.batches()))
@@ -410,27 +473,42 @@ class TestFilterPredicate:
 
 
 # -- tshark as an oracle -----------------------------------------------------------------
-TSHARK_FIELDS = ["geneve.vni", "vxlan.vni", "gre.key", "stt.context_id", "l2tp.sid",
-                 "udp.dstport"]
+TSHARK_FIELDS = ["geneve.vni", "vxlan.vni", "gre.key", "stt.context_id", "l2tp.sid", "udp.dstport"]
 
 
 @pytest.mark.oracle
 def test_tshark_counts_per_vni(tshark: str, all_kinds: Path, corpus: Path) -> None:
     """tshark's per-VNI packet counts equal ours (NVGRE: VSID = gre.key >> 8)."""
-    for path in [all_kinds, corpus / "geneve.pcap", corpus / "vxlan.pcap",
-                 corpus / "vxlan_port_8472.pcap"]:
+    for path in [all_kinds, corpus / "geneve.pcap", corpus / "vxlan.pcap", corpus / "vxlan_port_8472.pcap"]:
         out = subprocess.run(
-            [tshark, "-n", "-r", str(path), "-o", "ip.try_heuristic_first:TRUE",
-             "-d", "udp.port==8472,vxlan", "-T", "fields", "-E", "occurrence=l",
-             "-E", "separator=|"] + sum((["-e", f] for f in TSHARK_FIELDS), []),
-            capture_output=True, text=True, check=True).stdout
+            [
+                tshark,
+                "-n",
+                "-r",
+                str(path),
+                "-o",
+                "ip.try_heuristic_first:TRUE",
+                "-d",
+                "udp.port==8472,vxlan",
+                "-T",
+                "fields",
+                "-E",
+                "occurrence=l",
+                "-E",
+                "separator=|",
+            ]
+            + sum((["-e", f] for f in TSHARK_FIELDS), []),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         theirs: Dict[Tuple[str, int], int] = collections.Counter()
         for line in out.splitlines():
             cols = line.split("|")
             for kind, value in zip(("geneve", "vxlan", "nvgre", "stt", "l2tpv3"), cols):
                 if value:
                     if kind == "vxlan" and cols[-1] == "4790":
-                        kind = "vxlan-gpe"   # one tshark field for both
+                        kind = "vxlan-gpe"  # one tshark field for both
                     number = int(value, 0)
                     theirs[(kind, number >> 8 if kind == "nvgre" else number)] += 1
                     break
@@ -442,8 +520,10 @@ def test_tshark_counts_per_vni(tshark: str, all_kinds: Path, corpus: Path) -> No
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import importlib.util
+
     spec = importlib.util.spec_from_file_location(
-        "gen_pcap", Path(__file__).resolve().parent.parent / "bench" / "gen_pcap.py")
+        "gen_pcap", Path(__file__).resolve().parent.parent / "bench" / "gen_pcap.py"
+    )
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
@@ -470,11 +550,36 @@ def test_generated_capture_agrees_with_tshark(tshark: str, generated: Path) -> N
     destination port are therefore compared by count only where tshark agrees.
     """
     out = subprocess.run(
-        [tshark, "-n", "-r", str(generated), "-T", "fields", "-E", "occurrence=a",
-         "-E", "aggregator=,", "-E", "separator=|", "-e", "geneve.vni", "-e", "vxlan.vni",
-         "-e", "geneve.option.class", "-e", "geneve.option.type", "-e", "udp.srcport",
-         "-e", "udp.dstport"],
-        capture_output=True, text=True, check=True).stdout.splitlines()
+        [
+            tshark,
+            "-n",
+            "-r",
+            str(generated),
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+            "-E",
+            "separator=|",
+            "-e",
+            "geneve.vni",
+            "-e",
+            "vxlan.vni",
+            "-e",
+            "geneve.option.class",
+            "-e",
+            "geneve.option.type",
+            "-e",
+            "udp.srcport",
+            "-e",
+            "udp.dstport",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     records = list(scan(generated))
     assert len(out) == len(records)
     compared = 0
@@ -482,41 +587,52 @@ def test_generated_capture_agrees_with_tshark(tshark: str, generated: Path) -> N
     for rec, line in zip(records, out):
         gvni, xvni, classes, types, sport, dport = line.split("|")
         if sport and int(sport.split(",")[0]) < int(dport.split(",")[0]):
-            continue      # tshark's lower-port-first choice, see above
+            continue  # tshark's lower-port-first choice, see above
         compared += 1
         theirs = ("geneve", int(gvni, 0)) if gvni else ("vxlan", int(xvni, 0)) if xvni else None
         assert ((rec.kind, rec.vni) if rec.vni is not None else None) == theirs, rec.number
-        opts = [(int(c, 0), int(t, 0)) for c, t in zip(classes.split(","), types.split(","))
-                ] if classes else []
+        opts = (
+            [(int(c, 0), int(t, 0)) for c, t in zip(classes.split(","), types.split(","))] if classes else []
+        )
         assert [(o.classid, o.type) for o in rec.options] == opts, rec.number
         if theirs:
             vnis[theirs] += 1
     assert compared > len(records) * 0.8
     ours: Dict[Tuple[str, int], int] = collections.Counter(
-        (r.kind, r.vni) for r, line in zip(records, out) if r.vni is not None
-        and not (line.split("|")[4] and int(line.split("|")[4].split(",")[0])
-                 < int(line.split("|")[5].split(",")[0])))
+        (r.kind, r.vni)
+        for r, line in zip(records, out)
+        if r.vni is not None
+        and not (
+            line.split("|")[4]
+            and int(line.split("|")[4].split(",")[0]) < int(line.split("|")[5].split(",")[0])
+        )
+    )
     assert ours == vnis
 
 
 # -- the Linux kernel as the encapsulator ------------------------------------------------
 @pytest.mark.netns
 @pytest.mark.parametrize("outer", [4, 6])
-def test_kernel_vxlan_capture(outer: int, netns_capable: None, tcpdump: str,
-                              tmp_path: Path) -> None:
+def test_kernel_vxlan_capture(outer: int, netns_capable: None, tcpdump: str, tmp_path: Path) -> None:
     """Real VXLAN traffic (VNI 42) that the kernel encapsulated, GSO super-packets
     and wire segments: every packet tcpdump sees to UDP 4789 is VXLAN VNI 42 for
     us, with the overlay TCP 5-tuple; nothing else is called a tunnel."""
     import shutil
+
     if shutil.which("ethtool") is None:
         pytest.skip("ethtool is not installed (the kernel lab needs it)")
     from .kernel_lab import OVERLAY, vxlan_gso_lab
+
     with vxlan_gso_lab(tmp_path, "udpcsum", outer, 4) as lab:
         captures = lab.transfer(200_000)
     for path in captures:
-        res = subprocess.run([tcpdump, "-nn", "--count", "-r", str(path), "udp dst port 4789"],
-                             capture_output=True, text=True, check=True)
-        theirs = int(res.stdout.split()[0])          # "22 packets"
+        res = subprocess.run(
+            [tcpdump, "-nn", "--count", "-r", str(path), "udp dst port 4789"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        theirs = int(res.stdout.split()[0])  # "22 packets"
         records = list(scan(path))
         vxlan = [r for r in records if r.kind == "vxlan"]
         assert theirs > 10 and len(vxlan) == theirs, path.name
@@ -528,39 +644,62 @@ def test_kernel_vxlan_capture(outer: int, netns_capable: None, tcpdump: str,
         assert {r.inner_proto for r in vxlan} <= {6, 58}
         assert all(r.kind in ("vxlan", None) for r in records)
         stats = compute_stats(path).to_dict()
-        assert stats["vnis"] == [{"kind": "vxlan", "vni": 42, "packets": theirs,
-                                  "bytes": sum(r.wirelen for r in vxlan)}]
+        assert stats["vnis"] == [
+            {"kind": "vxlan", "vni": 42, "packets": theirs, "bytes": sum(r.wirelen for r in vxlan)}
+        ]
 
 
 # -- Open vSwitch as the Geneve encapsulator ---------------------------------------------
 @pytest.mark.netns
-def test_ovs_geneve_capture(netns_capable: None, tcpdump: str, tshark: str,
-                            tmp_path: Path) -> None:
+def test_ovs_geneve_capture(netns_capable: None, tcpdump: str, tshark: str, tmp_path: Path) -> None:
     """OVS (userspace datapath) encapsulates 12 VM frames in Geneve with a critical
     option from its TLV map; the capture of its underlay scans to VNI 5000, C set,
     option 0xffff/0x80 of one word, the VM's 5-tuples, and tshark agrees."""
     import time
     from scapy_geneve.conformance.endpoints import OVSEndpoint, netns_socket, ovs_available
+
     reason = ovs_available()
     if reason:
         pytest.skip(reason)
     path = tmp_path / "ovs_underlay.pcap"
     count = 12
     with OVSEndpoint(protocols=("geneve",), ipv6=False) as ovs:
-        ovs.ofctl("add-flow", "br-int", "priority=200,udp,in_port=vo,tp_dst=1003,"
-                  "actions=set_field:0x1234abcd->tun_metadata0,output:gnv0")
-        cap = subprocess.Popen(["ip", "netns", "exec", ovs.ns_peer, tcpdump, "-i", "ulp", "-U",
-                                "--immediate-mode", "-c", str(count), "-w", str(path),
-                                "udp dst port 6081"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ovs.ofctl(
+            "add-flow",
+            "br-int",
+            "priority=200,udp,in_port=vo,tp_dst=1003,actions=set_field:0x1234abcd->tun_metadata0,output:gnv0",
+        )
+        cap = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ovs.ns_peer,
+                tcpdump,
+                "-i",
+                "ulp",
+                "-U",
+                "--immediate-mode",
+                "-c",
+                str(count),
+                "-w",
+                str(path),
+                "udp dst port 6081",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
-            time.sleep(0.5)                      # tcpdump attaches to the interface
+            time.sleep(0.5)  # tcpdump attaches to the interface
             tx = netns_socket("vp", ovs.ns_vm)
             try:
                 for i in range(count):
-                    frame = Ether(src="02:00:00:00:50:01", dst="02:00:00:00:50:02") / IP(
-                        src="192.168.50.1", dst="192.168.50.2") / UDP(sport=4000 + i,
-                                                                      dport=1003) / b"scan"
+                    frame = (
+                        Ether(src="02:00:00:00:50:01", dst="02:00:00:00:50:02")
+                        / IP(src="192.168.50.1", dst="192.168.50.2")
+                        / UDP(sport=4000 + i, dport=1003)
+                        / b"scan"
+                    )
                     ovs.prepare()
                     tx.send(bytes(frame))
             finally:
@@ -574,22 +713,37 @@ def test_ovs_geneve_capture(netns_capable: None, tcpdump: str, tshark: str,
     assert len(records) == count
     for i, rec in enumerate(records):
         assert (rec.kind, rec.vni, rec.critical, rec.malformed) == ("geneve", 5000, True, False)
-        assert [(o.classid, o.type, o.critical, o.length) for o in rec.options] == [
-            (0xFFFF, 0x80, True, 1)]
+        assert [(o.classid, o.type, o.critical, o.length) for o in rec.options] == [(0xFFFF, 0x80, True, 1)]
         assert rec.inner_5tuple == ("192.168.50.1", "192.168.50.2", 17, 4000 + i, 1003)
         assert (rec.outer_src, rec.outer_dst) == ("10.99.0.1", "10.99.0.2")
-    out = subprocess.run([tshark, "-n", "-r", str(path), "-T", "fields", "-e", "geneve.vni",
-                          "-e", "geneve.option.class", "-e", "geneve.flags.critical"],
-                         capture_output=True, text=True, check=True).stdout.split("\n")
+    out = subprocess.run(
+        [
+            tshark,
+            "-n",
+            "-r",
+            str(path),
+            "-T",
+            "fields",
+            "-e",
+            "geneve.vni",
+            "-e",
+            "geneve.option.class",
+            "-e",
+            "geneve.flags.critical",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
     rows = [line.split("\t") for line in out if line]
-    assert [(int(v, 0), int(c, 0), f in ("1", "True")) for v, c, f in rows] == [
-        (5000, 0xFFFF, True)] * count
+    assert [(int(v, 0), int(c, 0), f in ("1", "True")) for v, c, f in rows] == [(5000, 0xFFFF, True)] * count
 
 
 def test_stt_segments_inherit_the_context_id(tmp_path: Path) -> None:
     """A 3000-byte frame in 3 segments (and another frame interleaved): every
     segment reports its frame's context ID, so --vni keeps whole frames."""
     from scapy_geneve.layers.stt import stt_segment
+
     big = bytes(INNER / (b"x" * 3000))
     one = stt_segment(big, context_id=0xAA, identifier=1, mss=1400)
     two = stt_segment(big, context_id=0xBB, identifier=2, mss=1400)
@@ -597,11 +751,18 @@ def test_stt_segments_inherit_the_context_id(tmp_path: Path) -> None:
     path = write_pcap(tmp_path / "stt.pcap", [bytes(Ether(**MACS) / f) for f in frames])
     records = list(scan(path))
     assert [(r.stt_offset, r.vni) for r in records] == [
-        (0, 0xAA), (0, 0xBB), (1400, 0xAA), (1400, 0xBB), (2800, 0xAA), (2800, 0xBB)]
+        (0, 0xAA),
+        (0, 0xBB),
+        (1400, 0xAA),
+        (1400, 0xBB),
+        (2800, 0xAA),
+        (2800, 0xBB),
+    ]
     fast, slow = TestStatsPaths._both(path)
     assert fast == slow and fast["without_identifier"] == {}
     assert [r.number for r in scan(path) if PacketFilter(vni=[0xAA]).match(r)] == [1, 3, 5]
     import io
+
     out = io.BytesIO()
     assert filter_capture(path, out, PacketFilter(vni=[0xAA])).matched == 3
     # a continuation whose first segment is not in the capture has no identifier
@@ -609,15 +770,14 @@ def test_stt_segments_inherit_the_context_id(tmp_path: Path) -> None:
     assert [r.vni for r in scan(path)] == [None, None]
 
 
-
 @pytest.mark.netns
-def test_kernel_vxlan_on_the_any_interface_is_sll2(netns_capable: None, tcpdump: str,
-                                                     tmp_path: Path) -> None:
+def test_kernel_vxlan_on_the_any_interface_is_sll2(netns_capable: None, tcpdump: str, tmp_path: Path) -> None:
     """`tcpdump -i any` writes Linux cooked v2 (SLL2) records: the kernel's VXLAN
     (VNI 77; ARP, UDP and ICMP port-unreachable inside) scans as it should."""
     import os
     import sys
     import time
+
     tag = "sgs%d" % os.getpid()
     na, nb = tag + "a", tag + "b"
     path = tmp_path / "any.pcap"
@@ -630,25 +790,66 @@ def test_kernel_vxlan_on_the_any_interface_is_sll2(netns_capable: None, tcpdump:
         for ns in (na, nb):
             run("ip", "netns", "add", ns)
             run("ip", "-n", ns, "link", "set", "lo", "up")
-        run("ip", "link", "add", "sva", "netns", na, "type", "veth", "peer", "name", "svb",
-            "netns", nb)
-        for ns, dev, me, peer, vx in ((na, "sva", "10.66.0.1", "10.66.0.2", "172.31.0.1"),
-                                      (nb, "svb", "10.66.0.2", "10.66.0.1", "172.31.0.2")):
+        run("ip", "link", "add", "sva", "netns", na, "type", "veth", "peer", "name", "svb", "netns", nb)
+        for ns, dev, me, peer, vx in (
+            (na, "sva", "10.66.0.1", "10.66.0.2", "172.31.0.1"),
+            (nb, "svb", "10.66.0.2", "10.66.0.1", "172.31.0.2"),
+        ):
             run("ip", "-n", ns, "addr", "add", me + "/24", "dev", dev)
             run("ip", "-n", ns, "link", "set", dev, "up")
-            run("ip", "-n", ns, "link", "add", "svx", "type", "vxlan", "id", "77", "local", me,
-                "remote", peer, "dstport", "4789", "dev", dev)
+            run(
+                "ip",
+                "-n",
+                ns,
+                "link",
+                "add",
+                "svx",
+                "type",
+                "vxlan",
+                "id",
+                "77",
+                "local",
+                me,
+                "remote",
+                peer,
+                "dstport",
+                "4789",
+                "dev",
+                dev,
+            )
             run("ip", "-n", ns, "addr", "add", vx + "/24", "dev", "svx")
             run("ip", "-n", ns, "link", "set", "svx", "up")
-        cap = subprocess.Popen(["ip", "netns", "exec", na, tcpdump, "-i", "any", "-U",
-                                "--immediate-mode", "-w", str(path), "udp port 4789"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cap = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                na,
+                tcpdump,
+                "-i",
+                "any",
+                "-U",
+                "--immediate-mode",
+                "-w",
+                str(path),
+                "udp port 4789",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(0.5)
-        run("ip", "netns", "exec", na, sys.executable, "-c",
+        run(
+            "ip",
+            "netns",
+            "exec",
+            na,
+            sys.executable,
+            "-c",
             "import socket, time\n"
             "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
             "for i in range(3):\n"
-            "    s.sendto(b'scan', ('172.31.0.2', 9)); time.sleep(0.2)\n")
+            "    s.sendto(b'scan', ('172.31.0.2', 9)); time.sleep(0.2)\n",
+        )
         time.sleep(0.3)
     finally:
         if cap is not None:
@@ -657,16 +858,23 @@ def test_kernel_vxlan_on_the_any_interface_is_sll2(netns_capable: None, tcpdump:
         for ns in (na, nb):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     records = list(scan(path))
-    theirs = int(subprocess.run([tcpdump, "--count", "-r", str(path), "udp dst port 4789"],
-                                capture_output=True, text=True, check=True).stdout.split()[0])
-    assert records and {r.linktype for r in records} == {276}      # LINKTYPE_LINUX_SLL2
+    theirs = int(
+        subprocess.run(
+            [tcpdump, "--count", "-r", str(path), "udp dst port 4789"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[0]
+    )
+    assert records and {r.linktype for r in records} == {276}  # LINKTYPE_LINUX_SLL2
     assert len([r for r in records if r.kind == "vxlan"]) == theirs >= 4
     assert {r.vni for r in records if r.kind == "vxlan"} == {77}
     udp = [r.inner_5tuple for r in records if r.inner_proto == 17]
     assert len(udp) == 3 and set(udp) == {("172.31.0.1", "172.31.0.2", 17, udp[0][3], 9)}
-    assert any(r.inner_ethertype == 0x0806 for r in records)          # ARP inside
+    assert any(r.inner_ethertype == 0x0806 for r in records)  # ARP inside
     assert {(r.inner_src, r.inner_dst) for r in records if r.inner_proto == 1} <= {
-        ("172.31.0.2", "172.31.0.1")}                                  # port unreachable
+        ("172.31.0.2", "172.31.0.1")
+    }  # port unreachable
     fast, slow = TestStatsPaths._both(path)
     assert fast == slow
 
@@ -690,11 +898,11 @@ def test_unsupported_interface_is_skipped_not_fatal(tmp_path: Path) -> None:
     assert not any(r.malformed or r.kind for r in records[::2])
     assert [r.skipped for r in records[1::2]] == [None] * len(frames)
     assert collections.Counter(r.kind for r in records[1::2]) == collections.Counter(
-        r.kind for r in scan(write_pcap(tmp_path / "eth.pcap", frames)))
+        r.kind for r in scan(write_pcap(tmp_path / "eth.pcap", frames))
+    )
     fast, slow = TestStatsPaths._both(path)
     assert fast == slow
-    assert fast["skipped"] == {"packets": len(frames), "linktypes": {"189": len(frames)},
-                               "first_packet": 1}
+    assert fast["skipped"] == {"packets": len(frames), "linktypes": {"189": len(frames)}, "first_packet": 1}
 
 
 # -- packets and bytes per Geneve option, against tshark ----------------------------------
@@ -705,9 +913,13 @@ def _option_frames() -> List[bytes]:
     out = []
     for i in range(6):
         opts = [ovn] if i % 3 == 0 else gwlb if i % 3 == 1 else [ovn, ovn, gwlb[0]]
-        out.append(OUTER / UDP(sport=50000 + i, dport=6081) /
-                   Geneve(vni=10 + i % 2, critical=ovn in opts, options=opts) /
-                   INNER / Raw(b"x" * (i * 10)))
+        out.append(
+            OUTER
+            / UDP(sport=50000 + i, dport=6081)
+            / Geneve(vni=10 + i % 2, critical=ovn in opts, options=opts)
+            / INNER
+            / Raw(b"x" * (i * 10))
+        )
     return [bytes(f) for f in out]
 
 
@@ -717,10 +929,30 @@ def test_option_packets_and_bytes_agree_with_tshark(tshark: str, tmp_path: Path)
     bytes, equal what tshark's Geneve dissector says packet by packet."""
     path = write_pcap(tmp_path / "opts.pcap", _option_frames())
     lines = subprocess.run(
-        [tshark, "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=a",
-         "-E", "aggregator=,", "-E", "separator=|", "-e", "frame.len",
-         "-e", "geneve.option.class", "-e", "geneve.option.type"],
-        capture_output=True, text=True, check=True).stdout.splitlines()
+        [
+            tshark,
+            "-n",
+            "-r",
+            str(path),
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+            "-E",
+            "separator=|",
+            "-e",
+            "frame.len",
+            "-e",
+            "geneve.option.class",
+            "-e",
+            "geneve.option.type",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     per_option: Dict[Tuple[int, int], List[int]] = collections.defaultdict(lambda: [0, 0, 0])
     per_class: Dict[int, List[int]] = collections.defaultdict(lambda: [0, 0])
     for line in lines:
@@ -736,11 +968,11 @@ def test_option_packets_and_bytes_agree_with_tshark(tshark: str, tmp_path: Path)
             per_class[cls][1] += int(size)
     fast, slow = TestStatsPaths._both(path)
     assert fast == slow
-    assert {(o["class"], o["type"]): [o["count"], o["packets"], o["bytes"]]
-            for o in fast["options"]} == dict(per_option)
-    assert {o["class"]: [o["packets"], o["bytes"]] for o in fast["option_classes"]} == \
-        dict(per_class)
-    assert per_option[(0x0102, 0x80)][:2] == [6, 4]     # repeats counted once per packet
+    assert {(o["class"], o["type"]): [o["count"], o["packets"], o["bytes"]] for o in fast["options"]} == dict(
+        per_option
+    )
+    assert {o["class"]: [o["packets"], o["bytes"]] for o in fast["option_classes"]} == dict(per_class)
+    assert per_option[(0x0102, 0x80)][:2] == [6, 4]  # repeats counted once per packet
 
 
 # -- scan()'s records from the vectorised columns = parse_packet's ------------------------
@@ -755,9 +987,9 @@ def test_vectorised_records_equal_the_reference_parser(tmp_path: Path) -> None:
         variants.append(frame)
         variants.append(frame[:12] + b"\x88\xa8\x00\x64\x81\x00\x0f\xff" + eth_type + rest)
     first_frag = bytearray(frames[0])
-    first_frag[14 + 6] |= 0x20                          # MF: a first fragment, ports present
+    first_frag[14 + 6] |= 0x20  # MF: a first fragment, ports present
     later_frag = bytearray(frames[0])
-    later_frag[14 + 7] = 0x10                           # offset 16: no UDP header here
+    later_frag[14 + 7] = 0x10  # offset 16: no UDP header here
     variants += [bytes(first_frag), bytes(later_frag)]
     path = tmp_path / "every.pcapng"
     with open(path, "wb") as handle:
@@ -770,15 +1002,28 @@ def test_vectorised_records_equal_the_reference_parser(tmp_path: Path) -> None:
             writer.write(frame, 10**18 + i, eth)
             if frame[12:14] in (b"\x08\x00", b"\x86\xdd"):
                 writer.write(frame[14:], 10**18 + i, raw)
-                writer.write(b"\x00\x00\x00\x01\x00\x06" + frame[6:12] + b"\x00\x00"
-                             + frame[12:], 10**18 + i, sll)
-                writer.write(frame[12:14] + b"\x00\x00" + b"\x00\x00\x00\x02\x00\x01\x00\x06"
-                             + frame[6:12] + b"\x00\x00" + frame[14:], 10**18 + i, sll2)
+                writer.write(
+                    b"\x00\x00\x00\x01\x00\x06" + frame[6:12] + b"\x00\x00" + frame[12:], 10**18 + i, sll
+                )
+                writer.write(
+                    frame[12:14]
+                    + b"\x00\x00"
+                    + b"\x00\x00\x00\x02\x00\x01\x00\x06"
+                    + frame[6:12]
+                    + b"\x00\x00"
+                    + frame[14:],
+                    10**18 + i,
+                    sll2,
+                )
     fast = [rec.as_dict() for rec in scan(path)]
     slow = [rec.as_dict() for rec in scan(path, vectorised=False)]
     assert fast == slow
-    assert {r["linktype"] for r in fast} == {LINKTYPE_ETHERNET, LINKTYPE_RAW,
-                                             LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2}
+    assert {r["linktype"] for r in fast} == {
+        LINKTYPE_ETHERNET,
+        LINKTYPE_RAW,
+        LINKTYPE_LINUX_SLL,
+        LINKTYPE_LINUX_SLL2,
+    }
     assert (100, 0xFFF) in {tuple(r["vlans"]) for r in fast}
     assert {r["kind"] for r in fast} == set(KINDS) | {None}
 
@@ -787,8 +1032,8 @@ def test_option_counts_without_the_table(monkeypatch: pytest.MonkeyPatch, tmp_pa
     """Batches with too many distinct options for a packet x option table count
     (packet, option) pairs instead: same numbers."""
     from scapy_geneve.capture import scan_stats
-    path = write_pcap(tmp_path / "opts.pcap", _option_frames() + [bytes(f) for f in
-                                                                 _all_kinds_frames()])
+
+    path = write_pcap(tmp_path / "opts.pcap", _option_frames() + [bytes(f) for f in _all_kinds_frames()])
     table = compute_stats(path).to_dict()
     monkeypatch.setattr(scan_stats, "TABLE_CELLS", 0)
     pairs = compute_stats(path).to_dict()
@@ -809,8 +1054,9 @@ class TestOneReading:
         slow = ScanStats(str(path))
         for rec in scan(path, vectorised=False):
             slow.add_record(rec)
-        assert {k: v for k, v in slow.to_dict().items() if k != "format"} == \
-            {k: v for k, v in stats.items() if k != "format"}
+        assert {k: v for k, v in slow.to_dict().items() if k != "format"} == {
+            k: v for k, v in stats.items() if k != "format"
+        }
         return fast, stats
 
     def test_udp_length_8_carries_no_tunnel(self, tmp_path: Path) -> None:
@@ -818,10 +1064,9 @@ class TestOneReading:
         sent, so no VNI 77 (a receiver reads an empty datagram and drops it)."""
         geneve = bytes.fromhex("00 00 6558 00004d 00") + INNER_BYTES
         frame = bytearray(_udp4(6081, geneve))
-        frame[38:40] = b"\x00\x08"                          # UDP Length: the header alone
+        frame[38:40] = b"\x00\x08"  # UDP Length: the header alone
         records, stats = self._paths(tmp_path, [bytes(frame)])
-        assert (records[0]["kind"], records[0]["vni"], records[0]["malformed"]) == (
-            "geneve", None, True)
+        assert (records[0]["kind"], records[0]["vni"], records[0]["malformed"]) == ("geneve", None, True)
         assert records[0]["reason"] == "truncated Geneve header" and stats["vnis"] == []
         out = io.BytesIO()
         path = tmp_path / "one.pcap"
@@ -847,15 +1092,32 @@ class TestOneReading:
     def test_keyless_gre_is_not_nvgre(self, tmp_path: Path) -> None:
         """RFC 2784 gretap (no key) and keyed GRE with a sequence number are plain GRE;
         only RFC 7637's exact header (K=1, C=S=0, 0x6558) is NVGRE."""
+
         def gre(header: str) -> bytes:
             body = bytes.fromhex(header) + INNER_BYTES
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, 47, 0,
-                             bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2]))
+            ip = struct.pack(
+                "!BBHHHBBH4s4s",
+                0x45,
+                0,
+                20 + len(body),
+                1,
+                0,
+                64,
+                47,
+                0,
+                bytes([192, 0, 2, 1]),
+                bytes([192, 0, 2, 2]),
+            )
             return bytes(12) + b"\x08\x00" + ip + body
-        records, stats = self._paths(tmp_path, [gre("0000 6558"), gre("3000 6558 000001c8 00000001"),
-                                                gre("2000 6558 000001c8")])
+
+        records, stats = self._paths(
+            tmp_path, [gre("0000 6558"), gre("3000 6558 000001c8 00000001"), gre("2000 6558 000001c8")]
+        )
         assert [(r["kind"], r["vni"], r["malformed"]) for r in records] == [
-            (None, None, False), (None, None, False), ("nvgre", 1, False)]
+            (None, None, False),
+            (None, None, False),
+            ("nvgre", 1, False),
+        ]
         assert stats["encapsulations"]["nvgre"]["packets"] == 1
 
     def test_kind_aliases(self) -> None:

@@ -27,35 +27,67 @@ from scapy_geneve.layers.geneve import Geneve, GeneveOption
 from scapy_geneve.layers.l2tpv3 import L2TPv3
 from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.stt import STT
-from scapy_geneve.capture.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_RAW, CaptureReader, PcapngWriter,
-                                 PcapWriter, iter_records)
-from scapy_geneve.capture.scan import (SUPPORTED_LINKTYPES, PacketFilter, ScanStats,
-                                       analyse_batch, compute_stats, filter_capture,
-                                       parse_packet, scan)
+from scapy_geneve.capture.pcapio import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_RAW,
+    CaptureReader,
+    PcapngWriter,
+    PcapWriter,
+    iter_records,
+)
+from scapy_geneve.capture.scan import (
+    SUPPORTED_LINKTYPES,
+    PacketFilter,
+    ScanStats,
+    analyse_batch,
+    compute_stats,
+    filter_capture,
+    parse_packet,
+    scan,
+)
 from scapy_geneve.capture.decode import decode
 from scapy_geneve.capture.scan_batch import _decoded_inner
 from scapy_geneve.registry import DEFAULT_PORTS
 
-FUZZ = settings(max_examples=300, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 MACS = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 INNER = Ether(**MACS) / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2)
 OUTER = Ether(**MACS) / IP(src="192.0.2.1", dst="192.0.2.2")
-SEEDS = [bytes(f) for f in [
-    OUTER / UDP(sport=1, dport=6081) / Geneve(vni=5, options=[
-        GeneveOption(classid=0x0102, type=0x80, data=b"abcd"),
-        GeneveOption(classid=0x0108, type=3, data=b"wxyz")]) / INNER,
-    OUTER / UDP(sport=1, dport=6081) / Geneve(vni=6, proto=0x86DD) /
-    IPv6(src="fd00::1", dst="fd00::2") / UDP(),
-    Ether(**MACS) / Dot1Q(vlan=5) / IPv6(src="2001:db8::1", dst="2001:db8::2") /
-    UDP(sport=2, dport=4789) / VXLAN(flags=8, vni=7) / INNER,
-    OUTER / UDP(sport=3, dport=4790) / VXLAN(flags=0x0C, NextProtocol=1, vni=8) / INNER[IP],
-    OUTER / NVGRE(vsid=9, flowid=1) / INNER,
-    OUTER / TCP(sport=4, dport=7471, seq=(18 + len(INNER)) << 16) / STT(context_id=10) / INNER,
-    OUTER / L2TPv3(session_id=11) / INNER,
-]]
+SEEDS = [
+    bytes(f)
+    for f in [
+        OUTER
+        / UDP(sport=1, dport=6081)
+        / Geneve(
+            vni=5,
+            options=[
+                GeneveOption(classid=0x0102, type=0x80, data=b"abcd"),
+                GeneveOption(classid=0x0108, type=3, data=b"wxyz"),
+            ],
+        )
+        / INNER,
+        OUTER
+        / UDP(sport=1, dport=6081)
+        / Geneve(vni=6, proto=0x86DD)
+        / IPv6(src="fd00::1", dst="fd00::2")
+        / UDP(),
+        Ether(**MACS)
+        / Dot1Q(vlan=5)
+        / IPv6(src="2001:db8::1", dst="2001:db8::2")
+        / UDP(sport=2, dport=4789)
+        / VXLAN(flags=8, vni=7)
+        / INNER,
+        OUTER / UDP(sport=3, dport=4790) / VXLAN(flags=0x0C, NextProtocol=1, vni=8) / INNER[IP],
+        OUTER / NVGRE(vsid=9, flowid=1) / INNER,
+        OUTER / TCP(sport=4, dport=7471, seq=(18 + len(INNER)) << 16) / STT(context_id=10) / INNER,
+        OUTER / L2TPv3(session_id=11) / INNER,
+    ]
+]
 
 
 def _stats_pair(path: Path) -> Tuple[Dict[str, Any], Dict[str, Any]]:
@@ -132,15 +164,14 @@ def fuzz_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz") / "fuzz.cap"
 
 
-mutations = st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)),
-                     min_size=1, max_size=8)
+mutations = st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=8)
 
 
 def _mutate(data: bytes, edits: List[Tuple[int, int]], cut: int) -> bytes:
     buf = bytearray(data)
     for pos, value in edits:
         buf[pos % len(buf)] = value
-    return bytes(buf[:len(buf) - cut % 64]) if cut else bytes(buf)
+    return bytes(buf[: len(buf) - cut % 64]) if cut else bytes(buf)
 
 
 @FUZZ
@@ -177,8 +208,7 @@ def _walk(path: Path, vectorised: bool, chunk: int) -> Tuple[list, Any]:
     try:
         with CaptureReader(path, chunk_size=chunk, vectorised=vectorised) as reader:
             for batch in reader.batches():
-                out.append([(batch.first + k, bytes(batch.buf[start:end]))
-                            for k, start, end in batch.blocks])
+                out.append([(batch.first + k, bytes(batch.buf[start:end])) for k, start, end in batch.blocks])
                 out.extend(batch.records())
     except CaptureError as exc:
         return out, (exc.message, exc.offset, exc.packet)
@@ -190,8 +220,7 @@ VALID_GZ = __import__("gzip").compress(VALID_PCAPNG)
 
 @FUZZ
 @given(edits=mutations, cut=st.integers(0, 200), junk=st.binary(max_size=40))
-def test_mutated_gzip(fuzz_file: Path, edits: List[Tuple[int, int]], cut: int,
-                      junk: bytes) -> None:
+def test_mutated_gzip(fuzz_file: Path, edits: List[Tuple[int, int]], cut: int, junk: bytes) -> None:
     """Broken gzip streams (and junk after the gzip magic) raise only CaptureError."""
     fuzz_file.write_bytes(_mutate(VALID_GZ, edits, cut))
     _exercise(fuzz_file)
@@ -201,8 +230,9 @@ def test_mutated_gzip(fuzz_file: Path, edits: List[Tuple[int, int]], cut: int,
 
 @FUZZ
 @given(edits=mutations, cut=st.integers(0, 200), chunk=st.sampled_from([64, 300, 1 << 20]))
-def test_pcapng_hot_loop_equals_plain_walk(fuzz_file: Path, edits: List[Tuple[int, int]],
-                                           cut: int, chunk: int) -> None:
+def test_pcapng_hot_loop_equals_plain_walk(
+    fuzz_file: Path, edits: List[Tuple[int, int]], cut: int, chunk: int
+) -> None:
     """The vectorised pcapng walk gives the same records, blocks and errors
     (message, offset, packet number) as the plain block-by-block walk."""
     fuzz_file.write_bytes(_mutate(VALID_PCAPNG, edits, cut))
@@ -210,17 +240,20 @@ def test_pcapng_hot_loop_equals_plain_walk(fuzz_file: Path, edits: List[Tuple[in
 
 
 @FUZZ
-@given(which=st.integers(0, len(SEEDS) - 1),
-       edits=st.lists(st.tuples(st.integers(0, 120), st.integers(0, 255)), max_size=6),
-       cut=st.integers(0, 150))
-def test_mutated_headers_fast_equals_slow(fuzz_file: Path, which: int,
-                                          edits: List[Tuple[int, int]], cut: int) -> None:
+@given(
+    which=st.integers(0, len(SEEDS) - 1),
+    edits=st.lists(st.tuples(st.integers(0, 120), st.integers(0, 255)), max_size=6),
+    cut=st.integers(0, 150),
+)
+def test_mutated_headers_fast_equals_slow(
+    fuzz_file: Path, which: int, edits: List[Tuple[int, int]], cut: int
+) -> None:
     """Byte edits aimed at the headers of one frame, cut anywhere: both paths agree."""
     frame = bytearray(SEEDS[which])
     for pos, value in edits:
         if pos < len(frame):
             frame[pos] = value
-    frame = frame[:max(0, len(frame) - cut)]
+    frame = frame[: max(0, len(frame) - cut)]
     fuzz_file.write_bytes(_pcap_bytes([bytes(frame)] * 2 + SEEDS[:2]))
     fast, slow = _stats_pair(fuzz_file)
     assert fast == slow
@@ -229,8 +262,10 @@ def test_mutated_headers_fast_equals_slow(fuzz_file: Path, which: int,
 
 
 @FUZZ
-@given(data=st.binary(max_size=200),
-       linktype=st.one_of(st.sampled_from(sorted(SUPPORTED_LINKTYPES)), st.integers(0, 300)))
+@given(
+    data=st.binary(max_size=200),
+    linktype=st.one_of(st.sampled_from(sorted(SUPPORTED_LINKTYPES)), st.integers(0, 300)),
+)
 def test_parse_packet_never_raises(data: bytes, linktype: int) -> None:
     """Any bytes, any link type: a record, never an exception; a link type scan
     cannot read gives a skipped record, never a malformed one."""
@@ -251,8 +286,10 @@ def test_stats_pair_sanity(fuzz_file: Path) -> None:
 
 
 # -- generated packets: the batch path equals the decoder, column by column -----------------
-TUNNEL_PORTS = sorted(DEFAULT_PORTS.geneve | DEFAULT_PORTS.vxlan | DEFAULT_PORTS.gpe |
-                      DEFAULT_PORTS.l2tp) + [53, 6082]
+TUNNEL_PORTS = sorted(DEFAULT_PORTS.geneve | DEFAULT_PORTS.vxlan | DEFAULT_PORTS.gpe | DEFAULT_PORTS.l2tp) + [
+    53,
+    6082,
+]
 
 
 @st.composite
@@ -260,64 +297,104 @@ def _inner_frames(draw: Any) -> bytes:
     """Inner Ethernet + 0-3 VLAN tags + IPv4/IPv6 (lengths right, 0 or wrong) + TCP/UDP/ICMP."""
     l4 = draw(st.sampled_from([6, 17, 1, 132]))
     payload = struct.pack("!HHIIBBHHH", 1000, 2000, 1, 2, 0x50, 0x18, 0, 0, 0)[
-        :draw(st.sampled_from([20, 8, 3]))] + draw(st.binary(max_size=12))
+        : draw(st.sampled_from([20, 8, 3]))
+    ] + draw(st.binary(max_size=12))
     if draw(st.booleans()):
         length = draw(st.sampled_from([20 + len(payload), 0, 19, 20 + len(payload) + 7]))
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, 1, draw(st.sampled_from([0, 0x20, 1])),
-                         64, l4, 0, b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02") + payload
+        ip = (
+            struct.pack(
+                "!BBHHHBBH4s4s",
+                0x45,
+                0,
+                length,
+                1,
+                draw(st.sampled_from([0, 0x20, 1])),
+                64,
+                l4,
+                0,
+                b"\x0a\x00\x00\x01",
+                b"\x0a\x00\x00\x02",
+            )
+            + payload
+        )
         ethertype = 0x0800
     else:
         length = draw(st.sampled_from([len(payload), 0, len(payload) + 5]))
         nh = draw(st.sampled_from([l4, l4, 0, 44]))
-        ip = struct.pack("!IHBB", 0x60000000, length, nh, 64) + bytes(15) + b"\x01" + \
-            bytes(15) + b"\x02" + (bytes([l4, 0, 0, 0, 0, 0, 0, 0]) if nh in (0, 44) else b"") + \
-            payload
+        ip = (
+            struct.pack("!IHBB", 0x60000000, length, nh, 64)
+            + bytes(15)
+            + b"\x01"
+            + bytes(15)
+            + b"\x02"
+            + (bytes([l4, 0, 0, 0, 0, 0, 0, 0]) if nh in (0, 44) else b"")
+            + payload
+        )
         ethertype = 0x86DD
     if draw(st.booleans()):
-        return ip                                     # for tunnels carrying IP
-    tags = b"".join(struct.pack("!HH", 0x8100, vid)     # TPID, TCI; then the EtherType
-                    for vid in draw(st.lists(st.integers(0, 4095), max_size=3)))
+        return ip  # for tunnels carrying IP
+    tags = b"".join(
+        struct.pack("!HH", 0x8100, vid)  # TPID, TCI; then the EtherType
+        for vid in draw(st.lists(st.integers(0, 4095), max_size=3))
+    )
     return bytes(12) + tags + struct.pack("!H", ethertype) + ip
 
 
 @st.composite
 def _tunnel_headers(draw: Any) -> Tuple[int, int, bytes]:
     """(IP protocol, destination port or -1, tunnel header) of any kind, valid or not."""
-    which = draw(st.sampled_from(["geneve", "vxlan", "gpe", "gre", "stt", "l2tp-ip", "l2tp-udp",
-                                  "udp"]))
+    which = draw(st.sampled_from(["geneve", "vxlan", "gpe", "gre", "stt", "l2tp-ip", "l2tp-udp", "udp"]))
     if which == "geneve":
-        opts = b"".join(struct.pack("!HBB", draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 255)),
-                                    words) + bytes(4 * words)
-                        for words in draw(st.lists(st.integers(0, 3), max_size=3)))
+        opts = b"".join(
+            struct.pack("!HBB", draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 255)), words)
+            + bytes(4 * words)
+            for words in draw(st.lists(st.integers(0, 3), max_size=3))
+        )
         optlen = len(opts) // 4 + draw(st.sampled_from([0, 0, 0, 1, -1]))
-        head = struct.pack("!BBHI", (draw(st.sampled_from([0, 0, 0, 1])) << 6) | (optlen & 0x3F),
-                           draw(st.integers(0, 255)), draw(st.sampled_from([0x6558, 0x0800, 0x86DD,
-                                                                            0x1234])),
-                           draw(st.integers(0, (1 << 24) - 1)) << 8)
+        head = struct.pack(
+            "!BBHI",
+            (draw(st.sampled_from([0, 0, 0, 1])) << 6) | (optlen & 0x3F),
+            draw(st.integers(0, 255)),
+            draw(st.sampled_from([0x6558, 0x0800, 0x86DD, 0x1234])),
+            draw(st.integers(0, (1 << 24) - 1)) << 8,
+        )
         return 17, draw(st.sampled_from(sorted(DEFAULT_PORTS.geneve))), head + opts
     if which in ("vxlan", "gpe"):
         flags = draw(st.sampled_from([0x08, 0x08, 0x0C, 0x0D, 0x00, 0x28, 0xFF]))
-        head = struct.pack("!BHBI", flags, 0, draw(st.sampled_from([1, 2, 3, 4])),
-                           draw(st.integers(0, (1 << 24) - 1)) << 8)
+        head = struct.pack(
+            "!BHBI", flags, 0, draw(st.sampled_from([1, 2, 3, 4])), draw(st.integers(0, (1 << 24) - 1)) << 8
+        )
         ports = DEFAULT_PORTS.vxlan if which == "vxlan" else DEFAULT_PORTS.gpe
         return 17, draw(st.sampled_from(sorted(ports))), head
     if which == "gre":
         flags = draw(st.sampled_from([0x2000, 0x2000, 0x0000, 0x3000, 0xA000, 0x2001, 0x4000]))
         words = bin(flags & 0xB000).count("1")
         proto = draw(st.sampled_from([0x6558, 0x6558, 0x0800, 0x880B]))
-        return 47, -1, struct.pack("!HH", flags, proto) + draw(st.binary(min_size=4 * words,
-                                                                         max_size=4 * words))
+        return (
+            47,
+            -1,
+            struct.pack("!HH", flags, proto) + draw(st.binary(min_size=4 * words, max_size=4 * words)),
+        )
     if which == "stt":
         offset = draw(st.sampled_from([0, 0, 1448]))
         doff = draw(st.sampled_from([5, 5, 6, 4]))
-        tcp = struct.pack("!HHIIBBHHH", 1, 7471, (100 << 16) | offset, 7, doff << 4, 0x18, 0, 0,
-                          0) + bytes(max(0, doff * 4 - 20))
-        stt = bytes([draw(st.sampled_from([0, 0, 1]))]) + bytes(7) + \
-            struct.pack("!Q", draw(st.integers(0, (1 << 64) - 1))) + bytes(2)
+        tcp = struct.pack("!HHIIBBHHH", 1, 7471, (100 << 16) | offset, 7, doff << 4, 0x18, 0, 0, 0) + bytes(
+            max(0, doff * 4 - 20)
+        )
+        stt = (
+            bytes([draw(st.sampled_from([0, 0, 1]))])
+            + bytes(7)
+            + struct.pack("!Q", draw(st.integers(0, (1 << 64) - 1)))
+            + bytes(2)
+        )
         return 6, -1, tcp + (stt if offset == 0 else b"")
     if which == "l2tp-ip":
-        return 115, -1, struct.pack("!I", draw(st.sampled_from([0, 1, 0xABCDEF01]))) + \
-            (bytes(12) if draw(st.booleans()) else b"")
+        return (
+            115,
+            -1,
+            struct.pack("!I", draw(st.sampled_from([0, 1, 0xABCDEF01])))
+            + (bytes(12) if draw(st.booleans()) else b""),
+        )
     if which == "l2tp-udp":
         word = draw(st.sampled_from([0x0003, 0x0003, 0xC803, 0x0002]))
         return 17, 1701, struct.pack("!HHI", word, 0, draw(st.integers(0, (1 << 32) - 1)))
@@ -336,45 +413,84 @@ def generated_frames(draw: Any) -> Tuple[bytes, int]:
         body = struct.pack("!HHHH", draw(st.integers(1, 65535)), dport, length, 0) + body
     if draw(st.booleans()):
         total = draw(st.sampled_from([20 + len(body)] * 8 + [0, 10, 20 + len(body) - 2]))
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, draw(st.sampled_from([0, 0x4000,
-                                                                                   0x20, 5])),
-                         64, proto, 0, b"\xc0\x00\x02\x01", b"\xc0\x00\x02\x02") + body
+        ip = (
+            struct.pack(
+                "!BBHHHBBH4s4s",
+                0x45,
+                0,
+                total,
+                1,
+                draw(st.sampled_from([0, 0x4000, 0x20, 5])),
+                64,
+                proto,
+                0,
+                b"\xc0\x00\x02\x01",
+                b"\xc0\x00\x02\x02",
+            )
+            + body
+        )
         ethertype = 0x0800
     else:
         plen = draw(st.sampled_from([len(body)] * 8 + [0, len(body) - 2]))
-        ip = struct.pack("!IHBB", 0x60000000, plen, proto, 64) + bytes(15) + b"\x01" + \
-            bytes(15) + b"\x02" + body
+        ip = (
+            struct.pack("!IHBB", 0x60000000, plen, proto, 64)
+            + bytes(15)
+            + b"\x01"
+            + bytes(15)
+            + b"\x02"
+            + body
+        )
         ethertype = 0x86DD
-    tags = b"".join(struct.pack("!HH", draw(st.sampled_from([0x8100, 0x88A8, 0x9100])), vid)
-                    for vid in range(draw(st.sampled_from([0, 0, 0, 0, 1, 2, 3, 9]))))
-    frame = bytes(12) + tags + struct.pack("!H", ethertype) + ip + \
-        bytes(draw(st.sampled_from([0, 0, 6])))      # maybe Ethernet padding
+    tags = b"".join(
+        struct.pack("!HH", draw(st.sampled_from([0x8100, 0x88A8, 0x9100])), vid)
+        for vid in range(draw(st.sampled_from([0, 0, 0, 0, 1, 2, 3, 9])))
+    )
+    frame = (
+        bytes(12) + tags + struct.pack("!H", ethertype) + ip + bytes(draw(st.sampled_from([0, 0, 6])))
+    )  # maybe Ethernet padding
     cut = draw(st.sampled_from([0] * 6 + [1, 10, 30]))
-    return frame[:len(frame) - cut] if cut < len(frame) else frame, len(frame)
+    return frame[: len(frame) - cut] if cut < len(frame) else frame, len(frame)
 
 
 def _decoder_columns(data: bytes, wirelen: int) -> Dict[str, Any]:
     dec = decode(data, LINKTYPE_ETHERNET, wirelen=wirelen)
-    return {"kind": dec.kind_code, "vni": dec.vni, "crit": bool(dec.critical),
-            "oam": bool(dec.oam), "outer_ip": 0 if dec.ip is None else dec.ip.version,
-            "malformed": dec.malformed, "reason": dec.reason, "snapped": dec.snapped,
-            "options": [(o.classid, o.type, o.length) for o in dec.options],
-            "inner": _decoded_inner(dec)}
+    return {
+        "kind": dec.kind_code,
+        "vni": dec.vni,
+        "crit": bool(dec.critical),
+        "oam": bool(dec.oam),
+        "outer_ip": 0 if dec.ip is None else dec.ip.version,
+        "malformed": dec.malformed,
+        "reason": dec.reason,
+        "snapped": dec.snapped,
+        "options": [(o.classid, o.type, o.length) for o in dec.options],
+        "inner": _decoded_inner(dec),
+    }
 
 
 def _batch_columns(res: Any, i: int) -> Dict[str, Any]:
     mine = res.opt_pkt == i
-    return {"kind": int(res.kind[i]), "vni": int(res.vni[i]) if res.has_vni[i] else None,
-            "crit": bool(res.crit[i]), "oam": bool(res.oam[i]), "outer_ip": int(res.outer_ip[i]),
-            "malformed": bool(res.malformed[i]), "reason": res.reasons.get(i),
-            "snapped": bool(res.snapped[i]),
-            "options": list(zip(res.opt_class[mine].tolist(), res.opt_type[mine].tolist(),
-                                res.opt_len[mine].tolist())),
-            "inner": int(res.inner[i])}
+    return {
+        "kind": int(res.kind[i]),
+        "vni": int(res.vni[i]) if res.has_vni[i] else None,
+        "crit": bool(res.crit[i]),
+        "oam": bool(res.oam[i]),
+        "outer_ip": int(res.outer_ip[i]),
+        "malformed": bool(res.malformed[i]),
+        "reason": res.reasons.get(i),
+        "snapped": bool(res.snapped[i]),
+        "options": list(
+            zip(res.opt_class[mine].tolist(), res.opt_type[mine].tolist(), res.opt_len[mine].tolist())
+        ),
+        "inner": int(res.inner[i]),
+    }
 
 
-@settings(max_examples=250, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(frames=st.lists(generated_frames(), min_size=1, max_size=12))
 def test_batch_path_equals_decoder(fuzz_file: Path, frames: List[Tuple[bytes, int]]) -> None:
     """Every column analyse_batch computes equals the wire decoder's reading of the
@@ -387,7 +503,7 @@ def test_batch_path_equals_decoder(fuzz_file: Path, frames: List[Tuple[bytes, in
     fuzz_file.write_bytes(out.getvalue())
     with CaptureReader(fuzz_file) as reader:
         batch = next(reader.batches())
-        res = analyse_batch(batch)            # no state: STT on the vectorised path too
+        res = analyse_batch(batch)  # no state: STT on the vectorised path too
         for i, (frame, wirelen) in enumerate(frames):
             assert _batch_columns(res, i) == _decoder_columns(frame, wirelen), "packet %d" % i
     fast_records, slow_records = _scan_both(fuzz_file)
@@ -408,11 +524,13 @@ def _plain_geneve(vni: int) -> bytes:
 
 
 # -- ScanStats.merge: associative and commutative ---------------------------------------------
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(frames=st.lists(generated_frames(), min_size=1, max_size=16), data=st.data())
-def test_merged_stats_equal_one_pass(fuzz_file: Path, frames: List[Tuple[bytes, int]],
-                                     data: Any) -> None:
+def test_merged_stats_equal_one_pass(fuzz_file: Path, frames: List[Tuple[bytes, int]], data: Any) -> None:
     """Stats of chunks (each counted by add_result or add_record), merged in any grouping
     and order, equal the stats of one pass over every packet."""
     out = io.BytesIO()
@@ -432,10 +550,10 @@ def test_merged_stats_equal_one_pass(fuzz_file: Path, frames: List[Tuple[bytes, 
         part.format = "pcap"
         parts.append(part)
     items = [parts[k] for k in data.draw(st.permutations(range(len(parts))))]
-    while len(items) > 1:       # merge in a random tree, each pair in a random order
+    while len(items) > 1:  # merge in a random tree, each pair in a random order
         k = data.draw(st.integers(0, len(items) - 2))
         left, right = items[k], items[k + 1]
         if data.draw(st.booleans()):
             left, right = right, left
-        items[k:k + 2] = [ScanStats().merge(left).merge(right)]
+        items[k : k + 2] = [ScanStats().merge(left).merge(right)]
     assert items[0].to_dict() == whole

@@ -99,21 +99,49 @@ import socket
 import struct
 from typing import Dict, NamedTuple, Optional, Tuple
 
-from scapy_geneve.capture.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6,
-                                         LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2,
-                                         LINKTYPE_LOOP, LINKTYPE_NULL, LINKTYPE_RAW)
+from scapy_geneve.capture.pcapio import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+)
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB
 from scapy_geneve.registry import DEFAULT_PORTS, IPPROTO_GRE, IPPROTO_L2TP, Kind, Ports
 
-__all__ = ["decode", "decode_ether", "decode_ip", "Decoded", "IPHeader", "L4Header",
-           "GeneveOptionHeader", "DecodeState", "SUPPORTED_LINKTYPES", "VLAN_TPIDS"]
+__all__ = [
+    "decode",
+    "decode_ether",
+    "decode_ip",
+    "Decoded",
+    "IPHeader",
+    "L4Header",
+    "GeneveOptionHeader",
+    "DecodeState",
+    "SUPPORTED_LINKTYPES",
+    "VLAN_TPIDS",
+]
 
 #: Link types the decoder reads (12 and 14 are DLT_RAW values of some old files).
-SUPPORTED_LINKTYPES = frozenset([LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LOOP,
-                                 LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_IPV6,
-                                 LINKTYPE_LINUX_SLL2, 12, 14])
+SUPPORTED_LINKTYPES = frozenset(
+    [
+        LINKTYPE_NULL,
+        LINKTYPE_ETHERNET,
+        LINKTYPE_RAW,
+        LINKTYPE_LOOP,
+        LINKTYPE_LINUX_SLL,
+        LINKTYPE_IPV4,
+        LINKTYPE_IPV6,
+        LINKTYPE_LINUX_SLL2,
+        12,
+        14,
+    ]
+)
 _RAW_IP = frozenset([LINKTYPE_RAW, 12, 14, LINKTYPE_IPV4, LINKTYPE_IPV6])
-VLAN_TPIDS = frozenset([0x8100, 0x88A8, 0x9100])     # 802.1Q, 802.1ad, old QinQ
+VLAN_TPIDS = frozenset([0x8100, 0x88A8, 0x9100])  # 802.1Q, 802.1ad, old QinQ
 IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP = 6, 17, 132
 # IPv6 extension headers walked to the upper layer (RFC 8200 §4, RFC 7045).
 IPV6_EXT = frozenset([0, 43, 44, 60, 51, 135, 139, 140, 253, 254])
@@ -125,11 +153,11 @@ _L4_HLEN = {IPPROTO_UDP: 8, IPPROTO_SCTP: 12}
 _U16 = struct.Struct("!H").unpack_from
 _U32 = struct.Struct("!I").unpack_from
 _U64 = struct.Struct("!Q").unpack_from
-_IP4 = struct.Struct("!BBHHHBB").unpack_from       # ver/IHL, TOS, length, ID, flags/offset, TTL, proto
-_IP6 = struct.Struct("!IHBB").unpack_from          # ver/TC/flow label, payload length, NH, hop limit
-_TCP = struct.Struct("!HHIIHHH").unpack_from       # ports, seq, ack, offset/flags, window, checksum
+_IP4 = struct.Struct("!BBHHHBB").unpack_from  # ver/IHL, TOS, length, ID, flags/offset, TTL, proto
+_IP6 = struct.Struct("!IHBB").unpack_from  # ver/TC/flow label, payload length, NH, hop limit
+_TCP = struct.Struct("!HHIIHHH").unpack_from  # ports, seq, ack, offset/flags, window, checksum
 _UDP = struct.Struct("!HHHH").unpack_from
-_GNV = struct.Struct("!BBHI").unpack_from          # Ver/Opt Len, O/C/Rsvd, Protocol Type, VNI/Rsvd
+_GNV = struct.Struct("!BBHI").unpack_from  # Ver/Opt Len, O/C/Rsvd, Protocol Type, VNI/Rsvd
 _ntop = socket.inet_ntop
 _AF4, _AF6 = socket.AF_INET, socket.AF_INET6
 
@@ -153,22 +181,51 @@ class _Bad(Exception):
 class GeneveOptionHeader(NamedTuple):
     """One Geneve option TLV header (RFC 8926 §3.5) and where it is."""
 
-    offset: int      # of the option header in the frame
+    offset: int  # of the option header in the frame
     classid: int
-    type: int        # the 8-bit wire value; 0x80 is the critical bit
+    type: int  # the 8-bit wire value; 0x80 is the critical bit
     critical: bool
-    length: int      # data length in 4-byte words (the 5-bit field), excluding the header
+    length: int  # data length in 4-byte words (the 5-bit field), excluding the header
 
 
 class IPHeader:
     """An IPv4 or IPv6 header, with its extension headers (see the module docstring)."""
 
-    __slots__ = ("off", "version", "hlen", "proto", "length", "end", "from_capture", "jumbo",
-                 "ident", "flags", "frag", "ttl", "tos", "flow_label", "ext", "data")
+    __slots__ = (
+        "off",
+        "version",
+        "hlen",
+        "proto",
+        "length",
+        "end",
+        "from_capture",
+        "jumbo",
+        "ident",
+        "flags",
+        "frag",
+        "ttl",
+        "tos",
+        "flow_label",
+        "ext",
+        "data",
+    )
 
-    def __init__(self, data: bytes, off: int, version: int, hlen: int, proto: int, length: int,
-                 end: int, ident: int, flags: int, frag: int, ttl: int, tos: int,
-                 flow_label: int) -> None:
+    def __init__(
+        self,
+        data: bytes,
+        off: int,
+        version: int,
+        hlen: int,
+        proto: int,
+        length: int,
+        end: int,
+        ident: int,
+        flags: int,
+        frag: int,
+        ttl: int,
+        tos: int,
+        flow_label: int,
+    ) -> None:
         self.data, self.off, self.version, self.hlen, self.proto = data, off, version, hlen, proto
         self.length, self.end, self.ident, self.flags, self.frag = length, end, ident, flags, frag
         self.ttl, self.tos, self.flow_label = ttl, tos, flow_label
@@ -180,27 +237,27 @@ class IPHeader:
     def src_b(self) -> bytes:
         """The source address bytes (4 or 16)."""
         at = self.off + (12 if self.version == 4 else 8)
-        return self.data[at:at + (4 if self.version == 4 else 16)]
+        return self.data[at : at + (4 if self.version == 4 else 16)]
 
     @property
     def dst_b(self) -> bytes:
         at = self.off + (16 if self.version == 4 else 24)
-        return self.data[at:at + (4 if self.version == 4 else 16)]
+        return self.data[at : at + (4 if self.version == 4 else 16)]
 
     @property
     def src(self) -> str:
         """The source address as text (formatted when asked)."""
         off = self.off
         if self.version == 4:
-            return _ntop(_AF4, self.data[off + 12:off + 16])
-        return _ntop(_AF6, self.data[off + 8:off + 24])
+            return _ntop(_AF4, self.data[off + 12 : off + 16])
+        return _ntop(_AF6, self.data[off + 8 : off + 24])
 
     @property
     def dst(self) -> str:
         off = self.off
         if self.version == 4:
-            return _ntop(_AF4, self.data[off + 16:off + 20])
-        return _ntop(_AF6, self.data[off + 24:off + 40])
+            return _ntop(_AF4, self.data[off + 16 : off + 20])
+        return _ntop(_AF6, self.data[off + 24 : off + 40])
 
     @property
     def ecn(self) -> int:
@@ -217,18 +274,22 @@ class IPHeader:
 
     @property
     def more_fragments(self) -> bool:
-        return bool(self.flags & 1)      # IPv4 MF, or the IPv6 Fragment header's M
+        return bool(self.flags & 1)  # IPv4 MF, or the IPv6 Fragment header's M
 
     def __repr__(self) -> str:
         return "<IPHeader v%d @%d hlen=%d proto=%d end=%d>" % (
-            self.version, self.off, self.hlen, self.proto, self.end)
+            self.version,
+            self.off,
+            self.hlen,
+            self.proto,
+            self.end,
+        )
 
 
 class L4Header:
     """A UDP, TCP, SCTP, GRE or L2TPv3/IP header (see the module docstring)."""
 
-    __slots__ = ("off", "proto", "sport", "dport", "hlen", "length", "checksum", "end",
-                 "seq", "ack", "flags")
+    __slots__ = ("off", "proto", "sport", "dport", "hlen", "length", "checksum", "end", "seq", "ack", "flags")
 
     def __init__(self, off: int, proto: int, end: int, sport: int = -1, dport: int = -1) -> None:
         self.off, self.proto, self.end, self.sport, self.dport = off, proto, end, sport, dport
@@ -236,7 +297,13 @@ class L4Header:
 
     def __repr__(self) -> str:
         return "<L4Header proto=%d @%d %d>%d hlen=%d end=%d>" % (
-            self.proto, self.off, self.sport, self.dport, self.hlen, self.end)
+            self.proto,
+            self.off,
+            self.sport,
+            self.dport,
+            self.hlen,
+            self.end,
+        )
 
 
 class DecodeState:
@@ -266,14 +333,54 @@ class DecodeState:
 class Decoded:
     """Offsets and fields of one frame (the table in the module docstring)."""
 
-    __slots__ = ("linktype", "caplen", "wirelen", "ethertype", "vlans", "vlan_off", "ip",
-                 "l4", "kind", "kind_code", "tunnel_off", "tunnel_len", "vni", "flow_id",
-                 "version", "flags", "oam", "critical", "opt_len", "proto", "reserved1",
-                 "reserved2", "options", "gre_flags", "gre_proto", "gre_key", "gre_seq",
-                 "stt_offset", "stt_frame_len", "stt_l4_offset", "stt_mss", "stt_vlan_tci",
-                 "control", "l2tp_cookie", "inner_off", "inner_ethertype", "inner_vlans",
-                 "inner_ip", "inner_l4", "payload_off", "payload_len", "malformed", "reason",
-                 "reason_offset", "snapped", "skipped")
+    __slots__ = (
+        "linktype",
+        "caplen",
+        "wirelen",
+        "ethertype",
+        "vlans",
+        "vlan_off",
+        "ip",
+        "l4",
+        "kind",
+        "kind_code",
+        "tunnel_off",
+        "tunnel_len",
+        "vni",
+        "flow_id",
+        "version",
+        "flags",
+        "oam",
+        "critical",
+        "opt_len",
+        "proto",
+        "reserved1",
+        "reserved2",
+        "options",
+        "gre_flags",
+        "gre_proto",
+        "gre_key",
+        "gre_seq",
+        "stt_offset",
+        "stt_frame_len",
+        "stt_l4_offset",
+        "stt_mss",
+        "stt_vlan_tci",
+        "control",
+        "l2tp_cookie",
+        "inner_off",
+        "inner_ethertype",
+        "inner_vlans",
+        "inner_ip",
+        "inner_l4",
+        "payload_off",
+        "payload_len",
+        "malformed",
+        "reason",
+        "reason_offset",
+        "snapped",
+        "skipped",
+    )
 
     def __init__(self, linktype: int, caplen: int, wirelen: int) -> None:
         self.linktype, self.caplen, self.wirelen = linktype, caplen, wirelen
@@ -350,20 +457,19 @@ def _link(rec: Decoded, data: bytes, end: int, linktype: int) -> int:
     return 4
 
 
-def _ether(rec: Decoded, data: bytes, pos: int, end: int, hlen: int, type_at: int,
-           what: str) -> int:
+def _ether(rec: Decoded, data: bytes, pos: int, end: int, hlen: int, type_at: int, what: str) -> int:
     if pos + hlen > end:
         raise _Short(what, pos, end)
-    ethertype, vlans, nxt = _vlan_stack(data, pos + hlen, end, _U16(data, pos + type_at)[0],
-                                        "VLAN tag")
+    ethertype, vlans, nxt = _vlan_stack(data, pos + hlen, end, _U16(data, pos + type_at)[0], "VLAN tag")
     if vlans:
         rec.vlans, rec.vlan_off = vlans, pos + hlen
     rec.ethertype = ethertype
     return nxt
 
 
-def _vlan_stack(data: bytes, pos: int, end: int, ethertype: int,
-                what: str) -> Tuple[int, Tuple[int, ...], int]:
+def _vlan_stack(
+    data: bytes, pos: int, end: int, ethertype: int, what: str
+) -> Tuple[int, Tuple[int, ...], int]:
     """Any number of VLAN tags at POS: (EtherType after them, VLAN IDs, next offset)."""
     if ethertype not in VLAN_TPIDS:
         return ethertype, (), pos
@@ -378,8 +484,7 @@ def _vlan_stack(data: bytes, pos: int, end: int, ethertype: int,
 
 
 # -- IP ------------------------------------------------------------------------------
-def _ip(data: bytes, ethertype: int, pos: int, end: int, enclosing: int,
-        layer: str) -> IPHeader:
+def _ip(data: bytes, ethertype: int, pos: int, end: int, enclosing: int, layer: str) -> IPHeader:
     """The IPv4/IPv6 header at POS.
 
     END is where the readable bytes end; ENCLOSING where what carries the
@@ -404,9 +509,22 @@ def _ipv4(data: bytes, pos: int, end: int, enclosing: int, layer: str) -> IPHead
         raise _Short(layer + " IPv4 options", pos + 20, end)
     if total and total < ihl:
         raise _Bad("%s IPv4 total length %d < header length %d" % (layer, total, ihl), pos + 2)
-    ip = IPHeader(data, pos, 4, ihl, proto, total, pos + total if total else enclosing, ident,
-                  word >> 13, word & 0x1FFF, ttl, tos, 0)
-    if not total:           # a TSO / BIG TCP super-packet: what encloses it says the length
+    ip = IPHeader(
+        data,
+        pos,
+        4,
+        ihl,
+        proto,
+        total,
+        pos + total if total else enclosing,
+        ident,
+        word >> 13,
+        word & 0x1FFF,
+        ttl,
+        tos,
+        0,
+    )
+    if not total:  # a TSO / BIG TCP super-packet: what encloses it says the length
         ip.from_capture = True
     return ip
 
@@ -417,11 +535,24 @@ def _ipv6(data: bytes, pos: int, end: int, enclosing: int, layer: str) -> IPHead
     word, plen, nh, hlim = _IP6(data, pos)
     if word >> 28 != 6:
         raise _Bad("%s IPv6 header with version %d" % (layer, word >> 28), pos)
-    ip = IPHeader(data, pos, 6, 40, nh, plen, pos + 40 + plen if plen else enclosing, -1, 0, 0,
-                  hlim, (word >> 20) & 0xFF, word & 0xFFFFF)
+    ip = IPHeader(
+        data,
+        pos,
+        6,
+        40,
+        nh,
+        plen,
+        pos + 40 + plen if plen else enclosing,
+        -1,
+        0,
+        0,
+        hlim,
+        (word >> 20) & 0xFF,
+        word & 0xFFFFF,
+    )
     if nh in IPV6_EXT:
         _ipv6_ext(ip, data, nh, pos + 40, min(end, ip.end), layer)
-    if plen == 0:           # jumbogram, or BIG TCP without the option (tcpdump's reading)
+    if plen == 0:  # jumbogram, or BIG TCP without the option (tcpdump's reading)
         if ip.jumbo >= 0:
             ip.end = pos + 40 + ip.jumbo
         else:
@@ -436,11 +567,11 @@ def _ipv6_ext(ip: IPHeader, data: bytes, nh: int, l4: int, end: int, layer: str)
         if l4 + 8 > end:
             raise _Short(layer + " IPv6 extension header", l4, end)
         ext.append((nh, l4))
-        if nh == 44:            # Fragment: fixed 8 bytes
+        if nh == 44:  # Fragment: fixed 8 bytes
             word = _U16(data, l4 + 2)[0]
             ip.frag, ip.flags, ip.ident = word >> 3, word & 1, _U32(data, l4 + 4)[0]
             size = 8
-        elif nh == 51:          # AH: Payload Len in 4-byte words, minus 2
+        elif nh == 51:  # AH: Payload Len in 4-byte words, minus 2
             size = (data[l4 + 1] + 2) * 4
         else:
             size = (data[l4 + 1] + 1) * 8
@@ -456,7 +587,7 @@ def _hop_by_hop(ip: IPHeader, data: bytes, pos: int, end: int) -> None:
     """Find the RFC 2675 Jumbo Payload option (type 0xC2, length 4) among the options."""
     while pos < end:
         kind = data[pos]
-        if kind == 0:               # Pad1
+        if kind == 0:  # Pad1
             pos += 1
             continue
         if pos + 2 > end:
@@ -478,12 +609,13 @@ def _udp(rec: Decoded, data: bytes, ip: IPHeader, end: int, layer: str) -> L4Hea
     udp.length, udp.checksum = length, checksum
     udp.hlen = 8
     if udp.length == 0 and (ip.from_capture or ip.jumbo >= 0):
-        return udp                  # RFC 2675 §4: a jumbo datagram's Length is 0
+        return udp  # RFC 2675 §4: a jumbo datagram's Length is 0
     if udp.length < 8:
         raise _Bad("%s UDP length %d < 8" % (layer, udp.length), pos + 4)
     if pos + udp.length > ip.end:
-        raise _Bad("%s UDP length %d exceeds the IP payload (%d bytes)"
-                   % (layer, udp.length, ip.end - pos), pos + 4)
+        raise _Bad(
+            "%s UDP length %d exceeds the IP payload (%d bytes)" % (layer, udp.length, ip.end - pos), pos + 4
+        )
     udp.end = pos + udp.length
     return udp
 
@@ -536,8 +668,7 @@ def _geneve_options(rec: Decoded, data: bytes, opt: int, opt_end: int, end: int)
             if opt + 4 > end:
                 raise _Short("Geneve option header", opt, end)
             typ, length = data[opt + 2], data[opt + 3] & 0x1F
-            options.append(GeneveOptionHeader(opt, _U16(data, opt)[0], typ, bool(typ & 0x80),
-                                              length))
+            options.append(GeneveOptionHeader(opt, _U16(data, opt)[0], typ, bool(typ & 0x80), length))
             nxt = opt + 4 + length * 4
             if nxt > opt_end:
                 raise _Bad("Geneve option %d overruns Opt Len" % len(options), opt + 3)
@@ -567,7 +698,7 @@ def _vxlan(rec: Decoded, data: bytes, pos: int, end: int, gpe: bool) -> None:
     rec.oam, rec.version = bool(flags & 0x01), (flags >> 4) & 0x03
     if rec.version:
         raise _Bad("VXLAN-GPE version %d (only 0 is defined)" % rec.version, pos)
-    if not flags & 0x04:            # no Next Protocol: Ethernet
+    if not flags & 0x04:  # no Next Protocol: Ethernet
         _inner(rec, data, pos + 8, end, None)
         return
     rec.proto = data[pos + 3]
@@ -578,12 +709,12 @@ def _vxlan(rec: Decoded, data: bytes, pos: int, end: int, gpe: bool) -> None:
 
 def _l2tp_udp(rec: Decoded, data: bytes, pos: int, end: int, cookie: int, l2ss: bool) -> None:
     if pos + 2 > end or _U16(data, pos)[0] & 0x000F != 3:
-        return                      # L2F / L2TPv2 (or too short to tell): not L2TPv3
+        return  # L2F / L2TPv2 (or too short to tell): not L2TPv3
     rec._set_kind(Kind.L2TPV3, "l2tpv3")
     rec.tunnel_off = pos
     word = rec.flags = _U16(data, pos)[0]
     rec.version = word & 0x000F
-    if word & 0x8000:               # T: a control message (RFC 3931 §3.2.1)
+    if word & 0x8000:  # T: a control message (RFC 3931 §3.2.1)
         rec.control = True
         if pos + 12 > end:
             raise _Short("L2TPv3 control header", pos, end)
@@ -604,7 +735,7 @@ def _l2tp_ip(rec: Decoded, data: bytes, pos: int, end: int, cookie: int, l2ss: b
         raise _Short("L2TPv3 session ID", pos, end)
     session = _U32(data, pos)[0]
     rec.control = session == 0
-    if rec.control:                 # Session ID 0: a control message follows
+    if rec.control:  # Session ID 0: a control message follows
         if pos + 16 > end:
             raise _Short("L2TPv3 control header", pos, end)
         rec.flags, rec.version, rec.tunnel_len = _U16(data, pos + 4)[0], data[pos + 5] & 0x0F, 16
@@ -613,19 +744,17 @@ def _l2tp_ip(rec: Decoded, data: bytes, pos: int, end: int, cookie: int, l2ss: b
     _l2tp_payload(rec, data, pos, 4, end, cookie, l2ss)
 
 
-def _l2tp_payload(rec: Decoded, data: bytes, pos: int, hlen: int, end: int, cookie: int,
-                  l2ss: bool) -> None:
+def _l2tp_payload(rec: Decoded, data: bytes, pos: int, hlen: int, end: int, cookie: int, l2ss: bool) -> None:
     """Cookie and Default L2-Specific Sublayer (lengths out of band), then Ethernet."""
     start = pos + hlen
     rec.tunnel_len = hlen + cookie + (4 if l2ss else 0)
     if start + cookie + (4 if l2ss else 0) > end:
         raise _Short("L2TPv3 cookie", start, end)
-    rec.l2tp_cookie = data[start:start + cookie]
+    rec.l2tp_cookie = data[start : start + cookie]
     _inner(rec, data, pos + rec.tunnel_len, end, None)
 
 
-def _stt(rec: Decoded, data: bytes, tcp: L4Header, end: int,
-         state: Optional[DecodeState]) -> None:
+def _stt(rec: Decoded, data: bytes, tcp: L4Header, end: int, state: Optional[DecodeState]) -> None:
     rec._set_kind(Kind.STT, "stt")
     pos = tcp.off
     if pos + 20 > end:
@@ -638,7 +767,7 @@ def _stt(rec: Decoded, data: bytes, tcp: L4Header, end: int,
         raise _Short("STT TCP-like header", pos, end)
     ip = rec.ip
     key = (ip.src_b, ip.dst_b, tcp.ack) if ip is not None else (b"", b"", tcp.ack)
-    if rec.stt_offset:              # a continuation segment: the STT header is in the first
+    if rec.stt_offset:  # a continuation segment: the STT header is in the first
         if state is not None:
             rec.vni = state.stt.get(key)
         return
@@ -646,7 +775,7 @@ def _stt(rec: Decoded, data: bytes, tcp: L4Header, end: int,
     rec.tunnel_len = STT_HDR_LEN
     if hdr + STT_HDR_LEN > end:
         raise _Short("STT frame header", hdr, end)
-    rec.version, rec.flags, rec.stt_l4_offset, rec.reserved1 = data[hdr:hdr + 4]
+    rec.version, rec.flags, rec.stt_l4_offset, rec.reserved1 = data[hdr : hdr + 4]
     rec.stt_mss, rec.stt_vlan_tci = _U16(data, hdr + 4)[0], _U16(data, hdr + 6)[0]
     rec.vni = _U64(data, hdr + 8)[0]
     if state is not None:
@@ -662,8 +791,8 @@ def _gre(rec: Decoded, data: bytes, pos: int, end: int) -> None:
         raise _Short("GRE header", pos, end)
     flags, proto = rec.gre_flags, rec.gre_proto = _U16(data, pos)[0], _U16(data, pos + 2)[0]
     if flags & (GRE_R | GRE_VER):
-        return                      # RFC 1701 routing or PPTP's version 1: not read further
-    nvgre = flags & (GRE_C | GRE_K | GRE_S) == GRE_K and proto == ETH_P_TEB   # RFC 7637 §3.2
+        return  # RFC 1701 routing or PPTP's version 1: not read further
+    nvgre = flags & (GRE_C | GRE_K | GRE_S) == GRE_K and proto == ETH_P_TEB  # RFC 7637 §3.2
     if nvgre:
         rec._set_kind(Kind.NVGRE, "nvgre")
     rec.tunnel_off = pos
@@ -692,8 +821,9 @@ def _inner(rec: Decoded, data: bytes, pos: int, end: int, ethertype: Optional[in
     if ethertype is None:
         if pos + 14 > end:
             raise _Short("inner Ethernet header", pos, end)
-        ethertype, rec.inner_vlans, pos = _vlan_stack(data, pos + 14, end,
-                                                      _U16(data, pos + 12)[0], "inner VLAN tag")
+        ethertype, rec.inner_vlans, pos = _vlan_stack(
+            data, pos + 14, end, _U16(data, pos + 12)[0], "inner VLAN tag"
+        )
     rec.inner_ethertype = ethertype
     if ethertype not in (ETH_P_IP, ETH_P_IPV6):
         return
@@ -725,8 +855,16 @@ def _plain_l4(data: bytes, proto: int, pos: int, end: int, ip_end: int) -> L4Hea
 
 
 # -- the walk ------------------------------------------------------------------------
-def _transport(rec: Decoded, data: bytes, ip: IPHeader, end: int, ports: Ports,
-               cookie: int, l2ss: bool, state: Optional[DecodeState]) -> None:
+def _transport(
+    rec: Decoded,
+    data: bytes,
+    ip: IPHeader,
+    end: int,
+    ports: Ports,
+    cookie: int,
+    l2ss: bool,
+    state: Optional[DecodeState],
+) -> None:
     pos = ip.off + ip.hlen
     proto = ip.proto
     if proto == IPPROTO_UDP:
@@ -757,21 +895,28 @@ def _transport(rec: Decoded, data: bytes, ip: IPHeader, end: int, ports: Ports,
         _l2tp_ip(rec, data, pos, end, cookie, l2ss)
 
 
-def _walk(rec: Decoded, data: bytes, ports: Ports, cookie: int, l2ss: bool,
-          state: Optional[DecodeState]) -> None:
+def _walk(
+    rec: Decoded, data: bytes, ports: Ports, cookie: int, l2ss: bool, state: Optional[DecodeState]
+) -> None:
     end = len(data)
     pos = _link(rec, data, end, rec.linktype)
     if rec.ethertype not in (ETH_P_IP, ETH_P_IPV6):
         return
     ip = rec.ip = _ip(data, rec.ethertype, pos, end, max(end, rec.wirelen), "outer")
     if ip.frag:
-        return                      # a non-first fragment carries no upper-layer header
+        return  # a non-first fragment carries no upper-layer header
     _transport(rec, data, ip, min(end, ip.end), ports, cookie, l2ss, state)
 
 
-def decode(data: bytes, linktype: int = LINKTYPE_ETHERNET, ports: Ports = DEFAULT_PORTS,
-           l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
-           state: Optional[DecodeState] = None, wirelen: Optional[int] = None) -> Decoded:
+def decode(
+    data: bytes,
+    linktype: int = LINKTYPE_ETHERNET,
+    ports: Ports = DEFAULT_PORTS,
+    l2tp_cookie: int = 0,
+    l2tp_l2ss: bool = False,
+    state: Optional[DecodeState] = None,
+    wirelen: Optional[int] = None,
+) -> Decoded:
     """Decode one captured frame (bytes) of LINKTYPE; never raises.
 
     ``ports`` says which UDP/TCP ports carry which tunnel (``registry.Ports``);
@@ -791,7 +936,7 @@ def decode(data: bytes, linktype: int = LINKTYPE_ETHERNET, ports: Ports = DEFAUL
         _walk(rec, data, ports, l2tp_cookie, l2tp_l2ss, state)
     except _Short as exc:
         if rec.caplen < rec.wirelen and exc.end >= caplen:
-            rec.snapped = True      # the capture was cut short (snaplen): not malformed
+            rec.snapped = True  # the capture was cut short (snaplen): not malformed
         else:
             rec.malformed, rec.reason = True, "truncated " + exc.what
             rec.reason_offset = exc.offset

@@ -47,26 +47,57 @@ from typing import Any, Dict, Iterator, List, Tuple, Union
 from scapy_geneve.capture.decode import SUPPORTED_LINKTYPES, DecodeState
 from scapy_geneve.capture.pcapio import Batch
 from scapy_geneve.capture.scan_batch import BatchResult, analyse_batch, numpy
-from scapy_geneve.capture.scan_filter import (FilterResult, PacketFilter, filter_capture,
-                                              matching_packets, matching_records)
+from scapy_geneve.capture.scan_filter import (
+    FilterResult,
+    PacketFilter,
+    filter_capture,
+    matching_packets,
+    matching_records,
+)
 from scapy_geneve.capture.scan_io import batches
-from scapy_geneve.capture.scan_record import (KINDS, NO_TS, GeneveOptionInfo, ScanRecord,
-                                              ScanState, inner_protocol_name, kind_name,
-                                              parse_packet)
+from scapy_geneve.capture.scan_record import (
+    KINDS,
+    NO_TS,
+    GeneveOptionInfo,
+    ScanRecord,
+    ScanState,
+    inner_protocol_name,
+    kind_name,
+    parse_packet,
+)
 from scapy_geneve.capture.scan_stats import ScanStats, compute_stats
 from scapy_geneve.registry import DEFAULT_PORTS, Ports
 
 __all__ = [
-    "KINDS", "Ports", "DEFAULT_PORTS", "GeneveOptionInfo", "ScanRecord", "ScanState",
-    "parse_packet", "scan", "ScanStats", "compute_stats", "PacketFilter", "filter_capture",
-    "matching_packets", "matching_records", "analyse_batch", "BatchResult", "FilterResult",
-    "inner_protocol_name", "SUPPORTED_LINKTYPES",
+    "KINDS",
+    "Ports",
+    "DEFAULT_PORTS",
+    "GeneveOptionInfo",
+    "ScanRecord",
+    "ScanState",
+    "parse_packet",
+    "scan",
+    "ScanStats",
+    "compute_stats",
+    "PacketFilter",
+    "filter_capture",
+    "matching_packets",
+    "matching_records",
+    "analyse_batch",
+    "BatchResult",
+    "FilterResult",
+    "inner_protocol_name",
+    "SUPPORTED_LINKTYPES",
 ]
 
 
-def scan(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
-         l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
-         vectorised: bool = True) -> Iterator[ScanRecord]:
+def scan(
+    path: Union[str, "os.PathLike[str]"],
+    ports: Ports = DEFAULT_PORTS,
+    l2tp_cookie: int = 0,
+    l2tp_l2ss: bool = False,
+    vectorised: bool = True,
+) -> Iterator[ScanRecord]:
     """Yield a :class:`ScanRecord` for every packet of a pcap/pcapng file.
 
     Streams: memory does not grow with the file.  A damaged file raises
@@ -89,17 +120,44 @@ def scan(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
             del res
             continue
         for record in batch.records():
-            rec = ScanRecord(record.number, record.offset, record.ts_ns, record.caplen,
-                             record.wirelen, record.linktype, record.interface)
-            yield parse_packet(record.data, record.linktype, ports=ports,
-                               l2tp_cookie=l2tp_cookie, l2tp_l2ss=l2tp_l2ss, record=rec,
-                               state=state)
+            rec = ScanRecord(
+                record.number,
+                record.offset,
+                record.ts_ns,
+                record.caplen,
+                record.wirelen,
+                record.linktype,
+                record.interface,
+            )
+            yield parse_packet(
+                record.data,
+                record.linktype,
+                ports=ports,
+                l2tp_cookie=l2tp_cookie,
+                l2tp_l2ss=l2tp_l2ss,
+                record=rec,
+                state=state,
+            )
 
 
 _ntop, _AF4, _AF6 = socket.inet_ntop, socket.AF_INET, socket.AF_INET6
-_COLUMNS = ("l3", "vlan_n", "vlan1", "vlan2", "sport", "dport", "proto", "flow", "control",
-            "inner_ethertype", "inner_pos", "inner_version", "inner_proto", "inner_sport",
-            "inner_dport")
+_COLUMNS = (
+    "l3",
+    "vlan_n",
+    "vlan1",
+    "vlan2",
+    "sport",
+    "dport",
+    "proto",
+    "flow",
+    "control",
+    "inner_ethertype",
+    "inner_pos",
+    "inner_version",
+    "inner_proto",
+    "inner_sport",
+    "inner_dport",
+)
 
 
 class _Builder:
@@ -111,7 +169,11 @@ class _Builder:
         self.det: Dict[str, Any] = res.detail or {}
         self.iface = [0] * res.n if batch.pcap_linktype >= 0 else list(batch.fields[6])
         self.ts, self.caplen, self.wirelen, self.linktype = (
-            res.ts_ns.tolist(), res.caplen.tolist(), res.wirelen.tolist(), res.linktype.tolist())
+            res.ts_ns.tolist(),
+            res.caplen.tolist(),
+            res.wirelen.tolist(),
+            res.linktype.tolist(),
+        )
         self.kind, self.vni, self.has_vni = res.kind.tolist(), res.vni.tolist(), res.has_vni.tolist()
         self.crit, self.oam, self.outer = res.crit.tolist(), res.oam.tolist(), res.outer_ip.tolist()
         self.opts = _options_by_packet(np, res, self.det["ok"]) if res.n else {}
@@ -134,9 +196,15 @@ class _Builder:
         for i, row in enumerate(columns):
             ts = self.ts[i]
             if ok[i]:
-                rec = ScanRecord(first + i, base + starts[i], None if ts == NO_TS else ts,
-                                 self.caplen[i], self.wirelen[i], self.linktype[i],
-                                 self.iface[i])
+                rec = ScanRecord(
+                    first + i,
+                    base + starts[i],
+                    None if ts == NO_TS else ts,
+                    self.caplen[i],
+                    self.wirelen[i],
+                    self.linktype[i],
+                    self.iface[i],
+                )
                 self._fill(rec, i, *row)
             else:
                 rec = fallback[i]
@@ -145,9 +213,26 @@ class _Builder:
                 rec.interface = self.iface[i]
             yield rec
 
-    def _fill(self, rec: ScanRecord, i: int, l3: int, vlan_n: int, vlan1: int, vlan2: int,
-              sport: int, dport: int, proto: int, flow: int, control: int, iet: int,
-              ipos: int, iver: int, iproto: int, isport: int, idport: int) -> None:
+    def _fill(
+        self,
+        rec: ScanRecord,
+        i: int,
+        l3: int,
+        vlan_n: int,
+        vlan1: int,
+        vlan2: int,
+        sport: int,
+        dport: int,
+        proto: int,
+        flow: int,
+        control: int,
+        iet: int,
+        ipos: int,
+        iver: int,
+        iproto: int,
+        isport: int,
+        idport: int,
+    ) -> None:
         buf = self.batch.buf
         if vlan_n:
             rec.vlans = (vlan1,) if vlan_n == 1 else (vlan1, vlan2)
@@ -169,8 +254,7 @@ class _Builder:
                 if isport >= 0:
                     rec.inner_sport, rec.inner_dport = isport, idport
 
-    def _fill_tunnel(self, rec: ScanRecord, i: int, code: int, proto: int, flow: int,
-                     control: int) -> None:
+    def _fill_tunnel(self, rec: ScanRecord, i: int, code: int, proto: int, flow: int, control: int) -> None:
         rec.kind = kind_name(code)
         if self.has_vni[i]:
             rec.vni = self.vni[i]
@@ -189,12 +273,11 @@ class _Builder:
 
 def _addresses(buf: bytes, at: int, version: int) -> Tuple[str, str]:
     if version == 4:
-        return _ntop(_AF4, buf[at + 12:at + 16]), _ntop(_AF4, buf[at + 16:at + 20])
-    return _ntop(_AF6, buf[at + 8:at + 24]), _ntop(_AF6, buf[at + 24:at + 40])
+        return _ntop(_AF4, buf[at + 12 : at + 16]), _ntop(_AF4, buf[at + 16 : at + 20])
+    return _ntop(_AF6, buf[at + 8 : at + 24]), _ntop(_AF6, buf[at + 24 : at + 40])
 
 
-def _options_by_packet(np: Any, res: BatchResult,
-                       ok: Any) -> Dict[int, Tuple[GeneveOptionInfo, ...]]:
+def _options_by_packet(np: Any, res: BatchResult, ok: Any) -> Dict[int, Tuple[GeneveOptionInfo, ...]]:
     """Geneve options of the plain packets, grouped per packet in wire order."""
     opts: Dict[int, Tuple[GeneveOptionInfo, ...]] = {}
     if not len(res.opt_pkt):
@@ -203,8 +286,13 @@ def _options_by_packet(np: Any, res: BatchResult,
     pkt = res.opt_pkt[mine]
     order = np.argsort(pkt, kind="stable")
     owners = pkt[order].tolist()
-    triples = list(zip(res.opt_class[mine][order].tolist(), res.opt_type[mine][order].tolist(),
-                       res.opt_len[mine][order].tolist()))
+    triples = list(
+        zip(
+            res.opt_class[mine][order].tolist(),
+            res.opt_type[mine][order].tolist(),
+            res.opt_len[mine][order].tolist(),
+        )
+    )
     cache: Dict[Tuple[Tuple[int, int, int], ...], Tuple[GeneveOptionInfo, ...]] = {}
     k, total = 0, len(owners)
     while k < total:
@@ -214,9 +302,7 @@ def _options_by_packet(np: Any, res: BatchResult,
         key = tuple(triples[k:j])
         value = cache.get(key)
         if value is None:
-            value = cache[key] = tuple(GeneveOptionInfo(c, t, bool(t & 0x80), ln)
-                                       for c, t, ln in key)
+            value = cache[key] = tuple(GeneveOptionInfo(c, t, bool(t & 0x80), ln) for c, t, ln in key)
         opts[owners[k]] = value
         k = j
     return opts
-

@@ -19,35 +19,66 @@ the kind codes from :class:`~scapy_geneve.registry.Kind`.
 
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
-from scapy_geneve.capture.decode import (GRE_C, GRE_K, GRE_R, GRE_S, GRE_VER, IPPROTO_SCTP,
-                                         IPPROTO_TCP, IPPROTO_UDP, IPV6_EXT, STT_HDR_LEN,
-                                         VLAN_TPIDS, DecodeState, Decoded, decode)
-from scapy_geneve.capture.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6,
-                                         LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
-                                         Batch)
-from scapy_geneve.capture.scan_record import (INNER_NONIP, NO_INNER, ScanRecord,
-                                              record_from_decoded)
+from scapy_geneve.capture.decode import (
+    GRE_C,
+    GRE_K,
+    GRE_R,
+    GRE_S,
+    GRE_VER,
+    IPPROTO_SCTP,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    IPV6_EXT,
+    STT_HDR_LEN,
+    VLAN_TPIDS,
+    DecodeState,
+    Decoded,
+    decode,
+)
+from scapy_geneve.capture.pcapio import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_RAW,
+    Batch,
+)
+from scapy_geneve.capture.scan_record import INNER_NONIP, NO_INNER, ScanRecord, record_from_decoded
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB
 from scapy_geneve.registry import DEFAULT_PORTS, IPPROTO_GRE, IPPROTO_L2TP, Kind, Ports
 
 __all__ = ["BatchResult", "analyse_batch", "DETAIL_COLUMNS", "numpy"]
 
 # link type -> (link header length, offset of the EtherType) for the Ethernet-like ones
-_ETHER_LIKE = {LINKTYPE_ETHERNET: (14, 12), LINKTYPE_LINUX_SLL: (16, 14),
-               LINKTYPE_LINUX_SLL2: (20, 0)}
+_ETHER_LIKE = {LINKTYPE_ETHERNET: (14, 12), LINKTYPE_LINUX_SLL: (16, 14), LINKTYPE_LINUX_SLL2: (20, 0)}
 _RAW_IP = (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14)
 _TPIDS = sorted(VLAN_TPIDS)
 
 #: The per-packet columns ``BatchResult.detail`` holds (int64, -1 when absent) besides
 #: "ok" (bool: parsed here, not by the decoder), "l3" and "records".
-DETAIL_COLUMNS = ("vlan_n", "vlan1", "vlan2", "sport", "dport", "proto", "flow", "control",
-                  "inner_ethertype", "inner_pos", "inner_version", "inner_proto",
-                  "inner_sport", "inner_dport")
+DETAIL_COLUMNS = (
+    "vlan_n",
+    "vlan1",
+    "vlan2",
+    "sport",
+    "dport",
+    "proto",
+    "flow",
+    "control",
+    "inner_ethertype",
+    "inner_pos",
+    "inner_version",
+    "inner_proto",
+    "inner_sport",
+    "inner_dport",
+)
 
 
 def numpy() -> Any:
     """numpy, imported on first use (importing the capture side stays cheap)."""
     import numpy as np
+
     return np
 
 
@@ -75,10 +106,31 @@ class BatchResult:
     ========== ======== ==================================================================
     """
 
-    __slots__ = ("n", "kind", "vni", "has_vni", "crit", "oam", "inner", "outer_ip",
-                 "malformed", "snapped", "skipped", "reasons", "wirelen", "caplen", "ts_ns",
-                 "linktype", "opt_pkt", "opt_class", "opt_type", "opt_len", "fallback",
-                 "first", "detail")
+    __slots__ = (
+        "n",
+        "kind",
+        "vni",
+        "has_vni",
+        "crit",
+        "oam",
+        "inner",
+        "outer_ip",
+        "malformed",
+        "snapped",
+        "skipped",
+        "reasons",
+        "wirelen",
+        "caplen",
+        "ts_ns",
+        "linktype",
+        "opt_pkt",
+        "opt_class",
+        "opt_type",
+        "opt_len",
+        "fallback",
+        "first",
+        "detail",
+    )
     n: int
     first: int
     fallback: int
@@ -106,12 +158,14 @@ class BatchResult:
 
 def header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
     """(data_off, caplen, wirelen, ts_ns, linktype) int64 arrays of BATCH's packets."""
-    if batch.pcap_linktype < 0:        # pcapng: the reader's walk has them
-        return tuple(np.frombuffer(f, dtype=np.int64) if len(f) else np.zeros(0, np.int64)
-                     for f in (batch.fields[i] for i in (0, 2, 3, 4, 5)))
+    if batch.pcap_linktype < 0:  # pcapng: the reader's walk has them
+        return tuple(
+            np.frombuffer(f, dtype=np.int64) if len(f) else np.zeros(0, np.int64)
+            for f in (batch.fields[i] for i in (0, 2, 3, 4, 5))
+        )
     B = np.frombuffer(batch.buf, dtype=np.uint8)
     starts = np.frombuffer(batch.starts, dtype=np.int64) if len(batch) else np.zeros(0, np.int64)
-    hdr = B.take(starts[:, None] + np.arange(16, dtype=np.int64))   # (n, 16) record headers
+    hdr = B.take(starts[:, None] + np.arange(16, dtype=np.int64))  # (n, 16) record headers
     words = hdr.view(np.dtype(batch.endian + "u4"))
     caplen, wirelen = words[:, 2].astype(np.int64), words[:, 3].astype(np.int64)
     ts_ns = words[:, 0].astype(np.int64) * 1000000000 + words[:, 1].astype(np.int64) * batch.ts_mult
@@ -126,13 +180,11 @@ class _Stages:
     is where the current layer's bytes end (capture, IP length, UDP Length).
     """
 
-    def __init__(self, np: Any, batch: Batch, ports: Ports, l2tp_skip: int,
-                 detail: bool) -> None:
+    def __init__(self, np: Any, batch: Batch, ports: Ports, l2tp_skip: int, detail: bool) -> None:
         self.np, self.ports = np, ports
-        self.l2tp_skip = l2tp_skip      # L2TPv3 cookie + L2-Specific Sublayer bytes
+        self.l2tp_skip = l2tp_skip  # L2TPv3 cookie + L2-Specific Sublayer bytes
         self.B = np.frombuffer(batch.buf, dtype=np.uint8)
-        self.data_off, self.caplen, self.wirelen, self.ts_ns, self.linktype = \
-            header_arrays(np, batch)
+        self.data_off, self.caplen, self.wirelen, self.ts_ns, self.linktype = header_arrays(np, batch)
         n = self.n = len(self.data_off)
         self.end = self.data_off + self.caplen
         self.ok = np.ones(n, bool)
@@ -145,7 +197,7 @@ class _Stages:
         self.proto = np.full(n, -1, np.int64)
         self.first = np.zeros(n, bool)
         self.opts: List[Tuple[Any, Any, Any, Any]] = []
-        self.inners: List[Tuple[Any, Any, Any]] = []   # (index, position, 0 = Ethernet / 4 / 6)
+        self.inners: List[Tuple[Any, Any, Any]] = []  # (index, position, 0 = Ethernet / 4 / 6)
         self.det: Optional[Dict[str, Any]] = None
         if detail:
             self.det = {name: np.full(n, -1, np.int64) for name in DETAIL_COLUMNS}
@@ -211,15 +263,14 @@ def _link(s: _Stages) -> None:
             v = s.g8(start) >> 4
             good = (start < e) & ((v == 4) | (v == 6))
             et, l3 = np.where(v == 4, ETH_P_IP, ETH_P_IPV6), start
-        else:                   # loopback, or a link type the decoder skips
+        else:  # loopback, or a link type the decoder skips
             s.ok[idx] = False
             continue
         s.ok[idx[~good]] = False
         s.et[idx], s.l3[idx] = et, l3
 
 
-def _outer_vlans(s: _Stages, idx: Any, good: Any, et: Any, l3: Any,
-                 e: Any) -> Tuple[Any, Any, Any]:
+def _outer_vlans(s: _Stages, idx: Any, good: Any, et: Any, l3: Any, e: Any) -> Tuple[Any, Any, Any]:
     """Up to two VLAN tags here; deeper stacks go to the decoder."""
     np = s.np
     for depth in (1, 2):
@@ -244,8 +295,7 @@ def _outer_ipv4(s: _Stages) -> None:
     ihl = (vihl & 0x0F) * 4
     tot = s.g16(l3 + 2)
     # Total Length 0 (BIG TCP) and anything the decoder would complain of: to the decoder.
-    keep = s.fail(idx, (l3 + 20 > e) | (vihl >> 4 != 4) | (ihl < 20) | (l3 + ihl > e) |
-                  (tot < ihl))
+    keep = s.fail(idx, (l3 + 20 > e) | (vihl >> 4 != 4) | (ihl < 20) | (l3 + ihl > e) | (tot < ihl))
     idx, l3, ihl, tot, e = idx[keep], l3[keep], ihl[keep], tot[keep], e[keep]
     s.ipend[idx] = l3 + tot
     s.end[idx] = s.np.minimum(e, l3 + tot)
@@ -261,8 +311,7 @@ def _outer_ipv6(s: _Stages) -> None:
         return
     l3, e = s.l3[idx], s.end[idx]
     nh, plen = s.g8(l3 + 6), s.g16(l3 + 4)
-    keep = s.fail(idx, (l3 + 40 > e) | (s.g8(l3) >> 4 != 6) | s.among(nh, IPV6_EXT) |
-                  (plen == 0))
+    keep = s.fail(idx, (l3 + 40 > e) | (s.g8(l3) >> 4 != 6) | s.among(nh, IPV6_EXT) | (plen == 0))
     idx, l3, e, nh, plen = idx[keep], l3[keep], e[keep], nh[keep], plen[keep]
     s.ipend[idx] = l3 + 40 + plen
     s.end[idx] = s.np.minimum(e, l3 + 40 + plen)
@@ -283,13 +332,13 @@ def _udp(s: _Stages) -> None:
     sport, dport, length = s.g16(u), s.g16(u + 2), s.g16(u + 4)
     s.put("sport", idx, sport)
     s.put("dport", idx, dport)
-    keep = s.fail(idx, (length < 8) | (u + length > s.ipend[idx]))   # the UDP Length rules
+    keep = s.fail(idx, (length < 8) | (u + length > s.ipend[idx]))  # the UDP Length rules
     idx, u, sport, dport = idx[keep], u[keep], sport[keep], dport[keep]
     e = s.end[idx] = np.minimum(e[keep], u + length[keep])
     taken = s.among(dport, ports.geneve)
     _geneve(s, idx[taken], u[taken] + 8, e[taken])
     for kind, port_set in ((Kind.VXLAN_GPE, ports.gpe), (Kind.VXLAN, ports.vxlan)):
-        mine = s.among(dport, port_set) & ~taken     # GPE first: the registry's order
+        mine = s.among(dport, port_set) & ~taken  # GPE first: the registry's order
         _vxlan(s, idx[mine], u[mine] + 8, e[mine], kind)
         taken |= mine
     mine = (s.among(dport, ports.l2tp) | s.among(sport, ports.l2tp)) & ~taken
@@ -358,12 +407,12 @@ def _vxlan(s: _Stages, vi: Any, vp: Any, ve: Any, kind: Kind) -> None:
 def _l2tp_udp(s: _Stages, li: Any, lp: Any, le: Any) -> None:
     if not len(li):
         return
-    v3 = (lp + 2 <= le) & ((s.g16(lp) & 0x000F) == 3)    # else L2F / L2TPv2: no tunnel
+    v3 = (lp + 2 <= le) & ((s.g16(lp) & 0x000F) == 3)  # else L2F / L2TPv2: no tunnel
     li, lp, le = li[v3], lp[v3], le[v3]
     s.kind[li] = int(Kind.L2TPV3)
     data = (s.g16(lp) & 0x8000) == 0
     s.put("control", li, s.np.where(data, 0, 1))
-    s.fail(li, ~data & (lp + 12 > le))          # short control header
+    s.fail(li, ~data & (lp + 12 > le))  # short control header
     li, lp, le = li[data], lp[data], le[data]
     keep = s.fail(li, lp + 8 > le)
     li, lp = li[keep], lp[keep]
@@ -381,19 +430,20 @@ def _stt(s: _Stages, in_order: bool) -> None:
     sel = has & s.among(s.g16(t + 2), s.ports.stt)
     idx, t, e = idx[sel], t[sel], e[sel]
     s.kind[idx] = int(Kind.STT)
-    if in_order:   # context IDs flow from first to later segments: the decoder, in order
+    if in_order:  # context IDs flow from first to later segments: the decoder, in order
         s.ok[idx] = False
         return
     doff = (s.g8(t + 12) >> 4) * 4
     keep = s.fail(idx, (t + 20 > e) | (doff < 20) | (t + doff > e))
     idx, t, e, doff = idx[keep], t[keep], e[keep], doff[keep]
-    head = s.g16(t + 6) == 0            # segment offset 0: the STT header is here
+    head = s.g16(t + 6) == 0  # segment offset 0: the STT header is here
     idx, hdr, e = idx[head], (t + doff)[head], e[head]
     keep = s.fail(idx, (hdr + STT_HDR_LEN > e) | (s.g8(hdr) != 0))
     idx, hdr = idx[keep], hdr[keep]
     np = s.np
-    s.identify(idx, Kind.STT, (s.g32(hdr + 8).astype(np.uint64) << np.uint64(32)) |
-               s.g32(hdr + 12).astype(np.uint64))
+    s.identify(
+        idx, Kind.STT, (s.g32(hdr + 8).astype(np.uint64) << np.uint64(32)) | s.g32(hdr + 12).astype(np.uint64)
+    )
     s.add_inner(idx, hdr + STT_HDR_LEN, 0)
 
 
@@ -420,7 +470,7 @@ def _l2tp_ip(s: _Stages) -> None:
     keep = s.fail(idx, t + 4 > e)
     idx, t, e = idx[keep], t[keep], e[keep]
     session = s.g32(t)
-    data = session != 0             # Session ID 0: a control message
+    data = session != 0  # Session ID 0: a control message
     s.put("control", idx, s.np.where(data, 0, 1))
     s.fail(idx, ~data & (t + 16 > e))
     idx, t, session = idx[data], t[data], session[data]
@@ -529,17 +579,25 @@ class _Fallback:
         self.records: Dict[int, ScanRecord] = {}
         self.options: List[Tuple[int, int, int, int]] = []
 
-    def run(self, s: _Stages, batch: Batch, cookie: int, l2ss: bool,
-            state: Optional[DecodeState], out: BatchResult) -> None:
+    def run(
+        self,
+        s: _Stages,
+        batch: Batch,
+        cookie: int,
+        l2ss: bool,
+        state: Optional[DecodeState],
+        out: BatchResult,
+    ) -> None:
         buf, ports = batch.buf, s.ports
         for i in self.idx.tolist():
             d, c = int(s.data_off[i]), int(s.caplen[i])
-            dec = decode(bytes(buf[d:d + c]), int(s.linktype[i]), ports, cookie, l2ss, state,
-                         int(s.wirelen[i]))
+            dec = decode(
+                bytes(buf[d : d + c]), int(s.linktype[i]), ports, cookie, l2ss, state, int(s.wirelen[i])
+            )
             if s.det is not None:
                 self.records[i] = record_from_decoded(
-                    ScanRecord(caplen=c, wirelen=int(s.wirelen[i]), linktype=int(s.linktype[i])),
-                    dec)
+                    ScanRecord(caplen=c, wirelen=int(s.wirelen[i]), linktype=int(s.linktype[i])), dec
+                )
             self.put(s, out, i, dec)
 
     def put(self, s: _Stages, out: BatchResult, i: int, dec: Decoded) -> None:
@@ -556,9 +614,14 @@ class _Fallback:
         self.options.extend((i, o.classid, o.type, o.length) for o in dec.options)
 
 
-def analyse_batch(batch: Batch, ports: Ports = DEFAULT_PORTS, l2tp_cookie: int = 0,
-                  l2tp_l2ss: bool = False, state: Optional[DecodeState] = None,
-                  detail: bool = False) -> BatchResult:
+def analyse_batch(
+    batch: Batch,
+    ports: Ports = DEFAULT_PORTS,
+    l2tp_cookie: int = 0,
+    l2tp_l2ss: bool = False,
+    state: Optional[DecodeState] = None,
+    detail: bool = False,
+) -> BatchResult:
     """Parse every packet of BATCH at once; returns a :class:`BatchResult`.
 
     With a ``state``, STT packets go through the decoder, in order, so
@@ -597,8 +660,8 @@ def _finish(s: _Stages, res: BatchResult, fallback: _Fallback) -> None:
     if fallback.options:
         extra = np.array(fallback.options, dtype=np.int64)
         res.opt_pkt, res.opt_class, res.opt_type, res.opt_len = (
-            np.concatenate([old, extra[:, k]]) for k, old in enumerate(
-                (res.opt_pkt, res.opt_class, res.opt_type, res.opt_len)))
+            np.concatenate([old, extra[:, k]])
+            for k, old in enumerate((res.opt_pkt, res.opt_class, res.opt_type, res.opt_len))
+        )
     if s.det is not None:
         res.detail = dict(s.det, ok=s.ok, l3=s.l3, records=fallback.records)
-

@@ -16,8 +16,7 @@ from scapy_geneve.capture.scan_io import batches
 from scapy_geneve.capture.scan_record import NO_TS, ScanRecord
 from scapy_geneve.registry import DEFAULT_PORTS, Ports
 
-__all__ = ["PacketFilter", "FilterResult", "filter_capture", "matching_packets",
-           "matching_records"]
+__all__ = ["PacketFilter", "FilterResult", "filter_capture", "matching_packets", "matching_records"]
 
 
 def _kind_names(kinds: Iterable[str]) -> frozenset:
@@ -27,8 +26,9 @@ def _kind_names(kinds: Iterable[str]) -> frozenset:
         try:
             names.add(registry.get(kind).name)
         except KeyError:
-            raise ValueError("unknown encapsulation kind %s (choose from %s)"
-                             % (kind, ", ".join(registry.names()))) from None
+            raise ValueError(
+                "unknown encapsulation kind %s (choose from %s)" % (kind, ", ".join(registry.names()))
+            ) from None
     return frozenset(names)
 
 
@@ -54,9 +54,15 @@ class PacketFilter:
     An empty filter keeps everything.
     """
 
-    def __init__(self, vni: Iterable[int] = (), kind: Iterable[str] = (),
-                 option_class: Iterable[int] = (), option_type: Iterable[int] = (),
-                 malformed: bool = False, invert: bool = False) -> None:
+    def __init__(
+        self,
+        vni: Iterable[int] = (),
+        kind: Iterable[str] = (),
+        option_class: Iterable[int] = (),
+        option_type: Iterable[int] = (),
+        malformed: bool = False,
+        invert: bool = False,
+    ) -> None:
         self.vni = _checked(vni, 64, "identifier")
         self.kind = _kind_names(kind)
         self.option_class = _checked(option_class, 16, "option class")
@@ -67,8 +73,9 @@ class PacketFilter:
     @property
     def empty(self) -> bool:
         """True when the filter keeps every packet."""
-        return not (self.vni or self.kind or self.option_class or self.option_type
-                    or self.malformed or self.invert)
+        return not (
+            self.vni or self.kind or self.option_class or self.option_type or self.malformed or self.invert
+        )
 
     def match(self, rec: ScanRecord) -> bool:
         """Does this record pass the filter?"""
@@ -80,9 +87,11 @@ class PacketFilter:
         if self.vni and rec.vni not in self.vni:
             return False
         if self.option_class or self.option_type:
-            if not any((not self.option_class or opt.classid in self.option_class)
-                       and (not self.option_type or opt.type in self.option_type)
-                       for opt in rec.options):
+            if not any(
+                (not self.option_class or opt.classid in self.option_class)
+                and (not self.option_type or opt.type in self.option_type)
+                for opt in rec.options
+            ):
                 return False
         return not self.malformed or rec.malformed
 
@@ -108,9 +117,13 @@ class PacketFilter:
         return ~keep if self.invert else keep
 
 
-def matching_packets(path: Union[str, "os.PathLike[str]"], pfilter: PacketFilter,
-                     ports: Ports = DEFAULT_PORTS, l2tp_cookie: int = 0,
-                     l2tp_l2ss: bool = False) -> Iterator[int]:
+def matching_packets(
+    path: Union[str, "os.PathLike[str]"],
+    pfilter: PacketFilter,
+    ports: Ports = DEFAULT_PORTS,
+    l2tp_cookie: int = 0,
+    l2tp_l2ss: bool = False,
+) -> Iterator[int]:
     """Yield the 1-based numbers of the packets that pass PFILTER (fast path)."""
     np = numpy()
     state = DecodeState()
@@ -120,9 +133,13 @@ def matching_packets(path: Union[str, "os.PathLike[str]"], pfilter: PacketFilter
             yield batch.first + i
 
 
-def matching_records(path: Union[str, "os.PathLike[str]"], pfilter: PacketFilter,
-                     ports: Ports = DEFAULT_PORTS, l2tp_cookie: int = 0,
-                     l2tp_l2ss: bool = False) -> Iterator[Record]:
+def matching_records(
+    path: Union[str, "os.PathLike[str]"],
+    pfilter: PacketFilter,
+    ports: Ports = DEFAULT_PORTS,
+    l2tp_cookie: int = 0,
+    l2tp_l2ss: bool = False,
+) -> Iterator[Record]:
     """Yield the :class:`~scapy_geneve.capture.pcapio.Record` of each packet that passes.
 
     The selection runs on the vectorised path; only the chosen records are
@@ -144,15 +161,22 @@ def _records(batch: Batch, chosen: List[int]) -> Iterator[Record]:
     data_off, _ends, caplen, wirelen, ts_ns, linktype, iface = batch.fields
     for i in chosen:
         d, ts = data_off[i], ts_ns[i]
-        yield Record(batch.first + i, batch.base + batch.starts[i],
-                     None if ts == NO_TS else ts, caplen[i], wirelen[i], linktype[i],
-                     iface[i], bytes(batch.buf[d:d + caplen[i]]))
+        yield Record(
+            batch.first + i,
+            batch.base + batch.starts[i],
+            None if ts == NO_TS else ts,
+            caplen[i],
+            wirelen[i],
+            linktype[i],
+            iface[i],
+            bytes(batch.buf[d : d + caplen[i]]),
+        )
 
 
 class FilterResult(NamedTuple):
-    packets: int        # packets read
-    matched: int        # packets written
-    skipped: int = 0    # packets not examined (pcapng interface of an unsupported link type)
+    packets: int  # packets read
+    matched: int  # packets written
+    skipped: int = 0  # packets not examined (pcapng interface of an unsupported link type)
 
 
 def _copy_chosen(out: IO[bytes], batch: Batch, res: BatchResult, chosen: List[int]) -> None:
@@ -160,7 +184,7 @@ def _copy_chosen(out: IO[bytes], batch: Batch, res: BatchResult, chosen: List[in
     if not chosen and not batch.blocks:
         return
     buf, starts = batch.buf, batch.starts
-    if batch.pcap_linktype >= 0:     # pcap: a record ends with its captured bytes
+    if batch.pcap_linktype >= 0:  # pcap: a record ends with its captured bytes
         ends = (header_arrays(numpy(), batch)[0] + res.caplen).tolist()
     else:
         ends = batch.fields[1]
@@ -168,18 +192,23 @@ def _copy_chosen(out: IO[bytes], batch: Batch, res: BatchResult, chosen: List[in
     j = 0
     for i in chosen:
         while j < len(blocks) and blocks[j][0] <= i:
-            out.write(buf[blocks[j][1]:blocks[j][2]])
+            out.write(buf[blocks[j][1] : blocks[j][2]])
             j += 1
-        out.write(buf[starts[i]:ends[i]])
+        out.write(buf[starts[i] : ends[i]])
     for k in range(j, len(blocks)):
-        out.write(buf[blocks[k][1]:blocks[k][2]])
+        out.write(buf[blocks[k][1] : blocks[k][2]])
 
 
-def filter_capture(path: Union[str, "os.PathLike[str]"], out: IO[bytes],
-                   pfilter: PacketFilter, ports: Ports = DEFAULT_PORTS,
-                   l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
-                   progress: Optional[Callable[[int, int], None]] = None,
-                   counts: Optional[List[int]] = None) -> FilterResult:
+def filter_capture(
+    path: Union[str, "os.PathLike[str]"],
+    out: IO[bytes],
+    pfilter: PacketFilter,
+    ports: Ports = DEFAULT_PORTS,
+    l2tp_cookie: int = 0,
+    l2tp_l2ss: bool = False,
+    progress: Optional[Callable[[int, int], None]] = None,
+    counts: Optional[List[int]] = None,
+) -> FilterResult:
     """Copy the packets of PATH that pass PFILTER to the binary stream OUT.
 
     Records are copied byte for byte (timestamps, lengths, pcapng options
@@ -198,7 +227,7 @@ def filter_capture(path: Union[str, "os.PathLike[str]"], out: IO[bytes],
     state = DecodeState()
 
     def opened(reader: CaptureReader) -> None:
-        out.write(reader.header)   # the pcap global header, as it was (empty for pcapng)
+        out.write(reader.header)  # the pcap global header, as it was (empty for pcapng)
 
     for batch in batches(path, progress, opened):
         res = analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state)

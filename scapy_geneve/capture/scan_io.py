@@ -36,12 +36,16 @@ class LinkTypes:
         self.path = path
         self.packets = 0
         self.skipped = 0
-        self.first: Optional[Tuple[int, int, int]] = None   # (link type, offset, packet)
+        self.first: Optional[Tuple[int, int, int]] = None  # (link type, offset, packet)
 
     def _error(self, linktype: int, offset: int, packet: int, what: str) -> CaptureError:
-        return CaptureError("%s link type %s (scan reads Ethernet, Linux cooked SLL/SLL2, "
-                            "raw IP and loopback)" % (what, linktype_name(linktype)),
-                            path=self.path, offset=offset, packet=packet)
+        return CaptureError(
+            "%s link type %s (scan reads Ethernet, Linux cooked SLL/SLL2, "
+            "raw IP and loopback)" % (what, linktype_name(linktype)),
+            path=self.path,
+            offset=offset,
+            packet=packet,
+        )
 
     def check(self, batch: Batch) -> None:
         """Raise for a pcap of an unsupported link type; count a pcapng's skips."""
@@ -49,10 +53,11 @@ class LinkTypes:
         self.packets += n
         if not n:
             return
-        if batch.pcap_linktype >= 0:    # classic pcap: one link type for the file
+        if batch.pcap_linktype >= 0:  # classic pcap: one link type for the file
             if batch.pcap_linktype not in SUPPORTED_LINKTYPES:
-                raise self._error(batch.pcap_linktype, batch.base + batch.starts[0],
-                                  batch.first, "unsupported")
+                raise self._error(
+                    batch.pcap_linktype, batch.base + batch.starts[0], batch.first, "unsupported"
+                )
             return
         np = numpy()
         linktype = header_arrays(np, batch)[4]
@@ -66,13 +71,14 @@ class LinkTypes:
     def finish(self) -> None:
         """At the end of the file: raise if no packet could be read at all."""
         if self.packets and self.skipped == self.packets and self.first is not None:
-            raise self._error(*self.first, "no packet scan can read: every interface "
-                                            "has an unsupported")
+            raise self._error(*self.first, "no packet scan can read: every interface has an unsupported")
 
 
-def batches(path: Union[str, "os.PathLike[str]"],
-            progress: Optional[Callable[[int, int], None]] = None,
-            on_open: Optional[Callable[[CaptureReader], None]] = None) -> Iterator[Batch]:
+def batches(
+    path: Union[str, "os.PathLike[str]"],
+    progress: Optional[Callable[[int, int], None]] = None,
+    on_open: Optional[Callable[[CaptureReader], None]] = None,
+) -> Iterator[Batch]:
     """The batches of the capture at PATH, link types checked.
 
     ``on_open(reader)`` is called once the file is open (its format and header
@@ -85,7 +91,7 @@ def batches(path: Union[str, "os.PathLike[str]"],
         for batch in reader.batches():
             links.check(batch)
             yield batch
-            del batch   # the reader may reuse the buffer once nobody holds it
+            del batch  # the reader may reuse the buffer once nobody holds it
             if progress is not None:
                 progress(reader.bytes_read, reader.packets_read)
         links.finish()

@@ -15,9 +15,21 @@ from scapy_geneve.capture.decode import Decoded, DecodeState, decode
 from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, LINKTYPE_NAMES
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6
 
-__all__ = ["KINDS", "GeneveOptionInfo", "ScanRecord", "ScanState", "parse_packet",
-           "record_from_decoded", "inner_key", "inner_protocol_name", "kind_name",
-           "linktype_name", "NO_INNER", "INNER_NONIP", "NO_TS"]
+__all__ = [
+    "KINDS",
+    "GeneveOptionInfo",
+    "ScanRecord",
+    "ScanState",
+    "parse_packet",
+    "record_from_decoded",
+    "inner_key",
+    "inner_protocol_name",
+    "kind_name",
+    "linktype_name",
+    "NO_INNER",
+    "INNER_NONIP",
+    "NO_TS",
+]
 
 #: Every encapsulation scan tells apart, by its registry name.
 KINDS: Tuple[str, ...] = registry.names()
@@ -25,63 +37,122 @@ KINDS: Tuple[str, ...] = registry.names()
 #: The decoder's cross-packet state (STT context IDs), under scan's historical name.
 ScanState = DecodeState
 
-NO_INNER = -1              # inner key: no inner frame
-INNER_NONIP = 0x10000      # inner key = 0x10000 | EtherType for non-IP inner frames
-NO_TS = -(1 << 63)         # ts_ns marker of the reader: no timestamp
+NO_INNER = -1  # inner key: no inner frame
+INNER_NONIP = 0x10000  # inner key = 0x10000 | EtherType for non-IP inner frames
+NO_TS = -(1 << 63)  # ts_ns marker of the reader: no timestamp
 
-PROTO_NAMES = {1: "ICMP", 2: "IGMP", 4: "IPIP", 6: "TCP", 17: "UDP", 41: "IPv6",
-               47: "GRE", 50: "ESP", 51: "AH", 58: "ICMPv6", 89: "OSPF", 103: "PIM",
-               112: "VRRP", 115: "L2TP", 132: "SCTP"}
-ETHERTYPE_NAMES = {0x0806: "ARP", 0x8035: "RARP", 0x88CC: "LLDP", 0x8847: "MPLS",
-                   0x8848: "MPLS multicast", 0x894F: "NSH", 0x88E5: "MACsec",
-                   0x8809: "Slow protocols (LACP)", 0x6558: "TEB", 0x88F7: "PTP"}
+PROTO_NAMES = {
+    1: "ICMP",
+    2: "IGMP",
+    4: "IPIP",
+    6: "TCP",
+    17: "UDP",
+    41: "IPv6",
+    47: "GRE",
+    50: "ESP",
+    51: "AH",
+    58: "ICMPv6",
+    89: "OSPF",
+    103: "PIM",
+    112: "VRRP",
+    115: "L2TP",
+    132: "SCTP",
+}
+ETHERTYPE_NAMES = {
+    0x0806: "ARP",
+    0x8035: "RARP",
+    0x88CC: "LLDP",
+    0x8847: "MPLS",
+    0x8848: "MPLS multicast",
+    0x894F: "NSH",
+    0x88E5: "MACsec",
+    0x8809: "Slow protocols (LACP)",
+    0x6558: "TEB",
+    0x88F7: "PTP",
+}
 
 
 class GeneveOptionInfo(NamedTuple):
     """One Geneve option TLV header (RFC 8926 §3.5); ``length`` in 4-byte words."""
 
     classid: int
-    type: int        # the 8-bit wire value; 0x80 is the critical bit
+    type: int  # the 8-bit wire value; 0x80 is the critical bit
     critical: bool
-    length: int      # data length in 4-byte words (the 5-bit field), excluding the header
+    length: int  # data length in 4-byte words (the 5-bit field), excluding the header
 
 
 class ScanRecord:
     """What :func:`~scapy_geneve.capture.scan.scan` knows about one packet (absent: None)."""
 
-    __slots__ = ("number", "offset", "ts_ns", "caplen", "wirelen", "linktype", "interface",
-                 "vlans", "outer_ip", "outer_src", "outer_dst", "outer_proto",
-                 "outer_sport", "outer_dport", "kind", "vni", "flow_id", "oam", "critical",
-                 "proto", "stt_offset", "control", "options", "inner_ethertype",
-                 "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport",
-                 "malformed", "reason", "snapped", "skipped")
+    __slots__ = (
+        "number",
+        "offset",
+        "ts_ns",
+        "caplen",
+        "wirelen",
+        "linktype",
+        "interface",
+        "vlans",
+        "outer_ip",
+        "outer_src",
+        "outer_dst",
+        "outer_proto",
+        "outer_sport",
+        "outer_dport",
+        "kind",
+        "vni",
+        "flow_id",
+        "oam",
+        "critical",
+        "proto",
+        "stt_offset",
+        "control",
+        "options",
+        "inner_ethertype",
+        "inner_src",
+        "inner_dst",
+        "inner_proto",
+        "inner_sport",
+        "inner_dport",
+        "malformed",
+        "reason",
+        "snapped",
+        "skipped",
+    )
 
-    def __init__(self, number: int = 0, offset: int = 0, ts_ns: Optional[int] = None,
-                 caplen: int = 0, wirelen: int = 0, linktype: int = LINKTYPE_ETHERNET,
-                 interface: int = 0) -> None:
-        self.number = number            # 1-based packet number in the file
-        self.offset = offset            # file offset of the record / block
-        self.ts_ns = ts_ns              # timestamp in ns since the epoch (None: no timestamp)
+    def __init__(
+        self,
+        number: int = 0,
+        offset: int = 0,
+        ts_ns: Optional[int] = None,
+        caplen: int = 0,
+        wirelen: int = 0,
+        linktype: int = LINKTYPE_ETHERNET,
+        interface: int = 0,
+    ) -> None:
+        self.number = number  # 1-based packet number in the file
+        self.offset = offset  # file offset of the record / block
+        self.ts_ns = ts_ns  # timestamp in ns since the epoch (None: no timestamp)
         self.caplen = caplen
         self.wirelen = wirelen
         self.linktype = linktype
         self.interface = interface
-        self.vlans: Tuple[int, ...] = ()            # outer 802.1Q/802.1ad VLAN IDs
-        self.outer_ip: Optional[int] = None         # 4 or 6
+        self.vlans: Tuple[int, ...] = ()  # outer 802.1Q/802.1ad VLAN IDs
+        self.outer_ip: Optional[int] = None  # 4 or 6
         self.outer_src: Optional[str] = None
         self.outer_dst: Optional[str] = None
-        self.outer_proto: Optional[int] = None      # IP protocol / next header
+        self.outer_proto: Optional[int] = None  # IP protocol / next header
         self.outer_sport: Optional[int] = None
         self.outer_dport: Optional[int] = None
-        self.kind: Optional[str] = None             # one of KINDS
-        self.vni: Optional[int] = None              # VNI / VSID / context ID / session ID
-        self.flow_id: Optional[int] = None          # NVGRE FlowID
-        self.oam: Optional[bool] = None             # Geneve O bit, VXLAN-GPE O bit
-        self.critical: Optional[bool] = None        # Geneve C bit
-        self.proto: Optional[int] = None            # Geneve Protocol Type / GPE Next Protocol
-        self.stt_offset: Optional[int] = None       # STT segment offset (seq & 0xFFFF); a
+        self.kind: Optional[str] = None  # one of KINDS
+        self.vni: Optional[int] = None  # VNI / VSID / context ID / session ID
+        self.flow_id: Optional[int] = None  # NVGRE FlowID
+        self.oam: Optional[bool] = None  # Geneve O bit, VXLAN-GPE O bit
+        self.critical: Optional[bool] = None  # Geneve C bit
+        self.proto: Optional[int] = None  # Geneve Protocol Type / GPE Next Protocol
+        self.stt_offset: Optional[int] = None  # STT segment offset (seq & 0xFFFF); a
         # continuation segment's vni is its first segment's context ID (ScanState)
-        self.control: Optional[bool] = None         # L2TPv3 control message
+        self.control: Optional[bool] = None  # L2TPv3 control message
         self.options: Tuple[GeneveOptionInfo, ...] = ()
         self.inner_ethertype: Optional[int] = None
         self.inner_src: Optional[str] = None
@@ -90,9 +161,9 @@ class ScanRecord:
         self.inner_sport: Optional[int] = None
         self.inner_dport: Optional[int] = None
         self.malformed = False
-        self.reason: Optional[str] = None           # why it is malformed
-        self.snapped = False                        # ran out of captured bytes (caplen < wirelen)
-        self.skipped: Optional[str] = None          # not examined: why (a link type scan
+        self.reason: Optional[str] = None  # why it is malformed
+        self.snapped = False  # ran out of captured bytes (caplen < wirelen)
+        self.skipped: Optional[str] = None  # not examined: why (a link type scan
         # cannot read, on one interface of a pcapng file)
 
     @property
@@ -105,8 +176,7 @@ class ScanRecord:
         """(src, dst, proto, sport, dport) of the inner IP packet, or None."""
         if self.inner_src is None:
             return None
-        return (self.inner_src, self.inner_dst, self.inner_proto, self.inner_sport,
-                self.inner_dport)
+        return (self.inner_src, self.inner_dst, self.inner_proto, self.inner_sport, self.inner_dport)
 
     def as_dict(self) -> Dict[str, Any]:
         """The record as a plain dict (options as dicts), e.g. for JSON."""
@@ -120,8 +190,10 @@ class ScanRecord:
         if self.kind:
             parts.append("%s vni=%s" % (self.kind, self.vni))
         if self.options:
-            parts.append("options=[%s]" % ", ".join(
-                "0x%04x/0x%02x/%d" % (o.classid, o.type, o.length) for o in self.options))
+            parts.append(
+                "options=[%s]"
+                % ", ".join("0x%04x/0x%02x/%d" % (o.classid, o.type, o.length) for o in self.options)
+            )
         if self.inner_src is not None:
             parts.append("inner=%s" % (self.inner_5tuple,))
         if self.malformed:
@@ -162,8 +234,7 @@ def _fill_outer(rec: ScanRecord, dec: Decoded) -> None:
     ip = dec.ip
     if ip is None:
         return
-    rec.outer_ip, rec.outer_src, rec.outer_dst, rec.outer_proto = (ip.version, ip.src, ip.dst,
-                                                                   ip.proto)
+    rec.outer_ip, rec.outer_src, rec.outer_dst, rec.outer_proto = (ip.version, ip.src, ip.dst, ip.proto)
     l4 = dec.l4
     if l4 is not None and l4.sport >= 0:
         rec.outer_sport, rec.outer_dport = l4.sport, l4.dport
@@ -204,11 +275,16 @@ def record_from_decoded(rec: ScanRecord, dec: Decoded) -> ScanRecord:
     return rec
 
 
-def parse_packet(data: bytes, linktype: int = LINKTYPE_ETHERNET,
-                 wirelen: Optional[int] = None, ports: registry.Ports = registry.DEFAULT_PORTS,
-                 l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
-                 record: Optional[ScanRecord] = None,
-                 state: Optional[DecodeState] = None) -> ScanRecord:
+def parse_packet(
+    data: bytes,
+    linktype: int = LINKTYPE_ETHERNET,
+    wirelen: Optional[int] = None,
+    ports: registry.Ports = registry.DEFAULT_PORTS,
+    l2tp_cookie: int = 0,
+    l2tp_l2ss: bool = False,
+    record: Optional[ScanRecord] = None,
+    state: Optional[DecodeState] = None,
+) -> ScanRecord:
     """Parse one captured frame into a :class:`ScanRecord`; never raises.
 
     ``l2tp_cookie`` (0, 4 or 8 bytes) and ``l2tp_l2ss`` (Default L2-Specific
@@ -217,8 +293,13 @@ def parse_packet(data: bytes, linktype: int = LINKTYPE_ETHERNET,
     :class:`ScanState` shared by the packets of one capture) lets STT
     continuation segments inherit the context ID of their first segment.
     """
-    rec = record if record is not None else ScanRecord(
-        caplen=len(data), wirelen=len(data) if wirelen is None else wirelen, linktype=linktype)
+    rec = (
+        record
+        if record is not None
+        else ScanRecord(
+            caplen=len(data), wirelen=len(data) if wirelen is None else wirelen, linktype=linktype
+        )
+    )
     dec = decode(data, linktype, ports, l2tp_cookie, l2tp_l2ss, state, rec.wirelen)
     return record_from_decoded(rec, dec)
 

@@ -13,8 +13,14 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 from scapy_geneve.capture.decode import DecodeState
 from scapy_geneve.capture.pcapio import LINKTYPE_NAMES, CaptureReader
 from scapy_geneve.capture.scan_batch import BatchResult, analyse_batch, numpy
-from scapy_geneve.capture.scan_record import (NO_TS, ScanRecord, inner_key,
-                                              inner_protocol_name, kind_name, linktype_name)
+from scapy_geneve.capture.scan_record import (
+    NO_TS,
+    ScanRecord,
+    inner_key,
+    inner_protocol_name,
+    kind_name,
+    linktype_name,
+)
 from scapy_geneve.consts import option_class_name
 from scapy_geneve import registry
 from scapy_geneve.capture.scan_io import batches
@@ -23,7 +29,7 @@ from scapy_geneve.registry import DEFAULT_PORTS, Kind, Ports
 __all__ = ["ScanStats", "compute_stats", "TABLE_CELLS"]
 
 _NKINDS = max(int(k) for k in Kind) + 1
-TABLE_CELLS = 1 << 22    # largest packet x option table stats builds per batch
+TABLE_CELLS = 1 << 22  # largest packet x option table stats builds per batch
 _JOIN = ", "
 
 
@@ -54,38 +60,47 @@ class ScanStats:
     """Counters over one capture (or several, merged)."""
 
     # How merge() combines each attribute: sums, {key: count} tables, {key: [counts]} tables.
-    _SUMS = ("packets", "bytes", "captured", "c_bit", "oam", "critical_options",
-             "crit_without_c", "malformed", "snapped")
+    _SUMS = (
+        "packets",
+        "bytes",
+        "captured",
+        "c_bit",
+        "oam",
+        "critical_options",
+        "crit_without_c",
+        "malformed",
+        "snapped",
+    )
     _COUNTS = ("linktypes", "outer", "no_vni", "inner", "reasons", "skipped")
     _LISTS = ("kinds", "vnis", "options", "option_classes")
 
     def __init__(self, path: str = "") -> None:
-        self.path = path               # the file(s): ", "-joined once merged
+        self.path = path  # the file(s): ", "-joined once merged
         self.format = ""
         self.packets = 0
-        self.bytes = 0                 # wire bytes
-        self.captured = 0              # captured bytes
+        self.bytes = 0  # wire bytes
+        self.captured = 0  # captured bytes
         self.first_ns: Optional[int] = None
         self.last_ns: Optional[int] = None
         self.linktypes: Dict[int, int] = {}
-        self.outer: Dict[int, int] = {}                        # 0, 4 or 6 -> packets
-        self.kinds: Dict[int, List[int]] = {}                  # kind code -> [packets, bytes]
-        self.vnis: Dict[Tuple[int, int], List[int]] = {}       # (kind code, vni) -> [packets, bytes]
-        self.no_vni: Dict[int, int] = {}                       # kind code -> packets without one
+        self.outer: Dict[int, int] = {}  # 0, 4 or 6 -> packets
+        self.kinds: Dict[int, List[int]] = {}  # kind code -> [packets, bytes]
+        self.vnis: Dict[Tuple[int, int], List[int]] = {}  # (kind code, vni) -> [packets, bytes]
+        self.no_vni: Dict[int, int] = {}  # kind code -> packets without one
         # (class, type) -> [occurrences, packets carrying it, their wire bytes]
         self.options: Dict[Tuple[int, int], List[int]] = {}
-        self.option_classes: Dict[int, List[int]] = {}         # class -> [packets, bytes]
-        self.c_bit = 0                 # Geneve packets with C set
-        self.oam = 0                   # Geneve/GPE packets with O set
-        self.critical_options = 0      # options whose type has 0x80
-        self.crit_without_c = 0        # packets with a critical option but C clear
+        self.option_classes: Dict[int, List[int]] = {}  # class -> [packets, bytes]
+        self.c_bit = 0  # Geneve packets with C set
+        self.oam = 0  # Geneve/GPE packets with O set
+        self.critical_options = 0  # options whose type has 0x80
+        self.crit_without_c = 0  # packets with a critical option but C clear
         self.inner: Dict[int, int] = {}
         self.malformed = 0
         self.reasons: Dict[str, int] = {}
         self.snapped = 0
         self.skipped: Dict[int, int] = {}  # link type -> packets not examined (pcapng)
-        self.first_skipped: Optional[int] = None   # number of the first one
-        self.error: Optional[str] = None   # set when the file is damaged part-way
+        self.first_skipped: Optional[int] = None  # number of the first one
+        self.error: Optional[str] = None  # set when the file is damaged part-way
 
     # -- merging -------------------------------------------------------------------------
     def merge(self, other: "ScanStats") -> "ScanStats":
@@ -107,8 +122,11 @@ class ScanStats:
                 _add_to(table, key, values)
         self._times(other.first_ns, other.last_ns)
         if other.first_skipped is not None:
-            self.first_skipped = other.first_skipped if self.first_skipped is None else \
-                min(self.first_skipped, other.first_skipped)
+            self.first_skipped = (
+                other.first_skipped
+                if self.first_skipped is None
+                else min(self.first_skipped, other.first_skipped)
+            )
         self.path = _union(self.path, other.path)
         self.format = _union(self.format, other.format)
         error = _union(self.error or "", other.error or "")
@@ -229,13 +247,15 @@ class ScanStats:
     def _batch_options(self, np: Any, res: BatchResult) -> None:
         """Occurrences, packets and bytes per option (class, type) and per class."""
         pkt = res.opt_pkt
-        values, kid, counts = np.unique((res.opt_class << 8) | res.opt_type,
-                                        return_inverse=True, return_counts=True)
+        values, kid, counts = np.unique(
+            (res.opt_class << 8) | res.opt_type, return_inverse=True, return_counts=True
+        )
         classes, cid = np.unique(values >> 8, return_inverse=True)
         wirelen = res.wirelen.astype(np.float64)
         (packets, nbytes), (cpackets, cbytes) = (
             _per_key(np, res.n, pkt, ids, width, wirelen)
-            for ids, width in ((kid, len(values)), (cid[kid], len(classes))))
+            for ids, width in ((kid, len(values)), (cid[kid], len(classes)))
+        )
         for value, count, npk, size in zip(values.tolist(), counts.tolist(), packets, nbytes):
             _add_to(self.options, (value >> 8, value & 0xFF), [count, npk, int(size)])
         for value, npk, size in zip(classes.tolist(), cpackets, cbytes):
@@ -247,11 +267,11 @@ class ScanStats:
         self.crit_without_c += int((with_crit & ~res.crit).sum())
 
     def _batch_inner(self, np: Any, res: BatchResult) -> None:
-        ip = res.inner < 256             # -1 (none) and IP protocols: one bincount
+        ip = res.inner < 256  # -1 (none) and IP protocols: one bincount
         counts = np.bincount(res.inner[ip] + 1, minlength=257).tolist()
         for value in np.nonzero(counts)[0].tolist():
             _bump(self.inner, value - 1, counts[value])
-        if not ip.all():                 # non-IP inner frames: EtherType keys
+        if not ip.all():  # non-IP inner frames: EtherType keys
             for value, count in zip(*np.unique(res.inner[~ip], return_counts=True)):
                 _bump(self.inner, int(value), int(count))
 
@@ -281,63 +301,86 @@ class ScanStats:
             "first_time": None if self.first_ns is None else self.first_ns / 1e9,
             "last_time": None if self.last_ns is None else self.last_ns / 1e9,
             "duration": duration,
-            "linktypes": {LINKTYPE_NAMES.get(lt, str(lt)): count
-                          for lt, count in sorted(self.linktypes.items())},
-            "outer": {("IPv%d" % v if v else "non-IP"): count
-                      for v, count in sorted(self.outer.items())},
-            "encapsulations": {(kind_name(code) or "none"): {"packets": v[0], "bytes": v[1]}
-                               for code, v in sorted(self.kinds.items(),
-                                                     key=lambda kv: -kv[1][0])},
-            "vnis": [{"kind": kind_name(code), "vni": vni, "packets": v[0], "bytes": v[1]}
-                     for (code, vni), v in _largest_first(self.vnis, lambda v: v[0])],
-            "without_identifier": {kind_name(code): count
-                                   for code, count in sorted(self.no_vni.items())},
+            "linktypes": {
+                LINKTYPE_NAMES.get(lt, str(lt)): count for lt, count in sorted(self.linktypes.items())
+            },
+            "outer": {("IPv%d" % v if v else "non-IP"): count for v, count in sorted(self.outer.items())},
+            "encapsulations": {
+                (kind_name(code) or "none"): {"packets": v[0], "bytes": v[1]}
+                for code, v in sorted(self.kinds.items(), key=lambda kv: -kv[1][0])
+            },
+            "vnis": [
+                {"kind": kind_name(code), "vni": vni, "packets": v[0], "bytes": v[1]}
+                for (code, vni), v in _largest_first(self.vnis, lambda v: v[0])
+            ],
+            "without_identifier": {kind_name(code): count for code, count in sorted(self.no_vni.items())},
             "options": self._options_dict(),
-            "option_classes": [{"class": cls, "class_name": option_class_name(cls),
-                                "packets": v[0], "bytes": v[1]}
-                               for cls, v in _largest_first(self.option_classes, lambda v: v[0])],
-            "critical": {"c_bit_packets": self.c_bit,
-                         "critical_options": self.critical_options,
-                         "critical_option_without_c_bit": self.crit_without_c},
+            "option_classes": [
+                {"class": cls, "class_name": option_class_name(cls), "packets": v[0], "bytes": v[1]}
+                for cls, v in _largest_first(self.option_classes, lambda v: v[0])
+            ],
+            "critical": {
+                "c_bit_packets": self.c_bit,
+                "critical_options": self.critical_options,
+                "critical_option_without_c_bit": self.crit_without_c,
+            },
             "oam_packets": self.oam,
-            "inner_protocols": {inner_protocol_name(k): v
-                                for k, v in _largest_first(self.inner, lambda v: v)},
-            "malformed": {"packets": self.malformed,
-                          "reasons": dict(_largest_first(self.reasons, lambda v: v))},
+            "inner_protocols": {
+                inner_protocol_name(k): v for k, v in _largest_first(self.inner, lambda v: v)
+            },
+            "malformed": {
+                "packets": self.malformed,
+                "reasons": dict(_largest_first(self.reasons, lambda v: v)),
+            },
             "snapped": self.snapped,
             "skipped": self._skipped_dict(),
             "error": self.error,
         }
 
     def _options_dict(self) -> List[Dict[str, Any]]:
-        return [{"class": cls, "class_name": option_class_name(cls), "type": typ,
-                 "critical": bool(typ & 0x80), "count": v[0], "packets": v[1], "bytes": v[2]}
-                for (cls, typ), v in _largest_first(self.options, lambda v: v[0])]
+        return [
+            {
+                "class": cls,
+                "class_name": option_class_name(cls),
+                "type": typ,
+                "critical": bool(typ & 0x80),
+                "count": v[0],
+                "packets": v[1],
+                "bytes": v[2],
+            }
+            for (cls, typ), v in _largest_first(self.options, lambda v: v[0])
+        ]
 
     def _skipped_dict(self) -> Dict[str, Any]:
-        return {"packets": sum(self.skipped.values()),
-                "linktypes": {linktype_name(lt): count
-                              for lt, count in sorted(self.skipped.items())},
-                "first_packet": self.first_skipped}
+        return {
+            "packets": sum(self.skipped.values()),
+            "linktypes": {linktype_name(lt): count for lt, count in sorted(self.skipped.items())},
+            "first_packet": self.first_skipped,
+        }
 
 
-def _per_key(np: Any, n: int, pkt: Any, ids: Any, width: int,
-             wirelen: Any) -> Tuple[List[int], List[float]]:
+def _per_key(np: Any, n: int, pkt: Any, ids: Any, width: int, wirelen: Any) -> Tuple[List[int], List[float]]:
     """Packets carrying each key at least once, and their wire bytes."""
     if n * width <= TABLE_CELLS:
-        seen = np.zeros((n, width), bool)      # packet x key: True where the packet has it
+        seen = np.zeros((n, width), bool)  # packet x key: True where the packet has it
         seen[pkt, ids] = True
         return seen.sum(axis=0).tolist(), (wirelen @ seen).tolist()
-    pairs = np.unique(pkt * width + ids)       # many distinct keys: count (packet, key) pairs
+    pairs = np.unique(pkt * width + ids)  # many distinct keys: count (packet, key) pairs
     owner, which = pairs // width, pairs % width
-    return (np.bincount(which, minlength=width).tolist(),
-            np.bincount(which, weights=wirelen[owner], minlength=width).tolist())
+    return (
+        np.bincount(which, minlength=width).tolist(),
+        np.bincount(which, weights=wirelen[owner], minlength=width).tolist(),
+    )
 
 
-def compute_stats(path: Union[str, "os.PathLike[str]"], ports: Ports = DEFAULT_PORTS,
-                  l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
-                  progress: Optional[Callable[[int, int], None]] = None,
-                  stats: Optional[ScanStats] = None) -> ScanStats:
+def compute_stats(
+    path: Union[str, "os.PathLike[str]"],
+    ports: Ports = DEFAULT_PORTS,
+    l2tp_cookie: int = 0,
+    l2tp_l2ss: bool = False,
+    progress: Optional[Callable[[int, int], None]] = None,
+    stats: Optional[ScanStats] = None,
+) -> ScanStats:
     """Count packets and bytes per encapsulation, VNI, option, inner protocol.
 
     Uses the vectorised path.  On a damaged file it raises
