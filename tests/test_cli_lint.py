@@ -341,3 +341,57 @@ def test_progress_bar_leaves_no_blank_lines():
         bar.clear()
     bar.close()
     assert "\n" not in tty.text and tty.text.count("\r\033[K") >= 3 and "lint [" in tty.text
+
+
+def _producer(count, gap, hold, start=6.0):
+    """A process writing a pcap header, then (after START s: lint's start-up) COUNT
+    flagged packets (O bit: GNV013) to stdout, GAP s apart, then keeping the pipe open HOLD s."""
+    code = ("import sys, time\n"
+            "from scapy_geneve.capture.pcapio import PcapWriter\n"
+            "out = sys.stdout.buffer\n"
+            "w = PcapWriter(out); out.flush(); time.sleep(%r)\n"
+            "for i in range(%d):\n"
+            "    w.write(bytes.fromhex(%r), 10**18 + i); out.flush(); time.sleep(%r)\n"
+            "time.sleep(%r)\n") % (start, count, bytes(geneve(OAM)).hex(), gap, hold)
+    return [sys.executable, "-c", code]
+
+
+def _lines_within(stream, count, seconds):
+    import select
+    import time
+    lines, deadline = [], time.monotonic() + seconds
+    while len(lines) < count:
+        ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        line = stream.readline()
+        if not line:
+            break
+        lines.append(line)
+    return lines
+
+
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)])
+def test_live_pipe_findings_come_as_packets_arrive_and_a_signal_keeps_the_summary(signum, code):
+    """producer | lint -: each finding is printed when its packet arrives (the producer
+    still holds the pipe open); SIGINT/SIGTERM then stops lint with the summary of
+    the packets read, marked INCOMPLETE, and the signal's exit status."""
+    producer = subprocess.Popen(_producer(3, 0.5, 60.0), stdout=subprocess.PIPE)
+    lint = subprocess.Popen([sys.executable, "-m", "scapy_geneve", "lint", "-"], stdin=producer.stdout,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    producer.stdout.close()
+    try:
+        first = _lines_within(lint.stdout, 3, 45.0)
+        assert producer.poll() is None
+        assert [line.split()[:2] for line in first] == [["#1", "GNV013"], ["#2", "GNV013"],
+                                                       ["#3", "GNV013"]]
+        lint.send_signal(signum)
+        rest, err = lint.communicate(timeout=30)
+        assert lint.returncode == code and "Traceback" not in err
+        assert "-: 3 packets, 3 with findings" in rest and "INCOMPLETE" in rest
+    finally:
+        producer.kill()
+        producer.wait()
+        if lint.poll() is None:
+            lint.kill()
+            lint.wait()

@@ -37,7 +37,10 @@ class Writer:
 
     def end(self, summary: Dict[str, Any], error: Optional[str]) -> None:
         text = summary_text(self.path, summary)
-        if error is not None:
+        if "interrupted" in summary:
+            text += ("\nINCOMPLETE: %s; findings cover the %d packets read."
+                     % (summary["interrupted"], summary["packets"]))
+        elif error is not None:
             text += ("\nINCOMPLETE: the file is damaged; findings cover the %d packets before "
                      "the damage." % summary["packets"])
         self.out.write(text + "\n")

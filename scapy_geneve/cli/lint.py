@@ -12,6 +12,7 @@ written first, marked INCOMPLETE).
 """
 
 import argparse
+import os
 import sys
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -143,8 +144,9 @@ def _list_rules() -> int:
 
 
 def _scan(path: str, args: argparse.Namespace, writer: Writer, bar: _Bar,
-          summary: _Summary, totals: CaptureTotals) -> Optional[CaptureError]:
-    """Write every flagged packet; the damage that stopped the reading, if any."""
+          summary: _Summary, totals: CaptureTotals) -> Optional[BaseException]:
+    """Write every flagged packet; what stopped the reading early (damage, a signal), if anything."""
+    live = path == "-" or not os.path.isfile(path)      # a pipe: each finding as it comes
     try:
         for number, report in lint_capture(path, lint_options(args), args.count, totals,
                                            bar.progress):
@@ -154,7 +156,9 @@ def _scan(path: str, args: argparse.Namespace, writer: Writer, bar: _Bar,
             if not args.summary or args.format != "text":
                 bar.clear()
                 writer.packet(number, report.findings)
-    except CaptureError as exc:
+                if live:
+                    writer.out.flush()
+    except (CaptureError, KeyboardInterrupt) as exc:
         return exc
     finally:
         bar.close()
@@ -165,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     if args.list_rules:
         return _list_rules()
     path = _options.input_path(args)
+    if path is None and not sys.stdin.isatty():
+        path = "-"            # as tcpdump -r - and show: a capture piped in
     if path is None:
         _options.usage_error(args, "no input: give IN or -r FILE (- reads standard input)")
     writer = WRITERS[args.format](sys.stdout, path)
@@ -172,26 +178,26 @@ def run(args: argparse.Namespace) -> int:
     bar = _Bar(None, "lint", args.quiet)
     writer.begin()
     try:
-        error = _scan(path, args, writer, bar, summary, totals)
+        stop = _scan(path, args, writer, bar, summary, totals)
         doc = summary.result(totals)
-        if error is not None and not doc["packets"]:
-            raise error       # not a capture, or damaged from the start: nothing to report
-        if error is not None:
-            doc["error"] = str(error)
-        writer.end(doc, None if error is None else str(error))
+        if isinstance(stop, CaptureError) and not doc["packets"]:
+            raise stop        # not a capture, or damaged from the start: nothing to report
+        if isinstance(stop, KeyboardInterrupt):
+            doc["interrupted"] = str(stop) or "interrupted"
+        elif stop is not None:
+            doc["error"] = str(stop)
+        writer.end(doc, None if stop is None else doc.get("error", doc.get("interrupted")))
         sys.stdout.flush()
     except BrokenPipeError:       # `lint | head -1`: the reader saw a finding and left
         _detach_stdout()
         return EXIT_FINDINGS
-    if error is not None:
-        raise error       # main() prints it (file, offset, packet) and exits 2
+    if stop is not None:
+        raise stop        # main() prints a damaged file (file, offset, packet): 2; a signal: 128+n
     return EXIT_FINDINGS if doc["packets_with_findings"] else 0
 
 
 def _detach_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
-    import os
-
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
