@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Lint packets against RFC 8926 / RFC 7348: which MUST each one breaks, and where."""
+"""Lint packets against RFC 8926 / RFC 7348: which MUST each one breaks, and where.
+
+``lint()`` judges the wire bytes: a Scapy packet is linted as ``bytes(pkt)``,
+and bytes (a captured frame) are linted as they are.
+"""
 
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
@@ -18,12 +22,12 @@ packets = {
     "Opt Len says 1 word": outer / Geneve(vni=42, optionlen=1, options=[critical]) / inner,
 }
 for name, pkt in packets.items():
-    findings = lint(Ether(bytes(pkt)))            # lint what is on the wire
+    findings = lint(bytes(pkt))                   # lint what is on the wire
     print("%-26s %s" % (name, "no findings" if not findings else ""))
     for f in findings:
         print("    %s %-6s %-18s @%-3d %s: %s" % (f.rule, f.level, f.field, f.offset, f.section, f.message))
 
 # A receiver that understands only OVN's class sees the experimental critical option as unknown:
 print("\nreceiver understands 0x0102 only:")
-for f in lint(Ether(bytes(packets["valid"])), understood=[0x0102]):
+for f in lint(packets["valid"], understood=[0x0102]):
     print("   ", f)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Lint a capture file, as ``scapy-geneve lint`` does, and summarise by rule."""
+"""Lint a capture file, as ``scapy-geneve lint`` does (on the bytes, no Scapy
+dissection), and summarise by rule."""
 
 import os
 import sys
@@ -10,8 +11,10 @@ from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.utils import wrpcap
 
-from scapy_geneve import Geneve, pcapio
-from scapy_geneve.conformance.lint import lint, lint_summary
+from scapy_geneve import Geneve
+from scapy_geneve.conformance.lint import LintOptions
+from scapy_geneve.conformance.lint_batch import CaptureTotals, lint_capture
+from scapy_geneve.conformance.lint_rules import lint_summary
 
 workdir = tempfile.TemporaryDirectory()
 path = sys.argv[1] if len(sys.argv) > 1 else None
@@ -27,11 +30,13 @@ if path is None:  # no file given: write a small one with a few mistakes in it
         Ether(**macs) / ip / UDP(sport=50000, dport=4789, chksum=0) / VXLAN(flags=0x0C, vni=7) / inner,
     ])
 
-per_packet = []
-for record in pcapio.iter_records(path):
-    findings = lint(Ether(record.data))
-    per_packet.append(findings)
-    for f in findings:
-        print("#%d %s" % (record.number, f))
-print(lint_summary(per_packet))
+totals = CaptureTotals()
+flagged = []
+for number, report in lint_capture(path, LintOptions(), totals=totals):   # flagged packets only
+    flagged.append(report.findings)
+    for f in report.findings:
+        print("#%d %s" % (number, f))
+summary = lint_summary(flagged)
+summary["packets"] = totals.packets
+print(summary)
 workdir.cleanup()
