@@ -107,6 +107,14 @@ class VxlanGsoLab:
     def up(self) -> None:
         remove_stale_namespaces()
         self.down()
+        self._namespaces()
+        self._offloads()
+        self._underlay()
+        self._tunnels()
+        self._neighbours()
+
+    def _namespaces(self) -> None:
+        """A and B, each with a veth into R's bridge."""
         na, nr, nb = self.na, self.nr, self.nb
         v6 = 6 in (self.outer, self.inner)
         for n in (na, nr, nb):
@@ -129,6 +137,10 @@ class VxlanGsoLab:
             _run("ip", "-n", nr, "link", "set", d, "master", "br0")
         for d in ("ra", "rb", "br0"):
             _run("ip", "-n", nr, "link", "set", d, "up")
+
+    def _offloads(self) -> None:
+        """R's port to B segments in software; B's veth runs GRO only when asked."""
+        nr, nb = self.nr, self.nb
         # the segmenting egress port: no TSO/GSO/UDP-tunnel GSO/checksum offload
         subprocess.run(
             [
@@ -165,14 +177,22 @@ class VxlanGsoLab:
         )
         if self.gro and res.returncode != 0:
             raise RuntimeError("cannot turn GRO on for veth vb: %s" % res.stderr.strip())
+
+    def _underlay(self) -> None:
+        na, nb = self.na, self.nb
         ua, ub, ulen = UNDERLAY[self.outer]
-        oa, ob, olen = OVERLAY[self.inner]
         fam = "-%d" % self.outer
         nodad = ["nodad"] if self.outer == 6 else []  # no duplicate address detection wait
         _run("ip", "-n", na, fam, "addr", "add", "%s/%d" % (ua, ulen), "dev", "va", *nodad)
         _run("ip", "-n", nb, fam, "addr", "add", "%s/%d" % (ub, ulen), "dev", "vb", *nodad)
         for n, d in ((na, "va"), (nb, "vb")):
             _run("ip", "-n", n, "link", "set", d, "mtu", str(UNDERLAY_MTU), "up")
+
+    def _tunnels(self) -> None:
+        """vx0 (VXLAN 42, port 4789) in A and B over the underlay, the overlay addresses."""
+        na, nb = self.na, self.nb
+        ua, ub, _ulen = UNDERLAY[self.outer]
+        oa, ob, olen = OVERLAY[self.inner]
         if self.outer == 6:
             csum = ["udp6zerocsumtx", "udp6zerocsumrx"] if self.csum == "noudpcsum" else []
         else:
@@ -209,6 +229,13 @@ class VxlanGsoLab:
         _run("ip", "-n", nb, ifam, "addr", "add", "%s/%d" % (ob, olen), "dev", "vx0", *nodad)
         for n in (na, nb):
             _run("ip", "-n", n, "link", "set", "vx0", "up")
+
+    def _neighbours(self) -> None:
+        """Static neighbours: no ARP/ND traffic in the captures."""
+        na, nb = self.na, self.nb
+        ua, ub, _ulen = UNDERLAY[self.outer]
+        oa, ob, _olen = OVERLAY[self.inner]
+        fam, ifam = "-%d" % self.outer, "-%d" % self.inner
         _run("ip", "-n", na, fam, "neigh", "replace", ub, "lladdr", self._mac(nb, "vb"), "dev", "va")
         _run("ip", "-n", nb, fam, "neigh", "replace", ua, "lladdr", self._mac(na, "va"), "dev", "vb")
         _run("ip", "-n", na, ifam, "neigh", "replace", ob, "lladdr", "02:00:00:00:bb:01", "dev", "vx0")
