@@ -860,3 +860,35 @@ def test_a_fragment_is_not_segmentable_and_says_so():
     p = OUTER_ETH / IP(src="10.0.0.1", dst="10.0.0.2", flags="MF") / UDP() / Raw(payload(100))
     with pytest.raises(NotSegmentable, match="fragment"):
         segment_bytes(bytes(p), mss=50)
+
+
+# -- the registry: ports and names written once (scapy_geneve.registry) ------------------------
+
+
+def test_tunnel_ports_come_from_the_registry():
+    """VXLAN on Cisco ACI's 48879 is VXLAN here as in every command (it was cut as plain
+    UDP GSO); a Ports extended with a port adds it; NVGRE is "nvgre"."""
+    from scapy_geneve import registry
+    from scapy_geneve.offload.segment import TUNNEL_PORTS, tunnel_ports
+
+    assert TUNNEL_PORTS == {4789: "vxlan", 4790: "vxlan-gpe", 6081: "geneve", 8472: "vxlan", 48879: "vxlan"}
+    assert tunnel_ports(registry.DEFAULT_PORTS.extended(geneve=[6082]))[6082] == "geneve"
+    aci = vxlan_super(3000)
+    aci[UDP].dport = 48879
+    segs = segment_bytes(bytes(aci), mss=1000)
+    assert len(segs) == 3 and {parse_offsets(s).tunnel for s in segs} == {"vxlan"}  # UDP GSO: 4
+    assert parse_offsets(bytes(nvgre_super(100))).tunnel == "nvgre"
+    plain_gre = OUTER_ETH / IP(src="10.0.0.1", dst="10.0.0.2") / GRE(proto=0x0800) / inner_tcp(100)
+    assert parse_offsets(bytes(plain_gre)).tunnel == "gre"  # RFC 2784 GRE carrying IP: not NVGRE
+
+
+def test_a_registry_ports_table_adds_ports_for_the_bytes_path():
+    from scapy_geneve import registry
+
+    sup = geneve_super(3000)
+    sup[UDP].dport = 16081
+    raw = bytes(sup)
+    assert parse_offsets(raw).tunnel is None
+    ports = registry.DEFAULT_PORTS.extended(geneve=[registry.parse_port("0x3ed1")])
+    assert parse_offsets(raw, tunnel_ports=ports).tunnel == "geneve"
+    assert segment_bytes(raw, mss=1000, tunnel_ports=ports) == segment_bytes(raw, mss=1000, tunnel="gnv")
