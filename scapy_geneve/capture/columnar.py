@@ -235,12 +235,13 @@ def _addresses(f: _Frame, rows4: Any, at4: Any, rows6: Any, at6: Any, attr: str)
                 known[word] = len(unique4) + len(words)
                 words.append(word)
             index[i] = known[word]
-    v4 = pa.Array.from_buffers(
-        pa.large_string(),
+    dictionary = pa.Array.from_buffers(
+        pa.string(),
         len(unique4),
-        [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(chars.tobytes())],
-    ).cast(pa.string())
-    dictionary = pa.concat_arrays([v4, pa.array(words, pa.string())])
+        [None, pa.py_buffer(offsets.astype(np.int32).tobytes()), pa.py_buffer(chars.tobytes())],
+    )
+    if words:
+        dictionary = pa.concat_arrays([dictionary, pa.array(words, pa.string())])
     return dictionary.take(pa.array(index, pa.int64(), mask=index < 0))
 
 
