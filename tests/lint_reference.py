@@ -246,7 +246,7 @@ def _inner_ip_ecn(data: bytes, ethertype: int) -> Optional[Tuple[int, int]]:
     pos = 0
     if ethertype == ETH_P_TEB:
         pos = 12
-        while len(data) >= pos + 2 and struct.unpack("!H", data[pos:pos + 2])[0] in (ETH_P_8021Q, ETH_P_8021AD):
+        while len(data) >= pos + 2 and struct.unpack("!H", data[pos:pos + 2])[0] in (ETH_P_8021Q, ETH_P_8021AD):  # noqa: E501  (frozen as it was)
             pos += 4
         if len(data) < pos + 2:
             return None
