@@ -231,3 +231,12 @@ def test_binding_queries_and_moves():
     finally:
         UDP.payload_guess = saved
     assert compat.has_dissection_cache(Geneve(WIRE)) and not compat.has_dissection_cache(Geneve())
+
+
+def test_geneve_dissects_with_scapy_swallowing_errors(no_debug_dissector):
+    """As users run Scapy (debug_dissector off), where Scapy 2.5 once turned every
+    Geneve packet into Raw: a missing internal raised AttributeError, swallowed."""
+    pkt = IP(bytes(IP(dst="192.0.2.1") / UDP(sport=5, dport=6081) / Geneve(WIRE)
+                   / Ether(src="02:00:00:00:00:03", dst="02:00:00:00:00:04") / IP(dst="192.0.2.2")))
+    assert isinstance(pkt[UDP].payload, Geneve)
+    assert isinstance(pkt[Geneve].options[0], GeneveOptionOVN) and pkt[Geneve][IP].dst == "192.0.2.2"
