@@ -48,6 +48,10 @@ NAPI poll boundaries (the kernel flushes every held packet at the end of each
 poll that ends its work, at most 64 packets) are modelled only on request
 (``flush_every``).  Within the bounds above coalesce() merges at least as much
 as the kernel could; ``None`` lifts a bound.
+
+Headers and the fields compared (Geneve version and O bit, GRE flags and key,
+IP TOS/TTL/DF/ID/flow label, TCP seq/ack/flags) come from the wire decoder
+(:mod:`scapy_geneve.capture.decode`); a frame it cannot read passes through.
 """
 
 import struct

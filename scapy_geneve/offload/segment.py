@@ -24,8 +24,12 @@ puts on the wire:
   checksum stays 0 when the super-packet's is 0 (no SKB_GSO_UDP_TUNNEL_CSUM)
   and is computed otherwise, a computed 0 being sent as 0xFFFF.
 
-It works on bytes: the header template is parsed once from the offsets, then
-patched per segment, and checksums are summed with big-integer arithmetic.
+It works on bytes: the headers are read once by the project's wire decoder
+(:mod:`scapy_geneve.capture.decode`, through :mod:`scapy_geneve.offload.offsets`),
+the header template is patched per segment, and checksums are summed with
+big-integer arithmetic.  Which UDP ports are tunnels comes from
+:mod:`scapy_geneve.registry`.  Any bytes give segments or a :class:`CaptureError`
+naming a byte offset (tests/test_segment_props.py fuzzes every entry point).
 """
 
 import struct
