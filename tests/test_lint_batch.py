@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from scapy_geneve.capture import pcapio
-from scapy_geneve.conformance.lint import LintOptions, lint_bytes
+from scapy_geneve.conformance.lint import RULES, LintOptions, lint_bytes
 from scapy_geneve.conformance.lint_batch import (CaptureTotals, clean_mask, judge, known_findings,
                                                  lint_capture)
 from scapy_geneve.registry import DEFAULT_PORTS
@@ -98,3 +98,18 @@ def test_count_and_totals(tmp_path):
     totals = CaptureTotals()
     list(lint_capture(PCAPS / "geneve_malformed.pcap", count=4, totals=totals))
     assert totals.packets == 4
+
+
+@settings(max_examples=300, deadline=None)
+@given(frames=st.lists(st.binary(max_size=120), min_size=1, max_size=6),
+       linktype=st.sampled_from([0, 1, 101, 108, 113, 228, 229, 276, 147]))
+def test_arbitrary_bytes_never_raise(frames, linktype):
+    """Any bytes under any link type: the engine and the batch judge them without an
+    exception, and what the batch calls clean the engine finds clean."""
+    buf, off, cap = _batch(frames)
+    j = judge(buf, off, cap, np.full(len(frames), linktype, np.int64))
+    for i, frame in enumerate(frames):
+        found = lint_bytes(frame, linktype)
+        assert all(f.rule in RULES for f in found)
+        if j.clean[i]:
+            assert found == []
