@@ -94,9 +94,9 @@ def _l4_checksum(draw: st.DrawFn, frame: bytearray, ip: int, proto: int, near_cl
 @st.composite
 def tunnel_packets(draw: st.DrawFn, gpe: bool = True, near_clean: bool = False) -> bytes:
     """One wire frame (see the module docstring).  ``gpe``: VXLAN-GPE on 4790 too.
-    ``near_clean``: Geneve and VXLAN, mostly right (at most one byte changed, DF,
+    ``near_clean``: Geneve, VXLAN and GRE, mostly right (at most one byte changed, DF,
     a right or zero checksum, whole): what a batch path must judge alone."""
-    kinds = ["geneve", "vxlan"] if near_clean else \
+    kinds = ["geneve", "vxlan", "gre"] if near_clean else \
         ["geneve", "geneve", "vxlan", "vxlan", "gre", "stt", "l2tp-ip", "l2tp-udp", "udp", "tcp"]
     kind = draw(st.sampled_from(kinds))
     most = 1 if near_clean else 3
@@ -117,7 +117,7 @@ def tunnel_packets(draw: st.DrawFn, gpe: bool = True, near_clean: bool = False) 
         body = TCP(sport=50000, dport=7471 if kind == "stt" else 80, seq=seq, ack=1,
                    flags=draw(st.sampled_from(["PA", "A", "SA"]))) / Raw(hdr)
     elif kind == "gre":
-        body = Raw(draw(mutated(HEADERS["gre"])) + inner)
+        body = Raw(draw(mutated(HEADERS["gre"], most)) + inner)
     else:
         body = Raw(draw(mutated(HEADERS["l2tp-ip"])) + inner)
     tagged = draw(st.booleans())

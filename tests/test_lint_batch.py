@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from scapy_geneve.capture import pcapio
-from scapy_geneve.conformance.lint import RULES, LintOptions, lint_bytes
+from scapy_geneve.conformance.lint import RULES, LintOptions, lint_bytes, lint_report
 from scapy_geneve.conformance.lint_batch import (CaptureTotals, clean_mask, judge, known_findings,
                                                  lint_capture)
 from scapy_geneve.registry import DEFAULT_PORTS
@@ -92,6 +92,20 @@ def test_lint_capture_equals_the_engine_on_the_corpus(corpus):
         for options in (LintOptions(), LintOptions(gre_as="nvgre")):
             got = {n: r.findings for n, r in lint_capture(path, options) if r.findings}
             assert got == _engine(path, options), path.name
+
+
+def _engine_guesses(path, options):
+    return sum(bool(lint_report(rec.data, rec.linktype, options).guessed)
+               for rec in pcapio.iter_records(str(path)))
+
+
+@pytest.mark.parametrize("name", ["nvgre.pcap", "nvgre_malformed.pcap"])
+def test_guessed_nvgre_counts_equal_the_engine(name):
+    """Keyed GRE carrying Ethernet read as NVGRE by guess: the batch counts the clean
+    ones it judges itself, the engine the rest; together, the engine's count."""
+    totals = CaptureTotals()
+    list(lint_capture(PCAPS / name, totals=totals))
+    assert totals.guessed == _engine_guesses(PCAPS / name, LintOptions()) > 0
 
 
 def test_count_and_totals(tmp_path):

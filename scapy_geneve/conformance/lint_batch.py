@@ -4,8 +4,8 @@
 proves, for a whole batch at once (numpy), which packets the engine
 (:func:`~scapy_geneve.conformance.lint.lint_report`) would give no finding:
 the common shapes only (Ethernet with up to two tags or raw IP / SLL / SLL2,
-IPv4 or IPv6 without extension headers, then no tunnel (GRE and IP in IP always
-go to the engine: it follows their inner frames), or Geneve / VXLAN on
+IPv4 or IPv6 without extension headers, then no tunnel (IP in IP always goes to
+the engine), plain GRE or clean NVGRE, or Geneve / VXLAN on
 their IANA ports with every bit as the specs want and a zero UDP checksum over
 IPv4, carrying a frame that holds no further tunnel).  Every other packet --
 anything unusual, any checksum to verify -- goes through the engine, so the
@@ -168,7 +168,7 @@ def _no_tunnel(rd: _Bytes, ip: _IP, options: LintOptions) -> Any:
     tcp_plain = (proto == 6) & ~(stt & options.stt)
     l2tp_plain = (proto == 115) & (not options.l2tpv3)
     other = ~np.isin(proto, (17, 6, 47, 115, 4, 41))
-    return ip.later | udp_plain | tcp_plain | l2tp_plain | other      # GRE: the engine
+    return ip.later | udp_plain | tcp_plain | l2tp_plain | other      # GRE: _gre_tunnels
 
 
 @dataclass
@@ -187,35 +187,74 @@ def _ports_array(ports: Any) -> Any:
     return np.array(sorted(ports), dtype=np.int64)
 
 
-def _tunnels(rd: _Bytes, ip: _IP, options: LintOptions) -> Tuple[Any, _Frames, _Known]:
-    """(clean but for the UDP checksum and the known findings, inner frames, the
-    known findings) for Geneve on 6081 and RFC 7348 VXLAN on its ports."""
+def _inner_frames(rd: _Bytes, start: Any, end: Any, proto: Any) -> _Frames:
+    """The frames tunnels carry at START..END: Ethernet for 0x6558, raw IP for 0x0800 /
+    0x86dd (read by its version nibble, as the decoder does), nothing else."""
+    ether = proto == ETH_P_TEB
+    version = rd.u8(start) >> 4
+    raw_et = np.where(version == 4, ETH_P_IP, np.where(version == 6, ETH_P_IPV6, 0))
+    raw = ((proto == ETH_P_IP) | (proto == ETH_P_IPV6)) & (end > start)
+    et = np.where(ether & (end - start >= 14), rd.u16(start + 12), np.where(raw, raw_et, 0))
+    return _Frames(et, np.where(ether, start + 14, start), end)
+
+
+def _udp_tunnels(rd: _Bytes, ip: _IP, options: LintOptions) -> Tuple[Any, Any, _Frames, _Known]:
+    """(UDP tunnels, clean but for the UDP checksum and the known findings, inner
+    frames, known findings) for Geneve on 6081 and RFC 7348 VXLAN on its ports."""
     l4, ports = ip.l4, options.ports
     udp = ip.ip & ~ip.odd & ~ip.later & (ip.proto == 17) & (ip.end - l4 >= 8)
-    sport, dport, proto = rd.u16(l4), rd.u16(l4 + 2), rd.u16(l4 + 10)
+    sport, dport = rd.u16(l4), rd.u16(l4 + 2)
     geneve = udp & (dport == GENEVE_PORT)
     vxlan = udp & np.isin(dport, _ports_array(ports.vxlan - ports.geneve - ports.gpe))
     g_ok, g_inner = _geneve_clean(rd, ip, l4, options)
     clean = (geneve & g_ok) | (vxlan & _vxlan_clean(rd, ip, l4))
     known = _Known(gnv012=geneve & ~ip.v4 & (rd.u16(l4 + 6) == 0),
                    vxl007=vxlan & (dport != VXLAN_PORT), vxl008=vxlan & (sport < 49152))
-    start = np.where(geneve, g_inner, l4 + 16)
-    end = l4 + rd.u16(l4 + 4)
-    ether = ~geneve | (proto == ETH_P_TEB)
-    version = rd.u8(start) >> 4
-    raw_et = np.where(version == 4, ETH_P_IP, np.where(version == 6, ETH_P_IPV6, 0))
-    raw = geneve & ((proto == ETH_P_IP) | (proto == ETH_P_IPV6)) & (end > start)
-    et = np.where(ether & (end - start >= 14), rd.u16(start + 12), np.where(raw, raw_et, 0))
-    return clean, _Frames(et, np.where(ether, start + 14, start), end), known
+    proto = np.where(geneve, rd.u16(l4 + 10), ETH_P_TEB)
+    inner = _inner_frames(rd, np.where(geneve, g_inner, l4 + 16), l4 + rd.u16(l4 + 4), proto)
+    return geneve | vxlan, clean, inner, known
 
 
-def _level(rd: _Bytes, f: _Frames, options: LintOptions) -> Tuple[Any, Any, _Frames, _Known]:
-    """(no tunnel, tunnel clean but for checksum and known findings, inner frames,
-    known findings) for one nesting level."""
+def _gre_tunnels(rd: _Bytes, ip: _IP, options: LintOptions) -> Tuple[Any, Any, Any, _Frames]:
+    """(GRE, clean, read as NVGRE by guess, inner frames).  Clean NVGRE: K only, 0x6558,
+    a VSID outside the reserved ranges, no inner 802.1Q tag; plain GRE (not read as
+    NVGRE) has nothing to judge but the frame it carries."""
+    l4, room = ip.l4, ip.end - ip.l4
+    gre = ip.ip & ~ip.odd & ~ip.later & (ip.proto == 47) & (room >= 4)
+    word, proto = rd.u16(l4), rd.u16(l4 + 2)
+    hlen = 4 + 4 * ((word & 0x8000) != 0) + 4 * ((word & 0x2000) != 0) + 4 * ((word & 0x1000) != 0)
+    if options.gre_as == "nvgre":
+        nvgre = gre
+    else:
+        keyed_teb = ((word & 0x2000) != 0) & (proto == ETH_P_TEB)
+        nvgre = gre & keyed_teb & (options.gre_as == "auto")
+    vsid = (rd.u16(l4 + 4) << 8) | rd.u8(l4 + 6)
+    inner_tag = (room - 8 >= 14) & np.isin(rd.u16(l4 + 20), _VLAN)
+    nvgre_ok = (word == 0x2000) & (proto == ETH_P_TEB) & (room >= 8) & (vsid > 0xFFF)
+    nvgre_ok &= (vsid != 0xFFFFFF) & ~inner_tag
+    carries = ((word & 0x4007) == 0) & (room >= hlen)            # no routing, version 0
+    clean = np.where(nvgre, nvgre_ok, True) & gre
+    inner = _inner_frames(rd, l4 + hlen, ip.end, np.where(carries | nvgre, proto, 0))
+    guessed = nvgre & (options.gre_as == "auto")
+    return gre, clean, guessed, inner
+
+
+def _tunnels(rd: _Bytes, ip: _IP, options: LintOptions) -> Tuple[Any, Any, _Frames, _Known, Any]:
+    """(clean but for the UDP checksum and known findings, UDP tunnels, inner frames,
+    known findings, GRE read as NVGRE by guess) for the tunnels the batch judges."""
+    udp, u_ok, u_inner, known = _udp_tunnels(rd, ip, options)
+    gre, g_ok, guessed, g_inner = _gre_tunnels(rd, ip, options)
+    inner = _Frames(np.where(gre, g_inner.et, u_inner.et), np.where(gre, g_inner.pos, u_inner.pos),
+                    np.where(gre, g_inner.end, u_inner.end))
+    return (udp & u_ok) | (gre & g_ok), udp, inner, known, guessed
+
+
+def _level(rd: _Bytes, f: _Frames, options: LintOptions) -> Tuple[Any, ...]:
+    """(no tunnel, tunnel clean but for checksum and known findings, UDP tunnels, inner
+    frames, known findings, guessed NVGRE) for one nesting level."""
     ip = _ip(rd, f)
     plain = ip.ip & ~ip.odd & _no_tunnel(rd, ip, options)
-    tunnel_ok, inner, known = _tunnels(rd, ip, options)
-    return ~ip.ip | plain, tunnel_ok, inner, known
+    return (~ip.ip | plain,) + _tunnels(rd, ip, options)
 
 
 def _checksums_ok(buf: bytes, data_off: Any, udp: Any, which: Any) -> Any:
@@ -235,6 +274,7 @@ class Judgement:
     known: Any
     rules: _Known
     udp: Any             # offset of the outer UDP header in the packet
+    guessed: Any         # clean, read as NVGRE by guess (keyed GRE carrying Ethernet)
 
 
 def judge(buf: bytes, data_off: Any, caplen: Any, linktype: Any,
@@ -243,15 +283,16 @@ def judge(buf: bytes, data_off: Any, caplen: Any, linktype: Any,
     rd = _Bytes(buf)
     frames, unknown = _link(rd, data_off, caplen, linktype)
     outer = _ip(rd, frames)
-    no_tunnel, tunnel_ok, inner, known = _level(rd, frames, options)
+    no_tunnel, tunnel_ok, udp, inner, known, guessed = _level(rd, frames, options)
     inner_tagged = _vlans(rd, inner)
     clean_inner = _level(rd, inner, options)[0]
     tunnel_ok &= clean_inner & ~inner_tagged & ~unknown
-    to_sum = tunnel_ok & (rd.u16(outer.l4 + 6) != 0)
+    to_sum = tunnel_ok & udp & (rd.u16(outer.l4 + 6) != 0)
     tunnel_ok &= ~to_sum | _checksums_ok(buf, frames.pos, outer.l4, to_sum)
     has_known = known.any()
     return Judgement(clean=(no_tunnel & ~unknown) | (tunnel_ok & ~has_known),
-                     known=tunnel_ok & has_known, rules=known, udp=outer.l4 - data_off)
+                     known=tunnel_ok & has_known, rules=known, udp=outer.l4 - data_off,
+                     guessed=tunnel_ok & guessed)
 
 
 def clean_mask(buf: bytes, data_off: Any, caplen: Any, linktype: Any,
@@ -313,11 +354,11 @@ def lint_capture(path: Union[str, Any], options: LintOptions = DEFAULT_OPTIONS,
                  count: Optional[int] = None, totals: Optional[CaptureTotals] = None,
                  progress: Optional[Callable[[int, int, int], None]] = None,
                  ) -> Iterator[Tuple[int, PacketReport]]:
-    """(packet number, report) for every packet of PATH with findings (or a guess), in order.
+    """(packet number, report) for every packet of PATH with findings, in order.
 
     Reads at most COUNT packets.  TOTALS (updated as the file is read) counts
-    every packet.  ``progress(bytes_read, file_size, packets)`` is called once
-    a batch.  A damaged capture raises
+    every packet (and the packets read as NVGRE by guess).  ``progress(bytes_read,
+    file_size, packets)`` is called once a batch.  A damaged capture raises
     :class:`~scapy_geneve.errors.CaptureError` after the packets before the
     damage have been yielded.
     """
@@ -328,6 +369,7 @@ def lint_capture(path: Union[str, Any], options: LintOptions = DEFAULT_OPTIONS,
             off, cap, lt = (a[:n] for a in _header_arrays(batch))
             j = judge(batch.buf, off, cap, lt, options)
             totals.judged_in_batch += int(j.clean.sum() + j.known.sum())
+            totals.guessed += int(j.guessed.sum())
             for i in np.nonzero(~j.clean)[0].tolist():
                 if j.known[i]:
                     found = [f for f in known_findings(batch.buf, int(off[i]), j, i)
@@ -336,7 +378,7 @@ def lint_capture(path: Union[str, Any], options: LintOptions = DEFAULT_OPTIONS,
                 else:
                     report = lint_report(batch.buf[off[i]:off[i] + cap[i]], int(lt[i]), options)
                     totals.guessed += bool(report.guessed)
-                if report.findings or report.guessed:
+                if report.findings:
                     yield batch.first + i, report
             totals.packets += n
             if progress is not None:
