@@ -82,9 +82,10 @@ def jumbo_payload_length(hbh: bytes) -> Optional[int]:
 
 def _ipv6_split(pkt: Packet, data: bytes) -> _Split:
     """IPv6.extract_padding for Payload Length 0 (jumbogram or BIG TCP)."""
-    if pkt.plen != 0 or pkt.nh == IPPROTO_NONE:
+    fields = pkt.fields          # (dissected values: cheaper than attribute lookups)
+    if fields.get("plen") != 0 or fields.get("nh") == IPPROTO_NONE:
         return None
-    length = jumbo_payload_length(data) if pkt.nh == IPPROTO_HOPOPTS else None
+    length = jumbo_payload_length(data) if fields.get("nh") == IPPROTO_HOPOPTS else None
     if length is None:
         return data, b""
     return data[:length], data[length:]
@@ -104,7 +105,7 @@ def _big_ip_under(pkt: Packet) -> bool:
 
 def _udp_split(pkt: Packet, data: bytes) -> _Split:
     """UDP.extract_padding for Length 0 in a jumbogram or BIG TCP packet."""
-    if pkt.len != 0:
+    if pkt.fields.get("len") != 0:
         return None
     if 8 + len(data) > 0xFFFF or _big_ip_under(pkt):
         return data, b""
