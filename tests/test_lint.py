@@ -524,3 +524,12 @@ def test_big_tcp_outer_lengths_are_linted():
     frame[18:20] = b"\x00\x00"          # IPv6 Payload Length 0
     frame[58:60] = b"\x00\x00"          # UDP Length 0
     assert [f.rule for f in lint_bytes(bytes(frame))] == ["GNV011"]
+
+
+def test_lint_reads_from_the_link_layer_or_ip():
+    """A packet starting with IP is read as raw IP; one starting above IP is refused
+    with a message (its tunnel cannot be judged without the IP header)."""
+    pkt = CASES["GNV001"][0]()
+    assert rules(pkt[IP]) == rules(pkt) == ["GNV001"]
+    with pytest.raises(ValueError, match="starts with UDP"):
+        lint(pkt[UDP])

@@ -263,10 +263,18 @@ def lint_bytes(data: bytes, linktype: int = LINKTYPE_ETHERNET,
 
 # -- Scapy packets ---------------------------------------------------------------------------
 def linktype_of(pkt: Any) -> int:
-    """The link type a Scapy packet's first layer stands for (Ethernet if unknown)."""
+    """The link type a Scapy packet's first layer stands for (Ether, IP, IPv6, Linux
+    cooked, loopback, ...; Raw bytes are read as Ethernet).  ValueError for a packet
+    that starts above the network layer: its tunnel cannot be judged without its IP."""
     from scapy.config import conf
 
-    return int(conf.l2types.layer2num.get(type(pkt), LINKTYPE_ETHERNET))
+    linktype = conf.l2types.layer2num.get(type(pkt))
+    if linktype is not None:
+        return int(linktype)
+    if type(pkt) is conf.raw_layer or type(pkt) is conf.padding_layer:
+        return int(LINKTYPE_ETHERNET)
+    raise ValueError("lint() reads a frame from its link layer or IP header; this packet "
+                     "starts with %s (wrap it: Ether()/IP()/...)" % type(pkt).__name__)
 
 
 def _built_geneve_options(pkt: Any, data: bytes) -> List[Finding]:
