@@ -35,10 +35,13 @@ def _best(cmd: List[str], repeat: int) -> float:
 
 def _import_time() -> Tuple[float, bool]:
     """Seconds to import the show path in a fresh interpreter; whether Scapy came with it."""
-    code = ("import sys, time; t = time.perf_counter(); import scapy_geneve.cli.show; "
-            "print(time.perf_counter() - t, 'scapy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT).stdout.split()
+    code = (
+        "import sys, time; t = time.perf_counter(); import scapy_geneve.cli.show; "
+        "print(time.perf_counter() - t, 'scapy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
     return float(out[0]), out[1] == "True"
 
 
@@ -57,8 +60,11 @@ def main() -> int:
     path = os.path.join(directory, "show_%d.pcap" % packets)
     try:
         if not os.path.exists(path):
-            subprocess.run([sys.executable, os.path.join(HERE, "gen_pcap.py"), path,
-                            "--packets", str(packets)], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, os.path.join(HERE, "gen_pcap.py"), path, "--packets", str(packets)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         show = [sys.executable, "-m", "scapy_geneve", "show", "-n", path]
         tcpdump = ["tcpdump", "-nn", "-r", path]
         imported, scapy = _import_time()
@@ -69,9 +75,10 @@ def main() -> int:
         for name, secs in (("tcpdump -nn -r", t_tcpdump), ("scapy-geneve show -n", t_show)):
             print("%-26s %9.2f %14.0f" % (name, secs, packets / secs))
         print("show / tcpdump speed: %.2fx (target >= 1.0x)" % (t_tcpdump / t_show))
-        print("import of the show path: %.2f s (Scapy %s)" % (
-            imported, "imported: scapy_geneve/__init__.py imports the layers" if scapy
-            else "not imported"))
+        print(
+            "import of the show path: %.2f s (Scapy %s)"
+            % (imported, "imported: scapy_geneve/__init__.py imports the layers" if scapy else "not imported")
+        )
     finally:
         if not args.keep:
             shutil.rmtree(directory, ignore_errors=True)

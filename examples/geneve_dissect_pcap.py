@@ -16,8 +16,7 @@ from scapy_geneve.capture.decode import DecodeState, decode
 from scapy_geneve.capture.pcapio import iter_records
 from scapy_geneve.capture.summary import Summarizer
 
-path = sys.argv[1] if len(sys.argv) > 1 else str(
-    Path(scapy_geneve.__file__).parent / "data" / "sample.pcap")
+path = sys.argv[1] if len(sys.argv) > 1 else str(Path(scapy_geneve.__file__).parent / "data" / "sample.pcap")
 vnis: "collections.Counter[int]" = collections.Counter()
 options: "collections.Counter[str]" = collections.Counter()
 first_with_options = None
@@ -28,8 +27,9 @@ for record in iter_records(path):
         continue
     vnis[dec.vni] += 1
     for opt in dec.options:
-        options["%s / type 0x%02x%s" % (option_class_name(opt.classid), opt.type,
-                                        " (C)" if opt.critical else "")] += 1
+        options[
+            "%s / type 0x%02x%s" % (option_class_name(opt.classid), opt.type, " (C)" if opt.critical else "")
+        ] += 1
     if dec.options and first_with_options is None:
         first_with_options = record
         print("packet %d: %s" % (record.number, summarize(dec, record.data)))
@@ -38,7 +38,7 @@ print("packets per VNI:", dict(sorted(vnis.items())))
 for name, count in options.most_common():
     print("%4d  %s" % (count, name))
 
-if first_with_options is not None:        # Scapy for the typed fields of one packet
+if first_with_options is not None:  # Scapy for the typed fields of one packet
     from scapy.layers.l2 import Ether
 
     from scapy_geneve import Geneve

@@ -38,13 +38,15 @@ def test_every_registry_port_option_exists():
 
 
 def test_extra_ports_add_to_the_defaults_hex_and_commas():
-    args = parse([_options.add_decoding_options],
-                 ["--geneve-port", "0x17c2", "--vxlan-port", "9000,9001", "--stt-port", "7472"])
+    args = parse(
+        [_options.add_decoding_options],
+        ["--geneve-port", "0x17c2", "--vxlan-port", "9000,9001", "--stt-port", "7472"],
+    )
     ports = _options.ports(args)
     assert isinstance(ports, registry.Ports)
     assert ports.geneve == registry.DEFAULT_PORTS.geneve | {0x17C2}
     assert ports.vxlan == registry.DEFAULT_PORTS.vxlan | {9000, 9001}
-    assert 48879 in ports.vxlan            # Cisco ACI stays a default
+    assert 48879 in ports.vxlan  # Cisco ACI stays a default
     assert ports.stt == {7471, 7472}
     assert ports.gpe == registry.DEFAULT_PORTS.gpe
 
@@ -52,8 +54,11 @@ def test_extra_ports_add_to_the_defaults_hex_and_commas():
 def test_no_port_options_gives_the_registry_defaults():
     args = parse([_options.add_decoding_options], [])
     assert _options.ports(args) == registry.DEFAULT_PORTS
-    assert _options.scan_kwargs(args) == {"ports": registry.DEFAULT_PORTS,
-                                          "l2tp_cookie": 0, "l2tp_l2ss": False}
+    assert _options.scan_kwargs(args) == {
+        "ports": registry.DEFAULT_PORTS,
+        "l2tp_cookie": 0,
+        "l2tp_l2ss": False,
+    }
 
 
 @pytest.mark.parametrize("value", ["65536", "-1", "port", "0x"])
@@ -69,34 +74,46 @@ def test_l2tp_out_of_band():
 
 
 def test_l2tp_cookie_only_0_4_8(capsys):
-    assert "--l2tp-cookie" in usage_exit([_options.add_decoding_options],
-                                         ["--l2tp-cookie", "2"], capsys)
+    assert "--l2tp-cookie" in usage_exit([_options.add_decoding_options], ["--l2tp-cookie", "2"], capsys)
 
 
 # -- selection -----------------------------------------------------------------------------
-@pytest.mark.parametrize("name, classes", [
-    ("ovn", [0x0102]), ("OVS", [0x0101]), ("linux", [0x0100]), ("0x0102", [0x0102]),
-    ("258", [0x0102]), ("Open Virtual Networking (OVN)", [0x0102]),
-    ("amazon", [0x0105] + list(range(0x0108, 0x0111))),
-    ("ovn,0xffff", [0x0102, 0xFFFF]),
-])
+@pytest.mark.parametrize(
+    "name, classes",
+    [
+        ("ovn", [0x0102]),
+        ("OVS", [0x0101]),
+        ("linux", [0x0100]),
+        ("0x0102", [0x0102]),
+        ("258", [0x0102]),
+        ("Open Virtual Networking (OVN)", [0x0102]),
+        ("amazon", [0x0105] + list(range(0x0108, 0x0111))),
+        ("ovn,0xffff", [0x0102, 0xFFFF]),
+    ],
+)
 def test_option_class_by_registry_name_or_number(name, classes):
     assert _options.option_classes(name) == classes
 
 
-@pytest.mark.parametrize("text, says", [
-    ("nosuchvendor", "neither a number"), ("0x10000", "16-bit"), ("-1", "16-bit"),
-    ("c", "several"),          # Cilium, Cisco, Cloud of China Telecom, Corelight, cPacket
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("nosuchvendor", "neither a number"),
+        ("0x10000", "16-bit"),
+        ("-1", "16-bit"),
+        ("c", "several"),  # Cilium, Cisco, Cloud of China Telecom, Corelight, cPacket
+    ],
+)
 def test_option_class_refused(text, says):
     with pytest.raises(argparse.ArgumentTypeError, match=says):
         _options.option_classes(text)
 
 
 def test_selection_builds_the_packet_filter():
-    args = parse([_options.add_selection_options],
-                 ["--vni", "5,0x10", "--kind", "gpe", "--option-class", "ovn",
-                  "--option-type", "0x80"])
+    args = parse(
+        [_options.add_selection_options],
+        ["--vni", "5,0x10", "--kind", "gpe", "--option-class", "ovn", "--option-type", "0x80"],
+    )
     pf = _options.packet_filter(args)
     assert pf.vni == {5, 16}
     assert pf.kind == {"vxlan-gpe"}
@@ -109,8 +126,7 @@ def test_unknown_kind_names_the_choices(capsys):
     assert "geneve" in err and "l2tpv3" in err
 
 
-@pytest.mark.parametrize("argv", [["--vni", "-1"], ["--vni", str(1 << 64)],
-                                  ["--option-type", "256"]])
+@pytest.mark.parametrize("argv", [["--vni", "-1"], ["--vni", str(1 << 64)], ["--option-type", "256"]])
 def test_out_of_range_selection_is_a_usage_error(argv, capsys):
     usage_exit([_options.add_selection_options], argv, capsys)
 
@@ -133,13 +149,17 @@ def test_count_must_be_positive(value, capsys):
 
 
 def test_count_numeric_quiet():
-    args = parse([_options.add_count_option, _options.add_numeric_option,
-                  _options.add_quiet_option], ["-c", "3", "-n", "-q"])
+    args = parse(
+        [_options.add_count_option, _options.add_numeric_option, _options.add_quiet_option],
+        ["-c", "3", "-n", "-q"],
+    )
     assert (args.count, args.numeric, args.quiet) == (3, True, True)
 
 
-@pytest.mark.parametrize("flags, mode", [([], 0), (["-t"], 1), (["-tt"], 2), (["-ttt"], 3),
-                                         (["-tttt"], 4), (["-ttttt"], 5), (["-t", "-t"], 2)])
+@pytest.mark.parametrize(
+    "flags, mode",
+    [([], 0), (["-t"], 1), (["-tt"], 2), (["-ttt"], 3), (["-tttt"], 4), (["-ttttt"], 5), (["-t", "-t"], 2)],
+)
 def test_t_family_counts(flags, mode):
     assert _options.time_format(parse([_options.add_time_options], flags)).mode == mode
 
@@ -157,15 +177,24 @@ T1 = T0 + 1500000000
 T2 = T0 + 61000000000
 
 
-@pytest.mark.parametrize("mode, expected", [
-    (0, ["23:31:30.123456", "23:31:31.623456", "23:32:31.123456"]),
-    (1, ["", "", ""]),
-    (2, ["1234567890.123456", "1234567891.623456", "1234567951.123456"]),
-    (3, ["00:00:00.000000", "00:00:01.500000", "00:00:59.500000"]),
-    (4, ["2009-02-13 23:31:30.123456 UTC", "2009-02-13 23:31:31.623456 UTC",
-         "2009-02-13 23:32:31.123456 UTC"]),
-    (5, ["00:00:00.000000", "00:00:01.500000", "00:01:01.000000"]),
-])
+@pytest.mark.parametrize(
+    "mode, expected",
+    [
+        (0, ["23:31:30.123456", "23:31:31.623456", "23:32:31.123456"]),
+        (1, ["", "", ""]),
+        (2, ["1234567890.123456", "1234567891.623456", "1234567951.123456"]),
+        (3, ["00:00:00.000000", "00:00:01.500000", "00:00:59.500000"]),
+        (
+            4,
+            [
+                "2009-02-13 23:31:30.123456 UTC",
+                "2009-02-13 23:31:31.623456 UTC",
+                "2009-02-13 23:32:31.123456 UTC",
+            ],
+        ),
+        (5, ["00:00:00.000000", "00:00:01.500000", "00:01:01.000000"]),
+    ],
+)
 def test_time_formats_as_tcpdump_in_utc(mode, expected):
     fmt = _options.TimeFormat(mode, utc=True)
     assert [fmt(t) for t in (T0, T1, T2)] == expected
@@ -187,6 +216,7 @@ def test_packet_without_time_shows_a_dash():
 def test_r_is_the_positional_input(capsys):
     def add(p):
         _options.add_input(p, "capture")
+
     assert _options.input_path(parse([add], ["-r", "a.pcap"])) == "a.pcap"
     assert _options.input_path(parse([add], ["a.pcap"])) == "a.pcap"
     with pytest.raises(SystemExit) as info:
@@ -200,12 +230,14 @@ def test_r_is_the_positional_input(capsys):
 def test_optional_input_may_be_absent():
     def add(p):
         _options.add_input(p, "capture", optional=True)
+
     assert _options.input_path(parse([add], [])) is None
 
 
 def test_w_is_the_positional_output(capsys):
     def add(p):
         _options.add_output(p, "out")
+
     assert _options.output_path(parse([add], ["-w", "o.pcap"])) == "o.pcap"
     with pytest.raises(SystemExit):
         _options.output_path(parse([add], ["o.pcap", "-w", "p.pcap"]))
@@ -213,16 +245,24 @@ def test_w_is_the_positional_output(capsys):
         _options.output_path(parse([add], []))
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["o.pcap"], ("pcap", False)), (["o.pcapng"], ("pcapng", False)),
-    (["o.pcap.gz"], ("pcap", True)), (["o.PCAPNG.GZ"], ("pcapng", True)),
-    (["o.bin"], (None, False)), (["-"], (None, False)),
-    (["-F", "pcapng", "o.pcap"], ("pcapng", False)), (["-F", "pcap", "o.gz"], ("pcap", True)),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["o.pcap"], ("pcap", False)),
+        (["o.pcapng"], ("pcapng", False)),
+        (["o.pcap.gz"], ("pcap", True)),
+        (["o.PCAPNG.GZ"], ("pcapng", True)),
+        (["o.bin"], (None, False)),
+        (["-"], (None, False)),
+        (["-F", "pcapng", "o.pcap"], ("pcapng", False)),
+        (["-F", "pcap", "o.gz"], ("pcap", True)),
+    ],
+)
 def test_output_format_by_flag_then_name(argv, expected):
     def add(p):
         _options.add_output(p, "out")
         _options.add_format_option(p)
+
     assert tuple(_options.output_format(parse([add], argv))) == expected
 
 

@@ -24,16 +24,20 @@ OUTER = Ether(**MACS) / IP(src="192.0.2.1", dst="192.0.2.2")
 @pytest.fixture
 def pcap(tmp_path: Path) -> Path:
     frames = []
-    for i in range(6):   # 1..6: Geneve VNI 10 (odd numbers carry the OVN option) / 20
-        opts = [GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02")] \
-            if i % 2 == 0 else []
-        frames.append(OUTER / UDP(sport=5000 + i, dport=6081) /
-                      Geneve(vni=10 if i % 2 == 0 else 20, options=opts) / INNER)
-    frames.append(OUTER / UDP(sport=7000, dport=4789) / VXLAN(flags=8, vni=10) / INNER)   # 7
-    frames.append(OUTER / TCP(sport=7001, dport=7471, seq=(18 + len(INNER)) << 16) /
-                  STT(context_id=0xABCDEF) / INNER)                                      # 8
+    for i in range(6):  # 1..6: Geneve VNI 10 (odd numbers carry the OVN option) / 20
+        opts = [GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02")] if i % 2 == 0 else []
+        frames.append(
+            OUTER
+            / UDP(sport=5000 + i, dport=6081)
+            / Geneve(vni=10 if i % 2 == 0 else 20, options=opts)
+            / INNER
+        )
+    frames.append(OUTER / UDP(sport=7000, dport=4789) / VXLAN(flags=8, vni=10) / INNER)  # 7
+    frames.append(
+        OUTER / TCP(sport=7001, dport=7471, seq=(18 + len(INNER)) << 16) / STT(context_id=0xABCDEF) / INNER
+    )  # 8
     bad = bytearray(bytes(frames[0]))
-    bad[14 + 20 + 8] = 0x41            # Geneve version 1                                # 9
+    bad[14 + 20 + 8] = 0x41  # Geneve version 1                                # 9
     frames.append(bytes(bad))
     path = tmp_path / "in.pcap"
     with open(path, "wb") as handle:
@@ -77,7 +81,7 @@ def test_kind_and_count(capsys: pytest.CaptureFixture, pcap: Path) -> None:
     main(["show", str(pcap), "--kind", "vxlan,stt"])
     assert _numbers(capsys.readouterr().out) == [7, 8]
     main(["show", str(pcap), "--vni", "10", "--count", "2"])
-    assert _numbers(capsys.readouterr().out) == [1, 3]     # --count counts shown packets
+    assert _numbers(capsys.readouterr().out) == [1, 3]  # --count counts shown packets
 
 
 def test_malformed(capsys: pytest.CaptureFixture, pcap: Path) -> None:
@@ -92,8 +96,9 @@ def test_stt_context_id(capsys: pytest.CaptureFixture, pcap: Path) -> None:
     assert out.startswith("#8 ") and "context_id" in out
 
 
-def test_only_matching_packets_are_dissected(capsys: pytest.CaptureFixture, pcap: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_matching_packets_are_dissected(
+    capsys: pytest.CaptureFixture, pcap: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen = []
     real = show_cli.dissect
 
@@ -107,8 +112,9 @@ def test_only_matching_packets_are_dissected(capsys: pytest.CaptureFixture, pcap
     assert seen == [2, 4, 6]
 
 
-def test_one_liners_never_use_scapy(capsys: pytest.CaptureFixture, pcap: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_liners_never_use_scapy(
+    capsys: pytest.CaptureFixture, pcap: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def refuse(record):  # type: ignore[no-untyped-def]
         raise AssertionError("show without --detail dissected packet %d" % record.number)
 
@@ -130,17 +136,17 @@ def test_extra_ports_are_dissected_too(capsys: pytest.CaptureFixture, tmp_path: 
     with open(path, "wb") as handle:
         writer = PcapWriter(handle, LINKTYPE_ETHERNET)
         writer.write(bytes(OUTER / UDP(sport=50000, dport=7000) / Geneve(vni=33) / INNER))
-        writer.write(bytes(OUTER / UDP(sport=50001, dport=48880) / VXLAN(flags=8, vni=33) /
-                           INNER))
+        writer.write(bytes(OUTER / UDP(sport=50001, dport=48880) / VXLAN(flags=8, vni=33) / INNER))
     before = list(UDP.payload_guess)
-    assert main(["show", str(path), "--vni", "33", "--geneve-port", "7000",
-                 "--vxlan-port", "48880"]) == 0
+    assert main(["show", str(path), "--vni", "33", "--geneve-port", "7000", "--vxlan-port", "48880"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["1", "2"]
     assert "Geneve vni 33" in lines[0] and "VXLAN vni 33" in lines[1]
-    assert "10.0.0.1:1000 > 10.0.0.2:http TCP Flags [S]" in lines[0]   # names without -n
-    assert main(["show", str(path), "--vni", "33", "--geneve-port", "7000",
-                 "--vxlan-port", "48880", "--detail"]) == 0
+    assert "10.0.0.1:1000 > 10.0.0.2:http TCP Flags [S]" in lines[0]  # names without -n
+    assert (
+        main(["show", str(path), "--vni", "33", "--geneve-port", "7000", "--vxlan-port", "48880", "--detail"])
+        == 0
+    )
     detail = capsys.readouterr().out
     assert "###[ Geneve ]###" in detail and "###[ VXLAN ]###" in detail
     assert UDP.payload_guess == before

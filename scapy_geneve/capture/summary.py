@@ -83,23 +83,67 @@ FIELDS: Dict[str, str] = {
     "summary": "the whole one-liner",
 }
 
-ETHERTYPE_NAMES = {0x0800: "IPv4", 0x86DD: "IPv6", 0x0806: "ARP", 0x8035: "RARP",
-                   0x88CC: "LLDP", 0x8847: "MPLS", 0x8848: "MPLS multicast", 0x894F: "NSH",
-                   0x88E5: "MACsec", 0x8809: "Slow protocols", 0x6558: "TEB", 0x88F7: "PTP",
-                   0x8100: "802.1Q", 0x88A8: "802.1ad"}
+ETHERTYPE_NAMES = {
+    0x0800: "IPv4",
+    0x86DD: "IPv6",
+    0x0806: "ARP",
+    0x8035: "RARP",
+    0x88CC: "LLDP",
+    0x8847: "MPLS",
+    0x8848: "MPLS multicast",
+    0x894F: "NSH",
+    0x88E5: "MACsec",
+    0x8809: "Slow protocols",
+    0x6558: "TEB",
+    0x88F7: "PTP",
+    0x8100: "802.1Q",
+    0x88A8: "802.1ad",
+}
 GPE_NEXT_NAMES = {1: "IPv4", 2: "IPv6", 3: "Ethernet", 4: "NSH", 5: "MPLS"}
-PROTO_NAMES = {1: "ICMP", 2: "IGMP", 4: "IPIP", 6: "TCP", 17: "UDP", 41: "IPv6", 47: "GRE",
-               50: "ESP", 51: "AH", 58: "ICMP6", 89: "OSPF", 103: "PIM", 112: "VRRP",
-               115: "L2TP", 132: "SCTP"}
-ICMP_NAMES = {(4, 0): "echo reply", (4, 8): "echo request", (4, 3): "unreachable",
-              (4, 11): "time exceeded", (4, 5): "redirect",
-              (6, 128): "echo request", (6, 129): "echo reply", (6, 1): "unreachable",
-              (6, 2): "packet too big", (6, 3): "time exceeded", (6, 133): "router solicitation",
-              (6, 134): "router advertisement", (6, 135): "neighbor solicitation",
-              (6, 136): "neighbor advertisement"}
+PROTO_NAMES = {
+    1: "ICMP",
+    2: "IGMP",
+    4: "IPIP",
+    6: "TCP",
+    17: "UDP",
+    41: "IPv6",
+    47: "GRE",
+    50: "ESP",
+    51: "AH",
+    58: "ICMP6",
+    89: "OSPF",
+    103: "PIM",
+    112: "VRRP",
+    115: "L2TP",
+    132: "SCTP",
+}
+ICMP_NAMES = {
+    (4, 0): "echo reply",
+    (4, 8): "echo request",
+    (4, 3): "unreachable",
+    (4, 11): "time exceeded",
+    (4, 5): "redirect",
+    (6, 128): "echo request",
+    (6, 129): "echo reply",
+    (6, 1): "unreachable",
+    (6, 2): "packet too big",
+    (6, 3): "time exceeded",
+    (6, 133): "router solicitation",
+    (6, 134): "router advertisement",
+    (6, 135): "neighbor solicitation",
+    (6, 136): "neighbor advertisement",
+}
 # tcpdump's tcp_flag_values order: FIN SYN RST PUSH ACK URG ECE CWR
-_TCP_FLAG_CHARS = ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "."),
-                   (0x20, "U"), (0x40, "E"), (0x80, "W"))
+_TCP_FLAG_CHARS = (
+    (0x01, "F"),
+    (0x02, "S"),
+    (0x04, "R"),
+    (0x08, "P"),
+    (0x10, "."),
+    (0x20, "U"),
+    (0x40, "E"),
+    (0x80, "W"),
+)
 _U16 = struct.Struct("!H").unpack_from
 _RECORDS = {int(rec.kind): rec for rec in registry.records()}
 
@@ -160,12 +204,10 @@ class Summarizer:
             return "%s > %s" % (src, dst)
         name = "tcp" if l4.proto == 6 else "udp"
         if ip.version == 6:
-            return "[%s]:%s > [%s]:%s" % (src, self.port(l4.sport, name), dst,
-                                          self.port(l4.dport, name))
+            return "[%s]:%s > [%s]:%s" % (src, self.port(l4.sport, name), dst, self.port(l4.dport, name))
         return "%s:%s > %s:%s" % (src, self.port(l4.sport, name), dst, self.port(l4.dport, name))
 
-    def transport(self, ip: IPHeader, l4: Optional[L4Header], data: bytes,
-                  payload_len: int) -> str:
+    def transport(self, ip: IPHeader, l4: Optional[L4Header], data: bytes, payload_len: int) -> str:
         """What follows the addresses: ``TCP Flags [P.], seq 1:40, ack 1, win 227, length 39``."""
         proto = ip.proto
         if l4 is not None and proto == 6 and l4.flags >= 0:
@@ -173,8 +215,9 @@ class Summarizer:
             parts = ["TCP Flags [%s]" % _TCP_FLAGS[flags & 0xFF]]
             length = max(payload_len, 0)
             if length or flags & 0x07:
-                parts.append("seq %d:%d" % (l4.seq, (l4.seq + length) & 0xFFFFFFFF)
-                             if length else "seq %d" % l4.seq)
+                parts.append(
+                    "seq %d:%d" % (l4.seq, (l4.seq + length) & 0xFFFFFFFF) if length else "seq %d" % l4.seq
+                )
             if flags & 0x10:
                 parts.append("ack %d" % l4.ack)
             parts.append("win %d" % _U16(data, l4.off + 14)[0])
@@ -185,14 +228,11 @@ class Summarizer:
         if proto in (1, 58) and ip.l4_off + 2 <= len(data) and not ip.frag:
             typ, code = data[ip.l4_off], data[ip.l4_off + 1]
             name = ICMP_NAMES.get((ip.version, typ))
-            what = name if name and (code == 0 or typ in (3, 1, 11)) else "type %d code %d" % (
-                typ, code)
-            return "%s %s, length %d" % ("ICMP" if proto == 1 else "ICMP6", what,
-                                         max(ip.end - ip.l4_off, 0))
+            what = name if name and (code == 0 or typ in (3, 1, 11)) else "type %d code %d" % (typ, code)
+            return "%s %s, length %d" % ("ICMP" if proto == 1 else "ICMP6", what, max(ip.end - ip.l4_off, 0))
         return PROTO_NAMES.get(proto, "proto %d" % proto)
 
-    def ip_line(self, ip: IPHeader, l4: Optional[L4Header], data: bytes,
-                payload_len: int) -> str:
+    def ip_line(self, ip: IPHeader, l4: Optional[L4Header], data: bytes, payload_len: int) -> str:
         return "%s %s" % (self.endpoints(ip, l4), self.transport(ip, l4, data, payload_len))
 
     def ethertype(self, ethertype: int) -> str:
@@ -204,7 +244,7 @@ class Summarizer:
         cache, texts = self._options, []
         for opt in dec.options:
             end = opt.offset + 4 + opt.length * 4
-            raw = data[opt.offset:end]
+            raw = data[opt.offset : end]
             text = cache.get(raw)
             if text is None:
                 text = _option_text(opt, raw)
@@ -228,8 +268,7 @@ class Summarizer:
         if code == registry.Kind.STT and dec.stt_offset > 0:
             parts.append("continuation offset %d" % dec.stt_offset)
         if dec.vni is not None:
-            parts.append("%s %s" % (rec.id_name, "0x%x" % dec.vni if rec.id_bits > 32
-                                    else str(dec.vni)))
+            parts.append("%s %s" % (rec.id_name, "0x%x" % dec.vni if rec.id_bits > 32 else str(dec.vni)))
         if code == registry.Kind.NVGRE and dec.flow_id is not None:
             parts.append("flowid %d" % dec.flow_id)
         flags = _flag_text(dec)
@@ -283,8 +322,7 @@ class Summarizer:
             line += " [snapped at %d of %d bytes]" % (dec.caplen, dec.wirelen)
         return line
 
-    def fields(self, dec: Decoded, data: bytes, number: int,
-               ts_ns: Optional[int]) -> Dict[str, Any]:
+    def fields(self, dec: Decoded, data: bytes, number: int, ts_ns: Optional[int]) -> Dict[str, Any]:
         """Every value of the one-liner (keys: :data:`FIELDS`); absent values are None."""
         ip, l4, iip, il4 = dec.ip, dec.l4, dec.inner_ip, dec.inner_l4
         tcp = il4 is not None and il4.proto == 6 and il4.flags >= 0
@@ -292,18 +330,26 @@ class Summarizer:
         out: Dict[str, Any] = {
             "number": number,
             "time": None if ts_ns is None else "%d.%06d" % divmod(ts_ns // 1000, 1000000),
-            "time_ns": ts_ns, "caplen": dec.caplen, "wirelen": dec.wirelen,
-            "linktype": dec.linktype, "vlans": list(dec.vlans),
+            "time_ns": ts_ns,
+            "caplen": dec.caplen,
+            "wirelen": dec.wirelen,
+            "linktype": dec.linktype,
+            "vlans": list(dec.vlans),
             "outer.version": ip.version if ip else None,
             "outer.src": self._addr[ip.src_b] if ip and ip.src_b else None,
             "outer.dst": self._addr[ip.dst_b] if ip and ip.dst_b else None,
             "outer.proto": _flat_int(ip.proto) if ip else None,
             "outer.sport": _flat_int(l4.sport) if l4 else None,
             "outer.dport": _flat_int(l4.dport) if l4 else None,
-            "kind": dec.kind, "id": dec.vni, "id.name": rec.id_name if rec else None,
+            "kind": dec.kind,
+            "id": dec.vni,
+            "id.name": rec.id_name if rec else None,
             "flags": _flat_int(dec.flags) if dec.kind else _flat_int(dec.gre_flags),
-            "oam": dec.oam, "critical": dec.critical, "proto": _flat_int(dec.proto),
-            "flow_id": dec.flow_id, "gre.key": _flat_int(dec.gre_key),
+            "oam": dec.oam,
+            "critical": dec.critical,
+            "proto": _flat_int(dec.proto),
+            "flow_id": dec.flow_id,
+            "gre.key": _flat_int(dec.gre_key),
             "options": [option_fields(opt, data) for opt in dec.options],
             "inner.ethertype": _flat_int(dec.inner_ethertype),
             "inner.src": self._addr[iip.src_b] if iip else None,
@@ -316,8 +362,10 @@ class Summarizer:
             "tcp.ack": il4.ack if tcp and il4 else None,
             "tcp.win": _U16(data, il4.off + 14)[0] if tcp and il4 else None,
             "length": _flat_int(dec.payload_len),
-            "malformed": dec.malformed, "reason": dec.reason,
-            "reason.offset": _flat_int(dec.reason_offset), "snapped": dec.snapped,
+            "malformed": dec.malformed,
+            "reason": dec.reason,
+            "reason.offset": _flat_int(dec.reason_offset),
+            "snapped": dec.snapped,
             "summary": self(dec, data),
         }
         return out
@@ -363,13 +411,17 @@ def _class_label(classid: int) -> str:
     """The short name of an option class: ``OVN`` from "Open Virtual Networking (OVN)"."""
     name = option_class_name(classid)
     if "(" in name and name.endswith(")"):
-        return name[name.rindex("(") + 1:-1]
+        return name[name.rindex("(") + 1 : -1]
     return name.split(",")[0].split(" ")[0] if not name.startswith("Unassigned") else "class"
 
 
 def _option_text(opt: GeneveOptionHeader, raw: bytes) -> str:
-    head = "%s 0x%04x/0x%02x%s" % (_class_label(opt.classid), opt.classid, opt.type,
-                                   "(C)" if opt.critical else "")
+    head = "%s 0x%04x/0x%02x%s" % (
+        _class_label(opt.classid),
+        opt.classid,
+        opt.type,
+        "(C)" if opt.critical else "",
+    )
     typed = _typed_values(opt.classid, opt.type, raw)
     if typed is not None:
         return "%s [%s]" % (head, " ".join("%s=%s" % kv for kv in typed.items()))
@@ -380,10 +432,15 @@ def _option_text(opt: GeneveOptionHeader, raw: bytes) -> str:
 
 def option_fields(opt: GeneveOptionHeader, data: bytes) -> Dict[str, Any]:
     """One option in full: class, its IANA name, type, critical, length, data, typed fields."""
-    raw = data[opt.offset:opt.offset + 4 + opt.length * 4]
-    out: Dict[str, Any] = {"class": opt.classid, "class_name": option_class_name(opt.classid),
-                           "type": opt.type, "critical": opt.critical,
-                           "length": opt.length * 4, "data": raw[4:].hex()}
+    raw = data[opt.offset : opt.offset + 4 + opt.length * 4]
+    out: Dict[str, Any] = {
+        "class": opt.classid,
+        "class_name": option_class_name(opt.classid),
+        "type": opt.type,
+        "critical": opt.critical,
+        "length": opt.length * 4,
+        "data": raw[4:].hex(),
+    }
     typed = _typed_values(opt.classid, opt.type, raw, numbers=True)
     if typed is not None:
         out["fields"] = typed
@@ -395,8 +452,7 @@ Layout = List[Tuple[str, int, Callable[[int, bytes], str]]]
 _LAYOUTS: Dict[Tuple[int, int, int], Optional[Layout]] = {}
 
 
-def _typed_values(classid: int, otype: int, raw: bytes,
-                  numbers: bool = False) -> Optional[Dict[str, Any]]:
+def _typed_values(classid: int, otype: int, raw: bytes, numbers: bool = False) -> Optional[Dict[str, Any]]:
     """The typed fields of an option (name -> text, or integers for integer fields
     with NUMBERS), None when no typed layer reads it."""
     words = (len(raw) - 4) // 4
@@ -472,6 +528,7 @@ def _bits(fld: Any) -> Optional[int]:
 def _enum(names: Dict[int, str]) -> Callable[[int, bytes], str]:
     def show(value: int, _raw: bytes) -> str:
         return str(names.get(value, value))
+
     return show
 
 
@@ -517,9 +574,14 @@ class FastSummarizer(Summarizer):
     tests/test_cli_show.py proves the two equal (hypothesis).
     """
 
-    def __init__(self, numeric: bool = True, ports: registry.Ports = registry.DEFAULT_PORTS,
-                 l2tp_cookie: int = 0, l2tp_l2ss: bool = False,
-                 state: Optional[Any] = None) -> None:
+    def __init__(
+        self,
+        numeric: bool = True,
+        ports: registry.Ports = registry.DEFAULT_PORTS,
+        l2tp_cookie: int = 0,
+        l2tp_l2ss: bool = False,
+        state: Optional[Any] = None,
+    ) -> None:
         from scapy_geneve.capture.decode import DecodeState
 
         super().__init__(numeric)
@@ -547,41 +609,40 @@ class FastSummarizer(Summarizer):
                 self.fast += 1
                 return text
         self.slow += 1
-        data = bytes(buf[off:off + caplen])
+        data = bytes(buf[off : off + caplen])
         return self(self.decode(data, linktype, wirelen), data)
 
     def _fast(self, buf: bytes, d: int, cap_end: int) -> Optional[str]:
-        (ethertype, vihl, total, frag, proto, _addrs, _sport, dport,
-         ulen) = _OUTER.unpack_from(buf, d)
+        (ethertype, vihl, total, frag, proto, _addrs, _sport, dport, ulen) = _OUTER.unpack_from(buf, d)
         if ethertype != 0x0800 or vihl != 0x45 or proto != 17 or frag & 0x1FFF or total < 28:
             return None
         ip_end = d + 14 + total
         end = d + 34 + ulen
         if ip_end > cap_end or ulen < 8 or end > ip_end:
             return None
-        t = d + 42                              # the tunnel header
+        t = d + 42  # the tunnel header
         if t + 8 > end:
             return None
         if dport in self._geneve:
-            if buf[t] & 0xC0:                   # version != 0
+            if buf[t] & 0xC0:  # version != 0
                 return None
             inner = t + 8 + (buf[t] & 0x3F) * 4
             proto = _U16(buf, t + 2)[0]
-            if proto == 0x6558:                 # Ethernet, then IPv4
+            if proto == 0x6558:  # Ethernet, then IPv4
                 ip = inner + 14
-            elif proto == 0x0800:               # IPv4 directly (AWS GWLB)
+            elif proto == 0x0800:  # IPv4 directly (AWS GWLB)
                 ip = inner
             else:
                 return None
         elif dport in self._vxlan:
-            if not buf[t] & 0x08:               # I flag clear
+            if not buf[t] & 0x08:  # I flag clear
                 return None
             inner, ip = t + 8, t + 22
         else:
             return None
         if ip + 20 > end or (ip > inner and _U16(buf, inner + 12)[0] != 0x0800):
             return None
-        key = buf[d + 26:d + 38] + buf[t:inner]   # addresses, ports, tunnel header
+        key = buf[d + 26 : d + 38] + buf[t:inner]  # addresses, ports, tunnel header
         prefix = self._prefix.get(key, "")
         if prefix == "":
             prefix = self._learn(key, bytes(buf[d:cap_end]))
@@ -596,10 +657,13 @@ class FastSummarizer(Summarizer):
         dec = self.decode(data, 1, len(data))
         prefix: Optional[str] = None
         inner = dec.tunnel_off + dec.tunnel_len
-        if ((not dec.malformed or dec.reason_offset >= inner) and not dec.snapped
-                and dec.kind in ("geneve", "vxlan") and dec.inner_off == inner
-                and sum(4 + o.length * 4 for o in dec.options) == (dec.opt_len * 4
-                                                                   if dec.kind == "geneve" else 0)):
+        if (
+            (not dec.malformed or dec.reason_offset >= inner)
+            and not dec.snapped
+            and dec.kind in ("geneve", "vxlan")
+            and dec.inner_off == inner
+            and sum(4 + o.length * 4 for o in dec.options) == (dec.opt_len * 4 if dec.kind == "geneve" else 0)
+        ):
             prefix = "%s | %s | " % (self.outer(dec, data), self.tunnel(dec, data))
         if len(self._prefix) >= 1 << 16:
             self._prefix.clear()
@@ -622,8 +686,7 @@ class FastSummarizer(Summarizer):
                 return None
             length = ip_end - l4 - doff
             if length:
-                rest = "TCP Flags [%s], seq %d:%d" % (_TCP_FLAGS[flags], seq,
-                                                       (seq + length) & 0xFFFFFFFF)
+                rest = "TCP Flags [%s], seq %d:%d" % (_TCP_FLAGS[flags], seq, (seq + length) & 0xFFFFFFFF)
             elif flags & 0x07:
                 rest = "TCP Flags [%s], seq %d" % (_TCP_FLAGS[flags], seq)
             else:
@@ -632,23 +695,22 @@ class FastSummarizer(Summarizer):
                 rest = "%s, ack %d, win %d, length %d" % (rest, ack, win, length)
             else:
                 rest = "%s, win %d, length %d" % (rest, win, length)
-            key = buf[ip + 12:l4 + 4] + b"\x06"
+            key = buf[ip + 12 : l4 + 4] + b"\x06"
         elif proto == 17:
             if l4 + 8 > ip_end:
                 return None
             ulen = _U16(buf, l4 + 4)[0]
             uend = min(ip_end, l4 + ulen) if ulen >= 8 else ip_end
             rest = "UDP length %d" % max(0, uend - l4 - 8)
-            key = buf[ip + 12:l4 + 4] + b"\x11"
+            key = buf[ip + 12 : l4 + 4] + b"\x11"
         elif proto == 1:
             if l4 + 2 > ip_end:
                 return None
             typ, code = buf[l4], buf[l4 + 1]
             name = ICMP_NAMES.get((4, typ))
-            what = name if name and (code == 0 or typ in (3, 1, 11)) else "type %d code %d" % (
-                typ, code)
+            what = name if name and (code == 0 or typ in (3, 1, 11)) else "type %d code %d" % (typ, code)
             rest = "ICMP %s, length %d" % (what, ip_end - l4)
-            key = buf[ip + 12:ip + 20]
+            key = buf[ip + 12 : ip + 20]
         else:
             return None
         ep = self._inner_ep.get(key)
@@ -660,8 +722,12 @@ class FastSummarizer(Summarizer):
         src, dst = self._addr[key[:4]], self._addr[key[4:8]]
         if proto in (6, 17):
             name = "tcp" if proto == 6 else "udp"
-            text = "%s:%s > %s:%s" % (src, self.port(_U16(key, 8)[0], name), dst,
-                                      self.port(_U16(key, 10)[0], name))
+            text = "%s:%s > %s:%s" % (
+                src,
+                self.port(_U16(key, 8)[0], name),
+                dst,
+                self.port(_U16(key, 10)[0], name),
+            )
         else:
             text = "%s > %s" % (src, dst)
         if len(self._inner_ep) >= 1 << 16:

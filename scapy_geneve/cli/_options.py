@@ -51,13 +51,34 @@ from scapy_geneve import registry
 from scapy_geneve.consts import OPTION_CLASS_RANGES
 
 __all__ = [
-    "add_port_options", "ports", "add_l2tp_options", "l2tp", "add_decoding_options",
-    "scan_kwargs", "check_identifiers",
-    "add_selection_options", "packet_filter", "selected_kinds", "option_classes",
-    "identifiers", "add_count_option", "positive_int", "add_numeric_option",
-    "add_quiet_option", "add_time_options", "time_format", "TimeFormat",
-    "add_input", "input_path", "add_output", "output_path", "add_format_option",
-    "output_format", "OutputFormat", "usage_error", "FORMATS",
+    "add_port_options",
+    "ports",
+    "add_l2tp_options",
+    "l2tp",
+    "add_decoding_options",
+    "scan_kwargs",
+    "check_identifiers",
+    "add_selection_options",
+    "packet_filter",
+    "selected_kinds",
+    "option_classes",
+    "identifiers",
+    "add_count_option",
+    "positive_int",
+    "add_numeric_option",
+    "add_quiet_option",
+    "add_time_options",
+    "time_format",
+    "TimeFormat",
+    "add_input",
+    "input_path",
+    "add_output",
+    "output_path",
+    "add_format_option",
+    "output_format",
+    "OutputFormat",
+    "usage_error",
+    "FORMATS",
 ]
 
 FORMATS = ("pcap", "pcapng")
@@ -65,8 +86,7 @@ FORMATS = ("pcap", "pcapng")
 
 def usage_error(args: argparse.Namespace, message: str) -> NoReturn:
     """Print ``scapy-geneve CMD: error: MESSAGE`` and exit 2, as argparse does."""
-    print("scapy-geneve %s: error: %s" % (getattr(args, "command", "") or "", message),
-          file=sys.stderr)
+    print("scapy-geneve %s: error: %s" % (getattr(args, "command", "") or "", message), file=sys.stderr)
     raise SystemExit(2)
 
 
@@ -93,15 +113,21 @@ def _port_dest(rec: registry.Encapsulation) -> str:
 def add_port_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """One ``--KIND-port`` option per registry record; ports ADD to the defaults."""
     group = parser.add_argument_group(
-        "decoding", "Ports add to the defaults (decimal or 0x hex; repeat or use commas).")
+        "decoding", "Ports add to the defaults (decimal or 0x hex; repeat or use commas)."
+    )
     for rec in _port_records():
         proto = "TCP" if rec.tcp_ports else "UDP"
         side = "source or destination port" if rec.either_port else "destination port"
         group.add_argument(
-            rec.port_option or "", dest=_port_dest(rec), type=_port_list, action="append",
-            default=[], metavar="PORT",
-            help="also read %s %s PORT as %s (always: %s)" % (
-                proto, side, rec.title, ", ".join(str(p) for p in sorted(rec.ports))))
+            rec.port_option or "",
+            dest=_port_dest(rec),
+            type=_port_list,
+            action="append",
+            default=[],
+            metavar="PORT",
+            help="also read %s %s PORT as %s (always: %s)"
+            % (proto, side, rec.title, ", ".join(str(p) for p in sorted(rec.ports))),
+        )
     return group
 
 
@@ -115,15 +141,22 @@ def ports(args: argparse.Namespace) -> registry.Ports:
     return registry.DEFAULT_PORTS.extended(**extra)
 
 
-def add_l2tp_options(parser: argparse.ArgumentParser,
-                     group: Optional[argparse._ArgumentGroup] = None) -> None:
+def add_l2tp_options(
+    parser: argparse.ArgumentParser, group: Optional[argparse._ArgumentGroup] = None
+) -> None:
     """``--l2tp-cookie`` and ``--l2tp-l2ss``: what an L2TPv3 receiver knows out of band."""
     target = group if group is not None else parser
-    target.add_argument("--l2tp-cookie", type=int, choices=(0, 4, 8), default=0,
-                        metavar="0|4|8",
-                        help="L2TPv3 cookie length in bytes (not on the wire; default 0)")
-    target.add_argument("--l2tp-l2ss", action="store_true",
-                        help="L2TPv3 data packets carry the Default L2-Specific Sublayer")
+    target.add_argument(
+        "--l2tp-cookie",
+        type=int,
+        choices=(0, 4, 8),
+        default=0,
+        metavar="0|4|8",
+        help="L2TPv3 cookie length in bytes (not on the wire; default 0)",
+    )
+    target.add_argument(
+        "--l2tp-l2ss", action="store_true", help="L2TPv3 data packets carry the Default L2-Specific Sublayer"
+    )
 
 
 def l2tp(args: argparse.Namespace) -> Tuple[int, bool]:
@@ -147,8 +180,7 @@ def _number(text: str) -> int:
     try:
         return int(text, 0)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            "%r is not a number (decimal or 0x hex)" % text) from None
+        raise argparse.ArgumentTypeError("%r is not a number (decimal or 0x hex)" % text) from None
 
 
 def identifiers(text: str) -> List[int]:
@@ -157,8 +189,7 @@ def identifiers(text: str) -> List[int]:
     values = [_number(part) for part in _split(text)]
     for value in values:
         if not 0 <= value <= widest:
-            raise argparse.ArgumentTypeError(
-                "identifier %d is out of range (0-%d)" % (value, widest))
+            raise argparse.ArgumentTypeError("identifier %d is out of range (0-%d)" % (value, widest))
     return values
 
 
@@ -192,21 +223,23 @@ def option_classes(text: str) -> List[int]:
         if re.fullmatch(r"[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)", part):
             value = int(part, 0)
             if not 0 <= value <= 0xFFFF:
-                raise argparse.ArgumentTypeError(
-                    "option class %s is not a 16-bit value (0-0xffff)" % part)
+                raise argparse.ArgumentTypeError("option class %s is not a 16-bit value (0-0xffff)" % part)
             values.append(value)
             continue
         query = _normal(part)
-        hits = [(lo, hi, owner) for lo, hi, owner in OPTION_CLASS_RANGES
-                if query and _owner_matches(owner, query)]
+        hits = [
+            (lo, hi, owner) for lo, hi, owner in OPTION_CLASS_RANGES if query and _owner_matches(owner, query)
+        ]
         owners = sorted({owner for _lo, _hi, owner in hits})
         if not owners:
             raise argparse.ArgumentTypeError(
                 "%r is neither a number nor a Geneve option class owner in the IANA "
-                "registry (e.g. ovn, ovs, linux, amazon)" % part)
+                "registry (e.g. ovn, ovs, linux, amazon)" % part
+            )
         if len(owners) > 1:
             raise argparse.ArgumentTypeError(
-                "%r fits several option class owners: %s" % (part, "; ".join(owners)))
+                "%r fits several option class owners: %s" % (part, "; ".join(owners))
+            )
         values.extend(c for lo, hi, _owner in hits for c in range(lo, hi + 1))
     return values
 
@@ -215,32 +248,59 @@ def _option_types(text: str) -> List[int]:
     values = [_number(part) for part in _split(text)]
     for value in values:
         if not 0 <= value <= 0xFF:
-            raise argparse.ArgumentTypeError(
-                "option type %d is not an 8-bit value (0-0xff)" % value)
+            raise argparse.ArgumentTypeError("option type %d is not an 8-bit value (0-0xff)" % value)
     return values
 
 
 def add_selection_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """The packet-selection options (``filter``, ``show``)."""
     group = parser.add_argument_group(
-        "selection", "Values of one option are OR-ed (repeat it or use commas); different "
-                     "options are AND-ed.  Numbers are decimal or 0x hex.")
-    group.add_argument("--vni", type=identifiers, action="append", default=[], metavar="N",
-                       help="identifier: " + ", ".join(
-                           "%s %s (%d bits)" % (rec.title, rec.id_title, rec.id_bits)
-                           for rec in registry.records()))
-    group.add_argument("--option-class", type=option_classes, action="append", default=[],
-                       metavar="C", help="has a Geneve option of class C: a number (0x0102) "
-                                         "or an IANA owner name (ovn, ovs, linux, amazon)")
-    group.add_argument("--option-type", type=_option_types, action="append", default=[],
-                       metavar="T", help="has a Geneve option of type T, the 8-bit wire value "
-                                         "(0x80 bit = critical); with --option-class, the "
-                                         "same option must match both")
-    group.add_argument("--kind", type=selected_kinds, action="append", default=[],
-                       metavar="K", help="encapsulation: %s" % ", ".join(registry.names()))
+        "selection",
+        "Values of one option are OR-ed (repeat it or use commas); different "
+        "options are AND-ed.  Numbers are decimal or 0x hex.",
+    )
+    group.add_argument(
+        "--vni",
+        type=identifiers,
+        action="append",
+        default=[],
+        metavar="N",
+        help="identifier: "
+        + ", ".join("%s %s (%d bits)" % (rec.title, rec.id_title, rec.id_bits) for rec in registry.records()),
+    )
+    group.add_argument(
+        "--option-class",
+        type=option_classes,
+        action="append",
+        default=[],
+        metavar="C",
+        help="has a Geneve option of class C: a number (0x0102) "
+        "or an IANA owner name (ovn, ovs, linux, amazon)",
+    )
+    group.add_argument(
+        "--option-type",
+        type=_option_types,
+        action="append",
+        default=[],
+        metavar="T",
+        help="has a Geneve option of type T, the 8-bit wire value "
+        "(0x80 bit = critical); with --option-class, the "
+        "same option must match both",
+    )
+    group.add_argument(
+        "--kind",
+        type=selected_kinds,
+        action="append",
+        default=[],
+        metavar="K",
+        help="encapsulation: %s" % ", ".join(registry.names()),
+    )
     group.add_argument("--malformed", action="store_true", help="only malformed packets")
-    group.add_argument("--invert", action="store_true",
-                       help="select the packets that do NOT match (e.g. everything but a VNI)")
+    group.add_argument(
+        "--invert",
+        action="store_true",
+        help="select the packets that do NOT match (e.g. everything but a VNI)",
+    )
     return group
 
 
@@ -256,8 +316,11 @@ def check_identifiers(args: argparse.Namespace) -> None:
     widest = max(kinds, key=lambda rec: rec.id_bits)
     for value in _flat(args.vni):
         if value > widest.id_max:
-            usage_error(args, "--vni %d does not fit in %s's %s (%d bits, 0-%d)" % (
-                value, widest.title, widest.id_title, widest.id_bits, widest.id_max))
+            usage_error(
+                args,
+                "--vni %d does not fit in %s's %s (%d bits, 0-%d)"
+                % (value, widest.title, widest.id_title, widest.id_bits, widest.id_max),
+            )
 
 
 def packet_filter(args: argparse.Namespace) -> Any:
@@ -266,10 +329,14 @@ def packet_filter(args: argparse.Namespace) -> Any:
 
     check_identifiers(args)
     try:
-        return PacketFilter(vni=_flat(args.vni), kind=_flat(args.kind),
-                            option_class=_flat(args.option_class),
-                            option_type=_flat(args.option_type), malformed=args.malformed,
-                            invert=args.invert)
+        return PacketFilter(
+            vni=_flat(args.vni),
+            kind=_flat(args.kind),
+            option_class=_flat(args.option_class),
+            option_type=_flat(args.option_type),
+            malformed=args.malformed,
+            invert=args.invert,
+        )
     except ValueError as exc:
         usage_error(args, str(exc))
 
@@ -287,31 +354,35 @@ def positive_int(text: str) -> int:
 
 
 def add_count_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--count", type=positive_int, metavar="N",
-                        help="stop after N packets (N >= 1)")
+    parser.add_argument("-c", "--count", type=positive_int, metavar="N", help="stop after N packets (N >= 1)")
 
 
 def add_numeric_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--numeric", action="store_true",
-                        help="print port numbers, not service names (as tcpdump -n)")
+    parser.add_argument(
+        "-n", "--numeric", action="store_true", help="print port numbers, not service names (as tcpdump -n)"
+    )
 
 
 def add_quiet_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress bar and no summary on standard error: "
-                             "only the results")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no summary on standard error: only the results",
+    )
 
 
-_TIME_HELP = ("-t: no time; -tt: seconds since the epoch; -ttt: delta since the previous "
-              "packet; -tttt: date, time and zone; -ttttt: delta since the first packet. "
-              "Default: HH:MM:SS.ffffff (as tcpdump)")
+_TIME_HELP = (
+    "-t: no time; -tt: seconds since the epoch; -ttt: delta since the previous "
+    "packet; -tttt: date, time and zone; -ttttt: delta since the first packet. "
+    "Default: HH:MM:SS.ffffff (as tcpdump)"
+)
 
 
 def add_time_options(parser: argparse.ArgumentParser) -> None:
     """tcpdump's ``-t`` family and ``--utc``."""
     parser.add_argument("-t", dest="time_mode", action="count", default=0, help=_TIME_HELP)
-    parser.add_argument("--utc", action="store_true",
-                        help="times in UTC (default: local time, as tcpdump)")
+    parser.add_argument("--utc", action="store_true", help="times in UTC (default: local time, as tcpdump)")
 
 
 class TimeFormat:
@@ -333,8 +404,13 @@ class TimeFormat:
 
         #: the formatter of this mode (``__call__`` without one indirection)
         self.format: Callable[[Optional[int]], str] = {
-            0: self._clock_time, 1: self._none, 2: self._epoch, 3: self._delta_prev,
-            4: self._clock_time, 5: self._delta_first}[mode]
+            0: self._clock_time,
+            1: self._none,
+            2: self._epoch,
+            3: self._delta_prev,
+            4: self._clock_time,
+            5: self._delta_first,
+        }[mode]
 
     def __call__(self, ts_ns: Optional[int]) -> str:
         """The time column for a packet at TS_NS nanoseconds (None: no time)."""
@@ -375,10 +451,13 @@ class TimeFormat:
     def _clock(self, sec: int, usec: int) -> str:
         """HH:MM:SS.ffffff (mode 0) or YYYY-MM-DD HH:MM:SS.ffffff ZONE (mode 4)."""
         minute = sec - sec % 60
-        if self._minute is None or self._minute[0] != minute:   # one strftime a minute
+        if self._minute is None or self._minute[0] != minute:  # one strftime a minute
             try:
-                when = (datetime.datetime.fromtimestamp(minute, datetime.timezone.utc)
-                        if self.utc else datetime.datetime.fromtimestamp(minute).astimezone())
+                when = (
+                    datetime.datetime.fromtimestamp(minute, datetime.timezone.utc)
+                    if self.utc
+                    else datetime.datetime.fromtimestamp(minute).astimezone()
+                )
             except (OverflowError, OSError, ValueError):
                 return "%d.%06d" % (sec, usec)
             fmt = "%Y-%m-%d %H:%M:" if self.mode == 4 else "%H:%M:"
@@ -398,8 +477,7 @@ def _delta(ns: int) -> str:
 def time_format(args: argparse.Namespace) -> TimeFormat:
     """The :class:`TimeFormat` the ``-t`` family and ``--utc`` ask for (exit 2 past -ttttt)."""
     try:
-        return TimeFormat(int(getattr(args, "time_mode", 0) or 0),
-                          bool(getattr(args, "utc", False)))
+        return TimeFormat(int(getattr(args, "time_mode", 0) or 0), bool(getattr(args, "utc", False)))
     except ValueError as exc:
         usage_error(args, str(exc))
 
@@ -408,8 +486,9 @@ def time_format(args: argparse.Namespace) -> TimeFormat:
 def add_input(parser: argparse.ArgumentParser, help_text: str, optional: bool = False) -> None:
     """Positional IN and its alias ``-r FILE`` (``-`` is standard input)."""
     parser.add_argument("input", metavar="IN", nargs="?", help=help_text)
-    parser.add_argument("-r", dest="read_file", metavar="FILE",
-                        help="read FILE (the same as the positional IN)")
+    parser.add_argument(
+        "-r", dest="read_file", metavar="FILE", help="read FILE (the same as the positional IN)"
+    )
     parser.set_defaults(_input_optional=optional)
 
 
@@ -427,8 +506,9 @@ def input_path(args: argparse.Namespace) -> Optional[str]:
 def add_output(parser: argparse.ArgumentParser, help_text: str) -> None:
     """Positional OUT and its alias ``-w FILE`` (``-`` is standard output)."""
     parser.add_argument("output", metavar="OUT", nargs="?", help=help_text)
-    parser.add_argument("-w", dest="write_file", metavar="FILE",
-                        help="write FILE (the same as the positional OUT)")
+    parser.add_argument(
+        "-w", dest="write_file", metavar="FILE", help="write FILE (the same as the positional OUT)"
+    )
 
 
 def output_path(args: argparse.Namespace) -> str:
@@ -443,20 +523,26 @@ def output_path(args: argparse.Namespace) -> str:
 
 
 def add_format_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-F", dest="out_format", choices=FORMATS, metavar="pcap|pcapng",
-                        help="output format (default: by OUT's name, .pcap or .pcapng, "
-                             "then the input's); a .gz name is gzip-compressed")
+    parser.add_argument(
+        "-F",
+        dest="out_format",
+        choices=FORMATS,
+        metavar="pcap|pcapng",
+        help="output format (default: by OUT's name, .pcap or .pcapng, "
+        "then the input's); a .gz name is gzip-compressed",
+    )
 
 
 class OutputFormat(NamedTuple):
-    format: Optional[str]   # "pcap", "pcapng", or None: the input's
+    format: Optional[str]  # "pcap", "pcapng", or None: the input's
     gzip: bool
 
 
 def output_format(args: argparse.Namespace, path: Optional[str] = None) -> OutputFormat:
     """What to write: ``-F`` first, then the output name's suffix (``.gz`` = gzip)."""
-    name = (path if path is not None else getattr(args, "output", None) or
-            getattr(args, "write_file", None) or "")
+    name = (
+        path if path is not None else getattr(args, "output", None) or getattr(args, "write_file", None) or ""
+    )
     base, gz = (name[:-3], True) if name.lower().endswith(".gz") else (name, False)
     chosen = getattr(args, "out_format", None)
     if chosen is None:

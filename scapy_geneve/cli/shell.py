@@ -18,19 +18,27 @@ BANNER = """scapy-geneve {version}: Geneve (RFC 8926), VXLAN/GPE/GBP, NVGRE, STT
   p.show2(); lint(p); decapsulate(p); segment(...)
   rdpcap(...) dissects Geneve on UDP 6081 with typed options."""
 
-IPYTHON_MISSING = ("scapy-geneve shell: IPython is not installed (pip install "
-                   "'scapy-geneve[shell]'); starting the plain Python shell")
+IPYTHON_MISSING = (
+    "scapy-geneve shell: IPython is not installed (pip install "
+    "'scapy-geneve[shell]'); starting the plain Python shell"
+)
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = sub.add_parser("shell", help="Scapy's interactive shell with every scapy-geneve layer loaded",
-                       description="Start Scapy's interactive shell (IPython, from the [shell] "
-                                   "extra, when installed) with scapy-geneve's layers and "
-                                   "helpers in the namespace.  Scapy's own names are never "
-                                   "replaced: scapy_geneve.<name> reaches ours.")
-    p.add_argument("--python", action="store_true",
-                   help="the plain Python shell, even when IPython is installed (Scapy's "
-                        "prestart file, which chooses the shell, is not read)")
+    p = sub.add_parser(
+        "shell",
+        help="Scapy's interactive shell with every scapy-geneve layer loaded",
+        description="Start Scapy's interactive shell (IPython, from the [shell] "
+        "extra, when installed) with scapy-geneve's layers and "
+        "helpers in the namespace.  Scapy's own names are never "
+        "replaced: scapy_geneve.<name> reaches ours.",
+    )
+    p.add_argument(
+        "--python",
+        action="store_true",
+        help="the plain Python shell, even when IPython is installed (Scapy's "
+        "prestart file, which chooses the shell, is not read)",
+    )
     p.set_defaults(func=run)
 
 
@@ -41,8 +49,11 @@ def namespace() -> Dict[str, Any]:
     import scapy_geneve
 
     scapy_names = vars(scapy_all)
-    ns = {name: getattr(scapy_geneve, name) for name in scapy_geneve.__all__
-          if name not in scapy_names or scapy_names[name] is getattr(scapy_geneve, name)}
+    ns = {
+        name: getattr(scapy_geneve, name)
+        for name in scapy_geneve.__all__
+        if name not in scapy_names or scapy_names[name] is getattr(scapy_geneve, name)
+    }
     ns["scapy_geneve"] = scapy_geneve
     return ns
 
@@ -68,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         load_contrib(name)
     conf.interactive_shell = "python" if plain else "ipython"
     banner = BANNER.format(version=__version__)
-    if plain:       # Scapy's plain shell shows only its own banner: say ours first
+    if plain:  # Scapy's plain shell shows only its own banner: say ours first
         print(banner, file=sys.stderr)
     interact(mydict=namespace(), argv=shell_argv(plain), mybanner=None if plain else banner)
     return 0

@@ -26,7 +26,7 @@ from scapy_geneve.capture.summary import FIELDS, FastSummarizer, Summarizer
 from scapy_geneve.cli import _options
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample.pcap"
-CHUNK_LINES = 2048          # lines written at once when nobody watches them arrive
+CHUNK_LINES = 2048  # lines written at once when nobody watches them arrive
 # What a batch's ts_ns holds for a packet without a timestamp (a pcapng Simple Packet
 # Block): pcapio's marker, which Batch.records() turns into None (test_cli_show checks).
 NO_TIMESTAMP = -(1 << 63)
@@ -34,29 +34,47 @@ NO_TIMESTAMP = -(1 << 63)
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser(
-        "show", help="one line per packet (tcpdump-like), JSON lines, fields, or --detail",
+        "show",
+        help="one line per packet (tcpdump-like), JSON lines, fields, or --detail",
         description="One line per packet: time, outer addresses and ports, the tunnel "
-                    "(kind, identifier, flags, Geneve options with their IANA names and "
-                    "typed fields), the inner packet as tcpdump prints it, and why a packet "
-                    "is malformed.  Decoded without Scapy; --detail uses Scapy's show().  "
-                    "Without IN: standard input when it is not a terminal, else the bundled "
-                    "sample capture.")
-    _options.add_input(p, "capture file (pcap or pcapng, gzip too); - reads standard "
-                          "input", optional=True)
+        "(kind, identifier, flags, Geneve options with their IANA names and "
+        "typed fields), the inner packet as tcpdump prints it, and why a packet "
+        "is malformed.  Decoded without Scapy; --detail uses Scapy's show().  "
+        "Without IN: standard input when it is not a terminal, else the bundled "
+        "sample capture.",
+    )
+    _options.add_input(p, "capture file (pcap or pcapng, gzip too); - reads standard input", optional=True)
     out = p.add_argument_group("output")
     out.add_argument("--detail", action="store_true", help="Scapy's show() of every packet")
-    out.add_argument("--json", action="store_true",
-                     help="JSON lines: every field of the one-liner, options in full")
-    out.add_argument("-T", dest="output_type", choices=("text", "fields", "csv", "json"),
-                     default="text", help="text (default), fields (with -e, as tshark), csv "
-                                          "(with -e, or every field), json (as --json)")
-    out.add_argument("-e", dest="fields", action="append", default=[], metavar="FIELD",
-                     help="a field for -T fields / -T csv (repeat; see --list-fields)")
-    out.add_argument("-E", dest="field_opts", action="append", default=[], metavar="OPT",
-                     help="-T fields options as tshark: separator=C (default tab), "
-                          "header=y|n, quote=d|n")
-    out.add_argument("--list-fields", action="store_true",
-                     help="list the field names of -e / --json and exit")
+    out.add_argument(
+        "--json", action="store_true", help="JSON lines: every field of the one-liner, options in full"
+    )
+    out.add_argument(
+        "-T",
+        dest="output_type",
+        choices=("text", "fields", "csv", "json"),
+        default="text",
+        help="text (default), fields (with -e, as tshark), csv (with -e, or every field), json (as --json)",
+    )
+    out.add_argument(
+        "-e",
+        dest="fields",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="a field for -T fields / -T csv (repeat; see --list-fields)",
+    )
+    out.add_argument(
+        "-E",
+        dest="field_opts",
+        action="append",
+        default=[],
+        metavar="OPT",
+        help="-T fields options as tshark: separator=C (default tab), header=y|n, quote=d|n",
+    )
+    out.add_argument(
+        "--list-fields", action="store_true", help="list the field names of -e / --json and exit"
+    )
     _options.add_count_option(p)
     _options.add_numeric_option(p)
     _options.add_time_options(p)
@@ -77,8 +95,7 @@ def input_choice(args: argparse.Namespace, stdin: Optional[IO[Any]] = None) -> s
     if stdin is not None and not stdin.closed and not stdin.isatty():
         return "-"
     if not args.quiet:
-        print("scapy-geneve show: no capture given; showing the bundled sample %s" % SAMPLE,
-              file=sys.stderr)
+        print("scapy-geneve show: no capture given; showing the bundled sample %s" % SAMPLE, file=sys.stderr)
     return str(SAMPLE)
 
 
@@ -89,6 +106,7 @@ def _records(path: str, args: argparse.Namespace) -> Iterator[pcapio.Record]:
             yield from reader.records()
         return
     from scapy_geneve.capture.scan import matching_records
+
     yield from matching_records(path, pfilter, **_options.scan_kwargs(args))
 
 
@@ -98,6 +116,7 @@ def _live(path: str) -> bool:
         return False
     try:
         import stat
+
         return not stat.S_ISREG(os.fstat(sys.stdin.fileno()).st_mode)
     except (OSError, ValueError, AttributeError):
         return True
@@ -107,6 +126,7 @@ def _watched(stream: IO[str]) -> bool:
     """Someone reads the output as it comes (a terminal or a pipe, not a file)."""
     try:
         import stat
+
         mode = os.fstat(stream.fileno()).st_mode
         return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
@@ -171,8 +191,7 @@ def _field_options(args: argparse.Namespace) -> Dict[str, str]:
     for item in args.field_opts:
         key, eq, value = item.partition("=")
         if not eq or key not in opts:
-            _options.usage_error(args, "-E %s: expected separator=C, header=y|n or quote=d|n"
-                                 % item)
+            _options.usage_error(args, "-E %s: expected separator=C, header=y|n or quote=d|n" % item)
         opts[key] = {"/t": "\t", "/s": " "}.get(value, value)
     return opts
 
@@ -180,8 +199,7 @@ def _field_options(args: argparse.Namespace) -> Dict[str, str]:
 def _check_fields(args: argparse.Namespace) -> List[str]:
     unknown = [name for name in args.fields if name not in FIELDS]
     if unknown:
-        _options.usage_error(args, "unknown field %s (see show --list-fields)"
-                             % ", ".join(unknown))
+        _options.usage_error(args, "unknown field %s (see show --list-fields)" % ", ".join(unknown))
     if args.output_type == "fields" and not args.fields:
         _options.usage_error(args, "-T fields needs at least one -e FIELD")
     return list(args.fields) or list(FIELDS)
@@ -204,13 +222,17 @@ def _text_lines(args: argparse.Namespace, path: str, write: "_Writer") -> None:
             clock = stamp.format
             for i in range(n):
                 ts = ts_ns[i]
-                add("%5d  %s  %s" % (first + i, clock(None if ts == no_ts else ts),
-                                      line_at(buf, data_off[i], caplen[i], linktype[i],
-                                              wirelen[i])))
+                add(
+                    "%5d  %s  %s"
+                    % (
+                        first + i,
+                        clock(None if ts == no_ts else ts),
+                        line_at(buf, data_off[i], caplen[i], linktype[i], wirelen[i]),
+                    )
+                )
         else:
             for i in range(n):
-                add("%5d  %s" % (first + i, line_at(buf, data_off[i], caplen[i], linktype[i],
-                                                     wirelen[i])))
+                add("%5d  %s" % (first + i, line_at(buf, data_off[i], caplen[i], linktype[i], wirelen[i])))
         write.extend(lines)
         if left is not None:
             left -= n
@@ -229,8 +251,7 @@ def _frames(path: str, args: argparse.Namespace) -> Iterator[Frames]:
         with pcapio.open_capture(path) as reader:
             for batch in reader.batches():
                 data_off, _ends, caplen, wirelen, ts_ns, linktype, _iface = batch.fields
-                yield (bytes(batch.buf), batch.first, data_off, caplen, wirelen, ts_ns,
-                       linktype)
+                yield (bytes(batch.buf), batch.first, data_off, caplen, wirelen, ts_ns, linktype)
         return
     for rec in _records(path, args):
         ts = NO_TIMESTAMP if rec.ts_ns is None else rec.ts_ns
@@ -250,6 +271,7 @@ def _json_pass(args: argparse.Namespace, write: Callable[[str], None]) -> Emit:
         values = _values(summarize, record, dec)
         del values["summary_options"]
         write(json.dumps(values, separators=(",", ":")))
+
     return emit
 
 
@@ -269,17 +291,20 @@ def _fields_pass(args: argparse.Namespace, write: Callable[[str], None]) -> Emit
             buf.truncate()
             writer.writerow(cells)
             return buf.getvalue()
+
         write(row(names))
 
         def emit_csv(record: pcapio.Record, dec: Any) -> None:
             values = _values(summarize, record, dec)
             write(row(_fields_line(values, [n], "", False) for n in names))
+
         return emit_csv
     if header:
         write(sep.join(names))
 
     def emit(record: pcapio.Record, dec: Any) -> None:
         write(_fields_line(_values(summarize, record, dec), names, sep, quote))
+
     return emit
 
 
@@ -300,13 +325,14 @@ def run(args: argparse.Namespace) -> int:
             _text_lines(args, path, write)
         else:
             _machine_lines(args, _records(path, args), write)
-    finally:           # an error or a signal: what was decoded is printed first
+    finally:  # an error or a signal: what was decoded is printed first
         write.flush()
     return 0
 
 
-def _machine_lines(args: argparse.Namespace, records: Iterable[pcapio.Record],
-                   write: Callable[[str], None]) -> None:
+def _machine_lines(
+    args: argparse.Namespace, records: Iterable[pcapio.Record], write: Callable[[str], None]
+) -> None:
     """JSON lines, fields or CSV: every packet through the decoder."""
     emit = (_json_pass if args.output_type == "json" else _fields_pass)(args, write)
     kwargs = _options.scan_kwargs(args)
@@ -314,8 +340,18 @@ def _machine_lines(args: argparse.Namespace, records: Iterable[pcapio.Record],
     for shown, record in enumerate(records):
         if args.count is not None and shown >= args.count:
             break
-        emit(record, decode(record.data, record.linktype, kwargs["ports"],
-                            kwargs["l2tp_cookie"], kwargs["l2tp_l2ss"], state, record.wirelen))
+        emit(
+            record,
+            decode(
+                record.data,
+                record.linktype,
+                kwargs["ports"],
+                kwargs["l2tp_cookie"],
+                kwargs["l2tp_l2ss"],
+                state,
+                record.wirelen,
+            ),
+        )
 
 
 # -- --detail: Scapy's dissection -------------------------------------------------------------
@@ -365,8 +401,7 @@ def dissect_extra_ports(geneve_ports: Iterable[int], vxlan_ports: Iterable[int])
             split_bottom_up(UDP, cls, dport=port)
 
 
-def _detail_pass(args: argparse.Namespace, records: Iterable[pcapio.Record],
-                 out: IO[str]) -> int:
+def _detail_pass(args: argparse.Namespace, records: Iterable[pcapio.Record], out: IO[str]) -> int:
     load_payload_contribs()
     ports, stamp = _options.ports(args), _options.time_format(args)
     with dissect_extra_ports(ports.geneve, ports.vxlan | ports.gpe):
@@ -374,7 +409,8 @@ def _detail_pass(args: argparse.Namespace, records: Iterable[pcapio.Record],
             if args.count is not None and shown >= args.count:
                 break
             text = dissect(record).show(dump=True) or ""
-            out.write("#%d  %s  %d bytes\n%s\n" % (record.number, stamp(record.ts_ns) or "-",
-                                                 record.caplen, text))
+            out.write(
+                "#%d  %s  %d bytes\n%s\n" % (record.number, stamp(record.ts_ns) or "-", record.caplen, text)
+            )
             out.flush()
     return 0
