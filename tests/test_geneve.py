@@ -402,3 +402,16 @@ def test_ls_shows_scapy_style_field_classes_and_hex_defaults(capsys):
 def test_option_summaries_show_their_values(option, values):
     assert option.mysummary().endswith(values)
     assert Geneve(bytes(Geneve(options=[option]))).options[0].mysummary().endswith(values)
+
+
+def test_user_option_declaring_no_length_gets_its_fields_length():
+    from scapy.fields import IntField, ShortField
+
+    class Undeclared(GeneveOption):
+        name = "Undeclared"
+        fields_desc = option_header(0xFF02, 0x06) + [IntField("a", 1), ShortField("b", 2)]
+
+    try:
+        assert bytes(Undeclared()) == h("ff02 06 02 | 00000001 0002 | 0000")   # 6 bytes: 2 words
+    finally:
+        registered_options.pop((0xFF02, 0x06))

@@ -207,7 +207,8 @@ class OptionLengthField(BitFieldLenField):
     When None: the class's fixed ``option_length`` for a typed option with a
     fixed layout, else the bytes of ``length_of`` plus ``fixed`` bytes before
     it, rounded up to words (``adjust``); post_build zero-pads the data to
-    match.
+    match.  A class that declares neither (no ``option_length``, no field
+    named by ``length_of``) gets the length of its data fields as built.
     """
 
     def i2m(self, pkt: Optional[Packet], x: Any) -> int:
@@ -215,7 +216,17 @@ class OptionLengthField(BitFieldLenField):
             words = getattr(pkt, "option_length", None)
             if words is not None:
                 return int(words)
+            if all(f.name != self.length_of for f in pkt.fields_desc):
+                return (len(_data_bytes(pkt)) + 3) // 4
         return int(super().i2m(pkt, x))
+
+
+def _data_bytes(pkt: Packet) -> bytes:
+    """The option data as PKT's fields after the 4-byte header build it."""
+    out: Any = b""
+    for fld in pkt.fields_desc[4:]:
+        out = fld.addfield(pkt, out, pkt.getfieldval(fld.name))
+    return bytes(out)
 
 
 def _words(fixed: int) -> Any:
