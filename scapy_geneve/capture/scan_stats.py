@@ -8,7 +8,7 @@ processes merge into exactly what one pass gives (tests/test_scan_fuzz.py).
 """
 
 import os
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from scapy_geneve.capture.decode import DecodeState
 from scapy_geneve.capture.pcapio import LINKTYPE_NAMES, CaptureReader
@@ -29,7 +29,7 @@ from scapy_geneve.registry import DEFAULT_PORTS, Kind, Ports
 __all__ = ["ScanStats", "compute_stats", "TABLE_CELLS"]
 
 _NKINDS = max(int(k) for k in Kind) + 1
-TABLE_CELLS = 1 << 22  # largest packet x option table stats builds per batch
+TABLE_CELLS = 1 << 16  # largest packet x option table stats builds per batch (else: pairs)
 _JOIN = ", "
 
 
@@ -50,6 +50,87 @@ def _add_to(table: Dict[Any, List[int]], key: Any, values: List[int]) -> None:
     else:
         for k, value in enumerate(values):
             entry[k] += value
+
+
+def _add_rows(table: Dict[Any, List[int]], keys: Iterable[Any], *columns: List[int]) -> None:
+    """Add row k of COLUMNS to TABLE[keys[k]] (a list of counts), for every k: the batch
+    path's one call per batch, not per key."""
+    get = table.get
+    if len(columns) == 2:
+        for key, a, b in zip(keys, *columns):
+            entry = get(key)
+            if entry is None:
+                table[key] = [a, b]
+            else:
+                entry[0] += a
+                entry[1] += b
+        return
+    for key, a, b, c in zip(keys, *columns):
+        entry = get(key)
+        if entry is None:
+            table[key] = [a, b, c]
+        else:
+            entry[0] += a
+            entry[1] += b
+            entry[2] += c
+
+
+def _kind_vni(code: int, vni: int) -> Tuple[int, int]:
+    return code, vni
+
+
+def _class_type(_zero: int, value: int) -> Tuple[int, int]:
+    return value >> 8, value & 0xFF
+
+
+def _second(_zero: int, value: int) -> int:
+    return value
+
+
+class _Tally:
+    """{key: [counts]} fed by whole batches, folded into the dict when it is read.
+
+    A batch adds numpy columns (the key in two parts, then the counts); reading
+    sorts what is pending once, sums per key and updates the dict: a key seen
+    in every batch costs one dict update per read, not one per batch.
+    """
+
+    FOLD_ROWS = 1 << 20  # fold before the pending rows pass this (bounded memory)
+
+    def __init__(self, make_key: Callable[[int, int], Any]) -> None:
+        self.table: Dict[Any, List[int]] = {}
+        self.parts: List[Tuple[Any, ...]] = []
+        self.rows = 0
+        self.make_key = make_key
+
+    def add(self, hi: Any, lo: Any, *columns: Any) -> None:
+        self.parts.append((hi, lo) + columns)
+        self.rows += len(lo)
+        if self.rows > self.FOLD_ROWS:
+            self.fold()
+
+    def fold(self) -> Dict[Any, List[int]]:
+        if not self.parts:
+            return self.table
+        np = numpy()
+        cols = [np.concatenate(col) for col in zip(*self.parts)]
+        self.parts, self.rows = [], 0
+        order = np.lexsort((cols[1], cols[0]))
+        hi, lo = cols[0][order], cols[1][order]
+        new = np.ones(len(lo), bool)
+        new[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+        starts = np.flatnonzero(new)
+        sums = [np.add.reduceat(col[order], starts).tolist() for col in cols[2:]]
+        keys = map(self.make_key, hi[starts].tolist(), lo[starts].tolist())
+        _add_rows(self.table, keys, *sums)
+        return self.table
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {"table": self.fold(), "make_key": self.make_key}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__init__(state["make_key"])  # type: ignore[misc]
+        self.table = state["table"]
 
 
 def _largest_first(table: Dict[Any, Any], count: Callable[[Any], int]) -> List[Tuple[Any, Any]]:
@@ -85,11 +166,11 @@ class ScanStats:
         self.linktypes: Dict[int, int] = {}
         self.outer: Dict[int, int] = {}  # 0, 4 or 6 -> packets
         self.kinds: Dict[int, List[int]] = {}  # kind code -> [packets, bytes]
-        self.vnis: Dict[Tuple[int, int], List[int]] = {}  # (kind code, vni) -> [packets, bytes]
+        self._vnis = _Tally(_kind_vni)  # vnis: (kind code, vni) -> [packets, bytes]
         self.no_vni: Dict[int, int] = {}  # kind code -> packets without one
-        # (class, type) -> [occurrences, packets carrying it, their wire bytes]
-        self.options: Dict[Tuple[int, int], List[int]] = {}
-        self.option_classes: Dict[int, List[int]] = {}  # class -> [packets, bytes]
+        self._options = _Tally(_class_type)  # options: (class, type) -> [occurrences,
+        # packets carrying it, their wire bytes]
+        self._option_classes = _Tally(_second)  # option_classes: class -> [packets, bytes]
         self.c_bit = 0  # Geneve packets with C set
         self.oam = 0  # Geneve/GPE packets with O set
         self.critical_options = 0  # options whose type has 0x80
@@ -101,6 +182,21 @@ class ScanStats:
         self.skipped: Dict[int, int] = {}  # link type -> packets not examined (pcapng)
         self.first_skipped: Optional[int] = None  # number of the first one
         self.error: Optional[str] = None  # set when the file is damaged part-way
+
+    @property
+    def vnis(self) -> Dict[Tuple[int, int], List[int]]:
+        """(kind code, identifier) -> [packets, wire bytes]."""
+        return self._vnis.fold()
+
+    @property
+    def options(self) -> Dict[Tuple[int, int], List[int]]:
+        """(class, type) -> [occurrences, packets carrying it, their wire bytes]."""
+        return self._options.fold()
+
+    @property
+    def option_classes(self) -> Dict[int, List[int]]:
+        """Option class -> [packets carrying it, their wire bytes]."""
+        return self._option_classes.fold()
 
     # -- merging -------------------------------------------------------------------------
     def merge(self, other: "ScanStats") -> "ScanStats":
@@ -226,23 +322,17 @@ class ScanStats:
         for code in range(_NKINDS):
             if packets[code]:
                 _add_to(self.kinds, code, [packets[code], int(nbytes[code])])
-                if code:
-                    self._batch_vnis(np, res, code)
-
-    def _batch_vnis(self, np: Any, res: BatchResult, code: int) -> None:
-        sel = res.kind == code
-        without = int((sel & ~res.has_vni).sum())
-        if without:
-            _bump(self.no_vni, code, without)
-        sel &= res.has_vni
-        if not sel.any():
-            return
-        values, inv = np.unique(res.vni[sel], return_inverse=True)
-        counts = np.bincount(inv).tolist()
-        nbytes = np.bincount(inv, weights=res.wirelen[sel]).tolist()
-        vnis = self.vnis
-        for value, count, size in zip(values.tolist(), counts, nbytes):
-            _add_to(vnis, (code, value), [count, int(size)])
+        tunnel = res.kind != 0
+        without = np.bincount(res.kind[tunnel & ~res.has_vni], minlength=_NKINDS).tolist()
+        for code, count in enumerate(without):
+            if count:
+                _bump(self.no_vni, code, count)
+        for code in range(1, _NKINDS):
+            if packets[code] > without[code]:  # reduced per batch, folded when read
+                sel = (res.kind == code) & res.has_vni
+                values, inv = np.unique(res.vni[sel], return_inverse=True)
+                nbytes_vni = np.bincount(inv, weights=res.wirelen[sel]).astype(np.int64)
+                self._vnis.add(np.full(len(values), code, np.int64), values, np.bincount(inv), nbytes_vni)
 
     def _batch_options(self, np: Any, res: BatchResult) -> None:
         """Occurrences, packets and bytes per option (class, type) and per class."""
@@ -256,10 +346,8 @@ class ScanStats:
             _per_key(np, res.n, pkt, ids, width, wirelen)
             for ids, width in ((kid, len(values)), (cid[kid], len(classes)))
         )
-        for value, count, npk, size in zip(values.tolist(), counts.tolist(), packets, nbytes):
-            _add_to(self.options, (value >> 8, value & 0xFF), [count, npk, int(size)])
-        for value, npk, size in zip(classes.tolist(), cpackets, cbytes):
-            _add_to(self.option_classes, value, [npk, int(size)])
+        self._options.add(np.zeros(len(values), np.int64), values, counts, packets, nbytes)
+        self._option_classes.add(np.zeros(len(classes), np.int64), classes, cpackets, cbytes)
         critical = (res.opt_type & 0x80) != 0
         self.critical_options += int(critical.sum())
         with_crit = np.zeros(res.n, bool)
@@ -359,17 +447,17 @@ class ScanStats:
         }
 
 
-def _per_key(np: Any, n: int, pkt: Any, ids: Any, width: int, wirelen: Any) -> Tuple[List[int], List[float]]:
-    """Packets carrying each key at least once, and their wire bytes."""
+def _per_key(np: Any, n: int, pkt: Any, ids: Any, width: int, wirelen: Any) -> Tuple[Any, Any]:
+    """Packets carrying each key at least once, and their wire bytes (int64 arrays)."""
     if n * width <= TABLE_CELLS:
         seen = np.zeros((n, width), bool)  # packet x key: True where the packet has it
         seen[pkt, ids] = True
-        return seen.sum(axis=0).tolist(), (wirelen @ seen).tolist()
+        return seen.sum(axis=0), (wirelen @ seen).astype(np.int64)
     pairs = np.unique(pkt * width + ids)  # many distinct keys: count (packet, key) pairs
     owner, which = pairs // width, pairs % width
     return (
-        np.bincount(which, minlength=width).tolist(),
-        np.bincount(which, weights=wirelen[owner], minlength=width).tolist(),
+        np.bincount(which, minlength=width),
+        np.bincount(which, weights=wirelen[owner], minlength=width).astype(np.int64),
     )
 
 
