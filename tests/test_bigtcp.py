@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
+from scapy.layers.inet6 import HBHOptUnknown, IPv6, IPv6ExtHdrHopByHop, Jumbo, Pad1, PadN
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Padding, Raw
@@ -154,6 +154,22 @@ HBH_PADDED = bytes.fromhex(
 ])
 def test_jumbo_payload_length(hbh: bytes, length: Optional[int]) -> None:
     assert bigtcp.jumbo_payload_length(hbh) == length
+
+
+_OPTIONS = st.lists(st.one_of(
+    st.builds(Pad1), st.builds(PadN, optdata=st.binary(max_size=6)),
+    st.builds(HBHOptUnknown, otype=st.sampled_from([0x1E, 0x3E, 0x5E, 0xDE]),   # RFC 4727 experimental
+              optdata=st.binary(max_size=6))), max_size=4)
+
+
+@settings(max_examples=100)
+@given(_OPTIONS, st.one_of(st.none(), st.integers(0, 2**32 - 1)), _OPTIONS)
+def test_jumbo_walk_reads_what_scapys_hop_by_hop_layer_reads(before, jumbo, after) -> None:
+    """Our option walk against Scapy's own Hop-by-Hop dissection (its Jumbo class)."""
+    options = before + ([Jumbo(jumboplen=jumbo)] if jumbo is not None else []) + after
+    wire = bytes(IPv6ExtHdrHopByHop(nh=6, options=options))
+    theirs = [o.jumboplen for o in IPv6ExtHdrHopByHop(wire).options if isinstance(o, Jumbo)]
+    assert bigtcp.jumbo_payload_length(wire) == (theirs[0] if theirs else None) == jumbo
 
 
 def test_jumbogram_shorter_than_the_frame_leaves_the_rest_as_padding() -> None:
