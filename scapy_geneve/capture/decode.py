@@ -110,6 +110,7 @@ from scapy_geneve.capture.pcapio import (
     LINKTYPE_RAW,
 )
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB
+from scapy_geneve import registry
 from scapy_geneve.registry import DEFAULT_PORTS, IPPROTO_GRE, IPPROTO_L2TP, Kind, Ports
 
 __all__ = [
@@ -148,6 +149,8 @@ IPV6_EXT = frozenset([0, 43, 44, 60, 51, 135, 139, 140, 253, 254])
 GRE_C, GRE_R, GRE_K, GRE_S, GRE_VER = 0x8000, 0x4000, 0x2000, 0x1000, 0x0007
 STT_HDR_LEN = 18
 _GPE_NEXT = {1: ETH_P_IP, 2: ETH_P_IPV6, 3: ETH_P_TEB}
+_KIND_NAMES = {rec.kind: rec.name for rec in registry.records()}  # names as the registry says
+_KIND_CODES: Dict[Optional[str], Kind] = {rec.name: rec.kind for rec in registry.records()}
 _L4_HLEN = {IPPROTO_UDP: 8, IPPROTO_SCTP: 12}
 
 _U16 = struct.Struct("!H").unpack_from
@@ -414,8 +417,8 @@ class Decoded:
         self.snapped = False
         self.skipped: Optional[str] = None
 
-    def _set_kind(self, kind: Kind, name: str) -> None:
-        self.kind_code, self.kind = int(kind), name
+    def _set_kind(self, kind: Kind) -> None:
+        self.kind_code, self.kind = int(kind), _KIND_NAMES[kind]
 
     def __repr__(self) -> str:
         parts = [self.kind or "no tunnel"]
@@ -642,7 +645,7 @@ def _payload(rec: Decoded, l4: L4Header) -> None:
 
 # -- tunnels ---------------------------------------------------------------------------
 def _geneve(rec: Decoded, data: bytes, pos: int, end: int) -> None:
-    rec._set_kind(Kind.GENEVE, "geneve")
+    rec._set_kind(Kind.GENEVE)
     rec.tunnel_off = pos
     if pos + 8 > end:
         raise _Short("Geneve header", pos, end)
@@ -681,7 +684,7 @@ def _geneve_options(rec: Decoded, data: bytes, opt: int, opt_end: int, end: int)
 
 def _vxlan(rec: Decoded, data: bytes, pos: int, end: int, gpe: bool) -> None:
     name = "VXLAN-GPE" if gpe else "VXLAN"
-    rec._set_kind(Kind.VXLAN_GPE if gpe else Kind.VXLAN, "vxlan-gpe" if gpe else "vxlan")
+    rec._set_kind(Kind.VXLAN_GPE if gpe else Kind.VXLAN)
     rec.tunnel_off, rec.tunnel_len = pos, 8
     if pos + 8 > end:
         raise _Short(name + " header", pos, end)
@@ -710,7 +713,7 @@ def _vxlan(rec: Decoded, data: bytes, pos: int, end: int, gpe: bool) -> None:
 def _l2tp_udp(rec: Decoded, data: bytes, pos: int, end: int, cookie: int, l2ss: bool) -> None:
     if pos + 2 > end or _U16(data, pos)[0] & 0x000F != 3:
         return  # L2F / L2TPv2 (or too short to tell): not L2TPv3
-    rec._set_kind(Kind.L2TPV3, "l2tpv3")
+    rec._set_kind(Kind.L2TPV3)
     rec.tunnel_off = pos
     word = rec.flags = _U16(data, pos)[0]
     rec.version = word & 0x000F
@@ -729,7 +732,7 @@ def _l2tp_udp(rec: Decoded, data: bytes, pos: int, end: int, cookie: int, l2ss: 
 
 
 def _l2tp_ip(rec: Decoded, data: bytes, pos: int, end: int, cookie: int, l2ss: bool) -> None:
-    rec._set_kind(Kind.L2TPV3, "l2tpv3")
+    rec._set_kind(Kind.L2TPV3)
     rec.tunnel_off = pos
     if pos + 4 > end:
         raise _Short("L2TPv3 session ID", pos, end)
@@ -755,7 +758,7 @@ def _l2tp_payload(rec: Decoded, data: bytes, pos: int, hlen: int, end: int, cook
 
 
 def _stt(rec: Decoded, data: bytes, tcp: L4Header, end: int, state: Optional[DecodeState]) -> None:
-    rec._set_kind(Kind.STT, "stt")
+    rec._set_kind(Kind.STT)
     pos = tcp.off
     if pos + 20 > end:
         raise _Short("STT TCP-like header", pos, end)
@@ -794,7 +797,7 @@ def _gre(rec: Decoded, data: bytes, pos: int, end: int) -> None:
         return  # RFC 1701 routing or PPTP's version 1: not read further
     nvgre = flags & (GRE_C | GRE_K | GRE_S) == GRE_K and proto == ETH_P_TEB  # RFC 7637 §3.2
     if nvgre:
-        rec._set_kind(Kind.NVGRE, "nvgre")
+        rec._set_kind(Kind.NVGRE)
     rec.tunnel_off = pos
     nxt = pos + 4 + (4 if flags & GRE_C else 0)
     if flags & GRE_K:
@@ -870,15 +873,15 @@ def _transport(
     if proto == IPPROTO_UDP:
         udp = rec.l4 = _udp(rec, data, ip, end, "outer")
         end = min(end, udp.end)
-        kind = ports.udp_kind(udp.sport, udp.dport)
+        kind = _KIND_CODES.get(ports.udp_kind(udp.sport, udp.dport))  # the registry's reading
         if kind is None:
             _payload(rec, udp)
-        elif kind == "geneve":
+        elif kind == Kind.GENEVE:
             _geneve(rec, data, pos + 8, end)
-        elif kind == "l2tpv3":
+        elif kind == Kind.L2TPV3:
             _l2tp_udp(rec, data, pos + 8, end, cookie, l2ss)
         else:
-            _vxlan(rec, data, pos + 8, end, kind == "vxlan-gpe")
+            _vxlan(rec, data, pos + 8, end, kind == Kind.VXLAN_GPE)
     elif proto == IPPROTO_TCP:
         if pos + 4 > end:
             return

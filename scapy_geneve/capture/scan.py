@@ -66,7 +66,7 @@ from scapy_geneve.capture.scan_record import (
     parse_packet,
 )
 from scapy_geneve.capture.scan_stats import ScanStats, compute_stats
-from scapy_geneve.registry import DEFAULT_PORTS, Ports
+from scapy_geneve.registry import DEFAULT_PORTS, Kind, Ports
 
 __all__ = [
     "KINDS",
@@ -258,16 +258,16 @@ class _Builder:
         rec.kind = kind_name(code)
         if self.has_vni[i]:
             rec.vni = self.vni[i]
-        if rec.kind == "geneve":
+        if code == Kind.GENEVE:
             rec.oam, rec.critical, rec.proto = self.oam[i], self.crit[i], proto
             rec.options = self.opts.get(i, ())
-        elif rec.kind == "vxlan-gpe":
+        elif code == Kind.VXLAN_GPE:
             rec.oam = self.oam[i]
             if proto >= 0:
                 rec.proto = proto
-        elif rec.kind == "nvgre":
+        elif code == Kind.NVGRE:
             rec.flow_id = flow
-        elif rec.kind == "l2tpv3":
+        elif code == Kind.L2TPV3:
             rec.control = bool(control)
 
 

@@ -243,7 +243,7 @@ def _fill_outer(rec: ScanRecord, dec: Decoded) -> None:
 def _fill_tunnel(rec: ScanRecord, dec: Decoded) -> None:
     rec.kind, rec.vni, rec.flow_id = dec.kind, dec.vni, dec.flow_id
     rec.oam, rec.critical, rec.control = dec.oam, dec.critical, dec.control
-    if dec.proto >= 0 and dec.kind in ("geneve", "vxlan-gpe"):
+    if dec.proto >= 0 and dec.kind_code in (registry.Kind.GENEVE, registry.Kind.VXLAN_GPE):
         rec.proto = dec.proto
     if dec.stt_offset >= 0:
         rec.stt_offset = dec.stt_offset
