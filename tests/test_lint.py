@@ -533,3 +533,16 @@ def test_lint_reads_from_the_link_layer_or_ip():
     assert rules(pkt[IP]) == rules(pkt) == ["GNV001"]
     with pytest.raises(ValueError, match="starts with UDP"):
         lint(pkt[UDP])
+
+
+def test_ipv6_routing_header_final_destination_in_the_pseudo_header():
+    """RFC 8200 §8.1: behind a routing header the UDP checksum covers the final
+    destination (today's lint skipped these packets: no GNV011 on a wrong one)."""
+    from scapy.layers.inet6 import IPv6ExtHdrRouting
+    def over_rh0(chksum=None):
+        udp = UDP(sport=50123, dport=6081) if chksum is None else UDP(sport=50123, dport=6081,
+                                                                      chksum=chksum)
+        return wire(ETH() / IPv6(src="2001:db8::1", dst="2001:db8::10")
+                    / IPv6ExtHdrRouting(addresses=["2001:db8::99"]) / udp / Geneve(vni=1) / INNER)
+    assert lint(over_rh0()) == []                  # Scapy's checksum: the final destination
+    assert rules(over_rh0(chksum=0xBEEF)) == ["GNV011"]

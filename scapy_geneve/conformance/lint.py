@@ -22,11 +22,16 @@ STT       STT (TCP 7471)                       draft-davie-stt-08
 L2T       L2TPv3 data (IP 115, UDP 1701 v3)    RFC 3931
 ========  ===================================  ==============================
 
-The walk: link layer (Ethernet and 802.1Q/802.1ad tags, Linux SLL/SLL2, raw
-IP, loopback) -> IPv4/IPv6 (extension headers; BIG TCP lengths of 0 taken
-from the capture, as tcpdump does) -> UDP/TCP/GRE/IP 115 -> the tunnel header
-(:mod:`~scapy_geneve.conformance.lint_checks`) -> the inner frame, where
-nested tunnels are linted too.  The linter is pure: no I/O, no printing.
+The walk, at each nesting level: the wire decoder
+(:func:`scapy_geneve.capture.decode.decode`) reads the link layer and the IP
+header (VLAN stacks, SLL/SLL2, raw IP, loopback; IPv6 extension headers, a
+routing header's final destination for the pseudo-header; BIG TCP lengths of 0
+taken from the capture, as tcpdump does); the ports and protocol say which
+tunnel the transport carries; that family's check
+(:mod:`~scapy_geneve.conformance.lint_checks`) judges its bytes and says where
+the inner frame is, where nested tunnels are linted too.  The linter is pure:
+no I/O, no printing.  :mod:`~scapy_geneve.conformance.lint_batch` lints whole
+captures without a Python object per clean packet.
 ``RULES`` lists every rule for documentation and ``--list-rules``.
 """
 
@@ -38,10 +43,10 @@ from scapy_geneve import registry
 from scapy_geneve.capture.decode import decode
 from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, IPPROTO_GRE, IPPROTO_L2TP
-from scapy_geneve.conformance.lint_checks import (Inner, IPHeader, Site, gre_header_len,
-                                                  Understood, check_geneve, check_l2tpv3_ip,
+from scapy_geneve.conformance.lint_checks import (Inner, IPHeader, Site, Understood,
+                                                  check_geneve, check_l2tpv3_ip,
                                                   check_l2tpv3_udp, check_nvgre, check_stt,
-                                                  check_vxlan)
+                                                  check_vxlan, gre_header_len)
 from scapy_geneve.conformance.lint_rules import (INFO, LEVEL_ORDER, MUST, RULES, SHOULD, Finding,
                                                  Rule, finding, lint_summary, select_rules)
 
