@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 import numpy as np
 
 from scapy_geneve.capture.pcapio import open_capture
+from scapy_geneve.capture.scan_batch import header_arrays
 from scapy_geneve.checksum import csum_add, csum_block, csum_fold, pseudo_header_sum
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, GENEVE_PORT, VXLAN_PORT
 from scapy_geneve.conformance.lint import DEFAULT_OPTIONS, LintOptions, PacketReport, lint_report
@@ -330,15 +331,8 @@ def udp_checksum_verifies(buf: bytes, ip_off: int, udp: int) -> bool:
 
 def _header_arrays(batch: Any) -> Tuple[Any, Any, Any]:
     """(data_off, caplen, linktype) int64 arrays of a batch's packets."""
-    n = len(batch)
-    if batch.pcap_linktype < 0:             # pcapng: the reader's walk has them
-        fields = batch.fields
-        return tuple(np.frombuffer(fields[i], dtype=np.int64) if n else np.zeros(0, np.int64)
-                     for i in (0, 2, 5))     # type: ignore[return-value]
-    starts = np.frombuffer(batch.starts, dtype=np.int64) if n else np.zeros(0, np.int64)
-    words = np.frombuffer(batch.buf, dtype=np.uint8).take(starts[:, None] + np.arange(16))
-    caplen = words.view(np.dtype(batch.endian + "u4"))[:, 2].astype(np.int64)
-    return starts + 16, caplen, np.full(n, batch.pcap_linktype, dtype=np.int64)
+    data_off, caplen, _wirelen, _ts_ns, linktype = header_arrays(np, batch)
+    return data_off, caplen, linktype
 
 
 @dataclass
