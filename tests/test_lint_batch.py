@@ -127,3 +127,23 @@ def test_arbitrary_bytes_never_raise(frames, linktype):
         assert all(f.rule in RULES for f in found)
         if j.clean[i]:
             assert found == []
+
+
+def test_pcapng_with_two_link_types_lints_as_the_engine(tmp_path):
+    """A pcapng holding Ethernet and raw-IP interfaces: every record is judged under
+    its own interface's link type, as the engine judges it."""
+    from scapy_geneve.capture.pcapio import PcapngWriter
+    records = list(pcapio.iter_records(str(PCAPS / "geneve_malformed.pcap")))
+    records += list(pcapio.iter_records(str(PCAPS / "vxlan_malformed.pcap")))
+    path = tmp_path / "mixed.pcapng"
+    with open(path, "wb") as handle:
+        w = PcapngWriter(handle)
+        eth, raw = w.add_interface(1), w.add_interface(101)
+        for i, rec in enumerate(records):
+            if i % 2:
+                w.write(rec.data[14:], ts_ns=i, interface=raw)    # the same packet without Ethernet
+            else:
+                w.write(rec.data, ts_ns=i, interface=eth)
+    got = {n: r.findings for n, r in lint_capture(path) if r.findings}
+    want = _engine(path, LintOptions())
+    assert got == want and len(want) >= 10
