@@ -44,6 +44,7 @@ from scapy_geneve.conformance.lint import (DEFAULT_OPTIONS, GUESS_NOTE, RULES, L
 from scapy_geneve.registry import DEFAULT_PORTS
 from tests import lint_reference as reference
 from tests.lint_packets import tunnel_packets
+from tests.test_lint import assert_field_is_real
 from tests.test_lint_corpus import PCAPS
 
 PARTIAL = {"GNV011": "GNV019", "VXL006": "VXL013", "STT004": "STT008"}
@@ -134,6 +135,8 @@ def _compare(data, ref_found, new_found, pkt=None, options=DEFAULT_OPTIONS):
         wanted = {_key(f) for f in want}
         got = [f for f in got if f.offset is None or f.offset < nested_from or _key(f) in wanted]
     assert [(_key(f), _message(f)) for f in got] == [(_key(f), _message(f)) for f in want], data.hex()
+    for f in new_found:
+        assert_field_is_real(f)
 
 
 def _message(f):
