@@ -395,3 +395,14 @@ def test_live_pipe_findings_come_as_packets_arrive_and_a_signal_keeps_the_summar
         if lint.poll() is None:
             lint.kill()
             lint.wait()
+
+
+def test_a_capture_is_linted_without_building_scapy_packets(pcaps, capsys, monkeypatch):
+    """The CLI judges the bytes: no Scapy packet is built while it lints a capture."""
+    from scapy.packet import Packet
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a Scapy packet was built")
+    monkeypatch.setattr(Packet, "__init__", refuse)
+    assert main(["lint", pcaps[1]]) == 1
+    assert "4 packets, 3 with findings" in capsys.readouterr().out
