@@ -546,3 +546,12 @@ def test_ipv6_routing_header_final_destination_in_the_pseudo_header():
                     / IPv6ExtHdrRouting(addresses=["2001:db8::99"]) / udp / Geneve(vni=1) / INNER)
     assert lint(over_rh0()) == []                  # Scapy's checksum: the final destination
     assert rules(over_rh0(chksum=0xBEEF)) == ["GNV011"]
+
+
+def test_rule_families_are_the_registrys():
+    """Every rule id starts with the lint_prefix of an encapsulation in the registry,
+    and every encapsulation's family has rules."""
+    from scapy_geneve import registry
+    prefixes = {rec.lint_prefix for rec in registry.records()}
+    assert {rule[:3] for rule in RULES} == prefixes
+    assert all(rule[3:].isdigit() and len(rule) == 6 for rule in RULES)

@@ -177,8 +177,8 @@ def select_rules(select: Optional[Sequence[str]] = None,
     """
     for pattern in list(select or ()) + list(ignore or ()):
         if not any(r.startswith(pattern.upper()) for r in RULES):
-            raise ValueError("%r matches no rule (rules are %s...)"
-                             % (pattern, ", ".join(sorted({r[:3] for r in RULES}))))
+            families = sorted({rec.lint_prefix for rec in registry.records()})
+            raise ValueError("%r matches no rule (rules are %s...)" % (pattern, ", ".join(families)))
     return [r for r in RULES if (not select or _matches(r, select))
             and not (ignore and _matches(r, ignore))]
 
