@@ -1,8 +1,8 @@
 """The lint rules as data: id, level, spec section, title; and the :class:`Finding` they produce.
 
 Pure data, no Scapy, no I/O.  A rule's family prefix (``GNV``, ``VXL``, ...)
-is the registry's ``lint_prefix`` of the encapsulation it judges
-(:func:`family`).  The checks live in :mod:`scapy_geneve.conformance.lint_checks`.
+is the registry's ``lint_prefix`` of the encapsulation it judges.  The checks
+live in :mod:`scapy_geneve.conformance.lint_checks`.
 """
 
 from dataclasses import asdict, dataclass
@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence
 from scapy_geneve import registry
 
 __all__ = ["MUST", "SHOULD", "INFO", "LEVELS", "LEVEL_ORDER", "Finding", "Rule", "RULES",
-           "finding", "family", "select_rules", "lint_summary"]
+           "finding", "select_rules", "lint_summary"]
 
 MUST = "MUST"
 SHOULD = "SHOULD"
@@ -157,11 +157,6 @@ def finding(rule: str, message: str, field: str, offset: Optional[int]) -> Findi
     """A :class:`Finding` of RULE, its level and section from :data:`RULES`."""
     meta = RULES[rule]
     return Finding(rule, meta.level, meta.section, message, field, offset)
-
-
-def family(kind: str) -> str:
-    """The rule prefix of an encapsulation (``geneve`` -> ``GNV``), from the registry."""
-    return registry.get(kind).lint_prefix
 
 
 def _matches(rule: str, patterns: Iterable[str]) -> bool:
