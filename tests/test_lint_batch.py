@@ -147,3 +147,23 @@ def test_pcapng_with_two_link_types_lints_as_the_engine(tmp_path):
     got = {n: r.findings for n, r in lint_capture(path) if r.findings}
     want = _engine(path, LintOptions())
     assert got == want and len(want) >= 10
+
+
+def _captures(corpus):
+    return sorted(PCAPS.glob("*.pcap")) + sorted(corpus.glob("*.pcap"))
+
+
+def test_lint_judges_the_kind_the_decoder_reads(corpus):
+    """lint, show, stats and filter read the same kinds: the first tunnel lint judges
+    is the wire decoder's, on every record of pcaps/ and the corpus -- but keyed GRE
+    carrying Ethernet with C or S set, which the decoder calls plain GRE and lint
+    reads as NVGRE (by guess) to say which RFC 7637 bit it breaks."""
+    from scapy_geneve.capture.decode import decode
+    for path in _captures(corpus):
+        for rec in pcapio.iter_records(str(path)):
+            decoded, report = decode(rec.data, rec.linktype), lint_report(rec.data, rec.linktype)
+            first = report.kinds[0] if report.kinds else None
+            if first == "nvgre" and decoded.kind is None and decoded.gre_flags & 0x9000:
+                assert {f.rule for f in report.findings} & {"NVG002", "NVG003"}
+                continue
+            assert first == decoded.kind, (path.name, rec.number)
