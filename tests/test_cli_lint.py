@@ -331,7 +331,8 @@ class _Tty:
 
 
 def test_progress_bar_leaves_no_blank_lines():
-    """The bar is cleared in place before each finding and at the end: never a newline."""
+    """The bar (with an ETA) is cleared in place before each finding and at the end:
+    never a newline."""
     from scapy_geneve.cli.lint import _Bar
     tty = _Tty()
     bar = _Bar(1000, "lint", stream=tty, delay=0)
@@ -341,6 +342,7 @@ def test_progress_bar_leaves_no_blank_lines():
         bar.clear()
     bar.close()
     assert "\n" not in tty.text and tty.text.count("\r\033[K") >= 3 and "lint [" in tty.text
+    assert "ETA " in tty.text
 
 
 def _producer(count, gap, hold, start=6.0):

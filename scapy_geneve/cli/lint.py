@@ -100,12 +100,20 @@ def lint_options(args: argparse.Namespace) -> LintOptions:
 
 
 class _Bar(Progress):
-    """The progress bar, cleared (not ended with a newline) before a finding is
-    printed, so findings never have blank lines between them."""
+    """The progress bar with an ETA, cleared (not ended with a newline) before a
+    finding is printed, so findings never have blank lines between them."""
 
     def progress(self, done: int, size: int, packets: int) -> None:
         self.total = size or None
         self.update(done, packets)
+
+    def update(self, done: int, packets: Optional[int] = None) -> None:
+        drawn = self.last
+        super().update(done, packets)
+        if self.last != drawn and self.total and done:
+            left = (self.last - self.start) * (self.total - done) / done
+            self.stream.write(" ETA %d:%02d\033[K" % divmod(int(left), 60))
+            self.stream.flush()
 
     def clear(self) -> None:
         if self.shown:
