@@ -211,6 +211,14 @@ class TestTunnels:
                                                                                0x1122334455667788, -1)
         assert decode(tcp((frame_len << 16) | 40, bytes(20))).vni is None   # no state: unknown
 
+    def test_any_bytes_like_input(self) -> None:
+        """bytes, bytearray and memoryview frames decode alike (STT state keys included)."""
+        stt = bytes.fromhex("00 00 00 00 0000 0000 0000000000000007 0000")
+        frame = ether(ipv4(6, struct.pack("!HHIIBBHHH", 1, 7471, 0, 9, 0x50, 0, 0, 0, 0) + stt + INNER))
+        for data in (frame, bytearray(frame), memoryview(frame)):
+            rec = decode(data, state=DecodeState())
+            assert (rec.kind, rec.vni, rec.malformed) == ("stt", 7, False)
+
     def test_l2tpv3_over_ip(self) -> None:
         data = bytes.fromhex("abcdef01"   # Session ID
                              "cafef00d")  # 4-byte cookie (out of band)

@@ -769,7 +769,7 @@ def _stt(rec: Decoded, data: bytes, tcp: L4Header, end: int, state: Optional[Dec
     if pos + doff > end:
         raise _Short("STT TCP-like header", pos, end)
     ip = rec.ip
-    key = (ip.src_b, ip.dst_b, tcp.ack) if ip is not None else (b"", b"", tcp.ack)
+    key = (bytes(ip.src_b), bytes(ip.dst_b), tcp.ack) if ip is not None else (b"", b"", tcp.ack)
     if rec.stt_offset:  # a continuation segment: the STT header is in the first
         if state is not None:
             rec.vni = state.stt.get(key)
