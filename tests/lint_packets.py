@@ -66,7 +66,7 @@ def _outer_ip(draw: st.DrawFn, proto: int, near_clean: bool) -> object:
     ecn = 0 if near_clean and draw(st.booleans()) else draw(st.integers(0, 3))
     if draw(st.booleans()):
         return IPv6(src="2001:db8::1", dst="2001:db8::2", tc=ecn, nh=proto)
-    flags = draw(st.sampled_from(["DF"] if near_clean else ["DF", "", "MF"]))
+    flags = draw(st.sampled_from(["DF", "DF", ""] if near_clean else ["DF", "", "MF"]))
     return IP(src="192.0.2.1", dst="192.0.2.2", flags=flags, tos=ecn, proto=proto)
 
 

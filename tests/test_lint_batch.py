@@ -1,7 +1,7 @@
 """The batch path of ``scapy-geneve lint`` gives the engine's findings, packet for packet.
 
 :func:`judge` reads whole batches in numpy: packets it proves clean, packets whose
-only findings it knows (GNV012, VXL007, VXL008: it writes them with the engine's
+only findings it knows (GNV015, GNV012, VXL007, VXL008: it writes them with the engine's
 own functions), and the rest, which go to the engine.  These tests prove that
 nothing it calls clean has a finding and that its known findings are the
 engine's (Hypothesis, on right and mutated tunnel packets of every kind), and

@@ -1,16 +1,18 @@
 """Lint a capture without a Python object per clean packet.
 
-:func:`lint_capture` reads a capture batch by batch.  :func:`clean_mask`
-proves, for a whole batch at once (numpy), which packets the engine
-(:func:`~scapy_geneve.conformance.lint.lint_report`) would give no finding:
-the common shapes only (Ethernet with up to two tags or raw IP / SLL / SLL2,
-IPv4 or IPv6 without extension headers, then no tunnel (IP in IP always goes to
-the engine), plain GRE or clean NVGRE, or Geneve / VXLAN on
-their IANA ports with every bit as the specs want and a zero UDP checksum over
-IPv4, carrying a frame that holds no further tunnel).  Every other packet --
-anything unusual, any checksum to verify -- goes through the engine, so the
-findings are the engine's by construction; tests/test_lint_batch.py proves
-with Hypothesis that no packet the mask calls clean has a finding.
+:func:`lint_capture` reads a capture batch by batch.  :func:`judge` reads a
+whole batch at once (numpy) and proves which packets the engine
+(:func:`~scapy_geneve.conformance.lint.lint_report`) would give no finding, and
+which it would give only findings the batch writes itself with the engine's
+own functions (GNV015 DF clear, GNV012 zero checksum over IPv6, VXL007 port,
+VXL008 source port).  It judges the common shapes only: Ethernet with up to two
+tags, raw IP, SLL or SLL2; IPv4 or IPv6 without extension headers; then no
+tunnel, plain GRE or clean NVGRE, Geneve on 6081 or RFC 7348 VXLAN with every
+bit as the specs want (a non-zero UDP checksum verified, one sum per packet),
+carrying a frame that holds no further tunnel.  Every other packet goes through
+the engine, so the findings are the engine's by construction;
+tests/test_lint_batch.py proves with Hypothesis that what the batch calls clean
+has no finding and what it writes is what the engine finds.
 """
 
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from scapy_geneve.capture.scan_batch import header_arrays
 from scapy_geneve.checksum import csum_add, csum_block, csum_fold, pseudo_header_sum
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, GENEVE_PORT, VXLAN_PORT
 from scapy_geneve.conformance.lint import DEFAULT_OPTIONS, LintOptions, PacketReport, lint_report
-from scapy_geneve.conformance.lint_checks import (vxlan_port, vxlan_source_port,
+from scapy_geneve.conformance.lint_checks import (outer_df_clear, vxlan_port, vxlan_source_port,
                                                   zero_checksum_over_ipv6)
 from scapy_geneve.conformance.lint_rules import Finding
 
@@ -124,12 +126,12 @@ def _ip(rd: _Bytes, f: _Frames) -> _IP:
 
 def _geneve_clean(rd: _Bytes, ip: _IP, udp: Any, options: LintOptions) -> Tuple[Any, Any]:
     """(clean header but for its UDP checksum, where its inner frame starts) of Geneve on
-    6081: DF over IPv4, no fragment, every bit as RFC 8926 wants, options adding up.
-    (A zero checksum over IPv6 is GNV012, which the batch writes itself.)"""
+    6081: no fragment, every bit as RFC 8926 wants, options adding up.  (DF clear over
+    IPv4, GNV015, and a zero checksum over IPv6, GNV012, the batch writes itself.)"""
     base, ulen = udp + 8, rd.u16(udp + 4)
     b0, b1 = rd.u8(base), rd.u8(base + 1)
     opt_end = base + 8 + (b0 & 0x3F) * 4
-    ok = np.where(ip.v4, ip.df & ~ip.frag, True) & (ulen >= 16) & (udp + ulen <= ip.end)
+    ok = ~ip.frag & (ulen >= 16) & (udp + ulen <= ip.end)
     ok &= (b0 >> 6 == 0) & ((b1 & 0xBF) == 0) & (rd.u8(base + 7) == 0)
     ok &= (opt_end <= udp + ulen) & (ip.ecn == 0)
     pos, critical = base + 8, np.zeros(len(base), bool)
@@ -176,12 +178,13 @@ def _no_tunnel(rd: _Bytes, ip: _IP, options: LintOptions) -> Any:
 class _Known:
     """Findings the batch writes itself for packets otherwise clean (one flag per rule)."""
 
+    gnv015: Any          # outer IPv4 without DF (Geneve)
     gnv012: Any          # zero UDP checksum over IPv6 (Geneve)
     vxl007: Any          # VXLAN not on 4789
     vxl008: Any          # VXLAN source port below 49152
 
     def any(self) -> Any:
-        return self.gnv012 | self.vxl007 | self.vxl008
+        return self.gnv015 | self.gnv012 | self.vxl007 | self.vxl008
 
 
 def _ports_array(ports: Any) -> Any:
@@ -209,7 +212,7 @@ def _udp_tunnels(rd: _Bytes, ip: _IP, options: LintOptions) -> Tuple[Any, Any, _
     vxlan = udp & np.isin(dport, _ports_array(ports.vxlan - ports.geneve - ports.gpe))
     g_ok, g_inner = _geneve_clean(rd, ip, l4, options)
     clean = (geneve & g_ok) | (vxlan & _vxlan_clean(rd, ip, l4))
-    known = _Known(gnv012=geneve & ~ip.v4 & (rd.u16(l4 + 6) == 0),
+    known = _Known(gnv015=geneve & ip.v4 & ~ip.df, gnv012=geneve & ~ip.v4 & (rd.u16(l4 + 6) == 0),
                    vxl007=vxlan & (dport != VXLAN_PORT), vxl008=vxlan & (sport < 49152))
     proto = np.where(geneve, rd.u16(l4 + 10), ETH_P_TEB)
     inner = _inner_frames(rd, np.where(geneve, g_inner, l4 + 16), l4 + rd.u16(l4 + 4), proto)
@@ -275,6 +278,7 @@ class Judgement:
     known: Any
     rules: _Known
     udp: Any             # offset of the outer UDP header in the packet
+    ip_off: Any          # offset of the outer IP header in the packet
     guessed: Any         # clean, read as NVGRE by guess (keyed GRE carrying Ethernet)
 
 
@@ -293,6 +297,7 @@ def judge(buf: bytes, data_off: Any, caplen: Any, linktype: Any,
     has_known = known.any()
     return Judgement(clean=(no_tunnel & ~unknown) | (tunnel_ok & ~has_known),
                      known=tunnel_ok & has_known, rules=known, udp=outer.l4 - data_off,
+                     ip_off=frames.pos - data_off,
                      guessed=tunnel_ok & guessed)
 
 
@@ -306,6 +311,8 @@ def known_findings(buf: bytes, data_off: int, j: Judgement, i: int) -> List[Find
     """The findings of packet I of a judged batch that is ``known`` (in the engine's order)."""
     udp = int(j.udp[i])
     at = data_off + udp
+    if j.rules.gnv015[i]:
+        return [outer_df_clear(int(j.ip_off[i]))]
     if j.rules.gnv012[i]:
         return [zero_checksum_over_ipv6(udp)]
     out = []

@@ -20,7 +20,7 @@ from scapy_geneve.conformance.lint_rules import Finding, finding
 
 __all__ = ["IPHeader", "Site", "Inner", "Understood", "check_geneve", "check_vxlan",
            "check_nvgre", "check_stt", "check_l2tpv3_udp", "check_l2tpv3_ip",
-           "l4_checksum_state", "gre_header_len", "zero_checksum_over_ipv6", "vxlan_port",
+           "l4_checksum_state", "gre_header_len", "zero_checksum_over_ipv6", "outer_df_clear", "vxlan_port",
            "vxlan_source_port", "ETH_P_8021Q", "ETH_P_8021AD"]
 
 ETH_P_8021Q = 0x8100
@@ -191,6 +191,11 @@ def _geneve_ports(site: Site, std_port: bool) -> List[Finding]:
                     "UDP.dport", site.l4 + 2)]
 
 
+def outer_df_clear(ip_off: int) -> Finding:
+    """GNV015 for the IPv4 header at IP_OFF (also built by the batch path)."""
+    return finding("GNV015", "outer IPv4 DF bit is clear", "IP.flags", ip_off + 6)
+
+
 def _geneve_ip(site: Site) -> List[Finding]:
     ip = site.ip
     if ip is None or ip.version != 4:
@@ -199,7 +204,7 @@ def _geneve_ip(site: Site) -> List[Finding]:
         return [finding("GNV017", "outer IPv4 is a fragment (offset %d, MF %d)"
                         % (ip.frag_offset, int(ip.mf)), "IP.frag", ip.off + 6)]
     if not ip.df:
-        return [finding("GNV015", "outer IPv4 DF bit is clear", "IP.flags", ip.off + 6)]
+        return [outer_df_clear(ip.off)]
     return []
 
 
