@@ -681,6 +681,7 @@ VALID = [
 @given(data=st.binary(max_size=200), linktype=st.sampled_from(sorted(SUPPORTED_LINKTYPES) + [147]))
 def test_never_raises_on_random_bytes(data: bytes, linktype: int) -> None:
     rec = decode(data, linktype, state=DecodeState())
+    assert decode(bytearray(data), linktype, state=DecodeState()).reason == rec.reason
     assert rec.malformed == (rec.reason is not None)
     assert not rec.malformed or 0 <= rec.reason_offset <= len(data)
 

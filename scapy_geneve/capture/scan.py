@@ -62,10 +62,10 @@ from scapy_geneve.capture.scan_record import (
     ScanRecord,
     ScanState,
     inner_protocol_name,
-    kind_name,
     parse_packet,
 )
 from scapy_geneve.capture.scan_stats import ScanStats, compute_stats
+from scapy_geneve import registry
 from scapy_geneve.registry import DEFAULT_PORTS, Kind, Ports
 
 __all__ = [
@@ -141,6 +141,7 @@ def scan(
 
 
 _ntop, _AF4, _AF6 = socket.inet_ntop, socket.AF_INET, socket.AF_INET6
+_KIND_NAMES = {int(record.kind): record.name for record in registry.records()}
 _COLUMNS = (
     "l3",
     "vlan_n",
@@ -237,9 +238,18 @@ class _Builder:
         if vlan_n:
             rec.vlans = (vlan1,) if vlan_n == 1 else (vlan1, vlan2)
         outer = self.outer[i]
-        if outer:
-            rec.outer_ip, rec.outer_proto = outer, self.outer_proto[i]
-            rec.outer_src, rec.outer_dst = _addresses(buf, l3, outer)
+        if outer == 4:
+            rec.outer_ip, rec.outer_proto = 4, self.outer_proto[i]
+            rec.outer_src, rec.outer_dst = (
+                _ntop(_AF4, buf[l3 + 12 : l3 + 16]),
+                _ntop(_AF4, buf[l3 + 16 : l3 + 20]),
+            )
+        elif outer:
+            rec.outer_ip, rec.outer_proto = 6, self.outer_proto[i]
+            rec.outer_src, rec.outer_dst = (
+                _ntop(_AF6, buf[l3 + 8 : l3 + 24]),
+                _ntop(_AF6, buf[l3 + 24 : l3 + 40]),
+            )
         if sport >= 0:
             rec.outer_sport, rec.outer_dport = sport, dport
         code = self.kind[i]
@@ -249,13 +259,18 @@ class _Builder:
         if iet >= 0:
             rec.inner_ethertype = iet
             if ipos >= 0:
-                rec.inner_src, rec.inner_dst = _addresses(buf, ipos, iver)
+                if iver == 4:
+                    rec.inner_src = _ntop(_AF4, buf[ipos + 12 : ipos + 16])
+                    rec.inner_dst = _ntop(_AF4, buf[ipos + 16 : ipos + 20])
+                else:
+                    rec.inner_src = _ntop(_AF6, buf[ipos + 8 : ipos + 24])
+                    rec.inner_dst = _ntop(_AF6, buf[ipos + 24 : ipos + 40])
                 rec.inner_proto = iproto
                 if isport >= 0:
                     rec.inner_sport, rec.inner_dport = isport, idport
 
     def _fill_tunnel(self, rec: ScanRecord, i: int, code: int, proto: int, flow: int, control: int) -> None:
-        rec.kind = kind_name(code)
+        rec.kind = _KIND_NAMES[code]
         if self.has_vni[i]:
             rec.vni = self.vni[i]
         if code == Kind.GENEVE:
@@ -269,12 +284,6 @@ class _Builder:
             rec.flow_id = flow
         elif code == Kind.L2TPV3:
             rec.control = bool(control)
-
-
-def _addresses(buf: bytes, at: int, version: int) -> Tuple[str, str]:
-    if version == 4:
-        return _ntop(_AF4, buf[at + 12 : at + 16]), _ntop(_AF4, buf[at + 16 : at + 20])
-    return _ntop(_AF6, buf[at + 8 : at + 24]), _ntop(_AF6, buf[at + 24 : at + 40])
 
 
 def _options_by_packet(np: Any, res: BatchResult, ok: Any) -> Dict[int, Tuple[GeneveOptionInfo, ...]]:
