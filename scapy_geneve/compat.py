@@ -44,9 +44,10 @@ from scapy.packet import Packet
 
 __all__ = [
     "SCAPY_VERSION", "SCAPY_FLOOR", "DISSECT_STOPS_AT_END", "field_bits", "field_values", "cache_field_value",
-    "has_dissection_cache", "set_dissection_cache", "bottom_up_bindings", "payload_layer_for",
+    "has_dissection_cache", "dissection_cache", "dissection_snapshots",
+    "set_dissection_cache", "bottom_up_bindings", "payload_layer_for",
     "is_bound", "move_binding_first",
-    "hook_method", "unhook_method", "hooked", "fast_copy",
+    "hook_method", "unhook_method", "hooked", "fast_copy", "CopyMemo",
 ]
 
 
@@ -122,6 +123,20 @@ def has_dissection_cache(pkt: Packet) -> bool:
     """Whether PKT still holds the bytes it was dissected from (it builds to them
     unless a field changed)."""
     return pkt.raw_packet_cache is not None
+
+
+def dissection_cache(pkt: Packet) -> Optional[bytes]:
+    """The bytes of PKT's own header it was dissected from (not its payload's),
+    or None once it was built or a field changed."""
+    cache: Optional[bytes] = pkt.raw_packet_cache
+    return cache
+
+
+def dissection_snapshots(pkt: Packet) -> Optional[Dict[str, Any]]:
+    """The dissection's snapshots of PKT's mutable fields (see
+    :func:`cache_field_value`), None when PKT holds no dissection cache."""
+    snapshots: Optional[Dict[str, Any]] = pkt.raw_packet_cache_fields
+    return snapshots
 
 
 def set_dissection_cache(pkt: Packet, raw: bytes, snapshots: Dict[str, Any]) -> None:
@@ -236,6 +251,8 @@ def hooked(cls: type, name: str) -> bool:
 # -- copying dissected packets -------------------------------------------------------------
 
 _Layout = Tuple[List[Any], List[str]]
+#: What :func:`fast_copy` remembers of each prototype layer (one dict per prototype packet).
+CopyMemo = Dict[int, _Layout]
 
 
 def _layout(layer: Packet, memo: Dict[int, _Layout]) -> _Layout:

@@ -225,6 +225,17 @@ def test_a_cut_tunnel_header_is_named_with_its_offset(kind, params, cut, says, n
         decapsulate(data)
 
 
+@pytest.mark.parametrize("dport, name", [(4789, "VXLAN"), (4790, "VXLAN-GPE"), (6081, "Geneve")])
+def test_a_cut_header_is_named_as_its_port_says_on_every_scapy(dport, name, no_debug_dissector):
+    # 20 IPv4 + 8 UDP, then 4 of the 8 header bytes: Scapy 2.5 dissects them as a VXLAN
+    # layer with default values, 2.6+ leaves them Raw; decapsulate says the same on both.
+    cut = bytes.fromhex("0c 00 00 03")  # flags I+P, reserved, next protocol 3; VNI cut
+    data = bytes(IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=49152, dport=dport) / Raw(cut))
+    says = "truncated %s header: 4 bytes at offset 28 after .*, 8 needed" % name
+    with pytest.raises(NotATunnel, match=says):
+        decapsulate(data)
+
+
 @pytest.mark.parametrize("data", [b"\x45\x00\x00", b"\x60\x00", b"\x45"])
 def test_bytes_too_short_for_the_outer_header_are_not_a_traceback(data):
     with pytest.raises(NotATunnel, match="%d bytes do not dissect as" % len(data)):

@@ -41,6 +41,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot3, Ether
 from scapy.packet import Packet
 
+from scapy_geneve import compat
 from scapy_geneve.checksum import (
     CSUM_MANGLED_0,
     chunk_sums,
@@ -607,79 +608,6 @@ def _copy_meta(src: Any, dst: Packet) -> Packet:
     return dst
 
 
-def _layout(layer: Packet, memo: Dict[int, Tuple[List[Any], List[str]]]) -> Tuple[List[Any], List[str]]:
-    """The slot descriptors of ``layer``'s class that ``layer`` has a value in, and
-    the names of its fields whose values can change in place (lists, packets);
-    memoised per prototype layer (reading an unset slot goes through
-    ``Packet.__getattr__``, which is slow)."""
-    found = memo.get(id(layer))
-    if found is None:
-        descs = []
-        seen = set()
-        for c in layer.__class__.__mro__:
-            for name in c.__dict__.get("__slots__", ()):
-                if name in seen or name == "__dict__":
-                    continue
-                seen.add(name)
-                desc = c.__dict__[name]
-                try:
-                    desc.__get__(layer)
-                except AttributeError:
-                    continue
-                descs.append(desc)
-        mutable = [k for k, v in layer.fields.items() if isinstance(v, (list, Packet))]
-        found = memo[id(layer)] = (descs, mutable)
-    return found
-
-
-def _clone(
-    layer: Packet,
-    under: Optional[Packet],
-    memo: Dict[int, Tuple[List[Any], List[str]]],
-    out: Optional[List[Packet]] = None,
-) -> Packet:
-    """A copy of the dissected packet ``layer`` and its payloads, as :meth:`Packet.copy`
-    makes it but without running ``__init__`` for every layer: the attributes are
-    copied; field values that can change in place (lists, packets: the Geneve
-    options, TCP options) are copied (packets by this function); the rest is
-    shared (ints, bytes, strings: immutable), and so is the dissection's
-    ``raw_packet_cache_fields`` snapshot (only ever compared, never changed).
-    ``out`` collects the new layers, outermost first."""
-    q = object.__new__(layer.__class__)
-    descs, mutable = _layout(layer, memo)
-    for desc in descs:
-        desc.__set__(q, desc.__get__(layer))
-    try:
-        extra = object.__getattribute__(layer, "__dict__")
-        if extra:
-            q.__dict__.update(extra)
-    except AttributeError:
-        pass
-    put = object.__setattr__
-    fields = dict(layer.fields)
-    for fname in mutable:
-        fval = fields[fname]
-        if isinstance(fval, list):
-            fval = fields[fname] = [_clone(x, None, memo) if isinstance(x, Packet) else x for x in fval]
-            for x in fval:
-                if isinstance(x, Packet):
-                    put(x, "parent", q)
-        elif isinstance(fval, Packet):
-            fval = fields[fname] = _clone(fval, None, memo)
-            put(fval, "parent", q)
-    put(q, "fields", fields)
-    put(q, "default_fields", dict(layer.default_fields))
-    put(q, "overloaded_fields", dict(layer.overloaded_fields))
-    put(q, "packetfields", list(layer.packetfields))
-    put(q, "post_transforms", list(layer.post_transforms))
-    put(q, "underlayer", under)
-    if out is not None:
-        out.append(q)
-    pay = layer.payload
-    put(q, "payload", _clone(pay, q, memo, out) if pay.__class__.__name__ != "NoPayload" else pay.__class__())
-    return q
-
-
 _ChangePlan = List[Tuple[int, List[Tuple[str, int, str, int]]]]
 
 
@@ -692,12 +620,13 @@ def _layer_bounds(proto: Packet) -> Optional[Tuple[Dict[int, int], List[Packet],
     off = 0
     layer: Any = proto
     while isinstance(layer, Packet) and layer.__class__.__name__ != "NoPayload":
-        if layer.raw_packet_cache is None:
+        cache = compat.dissection_cache(layer)
+        if cache is None:
             return None
         starts.setdefault(off, len(layers))
         layers.append(layer)
-        bounds.append((off, off + len(layer.raw_packet_cache)))
-        off += len(layer.raw_packet_cache)
+        bounds.append((off, off + len(cache)))
+        off += len(cache)
         layer = layer.payload
     return starts, layers, bounds
 
@@ -739,7 +668,7 @@ class _Deriver:
     checksum (outer and inner), the outer UDP checksum, the TCP sequence
     number, flags and checksum (or the UDP checksum) and the payload.  So the
     first segment is dissected once and each next one is a copy of it
-    (:func:`_clone_chain`) with those fields set from the segment's bytes.
+    (:func:`scapy_geneve.compat.fast_copy`) with those fields set from the segment's bytes.
     Whenever the layers are not the plain ones this knows (a payload Scapy
     dissects as a protocol, an NVGRE checksum, a layer it cannot place), or
     the copy does not build to the segment's bytes, the segment is dissected
@@ -766,8 +695,8 @@ class _Deriver:
                 if layers[i].get_field(name) is None or name not in layers[i].fields:
                     return
         self.plan, self.bounds, self.raw_index = plan, bounds, raw_index
-        self.memo: Dict[int, Tuple[List[Any], List[str]]] = {}
-        self.proto_snaps = [x.raw_packet_cache_fields for x in layers]
+        self.memo: compat.CopyMemo = {}
+        self.proto_snaps = [compat.dissection_snapshots(x) for x in layers]
         self.checked = False
         self.ok = True
 
@@ -778,29 +707,28 @@ class _Deriver:
         if frame is self.first:
             return self.proto
         layers: List[Packet] = []
-        top = _clone(self.proto, None, self.memo, layers)
-        put = object.__setattr__
+        top = compat.fast_copy(self.proto, None, self.memo, layers)
         for i, fields in self.plan:
             layer = layers[i]
-            snap = layer.raw_packet_cache_fields
+            snap = compat.dissection_snapshots(layer) or {}
             for name, at, fmt, mask in fields:
                 # the value the field's dissection gives (m2i: a FlagValue for TCP flags)
                 fld = layer.get_field(name)
                 val = layer.fields[name] = fld.m2i(layer, struct.unpack_from(fmt, frame, at)[0] & mask)
-                if snap is not None and name in snap:
-                    # dissection snapshots mutable values (TCP flags) to notice edits
+                if name in snap:
+                    # dissection snapshots mutable values (TCP flags) to notice edits;
+                    # the copy shares the first segment's snapshots until it changes one
                     if snap is self.proto_snaps[i]:
                         snap = dict(snap)
-                        put(layer, "raw_packet_cache_fields", snap)
-                    snap[name] = layer._raw_packet_cache_field_value(fld, val, copy=True)
+                    snap[name] = compat.cache_field_value(layer, fld, val)
             start, end = self.bounds[i]
-            put(layer, "raw_packet_cache", frame[start:end])
+            compat.set_dissection_cache(layer, frame[start:end], snap)
         raw = layers[self.raw_index]
         start = self.bounds[self.raw_index][0]
         raw.fields["load"] = frame[start:]
-        put(raw, "raw_packet_cache", raw.fields["load"])
+        compat.set_dissection_cache(raw, raw.fields["load"], compat.dissection_snapshots(raw) or {})
         for layer, (start, _end) in zip(layers, self.bounds):
-            put(layer, "original", frame[start:] if start else frame)
+            layer.original = frame[start:] if start else frame
         if not self.checked:
             # The copy builds from its layers' caches, which are slices of the frame at
             # the first segment's layer bounds: if that holds once it holds for every

@@ -49,7 +49,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
-from scapy_geneve import registry
+from scapy_geneve import compat, registry
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers.geneve import flow_sport
 from scapy_geneve.tunnels.base import (
@@ -385,9 +385,44 @@ def _find_tunnel(packet: Packet) -> Tuple[Packet, Adapter]:
     while not isinstance(layer, NoPayload):
         for adapter in adapters:
             if isinstance(layer, adapter.layers):
+                _check_header_room(packet, layer, adapter.record)
                 return layer, adapter
         layer = layer.payload
     raise _no_tunnel(packet)
+
+
+def _offset_in(packet: Packet, layer: Packet) -> int:
+    """LAYER's byte offset in the dissected PACKET: the sum of the headers before it."""
+    offset, here = 0, packet
+    while here is not layer:
+        cache = compat.dissection_cache(here)
+        if cache is None:  # a layer edited since its dissection: measure by building
+            return len(bytes(packet)) - len(bytes(layer))
+        offset, here = offset + len(cache), here.payload
+    return offset
+
+
+def _check_header_room(packet: Packet, layer: Packet, rec: registry.Encapsulation) -> None:
+    """Refuse a tunnel header cut short of its fixed part (the registry's ``header_len``).
+
+    Scapy 2.6+ leaves such bytes Raw (:func:`_no_tunnel` names them); Scapy 2.5
+    dissects them as the tunnel layer with the missing fields at their defaults
+    (``compat.DISSECT_STOPS_AT_END``), so the length is checked here, on every version.
+    """
+    original = getattr(layer, "original", None)
+    if original is None or not isinstance(layer, rec.load_layer()):
+        return  # built here, not received; or a continuation segment (STT) with no header
+    if len(original) < rec.header_len:
+        under = layer.underlayer
+        where = _where(under) if under is not None else None
+        # the name a receiver gives the port (VXLAN-GPE on 4790), else the kind's
+        expected = _expected()
+        title = expected[where][0] if where in expected else rec.title
+        raise NotATunnel(
+            "truncated %s header: %d bytes at offset %d after %s, %d needed"
+            % (title, len(original), _offset_in(packet, layer),
+               under.mysummary() if under is not None else "nothing", rec.header_len)
+        )
 
 
 def _outer_ip(layer: Packet) -> Optional[Packet]:
