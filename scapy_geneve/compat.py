@@ -47,7 +47,7 @@ __all__ = [
     "has_dissection_cache", "dissection_cache", "dissection_snapshots",
     "set_dissection_cache", "bottom_up_bindings", "payload_layer_for",
     "is_bound", "move_binding_first",
-    "hook_method", "unhook_method", "hooked", "fast_copy", "CopyMemo",
+    "hook_method", "unhook_method", "hooked", "fast_copy", "CopyMemo", "layer_note", "set_layer_note",
 ]
 
 
@@ -203,6 +203,34 @@ def move_binding_first(lower: Type[Packet], upper: Type[Packet], **fval: Any) ->
     """Make LOWER try UPPER with FVAL before any other binding (and only once)."""
     lower.payload_guess = [(fval, upper)] + [
         (f, c) for f, c in lower.payload_guess if not (c is upper and f == fval)]
+
+
+# -- per-layer notes ---------------------------------------------------------------------
+
+
+def layer_note(pkt: Packet, name: str) -> Any:
+    """What :func:`set_layer_note` stored under NAME on the layer PKT, or None.
+
+    A note is per-layer data outside the fields (for example what a dissection
+    looked up once); it is read from the instance itself, never searched for in
+    the payloads as ``Packet.__getattr__`` would search a missing attribute.
+    PKT's class must not declare ``__slots__`` (its instances then have a dict).
+    """
+    return vars(pkt).get(name)
+
+
+def set_layer_note(pkt: Packet, name: str, value: Any) -> None:
+    """Store VALUE under NAME on the layer PKT (None removes it).
+
+    ``Packet.__setattr__`` would take NAME for a field and look for it in every
+    payload; a note stays on this layer.  :func:`fast_copy` copies notes,
+    ``Packet.copy`` does not.
+    """
+    notes = vars(pkt)
+    if value is None:
+        notes.pop(name, None)
+    else:
+        notes[name] = value
 
 
 # -- method hooks --------------------------------------------------------------------------

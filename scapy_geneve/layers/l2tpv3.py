@@ -70,7 +70,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.layers.l2tp import L2TP
 
-from scapy_geneve.compat import set_dissection_cache
+from scapy_geneve.compat import layer_note, set_dissection_cache, set_layer_note
 from scapy_geneve.consts import IPPROTO_L2TP, L2TP_PORT
 from scapy_geneve.errors import BuildError
 from scapy_geneve.layers._bind import bind_bottom_up_first
@@ -191,16 +191,20 @@ def _data(pkt: Packet) -> bool:
     return pkt.session_id != 0
 
 
+#: The note (see compat.layer_note) holding (session ID, layout) of a dissected layer.
+_LAYOUT_NOTE = "l2tpv3_layout"
+
+
 def _layout(pkt: Packet, session_id: int) -> Any:
     """The layout of PKT's data from the session resolver: by outer destination, then ID.
 
     Looked up once per dissection (the fields ask several times).
     """
-    cached = pkt.__dict__.get("_l2tpv3_layout")
+    cached = layer_note(pkt, _LAYOUT_NOTE)
     if cached is not None and cached[0] == session_id:
         return cached[1]
     layout = _hooks["resolve"](session_id, outer_address(pkt.underlayer, "dst"))
-    pkt.__dict__["_l2tpv3_layout"] = (session_id, layout)
+    set_layer_note(pkt, _LAYOUT_NOTE, (session_id, layout))
     return layout
 
 
@@ -214,7 +218,7 @@ def _has_l2ss(pkt: Packet) -> bool:
         return False
     if any(name in pkt.fields for name in L2SS_FIELDS):
         return True
-    cached = pkt.__dict__.get("_l2tpv3_layout")  # set by do_dissect only
+    cached = layer_note(pkt, _LAYOUT_NOTE)  # set by do_dissect only
     return cached is not None and cached[0] == pkt.session_id and cached[1].l2ss
 
 
@@ -247,7 +251,7 @@ class L2TPv3(Packet):
     def do_dissect(self, s: bytes) -> bytes:
         # The sublayer is 4 bytes; a shorter remainder stays payload (lossless).
         sid = int.from_bytes(s[:4], "big") if len(s) >= 4 else 0
-        self.__dict__.pop("_l2tpv3_layout", None)  # the table may have changed
+        set_layer_note(self, _LAYOUT_NOTE, None)  # the table may have changed
         layout = _layout(self, sid)
         if sid and layout.l2ss and len(s) < 4 + layout.cookie_len + 4:
             cookie = s[4 : 4 + layout.cookie_len]
