@@ -223,9 +223,12 @@ def set_layer_note(pkt: Packet, name: str, value: Any) -> None:
     """Store VALUE under NAME on the layer PKT (None removes it).
 
     ``Packet.__setattr__`` would take NAME for a field and look for it in every
-    payload; a note stays on this layer.  :func:`fast_copy` copies notes,
-    ``Packet.copy`` does not.
+    payload; a note stays on this layer.  NAME must not be one of PKT's fields (a
+    note would hide it from attribute reads): ValueError.  :func:`fast_copy`
+    copies notes, ``Packet.copy`` does not.
     """
+    if name in pkt.fieldtype:
+        raise ValueError("%s is a field of %s, not a name for a note" % (name, pkt.__class__.__name__))
     notes = vars(pkt)
     if value is None:
         notes.pop(name, None)

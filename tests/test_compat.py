@@ -108,6 +108,20 @@ def test_fast_copy_equals_packet_copy_and_is_independent():
     assert pkt[Geneve].options[0].ingress_port == 3 and pkt[TCP].options == [("MSS", 1460)]
 
 
+def test_a_layer_note_stays_on_its_layer_and_is_no_field():
+    pkt = IP(bytes(IP() / UDP(sport=5, dport=7) / Raw(b"x")))
+    compat.set_layer_note(pkt[UDP], "seen", (1, 2))
+    assert compat.layer_note(pkt[UDP], "seen") == (1, 2)
+    assert compat.layer_note(pkt, "seen") is None                # not searched for in payloads
+    assert compat.layer_note(compat.fast_copy(pkt)[UDP], "seen") == (1, 2)
+    assert compat.layer_note(pkt.copy()[UDP], "seen") is None    # Packet.copy starts afresh
+    compat.set_layer_note(pkt[UDP], "seen", None)
+    assert compat.layer_note(pkt[UDP], "seen") is None
+    assert bytes(pkt) == pkt.original                             # notes are not on the wire
+    with pytest.raises(ValueError, match="sport is a field of UDP"):
+        compat.set_layer_note(pkt[UDP], "sport", 1)              # it would hide the field
+
+
 def test_hook_acts_first_and_unhook_restores():
     class Layer(Packet):
         fields_desc = [ByteField("n", 0)]
