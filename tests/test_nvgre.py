@@ -112,8 +112,9 @@ def test_nvgre_with_any_payload_round_trips(no_debug_dissector, vsid, flowid, pa
 
 
 def test_the_shared_binding_helper_puts_one_candidate_first():
-    from scapy.packet import Packet
+    from scapy.packet import Packet, bind_bottom_up
 
+    from scapy_geneve import compat
     from scapy_geneve.layers._bind import bind_bottom_up_first
 
     class Probe(Packet):
@@ -122,10 +123,10 @@ def test_the_shared_binding_helper_puts_one_candidate_first():
     class Lower(Packet):
         name = "Lower"
 
-    Lower.payload_guess = [({"x": 1}, Raw)]
+    bind_bottom_up(Lower, Raw, x=1)
     bind_bottom_up_first(Lower, Probe, x=2)
     bind_bottom_up_first(Lower, Probe, x=2)  # twice: still one entry, still first
-    assert Lower.payload_guess == [({"x": 2}, Probe), ({"x": 1}, Raw)]
+    assert compat.bottom_up_bindings(Lower) == [({"x": 2}, Probe), ({"x": 1}, Raw)]
     # NVGRE is IP protocol 47's first candidate; Scapy's GRE is still there after it.
-    ip47 = [cls for fval, cls in IP.payload_guess if fval.get("proto") == 47]
+    ip47 = [cls for fval, cls in compat.bottom_up_bindings(IP) if fval.get("proto") == 47]
     assert ip47[0] is NVGRE and GRE in ip47
