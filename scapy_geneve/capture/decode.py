@@ -17,7 +17,10 @@ The layers read::
                jumbo option, Routing, Fragment, Destination Options, AH, ...)
     transport  UDP (the Length field bounds the tunnel), TCP (STT), GRE (47), L2TPv3 (115)
     tunnel     the kind the ports / protocol say (scapy_geneve.registry): Geneve with its
-               options, VXLAN, VXLAN-GPE, NVGRE, plain GRE, STT, L2TPv3 data and control
+               options, VXLAN, VXLAN-GPE, NVGRE, plain GRE, STT, L2TPv3 data and control;
+               a kind added with ``registry.register`` (UDP/TCP ports or an IP protocol)
+               from its record alone: ``header_len``, the identifier at ``id_offset``
+               (``id_bits`` wide, ``id_shift`` above the word's end), then ``inner``
     inner      Ethernet + VLANs, or IP (Geneve / GPE / GRE carrying IP); inner IP; inner
                TCP/UDP/SCTP ports, TCP flags/seq/ack/data offset; the payload
 
@@ -41,9 +44,10 @@ vlans, vlan_off           outer VLAN IDs (12 bits each, outermost first); offset
 ip                        outer :class:`IPHeader` (None: not IP)
 l4                        outer :class:`L4Header` (UDP, TCP, GRE or L2TPv3/IP: offset,
                           ports, UDP Length/Checksum, TCP fields)
-kind, kind_code           registry name (geneve, vxlan, vxlan-gpe, nvgre, stt, l2tpv3)
-                          and ``registry.Kind`` code; None / 0 for no tunnel (plain GRE
-                          included: see ``gre_proto``)
+kind, kind_code           registry name (geneve, vxlan, vxlan-gpe, nvgre, stt, l2tpv3,
+                          or a kind added with ``registry.register``) and its kind code
+                          (an int; ``registry.Kind`` for the built-ins); None / 0 for no
+                          tunnel (plain GRE included: see ``gre_proto``)
 tunnel_off, tunnel_len    the tunnel header (Geneve incl. options; VXLAN 8; NVGRE/GRE 4-16;
                           STT 18, after its TCP-like header; L2TPv3 incl. cookie and L2SS)
 vni                       the identifier: VNI, NVGRE VSID, STT Context ID, L2TPv3 Session
@@ -150,7 +154,7 @@ GRE_C, GRE_R, GRE_K, GRE_S, GRE_VER = 0x8000, 0x4000, 0x2000, 0x1000, 0x0007
 STT_HDR_LEN = 18
 _GPE_NEXT = {1: ETH_P_IP, 2: ETH_P_IPV6, 3: ETH_P_TEB}
 _KIND_NAMES = {rec.kind: rec.name for rec in registry.records()}  # names as the registry says
-_KIND_CODES: Dict[Optional[str], Kind] = {rec.name: rec.kind for rec in registry.records()}
+_KIND_CODES: Dict[Optional[str], int] = {rec.name: rec.kind for rec in registry.records()}
 _L4_HLEN = {IPPROTO_UDP: 8, IPPROTO_SCTP: 12}
 
 _U16 = struct.Struct("!H").unpack_from
@@ -871,24 +875,15 @@ def _transport(
     pos = ip.off + ip.hlen
     proto = ip.proto
     if proto == IPPROTO_UDP:
-        udp = rec.l4 = _udp(rec, data, ip, end, "outer")
-        end = min(end, udp.end)
-        kind = _KIND_CODES.get(ports.udp_kind(udp.sport, udp.dport))  # the registry's reading
-        if kind is None:
-            _payload(rec, udp)
-        elif kind == Kind.GENEVE:
-            _geneve(rec, data, pos + 8, end)
-        elif kind == Kind.L2TPV3:
-            _l2tp_udp(rec, data, pos + 8, end, cookie, l2ss)
-        else:
-            _vxlan(rec, data, pos + 8, end, kind == Kind.VXLAN_GPE)
+        _udp_tunnel(rec, data, ip, end, ports, cookie, l2ss)
     elif proto == IPPROTO_TCP:
         if pos + 4 > end:
             return
         tcp = rec.l4 = _tcp(data, pos, end, ip.end)
-        if tcp.dport in ports.stt:
+        name = ports.tcp_kind(tcp.sport, tcp.dport)
+        if name == "stt":
             _stt(rec, data, tcp, end, state)
-        else:
+        elif name is None or not _registered(rec, data, tcp, end, name):
             _payload(rec, tcp)
     elif proto == IPPROTO_GRE:
         rec.l4 = L4Header(pos, proto, ip.end)
@@ -896,6 +891,64 @@ def _transport(
     elif proto == IPPROTO_L2TP:
         rec.l4 = L4Header(pos, proto, ip.end)
         _l2tp_ip(rec, data, pos, end, cookie, l2ss)
+    else:
+        record = registry.by_ip_protocol(proto)
+        if record is not None:
+            rec.l4 = L4Header(pos, proto, ip.end)
+            _generic(rec, data, pos, end, record)
+
+
+def _udp_tunnel(
+    rec: Decoded, data: bytes, ip: IPHeader, end: int, ports: Ports, cookie: int, l2ss: bool
+) -> None:
+    """The outer UDP header and the tunnel its ports say (the registry's reading)."""
+    udp = rec.l4 = _udp(rec, data, ip, end, "outer")
+    end, pos = min(end, udp.end), udp.off + 8
+    name = ports.udp_kind(udp.sport, udp.dport)
+    kind = _KIND_CODES.get(name)
+    if kind == Kind.GENEVE:
+        _geneve(rec, data, pos, end)
+    elif kind == Kind.L2TPV3:
+        _l2tp_udp(rec, data, pos, end, cookie, l2ss)
+    elif kind in (Kind.VXLAN, Kind.VXLAN_GPE):
+        _vxlan(rec, data, pos, end, kind == Kind.VXLAN_GPE)
+    elif name is None or not _registered(rec, data, udp, end, name):
+        _payload(rec, udp)
+
+
+def _registered(rec: Decoded, data: bytes, l4: L4Header, end: int, name: str) -> bool:
+    """A registered kind's header after L4's (False: NAME is not registered here)."""
+    try:
+        record = registry.get(name)
+    except KeyError:
+        return False  # Ports naming a kind this process has not registered
+    if l4.hlen < 0:
+        raise _Short("%s TCP header" % record.title, l4.off, end)
+    _generic(rec, data, l4.off + l4.hlen, end, record)
+    return True
+
+
+def _generic(rec: Decoded, data: bytes, pos: int, end: int, record: registry.Encapsulation) -> None:
+    """A kind with no dedicated parser, read from its record: a fixed ``header_len``
+    header, the identifier at ``id_offset``, then what ``inner`` says."""
+    rec.kind_code, rec.kind = int(record.kind), record.name
+    rec.tunnel_off, rec.tunnel_len = pos, record.header_len
+    nxt = pos + record.header_len
+    if nxt > end:
+        raise _Short(record.title + " header", pos, end)
+    if record.id_offset is not None:
+        rec.vni = record.read_id(data, pos)
+    if record.inner == "ether":
+        _inner(rec, data, nxt, end, None)
+    elif record.inner == "ip":
+        if nxt >= end:
+            raise _Short("%s inner IP header" % record.title, nxt, end)
+        version = data[nxt] >> 4
+        if version not in (4, 6):
+            raise _Bad("%s inner IP header with version %d" % (record.title, version), nxt)
+        _inner(rec, data, nxt, end, ETH_P_IP if version == 4 else ETH_P_IPV6)
+    elif rec.l4 is not None:  # "none": what the tunnel carries is not read
+        rec.payload_off, rec.payload_len = nxt, max(0, rec.l4.end - nxt)
 
 
 def _walk(
