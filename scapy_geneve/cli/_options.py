@@ -63,6 +63,7 @@ __all__ = [
     "selected_kinds",
     "option_classes",
     "identifiers",
+    "selecting",
     "add_count_option",
     "positive_int",
     "add_numeric_option",
@@ -321,6 +322,18 @@ def check_identifiers(args: argparse.Namespace) -> None:
                 "--vni %d does not fit in %s's %s (%d bits, 0-%d)"
                 % (value, widest.title, widest.id_title, widest.id_bits, widest.id_max),
             )
+
+
+def selecting(args: argparse.Namespace) -> bool:
+    """Whether any selection option was given (without importing the scan)."""
+    return bool(
+        _flat(args.vni)
+        or _flat(args.kind)
+        or _flat(args.option_class)
+        or _flat(args.option_type)
+        or args.malformed
+        or args.invert
+    )
 
 
 def packet_filter(args: argparse.Namespace) -> Any:

@@ -100,13 +100,13 @@ def input_choice(args: argparse.Namespace, stdin: Optional[IO[Any]] = None) -> s
 
 
 def _records(path: str, args: argparse.Namespace) -> Iterator[pcapio.Record]:
-    pfilter = _options.packet_filter(args)
-    if pfilter.empty:
+    if not _options.selecting(args):  # the scan (numpy) only for a selection
         with pcapio.open_capture(path) as reader:
             yield from reader.records()
         return
     from scapy_geneve.capture.scan import matching_records
 
+    pfilter = _options.packet_filter(args)
     yield from matching_records(path, pfilter, **_options.scan_kwargs(args))
 
 
@@ -246,8 +246,7 @@ Frames = Tuple[bytes, int, Any, Any, Any, Any, Any]
 def _frames(path: str, args: argparse.Namespace) -> Iterator[Frames]:
     """(buffer, first packet number, data offsets, caplens, wirelens, times, link types)
     per batch of the reader; with a selection, the chosen records one by one."""
-    pfilter = _options.packet_filter(args)
-    if pfilter.empty:
+    if not _options.selecting(args):
         with pcapio.open_capture(path) as reader:
             for batch in reader.batches():
                 data_off, _ends, caplen, wirelen, ts_ns, linktype, _iface = batch.fields
