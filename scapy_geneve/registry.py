@@ -33,8 +33,11 @@ from typing import Any, Dict, FrozenSet, Iterable, Iterator, NamedTuple, Optiona
 __all__ = [
     "Kind", "Encapsulation", "REGISTRY", "Ports", "DEFAULT_PORTS", "get", "names",
     "tunnel_names", "by_kind", "records", "parse_port", "PortError", "register", "unregister",
-    "INNER_TYPES", "by_ip_protocol",
+    "INNER_TYPES", "KIND_MAX", "by_ip_protocol",
 ]
+
+#: The largest kind code (the scan's per-packet kind column is int8; 0 is no tunnel).
+KIND_MAX = 127
 
 #: What may follow a tunnel header (:attr:`Encapsulation.inner`).
 INNER_TYPES = ("ether", "ip", "none")
@@ -231,6 +234,9 @@ def register(record: Encapsulation) -> Encapsulation:
 
 
 def _check_new(record: Encapsulation) -> None:
+    if not 0 < int(record.kind) <= KIND_MAX:
+        raise ValueError("cannot register %r: kind code %d is not in 1-%d (the scan's int8 kind column)"
+                         % (record.name, int(record.kind), KIND_MAX))
     taken = [s for s in (record.name,) + record.aliases if s in _BY_SPELLING]
     if int(record.kind) in _BY_KIND:
         taken.append("kind code %d" % int(record.kind))
