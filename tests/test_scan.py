@@ -1028,16 +1028,39 @@ def test_vectorised_records_equal_the_reference_parser(tmp_path: Path) -> None:
     assert {r["kind"] for r in fast} == set(KINDS) | {None}
 
 
-def test_option_counts_without_the_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Batches with too many distinct options for a packet x option table count
-    (packet, option) pairs instead: same numbers."""
-    from scapy_geneve.capture import scan_stats
+def _many_options_frames() -> List[bytes]:
+    """60 Geneve packets with 0-5 options from 12 (class, type) kinds over 4 classes
+    (a kind twice in a packet, a class under two types), the same VNIs over Geneve and
+    VXLAN, and STT context IDs above and below 2**56."""
+    import random
 
-    path = write_pcap(tmp_path / "opts.pcap", _option_frames() + [bytes(f) for f in _all_kinds_frames()])
-    table = compute_stats(path).to_dict()
-    monkeypatch.setattr(scan_stats, "TABLE_CELLS", 0)
-    pairs = compute_stats(path).to_dict()
-    assert table == pairs and table["options"] and table["option_classes"]
+    rng = random.Random(7)
+    kinds = [(cls, typ) for cls in (0x0102, 0x0108, 0x0200, 0xFFF0) for typ in (0x01, 0x80, 0x7F)]
+    out = []
+    for i in range(60):
+        opts = [
+            GeneveOption(classid=cls, type=typ, data=b"\x00" * 4 * rng.randrange(3))
+            for cls, typ in (rng.choice(kinds) for _ in range(rng.randrange(6)))
+        ]
+        out.append(OUTER / UDP(sport=40000 + i, dport=6081) / Geneve(vni=i % 3, options=opts) / INNER)
+        out.append(OUTER / UDP(sport=40000 + i, dport=4789) / VXLAN(flags=0x08, vni=i % 3) / INNER)
+    for context_id in ((1 << 63) + 5, 5, 1 << 56, (1 << 56) - 1):
+        stt = STT(context_id=context_id)
+        seq = (18 + len(INNER_BYTES)) << 16
+        out.append(OUTER / TCP(sport=50008, dport=7471, seq=seq, ack=9, flags="PA") / stt / INNER)
+    return [bytes(f) for f in out]
+
+
+def test_option_and_identifier_groups_equal_the_per_record_counts(tmp_path: Path) -> None:
+    """The batch path's sort-based grouping (option kinds and classes counted once per
+    packet, identifiers per kind, 64-bit STT context IDs) equals add_record's counts."""
+    path = write_pcap(tmp_path / "opts.pcap", _many_options_frames() + _option_frames())  # + (0x0108, 2)
+    fast, slow = TestStatsPaths._both(path)
+    assert fast == slow
+    vnis = {(v["kind"], v["vni"]): v["packets"] for v in fast["vnis"]}
+    assert vnis[("geneve", 0)] == vnis[("vxlan", 0)] == 20
+    assert {vni for kind, vni in vnis if kind == "stt"} == {(1 << 63) + 5, 5, 1 << 56, (1 << 56) - 1}
+    assert len(fast["options"]) == 12 + 1 and len(fast["option_classes"]) == 4
 
 
 # -- every path says the same kind and identifier (issues 9 and 12) ----------------------------

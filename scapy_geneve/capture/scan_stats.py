@@ -26,10 +26,10 @@ from scapy_geneve import registry
 from scapy_geneve.capture.scan_io import batches
 from scapy_geneve.registry import DEFAULT_PORTS, Kind, Ports
 
-__all__ = ["ScanStats", "compute_stats", "TABLE_CELLS"]
+__all__ = ["ScanStats", "compute_stats"]
 
 _NKINDS = max(int(k) for k in Kind) + 1
-TABLE_CELLS = 1 << 16  # largest packet x option table stats builds per batch (else: pairs)
+_WIDE_ID = 1 << 56  # identifiers below this share one sort key with their kind code
 _JOIN = ", "
 
 
@@ -322,32 +322,52 @@ class ScanStats:
         for code in range(_NKINDS):
             if packets[code]:
                 _add_to(self.kinds, code, [packets[code], int(nbytes[code])])
-        tunnel = res.kind != 0
-        without = np.bincount(res.kind[tunnel & ~res.has_vni], minlength=_NKINDS).tolist()
+        without = np.bincount(res.kind[(res.kind != 0) & ~res.has_vni], minlength=_NKINDS).tolist()
         for code, count in enumerate(without):
             if count:
                 _bump(self.no_vni, code, count)
-        for code in range(1, _NKINDS):
-            if packets[code] > without[code]:  # reduced per batch, folded when read
-                sel = (res.kind == code) & res.has_vni
-                values, inv = np.unique(res.vni[sel], return_inverse=True)
-                nbytes_vni = np.bincount(inv, weights=res.wirelen[sel]).astype(np.int64)
-                self._vnis.add(np.full(len(values), code, np.int64), values, np.bincount(inv), nbytes_vni)
+        if sum(packets[1:]) > sum(without):  # reduced per batch, folded when read
+            self._batch_identifiers(np, res)
+
+    def _batch_identifiers(self, np: Any, res: BatchResult) -> None:
+        """Packets and bytes per (kind, identifier): one sort of the batch's identifiers."""
+        sel = (res.kind != 0) & res.has_vni
+        code, vni, wirelen = res.kind[sel].astype(np.uint64), res.vni[sel], res.wirelen[sel]
+        if int(vni.max()) >= _WIDE_ID:  # STT's 64-bit context IDs: one kind at a time
+            for one in np.unique(code).tolist():
+                mine = code == one
+                self._vni_groups(np, np.uint64(one), vni[mine], wirelen[mine])
+            return
+        self._vni_groups(np, np.uint64(0), (code << np.uint64(56)) | vni, wirelen)
+
+    def _vni_groups(self, np: Any, code: Any, key: Any, wirelen: Any) -> None:
+        """Add the groups of KEY ((code << 56) | identifier, or the identifier of CODE)."""
+        order = np.argsort(key)
+        key = key[order]
+        starts = _starts(np, key)
+        values = key[starts]
+        hi = (values >> np.uint64(56)) if code == 0 else np.full(len(values), code, np.uint64)
+        lo = values & np.uint64(_WIDE_ID - 1) if code == 0 else values
+        counts = np.diff(np.append(starts, len(key)))
+        self._vnis.add(hi.astype(np.int64), lo, counts, np.add.reduceat(wirelen[order], starts))
 
     def _batch_options(self, np: Any, res: BatchResult) -> None:
         """Occurrences, packets and bytes per option (class, type) and per class."""
         pkt = res.opt_pkt
-        values, kid, counts = np.unique(
-            (res.opt_class << 8) | res.opt_type, return_inverse=True, return_counts=True
-        )
-        classes, cid = np.unique(values >> 8, return_inverse=True)
-        wirelen = res.wirelen.astype(np.float64)
-        (packets, nbytes), (cpackets, cbytes) = (
-            _per_key(np, res.n, pkt, ids, width, wirelen)
-            for ids, width in ((kid, len(values)), (cid[kid], len(classes)))
-        )
-        self._options.add(np.zeros(len(values), np.int64), values, counts, packets, nbytes)
-        self._option_classes.add(np.zeros(len(classes), np.int64), classes, cpackets, cbytes)
+        shift = max(1, int(res.n).bit_length())  # (key << shift) | packet: one sortable int64
+        for tally, key in (
+            (self._options, (res.opt_class << 8) | res.opt_type),
+            (self._option_classes, res.opt_class),
+        ):
+            pairs = np.sort((key << shift) | pkt)
+            keys = pairs >> shift
+            starts = _starts(np, keys)
+            first = _starts_mask(np, pairs)  # a key's first occurrence in its packet
+            carried = np.where(first, res.wirelen[pairs & ((1 << shift) - 1)], 0)
+            columns = [np.add.reduceat(first.astype(np.int64), starts), np.add.reduceat(carried, starts)]
+            if tally is self._options:
+                columns.insert(0, np.diff(np.append(starts, len(pairs))))
+            tally.add(np.zeros(len(starts), np.int64), keys[starts], *columns)
         critical = (res.opt_type & 0x80) != 0
         self.critical_options += int(critical.sum())
         with_crit = np.zeros(res.n, bool)
@@ -447,18 +467,17 @@ class ScanStats:
         }
 
 
-def _per_key(np: Any, n: int, pkt: Any, ids: Any, width: int, wirelen: Any) -> Tuple[Any, Any]:
-    """Packets carrying each key at least once, and their wire bytes (int64 arrays)."""
-    if n * width <= TABLE_CELLS:
-        seen = np.zeros((n, width), bool)  # packet x key: True where the packet has it
-        seen[pkt, ids] = True
-        return seen.sum(axis=0), (wirelen @ seen).astype(np.int64)
-    pairs = np.unique(pkt * width + ids)  # many distinct keys: count (packet, key) pairs
-    owner, which = pairs // width, pairs % width
-    return (
-        np.bincount(which, minlength=width),
-        np.bincount(which, weights=wirelen[owner], minlength=width).astype(np.int64),
-    )
+def _starts_mask(np: Any, values: Any) -> Any:
+    """True where sorted VALUES change (and at 0): the first of each run."""
+    new = np.empty(len(values), bool)
+    new[:1] = True
+    np.not_equal(values[1:], values[:-1], out=new[1:])
+    return new
+
+
+def _starts(np: Any, values: Any) -> Any:
+    """Where each run of equal sorted VALUES starts."""
+    return np.flatnonzero(_starts_mask(np, values))
 
 
 def compute_stats(
