@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, Optional
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.fields import ThreeBytesField, X3BytesField, XByteField
 from scapy.layers.inet import UDP
 from scapy.layers.l2 import Ether
@@ -331,6 +333,52 @@ def test_tshark_reads_the_registered_kind_as_the_decoder_does(toy: Encapsulation
         assert (rec.vni, rec.inner_ethertype) == (int(vni), int(ethertype, 0))
         assert (rec.inner_ip.src, rec.inner_ip.dst) == (src, dst)
         assert (rec.inner_l4.sport, rec.inner_l4.dport) == (int(sport), int(dport))
+
+
+def test_ports_naming_a_kind_this_process_has_not_registered_read_no_tunnel() -> None:
+    """A Ports pickled in a process that registered a kind and read in one that did not."""
+    ports = DEFAULT_PORTS._replace(others=frozenset([("udp", TOY_PORT, "toy")]))
+    assert ports.udp_kind(40000, TOY_PORT) == "toy"
+    rec = decode(FRAME, ports=ports)
+    assert (rec.kind, rec.malformed, rec.payload_off) == (None, False, 42)
+
+
+def _decoded(rec: Any) -> Any:
+    """What a receiver reads from a frame, the kind's name aside."""
+    ip, l4 = rec.inner_ip, rec.inner_l4
+    return (rec.vni, rec.tunnel_off, rec.tunnel_len, rec.inner_off, rec.inner_ethertype, rec.inner_vlans,
+            None if ip is None else (ip.off, ip.hlen, ip.proto, ip.end, ip.src_b, ip.dst_b),
+            None if l4 is None else (l4.off, l4.sport, l4.dport, l4.hlen, l4.end),
+            rec.payload_off, rec.payload_len, rec.malformed, rec.reason, rec.reason_offset, rec.snapped)
+
+
+# fmt: off
+@settings(max_examples=200, deadline=None)
+@given(
+    flags=st.integers(0, 255).map(lambda f: f | 0x08),  # the I flag set (RFC 7348 §5)
+    rest=st.binary(min_size=7, max_size=7),             # Reserved, VNI, Reserved
+    inner=st.one_of(st.binary(max_size=80), st.sampled_from([INNER, INNER[:20], INNER[:40]])),
+    cut=st.integers(0, 140),
+    snapped=st.booleans(),
+)
+# fmt: on
+def test_the_generic_reader_equals_the_dedicated_vxlan_parser(
+    flags: int, rest: bytes, inner: bytes, cut: int, snapped: bool
+) -> None:
+    """A kind registered with VXLAN's record facts on another port reads every frame
+    (truncated or snapped at any byte, any inner bytes) as the VXLAN parser does."""
+    clone = registry.register(Encapsulation(
+        name="vxlan-clone", kind=120, title="VXLAN", spec="this test", udp_ports=frozenset([TOY_PORT]),
+        **{f: getattr(registry.get("vxlan"), f) for f in ("header_len", "id_bits", "id_offset",
+                                                          "id_shift", "inner")}))
+    try:
+        whole = {port: outer(bytes([flags]) + rest + inner, dport=port) for port in (4789, TOY_PORT)}
+        wire = {port: (frame[: 42 + cut], len(frame) if snapped else None) for port, frame in whole.items()}
+        vxlan, mine = (decode(data, wirelen=wirelen) for data, wirelen in wire.values())
+        assert (vxlan.kind, mine.kind, mine.kind_code) == ("vxlan", clone.name, 120)
+        assert _decoded(mine) == _decoded(vxlan)
+    finally:
+        registry.unregister("vxlan-clone")
 
 
 # -- the built-in records' generic facts agree with the dedicated parsers ------------------
