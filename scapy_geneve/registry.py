@@ -264,7 +264,7 @@ def unregister(name: str) -> None:
     """Remove the encapsulation NAME that :func:`register` added."""
     global _RECORDS
     record = get(name)
-    if record in _BUILTIN:
+    if any(record is builtin for builtin in _BUILTIN):
         raise ValueError("cannot unregister %r: a built-in encapsulation" % record.name)
     _RECORDS = tuple(rec for rec in _RECORDS if rec is not record)
     del REGISTRY[record.name]

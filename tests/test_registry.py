@@ -258,6 +258,8 @@ def test_ports_see_registered_kinds_and_forget_them() -> None:
     assert Ports() == DEFAULT_PORTS
     with pytest.raises(KeyError, match="unknown encapsulation 'toy'"):
         DEFAULT_PORTS.extended(toy=[9997])
+    with pytest.raises(KeyError, match="nvgre is not carried on a port"):
+        DEFAULT_PORTS.extended(nvgre=[9997])
 
 
 def test_an_either_port_kind_answers_on_the_source_port_too() -> None:
