@@ -439,6 +439,38 @@ class TestStatsPaths:
         assert fast["linktypes"] == {"EN10MB": len(frames), "RAW": len(frames) - 3}
 
 
+@pytest.mark.parametrize("endian", ["<", ">"])
+@pytest.mark.parametrize("nanosecond", [False, True])
+def test_record_headers_in_both_byte_orders(tmp_path: Path, endian: str, nanosecond: bool) -> None:
+    """scan_batch.header_arrays reads each record header (ts seconds, fraction, caplen,
+    wirelen: 16 bytes) as the reader's own record walk does, in both byte orders and
+    resolutions, fractions up to 0xFFFFFFFF included; and stats agree with records."""
+    from scapy_geneve.capture.pcapio import open_capture
+    from scapy_geneve.capture.scan_batch import header_arrays, numpy
+
+    frames = [bytes(f) for f in _all_kinds_frames()]
+    path = tmp_path / "order.pcap"
+    with open(path, "wb") as handle:
+        writer = PcapWriter(handle, LINKTYPE_ETHERNET, nanosecond=nanosecond, endian=endian)
+        for i, frame in enumerate(frames):
+            writer.write(frame[: 20 + i], (1 << 31) * 10**9 + i * 999, len(frame) + i)
+    data = bytearray(path.read_bytes())
+    struct.pack_into(endian + "I", data, 24 + 4, 0xFFFFFFFF)  # the first fraction: all ones
+    path.write_bytes(bytes(data))
+    with open_capture(path) as reader:
+        batch = next(reader.batches())
+        data_off, caplen, wirelen, ts_ns, _linktype = header_arrays(numpy(), batch)
+        records = list(batch.records())
+    assert ts_ns.tolist() == [r.ts_ns for r in records]
+    assert caplen.tolist() == [r.caplen for r in records] == [20 + i for i in range(len(frames))]
+    assert wirelen.tolist() == [r.wirelen for r in records]
+    assert [bytes(batch.buf[d : d + c]) for d, c in zip(data_off.tolist(), caplen.tolist())] == [
+        r.data for r in records
+    ]
+    fast, slow = TestStatsPaths._both(path)
+    assert fast == slow
+
+
 class TestFilterPredicate:
     def test_mask_equals_match(self, all_kinds: Path) -> None:
         from scapy_geneve.capture.pcapio import open_capture

@@ -163,14 +163,24 @@ def header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
             np.frombuffer(f, dtype=np.int64) if len(f) else np.zeros(0, np.int64)
             for f in (batch.fields[i] for i in (0, 2, 3, 4, 5))
         )
-    B = np.frombuffer(batch.buf, dtype=np.uint8)
-    starts = np.frombuffer(batch.starts, dtype=np.int64) if len(batch) else np.zeros(0, np.int64)
-    hdr = B.take(starts[:, None] + np.arange(16, dtype=np.int64))  # (n, 16) record headers
-    words = hdr.view(np.dtype(batch.endian + "u4"))
-    caplen, wirelen = words[:, 2].astype(np.int64), words[:, 3].astype(np.int64)
-    ts_ns = words[:, 0].astype(np.int64) * 1000000000 + words[:, 1].astype(np.int64) * batch.ts_mult
+    if not len(batch):
+        return tuple(np.zeros(0, np.int64) for _ in range(5))
+    starts = np.frombuffer(batch.starts, dtype=np.int64)
+    u32 = words(np, batch.buf, batch.endian + "u4")
+    caplen, wirelen = u32[starts + 8].astype(np.int64), u32[starts + 12].astype(np.int64)
+    stamp = words(np, batch.buf, batch.endian + "u8")[starts]  # seconds and fraction, one gather
+    high, low = (stamp >> np.uint64(32)).astype(np.int64), (stamp & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    sec, frac = (high, low) if batch.endian == ">" else (low, high)
+    ts_ns = sec * 1000000000 + frac * batch.ts_mult
     linktype = np.full(len(starts), batch.pcap_linktype, dtype=np.int64)
     return starts + 16, caplen, wirelen, ts_ns, linktype
+
+
+def words(np: Any, buf: Any, dtype: str) -> Any:
+    """BUF as overlapping DTYPE words, one starting at every byte: ``words(...)[p]`` reads
+    the word at byte p in one gather (p must leave room for the whole word)."""
+    width = np.dtype(dtype).itemsize
+    return np.ndarray((max(0, len(buf) - width + 1),), dtype=dtype, buffer=buf, strides=(1,))
 
 
 class _Stages:
@@ -185,6 +195,10 @@ class _Stages:
         self.l2tp_skip = l2tp_skip  # L2TPv3 cookie + L2-Specific Sublayer bytes
         self.B = np.frombuffer(batch.buf, dtype=np.uint8)
         self.data_off, self.caplen, self.wirelen, self.ts_ns, self.linktype = header_arrays(np, batch)
+        self.linktypes = (
+            [batch.pcap_linktype] if batch.pcap_linktype >= 0 else np.unique(self.linktype).tolist()
+        )
+        self.u32 = words(np, batch.buf, ">u4")
         n = self.n = len(self.data_off)
         self.end = self.data_off + self.caplen
         self.ok = np.ones(n, bool)
@@ -205,19 +219,30 @@ class _Stages:
 
     # -- gathering -----------------------------------------------------------------------
     def g8(self, p: Any) -> Any:
-        return self.B.take(p, mode="clip").astype(self.np.int64)
+        """The bytes at P (uint8: widen before shifting or multiplying past 255)."""
+        return self.B.take(p, mode="clip")
 
     def g16(self, p: Any) -> Any:
-        return (self.g8(p) << 8) | self.g8(p + 1)
+        B = self.B
+        return (B.take(p, mode="clip").astype(self.np.int64) << 8) | B.take(p + 1, mode="clip")
 
     def g32(self, p: Any) -> Any:
-        return (self.g16(p) << 16) | self.g16(p + 2)
+        """The big-endian words at P (int64), one gather; P past the buffer reads its last word."""
+        np = self.np
+        return self.u32[np.minimum(p, len(self.u32) - 1)].astype(np.int64)
 
-    def fail(self, idx: Any, bad: Any) -> Any:
-        """Hand idx[bad] to the decoder; the mask of the rest."""
+    def fail(self, idx: Any, bad: Any) -> None:
+        """Hand idx[bad] to the decoder."""
         if bad.any():
             self.ok[idx[bad]] = False
-        return ~bad
+
+    def keep(self, idx: Any, bad: Any, *columns: Any) -> Tuple[Any, ...]:
+        """Hand idx[bad] to the decoder; (idx, *columns) of the rest (as given if none is bad)."""
+        if not bad.any():
+            return (idx,) + columns
+        self.ok[idx[bad]] = False
+        good = ~bad
+        return (idx[good],) + tuple(column[good] for column in columns)
 
     def among(self, values: Any, choices: Iterable[int]) -> Any:
         """VALUES in CHOICES (a few ``==`` beat ``np.isin`` for the small sets here)."""
@@ -239,8 +264,9 @@ class _Stages:
         self.has_vni[idx] = True
 
     def add_inner(self, idx: Any, pos: Any, what: Union[int, Any]) -> None:
+        """Packets IDX carry an inner frame at POS: 0 Ethernet, 4 IPv4, 6 IPv6 (one or each)."""
         if len(idx):
-            self.inners.append((idx, pos, self.np.broadcast_to(self.np.asarray(what), idx.shape)))
+            self.inners.append((idx, pos, what))
 
     def select(self, mask: Any) -> Tuple[Any, Any, Any]:
         """(indices, L4 offsets, ends) of the packets in MASK."""
@@ -251,7 +277,7 @@ class _Stages:
 # -- link layer ---------------------------------------------------------------------------
 def _link(s: _Stages) -> None:
     np = s.np
-    linktypes = np.unique(s.linktype).tolist()
+    linktypes = s.linktypes
     for lt in linktypes:
         idx = np.arange(s.n) if len(linktypes) == 1 else np.nonzero(s.linktype == lt)[0]
         start, e = s.data_off[idx], s.end[idx]
@@ -295,8 +321,8 @@ def _outer_ipv4(s: _Stages) -> None:
     ihl = (vihl & 0x0F) * 4
     tot = s.g16(l3 + 2)
     # Total Length 0 (BIG TCP) and anything the decoder would complain of: to the decoder.
-    keep = s.fail(idx, (l3 + 20 > e) | (vihl >> 4 != 4) | (ihl < 20) | (l3 + ihl > e) | (tot < ihl))
-    idx, l3, ihl, tot, e = idx[keep], l3[keep], ihl[keep], tot[keep], e[keep]
+    bad = (l3 + 20 > e) | (vihl >> 4 != 4) | (ihl < 20) | (l3 + ihl > e) | (tot < ihl)
+    idx, l3, ihl, tot, e = s.keep(idx, bad, l3, ihl, tot, e)
     s.ipend[idx] = l3 + tot
     s.end[idx] = s.np.minimum(e, l3 + tot)
     s.proto[idx] = s.g8(l3 + 9)
@@ -311,8 +337,8 @@ def _outer_ipv6(s: _Stages) -> None:
         return
     l3, e = s.l3[idx], s.end[idx]
     nh, plen = s.g8(l3 + 6), s.g16(l3 + 4)
-    keep = s.fail(idx, (l3 + 40 > e) | (s.g8(l3) >> 4 != 6) | s.among(nh, IPV6_EXT) | (plen == 0))
-    idx, l3, e, nh, plen = idx[keep], l3[keep], e[keep], nh[keep], plen[keep]
+    bad = (l3 + 40 > e) | (s.g8(l3) >> 4 != 6) | s.among(nh, IPV6_EXT) | (plen == 0)
+    idx, l3, e, nh, plen = s.keep(idx, bad, l3, e, nh, plen)
     s.ipend[idx] = l3 + 40 + plen
     s.end[idx] = s.np.minimum(e, l3 + 40 + plen)
     s.proto[idx] = nh
@@ -327,41 +353,50 @@ def _udp(s: _Stages) -> None:
     idx, u, e = s.select(s.ok & s.first & (s.proto == IPPROTO_UDP))
     if not len(idx):
         return
-    keep = s.fail(idx, u + 8 > e)
-    idx, u, e = idx[keep], u[keep], e[keep]
+    idx, u, e = s.keep(idx, u + 8 > e, u, e)
     sport, dport, length = s.g16(u), s.g16(u + 2), s.g16(u + 4)
     s.put("sport", idx, sport)
     s.put("dport", idx, dport)
-    keep = s.fail(idx, (length < 8) | (u + length > s.ipend[idx]))  # the UDP Length rules
-    idx, u, sport, dport = idx[keep], u[keep], sport[keep], dport[keep]
-    e = s.end[idx] = np.minimum(e[keep], u + length[keep])
+    bad = (length < 8) | (u + length > s.ipend[idx])  # the UDP Length rules
+    idx, u, sport, dport, e, length = s.keep(idx, bad, u, sport, dport, e, length)
+    e = s.end[idx] = np.minimum(e, u + length)
     taken = s.among(dport, ports.geneve)
+    if taken.all():
+        _geneve(s, idx, u + 8, e)
+        return
     _geneve(s, idx[taken], u[taken] + 8, e[taken])
     for kind, port_set in ((Kind.VXLAN_GPE, ports.gpe), (Kind.VXLAN, ports.vxlan)):
         mine = s.among(dport, port_set) & ~taken  # GPE first: the registry's order
-        _vxlan(s, idx[mine], u[mine] + 8, e[mine], kind)
-        taken |= mine
+        if mine.any():
+            _vxlan(s, idx[mine], u[mine] + 8, e[mine], kind)
+            taken |= mine
     mine = (s.among(dport, ports.l2tp) | s.among(sport, ports.l2tp)) & ~taken
-    _l2tp_udp(s, idx[mine], u[mine] + 8, e[mine])
+    if mine.any():
+        _l2tp_udp(s, idx[mine], u[mine] + 8, e[mine])
 
 
 def _geneve(s: _Stages, gi: Any, gp: Any, ge: Any) -> None:
     if not len(gi):
         return
+    np = s.np
     s.kind[gi] = int(Kind.GENEVE)
     b0 = s.g8(gp)
     oend = gp + 8 + (b0 & 0x3F) * 4
-    keep = s.fail(gi, (gp + 8 > ge) | (b0 >> 6 != 0) | (oend > ge))
-    gi, gp, oend = gi[keep], gp[keep], oend[keep]
+    gi, gp, oend = s.keep(gi, (gp + 8 > ge) | (b0 >> 6 != 0) | (oend > ge), gp, oend)
     b1 = s.g8(gp + 1)
     s.crit[gi], s.oam[gi] = (b1 & 0x40) != 0, (b1 & 0x80) != 0
     s.identify(gi, Kind.GENEVE, s.g32(gp + 4) >> 8)
     _geneve_options(s, gi, gp + 8, oend)
     proto = s.g16(gp + 2)
     s.put("proto", gi, proto)
-    for value, what in ((ETH_P_TEB, 0), (ETH_P_IP, 4), (ETH_P_IPV6, 6)):
-        sel = proto == value
-        s.add_inner(gi[sel], oend[sel], what)
+    what = np.where(
+        proto == ETH_P_TEB, 0, np.where(proto == ETH_P_IP, 4, np.where(proto == ETH_P_IPV6, 6, -1))
+    )
+    sel = what >= 0
+    if sel.all():
+        s.add_inner(gi, oend, what)
+    else:
+        s.add_inner(gi[sel], oend[sel], what[sel])
 
 
 def _geneve_options(s: _Stages, gi: Any, q: Any, oend: Any) -> None:
@@ -369,7 +404,8 @@ def _geneve_options(s: _Stages, gi: Any, q: Any, oend: Any) -> None:
     act = s.np.nonzero(q < oend)[0]
     while len(act):
         qa = q[act]
-        cls, typ, ln = s.g16(qa), s.g8(qa + 2), s.g8(qa + 3) & 0x1F
+        head = s.g32(qa)  # Option Class, Type, R R R and Length (RFC 8926 §3.5)
+        cls, typ, ln = head >> 16, (head >> 8) & 0xFF, head & 0x1F
         nq = qa + 4 + ln * 4
         over = nq > oend[act]
         if over.any():
@@ -389,8 +425,7 @@ def _vxlan(s: _Stages, vi: Any, vp: Any, ve: Any, kind: Kind) -> None:
     bad = (vp + 8 > ve) | ((flags & 0x08) == 0)
     if kind == Kind.VXLAN_GPE:
         bad |= ((flags >> 4) & 0x03) != 0
-    keep = s.fail(vi, bad)
-    vi, vp, flags = vi[keep], vp[keep], flags[keep]
+    vi, vp, flags = s.keep(vi, bad, vp, flags)
     s.identify(vi, kind, s.g32(vp + 4) >> 8)
     if kind == Kind.VXLAN:
         s.add_inner(vi, vp + 8, 0)
@@ -414,8 +449,7 @@ def _l2tp_udp(s: _Stages, li: Any, lp: Any, le: Any) -> None:
     s.put("control", li, s.np.where(data, 0, 1))
     s.fail(li, ~data & (lp + 12 > le))  # short control header
     li, lp, le = li[data], lp[data], le[data]
-    keep = s.fail(li, lp + 8 > le)
-    li, lp = li[keep], lp[keep]
+    li, lp = s.keep(li, lp + 8 > le, lp)
     s.identify(li, Kind.L2TPV3, s.g32(lp + 4))
     s.add_inner(li, lp + 8 + s.l2tp_skip, 0)
 
@@ -434,12 +468,10 @@ def _stt(s: _Stages, in_order: bool) -> None:
         s.ok[idx] = False
         return
     doff = (s.g8(t + 12) >> 4) * 4
-    keep = s.fail(idx, (t + 20 > e) | (doff < 20) | (t + doff > e))
-    idx, t, e, doff = idx[keep], t[keep], e[keep], doff[keep]
+    idx, t, e, doff = s.keep(idx, (t + 20 > e) | (doff < 20) | (t + doff > e), t, e, doff)
     head = s.g16(t + 6) == 0  # segment offset 0: the STT header is here
     idx, hdr, e = idx[head], (t + doff)[head], e[head]
-    keep = s.fail(idx, (hdr + STT_HDR_LEN > e) | (s.g8(hdr) != 0))
-    idx, hdr = idx[keep], hdr[keep]
+    idx, hdr = s.keep(idx, (hdr + STT_HDR_LEN > e) | (s.g8(hdr) != 0), hdr)
     np = s.np
     s.identify(
         idx, Kind.STT, (s.g32(hdr + 8).astype(np.uint64) << np.uint64(32)) | s.g32(hdr + 12).astype(np.uint64)
@@ -454,8 +486,7 @@ def _nvgre(s: _Stages) -> None:
     flags, proto = s.g16(t), s.g16(t + 2)
     # RFC 7637's exact header (K=1, C=R=S=0, version 0, TEB) here; any other GRE: the decoder
     exact = ((flags & (GRE_C | GRE_R | GRE_K | GRE_S | GRE_VER)) == GRE_K) & (proto == ETH_P_TEB)
-    keep = s.fail(idx, ~exact | (t + 8 > e))
-    idx, t = idx[keep], t[keep]
+    idx, t = s.keep(idx, ~exact | (t + 8 > e), t)
     key = s.g32(t + 4)
     s.identify(idx, Kind.NVGRE, key >> 8)
     s.put("flow", idx, key & 0xFF)
@@ -467,8 +498,7 @@ def _l2tp_ip(s: _Stages) -> None:
     if not len(idx):
         return
     s.kind[idx] = int(Kind.L2TPV3)
-    keep = s.fail(idx, t + 4 > e)
-    idx, t, e = idx[keep], t[keep], e[keep]
+    idx, t, e = s.keep(idx, t + 4 > e, t, e)
     session = s.g32(t)
     data = session != 0  # Session ID 0: a control message
     s.put("control", idx, s.np.where(data, 0, 1))
@@ -483,11 +513,10 @@ def _inner(s: _Stages) -> None:
     if not s.inners:
         return
     np = s.np
-    idx = np.concatenate([part[0] for part in s.inners])
-    pos = np.concatenate([part[1] for part in s.inners])
-    what = np.concatenate([part[2] for part in s.inners])
+    idx, pos, what = (np.concatenate(column) for column in zip(*_inner_parts(np, s.inners)))
     keep = s.ok[idx]
-    idx, pos, what = idx[keep], pos[keep], what[keep].copy()
+    if not keep.all():
+        idx, pos, what = idx[keep], pos[keep], what[keep]
     s.put("inner_ethertype", idx, np.where(what == 4, ETH_P_IP, np.where(what == 6, ETH_P_IPV6, -1)))
     eth = np.nonzero(what == 0)[0]
     if len(eth):
@@ -496,6 +525,14 @@ def _inner(s: _Stages) -> None:
         sel = (what == version) & s.ok[idx]
         if sel.any():
             _inner_ip(s, idx[sel], pos[sel], version)
+
+
+def _inner_parts(np: Any, parts: List[Tuple[Any, Any, Any]]) -> List[Tuple[Any, Any, Any]]:
+    """The inner-frame parts with WHAT as an int64 array per packet (a writable copy)."""
+    return [
+        (idx, pos, np.full(len(idx), what, np.int64) if np.ndim(what) == 0 else what.astype(np.int64))
+        for idx, pos, what in parts
+    ]
 
 
 def _inner_ethernet(s: _Stages, ii: Any, ep: Any) -> Tuple[Any, Any]:
@@ -556,6 +593,8 @@ def _options(s: _Stages) -> Tuple[Any, Any, Any, Any]:
         return empty, empty, empty, empty
     cols = [np.concatenate([part[k] for part in s.opts]) for k in range(4)]
     keep = s.ok[cols[0]]
+    if keep.all():
+        return cols[0], cols[1], cols[2], cols[3]
     return cols[0][keep], cols[1][keep], cols[2][keep], cols[3][keep]
 
 
