@@ -239,10 +239,12 @@ def test_stdin_not_a_terminal_is_read(tmp_path: Path) -> None:
     assert "Geneve vni 42" in res.stdout and "sample" not in res.stderr
 
 
-def test_the_sample_at_a_terminal_says_so() -> None:
+@pytest.mark.parametrize("stdin", ["terminal", "devnull"])
+def test_the_sample_at_a_terminal_says_so(stdin: str) -> None:
+    """At a terminal, or with nothing to read (cron, CI: /dev/null), the sample is shown."""
     master, slave = pty.openpty()
     try:
-        res = cli("show", "-n", stdin=slave)
+        res = cli("show", "-n", stdin=slave if stdin == "terminal" else subprocess.DEVNULL)
     finally:
         os.close(slave)
         os.close(master)

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -86,17 +87,27 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 
 # -- input ------------------------------------------------------------------------------
 def input_choice(args: argparse.Namespace, stdin: Optional[IO[Any]] = None) -> str:
-    """The path to read: IN / -r, else standard input if it is not a terminal, else
-    the bundled sample (said on stderr unless -q)."""
+    """The path to read: IN / -r, else standard input if something is piped or
+    redirected into it, else (a terminal, /dev/null, no stdin) the bundled sample,
+    said on stderr unless -q."""
     path = _options.input_path(args)
     if path is not None:
         return path
     stdin = sys.stdin if stdin is None else stdin
-    if stdin is not None and not stdin.closed and not stdin.isatty():
+    if stdin is not None and not stdin.closed and _piped(stdin):
         return "-"
     if not args.quiet:
         print("scapy-geneve show: no capture given; showing the bundled sample %s" % SAMPLE, file=sys.stderr)
     return str(SAMPLE)
+
+
+def _piped(stream: IO[Any]) -> bool:
+    """A pipe, FIFO, socket or regular file: not a terminal or another device."""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
 
 
 def _records(path: str, args: argparse.Namespace) -> Iterator[pcapio.Record]:
@@ -115,8 +126,6 @@ def _live(path: str) -> bool:
     if path != "-":
         return False
     try:
-        import stat
-
         return not stat.S_ISREG(os.fstat(sys.stdin.fileno()).st_mode)
     except (OSError, ValueError, AttributeError):
         return True
@@ -125,8 +134,6 @@ def _live(path: str) -> bool:
 def _watched(stream: IO[str]) -> bool:
     """Someone reads the output as it comes (a terminal or a pipe, not a file)."""
     try:
-        import stat
-
         mode = os.fstat(stream.fileno()).st_mode
         return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
