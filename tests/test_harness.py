@@ -463,6 +463,7 @@ def test_pytest_plugin_without_an_endpoint_skips_with_the_reason(tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     res = subprocess.run([sys.executable, "-m", "pytest", *_plugin_args(),
                           "-p", "no:cacheprovider", "-q", "-rs", "--conformance-level", "MUST",
-                          str(tmp_path)], capture_output=True, text=True, cwd=str(tmp_path), timeout=120, env=_env())
+                          str(tmp_path)], capture_output=True, text=True, cwd=str(tmp_path),
+                         timeout=120, env=_env())
     assert "define a session-scoped `tunnel_endpoint` fixture" in res.stdout
     assert res.returncode == 0

@@ -98,9 +98,9 @@ def deferring() -> Iterator[None]:
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
     """A blocking read: act on a noted signal before it, raise at once within it."""
-    checkpoint()
-    _STATE.blocking += 1
+    _STATE.blocking += 1      # first: a signal from here on raises, none is left noted
     try:
+        checkpoint()
         yield
     finally:
         _STATE.blocking -= 1

@@ -63,21 +63,41 @@ class ByteSource:
         raw: IO[bytes] = open(self.path, "rb") if self._owned else sys.stdin.buffer
         if not self._owned:
             self.path = "<stdin>"
-        self._raw = raw
         regular, self.file_size = _is_regular(raw)
         self.live = not regular
         if self.live:
+            raw = self._unbuffered(raw)
             _enlarge_pipe(raw)
+        self._raw = raw
         self._stream: Any = raw
         self._spare: Optional[bytearray] = None
         self.head = self._open_stream()
 
     # -- opening ------------------------------------------------------------------
+    def _unbuffered(self, raw: IO[bytes]) -> IO[bytes]:
+        """Live input is read with one system call per read: a buffered reader
+        asked for a large block makes one more blocking read even when it
+        already holds bytes to hand out (the records they complete would wait
+        for the next packet)."""
+        if self._owned:             # nothing was read yet: keep the descriptor, drop the buffer
+            return raw.detach()  # type: ignore[attr-defined]
+        return open(raw.fileno(), "rb", buffering=0, closefd=False)
+
+    def _read_full(self, read: Callable[[int], bytes], size: int) -> bytes:
+        """SIZE bytes from READ, fewer only at the end of the input."""
+        data = read(size)
+        while self.live and data and len(data) < size:
+            more = read(size - len(data))
+            if not more:
+                break
+            data += more
+        return data
+
     def _open_stream(self) -> bytes:
         """Read the first bytes; switch to decompression if they are gzip's."""
         try:
             with interruptible():
-                head = self._raw.read(PCAP_HDR_LEN)   # blocks until 24 bytes or the end
+                head = self._read_full(self._raw.read, PCAP_HDR_LEN)
         except OSError as exc:
             self.close()
             raise CaptureError("cannot read: %s" % (exc.strerror or exc), path=self.path,
@@ -86,7 +106,7 @@ class ByteSource:
             return head
         self.compressed = True
         self._stream = Gunzip(self._raw, head=head, live=self.live)
-        return self.guarded(self._stream.read, PCAP_HDR_LEN, offset=0, packet=1)
+        return self.guarded(self._read_full, self._stream.read, PCAP_HDR_LEN, offset=0, packet=1)
 
     def close(self) -> None:
         if self._owned:
@@ -135,7 +155,9 @@ class ByteSource:
         return joined
 
     def _read_into(self, view: memoryview, offset: int, packet: int) -> int:
-        read = self._stream.readinto1 if self.live else self._stream.readinto
+        # live: one system call (FileIO.readinto) or what is decompressed (Gunzip.readinto1)
+        read = getattr(self._stream, "readinto1", None) if self.live else None
+        read = read or self._stream.readinto
         return int(self.guarded(read, view, offset=offset, packet=packet))
 
     def fill(self, buf: bytes, need: int, offset: int, packet: int) -> Tuple[bytes, bool]:
@@ -168,7 +190,7 @@ class ByteSource:
         read = self._stream.read
         while len(joined) < need:
             step = min(need - len(joined), max(self.chunk_size, len(joined)))
-            data = self.guarded(read, step, offset=offset, packet=packet)
+            data = self.guarded(self._read_full, read, step, offset=offset, packet=packet)
             joined += data
             if len(data) < step:     # the input ended inside the record
                 break
