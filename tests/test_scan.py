@@ -1060,10 +1060,10 @@ def test_vectorised_records_equal_the_reference_parser(tmp_path: Path) -> None:
     assert {r["kind"] for r in fast} == set(KINDS) | {None}
 
 
-def _many_options_frames() -> List[bytes]:
+def _many_options_frames(context_ids: Tuple[int, ...]) -> List[bytes]:
     """60 Geneve packets with 0-5 options from 12 (class, type) kinds over 4 classes
     (a kind twice in a packet, a class under two types), the same VNIs over Geneve and
-    VXLAN, and STT context IDs above and below 2**56."""
+    VXLAN, and STT frames with CONTEXT_IDS."""
     import random
 
     rng = random.Random(7)
@@ -1076,23 +1076,40 @@ def _many_options_frames() -> List[bytes]:
         ]
         out.append(OUTER / UDP(sport=40000 + i, dport=6081) / Geneve(vni=i % 3, options=opts) / INNER)
         out.append(OUTER / UDP(sport=40000 + i, dport=4789) / VXLAN(flags=0x08, vni=i % 3) / INNER)
-    for context_id in ((1 << 63) + 5, 5, 1 << 56, (1 << 56) - 1):
+    for context_id in context_ids:
         stt = STT(context_id=context_id)
         seq = (18 + len(INNER_BYTES)) << 16
         out.append(OUTER / TCP(sport=50008, dport=7471, seq=seq, ack=9, flags="PA") / stt / INNER)
     return [bytes(f) for f in out]
 
 
-def test_option_and_identifier_groups_equal_the_per_record_counts(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "context_ids, wirelen",
+    [
+        ((5, (1 << 32) - 1), 0),  # identifiers of 32 bits: kind, identifier, length in one word
+        ((5, (1 << 32) - 1), 1 << 24),  # ... but a wire length of 2**24: (kind, identifier) words
+        ((5, 1 << 40, (1 << 56) - 1), 0),  # identifiers under 56 bits: (kind, identifier) words
+        ((5, (1 << 63) + 5, 1 << 56), 0),  # 64-bit STT context IDs: one kind at a time
+    ],
+)
+def test_option_and_identifier_groups_equal_the_per_record_counts(
+    tmp_path: Path, context_ids: Tuple[int, ...], wirelen: int
+) -> None:
     """The batch path's sort-based grouping (option kinds and classes counted once per
-    packet, identifiers per kind, 64-bit STT context IDs) equals add_record's counts."""
-    path = write_pcap(tmp_path / "opts.pcap", _many_options_frames() + _option_frames())  # + (0x0108, 2)
+    packet, identifiers per kind, whatever their width) equals add_record's counts."""
+    frames = _many_options_frames(context_ids) + _option_frames()  # + (0x0108, 2)
+    path = tmp_path / "opts.pcap"
+    with open(path, "wb") as handle:
+        writer = PcapWriter(handle, LINKTYPE_ETHERNET)
+        for i, frame in enumerate(frames):
+            writer.write(frame, i, max(wirelen, len(frame)))
     fast, slow = TestStatsPaths._both(path)
     assert fast == slow
     vnis = {(v["kind"], v["vni"]): v["packets"] for v in fast["vnis"]}
     assert vnis[("geneve", 0)] == vnis[("vxlan", 0)] == 20
-    assert {vni for kind, vni in vnis if kind == "stt"} == {(1 << 63) + 5, 5, 1 << 56, (1 << 56) - 1}
+    assert {vni for kind, vni in vnis if kind == "stt"} == set(context_ids)
     assert len(fast["options"]) == 12 + 1 and len(fast["option_classes"]) == 4
+    assert fast["bytes"] == sum(max(wirelen, len(frame)) for frame in frames)
 
 
 # -- every path says the same kind and identifier (issues 9 and 12) ----------------------------

@@ -303,8 +303,9 @@ def _outer_vlans(s: _Stages, idx: Any, good: Any, et: Any, l3: Any, e: Any) -> T
         tag = s.among(et, _TPIDS)
         if not tag.any():
             return good, et, l3
-        s.put("vlan1" if depth == 1 else "vlan2", idx[tag], s.g16(l3[tag]) & 0x0FFF)
-        s.put("vlan_n", idx[tag], depth)
+        if s.det is not None:
+            s.put("vlan1" if depth == 1 else "vlan2", idx[tag], s.g16(l3[tag]) & 0x0FFF)
+            s.put("vlan_n", idx[tag], depth)
         good = good & (~tag | (l3 + 4 <= e))
         et = np.where(tag, s.g16(l3 + 2), et)
         l3 = np.where(tag, l3 + 4, l3)
@@ -327,8 +328,13 @@ def _outer_ipv4(s: _Stages) -> None:
     s.end[idx] = s.np.minimum(e, l3 + tot)
     s.proto[idx] = s.g8(l3 + 9)
     s.l4[idx] = l3 + ihl
-    s.first[idx] = (s.g16(l3 + 6) & 0x1FFF) == 0
+    s.first[idx] = _first_fragment(s, l3)
     s.outer_ip[idx] = 4
+
+
+def _first_fragment(s: _Stages, l3: Any) -> Any:
+    """IPv4 Fragment Offset (13 bits from byte 6) is 0: the packet holds the L4 header."""
+    return ((s.g8(l3 + 6) & 0x1F) | s.g8(l3 + 7)) == 0
 
 
 def _outer_ipv6(s: _Stages) -> None:
@@ -459,8 +465,9 @@ def _stt(s: _Stages, in_order: bool) -> None:
     if not len(idx):
         return
     has = t + 4 <= e
-    s.put("sport", idx[has], s.g16(t[has]))
-    s.put("dport", idx[has], s.g16(t[has] + 2))
+    if s.det is not None:
+        s.put("sport", idx[has], s.g16(t[has]))
+        s.put("dport", idx[has], s.g16(t[has] + 2))
     sel = has & s.among(s.g16(t + 2), s.ports.stt)
     idx, t, e = idx[sel], t[sel], e[sel]
     s.kind[idx] = int(Kind.STT)
@@ -517,7 +524,8 @@ def _inner(s: _Stages) -> None:
     keep = s.ok[idx]
     if not keep.all():
         idx, pos, what = idx[keep], pos[keep], what[keep]
-    s.put("inner_ethertype", idx, np.where(what == 4, ETH_P_IP, np.where(what == 6, ETH_P_IPV6, -1)))
+    if s.det is not None:
+        s.put("inner_ethertype", idx, np.where(what == 4, ETH_P_IP, np.where(what == 6, ETH_P_IPV6, -1)))
     eth = np.nonzero(what == 0)[0]
     if len(eth):
         pos[eth], what[eth] = _inner_ethernet(s, idx[eth], pos[eth])
@@ -567,7 +575,7 @@ def _inner_ip(s: _Stages, ii: Any, ip: Any, version: int) -> None:
         tot = s.g16(ip + 2)
         bad = (ip + 20 > ie) | (vihl >> 4 != 4) | (ihl < 20) | (ip + ihl > ie) | (tot < ihl)
         ie = np.minimum(ie, ip + tot)
-        proto, l4, first = s.g8(ip + 9), ip + ihl, (s.g16(ip + 6) & 0x1FFF) == 0
+        proto, l4, first = s.g8(ip + 9), ip + ihl, _first_fragment(s, ip)
     else:
         proto, plen = s.g8(ip + 6), s.g16(ip + 4)
         bad = (ip + 40 > ie) | (s.g8(ip) >> 4 != 6) | s.among(proto, IPV6_EXT) | (plen == 0)
@@ -577,11 +585,12 @@ def _inner_ip(s: _Stages, ii: Any, ip: Any, version: int) -> None:
     bad |= ported & (l4 + 4 > ie)
     s.ok[ii[bad]] = False
     s.inner[ii[~bad]] = proto[~bad]
-    s.put("inner_pos", ii, ip)
-    s.put("inner_version", ii, version)
-    s.put("inner_proto", ii, proto)
-    s.put("inner_sport", ii[ported], s.g16(l4[ported]))
-    s.put("inner_dport", ii[ported], s.g16(l4[ported] + 2))
+    if s.det is not None:
+        s.put("inner_pos", ii, ip)
+        s.put("inner_version", ii, version)
+        s.put("inner_proto", ii, proto)
+        s.put("inner_sport", ii[ported], s.g16(l4[ported]))
+        s.put("inner_dport", ii[ported], s.g16(l4[ported] + 2))
 
 
 # -- options, fallback, result -----------------------------------------------------------------

@@ -30,6 +30,7 @@ __all__ = ["ScanStats", "compute_stats"]
 
 _NKINDS = max(int(k) for k in Kind) + 1
 _WIDE_ID = 1 << 56  # identifiers below this share one sort key with their kind code
+_NARROW_ID, _NARROW_LEN = 1 << 32, 1 << 24  # below both: kind, identifier and length in one word
 _JOIN = ", "
 
 
@@ -333,23 +334,33 @@ class ScanStats:
         """Packets and bytes per (kind, identifier): one sort of the batch's identifiers."""
         sel = (res.kind != 0) & res.has_vni
         code, vni, wirelen = res.kind[sel].astype(np.uint64), res.vni[sel], res.wirelen[sel]
-        if int(vni.max()) >= _WIDE_ID:  # STT's 64-bit context IDs: one kind at a time
+        u64 = np.uint64
+        if int(vni.max()) < _NARROW_ID and int(wirelen.max()) < _NARROW_LEN:
+            # kind (8 bits), identifier (32) and wire length (24) in one word: a sort, no argsort
+            packed = np.sort((code << u64(56)) | (vni << u64(24)) | wirelen.astype(u64))
+            key, nbytes = packed >> u64(24), (packed & u64(_NARROW_LEN - 1)).astype(np.int64)
+            self._vni_groups(np, key, nbytes, 32)
+        elif int(vni.max()) < _WIDE_ID:
+            key = (code << u64(56)) | vni
+            order = np.argsort(key)
+            self._vni_groups(np, key[order], wirelen[order], 56)
+        else:  # STT's 64-bit context IDs: one kind at a time
             for one in np.unique(code).tolist():
-                mine = code == one
-                self._vni_groups(np, np.uint64(one), vni[mine], wirelen[mine])
-            return
-        self._vni_groups(np, np.uint64(0), (code << np.uint64(56)) | vni, wirelen)
+                mine = np.flatnonzero(code == one)
+                order = mine[np.argsort(vni[mine])]
+                self._vni_groups(np, vni[order], wirelen[order], 0, one)
 
-    def _vni_groups(self, np: Any, code: Any, key: Any, wirelen: Any) -> None:
-        """Add the groups of KEY ((code << 56) | identifier, or the identifier of CODE)."""
-        order = np.argsort(key)
-        key = key[order]
+    def _vni_groups(self, np: Any, key: Any, nbytes: Any, bits: int, code: int = 0) -> None:
+        """Add the runs of sorted KEY ((kind << BITS) | identifier; with BITS 0, CODE's
+        identifiers) with the sum of NBYTES over each."""
         starts = _starts(np, key)
         values = key[starts]
-        hi = (values >> np.uint64(56)) if code == 0 else np.full(len(values), code, np.uint64)
-        lo = values & np.uint64(_WIDE_ID - 1) if code == 0 else values
+        if bits:
+            hi, lo = values >> np.uint64(bits), values & np.uint64((1 << bits) - 1)
+        else:
+            hi, lo = np.full(len(values), code, np.uint64), values
         counts = np.diff(np.append(starts, len(key)))
-        self._vnis.add(hi.astype(np.int64), lo, counts, np.add.reduceat(wirelen[order], starts))
+        self._vnis.add(hi.astype(np.int64), lo, counts, np.add.reduceat(nbytes, starts))
 
     def _batch_options(self, np: Any, res: BatchResult) -> None:
         """Occurrences, packets and bytes per option (class, type) and per class."""
