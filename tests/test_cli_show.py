@@ -609,9 +609,9 @@ def test_fast_path_takes_the_common_shapes() -> None:
 
 
 # -- live input and signals --------------------------------------------------------------------
-# show starts in a second or more (Python, Scapy); the producer gives it this long to
-# be waiting for the first packet before sending any (see the xfail case below).
-SETTLE = 8.0
+# With the header apart, the producer pauses this long before the first packet (show
+# is then usually waiting in its first read); with header_apart=False it does not.
+SETTLE = 2.0
 
 
 def _producer(count: int, gap: float, hold: float = 0.0, header_apart: bool = True) -> List[str]:
@@ -673,15 +673,7 @@ class _Lines:
     "header_apart",
     [
         True,
-        pytest.param(
-            False,
-            marks=pytest.mark.xfail(
-                reason="capture/source.py (capture-I/O engineer): the header is read with "
-                "sys.stdin.buffer.read(24), which also buffers every record already in the "
-                "pipe; the live readinto1() of a 4 MiB chunk then copies those and blocks in "
-                "one more raw read, so they come only with the next input (here: at EOF)"
-            ),
-        ),
+        False,  # header and first packet in one write: the reader must not wait
     ],
 )
 def test_live_pipe_prints_each_packet_as_it_arrives(header_apart: bool) -> None:
