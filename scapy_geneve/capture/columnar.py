@@ -136,6 +136,14 @@ class _Frame:
     def g8(self, pos: Any) -> Any:
         return self.B.take(pos, mode="clip").astype(self.np.int64)
 
+    def gather(self, pos: Any, width: int) -> Any:
+        """(len(pos), width) bytes starting at each of POS (inside the buffer), in one
+        fancy index over a sliding-window view of the buffer."""
+        if not len(pos):
+            return self.np.zeros((0, width), self.np.uint8)
+        windows = self.np.lib.stride_tricks.sliding_window_view(self.B, width)
+        return windows[pos]
+
     def g16(self, pos: Any) -> Any:
         return (self.g8(pos) << 8) | self.g8(pos + 1)
 
@@ -214,13 +222,13 @@ def _addresses(f: _Frame, rows4: Any, at4: Any, rows6: Any, at6: Any, attr: str)
     (each distinct one formatted once), the records' ATTR on the fallback rows."""
     np, pa = f.np, f.pa
     index = np.full(f.n, -1, np.int64)
-    raw4 = np.ascontiguousarray(f.B.take(at4[:, None] + np.arange(4), mode="clip"))
+    raw4 = f.gather(at4, 4)
     unique4, inverse = np.unique(raw4.view(">u4")[:, 0], return_inverse=True)
     index[rows4] = inverse.reshape(-1)
     chars, offsets = _ipv4_text(np, unique4.astype(">u4").view(np.uint8).reshape(-1, 4))
     words: List[str] = []
     if len(rows6):
-        raw = np.ascontiguousarray(f.B.take(at6[:, None] + np.arange(16), mode="clip"))
+        raw = f.gather(at6, 16)
         values, inverse = np.unique(raw.view("V16")[:, 0], return_inverse=True)
         index[rows6] = inverse.reshape(-1) + len(unique4)
         words.extend(socket.inet_ntop(socket.AF_INET6, bytes(v)) for v in values)
