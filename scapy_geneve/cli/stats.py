@@ -5,6 +5,7 @@ Geneve option, inner protocol, and malformed counts, without Scapy; many files
 import argparse
 import datetime
 import json
+import os
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -14,7 +15,7 @@ from scapy_geneve.capture.scan import ScanStats, compute_stats
 from scapy_geneve.cli import _options
 from scapy_geneve.cli._common import Progress
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.registry import get, names
+from scapy_geneve.registry import get, names, records
 
 
 def register(subparsers: Any) -> None:
@@ -175,8 +176,6 @@ def _identifiers(data: Dict[str, Any], top: int) -> List[str]:
 
 
 def _titles() -> List[Any]:
-    from scapy_geneve.registry import records
-
     return [(rec.title, rec.id_title) for rec in records() if rec.variant_of is None]
 
 
@@ -318,8 +317,6 @@ def _count_here(paths: List[str], kwargs: Dict[str, Any], bar: Progress) -> List
 
 
 def _size(path: str) -> int:
-    import os
-
     try:
         return os.path.getsize(path)
     except OSError:
