@@ -227,9 +227,8 @@ class _Stages:
         return (B.take(p, mode="clip").astype(self.np.int64) << 8) | B.take(p + 1, mode="clip")
 
     def g32(self, p: Any) -> Any:
-        """The big-endian words at P (int64), one gather; P past the buffer reads its last word."""
-        np = self.np
-        return self.u32[np.minimum(p, len(self.u32) - 1)].astype(np.int64)
+        """The big-endian words at P (uint32), one gather; P past the buffer reads its last word."""
+        return self.u32[self.np.minimum(p, len(self.u32) - 1)]
 
     def fail(self, idx: Any, bad: Any) -> None:
         """Hand idx[bad] to the decoder."""
@@ -318,23 +317,28 @@ def _outer_ipv4(s: _Stages) -> None:
     if not len(idx):
         return
     l3, e = s.l3[idx], s.end[idx]
-    vihl = s.g8(l3)
-    ihl = (vihl & 0x0F) * 4
-    tot = s.g16(l3 + 2)
+    version, ihl, tot = _ipv4_lengths(s, l3)
     # Total Length 0 (BIG TCP) and anything the decoder would complain of: to the decoder.
-    bad = (l3 + 20 > e) | (vihl >> 4 != 4) | (ihl < 20) | (l3 + ihl > e) | (tot < ihl)
+    bad = (l3 + 20 > e) | (version != 4) | (ihl < 20) | (l3 + ihl > e) | (tot < ihl)
     idx, l3, ihl, tot, e = s.keep(idx, bad, l3, ihl, tot, e)
     s.ipend[idx] = l3 + tot
     s.end[idx] = s.np.minimum(e, l3 + tot)
-    s.proto[idx] = s.g8(l3 + 9)
+    s.proto[idx], s.first[idx] = _ipv4_protocol(s, l3)
     s.l4[idx] = l3 + ihl
-    s.first[idx] = _first_fragment(s, l3)
     s.outer_ip[idx] = 4
 
 
-def _first_fragment(s: _Stages, l3: Any) -> Any:
-    """IPv4 Fragment Offset (13 bits from byte 6) is 0: the packet holds the L4 header."""
-    return ((s.g8(l3 + 6) & 0x1F) | s.g8(l3 + 7)) == 0
+def _ipv4_lengths(s: _Stages, l3: Any) -> Tuple[Any, Any, Any]:
+    """Version, header length in bytes and Total Length of the IPv4 headers at L3 (one word)."""
+    word = s.g32(l3)
+    return word >> 28, ((word >> 24) & 0x0F) * 4, word & 0xFFFF
+
+
+def _ipv4_protocol(s: _Stages, l3: Any) -> Tuple[Any, Any]:
+    """Protocol, and whether the Fragment Offset is 0 (the packet holds the L4 header):
+    bytes 6-9, one word (flags and offset, TTL, protocol)."""
+    word = s.g32(l3 + 6)
+    return word & 0xFF, (word & 0x1FFF0000) == 0
 
 
 def _outer_ipv6(s: _Stages) -> None:
@@ -360,7 +364,8 @@ def _udp(s: _Stages) -> None:
     if not len(idx):
         return
     idx, u, e = s.keep(idx, u + 8 > e, u, e)
-    sport, dport, length = s.g16(u), s.g16(u + 2), s.g16(u + 4)
+    ports_word, length = s.g32(u), s.g16(u + 4)
+    sport, dport = ports_word >> 16, ports_word & 0xFFFF
     s.put("sport", idx, sport)
     s.put("dport", idx, dport)
     bad = (length < 8) | (u + length > s.ipend[idx])  # the UDP Length rules
@@ -386,14 +391,13 @@ def _geneve(s: _Stages, gi: Any, gp: Any, ge: Any) -> None:
         return
     np = s.np
     s.kind[gi] = int(Kind.GENEVE)
-    b0 = s.g8(gp)
-    oend = gp + 8 + (b0 & 0x3F) * 4
-    gi, gp, oend = s.keep(gi, (gp + 8 > ge) | (b0 >> 6 != 0) | (oend > ge), gp, oend)
-    b1 = s.g8(gp + 1)
-    s.crit[gi], s.oam[gi] = (b1 & 0x40) != 0, (b1 & 0x80) != 0
+    head = s.g32(gp)  # Ver, Opt Len, O, C, Rsvd., Protocol Type (RFC 8926 §3.4)
+    oend = gp + 8 + ((head >> 24) & 0x3F) * 4
+    gi, gp, oend, head = s.keep(gi, (gp + 8 > ge) | (head >> 30 != 0) | (oend > ge), gp, oend, head)
+    s.crit[gi], s.oam[gi] = (head & 0x400000) != 0, (head & 0x800000) != 0
     s.identify(gi, Kind.GENEVE, s.g32(gp + 4) >> 8)
     _geneve_options(s, gi, gp + 8, oend)
-    proto = s.g16(gp + 2)
+    proto = head & 0xFFFF
     s.put("proto", gi, proto)
     what = np.where(
         proto == ETH_P_TEB, 0, np.where(proto == ETH_P_IP, 4, np.where(proto == ETH_P_IPV6, 6, -1))
@@ -407,19 +411,20 @@ def _geneve(s: _Stages, gi: Any, gp: Any, ge: Any) -> None:
 
 def _geneve_options(s: _Stages, gi: Any, q: Any, oend: Any) -> None:
     """The options, walked one option index at a time for all packets."""
-    act = s.np.nonzero(q < oend)[0]
-    while len(act):
-        qa = q[act]
-        head = s.g32(qa)  # Option Class, Type, R R R and Length (RFC 8926 §3.5)
+    more = q < oend
+    if not more.all():
+        gi, q, oend = gi[more], q[more], oend[more]
+    while len(gi):
+        head = s.g32(q)  # Option Class, Type, R R R and Length (RFC 8926 §3.5)
         cls, typ, ln = head >> 16, (head >> 8) & 0xFF, head & 0x1F
-        nq = qa + 4 + ln * 4
-        over = nq > oend[act]
+        q = q + 4 + ln * 4
+        over = q > oend
         if over.any():
-            s.ok[gi[act[over]]] = False
-        s.opts.append((gi[act], cls, typ, ln))
-        q[act] = nq
-        act = act[~over]
-        act = act[q[act] < oend[act]]
+            s.ok[gi[over]] = False
+        s.opts.append((gi, cls, typ, ln))
+        more = q < oend  # not past the options, nor at their end
+        if not more.all():
+            gi, q, oend = gi[more], q[more], oend[more]
 
 
 def _vxlan(s: _Stages, vi: Any, vp: Any, ve: Any, kind: Kind) -> None:
@@ -526,12 +531,16 @@ def _inner(s: _Stages) -> None:
         idx, pos, what = idx[keep], pos[keep], what[keep]
     if s.det is not None:
         s.put("inner_ethertype", idx, np.where(what == 4, ETH_P_IP, np.where(what == 6, ETH_P_IPV6, -1)))
-    eth = np.nonzero(what == 0)[0]
-    if len(eth):
+    eth = what == 0
+    if eth.all():
+        pos, what = _inner_ethernet(s, idx, pos)
+    elif eth.any():
         pos[eth], what[eth] = _inner_ethernet(s, idx[eth], pos[eth])
     for version in (4, 6):
         sel = (what == version) & s.ok[idx]
-        if sel.any():
+        if sel.all():
+            _inner_ip(s, idx, pos, version)
+        elif sel.any():
             _inner_ip(s, idx[sel], pos[sel], version)
 
 
@@ -570,12 +579,10 @@ def _inner_ip(s: _Stages, ii: Any, ip: Any, version: int) -> None:
     np = s.np
     ie = s.end[ii]
     if version == 4:
-        vihl = s.g8(ip)
-        ihl = (vihl & 0x0F) * 4
-        tot = s.g16(ip + 2)
-        bad = (ip + 20 > ie) | (vihl >> 4 != 4) | (ihl < 20) | (ip + ihl > ie) | (tot < ihl)
+        ver, ihl, tot = _ipv4_lengths(s, ip)
+        bad = (ip + 20 > ie) | (ver != 4) | (ihl < 20) | (ip + ihl > ie) | (tot < ihl)
         ie = np.minimum(ie, ip + tot)
-        proto, l4, first = s.g8(ip + 9), ip + ihl, _first_fragment(s, ip)
+        (proto, first), l4 = _ipv4_protocol(s, ip), ip + ihl
     else:
         proto, plen = s.g8(ip + 6), s.g16(ip + 4)
         bad = (ip + 40 > ie) | (s.g8(ip) >> 4 != 6) | s.among(proto, IPV6_EXT) | (plen == 0)
@@ -600,7 +607,7 @@ def _options(s: _Stages) -> Tuple[Any, Any, Any, Any]:
     if not s.opts:
         empty = np.zeros(0, np.int64)
         return empty, empty, empty, empty
-    cols = [np.concatenate([part[k] for part in s.opts]) for k in range(4)]
+    cols = [np.concatenate([part[k] for part in s.opts]).astype(np.int64, copy=False) for k in range(4)]
     keep = s.ok[cols[0]]
     if keep.all():
         return cols[0], cols[1], cols[2], cols[3]
