@@ -21,7 +21,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import pytest
 
@@ -68,11 +68,14 @@ def blocks() -> List[Block]:
 
 
 def _kind(block: Block) -> str:
-    if block.lang == "python":
-        return "python"
     if block.lang in ("sh", "console", "bash"):
         return "shell"
-    if block.text.lstrip().startswith(">>>") or "\n>>> " in block.text or block.text.startswith("$ scapy-geneve shell"):
+    if block.lang in ("", "python") and (block.text.lstrip().startswith(">>>")
+                                         or block.text.startswith("$ scapy-geneve shell")):
+        return "doctest"          # a session: ```python blocks of >>> lines too
+    if block.lang == "python":
+        return "python"
+    if "\n>>> " in block.text:
         return "doctest"
     return "text"
 
@@ -94,22 +97,37 @@ def _env() -> dict:
     return dict(os.environ, PYTHONPATH=str(ROOT) + (os.pathsep + path if path else ""))
 
 
-def _commands(block: Block) -> List[str]:
+def _commands(block: Block) -> List[Tuple[str, Optional[str]]]:
+    """(command, expected output) pairs.
+
+    In a console block the lines after a ``$ `` command, up to the next one,
+    are what it prints (compared with doctest's ``...`` and whitespace rules);
+    a command followed by no line is not compared.  A sh block has no output.
+    """
     text = block.text.replace("\\\n", " ")
-    cmds = []
-    for line in text.splitlines():
-        line = line.strip()
+    cmds: List[Tuple[str, Optional[str]]] = []
+    expected: List[str] = []
+
+    def close() -> None:
+        if cmds and block.lang == "console" and expected:
+            cmds[-1] = (cmds[-1][0], "\n".join(expected) + "\n")
+        expected.clear()
+
+    for raw in text.splitlines():
+        line = raw.strip()
+        if block.lang == "console" and not line.startswith("$ "):
+            if cmds and raw.strip():
+                expected.append(raw)
+            continue
+        close()
         if block.lang == "console":
-            if not line.startswith("$ "):
-                continue
             line = line[2:]
         if not line or line.startswith("#"):
             continue
-        cmd = line
-        for part in re.split(r"\s*&&\s*", cmd):
-            if part.startswith("pip install"):
-                continue
-            cmds.append(part)
+        for part in re.split(r"\s*&&\s*", line):
+            if not part.startswith("pip install"):
+                cmds.append((part, None))
+    close()
     return cmds
 
 
@@ -142,12 +160,17 @@ def test_readme_block_runs(block: Block, workdir: Path) -> None:
         assert res.returncode == 0, "README.md:%d\n%s%s" % (block.line, res.stdout[-3000:],
                                                             res.stderr[-2000:])
     else:
-        for cmd in _commands(block):
+        checker = doctest.OutputChecker()
+        flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+        for cmd, want in _commands(block):
             res = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=str(workdir),
                                  env=_env(), capture_output=True, text=True, timeout=300,
                                  stdin=subprocess.DEVNULL)
             assert res.returncode == block.exit_code, "README.md:%d: %s -> exit %d\n%s" % (
                 block.line, cmd, res.returncode, (res.stdout[-1500:] + res.stderr[-1500:]))
+            if want is not None:
+                assert checker.check_output(want, res.stdout, flags), (
+                    "README.md:%d: %s printed\n%s" % (block.line, cmd, res.stdout[-3000:]))
 
 
 def test_blocks_not_run_say_why() -> None:
