@@ -167,7 +167,11 @@ def header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
         return tuple(np.zeros(0, np.int64) for _ in range(5))
     starts = np.frombuffer(batch.starts, dtype=np.int64)
     u32 = words(np, batch.buf, batch.endian + "u4")
-    caplen, wirelen = u32[starts + 8].astype(np.int64), u32[starts + 12].astype(np.int64)
+    # pcap records lie back to back: each one's captured length is where the next one starts
+    caplen = np.empty(len(starts), np.int64)
+    np.subtract(starts[1:], starts[:-1] + 16, out=caplen[:-1])
+    caplen[-1] = int(u32[starts[-1] + 8])
+    wirelen = u32[starts + 12].astype(np.int64)
     stamp = words(np, batch.buf, batch.endian + "u8")[starts]  # seconds and fraction, one gather
     high, low = (stamp >> np.uint64(32)).astype(np.int64), (stamp & np.uint64(0xFFFFFFFF)).astype(np.int64)
     sec, frac = (high, low) if batch.endian == ">" else (low, high)
@@ -257,9 +261,11 @@ class _Stages:
         if self.det is not None:
             self.det[name][idx] = values
 
-    def identify(self, idx: Any, code: Kind, values: Any) -> None:
-        self.kind[idx] = int(code)
-        self.vni[idx] = values.astype(self.np.uint64)
+    def identify(self, idx: Any, code: Optional[Kind], values: Any) -> None:
+        """Packets IDX carry identifiers VALUES (and are of kind CODE unless None: already set)."""
+        if code is not None:
+            self.kind[idx] = int(code)
+        self.vni[idx] = values
         self.has_vni[idx] = True
 
     def add_inner(self, idx: Any, pos: Any, what: Union[int, Any]) -> None:
@@ -278,8 +284,11 @@ def _link(s: _Stages) -> None:
     np = s.np
     linktypes = s.linktypes
     for lt in linktypes:
-        idx = np.arange(s.n) if len(linktypes) == 1 else np.nonzero(s.linktype == lt)[0]
-        start, e = s.data_off[idx], s.end[idx]
+        if len(linktypes) == 1:  # every packet: the columns themselves, no gather
+            idx, start, e = np.arange(s.n), s.data_off, s.end
+        else:
+            idx = np.nonzero(s.linktype == lt)[0]
+            start, e = s.data_off[idx], s.end[idx]
         if lt in _ETHER_LIKE:
             hlen, type_at = _ETHER_LIKE[lt]
             good, et, l3 = start + hlen <= e, s.g16(start + type_at), start + hlen
@@ -292,7 +301,10 @@ def _link(s: _Stages) -> None:
             s.ok[idx] = False
             continue
         s.ok[idx[~good]] = False
-        s.et[idx], s.l3[idx] = et, l3
+        if len(linktypes) == 1:
+            s.et, s.l3 = np.asarray(et, np.int64), np.asarray(l3, np.int64)
+        else:
+            s.et[idx], s.l3[idx] = et, l3
 
 
 def _outer_vlans(s: _Stages, idx: Any, good: Any, et: Any, l3: Any, e: Any) -> Tuple[Any, Any, Any]:
@@ -395,7 +407,7 @@ def _geneve(s: _Stages, gi: Any, gp: Any, ge: Any) -> None:
     oend = gp + 8 + ((head >> 24) & 0x3F) * 4
     gi, gp, oend, head = s.keep(gi, (gp + 8 > ge) | (head >> 30 != 0) | (oend > ge), gp, oend, head)
     s.crit[gi], s.oam[gi] = (head & 0x400000) != 0, (head & 0x800000) != 0
-    s.identify(gi, Kind.GENEVE, s.g32(gp + 4) >> 8)
+    s.identify(gi, None, s.g32(gp + 4) >> 8)
     _geneve_options(s, gi, gp + 8, oend)
     proto = head & 0xFFFF
     s.put("proto", gi, proto)
@@ -567,11 +579,12 @@ def _inner_ethernet(s: _Stages, ii: Any, ep: Any) -> Tuple[Any, Any]:
         et = np.where(tag, s.g16(ep + 2), et)
         ep = np.where(tag, ep + 4, ep)
     good &= ~s.among(et, _TPIDS)
-    s.ok[ii[~good]] = False
+    s.fail(ii, ~good)
     s.put("inner_ethertype", ii, et)
     what = np.where(et == ETH_P_IP, 4, np.where(et == ETH_P_IPV6, 6, -1))
     nonip = good & (what == -1)
-    s.inner[ii[nonip]] = INNER_NONIP | et[nonip]
+    if nonip.any():
+        s.inner[ii[nonip]] = INNER_NONIP | et[nonip]
     return ep, what
 
 
@@ -590,8 +603,11 @@ def _inner_ip(s: _Stages, ii: Any, ip: Any, version: int) -> None:
         l4, first = ip + 40, np.ones(len(ii), bool)
     ported = first & s.among(proto, (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP))
     bad |= ported & (l4 + 4 > ie)
-    s.ok[ii[bad]] = False
-    s.inner[ii[~bad]] = proto[~bad]
+    if bad.any():
+        s.ok[ii[bad]] = False
+        s.inner[ii[~bad]] = proto[~bad]
+    else:
+        s.inner[ii] = proto
     if s.det is not None:
         s.put("inner_pos", ii, ip)
         s.put("inner_version", ii, version)
