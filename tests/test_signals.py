@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from scapy_geneve.capture.interrupt import (Interrupted, checkpoint, deferring, graceful_signals,
-                                            interruptible, pending, shielded)
+                                            pending, shielded, wait_readable)
 from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, CaptureReader, PcapWriter
 from scapy_geneve.cli import main
 
@@ -51,8 +51,8 @@ def test_while_records_are_processed_a_signal_waits_for_the_next_read(signum: in
                 kill_self(signum)
                 assert pending() == signum
                 finished = True                      # the record's work completes
-                with interruptible():                # the next read: stop here
-                    pytest.fail("read after a noted signal")
+                checkpoint()                         # the next read: stop here
+                pytest.fail("read after a noted signal")
     assert finished
 
 
@@ -67,12 +67,29 @@ def test_a_second_signal_does_not_wait() -> None:
     assert err.value.signum == signal.SIGINT
 
 
-def test_blocked_in_a_read_a_signal_raises_at_once() -> None:
-    with graceful_signals():
-        with pytest.raises(Interrupted):
-            with deferring(), interruptible():
-                kill_self(signal.SIGHUP)
-                pytest.fail("a blocking read was not interrupted")
+def test_waiting_for_live_input_a_signal_ends_the_wait_taking_no_byte() -> None:
+    """A reader waiting on an empty pipe (select on it and the wake-up pipe):
+    the signal ends the wait; the bytes that come later are still in the pipe."""
+    rfd, wfd = os.pipe()
+    try:
+        with graceful_signals():
+            with deferring():
+                os.write(wfd, b"x")
+                wait_readable(rfd)               # data there: returns at once
+                assert os.read(rfd, 1) == b"x"
+                with pytest.raises(Interrupted):
+                    signal.setitimer(signal.ITIMER_REAL, 0.05)
+                    previous = signal.signal(signal.SIGALRM,
+                                             lambda *_: os.kill(os.getpid(), signal.SIGHUP))
+                    try:
+                        wait_readable(rfd)           # nothing to read: waits for the signal
+                    finally:
+                        signal.signal(signal.SIGALRM, previous)
+        os.write(wfd, b"later")
+        assert os.read(rfd, 10) == b"later"
+    finally:
+        os.close(rfd)
+        os.close(wfd)
 
 
 def test_a_teardown_finishes_before_the_signal_acts() -> None:
@@ -91,7 +108,7 @@ def test_without_graceful_signals_nothing_changes() -> None:
     """Library use: no handler is installed, checkpoints are free."""
     before = {s: signal.getsignal(s) for s in SIGNALS}
     checkpoint()
-    with deferring(), interruptible(), shielded():
+    with deferring(), shielded():
         pass
     assert pending() is None
     assert {s: signal.getsignal(s) for s in SIGNALS} == before

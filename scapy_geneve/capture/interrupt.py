@@ -9,9 +9,10 @@ first SIGINT, SIGTERM or SIGHUP is handled in one of two ways:
   only *noted*; it is acted on (:class:`Interrupted` raised) when the reader is
   about to read again or the caller asks for the next record, so every record
   handed out before has been fully processed and written, and nothing read
-  is dropped unseen;
-- while blocked in a read (:func:`interruptible`: a pipe with no data yet),
-  and anywhere outside a reader (a lab run waiting for a daemon),
+  is dropped unseen.  A reader waiting for live input waits in
+  :func:`wait_readable` (``select`` on the input and on the signal wake-up
+  pipe): a signal ends the wait, before any byte is taken from the input;
+- anywhere outside a reader (a lab run waiting for a daemon),
   :class:`Interrupted` is raised at once.
 
 A teardown (:func:`shielded`: a lab's namespaces and daemons) notes every
@@ -27,13 +28,15 @@ handles SIGTERM and SIGHUP too; its ``exit_code`` is 128 + the signal number
 """
 
 import contextlib
+import os
+import select
 import signal
 import threading
 from types import FrameType
 from typing import Iterator, Optional, Tuple
 
-__all__ = ["Interrupted", "graceful_signals", "checkpoint", "deferring", "interruptible",
-           "pending", "shielded"]
+__all__ = ["Interrupted", "graceful_signals", "checkpoint", "deferring", "pending", "shielded",
+           "wait_readable"]
 
 SIGNALS: Tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -50,7 +53,7 @@ class Interrupted(KeyboardInterrupt):
 class _State:
     active = False          # graceful_signals() installed the handlers
     defer = 0               # depth of deferring() regions (a reader is active)
-    blocking = 0            # depth of interruptible() regions (blocked in a read)
+    wakeup = -1             # read end of the signal wake-up pipe (set_wakeup_fd)
     shield = 0              # depth of shielded() regions (a teardown that must finish)
     pending: Optional[int] = None
 
@@ -62,7 +65,7 @@ def _handler(signum: int, _frame: Optional[FrameType]) -> None:
     if _STATE.shield:
         _STATE.pending = _STATE.pending or signum
         return
-    if _STATE.defer and not _STATE.blocking and _STATE.pending is None:
+    if _STATE.defer and _STATE.pending is None:
         _STATE.pending = signum
         return
     _STATE.pending = None
@@ -95,15 +98,25 @@ def deferring() -> Iterator[None]:
         checkpoint()
 
 
-@contextlib.contextmanager
-def interruptible() -> Iterator[None]:
-    """A blocking read: act on a noted signal before it, raise at once within it."""
-    _STATE.blocking += 1      # first: a signal from here on raises, none is left noted
-    try:
+def wait_readable(fd: int) -> None:
+    """Wait until FD has bytes (or its end) to read, acting on a signal that
+    comes meanwhile: raise :class:`Interrupted` without taking a byte."""
+    while True:
         checkpoint()
-        yield
-    finally:
-        _STATE.blocking -= 1
+        if not _STATE.active:
+            return                    # no handlers: the read itself may block
+        ready, _, _ = select.select([fd, _STATE.wakeup], [], [])
+        if _STATE.wakeup in ready:
+            _drain(_STATE.wakeup)
+            continue                  # the handler noted the signal: checkpoint() acts
+        if fd in ready:
+            return
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        while os.read(fd, 512):
+            pass
 
 
 @contextlib.contextmanager
@@ -129,12 +142,17 @@ def graceful_signals() -> Iterator[None]:
         yield
         return
     previous = {sig: signal.signal(sig, _handler) for sig in SIGNALS}
-    _STATE.active, _STATE.pending, _STATE.defer, _STATE.blocking = True, None, 0, 0
-    _STATE.shield = 0
+    rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    old_wakeup = signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
+    _STATE.active, _STATE.pending, _STATE.defer, _STATE.shield = True, None, 0, 0
+    _STATE.wakeup = rfd
     try:
         yield
     finally:
+        signal.set_wakeup_fd(old_wakeup)
         for sig, old in previous.items():
             signal.signal(sig, old)
-        _STATE.active, _STATE.pending, _STATE.defer, _STATE.blocking = False, None, 0, 0
-        _STATE.shield = 0
+        os.close(rfd)
+        os.close(wfd)
+        _STATE.active, _STATE.pending, _STATE.defer, _STATE.shield = False, None, 0, 0
+        _STATE.wakeup = -1

@@ -22,7 +22,7 @@ from typing import IO, Any, Callable, Optional, Tuple, Union
 
 from scapy_geneve.capture.formats import CHUNK_SIZE, GZIP_MAGIC, PCAP_HDR_LEN, PIPE_SIZE
 from scapy_geneve.capture.gzipio import Gunzip
-from scapy_geneve.capture.interrupt import interruptible
+from scapy_geneve.capture.interrupt import checkpoint, wait_readable
 from scapy_geneve.errors import CaptureError
 
 __all__ = ["ByteSource"]
@@ -46,6 +46,32 @@ def _enlarge_pipe(handle: IO[bytes]) -> None:
             fcntl.fcntl(handle.fileno(), _F_SETPIPE_SZ, PIPE_SIZE)
     except (OSError, ValueError, AttributeError):
         pass   # not allowed (pipe-max-size) or not a pipe: the default works too
+
+
+class _Waiting:
+    """An unbuffered live input whose reads first wait (select) until bytes are
+    there, so a signal never interrupts a read that has taken bytes: see
+    :func:`scapy_geneve.capture.interrupt.wait_readable`."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def read(self, size: int) -> bytes:
+        wait_readable(self.raw.fileno())
+        return bytes(self.raw.read(size) or b"")
+
+    def readinto(self, buf: Any) -> int:
+        wait_readable(self.raw.fileno())
+        return int(self.raw.readinto(buf) or 0)
+
+    def fileno(self) -> int:
+        return int(self.raw.fileno())
+
+    def tell(self) -> int:
+        return int(self.raw.tell())
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 class ByteSource:
@@ -80,8 +106,10 @@ class ByteSource:
         already holds bytes to hand out (the records they complete would wait
         for the next packet)."""
         if self._owned:             # nothing was read yet: keep the descriptor, drop the buffer
-            return raw.detach()  # type: ignore[attr-defined]
-        return open(raw.fileno(), "rb", buffering=0, closefd=False)
+            unbuffered = raw.detach()  # type: ignore[attr-defined]
+        else:
+            unbuffered = open(raw.fileno(), "rb", buffering=0, closefd=False)
+        return _Waiting(unbuffered)  # type: ignore[return-value]
 
     def _read_full(self, read: Callable[[int], bytes], size: int) -> bytes:
         """SIZE bytes from READ, fewer only at the end of the input."""
@@ -96,8 +124,7 @@ class ByteSource:
     def _open_stream(self) -> bytes:
         """Read the first bytes; switch to decompression if they are gzip's."""
         try:
-            with interruptible():
-                head = self._read_full(self._raw.read, PCAP_HDR_LEN)
+            head = self._read_full(self._raw.read, PCAP_HDR_LEN)
         except OSError as exc:
             self.close()
             raise CaptureError("cannot read: %s" % (exc.strerror or exc), path=self.path,
@@ -124,8 +151,7 @@ class ByteSource:
         """Call READ; a broken gzip stream or an I/O error becomes a CaptureError
         at OFFSET (the first record not yet handed out, as a cut file would be)."""
         try:
-            with interruptible():
-                return read(*args)
+            return read(*args)
         except (EOFError, zlib.error) as exc:
             raise self.error("gzip stream: %s" % (exc,), offset, packet) from None
         except OSError as exc:
@@ -168,6 +194,7 @@ class ByteSource:
         bytes are read straight in after BUF.  OFFSET and PACKET say where an
         error is reported (the first record not yet handed out).
         """
+        checkpoint()                # a signal noted while the last batch was processed
         tail = len(buf)
         if need - tail > self.chunk_size:
             return self._fill_long(buf, need, offset, packet)
