@@ -5,6 +5,12 @@ vectorised path) or single records (:meth:`ScanStats.add_record`); both give
 identical counts.  :meth:`ScanStats.merge` adds another's counts: merging is
 associative and commutative, so per-file or per-chunk stats computed in other
 processes merge into exactly what one pass gives (tests/test_scan_fuzz.py).
+
+A batch is reduced with sorts, not Python loops: the options as one int64 per
+(key, packet) pair (``(key << bits) | packet``), so a key's packets and bytes
+count each packet once, and the identifiers as one word per packet (kind,
+identifier and wire length packed when they fit); the per-key sums wait in a
+:class:`_Tally` and become dicts only when read.
 """
 
 import os
