@@ -17,12 +17,13 @@ The last test pins OVS 3.1's observed verdicts: the table the README publishes.
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 from scapy.utils import rdpcap
 
-from scapy_geneve.conformance.endpoints import OVSEndpoint, ovs_available
+from scapy_geneve.conformance.endpoints import LAB_STATE_DIR, OVSEndpoint, ovs_available
 from scapy_geneve.conformance.harness import DELIVERED, DEVIATION, FAIL, INFO, NA, PASS, run_vectors
 from scapy_geneve.conformance.vectors import TAG_PREFIX, vectors
 
@@ -110,7 +111,8 @@ def test_drops_are_accounted_for_by_ovs(ovs_run):
     # unknown VNI / VSID, GRE key mismatch: no tunnel port for the packet
     assert totals["datapath_drop_upcall_error"] >= 3
     # outer CE over a Not-ECT inner packet (RFC 6040 §4.2), Geneve and VXLAN
-    assert log.count("dropping tunnel packet marked ECN CE but is not ECN capable") >= len(DROPPED_AFTER_MATCH)
+    assert log.count("dropping tunnel packet marked ECN CE but is not ECN capable") \
+        >= len(DROPPED_AFTER_MATCH)
 
 
 # OVS 3.1.0 userspace datapath, observed by this harness (the README's table).
@@ -173,3 +175,58 @@ def test_ovs_meets_the_o_bit_must_once_a_flow_looks_at_it(netns_capable):
     by = table.by_name()
     assert by["geneve-oam"].verdict == PASS and by["geneve-oam"].counters.get("flow:prio110") == 1
     assert by["geneve-baseline"].verdict == PASS and by["geneve-baseline"].counters.get("flow:gnv0") == 1
+
+
+def _lab_of(pid):
+    """The namespaces and OVS daemons of the `conform ovs` run with PID."""
+    pidns = os.stat("/proc/self/ns/pid").st_ino
+    prefix = "sgvp%d.%d" % (pidns, pid)
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    namespaces = [line.split()[0] for line in names.splitlines() if line.startswith(prefix)]
+    daemons = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                    argv = handle.read().split(b"\0")
+            except OSError:
+                continue
+            if os.path.basename(argv[0]) in (b"ovsdb-server", b"ovs-vswitchd") and \
+                    any(a.startswith(b"--unixctl=" + LAB_STATE_DIR.encode()) for a in argv):
+                daemons.append((int(entry), argv))
+    return namespaces, daemons
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_tears_the_lab_down(netns_capable, signum):
+    """SIGTERM/SIGHUP during `conform ovs` tear down what it made (namespaces,
+    its run directory, both OVS daemons) and exit 128 + signum; they used to
+    leave all of it behind."""
+    reason = ovs_available()
+    if reason:
+        pytest.skip(reason)
+    proc = subprocess.Popen([sys.executable, "-m", "scapy_geneve", "conform", "ovs", "--protocol", "geneve"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120        # a guard: the lab is up once both daemons run
+        while True:
+            namespaces, daemons = _lab_of(proc.pid)
+            if len(namespaces) == 3 and len(daemons) == 2:
+                break
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "the lab did not come up"
+            time.sleep(0.1)
+        workdirs = {a.split(b"=", 1)[1].rsplit(b"/run/", 1)[0] for _pid, argv in daemons for a in argv
+                    if a.startswith(b"--unixctl=")}
+        proc.send_signal(signum)
+        code = proc.wait(120)
+        err = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 128 + signum, err
+    assert "Traceback" not in err
+    namespaces, daemons = _lab_of(proc.pid)
+    assert namespaces == [] and daemons == []
+    assert not any(os.path.exists(w) for w in workdirs)
