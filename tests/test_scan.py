@@ -471,6 +471,25 @@ def test_record_headers_in_both_byte_orders(tmp_path: Path, endian: str, nanosec
     assert fast == slow
 
 
+@pytest.mark.parametrize("stamped", [0, 2])
+def test_packets_without_timestamps(tmp_path: Path, stamped: int) -> None:
+    """pcapng Simple Packet Blocks carry no timestamp: the batch stats' first and last
+    times come from the other packets (none: no time), as add_record's do."""
+    frames = [bytes(f) for f in _all_kinds_frames()]
+    path = tmp_path / "spb.pcapng"
+    with open(path, "wb") as handle:
+        writer = PcapngWriter(handle)
+        writer.add_interface(LINKTYPE_ETHERNET)
+        for i, frame in enumerate(frames):
+            if i < stamped:
+                writer.write(frame, 10**18 + i * 10**9)
+            else:
+                writer.write_simple(frame)
+    fast, slow = TestStatsPaths._both(path)
+    assert fast == slow
+    assert (fast["first_time"], fast["last_time"]) == ((1e9, 1e9 + 1) if stamped else (None, None))
+
+
 class TestFilterPredicate:
     def test_mask_equals_match(self, all_kinds: Path) -> None:
         from scapy_geneve.capture.pcapio import open_capture

@@ -300,9 +300,12 @@ class ScanStats:
         self.packets += res.n
         self.bytes += int(res.wirelen.sum())
         self.captured += int(res.caplen.sum())
-        ts = res.ts_ns[res.ts_ns != NO_TS]
-        if len(ts):
-            self._times(int(ts.min()), int(ts.max()))
+        first: Optional[int] = int(res.ts_ns.min())
+        last: Optional[int] = int(res.ts_ns.max())
+        if first == NO_TS:  # packets without a timestamp (pcapng Simple Packet Blocks)
+            ts = res.ts_ns[res.ts_ns != NO_TS]
+            first, last = (int(ts.min()), int(ts.max())) if len(ts) else (None, None)
+        self._times(first, last)
         self._batch_linktypes(np, res)
         for value, count in enumerate(np.bincount(res.outer_ip, minlength=7).tolist()):
             if count:
@@ -393,7 +396,7 @@ class ScanStats:
 
     def _batch_inner(self, np: Any, res: BatchResult) -> None:
         ip = res.inner < 256  # -1 (none) and IP protocols: one bincount
-        counts = np.bincount(res.inner[ip] + 1, minlength=257).tolist()
+        counts = np.bincount((res.inner if ip.all() else res.inner[ip]) + 1, minlength=257).tolist()
         for value in np.nonzero(counts)[0].tolist():
             _bump(self.inner, value - 1, counts[value])
         if not ip.all():  # non-IP inner frames: EtherType keys
