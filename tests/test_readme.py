@@ -27,7 +27,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-FENCE = re.compile(r"^```(\w*)\s*$")
+FENCE = re.compile(r"^(\s*)```(\w*)\s*$")      # indented too: a block inside a list item
 MARK = re.compile(r"<!--\s*(not run|exit):\s*(.*?)\s*-->")
 
 
@@ -48,9 +48,9 @@ def blocks() -> List[Block]:
         if not m:
             i += 1
             continue
-        start, lang = i, m.group(1)
+        start, indent, lang = i, m.group(1), m.group(2)
         j = i + 1
-        while j < len(lines) and not lines[j].startswith("```"):
+        while j < len(lines) and not lines[j].strip().startswith("```"):
             j += 1
         not_run, code = None, 0
         k = start - 1
@@ -62,7 +62,8 @@ def blocks() -> List[Block]:
                 not_run = value
             else:
                 code = int(value)
-        out.append(Block(start + 1, lang, "\n".join(lines[start + 1:j]), not_run, code))
+        body = [ln[len(indent):] if ln.startswith(indent) else ln for ln in lines[start + 1:j]]
+        out.append(Block(start + 1, lang, "\n".join(body), not_run, code))
         i = j + 1
     return out
 
