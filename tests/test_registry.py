@@ -543,3 +543,39 @@ def test_parse_port_refuses_junk_with_a_clear_message(text: str, says: str) -> N
         parse_port(text)
     assert issubclass(PortError, ValueError)  # argparse's type= turns it into a usage error
 
+
+
+def test_the_vectorised_scan_stats_and_filter_read_a_registered_kind(
+    toy: Encapsulation, tmp_path: Path
+) -> None:
+    """The batch path hands a registered kind's packets to the decoder: scan (vectorised),
+    compute_stats and filter_capture read them as the reference records do."""
+    from scapy_geneve.capture.scan import PacketFilter, compute_stats, filter_capture
+
+    path = tmp_path / "toy.pcap"
+    _write_pcap(path, [FRAME, outer(TOY_HEADER[:5])] * 20)
+
+    def key(r: Any) -> Any:
+        return (r.kind, r.vni, r.malformed, r.reason, r.inner_src, r.inner_sport)
+
+    fast = [key(r) for r in scan(path)]
+    assert fast == [key(r) for r in scan(path, vectorised=False)]
+    assert fast[:2] == [("toy", 0xABCDEF, False, None, "192.168.1.1", 1000),
+                        ("toy", None, True, "truncated Toy header", None, None)]
+    stats = compute_stats(path).to_dict()
+    assert stats["encapsulations"]["toy"]["packets"] == 40, stats["encapsulations"]
+    assert {(v["kind"], v["vni"]) for v in stats["vnis"]} == {("toy", 0xABCDEF)}
+    out = tmp_path / "out.pcap"
+    with open(out, "wb") as handle:
+        filter_capture(path, handle, PacketFilter(kind=["toy"]))
+    assert [key(r) for r in scan(out)] == fast
+
+
+def test_the_columnar_scan_names_a_registered_kind(toy: Encapsulation, tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    from scapy_geneve.capture.columnar import scan_table
+
+    path = tmp_path / "toy.pcap"
+    _write_pcap(path, [FRAME, outer(b"\x00" * 8, dport=4789)])
+    table = scan_table(path, columns=["kind", "vni"]).to_pydict()
+    assert table["kind"] == ["toy", "vxlan"] and table["vni"] == [0xABCDEF, 0]

@@ -63,7 +63,7 @@ from scapy_geneve.capture.decode import Decoded, decode
 from scapy_geneve.capture.pcapio import Batch
 from scapy_geneve.capture.scan import ScanRecord, ScanState, analyse_batch
 from scapy_geneve.capture.scan_io import batches
-from scapy_geneve.registry import DEFAULT_PORTS, Ports, records
+from scapy_geneve.registry import DEFAULT_PORTS, KIND_MAX, Ports, records
 
 __all__ = ["COLUMNS", "KIND_NAMES", "require_pyarrow", "schema", "scan_batches", "scan_table"]
 
@@ -339,9 +339,14 @@ def _col_port(f: _Frame, name: str) -> Any:
 
 
 def _col_kind(f: _Frame) -> Any:
-    pa, kind = f.pa, f.res.kind
-    indices = pa.array(kind.astype(f.np.int8) - 1, pa.int8(), mask=kind == 0)
-    return pa.DictionaryArray.from_arrays(indices, pa.array(KIND_NAMES, pa.string()))
+    """Registry names as a dictionary column; codes map through the registry as it is
+    now, so a kind added with ``registry.register`` reads by its name too."""
+    pa, np, kind = f.pa, f.np, f.res.kind
+    known = sorted(records(), key=lambda rec: int(rec.kind))
+    position = np.full(KIND_MAX + 1, -1, np.int8)
+    position[[int(rec.kind) for rec in known]] = np.arange(len(known), dtype=np.int8)
+    indices = pa.array(position[kind.astype(np.intp)], pa.int8(), mask=kind == 0)
+    return pa.DictionaryArray.from_arrays(indices, pa.array([rec.name for rec in known], pa.string()))
 
 
 def _col_vni(f: _Frame) -> Any:

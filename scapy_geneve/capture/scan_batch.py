@@ -51,6 +51,7 @@ from scapy_geneve.capture.pcapio import (
 )
 from scapy_geneve.capture.scan_record import INNER_NONIP, NO_INNER, ScanRecord, record_from_decoded
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB
+from scapy_geneve import registry
 from scapy_geneve.registry import DEFAULT_PORTS, IPPROTO_GRE, IPPROTO_L2TP, Kind, Ports
 
 __all__ = ["BatchResult", "analyse_batch", "DETAIL_COLUMNS", "numpy"]
@@ -401,6 +402,23 @@ def _udp(s: _Stages) -> None:
     mine = (s.among(dport, ports.l2tp) | s.among(sport, ports.l2tp)) & ~taken
     if mine.any():
         _l2tp_udp(s, idx[mine], u[mine] + 8, e[mine])
+    _registered(s, idx, sport, dport, taken | mine, "udp")
+
+
+def _registered(s: _Stages, idx: Any, sport: Any, dport: Any, taken: Any, transport: str) -> None:
+    """Ports of kinds added with ``registry.register`` (``Ports.registered``): the
+    decoder reads them from their records (the fallback stage)."""
+    extra = sorted({port for proto, port, _name in s.ports.registered() if proto == transport})
+    if extra:
+        s.fail(idx, (s.among(dport, extra) | s.among(sport, extra)) & ~taken)
+
+
+def _ip_kinds(s: _Stages) -> None:
+    """Kinds added with ``registry.register`` directly over IP: the decoder reads them."""
+    protos = sorted(rec.ip_protocol for rec in registry.records()
+                    if rec.ip_protocol is not None and rec.ip_protocol not in (IPPROTO_GRE, IPPROTO_L2TP))
+    if protos:
+        s.ok[s.ok & s.first & s.among(s.proto, protos)] = False
 
 
 def _geneve(s: _Stages, gi: Any, gp: Any, ge: Any) -> None:
@@ -491,6 +509,7 @@ def _stt(s: _Stages, in_order: bool) -> None:
         s.put("sport", idx[has], s.g16(t[has]))
         s.put("dport", idx[has], s.g16(t[has] + 2))
     sel = has & s.among(s.g16(t + 2), s.ports.stt)
+    _registered(s, idx[has], s.g16(t[has]), s.g16(t[has] + 2), sel[has], "tcp")
     idx, t, e = idx[sel], t[sel], e[sel]
     s.kind[idx] = int(Kind.STT)
     if in_order:  # context IDs flow from first to later segments: the decoder, in order
@@ -707,7 +726,7 @@ def analyse_batch(
     """
     np = numpy()
     s = _Stages(np, batch, ports, l2tp_cookie + (4 if l2tp_l2ss else 0), detail)
-    for stage in (_link, _outer_ipv4, _outer_ipv6, _udp, _nvgre, _l2tp_ip):
+    for stage in (_link, _outer_ipv4, _outer_ipv6, _ip_kinds, _udp, _nvgre, _l2tp_ip):
         stage(s)
     _stt(s, state is not None or detail)
     _inner(s)

@@ -329,9 +329,9 @@ class ScanStats:
     def _batch_kinds(self, np: Any, res: BatchResult) -> None:
         packets = np.bincount(res.kind, minlength=_NKINDS).tolist()
         nbytes = np.bincount(res.kind, weights=res.wirelen, minlength=_NKINDS).tolist()
-        for code in range(_NKINDS):
-            if packets[code]:
-                _add_to(self.kinds, code, [packets[code], int(nbytes[code])])
+        for code, count in enumerate(packets):  # registered kinds' codes too (up to registry.KIND_MAX)
+            if count:
+                _add_to(self.kinds, code, [count, int(nbytes[code])])
         without = np.bincount(res.kind[(res.kind != 0) & ~res.has_vni], minlength=_NKINDS).tolist()
         for code, count in enumerate(without):
             if count:
