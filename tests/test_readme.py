@@ -27,12 +27,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-FENCE = re.compile(r"^(\s*)```(\w*)\s*$")      # indented too: a block inside a list item
+FENCE = re.compile(r"^(\s*)```(\w*)\s*$")  # indented too: a block inside a list item
 MARK = re.compile(r"<!--\s*(not run|exit):\s*(.*?)\s*-->")
 
 
 class Block(NamedTuple):
-    line: int              # 1-based line of the opening fence
+    line: int  # 1-based line of the opening fence
     lang: str
     text: str
     not_run: Optional[str]
@@ -62,7 +62,7 @@ def blocks() -> List[Block]:
                 not_run = value
             else:
                 code = int(value)
-        body = [ln[len(indent):] if ln.startswith(indent) else ln for ln in lines[start + 1:j]]
+        body = [ln[len(indent) :] if ln.startswith(indent) else ln for ln in lines[start + 1 : j]]
         out.append(Block(start + 1, lang, "\n".join(body), not_run, code))
         i = j + 1
     return out
@@ -71,9 +71,10 @@ def blocks() -> List[Block]:
 def _kind(block: Block) -> str:
     if block.lang in ("sh", "console", "bash"):
         return "shell"
-    if block.lang in ("", "python") and (block.text.lstrip().startswith(">>>")
-                                         or block.text.startswith("$ scapy-geneve shell")):
-        return "doctest"          # a session: ```python blocks of >>> lines too
+    if block.lang in ("", "python") and (
+        block.text.lstrip().startswith(">>>") or block.text.startswith("$ scapy-geneve shell")
+    ):
+        return "doctest"  # a session: ```python blocks of >>> lines too
     if block.lang == "python":
         return "python"
     if "\n>>> " in block.text:
@@ -137,41 +138,68 @@ def _doctest_source(block: Block) -> str:
     return "\n".join(lines) + "\n"
 
 
+DOCTEST_RUNNER = (
+    "import doctest, sys\n"
+    "from scapy.all import *\n"
+    "from scapy_geneve import *\n"
+    "src = sys.stdin.read()\n"
+    "test = doctest.DocTestParser().get_doctest(src, globals(), 'README', 'README.md', %d)\n"
+    "runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | "
+    "doctest.NORMALIZE_WHITESPACE | doctest.IGNORE_EXCEPTION_DETAIL)\n"
+    "runner.run(test)\n"
+    "sys.exit(1 if runner.failures else 0)\n"
+)
+
+
+def _run(args: List[str], workdir: Path, stdin: Optional[str] = None) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(
+        args,
+        cwd=str(workdir),
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+    )
+
+
+def _run_python(block: Block, workdir: Path) -> None:
+    res = _run([sys.executable, "-c", block.text], workdir)
+    assert res.returncode == 0, "README.md:%d\n%s" % (block.line, res.stderr[-3000:])
+
+
+def _run_doctest(block: Block, workdir: Path) -> None:
+    res = _run([sys.executable, "-c", DOCTEST_RUNNER % block.line], workdir, _doctest_source(block))
+    assert res.returncode == 0, "README.md:%d\n%s%s" % (block.line, res.stdout[-3000:], res.stderr[-2000:])
+
+
+def _run_shell(block: Block, workdir: Path) -> None:
+    checker = doctest.OutputChecker()
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    for cmd, want in _commands(block):
+        res = _run(["bash", "-o", "pipefail", "-c", cmd], workdir)
+        out = res.stdout[-1500:] + res.stderr[-1500:]
+        assert res.returncode == block.exit_code, "README.md:%d: %s -> exit %d\n%s" % (
+            block.line,
+            cmd,
+            res.returncode,
+            out,
+        )
+        if want is not None:
+            assert checker.check_output(want, res.stdout, flags), "README.md:%d: %s printed\n%s" % (
+                block.line,
+                cmd,
+                res.stdout[-3000:],
+            )
+
+
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: "README.md:%d" % b.line)
 def test_readme_block_runs(block: Block, workdir: Path) -> None:
     if block.not_run:
         pytest.skip("README.md:%d not run: %s" % (block.line, block.not_run))
-    kind = _kind(block)
-    if kind == "python":
-        res = subprocess.run([sys.executable, "-c", block.text], cwd=str(workdir), env=_env(),
-                             capture_output=True, text=True, timeout=300)
-        assert res.returncode == 0, "README.md:%d\n%s" % (block.line, res.stderr[-3000:])
-    elif kind == "doctest":
-        script = ("import doctest, sys\n"
-                  "from scapy.all import *\n"
-                  "from scapy_geneve import *\n"
-                  "src = sys.stdin.read()\n"
-                  "test = doctest.DocTestParser().get_doctest(src, globals(), 'README', 'README.md', %d)\n"
-                  "runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | "
-                  "doctest.NORMALIZE_WHITESPACE | doctest.IGNORE_EXCEPTION_DETAIL)\n"
-                  "runner.run(test)\n"
-                  "sys.exit(1 if runner.failures else 0)\n" % block.line)
-        res = subprocess.run([sys.executable, "-c", script], input=_doctest_source(block),
-                             cwd=str(workdir), env=_env(), capture_output=True, text=True, timeout=300)
-        assert res.returncode == 0, "README.md:%d\n%s%s" % (block.line, res.stdout[-3000:],
-                                                            res.stderr[-2000:])
-    else:
-        checker = doctest.OutputChecker()
-        flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-        for cmd, want in _commands(block):
-            res = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=str(workdir),
-                                 env=_env(), capture_output=True, text=True, timeout=300,
-                                 stdin=subprocess.DEVNULL)
-            assert res.returncode == block.exit_code, "README.md:%d: %s -> exit %d\n%s" % (
-                block.line, cmd, res.returncode, (res.stdout[-1500:] + res.stderr[-1500:]))
-            if want is not None:
-                assert checker.check_output(want, res.stdout, flags), (
-                    "README.md:%d: %s printed\n%s" % (block.line, cmd, res.stdout[-3000:]))
+    run = {"python": _run_python, "doctest": _run_doctest, "shell": _run_shell}[_kind(block)]
+    run(block, workdir)
 
 
 def test_blocks_not_run_say_why() -> None:
