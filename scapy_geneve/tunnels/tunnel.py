@@ -420,8 +420,13 @@ def _check_header_room(packet: Packet, layer: Packet, rec: registry.Encapsulatio
         title = expected[where][0] if where in expected else rec.title
         raise NotATunnel(
             "truncated %s header: %d bytes at offset %d after %s, %d needed"
-            % (title, len(original), _offset_in(packet, layer),
-               under.mysummary() if under is not None else "nothing", rec.header_len)
+            % (
+                title,
+                len(original),
+                _offset_in(packet, layer),
+                under.mysummary() if under is not None else "nothing",
+                rec.header_len,
+            )
         )
 
 
