@@ -91,6 +91,10 @@ def _temp_prefix(target: str) -> str:
 
 
 def _check_directory(path: str, target: str) -> str:
+    name = os.path.basename(target)
+    if len(os.fsencode(name)) > NAME_MAX:
+        raise CaptureError("file name too long (%d bytes; at most %d)"
+                           % (len(os.fsencode(name)), NAME_MAX), path=path)
     directory = os.path.dirname(os.path.abspath(target))
     if os.path.isdir(target):
         raise CaptureError("is a directory: give a file name for the output", path=path)
@@ -131,15 +135,11 @@ def _named(exc: OSError, path: str) -> OSError:
 def _direct_output(path: str) -> Iterator[IO[bytes]]:
     """OUT is a FIFO, device, socket or an open descriptor: write it as it is."""
     try:
-        handle = open(path, "wb")
-    except OSError as exc:
-        raise _named(exc, path) from None
-    with handle:
-        try:
+        with open(path, "wb") as handle:   # closing flushes again: inside the try too
             yield handle
             handle.flush()
-        except OSError as exc:
-            raise _named(exc, path) from None
+    except OSError as exc:
+        raise _named(exc, path) from None
 
 
 @contextlib.contextmanager
