@@ -460,6 +460,8 @@ def check_nvgre(site: Site) -> Inner:
         return Inner(found + [finding("NVG009", "%d bytes, the flags need a %d-byte header"
                                       % (end - base, hlen), "GRE", base)])
     result = Inner(_gre_flag_findings(base, word, proto))
+    if word & 0x4007:  # Version != 0 or R (RFC 1701 routing): a receiver discards it (RFC 2784 §2.1,
+        return result  # §2.3.1; Linux gre_parse_header), so nothing behind it is a tunnel payload
     if word & 0x2000:
         key_off = base + hlen - 4 - (4 if word & 0x1000 else 0)
         vsid = int(struct.unpack_from("!I", data, key_off)[0]) >> 8
