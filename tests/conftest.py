@@ -16,7 +16,22 @@ for _var, _sub in (("HOME", ""), ("XDG_CACHE_HOME", ".cache"), ("XDG_CONFIG_HOME
     os.environ[_var] = os.path.join(_HOME, _sub) if _sub else _HOME
 
 import pytest  # noqa: E402
+import scapy.layers.inet as _scapy_inet  # noqa: E402
+import scapy.layers.inet6 as _scapy_inet6  # noqa: E402
+import scapy.layers.l2 as _scapy_l2  # noqa: E402
 from scapy.config import conf  # noqa: E402
+
+
+# Network traffic in tests goes only to loopback or to namespaces a test made: building
+# Ether()/IP(dst=...) without a destination MAC must not ARP (or send Neighbor
+# Solicitations) on the machine's own interfaces.  Unresolved MACs are broadcast,
+# which is what Scapy falls back to anyway.
+def _no_resolution(*_args: object, **_kw: object) -> str:
+    return "ff:ff:ff:ff:ff:ff"
+
+
+_scapy_l2.getmacbyip = _scapy_inet.getmacbyip = _no_resolution  # type: ignore[assignment]
+_scapy_inet6.getmacbyip6 = _no_resolution  # type: ignore[assignment]
 
 import scapy_geneve  # noqa: F401  (binds every layer)
 

@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def frame(vni: int = 3, seq: int = 0) -> bytes:
-    return bytes(Ether() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=50000 + seq, dport=6081)
+    return bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                 / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=50000 + seq, dport=6081)
                  / Geneve(vni=vni) / Ether() / IP() / UDP() / (bytes([seq % 256]) * 8))
 
 
@@ -134,8 +135,10 @@ def test_os_errors_are_one_line_naming_the_path(tmp_path: Path, cap: Path, make_
 
 def test_stdout_on_a_full_disk(tmp_path: Path, cap: Path) -> None:
     """`show cap.pcap > /dev/full`: ENOSPC on standard output, one line, exit 2."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with open("/dev/full", "wb") as full:
-        res = cli("show", "cap.pcap", cwd=tmp_path, stdout=full, stderr=subprocess.PIPE)
+        res = subprocess.run([sys.executable, "-m", "scapy_geneve", "show", "cap.pcap"], cwd=str(tmp_path),
+                             stdout=full, stderr=subprocess.PIPE, env=env, timeout=120)
     assert res.returncode == 2
     assert "No space left on device" in one_clean_line(res.stderr)
 

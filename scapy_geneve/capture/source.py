@@ -205,7 +205,10 @@ class ByteSource:
         if not got:
             return buf, False
         if got < size:
-            del joined[tail + got:]
+            try:
+                del joined[tail + got:]
+            except BufferError:  # the stream kept a view of the buffer: hand out a copy
+                joined = bytearray(memoryview(joined)[:tail + got])
         self._spare = joined
         return joined, True  # type: ignore[return-value]  # bytes-like
 

@@ -196,16 +196,8 @@ def run(args: argparse.Namespace) -> int:
             doc["error"] = str(stop)
         writer.end(doc, None if stop is None else doc.get("error", doc.get("interrupted")))
         sys.stdout.flush()
-    except BrokenPipeError:       # `lint | head -1`: the reader saw a finding and left
-        _detach_stdout()
-        return EXIT_FINDINGS
+    except BrokenPipeError:       # `lint | head -1`: main() says so in one line, exit 2, as
+        raise                     # every command does when its reader leaves
     if stop is not None:
         raise stop        # main() prints a damaged file (file, offset, packet): 2; a signal: 128+n
     return EXIT_FINDINGS if doc["packets_with_findings"] else 0
-
-
-def _detach_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
