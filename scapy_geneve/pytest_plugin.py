@@ -39,6 +39,7 @@ from typing import Any, List, Optional
 
 import pytest
 
+from scapy_geneve.conformance.endpoints import EndpointError
 from scapy_geneve.conformance.harness import DEVIATION, ERROR, FAIL, NA, Result, run_vectors
 from scapy_geneve.conformance.vectors import PROTOCOLS as CONFORMANCE_PROTOCOLS
 from scapy_geneve.conformance.vectors import Vector, vectors
@@ -90,8 +91,19 @@ def check_vector(endpoint: Any, vector: Vector, timeout: Optional[float] = None)
 
 
 def assert_conformant(endpoint: Any, vector: Vector, timeout: Optional[float] = None) -> Result:
-    """Run VECTOR; fail on FAIL/ERROR, warn on DEVIATION, skip on N/A."""
-    result = check_vector(endpoint, vector, timeout)
+    """Run VECTOR; fail on FAIL/ERROR, warn on DEVIATION, skip on N/A.
+
+    An endpoint that cannot be used at all (a wrong interface name) is reported
+    once, by the first vector, as an error of the run; the others skip with a
+    pointer to it instead of repeating the same failure.
+    """
+    reported = bool(getattr(endpoint, "unusable", ""))
+    try:
+        result = check_vector(endpoint, vector, timeout)
+    except EndpointError as exc:
+        if reported:
+            pytest.skip("%s" % exc)
+        pytest.fail("the endpoint under test cannot be used: %s" % exc, pytrace=False)
     message = "%s (%s, %s): expected %s, observed %s -- %s" % (
         vector.name, vector.level, vector.section, vector.expect.value, result.observed,
         vector.requirement)

@@ -467,3 +467,37 @@ def test_pytest_plugin_without_an_endpoint_skips_with_the_reason(tmp_path):
                          timeout=120, env=_env())
     assert "define a session-scoped `tunnel_endpoint` fixture" in res.stdout
     assert res.returncode == 0
+
+
+BROKEN_CONFTEST = '''
+import pytest
+from scapy_geneve.conformance.endpoints import Endpoint, EndpointError
+from scapy_geneve.conformance.vectors import Target
+
+class Broken(Endpoint):
+    """An interface that does not exist: nothing can be sent or observed."""
+    name = "broken"
+    protocols = {"geneve"}
+    def target(self, protocol): return Target()
+    def send(self, frame): raise EndpointError("no such interface: tap-nope")
+    def observer(self): raise EndpointError("no such interface: tap-nope")
+
+@pytest.fixture(scope="session")
+def tunnel_endpoint():
+    yield Broken()
+'''
+
+
+def test_pytest_plugin_reports_an_unusable_endpoint_once(tmp_path):
+    """A wrong interface name is one failure of the run, not one per vector."""
+    (tmp_path / "conftest.py").write_text(BROKEN_CONFTEST)
+    (tmp_path / "test_mine.py").write_text(PLUGIN_TEST)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    res = subprocess.run([sys.executable, "-m", "pytest", *_plugin_args(), "-p", "no:cacheprovider",
+                          "-q", "-rfs", "--conformance-protocol", "geneve", str(tmp_path)],
+                         capture_output=True, text=True, cwd=str(tmp_path), timeout=120, env=_env())
+    out = res.stdout
+    assert "1 failed" in out, out[-3000:]
+    assert out.count("no such interface: tap-nope") >= 2          # the failure, then the skip reason
+    assert "the endpoint under test cannot be used" in out and "Traceback" not in out
+    assert res.returncode == 1
