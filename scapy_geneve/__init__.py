@@ -95,7 +95,7 @@ def __dir__() -> List[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-def scapy_ext(plg):  # type: ignore[no-untyped-def]
+def scapy_ext(plg):  # noqa: ANN001 - Scapy's plugin object
     """Scapy's extension hook: ``conf.load_extensions = ["scapy-geneve"]``.
 
     Registers :mod:`scapy_geneve._contrib` so ``load_contrib("scapy_geneve")``

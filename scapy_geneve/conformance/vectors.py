@@ -102,7 +102,7 @@ class Target:
     sport: int = 50123
     geneve_port: int = GENEVE_PORT
     vxlan_port: int = VXLAN_PORT
-    known_option: tuple = KNOWN_OPTION  # type: ignore[type-arg]
+    known_option: tuple = KNOWN_OPTION
 
     # -- building blocks for vector builders --------------------------------
 
