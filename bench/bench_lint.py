@@ -38,15 +38,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, ROOT)
 
-Timing = Tuple[float, float]          # (wall, cpu) seconds
+Timing = Tuple[float, float]  # (wall, cpu) seconds
 
 
 def time_cmd(cmd: List[str]) -> Timing:
     """Wall-clock and CPU (user + system) seconds of one run of CMD."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
-                   env=dict(os.environ, PYTHONPATH=ROOT))
+    subprocess.run(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -64,7 +69,8 @@ def best(fn: Callable[[], Timing], repeat: int) -> Timing:
 
 
 def lint_capture_all(path: str) -> None:
-    from scapy_geneve.conformance.lint_batch import lint_capture   # imported before timing
+    from scapy_geneve.conformance.lint_batch import lint_capture  # imported before timing
+
     for _ in lint_capture(path):
         pass
 
@@ -87,6 +93,7 @@ def reference_rate(path: str, limit: int) -> Tuple[int, Timing]:
     def run() -> None:
         for data in frames:
             lint_reference.lint(Ether(data))
+
     return len(frames), time_call(run)
 
 
@@ -94,6 +101,7 @@ def measure(path: str, args: argparse.Namespace) -> Dict[str, Tuple[int, Timing]
     n = args.packets
     cli = [sys.executable, "-m", "scapy_geneve", "lint"]
     import scapy_geneve.conformance.lint_batch  # noqa: F401  (not timed: the CLI rows pay it)
+
     rows: Dict[str, Tuple[int, Timing]] = {
         "cli-lint": (n, best(lambda: time_cmd(cli + ["-q", "--summary", path]), args.repeat)),
         "cli-start": (0, best(lambda: time_cmd(cli + ["--list-rules"]), args.repeat)),
@@ -101,12 +109,20 @@ def measure(path: str, args: argparse.Namespace) -> Dict[str, Tuple[int, Timing]
     }
     tshark = shutil.which("tshark")
     if tshark:
-        rows["tshark-expert"] = (n, best(lambda: time_cmd([tshark, "-r", path, "-q", "-z", "expert"]),
-                                         args.repeat))
+        rows["tshark-expert"] = (
+            n,
+            best(lambda: time_cmd([tshark, "-r", path, "-q", "-z", "expert"]), args.repeat),
+        )
         if args.csum:
-            rows["tshark-expert-csum"] = (n, best(lambda: time_cmd(
-                [tshark, "-r", path, "-o", "udp.check_checksum:TRUE", "-q", "-z", "expert"]),
-                args.repeat))
+            rows["tshark-expert-csum"] = (
+                n,
+                best(
+                    lambda: time_cmd(
+                        [tshark, "-r", path, "-o", "udp.check_checksum:TRUE", "-q", "-z", "expert"]
+                    ),
+                    args.repeat,
+                ),
+            )
     rows["reference"] = reference_rate(path, args.reference_packets)
     return rows
 
@@ -116,8 +132,9 @@ def report(path: str, rows: Dict[str, Tuple[int, Timing]]) -> None:
     print("  %-20s %9s %9s %14s %14s" % ("", "wall s", "cpu s", "pkts/s wall", "pkts/s cpu"))
     for name, (n, (wall, cpu)) in rows.items():
         rate = ("%14.0f %14.0f" % (n / wall, n / cpu)) if n else "%14s %14s" % ("-", "-")
-        print("  %-20s %9.3f %9.3f %s" % (name + (" (%d)" % n if name == "reference" else ""),
-                                           wall, cpu, rate))
+        print(
+            "  %-20s %9.3f %9.3f %s" % (name + (" (%d)" % n if name == "reference" else ""), wall, cpu, rate)
+        )
     print("how many times faster cli-lint is (same file, same run):")
     lint_n, (lint_wall, lint_cpu) = rows["cli-lint"]
     for other in ("tshark-expert", "tshark-expert-csum", "lint_capture", "reference"):
@@ -126,11 +143,15 @@ def report(path: str, rows: Dict[str, Tuple[int, Timing]]) -> None:
         n, (wall, cpu) = rows[other]
         # per packet, so the reference's shorter run compares fairly; lint_capture is the
         # same work without start-up (below 1x: what start-up costs)
-        print("  vs %-18s %6.1fx wall  %6.1fx cpu" % (
-            other, (wall / n) / (lint_wall / lint_n), (cpu / n) / (lint_cpu / lint_n)))
+        print(
+            "  vs %-18s %6.1fx wall  %6.1fx cpu"
+            % (other, (wall / n) / (lint_wall / lint_n), (cpu / n) / (lint_cpu / lint_n))
+        )
     start_wall, start_cpu = rows["cli-start"][1]
-    print("  (start-up is %.2f s wall / %.2f s cpu of cli-lint's %.2f / %.2f)"
-          % (start_wall, start_cpu, lint_wall, lint_cpu))
+    print(
+        "  (start-up is %.2f s wall / %.2f s cpu of cli-lint's %.2f / %.2f)"
+        % (start_wall, start_cpu, lint_wall, lint_cpu)
+    )
 
 
 def main() -> int:
@@ -139,14 +160,16 @@ def main() -> int:
     ap.add_argument("--dir", default="/tmp/scapy-geneve-bench")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--reference-packets", type=int, default=3000)
-    ap.add_argument("--csum", action="store_true",
-                    help="also time tshark with UDP checksum verification on")
+    ap.add_argument("--csum", action="store_true", help="also time tshark with UDP checksum verification on")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     path = os.path.join(args.dir, "lint-%d.pcap" % args.packets)
     if not os.path.exists(path):
-        subprocess.run([sys.executable, os.path.join(HERE, "gen_pcap.py"), "--packets",
-                        str(args.packets), path], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, os.path.join(HERE, "gen_pcap.py"), "--packets", str(args.packets), path],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     report(path, measure(path, args))
     return 0
 

@@ -51,21 +51,21 @@ class PythonGeneveEndpoint(Endpoint):
         if UDP not in pkt or pkt[UDP].dport != 6081 or Geneve not in pkt:
             return
         g = pkt[Geneve]
-        if g.version != 0 or g.vni != 5000 or g.oam:           # §3.4
+        if g.version != 0 or g.vni != 5000 or g.oam:  # §3.4
             return
         if pkt[UDP].chksum and in4_chksum(17, pkt[IP], bytes(pkt[UDP])) != 0:
-            return                                             # §4.3: verified and wrong -> drop
-        words = sum(1 + (o.length or 0) for o in g.options)    # §3.5: Σ options == Opt Len
+            return  # §4.3: verified and wrong -> drop
+        words = sum(1 + (o.length or 0) for o in g.options)  # §3.5: Σ options == Opt Len
         if words != g.optionlen:
             return
-        for o in g.options:                                    # §3.5: unknown critical -> drop
+        for o in g.options:  # §3.5: unknown critical -> drop
             if o.critical and (o.classid, o.type) != KNOWN_OPTION[:2]:
                 return
         inner = g.payload
-        if pkt[IP].tos & 3 == 3 and IP in inner:               # §4.4.2 -> RFC 6040 §4.2: outer CE
+        if pkt[IP].tos & 3 == 3 and IP in inner:  # §4.4.2 -> RFC 6040 §4.2: outer CE
             if inner[IP].tos & 3 == 0:
-                return                                         # over Not-ECT: drop
-            inner[IP].tos |= 3                                 # over ECT: mark the inner packet CE
+                return  # over Not-ECT: drop
+            inner[IP].tos |= 3  # over ECT: mark the inner packet CE
             del inner[IP].chksum
         self.inbox.frames.append(bytes(inner))
 

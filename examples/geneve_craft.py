@@ -10,12 +10,19 @@ from scapy_geneve import BuildError, Geneve, GeneveOption, GeneveOptionOVN, flow
 inner = Ether(src="02:00:00:00:0a:01", dst="02:00:00:00:0a:02") / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP()
 
 # An OVN logical-port option is critical: the header's C bit follows by itself.
-pkt = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
-       / IP(src="192.0.2.1", dst="192.0.2.2", flags="DF")
-       / UDP(sport=flow_sport(inner))                 # RFC 8926 §3.3: entropy from the inner flow
-       / Geneve(vni=0x1234, options=[GeneveOptionOVN(ingress_port=1, egress_port=2),
-                                     GeneveOption(classid=0xFFFF, type=0x05, data=b"abc")])
-       / inner)
+pkt = (
+    Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    / IP(src="192.0.2.1", dst="192.0.2.2", flags="DF")
+    / UDP(sport=flow_sport(inner))  # RFC 8926 §3.3: entropy from the inner flow
+    / Geneve(
+        vni=0x1234,
+        options=[
+            GeneveOptionOVN(ingress_port=1, egress_port=2),
+            GeneveOption(classid=0xFFFF, type=0x05, data=b"abc"),
+        ],
+    )
+    / inner
+)
 wire = Ether(bytes(pkt))
 g = wire[Geneve]
 print("C bit:", g.critical, "| Opt Len:", g.optionlen, "words | proto:", hex(g.proto))

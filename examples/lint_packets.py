@@ -22,7 +22,7 @@ packets = {
     "Opt Len says 1 word": outer / Geneve(vni=42, optionlen=1, options=[critical]) / inner,
 }
 for name, pkt in packets.items():
-    findings = lint(bytes(pkt))                   # lint what is on the wire
+    findings = lint(bytes(pkt))  # lint what is on the wire
     print("%-26s %s" % (name, "no findings" if not findings else ""))
     for f in findings:
         print("    %s %-6s %-18s @%-3d %s: %s" % (f.rule, f.level, f.field, f.offset, f.section, f.message))

@@ -23,16 +23,19 @@ if path is None:  # no file given: write a small one with a few mistakes in it
     inner = Ether(**macs) / IP(src="10.0.0.1", dst="10.0.0.2")
     ip = IP(src="192.0.2.1", dst="192.0.2.2")
     path = os.path.join(workdir.name, "mixed.pcap")
-    wrpcap(path, [
-        Ether(**macs) / ip / UDP(sport=50123, dport=6081) / Geneve(vni=1) / inner,           # no DF
-        Ether(**macs) / ip / UDP(sport=50123, dport=6081, chksum=0x1234) / Geneve(vni=1) / inner,
-        Ether(**macs) / ip / UDP(sport=1234, dport=4789, chksum=0) / VXLAN(flags=0x08, vni=7) / inner,
-        Ether(**macs) / ip / UDP(sport=50000, dport=4789, chksum=0) / VXLAN(flags=0x0C, vni=7) / inner,
-    ])
+    wrpcap(
+        path,
+        [
+            Ether(**macs) / ip / UDP(sport=50123, dport=6081) / Geneve(vni=1) / inner,  # no DF
+            Ether(**macs) / ip / UDP(sport=50123, dport=6081, chksum=0x1234) / Geneve(vni=1) / inner,
+            Ether(**macs) / ip / UDP(sport=1234, dport=4789, chksum=0) / VXLAN(flags=0x08, vni=7) / inner,
+            Ether(**macs) / ip / UDP(sport=50000, dport=4789, chksum=0) / VXLAN(flags=0x0C, vni=7) / inner,
+        ],
+    )
 
 totals = CaptureTotals()
 flagged = []
-for number, report in lint_capture(path, LintOptions(), totals=totals):   # flagged packets only
+for number, report in lint_capture(path, LintOptions(), totals=totals):  # flagged packets only
     flagged.append(report.findings)
     for f in report.findings:
         print("#%d %s" % (number, f))

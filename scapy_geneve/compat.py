@@ -44,11 +44,27 @@ from scapy import fields as _f
 from scapy.packet import Packet
 
 __all__ = [
-    "SCAPY_VERSION", "SCAPY_FLOOR", "DISSECT_STOPS_AT_END", "field_bits", "field_values", "cache_field_value",
-    "has_dissection_cache", "dissection_cache", "dissection_snapshots",
-    "set_dissection_cache", "bottom_up_bindings", "payload_layer_for",
-    "is_bound", "move_binding_first",
-    "hook_method", "unhook_method", "hooked", "fast_copy", "CopyMemo", "layer_note", "set_layer_note",
+    "SCAPY_VERSION",
+    "SCAPY_FLOOR",
+    "DISSECT_STOPS_AT_END",
+    "field_bits",
+    "field_values",
+    "cache_field_value",
+    "has_dissection_cache",
+    "dissection_cache",
+    "dissection_snapshots",
+    "set_dissection_cache",
+    "bottom_up_bindings",
+    "payload_layer_for",
+    "is_bound",
+    "move_binding_first",
+    "hook_method",
+    "unhook_method",
+    "hooked",
+    "fast_copy",
+    "CopyMemo",
+    "layer_note",
+    "set_layer_note",
 ]
 
 
@@ -65,8 +81,10 @@ SCAPY_VERSION = _parse_version(getattr(scapy, "__version__", "0"))
 SCAPY_FLOOR = (2, 5, 0)
 
 if SCAPY_VERSION < SCAPY_FLOOR:
-    raise ImportError("scapy-geneve needs Scapy >= %d.%d.%d; this is Scapy %s (pip install -U scapy)"
-                      % (SCAPY_FLOOR + (scapy.__version__,)))
+    raise ImportError(
+        "scapy-geneve needs Scapy >= %d.%d.%d; this is Scapy %s (pip install -U scapy)"
+        % (SCAPY_FLOOR + (scapy.__version__,))
+    )
 
 _HAS_CACHE_FIELD_VALUE = SCAPY_VERSION >= (2, 6, 0)
 #: Whether ``Packet.do_dissect`` leaves the fields after the last byte unset (Scapy < 2.6).
@@ -78,11 +96,23 @@ DISSECT_STOPS_AT_END = SCAPY_VERSION < (2, 6, 0)
 #: Width in bits of Scapy's unsigned integer field classes, written out rather than
 #: read from ``fmt``/``sz`` (which differ between Scapy versions for X3BytesField).
 _WIDTHS: Dict[type, int] = {
-    _f.ByteField: 8, _f.XByteField: 8, _f.ByteEnumField: 8, _f.XByteEnumField: 8,
-    _f.ShortField: 16, _f.XShortField: 16, _f.ShortEnumField: 16, _f.XShortEnumField: 16,
-    _f.LEShortField: 16, _f.ThreeBytesField: 24, _f.X3BytesField: 24,
-    _f.IntField: 32, _f.XIntField: 32, _f.IntEnumField: 32, _f.LEIntField: 32,
-    _f.LongField: 64, _f.XLongField: 64,
+    _f.ByteField: 8,
+    _f.XByteField: 8,
+    _f.ByteEnumField: 8,
+    _f.XByteEnumField: 8,
+    _f.ShortField: 16,
+    _f.XShortField: 16,
+    _f.ShortEnumField: 16,
+    _f.XShortEnumField: 16,
+    _f.LEShortField: 16,
+    _f.ThreeBytesField: 24,
+    _f.X3BytesField: 24,
+    _f.IntField: 32,
+    _f.XIntField: 32,
+    _f.IntEnumField: 32,
+    _f.LEIntField: 32,
+    _f.LongField: 64,
+    _f.XLongField: 64,
 }
 
 
@@ -117,7 +147,7 @@ def cache_field_value(pkt: Packet, fld: Any, value: Any) -> Any:
     ``bytes(pkt)`` notices an edit and rebuilds instead of reusing the cache."""
     if _HAS_CACHE_FIELD_VALUE:
         return pkt._raw_packet_cache_field_value(fld, value, copy=True)
-    return fld.do_copy(value)          # Scapy 2.5 compares the values themselves
+    return fld.do_copy(value)  # Scapy 2.5 compares the values themselves
 
 
 def has_dissection_cache(pkt: Packet) -> bool:
@@ -203,7 +233,8 @@ def is_bound(lower: Type[Packet], upper: Type[Packet], **fval: Any) -> bool:
 def move_binding_first(lower: Type[Packet], upper: Type[Packet], **fval: Any) -> None:
     """Make LOWER try UPPER with FVAL before any other binding (and only once)."""
     lower.payload_guess = [(fval, upper)] + [
-        (f, c) for f, c in lower.payload_guess if not (c is upper and f == fval)]
+        (f, c) for f, c in lower.payload_guess if not (c is upper and f == fval)
+    ]
 
 
 # -- per-layer notes ---------------------------------------------------------------------
@@ -242,8 +273,7 @@ def set_layer_note(pkt: Packet, name: str, value: Any) -> None:
 _ORIGINALS: Dict[Tuple[type, str], Callable[..., Any]] = {}
 
 
-def hook_method(cls: type, name: str,
-                hook: Callable[..., Optional[Any]]) -> None:
+def hook_method(cls: type, name: str, hook: Callable[..., Optional[Any]]) -> None:
     """Let HOOK answer ``cls.name(self, *args)`` first: when it returns None,
     the original method answers.  Idempotent; :func:`unhook_method` undoes it.
 
@@ -312,14 +342,12 @@ def _layout(layer: Packet, memo: Dict[int, _Layout]) -> _Layout:
     return found
 
 
-def _copy_fields(layer: Packet, q: Packet, memo: Dict[int, _Layout],
-                 mutable: List[str]) -> Dict[str, Any]:
+def _copy_fields(layer: Packet, q: Packet, memo: Dict[int, _Layout], mutable: List[str]) -> Dict[str, Any]:
     fields = dict(layer.fields)
     for fname in mutable:
         fval = fields[fname]
         if isinstance(fval, list):
-            fval = fields[fname] = [fast_copy(x, None, memo) if isinstance(x, Packet) else x
-                                    for x in fval]
+            fval = fields[fname] = [fast_copy(x, None, memo) if isinstance(x, Packet) else x for x in fval]
             for x in fval:
                 if isinstance(x, Packet):
                     object.__setattr__(x, "parent", q)
@@ -329,9 +357,12 @@ def _copy_fields(layer: Packet, q: Packet, memo: Dict[int, _Layout],
     return fields
 
 
-def fast_copy(layer: Packet, under: Optional[Packet] = None,
-              memo: Optional[Dict[int, _Layout]] = None,
-              out: Optional[List[Packet]] = None) -> Packet:
+def fast_copy(
+    layer: Packet,
+    under: Optional[Packet] = None,
+    memo: Optional[Dict[int, _Layout]] = None,
+    out: Optional[List[Packet]] = None,
+) -> Packet:
     """A copy of the dissected packet LAYER and its payloads, as ``Packet.copy``
     makes it but without running ``__init__`` for every layer.
 
@@ -365,6 +396,9 @@ def fast_copy(layer: Packet, under: Optional[Packet] = None,
     if out is not None:
         out.append(q)
     pay = layer.payload
-    put(q, "payload", fast_copy(pay, q, memo, out) if pay.__class__.__name__ != "NoPayload"
-        else pay.__class__())
+    put(
+        q,
+        "payload",
+        fast_copy(pay, q, memo, out) if pay.__class__.__name__ != "NoPayload" else pay.__class__(),
+    )
     return q

@@ -7,21 +7,28 @@ from typing import Dict, List, Tuple
 
 # -- UDP / TCP ports and IP protocol numbers: written once, in the registry --------
 from scapy_geneve.registry import (  # noqa: E402,F401  (re-exported)
-    GENEVE_PORT, IPPROTO_GRE, IPPROTO_L2TP, L2TP_PORT, STT_PORT, VXLAN_ACI_PORT,
-    VXLAN_GPE_PORT, VXLAN_LINUX_PORT, VXLAN_PORT,
+    GENEVE_PORT,
+    IPPROTO_GRE,
+    IPPROTO_L2TP,
+    L2TP_PORT,
+    STT_PORT,
+    VXLAN_ACI_PORT,
+    VXLAN_GPE_PORT,
+    VXLAN_LINUX_PORT,
+    VXLAN_PORT,
 )
 
 # -- EtherTypes ---------------------------------------------------------------
-ETH_P_TEB = 0x6558          # Transparent Ethernet Bridging
+ETH_P_TEB = 0x6558  # Transparent Ethernet Bridging
 ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
 
 # -- RFC 8926 limits ------------------------------------------------------------
 GENEVE_HDR_LEN = 8
 GENEVE_OPT_HDR_LEN = 4
-GENEVE_MAX_OPT_DATA = 124   # 5-bit Length field, 4-byte words: 31 * 4
-GENEVE_MAX_OPTIONS = 252    # 6-bit Opt Len field, 4-byte words: 63 * 4
-GENEVE_CRITICAL = 0x80      # high-order bit of the option Type
+GENEVE_MAX_OPT_DATA = 124  # 5-bit Length field, 4-byte words: 31 * 4
+GENEVE_MAX_OPTIONS = 252  # 6-bit Opt Len field, 4-byte words: 63 * 4
+GENEVE_CRITICAL = 0x80  # high-order bit of the option Type
 
 # -- IANA "Geneve Option Class" registry ----------------------------------------
 # Source: IANA nvo3.xml "Geneve Option Class" (registry as of 2026-02-20).
@@ -95,7 +102,5 @@ def name_option_class(classid: int, name: str) -> None:
 
 # {class: owner} for every assigned class and the experimental range.
 OPTION_CLASSES: Dict[int, str] = {
-    cls: owner
-    for low, high, owner in OPTION_CLASS_RANGES
-    for cls in range(low, high + 1)
+    cls: owner for low, high, owner in OPTION_CLASS_RANGES for cls in range(low, high + 1)
 }

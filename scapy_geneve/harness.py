@@ -4,6 +4,7 @@ import importlib
 import sys
 import warnings
 
-warnings.warn("scapy_geneve.harness moved to scapy_geneve.conformance.harness", DeprecationWarning,
-              stacklevel=2)
+warnings.warn(
+    "scapy_geneve.harness moved to scapy_geneve.conformance.harness", DeprecationWarning, stacklevel=2
+)
 sys.modules[__name__] = importlib.import_module("scapy_geneve.conformance.harness")

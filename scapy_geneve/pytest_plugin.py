@@ -53,18 +53,28 @@ class ConformanceDeviation(UserWarning):
 
 def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("scapy-geneve", "tunnel endpoint conformance (scapy-geneve)")
-    group.addoption("--conformance-protocol", action="append", default=None,
-                    choices=list(CONFORMANCE_PROTOCOLS),
-                    help="only vectors of this protocol (repeatable)")
-    group.addoption("--conformance-level", action="append", default=None,
-                    choices=["MUST", "SHOULD", "MAY", "CONTROL"],
-                    help="only vectors of this level (repeatable)")
+    group.addoption(
+        "--conformance-protocol",
+        action="append",
+        default=None,
+        choices=list(CONFORMANCE_PROTOCOLS),
+        help="only vectors of this protocol (repeatable)",
+    )
+    group.addoption(
+        "--conformance-level",
+        action="append",
+        default=None,
+        choices=["MUST", "SHOULD", "MAY", "CONTROL"],
+        help="only vectors of this level (repeatable)",
+    )
 
 
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line(
-        "markers", "conformance(protocols=None, levels=None, names=None): "
-                   "which conformance vectors parametrize conformance_vector")
+        "markers",
+        "conformance(protocols=None, levels=None, names=None): "
+        "which conformance vectors parametrize conformance_vector",
+    )
 
 
 def pytest_generate_tests(metafunc: Any) -> None:
@@ -81,8 +91,10 @@ def pytest_generate_tests(metafunc: Any) -> None:
 @pytest.fixture(scope="session")
 def tunnel_endpoint() -> Any:
     """The endpoint under test: override this fixture in your conftest.py."""
-    pytest.skip("no tunnel endpoint: define a session-scoped `tunnel_endpoint` fixture that "
-                "yields a started scapy_geneve.conformance.endpoints.Endpoint")
+    pytest.skip(
+        "no tunnel endpoint: define a session-scoped `tunnel_endpoint` fixture that "
+        "yields a started scapy_geneve.conformance.endpoints.Endpoint"
+    )
 
 
 def check_vector(endpoint: Any, vector: Vector, timeout: Optional[float] = None) -> Result:
@@ -105,8 +117,13 @@ def assert_conformant(endpoint: Any, vector: Vector, timeout: Optional[float] = 
             pytest.skip("%s" % exc)
         pytest.fail("the endpoint under test cannot be used: %s" % exc, pytrace=False)
     message = "%s (%s, %s): expected %s, observed %s -- %s" % (
-        vector.name, vector.level, vector.section, vector.expect.value, result.observed,
-        vector.requirement)
+        vector.name,
+        vector.level,
+        vector.section,
+        vector.expect.value,
+        result.observed,
+        vector.requirement,
+    )
     if result.verdict in (FAIL, ERROR):
         pytest.fail("%s%s" % (message, "; %s" % result.detail if result.detail else ""), pytrace=False)
     if result.verdict == NA:

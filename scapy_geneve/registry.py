@@ -31,9 +31,23 @@ from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, NamedTuple, Optional, Tuple
 
 __all__ = [
-    "Kind", "Encapsulation", "REGISTRY", "Ports", "DEFAULT_PORTS", "get", "names",
-    "tunnel_names", "by_kind", "records", "parse_port", "PortError", "register", "unregister",
-    "INNER_TYPES", "KIND_MAX", "by_ip_protocol",
+    "Kind",
+    "Encapsulation",
+    "REGISTRY",
+    "Ports",
+    "DEFAULT_PORTS",
+    "get",
+    "names",
+    "tunnel_names",
+    "by_kind",
+    "records",
+    "parse_port",
+    "PortError",
+    "register",
+    "unregister",
+    "INNER_TYPES",
+    "KIND_MAX",
+    "by_ip_protocol",
 ]
 
 #: The largest kind code (the scan's per-packet kind column is int8; 0 is no tunnel).
@@ -59,45 +73,54 @@ class Kind(enum.IntEnum):
 class Encapsulation:
     """Everything the project knows about one encapsulation."""
 
-    name: str                          # canonical name, as every command prints it
-    kind: int                          # scan kind code (a Kind member for the built-ins)
-    title: str                         # display name
-    spec: str                          # defining document
-    aliases: Tuple[str, ...] = ()      # other spellings accepted on input
-    udp_ports: FrozenSet[int] = frozenset()   # default UDP destination ports
-    tcp_ports: FrozenSet[int] = frozenset()   # default TCP destination ports
+    name: str  # canonical name, as every command prints it
+    kind: int  # scan kind code (a Kind member for the built-ins)
+    title: str  # display name
+    spec: str  # defining document
+    aliases: Tuple[str, ...] = ()  # other spellings accepted on input
+    udp_ports: FrozenSet[int] = frozenset()  # default UDP destination ports
+    tcp_ports: FrozenSet[int] = frozenset()  # default TCP destination ports
     ip_protocol: Optional[int] = None  # carried directly over IP (protocol number)
-    either_port: bool = False          # the port may be the source or the destination
-    ports_key: Optional[str] = None    # the :class:`Ports` field holding its ports
+    either_port: bool = False  # the port may be the source or the destination
+    ports_key: Optional[str] = None  # the :class:`Ports` field holding its ports
     port_option: Optional[str] = None  # the CLI option that adds ports
-    header_len: int = 8                # fixed tunnel header bytes (after UDP/TCP/IP)
-    id_name: str = "vni"               # the kind's own name for its identifier
+    header_len: int = 8  # fixed tunnel header bytes (after UDP/TCP/IP)
+    id_name: str = "vni"  # the kind's own name for its identifier
     id_title: str = "VNI"
     id_bits: int = 24
-    layer: str = ""                    # "module:Class" of the Scapy layer
-    adapter: str = ""                  # "module:object" with encapsulate/decapsulate
-    lint_prefix: str = ""              # rule family: GNV001...
-    variant_of: Optional[str] = None   # vxlan-gpe is a variant of vxlan
+    layer: str = ""  # "module:Class" of the Scapy layer
+    adapter: str = ""  # "module:object" with encapsulate/decapsulate
+    lint_prefix: str = ""  # rule family: GNV001...
+    variant_of: Optional[str] = None  # vxlan-gpe is a variant of vxlan
     out_of_band: Tuple[str, ...] = ()  # what a receiver must know that the wire does not say
     # the generic wire reading (see the module docstring)
-    id_offset: Optional[int] = None    # byte offset of the identifier's word in the header
-    id_shift: int = 0                  # bits below the identifier in that word (VXLAN: 8)
-    inner: str = "none"                # what follows header_len bytes: one of INNER_TYPES
+    id_offset: Optional[int] = None  # byte offset of the identifier's word in the header
+    id_shift: int = 0  # bits below the identifier in that word (VXLAN: 8)
+    inner: str = "none"  # what follows header_len bytes: one of INNER_TYPES
 
     def __post_init__(self) -> None:
         if self.inner not in INNER_TYPES:
-            raise ValueError("%s: inner %r is not one of %s"
-                             % (self.name, self.inner, ", ".join(INNER_TYPES)))
+            raise ValueError(
+                "%s: inner %r is not one of %s" % (self.name, self.inner, ", ".join(INNER_TYPES))
+            )
         if self.id_offset is not None and not 0 <= self.id_offset <= self.header_len - self.id_bytes:
-            raise ValueError("%s: a %d-byte identifier word at offset %s does not fit the %d-byte header"
-                             % (self.name, self.id_bytes, self.id_offset, self.header_len))
+            raise ValueError(
+                "%s: a %d-byte identifier word at offset %s does not fit the %d-byte header"
+                % (self.name, self.id_bytes, self.id_offset, self.header_len)
+            )
 
     @property
     def transport(self) -> str:
-        """"udp", "tcp", "ip", or "ip/udp" (L2TPv3: IP protocol 115 or UDP)."""
-        parts = [p for p, have in (("ip", self.ip_protocol is not None),
-                                   ("udp", bool(self.udp_ports)), ("tcp", bool(self.tcp_ports)))
-                 if have]
+        """ "udp", "tcp", "ip", or "ip/udp" (L2TPv3: IP protocol 115 or UDP)."""
+        parts = [
+            p
+            for p, have in (
+                ("ip", self.ip_protocol is not None),
+                ("udp", bool(self.udp_ports)),
+                ("tcp", bool(self.tcp_ports)),
+            )
+            if have
+        ]
         return "/".join(parts)
 
     @property
@@ -135,8 +158,10 @@ class Encapsulation:
     def check_id(self, value: int) -> int:
         """VALUE if it fits the identifier, else ValueError naming the field."""
         if not 0 <= value <= self.id_max:
-            raise ValueError("%s %s %d does not fit in %d bits (0-%d)"
-                             % (self.title, self.id_title, value, self.id_bits, self.id_max))
+            raise ValueError(
+                "%s %s %d does not fit in %d bits (0-%d)"
+                % (self.title, self.id_title, value, self.id_bits, self.id_max)
+            )
         return value
 
 
@@ -146,66 +171,139 @@ def _load(spec: str) -> Any:
 
 
 # -- well-known ports and protocols (the only place they are written) ---------------------
-GENEVE_PORT = 6081            # RFC 8926 §3.3, IANA
-VXLAN_PORT = 4789             # RFC 7348 §5, IANA
-VXLAN_LINUX_PORT = 8472       # Linux's legacy default (VXLAN_LINUX_PORT, before IANA)
-VXLAN_ACI_PORT = 48879        # Cisco ACI fabric (iVXLAN)
-VXLAN_GPE_PORT = 4790         # draft-ietf-nvo3-vxlan-gpe, IANA
-STT_PORT = 7471               # draft-davie-stt-08, IANA "stt" (TCP)
-L2TP_PORT = 1701              # RFC 3931 §4.1.2
-IPPROTO_GRE = 47              # RFC 2784
-IPPROTO_L2TP = 115            # RFC 3931 §4.1.1
+GENEVE_PORT = 6081  # RFC 8926 §3.3, IANA
+VXLAN_PORT = 4789  # RFC 7348 §5, IANA
+VXLAN_LINUX_PORT = 8472  # Linux's legacy default (VXLAN_LINUX_PORT, before IANA)
+VXLAN_ACI_PORT = 48879  # Cisco ACI fabric (iVXLAN)
+VXLAN_GPE_PORT = 4790  # draft-ietf-nvo3-vxlan-gpe, IANA
+STT_PORT = 7471  # draft-davie-stt-08, IANA "stt" (TCP)
+L2TP_PORT = 1701  # RFC 3931 §4.1.2
+IPPROTO_GRE = 47  # RFC 2784
+IPPROTO_L2TP = 115  # RFC 3931 §4.1.1
 
 _RECORDS: Tuple[Encapsulation, ...] = (
     Encapsulation(
-        name="geneve", kind=Kind.GENEVE, title="Geneve", spec="RFC 8926",
-        aliases=("gnv",), udp_ports=frozenset([GENEVE_PORT]), ports_key="geneve",
-        port_option="--geneve-port", header_len=8, id_offset=4, id_shift=8, inner="ether",
+        name="geneve",
+        kind=Kind.GENEVE,
+        title="Geneve",
+        spec="RFC 8926",
+        aliases=("gnv",),
+        udp_ports=frozenset([GENEVE_PORT]),
+        ports_key="geneve",
+        port_option="--geneve-port",
+        header_len=8,
+        id_offset=4,
+        id_shift=8,
+        inner="ether",
         layer="scapy_geneve.layers.geneve:Geneve",
-        adapter="scapy_geneve.tunnels.adapters:GENEVE", lint_prefix="GNV"),
+        adapter="scapy_geneve.tunnels.adapters:GENEVE",
+        lint_prefix="GNV",
+    ),
     Encapsulation(
-        name="vxlan", kind=Kind.VXLAN, title="VXLAN", spec="RFC 7348",
-        udp_ports=frozenset([VXLAN_PORT, VXLAN_LINUX_PORT, VXLAN_ACI_PORT]), ports_key="vxlan",
-        port_option="--vxlan-port", header_len=8, id_offset=4, id_shift=8, inner="ether",
+        name="vxlan",
+        kind=Kind.VXLAN,
+        title="VXLAN",
+        spec="RFC 7348",
+        udp_ports=frozenset([VXLAN_PORT, VXLAN_LINUX_PORT, VXLAN_ACI_PORT]),
+        ports_key="vxlan",
+        port_option="--vxlan-port",
+        header_len=8,
+        id_offset=4,
+        id_shift=8,
+        inner="ether",
         layer="scapy.layers.vxlan:VXLAN",
-        adapter="scapy_geneve.tunnels.adapters:VXLAN", lint_prefix="VXL"),
+        adapter="scapy_geneve.tunnels.adapters:VXLAN",
+        lint_prefix="VXL",
+    ),
     Encapsulation(
-        name="vxlan-gpe", kind=Kind.VXLAN_GPE, title="VXLAN-GPE",
-        spec="draft-ietf-nvo3-vxlan-gpe", aliases=("gpe", "vxlan_gpe"),
-        udp_ports=frozenset([VXLAN_GPE_PORT]), ports_key="gpe", port_option="--gpe-port",
-        header_len=8, id_offset=4, id_shift=8, inner="ether", layer="scapy.layers.vxlan:VXLAN",
-        adapter="scapy_geneve.tunnels.adapters:VXLAN", lint_prefix="VXL", variant_of="vxlan"),
+        name="vxlan-gpe",
+        kind=Kind.VXLAN_GPE,
+        title="VXLAN-GPE",
+        spec="draft-ietf-nvo3-vxlan-gpe",
+        aliases=("gpe", "vxlan_gpe"),
+        udp_ports=frozenset([VXLAN_GPE_PORT]),
+        ports_key="gpe",
+        port_option="--gpe-port",
+        header_len=8,
+        id_offset=4,
+        id_shift=8,
+        inner="ether",
+        layer="scapy.layers.vxlan:VXLAN",
+        adapter="scapy_geneve.tunnels.adapters:VXLAN",
+        lint_prefix="VXL",
+        variant_of="vxlan",
+    ),
     Encapsulation(
-        name="nvgre", kind=Kind.NVGRE, title="NVGRE", spec="RFC 7637",
-        ip_protocol=IPPROTO_GRE, header_len=8, id_name="vsid", id_title="VSID",
-        id_offset=4, id_shift=8, inner="ether",
+        name="nvgre",
+        kind=Kind.NVGRE,
+        title="NVGRE",
+        spec="RFC 7637",
+        ip_protocol=IPPROTO_GRE,
+        header_len=8,
+        id_name="vsid",
+        id_title="VSID",
+        id_offset=4,
+        id_shift=8,
+        inner="ether",
         layer="scapy_geneve.layers.nvgre:NVGRE",
-        adapter="scapy_geneve.tunnels.adapters:NVGRE", lint_prefix="NVG"),
+        adapter="scapy_geneve.tunnels.adapters:NVGRE",
+        lint_prefix="NVG",
+    ),
     Encapsulation(
-        name="stt", kind=Kind.STT, title="STT", spec="draft-davie-stt-08",
-        tcp_ports=frozenset([STT_PORT]), ports_key="stt", port_option="--stt-port",
-        header_len=18, id_name="context_id", id_title="Context ID", id_bits=64,
-        id_offset=8, inner="ether",
+        name="stt",
+        kind=Kind.STT,
+        title="STT",
+        spec="draft-davie-stt-08",
+        tcp_ports=frozenset([STT_PORT]),
+        ports_key="stt",
+        port_option="--stt-port",
+        header_len=18,
+        id_name="context_id",
+        id_title="Context ID",
+        id_bits=64,
+        id_offset=8,
+        inner="ether",
         layer="scapy_geneve.layers.stt:STT",
-        adapter="scapy_geneve.tunnels.adapters:STT", lint_prefix="STT",
-        out_of_band=("continuation segments carry no STT header: the first segment's "
-                     "context ID is matched by (outer source, outer destination, TCP ACK)",)),
+        adapter="scapy_geneve.tunnels.adapters:STT",
+        lint_prefix="STT",
+        out_of_band=(
+            "continuation segments carry no STT header: the first segment's "
+            "context ID is matched by (outer source, outer destination, TCP ACK)",
+        ),
+    ),
     Encapsulation(
-        name="l2tpv3", kind=Kind.L2TPV3, title="L2TPv3", spec="RFC 3931",
-        aliases=("l2tp",), ip_protocol=IPPROTO_L2TP, udp_ports=frozenset([L2TP_PORT]),
-        either_port=True, ports_key="l2tp", port_option="--l2tp-port", header_len=4,
-        id_name="session_id", id_title="Session ID", id_bits=32, id_offset=0, inner="ether",
+        name="l2tpv3",
+        kind=Kind.L2TPV3,
+        title="L2TPv3",
+        spec="RFC 3931",
+        aliases=("l2tp",),
+        ip_protocol=IPPROTO_L2TP,
+        udp_ports=frozenset([L2TP_PORT]),
+        either_port=True,
+        ports_key="l2tp",
+        port_option="--l2tp-port",
+        header_len=4,
+        id_name="session_id",
+        id_title="Session ID",
+        id_bits=32,
+        id_offset=0,
+        inner="ether",
         layer="scapy_geneve.layers.l2tpv3:L2TPv3",
-        adapter="scapy_geneve.tunnels.adapters:L2TPV3", lint_prefix="L2T",
-        out_of_band=("cookie length (0, 4 or 8 bytes) per session",
-                     "whether the Default L2-Specific Sublayer is present",
-                     "the pseudowire type")),
+        adapter="scapy_geneve.tunnels.adapters:L2TPV3",
+        lint_prefix="L2T",
+        out_of_band=(
+            "cookie length (0, 4 or 8 bytes) per session",
+            "whether the Default L2-Specific Sublayer is present",
+            "the pseudowire type",
+        ),
+    ),
 )
 
 #: Every encapsulation by canonical name, in kind-code order.
 REGISTRY: Dict[str, Encapsulation] = {rec.name: rec for rec in _RECORDS}
 _BY_SPELLING: Dict[str, Encapsulation] = {
-    spelling: rec for rec in _RECORDS for spelling in (rec.name,) + rec.aliases}
+    spelling: rec for rec in _RECORDS for spelling in (rec.name,) + rec.aliases
+}
 _BY_KIND: Dict[int, Encapsulation] = {int(rec.kind): rec for rec in _RECORDS}
 _BUILTIN = _RECORDS
 #: (transport, port, kind name) of the registered kinds' default ports: what
@@ -235,15 +333,20 @@ def register(record: Encapsulation) -> Encapsulation:
 
 def _check_new(record: Encapsulation) -> None:
     if not 0 < int(record.kind) <= KIND_MAX:
-        raise ValueError("cannot register %r: kind code %d is not in 1-%d (the scan's int8 kind column)"
-                         % (record.name, int(record.kind), KIND_MAX))
+        raise ValueError(
+            "cannot register %r: kind code %d is not in 1-%d (the scan's int8 kind column)"
+            % (record.name, int(record.kind), KIND_MAX)
+        )
     taken = [s for s in (record.name,) + record.aliases if s in _BY_SPELLING]
     if int(record.kind) in _BY_KIND:
         taken.append("kind code %d" % int(record.kind))
     for transport, ports in (("UDP", record.udp_ports), ("TCP", record.tcp_ports)):
-        taken += ["%s port %d (%s)" % (transport, port, rec.name)
-                  for rec in _RECORDS for port in sorted(ports)
-                  if port in (rec.udp_ports if transport == "UDP" else rec.tcp_ports)]
+        taken += [
+            "%s port %d (%s)" % (transport, port, rec.name)
+            for rec in _RECORDS
+            for port in sorted(ports)
+            if port in (rec.udp_ports if transport == "UDP" else rec.tcp_ports)
+        ]
     if record.ip_protocol is not None and by_ip_protocol(record.ip_protocol) is not None:
         taken.append("IP protocol %d" % record.ip_protocol)
     if record.ports_key in Ports._fields:
@@ -255,8 +358,10 @@ def _check_new(record: Encapsulation) -> None:
 def _claim_ports(record: Encapsulation, claim: bool) -> None:
     """Add (or remove) RECORD's default ports to the registered kinds' port table."""
     global _REGISTERED_PORTS
-    mine = frozenset([("udp", port, record.name) for port in record.udp_ports]
-                     + [("tcp", port, record.name) for port in record.tcp_ports])
+    mine = frozenset(
+        [("udp", port, record.name) for port in record.udp_ports]
+        + [("tcp", port, record.name) for port in record.tcp_ports]
+    )
     _REGISTERED_PORTS = _REGISTERED_PORTS | mine if claim else _REGISTERED_PORTS - mine
 
 
@@ -405,7 +510,7 @@ class Ports(NamedTuple):
         """The kind a UDP datagram's ports say, or None (destination port first)."""
         if dport in self.geneve:
             return "geneve"
-        if dport in self.gpe:      # before vxlan: a port the user says carries GPE is GPE
+        if dport in self.gpe:  # before vxlan: a port the user says carries GPE is GPE
             return "vxlan-gpe"
         if dport in self.vxlan:
             return "vxlan"
@@ -425,8 +530,9 @@ def _port_table(others: FrozenSet[Tuple[str, int, str]], transport: str) -> Dict
     return {port: name for proto, port, name in sorted(others) if proto == transport}
 
 
-def _other_kind(others: FrozenSet[Tuple[str, int, str]], transport: str,
-                sport: int, dport: int) -> Optional[str]:
+def _other_kind(
+    others: FrozenSet[Tuple[str, int, str]], transport: str, sport: int, dport: int
+) -> Optional[str]:
     """A registered kind's name for these ports (destination first; source if ``either_port``)."""
     if not others:
         return None

@@ -10,10 +10,22 @@ from pathlib import Path
 # Be a good guest: nothing the tests run (Scapy's caches, IPython, subprocesses)
 # writes into the user's home.  Set before Scapy is imported.
 _HOME = tempfile.mkdtemp(prefix="scapy-geneve-tests-home.")
-for _var, _sub in (("HOME", ""), ("XDG_CACHE_HOME", ".cache"), ("XDG_CONFIG_HOME", ".config"),
-                   ("XDG_DATA_HOME", ".local/share"), ("IPYTHONDIR", ".ipython"),
-                   ("MPLCONFIGDIR", ".matplotlib")):
+for _var, _sub in (
+    ("HOME", ""),
+    ("XDG_CACHE_HOME", ".cache"),
+    ("XDG_CONFIG_HOME", ".config"),
+    ("XDG_DATA_HOME", ".local/share"),
+    ("IPYTHONDIR", ".ipython"),
+    ("MPLCONFIGDIR", ".matplotlib"),
+):
     os.environ[_var] = os.path.join(_HOME, _sub) if _sub else _HOME
+
+# ... and no process the tests start asks the network for a MAC address
+# (tests/noarp/sitecustomize.py, first on PYTHONPATH for every child Python).
+_NOARP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "noarp")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_NOARP] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+)
 
 import pytest  # noqa: E402
 import scapy.layers.inet as _scapy_inet  # noqa: E402
@@ -37,8 +49,7 @@ import scapy_geneve  # noqa: F401  (binds every layer)
 
 ROOT = Path(__file__).resolve().parent.parent
 #: tcpdump's captures: ../shared/corpus/tcpdump beside the checkout, or SCAPY_GENEVE_CORPUS.
-CORPUS = Path(os.environ.get("SCAPY_GENEVE_CORPUS",
-                             ROOT.parent / "shared" / "corpus" / "tcpdump"))
+CORPUS = Path(os.environ.get("SCAPY_GENEVE_CORPUS", ROOT.parent / "shared" / "corpus" / "tcpdump"))
 
 
 @pytest.fixture(autouse=True)
@@ -62,8 +73,10 @@ def no_debug_dissector():
 def corpus() -> Path:
     """tcpdump's own test captures (../shared/corpus/tcpdump), read in place."""
     if not CORPUS.is_dir():
-        pytest.skip("tcpdump corpus not found at %s: set SCAPY_GENEVE_CORPUS to the folder "
-                    "holding tcpdump's tests/*.pcap and *.out" % CORPUS)
+        pytest.skip(
+            "tcpdump corpus not found at %s: set SCAPY_GENEVE_CORPUS to the folder "
+            "holding tcpdump's tests/*.pcap and *.out" % CORPUS
+        )
     return CORPUS
 
 

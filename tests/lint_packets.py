@@ -45,10 +45,16 @@ def _inner(kind: str, ecn: int) -> bytes:
         return bytes(Ether(**IMAC, type=0x0806) / Raw(bytes(28)))
     if kind == "ipv6":
         return bytes(Ether(**IMAC) / IPv6(tc=ecn) / UDP(sport=1, dport=2) / Raw(b"x" * 8))
-    if kind == "geneve":      # a nested Geneve packet with a bad version
-        return bytes(Ether(**IMAC) / IP(src="10.1.0.1", dst="10.1.0.2", flags="DF")
-                     / UDP(sport=50000, dport=6081) / Raw(bytes.fromhex("4000655800000100"))
-                     / Ether(**IMAC) / IP() / UDP())
+    if kind == "geneve":  # a nested Geneve packet with a bad version
+        return bytes(
+            Ether(**IMAC)
+            / IP(src="10.1.0.1", dst="10.1.0.2", flags="DF")
+            / UDP(sport=50000, dport=6081)
+            / Raw(bytes.fromhex("4000655800000100"))
+            / Ether(**IMAC)
+            / IP()
+            / UDP()
+        )
     return bytes(Ether(**IMAC) / ip / UDP(sport=1, dport=2) / Raw(b"x" * 8))
 
 
@@ -56,8 +62,9 @@ def _inner(kind: str, ecn: int) -> bytes:
 def mutated(draw: st.DrawFn, hexhdr: str, most: int = 3) -> bytes:
     """A header from HEXHDR with up to MOST bytes changed (often none)."""
     hdr = bytearray(bytes.fromhex(hexhdr.replace(" ", "")))
-    for index, mask in draw(st.lists(st.tuples(st.integers(0, len(hdr) - 1), st.integers(1, 255)),
-                                     max_size=most)):
+    for index, mask in draw(
+        st.lists(st.tuples(st.integers(0, len(hdr) - 1), st.integers(1, 255)), max_size=most)
+    ):
         hdr[index] ^= mask
     return bytes(hdr)
 
@@ -73,8 +80,9 @@ def _outer_ip(draw: st.DrawFn, proto: int, near_clean: bool) -> object:
 def _l4_checksum(draw: st.DrawFn, frame: bytearray, ip: int, proto: int, near_clean: bool) -> None:
     """Set the outer UDP/TCP checksum (IP header at IP): leave it (right), zero, partial
     (the pseudo-header sum only, as checksum offload leaves it) or random."""
-    choice = draw(st.sampled_from(["right", "zero"] if near_clean else
-                                  ["right", "right", "zero", "partial", "random"]))
+    choice = draw(
+        st.sampled_from(["right", "zero"] if near_clean else ["right", "right", "zero", "partial", "random"])
+    )
     if choice == "right":
         return
     v6 = frame[ip] >> 4 == 6
@@ -85,10 +93,13 @@ def _l4_checksum(draw: st.DrawFn, frame: bytearray, ip: int, proto: int, near_cl
     elif choice == "random":
         value = draw(st.integers(0, 0xFFFF))
     else:
-        src, dst = (frame[ip + 8:ip + 24], frame[ip + 24:ip + 40]) if v6 else \
-            (frame[ip + 12:ip + 16], frame[ip + 16:ip + 20])
+        src, dst = (
+            (frame[ip + 8 : ip + 24], frame[ip + 24 : ip + 40])
+            if v6
+            else (frame[ip + 12 : ip + 16], frame[ip + 16 : ip + 20])
+        )
         value = pseudo_header_sum(bytes(src), bytes(dst), proto, len(frame) - l4)
-    frame[at:at + 2] = value.to_bytes(2, "big")
+    frame[at : at + 2] = value.to_bytes(2, "big")
 
 
 @st.composite
@@ -96,26 +107,45 @@ def tunnel_packets(draw: st.DrawFn, gpe: bool = True, near_clean: bool = False) 
     """One wire frame (see the module docstring).  ``gpe``: VXLAN-GPE on 4790 too.
     ``near_clean``: Geneve, VXLAN and GRE, mostly right (at most one byte changed, DF,
     a right or zero checksum, whole): what a batch path must judge alone."""
-    kinds = ["geneve", "vxlan", "gre"] if near_clean else \
-        ["geneve", "geneve", "vxlan", "vxlan", "gre", "stt", "l2tp-ip", "l2tp-udp", "udp", "tcp"]
+    kinds = (
+        ["geneve", "vxlan", "gre"]
+        if near_clean
+        else ["geneve", "geneve", "vxlan", "vxlan", "gre", "stt", "l2tp-ip", "l2tp-udp", "udp", "tcp"]
+    )
     kind = draw(st.sampled_from(kinds))
     most = 1 if near_clean else 3
-    inner = _inner(draw(st.sampled_from(["plain", "plain", "tagged", "arp", "ipv6", "geneve"])),
-                   draw(st.integers(0, 3)))
+    inner = _inner(
+        draw(st.sampled_from(["plain", "plain", "tagged", "arp", "ipv6", "geneve"])), draw(st.integers(0, 3))
+    )
     proto = {"gre": 47, "l2tp-ip": 115, "stt": 6, "tcp": 6}.get(kind, 17)
     ip = _outer_ip(draw, proto, near_clean)
     if kind in ("geneve", "vxlan", "l2tp-udp", "udp"):
-        ports = {"geneve": [6081, 6081, 6082], "vxlan": [4789, 8472, 48879] + ([4790] if gpe else []),
-                 "l2tp-udp": [1701], "udp": [53, 50001]}[kind]
+        ports = {
+            "geneve": [6081, 6081, 6082],
+            "vxlan": [4789, 8472, 48879] + ([4790] if gpe else []),
+            "l2tp-udp": [1701],
+            "udp": [53, 50001],
+        }[kind]
         sport = draw(st.sampled_from([50123, 39902] if near_clean else [50123, 39902, 6081, 1701]))
-        hdr = draw(mutated(HEADERS[draw(st.sampled_from(["geneve", "geneve-plain"]))]
-                           if kind == "geneve" else HEADERS.get(kind, "00"), most))
+        hdr = draw(
+            mutated(
+                HEADERS[draw(st.sampled_from(["geneve", "geneve-plain"]))]
+                if kind == "geneve"
+                else HEADERS.get(kind, "00"),
+                most,
+            )
+        )
         body = UDP(sport=sport, dport=draw(st.sampled_from(ports))) / Raw(hdr + inner)
     elif kind in ("stt", "tcp"):
         hdr = draw(mutated(HEADERS["stt"])) + inner
-        seq = (len(hdr) << 16) if draw(st.booleans()) else draw(st.integers(0, 2 ** 32 - 1))
-        body = TCP(sport=50000, dport=7471 if kind == "stt" else 80, seq=seq, ack=1,
-                   flags=draw(st.sampled_from(["PA", "A", "SA"]))) / Raw(hdr)
+        seq = (len(hdr) << 16) if draw(st.booleans()) else draw(st.integers(0, 2**32 - 1))
+        body = TCP(
+            sport=50000,
+            dport=7471 if kind == "stt" else 80,
+            seq=seq,
+            ack=1,
+            flags=draw(st.sampled_from(["PA", "A", "SA"])),
+        ) / Raw(hdr)
     elif kind == "gre":
         body = Raw(draw(mutated(HEADERS["gre"], most)) + inner)
     else:
@@ -126,7 +156,7 @@ def tunnel_packets(draw: st.DrawFn, gpe: bool = True, near_clean: bool = False) 
     if proto in (17, 6):
         _l4_checksum(draw, frame, 18 if tagged else 14, proto, near_clean)
     cut = 0 if near_clean else draw(st.sampled_from([0, 0, 0, 1, 4, 12, 30]))
-    return bytes(frame[:len(frame) - cut] if cut < len(frame) - 14 else frame)
+    return bytes(frame[: len(frame) - cut] if cut < len(frame) - 14 else frame)
 
 
 __all__ = ["tunnel_packets", "mutated", "HEADERS"]

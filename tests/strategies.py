@@ -15,11 +15,14 @@ def options(draw, max_total: int = 252):
             break
         size = draw(st.integers(0, min(124, room - 4)))
         data = draw(st.binary(min_size=size, max_size=size))
-        out.append(GeneveOption(
-            classid=draw(st.integers(0, 0xFFFF)),
-            type=draw(st.integers(0, 0xFF)),
-            reserved=draw(st.integers(0, 7)),
-            data=data))
+        out.append(
+            GeneveOption(
+                classid=draw(st.integers(0, 0xFFFF)),
+                type=draw(st.integers(0, 0xFF)),
+                reserved=draw(st.integers(0, 7)),
+                data=data,
+            )
+        )
         room -= 4 + (size + 3) // 4 * 4
     return out
 
@@ -32,4 +35,5 @@ def geneve_headers(draw):
         proto=draw(st.sampled_from([0x6558, 0x0800, 0x86DD, 0x0806, 0x1234])),
         vni=draw(st.integers(0, (1 << 24) - 1)),
         reserved2=draw(st.integers(0, 255)),
-        options=draw(options()))
+        options=draw(options()),
+    )

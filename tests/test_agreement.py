@@ -53,13 +53,13 @@ def _filtered(capsys: pytest.CaptureFixture, path: Path, kind: str, tmp: Path) -
 
 def _captures() -> List[Path]:
     from tests.conftest import CORPUS
+
     corpus = sorted(CORPUS.glob("*.pcap")) if CORPUS.is_dir() else []
     return sorted(PCAPS.glob("*.pcap")) + corpus
 
 
 @pytest.mark.parametrize("path", _captures(), ids=lambda p: p.name)
-def test_show_stats_filter_and_lint_agree(path: Path, capsys: pytest.CaptureFixture,
-                                          tmp_path: Path) -> None:
+def test_show_stats_filter_and_lint_agree(path: Path, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     shown = _show(capsys, path)
     records = list(pcapio.iter_records(str(path)))
     assert len(shown) == len(records), "show printed %d lines for %d packets" % (len(shown), len(records))
@@ -80,7 +80,7 @@ def test_show_stats_filter_and_lint_agree(path: Path, capsys: pytest.CaptureFixt
     for rec, (kind, _) in zip(records, shown):
         report = lint_report(rec.data, rec.linktype)
         first = report.kinds[0] if report.kinds else None
-        if first == "nvgre" and kind is None:          # the listed difference (module docstring)
+        if first == "nvgre" and kind is None:  # the listed difference (module docstring)
             assert {f.rule for f in report.findings} & {"NVG002", "NVG003", "NVG005", "NVG006"}
             continue
         assert first == kind, (path.name, rec.number, first, kind)

@@ -44,10 +44,13 @@ def test_refuses_to_overwrite_the_input(tmp_path):
     assert src.read_bytes() == b"capture"
 
 
-@pytest.mark.parametrize("make_out, why", [
-    (lambda d: d, "is a directory"),
-    (lambda d: d / "missing" / "out.pcap", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "make_out, why",
+    [
+        (lambda d: d, "is a directory"),
+        (lambda d: d / "missing" / "out.pcap", "does not exist"),
+    ],
+)
 def test_bad_output_paths_are_named(tmp_path, make_out, why):
     out = make_out(tmp_path)
     with pytest.raises(CaptureError, match=why) as err:

@@ -19,13 +19,18 @@ INNER = Ether(**ETH) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2
 
 
 def geneve(hexhdr, **udp):
-    return (Ether(**ETH) / IP(src="192.0.2.1", dst="192.0.2.2", flags="DF")
-            / UDP(sport=50123, dport=6081, **udp) / Raw(bytes.fromhex(hexhdr.replace(" ", ""))) / INNER)
+    return (
+        Ether(**ETH)
+        / IP(src="192.0.2.1", dst="192.0.2.2", flags="DF")
+        / UDP(sport=50123, dport=6081, **udp)
+        / Raw(bytes.fromhex(hexhdr.replace(" ", "")))
+        / INNER
+    )
 
 
-GOOD = "02 40 6558 001388 00  ffff 80 01 1234abcd"        # known-good header, one critical option
-VERSION1 = "42 40 6558 001388 00  ffff 80 01 1234abcd"    # Ver = 1
-OAM = "02 c0 6558 001388 00  ffff 80 01 1234abcd"         # O bit
+GOOD = "02 40 6558 001388 00  ffff 80 01 1234abcd"  # known-good header, one critical option
+VERSION1 = "42 40 6558 001388 00  ffff 80 01 1234abcd"  # Ver = 1
+OAM = "02 c0 6558 001388 00  ffff 80 01 1234abcd"  # O bit
 
 
 @pytest.fixture
@@ -77,9 +82,17 @@ def test_understood_classes(tmp_path, capsys):
 
 def test_geneve_on_another_port(tmp_path, capsys):
     path = str(tmp_path / "p.pcap")
-    wrpcap(path, [Ether(**ETH) / IP(flags="DF") / UDP(sport=50123, dport=6082)
-                  / Raw(bytes.fromhex(VERSION1.replace(" ", ""))) / INNER])
-    assert main(["lint", path]) == 0                      # plain UDP: not looked at
+    wrpcap(
+        path,
+        [
+            Ether(**ETH)
+            / IP(flags="DF")
+            / UDP(sport=50123, dport=6082)
+            / Raw(bytes.fromhex(VERSION1.replace(" ", "")))
+            / INNER
+        ],
+    )
+    assert main(["lint", path]) == 0  # plain UDP: not looked at
     assert main(["lint", "--geneve-port", "6082", path]) == 1
     out = capsys.readouterr().out
     assert "GNV009" in out and "GNV001" in out
@@ -88,8 +101,9 @@ def test_geneve_on_another_port(tmp_path, capsys):
 def test_unreadable_file_exits_2_without_traceback(tmp_path):
     bad = tmp_path / "bad.pcap"
     bad.write_bytes(b"this is not a capture at all")
-    res = subprocess.run([sys.executable, "-m", "scapy_geneve", "lint", str(bad)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "scapy_geneve", "lint", str(bad)], capture_output=True, text=True
+    )
     assert res.returncode == 2
     assert "not a pcap or pcapng file" in res.stderr and str(bad) in res.stderr
     assert "Traceback" not in res.stderr
@@ -143,9 +157,17 @@ def test_conform_list_and_usage_errors(capsys):
     assert "vxlan-reserved-flags-set" in out and "geneve-" not in out
     assert main(["conform", "--list", "--json", "--vector", "geneve-oam"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc == [{"vector": "geneve-oam", "protocol": "geneve", "level": "MUST",
-                    "section": "RFC 8926 §3.4", "expected": "not-forwarded-as-data", "family": 4,
-                    "requirement": doc[0]["requirement"]}]
+    assert doc == [
+        {
+            "vector": "geneve-oam",
+            "protocol": "geneve",
+            "level": "MUST",
+            "section": "RFC 8926 §3.4",
+            "expected": "not-forwarded-as-data",
+            "family": 4,
+            "requirement": doc[0]["requirement"],
+        }
+    ]
     assert main(["conform"]) == 2
     assert main(["conform", "interface"]) == 2
     assert "--send-iface" in capsys.readouterr().err
@@ -165,14 +187,30 @@ def test_conform_write_puts_every_selected_vector_in_a_pcap(tmp_path, capsys):
     from scapy_geneve.conformance.vectors import vectors
 
     out = str(tmp_path / "vxlan-vectors.pcap")
-    assert main(["conform", "--write", out, "--protocol", "vxlan", "--dst-mac", "52:54:00:00:00:01",
-                 "--dst-ip", "10.0.0.1", "--vni", "77"]) == 0
+    assert (
+        main(
+            [
+                "conform",
+                "--write",
+                out,
+                "--protocol",
+                "vxlan",
+                "--dst-mac",
+                "52:54:00:00:00:01",
+                "--dst-ip",
+                "10.0.0.1",
+                "--vni",
+                "77",
+            ]
+        )
+        == 0
+    )
     assert "%d vectors" % len(vectors(["vxlan"])) in capsys.readouterr().out
     records = list(pcapio.iter_records(out))
     assert len(records) == len(vectors(["vxlan"]))
     first = Ether(records[0].data)
     assert first.dst == "52:54:00:00:00:01" and first[IP].dst == "10.0.0.1"
-    assert records[0].data[42 + 4:42 + 7] == (77).to_bytes(3, "big")     # the VNI asked for
+    assert records[0].data[42 + 4 : 42 + 7] == (77).to_bytes(3, "big")  # the VNI asked for
     assert main(["conform", "--write", out + ".2", "--vector", "no-such-vector"]) == 2
 
 
@@ -182,12 +220,29 @@ def test_conform_write_never_replaces_a_file_unasked(tmp_path, capsys):
     assert main(["conform", "--write", str(out), "--protocol", "vxlan"]) == 2
     assert out.read_bytes() == b"keep me" and "--force" in capsys.readouterr().err
     assert main(["conform", "--write", str(out), "--protocol", "vxlan", "--force"]) == 0
-    assert out.read_bytes()[:4] == bytes.fromhex("4d3cb2a1")      # a nanosecond pcap now
+    assert out.read_bytes()[:4] == bytes.fromhex("4d3cb2a1")  # a nanosecond pcap now
 
 
 def test_conform_interface_refuses_the_same_interface_both_ways(capsys):
-    assert main(["conform", "interface", "--send-iface", "lo", "--recv-iface", "lo", "--dst-mac",
-                 "02:00:00:00:00:01", "--dst-ip", "10.0.0.1", "--src-ip", "10.0.0.2"]) == 2
+    assert (
+        main(
+            [
+                "conform",
+                "interface",
+                "--send-iface",
+                "lo",
+                "--recv-iface",
+                "lo",
+                "--dst-mac",
+                "02:00:00:00:00:01",
+                "--dst-ip",
+                "10.0.0.1",
+                "--src-ip",
+                "10.0.0.2",
+            ]
+        )
+        == 2
+    )
     assert "same interface" in capsys.readouterr().err
 
 
@@ -206,6 +261,7 @@ def test_select_and_ignore_take_ids_and_prefixes(pcaps, capsys):
 
 def test_junit_xml_has_one_failure_per_finding(pcaps, capsys):
     import xml.etree.ElementTree as ET
+
     assert main(["lint", "--format", "junit", pcaps[1]]) == 1
     root = ET.fromstring(capsys.readouterr().out)
     suite = root.find("testsuite")
@@ -238,9 +294,17 @@ def test_ports_add_to_the_defaults_and_take_hex(tmp_path, capsys):
     """--geneve-port adds a port (0x hex as every command takes it): a bad
     Geneve header on 6081 is still found (today's lint replaced the defaults)."""
     path = str(tmp_path / "p.pcap")
-    wrpcap(path, [geneve(VERSION1),
-                  Ether(**ETH) / IP(flags="DF") / UDP(sport=50123, dport=6082)
-                  / Raw(bytes.fromhex(VERSION1.replace(" ", ""))) / INNER])
+    wrpcap(
+        path,
+        [
+            geneve(VERSION1),
+            Ether(**ETH)
+            / IP(flags="DF")
+            / UDP(sport=50123, dport=6082)
+            / Raw(bytes.fromhex(VERSION1.replace(" ", "")))
+            / INNER,
+        ],
+    )
     assert main(["lint", "--geneve-port", "0x17c2", path]) == 1
     out = capsys.readouterr().out
     assert out.startswith("#1 ") and "#2 " in out and "GNV009" in out
@@ -256,9 +320,17 @@ def test_gre_as_settles_the_nvgre_guess(tmp_path, capsys):
     """OVS's gre port with key 456 (0x1c8): read as NVGRE it is VSID 1 (reserved);
     lint says the reading is a guess; --gre-as gre reads it as the key it is."""
     from scapy.layers.l2 import GRE
+
     path = str(tmp_path / "gre.pcap")
-    wrpcap(path, [Ether(**ETH) / IP(src="192.0.2.1", dst="192.0.2.2") / GRE(key_present=1, key=456,
-                                                                           proto=0x6558) / INNER])
+    wrpcap(
+        path,
+        [
+            Ether(**ETH)
+            / IP(src="192.0.2.1", dst="192.0.2.2")
+            / GRE(key_present=1, key=456, proto=0x6558)
+            / INNER
+        ],
+    )
     assert main(["lint", path]) == 1
     out = capsys.readouterr().out
     assert "NVG008" in out and "a guess" in out and "--gre-as" in out
@@ -272,8 +344,16 @@ def test_gpe_port_reads_ovs_exts_gpe_on_4789(tmp_path, capsys):
     MUSTs (P bit, Next Protocol byte); --gpe-port 4789 says what the port carries."""
     path = str(tmp_path / "gpe.pcap")
     # flags 0x0c (I, P) | Reserved 0 | Next Protocol 3 (Ethernet) | VNI 0x1388 | Reserved
-    wrpcap(path, [Ether(**ETH) / IP(flags="DF") / UDP(sport=50123, dport=4789, chksum=0)
-                  / Raw(bytes.fromhex("0c000003 00138800")) / INNER])
+    wrpcap(
+        path,
+        [
+            Ether(**ETH)
+            / IP(flags="DF")
+            / UDP(sport=50123, dport=4789, chksum=0)
+            / Raw(bytes.fromhex("0c000003 00138800"))
+            / INNER
+        ],
+    )
     assert main(["lint", path]) == 1
     assert {"VXL002", "VXL003"} <= set(capsys.readouterr().out.split())
     assert main(["lint", "--gpe-port", "4789", path]) == 0
@@ -282,6 +362,7 @@ def test_gpe_port_reads_ovs_exts_gpe_on_4789(tmp_path, capsys):
 def _flagged_capture(path, n):
     """N Geneve packets, every one with the O bit (GNV013)."""
     from scapy_geneve.capture.pcapio import PcapWriter
+
     frame = bytes(geneve(OAM))
     with open(path, "wb") as handle:
         w = PcapWriter(handle)
@@ -293,6 +374,7 @@ def test_json_memory_does_not_grow_with_flagged_packets(tmp_path, capsys):
     """--json is streamed: peak memory with 4,000 flagged packets is about that with 400
     (today's lint kept every flagged packet: 60k of them took 121 MB)."""
     import tracemalloc
+
     peaks = []
     for n in (400, 4000):
         path = tmp_path / ("f%d.pcap" % n)
@@ -310,8 +392,11 @@ def test_lint_into_head_exits_non_zero(tmp_path):
     """`lint | head -1` found problems: the exit status says so (today it was 0)."""
     path = tmp_path / "many.pcap"
     _flagged_capture(path, 3000)
-    res = subprocess.run(["bash", "-c", "set -o pipefail; %s -m scapy_geneve lint %s | head -1"
-                          % (sys.executable, path)], capture_output=True, text=True)
+    res = subprocess.run(
+        ["bash", "-c", "set -o pipefail; %s -m scapy_geneve lint %s | head -1" % (sys.executable, path)],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and res.stdout.startswith("#1 ") and "GNV013" in res.stdout
     assert "Traceback" not in res.stderr and "unable to write output: Broken pipe" in res.stderr
 
@@ -334,6 +419,7 @@ def test_progress_bar_leaves_no_blank_lines():
     """The bar (with an ETA) is cleared in place before each finding and at the end:
     never a newline."""
     from scapy_geneve.cli.lint import _Bar
+
     tty = _Tty()
     bar = _Bar(1000, "lint", stream=tty, delay=0)
     for i in range(3):
@@ -348,19 +434,22 @@ def test_progress_bar_leaves_no_blank_lines():
 def _producer(count, gap, hold, start=6.0):
     """A process writing a pcap header, then (after START s: lint's start-up) COUNT
     flagged packets (O bit: GNV013) to stdout, GAP s apart, then keeping the pipe open HOLD s."""
-    code = ("import sys, time\n"
-            "from scapy_geneve.capture.pcapio import PcapWriter\n"
-            "out = sys.stdout.buffer\n"
-            "w = PcapWriter(out); out.flush(); time.sleep(%r)\n"
-            "for i in range(%d):\n"
-            "    w.write(bytes.fromhex(%r), 10**18 + i); out.flush(); time.sleep(%r)\n"
-            "time.sleep(%r)\n") % (start, count, bytes(geneve(OAM)).hex(), gap, hold)
+    code = (
+        "import sys, time\n"
+        "from scapy_geneve.capture.pcapio import PcapWriter\n"
+        "out = sys.stdout.buffer\n"
+        "w = PcapWriter(out); out.flush(); time.sleep(%r)\n"
+        "for i in range(%d):\n"
+        "    w.write(bytes.fromhex(%r), 10**18 + i); out.flush(); time.sleep(%r)\n"
+        "time.sleep(%r)\n"
+    ) % (start, count, bytes(geneve(OAM)).hex(), gap, hold)
     return [sys.executable, "-c", code]
 
 
 def _lines_within(stream, count, seconds):
     import select
     import time
+
     lines, deadline = [], time.monotonic() + seconds
     while len(lines) < count:
         ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
@@ -379,14 +468,18 @@ def test_live_pipe_findings_come_as_packets_arrive_and_a_signal_keeps_the_summar
     still holds the pipe open); SIGINT/SIGTERM then stops lint with the summary of
     the packets read, marked INCOMPLETE, and the signal's exit status."""
     producer = subprocess.Popen(_producer(3, 0.5, 60.0), stdout=subprocess.PIPE)
-    lint = subprocess.Popen([sys.executable, "-m", "scapy_geneve", "lint", "-"], stdin=producer.stdout,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lint = subprocess.Popen(
+        [sys.executable, "-m", "scapy_geneve", "lint", "-"],
+        stdin=producer.stdout,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     producer.stdout.close()
     try:
         first = _lines_within(lint.stdout, 3, 45.0)
         assert producer.poll() is None
-        assert [line.split()[:2] for line in first] == [["#1", "GNV013"], ["#2", "GNV013"],
-                                                       ["#3", "GNV013"]]
+        assert [line.split()[:2] for line in first] == [["#1", "GNV013"], ["#2", "GNV013"], ["#3", "GNV013"]]
         lint.send_signal(signum)
         rest, err = lint.communicate(timeout=30)
         assert lint.returncode == code and "Traceback" not in err
@@ -405,6 +498,7 @@ def test_a_capture_is_linted_without_building_scapy_packets(pcaps, capsys, monke
 
     def refuse(*args, **kwargs):
         raise AssertionError("a Scapy packet was built")
+
     monkeypatch.setattr(Packet, "__init__", refuse)
     assert main(["lint", pcaps[1]]) == 1
     assert "4 packets, 3 with findings" in capsys.readouterr().out

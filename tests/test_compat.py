@@ -12,8 +12,15 @@ import textwrap
 import pytest
 import scapy
 from scapy.fields import (
-    BitField, ByteField, IntField, LongField, ShortField, ThreeBytesField, X3BytesField,
-    XByteField, XShortEnumField,
+    BitField,
+    ByteField,
+    IntField,
+    LongField,
+    ShortField,
+    ThreeBytesField,
+    X3BytesField,
+    XByteField,
+    XShortEnumField,
 )
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
@@ -30,12 +37,20 @@ def test_version_is_parsed_and_at_least_the_floor():
     assert compat.SCAPY_VERSION >= compat.SCAPY_FLOOR == (2, 5, 0)
 
 
-@pytest.mark.parametrize("field, bits", [
-    (BitField("f", 0, 5), 5), (ByteField("f", 0), 8), (XByteField("f", 0), 8),
-    (ShortField("f", 0), 16), (XShortEnumField("f", 0, {}), 16),
-    (ThreeBytesField("f", 0), 24), (X3BytesField("f", 0), 24),   # sz is 4 up to Scapy 2.7
-    (IntField("f", 0), 32), (LongField("f", 0), 64),
-])
+@pytest.mark.parametrize(
+    "field, bits",
+    [
+        (BitField("f", 0, 5), 5),
+        (ByteField("f", 0), 8),
+        (XByteField("f", 0), 8),
+        (ShortField("f", 0), 16),
+        (XShortEnumField("f", 0, {}), 16),
+        (ThreeBytesField("f", 0), 24),
+        (X3BytesField("f", 0), 24),  # sz is 4 up to Scapy 2.7
+        (IntField("f", 0), 32),
+        (LongField("f", 0), 64),
+    ],
+)
 def test_field_widths_are_written_out_not_read_from_struct_formats(field, bits):
     assert compat.field_bits(field) == bits
 
@@ -47,8 +62,8 @@ def test_over_wide_vni_is_a_build_error_not_a_struct_error():
 
 
 WIRE = bytes.fromhex(
-    "02 00 6558 000007 00"      # Ver 0, Opt Len 2 words | O=C=0 | TEB | VNI 7
-    "0102 80 01 0003 0009"      # OVN option: class 0x0102, type 0x80, Len 1, ports 3 -> 9
+    "02 00 6558 000007 00"  # Ver 0, Opt Len 2 words | O=C=0 | TEB | VNI 7
+    "0102 80 01 0003 0009"  # OVN option: class 0x0102, type 0x80, Len 1, ports 3 -> 9
 )
 
 
@@ -73,7 +88,7 @@ def test_ethertype_table_follows_every_new_binding():
         for i, cls in enumerate(classes):
             ethertype = 0x88F0 + i
             raw = Geneve(bytes.fromhex("0000%04x00000100" % ethertype) + b"\x2a")
-            assert isinstance(raw.payload, Raw)           # not bound yet
+            assert isinstance(raw.payload, Raw)  # not bound yet
             bind_bottom_up(Ether, cls, type=ethertype)
             got = Geneve(bytes.fromhex("0000%04x00000100" % ethertype) + b"\x2a")
             assert isinstance(got.payload, cls) and got.payload.b == 0x2A
@@ -94,9 +109,18 @@ def test_ethertype_table_notices_an_in_place_append():
 
 
 def test_fast_copy_equals_packet_copy_and_is_independent():
-    pkt = Ether(bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(dst="192.0.2.1")
-                      / UDP(sport=5, dport=6081) / Geneve(WIRE) / Ether(src="02:00:00:00:00:03")
-                      / IP() / TCP(options=[("MSS", 1460)]) / b"data"))
+    pkt = Ether(
+        bytes(
+            Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+            / IP(dst="192.0.2.1")
+            / UDP(sport=5, dport=6081)
+            / Geneve(WIRE)
+            / Ether(src="02:00:00:00:00:03")
+            / IP()
+            / TCP(options=[("MSS", 1460)])
+            / b"data"
+        )
+    )
     layers = []
     copy = compat.fast_copy(pkt, out=layers)
     assert bytes(copy) == bytes(pkt.copy()) == bytes(pkt)
@@ -112,14 +136,14 @@ def test_a_layer_note_stays_on_its_layer_and_is_no_field():
     pkt = IP(bytes(IP() / UDP(sport=5, dport=7) / Raw(b"x")))
     compat.set_layer_note(pkt[UDP], "seen", (1, 2))
     assert compat.layer_note(pkt[UDP], "seen") == (1, 2)
-    assert compat.layer_note(pkt, "seen") is None                # not searched for in payloads
+    assert compat.layer_note(pkt, "seen") is None  # not searched for in payloads
     assert compat.layer_note(compat.fast_copy(pkt)[UDP], "seen") == (1, 2)
-    assert compat.layer_note(pkt.copy()[UDP], "seen") is None    # Packet.copy starts afresh
+    assert compat.layer_note(pkt.copy()[UDP], "seen") is None  # Packet.copy starts afresh
     compat.set_layer_note(pkt[UDP], "seen", None)
     assert compat.layer_note(pkt[UDP], "seen") is None
-    assert bytes(pkt) == pkt.original                             # notes are not on the wire
+    assert bytes(pkt) == pkt.original  # notes are not on the wire
     with pytest.raises(ValueError, match="sport is a field of UDP"):
-        compat.set_layer_note(pkt[UDP], "sport", 1)              # it would hide the field
+        compat.set_layer_note(pkt[UDP], "sport", 1)  # it would hide the field
 
 
 def test_hook_acts_first_and_unhook_restores():
@@ -130,10 +154,10 @@ def test_hook_acts_first_and_unhook_restores():
             return s[:1], s[1:]
 
     compat.hook_method(Layer, "extract_padding", lambda pkt, s: (s, b"") if pkt.n == 0 else None)
-    compat.hook_method(Layer, "extract_padding", lambda pkt, s: None)   # idempotent: ignored
+    compat.hook_method(Layer, "extract_padding", lambda pkt, s: None)  # idempotent: ignored
     try:
-        assert len(Layer(b"\x00abc").payload) == 3                      # the hook answers
-        assert isinstance(Layer(b"\x01abc")[Raw].payload, Raw)          # the original answers
+        assert len(Layer(b"\x00abc").payload) == 3  # the hook answers
+        assert isinstance(Layer(b"\x01abc")[Raw].payload, Raw)  # the original answers
     finally:
         compat.unhook_method(Layer, "extract_padding")
     assert not compat.hooked(Layer, "extract_padding")
@@ -142,9 +166,11 @@ def test_hook_acts_first_and_unhook_restores():
 
 # -- good guest: Scapy's contrib Geneve and the rest of the session (subprocesses) ---------
 
+
 def run_py(code: str) -> str:
-    res = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return res.stdout.strip()
 
@@ -160,7 +186,9 @@ UDP_6081 = """
 
 
 def test_release_gives_udp_6081_to_contrib_loaded_after_us():
-    out = run_py(UDP_6081 + """
+    out = run_py(
+        UDP_6081
+        + """
     from scapy_geneve.layers.geneve import claim_geneve_port, release_geneve_port
     load_contrib("geneve")
     first = who()
@@ -168,30 +196,37 @@ def test_release_gives_udp_6081_to_contrib_loaded_after_us():
     second = who()
     claim_geneve_port()
     print(first, second, who())
-    """)
+    """
+    )
     assert out == "scapy_geneve.layers.geneve scapy.contrib.geneve scapy_geneve.layers.geneve"
 
 
 def test_release_before_load_contrib_and_our_layer_still_builds():
-    out = run_py(UDP_6081 + """
+    out = run_py(
+        UDP_6081
+        + """
     from scapy_geneve.layers.geneve import Geneve, release_geneve_port
     release_geneve_port()
     before = type(IP(wire)[UDP].payload).__name__
     load_contrib("geneve")
     pkt = IP() / UDP() / Geneve(vni=7)
     print(before, who(), pkt[UDP].dport, Geneve(bytes(pkt[Geneve])).vni)
-    """)
+    """
+    )
     assert out == "Raw scapy.contrib.geneve 6081 7"
 
 
 def test_contrib_loaded_first_keeps_the_port_and_its_own_bindings():
-    out = run_py(UDP_6081 + """
+    out = run_py(
+        UDP_6081
+        + """
     load_contrib("geneve")
     from scapy.contrib.geneve import GENEVE
     import scapy_geneve
     built = IP() / UDP() / GENEVE(vni=5)
     print(who(), built[UDP].dport, IP(bytes(built))[GENEVE].vni)
-    """)
+    """
+    )
     assert out == "scapy.contrib.geneve 6081 5"
 
 
@@ -222,18 +257,29 @@ def test_importing_us_only_adds_bindings():
 
 
 def test_scapy_older_than_the_floor_is_refused_on_import_with_the_reason():
-    res = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
         import scapy
         scapy.__version__ = "2.4.5"
         import scapy_geneve
-        """)], capture_output=True, text=True, timeout=120)
+        """),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 1
-    assert ("ImportError: scapy-geneve needs Scapy >= 2.5.0; this is Scapy 2.4.5"
-            in res.stderr.splitlines()[-1])
+    assert (
+        "ImportError: scapy-geneve needs Scapy >= 2.5.0; this is Scapy 2.4.5" in res.stderr.splitlines()[-1]
+    )
 
 
 def test_binding_queries_and_moves():
     from scapy_geneve.layers.geneve import GENEVE_PORT
+
     assert compat.is_bound(UDP, Geneve, dport=GENEVE_PORT)
     assert not compat.is_bound(UDP, Geneve, sport=GENEVE_PORT)
     assert compat.bottom_up_bindings(UDP) is UDP.payload_guess
@@ -250,7 +296,14 @@ def test_binding_queries_and_moves():
 def test_geneve_dissects_with_scapy_swallowing_errors(no_debug_dissector):
     """As users run Scapy (debug_dissector off), where Scapy 2.5 once turned every
     Geneve packet into Raw: a missing internal raised AttributeError, swallowed."""
-    pkt = IP(bytes(IP(dst="192.0.2.1") / UDP(sport=5, dport=6081) / Geneve(WIRE)
-                   / Ether(src="02:00:00:00:00:03", dst="02:00:00:00:00:04") / IP(dst="192.0.2.2")))
+    pkt = IP(
+        bytes(
+            IP(dst="192.0.2.1")
+            / UDP(sport=5, dport=6081)
+            / Geneve(WIRE)
+            / Ether(src="02:00:00:00:00:03", dst="02:00:00:00:00:04")
+            / IP(dst="192.0.2.2")
+        )
+    )
     assert isinstance(pkt[UDP].payload, Geneve)
     assert isinstance(pkt[Geneve].options[0], GeneveOptionOVN) and pkt[Geneve][IP].dst == "192.0.2.2"

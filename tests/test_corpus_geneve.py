@@ -18,12 +18,16 @@ RECORD = re.compile(r"^\s*(\d+)\s+\d{4}-\d\d-\d\d ", re.M)
 GENEVE = re.compile(
     r"Geneve, Flags \[(?P<flags>[^\]]*)\], vni (?P<vni>0x[0-9a-f]+)"
     r"(?:, proto (?P<proto>\S+) \((?P<protonum>0x[0-9a-f]+)\))?"
-    r"(?:, options \[(?P<options>[^\]]*)\])?")
+    r"(?:, options \[(?P<options>[^\]]*)\])?"
+)
 OPTION = re.compile(
     r"class (?P<name>.+?) \((?P<cls>0x[0-9a-f]+)\) type (?P<type>0x[0-9a-f]+)(?P<crit>\(C\))?"
-    r" len (?P<len>\d+)(?: data (?P<data>[0-9a-f ]+))?")
-INNER_IP = re.compile(r"IP \(tos \S+, ttl \d+, id (?P<id>\d+), offset \d+, flags \[[^\]]*\], "
-                      r"proto (?P<proto>\w+) \(\d+\), length (?P<len>\d+)\)")
+    r" len (?P<len>\d+)(?: data (?P<data>[0-9a-f ]+))?"
+)
+INNER_IP = re.compile(
+    r"IP \(tos \S+, ttl \d+, id (?P<id>\d+), offset \d+, flags \[[^\]]*\], "
+    r"proto (?P<proto>\w+) \(\d+\), length (?P<len>\d+)\)"
+)
 
 
 def records(text: str) -> Dict[int, str]:
@@ -31,7 +35,7 @@ def records(text: str) -> Dict[int, str]:
     out = {}
     for i, m in enumerate(starts):
         end = starts[i + 1].start() if i + 1 < len(starts) else len(text)
-        out[int(m.group(1))] = text[m.start():end]
+        out[int(m.group(1))] = text[m.start() : end]
     return out
 
 
@@ -69,7 +73,7 @@ def test_geneve_vv_decode_matches(corpus, geneve_pcap):
             assert bool(want["crit"]) == got.critical
             assert int(want["len"]) == 4 + 4 * got.length  # tcpdump: bytes, header included
             assert bytes.fromhex(want["data"].replace(" ", "")) == got.data
-        inner = INNER_IP.search(text[m.end():])
+        inner = INNER_IP.search(text[m.end() :])
         ip = g[IP]
         assert ip.id == int(inner["id"]) and ip.len == int(inner["len"])
         assert {"ICMP": ICMP, "TCP": TCP, "UDP": UDP}[inner["proto"]] in ip
@@ -93,5 +97,8 @@ def test_inner_tcp_filter_selects_the_same_packets(corpus, geneve_pcap):
     assert len(ours) == len(expected)
     for n, pkt in enumerate(ours, 1):
         assert "vni %#x" % pkt[Geneve].vni in expected[n]
-        assert "%s.%d > %s.%d" % (pkt[Geneve][IP].src, pkt[Geneve][TCP].sport,
-                                  pkt[Geneve][IP].dst, pkt[Geneve][TCP].dport) in expected[n]
+        assert (
+            "%s.%d > %s.%d"
+            % (pkt[Geneve][IP].src, pkt[Geneve][TCP].sport, pkt[Geneve][IP].dst, pkt[Geneve][TCP].dport)
+            in expected[n]
+        )

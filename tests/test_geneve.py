@@ -13,10 +13,21 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw, ls
 
 from scapy_geneve import (
-    BuildError, GENEVE, Geneve, GeneveOption, GeneveOptions, GeneveOptionGCPEndpointID,
-    GeneveOptionGCPProfileID, GeneveOptionGCPVNID, GeneveOptionGWLBAttachmentID,
-    GeneveOptionGWLBEndpointID, GeneveOptionGWLBFlowCookie, GeneveOptionINTMD,
-    GeneveOptionOVN, option_class_name, option_header,
+    BuildError,
+    GENEVE,
+    Geneve,
+    GeneveOption,
+    GeneveOptions,
+    GeneveOptionGCPEndpointID,
+    GeneveOptionGCPProfileID,
+    GeneveOptionGCPVNID,
+    GeneveOptionGWLBAttachmentID,
+    GeneveOptionGWLBEndpointID,
+    GeneveOptionGWLBFlowCookie,
+    GeneveOptionINTMD,
+    GeneveOptionOVN,
+    option_class_name,
+    option_header,
 )
 from scapy_geneve.layers.geneve import flow_sport, registered_options
 
@@ -60,10 +71,14 @@ TWO_OPTIONS = h("""
 
 
 def test_options_vector_builds_with_derived_lengths_and_c_bit():
-    g = Geneve(vni=100, proto=0x0800, options=[
-        GeneveOption(classid=0xFFFF, type=0x80, data=h("1234abcd")),
-        GeneveOption(classid=0x0101, type=0x01, data=h("0102030405060708")),
-    ])
+    g = Geneve(
+        vni=100,
+        proto=0x0800,
+        options=[
+            GeneveOption(classid=0xFFFF, type=0x80, data=h("1234abcd")),
+            GeneveOption(classid=0x0101, type=0x01, data=h("0102030405060708")),
+        ],
+    )
     assert bytes(g) == TWO_OPTIONS
 
 
@@ -72,7 +87,12 @@ def test_options_vector_dissects():
     assert g.optionlen == 5 and g.critical == 1 and g.vni == 100
     first, second = g.options
     assert (first.classid, first.type, first.critical, first.length, first.data) == (
-        0xFFFF, 0x80, True, 1, h("1234abcd"))
+        0xFFFF,
+        0x80,
+        True,
+        1,
+        h("1234abcd"),
+    )
     assert (second.classid, second.type, second.critical, second.length) == (0x0101, 1, False, 2)
     assert bytes(g) == TWO_OPTIONS
 
@@ -88,13 +108,17 @@ def test_contrib_names_are_aliases():
 
 # -- §3.5 option data padding and limits -------------------------------------
 
-@pytest.mark.parametrize("data, wire", [
-    (b"", h("0000 00 00")),
-    (b"a", h("0000 00 01 | 61000000")),
-    (b"abc", h("0000 00 01 | 61626300")),
-    (b"abcd", h("0000 00 01 | 61626364")),
-    (b"abcde", h("0000 00 02 | 6162636465000000")),
-])
+
+@pytest.mark.parametrize(
+    "data, wire",
+    [
+        (b"", h("0000 00 00")),
+        (b"a", h("0000 00 01 | 61000000")),
+        (b"abc", h("0000 00 01 | 61626300")),
+        (b"abcd", h("0000 00 01 | 61626364")),
+        (b"abcde", h("0000 00 02 | 6162636465000000")),
+    ],
+)
 def test_option_data_is_zero_padded_to_whole_words(data, wire):
     # scapy.contrib.geneve writes b"abc" with Length=0 and three stray bytes.
     assert bytes(GeneveOption(data=data)) == wire
@@ -131,25 +155,29 @@ def test_critical_bit_as_its_own_attribute():
 
 # -- BuildError: nothing is masked ---------------------------------------------
 
-@pytest.mark.parametrize("make, field", [
-    (lambda: Geneve(vni=1 << 24), "vni"),
-    (lambda: Geneve(version=4), "version"),
-    (lambda: Geneve(optionlen=64), "optionlen"),
-    (lambda: Geneve(oam=2), "oam"),
-    (lambda: Geneve(critical=2), "critical"),
-    (lambda: Geneve(reserved=64), "reserved"),
-    (lambda: Geneve(proto=0x10000), "proto"),
-    (lambda: Geneve(reserved2=256), "reserved2"),
-    (lambda: Geneve(vni=-1), "vni"),
-    (lambda: GeneveOption(classid=0x10000), "classid"),
-    (lambda: GeneveOption(type=256), "type"),
-    (lambda: GeneveOption(reserved=8), "reserved"),
-    (lambda: GeneveOption(length=32), "length"),
-    (lambda: GeneveOption(data=b"x" * 125), "data"),
-    (lambda: Geneve(options=[GeneveOption(data=b"x" * 124)] * 2), "options"),
-    (lambda: GeneveOptionOVN(ingress_port=1 << 15), "ingress_port"),
-    (lambda: GeneveOptionGCPVNID(vnid=1 << 28), "vnid"),
-])
+
+@pytest.mark.parametrize(
+    "make, field",
+    [
+        (lambda: Geneve(vni=1 << 24), "vni"),
+        (lambda: Geneve(version=4), "version"),
+        (lambda: Geneve(optionlen=64), "optionlen"),
+        (lambda: Geneve(oam=2), "oam"),
+        (lambda: Geneve(critical=2), "critical"),
+        (lambda: Geneve(reserved=64), "reserved"),
+        (lambda: Geneve(proto=0x10000), "proto"),
+        (lambda: Geneve(reserved2=256), "reserved2"),
+        (lambda: Geneve(vni=-1), "vni"),
+        (lambda: GeneveOption(classid=0x10000), "classid"),
+        (lambda: GeneveOption(type=256), "type"),
+        (lambda: GeneveOption(reserved=8), "reserved"),
+        (lambda: GeneveOption(length=32), "length"),
+        (lambda: GeneveOption(data=b"x" * 125), "data"),
+        (lambda: Geneve(options=[GeneveOption(data=b"x" * 124)] * 2), "options"),
+        (lambda: GeneveOptionOVN(ingress_port=1 << 15), "ingress_port"),
+        (lambda: GeneveOptionGCPVNID(vnid=1 << 28), "vnid"),
+    ],
+)
 def test_unencodable_values_raise_build_error_naming_the_field(make, field):
     with pytest.raises(BuildError) as err:
         bytes(make())
@@ -165,9 +193,9 @@ def test_build_error_message_names_layer_field_and_value():
 
 # -- explicit values for negative tests are written exactly as set -------------
 
+
 def test_explicit_optionlen_length_and_critical_are_kept():
-    g = Geneve(optionlen=7, critical=0, options=[
-        GeneveOption(classid=1, type=0x80, length=9, data=b"abcd")])
+    g = Geneve(optionlen=7, critical=0, options=[GeneveOption(classid=1, type=0x80, length=9, data=b"abcd")])
     assert bytes(g) == h("""
         07 00 6558 000000 00   # Opt Len 7 (a lie), C=0 despite a critical option
         0001 80 09 61626364    # Length 9 (a lie), 4 bytes of data
@@ -184,9 +212,16 @@ def test_explicit_unaligned_option_needs_explicit_optionlen():
 
 # -- Protocol Type follows the payload ----------------------------------------
 
-@pytest.mark.parametrize("payload, proto", [
-    (Ether(), 0x6558), (IP(), 0x0800), (IPv6(), 0x86DD), (ARP(), 0x0806),
-])
+
+@pytest.mark.parametrize(
+    "payload, proto",
+    [
+        (Ether(), 0x6558),
+        (IP(), 0x0800),
+        (IPv6(), 0x86DD),
+        (ARP(), 0x0806),
+    ],
+)
 def test_proto_derived_from_payload(payload, proto):
     wire = bytes(Geneve() / payload)
     assert int.from_bytes(wire[2:4], "big") == proto
@@ -214,6 +249,7 @@ def test_unknown_ethertype_payload_stays_raw():
 
 # -- UDP binding ---------------------------------------------------------------
 
+
 def test_udp_build_uses_port_6081_and_redissects_as_geneve():
     wire = bytes(IP() / UDP() / Geneve(vni=7) / Ether())
     again = IP(wire)
@@ -228,6 +264,7 @@ def test_dissection_is_on_destination_port_only():
 
 
 # -- typed options -------------------------------------------------------------
+
 
 def test_ovn_option_fields():
     wire = h("0102 80 01 | 0005 8001")  # ingress port 5, egress 0x8001 (multicast)
@@ -250,10 +287,14 @@ def test_gwlb_options_as_aws_sends_them():
     assert isinstance(ep, GeneveOptionGWLBEndpointID) and ep.endpoint_id == 0x0123456789ABCDEF
     assert isinstance(att, GeneveOptionGWLBAttachmentID) and att.attachment_id == 0xFEDCBA9876543210
     assert isinstance(cookie, GeneveOptionGWLBFlowCookie) and cookie.flow_cookie == 0x0BADCAFE
-    built = Geneve(proto=0x0800, options=[
-        GeneveOptionGWLBEndpointID(endpoint_id=0x0123456789ABCDEF),
-        GeneveOptionGWLBAttachmentID(attachment_id=0xFEDCBA9876543210),
-        GeneveOptionGWLBFlowCookie(flow_cookie=0x0BADCAFE)])
+    built = Geneve(
+        proto=0x0800,
+        options=[
+            GeneveOptionGWLBEndpointID(endpoint_id=0x0123456789ABCDEF),
+            GeneveOptionGWLBAttachmentID(attachment_id=0xFEDCBA9876543210),
+            GeneveOptionGWLBFlowCookie(flow_cookie=0x0BADCAFE),
+        ],
+    )
     assert bytes(built) == wire
 
 
@@ -327,6 +368,7 @@ def test_option_class_names_follow_iana():
 
 # -- answers / hashret, entropy -------------------------------------------------
 
+
 def test_answers_pairs_replies_on_the_same_vni():
     from scapy.layers.inet import ICMP
 
@@ -358,14 +400,18 @@ def test_flow_sport_is_stable_per_flow_and_in_range():
 def test_lengths_are_declared_not_patched_after_the_build():
     """Scapy's generic field-by-field build (before post_build) already writes
     Opt Len and each option's Length; post_build only pads the data."""
-    g = Geneve(vni=100, proto=0x0800, options=[
-        GeneveOption(classid=0xFFFF, type=0x80, data=h("1234abcd")),
-        GeneveOption(classid=0x0101, type=0x01, data=h("0102030405060708")),
-    ])
+    g = Geneve(
+        vni=100,
+        proto=0x0800,
+        options=[
+            GeneveOption(classid=0xFFFF, type=0x80, data=h("1234abcd")),
+            GeneveOption(classid=0x0101, type=0x01, data=h("0102030405060708")),
+        ],
+    )
     assert Packet.self_build(g) == TWO_OPTIONS
     odd = GeneveOption(classid=0x0132, data=b"odd")
-    assert Packet.self_build(odd) == h("0132 00 01 | 6f6464")    # Length 1 word, 3 bytes
-    assert bytes(odd) == h("0132 00 01 | 6f6464 00")             # post_build: one zero pad
+    assert Packet.self_build(odd) == h("0132 00 01 | 6f6464")  # Length 1 word, 3 bytes
+    assert bytes(odd) == h("0132 00 01 | 6f6464 00")  # post_build: one zero pad
 
 
 def test_variable_typed_options_declare_what_their_length_counts():
@@ -390,15 +436,19 @@ def test_ls_shows_scapy_style_field_classes_and_hex_defaults(capsys):
     assert (classid, str(classid), "%d" % classid, repr(classid)) == (0x0102, "258", "258", "0x0102")
 
 
-@pytest.mark.parametrize("option, values", [
-    (GeneveOptionGWLBFlowCookie(flow_cookie=0xCAFE), "len=1 flow_cookie=0xcafe"),
-    (GeneveOptionGWLBEndpointID(endpoint_id=0x0123456789ABCDEF),
-     "len=2 endpoint_id=0x123456789abcdef"),
-    (GeneveOptionOVN(ingress_port=3, egress_port=9), "len=1 ingress_port=3 egress_port=9"),
-    (GeneveOptionGCPVNID(vnid=0x800000D, traffic_direction=1),
-     "len=1 vnid=134217741 traffic_direction=egress"),
-    (GeneveOption(classid=0x0101, data=b"odd!"), "len=1 data=6f646421"),   # hex, as tcpdump
-])
+@pytest.mark.parametrize(
+    "option, values",
+    [
+        (GeneveOptionGWLBFlowCookie(flow_cookie=0xCAFE), "len=1 flow_cookie=0xcafe"),
+        (GeneveOptionGWLBEndpointID(endpoint_id=0x0123456789ABCDEF), "len=2 endpoint_id=0x123456789abcdef"),
+        (GeneveOptionOVN(ingress_port=3, egress_port=9), "len=1 ingress_port=3 egress_port=9"),
+        (
+            GeneveOptionGCPVNID(vnid=0x800000D, traffic_direction=1),
+            "len=1 vnid=134217741 traffic_direction=egress",
+        ),
+        (GeneveOption(classid=0x0101, data=b"odd!"), "len=1 data=6f646421"),  # hex, as tcpdump
+    ],
+)
 def test_option_summaries_show_their_values(option, values):
     assert option.mysummary().endswith(values)
     assert Geneve(bytes(Geneve(options=[option]))).options[0].mysummary().endswith(values)
@@ -412,6 +462,6 @@ def test_user_option_declaring_no_length_gets_its_fields_length():
         fields_desc = option_header(0xFF02, 0x06) + [IntField("a", 1), ShortField("b", 2)]
 
     try:
-        assert bytes(Undeclared()) == h("ff02 06 02 | 00000001 0002 | 0000")   # 6 bytes: 2 words
+        assert bytes(Undeclared()) == h("ff02 06 02 | 00000001 0002 | 0000")  # 6 bytes: 2 words
     finally:
         registered_options.pop((0xFF02, 0x06))

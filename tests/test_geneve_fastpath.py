@@ -17,8 +17,7 @@ def generic_build(pkt: Packet) -> bytes:
 
 
 @settings(max_examples=300)
-@given(geneve_headers(), st.one_of(st.none(), st.integers(0, 63)),
-       st.one_of(st.none(), st.integers(0, 1)))
+@given(geneve_headers(), st.one_of(st.none(), st.integers(0, 63)), st.one_of(st.none(), st.integers(0, 1)))
 def test_fast_build_equals_generic_build(g, optionlen, critical):
     g.optionlen, g.critical = optionlen, critical
     assert g.fast_self_build() == generic_build(g)
@@ -47,21 +46,27 @@ def test_fast_option_dissect_equals_generic(wire):
     assert fast.fields == generic.fields
 
 
-TYPED = sorted({cls for variants in registered_options.values() for cls in variants},
-               key=lambda cls: cls.__name__)
+TYPED = sorted(
+    {cls for variants in registered_options.values() for cls in variants}, key=lambda cls: cls.__name__
+)
 
 
 @settings(max_examples=200)
-@given(st.sampled_from(TYPED), st.one_of(st.none(), st.integers(0, 31)), st.integers(0, 7),
-       st.binary(max_size=40))
+@given(
+    st.sampled_from(TYPED),
+    st.one_of(st.none(), st.integers(0, 31)),
+    st.integers(0, 7),
+    st.binary(max_size=40),
+)
 def test_typed_option_fast_build_equals_generic_build(cls, length, reserved, blob):
     """Every typed option, its Length derived (None) or set: the declared
     OptionLengthField gives the same header on both paths."""
     opt = cls(length=length, reserved=reserved)
     for fld in cls.fields_desc[4:]:
-        if isinstance(opt.getfieldval(fld.name), bytes):     # variable parts: some bytes
+        if isinstance(opt.getfieldval(fld.name), bytes):  # variable parts: some bytes
             opt.setfieldval(fld.name, blob)
     assert opt.fast_self_build() == generic_build(opt)
     if length is None and len(blob) % 4 == 0 and len(Packet.self_build(opt)) <= 4 + 124:
-        assert Geneve(bytes(Geneve(options=[opt]))).options[0].length == opt.get_field(
-            "length").i2m(opt, None)
+        assert Geneve(bytes(Geneve(options=[opt]))).options[0].length == opt.get_field("length").i2m(
+            opt, None
+        )

@@ -15,8 +15,11 @@ from scapy_geneve import Geneve, GeneveOption
 from tests.strategies import geneve_headers
 from tests.test_geneve import h
 
-UNDERLAY = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(
-    src="192.0.2.1", dst="192.0.2.2") / UDP(sport=50000, dport=6081, chksum=0)
+UNDERLAY = (
+    Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    / IP(src="192.0.2.1", dst="192.0.2.2")
+    / UDP(sport=50000, dport=6081, chksum=0)
+)
 
 
 def frame(payload: bytes) -> bytes:
@@ -97,15 +100,15 @@ def test_valid_packets_round_trip(g):
     assert bytes(again) == wire
     assert again.optionlen * 4 == len(wire) - 8
     assert [(o.classid, o.type, o.reserved) for o in again.options] == [
-        (o.classid, o.type, o.reserved) for o in g.options]
+        (o.classid, o.type, o.reserved) for o in g.options
+    ]
     for sent, got in zip(g.options, again.options):
-        assert got.data[:len(sent.data)] == sent.data
-        assert set(got.data[len(sent.data):]) <= {0}
+        assert got.data[: len(sent.data)] == sent.data
+        assert set(got.data[len(sent.data) :]) <= {0}
     assert again.critical == any(o.type & 0x80 for o in g.options)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow,
-                                                  HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(geneve_headers(), st.integers(0, 300), st.binary(min_size=1, max_size=1))
 def test_mutated_valid_packets_stay_lossless(no_debug_dissector, g, where, byte):
     wire = bytearray(bytes(UNDERLAY / g / Raw(b"x" * 20)))

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # An unrelated project's test: GRE with a key and protocol 0x6558 is Scapy's GRE,
 # and load_contrib("geneve") puts Scapy's contrib GENEVE on UDP 6081.
-UNRELATED_TEST = '''
+UNRELATED_TEST = """
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import GRE, Ether
 from scapy.main import load_contrib
@@ -30,35 +30,49 @@ def test_contrib_geneve_gets_its_port():
     load_contrib("geneve")
     wire = bytes(IP() / UDP(sport=1, dport=6081) / Raw(bytes.fromhex("0000655800000100")))
     assert type(IP(wire)[UDP].payload).__module__ == "scapy.contrib.geneve"
-'''
+"""
 
 
 def _run(args, cwd, **kw):
     env = dict(os.environ)
     env.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run(args, cwd=str(cwd), capture_output=True, text=True, timeout=180,
-                          env=env, **kw)
+    return subprocess.run(args, cwd=str(cwd), capture_output=True, text=True, timeout=180, env=env, **kw)
 
 
 def test_an_unrelated_pytest_project_is_untouched(tmp_path):
     (tmp_path / "test_theirs.py").write_text(UNRELATED_TEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    res = _run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path)],
-               tmp_path)
+    res = _run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path)], tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert "2 passed" in res.stdout
     assert "conformance" not in res.stdout
 
 
 def test_the_plugin_is_opt_in(tmp_path):
-    (tmp_path / "test_x.py").write_text("def test_x(request):\n"
-                                        "    print(request.config.pluginmanager.has_plugin("
-                                        "'scapy_geneve.pytest_plugin'))\n")
+    (tmp_path / "test_x.py").write_text(
+        "def test_x(request):\n"
+        "    print(request.config.pluginmanager.has_plugin("
+        "'scapy_geneve.pytest_plugin'))\n"
+    )
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    off = _run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s",
-                str(tmp_path)], tmp_path)
-    on = _run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s",
-               "-p", "scapy_geneve.pytest_plugin", str(tmp_path)], tmp_path)
+    off = _run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(tmp_path)], tmp_path
+    )
+    on = _run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-s",
+            "-p",
+            "scapy_geneve.pytest_plugin",
+            str(tmp_path),
+        ],
+        tmp_path,
+    )
     assert "False" in off.stdout and "True" in on.stdout, off.stdout + on.stdout
 
 
@@ -80,7 +94,8 @@ def test_star_import_shadows_no_scapy_name():
 
 
 def test_scapys_pcapwriter_survives_our_star_import(tmp_path):
-    out = _py("""
+    out = _py(
+        """
     from scapy.all import *
     from scapy_geneve import *
     path = %r
@@ -91,7 +106,9 @@ def test_scapys_pcapwriter_survives_our_star_import(tmp_path):
     w.write(Ether() / IP())
     w.close()
     print(len(rdpcap(path)), PcapWriter.__module__)
-    """ % str(tmp_path / "x.pcap"))
+    """
+        % str(tmp_path / "x.pcap")
+    )
     assert out == "2 scapy.utils"
 
 
@@ -127,5 +144,7 @@ def test_old_module_paths_still_import():
 
 def test_tests_do_not_write_into_home():
     # conftest.py points HOME and the XDG directories at a temporary folder.
-    assert os.environ["HOME"] != os.path.expanduser("~root") or "scapy-geneve-tests-home" in os.environ["HOME"]
+    assert (
+        os.environ["HOME"] != os.path.expanduser("~root") or "scapy-geneve-tests-home" in os.environ["HOME"]
+    )
     assert "scapy-geneve-tests-home" in os.environ["XDG_CACHE_HOME"]

@@ -16,10 +16,29 @@ import time
 import pytest
 from scapy.layers.inet import IP
 
-from scapy_geneve.conformance.endpoints import (LAB_STATE_DIR, Endpoint, EndpointError, InterfaceEndpoint,
-                                               VethEndpoint, _run, cleanup_stale, lab_state_dir)
-from scapy_geneve.conformance.harness import (DELIVERED, DEVIATION, DROPPED, ERROR, FAIL, INFO, NA, PASS,
-                                  VerdictTable, judge, run_vectors)
+from scapy_geneve.conformance.endpoints import (
+    LAB_STATE_DIR,
+    Endpoint,
+    EndpointError,
+    InterfaceEndpoint,
+    VethEndpoint,
+    _run,
+    cleanup_stale,
+    lab_state_dir,
+)
+from scapy_geneve.conformance.harness import (
+    DELIVERED,
+    DEVIATION,
+    DROPPED,
+    ERROR,
+    FAIL,
+    INFO,
+    NA,
+    PASS,
+    VerdictTable,
+    judge,
+    run_vectors,
+)
 from scapy_geneve.conformance.vectors import Expect, Target, Vector, vectors
 
 
@@ -27,18 +46,21 @@ def _v(expect, level):
     return Vector("v", "geneve", expect, level, "RFC 8926 §3.4", "r", lambda t, tag: None)
 
 
-@pytest.mark.parametrize("expect,level,delivered,verdict", [
-    (Expect.DELIVER, "MUST", True, PASS),
-    (Expect.DELIVER, "MUST", False, FAIL),
-    (Expect.DROP, "MUST", False, PASS),
-    (Expect.DROP, "MUST", True, FAIL),
-    (Expect.NOT_FORWARDED, "MUST", True, FAIL),
-    (Expect.DELIVER_IGNORING_OPTION, "SHOULD", False, DEVIATION),
-    (Expect.DROP, "SHOULD", True, DEVIATION),
-    (Expect.DROP, "CONTROL", True, FAIL),
-    (Expect.ANY, "MAY", True, INFO),
-    (Expect.ANY, "MAY", False, INFO),
-])
+@pytest.mark.parametrize(
+    "expect,level,delivered,verdict",
+    [
+        (Expect.DELIVER, "MUST", True, PASS),
+        (Expect.DELIVER, "MUST", False, FAIL),
+        (Expect.DROP, "MUST", False, PASS),
+        (Expect.DROP, "MUST", True, FAIL),
+        (Expect.NOT_FORWARDED, "MUST", True, FAIL),
+        (Expect.DELIVER_IGNORING_OPTION, "SHOULD", False, DEVIATION),
+        (Expect.DROP, "SHOULD", True, DEVIATION),
+        (Expect.DROP, "CONTROL", True, FAIL),
+        (Expect.ANY, "MAY", True, INFO),
+        (Expect.ANY, "MAY", False, INFO),
+    ],
+)
 def test_judge(expect, level, delivered, verdict):
     assert judge(_v(expect, level), delivered) == verdict
 
@@ -74,7 +96,7 @@ class ScriptedEndpoint(Endpoint):
     def send(self, frame):
         self.sent += 1
         if self.decide(frame):
-            i = frame.index(b"\x02\x00\x00\x00\x50\x01")   # the inner frame's destination MAC
+            i = frame.index(b"\x02\x00\x00\x00\x50\x01")  # the inner frame's destination MAC
             inner = frame[i:]
             # mangle: rewrite the inner IPv4 TTL (byte 22), as a router would
             self.out.append(inner[:22] + b"\x01" + inner[23:] if self.mangle else inner)
@@ -87,7 +109,7 @@ class ScriptedEndpoint(Endpoint):
 
 
 def test_run_vectors_judges_each_vector_and_marks_what_the_endpoint_cannot_take():
-    ep = ScriptedEndpoint(lambda frame: True)            # forwards everything
+    ep = ScriptedEndpoint(lambda frame: True)  # forwards everything
     table = run_vectors(ep, vectors())
     by = table.by_name()
     assert by["geneve-baseline"].verdict == PASS and by["geneve-baseline"].observed == DELIVERED
@@ -95,8 +117,8 @@ def test_run_vectors_judges_each_vector_and_marks_what_the_endpoint_cannot_take(
     assert by["geneve-version-1"].verdict == FAIL
     assert by["geneve-udp-checksum-wrong"].verdict == DEVIATION
     assert by["geneve-known-critical-c-clear"].verdict == INFO
-    assert by["geneve-ipv6-baseline"].verdict == NA       # IPv4-only endpoint
-    assert by["nvgre-baseline"].verdict == NA             # no NVGRE
+    assert by["geneve-ipv6-baseline"].verdict == NA  # IPv4-only endpoint
+    assert by["nvgre-baseline"].verdict == NA  # no NVGRE
     assert by["geneve-baseline"].counters == {"sent": 1}
     assert not table.ok and ep.closed
     assert table.counts()[NA] == len([v for v in vectors() if v.protocol == "nvgre" or v.family == 6])
@@ -125,6 +147,7 @@ def _rfc6040_decap(frame):
     Ethernet found by its MAC): copy an outer CE into an ECT inner header and
     fix the inner IPv4 checksum; None where Figure 4 says drop."""
     from scapy.layers.l2 import Ether
+
     outer_ecn = frame[15] & 3
     i = frame.index(b"\x02\x00\x00\x00\x50\x01")
     inner = Ether(frame[i:])
@@ -143,8 +166,10 @@ def test_a_required_change_to_the_inner_frame_is_checked():
     blind = run_vectors(ScriptedEndpoint(lambda f: True), ecn).by_name()
     assert blind["geneve-ecn-ce-over-ect0"].verdict == FAIL
     # inner Ether 14 + TOS at byte 1 of IPv4: ECT(0) (0x02) came out, CE (0x03) was required
-    assert blind["geneve-ecn-ce-over-ect0"].detail == \
-        "inner frame is not the one required: byte 15 of the inner frame is 0x02, 0x03 required"
+    assert (
+        blind["geneve-ecn-ce-over-ect0"].detail
+        == "inner frame is not the one required: byte 15 of the inner frame is 0x02, 0x03 required"
+    )
     assert blind["geneve-ecn-ce-over-not-ect"].verdict == FAIL
 
     class Rfc6040(ScriptedEndpoint):
@@ -160,6 +185,7 @@ def test_a_required_change_to_the_inner_frame_is_checked():
 def test_a_vector_that_cannot_build_is_an_error_not_a_crash():
     def broken(t, tag):
         raise ValueError("no such option")
+
     bad = Vector("user-broken", "geneve", Expect.DELIVER, "MUST", "x", "y", broken)
     table = run_vectors(ScriptedEndpoint(lambda f: True), [bad])
     assert table[0].verdict == ERROR and "no such option" in table[0].detail and not table.ok
@@ -188,8 +214,15 @@ def test_interface_endpoint_over_a_veth_pair(netns_capable):
         _run(["ip", "-n", ns, "link", "add", "wa", "type", "veth", "peer", "name", "wb"])
         for dev in ("wa", "wb"):
             _run(["ip", "-n", ns, "link", "set", dev, "up"])
-        ep = InterfaceEndpoint("wa", "wb", Target(), protocols=["geneve", "vxlan", "nvgre"],
-                               send_netns=ns, recv_netns=ns, name="wire")
+        ep = InterfaceEndpoint(
+            "wa",
+            "wb",
+            Target(),
+            protocols=["geneve", "vxlan", "nvgre"],
+            send_netns=ns,
+            recv_netns=ns,
+            name="wire",
+        )
         ep.timeout = 1.0
         with ep:
             table = run_vectors(ep)
@@ -201,6 +234,7 @@ def test_interface_endpoint_over_a_veth_pair(netns_capable):
 def _sibling(name):
     """Another test module of this directory, by path (tests/ is not a package)."""
     import importlib.util
+
     spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -218,13 +252,29 @@ def test_veth_endpoint_drives_a_users_endpoint_on_wires_it_made(netns_capable):
     try:
         target = Target(dst_mac="02:00:00:00:97:01", dst_ip="10.97.0.1", src_ip="10.97.0.2")
         with VethEndpoint(target, protocols=["vxlan"], dut_netns=dut) as ep:
-            for cmd in (["addr", "add", "10.97.0.1/24", "dev", ep.dut_underlay],
-                        ["link", "add", "vx0", "type", "vxlan", "id", "5000", "dstport", "4789",
-                         "local", "10.97.0.1", "dev", ep.dut_underlay],
-                        ["link", "add", "br0", "type", "bridge"],
-                        ["link", "set", "vx0", "master", "br0"],
-                        ["link", "set", ep.dut_overlay, "master", "br0"],
-                        ["link", "set", "vx0", "up"], ["link", "set", "br0", "up"]):
+            for cmd in (
+                ["addr", "add", "10.97.0.1/24", "dev", ep.dut_underlay],
+                [
+                    "link",
+                    "add",
+                    "vx0",
+                    "type",
+                    "vxlan",
+                    "id",
+                    "5000",
+                    "dstport",
+                    "4789",
+                    "local",
+                    "10.97.0.1",
+                    "dev",
+                    ep.dut_underlay,
+                ],
+                ["link", "add", "br0", "type", "bridge"],
+                ["link", "set", "vx0", "master", "br0"],
+                ["link", "set", ep.dut_overlay, "master", "br0"],
+                ["link", "set", "vx0", "up"],
+                ["link", "set", "br0", "up"],
+            ):
                 _run(["ip", "-n", dut] + cmd)
             # software UDP checksum verification, as behind a NIC without rx offload
             _run(["ip", "netns", "exec", dut, "ethtool", "-K", ep.dut_underlay, "rx", "off"])
@@ -236,7 +286,7 @@ def test_veth_endpoint_drives_a_users_endpoint_on_wires_it_made(netns_capable):
         delivered = [r for r in table if r.observed == DELIVERED]
         assert all(r.intact for r in delivered)
         assert bridged["stats64"]["tx"]["packets"] >= len(delivered)
-        assert dut in _run(["ip", "netns", "list"])            # the user's namespace stays
+        assert dut in _run(["ip", "netns", "list"])  # the user's namespace stays
         assert "sgv%du" % os.getpid() not in _run(["ip", "-n", dut, "link", "show"])  # the wires are gone
     finally:
         _run(["ip", "netns", "del", dut], check=False)
@@ -252,8 +302,10 @@ def _dead_pid():
 def _fake_daemon(name: str, workdir) -> subprocess.Popen:
     """A process that looks exactly like the lab's NAME daemon for WORKDIR
     (argv[0] NAME, ``--unixctl=WORKDIR/run/NAME.ctl``) but is a sleeping Python."""
-    return subprocess.Popen([name, "-c", "import time; time.sleep(60)",
-                             "--unixctl=%s/run/%s.ctl" % (workdir, name)], executable=sys.executable)
+    return subprocess.Popen(
+        [name, "-c", "import time; time.sleep(60)", "--unixctl=%s/run/%s.ctl" % (workdir, name)],
+        executable=sys.executable,
+    )
 
 
 def _private_dir(path):
@@ -277,13 +329,14 @@ def test_cleanup_stale_removes_what_a_killed_run_left(netns_capable, tmp_path):
     dead = _dead_pid()
     pidns = os.stat("/proc/self/ns/pid").st_ino
     stale, live = "sgvp%d.%do-ovs" % (pidns, dead), "sgvp%d.%dq-live" % (pidns, os.getpid())
-    foreign = "sgvp%d.%do-ovs" % (pidns + 1, dead)    # another PID namespace's: its pids mean nothing here
+    foreign = "sgvp%d.%do-ovs" % (pidns + 1, dead)  # another PID namespace's: its pids mean nothing here
     state = _private_dir(tmp_path / "state")
     workdir = _private_dir(state / "sgv-ovs.test")
     daemon = _fake_daemon("ovsdb-server", workdir)
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(workdir / "run")])
-    (workdir / "owner").write_text(json.dumps({"pid": dead, "pidns": pidns,
-                                               "daemons": [daemon.pid, bystander.pid]}))
+    (workdir / "owner").write_text(
+        json.dumps({"pid": dead, "pidns": pidns, "daemons": [daemon.pid, bystander.pid]})
+    )
     for ns in (stale, live, foreign):
         _run(["ip", "netns", "add", ns])
     try:
@@ -293,18 +346,30 @@ def test_cleanup_stale_removes_what_a_killed_run_left(netns_capable, tmp_path):
         assert stale not in names and live in names and foreign in names
         assert not workdir.exists()
         assert daemon.wait(timeout=5) == -9
-        assert bystander.poll() is None          # names the directory, but is not its daemon
+        assert bystander.poll() is None  # names the directory, but is not its daemon
     finally:
         _stop(daemon, bystander)
         for ns in (stale, live, foreign):
             _run(["ip", "netns", "del", ns], check=False)
 
 
-@pytest.mark.parametrize("owner", [
-    b"[]", b"null", b'"pid"', b"{}", b'{"pid": "1"}', b'{"pid": true, "pidns": 1, "daemons": []}',
-    b'{"pid": 1, "pidns": 1, "daemons": "12"}', b'{"pid": 1, "pidns": 1, "daemons": [[1]]}',
-    b'{"pid": -5, "pidns": 1, "daemons": []}', b"\xff\xfe", b"[" * 4000, b"{" * 100000,
-])
+@pytest.mark.parametrize(
+    "owner",
+    [
+        b"[]",
+        b"null",
+        b'"pid"',
+        b"{}",
+        b'{"pid": "1"}',
+        b'{"pid": true, "pidns": 1, "daemons": []}',
+        b'{"pid": 1, "pidns": 1, "daemons": "12"}',
+        b'{"pid": 1, "pidns": 1, "daemons": [[1]]}',
+        b'{"pid": -5, "pidns": 1, "daemons": []}',
+        b"\xff\xfe",
+        b"[" * 4000,
+        b"{" * 100000,
+    ],
+)
 def test_cleanup_stale_survives_any_owner_file(tmp_path, owner):
     """Whatever an owner file holds (planted, half written), cleanup_stale
     neither crashes (AttributeError, ValueError, TypeError, RecursionError)
@@ -325,10 +390,12 @@ def test_cleanup_stale_never_kills_a_live_run_named_by_a_prefix(tmp_path):
     live_dir = _private_dir(state / "sgv-ovs.abc")
     planted = _private_dir(state / "sgv-ovs.ab")
     live = [_fake_daemon(name, live_dir) for name in ("ovsdb-server", "ovs-vswitchd")]
-    (live_dir / "owner").write_text(json.dumps({"pid": os.getpid(), "pidns": pidns,
-                                                "daemons": [p.pid for p in live]}))
-    (planted / "owner").write_text(json.dumps({"pid": _dead_pid(), "pidns": pidns,
-                                               "daemons": [p.pid for p in live]}))
+    (live_dir / "owner").write_text(
+        json.dumps({"pid": os.getpid(), "pidns": pidns, "daemons": [p.pid for p in live]})
+    )
+    (planted / "owner").write_text(
+        json.dumps({"pid": _dead_pid(), "pidns": pidns, "daemons": [p.pid for p in live]})
+    )
     try:
         removed = cleanup_stale(netns_dir=str(tmp_path / "no-netns"), tmpdir=str(state))
         assert removed == [str(planted)]
@@ -347,8 +414,7 @@ def test_cleanup_stale_ignores_what_another_user_planted(tmp_path):
     state = _private_dir(tmp_path / "state")
     workdir = _private_dir(state / "sgv-ovs.mine")
     daemon = _fake_daemon("ovsdb-server", workdir)
-    (workdir / "owner").write_text(json.dumps({"pid": _dead_pid(), "pidns": pidns,
-                                               "daemons": [daemon.pid]}))
+    (workdir / "owner").write_text(json.dumps({"pid": _dead_pid(), "pidns": pidns, "daemons": [daemon.pid]}))
     os.chown(workdir / "owner", 65534, 65534)
     try:
         assert cleanup_stale(netns_dir=str(tmp_path / "no-netns"), tmpdir=str(state)) == []
@@ -410,12 +476,12 @@ def tunnel_endpoint():
     yield Forwarder()
 '''
 
-PLUGIN_TEST = '''
+PLUGIN_TEST = """
 from scapy_geneve.pytest_plugin import assert_conformant
 
 def test_rfc8926(tunnel_endpoint, conformance_vector):
     assert_conformant(tunnel_endpoint, conformance_vector)
-'''
+"""
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -430,6 +496,7 @@ def _env():
 def _plugin_args():
     """``-p scapy_geneve.pytest_plugin`` unless the pytest11 entry point already loads it."""
     from importlib.metadata import entry_points
+
     loaded = any(ep.value == "scapy_geneve.pytest_plugin" for ep in entry_points(group="pytest11"))
     return [] if loaded else ["-p", "scapy_geneve.pytest_plugin"]
 
@@ -438,14 +505,33 @@ def test_pytest_plugin_turns_the_catalogue_into_tests(tmp_path):
     (tmp_path / "conftest.py").write_text(PLUGIN_CONFTEST)
     (tmp_path / "test_mine.py").write_text(PLUGIN_TEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    res = subprocess.run([sys.executable, "-m", "pytest", *_plugin_args(),
-                          "-p", "no:cacheprovider", "-q", "-rA", "--conformance-protocol", "geneve",
-                          "-W", "always", str(tmp_path)],
-                         capture_output=True, text=True, cwd=str(tmp_path), timeout=120, env=_env())
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *_plugin_args(),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rA",
+            "--conformance-protocol",
+            "geneve",
+            "-W",
+            "always",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+        timeout=120,
+        env=_env(),
+    )
     out = res.stdout
     geneve = vectors(["geneve"])
-    must_drop = [v for v in geneve if v.family == 4 and v.expect.delivers is False
-                 and v.level in ("MUST", "CONTROL")]
+    must_drop = [
+        v for v in geneve if v.family == 4 and v.expect.delivers is False and v.level in ("MUST", "CONTROL")
+    ]
     # the forwarder hands the frame over unchanged: where the spec requires a
     # changed inner frame (CE copied inward), that fails too
     must_change = [v for v in geneve if v.family == 4 and v.inner is not None and v.level == "MUST"]
@@ -455,17 +541,33 @@ def test_pytest_plugin_turns_the_catalogue_into_tests(tmp_path):
     assert "inner frame is not the one required" in out
     assert "%d skipped" % len(ipv6) in out, out[-3000:]
     assert "test_rfc8926[geneve-version-1]" in out
-    assert "ConformanceDeviation" in out                  # SHOULD-level drops warn
+    assert "ConformanceDeviation" in out  # SHOULD-level drops warn
     assert res.returncode == 1
 
 
 def test_pytest_plugin_without_an_endpoint_skips_with_the_reason(tmp_path):
     (tmp_path / "test_mine.py").write_text(PLUGIN_TEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    res = subprocess.run([sys.executable, "-m", "pytest", *_plugin_args(),
-                          "-p", "no:cacheprovider", "-q", "-rs", "--conformance-level", "MUST",
-                          str(tmp_path)], capture_output=True, text=True, cwd=str(tmp_path),
-                         timeout=120, env=_env())
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *_plugin_args(),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rs",
+            "--conformance-level",
+            "MUST",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+        timeout=120,
+        env=_env(),
+    )
     assert "define a session-scoped `tunnel_endpoint` fixture" in res.stdout
     assert res.returncode == 0
 
@@ -494,11 +596,28 @@ def test_pytest_plugin_reports_an_unusable_endpoint_once(tmp_path):
     (tmp_path / "conftest.py").write_text(BROKEN_CONFTEST)
     (tmp_path / "test_mine.py").write_text(PLUGIN_TEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    res = subprocess.run([sys.executable, "-m", "pytest", *_plugin_args(), "-p", "no:cacheprovider",
-                          "-q", "-rfs", "--conformance-protocol", "geneve", str(tmp_path)],
-                         capture_output=True, text=True, cwd=str(tmp_path), timeout=120, env=_env())
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *_plugin_args(),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rfs",
+            "--conformance-protocol",
+            "geneve",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+        timeout=120,
+        env=_env(),
+    )
     out = res.stdout
     assert "1 failed" in out, out[-3000:]
-    assert out.count("no such interface: tap-nope") >= 2          # the failure, then the skip reason
+    assert out.count("no such interface: tap-nope") >= 2  # the failure, then the skip reason
     assert "the endpoint under test cannot be used" in out and "Traceback" not in out
     assert res.returncode == 1

@@ -47,11 +47,13 @@ def test_drops_have_the_kernels_reason(kernel_run):
         assert by[name].counters.get("vx0.rx_frame_errors") == 1, by[name].counters
     assert by["vxlan-udp-checksum-wrong"].counters.get("Udp.InCsumErrors") == 1
     # RFC 6040 §4.2: outer CE over a Not-ECT inner packet is dropped as a frame error
-    assert by["vxlan-ecn-ce-over-not-ect"].counters.get("vx0.rx_frame_errors") == 1, \
-        by["vxlan-ecn-ce-over-not-ect"].counters
+    assert by["vxlan-ecn-ce-over-not-ect"].counters.get("vx0.rx_frame_errors") == 1, by[
+        "vxlan-ecn-ce-over-not-ect"
+    ].counters
     # IPv6 zero checksum: the UDP6 socket refuses it by default (no udp6zerocsumrx)
-    assert by["vxlan-ipv6-udp-checksum-zero"].counters.get("Udp6.InErrors") == 1, \
-        by["vxlan-ipv6-udp-checksum-zero"].counters
+    assert by["vxlan-ipv6-udp-checksum-zero"].counters.get("Udp6.InErrors") == 1, by[
+        "vxlan-ipv6-udp-checksum-zero"
+    ].counters
     # unknown VNI and I flag clear: the socket took the datagram, no device matched
     for name in ("vxlan-unknown-vni", "vxlan-i-flag-clear"):
         assert by[name].counters.get("Udp.InDatagrams") == 1
@@ -66,11 +68,19 @@ def test_inner_frames_arrive_unmodified(kernel_run):
 
 # What this kernel's vxlan does, per vector (the README's table).
 LINUX = {
-    "vxlan-baseline": PASS, "vxlan-udp-checksum-zero": PASS, "vxlan-udp-checksum-wrong": PASS,
-    "vxlan-reserved-flags-set": FAIL, "vxlan-reserved24-set": FAIL, "vxlan-reserved8-set": FAIL,
-    "vxlan-i-flag-clear": PASS, "vxlan-inner-vlan": DEVIATION, "vxlan-unknown-vni": PASS,
-    "vxlan-ecn-ce-over-ect0": PASS, "vxlan-ecn-ce-over-not-ect": PASS,     # INET_ECN_decapsulate
-    "vxlan-ipv6-baseline": PASS, "vxlan-ipv6-reserved-flags-set": FAIL,
+    "vxlan-baseline": PASS,
+    "vxlan-udp-checksum-zero": PASS,
+    "vxlan-udp-checksum-wrong": PASS,
+    "vxlan-reserved-flags-set": FAIL,
+    "vxlan-reserved24-set": FAIL,
+    "vxlan-reserved8-set": FAIL,
+    "vxlan-i-flag-clear": PASS,
+    "vxlan-inner-vlan": DEVIATION,
+    "vxlan-unknown-vni": PASS,
+    "vxlan-ecn-ce-over-ect0": PASS,
+    "vxlan-ecn-ce-over-not-ect": PASS,  # INET_ECN_decapsulate
+    "vxlan-ipv6-baseline": PASS,
+    "vxlan-ipv6-reserved-flags-set": FAIL,
     "vxlan-ipv6-udp-checksum-zero": PASS,
 }
 

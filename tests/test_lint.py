@@ -19,8 +19,17 @@ from scapy_geneve.layers.nvgre import NVGRE
 from scapy_geneve.layers.vxlan import build_vxlan
 from scapy_geneve.checksum import pseudo_header_sum
 from scapy_geneve.offload.stt import stt_segment
-from scapy_geneve.conformance.lint import (GUESS_NOTE, INFO, MUST, RULES, SHOULD, Finding, lint,
-                                           lint_bytes, lint_summary)
+from scapy_geneve.conformance.lint import (
+    GUESS_NOTE,
+    INFO,
+    MUST,
+    RULES,
+    SHOULD,
+    Finding,
+    lint,
+    lint_bytes,
+    lint_summary,
+)
 
 
 def ETH():
@@ -28,10 +37,18 @@ def ETH():
     return Ether(src="02:00:00:00:00:aa", dst="02:00:00:00:00:bb")
 
 
-INNER = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
-         / UDP(sport=1, dport=2) / Raw(b"inner"))
-INNER_ECT0 = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
-              / IP(src="10.0.0.1", dst="10.0.0.2", tos=2) / UDP(sport=1, dport=2) / Raw(b"inner"))
+INNER = (
+    Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    / IP(src="10.0.0.1", dst="10.0.0.2")
+    / UDP(sport=1, dport=2)
+    / Raw(b"inner")
+)
+INNER_ECT0 = (
+    Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    / IP(src="10.0.0.1", dst="10.0.0.2", tos=2)
+    / UDP(sport=1, dport=2)
+    / Raw(b"inner")
+)
 
 
 def wire(pkt):
@@ -74,11 +91,28 @@ CASES = {
     # option R bits = 7 (0xe1 = 111 00001)
     "GNV007": (lambda: gnv("02 40 6558 001388 00  ffff 80 e1 1234abcd"), lambda: gnv(VALID), {}),
     # a built packet with 256 bytes of options (explicit Opt Len, as raw mode allows)
-    "GNV008": (lambda: ETH() / IP(flags="DF") / UDP(sport=50123, dport=6081) / Geneve(
-        optionlen=63, options=[GeneveOption(classid=0xFF00, type=1, data=bytes(124))] * 2) / INNER,
-        lambda: ETH() / IP(flags="DF") / UDP(sport=50123, dport=6081) / Geneve(
-        options=[GeneveOption(classid=0xFF00, type=1, data=bytes(124)),
-                 GeneveOption(classid=0xFF00, type=2, data=bytes(120))]) / INNER, {}),
+    "GNV008": (
+        lambda: (
+            ETH()
+            / IP(flags="DF")
+            / UDP(sport=50123, dport=6081)
+            / Geneve(optionlen=63, options=[GeneveOption(classid=0xFF00, type=1, data=bytes(124))] * 2)
+            / INNER
+        ),
+        lambda: (
+            ETH()
+            / IP(flags="DF")
+            / UDP(sport=50123, dport=6081)
+            / Geneve(
+                options=[
+                    GeneveOption(classid=0xFF00, type=1, data=bytes(124)),
+                    GeneveOption(classid=0xFF00, type=2, data=bytes(120)),
+                ]
+            )
+            / INNER
+        ),
+        {},
+    ),
     # Geneve read on another destination port (the user said 6082 carries it)
     "GNV009": (lambda: gnv(VALID, dport=6082), lambda: gnv(VALID), {"geneve_ports": (6081, 6082)}),
     # 6081 as the *source* port only
@@ -86,24 +120,35 @@ CASES = {
     # UDP checksum 0xbeef does not verify
     "GNV011": (lambda: gnv(VALID, chksum=0xBEEF), lambda: gnv(VALID), {}),
     # zero UDP checksum over IPv6 (over IPv4 it is fine)
-    "GNV012": (lambda: gnv(VALID, ip=IPv6(src="2001:db8::1", dst="2001:db8::2"), chksum=0),
-               lambda: gnv(VALID, chksum=0), {}),
+    "GNV012": (
+        lambda: gnv(VALID, ip=IPv6(src="2001:db8::1", dst="2001:db8::2"), chksum=0),
+        lambda: gnv(VALID, chksum=0),
+        {},
+    ),
     # O bit (0x80 in byte 1)
     "GNV013": (lambda: gnv("02 c0 6558 001388 00  ffff 80 01 1234abcd"), lambda: gnv(VALID), {}),
     # critical option class 0xffff not among the understood classes; OVN's 0x0102/0x80 is
-    "GNV014": (lambda: gnv(VALID), lambda: gnv("02 40 6558 001388 00  0102 80 01 00010002"),
-               {"understood": [0x0102]}),
+    "GNV014": (
+        lambda: gnv(VALID),
+        lambda: gnv("02 40 6558 001388 00  0102 80 01 00010002"),
+        {"understood": [0x0102]},
+    ),
     # outer IPv4 without DF
     "GNV015": (lambda: gnv(VALID, ip=IP(src="192.0.2.1", dst="192.0.2.2")), lambda: gnv(VALID), {}),
     # C set, the only option is not critical (type 0x01)
     "GNV016": (lambda: gnv("02 40 6558 001388 00  ffff 01 01 1234abcd"), lambda: gnv(VALID), {}),
     # outer IPv4 fragment (MF set)
-    "GNV017": (lambda: gnv(VALID, ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="MF")),
-               lambda: gnv(VALID), {}),
+    "GNV017": (
+        lambda: gnv(VALID, ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="MF")),
+        lambda: gnv(VALID),
+        {},
+    ),
     # outer TOS 0x03 (CE) over the inner TOS 0x00 (Not-ECT); clean: inner TOS 0x02 (ECT(0))
-    "GNV018": (lambda: gnv(VALID, ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="DF", tos=3)),
-               lambda: gnv(VALID, ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="DF", tos=3),
-                           payload=INNER_ECT0), {}),
+    "GNV018": (
+        lambda: gnv(VALID, ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="DF", tos=3)),
+        lambda: gnv(VALID, ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="DF", tos=3), payload=INNER_ECT0),
+        {},
+    ),
 }
 
 
@@ -114,23 +159,28 @@ def vx(flags=0x08, rest="000000 001388 00", sport=50123, dport=4789, chksum=0, i
     return wire(ETH() / ip / udp / Raw(hdr) / payload)
 
 
-CASES.update({
-    "VXL001": (lambda: vx(flags=0x00), lambda: vx(), {}),
-    "VXL002": (lambda: vx(flags=0x0C), lambda: vx(), {}),
-    "VXL003": (lambda: vx(rest="000001 001388 00"), lambda: vx(), {}),
-    "VXL004": (lambda: vx(rest="000000 001388 01"), lambda: vx(), {}),
-    # G bit: VXLAN-GBP, Group Policy ID 0x0064
-    "VXL005": (lambda: vx(flags=0x88, rest="000064 001388 00"), lambda: vx(), {}),
-    "VXL006": (lambda: vx(chksum=0xBEEF), lambda: vx(chksum=None), {}),
-    "VXL007": (lambda: vx(dport=8472), lambda: vx(), {}),
-    "VXL008": (lambda: vx(sport=1234), lambda: vx(sport=49152), {}),
-    "VXL009": (lambda: vx(ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="MF")), lambda: vx(), {}),
-    "VXL010": (lambda: vx(payload=ETH() / Dot1Q(vlan=10) / IP()), lambda: vx(), {}),
-    "VXL011": (lambda: vx(rest="0000", payload=b""), lambda: vx(), {}),
-    # outer ECT(0) (TOS 0x02) over a Not-ECT inner IPv4 header
-    "VXL012": (lambda: vx(ip=IP(src="192.0.2.1", dst="192.0.2.2", tos=2)),
-               lambda: vx(ip=IP(src="192.0.2.1", dst="192.0.2.2", tos=2), payload=INNER_ECT0), {}),
-})
+CASES.update(
+    {
+        "VXL001": (lambda: vx(flags=0x00), lambda: vx(), {}),
+        "VXL002": (lambda: vx(flags=0x0C), lambda: vx(), {}),
+        "VXL003": (lambda: vx(rest="000001 001388 00"), lambda: vx(), {}),
+        "VXL004": (lambda: vx(rest="000000 001388 01"), lambda: vx(), {}),
+        # G bit: VXLAN-GBP, Group Policy ID 0x0064
+        "VXL005": (lambda: vx(flags=0x88, rest="000064 001388 00"), lambda: vx(), {}),
+        "VXL006": (lambda: vx(chksum=0xBEEF), lambda: vx(chksum=None), {}),
+        "VXL007": (lambda: vx(dport=8472), lambda: vx(), {}),
+        "VXL008": (lambda: vx(sport=1234), lambda: vx(sport=49152), {}),
+        "VXL009": (lambda: vx(ip=IP(src="192.0.2.1", dst="192.0.2.2", flags="MF")), lambda: vx(), {}),
+        "VXL010": (lambda: vx(payload=ETH() / Dot1Q(vlan=10) / IP()), lambda: vx(), {}),
+        "VXL011": (lambda: vx(rest="0000", payload=b""), lambda: vx(), {}),
+        # outer ECT(0) (TOS 0x02) over a Not-ECT inner IPv4 header
+        "VXL012": (
+            lambda: vx(ip=IP(src="192.0.2.1", dst="192.0.2.2", tos=2)),
+            lambda: vx(ip=IP(src="192.0.2.1", dst="192.0.2.2", tos=2), payload=INNER_ECT0),
+            {},
+        ),
+    }
+)
 
 OUTER4 = lambda: ETH() / IP(src="192.0.2.1", dst="192.0.2.2")  # noqa: E731
 
@@ -143,19 +193,25 @@ def nv(**kw):
 
 GOOD_NVGRE = lambda: wire(OUTER4() / NVGRE(vsid=0xABCD, flowid=0x5A) / INNER)  # noqa: E731
 
-CASES.update({
-    # keyless: RFC 2784 gretap unless the capture is declared NVGRE
-    "NVG001": (lambda: nv(key_present=0), GOOD_NVGRE, {"nvgre": True}),
-    "NVG002": (lambda: nv(chksum_present=1), GOOD_NVGRE, {}),
-    "NVG003": (lambda: nv(seqnum_present=1, sequence_number=1), GOOD_NVGRE, {}),
-    # Protocol Type 0x0800 under an NVGRE key: reported when the capture is declared NVGRE
-    "NVG004": (lambda: _gre_raw("2000 0800 00abcd5a"), GOOD_NVGRE, {"nvgre": True}),
-    "NVG005": (lambda: _gre_raw("2001 6558 00abcd5a"), GOOD_NVGRE, {}),
-    "NVG006": (lambda: _gre_raw("2080 6558 00abcd5a"), GOOD_NVGRE, {}),
-    "NVG007": (lambda: wire(OUTER4() / NVGRE(vsid=0xABCD) / ETH() / Dot1Q(vlan=5) / IP()), GOOD_NVGRE, {}),
-    "NVG008": (lambda: wire(OUTER4() / NVGRE(vsid=0x000123) / INNER), GOOD_NVGRE, {}),
-    "NVG009": (lambda: _gre_raw("2000 6558 00ab", inner=b""), GOOD_NVGRE, {}),
-})
+CASES.update(
+    {
+        # keyless: RFC 2784 gretap unless the capture is declared NVGRE
+        "NVG001": (lambda: nv(key_present=0), GOOD_NVGRE, {"nvgre": True}),
+        "NVG002": (lambda: nv(chksum_present=1), GOOD_NVGRE, {}),
+        "NVG003": (lambda: nv(seqnum_present=1, sequence_number=1), GOOD_NVGRE, {}),
+        # Protocol Type 0x0800 under an NVGRE key: reported when the capture is declared NVGRE
+        "NVG004": (lambda: _gre_raw("2000 0800 00abcd5a"), GOOD_NVGRE, {"nvgre": True}),
+        "NVG005": (lambda: _gre_raw("2001 6558 00abcd5a"), GOOD_NVGRE, {}),
+        "NVG006": (lambda: _gre_raw("2080 6558 00abcd5a"), GOOD_NVGRE, {}),
+        "NVG007": (
+            lambda: wire(OUTER4() / NVGRE(vsid=0xABCD) / ETH() / Dot1Q(vlan=5) / IP()),
+            GOOD_NVGRE,
+            {},
+        ),
+        "NVG008": (lambda: wire(OUTER4() / NVGRE(vsid=0x000123) / INNER), GOOD_NVGRE, {}),
+        "NVG009": (lambda: _gre_raw("2000 6558 00ab", inner=b""), GOOD_NVGRE, {}),
+    }
+)
 
 
 def _gre_raw(hexhdr, inner=None):
@@ -173,8 +229,14 @@ def stt(**kw):
 def stt_raw(hdr_hex, seq=None, chksum=None, flags="PA", dataofs=None, options=None):
     """IPv4/TCP to 7471 carrying an 18-byte STT header given as hex, then INNER."""
     body = bytes.fromhex(hdr_hex.replace(" ", "")) + bytes(INNER)
-    tcp = TCP(sport=50000, dport=7471, seq=(len(body) << 16) if seq is None else seq, ack=1,
-              flags=flags, window=0xFFFF)
+    tcp = TCP(
+        sport=50000,
+        dport=7471,
+        seq=(len(body) << 16) if seq is None else seq,
+        ack=1,
+        flags=flags,
+        window=0xFFFF,
+    )
     if chksum is not None:
         tcp.chksum = chksum
     if options is not None:
@@ -185,41 +247,71 @@ def stt_raw(hdr_hex, seq=None, chksum=None, flags="PA", dataofs=None, options=No
 # version 0 | flags 0 | L4 offset 0 | reserved 0 | MSS 0 | VLAN 0 | context ID 7 | pad
 STT_OK = "00 00 00 00 0000 0000 0000000000000007 0000"
 
-CASES.update({
-    "STT001": (lambda: stt_raw("01" + STT_OK[2:]), lambda: stt_raw(STT_OK), {}),
-    "STT002": (lambda: stt_raw("00 f0 00 00 0000 0000 0000000000000007 0000"), lambda: stt_raw(STT_OK), {}),
-    "STT003": (lambda: stt_raw(STT_OK, seq=(10 << 16) | 20), lambda: stt_raw(STT_OK), {}),
-    "STT004": (lambda: stt_raw(STT_OK, chksum=0xBEEF), lambda: stt_raw(STT_OK), {}),
-    # L4 offset 34 and MSS 1400 without the checksum-partial flag (0x02)
-    "STT005": (lambda: stt_raw("00 00 22 00 0578 0000 0000000000000007 0000"),
-               lambda: stt_raw("00 02 22 00 0578 0000 0000000000000007 0000"), {}),
-    "STT006": (lambda: stt_raw(STT_OK, flags="SA"), lambda: stt_raw(STT_OK), {}),
-    "STT007": (lambda: wire(ETH() / IP(src="192.0.2.1", dst="192.0.2.2") /
-                            TCP(sport=1, dport=7471, seq=40 << 16, flags="PA") / Raw(b"\x00" * 10)),
-               lambda: stt_raw(STT_OK), {}),
-})
+CASES.update(
+    {
+        "STT001": (lambda: stt_raw("01" + STT_OK[2:]), lambda: stt_raw(STT_OK), {}),
+        "STT002": (
+            lambda: stt_raw("00 f0 00 00 0000 0000 0000000000000007 0000"),
+            lambda: stt_raw(STT_OK),
+            {},
+        ),
+        "STT003": (lambda: stt_raw(STT_OK, seq=(10 << 16) | 20), lambda: stt_raw(STT_OK), {}),
+        "STT004": (lambda: stt_raw(STT_OK, chksum=0xBEEF), lambda: stt_raw(STT_OK), {}),
+        # L4 offset 34 and MSS 1400 without the checksum-partial flag (0x02)
+        "STT005": (
+            lambda: stt_raw("00 00 22 00 0578 0000 0000000000000007 0000"),
+            lambda: stt_raw("00 02 22 00 0578 0000 0000000000000007 0000"),
+            {},
+        ),
+        "STT006": (lambda: stt_raw(STT_OK, flags="SA"), lambda: stt_raw(STT_OK), {}),
+        "STT007": (
+            lambda: wire(
+                ETH()
+                / IP(src="192.0.2.1", dst="192.0.2.2")
+                / TCP(sport=1, dport=7471, seq=40 << 16, flags="PA")
+                / Raw(b"\x00" * 10)
+            ),
+            lambda: stt_raw(STT_OK),
+            {},
+        ),
+    }
+)
 
 
 def l2tp_udp(hexhdr, inner=INNER):
-    return wire(ETH() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=1701, dport=1701)
-                / Raw(bytes.fromhex(hexhdr.replace(" ", ""))) / inner)
+    return wire(
+        ETH()
+        / IP(src="192.0.2.1", dst="192.0.2.2")
+        / UDP(sport=1701, dport=1701)
+        / Raw(bytes.fromhex(hexhdr.replace(" ", "")))
+        / inner
+    )
 
 
 def l2tp_ip(hexhdr, inner=INNER):
-    return wire(ETH() / IP(src="192.0.2.1", dst="192.0.2.2", proto=115)
-                / Raw(bytes.fromhex(hexhdr.replace(" ", ""))) / inner)
+    return wire(
+        ETH()
+        / IP(src="192.0.2.1", dst="192.0.2.2", proto=115)
+        / Raw(bytes.fromhex(hexhdr.replace(" ", "")))
+        / inner
+    )
 
 
-CASES.update({
-    # T=0 Ver=3 | Reserved 0x0001 | Session ID 0x11223344
-    "L2T001": (lambda: l2tp_udp("0003 0001 11223344"), lambda: l2tp_udp("0003 0000 11223344"), {}),
-    # over IP, Session ID 0 followed by something that is not a control header (T clear)
-    "L2T003": (lambda: l2tp_ip("00000000 0003 0000"), lambda: l2tp_ip("11223344"), {}),
-    "L2T004": (lambda: l2tp_ip("0000", inner=b""), lambda: l2tp_ip("11223344"), {}),
-    # control message over UDP: T=1 L=1 S=0 (0xc003), Length 12, CCID, Ns, Nr
-    "L2T002": (lambda: l2tp_udp("c003 000c 00001234 0000 0000", inner=b""),
-               lambda: l2tp_udp("c803 000c 00001234 0000 0000", inner=b""), {}),
-})
+CASES.update(
+    {
+        # T=0 Ver=3 | Reserved 0x0001 | Session ID 0x11223344
+        "L2T001": (lambda: l2tp_udp("0003 0001 11223344"), lambda: l2tp_udp("0003 0000 11223344"), {}),
+        # over IP, Session ID 0 followed by something that is not a control header (T clear)
+        "L2T003": (lambda: l2tp_ip("00000000 0003 0000"), lambda: l2tp_ip("11223344"), {}),
+        "L2T004": (lambda: l2tp_ip("0000", inner=b""), lambda: l2tp_ip("11223344"), {}),
+        # control message over UDP: T=1 L=1 S=0 (0xc003), Length 12, CCID, Ns, Nr
+        "L2T002": (
+            lambda: l2tp_udp("c003 000c 00001234 0000 0000", inner=b""),
+            lambda: l2tp_udp("c803 000c 00001234 0000 0000", inner=b""),
+            {},
+        ),
+    }
+)
 
 
 def partial(pkt, proto=17):
@@ -229,8 +321,9 @@ def partial(pkt, proto=17):
     ihl = (data[14] & 0x0F) * 4
     l4, total = 14 + ihl, int.from_bytes(data[16:18], "big")
     at = l4 + (6 if proto == 17 else 16)
-    data[at:at + 2] = pseudo_header_sum(bytes(data[26:30]), bytes(data[30:34]), proto,
-                                        total - ihl).to_bytes(2, "big")
+    data[at : at + 2] = pseudo_header_sum(
+        bytes(data[26:30]), bytes(data[30:34]), proto, total - ihl
+    ).to_bytes(2, "big")
     return wire(Ether(bytes(data)))
 
 
@@ -239,16 +332,18 @@ def gpe(flags=0x0C, rest="0000 03 001388 00", dport=4790, payload=INNER):
     return vx(flags=flags, rest=rest, dport=dport, payload=payload)
 
 
-CASES.update({
-    # the outer UDP checksum holds the pseudo-header sum (checksum offload, sending host)
-    "GNV019": (lambda: partial(gnv(VALID)), lambda: gnv(VALID), {}),
-    "VXL013": (lambda: partial(vx(chksum=None)), lambda: vx(chksum=None), {}),
-    "STT008": (lambda: partial(stt_raw(STT_OK), proto=6), lambda: stt_raw(STT_OK), {}),
-    # GPE flags 0x1c: Ver 1, I, P
-    "VXL014": (lambda: gpe(flags=0x1C), lambda: gpe(), {}),
-    # GPE flags 0x08: P clear, Ethernet as in RFC 7348
-    "VXL015": (lambda: gpe(flags=0x08, rest="000000 001388 00"), lambda: gpe(), {}),
-})
+CASES.update(
+    {
+        # the outer UDP checksum holds the pseudo-header sum (checksum offload, sending host)
+        "GNV019": (lambda: partial(gnv(VALID)), lambda: gnv(VALID), {}),
+        "VXL013": (lambda: partial(vx(chksum=None)), lambda: vx(chksum=None), {}),
+        "STT008": (lambda: partial(stt_raw(STT_OK), proto=6), lambda: stt_raw(STT_OK), {}),
+        # GPE flags 0x1c: Ver 1, I, P
+        "VXL014": (lambda: gpe(flags=0x1C), lambda: gpe(), {}),
+        # GPE flags 0x08: P clear, Ethernet as in RFC 7348
+        "VXL015": (lambda: gpe(flags=0x08, rest="000000 001388 00"), lambda: gpe(), {}),
+    }
+)
 
 
 # Truncated headers: Scapy's own GRE and VXLAN classes raise on them when
@@ -293,24 +388,35 @@ def test_l2tp_control_header_over_ip_and_its_length():
 def test_ecn_rule_reads_the_inner_header_behind_tags_and_over_ipv6():
     """RFC 6040 §4.1: Not-ECT inside means Not-ECT outside, whatever else is
     in the way (802.1Q tag, IPv6 underlay, IPv6 inner); non-IP inner is out of scope."""
-    tagged = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=5)
-              / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2) / Raw(b"x"))
+    tagged = (
+        Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+        / Dot1Q(vlan=5)
+        / IP(src="10.0.0.1", dst="10.0.0.2")
+        / UDP(sport=1, dport=2)
+        / Raw(b"x")
+    )
     over6 = wire(ETH() / IPv6(tc=3) / UDP(sport=50123, dport=6081) / Geneve(vni=1) / tagged)
     f = next(f for f in lint(over6) if f.rule == "GNV018")
     assert f.field == "IPv6.tc" and f.offset == 15 and "CE" in f.message
-    inner6 = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IPv6(tc=1)
-              / UDP(sport=1, dport=2) / Raw(b"x"))
-    assert "GNV018" not in rules(wire(ETH() / IPv6(tc=3) / UDP(sport=50123, dport=6081)
-                                      / Geneve(vni=1) / inner6))
+    inner6 = (
+        Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+        / IPv6(tc=1)
+        / UDP(sport=1, dport=2)
+        / Raw(b"x")
+    )
+    assert "GNV018" not in rules(
+        wire(ETH() / IPv6(tc=3) / UDP(sport=50123, dport=6081) / Geneve(vni=1) / inner6)
+    )
     arp = bytes.fromhex("0806")
-    assert "GNV018" not in rules(gnv(VALID, ip=IP(flags="DF", tos=3),
-                                     payload=Raw(bytes(12) + arp + bytes(28))))
+    assert "GNV018" not in rules(
+        gnv(VALID, ip=IP(flags="DF", tos=3), payload=Raw(bytes(12) + arp + bytes(28)))
+    )
 
 
 def test_stt_segment_running_past_its_frame():
     """draft-davie-stt-08 §3.5: a segment's bytes lie inside the frame whose
     length the high half of SEQ gives; offset 0 with more bytes than that overruns."""
-    pkt = stt_raw(STT_OK, seq=(10 << 16) | 0)       # 18-byte STT header + inner, frame length 10
+    pkt = stt_raw(STT_OK, seq=(10 << 16) | 0)  # 18-byte STT header + inner, frame length 10
     found = [f for f in lint(pkt) if f.rule == "STT003"]
     assert len(found) == 1 and "runs past the frame length 10" in found[0].message
 
@@ -324,20 +430,27 @@ def test_offsets_point_at_the_field():
 
 VALID_PACKETS = {
     "geneve, known critical option": lambda: gnv(VALID),
-    "geneve built, OVN option": lambda: wire(ETH() / IP(flags="DF") / UDP(sport=50123, dport=6081)
-                                             / Geneve(vni=7, options=[GeneveOption(classid=0x0102, type=0x80,
-                                                                                   data=b"\x00\x01\x00\x02")])
-                                             / INNER),
-    "geneve, no options, IPv6 with checksum": lambda: wire(ETH() / IPv6() / UDP(sport=50123, dport=6081)
-                                                          / Geneve(vni=7) / INNER),
-    "vxlan, build_vxlan, zero checksum": lambda: wire(ETH() / IP() / UDP(sport=50000, dport=4789, chksum=0)
-                                                      / build_vxlan(42) / INNER),
+    "geneve built, OVN option": lambda: wire(
+        ETH()
+        / IP(flags="DF")
+        / UDP(sport=50123, dport=6081)
+        / Geneve(vni=7, options=[GeneveOption(classid=0x0102, type=0x80, data=b"\x00\x01\x00\x02")])
+        / INNER
+    ),
+    "geneve, no options, IPv6 with checksum": lambda: wire(
+        ETH() / IPv6() / UDP(sport=50123, dport=6081) / Geneve(vni=7) / INNER
+    ),
+    "vxlan, build_vxlan, zero checksum": lambda: wire(
+        ETH() / IP() / UDP(sport=50000, dport=4789, chksum=0) / build_vxlan(42) / INNER
+    ),
     "nvgre": GOOD_NVGRE,
     "stt, stt_segment": lambda: stt(),
-    "l2tpv3 over ip": lambda: wire(ETH() / IP(src="192.0.2.1", dst="192.0.2.2") / L2TPv3(session_id=0x1234)
-                                   / INNER),
-    "l2tpv3 over udp": lambda: wire(ETH() / IP() / UDP(sport=1701, dport=1701) / L2TPv3UDP()
-                                    / L2TPv3(session_id=0x1234) / INNER),
+    "l2tpv3 over ip": lambda: wire(
+        ETH() / IP(src="192.0.2.1", dst="192.0.2.2") / L2TPv3(session_id=0x1234) / INNER
+    ),
+    "l2tpv3 over udp": lambda: wire(
+        ETH() / IP() / UDP(sport=1701, dport=1701) / L2TPv3UDP() / L2TPv3(session_id=0x1234) / INNER
+    ),
 }
 
 
@@ -347,8 +460,13 @@ def test_valid_packets_have_no_findings(name):
 
 
 def test_nested_geneve_in_vxlan_is_linted_too():
-    inner_geneve = (ETH() / IP(flags="DF") / UDP(sport=50123, dport=6081) / Raw(bytes.fromhex(
-        "42 40 6558 001388 00  ffff 80 01 1234abcd".replace(" ", ""))) / INNER)
+    inner_geneve = (
+        ETH()
+        / IP(flags="DF")
+        / UDP(sport=50123, dport=6081)
+        / Raw(bytes.fromhex("42 40 6558 001388 00  ffff 80 01 1234abcd".replace(" ", "")))
+        / INNER
+    )
     pkt = vx(payload=inner_geneve)
     assert "GNV001" in rules(pkt)
 
@@ -366,7 +484,7 @@ def test_summary_counts_rules_and_levels():
     s = lint_summary(per_packet)
     assert s["packets"] == 4 and s["packets_with_findings"] == 3
     assert s["rules"] == {"GNV001": 1, "GNV013": 1, "VXL008": 1}
-    assert s["levels"] == {MUST: 1, SHOULD: 0, INFO: 2}      # VXL008 is INFO: Linux's port range
+    assert s["levels"] == {MUST: 1, SHOULD: 0, INFO: 2}  # VXL008 is INFO: Linux's port range
 
 
 def test_protocol_families_can_be_turned_off():
@@ -425,8 +543,25 @@ def _layer_fields(name):
     from scapy.layers.vxlan import VXLAN
     from scapy_geneve.layers.l2tpv3 import L2TPv3Control, L2TPv3UDP as _L2UDP
     from scapy_geneve.layers.stt import STT
-    classes = {c.__name__: c for c in (_IP, _TCP, _UDP, _IPv6, _GRE, _Ether, VXLAN, Geneve,
-                                       GeneveOption, L2TPv3, _L2UDP, L2TPv3Control, STT)}
+
+    classes = {
+        c.__name__: c
+        for c in (
+            _IP,
+            _TCP,
+            _UDP,
+            _IPv6,
+            _GRE,
+            _Ether,
+            VXLAN,
+            Geneve,
+            GeneveOption,
+            L2TPv3,
+            _L2UDP,
+            L2TPv3Control,
+            STT,
+        )
+    }
     return classes[name], {f.name for f in classes[name].fields_desc}
 
 
@@ -456,7 +591,7 @@ def test_l2tp_fields_are_the_layers_own():
     found = lint(CASES["L2T001"][0]())
     assert [(f.rule, f.field) for f in found] == [("L2T001", "L2TPv3UDP.reserved")]
     found = lint(CASES["L2T002"][0]())
-    assert [(f.rule, f.field) for f in found] == [("L2T002", "L2TPv3Control.s")]   # 0xc003: S clear
+    assert [(f.rule, f.field) for f in found] == [("L2T002", "L2TPv3Control.s")]  # 0xc003: S clear
 
 
 def test_partial_checksum_is_info_not_a_must():
@@ -472,11 +607,20 @@ def test_coalesce_default_output_is_not_a_must_failure():
     super-packet to the stack); lint calls that offload, not a broken MUST."""
     from scapy_geneve.offload.gro import coalesce
     from scapy_geneve.offload.segment import segment
-    inner = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
-             / IP(src="10.0.0.1", dst="10.0.0.2", flags="DF")
-             / TCP(sport=1000, dport=80, flags="A", seq=1) / Raw(bytes(3000)))
-    sup = ETH() / IP(src="192.0.2.1", dst="192.0.2.2", flags="DF") / UDP(sport=50123, dport=6081) \
-        / Geneve(vni=5) / inner
+
+    inner = (
+        Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+        / IP(src="10.0.0.1", dst="10.0.0.2", flags="DF")
+        / TCP(sport=1000, dport=80, flags="A", seq=1)
+        / Raw(bytes(3000))
+    )
+    sup = (
+        ETH()
+        / IP(src="192.0.2.1", dst="192.0.2.2", flags="DF")
+        / UDP(sport=50123, dport=6081)
+        / Geneve(vni=5)
+        / inner
+    )
     merged = coalesce(segment(sup, mss=1000))
     assert len(merged) == 1
     found = lint(bytes(merged[0]))
@@ -495,7 +639,7 @@ def test_keyless_gretap_is_not_nvgre():
 def test_keyed_teb_gre_is_a_stated_guess():
     """Keyed GRE carrying Ethernet reads as NVGRE by guess: each finding says so;
     --gre-as settles it either way."""
-    pkt = wire(OUTER4() / GRE(key_present=1, proto=0x6558, key=456) / INNER)   # OVS gre, key 456
+    pkt = wire(OUTER4() / GRE(key_present=1, proto=0x6558, key=456) / INNER)  # OVS gre, key 456
     found = lint(pkt)
     assert [f.rule for f in found] == ["NVG008"] and found[0].message.endswith(GUESS_NOTE)
     assert lint(pkt, gre_as="gre") == []
@@ -519,10 +663,16 @@ def test_big_tcp_outer_lengths_are_linted():
     """BIG TCP: IPv6 payload length 0 (no jumbo option), UDP length 0: the lengths
     come from the capture (as tcpdump reads them), and the UDP checksum is judged."""
     body = Raw(bytes.fromhex(VALID.replace(" ", ""))) / INNER
-    frame = bytearray(bytes(ETH() / IPv6(src="2001:db8::1", dst="2001:db8::2")
-                            / UDP(sport=50123, dport=6081, chksum=0xBEEF) / body))
-    frame[18:20] = b"\x00\x00"          # IPv6 Payload Length 0
-    frame[58:60] = b"\x00\x00"          # UDP Length 0
+    frame = bytearray(
+        bytes(
+            ETH()
+            / IPv6(src="2001:db8::1", dst="2001:db8::2")
+            / UDP(sport=50123, dport=6081, chksum=0xBEEF)
+            / body
+        )
+    )
+    frame[18:20] = b"\x00\x00"  # IPv6 Payload Length 0
+    frame[58:60] = b"\x00\x00"  # UDP Length 0
     assert [f.rule for f in lint_bytes(bytes(frame))] == ["GNV011"]
 
 
@@ -539,12 +689,19 @@ def test_ipv6_routing_header_final_destination_in_the_pseudo_header():
     """RFC 8200 §8.1: behind a routing header the UDP checksum covers the final
     destination (today's lint skipped these packets: no GNV011 on a wrong one)."""
     from scapy.layers.inet6 import IPv6ExtHdrRouting
+
     def over_rh0(chksum=None):
-        udp = UDP(sport=50123, dport=6081) if chksum is None else UDP(sport=50123, dport=6081,
-                                                                      chksum=chksum)
-        return wire(ETH() / IPv6(src="2001:db8::1", dst="2001:db8::10")
-                    / IPv6ExtHdrRouting(addresses=["2001:db8::99"]) / udp / Geneve(vni=1) / INNER)
-    assert lint(over_rh0()) == []                  # Scapy's checksum: the final destination
+        udp = UDP(sport=50123, dport=6081) if chksum is None else UDP(sport=50123, dport=6081, chksum=chksum)
+        return wire(
+            ETH()
+            / IPv6(src="2001:db8::1", dst="2001:db8::10")
+            / IPv6ExtHdrRouting(addresses=["2001:db8::99"])
+            / udp
+            / Geneve(vni=1)
+            / INNER
+        )
+
+    assert lint(over_rh0()) == []  # Scapy's checksum: the final destination
     assert rules(over_rh0(chksum=0xBEEF)) == ["GNV011"]
 
 
@@ -552,6 +709,7 @@ def test_rule_families_are_the_registrys():
     """Every rule id starts with the lint_prefix of an encapsulation in the registry,
     and every encapsulation's family has rules."""
     from scapy_geneve import registry
+
     prefixes = {rec.lint_prefix for rec in registry.records()}
     assert {rule[:3] for rule in RULES} == prefixes
     assert all(rule[3:].isdigit() and len(rule) == 6 for rule in RULES)

@@ -14,33 +14,39 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from scapy_geneve.capture import pcapio
 from scapy_geneve.conformance.lint import RULES, LintOptions, lint_bytes, lint_report
-from scapy_geneve.conformance.lint_batch import (CaptureTotals, clean_mask, judge, known_findings,
-                                                 lint_capture)
+from scapy_geneve.conformance.lint_batch import CaptureTotals, clean_mask, judge, known_findings, lint_capture
 from scapy_geneve.registry import DEFAULT_PORTS
 from tests.lint_packets import tunnel_packets
 from tests.test_lint_corpus import PCAPS
 
-OPTIONS = [LintOptions(), LintOptions(gre_as="nvgre"), LintOptions(gre_as="gre"),
-           LintOptions(understood={0x0102}), LintOptions(stt=False, l2tpv3=False),
-           LintOptions(ports=DEFAULT_PORTS.extended(geneve=[6082], gpe=[4789]))]
+OPTIONS = [
+    LintOptions(),
+    LintOptions(gre_as="nvgre"),
+    LintOptions(gre_as="gre"),
+    LintOptions(understood={0x0102}),
+    LintOptions(stt=False, l2tpv3=False),
+    LintOptions(ports=DEFAULT_PORTS.extended(geneve=[6082], gpe=[4789])),
+]
 
 
 def _batch(frames):
     """FRAMES laid out in one buffer, as a reader's batch is: (buf, offsets, lengths)."""
     buf, offsets = b"", []
     for frame in frames:
-        buf += b"\x00" * 16           # a record header's worth of other bytes between frames
+        buf += b"\x00" * 16  # a record header's worth of other bytes between frames
         offsets.append(len(buf))
         buf += frame
     return buf, np.array(offsets, np.int64), np.array([len(f) for f in frames], np.int64)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(frames=st.lists(st.one_of(tunnel_packets(), tunnel_packets(near_clean=True)),
-                      min_size=1, max_size=8),
-       options=st.sampled_from(OPTIONS), linktype=st.sampled_from([1, 1, 113]))
+@given(
+    frames=st.lists(st.one_of(tunnel_packets(), tunnel_packets(near_clean=True)), min_size=1, max_size=8),
+    options=st.sampled_from(OPTIONS),
+    linktype=st.sampled_from([1, 1, 113]),
+)
 def test_what_the_batch_calls_clean_has_no_finding(frames, options, linktype):
-    if linktype == 113:                # Linux cooked: a 16-byte header ending in the EtherType
+    if linktype == 113:  # Linux cooked: a 16-byte header ending in the EtherType
         frames = [b"\x00" * 14 + f[12:] for f in frames]
     buf, off, cap = _batch(frames)
     j = judge(buf, off, cap, np.full(len(frames), linktype, np.int64), options)
@@ -56,13 +62,23 @@ def test_the_batch_judges_the_common_packets_itself():
     from scapy.layers.inet import IP, UDP
     from scapy.layers.l2 import Ether
     from scapy.packet import Raw
+
     inner = bytes(Ether() / IP() / UDP())
-    frames = [bytes(Ether() / IP(flags="DF") / UDP(sport=50000, dport=6081, chksum=0)
-                    / Raw(bytes.fromhex("02406558001388000102800100010002") + inner)),
-              bytes(Ether() / IP(flags="DF") / UDP(sport=50000, dport=6081)
-                    / Raw(bytes.fromhex("0000655800138800") + inner)),
-              bytes(Ether() / IP() / UDP(sport=50000, dport=4789)
-                    / Raw(bytes.fromhex("0800000000138800") + inner))]
+    frames = [
+        bytes(
+            Ether()
+            / IP(flags="DF")
+            / UDP(sport=50000, dport=6081, chksum=0)
+            / Raw(bytes.fromhex("02406558001388000102800100010002") + inner)
+        ),
+        bytes(
+            Ether()
+            / IP(flags="DF")
+            / UDP(sport=50000, dport=6081)
+            / Raw(bytes.fromhex("0000655800138800") + inner)
+        ),
+        bytes(Ether() / IP() / UDP(sport=50000, dport=4789) / Raw(bytes.fromhex("0800000000138800") + inner)),
+    ]
     buf, off, cap = _batch(frames)
     assert clean_mask(buf, off, cap, np.ones(3, np.int64)).tolist() == [True, True, True]
 
@@ -95,8 +111,9 @@ def test_lint_capture_equals_the_engine_on_the_corpus(corpus):
 
 
 def _engine_guesses(path, options):
-    return sum(bool(lint_report(rec.data, rec.linktype, options).guessed)
-               for rec in pcapio.iter_records(str(path)))
+    return sum(
+        bool(lint_report(rec.data, rec.linktype, options).guessed) for rec in pcapio.iter_records(str(path))
+    )
 
 
 @pytest.mark.parametrize("name", ["nvgre.pcap", "nvgre_malformed.pcap"])
@@ -115,8 +132,10 @@ def test_count_and_totals(tmp_path):
 
 
 @settings(max_examples=300, deadline=None)
-@given(frames=st.lists(st.binary(max_size=120), min_size=1, max_size=6),
-       linktype=st.sampled_from([0, 1, 101, 108, 113, 228, 229, 276, 147]))
+@given(
+    frames=st.lists(st.binary(max_size=120), min_size=1, max_size=6),
+    linktype=st.sampled_from([0, 1, 101, 108, 113, 228, 229, 276, 147]),
+)
 def test_arbitrary_bytes_never_raise(frames, linktype):
     """Any bytes under any link type: the engine and the batch judge them without an
     exception, and what the batch calls clean the engine finds clean."""
@@ -133,6 +152,7 @@ def test_pcapng_with_two_link_types_lints_as_the_engine(tmp_path):
     """A pcapng holding Ethernet and raw-IP interfaces: every record is judged under
     its own interface's link type, as the engine judges it."""
     from scapy_geneve.capture.pcapio import PcapngWriter
+
     records = list(pcapio.iter_records(str(PCAPS / "geneve_malformed.pcap")))
     records += list(pcapio.iter_records(str(PCAPS / "vxlan_malformed.pcap")))
     path = tmp_path / "mixed.pcapng"
@@ -141,7 +161,7 @@ def test_pcapng_with_two_link_types_lints_as_the_engine(tmp_path):
         eth, raw = w.add_interface(1), w.add_interface(101)
         for i, rec in enumerate(records):
             if i % 2:
-                w.write(rec.data[14:], ts_ns=i, interface=raw)    # the same packet without Ethernet
+                w.write(rec.data[14:], ts_ns=i, interface=raw)  # the same packet without Ethernet
             else:
                 w.write(rec.data, ts_ns=i, interface=eth)
     got = {n: r.findings for n, r in lint_capture(path) if r.findings}
@@ -159,6 +179,7 @@ def test_lint_judges_the_kind_the_decoder_reads(corpus):
     carrying Ethernet with C or S set, which the decoder calls plain GRE and lint
     reads as NVGRE (by guess) to say which RFC 7637 bit it breaks."""
     from scapy_geneve.capture.decode import decode
+
     for path in _captures(corpus):
         for rec in pcapio.iter_records(str(path)):
             decoded, report = decode(rec.data, rec.linktype), lint_report(rec.data, rec.linktype)

@@ -40,49 +40,49 @@ PROJECT = {
     "geneve_options.pcap": {},
     "geneve_payloads.pcap": {},
     "geneve_ipv6_underlay.pcap": {},
-    "geneve_oam.pcap": {1: ["GNV013"]},                          # O bit set (informational)
+    "geneve_oam.pcap": {1: ["GNV013"]},  # O bit set (informational)
     "geneve_malformed.pcap": {
-        1: ["GNV001"],                                           # version not 0 (§3.4)
-        2: ["GNV002"],                                           # lengths do not sum to Opt Len (§3.5)
-        3: ["GNV004"],                                           # C clear with a critical option (§3.5)
-        4: ["GNV005", "GNV006", "GNV007"],                       # reserved bits: header and option
-        5: ["GNV011"],                                           # wrong non-zero UDP checksum (§4.3)
-        6: ["GNV003"],                                           # truncated Geneve header
-        7: ["GNV003"],                                           # option header truncated
-        8: ["GNV012"],                                           # zero UDP checksum over IPv6 (§4.3.1)
-        9: ["GNV009"],                                           # port 6082 (read as Geneve on request)
+        1: ["GNV001"],  # version not 0 (§3.4)
+        2: ["GNV002"],  # lengths do not sum to Opt Len (§3.5)
+        3: ["GNV004"],  # C clear with a critical option (§3.5)
+        4: ["GNV005", "GNV006", "GNV007"],  # reserved bits: header and option
+        5: ["GNV011"],  # wrong non-zero UDP checksum (§4.3)
+        6: ["GNV003"],  # truncated Geneve header
+        7: ["GNV003"],  # option header truncated
+        8: ["GNV012"],  # zero UDP checksum over IPv6 (§4.3.1)
+        9: ["GNV009"],  # port 6082 (read as Geneve on request)
     },
     # pcaps/make_tunnels.py, the "expected" column of the comparison captures
     "vxlan.pcap": {
-        3: ["VXL005"],                                           # VXLAN-GBP: G bit (informational)
-        6: ["VXL007"],                                           # Linux legacy port 8472, not 4789
+        3: ["VXL005"],  # VXLAN-GBP: G bit (informational)
+        6: ["VXL007"],  # Linux legacy port 8472, not 4789
     },
     "vxlan_malformed.pcap": {
-        1: ["VXL001"],                                           # I flag clear
-        2: ["VXL002", "VXL003", "VXL004"],                       # reserved bits (flags and both fields)
-        3: ["VXL011"],                                           # 5-byte header: truncated
-        4: ["VXL006"],                                           # wrong UDP checksum 0xBEEF
+        1: ["VXL001"],  # I flag clear
+        2: ["VXL002", "VXL003", "VXL004"],  # reserved bits (flags and both fields)
+        3: ["VXL011"],  # 5-byte header: truncated
+        4: ["VXL006"],  # wrong UDP checksum 0xBEEF
     },
     "nvgre.pcap": {},
     "nvgre_malformed.pcap": {
-        1: ["NVG007"],                                           # inner 802.1Q tag
-        2: ["NVG008"],                                           # reserved VSID 0xFFFFFF
-        3: ["NVG009"],                                           # key cut short (6 bytes of GRE)
-        4: ["NVG002"],                                           # C bit with TEB
+        1: ["NVG007"],  # inner 802.1Q tag
+        2: ["NVG008"],  # reserved VSID 0xFFFFFF
+        3: ["NVG009"],  # key cut short (6 bytes of GRE)
+        4: ["NVG002"],  # C bit with TEB
     },
     "stt.pcap": {},
     "stt_malformed.pcap": {
-        8: ["STT003"],                                           # segment past the frame length
-        9: ["STT004"],                                           # bad TCP checksum
-        10: ["STT001"],                                          # STT version 1
+        8: ["STT003"],  # segment past the frame length
+        9: ["STT004"],  # bad TCP checksum
+        10: ["STT001"],  # STT version 1
     },
     "l2tpv3_ip.pcap": {},
     "l2tpv3_udp.pcap": {},
     "l2tpv3_control.pcap": {},
     "l2tpv3_malformed.pcap": {
-        1: ["L2T004"],                 # control Length 20, 19 bytes (tshark: udp.length 27)
-        2: ["L2T004"],                                           # control Length 1024 > message
-        5: ["L2T004"],                                           # 3-byte control header
+        1: ["L2T004"],  # control Length 20, 19 bytes (tshark: udp.length 27)
+        2: ["L2T004"],  # control Length 1024 > message
+        5: ["L2T004"],  # 3-byte control header
     },
 }
 
@@ -99,32 +99,40 @@ def test_project_pcaps_lint_as_their_readme_says(name, no_debug_dissector):
 
 def test_project_readme_still_predicts_these_findings():
     readme = (PCAPS / "README.md").read_text()
-    for phrase in ("version not 0", "do not sum to Opt Len", "C clear with a critical option",
-                   "wrong non-zero UDP checksum", "zero UDP checksum over IPv6", "destination port not 6081",
-                   "O bit set"):
+    for phrase in (
+        "version not 0",
+        "do not sum to Opt Len",
+        "C clear with a critical option",
+        "wrong non-zero UDP checksum",
+        "zero UDP checksum over IPv6",
+        "destination port not 6081",
+        "O bit set",
+    ):
         assert phrase in readme, phrase
 
 
 # tcpdump corpus: file -> {packet: rules}, each line explained by the .out file.
 TCPDUMP = {
-    "geneve.pcap": {},                     # OVS hosts; critical class-0 options always with C set
-    "various_gre.pcap": {},                # no keyed GRE carrying Ethernet among them: not NVGRE
-    "nsh-over-vxlan-gpe.pcap": {1: ["VXL008"]},                # GPE on 4790; .out: "4790 > 4790"
-    "gso-ipv4-geneve-ipv4.pcap": {1: ["GNV015"]},              # .out: outer "flags [none]"
-    "gso-ipv4-geneve-ipv6.pcap": {1: ["GNV015"]},              # .out: outer "flags [none]"
-    "gso-ipv6-geneve-ipv4.pcap": {1: ["GNV019"]},              # .out: "bad udp cksum 0xab91 -> 0xdcc1!"
-    "gso-ipv4-vxlan-ipv4.pcap": {1: ["VXL013"]},               # partial checksum (tshark: Bad)
-    "gso-ipv6-vxlan-ipv6.pcap": {1: ["VXL008", "VXL013"]},     # .out: "bad udp cksum"; sport 39902
+    "geneve.pcap": {},  # OVS hosts; critical class-0 options always with C set
+    "various_gre.pcap": {},  # no keyed GRE carrying Ethernet among them: not NVGRE
+    "nsh-over-vxlan-gpe.pcap": {1: ["VXL008"]},  # GPE on 4790; .out: "4790 > 4790"
+    "gso-ipv4-geneve-ipv4.pcap": {1: ["GNV015"]},  # .out: outer "flags [none]"
+    "gso-ipv4-geneve-ipv6.pcap": {1: ["GNV015"]},  # .out: outer "flags [none]"
+    "gso-ipv6-geneve-ipv4.pcap": {1: ["GNV019"]},  # .out: "bad udp cksum 0xab91 -> 0xdcc1!"
+    "gso-ipv4-vxlan-ipv4.pcap": {1: ["VXL013"]},  # partial checksum (tshark: Bad)
+    "gso-ipv6-vxlan-ipv6.pcap": {1: ["VXL008", "VXL013"]},  # .out: "bad udp cksum"; sport 39902
     # BIG TCP (lengths 0, taken from the capture as tcpdump does; partial checksums)
-    "bigtcp-ipv4-geneve-ipv4.pcap": {1: ["GNV015"]},           # .out: outer "flags [none]", UDP cksum 0
+    "bigtcp-ipv4-geneve-ipv4.pcap": {1: ["GNV015"]},  # .out: outer "flags [none]", UDP cksum 0
     "bigtcp-ipv4-geneve-ipv6.pcap": {1: ["GNV015"]},
     "bigtcp-ipv4-vxlan-ipv4.pcap": {1: ["VXL008", "VXL013"]},  # sport 47044; partial over 80082 bytes
     "bigtcp-ipv4-vxlan-ipv6.pcap": {1: ["VXL013"]},
-    "bigtcp-ipv6-geneve-ipv4.pcap": {1: ["GNV019"]},           # .out: "bad udp cksum 0xc928 -> 0xb00c!"
-    "bigtcp-ipv6-geneve-ipv6.pcap": {1: ["GNV019"]},           # .out: "bad udp cksum"
-    "bigtcp-ipv6-vxlan-ipv4.pcap": {1: ["VXL013"]},            # .out: "bad udp cksum"
+    "bigtcp-ipv6-geneve-ipv4.pcap": {1: ["GNV019"]},  # .out: "bad udp cksum 0xc928 -> 0xb00c!"
+    "bigtcp-ipv6-geneve-ipv6.pcap": {1: ["GNV019"]},  # .out: "bad udp cksum"
+    "bigtcp-ipv6-vxlan-ipv4.pcap": {1: ["VXL013"]},  # .out: "bad udp cksum"
     "bigtcp-ipv6-vxlan-ipv6.pcap": {1: ["VXL008", "VXL013"]},  # .out: "bad udp cksum"; sport 37059
-    "bigtcp-ipv4.pcap": {}, "bigtcp-ipv6.pcap": {}, "bigtcp-ipv6-hbh.pcap": {},   # no tunnel
+    "bigtcp-ipv4.pcap": {},
+    "bigtcp-ipv6.pcap": {},
+    "bigtcp-ipv6-hbh.pcap": {},  # no tunnel
 }
 
 
@@ -166,19 +174,26 @@ def _pseudo_sum_in_field(data, udp_off, ip_off, version):
     """Is the UDP checksum field the pseudo-header sum of this datagram (what a
     sending host leaves for checksum offload)?  Addresses from the IP header,
     the length from the capture (BIG TCP headers say 0)."""
-    src, dst = ((data[ip_off + 12:ip_off + 16], data[ip_off + 16:ip_off + 20]) if version == 4
-                else (data[ip_off + 8:ip_off + 24], data[ip_off + 24:ip_off + 40]))
+    src, dst = (
+        (data[ip_off + 12 : ip_off + 16], data[ip_off + 16 : ip_off + 20])
+        if version == 4
+        else (data[ip_off + 8 : ip_off + 24], data[ip_off + 24 : ip_off + 40])
+    )
     length = len(data) - udp_off
-    want = pseudo_header_sum(src, dst, 17, length & 0xFFFF) if version == 4 else \
-        pseudo_header_sum(src, dst, 17, length)
-    if version == 4 and length >> 16:          # Linux sums the 32-bit length (BIG TCP)
+    want = (
+        pseudo_header_sum(src, dst, 17, length & 0xFFFF)
+        if version == 4
+        else pseudo_header_sum(src, dst, 17, length)
+    )
+    if version == 4 and length >> 16:  # Linux sums the 32-bit length (BIG TCP)
         want = (want + (length >> 16)) % 0xFFFF or 0xFFFF
-    return int.from_bytes(data[udp_off + 6:udp_off + 8], "big") == want
+    return int.from_bytes(data[udp_off + 6 : udp_off + 8], "big") == want
 
 
 @pytest.mark.oracle
-@pytest.mark.parametrize("name", sorted(n for n in TCPDUMP if n.startswith("gso-"))
-                         + ["geneve.pcap", "vxlan.pcap"])
+@pytest.mark.parametrize(
+    "name", sorted(n for n in TCPDUMP if n.startswith("gso-")) + ["geneve.pcap", "vxlan.pcap"]
+)
 def test_checksum_and_df_findings_agree_with_tshark(corpus, tshark, name):
     """tshark (checksum verification on) says Bad exactly where lint reports a
     checksum finding; lint says INFO (offload) exactly where the field holds the
@@ -187,9 +202,28 @@ def test_checksum_and_df_findings_agree_with_tshark(corpus, tshark, name):
     path = corpus / name
     if not path.exists():
         pytest.skip("%s not in the corpus" % name)
-    res = subprocess.run([tshark, "-r", str(path), "-o", "udp.check_checksum:TRUE", "-T", "fields",
-                          "-E", "occurrence=f", "-e", "udp.checksum.status", "-e", "ip.flags.df",
-                          "-e", "udp.dstport"], capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [
+            tshark,
+            "-r",
+            str(path),
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=f",
+            "-e",
+            "udp.checksum.status",
+            "-e",
+            "ip.flags.df",
+            "-e",
+            "udp.dstport",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rows = [line.split("\t") for line in res.stdout.splitlines()]
     for (status, df, dport), rec in zip(rows, pcapio.iter_records(str(path))):
         found = {f.rule: f for f in lint_bytes(rec.data, rec.linktype)}

@@ -45,8 +45,14 @@ from scapy.layers.l2 import Ether
 from scapy_geneve.capture import pcapio
 from scapy_geneve.capture.decode import decode
 from scapy_geneve.checksum import pseudo_header_sum
-from scapy_geneve.conformance.lint import (DEFAULT_OPTIONS, GUESS_NOTE, RULES, LintOptions,
-                                           lint_bytes, lint_report)
+from scapy_geneve.conformance.lint import (
+    DEFAULT_OPTIONS,
+    GUESS_NOTE,
+    RULES,
+    LintOptions,
+    lint_bytes,
+    lint_report,
+)
 from scapy_geneve.registry import DEFAULT_PORTS
 from tests import lint_reference as reference
 from tests.lint_packets import tunnel_packets
@@ -60,8 +66,11 @@ def _ip_before(data, l4, proto):
     """The offset of the IP header whose upper-layer header starts at L4."""
     if l4 >= 40 and data[l4 - 40] >> 4 == 6 and data[l4 - 34] == proto:
         return l4 - 40
-    return next(i for i in range(l4 - 20, -1, -1)
-                if data[i] >> 4 == 4 and (data[i] & 15) * 4 == l4 - i and data[i + 9] == proto)
+    return next(
+        i
+        for i in range(l4 - 20, -1, -1)
+        if data[i] >> 4 == 4 and (data[i] & 15) * 4 == l4 - i and data[i + 9] == proto
+    )
 
 
 def _partial(data, f):
@@ -70,21 +79,27 @@ def _partial(data, f):
     l4 = f.offset - (16 if proto == 6 else 6)
     ip = _ip_before(data, l4, proto)
     v6 = data[ip] >> 4 == 6
-    src, dst = (data[ip + 8:ip + 24], data[ip + 24:ip + 40]) if v6 else \
-        (data[ip + 12:ip + 16], data[ip + 16:ip + 20])
+    src, dst = (
+        (data[ip + 8 : ip + 24], data[ip + 24 : ip + 40])
+        if v6
+        else (data[ip + 12 : ip + 16], data[ip + 16 : ip + 20])
+    )
     if proto == 17:
-        length = int.from_bytes(data[l4 + 4:l4 + 6], "big")
+        length = int.from_bytes(data[l4 + 4 : l4 + 6], "big")
     elif v6:
-        length = int.from_bytes(data[ip + 4:ip + 6], "big")
+        length = int.from_bytes(data[ip + 4 : ip + 6], "big")
     else:
-        length = int.from_bytes(data[ip + 2:ip + 4], "big") - (l4 - ip)
-    return int.from_bytes(data[f.offset:f.offset + 2], "big") == pseudo_header_sum(src, dst, proto, length)
+        length = int.from_bytes(data[ip + 2 : ip + 4], "big") - (l4 - ip)
+    return int.from_bytes(data[f.offset : f.offset + 2], "big") == pseudo_header_sum(src, dst, proto, length)
 
 
 def _l2tp_field(data, f):
     if f.field == "L2TPv3.reserved":
-        return "L2TPv3UDP.reserved" if data[f.offset + 2:f.offset + 4] != b"\0\0" else \
-            "L2TPv3UDP.reserved_flags"
+        return (
+            "L2TPv3UDP.reserved"
+            if data[f.offset + 2 : f.offset + 4] != b"\0\0"
+            else "L2TPv3UDP.reserved_flags"
+        )
     if f.field == "L2TPv3Control.flags":
         return "L2TPv3Control.l" if not data[f.offset] & 0x40 else "L2TPv3Control.s"
     if f.field == "L2TPv3" and f.message.endswith("of UDP payload"):
@@ -94,7 +109,7 @@ def _l2tp_field(data, f):
 
 def _gre_teb(data, offset):
     """(GRE carrying Ethernet, keyed) for the GRE header at OFFSET."""
-    return data[offset + 2:offset + 4] == b"\x65\x58", bool(data[offset] & 0x20)
+    return data[offset + 2 : offset + 4] == b"\x65\x58", bool(data[offset] & 0x20)
 
 
 def expected(data, found, nvgre="auto"):
@@ -145,11 +160,11 @@ def _gre_version_past(data):
 def _compare(data, ref_found, new_found, pkt=None, options=DEFAULT_OPTIONS):
     want = sorted(expected(data, ref_found), key=_key)
     dropped_from = _gre_version_past(data)
-    if dropped_from is not None:       # change 6: nothing behind a GRE version != 0
+    if dropped_from is not None:  # change 6: nothing behind a GRE version != 0
         want = [f for f in want if f.offset is None or f.offset < dropped_from]
     got = sorted(new_found, key=_key)
     nested_from = _scapy_stopped_early(pkt, data, options)
-    if nested_from is not None:        # change 5: followed into a Geneve Scapy did not dissect
+    if nested_from is not None:  # change 5: followed into a Geneve Scapy did not dissect
         wanted = {_key(f) for f in want}
         got = [f for f in got if f.offset is None or f.offset < nested_from or _key(f) in wanted]
     assert [(_key(f), _message(f)) for f in got] == [(_key(f), _message(f)) for f in want], data.hex()
@@ -172,7 +187,7 @@ def _scapy_stopped_early(pkt, data, options):
     if scapy_ips >= len(report.kinds) + 1 or not report.kinds:
         return None
     outer = decode(data, ports=options.ports)
-    return None if outer.tunnel_off < 0 else outer.tunnel_off + 8   # past the tunnel's fixed header
+    return None if outer.tunnel_off < 0 else outer.tunnel_off + 8  # past the tunnel's fixed header
 
 
 def _layers(pkt):
@@ -181,13 +196,17 @@ def _layers(pkt):
         pkt = pkt.payload
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=tunnel_packets(gpe=False))
 def test_hypothesis_packets_lint_as_the_reference(no_debug_dissector, data):
     pkt, options = Ether(data), LintOptions(ports=DEFAULT_PORTS.extended(geneve=[6082]))
-    _compare(data, reference.lint(pkt, geneve_ports=(6081, 6082)), lint_bytes(data, options=options),
-             pkt, options)
+    _compare(
+        data, reference.lint(pkt, geneve_ports=(6081, 6082)), lint_bytes(data, options=options), pkt, options
+    )
 
 
 def _records(path):
@@ -211,8 +230,9 @@ def test_pcaps_lint_as_the_reference(name, no_debug_dissector):
 def test_corpus_lints_as_the_reference(corpus, no_debug_dissector):
     """Every capture of tcpdump's corpus but the ones whose differences are
     intended and tested in test_lint_corpus: BIG TCP (lengths 0) and VXLAN-GPE."""
-    files = [p for p in sorted(corpus.glob("*.pcap"))
-             if not p.name.startswith("bigtcp-") and "gpe" not in p.name]
+    files = [
+        p for p in sorted(corpus.glob("*.pcap")) if not p.name.startswith("bigtcp-") and "gpe" not in p.name
+    ]
     if not files:
         pytest.skip("tcpdump corpus not found")
     for path in files:

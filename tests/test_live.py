@@ -28,14 +28,22 @@ from scapy.layers.l2 import Ether
 from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, CaptureReader, PcapWriter, iter_records
 from scapy_geneve.layers.geneve import Geneve
 
-GUARD = 30.0      # seconds: a failure guard, not a measurement
+GUARD = 30.0  # seconds: a failure guard, not a measurement
 PACKETS = 5
 PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, LINKTYPE_ETHERNET)
 
 
 def frame(vni: int, seq: int) -> bytes:
-    return bytes(Ether() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=50000 + seq, dport=6081)
-                 / Geneve(vni=vni) / Ether() / IP() / UDP() / (bytes([seq]) * 10))
+    return bytes(
+        Ether()
+        / IP(src="192.0.2.1", dst="192.0.2.2")
+        / UDP(sport=50000 + seq, dport=6081)
+        / Geneve(vni=vni)
+        / Ether()
+        / IP()
+        / UDP()
+        / (bytes([seq]) * 10)
+    )
 
 
 def record(data: bytes, seq: int) -> bytes:
@@ -52,8 +60,10 @@ def read_exactly(stream: IO[bytes], n: int) -> bytes:
         left = deadline - time.monotonic()
         ready, _, _ = select.select([fd], [], [], max(left, 0))
         if not ready:
-            pytest.fail("no output %.0f s after the packet was written: the command "
-                        "waits for more input instead of handing out each packet" % GUARD)
+            pytest.fail(
+                "no output %.0f s after the packet was written: the command "
+                "waits for more input instead of handing out each packet" % GUARD
+            )
         chunk = os.read(fd, n - len(out))
         if not chunk:
             pytest.fail("the command ended its output early")
@@ -81,8 +91,12 @@ def wait_until_drained(pipe: IO[bytes]) -> None:
 
 
 def cli(*args: str) -> "subprocess.Popen[bytes]":
-    return subprocess.Popen([sys.executable, "-m", "scapy_geneve", *args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "scapy_geneve", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def produce(proc: "subprocess.Popen[bytes]", seq: int, vni: int = 5) -> bytes:
@@ -104,7 +118,7 @@ def test_reader_hands_out_each_record_from_a_pipe() -> None:
             records = reader.records()
             for seq in range(PACKETS):
                 writer.write(record(frame(5, seq), seq))
-                got = next(records)      # blocks forever if the reader waits for more
+                got = next(records)  # blocks forever if the reader waits for more
                 assert got.number == seq + 1 and got.data == frame(5, seq)
             writer.close()
             assert list(records) == []
@@ -121,7 +135,7 @@ def test_filter_pipeline_passes_each_packet_through_before_the_producer_ends() -
         proc.stdin.flush()
         assert read_exactly(proc.stdout, 24)[:4] == PCAP_HEADER[:4]
         for seq in range(PACKETS):
-            produce(proc, 100 + seq, vni=6)          # not selected: nothing comes out
+            produce(proc, 100 + seq, vni=6)  # not selected: nothing comes out
             data = produce(proc, seq)
             hdr = read_exactly(proc.stdout, 16)
             caplen = struct.unpack("<I", hdr[8:12])[0]
@@ -167,7 +181,7 @@ def test_signal_keeps_a_valid_file_with_every_packet_read(tmp_path: Path, signum
         proc.stdin.write(PCAP_HEADER)
         for seq in range(PACKETS):
             sent.append(produce(proc, seq))
-        wait_until_drained(proc.stdin)       # filter has read every packet
+        wait_until_drained(proc.stdin)  # filter has read every packet
         proc.send_signal(signum)
         code = proc.wait(GUARD)
         err = proc.stderr.read().decode() if proc.stderr else ""

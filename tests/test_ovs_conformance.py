@@ -39,9 +39,27 @@ def ovs_run(netns_capable, tcpdump, tmp_path_factory):
     with OVSEndpoint() as ep:
         log = pcap + ".log"
         with open(log, "w") as err:
-            dump = subprocess.Popen(["ip", "netns", "exec", ep.ns_vm, tcpdump, "--immediate-mode", "-U",
-                                     "-n", "-i", "vp", "-w", pcap, "udp", "port", "8888"],
-                                    stdout=subprocess.DEVNULL, stderr=err)
+            dump = subprocess.Popen(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ep.ns_vm,
+                    tcpdump,
+                    "--immediate-mode",
+                    "-U",
+                    "-n",
+                    "-i",
+                    "vp",
+                    "-w",
+                    pcap,
+                    "udp",
+                    "port",
+                    "8888",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
         try:
             deadline = time.monotonic() + 10
             while "listening on" not in open(log).read():
@@ -49,7 +67,7 @@ def ovs_run(netns_capable, tcpdump, tmp_path_factory):
                 time.sleep(0.05)
             table = run_vectors(ep)
             time.sleep(0.3)
-            ep.appctl("revalidator/wait")   # fold per-thread coverage counters in
+            ep.appctl("revalidator/wait")  # fold per-thread coverage counters in
             time.sleep(1.1)
             totals = ep.counters()
             ovs_log = ep.log()
@@ -57,8 +75,11 @@ def ovs_run(netns_capable, tcpdump, tmp_path_factory):
             dump.send_signal(signal.SIGTERM)
             dump.wait(timeout=10)
         version = ep.version
-    captured = {bytes(p)[bytes(p).find(TAG_PREFIX):].split(b"\x00")[0].decode()[len(TAG_PREFIX):]
-                for p in rdpcap(pcap) if TAG_PREFIX in bytes(p)}
+    captured = {
+        bytes(p)[bytes(p).find(TAG_PREFIX) :].split(b"\x00")[0].decode()[len(TAG_PREFIX) :]
+        for p in rdpcap(pcap)
+        if TAG_PREFIX in bytes(p)
+    }
     return {"table": table, "captured": captured, "totals": totals, "log": ovs_log, "version": version}
 
 
@@ -68,7 +89,7 @@ def test_every_vector_gets_a_verdict_and_controls_pass(ovs_run):
     for r in table:
         if r.vector.level == "CONTROL" and r.verdict != NA:
             assert r.verdict == PASS, r
-    assert not [r.name for r in table if r.verdict == NA]    # IPv4 and IPv6 underlays
+    assert not [r.name for r in table if r.verdict == NA]  # IPv4 and IPv6 underlays
 
 
 def test_harness_verdicts_match_the_inner_capture(ovs_run):
@@ -111,37 +132,60 @@ def test_drops_are_accounted_for_by_ovs(ovs_run):
     # unknown VNI / VSID, GRE key mismatch: no tunnel port for the packet
     assert totals["datapath_drop_upcall_error"] >= 3
     # outer CE over a Not-ECT inner packet (RFC 6040 §4.2), Geneve and VXLAN
-    assert log.count("dropping tunnel packet marked ECN CE but is not ECN capable") \
-        >= len(DROPPED_AFTER_MATCH)
+    assert log.count("dropping tunnel packet marked ECN CE but is not ECN capable") >= len(
+        DROPPED_AFTER_MATCH
+    )
 
 
 # OVS 3.1.0 userspace datapath, observed by this harness (the README's table).
 OVS_31 = {
-    "geneve-baseline": PASS, "geneve-no-options": PASS, "geneve-version-1": PASS,
-    "geneve-version-3": PASS, "geneve-optlen-mismatch": PASS, "geneve-unknown-critical-option": PASS,
-    "geneve-unknown-critical-option-c-clear": PASS, "geneve-unknown-noncritical-option": PASS,
-    "geneve-unknown-noncritical-option-first": PASS, "geneve-header-only-option": PASS,
-    "geneve-oam": FAIL,                              # O bit: the payload is forwarded
-    "geneve-c-bit-no-critical-option": INFO, "geneve-known-critical-c-clear": INFO,
-    "geneve-rsvd-bits-set": PASS, "geneve-reserved-byte-set": PASS, "geneve-option-r-bits-set": PASS,
-    "geneve-252-bytes-of-options": PASS, "geneve-udp-checksum-zero": PASS,
-    "geneve-ecn-ce-over-ect0": PASS,                 # CE copied into the inner header, checksum fixed
-    "geneve-ecn-ce-over-not-ect": PASS, "vxlan-ecn-ce-over-ect0": PASS, "vxlan-ecn-ce-over-not-ect": PASS,
-    "geneve-udp-checksum-wrong": PASS, "geneve-ports-reversed": PASS, "geneve-unknown-vni": PASS,
+    "geneve-baseline": PASS,
+    "geneve-no-options": PASS,
+    "geneve-version-1": PASS,
+    "geneve-version-3": PASS,
+    "geneve-optlen-mismatch": PASS,
+    "geneve-unknown-critical-option": PASS,
+    "geneve-unknown-critical-option-c-clear": PASS,
+    "geneve-unknown-noncritical-option": PASS,
+    "geneve-unknown-noncritical-option-first": PASS,
+    "geneve-header-only-option": PASS,
+    "geneve-oam": FAIL,  # O bit: the payload is forwarded
+    "geneve-c-bit-no-critical-option": INFO,
+    "geneve-known-critical-c-clear": INFO,
+    "geneve-rsvd-bits-set": PASS,
+    "geneve-reserved-byte-set": PASS,
+    "geneve-option-r-bits-set": PASS,
+    "geneve-252-bytes-of-options": PASS,
+    "geneve-udp-checksum-zero": PASS,
+    "geneve-ecn-ce-over-ect0": PASS,  # CE copied into the inner header, checksum fixed
+    "geneve-ecn-ce-over-not-ect": PASS,
+    "vxlan-ecn-ce-over-ect0": PASS,
+    "vxlan-ecn-ce-over-not-ect": PASS,
+    "geneve-udp-checksum-wrong": PASS,
+    "geneve-ports-reversed": PASS,
+    "geneve-unknown-vni": PASS,
     "geneve-ipv6-baseline": PASS,
-    "geneve-ipv6-udp-checksum-zero": FAIL,           # zero checksum over IPv6 accepted by default
-    "vxlan-baseline": PASS, "vxlan-udp-checksum-zero": PASS, "vxlan-udp-checksum-wrong": PASS,
-    "vxlan-reserved-flags-set": FAIL,                # RFC 7348: ignored on receipt; OVS drops
-    "vxlan-reserved24-set": FAIL, "vxlan-reserved8-set": FAIL,
-    "vxlan-i-flag-clear": PASS, "vxlan-inner-vlan": DEVIATION, "vxlan-unknown-vni": PASS,
-    "vxlan-ipv6-baseline": PASS, "vxlan-ipv6-reserved-flags-set": FAIL,
-    "vxlan-ipv6-udp-checksum-zero": DEVIATION,       # accepted, as for Geneve over IPv6
+    "geneve-ipv6-udp-checksum-zero": FAIL,  # zero checksum over IPv6 accepted by default
+    "vxlan-baseline": PASS,
+    "vxlan-udp-checksum-zero": PASS,
+    "vxlan-udp-checksum-wrong": PASS,
+    "vxlan-reserved-flags-set": FAIL,  # RFC 7348: ignored on receipt; OVS drops
+    "vxlan-reserved24-set": FAIL,
+    "vxlan-reserved8-set": FAIL,
+    "vxlan-i-flag-clear": PASS,
+    "vxlan-inner-vlan": DEVIATION,
+    "vxlan-unknown-vni": PASS,
+    "vxlan-ipv6-baseline": PASS,
+    "vxlan-ipv6-reserved-flags-set": FAIL,
+    "vxlan-ipv6-udp-checksum-zero": DEVIATION,  # accepted, as for Geneve over IPv6
     "nvgre-baseline": PASS,
-    "nvgre-flowid-differs": DEVIATION,               # the GRE key is matched whole, FlowID included
+    "nvgre-flowid-differs": DEVIATION,  # the GRE key is matched whole, FlowID included
     "nvgre-flowid-zero": DEVIATION,
-    "nvgre-inner-vlan": FAIL,                        # tagged inner frames are forwarded
-    "nvgre-checksum-present": INFO, "nvgre-sequence-present": INFO,
-    "nvgre-no-key": PASS, "nvgre-unknown-vsid": PASS,
+    "nvgre-inner-vlan": FAIL,  # tagged inner frames are forwarded
+    "nvgre-checksum-present": INFO,
+    "nvgre-sequence-present": INFO,
+    "nvgre-no-key": PASS,
+    "nvgre-unknown-vsid": PASS,
 }
 
 
@@ -191,8 +235,9 @@ def _lab_of(pid):
                     argv = handle.read().split(b"\0")
             except OSError:
                 continue
-            if os.path.basename(argv[0]) in (b"ovsdb-server", b"ovs-vswitchd") and \
-                    any(a.startswith(b"--unixctl=" + LAB_STATE_DIR.encode()) for a in argv):
+            if os.path.basename(argv[0]) in (b"ovsdb-server", b"ovs-vswitchd") and any(
+                a.startswith(b"--unixctl=" + LAB_STATE_DIR.encode()) for a in argv
+            ):
                 daemons.append((int(entry), argv))
     return namespaces, daemons
 
@@ -205,10 +250,13 @@ def test_a_signal_tears_the_lab_down(netns_capable, signum):
     reason = ovs_available()
     if reason:
         pytest.skip(reason)
-    proc = subprocess.Popen([sys.executable, "-m", "scapy_geneve", "conform", "ovs", "--protocol", "geneve"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scapy_geneve", "conform", "ovs", "--protocol", "geneve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
-        deadline = time.monotonic() + 120        # a guard: the lab is up once both daemons run
+        deadline = time.monotonic() + 120  # a guard: the lab is up once both daemons run
         while True:
             namespaces, daemons = _lab_of(proc.pid)
             if len(namespaces) == 3 and len(daemons) == 2:
@@ -216,8 +264,12 @@ def test_a_signal_tears_the_lab_down(netns_capable, signum):
             assert proc.poll() is None, proc.stderr.read()
             assert time.monotonic() < deadline, "the lab did not come up"
             time.sleep(0.1)
-        workdirs = {a.split(b"=", 1)[1].rsplit(b"/run/", 1)[0] for _pid, argv in daemons for a in argv
-                    if a.startswith(b"--unixctl=")}
+        workdirs = {
+            a.split(b"=", 1)[1].rsplit(b"/run/", 1)[0]
+            for _pid, argv in daemons
+            for a in argv
+            if a.startswith(b"--unixctl=")
+        }
         proc.send_signal(signum)
         code = proc.wait(120)
         err = proc.stderr.read().decode()

@@ -6,8 +6,9 @@ import textwrap
 
 
 def run_py(code: str) -> str:
-    res = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return res.stdout.strip()
 
@@ -20,17 +21,22 @@ WIRE = """
 
 
 def test_ours_wins_when_imported_first():
-    out = run_py(WIRE + """
+    out = run_py(
+        WIRE
+        + """
     import scapy_geneve
     from scapy.main import load_contrib
     load_contrib("geneve")
     print(type(IP(wire)[UDP].payload).__module__)
-    """)
+    """
+    )
     assert out == "scapy_geneve.layers.geneve"
 
 
 def test_contrib_wins_when_loaded_first_until_claimed():
-    out = run_py(WIRE + """
+    out = run_py(
+        WIRE
+        + """
     from scapy.main import load_contrib
     load_contrib("geneve")
     import scapy_geneve
@@ -38,7 +44,8 @@ def test_contrib_wins_when_loaded_first_until_claimed():
     scapy_geneve.claim_geneve_port()
     after = type(IP(wire)[UDP].payload).__module__
     print(before, after)
-    """)
+    """
+    )
     assert out == "scapy.contrib.geneve scapy_geneve.layers.geneve"
 
 

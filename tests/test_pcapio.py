@@ -13,15 +13,29 @@ import pytest
 from scapy.utils import RawPcapNgReader, RawPcapReader
 
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.capture.pcapio import (BT_EPB, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
-                                 PcapngWriter, PcapWriter, Record, iter_records, open_capture)
+from scapy_geneve.capture.pcapio import (
+    BT_EPB,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_RAW,
+    PcapngWriter,
+    PcapWriter,
+    Record,
+    iter_records,
+    open_capture,
+)
 
-FRAMES = [bytes([i]) * (60 + 7 * i) for i in range(40)]   # lengths not multiples of 4
+FRAMES = [bytes([i]) * (60 + 7 * i) for i in range(40)]  # lengths not multiples of 4
 T0 = 1_700_000_000_123_456_789
 
 
-def write_pcap(path: Path, frames: List[bytes] = FRAMES, endian: str = "<",
-               nanosecond: bool = False, linktype: int = LINKTYPE_ETHERNET) -> Path:
+def write_pcap(
+    path: Path,
+    frames: List[bytes] = FRAMES,
+    endian: str = "<",
+    nanosecond: bool = False,
+    linktype: int = LINKTYPE_ETHERNET,
+) -> Path:
     with open(path, "wb") as handle:
         writer = PcapWriter(handle, linktype, nanosecond=nanosecond, endian=endian)
         for i, frame in enumerate(frames):
@@ -44,12 +58,11 @@ class TestPcap:
         assert [r.number for r in records] == list(range(1, 41))
         assert [r.wirelen - r.caplen for r in records] == [i % 3 for i in range(40)]
         step = 1 if nanosecond else 1000
-        assert [r.ts_ns for r in records] == [(T0 + i * 1_000_001) // step * step
-                                              for i in range(40)]
+        assert [r.ts_ns for r in records] == [(T0 + i * 1_000_001) // step * step for i in range(40)]
         # offsets point at the record headers
         raw = path.read_bytes()
         for rec in records:
-            assert raw[rec.offset + 16:rec.offset + 16 + rec.caplen] == rec.data
+            assert raw[rec.offset + 16 : rec.offset + 16 + rec.caplen] == rec.data
 
     @pytest.mark.parametrize("chunk", [17, 64, 100, 4096])
     def test_chunk_boundaries(self, tmp_path: Path, chunk: int) -> None:
@@ -82,25 +95,30 @@ class TestPcap:
     @pytest.mark.oracle
     def test_tcpdump_reads_what_we_write(self, tmp_path: Path, tcpdump: str) -> None:
         path = write_pcap(tmp_path / "x.pcap", endian=">", nanosecond=True)
-        out = subprocess.run([tcpdump, "-nn", "-r", str(path), "--time-stamp-precision=nano",
-                              "-tt"], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [tcpdump, "-nn", "-r", str(path), "--time-stamp-precision=nano", "-tt"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         stamps = [line.split()[0] for line in out.splitlines() if not line[:1].isspace()]
         assert stamps == ["%d.%09d" % divmod(T0 + i * 1_000_001, 10**9) for i in range(40)]
 
 
-def _pcapng(path: Path, endian: str = "<", unknown_block: bool = True
-            ) -> Tuple[Path, List[Tuple[int, bytes, int]]]:
+def _pcapng(
+    path: Path, endian: str = "<", unknown_block: bool = True
+) -> Tuple[Path, List[Tuple[int, bytes, int]]]:
     """Two interfaces (Ethernet µs, raw IP 2^-20 s + tsoffset), EPB, SPB, other blocks."""
     expect = []
     with open(path, "wb") as handle:
         writer = PcapngWriter(handle, endian)
-        writer.write_block(0x00000004, bytes(4))               # Name Resolution Block: end record
+        writer.write_block(0x00000004, bytes(4))  # Name Resolution Block: end record
         eth = writer.add_interface(LINKTYPE_ETHERNET)
         for i, frame in enumerate(FRAMES[:10]):
             writer.write(frame, T0 + i, eth)
             expect.append((eth, frame, (T0 + i) // 1000 * 1000))
         raw = writer.add_interface(LINKTYPE_RAW, tsresol=0x80 | 20, tsoffset=5)
-        if unknown_block:    # skipped by us; tshark 4.0 shows it as a record
+        if unknown_block:  # skipped by us; tshark 4.0 shows it as a record
             writer.write_block(0x0BAD, b"custom")
         for i, frame in enumerate(FRAMES[10:20]):
             writer.write(frame, T0 + i, raw)
@@ -137,16 +155,30 @@ class TestPcapng:
     @pytest.mark.oracle
     def test_tshark_reads_what_we_write(self, tmp_path: Path, tshark: str) -> None:
         path, expect = _pcapng(tmp_path / "x.pcapng", ">", unknown_block=False)
-        out = subprocess.run([tshark, "-n", "-r", str(path), "-T", "fields",
-                              "-e", "frame.interface_id", "-e", "frame.len",
-                              "-e", "frame.time_epoch"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [
+                tshark,
+                "-n",
+                "-r",
+                str(path),
+                "-T",
+                "fields",
+                "-e",
+                "frame.interface_id",
+                "-e",
+                "frame.len",
+                "-e",
+                "frame.time_epoch",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         rows = [line.split("\t") for line in out.splitlines()]
         # A Simple Packet Block has no interface field (it is interface 0).
         assert [(int(i or 0), int(n)) for i, n, _t in rows] == [(i, len(f)) for i, f, _ in expect]
         # Ethernet interface, microseconds: tshark's epoch times are ours.
-        assert [t for _i, _n, t in rows[:10]] == ["%d.%09d" % divmod(ts, 10**9)
-                                                  for _i, _f, ts in expect[:10]]
+        assert [t for _i, _n, t in rows[:10]] == ["%d.%09d" % divmod(ts, 10**9) for _i, _f, ts in expect[:10]]
 
     def test_sll2_link_type_kept(self, tmp_path: Path) -> None:
         path = tmp_path / "sll2.pcapng"
@@ -192,9 +224,9 @@ class TestBadFiles:
         good = write_pcap(tmp_path / "ok.pcap").read_bytes()
         offsets = [r.offset for r in iter_records(tmp_path / "ok.pcap")]
         path = tmp_path / "x.pcap"
-        path.write_bytes(good[:offsets[5] + 16 + 3])          # packet 6: 3 data bytes left
+        path.write_bytes(good[: offsets[5] + 16 + 3])  # packet 6: 3 data bytes left
         _expect_error(path, r"header says 95 captured bytes, only 3 left", offsets[5], 6, 5)
-        path.write_bytes(good[:offsets[5] + 9])                # packet 6: half a header
+        path.write_bytes(good[: offsets[5] + 9])  # packet 6: half a header
         _expect_error(path, "truncated record header: 9 of 16 bytes", offsets[5], 6, 5)
 
     def test_absurd_record_length(self, tmp_path: Path) -> None:
@@ -223,7 +255,7 @@ class TestBadFiles:
         path, _ = _pcapng(tmp_path / "ok.pcapng")
         data = bytearray(path.read_bytes())
         offsets = [r.offset for r in iter_records(path)]
-        struct.pack_into("<I", data, offsets[4] + 4, 13)        # not a multiple of 4
+        struct.pack_into("<I", data, offsets[4] + 4, 13)  # not a multiple of 4
         bad = tmp_path / "x.pcapng"
         bad.write_bytes(bytes(data))
         _expect_error(bad, "invalid total length 13", offsets[4], 5, 4)
@@ -236,14 +268,15 @@ class TestBadFiles:
         struct.pack_into("<I", data, rec.offset + blen - 4, blen + 4)
         bad = tmp_path / "x.pcapng"
         bad.write_bytes(bytes(data))
-        _expect_error(bad, "trailing length %d does not match leading length %d"
-                      % (blen + 4, blen), rec.offset, 3, 2)
+        _expect_error(
+            bad, "trailing length %d does not match leading length %d" % (blen + 4, blen), rec.offset, 3, 2
+        )
 
     def test_pcapng_packet_before_interface(self, tmp_path: Path) -> None:
         path = tmp_path / "x.pcapng"
         with open(path, "wb") as handle:
             writer = PcapngWriter(handle)
-            writer.interfaces.append((6, 0, 0))     # pretend, so write() works
+            writer.interfaces.append((6, 0, 0))  # pretend, so write() works
             writer.write(FRAMES[0], T0, 0)
         _expect_error(path, "refers to interface 0, but only 0 Interface Description", 28, 1, 0)
 
@@ -251,7 +284,7 @@ class TestBadFiles:
         path, _ = _pcapng(tmp_path / "ok.pcapng")
         offsets = [r.offset for r in iter_records(path)]
         bad = tmp_path / "x.pcapng"
-        bad.write_bytes(path.read_bytes()[:offsets[7] + 30])
+        bad.write_bytes(path.read_bytes()[: offsets[7] + 30])
         _expect_error(bad, "truncated block: total length", offsets[7], 8, 7)
 
     def test_pcapng_bad_byte_order_magic(self, tmp_path: Path) -> None:
@@ -278,6 +311,7 @@ class TestGzip:
 
     def test_pcap_and_pcapng(self, tmp_path: Path) -> None:
         import gzip
+
         plain = write_pcap(tmp_path / "x.pcap", nanosecond=True)
         ng, _ = _pcapng(tmp_path / "x.pcapng")
         for path in (plain, ng):
@@ -290,10 +324,11 @@ class TestGzip:
 
     def test_truncated_and_corrupt(self, tmp_path: Path) -> None:
         import gzip
-        frames = [bytes([i % 251]) * 1400 for i in range(400)]     # ~570 KB uncompressed
+
+        frames = [bytes([i % 251]) * 1400 for i in range(400)]  # ~570 KB uncompressed
         packed = gzip.compress(write_pcap(tmp_path / "x.pcap", frames).read_bytes())
         bad = tmp_path / "cut.pcap.gz"
-        bad.write_bytes(packed[:len(packed) // 2])
+        bad.write_bytes(packed[: len(packed) // 2])
         seen = []
         with pytest.raises(CaptureError, match="gzip stream") as info:
             for rec in iter_records(bad):
@@ -305,7 +340,6 @@ class TestGzip:
         bad.write_bytes(bytes(flipped))
         with pytest.raises(CaptureError):
             list(iter_records(bad))
-
 
 
 def _records_until_error(path: Path) -> Tuple[List[Record], CaptureError]:
@@ -323,6 +357,7 @@ class TestGzipDamage:
     def test_cut_stream_reads_what_gzip_d_reads(self, tmp_path: Path, fmt: str) -> None:
         import gzip
         import random
+
         gzip_bin = shutil.which("gzip")
         if gzip_bin is None:
             pytest.skip("gzip is not installed (the peer decompressor)")
@@ -339,24 +374,26 @@ class TestGzipDamage:
                     writer.write(frame, 10**18 + i)
         packed = gzip.compress(plain.read_bytes())
         cut = tmp_path / ("cut.%s.gz" % fmt)
-        cut.write_bytes(packed[:len(packed) * 2 // 3])
+        cut.write_bytes(packed[: len(packed) * 2 // 3])
         peer = subprocess.run([gzip_bin, "-dc", str(cut)], capture_output=True)
         assert peer.returncode != 0 and b"unexpected end of file" in peer.stderr
         partial = tmp_path / ("partial." + fmt)
-        partial.write_bytes(peer.stdout)         # what gzip -d recovers: a truncated capture
+        partial.write_bytes(peer.stdout)  # what gzip -d recovers: a truncated capture
         theirs, their_error = _records_until_error(partial)
         ours, error = _records_until_error(cut)
         assert ours == theirs and len(ours) > 900
-        assert (error.path, error.offset, error.packet) == (str(cut), their_error.offset,
-                                                            their_error.packet)
-        assert str(error).endswith("gzip stream: compressed file ended before the "
-                                   "end-of-stream marker was reached (gzip input: the offset "
-                                   "counts decompressed bytes)")
+        assert (error.path, error.offset, error.packet) == (str(cut), their_error.offset, their_error.packet)
+        assert str(error).endswith(
+            "gzip stream: compressed file ended before the "
+            "end-of-stream marker was reached (gzip input: the offset "
+            "counts decompressed bytes)"
+        )
 
     def test_concatenated_members_and_zero_padding(self, tmp_path: Path) -> None:
         """``cat a.gz b.gz`` is one stream to gzip -d; trailing zeros are padding;
         trailing junk is an error after the packets."""
         import gzip
+
         plain = write_pcap(tmp_path / "x.pcap", [bytes([i]) * 100 for i in range(50)])
         data = plain.read_bytes()
         packed = tmp_path / "two.pcap.gz"

@@ -164,7 +164,7 @@ def test_decode_reads_what_encapsulate_builds(toy: Encapsulation) -> None:
     built = bytes(Ether() / encapsulate(Ether(INNER), "toy", ring=0xABCDEF))
     rec = decode(built)
     assert (rec.kind, rec.vni, rec.inner_off) == ("toy", 0xABCDEF, 50)
-    assert built[rec.inner_off:] == INNER
+    assert built[rec.inner_off :] == INNER
 
 
 def test_a_truncated_registered_header_is_malformed_at_its_offset(toy: Encapsulation) -> None:
@@ -176,13 +176,24 @@ def test_a_truncated_registered_header_is_malformed_at_its_offset(toy: Encapsula
     assert (snapped.kind, snapped.snapped, snapped.malformed) == ("toy", True, False)
 
 
-@pytest.mark.parametrize("inner, says", [("ip", "Toy inner IP header with version 0"),
-                                         ("ether", None), ("none", None)])
+@pytest.mark.parametrize(
+    "inner, says", [("ip", "Toy inner IP header with version 0"), ("ether", None), ("none", None)]
+)
 def test_the_record_says_what_follows_the_header(inner: str, says: Optional[str]) -> None:
     """``inner``: Ethernet, IP (its version nibble says 4 or 6), or nothing read."""
-    record = registry.register(Encapsulation(
-        name="toy", kind=100, title="Toy", spec="this test", udp_ports=frozenset([TOY_PORT]),
-        header_len=8, id_offset=4, id_shift=8, inner=inner))
+    record = registry.register(
+        Encapsulation(
+            name="toy",
+            kind=100,
+            title="Toy",
+            spec="this test",
+            udp_ports=frozenset([TOY_PORT]),
+            header_len=8,
+            id_offset=4,
+            id_shift=8,
+            inner=inner,
+        )
+    )
     try:
         rec = decode(FRAME)
         if inner == "ip":  # the inner Ethernet's first byte is 0x02: not IP
@@ -203,11 +214,27 @@ def test_registered_kinds_over_tcp_and_ip() -> None:
     """A kind on a TCP port (after the TCP header) and one directly over IP (RFC 3692's
     experimental protocol 253), each read from its record alone."""
     tcp_kind = Encapsulation(
-        name="toy-tcp", kind=101, title="ToyTCP", spec="this test", tcp_ports=frozenset([9998]),
-        header_len=4, id_bits=32, id_offset=0, inner="ip")
+        name="toy-tcp",
+        kind=101,
+        title="ToyTCP",
+        spec="this test",
+        tcp_ports=frozenset([9998]),
+        header_len=4,
+        id_bits=32,
+        id_offset=0,
+        inner="ip",
+    )
     ip_kind = Encapsulation(
-        name="toy-ip", kind=102, title="ToyIP", spec="this test", ip_protocol=253,
-        header_len=4, id_bits=16, id_offset=2, inner="ether")
+        name="toy-ip",
+        kind=102,
+        title="ToyIP",
+        spec="this test",
+        ip_protocol=253,
+        header_len=4,
+        id_bits=16,
+        id_offset=2,
+        inner="ether",
+    )
     # fmt: off
     tcp = bytes.fromhex(
         "9c40 270e"             # TCP 40000 > 9998
@@ -222,7 +249,12 @@ def test_registered_kinds_over_tcp_and_ip() -> None:
     try:
         rec = decode_ip(outer(tcp, proto=6)[14:])
         assert (rec.kind, rec.kind_code, rec.vni, rec.tunnel_off, rec.inner_off) == (
-            "toy-tcp", 101, 0x01020304, 40, 44)
+            "toy-tcp",
+            101,
+            0x01020304,
+            40,
+            44,
+        )
         assert rec.inner_ip is not None and rec.inner_ip.src == "192.168.1.1"
         rec = decode(outer(toy_ip, proto=253))
         assert (rec.kind, rec.vni, rec.tunnel_off, rec.inner_off) == ("toy-ip", 0xBEEF, 34, 38)
@@ -247,7 +279,10 @@ def test_ports_see_registered_kinds_and_forget_them() -> None:
             assert ports.tcp_kind(40000, TOY_PORT) is None  # a UDP port
         wider = DEFAULT_PORTS.extended(toy=[9997], geneve=[6082])
         assert (wider.udp_kind(1, 9997), wider.udp_kind(1, TOY_PORT), wider.udp_kind(1, 6082)) == (
-            "toy", "toy", "geneve")
+            "toy",
+            "toy",
+            "geneve",
+        )
         assert ("udp", 9997, "toy") in wider.registered()
         none = Ports(*(frozenset() for _ in Ports._fields))  # an explicit empty set: no ports
         assert none.udp_kind(40000, TOY_PORT) is None
@@ -263,13 +298,30 @@ def test_ports_see_registered_kinds_and_forget_them() -> None:
 
 
 def test_an_either_port_kind_answers_on_the_source_port_too() -> None:
-    record = registry.register(Encapsulation(
-        name="toy", kind=100, title="Toy", spec="this test", udp_ports=frozenset([TOY_PORT]),
-        either_port=True, id_offset=4, id_shift=8, inner="ether"))
+    record = registry.register(
+        Encapsulation(
+            name="toy",
+            kind=100,
+            title="Toy",
+            spec="this test",
+            udp_ports=frozenset([TOY_PORT]),
+            either_port=True,
+            id_offset=4,
+            id_shift=8,
+            inner="ether",
+        )
+    )
     try:
         assert DEFAULT_PORTS.udp_kind(TOY_PORT, 40000) == record.name
-        assert decode(outer(TOY_HEADER + INNER, dport=40000)[:34] + struct.pack(
-            "!HHHH", TOY_PORT, 40000, 16 + len(INNER), 0) + TOY_HEADER + INNER).vni == 0xABCDEF
+        assert (
+            decode(
+                outer(TOY_HEADER + INNER, dport=40000)[:34]
+                + struct.pack("!HHHH", TOY_PORT, 40000, 16 + len(INNER), 0)
+                + TOY_HEADER
+                + INNER
+            ).vni
+            == 0xABCDEF
+        )
     finally:
         registry.unregister("toy")
 
@@ -280,11 +332,14 @@ def test_scan_reference_records_read_a_registered_kind(toy: Encapsulation, tmp_p
     _write_pcap(path, [FRAME, outer(TOY_HEADER[:5])])
     first = parse_packet(FRAME)
     assert (first.kind, first.vni, first.inner_src, first.inner_dst) == (
-        "toy", 0xABCDEF, "192.168.1.1", "192.168.1.2")
+        "toy",
+        0xABCDEF,
+        "192.168.1.1",
+        "192.168.1.2",
+    )
     assert (first.inner_sport, first.inner_dport) == (1000, 2000)
     records = list(scan(path, vectorised=False))
-    assert [(r.kind, r.vni, r.malformed) for r in records] == [
-        ("toy", 0xABCDEF, False), ("toy", None, True)]
+    assert [(r.kind, r.vni, r.malformed) for r in records] == [("toy", 0xABCDEF, False), ("toy", None, True)]
     assert records[1].reason == "truncated Toy header"
 
 
@@ -305,8 +360,11 @@ def test_unregister_restores_decode_and_ports() -> None:
     registry.unregister("toy")
     rec = decode(FRAME)
     assert (rec.kind, rec.kind_code, rec.vni, rec.tunnel_off) == (None, 0, None, -1)
-    assert (rec.payload_off, rec.payload_len) == (untouched.payload_off, untouched.payload_len) == (
-        42, len(TOY_HEADER + INNER))
+    assert (
+        (rec.payload_off, rec.payload_len)
+        == (untouched.payload_off, untouched.payload_len)
+        == (42, len(TOY_HEADER + INNER))
+    )
     assert "toy" not in registry.names() and registry.by_kind(100) is None
     with pytest.raises(KeyError):
         registry.get("toy-tunnel")
@@ -323,9 +381,25 @@ def test_tshark_reads_the_registered_kind_as_the_decoder_does(toy: Encapsulation
     _write_pcap(path, frames)
     fields = ["vxlan.vni", "eth.type", "ip.src", "ip.dst", "udp.srcport", "udp.dstport"]
     out = subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-d", "udp.port==%d,vxlan" % TOY_PORT, "-T", "fields",
-         "-E", "separator=|", "-E", "occurrence=l"] + [a for f in fields for a in ("-e", f)],
-        capture_output=True, text=True, check=True, timeout=120,
+        [
+            "tshark",
+            "-n",
+            "-r",
+            str(path),
+            "-d",
+            "udp.port==%d,vxlan" % TOY_PORT,
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-E",
+            "occurrence=l",
+        ]
+        + [a for f in fields for a in ("-e", f)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     ).stdout.splitlines()
     assert len(out) == len(frames)
     for line, frame in zip(out, frames):
@@ -348,10 +422,22 @@ def test_ports_naming_a_kind_this_process_has_not_registered_read_no_tunnel() ->
 def _decoded(rec: Any) -> Any:
     """What a receiver reads from a frame, the kind's name aside."""
     ip, l4 = rec.inner_ip, rec.inner_l4
-    return (rec.vni, rec.tunnel_off, rec.tunnel_len, rec.inner_off, rec.inner_ethertype, rec.inner_vlans,
-            None if ip is None else (ip.off, ip.hlen, ip.proto, ip.end, ip.src_b, ip.dst_b),
-            None if l4 is None else (l4.off, l4.sport, l4.dport, l4.hlen, l4.end),
-            rec.payload_off, rec.payload_len, rec.malformed, rec.reason, rec.reason_offset, rec.snapped)
+    return (
+        rec.vni,
+        rec.tunnel_off,
+        rec.tunnel_len,
+        rec.inner_off,
+        rec.inner_ethertype,
+        rec.inner_vlans,
+        None if ip is None else (ip.off, ip.hlen, ip.proto, ip.end, ip.src_b, ip.dst_b),
+        None if l4 is None else (l4.off, l4.sport, l4.dport, l4.hlen, l4.end),
+        rec.payload_off,
+        rec.payload_len,
+        rec.malformed,
+        rec.reason,
+        rec.reason_offset,
+        rec.snapped,
+    )
 
 
 # fmt: off

@@ -23,8 +23,15 @@ from hypothesis import strategies as st
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
-from scapy_geneve.capture.pcapio import (LINKTYPE_ETHERNET, LINKTYPE_RAW, CaptureReader,
-                                         PcapngWriter, PcapWriter, iter_records, open_capture)
+from scapy_geneve.capture.pcapio import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_RAW,
+    CaptureReader,
+    PcapngWriter,
+    PcapWriter,
+    iter_records,
+    open_capture,
+)
 from scapy_geneve.errors import CaptureError
 from scapy_geneve.layers.geneve import Geneve
 
@@ -32,9 +39,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def frame(vni: int = 3, seq: int = 0) -> bytes:
-    return bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
-                 / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=50000 + seq, dport=6081)
-                 / Geneve(vni=vni) / Ether() / IP() / UDP() / (bytes([seq % 256]) * 8))
+    return bytes(
+        Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+        / IP(src="192.0.2.1", dst="192.0.2.2")
+        / UDP(sport=50000 + seq, dport=6081)
+        / Geneve(vni=vni)
+        / Ether()
+        / IP()
+        / UDP()
+        / (bytes([seq % 256]) * 8)
+    )
 
 
 def write_pcap(path: Path, frames: List[bytes]) -> Path:
@@ -47,15 +61,25 @@ def write_pcap(path: Path, frames: List[bytes]) -> Path:
 
 def cli(*args: str, cwd: Path, **kw: object) -> "subprocess.CompletedProcess[bytes]":
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "scapy_geneve", *args], cwd=str(cwd),
-                          capture_output=True, env=env, timeout=120, **kw)  # type: ignore[call-overload]
+    return subprocess.run(
+        [sys.executable, "-m", "scapy_geneve", *args],
+        cwd=str(cwd),
+        capture_output=True,
+        env=env,
+        timeout=120,
+        **kw,
+    )  # type: ignore[call-overload]
 
 
 def sh(script: str, cwd: Path) -> "subprocess.CompletedProcess[str]":
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               SG="%s -m scapy_geneve" % sys.executable)
-    return subprocess.run(["bash", "-c", script], cwd=str(cwd), capture_output=True, text=True,
-                          env=env, timeout=120)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        SG="%s -m scapy_geneve" % sys.executable,
+    )
+    return subprocess.run(
+        ["bash", "-c", script], cwd=str(cwd), capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def one_clean_line(stderr: "bytes | str") -> str:
@@ -75,16 +99,17 @@ def cap(tmp_path: Path) -> Path:
 def test_dev_stdout_as_out_reaches_stdout(tmp_path: Path, cap: Path) -> None:
     """`filter in.pcap /dev/stdout > x`: the bytes reach stdout (the symlink was
     replaced by a regular file and nothing reached stdout, exit 0)."""
-    res = sh('$SG filter cap.pcap /dev/stdout --vni 3 -q > got.pcap', tmp_path)
+    res = sh("$SG filter cap.pcap /dev/stdout --vni 3 -q > got.pcap", tmp_path)
     assert res.returncode == 0, res.stderr
-    assert [r.data for r in iter_records(tmp_path / "got.pcap")] == \
-        [r.data for r in iter_records(cap) if r.number % 2 == 0]
+    assert [r.data for r in iter_records(tmp_path / "got.pcap")] == [
+        r.data for r in iter_records(cap) if r.number % 2 == 0
+    ]
     assert os.path.islink("/dev/stdout")
 
 
 def test_process_substitution_as_out(tmp_path: Path, cap: Path) -> None:
     """`filter in.pcap >(cat > x)`: /dev/fd/63, a pipe (it failed with ENOENT)."""
-    res = sh('$SG filter cap.pcap >(cat > got.pcap) -q; wait; sleep 0.2', tmp_path)
+    res = sh("$SG filter cap.pcap >(cat > got.pcap) -q; wait; sleep 0.2", tmp_path)
     assert res.returncode == 0, res.stderr
     for _ in range(50):
         if (tmp_path / "got.pcap").stat().st_size == cap.stat().st_size:
@@ -112,19 +137,23 @@ def test_streamed_output_is_not_called_unwritten(tmp_path: Path, cap: Path) -> N
     assert res.returncode == 2
     err = res.stderr.decode()
     assert "not written" not in err and "Traceback" not in err
-    (tmp_path / "streamed.pcap").write_bytes(res.stdout)   # every packet before the damage
-    assert [r.data for r in iter_records(tmp_path / "streamed.pcap")] == \
-        [r.data for r in iter_records(cap)][:19]
+    (tmp_path / "streamed.pcap").write_bytes(res.stdout)  # every packet before the damage
+    assert [r.data for r in iter_records(tmp_path / "streamed.pcap")] == [r.data for r in iter_records(cap)][
+        :19
+    ]
 
 
 # -- every OSError: one line naming the path, exit 2 -----------------------------------------
-@pytest.mark.parametrize("make_args, where", [
-    (lambda d: ["stats", "cap.pcap/x"], "cap.pcap/x"),                       # ENOTDIR
-    (lambda d: ["stats", "loop"], "loop"),                                   # ELOOP
-    (lambda d: ["filter", "cap.pcap", "y" * 256], "y" * 256),                # ENAMETOOLONG
-    (lambda d: ["filter", "cap.pcap", "/dev/full"], "/dev/full"),            # ENOSPC
-    (lambda d: ["stats", "/proc/self/mem"], "/proc/self/mem"),               # EIO
-])
+@pytest.mark.parametrize(
+    "make_args, where",
+    [
+        (lambda d: ["stats", "cap.pcap/x"], "cap.pcap/x"),  # ENOTDIR
+        (lambda d: ["stats", "loop"], "loop"),  # ELOOP
+        (lambda d: ["filter", "cap.pcap", "y" * 256], "y" * 256),  # ENAMETOOLONG
+        (lambda d: ["filter", "cap.pcap", "/dev/full"], "/dev/full"),  # ENOSPC
+        (lambda d: ["stats", "/proc/self/mem"], "/proc/self/mem"),  # EIO
+    ],
+)
 def test_os_errors_are_one_line_naming_the_path(tmp_path: Path, cap: Path, make_args, where) -> None:
     os.symlink("loop", tmp_path / "loop")
     res = cli(*make_args(tmp_path), cwd=tmp_path)
@@ -137,8 +166,14 @@ def test_stdout_on_a_full_disk(tmp_path: Path, cap: Path) -> None:
     """`show cap.pcap > /dev/full`: ENOSPC on standard output, one line, exit 2."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with open("/dev/full", "wb") as full:
-        res = subprocess.run([sys.executable, "-m", "scapy_geneve", "show", "cap.pcap"], cwd=str(tmp_path),
-                             stdout=full, stderr=subprocess.PIPE, env=env, timeout=120)
+        res = subprocess.run(
+            [sys.executable, "-m", "scapy_geneve", "show", "cap.pcap"],
+            cwd=str(tmp_path),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=120,
+        )
     assert res.returncode == 2
     assert "No space left on device" in one_clean_line(res.stderr)
 
@@ -148,8 +183,9 @@ def test_a_closed_pipe_is_an_error_not_success(tmp_path: Path) -> None:
     says "Unable to write output: Broken pipe" and fails.  No traceback either."""
     bad = bytes(Ether() / IP() / UDP(sport=1, dport=6081) / Geneve(version=1, vni=1))
     write_pcap(tmp_path / "many.pcap", [bad] * 5000)
-    res = sh("set -o pipefail; $SG lint many.pcap 2>err.txt | head -1 >/dev/null; "
-             "echo ${PIPESTATUS[0]}", tmp_path)
+    res = sh(
+        "set -o pipefail; $SG lint many.pcap 2>err.txt | head -1 >/dev/null; echo ${PIPESTATUS[0]}", tmp_path
+    )
     assert res.stdout.strip() == "2", res.stdout
     err = (tmp_path / "err.txt").read_text()
     assert "Broken pipe" in one_clean_line(err)
@@ -161,8 +197,11 @@ def test_a_claimed_256_mb_record_allocates_nothing_before_its_bytes(tmp_path: Pa
     record: refused at the first short read, under an address-space limit
     far below 256 MB (it allocated the 256 MB first: MemoryError)."""
     path = tmp_path / "huge.pcap"
-    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 0x0FFFFFFF, 1)
-                     + struct.pack("<IIII", 0, 0, 0x0FFFFFF0, 0x0FFFFFF0) + bytes(198))
+    path.write_bytes(
+        struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 0x0FFFFFFF, 1)
+        + struct.pack("<IIII", 0, 0, 0x0FFFFFF0, 0x0FFFFFF0)
+        + bytes(198)
+    )
     assert path.stat().st_size == 238
     code = textwrap.dedent("""
         import resource, sys
@@ -178,8 +217,9 @@ def test_a_claimed_256_mb_record_allocates_nothing_before_its_bytes(tmp_path: Pa
         except CaptureError as exc:
             print("CaptureError:", exc)
     """)
-    res = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
-                         timeout=120, cwd=str(ROOT))
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120, cwd=str(ROOT)
+    )
     assert "Traceback" not in res.stderr, res.stderr
     assert "CaptureError:" in res.stdout and "truncated record" in res.stdout
     assert "offset 24, packet 1" in res.stdout
@@ -202,8 +242,9 @@ def test_one_section_per_packet_is_one_batch(tmp_path: Path) -> None:
     assert len(batches) == 1
     records = [r for b in batches for r in b.records()]
     assert [r.data for r in records] == frames
-    assert [r.linktype for r in records] == [LINKTYPE_RAW if i % 2 else LINKTYPE_ETHERNET
-                                             for i in range(5000)]
+    assert [r.linktype for r in records] == [
+        LINKTYPE_RAW if i % 2 else LINKTYPE_ETHERNET for i in range(5000)
+    ]
 
 
 def test_zero_length_records_are_walked_in_big_batches(tmp_path: Path) -> None:
@@ -229,6 +270,7 @@ def test_gzip_on_a_pipe_whose_first_read_is_one_byte() -> None:
             out.write(raw[:1])
             time.sleep(0.3)
             out.write(raw[1:])
+
     thread = threading.Thread(target=produce)
     thread.start()
     try:
@@ -249,8 +291,11 @@ def write_pcap_bytes(frames: List[bytes]) -> bytes:
 
 
 # -- fuzzing each reader entry point: only CaptureError, naming file, offset, packet -----------
-FUZZ = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 SEED_FRAMES = [frame(i, i) for i in range(4)]
 SEED_PCAP = write_pcap_bytes(SEED_FRAMES)
 
@@ -263,7 +308,7 @@ def _pcapng_bytes() -> bytes:
     for i, data in enumerate(SEED_FRAMES):
         writer.write(data, ts_ns=i, interface=0)
     writer.write_simple(SEED_FRAMES[0])
-    second = PcapngWriter(buf, endian=">")      # a second section, other byte order
+    second = PcapngWriter(buf, endian=">")  # a second section, other byte order
     second.add_interface(LINKTYPE_ETHERNET)
     second.write(SEED_FRAMES[1], ts_ns=5)
     return buf.getvalue()
@@ -277,7 +322,7 @@ def _mutate(data: bytes, changes: List[Tuple[int, int]], cut: int) -> bytes:
     buf = bytearray(data)
     for pos, value in changes:
         buf[pos % len(buf)] = value
-    return bytes(buf[:len(buf) - cut]) if 0 < cut < len(buf) else bytes(buf)
+    return bytes(buf[: len(buf) - cut]) if 0 < cut < len(buf) else bytes(buf)
 
 
 def _read_everything(path: Path, chunk: int) -> None:
@@ -303,32 +348,53 @@ def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @FUZZ
-@given(data=st.binary(max_size=600), changes=edits, cut=st.integers(0, 200),
-       chunk=st.sampled_from([16, 100, 1 << 20]))
-def test_fuzz_pcap(fuzz_dir: Path, data: bytes, changes: List[Tuple[int, int]], cut: int,
-                   chunk: int) -> None:
+@given(
+    data=st.binary(max_size=600),
+    changes=edits,
+    cut=st.integers(0, 200),
+    chunk=st.sampled_from([16, 100, 1 << 20]),
+)
+def test_fuzz_pcap(fuzz_dir: Path, data: bytes, changes: List[Tuple[int, int]], cut: int, chunk: int) -> None:
     path = fuzz_dir / "f.pcap"
-    path.write_bytes(_mutate(SEED_PCAP + data[:64], changes, cut) if changes or cut else
-                     SEED_PCAP[:24] + data)
+    path.write_bytes(
+        _mutate(SEED_PCAP + data[:64], changes, cut) if changes or cut else SEED_PCAP[:24] + data
+    )
     _read_everything(path, chunk)
 
 
 @FUZZ
-@given(data=st.binary(max_size=600), changes=edits, cut=st.integers(0, 200),
-       chunk=st.sampled_from([16, 100, 1 << 20]))
-def test_fuzz_pcapng(fuzz_dir: Path, data: bytes, changes: List[Tuple[int, int]], cut: int,
-                     chunk: int) -> None:
+@given(
+    data=st.binary(max_size=600),
+    changes=edits,
+    cut=st.integers(0, 200),
+    chunk=st.sampled_from([16, 100, 1 << 20]),
+)
+def test_fuzz_pcapng(
+    fuzz_dir: Path, data: bytes, changes: List[Tuple[int, int]], cut: int, chunk: int
+) -> None:
     path = fuzz_dir / "f.pcapng"
-    path.write_bytes(_mutate(SEED_PCAPNG + data[:64], changes, cut) if changes or cut else
-                     SEED_PCAPNG[:28] + data)
+    path.write_bytes(
+        _mutate(SEED_PCAPNG + data[:64], changes, cut) if changes or cut else SEED_PCAPNG[:28] + data
+    )
     _read_everything(path, chunk)
 
 
 @FUZZ
-@given(which=st.sampled_from(["pcap", "pcapng"]), changes=edits, cut=st.integers(0, 200),
-       inner=edits, chunk=st.sampled_from([16, 1 << 20]))
-def test_fuzz_gzip(fuzz_dir: Path, which: str, changes: List[Tuple[int, int]], cut: int,
-                   inner: List[Tuple[int, int]], chunk: int) -> None:
+@given(
+    which=st.sampled_from(["pcap", "pcapng"]),
+    changes=edits,
+    cut=st.integers(0, 200),
+    inner=edits,
+    chunk=st.sampled_from([16, 1 << 20]),
+)
+def test_fuzz_gzip(
+    fuzz_dir: Path,
+    which: str,
+    changes: List[Tuple[int, int]],
+    cut: int,
+    inner: List[Tuple[int, int]],
+    chunk: int,
+) -> None:
     """Mutations of the decompressed capture and of the gzip stream itself."""
     plain = _mutate(SEED_PCAP if which == "pcap" else SEED_PCAPNG, inner, 0)
     path = fuzz_dir / "f.cap.gz"

@@ -793,7 +793,7 @@ def test_ovs_geneve_capture(netns_capable: None, tcpdump: str, tshark: str, tmp_
 def test_stt_segments_inherit_the_context_id(tmp_path: Path) -> None:
     """A 3000-byte frame in 3 segments (and another frame interleaved): every
     segment reports its frame's context ID, so --vni keeps whole frames."""
-    from scapy_geneve.layers.stt import stt_segment
+    from scapy_geneve.offload.stt import stt_segment
 
     big = bytes(INNER / (b"x" * 3000))
     one = stt_segment(big, context_id=0xAA, identifier=1, mss=1400)

@@ -16,8 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from scapy_geneve.capture.interrupt import (Interrupted, checkpoint, deferring, graceful_signals,
-                                            pending, shielded, wait_readable)
+from scapy_geneve.capture.interrupt import (
+    Interrupted,
+    checkpoint,
+    deferring,
+    graceful_signals,
+    pending,
+    shielded,
+    wait_readable,
+)
 from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, CaptureReader, PcapWriter
 from scapy_geneve.cli import main
 
@@ -27,7 +34,7 @@ SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 
 def kill_self(signum: int) -> None:
     os.kill(os.getpid(), signum)
-    for _ in range(1000):      # the handler runs between bytecodes, at the latest here
+    for _ in range(1000):  # the handler runs between bytecodes, at the latest here
         pass
 
 
@@ -37,7 +44,7 @@ def test_outside_a_reader_a_signal_raises_at_once(signum: int) -> None:
         with pytest.raises(Interrupted) as err:
             kill_self(signum)
     assert err.value.signum == signum and err.value.exit_code == 128 + signum
-    assert isinstance(err.value, KeyboardInterrupt)     # every Ctrl-C clean-up applies
+    assert isinstance(err.value, KeyboardInterrupt)  # every Ctrl-C clean-up applies
 
 
 @pytest.mark.parametrize("signum", SIGNALS)
@@ -50,8 +57,8 @@ def test_while_records_are_processed_a_signal_waits_for_the_next_read(signum: in
             with deferring():
                 kill_self(signum)
                 assert pending() == signum
-                finished = True                      # the record's work completes
-                checkpoint()                         # the next read: stop here
+                finished = True  # the record's work completes
+                checkpoint()  # the next read: stop here
                 pytest.fail("read after a noted signal")
     assert finished
 
@@ -75,14 +82,13 @@ def test_waiting_for_live_input_a_signal_ends_the_wait_taking_no_byte() -> None:
         with graceful_signals():
             with deferring():
                 os.write(wfd, b"x")
-                wait_readable(rfd)               # data there: returns at once
+                wait_readable(rfd)  # data there: returns at once
                 assert os.read(rfd, 1) == b"x"
                 with pytest.raises(Interrupted):
                     signal.setitimer(signal.ITIMER_REAL, 0.05)
-                    previous = signal.signal(signal.SIGALRM,
-                                             lambda *_: os.kill(os.getpid(), signal.SIGHUP))
+                    previous = signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGHUP))
                     try:
-                        wait_readable(rfd)           # nothing to read: waits for the signal
+                        wait_readable(rfd)  # nothing to read: waits for the signal
                     finally:
                         signal.signal(signal.SIGALRM, previous)
         os.write(wfd, b"later")
@@ -152,13 +158,17 @@ def test_main_maps_the_signal_to_its_exit_code(tmp_path: Path, signum: int) -> N
     """`scapy-geneve filter - -` in a pipeline, after passing one packet through
     (so it is in its read loop): the signal ends it with 128 + signum, no traceback."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "scapy_geneve", "filter", "-", "-", "-q"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scapy_geneve", "filter", "-", "-", "-q"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     assert proc.stdin is not None and proc.stdout is not None
     try:
         PcapWriter(proc.stdin).write(bytes(60))  # a pipe: flushed per packet
-        ready, _, _ = select.select([proc.stdout], [], [], 60)   # a guard, not a measurement
+        ready, _, _ = select.select([proc.stdout], [], [], 60)  # a guard, not a measurement
         assert ready, "filter passed nothing through"
         got = b""
         while len(got) < 24 + 16 + 60:

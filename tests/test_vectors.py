@@ -15,8 +15,16 @@ from scapy.utils import wrpcap
 
 from scapy_geneve.layers.geneve import Geneve
 from scapy_geneve.conformance.lint import lint
-from scapy_geneve.conformance.vectors import (KNOWN_OPTION, LEVELS, TAG_PREFIX, Expect, Target, Vector,
-                                  register_vector, vectors)
+from scapy_geneve.conformance.vectors import (
+    KNOWN_OPTION,
+    LEVELS,
+    TAG_PREFIX,
+    Expect,
+    Target,
+    Vector,
+    register_vector,
+    vectors,
+)
 
 ALL = vectors()
 
@@ -60,7 +68,7 @@ def test_catalogue_covers(what):
 def test_vector_builds_for_a_target_and_carries_its_tag(vector):
     t = Target(src_ip="10.1.0.2", dst_ip="10.1.0.1", dst_mac="02:aa:00:00:00:01", vni=77, vsid=0x1234)
     frame = vector.frame(t)
-    assert frame == bytes(vector.packet(t))         # deterministic
+    assert frame == bytes(vector.packet(t))  # deterministic
     assert vector.tag == TAG_PREFIX + vector.name.encode() and vector.tag in frame
     pkt = Ether(frame)
     assert pkt.dst == "02:aa:00:00:00:01"
@@ -83,10 +91,22 @@ def _tshark(tshark, tmp_path, fields, prefs=()):
 
 @pytest.mark.oracle
 def test_tshark_reads_the_geneve_vectors_as_named(tshark, tmp_path):
-    f = _tshark(tshark, tmp_path, ["geneve.version", "geneve.flags.oam", "geneve.flags.critical",
-                                   "geneve.flags.reserved", "geneve.vni", "geneve.option.length",
-                                   "udp.checksum.status", "udp.srcport", "udp.dstport"],
-                prefs=["udp.check_checksum:TRUE"])
+    f = _tshark(
+        tshark,
+        tmp_path,
+        [
+            "geneve.version",
+            "geneve.flags.oam",
+            "geneve.flags.critical",
+            "geneve.flags.reserved",
+            "geneve.vni",
+            "geneve.option.length",
+            "udp.checksum.status",
+            "udp.srcport",
+            "udp.dstport",
+        ],
+        prefs=["udp.check_checksum:TRUE"],
+    )
     assert int(f["geneve-baseline"]["geneve.vni"], 0) == 5000
     assert f["geneve-version-1"]["geneve.version"] == "1"
     assert f["geneve-version-3"]["geneve.version"] == "3"
@@ -109,8 +129,20 @@ def test_tshark_reads_the_geneve_vectors_as_named(tshark, tmp_path):
 
 @pytest.mark.oracle
 def test_tshark_reads_the_vxlan_and_nvgre_vectors_as_named(tshark, tmp_path):
-    f = _tshark(tshark, tmp_path, ["vxlan.flags", "vxlan.vni", "vxlan.reserved8", "gre.flags.checksum",
-                                   "gre.flags.key", "gre.flags.sequence_number", "gre.key", "vlan.id"])
+    f = _tshark(
+        tshark,
+        tmp_path,
+        [
+            "vxlan.flags",
+            "vxlan.vni",
+            "vxlan.reserved8",
+            "gre.flags.checksum",
+            "gre.flags.key",
+            "gre.flags.sequence_number",
+            "gre.key",
+            "vlan.id",
+        ],
+    )
     assert int(f["vxlan-baseline"]["vxlan.flags"], 16) == 0x0800
     assert int(f["vxlan-i-flag-clear"]["vxlan.flags"], 16) == 0x0000
     assert f["vxlan-reserved8-set"]["vxlan.reserved8"] == "255"
@@ -131,34 +163,58 @@ def test_tshark_reads_the_ecn_vectors_as_named(tshark, tmp_path):
     assert len(ecn) == 4
     path = str(tmp_path / "ecn.pcap")
     wrpcap(path, [v.packet() for v in ecn])
-    out = subprocess.run([tshark, "-r", path, "-T", "fields", "-E", "occurrence=a",
-                          "-e", "ip.dsfield.ecn"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [tshark, "-r", path, "-T", "fields", "-E", "occurrence=a", "-e", "ip.dsfield.ecn"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     got = {v.name: line for v, line in zip(ecn, out.splitlines())}
     # outer / inner: 3 = CE, 2 = ECT(0), 0 = Not-ECT
-    assert got == {"geneve-ecn-ce-over-ect0": "3,2", "geneve-ecn-ce-over-not-ect": "3,0",
-                   "vxlan-ecn-ce-over-ect0": "3,2", "vxlan-ecn-ce-over-not-ect": "3,0"}
+    assert got == {
+        "geneve-ecn-ce-over-ect0": "3,2",
+        "geneve-ecn-ce-over-not-ect": "3,0",
+        "vxlan-ecn-ce-over-ect0": "3,2",
+        "vxlan-ecn-ce-over-not-ect": "3,0",
+    }
     for v in ecn:
         want = v.expected_inner()
-        if want is not None:       # what must come out: the inner frame with CE (0x03), checksum fixed
-            assert Ether(want)[IP].tos & 3 == 3 and Ether(want)[IP].chksum == IP(bytes(Ether(want)[IP])).chksum
+        if want is not None:  # what must come out: the inner frame with CE (0x03), checksum fixed
+            assert (
+                Ether(want)[IP].tos & 3 == 3 and Ether(want)[IP].chksum == IP(bytes(Ether(want)[IP])).chksum
+            )
 
 
 # The sender-side violation each vector carries, as the linter names it.
 LINT = {
-    "geneve-version-1": "GNV001", "geneve-version-3": "GNV001", "geneve-optlen-mismatch": "GNV002",
-    "geneve-unknown-critical-option": "GNV014", "geneve-unknown-critical-option-c-clear": "GNV004",
-    "geneve-oam": "GNV013", "geneve-c-bit-no-critical-option": "GNV016",
-    "geneve-known-critical-c-clear": "GNV004", "geneve-rsvd-bits-set": "GNV005",
-    "geneve-reserved-byte-set": "GNV006", "geneve-option-r-bits-set": "GNV007",
-    "geneve-udp-checksum-wrong": "GNV011", "geneve-ports-reversed": "GNV010",
+    "geneve-version-1": "GNV001",
+    "geneve-version-3": "GNV001",
+    "geneve-optlen-mismatch": "GNV002",
+    "geneve-unknown-critical-option": "GNV014",
+    "geneve-unknown-critical-option-c-clear": "GNV004",
+    "geneve-oam": "GNV013",
+    "geneve-c-bit-no-critical-option": "GNV016",
+    "geneve-known-critical-c-clear": "GNV004",
+    "geneve-rsvd-bits-set": "GNV005",
+    "geneve-reserved-byte-set": "GNV006",
+    "geneve-option-r-bits-set": "GNV007",
+    "geneve-udp-checksum-wrong": "GNV011",
+    "geneve-ports-reversed": "GNV010",
     "geneve-ipv6-udp-checksum-zero": "GNV012",
-    "vxlan-udp-checksum-wrong": "VXL006", "vxlan-reserved-flags-set": "VXL002",
-    "vxlan-reserved24-set": "VXL003", "vxlan-ipv6-reserved-flags-set": "VXL002",
-    "vxlan-reserved8-set": "VXL004", "vxlan-i-flag-clear": "VXL001",
-    "vxlan-inner-vlan": "VXL010", "nvgre-inner-vlan": "NVG007", "nvgre-checksum-present": "NVG002",
-    "nvgre-sequence-present": "NVG003", "nvgre-no-key": "NVG001",
+    "vxlan-udp-checksum-wrong": "VXL006",
+    "vxlan-reserved-flags-set": "VXL002",
+    "vxlan-reserved24-set": "VXL003",
+    "vxlan-ipv6-reserved-flags-set": "VXL002",
+    "vxlan-reserved8-set": "VXL004",
+    "vxlan-i-flag-clear": "VXL001",
+    "vxlan-inner-vlan": "VXL010",
+    "nvgre-inner-vlan": "NVG007",
+    "nvgre-checksum-present": "NVG002",
+    "nvgre-sequence-present": "NVG003",
+    "nvgre-no-key": "NVG001",
     # outer CE can only sit over a Not-ECT packet if the encapsulator broke RFC 6040 §4.1
-    "geneve-ecn-ce-over-not-ect": "GNV018", "vxlan-ecn-ce-over-not-ect": "VXL012",
+    "geneve-ecn-ce-over-not-ect": "GNV018",
+    "vxlan-ecn-ce-over-not-ect": "VXL012",
 }
 
 
@@ -175,8 +231,13 @@ def test_linter_names_the_violation_each_vector_carries(vector):
 
 def test_register_vector_adds_and_replaces():
     def build(t, tag):
-        return Ether(src=t.src_mac, dst=t.dst_mac) / IP(src=t.src_ip, dst=t.dst_ip) / \
-            UDP(sport=50000, dport=6081) / Geneve(vni=t.vni) / t.inner(tag)
+        return (
+            Ether(src=t.src_mac, dst=t.dst_mac)
+            / IP(src=t.src_ip, dst=t.dst_ip)
+            / UDP(sport=50000, dport=6081)
+            / Geneve(vni=t.vni)
+            / t.inner(tag)
+        )
 
     mine = Vector("user-vni-zero-check", "geneve", Expect.DELIVER, "MUST", "my spec §1", "x", build)
     register_vector(mine)

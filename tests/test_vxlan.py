@@ -12,8 +12,12 @@ from scapy_geneve import VXLAN, BuildError, build_vxlan, encapsulate, vxlan_port
 
 FUZZ_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
-INNER = Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22") / IP(
-    src="192.168.1.1", dst="192.168.1.2") / UDP(sport=1000, dport=2000) / b"x"
+INNER = (
+    Ether(src="02:00:00:00:00:11", dst="02:00:00:00:00:22")
+    / IP(src="192.168.1.1", dst="192.168.1.2")
+    / UDP(sport=1000, dport=2000)
+    / b"x"
+)
 
 
 def test_vxlan_is_scapys_class_not_a_fork():
@@ -26,7 +30,7 @@ def test_rfc7348_header_is_flags_0x08_and_zero_reserved():
 
 
 def test_scapy_default_would_be_gpe_which_is_why_the_builder_exists():
-    assert bytes(ScapyVXLAN(vni=1) / INNER)[0] == 0x0C   # I|P: the GPE layout
+    assert bytes(ScapyVXLAN(vni=1) / INNER)[0] == 0x0C  # I|P: the GPE layout
     assert bytes(build_vxlan(1) / INNER)[0] == 0x08
 
 
@@ -48,8 +52,9 @@ def test_gbp_header_vector_both_ways():
     assert bytes(back.payload) == bytes(INNER)
 
 
-@pytest.mark.parametrize("next_protocol, inner, cls", [
-    (1, INNER[IP], IP), (2, IPv6() / UDP(), IPv6), (3, INNER, Ether)])
+@pytest.mark.parametrize(
+    "next_protocol, inner, cls", [(1, INNER[IP], IP), (2, IPv6() / UDP(), IPv6), (3, INNER, Ether)]
+)
 def test_gpe_on_4790_both_ways(next_protocol, inner, cls):
     hdr = build_vxlan(7, next_protocol=next_protocol)
     assert vxlan_port(hdr) == 4790
@@ -70,9 +75,17 @@ def test_linux_legacy_port_8472_dissects():
     assert IP(wire)[VXLAN].vni == 100
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(vni=1 << 24), dict(vni=1, gpid=1 << 16), dict(vni=1, gpid=1, next_protocol=1),
-    dict(vni=1, oam=True), dict(vni=1, dont_learn=True), dict(vni=1, next_protocol=256)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(vni=1 << 24),
+        dict(vni=1, gpid=1 << 16),
+        dict(vni=1, gpid=1, next_protocol=1),
+        dict(vni=1, oam=True),
+        dict(vni=1, dont_learn=True),
+        dict(vni=1, next_protocol=256),
+    ],
+)
 def test_builder_refuses_impossible_headers(kwargs):
     with pytest.raises(BuildError):
         build_vxlan(**kwargs)

@@ -20,15 +20,15 @@ class Gunzip:
     as soon as some bytes are decompressed instead of filling the buffer.
     """
 
-    READ = 1 << 16          # compressed bytes per raw read
-    MAX_OUT = 1 << 22       # decompressed bytes per step (bounds a zip bomb's step)
+    READ = 1 << 16  # compressed bytes per raw read
+    MAX_OUT = 1 << 22  # decompressed bytes per step (bounds a zip bomb's step)
 
     def __init__(self, raw: IO[bytes], head: bytes = b"", live: bool = False) -> None:
         self.raw = raw
         self.live = live
         self._d: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._in = head                     # compressed bytes zlib has not taken yet
-        self._out = b""                     # decompressed bytes not handed out yet
+        self._in = head  # compressed bytes zlib has not taken yet
+        self._out = b""  # decompressed bytes not handed out yet
         self._pos = 0
         self._error: Optional[BaseException] = None
 
@@ -39,11 +39,10 @@ class Gunzip:
     def _next_member(self) -> bool:
         """Between members: start the next one; False when the stream is over."""
         if not self._in.strip(b"\0"):
-            self._in = b""                  # zero padding after the last member
+            self._in = b""  # zero padding after the last member
             return False
-        if self._in[:2] != GZIP_MAGIC[:len(self._in[:2])]:
-            self._error = OSError("data after the end of the gzip stream is not "
-                                  "another gzip member")
+        if self._in[:2] != GZIP_MAGIC[: len(self._in[:2])]:
+            self._error = OSError("data after the end of the gzip stream is not another gzip member")
             return False
         self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         return True
@@ -54,9 +53,10 @@ class Gunzip:
             if not self._in:
                 self._in = self._raw_read()
                 if not self._in:
-                    if self._d is not None:   # inside a member: cut short
-                        self._error = EOFError("compressed file ended before the "
-                                               "end-of-stream marker was reached")
+                    if self._d is not None:  # inside a member: cut short
+                        self._error = EOFError(
+                            "compressed file ended before the end-of-stream marker was reached"
+                        )
                     return
             if self._d is None and not self._next_member():
                 continue
@@ -82,7 +82,7 @@ class Gunzip:
                 if self._pos >= len(self._out):
                     break
             n = min(size - got, len(self._out) - self._pos)
-            view[got:got + n] = self._out[self._pos:self._pos + n]
+            view[got : got + n] = self._out[self._pos : self._pos + n]
             self._pos += n
             got += n
         if not got and size and self._error is not None:
@@ -100,7 +100,7 @@ class Gunzip:
     def read(self, size: int) -> bytes:
         """Up to SIZE bytes (fewer only at the end or before the damage)."""
         buf = bytearray(size)
-        return bytes(buf[:self.readinto(buf)])
+        return bytes(buf[: self.readinto(buf)])
 
     def tell_raw(self) -> int:
         """Compressed bytes consumed so far (for progress); 0 if unknown."""

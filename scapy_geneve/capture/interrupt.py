@@ -35,8 +35,15 @@ import threading
 from types import FrameType
 from typing import Iterator, Optional, Tuple
 
-__all__ = ["Interrupted", "graceful_signals", "checkpoint", "deferring", "pending", "shielded",
-           "wait_readable"]
+__all__ = [
+    "Interrupted",
+    "graceful_signals",
+    "checkpoint",
+    "deferring",
+    "pending",
+    "shielded",
+    "wait_readable",
+]
 
 SIGNALS: Tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -51,10 +58,10 @@ class Interrupted(KeyboardInterrupt):
 
 
 class _State:
-    active = False          # graceful_signals() installed the handlers
-    defer = 0               # depth of deferring() regions (a reader is active)
-    wakeup = -1             # read end of the signal wake-up pipe (set_wakeup_fd)
-    shield = 0              # depth of shielded() regions (a teardown that must finish)
+    active = False  # graceful_signals() installed the handlers
+    defer = 0  # depth of deferring() regions (a reader is active)
+    wakeup = -1  # read end of the signal wake-up pipe (set_wakeup_fd)
+    shield = 0  # depth of shielded() regions (a teardown that must finish)
     pending: Optional[int] = None
 
 
@@ -104,11 +111,11 @@ def wait_readable(fd: int) -> None:
     while True:
         checkpoint()
         if not _STATE.active:
-            return                    # no handlers: the read itself may block
+            return  # no handlers: the read itself may block
         ready, _, _ = select.select([fd, _STATE.wakeup], [], [])
         if _STATE.wakeup in ready:
             _drain(_STATE.wakeup)
-            continue                  # the handler noted the signal: checkpoint() acts
+            continue  # the handler noted the signal: checkpoint() acts
         if fd in ready:
             return
 

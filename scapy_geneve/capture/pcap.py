@@ -9,8 +9,14 @@ import struct
 from array import array
 from typing import Any, Iterator, Optional, Tuple
 
-from scapy_geneve.capture.formats import (MAX_CLAIMED_SNAPLEN, MAX_SNAPLEN, PCAP_HDR_LEN,
-                                          PCAP_MAGIC_NS, PCAP_MAGIC_US, PCAP_REC_HDR_LEN)
+from scapy_geneve.capture.formats import (
+    MAX_CLAIMED_SNAPLEN,
+    MAX_SNAPLEN,
+    PCAP_HDR_LEN,
+    PCAP_MAGIC_NS,
+    PCAP_MAGIC_US,
+    PCAP_REC_HDR_LEN,
+)
 from scapy_geneve.capture.recordbatch import Batch
 from scapy_geneve.capture.source import ByteSource
 
@@ -20,8 +26,9 @@ __all__ = ["PcapHeader", "PcapWalker", "parse_header"]
 class PcapHeader:
     """The 24-byte pcap file header, decoded."""
 
-    def __init__(self, raw: bytes, endian: str, nanosecond: bool, version: Tuple[int, int],
-                 snaplen: int, linktype: int) -> None:
+    def __init__(
+        self, raw: bytes, endian: str, nanosecond: bool, version: Tuple[int, int], snaplen: int, linktype: int
+    ) -> None:
         self.raw = raw
         self.endian = endian
         self.nanosecond = nanosecond
@@ -104,11 +111,13 @@ class PcapWalker:
         if not buf:
             return
         if len(buf) < PCAP_REC_HDR_LEN:
-            raise self.source.error("truncated record header: %d of 16 bytes" % len(buf),
-                                    base, number)
-        raise self.source.error("truncated record: header says %d captured bytes, only %d "
-                                "left in the file" % (self._incl(buf, 8)[0],
-                                                      len(buf) - PCAP_REC_HDR_LEN), base, number)
+            raise self.source.error("truncated record header: %d of 16 bytes" % len(buf), base, number)
+        raise self.source.error(
+            "truncated record: header says %d captured bytes, only %d "
+            "left in the file" % (self._incl(buf, 8)[0], len(buf) - PCAP_REC_HDR_LEN),
+            base,
+            number,
+        )
 
     def batches(self) -> Iterator[Batch]:
         """Yield :class:`Batch` objects in file order until the end of the input."""
@@ -126,7 +135,10 @@ class PcapWalker:
             if bad >= 0:
                 raise self.source.error(
                     "record length %d is absurd (snaplen %d, limit %d): corrupt record header"
-                    % (bad, self.header.snaplen, self.limit), base + pos, number)
+                    % (bad, self.header.snaplen, self.limit),
+                    base + pos,
+                    number,
+                )
             base += pos
             buf = buf[pos:]
             need = PCAP_REC_HDR_LEN
@@ -136,14 +148,23 @@ class PcapWalker:
     def _batch(self, buf: bytes, base: int, number: int, starts: "array[int]", pos: int) -> Batch:
         self.packets_read = number - 1 + len(starts)
         self.bytes_read = self.source.progress(base + pos)
-        return Batch(self.reader, buf, base, number, starts, self.endian,
-                     pcap_linktype=self.header.linktype, ts_mult=self.ts_mult)
+        return Batch(
+            self.reader,
+            buf,
+            base,
+            number,
+            starts,
+            self.endian,
+            pcap_linktype=self.header.linktype,
+            ts_mult=self.ts_mult,
+        )
 
 
 def _widest(starts: "array[int]", pos: int) -> int:
     """The longest record among STARTS (the last one ends at POS)."""
     widest = pos - starts[-1]
-    if len(starts) > 1:   # read off the start offsets
+    if len(starts) > 1:  # read off the start offsets
         import numpy as np
+
         widest = max(widest, int(np.diff(np.frombuffer(starts, np.int64)).max()))
     return widest

@@ -34,15 +34,35 @@ already been yielded.
 import os
 from typing import Iterator, Optional, Union
 
-from scapy_geneve.capture.formats import (BT_EPB, BT_IDB, BT_ISB, BT_PB, BT_SHB, BT_SPB,
-                                          BYTE_ORDER_MAGIC, CHUNK_SIZE, GZIP_MAGIC,
-                                          LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6,
-                                          LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2,
-                                          LINKTYPE_LOOP, LINKTYPE_NAMES, LINKTYPE_NULL,
-                                          LINKTYPE_RAW, MAX_BLOCK_LEN, MAX_SNAPLEN,
-                                          NO_TIMESTAMP, OPT_IF_TSOFFSET, OPT_IF_TSRESOL,
-                                          PCAP_HDR_LEN, PCAP_MAGIC_NS, PCAP_MAGIC_US,
-                                          PCAP_REC_HDR_LEN)
+from scapy_geneve.capture.formats import (
+    BT_EPB,
+    BT_IDB,
+    BT_ISB,
+    BT_PB,
+    BT_SHB,
+    BT_SPB,
+    BYTE_ORDER_MAGIC,
+    CHUNK_SIZE,
+    GZIP_MAGIC,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NAMES,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    MAX_BLOCK_LEN,
+    MAX_SNAPLEN,
+    NO_TIMESTAMP,
+    OPT_IF_TSOFFSET,
+    OPT_IF_TSRESOL,
+    PCAP_HDR_LEN,
+    PCAP_MAGIC_NS,
+    PCAP_MAGIC_US,
+    PCAP_REC_HDR_LEN,
+)
 from scapy_geneve.capture.interrupt import checkpoint, deferring
 from scapy_geneve.capture.pcap import PcapWalker, parse_header, sniff_endian
 from scapy_geneve.capture.pcapng import PcapngWalker
@@ -51,17 +71,44 @@ from scapy_geneve.capture.source import ByteSource
 from scapy_geneve.capture.writers import PcapngWriter, PcapWriter
 
 __all__ = [
-    "Record", "Batch", "CaptureReader", "open_capture", "iter_records",
-    "PcapWriter", "PcapngWriter", "NO_TIMESTAMP",
-    "LINKTYPE_NULL", "LINKTYPE_ETHERNET", "LINKTYPE_RAW", "LINKTYPE_LOOP",
-    "LINKTYPE_LINUX_SLL", "LINKTYPE_IPV4", "LINKTYPE_IPV6", "LINKTYPE_LINUX_SLL2",
+    "Record",
+    "Batch",
+    "CaptureReader",
+    "open_capture",
+    "iter_records",
+    "PcapWriter",
+    "PcapngWriter",
+    "NO_TIMESTAMP",
+    "LINKTYPE_NULL",
+    "LINKTYPE_ETHERNET",
+    "LINKTYPE_RAW",
+    "LINKTYPE_LOOP",
+    "LINKTYPE_LINUX_SLL",
+    "LINKTYPE_IPV4",
+    "LINKTYPE_IPV6",
+    "LINKTYPE_LINUX_SLL2",
     "LINKTYPE_NAMES",
 ]
 
 # Kept importable from here (tests and older code use them).
-_FORMAT_NAMES = (BT_EPB, BT_IDB, BT_ISB, BT_PB, BT_SHB, BT_SPB, BYTE_ORDER_MAGIC, GZIP_MAGIC,
-                 MAX_BLOCK_LEN, MAX_SNAPLEN, OPT_IF_TSOFFSET, OPT_IF_TSRESOL, PCAP_HDR_LEN,
-                 PCAP_MAGIC_NS, PCAP_MAGIC_US, PCAP_REC_HDR_LEN)
+_FORMAT_NAMES = (
+    BT_EPB,
+    BT_IDB,
+    BT_ISB,
+    BT_PB,
+    BT_SHB,
+    BT_SPB,
+    BYTE_ORDER_MAGIC,
+    GZIP_MAGIC,
+    MAX_BLOCK_LEN,
+    MAX_SNAPLEN,
+    OPT_IF_TSOFFSET,
+    OPT_IF_TSRESOL,
+    PCAP_HDR_LEN,
+    PCAP_MAGIC_NS,
+    PCAP_MAGIC_US,
+    PCAP_REC_HDR_LEN,
+)
 
 Walker = Union[PcapWalker, PcapngWalker]
 
@@ -77,8 +124,9 @@ class CaptureReader:
     out as they arrive).
     """
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"], chunk_size: int = CHUNK_SIZE,
-                 vectorised: bool = True) -> None:
+    def __init__(
+        self, path: Union[str, "os.PathLike[str]"], chunk_size: int = CHUNK_SIZE, vectorised: bool = True
+    ) -> None:
         self.chunk_size = chunk_size
         # pcapng: walk runs of Enhanced Packet Blocks in a tight loop and read
         # their fields with numpy (same results as the plain walk; tests compare).
@@ -99,8 +147,9 @@ class CaptureReader:
     def _sniff(self, head: bytes) -> Walker:
         """The walker for HEAD's format (pcap by its magic, pcapng by its SHB)."""
         if len(head) < 4:
-            raise self._source.error("not a capture file: %d bytes, too short for a magic "
-                                     "number" % len(head), 0)
+            raise self._source.error(
+                "not a capture file: %d bytes, too short for a magic number" % len(head), 0
+            )
         endian = sniff_endian(head)
         if endian is not None:
             hdr = parse_header(head, endian, self._source)
@@ -110,8 +159,9 @@ class CaptureReader:
         if int.from_bytes(head[:4], "little") == BT_SHB:
             self.format = "pcapng"
             return PcapngWalker(self._source, self.vectorised, reader=self)
-        raise self._source.error("not a pcap or pcapng file: magic 0x%08x"
-                                 % int.from_bytes(head[:4], "big"), 0)
+        raise self._source.error(
+            "not a pcap or pcapng file: magic 0x%08x" % int.from_bytes(head[:4], "big"), 0
+        )
 
     # -- what was read ---------------------------------------------------------------
     @property

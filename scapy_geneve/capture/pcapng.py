@@ -15,9 +15,20 @@ import struct
 from array import array
 from typing import Any, Iterator, List, Optional, Tuple
 
-from scapy_geneve.capture.formats import (BT_EPB, BT_IDB, BT_PB, BT_SHB, BT_SPB,
-                                          BYTE_ORDER_MAGIC, MAX_BLOCK_LEN, NO_TIMESTAMP,
-                                          OPT_IF_TSOFFSET, OPT_IF_TSRESOL, TS_MAX, TS_MIN)
+from scapy_geneve.capture.formats import (
+    BT_EPB,
+    BT_IDB,
+    BT_PB,
+    BT_SHB,
+    BT_SPB,
+    BYTE_ORDER_MAGIC,
+    MAX_BLOCK_LEN,
+    NO_TIMESTAMP,
+    OPT_IF_TSOFFSET,
+    OPT_IF_TSRESOL,
+    TS_MAX,
+    TS_MIN,
+)
 from scapy_geneve.capture.recordbatch import Batch, Fields
 from scapy_geneve.capture.source import ByteSource
 from scapy_geneve.errors import CaptureError
@@ -67,9 +78,8 @@ def parse_idb(buf: bytes, pos: int, end: int, endian: str) -> Interface:
         if code == 0:
             break
         if opt + 4 + olen > stop:
-            raise ValueError("Interface Description Block option %d runs past the "
-                             "end of the block" % code)
-        value = buf[opt + 4:opt + 4 + olen]
+            raise ValueError("Interface Description Block option %d runs past the end of the block" % code)
+        value = buf[opt + 4 : opt + 4 + olen]
         if code == OPT_IF_TSRESOL and olen >= 1:
             intf.set_tsresol(value[0])
         elif code == OPT_IF_TSOFFSET and olen >= 8:
@@ -81,18 +91,19 @@ def parse_idb(buf: bytes, pos: int, end: int, endian: str) -> Interface:
 class _Walk:
     """One batch being collected from BUF (file offset BASE, first packet NUMBER)."""
 
-    def __init__(self, buf: bytes, base: int, number: int, endian: str, fast: bool,
-                 interfaces: List[Interface]) -> None:
+    def __init__(
+        self, buf: bytes, base: int, number: int, endian: str, fast: bool, interfaces: List[Interface]
+    ) -> None:
         self.buf, self.base, self.number, self.endian = buf, base, number, endian
         self.fast = fast
         self.starts = array("q")
         # plain-walk fields: data_off, ends, caplen, wirelen, ts_ns, linktype, iface
         self.plain: Tuple["array[int]", ...] = tuple(array("q") for _ in range(7))
-        self.special: List[int] = []              # packets the plain walk filled in
-        self.marks: List[Tuple[int, int]] = []    # (packet index, interfaces from there on)
+        self.special: List[int] = []  # packets the plain walk filled in
+        self.marks: List[Tuple[int, int]] = []  # (packet index, interfaces from there on)
         self.blocks: List[Tuple[int, int, int]] = []
         self.if_start = len(interfaces)
-        self.fast_interfaces = interfaces         # the interfaces the fast packets refer to
+        self.fast_interfaces = interfaces  # the interfaces the fast packets refer to
         self.error: Optional[CaptureError] = None
         self.pos = 0
         self.need = 12
@@ -102,8 +113,9 @@ class _Walk:
         """The number the next packet found gets."""
         return self.number + len(self.starts)
 
-    def add_plain(self, pos: int, end: int, data_off: int, incl: int, orig: int, ts: int,
-                  linktype: int, if_id: int) -> None:
+    def add_plain(
+        self, pos: int, end: int, data_off: int, incl: int, orig: int, ts: int, linktype: int, if_id: int
+    ) -> None:
         self.special.append(len(self.starts))
         self.starts.append(pos)
         for arr, value in zip(self.plain, (data_off, end, incl, orig, ts, linktype, if_id)):
@@ -131,7 +143,7 @@ class PcapngWalker:
         self.endian = "<"
         self.interfaces: List[Interface] = []
         self.section_seen = False
-        self.linktype = -1          # the first interface's
+        self.linktype = -1  # the first interface's
         self.snaplen = 0
         self.packets_read = 0
         self.bytes_read = 0
@@ -156,15 +168,15 @@ class PcapngWalker:
             if not got and walk.pos == 0:
                 self._truncated(len(buf), walk.need, base, number)
             base += walk.pos
-            buf = buf[walk.pos:]
+            buf = buf[walk.pos :]
             need = walk.need
 
     def _truncated(self, left: int, need: int, base: int, number: int) -> None:
         if left < 12:
-            raise self.source.error("truncated block header: %d of 12 bytes" % left,
-                                    base, number)
-        raise self.source.error("truncated block: total length %d, only %d bytes left "
-                                "in the file" % (need, left), base, number)
+            raise self.source.error("truncated block header: %d of 12 bytes" % left, base, number)
+        raise self.source.error(
+            "truncated block: total length %d, only %d bytes left in the file" % (need, left), base, number
+        )
 
     def _collect(self, w: _Walk) -> None:
         """Walk W's buffer block by block until it ends, a block is incomplete,
@@ -209,8 +221,12 @@ class PcapngWalker:
             return None
         trail = struct.unpack_from(self.endian + "I", buf, end - 4)[0]
         if trail != blen:
-            self._fail(w, pos, "block type 0x%08x: trailing length %d does not match "
-                               "leading length %d" % (btype, trail, blen))
+            self._fail(
+                w,
+                pos,
+                "block type 0x%08x: trailing length %d does not match "
+                "leading length %d" % (btype, trail, blen),
+            )
             return None
         ok = self._dispatch(w, pos, btype, blen)
         return end if ok else None
@@ -239,8 +255,8 @@ class PcapngWalker:
             self._fail(w, pos, "bad byte-order magic 0x%08x in Section Header Block" % magic_be)
             return False
         if w.starts and endian != w.endian:
-            return False          # the next batch starts with this section
-        if w.starts:              # later packets refer to the new section's interfaces
+            return False  # the next batch starts with this section
+        if w.starts:  # later packets refer to the new section's interfaces
             w.fast = False
         self.endian = w.endian = endian
         return True
@@ -255,7 +271,7 @@ class PcapngWalker:
             return False
         self.section_seen = True
         self.interfaces = []
-        if not w.starts:          # the batch's fast packets will be this section's
+        if not w.starts:  # the batch's fast packets will be this section's
             w.fast_interfaces = self.interfaces
         w.marks.append((len(w.starts), 0))
         return True
@@ -281,25 +297,35 @@ class PcapngWalker:
             self._fail(w, pos, "packet block too short (%d bytes)" % blen)
             return False
         if btype == BT_EPB:
-            if_id, ts_hi, ts_lo, incl, orig = struct.unpack_from(self.endian + "IIIII",
-                                                                 w.buf, pos + 8)
+            if_id, ts_hi, ts_lo, incl, orig = struct.unpack_from(self.endian + "IIIII", w.buf, pos + 8)
         else:
             if_id, _drops, ts_hi, ts_lo, incl, orig = struct.unpack_from(
-                self.endian + "HHIIII", w.buf, pos + 8)
+                self.endian + "HHIIII", w.buf, pos + 8
+            )
         if if_id >= len(self.interfaces):
-            self._fail(w, pos, "packet refers to interface %d, but only %d Interface "
-                               "Description Block(s) came before it"
-                               % (if_id, len(self.interfaces)))
+            self._fail(
+                w,
+                pos,
+                "packet refers to interface %d, but only %d Interface "
+                "Description Block(s) came before it" % (if_id, len(self.interfaces)),
+            )
             return False
         if 28 + incl > blen - 4:
-            self._fail(w, pos, "captured length %d runs past the end of its %d-byte block"
-                       % (incl, blen))
+            self._fail(w, pos, "captured length %d runs past the end of its %d-byte block" % (incl, blen))
             return False
         intf = self.interfaces[if_id]
         stamp = intf.ts_ns((ts_hi << 32) | ts_lo)
         # Past year 2262 in ns (a corrupt stamp or resolution): no timestamp.
-        w.add_plain(pos, pos + blen, pos + 28, incl, orig,
-                    stamp if TS_MIN < stamp < TS_MAX else NO_TIMESTAMP, intf.linktype, if_id)
+        w.add_plain(
+            pos,
+            pos + blen,
+            pos + 28,
+            incl,
+            orig,
+            stamp if TS_MIN < stamp < TS_MAX else NO_TIMESTAMP,
+            intf.linktype,
+            if_id,
+        )
         return True
 
     def _simple(self, w: _Walk, pos: int, blen: int) -> bool:
@@ -313,8 +339,7 @@ class PcapngWalker:
         incl = min(orig, blen - 16)
         if self.interfaces[0].snaplen:
             incl = min(incl, self.interfaces[0].snaplen)
-        w.add_plain(pos, pos + blen, pos + 12, incl, orig, NO_TIMESTAMP,
-                    self.interfaces[0].linktype, 0)
+        w.add_plain(pos, pos + blen, pos + 12, incl, orig, NO_TIMESTAMP, self.interfaces[0].linktype, 0)
         return True
 
     # -- the batch --------------------------------------------------------------------
@@ -323,9 +348,10 @@ class PcapngWalker:
         packets' fields come from :func:`epb_fields`, cut at the first bad one."""
         fields: Fields = w.plain
         if len(w.special) < len(w.starts):
-            fields, bad, message = epb_fields(w.buf, w.starts, w.special, w.plain,
-                                              w.fast_interfaces, w.if_start, w.marks, w.endian)
-            if message is not None:   # before anything the plain walk found
+            fields, bad, message = epb_fields(
+                w.buf, w.starts, w.special, w.plain, w.fast_interfaces, w.if_start, w.marks, w.endian
+            )
+            if message is not None:  # before anything the plain walk found
                 w.error = self.source.error(message, w.base + w.starts[bad], w.number + bad)
                 w.pos = w.starts[bad]
                 del w.starts[bad:]
@@ -335,20 +361,27 @@ class PcapngWalker:
             return None
         self.packets_read = w.number - 1 + len(w.starts)
         self.bytes_read = self.source.progress(w.base + w.pos)
-        return Batch(self.reader, w.buf, w.base, w.number, w.starts, w.endian, fields=fields,
-                     blocks=w.blocks)
+        return Batch(self.reader, w.buf, w.base, w.number, w.starts, w.endian, fields=fields, blocks=w.blocks)
 
 
 # -- the vectorised Enhanced Packet Block fields ------------------------------------
-def epb_fields(buf: bytes, starts: "array[int]", special: List[int], plain: Fields,
-               interfaces: List[Interface], if_start: int, marks: List[Tuple[int, int]],
-               endian: str) -> Tuple[Fields, int, Optional[str]]:
+def epb_fields(
+    buf: bytes,
+    starts: "array[int]",
+    special: List[int],
+    plain: Fields,
+    interfaces: List[Interface],
+    if_start: int,
+    marks: List[Tuple[int, int]],
+    endian: str,
+) -> Tuple[Fields, int, Optional[str]]:
     """Fields of the Enhanced Packet Blocks the hot loop collected, checked as
     the plain walk checks them, merged with the packets in PLAIN.
 
     Returns (fields, index of the first bad packet, its error message or None).
     """
     import numpy as np
+
     n = len(starts)
     fast = np.ones(n, bool)
     if special:
@@ -377,8 +410,7 @@ def _epb_headers(np: Any, buf: bytes, F: Any, endian: str) -> Tuple[Any, ...]:
     word = np.dtype(endian + "u4")
     hdr = B.take(F[:, None] + np.arange(28, dtype=np.int64)).view(word).astype(np.int64)
     blen = hdr[:, 1]
-    trail = B.take((F + blen - 4)[:, None] + np.arange(4, dtype=np.int64)
-                   ).view(word).astype(np.int64)[:, 0]
+    trail = B.take((F + blen - 4)[:, None] + np.arange(4, dtype=np.int64)).view(word).astype(np.int64)[:, 0]
     return (blen, hdr[:, 2], hdr[:, 3], hdr[:, 4], hdr[:, 5], hdr[:, 6], trail)
 
 
@@ -394,11 +426,16 @@ def _known_interfaces(np: Any, idx: Any, marks: List[Tuple[int, int]], if_start:
 
 def _epb_error(k: int, blen: Any, trail: Any, ifid: Any, known: Any, incl: Any) -> str:
     if trail[k] != blen[k]:
-        return ("block type 0x%08x: trailing length %d does not match leading length %d"
-                % (BT_EPB, trail[k], blen[k]))
+        return "block type 0x%08x: trailing length %d does not match leading length %d" % (
+            BT_EPB,
+            trail[k],
+            blen[k],
+        )
     if ifid[k] >= known[k]:
-        return ("packet refers to interface %d, but only %d Interface Description "
-                "Block(s) came before it" % (ifid[k], known[k]))
+        return "packet refers to interface %d, but only %d Interface Description Block(s) came before it" % (
+            ifid[k],
+            known[k],
+        )
     return "captured length %d runs past the end of its %d-byte block" % (incl[k], blen[k])
 
 
@@ -407,21 +444,24 @@ def _epb_timestamps(np: Any, hi: Any, lo: Any, safe_if: Any, interfaces: List[In
     num = [i.tsresol_num for i in interfaces] or [1]
     den = [i.tsresol_den for i in interfaces] or [1]
     off = [i.tsoffset_ns for i in interfaces] or [0]
-    if len(hi) and all(d == 1 for d in den) and hi.max() < (1 << 30) and \
-            max(num) * int((int(hi.max()) << 32) | 0xFFFFFFFF) + max(abs(o) for o in off) \
-            < (1 << 62):
+    if (
+        len(hi)
+        and all(d == 1 for d in den)
+        and hi.max() < (1 << 30)
+        and max(num) * int((int(hi.max()) << 32) | 0xFFFFFFFF) + max(abs(o) for o in off) < (1 << 62)
+    ):
         units = (hi << 32) | lo
-        return units * np.array(num, dtype=np.int64)[safe_if] + \
-            np.array(off, dtype=np.int64)[safe_if]
-    ts = np.empty(len(hi), dtype=np.int64)   # unusual resolutions or far-off stamps
+        return units * np.array(num, dtype=np.int64)[safe_if] + np.array(off, dtype=np.int64)[safe_if]
+    ts = np.empty(len(hi), dtype=np.int64)  # unusual resolutions or far-off stamps
     for k, (h, low, i) in enumerate(zip(hi.tolist(), lo.tolist(), safe_if.tolist())):
         stamp = interfaces[i].ts_ns((h << 32) | low) if interfaces else NO_TIMESTAMP
         ts[k] = stamp if TS_MIN < stamp < TS_MAX else NO_TIMESTAMP
     return ts
 
 
-def _merge(np: Any, n: int, idx: Any, special: List[int], fast_values: Tuple[Any, ...],
-           plain: Fields) -> Fields:
+def _merge(
+    np: Any, n: int, idx: Any, special: List[int], fast_values: Tuple[Any, ...], plain: Fields
+) -> Fields:
     """One array per field: the fast packets' values at IDX, the plain ones at SPECIAL."""
     out = []
     for values, plain_values in zip(fast_values, plain):

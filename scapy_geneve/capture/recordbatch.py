@@ -13,13 +13,13 @@ Fields = Tuple["array[int]", ...]
 class Record(NamedTuple):
     """One packet as stored in the file (no parsing beyond the record header)."""
 
-    number: int                 # 1-based packet number (blocks that are not packets don't count)
-    offset: int                 # file offset of the record header / block
-    ts_ns: Optional[int]        # nanoseconds since the epoch; None for a Simple Packet Block
-    caplen: int                 # bytes captured (len(data))
-    wirelen: int                # bytes on the wire
+    number: int  # 1-based packet number (blocks that are not packets don't count)
+    offset: int  # file offset of the record header / block
+    ts_ns: Optional[int]  # nanoseconds since the epoch; None for a Simple Packet Block
+    caplen: int  # bytes captured (len(data))
+    wirelen: int  # bytes on the wire
     linktype: int
-    interface: int              # pcapng interface ID within its section (0 for pcap)
+    interface: int  # pcapng interface ID within its section (0 for pcap)
     data: bytes
 
     @property
@@ -42,13 +42,32 @@ class Batch:
     offset of ``buf[0]``, ``first`` the number of packet 0.
     """
 
-    __slots__ = ("reader", "buf", "base", "first", "starts", "_fields", "blocks",
-                 "endian", "pcap_linktype", "ts_mult")
+    __slots__ = (
+        "reader",
+        "buf",
+        "base",
+        "first",
+        "starts",
+        "_fields",
+        "blocks",
+        "endian",
+        "pcap_linktype",
+        "ts_mult",
+    )
 
-    def __init__(self, reader: Any, buf: bytes, base: int, first: int,
-                 starts: "array[int]", endian: str, fields: Optional[Fields] = None,
-                 blocks: Optional[List[Tuple[int, int, int]]] = None,
-                 pcap_linktype: int = -1, ts_mult: int = 1) -> None:
+    def __init__(
+        self,
+        reader: Any,
+        buf: bytes,
+        base: int,
+        first: int,
+        starts: "array[int]",
+        endian: str,
+        fields: Optional[Fields] = None,
+        blocks: Optional[List[Tuple[int, int, int]]] = None,
+        pcap_linktype: int = -1,
+        ts_mult: int = 1,
+    ) -> None:
         self.reader = reader
         self.buf = buf
         self.base = base
@@ -99,6 +118,13 @@ class Batch:
         for i in range(len(starts)):
             d = data_off[i]
             ts = ts_ns[i]
-            yield Record(first + i, base + starts[i], None if ts == NO_TIMESTAMP else ts,
-                         caplen[i], wirelen[i], linktype[i], iface[i],
-                         bytes(buf[d:d + caplen[i]]))
+            yield Record(
+                first + i,
+                base + starts[i],
+                None if ts == NO_TIMESTAMP else ts,
+                caplen[i],
+                wirelen[i],
+                linktype[i],
+                iface[i],
+                bytes(buf[d : d + caplen[i]]),
+            )

@@ -415,8 +415,11 @@ def _registered(s: _Stages, idx: Any, sport: Any, dport: Any, taken: Any, transp
 
 def _ip_kinds(s: _Stages) -> None:
     """Kinds added with ``registry.register`` directly over IP: the decoder reads them."""
-    protos = sorted(rec.ip_protocol for rec in registry.records()
-                    if rec.ip_protocol is not None and rec.ip_protocol not in (IPPROTO_GRE, IPPROTO_L2TP))
+    protos = sorted(
+        rec.ip_protocol
+        for rec in registry.records()
+        if rec.ip_protocol is not None and rec.ip_protocol not in (IPPROTO_GRE, IPPROTO_L2TP)
+    )
     if protos:
         s.ok[s.ok & s.first & s.among(s.proto, protos)] = False
 

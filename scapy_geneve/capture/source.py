@@ -45,7 +45,7 @@ def _enlarge_pipe(handle: IO[bytes]) -> None:
         if stat.S_ISFIFO(os.fstat(handle.fileno()).st_mode):
             fcntl.fcntl(handle.fileno(), _F_SETPIPE_SZ, PIPE_SIZE)
     except (OSError, ValueError, AttributeError):
-        pass   # not allowed (pipe-max-size) or not a pipe: the default works too
+        pass  # not allowed (pipe-max-size) or not a pipe: the default works too
 
 
 class _Waiting:
@@ -105,7 +105,7 @@ class ByteSource:
         asked for a large block makes one more blocking read even when it
         already holds bytes to hand out (the records they complete would wait
         for the next packet)."""
-        if self._owned:             # nothing was read yet: keep the descriptor, drop the buffer
+        if self._owned:  # nothing was read yet: keep the descriptor, drop the buffer
             unbuffered = raw.detach()  # type: ignore[attr-defined]
         else:
             unbuffered = open(raw.fileno(), "rb", buffering=0, closefd=False)
@@ -127,8 +127,7 @@ class ByteSource:
             head = self._read_full(self._raw.read, PCAP_HDR_LEN)
         except OSError as exc:
             self.close()
-            raise CaptureError("cannot read: %s" % (exc.strerror or exc), path=self.path,
-                               offset=0) from None
+            raise CaptureError("cannot read: %s" % (exc.strerror or exc), path=self.path, offset=0) from None
         if head[:2] != GZIP_MAGIC:
             return head
         self.compressed = True
@@ -155,8 +154,11 @@ class ByteSource:
         except (EOFError, zlib.error) as exc:
             raise self.error("gzip stream: %s" % (exc,), offset, packet) from None
         except OSError as exc:
-            what = "gzip stream: %s" % exc if self.compressed and exc.errno is None else \
-                "read error: %s" % (exc.strerror or exc)
+            what = (
+                "gzip stream: %s" % exc
+                if self.compressed and exc.errno is None
+                else "read error: %s" % (exc.strerror or exc)
+            )
             raise self.error(what, offset, packet) from None
 
     # -- reading --------------------------------------------------------------------
@@ -175,7 +177,7 @@ class ByteSource:
         if joined is None or sys.getrefcount(joined) > 2:
             return bytearray(tail + size)
         if len(joined) > tail + size:
-            del joined[tail + size:]
+            del joined[tail + size :]
         elif len(joined) < tail + size:
             joined.extend(bytes(tail + size - len(joined)))
         return joined
@@ -194,7 +196,7 @@ class ByteSource:
         bytes are read straight in after BUF.  OFFSET and PACKET say where an
         error is reported (the first record not yet handed out).
         """
-        checkpoint()                # a signal noted while the last batch was processed
+        checkpoint()  # a signal noted while the last batch was processed
         tail = len(buf)
         if need - tail > self.chunk_size:
             return self._fill_long(buf, need, offset, packet)
@@ -206,9 +208,9 @@ class ByteSource:
             return buf, False
         if got < size:
             try:
-                del joined[tail + got:]
+                del joined[tail + got :]
             except BufferError:  # the stream kept a view of the buffer: hand out a copy
-                joined = bytearray(memoryview(joined)[:tail + got])
+                joined = bytearray(memoryview(joined)[: tail + got])
         self._spare = joined
         return joined, True  # type: ignore[return-value]  # bytes-like
 
@@ -222,6 +224,6 @@ class ByteSource:
             step = min(need - len(joined), max(self.chunk_size, len(joined)))
             data = self.guarded(self._read_full, read, step, offset=offset, packet=packet)
             joined += data
-            if len(data) < step:     # the input ended inside the record
+            if len(data) < step:  # the input ended inside the record
                 break
         return joined, len(joined) > len(buf)  # type: ignore[return-value]

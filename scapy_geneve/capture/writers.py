@@ -11,9 +11,19 @@ import stat
 import struct
 from typing import IO, Any, List, Optional, Tuple
 
-from scapy_geneve.capture.formats import (BT_EPB, BT_IDB, BT_SHB, BT_SPB, BYTE_ORDER_MAGIC,
-                                          LINKTYPE_ETHERNET, MAX_SNAPLEN, OPT_IF_TSOFFSET,
-                                          OPT_IF_TSRESOL, PCAP_MAGIC_NS, PCAP_MAGIC_US)
+from scapy_geneve.capture.formats import (
+    BT_EPB,
+    BT_IDB,
+    BT_SHB,
+    BT_SPB,
+    BYTE_ORDER_MAGIC,
+    LINKTYPE_ETHERNET,
+    MAX_SNAPLEN,
+    OPT_IF_TSOFFSET,
+    OPT_IF_TSRESOL,
+    PCAP_MAGIC_NS,
+    PCAP_MAGIC_US,
+)
 
 __all__ = ["PcapWriter", "PcapngWriter", "is_live"]
 
@@ -47,9 +57,14 @@ class PcapWriter(_Writer):
     ...     w.write(frame, ts_ns=1_700_000_000_000_000_000)
     """
 
-    def __init__(self, handle: IO[bytes], linktype: int = LINKTYPE_ETHERNET,
-                 nanosecond: bool = False, snaplen: int = MAX_SNAPLEN,
-                 endian: str = "<") -> None:
+    def __init__(
+        self,
+        handle: IO[bytes],
+        linktype: int = LINKTYPE_ETHERNET,
+        nanosecond: bool = False,
+        snaplen: int = MAX_SNAPLEN,
+        endian: str = "<",
+    ) -> None:
         super().__init__(handle)
         self.endian = endian
         self.nanosecond = nanosecond
@@ -61,8 +76,7 @@ class PcapWriter(_Writer):
         """Append one packet: its bytes, timestamp (ns) and wire length."""
         sec, nsec = divmod(ts_ns, 1000000000)
         frac = nsec if self.nanosecond else nsec // 1000
-        self._put(self._rec.pack(sec, frac, len(data), len(data) if wirelen is None else wirelen)
-                  + data)
+        self._put(self._rec.pack(sec, frac, len(data), len(data) if wirelen is None else wirelen) + data)
 
 
 def _pad4(data: bytes) -> bytes:
@@ -80,18 +94,22 @@ class PcapngWriter(_Writer):
     def __init__(self, handle: IO[bytes], endian: str = "<") -> None:
         super().__init__(handle)
         self.endian = endian
-        self.interfaces: List[Tuple[int, int, int]] = []   # (tsresol byte, snaplen, tsoffset s)
+        self.interfaces: List[Tuple[int, int, int]] = []  # (tsresol byte, snaplen, tsoffset s)
         body = struct.pack(endian + "IHHq", BYTE_ORDER_MAGIC, 1, 0, -1)
         self._block(BT_SHB, body)
 
     def _block(self, btype: int, body: bytes) -> None:
         body = _pad4(body)
         blen = 12 + len(body)
-        self._put(struct.pack(self.endian + "II", btype, blen) + body
-                  + struct.pack(self.endian + "I", blen))
+        self._put(struct.pack(self.endian + "II", btype, blen) + body + struct.pack(self.endian + "I", blen))
 
-    def add_interface(self, linktype: int = LINKTYPE_ETHERNET, snaplen: int = MAX_SNAPLEN,
-                      tsresol: int = 6, tsoffset: int = 0) -> int:
+    def add_interface(
+        self,
+        linktype: int = LINKTYPE_ETHERNET,
+        snaplen: int = MAX_SNAPLEN,
+        tsresol: int = 6,
+        tsoffset: int = 0,
+    ) -> int:
         """Write an Interface Description Block; returns its interface ID."""
         opts = b""
         if tsresol != 6:
@@ -113,18 +131,25 @@ class PcapngWriter(_Writer):
             return ts_ns // 10 ** (9 - res)
         return ts_ns * 10 ** (res - 9)
 
-    def write(self, data: bytes, ts_ns: int = 0, interface: int = 0,
-              wirelen: Optional[int] = None) -> None:
+    def write(self, data: bytes, ts_ns: int = 0, interface: int = 0, wirelen: Optional[int] = None) -> None:
         """Append an Enhanced Packet Block."""
         units = self._units(interface, ts_ns)
-        body = struct.pack(self.endian + "IIIII", interface, units >> 32, units & 0xFFFFFFFF,
-                           len(data), len(data) if wirelen is None else wirelen) + data
+        body = (
+            struct.pack(
+                self.endian + "IIIII",
+                interface,
+                units >> 32,
+                units & 0xFFFFFFFF,
+                len(data),
+                len(data) if wirelen is None else wirelen,
+            )
+            + data
+        )
         self._block(BT_EPB, body)
 
     def write_simple(self, data: bytes, wirelen: Optional[int] = None) -> None:
         """Append a Simple Packet Block (interface 0, no timestamp)."""
-        self._block(BT_SPB, struct.pack(self.endian + "I",
-                                        len(data) if wirelen is None else wirelen) + data)
+        self._block(BT_SPB, struct.pack(self.endian + "I", len(data) if wirelen is None else wirelen) + data)
 
     def write_block(self, btype: int, body: bytes) -> None:
         """Append any other block (e.g. a Name Resolution Block), padded to 4 bytes."""

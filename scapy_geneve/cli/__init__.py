@@ -15,8 +15,7 @@ from scapy_geneve.capture.interrupt import graceful_signals
 from scapy_geneve.errors import BuildError, CaptureError
 
 # One module per command, in the order ``--help`` lists them.
-COMMANDS = ["show", "stats", "filter", "export", "lint", "conform", "segment", "compare",
-            "shell"]
+COMMANDS = ["show", "stats", "filter", "export", "lint", "conform", "segment", "compare", "shell"]
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -27,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scapy-geneve",
         description="Geneve, VXLAN, NVGRE, STT and L2TPv3 captures: show, stats, "
-                    "filter, lint, segment, compare.")
-    parser.add_argument("--version", action="version",
-                        version="scapy-geneve %s" % __version__)
+        "filter, lint, segment, compare.",
+    )
+    parser.add_argument("--version", action="version", version="scapy-geneve %s" % __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
@@ -53,7 +52,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         with graceful_signals():
             code = int(args.func(args) or 0)
-            sys.stdout.flush()   # a full disk or a closed pipe is reported here, not at exit
+            sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at exit
             return code
     except CaptureError as exc:
         return _fail("%s: error: %s" % (name, exc))
@@ -62,7 +61,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except BrokenPipeError:  # `scapy-geneve lint big.pcap | head -1`
         _silence_stdout()
         return _fail("%s: unable to write output: Broken pipe" % name)
-    except OSError as exc:   # ENOSPC, EIO, ENOTDIR, ELOOP, ENAMETOOLONG, ...
+    except OSError as exc:  # ENOSPC, EIO, ENOTDIR, ELOOP, ENAMETOOLONG, ...
         if exc.filename in (None, "<stdout>"):
             _silence_stdout()
         return _fail("%s: error: %s: %s" % (name, _where(exc), exc.strerror or exc))

@@ -20,10 +20,18 @@ from scapy_geneve.capture.interrupt import Interrupted, graceful_signals
 from scapy_geneve.capture.writers import is_live
 from scapy_geneve.errors import CaptureError
 
-__all__ = ["check_not_input", "atomic_output", "capture_output", "writes_directly",
-           "is_live", "Interrupted", "graceful_signals", "Progress"]
+__all__ = [
+    "check_not_input",
+    "atomic_output",
+    "capture_output",
+    "writes_directly",
+    "is_live",
+    "Interrupted",
+    "graceful_signals",
+    "Progress",
+]
 
-NAME_MAX = 255          # longest file name (one path component) on Linux file systems
+NAME_MAX = 255  # longest file name (one path component) on Linux file systems
 _TMP_SUFFIX = ".part"
 
 
@@ -47,8 +55,7 @@ def check_not_input(out_path: str, *in_paths: str) -> None:
         src = _identity(in_path)
         if src is not None and (src.st_dev, src.st_ino) == (out.st_dev, out.st_ino):
             shown = "standard input" if in_path == "-" else in_path
-            raise CaptureError("refusing to overwrite the input file (%s)" % shown,
-                               path=out_path)
+            raise CaptureError("refusing to overwrite the input file (%s)" % shown, path=out_path)
 
 
 def writes_directly(path: str) -> bool:
@@ -67,9 +74,12 @@ def _via_fd_link(path: str) -> bool:
     seen = 0
     while os.path.islink(path) and seen < 40:
         parent = os.path.dirname(os.path.abspath(path))
-        if parent in ("/dev/fd", "/dev") and os.path.basename(path) in \
-                ("stdout", "stderr", "stdin") or parent == "/dev/fd" or \
-                (parent.startswith("/proc/") and parent.endswith("/fd")):
+        if (
+            parent in ("/dev/fd", "/dev")
+            and os.path.basename(path) in ("stdout", "stderr", "stdin")
+            or parent == "/dev/fd"
+            or (parent.startswith("/proc/") and parent.endswith("/fd"))
+        ):
             return True
         target = os.readlink(path)
         path = os.path.join(os.path.dirname(path), target)
@@ -93,8 +103,9 @@ def _temp_prefix(target: str) -> str:
 def _check_directory(path: str, target: str) -> str:
     name = os.path.basename(target)
     if len(os.fsencode(name)) > NAME_MAX:
-        raise CaptureError("file name too long (%d bytes; at most %d)"
-                           % (len(os.fsencode(name)), NAME_MAX), path=path)
+        raise CaptureError(
+            "file name too long (%d bytes; at most %d)" % (len(os.fsencode(name)), NAME_MAX), path=path
+        )
     directory = os.path.dirname(os.path.abspath(target))
     if os.path.isdir(target):
         raise CaptureError("is a directory: give a file name for the output", path=path)
@@ -135,7 +146,7 @@ def _named(exc: OSError, path: str) -> OSError:
 def _direct_output(path: str) -> Iterator[IO[bytes]]:
     """OUT is a FIFO, device, socket or an open descriptor: write it as it is."""
     try:
-        with open(path, "wb") as handle:   # closing flushes again: inside the try too
+        with open(path, "wb") as handle:  # closing flushes again: inside the try too
             yield handle
             handle.flush()
     except OSError as exc:
@@ -164,8 +175,7 @@ def atomic_output(path: str, *inputs: str) -> Iterator[IO[bytes]]:
     target = _resolve(path)
     directory = _check_directory(path, target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=_TMP_SUFFIX,
-                                   dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=_TMP_SUFFIX, dir=directory)
     except OSError as exc:  # name OUT, not the temporary file
         raise CaptureError("cannot write the output: %s" % exc.strerror, path=path) from None
     try:
@@ -225,15 +235,22 @@ def _live(handle: IO[bytes]) -> IO[bytes]:
 @contextlib.contextmanager
 def _stdout_output(inputs: Any) -> Iterator[IO[bytes]]:
     if sys.stdout.isatty():
-        raise CaptureError("refusing to write a capture to a terminal (redirect standard "
-                           "output or give a file name)", path="-")
+        raise CaptureError(
+            "refusing to write a capture to a terminal (redirect standard output or give a file name)",
+            path="-",
+        )
     out = _identity_fd(1)
     for in_path in inputs:
         src = _identity(in_path)
-        if out is not None and src is not None and stat.S_ISREG(out.st_mode) and \
-                (src.st_dev, src.st_ino) == (out.st_dev, out.st_ino):
-            raise CaptureError("refusing to write over the input file (%s): standard "
-                               "output is that file" % in_path, path="-")
+        if (
+            out is not None
+            and src is not None
+            and stat.S_ISREG(out.st_mode)
+            and (src.st_dev, src.st_ino) == (out.st_dev, out.st_ino)
+        ):
+            raise CaptureError(
+                "refusing to write over the input file (%s): standard output is that file" % in_path, path="-"
+            )
     try:
         yield _live(sys.stdout.buffer)
         sys.stdout.buffer.flush()
@@ -268,8 +285,14 @@ class Progress:
     that finishes within ``delay`` seconds.
     """
 
-    def __init__(self, total: Optional[int], label: str = "", quiet: bool = False,
-                 delay: float = 2.0, stream: Optional[IO[str]] = None) -> None:
+    def __init__(
+        self,
+        total: Optional[int],
+        label: str = "",
+        quiet: bool = False,
+        delay: float = 2.0,
+        stream: Optional[IO[str]] = None,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = not quiet and self.stream.isatty()
         self.total = total

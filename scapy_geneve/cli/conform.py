@@ -19,8 +19,13 @@ from typing import List
 
 from scapy_geneve.capture import pcapio
 from scapy_geneve.cli._common import atomic_output
-from scapy_geneve.conformance.endpoints import (Endpoint, EndpointError, InterfaceEndpoint,
-                                    KernelVXLANEndpoint, OVSEndpoint)
+from scapy_geneve.conformance.endpoints import (
+    Endpoint,
+    EndpointError,
+    InterfaceEndpoint,
+    KernelVXLANEndpoint,
+    OVSEndpoint,
+)
 from scapy_geneve.conformance.harness import run_vectors
 from scapy_geneve.conformance.vectors import LEVELS, Target, vectors
 
@@ -58,20 +63,30 @@ def _mac(text: str) -> str:
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser(
-        "conform", help="send RFC conformance vectors into a tunnel endpoint, print verdicts",
+        "conform",
+        help="send RFC conformance vectors into a tunnel endpoint, print verdicts",
         description="Send every conformance vector into a tunnel endpoint and report, per vector, "
-                    "what the RFC requires and what the endpoint did.  Needs root for ovs and "
-                    "linux-vxlan (they create and delete their own network namespaces).")
-    p.add_argument("endpoint", nargs="?", choices=["ovs", "linux-vxlan", "interface"],
-                   help="the endpoint under test")
+        "what the RFC requires and what the endpoint did.  Needs root for ovs and "
+        "linux-vxlan (they create and delete their own network namespaces).",
+    )
+    p.add_argument(
+        "endpoint", nargs="?", choices=["ovs", "linux-vxlan", "interface"], help="the endpoint under test"
+    )
     p.add_argument("--list", action="store_true", help="print the vector catalogue and exit")
-    p.add_argument("--write", metavar="PCAP",
-                   help="write the selected vectors' frames to PCAP (one per vector, in catalogue order, "
-                        "addressed with the interface-endpoint options) and exit: replay them into a "
-                        "device with tcpreplay or a traffic generator")
+    p.add_argument(
+        "--write",
+        metavar="PCAP",
+        help="write the selected vectors' frames to PCAP (one per vector, in catalogue order, "
+        "addressed with the interface-endpoint options) and exit: replay them into a "
+        "device with tcpreplay or a traffic generator",
+    )
     p.add_argument("--force", action="store_true", help="let --write replace an existing file")
-    p.add_argument("--protocol", action="append", choices=["geneve", "vxlan", "nvgre"],
-                   help="only these protocols (repeatable)")
+    p.add_argument(
+        "--protocol",
+        action="append",
+        choices=["geneve", "vxlan", "nvgre"],
+        help="only these protocols (repeatable)",
+    )
     p.add_argument("--vector", action="append", metavar="NAME", help="only these vectors (repeatable)")
     p.add_argument("--level", action="append", choices=list(LEVELS), help="only these levels (repeatable)")
     p.add_argument("--timeout", type=_seconds, help="seconds to wait for an inner frame (> 0)")
@@ -89,17 +104,29 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     g.add_argument("--vsid", type=_int, default=0xABCD)
     g.add_argument("--flowid", type=_int, default=0x5A)
     g.add_argument("--inner-dst-mac", type=_mac, help="MAC of the host behind the endpoint")
-    g.add_argument("--inner-dst-ip", type=_ipv4,
-                   help="IPv4 address of the host behind the endpoint")
+    g.add_argument("--inner-dst-ip", type=_ipv4, help="IPv4 address of the host behind the endpoint")
     p.set_defaults(func=run)
 
 
 def _print_catalogue(args: argparse.Namespace) -> int:
     vs = vectors(args.protocol, args.level, args.vector)
     if args.json:
-        json.dump([{"vector": v.name, "protocol": v.protocol, "level": v.level, "section": v.section,
-                    "expected": v.expect.value, "family": v.family, "requirement": v.requirement}
-                   for v in vs], sys.stdout, indent=2)
+        json.dump(
+            [
+                {
+                    "vector": v.name,
+                    "protocol": v.protocol,
+                    "level": v.level,
+                    "section": v.section,
+                    "expected": v.expect.value,
+                    "family": v.family,
+                    "requirement": v.requirement,
+                }
+                for v in vs
+            ],
+            sys.stdout,
+            indent=2,
+        )
         print()
         return 0
     for v in vs:
@@ -109,11 +136,17 @@ def _print_catalogue(args: argparse.Namespace) -> int:
 
 def _target(args: argparse.Namespace) -> Target:
     base = Target()
-    return Target(src_mac=args.src_mac or base.src_mac, dst_mac=args.dst_mac or base.dst_mac,
-                  src_ip=args.src_ip or base.src_ip, dst_ip=args.dst_ip or base.dst_ip,
-                  vni=args.vni, vsid=args.vsid, flowid=args.flowid,
-                  inner_dst_mac=args.inner_dst_mac or base.inner_dst_mac,
-                  inner_dst_ip=args.inner_dst_ip or base.inner_dst_ip)
+    return Target(
+        src_mac=args.src_mac or base.src_mac,
+        dst_mac=args.dst_mac or base.dst_mac,
+        src_ip=args.src_ip or base.src_ip,
+        dst_ip=args.dst_ip or base.dst_ip,
+        vni=args.vni,
+        vsid=args.vsid,
+        flowid=args.flowid,
+        inner_dst_mac=args.inner_dst_mac or base.inner_dst_mac,
+        inner_dst_ip=args.inner_dst_ip or base.inner_dst_ip,
+    )
 
 
 def _write_vectors(args: argparse.Namespace) -> int:
@@ -131,17 +164,33 @@ def _write_vectors(args: argparse.Namespace) -> int:
 
 
 def _interface_endpoint(args: argparse.Namespace) -> InterfaceEndpoint:
-    missing = [flag for flag, val in (("--send-iface", args.send_iface), ("--recv-iface", args.recv_iface),
-                                      ("--dst-mac", args.dst_mac), ("--dst-ip", args.dst_ip),
-                                      ("--src-ip", args.src_ip)) if not val]
+    missing = [
+        flag
+        for flag, val in (
+            ("--send-iface", args.send_iface),
+            ("--recv-iface", args.recv_iface),
+            ("--dst-mac", args.dst_mac),
+            ("--dst-ip", args.dst_ip),
+            ("--src-ip", args.src_ip),
+        )
+        if not val
+    ]
     if missing:
         raise EndpointError("the interface endpoint needs %s" % ", ".join(missing))
     if (args.send_iface, args.send_netns) == (args.recv_iface, args.recv_netns):
-        raise EndpointError("--send-iface and --recv-iface are the same interface: every injected "
-                            "frame would be seen coming back and called delivered")
-    return InterfaceEndpoint(args.send_iface, args.recv_iface, _target(args),
-                             protocols=args.protocol or ("geneve", "vxlan", "nvgre"),
-                             send_netns=args.send_netns, recv_netns=args.recv_netns, name="interface")
+        raise EndpointError(
+            "--send-iface and --recv-iface are the same interface: every injected "
+            "frame would be seen coming back and called delivered"
+        )
+    return InterfaceEndpoint(
+        args.send_iface,
+        args.recv_iface,
+        _target(args),
+        protocols=args.protocol or ("geneve", "vxlan", "nvgre"),
+        send_netns=args.send_netns,
+        recv_netns=args.recv_netns,
+        name="interface",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,12 +203,17 @@ def run(args: argparse.Namespace) -> int:
         print("scapy-geneve conform: error: %s" % exc.args[0], file=sys.stderr)
         return 2
     if args.endpoint is None:
-        print("scapy-geneve conform: error: name an endpoint (ovs, linux-vxlan, interface) or --list",
-              file=sys.stderr)
+        print(
+            "scapy-geneve conform: error: name an endpoint (ovs, linux-vxlan, interface) or --list",
+            file=sys.stderr,
+        )
         return 2
     if args.endpoint in ("ovs", "linux-vxlan") and os.geteuid() != 0:
-        print("scapy-geneve conform: error: the %s endpoint needs root (it creates network namespaces)"
-              % args.endpoint, file=sys.stderr)
+        print(
+            "scapy-geneve conform: error: the %s endpoint needs root (it creates network namespaces)"
+            % args.endpoint,
+            file=sys.stderr,
+        )
         return 2
     endpoint: Endpoint
     try:

@@ -39,9 +39,19 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tu
 from scapy_geneve.capture.interrupt import shielded
 from scapy_geneve.conformance.vectors import Target
 
-__all__ = ["Endpoint", "InterfaceEndpoint", "VethEndpoint", "OVSEndpoint", "KernelVXLANEndpoint",
-           "Observer", "EndpointError", "netns_socket", "ovs_available", "cleanup_stale",
-           "lab_state_dir"]
+__all__ = [
+    "Endpoint",
+    "InterfaceEndpoint",
+    "VethEndpoint",
+    "OVSEndpoint",
+    "KernelVXLANEndpoint",
+    "Observer",
+    "EndpointError",
+    "netns_socket",
+    "ovs_available",
+    "cleanup_stale",
+    "lab_state_dir",
+]
 
 CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
@@ -53,6 +63,7 @@ class EndpointError(RuntimeError):
 
 
 # -- namespaces and raw sockets ----------------------------------------------------
+
 
 @contextlib.contextmanager
 def _in_netns(netns: Optional[str]) -> Iterator[None]:
@@ -96,8 +107,9 @@ def netns_socket(iface: str, netns: Optional[str] = None, receive: bool = False)
                 sock.bind((iface, proto))
         except OSError as exc:
             sock.close()
-            raise EndpointError("cannot bind to %s%s: %s" % (
-                iface, " in netns %s" % netns if netns else "", exc.strerror)) from None
+            raise EndpointError(
+                "cannot bind to %s%s: %s" % (iface, " in netns %s" % netns if netns else "", exc.strerror)
+            ) from None
     if receive:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
     sock.setblocking(False)
@@ -169,12 +181,15 @@ class Observer:
 
 # -- commands -------------------------------------------------------------------
 
-def _run(cmd: Sequence[str], env: Optional[Dict[str, str]] = None, check: bool = True,
-         timeout: float = 30) -> str:
+
+def _run(
+    cmd: Sequence[str], env: Optional[Dict[str, str]] = None, check: bool = True, timeout: float = 30
+) -> str:
     res = subprocess.run(list(cmd), capture_output=True, text=True, env=env, timeout=timeout)
     if check and res.returncode != 0:
-        raise EndpointError("%s: exit %d: %s" % (" ".join(cmd), res.returncode,
-                                                 (res.stderr or res.stdout).strip()[:500]))
+        raise EndpointError(
+            "%s: exit %d: %s" % (" ".join(cmd), res.returncode, (res.stderr or res.stdout).strip()[:500])
+        )
     return res.stdout
 
 
@@ -208,6 +223,7 @@ def ovs_available() -> Optional[str]:
 
 # -- endpoints ----------------------------------------------------------------------
 
+
 class Endpoint:
     """A tunnel endpoint the harness can inject into and observe.
 
@@ -238,7 +254,7 @@ class Endpoint:
         try:
             return self.start()
         except BaseException:
-            with shielded():      # a signal during the teardown waits for its end
+            with shielded():  # a signal during the teardown waits for its end
                 self.stop()
             raise
 
@@ -274,10 +290,18 @@ class InterfaceEndpoint(Endpoint):
     behind it), one per protocol or one for all.
     """
 
-    def __init__(self, send_iface: str, recv_iface: str, target: Target,
-                 protocols: Sequence[str] = ("geneve",), families: Sequence[int] = (4,),
-                 send_netns: Optional[str] = None, recv_netns: Optional[str] = None,
-                 name: str = "endpoint", targets: Optional[Dict[str, Target]] = None) -> None:
+    def __init__(
+        self,
+        send_iface: str,
+        recv_iface: str,
+        target: Target,
+        protocols: Sequence[str] = ("geneve",),
+        families: Sequence[int] = (4,),
+        send_netns: Optional[str] = None,
+        recv_netns: Optional[str] = None,
+        name: str = "endpoint",
+        targets: Optional[Dict[str, Target]] = None,
+    ) -> None:
         self.name = name
         self.send_iface, self.send_netns = send_iface, send_netns
         self.recv_iface, self.recv_netns = recv_iface, recv_netns
@@ -319,6 +343,8 @@ def _pid_namespace() -> int:
         return os.stat("/proc/self/ns/pid").st_ino
     except OSError:
         return 0
+
+
 #: Private OVS run directories: ``<lab state dir>/sgv-ovs.*`` with an ``owner`` file.
 OVS_WORKDIR_PREFIX = "sgv-ovs."
 #: Where labs keep their state: only root can create it (mode 0700, owner checked),
@@ -356,15 +382,17 @@ def lab_state_dir(base: Optional[str] = None) -> str:
     directory owned by this user with mode 0700, or :class:`EndpointError`.
     """
     if base is None:
-        base = LAB_STATE_DIR if os.geteuid() == 0 else os.path.join(
-            tempfile.gettempdir(), "scapy-geneve-%d" % os.geteuid())
+        base = (
+            LAB_STATE_DIR
+            if os.geteuid() == 0
+            else os.path.join(tempfile.gettempdir(), "scapy-geneve-%d" % os.geteuid())
+        )
     try:
         os.mkdir(base, 0o700)
     except FileExistsError:
         pass
     except OSError as exc:
-        raise EndpointError("cannot create the lab state directory %s: %s"
-                            % (base, exc.strerror)) from None
+        raise EndpointError("cannot create the lab state directory %s: %s" % (base, exc.strerror)) from None
     _check_private_dir(base)
     return base
 
@@ -387,16 +415,21 @@ def _read_owner(workdir: str) -> Optional[_Owner]:
         with open(path, "rb") as handle:
             data = json.loads(handle.read(_OWNER_MAX))
     except (OSError, ValueError, RecursionError):
-        return None                     # being created, gone, or not ours
+        return None  # being created, gone, or not ours
     if not isinstance(data, dict):
         return None
     pid, pidns, daemons = data.get("pid"), data.get("pidns"), data.get("daemons")
 
     def is_pid(v: object) -> bool:
-        return type(v) is int and 0 < v < (1 << 22)   # noqa: E721 (bool is not a pid)
+        return type(v) is int and 0 < v < (1 << 22)  # noqa: E721 (bool is not a pid)
 
-    if not isinstance(pid, int) or not is_pid(pid) or type(pidns) is not int \
-            or not isinstance(daemons, list) or not all(is_pid(d) for d in daemons):
+    if (
+        not isinstance(pid, int)
+        or not is_pid(pid)
+        or type(pidns) is not int
+        or not isinstance(daemons, list)
+        or not all(is_pid(d) for d in daemons)
+    ):
         return None
     return _Owner(pid, pidns, tuple(daemons))
 
@@ -431,10 +464,10 @@ def _stale_workdirs(state_dir: str) -> List[Tuple[str, _Owner]]:
         try:
             _check_private_dir(workdir)
         except (OSError, EndpointError):
-            continue                    # not one we made
+            continue  # not one we made
         owner = _read_owner(workdir)
         if owner is None or owner.pidns != _pid_namespace() or _pid_alive(owner.pid):
-            continue                    # alive, unreadable, or another PID namespace's
+            continue  # alive, unreadable, or another PID namespace's
         out.append((workdir, owner))
     return out
 
@@ -499,9 +532,19 @@ class _NetnsLab:
         _run(["ip", "netns", "del", name], check=False)  # stale, from a killed run with this pid
         _run(["ip", "netns", "add", name])
         self.made.append(name)
-        flag = "0" if ipv6 else "1"   # no IPv6 chatter (RS, MLD) where it is not used
-        _run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=" + flag,
-              "net.ipv6.conf.default.disable_ipv6=" + flag])
+        flag = "0" if ipv6 else "1"  # no IPv6 chatter (RS, MLD) where it is not used
+        _run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                name,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=" + flag,
+                "net.ipv6.conf.default.disable_ipv6=" + flag,
+            ]
+        )
         _run(["ip", "-n", name, "link", "set", "lo", "up"])
         return name
 
@@ -533,24 +576,44 @@ class OVSEndpoint(InterfaceEndpoint):
     SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
     timeout = 0.15  # after revalidator/wait the upcall has been executed
     PORTS = {"geneve": "gnv0", "vxlan": "vx0", "nvgre": "gre0"}
-    PORTS6 = {"geneve": "gnv6", "vxlan": "vx6"}   # over the IPv6 underlay
+    PORTS6 = {"geneve": "gnv6", "vxlan": "vx6"}  # over the IPv6 underlay
     PORT6 = PORTS6["geneve"]
-    COVERAGE = ("datapath_drop_tunnel_pop_error", "drop_action_invalid_tunnel_metadata",
-                "datapath_drop_upcall_error", "drop_action_of_pipeline",
-                "datapath_drop_invalid_port", "datapath_drop_lock_error",
-                "drop_action_no_space", "datapath_drop_sample_error")
+    COVERAGE = (
+        "datapath_drop_tunnel_pop_error",
+        "drop_action_invalid_tunnel_metadata",
+        "datapath_drop_upcall_error",
+        "drop_action_of_pipeline",
+        "datapath_drop_invalid_port",
+        "datapath_drop_lock_error",
+        "drop_action_no_space",
+        "datapath_drop_sample_error",
+    )
 
-    def __init__(self, protocols: Sequence[str] = ("geneve", "vxlan", "nvgre"),
-                 vni: int = 5000, vsid: int = 0xABCD, flowid: int = 0x5A,
-                 exact_counters: bool = False, ipv6: bool = True) -> None:
+    def __init__(
+        self,
+        protocols: Sequence[str] = ("geneve", "vxlan", "nvgre"),
+        vni: int = 5000,
+        vsid: int = 0xABCD,
+        flowid: int = 0x5A,
+        exact_counters: bool = False,
+        ipv6: bool = True,
+    ) -> None:
         unknown = set(protocols) - set(self.PORTS)
         if unknown:
             raise ValueError("OVS endpoint supports %s, not %s" % (sorted(self.PORTS), sorted(unknown)))
         self.lab = _NetnsLab("o")
         self.ns_ovs, self.ns_peer, self.ns_vm = (self.lab.ns(s) for s in ("ovs", "peer", "vm"))
         v6 = ipv6 and bool(set(protocols) & set(self.PORTS6))
-        super().__init__("ulp", "vp", Target(vni=vni, vsid=vsid, flowid=flowid), protocols,
-                         (4, 6) if v6 else (4,), self.ns_peer, self.ns_vm, name="ovs")
+        super().__init__(
+            "ulp",
+            "vp",
+            Target(vni=vni, vsid=vsid, flowid=flowid),
+            protocols,
+            (4, 6) if v6 else (4,),
+            self.ns_peer,
+            self.ns_vm,
+            name="ovs",
+        )
         self.vni, self.vsid, self.flowid = vni, vsid, flowid
         self.exact_counters = exact_counters
         self.workdir: Optional[str] = None
@@ -560,22 +623,29 @@ class OVSEndpoint(InterfaceEndpoint):
 
     # -- plumbing ---------------------------------------------------------
     def vsctl(self, *args: str) -> str:
-        return _run(["ovs-vsctl", "--db=unix:%s/run/db.sock" % self.workdir, "--timeout=20"] + list(args),
-                    env=self.env)
+        return _run(
+            ["ovs-vsctl", "--db=unix:%s/run/db.sock" % self.workdir, "--timeout=20"] + list(args),
+            env=self.env,
+        )
 
     def ofctl(self, *args: str) -> str:
         return _run(["ovs-ofctl"] + list(args), env=self.env)
 
     def appctl(self, *args: str, check: bool = True) -> str:
-        return _run(["ovs-appctl", "-t", "%s/run/ovs-vswitchd.ctl" % self.workdir] + list(args),
-                    env=self.env, check=check)
+        return _run(
+            ["ovs-appctl", "-t", "%s/run/ovs-vswitchd.ctl" % self.workdir] + list(args),
+            env=self.env,
+            check=check,
+        )
 
     def _record_owner(self) -> None:
         """Who started the daemons: read by cleanup_stale() after a kill -9."""
         tmp = "%s/owner.tmp" % self.workdir
         with open(tmp, "w") as handle:
-            json.dump({"pid": os.getpid(), "pidns": _pid_namespace(),
-                       "daemons": [p.pid for p in self.procs]}, handle)
+            json.dump(
+                {"pid": os.getpid(), "pidns": _pid_namespace(), "daemons": [p.pid for p in self.procs]},
+                handle,
+            )
         os.replace(tmp, "%s/owner" % self.workdir)
 
     def start(self) -> "OVSEndpoint":
@@ -605,38 +675,110 @@ class OVSEndpoint(InterfaceEndpoint):
         _run(["ip", "netns", "exec", nv, "ethtool", "-K", "vp", "tx", "off"])
 
         _run(["ovsdb-tool", "create", w + "/db/conf.db", self.SCHEMA])
-        self.procs.append(subprocess.Popen(
-            ["ovsdb-server", w + "/db/conf.db", "--remote=punix:%s/run/db.sock" % w,
-             "--unixctl=%s/run/ovsdb-server.ctl" % w, "--log-file=%s/log/ovsdb-server.log" % w,
-             "-vconsole:off", "--no-chdir"], env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    "ovsdb-server",
+                    w + "/db/conf.db",
+                    "--remote=punix:%s/run/db.sock" % w,
+                    "--unixctl=%s/run/ovsdb-server.ctl" % w,
+                    "--log-file=%s/log/ovsdb-server.log" % w,
+                    "-vconsole:off",
+                    "--no-chdir",
+                ],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         self._record_owner()
         _wait_path(w + "/run/db.sock", log=w + "/log/ovsdb-server.log")
         self.vsctl("--no-wait", "init")
-        self.procs.append(subprocess.Popen(
-            ["ip", "netns", "exec", no, "env", "OVS_RUNDIR=%s/run" % w, "ovs-vswitchd",
-             "unix:%s/run/db.sock" % w, "--unixctl=%s/run/ovs-vswitchd.ctl" % w,
-             "--log-file=%s/log/ovs-vswitchd.log" % w, "-vconsole:off", "--no-chdir"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    no,
+                    "env",
+                    "OVS_RUNDIR=%s/run" % w,
+                    "ovs-vswitchd",
+                    "unix:%s/run/db.sock" % w,
+                    "--unixctl=%s/run/ovs-vswitchd.ctl" % w,
+                    "--log-file=%s/log/ovs-vswitchd.log" % w,
+                    "-vconsole:off",
+                    "--no-chdir",
+                ],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         self._record_owner()
         _wait_path(w + "/run/ovs-vswitchd.ctl", log=w + "/log/ovs-vswitchd.log")
 
-        self.vsctl("add-br", "br-u", "--", "set", "bridge", "br-u", "datapath_type=netdev",
-                   "--", "add-port", "br-u", "uo")
+        self.vsctl(
+            "add-br",
+            "br-u",
+            "--",
+            "set",
+            "bridge",
+            "br-u",
+            "datapath_type=netdev",
+            "--",
+            "add-port",
+            "br-u",
+            "uo",
+        )
         ports: List[str] = []
         for proto in sorted(self.protocols):
             port = self.PORTS[proto]
             kind = {"geneve": "geneve", "vxlan": "vxlan", "nvgre": "gre"}[proto]
             key = str(self.vni) if proto != "nvgre" else "0x%x" % (self.vsid << 8 | self.flowid)
-            ports += ["--", "add-port", "br-int", port, "--", "set", "interface", port, "type=" + kind,
-                      "options:remote_ip=10.99.0.2", "options:key=" + key]
+            ports += [
+                "--",
+                "add-port",
+                "br-int",
+                port,
+                "--",
+                "set",
+                "interface",
+                port,
+                "type=" + kind,
+                "options:remote_ip=10.99.0.2",
+                "options:key=" + key,
+            ]
         ports6 = [self.PORTS6[p] for p in sorted(self.protocols) if p in self.PORTS6] if v6 else []
         for port in ports6:
             kind = "geneve" if port == self.PORTS6["geneve"] else "vxlan"
-            ports += ["--", "add-port", "br-int", port, "--", "set", "interface", port,
-                      "type=" + kind, "options:remote_ip=" + t.src_ip6, "options:key=%d" % self.vni]
-        self.vsctl("add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev",
-                   "--", "add-port", "br-int", "vo", *ports)
+            ports += [
+                "--",
+                "add-port",
+                "br-int",
+                port,
+                "--",
+                "set",
+                "interface",
+                port,
+                "type=" + kind,
+                "options:remote_ip=" + t.src_ip6,
+                "options:key=%d" % self.vni,
+            ]
+        self.vsctl(
+            "add-br",
+            "br-int",
+            "--",
+            "set",
+            "bridge",
+            "br-int",
+            "datapath_type=netdev",
+            "--",
+            "add-port",
+            "br-int",
+            "vo",
+            *ports,
+        )
         _run(["ip", "-n", no, "addr", "add", "10.99.0.1/24", "dev", "br-u"])
         _run(["ip", "-n", no, "link", "set", "br-u", "up"])
         peer_mac = _mac(np_, "ulp")
@@ -659,18 +801,30 @@ class OVSEndpoint(InterfaceEndpoint):
 
         if "geneve" in self.protocols:
             cls, typ, data = t.known_option
-            self.ofctl("add-tlv-map", "br-int",
-                       "{class=0x%x,type=0x%x,len=%d}->tun_metadata0" % (cls, typ, len(data)))
+            self.ofctl(
+                "add-tlv-map",
+                "br-int",
+                "{class=0x%x,type=0x%x,len=%d}->tun_metadata0" % (cls, typ, len(data)),
+            )
         self.ofctl("del-flows", "br-int")
         for port in [self.PORTS[p] for p in sorted(self.protocols)] + ports6:
             self.ofctl("add-flow", "br-int", "priority=100,in_port=%s,actions=output:vo" % port)
         self.ofctl("add-flow", "br-int", "priority=1,actions=drop")
         self.br_u_mac = _mac(no, "br-u")
         self.peer_mac = peer_mac
-        self._target = Target(src_mac=peer_mac, dst_mac=self.br_u_mac, src_ip="10.99.0.2",
-                              dst_ip="10.99.0.1", vni=self.vni, vsid=self.vsid, flowid=self.flowid,
-                              inner_src_mac=t.inner_src_mac, inner_dst_mac=t.inner_dst_mac,
-                              inner_src_ip=t.inner_src_ip, inner_dst_ip=t.inner_dst_ip)
+        self._target = Target(
+            src_mac=peer_mac,
+            dst_mac=self.br_u_mac,
+            src_ip="10.99.0.2",
+            dst_ip="10.99.0.1",
+            vni=self.vni,
+            vsid=self.vsid,
+            flowid=self.flowid,
+            inner_src_mac=t.inner_src_mac,
+            inner_dst_mac=t.inner_dst_mac,
+            inner_src_ip=t.inner_src_ip,
+            inner_dst_ip=t.inner_dst_ip,
+        )
         return self
 
     def prepare(self) -> None:
@@ -714,11 +868,19 @@ class OVSEndpoint(InterfaceEndpoint):
         super().stop()
         w = self.workdir
         if w is not None and len(self.procs) > 1 and self.procs[1].poll() is None:
-            _run(["ovs-appctl", "-t", w + "/run/ovs-vswitchd.ctl", "exit", "--cleanup"],
-                 env=self.env, check=False, timeout=10)
+            _run(
+                ["ovs-appctl", "-t", w + "/run/ovs-vswitchd.ctl", "exit", "--cleanup"],
+                env=self.env,
+                check=False,
+                timeout=10,
+            )
         if w is not None and self.procs and self.procs[0].poll() is None:
-            _run(["ovs-appctl", "-t", w + "/run/ovsdb-server.ctl", "exit"], env=self.env,
-                 check=False, timeout=10)
+            _run(
+                ["ovs-appctl", "-t", w + "/run/ovsdb-server.ctl", "exit"],
+                env=self.env,
+                check=False,
+                timeout=10,
+            )
         for proc in reversed(self.procs):
             try:
                 proc.wait(timeout=5)
@@ -745,10 +907,16 @@ class VethEndpoint(InterfaceEndpoint):
     are addressed with ``target``.  :meth:`stop` deletes both pairs.
     """
 
-    def __init__(self, target: Target, protocols: Sequence[str] = ("geneve",),
-                 families: Sequence[int] = (4,), dut_underlay: Optional[str] = None,
-                 dut_overlay: Optional[str] = None, dut_netns: Optional[str] = None,
-                 name: str = "veth") -> None:
+    def __init__(
+        self,
+        target: Target,
+        protocols: Sequence[str] = ("geneve",),
+        families: Sequence[int] = (4,),
+        dut_underlay: Optional[str] = None,
+        dut_overlay: Optional[str] = None,
+        dut_netns: Optional[str] = None,
+        name: str = "veth",
+    ) -> None:
         self.lab = _NetnsLab("v")
         self.ns_harness = self.lab.ns("h")
         pid = os.getpid()
@@ -774,7 +942,7 @@ class VethEndpoint(InterfaceEndpoint):
 
     def stop(self) -> None:
         super().stop()
-        self.lab.cleanup()   # deleting the namespace deletes both pairs, the DUT's ends with them
+        self.lab.cleanup()  # deleting the namespace deletes both pairs, the DUT's ends with them
 
 
 class KernelVXLANEndpoint(InterfaceEndpoint):
@@ -791,13 +959,26 @@ class KernelVXLANEndpoint(InterfaceEndpoint):
     (True) or trust the veth (False).
     """
 
-    def __init__(self, vni: int = 5000, port: int = 4789, udp_csum_rx: bool = True,
-                 extra_args: Sequence[str] = (), ipv6: bool = True) -> None:
+    def __init__(
+        self,
+        vni: int = 5000,
+        port: int = 4789,
+        udp_csum_rx: bool = True,
+        extra_args: Sequence[str] = (),
+        ipv6: bool = True,
+    ) -> None:
         self.lab = _NetnsLab("k")
         self.ns_dut, self.ns_peer = self.lab.ns("dut"), self.lab.ns("peer")
-        super().__init__("kp", "vx0", Target(vni=vni, vxlan_port=port, src_ip6="fd00:98::2",
-                                             dst_ip6="fd00:98::1"), ("vxlan",), (4, 6) if ipv6 else (4,),
-                         self.ns_peer, self.ns_dut, name="linux-vxlan")
+        super().__init__(
+            "kp",
+            "vx0",
+            Target(vni=vni, vxlan_port=port, src_ip6="fd00:98::2", dst_ip6="fd00:98::1"),
+            ("vxlan",),
+            (4, 6) if ipv6 else (4,),
+            self.ns_peer,
+            self.ns_dut,
+            name="linux-vxlan",
+        )
         self.vni, self.port, self.udp_csum_rx = vni, port, udp_csum_rx
         self.extra_args = list(extra_args)
         self.kernel = os.uname().release
@@ -814,9 +995,29 @@ class KernelVXLANEndpoint(InterfaceEndpoint):
         if self.udp_csum_rx:
             _run(["ip", "netns", "exec", nd, "ethtool", "-K", "ka", "rx", "off"])
         t = self._target
-        _run(["ip", "-n", nd, "link", "add", "vx0", "type", "vxlan", "id", str(self.vni),
-              "local", "10.98.0.1", "remote", "10.98.0.2", "dstport", str(self.port), "dev", "ka",
-              *self.extra_args])
+        _run(
+            [
+                "ip",
+                "-n",
+                nd,
+                "link",
+                "add",
+                "vx0",
+                "type",
+                "vxlan",
+                "id",
+                str(self.vni),
+                "local",
+                "10.98.0.1",
+                "remote",
+                "10.98.0.2",
+                "dstport",
+                str(self.port),
+                "dev",
+                "ka",
+                *self.extra_args,
+            ]
+        )
         _run(["ip", "-n", nd, "link", "set", "vx0", "address", t.inner_dst_mac])
         _run(["ip", "-n", nd, "addr", "add", t.inner_dst_ip + "/24", "dev", "vx0"])
         _run(["ip", "-n", nd, "link", "set", "vx0", "up"])
@@ -824,16 +1025,45 @@ class KernelVXLANEndpoint(InterfaceEndpoint):
             # vx6: the same VNI over the IPv6 underlay (one device per address family)
             _run(["ip", "-n", nd, "addr", "add", t.dst_ip6 + "/64", "dev", "ka", "nodad"])
             _run(["ip", "-n", np_, "addr", "add", t.src_ip6 + "/64", "dev", "kp", "nodad"])
-            _run(["ip", "-n", nd, "link", "add", "vx6", "type", "vxlan", "id", str(self.vni),
-                  "local", t.dst_ip6, "remote", t.src_ip6, "dstport", str(self.port), "dev", "ka",
-                  *self.extra_args])
+            _run(
+                [
+                    "ip",
+                    "-n",
+                    nd,
+                    "link",
+                    "add",
+                    "vx6",
+                    "type",
+                    "vxlan",
+                    "id",
+                    str(self.vni),
+                    "local",
+                    t.dst_ip6,
+                    "remote",
+                    t.src_ip6,
+                    "dstport",
+                    str(self.port),
+                    "dev",
+                    "ka",
+                    *self.extra_args,
+                ]
+            )
             _run(["ip", "-n", nd, "link", "set", "vx6", "address", t.inner_dst_mac])
             _run(["ip", "-n", nd, "link", "set", "vx6", "up"])
-        self._target = Target(src_mac=_mac(np_, "kp"), dst_mac=_mac(nd, "ka"), src_ip="10.98.0.2",
-                              dst_ip="10.98.0.1", src_ip6=t.src_ip6, dst_ip6=t.dst_ip6,
-                              vni=self.vni, vxlan_port=self.port,
-                              inner_src_mac=t.inner_src_mac, inner_dst_mac=t.inner_dst_mac,
-                              inner_src_ip=t.inner_src_ip, inner_dst_ip=t.inner_dst_ip)
+        self._target = Target(
+            src_mac=_mac(np_, "kp"),
+            dst_mac=_mac(nd, "ka"),
+            src_ip="10.98.0.2",
+            dst_ip="10.98.0.1",
+            src_ip6=t.src_ip6,
+            dst_ip6=t.dst_ip6,
+            vni=self.vni,
+            vxlan_port=self.port,
+            inner_src_mac=t.inner_src_mac,
+            inner_dst_mac=t.inner_dst_mac,
+            inner_src_ip=t.inner_src_ip,
+            inner_dst_ip=t.inner_dst_ip,
+        )
         return self
 
     def observer(self) -> Observer:

@@ -27,8 +27,20 @@ from typing import Any, Dict, Iterable, List, Optional
 from scapy_geneve.conformance.endpoints import Endpoint, EndpointError, Observer
 from scapy_geneve.conformance.vectors import Expect, Target, Vector, vectors as all_vectors
 
-__all__ = ["Result", "VerdictTable", "run_vectors", "judge",
-           "PASS", "FAIL", "DEVIATION", "INFO", "NA", "ERROR", "DELIVERED", "DROPPED"]
+__all__ = [
+    "Result",
+    "VerdictTable",
+    "run_vectors",
+    "judge",
+    "PASS",
+    "FAIL",
+    "DEVIATION",
+    "INFO",
+    "NA",
+    "ERROR",
+    "DELIVERED",
+    "DROPPED",
+]
 
 PASS, FAIL, DEVIATION, INFO, NA, ERROR = "PASS", "FAIL", "DEVIATION", "INFO", "N/A", "ERROR"
 DELIVERED, DROPPED = "delivered", "dropped"
@@ -53,10 +65,10 @@ class Result:
     """One row of the verdict table."""
 
     vector: Vector
-    observed: str                       # delivered, dropped, n/a, error
+    observed: str  # delivered, dropped, n/a, error
     verdict: str
     detail: str = ""
-    intact: Optional[bool] = None       # inner frame came out byte-identical
+    intact: Optional[bool] = None  # inner frame came out byte-identical
     counters: Dict[str, int] = field(default_factory=dict)  # per-vector deltas
 
     @property
@@ -65,10 +77,19 @@ class Result:
 
     def as_dict(self) -> Dict[str, Any]:
         v = self.vector
-        return {"vector": v.name, "protocol": v.protocol, "level": v.level, "section": v.section,
-                "expected": v.expect.value, "observed": self.observed, "verdict": self.verdict,
-                "intact": self.intact, "detail": self.detail, "counters": self.counters,
-                "requirement": v.requirement}
+        return {
+            "vector": v.name,
+            "protocol": v.protocol,
+            "level": v.level,
+            "section": v.section,
+            "expected": v.expect.value,
+            "observed": self.observed,
+            "verdict": self.verdict,
+            "intact": self.intact,
+            "detail": self.detail,
+            "counters": self.counters,
+            "requirement": v.requirement,
+        }
 
 
 class VerdictTable(List[Result]):
@@ -98,33 +119,55 @@ class VerdictTable(List[Result]):
         w = max([len(r.name) for r in self] + [6])
         lines = ["%-*s  %-7s  %-23s  %-9s  %s" % (w, "vector", "level", "expected", "observed", "verdict")]
         for r in self:
-            lines.append("%-*s  %-7s  %-23s  %-9s  %s%s" % (
-                w, r.name, r.vector.level, r.vector.expect.value, r.observed, r.verdict,
-                "  (%s)" % r.detail if r.detail else ""))
+            lines.append(
+                "%-*s  %-7s  %-23s  %-9s  %s%s"
+                % (
+                    w,
+                    r.name,
+                    r.vector.level,
+                    r.vector.expect.value,
+                    r.observed,
+                    r.verdict,
+                    "  (%s)" % r.detail if r.detail else "",
+                )
+            )
         c = self.counts()
-        lines.append("%s: %s" % (self.endpoint or "endpoint",
-                                 ", ".join("%d %s" % (n, k) for k, n in c.items() if n)))
+        lines.append(
+            "%s: %s" % (self.endpoint or "endpoint", ", ".join("%d %s" % (n, k) for k, n in c.items() if n))
+        )
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
-        rows = ["| vector | requirement | level | section | expected | observed | verdict |",
-                "|---|---|---|---|---|---|---|"]
+        rows = [
+            "| vector | requirement | level | section | expected | observed | verdict |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in self:
             v = r.vector
-            rows.append("| `%s` | %s | %s | %s | %s | %s | **%s** |" % (
-                v.name, v.requirement, v.level, v.section, v.expect.value, r.observed, r.verdict))
+            rows.append(
+                "| `%s` | %s | %s | %s | %s | %s | **%s** |"
+                % (v.name, v.requirement, v.level, v.section, v.expect.value, r.observed, r.verdict)
+            )
         return "\n".join(rows)
 
     def to_json(self) -> str:
-        return json.dumps({"endpoint": self.endpoint, "version": self.endpoint_version,
-                           "counts": self.counts(), "ok": self.ok,
-                           "results": [r.as_dict() for r in self]}, indent=2)
+        return json.dumps(
+            {
+                "endpoint": self.endpoint,
+                "version": self.endpoint_version,
+                "counts": self.counts(),
+                "ok": self.ok,
+                "results": [r.as_dict() for r in self],
+            },
+            indent=2,
+        )
 
 
 def _inner_of(frame: bytes, target: Target) -> bytes:
     """The inner Ethernet frame inside FRAME: from the inner MAC pair to the end."""
-    macs = bytes.fromhex(target.inner_dst_mac.replace(":", "")) + \
-        bytes.fromhex(target.inner_src_mac.replace(":", ""))
+    macs = bytes.fromhex(target.inner_dst_mac.replace(":", "")) + bytes.fromhex(
+        target.inner_src_mac.replace(":", "")
+    )
     i = frame.find(macs, 14)
     return frame[i:] if i >= 0 else b""
 
@@ -141,8 +184,12 @@ def _delta(before: Dict[str, int], after: Dict[str, int]) -> Dict[str, int]:
     return {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
 
 
-def run_vectors(endpoint: Endpoint, vectors: Optional[Iterable[Vector]] = None,
-                timeout: Optional[float] = None, counters: bool = True) -> VerdictTable:
+def run_vectors(
+    endpoint: Endpoint,
+    vectors: Optional[Iterable[Vector]] = None,
+    timeout: Optional[float] = None,
+    counters: bool = True,
+) -> VerdictTable:
     """Send every vector into ENDPOINT (started) and judge what comes out.
 
     ``vectors``: default, the catalogue for the endpoint's protocols (a
@@ -169,10 +216,19 @@ def run_vectors(endpoint: Endpoint, vectors: Optional[Iterable[Vector]] = None,
     observer = _observer(endpoint) if takes else None
     try:
         for vector in todo:
-            if observer is None or vector.protocol not in endpoint.protocols \
-                    or vector.family not in endpoint.families:
-                table.append(Result(vector, "n/a", NA, "endpoint does not take %s over IPv%d"
-                                    % (vector.protocol, vector.family)))
+            if (
+                observer is None
+                or vector.protocol not in endpoint.protocols
+                or vector.family not in endpoint.families
+            ):
+                table.append(
+                    Result(
+                        vector,
+                        "n/a",
+                        NA,
+                        "endpoint does not take %s over IPv%d" % (vector.protocol, vector.family),
+                    )
+                )
                 continue
             table.append(_run_one(endpoint, observer, vector, wait, counters))
     finally:
@@ -205,8 +261,7 @@ def _send(endpoint: Endpoint, frame: bytes) -> Optional[str]:
     return None
 
 
-def _run_one(endpoint: Endpoint, observer: Observer, vector: Vector, wait: float,
-             counters: bool) -> Result:
+def _run_one(endpoint: Endpoint, observer: Observer, vector: Vector, wait: float, counters: bool) -> Result:
     """Inject one vector and judge what came out."""
     target = endpoint.target(vector.protocol)
     try:
@@ -225,15 +280,21 @@ def _run_one(endpoint: Endpoint, observer: Observer, vector: Vector, wait: float
     got = observer.wait_for(vector.tag, wait)
     after = endpoint.counters() if counters else {}
     delivered = got is not None
-    intact = None if got is None else (bool(inner_ref) and got[:len(inner_ref)] == inner_ref)
-    result = Result(vector, DELIVERED if delivered else DROPPED, judge(vector, delivered),
-                    counters=_delta(before, after), intact=intact)
+    intact = None if got is None else (bool(inner_ref) and got[: len(inner_ref)] == inner_ref)
+    result = Result(
+        vector,
+        DELIVERED if delivered else DROPPED,
+        judge(vector, delivered),
+        counters=_delta(before, after),
+        intact=intact,
+    )
     if delivered and not intact:
         if required is not None:
             # the requirement is about what comes out: a different frame does not meet it
             result.verdict = judge(vector, not delivered)
             result.detail = "inner frame is not the one required: %s" % _first_difference(
-                got or b"", required)
+                got or b"", required
+            )
         else:
             result.detail = "inner frame modified"
     return result
@@ -241,6 +302,13 @@ def _run_one(endpoint: Endpoint, observer: Observer, vector: Vector, wait: float
 
 def expected_table(vs: Optional[Iterable[Vector]] = None) -> List[Dict[str, str]]:
     """The catalogue as rows (name, level, section, expected): for docs."""
-    return [{"vector": v.name, "protocol": v.protocol, "level": v.level, "section": v.section,
-             "expected": v.expect.value if isinstance(v.expect, Expect) else str(v.expect)}
-            for v in (all_vectors() if vs is None else vs)]
+    return [
+        {
+            "vector": v.name,
+            "protocol": v.protocol,
+            "level": v.level,
+            "section": v.section,
+            "expected": v.expect.value if isinstance(v.expect, Expect) else str(v.expect),
+        }
+        for v in (all_vectors() if vs is None else vs)
+    ]

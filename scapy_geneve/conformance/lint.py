@@ -36,29 +36,63 @@ captures without a Python object per clean packet.
 """
 
 from dataclasses import dataclass, field, replace
-from typing import (Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set,
-                    Tuple, Union)
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from scapy_geneve import registry
 from scapy_geneve.capture.decode import decode
 from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, IPPROTO_GRE, IPPROTO_L2TP
-from scapy_geneve.conformance.lint_checks import (Inner, IPHeader, Site, Understood,
-                                                  check_geneve, check_l2tpv3_ip,
-                                                  check_l2tpv3_udp, check_nvgre, check_stt,
-                                                  check_vxlan, gre_header_len)
-from scapy_geneve.conformance.lint_rules import (INFO, LEVEL_ORDER, MUST, RULES, SHOULD, Finding,
-                                                 Rule, finding, lint_summary, select_rules)
+from scapy_geneve.conformance.lint_checks import (
+    Inner,
+    IPHeader,
+    Site,
+    Understood,
+    check_geneve,
+    check_l2tpv3_ip,
+    check_l2tpv3_udp,
+    check_nvgre,
+    check_stt,
+    check_vxlan,
+    gre_header_len,
+)
+from scapy_geneve.conformance.lint_rules import (
+    INFO,
+    LEVEL_ORDER,
+    MUST,
+    RULES,
+    SHOULD,
+    Finding,
+    Rule,
+    finding,
+    lint_summary,
+    select_rules,
+)
 
-__all__ = ["Finding", "Rule", "RULES", "LintOptions", "PacketReport", "lint", "lint_bytes",
-           "lint_report", "lint_summary", "select_rules", "MUST", "SHOULD", "INFO",
-           "GRE_AS", "GUESS_NOTE", "DEFAULT_OPTIONS", "linktype_of"]
+__all__ = [
+    "Finding",
+    "Rule",
+    "RULES",
+    "LintOptions",
+    "PacketReport",
+    "lint",
+    "lint_bytes",
+    "lint_report",
+    "lint_summary",
+    "select_rules",
+    "MUST",
+    "SHOULD",
+    "INFO",
+    "GRE_AS",
+    "GUESS_NOTE",
+    "DEFAULT_OPTIONS",
+    "linktype_of",
+]
 
 #: How GRE carrying Ethernet (0x6558) is read: ``auto`` (a keyed one is NVGRE,
 #: said to be a guess; a keyless one is RFC 2784 gretap), ``nvgre`` (every GRE
 #: packet is NVGRE: the capture is known to be), ``gre`` (none is).
 GRE_AS = ("auto", "nvgre", "gre")
-_MAX_DEPTH = 8          # nested tunnels followed
+_MAX_DEPTH = 8  # nested tunnels followed
 #: Appended to NVGRE findings on GRE read as NVGRE by guess.
 GUESS_NOTE = " (keyed GRE carrying Ethernet read as NVGRE: a guess; --gre-as nvgre|gre settles it)"
 
@@ -74,8 +108,8 @@ class LintOptions:
     l2tpv3: bool = True
     l2tp_cookie: int = 0
     l2tp_l2ss: bool = False
-    rules: Optional[FrozenSet[str]] = None     # None: every rule
-    level: str = INFO                          # report this level and stronger
+    rules: Optional[FrozenSet[str]] = None  # None: every rule
+    level: str = INFO  # report this level and stronger
 
     def __post_init__(self) -> None:
         if self.gre_as not in GRE_AS:
@@ -84,8 +118,9 @@ class LintOptions:
             raise ValueError("level must be one of %s, not %r" % (", ".join(LEVEL_ORDER), self.level))
 
     def keeps(self, f: Finding) -> bool:
-        return (self.rules is None or f.rule in self.rules) and \
-            LEVEL_ORDER[f.level] >= LEVEL_ORDER[self.level]
+        return (self.rules is None or f.rule in self.rules) and LEVEL_ORDER[f.level] >= LEVEL_ORDER[
+            self.level
+        ]
 
 
 #: The defaults: the registry's ports, nothing understood, GRE read as said in :data:`GRE_AS`.
@@ -113,9 +148,9 @@ def _routing_final(data: bytes, pos: int) -> Optional[bytes]:
     if pos + hlen > len(data) or not left:
         return None
     if rtype == 0 and hlen >= 8 + 16 * left:
-        return data[pos + hlen - 16:pos + hlen]
+        return data[pos + hlen - 16 : pos + hlen]
     if rtype == 4 and hlen >= 24:
-        return data[pos + 8:pos + 24]     # Segment List[0] is the final segment (RFC 8754 §2)
+        return data[pos + 8 : pos + 24]  # Segment List[0] is the final segment (RFC 8754 §2)
     return None
 
 
@@ -126,11 +161,22 @@ def _ip_header(data: bytes, ip: Any) -> IPHeader:
         if nh == 43:
             dst = _routing_final(data, off) or dst
     v4 = ip.version == 4
-    return IPHeader(off=ip.off, version=ip.version, proto=ip.proto, l4=ip.off + ip.hlen,
-                    end=min(ip.end, len(data)), src=ip.src_b, dst=dst,
-                    df=v4 and bool(ip.flags & 2), mf=bool(ip.flags & 1), frag_offset=ip.frag * 8,
-                    ecn=ip.tos & 3, big=ip.length == 0, cut=ip.end > len(data),
-                    field_prefix="IP" if v4 else "IPv6")
+    return IPHeader(
+        off=ip.off,
+        version=ip.version,
+        proto=ip.proto,
+        l4=ip.off + ip.hlen,
+        end=min(ip.end, len(data)),
+        src=ip.src_b,
+        dst=dst,
+        df=v4 and bool(ip.flags & 2),
+        mf=bool(ip.flags & 1),
+        frag_offset=ip.frag * 8,
+        ecn=ip.tos & 3,
+        big=ip.length == 0,
+        cut=ip.end > len(data),
+        field_prefix="IP" if v4 else "IPv6",
+    )
 
 
 def _network_header(data: bytes, linktype: int, options: "LintOptions") -> Optional[IPHeader]:
@@ -156,8 +202,12 @@ def _udp(walk: _Walk, ip: Optional[IPHeader], pos: int, end: int) -> Optional[In
     sport, dport = _u16(data, pos), _u16(data, pos + 2)
     site = Site(data, ip, pos, end)
     if dport in ports.geneve:
-        return _judge(walk, "geneve", site, lambda s: check_geneve(s, walk.options.understood,
-                                                                  dport == registry.GENEVE_PORT))
+        return _judge(
+            walk,
+            "geneve",
+            site,
+            lambda s: check_geneve(s, walk.options.understood, dport == registry.GENEVE_PORT),
+        )
     if sport in ports.geneve and not _known_port(ports, dport):
         return _judge(walk, "geneve", site, lambda s: check_geneve(s, walk.options.understood, False))
     kind = ports.udp_kind(sport, dport)
@@ -192,7 +242,7 @@ def _gre(walk: _Walk, ip: Optional[IPHeader], pos: int, end: int) -> Optional[In
     if gre_as == "nvgre":
         return _judge(walk, "nvgre", Site(data, ip, pos, end), check_nvgre)
     if gre_as == "gre" or not (teb and keyed):
-        return _plain_gre(data, pos, end)   # keyless Ethernet over GRE is RFC 2784 gretap
+        return _plain_gre(data, pos, end)  # keyless Ethernet over GRE is RFC 2784 gretap
     walk.report.guessed.add("nvgre")
     inner = check_nvgre(Site(data, ip, pos, end))
     inner.findings = [replace(f, message=f.message + GUESS_NOTE) for f in inner.findings]
@@ -210,17 +260,18 @@ def _transport(walk: _Walk, ip: IPHeader) -> Optional[Inner]:
     """Lint the tunnel IP carries; returns what it carries (for nested tunnels)."""
     opts, proto, pos, end = walk.options, ip.proto, ip.l4, ip.end
     if ip.frag_offset:
-        return None                          # no transport header in a non-first fragment
+        return None  # no transport header in a non-first fragment
     if proto == IPPROTO_L2TP and opts.l2tpv3:
-        return _judge(walk, "l2tpv3", Site(walk.data, ip, pos, end),
-                      lambda s: check_l2tpv3_ip(s, _session_len(opts)))
+        return _judge(
+            walk, "l2tpv3", Site(walk.data, ip, pos, end), lambda s: check_l2tpv3_ip(s, _session_len(opts))
+        )
     if proto == 17:
         return _udp(walk, ip, pos, end)
     if proto == IPPROTO_GRE:
         return _gre(walk, ip, pos, end)
     if proto == 6 and opts.stt and end - pos >= 20 and _u16(walk.data, pos + 2) in opts.ports.stt:
         return _judge(walk, "stt", Site(walk.data, ip, pos, end), check_stt)
-    if proto in (4, 41):                      # IP in IP
+    if proto in (4, 41):  # IP in IP
         return Inner([], pos, ETH_P_IP if proto == 4 else ETH_P_IPV6, end)
     return None
 
@@ -235,19 +286,27 @@ def _level(walk: _Walk, data: bytes, linktype: int, base: int) -> Optional[Tuple
     inner = _transport(sub, ip)
     walk.report.guessed |= sub.report.guessed
     walk.report.kinds += sub.report.kinds
-    walk.report.findings += [replace(f, offset=f.offset + base) if f.offset is not None and base
-                             else f for f in sub.report.findings]
+    walk.report.findings += [
+        replace(f, offset=f.offset + base) if f.offset is not None and base else f
+        for f in sub.report.findings
+    ]
     if inner is None or inner.offset is None or inner.offset >= inner.end:
         return None
-    linktype = LINKTYPE_ETHERNET if inner.ethertype == ETH_P_TEB else \
-        LINKTYPE_RAW if inner.ethertype in (ETH_P_IP, ETH_P_IPV6) else -1
+    linktype = (
+        LINKTYPE_ETHERNET
+        if inner.ethertype == ETH_P_TEB
+        else LINKTYPE_RAW
+        if inner.ethertype in (ETH_P_IP, ETH_P_IPV6)
+        else -1
+    )
     if linktype < 0:
         return None
-    return data[inner.offset:inner.end], linktype, base + inner.offset
+    return data[inner.offset : inner.end], linktype, base + inner.offset
 
 
-def lint_report(data: bytes, linktype: int = LINKTYPE_ETHERNET,
-                options: LintOptions = DEFAULT_OPTIONS) -> PacketReport:
+def lint_report(
+    data: bytes, linktype: int = LINKTYPE_ETHERNET, options: LintOptions = DEFAULT_OPTIONS
+) -> PacketReport:
     """Every tunnel header in DATA (a frame of LINKTYPE) against its spec, nested
     ones too, with what the walk had to guess; findings filtered by OPTIONS."""
     walk = _Walk(bytes(data), options, PacketReport())
@@ -260,8 +319,9 @@ def lint_report(data: bytes, linktype: int = LINKTYPE_ETHERNET,
     return walk.report
 
 
-def lint_bytes(data: bytes, linktype: int = LINKTYPE_ETHERNET,
-               options: LintOptions = DEFAULT_OPTIONS) -> List[Finding]:
+def lint_bytes(
+    data: bytes, linktype: int = LINKTYPE_ETHERNET, options: LintOptions = DEFAULT_OPTIONS
+) -> List[Finding]:
     """The findings of one captured frame (``Record.data`` and ``Record.linktype``)."""
     return lint_report(data, linktype, options).findings
 
@@ -278,8 +338,10 @@ def linktype_of(pkt: Any) -> int:
         return int(linktype)
     if type(pkt) is conf.raw_layer or type(pkt) is conf.padding_layer:
         return int(LINKTYPE_ETHERNET)
-    raise ValueError("lint() reads a frame from its link layer or IP header; this packet "
-                     "starts with %s (wrap it: Ether()/IP()/...)" % type(pkt).__name__)
+    raise ValueError(
+        "lint() reads a frame from its link layer or IP header; this packet "
+        "starts with %s (wrap it: Ether()/IP()/...)" % type(pkt).__name__
+    )
 
 
 def _built_geneve_options(pkt: Any, data: bytes) -> List[Finding]:
@@ -293,33 +355,52 @@ def _built_geneve_options(pkt: Any, data: bytes) -> List[Finding]:
     while layer is not None:
         try:
             built = sum(len(bytes(o)) for o in (layer.options or []))
-        except Exception:        # an option that cannot be built: its bytes say the rest
+        except Exception:  # an option that cannot be built: its bytes say the rest
             built = 0
         if built > 252:
             base = len(data) - len(bytes(layer))
-            out.append(finding("GNV008", "%d bytes of options, the maximum is 252" % built,
-                               "Geneve.options", base + 8))
+            out.append(
+                finding(
+                    "GNV008", "%d bytes of options, the maximum is 252" % built, "Geneve.options", base + 8
+                )
+            )
         layer = layer.payload.getlayer(Geneve)
     return out
 
 
-def _options_from_kwargs(understood: Optional[Iterable[Union[int, Tuple[int, int]]]],
-                         geneve_ports: Sequence[int], vxlan_ports: Sequence[int],
-                         nvgre: Union[bool, str], stt: bool, l2tpv3: bool,
-                         extra: Dict[str, Any]) -> LintOptions:
+def _options_from_kwargs(
+    understood: Optional[Iterable[Union[int, Tuple[int, int]]]],
+    geneve_ports: Sequence[int],
+    vxlan_ports: Sequence[int],
+    nvgre: Union[bool, str],
+    stt: bool,
+    l2tpv3: bool,
+    extra: Dict[str, Any],
+) -> LintOptions:
     ports = extra.pop("ports", None) or registry.DEFAULT_PORTS
-    ports = ports.extended(geneve=geneve_ports, vxlan=vxlan_ports,
-                           gpe=extra.pop("gpe_ports", ()))
-    gre_as = extra.pop("gre_as", None) or ("nvgre" if nvgre is True else "gre" if nvgre is False
-                                           else "auto")
-    return LintOptions(ports=ports, understood=None if understood is None else set(understood),
-                       gre_as=gre_as, stt=stt, l2tpv3=l2tpv3, **extra)
+    ports = ports.extended(geneve=geneve_ports, vxlan=vxlan_ports, gpe=extra.pop("gpe_ports", ()))
+    gre_as = extra.pop("gre_as", None) or ("nvgre" if nvgre is True else "gre" if nvgre is False else "auto")
+    return LintOptions(
+        ports=ports,
+        understood=None if understood is None else set(understood),
+        gre_as=gre_as,
+        stt=stt,
+        l2tpv3=l2tpv3,
+        **extra,
+    )
 
 
-def lint(pkt: Any, understood: Optional[Iterable[Union[int, Tuple[int, int]]]] = None,
-         geneve_ports: Sequence[int] = (), vxlan_ports: Sequence[int] = (),
-         nvgre: Union[bool, str] = "auto", stt: bool = True, l2tpv3: bool = True,
-         options: Optional[LintOptions] = None, **extra: Any) -> List[Finding]:
+def lint(
+    pkt: Any,
+    understood: Optional[Iterable[Union[int, Tuple[int, int]]]] = None,
+    geneve_ports: Sequence[int] = (),
+    vxlan_ports: Sequence[int] = (),
+    nvgre: Union[bool, str] = "auto",
+    stt: bool = True,
+    l2tpv3: bool = True,
+    options: Optional[LintOptions] = None,
+    **extra: Any,
+) -> List[Finding]:
     """Lint every tunnel header in PKT (outer and nested) against its spec.
 
     PKT is a Scapy packet (linted as ``bytes(pkt)``, its link type from its
@@ -339,8 +420,7 @@ def lint(pkt: Any, understood: Optional[Iterable[Union[int, Tuple[int, int]]]] =
     Valid packets return ``[]``.
     """
     if options is None:
-        options = _options_from_kwargs(understood, geneve_ports, vxlan_ports, nvgre, stt, l2tpv3,
-                                       dict(extra))
+        options = _options_from_kwargs(understood, geneve_ports, vxlan_ports, nvgre, stt, l2tpv3, dict(extra))
     if isinstance(pkt, (bytes, bytearray, memoryview)):
         return lint_bytes(bytes(pkt), LINKTYPE_ETHERNET, options)
     data = bytes(pkt)

@@ -25,18 +25,29 @@ from scapy_geneve.capture.scan_batch import header_arrays
 from scapy_geneve.checksum import csum_add, csum_block, csum_fold, pseudo_header_sum
 from scapy_geneve.consts import ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, GENEVE_PORT, VXLAN_PORT
 from scapy_geneve.conformance.lint import DEFAULT_OPTIONS, LintOptions, PacketReport, lint_report
-from scapy_geneve.conformance.lint_checks import (outer_df_clear, vxlan_port, vxlan_source_port,
-                                                  zero_checksum_over_ipv6)
+from scapy_geneve.conformance.lint_checks import (
+    outer_df_clear,
+    vxlan_port,
+    vxlan_source_port,
+    zero_checksum_over_ipv6,
+)
 from scapy_geneve.conformance.lint_rules import Finding
 
-__all__ = ["judge", "Judgement", "clean_mask", "known_findings", "lint_capture", "CaptureTotals",
-           "udp_checksum_verifies"]
+__all__ = [
+    "judge",
+    "Judgement",
+    "clean_mask",
+    "known_findings",
+    "lint_capture",
+    "CaptureTotals",
+    "udp_checksum_verifies",
+]
 
 _ETHERNET, _SLL, _SLL2 = 1, 113, 276
 _RAW_IP = (101, 12, 14, 228, 229)
-_VLAN = (0x8100, 0x88A8, 0x9100)       # the decoder's VLAN TPIDs
+_VLAN = (0x8100, 0x88A8, 0x9100)  # the decoder's VLAN TPIDs
 _IPV6_EXT = (0, 43, 44, 60, 51, 135, 139, 140, 253, 254)
-_MAX_OPTIONS = 8           # Geneve options walked in the batch (more: the engine)
+_MAX_OPTIONS = 8  # Geneve options walked in the batch (more: the engine)
 
 
 class _Bytes:
@@ -92,16 +103,16 @@ def _vlans(rd: _Bytes, f: _Frames) -> Any:
 class _IP:
     """Per packet: the IP header's facts the clean test needs."""
 
-    ip: Any          # an IP header was read (else: nothing to lint)
+    ip: Any  # an IP header was read (else: nothing to lint)
     v4: Any
     l4: Any
     end: Any
     proto: Any
     ecn: Any
     df: Any
-    frag: Any        # MF or a fragment offset
-    later: Any       # a non-first fragment (no transport header)
-    odd: Any         # the batch cannot judge it (extension headers, BIG TCP lengths)
+    frag: Any  # MF or a fragment offset
+    later: Any  # a non-first fragment (no transport header)
+    odd: Any  # the batch cannot judge it (extension headers, BIG TCP lengths)
 
 
 def _ip(rd: _Bytes, f: _Frames) -> _IP:
@@ -117,11 +128,18 @@ def _ip(rd: _Bytes, f: _Frames) -> _IP:
     v6_odd = v6 & ((plen == 0) | np.isin(nh, _IPV6_EXT))
     word = rd.u16(f.pos + 6)
     end = np.where(v4, np.minimum(f.pos + total, f.end), np.minimum(f.pos + 40 + plen, f.end))
-    return _IP(ip=v4 | v6, v4=v4, l4=np.where(v4, f.pos + ihl, f.pos + 40), end=end,
-               proto=np.where(v4, rd.u8(f.pos + 9), nh),
-               ecn=np.where(v4, rd.u8(f.pos + 1) & 3, (rd.u16(f.pos) >> 4) & 3),
-               df=v4 & ((word & 0x4000) != 0), frag=v4 & ((word & 0x3FFF) != 0),
-               later=v4 & ((word & 0x1FFF) != 0), odd=v4_odd | v6_odd)
+    return _IP(
+        ip=v4 | v6,
+        v4=v4,
+        l4=np.where(v4, f.pos + ihl, f.pos + 40),
+        end=end,
+        proto=np.where(v4, rd.u8(f.pos + 9), nh),
+        ecn=np.where(v4, rd.u8(f.pos + 1) & 3, (rd.u16(f.pos) >> 4) & 3),
+        df=v4 & ((word & 0x4000) != 0),
+        frag=v4 & ((word & 0x3FFF) != 0),
+        later=v4 & ((word & 0x1FFF) != 0),
+        odd=v4_odd | v6_odd,
+    )
 
 
 def _geneve_clean(rd: _Bytes, ip: _IP, udp: Any, options: LintOptions) -> Tuple[Any, Any]:
@@ -143,7 +161,7 @@ def _geneve_clean(rd: _Bytes, ip: _IP, udp: Any, options: LintOptions) -> Tuple[
         ok &= ~more | (((b3 & 0xE0) == 0) & (pos + 4 + (b3 & 0x1F) * 4 <= opt_end))
         critical |= more & ((typ & 0x80) != 0)
         pos = np.where(more, pos + 4 + (b3 & 0x1F) * 4, pos)
-    ok &= (pos == opt_end) & (critical == ((b1 & 0x40) != 0))   # C set iff an option is critical
+    ok &= (pos == opt_end) & (critical == ((b1 & 0x40) != 0))  # C set iff an option is critical
     if options.understood is not None:
         ok &= ~critical
     return ok, opt_end
@@ -171,17 +189,17 @@ def _no_tunnel(rd: _Bytes, ip: _IP, options: LintOptions) -> Any:
     tcp_plain = (proto == 6) & ~(stt & options.stt)
     l2tp_plain = (proto == 115) & (not options.l2tpv3)
     other = ~np.isin(proto, (17, 6, 47, 115, 4, 41))
-    return ip.later | udp_plain | tcp_plain | l2tp_plain | other      # GRE: _gre_tunnels
+    return ip.later | udp_plain | tcp_plain | l2tp_plain | other  # GRE: _gre_tunnels
 
 
 @dataclass
 class _Known:
     """Findings the batch writes itself for packets otherwise clean (one flag per rule)."""
 
-    gnv015: Any          # outer IPv4 without DF (Geneve)
-    gnv012: Any          # zero UDP checksum over IPv6 (Geneve)
-    vxl007: Any          # VXLAN not on 4789
-    vxl008: Any          # VXLAN source port below 49152
+    gnv015: Any  # outer IPv4 without DF (Geneve)
+    gnv012: Any  # zero UDP checksum over IPv6 (Geneve)
+    vxl007: Any  # VXLAN not on 4789
+    vxl008: Any  # VXLAN source port below 49152
 
     def any(self) -> Any:
         return self.gnv015 | self.gnv012 | self.vxl007 | self.vxl008
@@ -212,8 +230,12 @@ def _udp_tunnels(rd: _Bytes, ip: _IP, options: LintOptions) -> Tuple[Any, Any, _
     vxlan = udp & np.isin(dport, _ports_array(ports.vxlan - ports.geneve - ports.gpe))
     g_ok, g_inner = _geneve_clean(rd, ip, l4, options)
     clean = (geneve & g_ok) | (vxlan & _vxlan_clean(rd, ip, l4))
-    known = _Known(gnv015=geneve & ip.v4 & ~ip.df, gnv012=geneve & ~ip.v4 & (rd.u16(l4 + 6) == 0),
-                   vxl007=vxlan & (dport != VXLAN_PORT), vxl008=vxlan & (sport < 49152))
+    known = _Known(
+        gnv015=geneve & ip.v4 & ~ip.df,
+        gnv012=geneve & ~ip.v4 & (rd.u16(l4 + 6) == 0),
+        vxl007=vxlan & (dport != VXLAN_PORT),
+        vxl008=vxlan & (sport < 49152),
+    )
     proto = np.where(geneve, rd.u16(l4 + 10), ETH_P_TEB)
     inner = _inner_frames(rd, np.where(geneve, g_inner, l4 + 16), l4 + rd.u16(l4 + 4), proto)
     return geneve | vxlan, clean, inner, known
@@ -236,7 +258,7 @@ def _gre_tunnels(rd: _Bytes, ip: _IP, options: LintOptions) -> Tuple[Any, Any, A
     inner_tag = (room - 8 >= 14) & np.isin(rd.u16(l4 + 20), _VLAN)
     nvgre_ok = (word == 0x2000) & (proto == ETH_P_TEB) & (room >= 8) & (vsid > 0xFFF)
     nvgre_ok &= (vsid != 0xFFFFFF) & ~inner_tag
-    carries = ((word & 0x4007) == 0) & (room >= hlen)            # no routing, version 0
+    carries = ((word & 0x4007) == 0) & (room >= hlen)  # no routing, version 0
     clean = np.where(nvgre, nvgre_ok, True) & gre
     inner = _inner_frames(rd, l4 + hlen, ip.end, np.where(carries | nvgre, proto, 0))
     guessed = nvgre & (options.gre_as == "auto")
@@ -248,8 +270,11 @@ def _tunnels(rd: _Bytes, ip: _IP, options: LintOptions) -> Tuple[Any, Any, _Fram
     known findings, GRE read as NVGRE by guess) for the tunnels the batch judges."""
     udp, u_ok, u_inner, known = _udp_tunnels(rd, ip, options)
     gre, g_ok, guessed, g_inner = _gre_tunnels(rd, ip, options)
-    inner = _Frames(np.where(gre, g_inner.et, u_inner.et), np.where(gre, g_inner.pos, u_inner.pos),
-                    np.where(gre, g_inner.end, u_inner.end))
+    inner = _Frames(
+        np.where(gre, g_inner.et, u_inner.et),
+        np.where(gre, g_inner.pos, u_inner.pos),
+        np.where(gre, g_inner.end, u_inner.end),
+    )
     return (udp & u_ok) | (gre & g_ok), udp, inner, known, guessed
 
 
@@ -277,13 +302,14 @@ class Judgement:
     clean: Any
     known: Any
     rules: _Known
-    udp: Any             # offset of the outer UDP header in the packet
-    ip_off: Any          # offset of the outer IP header in the packet
-    guessed: Any         # clean, read as NVGRE by guess (keyed GRE carrying Ethernet)
+    udp: Any  # offset of the outer UDP header in the packet
+    ip_off: Any  # offset of the outer IP header in the packet
+    guessed: Any  # clean, read as NVGRE by guess (keyed GRE carrying Ethernet)
 
 
-def judge(buf: bytes, data_off: Any, caplen: Any, linktype: Any,
-          options: LintOptions = DEFAULT_OPTIONS) -> Judgement:
+def judge(
+    buf: bytes, data_off: Any, caplen: Any, linktype: Any, options: LintOptions = DEFAULT_OPTIONS
+) -> Judgement:
     """Judge every packet of a batch at once (see the module docstring)."""
     rd = _Bytes(buf)
     frames, unknown = _link(rd, data_off, caplen, linktype)
@@ -295,14 +321,19 @@ def judge(buf: bytes, data_off: Any, caplen: Any, linktype: Any,
     to_sum = tunnel_ok & udp & (rd.u16(outer.l4 + 6) != 0)
     tunnel_ok &= ~to_sum | _checksums_ok(buf, frames.pos, outer.l4, to_sum)
     has_known = known.any()
-    return Judgement(clean=(no_tunnel & ~unknown) | (tunnel_ok & ~has_known),
-                     known=tunnel_ok & has_known, rules=known, udp=outer.l4 - data_off,
-                     ip_off=frames.pos - data_off,
-                     guessed=tunnel_ok & guessed)
+    return Judgement(
+        clean=(no_tunnel & ~unknown) | (tunnel_ok & ~has_known),
+        known=tunnel_ok & has_known,
+        rules=known,
+        udp=outer.l4 - data_off,
+        ip_off=frames.pos - data_off,
+        guessed=tunnel_ok & guessed,
+    )
 
 
-def clean_mask(buf: bytes, data_off: Any, caplen: Any, linktype: Any,
-               options: LintOptions = DEFAULT_OPTIONS) -> Any:
+def clean_mask(
+    buf: bytes, data_off: Any, caplen: Any, linktype: Any, options: LintOptions = DEFAULT_OPTIONS
+) -> Any:
     """True for each packet the engine would certainly give no finding (see the module doc)."""
     return judge(buf, data_off, caplen, linktype, options).clean
 
@@ -328,11 +359,12 @@ def udp_checksum_verifies(buf: bytes, ip_off: int, udp: int) -> bool:
     extension headers, the UDP Length within the datagram) verify?"""
     length = (buf[udp + 4] << 8) | buf[udp + 5]
     if buf[ip_off] >> 4 == 4:
-        src, dst = buf[ip_off + 12:ip_off + 16], buf[ip_off + 16:ip_off + 20]
+        src, dst = buf[ip_off + 12 : ip_off + 16], buf[ip_off + 16 : ip_off + 20]
     else:
-        src, dst = buf[ip_off + 8:ip_off + 24], buf[ip_off + 24:ip_off + 40]
-    total = csum_add(pseudo_header_sum(bytes(src), bytes(dst), 17, length),
-                     csum_block(buf[udp:udp + length]))
+        src, dst = buf[ip_off + 8 : ip_off + 24], buf[ip_off + 24 : ip_off + 40]
+    total = csum_add(
+        pseudo_header_sum(bytes(src), bytes(dst), 17, length), csum_block(buf[udp : udp + length])
+    )
     return csum_fold(total) == 0
 
 
@@ -348,13 +380,16 @@ class CaptureTotals:
 
     packets: int = 0
     judged_in_batch: int = 0
-    guessed: int = 0          # packets with a kind read by guess (keyed 0x6558 GRE as NVGRE)
+    guessed: int = 0  # packets with a kind read by guess (keyed 0x6558 GRE as NVGRE)
 
 
-def lint_capture(path: Union[str, Any], options: LintOptions = DEFAULT_OPTIONS,
-                 count: Optional[int] = None, totals: Optional[CaptureTotals] = None,
-                 progress: Optional[Callable[[int, int, int], None]] = None,
-                 ) -> Iterator[Tuple[int, PacketReport]]:
+def lint_capture(
+    path: Union[str, Any],
+    options: LintOptions = DEFAULT_OPTIONS,
+    count: Optional[int] = None,
+    totals: Optional[CaptureTotals] = None,
+    progress: Optional[Callable[[int, int, int], None]] = None,
+) -> Iterator[Tuple[int, PacketReport]]:
     """(packet number, report) for every packet of PATH with findings, in order.
 
     Reads at most COUNT packets.  TOTALS (updated as the file is read) counts
@@ -373,11 +408,10 @@ def lint_capture(path: Union[str, Any], options: LintOptions = DEFAULT_OPTIONS,
             totals.guessed += int(j.guessed.sum())
             for i in np.nonzero(~j.clean)[0].tolist():
                 if j.known[i]:
-                    found = [f for f in known_findings(batch.buf, int(off[i]), j, i)
-                             if options.keeps(f)]
+                    found = [f for f in known_findings(batch.buf, int(off[i]), j, i) if options.keeps(f)]
                     report = PacketReport(found)
                 else:
-                    report = lint_report(batch.buf[off[i]:off[i] + cap[i]], int(lt[i]), options)
+                    report = lint_report(batch.buf[off[i] : off[i] + cap[i]], int(lt[i]), options)
                     totals.guessed += bool(report.guessed)
                 if report.findings:
                     yield batch.first + i, report

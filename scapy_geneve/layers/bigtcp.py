@@ -46,10 +46,10 @@ from scapy_geneve.compat import hook_method, hooked, unhook_method
 
 __all__ = ["jumbo_payload_length", "install", "uninstall", "installed"]
 
-IPPROTO_HOPOPTS = 0      # RFC 8200 §4.3
-IPPROTO_NONE = 59        # RFC 8200 §4.7: No Next Header
-IPV6_TLV_PAD1 = 0x00     # RFC 8200 §4.2
-IPV6_TLV_JUMBO = 0xC2    # RFC 2675 §2
+IPPROTO_HOPOPTS = 0  # RFC 8200 §4.3
+IPPROTO_NONE = 59  # RFC 8200 §4.7: No Next Header
+IPV6_TLV_PAD1 = 0x00  # RFC 8200 §4.2
+IPV6_TLV_JUMBO = 0xC2  # RFC 2675 §2
 _U32 = struct.Struct("!I")
 
 _Split = Optional[Tuple[bytes, bytes]]
@@ -82,7 +82,7 @@ def jumbo_payload_length(hbh: bytes) -> Optional[int]:
 
 def _ipv6_split(pkt: Packet, data: bytes) -> _Split:
     """IPv6.extract_padding for Payload Length 0 (jumbogram or BIG TCP)."""
-    fields = pkt.fields          # (dissected values: cheaper than attribute lookups)
+    fields = pkt.fields  # (dissected values: cheaper than attribute lookups)
     if fields.get("plen") != 0 or fields.get("nh") == IPPROTO_NONE:
         return None
     length = jumbo_payload_length(data) if fields.get("nh") == IPPROTO_HOPOPTS else None

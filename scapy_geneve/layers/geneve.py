@@ -56,8 +56,14 @@ from typing import Any, Dict, List, Optional, Tuple, Type
 
 from scapy.config import conf
 from scapy.fields import (
-    BitField, BitFieldLenField, PacketListField, StrLenField, X3BytesField,
-    XByteField, XShortEnumField, XShortField,
+    BitField,
+    BitFieldLenField,
+    PacketListField,
+    StrLenField,
+    X3BytesField,
+    XByteField,
+    XShortEnumField,
+    XShortField,
 )
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
@@ -66,14 +72,27 @@ from scapy.packet import Packet, RawVal, bind_bottom_up, bind_top_down, split_bo
 
 from scapy_geneve import compat
 from scapy_geneve.consts import (
-    ETH_P_TEB, GENEVE_CRITICAL, GENEVE_HDR_LEN, GENEVE_MAX_OPT_DATA,
-    GENEVE_MAX_OPTIONS, GENEVE_OPT_HDR_LEN, GENEVE_PORT, option_class_name,
+    ETH_P_TEB,
+    GENEVE_CRITICAL,
+    GENEVE_HDR_LEN,
+    GENEVE_MAX_OPT_DATA,
+    GENEVE_MAX_OPTIONS,
+    GENEVE_OPT_HDR_LEN,
+    GENEVE_PORT,
+    option_class_name,
 )
 from scapy_geneve.errors import BuildError
 
 __all__ = [
-    "Geneve", "GeneveOption", "GENEVE", "GeneveOptions", "option_header",
-    "flow_sport", "claim_geneve_port", "release_geneve_port", "registered_options",
+    "Geneve",
+    "GeneveOption",
+    "GENEVE",
+    "GeneveOptions",
+    "option_header",
+    "flow_sport",
+    "claim_geneve_port",
+    "release_geneve_port",
+    "registered_options",
 ]
 
 
@@ -89,7 +108,7 @@ class _HexInt(int):
     def __repr__(self) -> str:
         return "0x%0*x" % (self.digits, int(self))
 
-    def __str__(self) -> str:       # str(), print() and f-strings stay decimal, as for int
+    def __str__(self) -> str:  # str(), print() and f-strings stay decimal, as for int
         return int.__repr__(self)
 
 
@@ -123,14 +142,12 @@ class _CheckedPacket(Packet):
         """Raise BuildError for any set value too wide for its field."""
         limits = _CheckedPacket._limits.get(self.__class__)
         if limits is None:
-            limits = {f.name: 1 << b for f in self.fields_desc
-                      if (b := compat.field_bits(f)) is not None}
+            limits = {f.name: 1 << b for f in self.fields_desc if (b := compat.field_bits(f)) is not None}
             _CheckedPacket._limits[self.__class__] = limits
         for name, value in self.fields.items():
             limit = limits.get(name)
             if limit is not None and isinstance(value, int) and not 0 <= value < limit:
-                raise BuildError(self.__class__.__name__, name, value,
-                                 "%d bits" % (limit.bit_length() - 1))
+                raise BuildError(self.__class__.__name__, name, value, "%d bits" % (limit.bit_length() - 1))
 
     def fast_self_build(self) -> Optional[bytes]:
         """The header from one struct.pack, or None for Scapy's generic
@@ -174,8 +191,7 @@ class CriticalBitField(BitField):
 
 
 def _any_critical(options: List[Packet]) -> bool:
-    return any(isinstance(o, GeneveOption) and (o.type or 0) & GENEVE_CRITICAL
-               for o in options)
+    return any(isinstance(o, GeneveOption) and (o.type or 0) & GENEVE_CRITICAL for o in options)
 
 
 class XEtherTypeField(XShortEnumField):
@@ -241,8 +257,12 @@ _OPT_HDR = struct.Struct("!HBB")
 registered_options: Dict[Tuple[int, int], List[Type["GeneveOption"]]] = {}
 
 
-def option_header(classid: int = 0, type: int = 0,  # noqa: A002
-                  length_of: str = "data", fixed: int = 0) -> List[Any]:
+def option_header(
+    classid: int = 0,
+    type: int = 0,  # noqa: A002
+    length_of: str = "data",
+    fixed: int = 0,
+) -> List[Any]:
     """The four option-header fields, with defaults, for a typed option.
 
     A decoder for your own option is a subclass; defining it registers it.
@@ -283,8 +303,7 @@ class GeneveOption(_CheckedPacket):
     #: Data length in 4-byte words a typed subclass decodes; None = any.
     option_length: Optional[int] = None
 
-    def __init__(self, *args: Any, critical: Optional[bool] = None,
-                 **kargs: Any) -> None:
+    def __init__(self, *args: Any, critical: Optional[bool] = None, **kargs: Any) -> None:
         super().__init__(*args, **kargs)
         if critical is not None:
             self.critical = critical
@@ -314,8 +333,7 @@ class GeneveOption(_CheckedPacket):
         variants[:] = [v for v in variants if v.__name__ != cls.__name__] + [cls]
 
     @classmethod
-    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any,
-                      **kargs: Any) -> Type[Packet]:
+    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any, **kargs: Any) -> Type[Packet]:
         if not _pkt:
             return cls
         if len(_pkt) < GENEVE_OPT_HDR_LEN:
@@ -334,7 +352,7 @@ class GeneveOption(_CheckedPacket):
         if values is None or None in values[:3]:
             return None
         classid, otype, reserved, length = values
-        if length is None:   # the declared derivation, masked as BitField masks it
+        if length is None:  # the declared derivation, masked as BitField masks it
             length = self.get_field("length").i2m(self, None) & 0x1F
         pkt = _OPT_HDR.pack(classid, otype, (reserved << 5) | length)
         for fld in self.fields_desc[4:]:
@@ -363,7 +381,7 @@ class GeneveOption(_CheckedPacket):
                 break
             s, fval = fld.getfield(self, s)
             fields[fld.name] = fval
-        compat.set_dissection_cache(self, raw[:-len(s)] if s else raw, {})
+        compat.set_dissection_cache(self, raw[: -len(s)] if s else raw, {})
         return s
 
     def post_build(self, pkt: bytes, pay: bytes) -> bytes:
@@ -373,9 +391,12 @@ class GeneveOption(_CheckedPacket):
             body = len(pkt) - GENEVE_OPT_HDR_LEN
             if body > GENEVE_MAX_OPT_DATA:
                 raise BuildError(
-                    self.__class__.__name__, "data", "%d bytes" % body,
+                    self.__class__.__name__,
+                    "data",
+                    "%d bytes" % body,
                     "is over the 124 bytes an option can carry (Length is 5 bits "
-                    "of 4-byte words, RFC 8926 §3.5)")
+                    "of 4-byte words, RFC 8926 §3.5)",
+                )
             if body % 4:
                 pkt += b"\x00" * (4 - body % 4)
         return pkt + pay
@@ -385,11 +406,16 @@ class GeneveOption(_CheckedPacket):
 
     def mysummary(self) -> str:
         head = "class=%s type=0x%02x%s len=%d" % (
-            self.get_field("classid").i2repr(self, self.classid), self.type or 0,
+            self.get_field("classid").i2repr(self, self.classid),
+            self.type or 0,
             "(C)" if self.critical else "",
-            self.get_field("length").i2m(self, self.length) & 0x1F)
-        values = " ".join("%s=%s" % (fld.name, _summary_value(self, fld))
-                          for fld in self.fields_desc[4:] if not _is_filler(fld.name))
+            self.get_field("length").i2m(self, self.length) & 0x1F,
+        )
+        values = " ".join(
+            "%s=%s" % (fld.name, _summary_value(self, fld))
+            for fld in self.fields_desc[4:]
+            if not _is_filler(fld.name)
+        )
         return head + " " + values if values else head
 
 
@@ -422,8 +448,7 @@ class Geneve(_CheckedPacket):
     name = "Geneve"
     fields_desc = [
         BitField("version", 0, 2),
-        BitFieldLenField("optionlen", None, 6, length_of="options",
-                         adjust=lambda pkt, x: x // 4),
+        BitFieldLenField("optionlen", None, 6, length_of="options", adjust=lambda pkt, x: x // 4),
         BitField("oam", 0, 1),
         CriticalBitField("critical", None, 1),
         BitField("reserved", 0, 6),
@@ -434,8 +459,9 @@ class Geneve(_CheckedPacket):
     ]
 
     def fast_self_build(self) -> Optional[bytes]:
-        values = self._values(("version", "optionlen", "oam", "critical", "reserved",
-                               "proto", "vni", "reserved2"))
+        values = self._values(
+            ("version", "optionlen", "oam", "critical", "reserved", "proto", "vni", "reserved2")
+        )
         if values is None:
             return None
         version, optionlen, oam, critical, reserved, proto, vni, reserved2 = values
@@ -449,9 +475,15 @@ class Geneve(_CheckedPacket):
             critical = _any_critical(options)
         if proto is None:
             proto = _payload_ethertype(self.payload)
-        return _BASE_HDR.pack((version << 6) | optionlen,
-                              (oam << 7) | (critical << 6) | reserved,
-                              proto, (vni << 8) | reserved2) + body
+        return (
+            _BASE_HDR.pack(
+                (version << 6) | optionlen,
+                (oam << 7) | (critical << 6) | reserved,
+                proto,
+                (vni << 8) | reserved2,
+            )
+            + body
+        )
 
     def do_dissect(self, s: bytes) -> bytes:
         # Fast path, same result as Packet.do_dissect (tests/test_geneve_fastpath.py
@@ -477,13 +509,14 @@ class Geneve(_CheckedPacket):
         s, options = options_field.getfield(self, s)
         fields["options"] = options
         compat.set_dissection_cache(
-            self, raw[:-len(s)] if s else raw,
-            {"options": compat.cache_field_value(self, options_field, options)})
+            self,
+            raw[: -len(s)] if s else raw,
+            {"options": compat.cache_field_value(self, options_field, options)},
+        )
         return s
 
     @classmethod
-    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any,
-                      **kargs: Any) -> Type[Packet]:
+    def dispatch_hook(cls, _pkt: Optional[bytes] = None, *args: Any, **kargs: Any) -> Type[Packet]:
         if _pkt and len(_pkt) < GENEVE_HDR_LEN:
             return conf.raw_layer  # not even a base header: raw UDP payload
         return cls
@@ -495,15 +528,20 @@ class Geneve(_CheckedPacket):
             size = len(pkt) - GENEVE_HDR_LEN
             if size > GENEVE_MAX_OPTIONS:
                 raise BuildError(
-                    "Geneve", "options", "%d bytes" % size,
-                    "is over the 252 bytes Opt Len can describe (6 bits of "
-                    "4-byte words, RFC 8926 §3.4)")
+                    "Geneve",
+                    "options",
+                    "%d bytes" % size,
+                    "is over the 252 bytes Opt Len can describe (6 bits of 4-byte words, RFC 8926 §3.4)",
+                )
             if size % 4:
                 raise BuildError(
-                    "Geneve", "options", "%d bytes" % size,
+                    "Geneve",
+                    "options",
+                    "%d bytes" % size,
                     "is not a whole number of 4-byte words: an option has an "
                     "explicit length that disagrees with its data; set "
-                    "optionlen explicitly to send this")
+                    "optionlen explicitly to send this",
+                )
         return pkt + pay
 
     def guess_payload_class(self, payload: bytes) -> Type[Packet]:
@@ -527,9 +565,11 @@ class Geneve(_CheckedPacket):
     def mysummary(self) -> str:
         flags = "".join(f for f, on in (("O", self.oam), ("C", self.critical)) if on)
         return "Geneve vni=%#x proto=%s%s%s" % (
-            self.vni, self.get_field("proto").i2repr(self, self.proto),
+            self.vni,
+            self.get_field("proto").i2repr(self, self.proto),
             " options=%d" % len(self.options) if self.options else "",
-            " [%s]" % flags if flags else "")
+            " [%s]" % flags if flags else "",
+        )
 
 
 # scapy.contrib.geneve names, so users' scripts carry over.
@@ -550,8 +590,7 @@ def flow_sport(inner: Packet, low: int = 49152, high: int = 65535) -> int:
     which VXLAN (RFC 7348 §5) recommends and no well-known service uses.
     """
     if not 0 < low <= high <= 0xFFFF:
-        raise BuildError("flow_sport", "low/high", (low, high),
-                         "must satisfy 0 < low <= high <= 65535")
+        raise BuildError("flow_sport", "low/high", (low, high), "must satisfy 0 < low <= high <= 65535")
     layer = inner.payload if isinstance(inner, Ether) else inner
     if isinstance(layer, (IP, IPv6)):
         proto = layer.proto if isinstance(layer, IP) else layer.nh

@@ -16,21 +16,40 @@ Wireshark packet-geneve.c (cPacket).
 """
 
 from scapy.fields import (
-    BitEnumField, BitField, ByteField, IntField, IP6Field, IPField, LongField,
-    ShortField, StrLenField, XIntField, XLongField, XShortField,
+    BitEnumField,
+    BitField,
+    ByteField,
+    IntField,
+    IP6Field,
+    IPField,
+    LongField,
+    ShortField,
+    StrLenField,
+    XIntField,
+    XLongField,
+    XShortField,
 )
 
 from scapy_geneve.layers.geneve import GeneveOption, option_header
 
 __all__ = [
     "GeneveOptionOVN",
-    "GeneveOptionGWLBEndpointID", "GeneveOptionGWLBAttachmentID",
+    "GeneveOptionGWLBEndpointID",
+    "GeneveOptionGWLBAttachmentID",
     "GeneveOptionGWLBFlowCookie",
-    "GeneveOptionGCPVNID", "GeneveOptionGCPEndpointID", "GeneveOptionGCPProfileID",
-    "GeneveOptionINTMD", "GeneveOptionINTMX",
-    "GeneveOptionCiliumDSR4", "GeneveOptionCiliumDSR6",
+    "GeneveOptionGCPVNID",
+    "GeneveOptionGCPEndpointID",
+    "GeneveOptionGCPProfileID",
+    "GeneveOptionINTMD",
+    "GeneveOptionINTMX",
+    "GeneveOptionCiliumDSR4",
+    "GeneveOptionCiliumDSR6",
     "GeneveOptionCPacket",
-    "OVN_CLASS", "GWLB_CLASS", "GCP_CLASS", "INT_CLASS", "CILIUM_CLASS",
+    "OVN_CLASS",
+    "GWLB_CLASS",
+    "GCP_CLASS",
+    "INT_CLASS",
+    "CILIUM_CLASS",
     "CPACKET_CLASS",
 ]
 
@@ -149,8 +168,7 @@ class GeneveOptionINTMD(GeneveOption):
         XShortField("domain_id", 0),
         XShortField("ds_instruction", 0),
         XShortField("ds_flags", 0),
-        StrLenField("metadata", b"",
-                    length_from=lambda pkt: max((pkt.length or 0) * 4 - 12, 0)),
+        StrLenField("metadata", b"", length_from=lambda pkt: max((pkt.length or 0) * 4 - 12, 0)),
     ]
 
     @classmethod
