@@ -46,7 +46,7 @@ from typing import Any, Dict, Iterator, List, Tuple, Union
 
 from scapy_geneve.capture.decode import SUPPORTED_LINKTYPES, DecodeState
 from scapy_geneve.capture.pcapio import Batch
-from scapy_geneve.capture.scan_batch import BatchResult, analyse_batch, numpy
+from scapy_geneve.capture.scan_batch import DETAIL_COLUMNS, BatchResult, analyse_batch, numpy
 from scapy_geneve.capture.scan_filter import (
     FilterResult,
     PacketFilter,
@@ -142,23 +142,7 @@ def scan(
 
 _ntop, _AF4, _AF6 = socket.inet_ntop, socket.AF_INET, socket.AF_INET6
 _KIND_NAMES = {int(record.kind): record.name for record in registry.records()}
-_COLUMNS = (
-    "l3",
-    "vlan_n",
-    "vlan1",
-    "vlan2",
-    "sport",
-    "dport",
-    "proto",
-    "flow",
-    "control",
-    "inner_ethertype",
-    "inner_pos",
-    "inner_version",
-    "inner_proto",
-    "inner_sport",
-    "inner_dport",
-)
+_COLUMNS = ("l3",) + DETAIL_COLUMNS  # the detail columns a record is built from
 
 
 class _Builder:
