@@ -21,7 +21,10 @@ Intended changes (issue 10), and why:
    before the inner frame lint reads (Geneve on a port Scapy does not bind or
    6081 as the source port; VXLAN from source port 1701, which Scapy's L2TP
    binding takes; VXLAN with G and P both set, which Scapy's conditional fields
-   make longer than 8 bytes), the nested findings are new.
+   make longer than 8 bytes), the nested findings are new.  So are the findings
+   of an outermost Geneve sent from 6081 to a port Scapy gives to another
+   protocol (to 53: DNS), which lint reads as Geneve with its ports reversed
+   (GNV010) and the reference, walking Scapy's layers, never saw.
 6. GRE whose Version is not 0, or with the Routing bit (RFC 1701) set, is not
    followed into the frame after it: RFC 2784 §2.1/§2.3.1 say a receiver MUST
    discard it (version 1 is RFC 2637's enhanced GRE, which carries PPP), and
@@ -36,7 +39,7 @@ test_lint), BIG TCP lengths (test_lint_corpus), L2TPv3 in non-first fragments.
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from scapy.config import conf
 from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
@@ -58,6 +61,15 @@ from tests import lint_reference as reference
 from tests.lint_packets import tunnel_packets
 from tests.test_lint import assert_field_is_real
 from tests.test_lint_corpus import PCAPS
+
+# Geneve from 6081 to 53, which Scapy dissects as DNS (change 5): found by Hypothesis
+REVERSED_TO_DNS = (
+    "0200000000bb 0200000000aa 0800"  # Ethernet
+    "4500004f 00014000 4011b699 c0000201 c0000202"  # IPv4 192.0.2.1 > 192.0.2.2, UDP
+    "17c1 0035 003b 8486"  # UDP 6081 > 53 (reversed: Geneve's port is the source)
+    "00 02 0000 000002 02"  # Geneve: Opt Len 0, Rsvd 0x02, Protocol 0, VNI 2, Reserved 0x02
+    "00000000010800 4500002400010000401166c60a0000010a000002 000100020010 09e7 7878787878787878"
+).replace(" ", "")
 
 PARTIAL = {"GNV011": "GNV019", "VXL006": "VXL013", "STT004": "STT008"}
 
@@ -187,7 +199,11 @@ def _scapy_stopped_early(pkt, data, options):
     if scapy_ips >= len(report.kinds) + 1 or not report.kinds:
         return None
     outer = decode(data, ports=options.ports)
-    return None if outer.tunnel_off < 0 else outer.tunnel_off + 8  # past the tunnel's fixed header
+    if outer.tunnel_off >= 0:
+        return outer.tunnel_off + 8  # past the tunnel's fixed header
+    if report.kinds[0] == "geneve" and outer.l4 is not None and outer.l4.sport in options.ports.geneve:
+        return outer.l4.off  # 6081 as the source only, the destination port's protocol took it in Scapy
+    return None
 
 
 def _layers(pkt):
@@ -202,6 +218,7 @@ def _layers(pkt):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=tunnel_packets(gpe=False))
+@example(data=bytes.fromhex(REVERSED_TO_DNS))
 def test_hypothesis_packets_lint_as_the_reference(no_debug_dissector, data):
     pkt, options = Ether(data), LintOptions(ports=DEFAULT_PORTS.extended(geneve=[6082]))
     _compare(
