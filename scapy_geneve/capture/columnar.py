@@ -65,12 +65,18 @@ from scapy_geneve.capture.scan import ScanRecord, ScanState, analyse_batch
 from scapy_geneve.capture.scan_io import batches
 from scapy_geneve.registry import DEFAULT_PORTS, KIND_MAX, Ports, records
 
-__all__ = ["COLUMNS", "KIND_NAMES", "require_pyarrow", "schema", "scan_batches", "scan_table"]
+__all__ = ["BATCH_BYTES", "COLUMNS", "KIND_NAMES", "require_pyarrow", "schema", "scan_batches", "scan_table"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: Kind names in kind-code order: the ``kind`` column's dictionary (code 1 is index 0).
 KIND_NAMES: Tuple[str, ...] = tuple(rec.name for rec in records())
+
+#: Bytes of capture per record batch: 16 MiB (about 25,000 packets of 650 bytes).  Four
+#: times the scan's chunk: the per-column work is per batch, and fewer, longer batches
+#: cost less of it (measured: the every-column scan of a 1M-packet file 1.35x faster than
+#: at 4 MiB); memory stays bounded by one batch.
+BATCH_BYTES = 16 * 1024 * 1024
 
 _NO_TS = -(1 << 63)  # the batch columns' "no timestamp" value (pcapng SPB)
 _IPPROTO_TCP = 6
@@ -217,40 +223,60 @@ def _ipv4_text(np: Any, raw: Any) -> Tuple[Any, Any]:
     return words[raw].view(np.uint8).reshape(-1)[keep.reshape(-1)], offsets
 
 
-def _addresses(f: _Frame, rows4: Any, at4: Any, rows6: Any, at6: Any, attr: str) -> Any:
-    """A string column: IPv4 addresses at AT4 for ROWS4, IPv6 at AT6 for ROWS6
-    (each distinct one formatted once), the records' ATTR on the fallback rows."""
-    np, pa = f.np, f.pa
-    index = np.full(f.n, -1, np.int64)
-    raw4 = f.gather(at4, 4)
-    unique4, inverse = np.unique(raw4.view(">u4")[:, 0], return_inverse=True)
-    index[rows4] = inverse.reshape(-1)
-    chars, offsets = _ipv4_text(np, unique4.astype(">u4").view(np.uint8).reshape(-1, 4))
-    words: List[str] = []
-    if len(rows6):
-        raw = f.gather(at6, 16)
-        values, inverse = np.unique(raw.view("V16")[:, 0], return_inverse=True)
-        index[rows6] = inverse.reshape(-1) + len(unique4)
-        words.extend(socket.inet_ntop(socket.AF_INET6, bytes(v)) for v in values)
-    if f.fallback:
-        known: Dict[str, int] = {}
+def _distinct(pa: Any, values: Any) -> Tuple[Any, Any]:
+    """(distinct values, each value's index among them): a hash table (Arrow's), not a sort."""
+    encoded = pa.array(values).dictionary_encode()
+    return encoded.dictionary.to_numpy(zero_copy_only=False), encoded.indices.to_numpy(zero_copy_only=False)
+
+
+def _address_pair(f: _Frame, where: str) -> Tuple[Any, Any]:
+    """The (src, dst) string columns of the outer or inner IP header: both read in one
+    gather, each distinct address of the two formatted once, the records' values on
+    the fallback rows.  Built once per batch (the dst column reuses it)."""
+    if where not in f.cache:
+        np, pa = f.np, f.pa
+        rows4, rows6, at = _outer_rows(f) if where == "outer" else _inner_rows(f)
+        index = np.full((2, f.n), -1, np.int32)  # row 0: src, row 1: dst
+        words = pa.array([], pa.string())
+        if len(rows4):
+            pair = f.gather(at[rows4] + 12, 8).view(">u4")  # (k, 2): src, dst
+            unique, inverse = _distinct(pa, pair.T.reshape(-1).astype(np.uint32))
+            index[:, rows4] = inverse.reshape(2, -1)
+            chars, offsets = _ipv4_text(np, unique.astype(">u4").view(np.uint8).reshape(-1, 4))
+            buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(chars)]
+            words = pa.Array.from_buffers(pa.string(), len(unique), buffers)
+        extra: List[str] = []
+        if len(rows6):
+            pair = f.gather(at[rows6] + 8, 32)  # (k, 32): src, dst
+            raw = np.ascontiguousarray(np.concatenate([pair[:, :16], pair[:, 16:]]))
+            unique, inverse = _distinct(
+                pa, pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw)])
+            )
+            index[:, rows6] = inverse.reshape(2, -1) + len(words)
+            extra.extend(socket.inet_ntop(socket.AF_INET6, bytes(v)) for v in unique)
+        _fallback_addresses(f, where, index, len(words), extra)
+        dictionary = pa.concat_arrays([words, pa.array(extra, pa.string())]) if extra else words
+        f.cache[where] = tuple(
+            pa.DictionaryArray.from_arrays(pa.array(side, mask=side < 0), dictionary).dictionary_decode()
+            for side in index
+        )
+    return f.cache[where]
+
+
+def _fallback_addresses(f: _Frame, where: str, index: Any, first: int, words: List[str]) -> None:
+    """The fallback rows' addresses from their records: WORDS (the dictionary's
+    entries from index FIRST on) gains those it does not have."""
+    known: Dict[str, int] = {}
+    for side, name in enumerate(("src", "dst")):
         for i in f.fallback:
-            word = getattr(f.records[i], attr)
+            word = getattr(f.records[i], "%s_%s" % (where, name))
             if word is None:
-                index[i] = -1
+                index[side, i] = -1
                 continue
             if word not in known:
-                known[word] = len(unique4) + len(words)
+                known[word] = first + len(words)
                 words.append(word)
-            index[i] = known[word]
-    dictionary = pa.Array.from_buffers(
-        pa.string(),
-        len(unique4),
-        [None, pa.py_buffer(offsets.astype(np.int32).tobytes()), pa.py_buffer(chars.tobytes())],
-    )
-    if words:
-        dictionary = pa.concat_arrays([dictionary, pa.array(words, pa.string())])
-    return dictionary.take(pa.array(index, pa.int64(), mask=index < 0))
+            index[side, i] = known[word]
 
 
 def _outer_rows(f: _Frame) -> Tuple[Any, Any, Any]:
@@ -263,23 +289,11 @@ def _outer_rows(f: _Frame) -> Tuple[Any, Any, Any]:
     return rows4, rows6, f.det["l3"]
 
 
-def _col_outer_addr(f: _Frame, which: str) -> Any:
-    rows4, rows6, l3 = _outer_rows(f)
-    shift4, shift6 = (12, 8) if which == "src" else (16, 24)
-    return _addresses(f, rows4, l3[rows4] + shift4, rows6, l3[rows6] + shift6, "outer_" + which)
-
-
 def _inner_rows(f: _Frame) -> Tuple[Any, Any, Any]:
     np, det = f.np, f.det
     ipos, iver = det["inner_pos"], det["inner_version"]
     have = f.plain & (ipos >= 0)
     return np.nonzero(have & (iver == 4))[0], np.nonzero(have & (iver == 6))[0], ipos
-
-
-def _col_inner_addr(f: _Frame, which: str) -> Any:
-    rows4, rows6, ipos = _inner_rows(f)
-    shift4, shift6 = (12, 8) if which == "src" else (16, 24)
-    return _addresses(f, rows4, ipos[rows4] + shift4, rows6, ipos[rows6] + shift6, "inner_" + which)
 
 
 # -- simple columns ---------------------------------------------------------------------------
@@ -514,14 +528,21 @@ def _option_data(f: _Frame, pkt: Any, start: Any, length: Any) -> Any:
     size = np.where(start >= 0, np.maximum(hi - lo, 0), 0)
     offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int32)
     total = int(offsets[-1])
-    if total:
-        within = np.arange(total) - np.repeat(offsets[:-1], size)
-        values = f.B[np.repeat(lo, size) + within].tobytes()
-    else:
-        values = b""
+    values = f.B[_byte_positions(np, lo, size, offsets, total)].tobytes() if total else b""
     return pa.Array.from_buffers(
         pa.binary(), len(size), [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(values)]
     )
+
+
+def _byte_positions(np: Any, lo: Any, size: Any, offsets: Any, total: int) -> Any:
+    """The buffer positions of SIZE[k] bytes from LO[k], for every k in turn: a running
+    sum of steps that are 1 inside a run and jump to the next run at its first byte."""
+    run = size > 0
+    lo, size = lo[run], size[run]
+    steps = np.ones(total, np.int64)
+    last_of_previous = np.concatenate([[0], lo[:-1] + size[:-1] - 1])
+    steps[offsets[:-1][run]] = lo - last_of_previous
+    return np.cumsum(steps)
 
 
 def OPTION_TYPE(pa: Any) -> Any:
@@ -556,8 +577,8 @@ _BUILDERS: Dict[str, Callable[[_Frame], Any]] = {
     "interface": _col_interface,
     "vlans": _col_vlans,
     "outer_ip": _col_outer_ip,
-    "outer_src": lambda f: _col_outer_addr(f, "src"),
-    "outer_dst": lambda f: _col_outer_addr(f, "dst"),
+    "outer_src": lambda f: _address_pair(f, "outer")[0],
+    "outer_dst": lambda f: _address_pair(f, "outer")[1],
     "outer_proto": _col_outer_proto,
     "outer_sport": lambda f: _col_port(f, "sport"),
     "outer_dport": lambda f: _col_port(f, "dport"),
@@ -571,8 +592,8 @@ _BUILDERS: Dict[str, Callable[[_Frame], Any]] = {
     "control": _col_control,
     "options": _col_options,
     "inner_ethertype": _col_inner_ethertype,
-    "inner_src": lambda f: _col_inner_addr(f, "src"),
-    "inner_dst": lambda f: _col_inner_addr(f, "dst"),
+    "inner_src": lambda f: _address_pair(f, "inner")[0],
+    "inner_dst": lambda f: _address_pair(f, "inner")[1],
     "inner_proto": _col_inner_proto,
     "inner_sport": lambda f: _col_inner_port(f, "sport"),
     "inner_dport": lambda f: _col_inner_port(f, "dport"),
@@ -671,7 +692,7 @@ def scan_batches(
     state = ScanState()
     name = str(path) if source is None else source
     decoding = {"ports": ports, "l2tp_cookie": l2tp_cookie, "l2tp_l2ss": l2tp_l2ss}
-    for batch in batches(path, progress):
+    for batch in batches(path, progress, chunk_size=BATCH_BYTES):
         res = analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state, detail=True)
         frame = _Frame(batch, res, name, decoding)
         arrays = [_BUILDERS[column](frame) for column in chosen]

@@ -10,6 +10,7 @@ import os
 from typing import Callable, Iterator, Optional, Tuple, Union
 
 from scapy_geneve.capture.decode import SUPPORTED_LINKTYPES
+from scapy_geneve.capture.formats import CHUNK_SIZE
 from scapy_geneve.capture.pcapio import Batch, CaptureReader, open_capture
 from scapy_geneve.capture.scan_batch import header_arrays, numpy
 from scapy_geneve.capture.scan_record import linktype_name
@@ -78,13 +79,15 @@ def batches(
     path: Union[str, "os.PathLike[str]"],
     progress: Optional[Callable[[int, int], None]] = None,
     on_open: Optional[Callable[[CaptureReader], None]] = None,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Iterator[Batch]:
     """The batches of the capture at PATH, link types checked.
 
     ``on_open(reader)`` is called once the file is open (its format and header
-    known); ``progress(bytes_read, packets_read)`` after each batch.
+    known); ``progress(bytes_read, packets_read)`` after each batch; the reader
+    takes ``chunk_size`` bytes at a time.
     """
-    with open_capture(path) as reader:
+    with open_capture(path, chunk_size) as reader:
         if on_open is not None:
             on_open(reader)
         links = LinkTypes(str(reader.path))
