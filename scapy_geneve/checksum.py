@@ -77,11 +77,11 @@ def pseudo_header_sum(src: bytes, dst: bytes, proto: int, length: int) -> int:
     """Sum of the IPv4 (RFC 793 §3.1) or IPv6 (RFC 8200 §8.1) pseudo-header.
 
     ``src``/``dst`` are the 4- or 16-byte packed addresses; ``length`` is the
-    upper-layer length (IPv6 allows 32 bits: jumbograms).
+    upper-layer length, summed as a 32-bit word: IPv6 defines it so (jumbograms),
+    and Linux sums an IPv4 BIG TCP datagram's length past 16 bits the same way
+    (csum_tcpudp_nofold); below 65536 that is the 16-bit field of RFC 793.
     """
-    if len(src) == 4:
-        return csum_add(csum_block(src), csum_block(dst), proto, length & 0xFFFF)
-    return csum_add(csum_block(src), csum_block(dst), length >> 16, length & 0xFFFF, proto)
+    return csum_add(csum_block(src), csum_block(dst), proto, length >> 16, length & 0xFFFF)
 
 
 def ipv4_header_checksum(header: Bytes) -> int:

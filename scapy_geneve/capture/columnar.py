@@ -60,6 +60,7 @@ import socket
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from scapy_geneve.capture.decode import Decoded, decode
+from scapy_geneve.capture.formats import NO_TIMESTAMP
 from scapy_geneve.capture.pcapio import Batch
 from scapy_geneve.capture.scan import ScanRecord, ScanState, analyse_batch
 from scapy_geneve.capture.scan_io import batches
@@ -78,7 +79,6 @@ KIND_NAMES: Tuple[str, ...] = tuple(rec.name for rec in records())
 #: at 4 MiB); memory stays bounded by one batch.
 BATCH_BYTES = 16 * 1024 * 1024
 
-_NO_TS = -(1 << 63)  # the batch columns' "no timestamp" value (pcapng SPB)
 _IPPROTO_TCP = 6
 _ETH_P_IP, _ETH_P_IPV6 = 0x0800, 0x86DD
 
@@ -162,7 +162,7 @@ class _Frame:
     def data_off(self) -> Any:
         if "data_off" not in self.cache:
             np, batch = self.np, self.batch
-            if batch._fields is None:  # classic pcap: data follows each 16-byte header
+            if not batch.has_fields:  # classic pcap: data follows each 16-byte header
                 off = np.frombuffer(batch.starts, dtype=np.int64) + 16 if self.n else np.zeros(0, np.int64)
             else:
                 off = np.frombuffer(batch.fields[0], dtype=np.int64) if self.n else np.zeros(0, np.int64)
@@ -308,11 +308,11 @@ def _col_offset(f: _Frame) -> Any:
 
 def _col_timestamp(f: _Frame) -> Any:
     ts = f.res.ts_ns
-    return f.pa.array(ts, f.pa.timestamp("ns", tz="UTC"), mask=ts == _NO_TS)
+    return f.pa.array(ts, f.pa.timestamp("ns", tz="UTC"), mask=ts == NO_TIMESTAMP)
 
 
 def _col_interface(f: _Frame) -> Any:
-    if f.batch._fields is None:
+    if not f.batch.has_fields:
         return f.pa.array(f.np.zeros(f.n, f.np.uint32), f.pa.uint32())
     return f.pa.array(
         f.np.frombuffer(f.batch.fields[6], dtype=f.np.int64) if f.n else f.np.zeros(0, f.np.int64),

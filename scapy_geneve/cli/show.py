@@ -29,8 +29,8 @@ from scapy_geneve.cli import _options
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample.pcap"
 CHUNK_LINES = 2048  # lines written at once when nobody watches them arrive
 # What a batch's ts_ns holds for a packet without a timestamp (a pcapng Simple Packet
-# Block): pcapio's marker, which Batch.records() turns into None (test_cli_show checks).
-NO_TIMESTAMP = -(1 << 63)
+# Block): pcapio's marker, which Batch.records() turns into None.
+NO_TIMESTAMP = pcapio.NO_TIMESTAMP
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -106,15 +106,6 @@ def _u16(data: bytes, pos: int) -> int:
 
 
 # -- shared pieces -----------------------------------------------------------------------
-def _pseudo_sum(ip: IPHeader, proto: int, length: int) -> int:
-    """The pseudo-header sum with the whole LENGTH: a BIG TCP IPv4 datagram's
-    upper-layer length passes 16 bits, and Linux sums it as a 32-bit word
-    (csum_tcpudp_nofold), as IPv6 does by definition (RFC 8200 §8.1)."""
-    if ip.version == 4 and length > 0xFFFF:
-        return csum_add(pseudo_header_sum(ip.src, ip.dst, proto, length & 0xFFFF), length >> 16)
-    return pseudo_header_sum(ip.src, ip.dst, proto, length)
-
-
 def l4_checksum_state(site: Site, proto: int, start: int, end: int) -> Optional[str]:
     """ "ok", "bad", "partial" (only the pseudo-header sum: checksum offload) or
     None (cannot be checked: no IP header, a fragment, a short capture)."""
@@ -122,7 +113,7 @@ def l4_checksum_state(site: Site, proto: int, start: int, end: int) -> Optional[
     if ip is None or ip.fragment or end > len(site.data) or end - start < 8:
         return None
     segment = site.data[start:end]
-    pseudo = _pseudo_sum(ip, proto, end - start)
+    pseudo = pseudo_header_sum(ip.src, ip.dst, proto, end - start)  # BIG TCP: 32 bits
     if csum_fold(csum_add(pseudo, csum_block(segment))) == 0:
         return "ok"
     value = _u16(site.data, start + (6 if proto == 17 else 16))
