@@ -118,6 +118,55 @@ class TestFormats:
         assert os.listdir(tmp_path) == []
 
 
+class TestParquetEncoding:
+    """zstd; a dictionary for every column but the ones that grow packet by packet
+    (number, offset, timestamp: delta-encoded); statistics kept; types as the scan's."""
+
+    @pytest.fixture(scope="class")
+    def fleet(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        out = tmp_path_factory.mktemp("encoding") / "fleet.parquet"
+        assert main(["export", "-q", GLOB, "-o", str(out)]) == 0
+        return out
+
+    def test_encodings_by_column(self, fleet: Path) -> None:
+        from scapy_geneve.cli.export import SEQUENCES
+
+        meta = pq.ParquetFile(fleet).metadata
+        for group in range(meta.num_row_groups):
+            for i in range(meta.num_columns):
+                column = meta.row_group(group).column(i)
+                top = column.path_in_schema.split(".")[0]
+                assert column.compression == "ZSTD", column.path_in_schema
+                if top in SEQUENCES:
+                    assert "DELTA_BINARY_PACKED" in column.encodings, top
+                    assert "RLE_DICTIONARY" not in column.encodings, top
+                    assert column.statistics is not None and column.statistics.has_min_max, top
+                elif column.physical_type != "BOOLEAN":  # Parquet has no dictionary for booleans
+                    assert "RLE_DICTIONARY" in column.encodings, column.path_in_schema
+
+    def test_types_are_the_scans(self, fleet: Path, expected: "pa.Table") -> None:
+        schema = pq.read_schema(fleet)
+        assert schema.field("timestamp").type == pa.timestamp("ns", tz="UTC")
+        assert schema.field("vni").type == pa.uint64()
+        assert schema.equals(expected.schema)
+
+    def test_duckdb_and_pandas_read_it(self, fleet: Path, expected: "pa.Table") -> None:
+        duckdb = pytest.importorskip("duckdb")
+        pandas = pytest.importorskip("pandas")
+        want = expected.to_pylist()
+        got = duckdb.sql(
+            "SELECT count(*), sum(number), max(vni), count(DISTINCT timestamp) FROM '%s'" % fleet
+        ).fetchall()[0]
+        assert got == (
+            len(want),
+            sum(r["number"] for r in want),
+            max(r["vni"] for r in want if r["vni"] is not None),
+            len({r["timestamp"] for r in want if r["timestamp"] is not None}),
+        )
+        frame = pandas.read_parquet(fleet)
+        assert len(frame) == len(want) and frame["number"].tolist() == [r["number"] for r in want]
+
+
 class TestManyFilesAndJobs:
     def test_jobs_write_the_same_table(self, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
         one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
