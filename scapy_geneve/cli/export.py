@@ -4,20 +4,42 @@ One row per packet, the columns of :mod:`scapy_geneve.capture.columnar`.  The
 format comes from ``-F`` or OUT's name; OUT is written atomically (a temporary
 file beside it, renamed at the end; never over an input) and streamed: memory
 does not grow with the captures.  ``--jobs N`` scans N files at once.
+
+OUT ending in ``/`` (or an existing directory) is a directory: one table per
+input, named after it (``a.pcap.gz`` -> ``a.parquet``), each written
+atomically by the process that scans it, so ``--jobs N`` encodes N files at
+once.  A damaged input leaves no file behind and does not stop the others.
 """
 
 import argparse
 import contextlib
 import json
+import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
-from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import (
+    IO,
+    Any,
+    Callable,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    cast,
+)
 
 from scapy_geneve.capture.parallel import expand_inputs, input_bytes, map_files
 from scapy_geneve.cli import _options
-from scapy_geneve.cli._common import Progress, atomic_output
+from scapy_geneve.cli._common import Interrupted, Progress, atomic_output, check_not_input
 from scapy_geneve.errors import CaptureError
 
 FORMATS = ("parquet", "arrow", "csv", "jsonl")
@@ -43,7 +65,13 @@ def register(subparsers: Any) -> None:
         "encapsulation, identifier, flags, Geneve options with their data, "
         "inner 5-tuple and TCP flags, malformed reason, source file) from one "
         "or more captures (globs too) into a table for pandas, polars, DuckDB, "
-        "Spark or Dask.  Needs the analytics extra: pip install "
+        "Spark or Dask.  OUT that ends in / (or is a directory) gets one table per "
+        "input, named after it (a.pcap and a.pcap.gz -> a.parquet; names that collide "
+        "get -2, -3... in input order), in the format of -F (default parquet); the "
+        "directory is created if missing, and DuckDB reads it as one table with "
+        "read_parquet('DIR/*.parquet').  Each file is written whole or not at all: a "
+        "damaged input leaves no file, the others are still written, and the exit "
+        "status is 2.  Needs the analytics extra: pip install "
         "'scapy-geneve[analytics]'.",
     )
     parser.add_argument(
@@ -53,13 +81,18 @@ def register(subparsers: Any) -> None:
         help="capture files (pcap or pcapng, gzip too) or globs ('captures/*.pcap'); - reads standard input",
     )
     parser.add_argument(
-        "-o", "--output", required=True, metavar="OUT", help="table to write (- writes standard output)"
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="table to write (- writes standard output), or a directory (DIR/): one table per input",
     )
     parser.add_argument(
         "-F",
         dest="table_format",
         choices=FORMATS,
-        help="output format (default: by OUT's name: .parquet, .arrow/.feather, .csv, .jsonl)",
+        help="output format (default: by OUT's name: .parquet, .arrow/.feather, .csv, .jsonl; "
+        "parquet for a directory)",
     )
     parser.add_argument(
         "--columns", metavar="A,B,...", help="only these columns, in this order (default: all)"
@@ -70,7 +103,8 @@ def register(subparsers: Any) -> None:
         type=_options.positive_int,
         default=1,
         metavar="N",
-        help="scan N files at once in N processes (default 1)",
+        help="scan N files at once in N processes (default 1); with a directory OUT, "
+        "each process also encodes its files",
     )
     _options.add_quiet_option(parser)
     _options.add_decoding_options(parser)
@@ -78,9 +112,11 @@ def register(subparsers: Any) -> None:
 
 
 def table_format(args: argparse.Namespace) -> str:
-    """``-F``, else OUT's suffix; exit 2 when neither says."""
+    """``-F``, else parquet for a directory OUT, else OUT's suffix; exit 2 when none says."""
     if args.table_format:
         return str(args.table_format)
+    if args.output != "-" and is_directory(args.output):
+        return "parquet"
     chosen = _SUFFIXES.get(os.path.splitext(args.output)[1].lower())
     if chosen is None:
         _options.usage_error(
@@ -243,6 +279,51 @@ class _JsonLines:
 _WRITERS: Dict[str, Any] = {"parquet": _Parquet, "arrow": _Arrow, "csv": _Csv, "jsonl": _JsonLines}
 
 
+# -- worker processes: signals act while a file is worked on, not between files ---------------
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_FORKED_WITH: Dict[int, Any] = {}  # (worker) the handlers the worker was forked with
+
+
+class _WorkerStopped(Exception):
+    """A worker's Interrupted on its way to the parent (Interrupted does not pickle)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _in_worker(item: Any, func: Callable[..., Any], *args: Any) -> Any:
+    """(worker) ``func(item, *args)`` with the handlers the worker was forked with.
+
+    Between files the worker ignores SIGINT, SIGTERM and SIGHUP: the parent,
+    stopped by the same Ctrl-C, shuts the pool down, and a worker waiting for
+    work has nothing to stop (and no traceback to print).  Run in the parent
+    (map_files does that for one job or one file), it is ``func(item, *args)``.
+    """
+    if multiprocessing.parent_process() is None:
+        return func(item, *args)
+    if not _FORKED_WITH:
+        _FORKED_WITH.update((signum, signal.getsignal(signum)) for signum in _SIGNALS)
+    for signum, handler in _FORKED_WITH.items():
+        signal.signal(signum, handler)
+    try:
+        return func(item, *args)
+    except Interrupted as stop:
+        raise _WorkerStopped(stop.signum) from None
+    finally:
+        for signum in _FORKED_WITH:
+            signal.signal(signum, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _stops_in_workers() -> Iterator[None]:
+    """A worker stopped by a signal stops the parent too."""
+    try:
+        yield
+    except _WorkerStopped as stop:
+        raise Interrupted(stop.signum) from None
+
+
 # -- scanning: here, or in worker processes through temporary Arrow streams ------------------
 def _scan_to_stream(
     path: str, columns: Optional[List[str]], kwargs: Dict[str, Any], directory: str
@@ -277,14 +358,16 @@ def _batches_in_workers(
 
     pa = require_pyarrow()
     directory = tempfile.mkdtemp(prefix=".export.", dir=near)
+    work = (_scan_to_stream, columns, kwargs, directory)
     try:
-        for tmp, _rows, error in map_files(_scan_to_stream, paths, jobs, (columns, kwargs, directory)):
-            with pa.memory_map(tmp) as source:
-                yield from pa.ipc.open_stream(source)
-            os.unlink(tmp)
-            if error is not None:
-                errors.append(error)
-                return
+        with _stops_in_workers():
+            for tmp, _rows, error in map_files(_in_worker, paths, jobs, work):
+                with pa.memory_map(tmp) as source:
+                    yield from pa.ipc.open_stream(source)
+                os.unlink(tmp)
+                if error is not None:
+                    errors.append(error)
+                    return
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -312,22 +395,234 @@ def _batches_here(
         done += 0 if path == "-" else os.path.getsize(path)
 
 
-def run(args: argparse.Namespace) -> int:
+# -- directory output: one table per input, each written by the process that scans it ------
+_EXTENSIONS = {"parquet": ".parquet", "arrow": ".arrow", "csv": ".csv", "jsonl": ".jsonl"}
+
+
+def is_directory(output: str) -> bool:
+    """OUT names a directory: it ends in a slash or is one."""
+    return output.endswith(("/", os.sep)) or os.path.isdir(output)
+
+
+def _stem(path: str) -> str:
+    """The input's name without ``.gz`` and its capture suffix: ``a.pcap.gz`` -> ``a``."""
+    name = os.path.basename(path)
+    if name.lower().endswith(".gz") and len(name) > 3:
+        name = name[:-3]
+    return os.path.splitext(name)[0]
+
+
+def output_names(paths: Sequence[str], extension: str) -> List[str]:
+    """One file name per input, in input order: the input's stem and EXTENSION.
+
+    A stem already given to an earlier input gets the first free ``-2``, ``-3``...
+    that is not another input's own stem, so every name depends only on the
+    list of inputs (case-insensitive file systems included).
+    """
+    stems = [_stem(path) for path in paths]
+    own = {stem.casefold() for stem in stems}
+    taken: Set[str] = set()
+    names = []
+    for stem in stems:
+        chosen, n = stem, 1
+        while chosen.casefold() in taken or (n > 1 and chosen.casefold() in own):
+            n += 1
+            chosen = "%s-%d" % (stem, n)
+        taken.add(chosen.casefold())
+        names.append(chosen + extension)
+    return names
+
+
+def _targets(directory: str, paths: Sequence[str], fmt: str) -> List[Tuple[str, str]]:
+    """(input, table) pairs; every input must exist and no table may be an input,
+    checked before anything is written."""
+    for path in paths:
+        os.stat(path)  # FileNotFoundError names it
+    names = output_names(paths, _EXTENSIONS[fmt])
+    pairs = [(path, os.path.join(directory, name)) for path, name in zip(paths, names)]
+    for _path, target in pairs:
+        check_not_input(target, *paths)
+    return pairs
+
+
+def _make_directory(path: str) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except FileExistsError:
+        raise CaptureError("is not a directory (a directory OUT ends in /)", path=path) from None
+
+
+class FileResult(NamedTuple):
+    """What became of one input: its rows, or why its table was not written."""
+
+    rows: int
+    error: Optional[CaptureError] = None  # damaged: no table
+    stopped: Optional[int] = None  # the signal that stopped it: no table
+
+
+class _Stopped(Exception):
+    """Interrupted, but not one: atomic_output discards the temporary instead of keeping it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def export_file(
+    job: Tuple[str, str],
+    fmt: str,
+    columns: Optional[List[str]],
+    kwargs: Dict[str, Any],
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> FileResult:
+    """(worker or here) JOB's input as a table at JOB's target: whole, or not at all.
+
+    Returns (never raises) a damaged input's CaptureError and a stopping signal,
+    so that a worker's answer always pickles and the other files go on.
+    """
+    from scapy_geneve.capture.columnar import scan_batches
+
+    path, target = job
+    try:
+        with atomic_output(target, path) as handle:
+            try:
+                rows = _write_table(
+                    fmt, handle, scan_batches(path, columns, progress=progress, **kwargs), columns
+                )
+            except Interrupted as stop:
+                raise _Stopped(stop.signum) from None
+    except CaptureError as exc:
+        return FileResult(0, error=exc)
+    except (_Stopped, Interrupted) as stop:
+        return FileResult(0, stopped=stop.signum)
+    return FileResult(rows)
+
+
+def _results(
+    jobs: Sequence[Tuple[str, str]],
+    fmt: str,
+    columns: Optional[List[str]],
+    kwargs: Dict[str, Any],
+    processes: int,
+    bar: Progress,
+) -> Generator[FileResult, None, None]:
+    """export_file for each of JOBS, in order: here, or in PROCESSES workers."""
+    done = 0
+    if processes > 1 and len(jobs) > 1:
+        answers = map_files(_in_worker, jobs, processes, (export_file, fmt, columns, kwargs))
+        with (
+            _stops_in_workers(),
+            contextlib.closing(cast(Generator[FileResult, None, None], answers)) as results,
+        ):
+            for (path, _target), result in zip(jobs, results):
+                done += os.path.getsize(path)
+                bar.update(done)
+                yield result
+        return
+    for job in jobs:
+
+        def progress(read: int, _packets: int, before: int = done) -> None:
+            bar.update(before + read)
+
+        yield export_file(job, fmt, columns, kwargs, progress)
+        done += os.path.getsize(job[0])
+
+
+class _Tally:
+    rows = 0
+    files = 0
+
+
+def _export_directory(
+    args: argparse.Namespace,
+    fmt: str,
+    columns: Optional[List[str]],
+    paths: Sequence[str],
+    bar: Progress,
+    tally: _Tally,
+) -> List[CaptureError]:
+    """Every input as its own table in the directory OUT; the damaged inputs' errors."""
+    jobs = _targets(args.output, paths, fmt)
+    _make_directory(args.output)
+    errors: List[CaptureError] = []
+    results = _results(jobs, fmt, columns, _options.scan_kwargs(args), args.jobs, bar)
+    with contextlib.closing(results):
+        for result in results:
+            if result.stopped is not None:
+                raise Interrupted(result.stopped)
+            if result.error is not None:
+                errors.append(result.error)
+                continue
+            tally.rows += result.rows
+            tally.files += 1
+    return errors
+
+
+def _all_errors(errors: Sequence[CaptureError]) -> CaptureError:
+    """The first damaged input's error, naming the others."""
+    first = errors[0]
+    if len(errors) == 1:
+        return first
+    others = ", ".join(str(exc.path) for exc in errors[1:])
+    return CaptureError(
+        "%s (also damaged, not written: %s)" % (first.message, others), first.path, first.offset, first.packet
+    )
+
+
+def _plural(n: int, word: str) -> str:
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+def _run_directory(
+    args: argparse.Namespace, fmt: str, columns: Optional[List[str]], paths: Sequence[str], bar: Progress
+) -> int:
+    tally = _Tally()
+    try:
+        errors = _export_directory(args, fmt, columns, paths, bar, tally)
+    except Interrupted:
+        bar.close()
+        if not args.quiet:
+            print(
+                "scapy-geneve export: stopped; %s from %s written to %s"
+                % (_plural(tally.rows, "packet"), _plural(tally.files, "file"), args.output),
+                file=sys.stderr,
+            )
+        raise
+    bar.close()
+    if not args.quiet:
+        print(
+            "scapy-geneve export: %s from %s written to %s (%s, one file per input)"
+            % (_plural(tally.rows, "packet"), _plural(tally.files, "file"), args.output, fmt),
+            file=sys.stderr,
+        )
+    if errors:
+        raise _all_errors(errors)
+    return 0
+
+
+# -- one table ------------------------------------------------------------------------------
+def _write_table(fmt: str, handle: IO[bytes], batches: Iterable[Any], columns: Optional[List[str]]) -> int:
+    """BATCHES as a FMT table on HANDLE; the rows written.  The writer is closed on
+    an error too (the file is whole; the caller keeps or discards it)."""
     from scapy_geneve.capture.columnar import require_pyarrow, schema
 
-    fmt = table_format(args)
-    columns = _columns(args)
-    try:
-        pa = require_pyarrow()
-    except ImportError as exc:
-        _options.usage_error(args, str(exc))
-    paths = expand_inputs(args.inputs)
-    kwargs = _options.scan_kwargs(args)
-    bar = Progress(input_bytes(paths), "export", args.quiet)
-    errors: List[CaptureError] = []
+    writer = _WRITERS[fmt](require_pyarrow(), handle, schema(columns))
     rows = 0
+    try:
+        for batch in batches:
+            writer.write(batch)
+            rows += batch.num_rows
+    finally:
+        writer.close()
+    return rows
+
+
+def _run_single(
+    args: argparse.Namespace, fmt: str, columns: Optional[List[str]], paths: Sequence[str], bar: Progress
+) -> int:
+    kwargs = _options.scan_kwargs(args)
+    errors: List[CaptureError] = []
     with _output(args.output, paths) as handle:
-        writer = _WRITERS[fmt](pa, handle, schema(columns))
         if args.jobs > 1 and len(paths) > 1:
             near = (
                 os.path.dirname(os.path.abspath(args.output)) if args.output != "-" else tempfile.gettempdir()
@@ -335,23 +630,41 @@ def run(args: argparse.Namespace) -> int:
             source = _batches_in_workers(paths, columns, kwargs, args.jobs, near, errors)
         else:
             source = _batches_here(paths, columns, kwargs, bar, errors)
-        try:
-            for batch in source:
-                writer.write(batch)
-                rows += batch.num_rows
-        finally:
-            writer.close()  # also on an error: the temporary file is whole, then goes
+        rows = _write_table(fmt, handle, source, columns)
         if errors:
             bar.close()
             raise errors[0]  # OUT is not written
     bar.close()
     if not args.quiet:
         print(
-            "scapy-geneve export: %d packet%s from %d file%s written to %s (%s)"
-            % (rows, "" if rows == 1 else "s", len(paths), "" if len(paths) == 1 else "s", args.output, fmt),
+            "scapy-geneve export: %s from %s written to %s (%s)"
+            % (_plural(rows, "packet"), _plural(len(paths), "file"), args.output, fmt),
             file=sys.stderr,
         )
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from scapy_geneve.capture.columnar import require_pyarrow
+
+    fmt = table_format(args)
+    columns = _columns(args)
+    try:
+        require_pyarrow()
+    except ImportError as exc:
+        _options.usage_error(args, str(exc))
+    directory = args.output != "-" and is_directory(args.output)
+    if directory and "-" in args.inputs:
+        _options.usage_error(
+            args,
+            "standard input (-) cannot be exported to a directory (OUT %s): "
+            "name the capture files, or give OUT a file name" % args.output,
+        )
+    paths = expand_inputs(args.inputs)
+    bar = Progress(input_bytes(paths), "export", args.quiet)
+    if directory:
+        return _run_directory(args, fmt, columns, paths, bar)
+    return _run_single(args, fmt, columns, paths, bar)
 
 
 @contextlib.contextmanager
