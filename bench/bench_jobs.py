@@ -8,7 +8,10 @@ per file), then runs each command end to end as a user does (``python -m
 scapy_geneve ...``, start-up included), best of ``--repeat``, the two job
 counts taking turns round after round so load changes hit both alike.  Prints
 seconds, peak memory (max RSS of the main process), the speed-up and the
-target (>= 1.7x on a 2-core machine).  ``--full``: 8 files of 250,000 packets.
+target (>= 1.7x on a 2-core machine).  ``export`` writes one Parquet file (the
+workers scan, the parent encodes); ``export-dir`` writes a directory, one Parquet
+file per capture, each encoded by the worker that scans it: the last lines put
+the two side by side at each job count.  ``--full``: 8 files of 250,000 packets.
 The speed-up needs two idle cores: on a machine that other work keeps busy it
 shows what is left over.
 """
@@ -28,6 +31,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 COMMANDS = {
     "stats": ["stats", "-q", "--json"],
     "export": ["export", "-q", "-o", "{out}.parquet"],
+    "export-dir": ["export", "-q", "-o", "{out}-dir/"],
     "filter": ["filter", "-q", "--kind", "geneve", "--option-class", "ovn"],
 }
 
@@ -80,10 +84,13 @@ def main() -> int:
     paths = files(args.dir, count, packets)
     total = count * packets
     print("%d files x %d packets" % (count, packets))
-    print("%-8s %5s %9s %12s %10s %9s" % ("command", "jobs", "seconds", "packets/s", "maxRSS MB", "speed-up"))
+    print(
+        "%-10s %5s %9s %12s %10s %9s" % ("command", "jobs", "seconds", "packets/s", "maxRSS MB", "speed-up")
+    )
+    results: Dict[str, Dict[int, Tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for command in args.commands.split(","):
-            best: Dict[int, Tuple[float, float]] = {}
+            best = results[command] = {}
             for _ in range(args.repeat):
                 for jobs in (1, 2):
                     seconds, rss = run_once(command, paths, jobs, os.path.join(tmp, "out"))
@@ -93,8 +100,15 @@ def main() -> int:
                 seconds, rss = best[jobs]
                 speed = "" if jobs == 1 else "%.2fx" % (best[1][0] / seconds)
                 print(
-                    "%-8s %5d %9.3f %12.0f %10.1f %9s" % (command, jobs, seconds, total / seconds, rss, speed)
+                    "%-10s %5d %9.3f %12.0f %10.1f %9s"
+                    % (command, jobs, seconds, total / seconds, rss, speed)
                 )
+    if "export" in results and "export-dir" in results:
+        one, many = results["export"], results["export-dir"]
+        print(
+            "export-dir vs export (seconds, export / export-dir): --jobs 1 %.2fx, --jobs 2 %.2fx"
+            % (one[1][0] / many[1][0], one[2][0] / many[2][0])
+        )
     print(
         "target: --jobs 2 >= 1.7x --jobs 1 on 2 cores (load now: %s)"
         % " ".join("%.2f" % v for v in os.getloadavg())
