@@ -284,8 +284,10 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _FORKED_WITH: Dict[int, Any] = {}  # (worker) the handlers the worker was forked with
 
 
-class _WorkerStopped(Exception):
-    """A worker's Interrupted on its way to the parent (Interrupted does not pickle)."""
+class _Stop(Exception):
+    """A stop by signal as an ordinary exception: it pickles, so it can come back from a
+    worker (Interrupted does not), and atomic_output discards the temporary on it (on
+    Interrupted it keeps a partial file)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
@@ -309,7 +311,7 @@ def _in_worker(item: Any, func: Callable[..., Any], *args: Any) -> Any:
     try:
         return func(item, *args)
     except Interrupted as stop:
-        raise _WorkerStopped(stop.signum) from None
+        raise _Stop(stop.signum) from None
     finally:
         for signum in _FORKED_WITH:
             signal.signal(signum, signal.SIG_IGN)
@@ -320,7 +322,7 @@ def _stops_in_workers() -> Iterator[None]:
     """A worker stopped by a signal stops the parent too."""
     try:
         yield
-    except _WorkerStopped as stop:
+    except _Stop as stop:
         raise Interrupted(stop.signum) from None
 
 
@@ -460,14 +462,6 @@ class FileResult(NamedTuple):
     stopped: Optional[int] = None  # the signal that stopped it: no table
 
 
-class _Stopped(Exception):
-    """Interrupted, but not one: atomic_output discards the temporary instead of keeping it."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
 def export_file(
     job: Tuple[str, str],
     fmt: str,
@@ -490,10 +484,10 @@ def export_file(
                     fmt, handle, scan_batches(path, columns, progress=progress, **kwargs), columns
                 )
             except Interrupted as stop:
-                raise _Stopped(stop.signum) from None
+                raise _Stop(stop.signum) from None
     except CaptureError as exc:
         return FileResult(0, error=exc)
-    except (_Stopped, Interrupted) as stop:
+    except (_Stop, Interrupted) as stop:
         return FileResult(0, stopped=stop.signum)
     return FileResult(rows)
 
