@@ -14,7 +14,6 @@ once.  A damaged input leaves no file behind and does not stop the others.
 import argparse
 import contextlib
 import json
-import multiprocessing
 import os
 import shutil
 import signal
@@ -302,6 +301,8 @@ def _in_worker(item: Any, func: Callable[..., Any], *args: Any) -> Any:
     work has nothing to stop (and no traceback to print).  Run in the parent
     (map_files does that for one job or one file), it is ``func(item, *args)``.
     """
+    import multiprocessing  # here: one file needs no pool
+
     if multiprocessing.parent_process() is None:
         return func(item, *args)
     if not _FORKED_WITH:
