@@ -11,9 +11,7 @@ Each file is one unit of work: a single capture is read by one process
 (STT context IDs and pcapng sections flow from packet to packet).
 """
 
-import concurrent.futures
 import glob
-import multiprocessing
 import os
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
@@ -65,6 +63,8 @@ def input_bytes(paths: Sequence[str]) -> Optional[int]:
 
 def _context() -> Any:
     """fork where the platform has it (no re-import in the workers), else spawn."""
+    import multiprocessing  # here, not at the top: one file (the usual case) needs no pool
+
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
@@ -81,6 +81,8 @@ def map_files(
         for path in paths:
             yield func(path, *args)
         return
+    import concurrent.futures
+
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=min(jobs, len(paths)), mp_context=_context()
     ) as pool:

@@ -9,7 +9,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from scapy_geneve.capture.interrupt import graceful_signals
 from scapy_geneve.errors import BuildError, CaptureError
@@ -20,7 +20,8 @@ COMMANDS = ["show", "stats", "filter", "export", "lint", "conform", "segment", "
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
+    """The parser of ``commands`` (importing their modules: each command imports what it runs on)."""
     from scapy_geneve import __version__
 
     parser = argparse.ArgumentParser(
@@ -31,9 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="scapy-geneve %s" % __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
+    for name in commands:
         importlib.import_module("scapy_geneve.cli." + name).register(sub)
     return parser
+
+
+def chosen(argv: Sequence[str]) -> Sequence[str]:
+    """The commands whose parsers ``argv`` needs: the one it starts with, else every one
+    (``--help``, ``--version`` and a missing or unknown command list them).  Importing
+    only the command's module keeps ``stats`` from importing what ``conform`` runs on."""
+    return argv[:1] if argv[:1] and argv[0] in COMMANDS else COMMANDS
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -46,7 +54,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     2 when the reader of standard output went away (``| head -1``), as tcpdump
     reports "Unable to write output: Broken pipe" and fails.
     """
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(chosen(argv))
     args = parser.parse_args(argv)
     name = "scapy-geneve %s" % args.command
     try:
