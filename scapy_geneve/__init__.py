@@ -11,164 +11,80 @@ return, the errors and the option-class registry.  ``from scapy_geneve import
 The conformance harness (namespaces, Open vSwitch, raw sockets) and the
 columnar export (pyarrow) are imported on first use; the CLI
 (:mod:`scapy_geneve.cli`) is a leaf and is never imported here.
+
+One process is different: the ``scapy-geneve`` command's own (its console script
+enters through the top-level module ``scapy_geneve_main``, and ``python -m
+scapy_geneve`` is recognised while it imports this package).  There the public
+names, and with them every Scapy layer, are imported on first use (PEP 562), so
+the commands that read captures with the Scapy-free wire decoder start without
+importing Scapy; a command that dissects or builds with Scapy imports
+:mod:`scapy_geneve.layers` itself.  The names, objects and bindings are the same.
 """
 
 import importlib
+import importlib.util
 import sys
-from typing import Any, Dict, List
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, List
 
 __version__ = "0.2.0"
 
-from scapy_geneve.errors import BuildError, CaptureError, GeneveError  # noqa: E402
-from scapy_geneve.consts import (  # noqa: E402
-    GENEVE_PORT,
-    OPTION_CLASSES,
-    name_option_class,
-    option_class_name,
-)
-from scapy_geneve.layers import *  # noqa: E402,F401,F403  (binds every layer)
-from scapy_geneve.layers import __all__ as _layers_all  # noqa: E402
-from scapy_geneve.tunnels.tunnel import (  # noqa: E402
-    NotATunnel,
-    TunnelInfo,
-    decapsulate,
-    encapsulate,
-    entropy_sport,
-)
-from scapy_geneve.tunnels.compare import Comparison, compare  # noqa: E402
-from scapy_geneve.tunnels.l2tpv3 import (  # noqa: E402
-    L2TPv3Session,
-    SessionKey,
-    l2tpv3_default,
-    l2tpv3_forget,
-    l2tpv3_learn,
-    l2tpv3_lookup,
-    l2tpv3_session,
-    l2tpv3_sessions,
-)
-from scapy_geneve.offload.stt import (  # noqa: E402
-    STT_MAX_PENDING,
-    STT_REASSEMBLY_TIMEOUT,
-    STTFrame,
-    STTIncomplete,
-    STTReassembly,
-    stt_reassemble,
-    stt_segment,
-)
-from scapy_geneve.offload.segment import finish_checksums, segment  # noqa: E402
-from scapy_geneve.offload.gro import coalesce  # noqa: E402
-from scapy_geneve.conformance.lint import RULES, Finding, lint  # noqa: E402
-from scapy_geneve.conformance.vectors import (  # noqa: E402
-    Expect,
-    Target,
-    Vector,
-    register_vector,
-    vectors,
-)
-from scapy_geneve.capture.pcapio import (  # noqa: E402,F401  (PcapWriter: not in __all__,
-    PcapngWriter,
-    PcapWriter,
-    iter_records,
-    open_capture,  # it would shadow Scapy's)
-)
-from scapy_geneve.capture.scan import (  # noqa: E402
-    PacketFilter,
-    Ports,
-    ScanRecord,
-    ScanStats,
-    compute_stats,
-    filter_capture,
-    parse_packet,
-    scan,
-)
+# The console script's entry module; importing it is running the command.
+_ENTRY_MODULE = "scapy_geneve_main"
 
-__all__: List[str] = (
-    [
-        "__version__",
-        "BuildError",
-        "CaptureError",
-        "GeneveError",
-        "GENEVE_PORT",
-        "OPTION_CLASSES",
-        "name_option_class",
-        "option_class_name",
-    ]
-    + list(_layers_all)
-    + [
-        # tunnels
-        "encapsulate",
-        "decapsulate",
-        "TunnelInfo",
-        "NotATunnel",
-        "entropy_sport",
-        "compare",
-        "Comparison",
-        "L2TPv3Session",
-        "SessionKey",
-        "l2tpv3_session",
-        "l2tpv3_forget",
-        "l2tpv3_sessions",
-        "l2tpv3_lookup",
-        "l2tpv3_default",
-        "l2tpv3_learn",
-        # STT segmentation and reassembly (offload)
-        "stt_segment",
-        "stt_reassemble",
-        "STTFrame",
-        "STTIncomplete",
-        "STTReassembly",
-        "STT_REASSEMBLY_TIMEOUT",
-        "STT_MAX_PENDING",
-        # offload
-        "segment",
-        "finish_checksums",
-        "coalesce",
-        # conformance
-        "lint",
-        "Finding",
-        "RULES",
-        "vectors",
-        "Vector",
-        "Expect",
-        "Target",
-        "register_vector",
-        "run_vectors",
-        "VerdictTable",
-        # captures
-        "scan",
-        "ScanRecord",
-        "ScanStats",
-        "compute_stats",
-        "PacketFilter",
-        "filter_capture",
-        "parse_packet",
-        "Ports",
-        "open_capture",
-        "iter_records",
-    ]
-)
-# ``scan_batches`` (the columnar scan) needs the [analytics] extra: import it by name,
-# ``from scapy_geneve import scan_batches``; ``import *`` never pulls in pyarrow.
 
-# -- imported on first use (PEP 562) ------------------------------------------------------
-_LAZY: Dict[str, str] = {
-    "run_vectors": "scapy_geneve.conformance.harness",
-    "VerdictTable": "scapy_geneve.conformance.harness",
-    "scan_batches": "scapy_geneve.capture.columnar",
-}
+def _layers_on_demand() -> bool:
+    """True in the ``scapy-geneve`` command's process only: its console script imported
+    ``scapy_geneve_main`` first, or Python is importing this package to run ``python -m
+    scapy_geneve`` (``sys.argv[0]`` is ``"-m"`` until runpy has found ``__main__``;
+    ``sys.orig_argv``, Python 3.10+, names the module).  No environment variable: a
+    subprocess the user starts from a command sees nothing of it."""
+    if getattr(sys.modules.get(_ENTRY_MODULE), "LAYERS_ON_DEMAND", False) is True:
+        return True
+    if sys.argv[:1] != ["-m"]:
+        return False
+    given = getattr(sys, "orig_argv", [])
+    before = given[: len(given) - len(sys.argv) + 1]  # python's options and the -m module
+    if before[-1:] == [__name__]:  # ... -m scapy_geneve  (or -Bm scapy_geneve)
+        return len(before) >= 2 and before[-2].startswith("-") and before[-2].endswith("m")
+    return bool(before) and before[-1].startswith("-") and before[-1].endswith("m" + __name__)
+
+
+def _load_api() -> ModuleType:
+    """Bind every layer into Scapy and define the public names (:mod:`scapy_geneve._api`):
+    at import, or in the command's process on the first public name asked for."""
+    api = importlib.import_module(__name__ + "._api")
+    namespace = globals()
+    if "__all__" not in namespace:
+        for name in api.__all__ + api.NOT_STARRED:
+            if name not in api.ON_FIRST_USE:
+                namespace[name] = getattr(api, name)
+        namespace["__all__"] = api.__all__
+        _alias_old_paths()
+    return api
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    """PEP 562: the harness and the columnar scan on first use; in the command's process
+    every public name (a submodule not imported yet is left to the import system)."""
+    if name.startswith("__") and name != "__all__":
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    if "__all__" not in globals() and importlib.util.find_spec(__name__ + "." + name) is not None:
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    api = _load_api()
+    module = api.ON_FIRST_USE.get(name)
     if module is None:
-        raise AttributeError("module 'scapy_geneve' has no attribute %r" % name)
+        try:
+            return globals()[name]
+        except KeyError:
+            raise AttributeError("module %r has no attribute %r" % (__name__, name)) from None
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> List[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_load_api().ON_FIRST_USE))
 
 
 def scapy_ext(plg):  # noqa: ANN001 - Scapy's plugin object
@@ -181,7 +97,7 @@ def scapy_ext(plg):  # noqa: ANN001 - Scapy's plugin object
     plg.register(
         name="scapy_geneve",
         mode=plg.MODE.CONTRIB,
-        path=__path__[0] + "/_contrib.py",
+        path=__path__[0] + "/_contrib.py",  # noqa: F405  (the package's own; ruff sees the star import)
     )
 
 
@@ -208,4 +124,8 @@ def _alias_old_paths() -> None:
             sys.modules.setdefault(__name__ + "." + old, module)
 
 
-_alias_old_paths()
+if TYPE_CHECKING:
+    from scapy_geneve._api import *  # noqa: F401,F403
+    from scapy_geneve._api import PcapngWriter, PcapWriter, __all__  # noqa: F401
+elif not _layers_on_demand():
+    _load_api()  # binds every layer into Scapy

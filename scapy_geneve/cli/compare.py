@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
+import scapy_geneve._api  # noqa: F401  (every layer and hook, as `import scapy_geneve` binds them)
 from scapy_geneve.cli._common import atomic_output
 from scapy_geneve.tunnels.compare import DEFAULT_SIZES, MTU_RANGE, Comparison, EncapsulationRow, compare
 

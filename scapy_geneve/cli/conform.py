@@ -17,6 +17,7 @@ import re
 import sys
 from typing import List
 
+import scapy_geneve._api  # noqa: F401  (every layer and hook, as `import scapy_geneve` binds them)
 from scapy_geneve.capture import pcapio
 from scapy_geneve.cli._common import atomic_output
 from scapy_geneve.conformance.endpoints import (

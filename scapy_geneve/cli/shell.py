@@ -12,6 +12,8 @@ import importlib.util
 import sys
 from typing import Any, Dict, List
 
+import scapy_geneve._api  # noqa: F401  (every layer and hook, as `import scapy_geneve` binds them)
+
 BANNER = """scapy-geneve {version}: Geneve (RFC 8926), VXLAN/GPE/GBP, NVGRE, STT, L2TPv3 loaded.
   p = (Ether()/IP(dst="192.0.2.2")/UDP()
        /Geneve(vni=42, options=[GeneveOptionOVN(ingress_port=1)])/Ether()/IP()/ICMP())

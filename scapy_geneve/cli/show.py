@@ -408,6 +408,8 @@ def dissect_extra_ports(geneve_ports: Iterable[int], vxlan_ports: Iterable[int])
 
 
 def _detail_pass(args: argparse.Namespace, records: Iterable[pcapio.Record], out: IO[str]) -> int:
+    import scapy_geneve._api  # noqa: F401  (every layer and hook, before the contribs, as at import)
+
     load_payload_contribs()
     ports, stamp = _options.ports(args), _options.time_format(args)
     with dissect_extra_ports(ports.geneve, ports.vxlan | ports.gpe):
