@@ -26,24 +26,13 @@ from typing import List, Tuple
 
 import pytest
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
+from .test_export import GLOB, PCAPS, ROOT, pa, pq, run_cli  # pyarrow or skip, as there
 
-from scapy_geneve.capture.columnar import scan_table  # noqa: E402
-from scapy_geneve.capture.interrupt import Interrupted  # noqa: E402
-from scapy_geneve.capture.pcapio import iter_records  # noqa: E402
-from scapy_geneve.cli import main  # noqa: E402
-from scapy_geneve.cli.export import output_names  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-PCAPS = sorted(str(p) for p in (ROOT / "pcaps").glob("*.pcap"))
-GLOB = str(ROOT / "pcaps" / "*.pcap")
-
-
-def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> Tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from scapy_geneve.capture.columnar import scan_table
+from scapy_geneve.capture.interrupt import Interrupted
+from scapy_geneve.capture.pcapio import iter_records
+from scapy_geneve.cli import main
+from scapy_geneve.cli.export import output_names
 
 
 def listing(folder: Path) -> List[str]:
@@ -203,7 +192,7 @@ class TestSafety:
         shutil.copy(damaged, again)
         code, _o, err = run_cli(capsys, "export", str(damaged), str(again), "-o", str(tmp_path / "out") + "/")
         assert code == 2 and "%s, offset %d, packet 2" % (damaged, offset) in err
-        assert "also damaged, not written: %s" % again in err
+        assert "also not written: %s, offset %d, packet 2" % (again, offset) in err
         assert listing(tmp_path / "out") == []
 
     def test_never_over_an_input(self, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
@@ -244,6 +233,69 @@ class TestSafety:
         plain.write_bytes(b"")
         code, _o, err = run_cli(capsys, "export", PCAPS[0], "-o", str(plain) + "/")
         assert code == 2 and "%s/: is not a directory" % plain in err
+
+
+class TestRefusedBeforeAnythingIsWritten:
+    """What cannot work is found before the first table: one line naming it, exit 2."""
+
+    def check(self, capsys: pytest.CaptureFixture, argv: List[str], message: str) -> str:
+        code, _o, err = run_cli(capsys, "export", *argv)
+        assert code == 2 and message in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+        return err
+
+    def test_a_directory_where_a_table_goes(self, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+        blocked = tmp_path / (Path(PCAPS[1]).stem + ".parquet")
+        blocked.mkdir()
+        self.check(
+            capsys,
+            [PCAPS[0], PCAPS[1], "-o", str(tmp_path)],
+            "%s: is a directory, where the table of %s goes" % (blocked, PCAPS[1]),
+        )
+        assert listing(tmp_path) == [blocked.name] and listing(blocked) == []
+
+    def test_a_directory_as_an_input(self, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+        folder = tmp_path / "captures"
+        folder.mkdir()
+        out = tmp_path / "out"
+        self.check(capsys, [PCAPS[0], str(folder), "-o", str(out) + "/"], "%s: is a directory" % folder)
+        assert not out.exists()
+
+    def test_a_table_name_too_long(self, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+        long = tmp_path / ("x" * 250 + ".pcap")  # a legal name; x*250 + .parquet is not
+        shutil.copy(PCAPS[1], long)
+        out = tmp_path / "out"
+        self.check(capsys, [PCAPS[0], str(long), "-o", str(out) + "/"], "file name too long for the table of")
+        assert not out.exists()
+
+    def test_a_directory_not_writable(
+        self, capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(os, "access", lambda path, mode: False)  # as for a user, not root
+        self.check(capsys, [PCAPS[0], "-o", str(tmp_path)], "%s: directory is not writable" % tmp_path)
+        assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_an_unreadable_input_is_named_and_the_others_are_written(
+    capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str
+) -> None:
+    """An OSError on one input (EACCES here) is that input's, as damage is: the
+    others' tables are written, exit 2 naming it."""
+    from scapy_geneve.capture import columnar
+
+    real = columnar.scan_batches
+
+    def scan_batches(path, columns=None, **kwargs):  # type: ignore[no-untyped-def]
+        if str(path) == PCAPS[1]:
+            raise PermissionError(13, "Permission denied", path)
+        return real(path, columns, **kwargs)
+
+    monkeypatch.setattr(columnar, "scan_batches", scan_batches)
+    out = tmp_path / "out"
+    code, _o, err = run_cli(capsys, "export", "-j", jobs, *PCAPS[:3], "-o", str(out) + "/")
+    assert code == 2 and "%s: Permission denied" % PCAPS[1] in err and "Traceback" not in err
+    assert listing(out) == sorted(Path(p).stem + ".parquet" for p in (PCAPS[0], PCAPS[2]))
 
 
 def _stop_at_second_input(monkeypatch: pytest.MonkeyPatch, second: str) -> None:

@@ -13,10 +13,12 @@ once.  A damaged input leaves no file behind and does not stop the others.
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 from typing import (
@@ -38,7 +40,7 @@ from typing import (
 
 from scapy_geneve.capture.parallel import expand_inputs, input_bytes, map_files
 from scapy_geneve.cli import _options
-from scapy_geneve.cli._common import Interrupted, Progress, atomic_output, check_not_input
+from scapy_geneve.cli._common import NAME_MAX, Interrupted, Progress, atomic_output, check_not_input
 from scapy_geneve.errors import CaptureError
 
 FORMATS = ("parquet", "arrow", "csv", "jsonl")
@@ -437,15 +439,30 @@ def output_names(paths: Sequence[str], extension: str) -> List[str]:
 
 
 def _targets(directory: str, paths: Sequence[str], fmt: str) -> List[Tuple[str, str]]:
-    """(input, table) pairs; every input must exist and no table may be an input,
-    checked before anything is written."""
+    """(input, table) pairs, checked before anything is written: every input is a
+    file that exists, and every table a name the file system takes, not a
+    directory and not one of the inputs."""
     for path in paths:
-        os.stat(path)  # FileNotFoundError names it
+        if stat.S_ISDIR(os.stat(path).st_mode):  # FileNotFoundError names a missing one
+            raise IsADirectoryError(errno.EISDIR, "is a directory, not a capture", path)
     names = output_names(paths, _EXTENSIONS[fmt])
     pairs = [(path, os.path.join(directory, name)) for path, name in zip(paths, names)]
-    for _path, target in pairs:
+    for path, target in pairs:
+        _check_target(target, path)
         check_not_input(target, *paths)
     return pairs
+
+
+def _check_target(target: str, path: str) -> None:
+    size = len(os.fsencode(os.path.basename(target)))
+    if size > NAME_MAX:
+        raise CaptureError(
+            "file name too long for the table of %s (%d bytes; at most %d): rename the input, "
+            "or give OUT a file name" % (path, size, NAME_MAX),
+            path=target,
+        )
+    if os.path.isdir(target):
+        raise CaptureError("is a directory, where the table of %s goes" % path, path=target)
 
 
 def _make_directory(path: str) -> None:
@@ -453,6 +470,8 @@ def _make_directory(path: str) -> None:
         os.makedirs(path, exist_ok=True)
     except FileExistsError:
         raise CaptureError("is not a directory (a directory OUT ends in /)", path=path) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise CaptureError("directory is not writable", path=path)
 
 
 class FileResult(NamedTuple):
@@ -488,6 +507,8 @@ def export_file(
                 raise _Stop(stop.signum) from None
     except CaptureError as exc:
         return FileResult(0, error=exc)
+    except OSError as exc:  # unreadable input, full disk: this file, not the others
+        return FileResult(0, error=CaptureError(exc.strerror or str(exc), path=exc.filename or path))
     except (_Stop, Interrupted) as stop:
         return FileResult(0, stopped=stop.signum)
     return FileResult(rows)
@@ -554,13 +575,13 @@ def _export_directory(
 
 
 def _all_errors(errors: Sequence[CaptureError]) -> CaptureError:
-    """The first damaged input's error, naming the others."""
+    """The first input's error, the others' after it (each names file and where)."""
     first = errors[0]
     if len(errors) == 1:
         return first
-    others = ", ".join(str(exc.path) for exc in errors[1:])
+    others = "; ".join(str(exc) for exc in errors[1:])
     return CaptureError(
-        "%s (also damaged, not written: %s)" % (first.message, others), first.path, first.offset, first.packet
+        "%s (also not written: %s)" % (first.message, others), first.path, first.offset, first.packet
     )
 
 
