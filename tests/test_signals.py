@@ -193,3 +193,36 @@ def test_main_is_reentrant_after_a_signal(tmp_path: Path) -> None:
         PcapWriter(handle).write(bytes(60))
     assert main(["stats", str(path)]) in (0, 1)
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.parametrize("command", ["stats", "filter"])
+def test_ctrl_c_with_jobs_stops_every_worker_quietly(tmp_path: Path, command: str) -> None:
+    """``--jobs 2`` over a finished file and a FIFO that never ends: Ctrl-C (SIGINT to the
+    whole process group, as a terminal sends it) stops the parent and both workers, the
+    busy one and the idle one, with 130 and no traceback; stats prints the finished
+    file's counts."""
+    done, fifo = tmp_path / "done.pcap", tmp_path / "live.pcap"
+    with open(done, "wb") as handle:
+        PcapWriter(handle).write(bytes(60))
+    os.mkfifo(fifo)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    argv = [sys.executable, "-m", "scapy_geneve", command, "-q", "--jobs", "2", str(done), str(fifo)]
+    if command == "filter":
+        argv.append(str(tmp_path / "out.pcap"))
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
+    )
+    try:
+        with open(fifo, "wb", buffering=0) as live:  # returns once a worker opened it
+            live.write(_pcap_header())
+            select.select([], [], [], 2.0)  # the other worker finishes done.pcap meanwhile
+            os.killpg(proc.pid, signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err, err.decode()
+    if command == "stats":
+        assert b"1 packet" in out, out.decode()

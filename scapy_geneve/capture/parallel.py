@@ -13,14 +13,18 @@ Each file is one unit of work: a single capture is read by one process
 
 import glob
 import os
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
+import signal
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
+from scapy_geneve.capture.interrupt import SIGNALS, Interrupted
 from scapy_geneve.capture.scan import ScanStats, compute_stats
 from scapy_geneve.errors import CaptureError
 
 __all__ = [
     "expand_inputs",
     "map_files",
+    "in_worker",
+    "WorkerStopped",
     "stats_files",
     "merge_stats",
     "count_file",
@@ -75,7 +79,11 @@ def map_files(
     """``func(path, *args)`` for each of PATHS, yielded in the order of PATHS.
 
     ``jobs`` > 1 runs them in that many worker processes (FUNC and its
-    arguments must pickle); 1 runs them here, one after the other.
+    arguments must pickle); 1 runs them here, one after the other.  A worker
+    stopped by SIGINT, SIGTERM or SIGHUP (a Ctrl-C reaches the whole process
+    group) stops the caller with :class:`Interrupted`, after the results of the
+    files before it were yielded; between files a worker ignores those signals,
+    so an idle worker prints no traceback.
     """
     if jobs <= 1 or len(paths) <= 1:
         for path in paths:
@@ -86,13 +94,50 @@ def map_files(
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=min(jobs, len(paths)), mp_context=_context()
     ) as pool:
-        futures = [pool.submit(func, path, *args) for path in paths]
+        futures = [pool.submit(in_worker, path, func, *args) for path in paths]
         try:
             for future in futures:
                 yield future.result()
+        except WorkerStopped as stop:
+            raise Interrupted(stop.signum) from None
         finally:
             for future in futures:
                 future.cancel()
+
+
+# -- worker processes: signals act while a file is worked on, not between files -------------
+_FORKED_WITH: Dict[int, Any] = {}  # (worker) the handlers the worker was forked with
+
+
+class WorkerStopped(Exception):
+    """A worker's stop by signal as an ordinary exception: it pickles back to the
+    parent (:class:`Interrupted` does not), which raises Interrupted again."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def in_worker(item: Any, func: Callable[..., T], *args: Any) -> T:
+    """(worker) ``func(item, *args)`` with the signal handlers the worker was forked
+    with; between files the worker ignores SIGINT, SIGTERM and SIGHUP (the parent,
+    stopped by the same Ctrl-C, shuts the pool down).  In the parent process it is
+    ``func(item, *args)``."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None:
+        return func(item, *args)
+    if not _FORKED_WITH:
+        _FORKED_WITH.update((signum, signal.getsignal(signum)) for signum in SIGNALS)
+    for signum, handler in _FORKED_WITH.items():
+        signal.signal(signum, handler)
+    try:
+        return func(item, *args)
+    except Interrupted as stop:
+        raise WorkerStopped(stop.signum) from None
+    finally:
+        for signum in _FORKED_WITH:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 class FileStats:
@@ -130,13 +175,17 @@ def stats_files(
     done_bytes = done_packets = 0
     if progress is not None and jobs <= 1:
         kwargs = dict(kwargs, progress=lambda b, p: progress(done_bytes + b, done_packets + p))
-    for result in map_files(count_file, paths, jobs, (kwargs,)):
-        per_file.append(result)
-        done_packets += result.stats.packets
-        if result.stats.path != "-":
-            done_bytes += _size(result.stats.path)
-        if progress is not None:
-            progress(done_bytes, done_packets)
+    try:
+        for result in map_files(count_file, paths, jobs, (kwargs,)):
+            per_file.append(result)
+            done_packets += result.stats.packets
+            if result.stats.path != "-":
+                done_bytes += _size(result.stats.path)
+            if progress is not None:
+                progress(done_bytes, done_packets)
+    except Interrupted as stop:  # the files counted before the signal go with it
+        stop.per_file = per_file  # type: ignore[attr-defined]
+        raise
     return merge_stats([result.stats for result in per_file]), per_file
 
 
