@@ -17,7 +17,6 @@ import errno
 import json
 import os
 import shutil
-import signal
 import stat
 import sys
 import tempfile
@@ -280,53 +279,13 @@ class _JsonLines:
 _WRITERS: Dict[str, Any] = {"parquet": _Parquet, "arrow": _Arrow, "csv": _Csv, "jsonl": _JsonLines}
 
 
-# -- worker processes: signals act while a file is worked on, not between files ---------------
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_FORKED_WITH: Dict[int, Any] = {}  # (worker) the handlers the worker was forked with
-
-
 class _Stop(Exception):
-    """A stop by signal as an ordinary exception: it pickles, so it can come back from a
-    worker (Interrupted does not), and atomic_output discards the temporary on it (on
-    Interrupted it keeps a partial file)."""
+    """A stop by signal inside :func:`atomic_output` as an ordinary exception: on it
+    the temporary is discarded (on Interrupted a partial file is kept)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
-
-
-def _in_worker(item: Any, func: Callable[..., Any], *args: Any) -> Any:
-    """(worker) ``func(item, *args)`` with the handlers the worker was forked with.
-
-    Between files the worker ignores SIGINT, SIGTERM and SIGHUP: the parent,
-    stopped by the same Ctrl-C, shuts the pool down, and a worker waiting for
-    work has nothing to stop (and no traceback to print).  Run in the parent
-    (map_files does that for one job or one file), it is ``func(item, *args)``.
-    """
-    import multiprocessing  # here: one file needs no pool
-
-    if multiprocessing.parent_process() is None:
-        return func(item, *args)
-    if not _FORKED_WITH:
-        _FORKED_WITH.update((signum, signal.getsignal(signum)) for signum in _SIGNALS)
-    for signum, handler in _FORKED_WITH.items():
-        signal.signal(signum, handler)
-    try:
-        return func(item, *args)
-    except Interrupted as stop:
-        raise _Stop(stop.signum) from None
-    finally:
-        for signum in _FORKED_WITH:
-            signal.signal(signum, signal.SIG_IGN)
-
-
-@contextlib.contextmanager
-def _stops_in_workers() -> Iterator[None]:
-    """A worker stopped by a signal stops the parent too."""
-    try:
-        yield
-    except _Stop as stop:
-        raise Interrupted(stop.signum) from None
 
 
 # -- scanning: here, or in worker processes through temporary Arrow streams ------------------
@@ -363,16 +322,15 @@ def _batches_in_workers(
 
     pa = require_pyarrow()
     directory = tempfile.mkdtemp(prefix=".export.", dir=near)
-    work = (_scan_to_stream, columns, kwargs, directory)
+    work = (columns, kwargs, directory)
     try:
-        with _stops_in_workers():
-            for tmp, _rows, error in map_files(_in_worker, paths, jobs, work):
-                with pa.memory_map(tmp) as source:
-                    yield from pa.ipc.open_stream(source)
-                os.unlink(tmp)
-                if error is not None:
-                    errors.append(error)
-                    return
+        for tmp, _rows, error in map_files(_scan_to_stream, paths, jobs, work):
+            with pa.memory_map(tmp) as source:
+                yield from pa.ipc.open_stream(source)
+            os.unlink(tmp)
+            if error is not None:
+                errors.append(error)
+                return
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -525,11 +483,8 @@ def _results(
     """export_file for each of JOBS, in order: here, or in PROCESSES workers."""
     done = 0
     if processes > 1 and len(jobs) > 1:
-        answers = map_files(_in_worker, jobs, processes, (export_file, fmt, columns, kwargs))
-        with (
-            _stops_in_workers(),
-            contextlib.closing(cast(Generator[FileResult, None, None], answers)) as results,
-        ):
+        answers = map_files(export_file, jobs, processes, (fmt, columns, kwargs))
+        with contextlib.closing(cast(Generator[FileResult, None, None], answers)) as results:
             for (path, _target), result in zip(jobs, results):
                 done += os.path.getsize(path)
                 bar.update(done)
