@@ -399,12 +399,6 @@ def _stop_survivors(pids: List[int]) -> bool:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc")
-@pytest.mark.xfail(
-    run=False,  # fails only after its 60 s wait
-    reason="capture/parallel.py in_worker sets SIG_IGN between files whether or not the parent "
-    "lives: an orphaned worker ignores SIGTERM for ever (a handler that exits when os.getppid() "
-    "is no longer the parent's pid would do)",
-)
 def test_workers_orphaned_by_a_killed_parent_still_stop_on_sigterm(tmp_path: Path) -> None:
     """Between files a worker leaves signals to its parent; once the parent is
     gone (SIGKILL, the OOM killer) nothing would ever stop it, so it must not

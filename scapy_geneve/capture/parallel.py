@@ -92,7 +92,10 @@ def map_files(
     import concurrent.futures
 
     with concurrent.futures.ProcessPoolExecutor(
-        max_workers=min(jobs, len(paths)), mp_context=_context()
+        max_workers=min(jobs, len(paths)),
+        mp_context=_context(),
+        initializer=_worker_start,
+        initargs=(os.getpid(),),
     ) as pool:
         futures = [pool.submit(in_worker, path, func, *args) for path in paths]
         try:
@@ -107,6 +110,7 @@ def map_files(
 
 # -- worker processes: signals act while a file is worked on, not between files -------------
 _FORKED_WITH: Dict[int, Any] = {}  # (worker) the handlers the worker was forked with
+_PARENT: List[int] = []  # (worker) the pid of the process that started the pool
 
 
 class WorkerStopped(Exception):
@@ -118,17 +122,32 @@ class WorkerStopped(Exception):
         self.signum = signum
 
 
+def _worker_start(parent: int) -> None:
+    """(worker, at start) Remember the parent and the handlers forked from it, then
+    stand idle: from the first instant, a Ctrl-C between files is the parent's."""
+    _PARENT[:] = [parent]
+    _FORKED_WITH.update((signum, signal.getsignal(signum)) for signum in SIGNALS)
+    _stand_idle()
+
+
+def _stand_idle() -> None:
+    for signum in SIGNALS:
+        signal.signal(signum, _between_files)
+
+
+def _between_files(signum: int, _frame: Any) -> None:
+    """(worker, idle) The parent handles the signal and shuts the pool down; a worker
+    whose parent is gone (SIGKILL, the OOM killer) has nobody to wait for and exits."""
+    if os.getppid() != _PARENT[0]:
+        os._exit(128 + signum)
+
+
 def in_worker(item: Any, func: Callable[..., T], *args: Any) -> T:
     """(worker) ``func(item, *args)`` with the signal handlers the worker was forked
-    with; between files the worker ignores SIGINT, SIGTERM and SIGHUP (the parent,
-    stopped by the same Ctrl-C, shuts the pool down).  In the parent process it is
-    ``func(item, *args)``."""
-    import multiprocessing
-
-    if multiprocessing.parent_process() is None:
+    with (a signal stops the file, and the parent with it); idle again after.  In
+    the parent process it is ``func(item, *args)``."""
+    if not _PARENT or os.getpid() == _PARENT[0]:
         return func(item, *args)
-    if not _FORKED_WITH:
-        _FORKED_WITH.update((signum, signal.getsignal(signum)) for signum in SIGNALS)
     for signum, handler in _FORKED_WITH.items():
         signal.signal(signum, handler)
     try:
@@ -136,8 +155,7 @@ def in_worker(item: Any, func: Callable[..., T], *args: Any) -> T:
     except Interrupted as stop:
         raise WorkerStopped(stop.signum) from None
     finally:
-        for signum in _FORKED_WITH:
-            signal.signal(signum, signal.SIG_IGN)
+        _stand_idle()
 
 
 class FileStats:
