@@ -1,11 +1,14 @@
 """Shared fixtures: where the peers (tshark, tcpdump, the kernel, OVS) and the
 tcpdump corpus are, and a clean skip with the reason when one is missing."""
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any, Iterator
 
 # Be a good guest: nothing the tests run (Scapy's caches, IPython, subprocesses)
 # writes into the user's home.  Set before Scapy is imported.
@@ -121,3 +124,15 @@ _hsettings.load_profile("ci" if os.environ.get("CI") else "default")
 
 def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 - pytest's hook signature
     shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def reaped(proc: "subprocess.Popen[Any]") -> "Iterator[subprocess.Popen[Any]]":
+    """PROC, started with ``start_new_session=True``: if it still runs on the way out
+    (a failed assertion, a timeout), its whole process group is killed and reaped."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -26,6 +26,7 @@ from typing import Callable, List, Tuple
 
 import pytest
 
+from .conftest import reaped
 from .test_export import GLOB, PCAPS, ROOT, pa, pq, run_cli  # pyarrow or skip, as there
 
 from scapy_geneve.capture.columnar import scan_table
@@ -348,10 +349,10 @@ class TestStopped:
             "-o",
             str(out) + "/",
         ]
-        proc = subprocess.Popen(
+        popen = subprocess.Popen(
             argv, cwd=str(ROOT), start_new_session=True, stderr=subprocess.PIPE, text=True
         )
-        try:
+        with reaped(popen) as proc:
             deadline = time.monotonic() + 60
             first = out / (Path(PCAPS[0]).stem + ".parquet")
             while not (first.exists() and any(n.startswith(".live.parquet.") for n in os.listdir(out))):
@@ -359,10 +360,6 @@ class TestStopped:
                 time.sleep(0.05)
             os.killpg(proc.pid, signal.SIGINT)
             _out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
         assert proc.returncode == 130 and "Traceback" not in err
         assert listing(out) == [first.name]
         assert pq.read_table(first).equals(scan_table(PCAPS[0]))

@@ -27,6 +27,7 @@ from scapy_geneve.capture.interrupt import (
 )
 from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, CaptureReader, PcapWriter
 from scapy_geneve.cli import main
+from tests.conftest import reaped
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
@@ -209,19 +210,14 @@ def test_ctrl_c_with_jobs_stops_every_worker_quietly(tmp_path: Path, command: st
     argv = [sys.executable, "-m", "scapy_geneve", command, "-q", "--jobs", "2", str(done), str(fifo)]
     if command == "filter":
         argv.append(str(tmp_path / "out.pcap"))
-    proc = subprocess.Popen(
+    popen = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
     )
-    try:
-        with open(fifo, "wb", buffering=0) as live:  # returns once a worker opened it
-            live.write(_pcap_header())
-            select.select([], [], [], 2.0)  # the other worker finishes done.pcap meanwhile
-            os.killpg(proc.pid, signal.SIGINT)
-            out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with reaped(popen) as proc, open(fifo, "wb", buffering=0) as live:  # a worker opened it
+        live.write(_pcap_header())
+        select.select([], [], [], 2.0)  # the other worker finishes done.pcap meanwhile
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert b"Traceback" not in err, err.decode()
     if command == "stats" and out:  # done.pcap finished before the signal (2 s: almost always)
