@@ -221,8 +221,10 @@ def test_ovs_meets_the_o_bit_must_once_a_flow_looks_at_it(netns_capable):
     assert by["geneve-baseline"].verdict == PASS and by["geneve-baseline"].counters.get("flow:gnv0") == 1
 
 
-def _lab_of(pid):
-    """The namespaces and OVS daemons of the `conform ovs` run with PID."""
+def _lab_of(pid, workdirs=()):
+    """The namespaces and OVS daemons of the `conform ovs` run with PID: its children,
+    or, once it has ended, the daemons whose control sockets lie in WORKDIRS (another
+    test's lab may run beside it: tests run in parallel)."""
     pidns = os.stat("/proc/self/ns/pid").st_ino
     prefix = "sgvp%d.%d" % (pidns, pid)
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
@@ -233,11 +235,14 @@ def _lab_of(pid):
             try:
                 with open("/proc/%s/cmdline" % entry, "rb") as handle:
                     argv = handle.read().split(b"\0")
-            except OSError:
+                with open("/proc/%s/stat" % entry, "rb") as handle:
+                    parent = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
                 continue
-            if os.path.basename(argv[0]) in (b"ovsdb-server", b"ovs-vswitchd") and any(
-                a.startswith(b"--unixctl=" + LAB_STATE_DIR.encode()) for a in argv
-            ):
+            if os.path.basename(argv[0]) not in (b"ovsdb-server", b"ovs-vswitchd"):
+                continue
+            ours = [b"--unixctl=" + w + b"/" for w in workdirs] or [b"--unixctl=" + LAB_STATE_DIR.encode()]
+            if any(a.startswith(o) for a in argv for o in ours) and (workdirs or parent == pid):
                 daemons.append((int(entry), argv))
     return namespaces, daemons
 
@@ -279,6 +284,6 @@ def test_a_signal_tears_the_lab_down(netns_capable, signum):
             proc.wait()
     assert code == 128 + signum, err
     assert "Traceback" not in err
-    namespaces, daemons = _lab_of(proc.pid)
+    namespaces, daemons = _lab_of(proc.pid, workdirs)
     assert namespaces == [] and daemons == []
     assert not any(os.path.exists(w) for w in workdirs)
