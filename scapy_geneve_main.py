@@ -11,7 +11,7 @@ is recognised by the package itself.  Anywhere else, a script, the Scapy shell, 
 the command.
 """
 
-from typing import List, Optional
+from typing import Any, List, Optional
 
 # Read by scapy_geneve/__init__.py (``_layers_on_demand``).
 LAYERS_ON_DEMAND = True
@@ -22,3 +22,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from scapy_geneve.cli import main as run
 
     return run(argv)
+
+
+def scapy_ext(plg: Any) -> None:
+    """Scapy's extension loader imports every top-level module the distribution installs
+    (``top_level.txt``: ``scapy_geneve`` first, then this one) and wants this hook in each:
+    without it Scapy warns "'scapy-geneve' does not look like a Scapy plugin !" and leaves
+    the extension out of ``conf.exts``.  ``scapy_geneve.scapy_ext`` has registered it all."""

@@ -53,6 +53,10 @@ def test_scapy_extension_and_load_contrib():
     out = run_py("""
     from scapy.config import conf
     conf.exts.load("scapy-geneve")
+    # every top-level module of the distribution has the hook (scapy_geneve_main too):
+    # else Scapy warns it is no plugin and leaves it out of conf.exts
+    assert "scapy-geneve" in conf.exts._loaded, repr(conf.exts)
+    assert "scapy-geneve" in repr(conf.exts), repr(conf.exts)
     from scapy.main import load_contrib
     load_contrib("scapy_geneve")
     import builtins
