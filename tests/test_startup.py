@@ -11,6 +11,7 @@ shell) load the layers themselves and still work there.
 import configparser
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -42,46 +43,86 @@ def console_script() -> str:
     raise AssertionError("setup.cfg declares no scapy-geneve console script")
 
 
-# What the installed console script does (``sys.exit(main())``, arguments in sys.argv),
-# then a report of the modules the process imported, written after the command.
+# What the installed console script does (``sys.exit(main())``, arguments in sys.argv), for
+# each of a list of argument lists in turn in one interpreter (a fresh one per test: one
+# start-up, not one per capture); after each, what it printed on fds 1 and 2, its exit
+# status and the modules it imported (the first command to import a module is named).
 RUNNER = textwrap.dedent("""
-    import importlib, json, sys
+    import importlib, json, os, sys, tempfile, traceback
     sys.path.insert(0, %r)
-    entry, report, *argv = sys.argv[1:]
+    entry, report, commands = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     module, _, function = entry.partition(":")
-    sys.argv = ["scapy-geneve", *argv]
-    try:
-        code = getattr(importlib.import_module(module), function)()
-    finally:
-        sys.stdout.flush()
-        with open(report, "w") as f:
-            json.dump(sorted(sys.modules), f)
-    sys.exit(code)
+    main = getattr(importlib.import_module(module), function)
+
+    def run(argv, out, err):
+        sys.argv = ["scapy-geneve", *argv]
+        saved = [os.dup(1), os.dup(2)]
+        os.dup2(out.fileno(), 1), os.dup2(err.fileno(), 2)
+        try:
+            return main()
+        except SystemExit as exc:  # --help
+            return exc.code or 0
+        except BaseException:
+            traceback.print_exc()
+            return "raised"
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+            [os.close(fd) for fd in saved]
+
+    results, seen = [], set(sys.modules)
+    for argv in commands:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            code = run(argv, out, err)
+            out.seek(0), err.seek(0)
+            results.append([code, out.read().hex(), err.read().decode(errors="replace"),
+                            sorted(set(sys.modules) - seen)])
+        seen = set(sys.modules)
+    with open(report, "w") as f:
+        json.dump(results, f)
 """) % str(ROOT)
 
 
 class Run:
-    def __init__(self, code: int, out: bytes, err: bytes, modules: List[str]) -> None:
-        self.code, self.out, self.err, self.modules = code, out, err, modules
+    """One command of a batch: exit status, standard output and error, and the modules it
+    was the first to import."""
+
+    def __init__(self, code: int, out: str, err: str, modules: List[str]) -> None:
+        self.code, self.out, self.err, self.modules = code, bytes.fromhex(out), err, modules
 
     @property
     def scapy(self) -> List[str]:
         return [m for m in self.modules if m == "scapy" or m.startswith("scapy.")]
 
 
-def run_command(args: Sequence[str], cwd: Path, stdin: Optional[bytes] = None) -> Run:
-    """The console script's entry point in a fresh interpreter."""
-    report = cwd / "modules.json"
+def run_commands(
+    commands: Sequence[Sequence[str]],
+    cwd: Path,
+    stdin: Optional[bytes] = None,
+    env: Optional[Dict[str, str]] = None,
+) -> List[Run]:
+    """The console script's entry point in one fresh interpreter, each command in turn."""
+    report = cwd / "report.json"
     res = subprocess.run(
-        [sys.executable, "-c", RUNNER, console_script(), str(report), *args],
+        [
+            sys.executable,
+            "-c",
+            RUNNER,
+            console_script(),
+            str(report),
+            json.dumps([list(c) for c in commands]),
+        ],
         cwd=str(cwd),
         input=stdin,
         capture_output=True,
-        timeout=120,
+        timeout=300,
+        env=env,
     )
-    modules = json.loads(report.read_text()) if report.exists() else []
-    report.unlink(missing_ok=True)
-    return Run(res.returncode, res.stdout, res.stderr, modules)
+    assert res.returncode == 0 and report.exists(), res.stderr.decode()[-3000:]
+    runs = [Run(*result) for result in json.loads(report.read_text())]
+    report.unlink()
+    assert len(runs) == len(commands)
+    return runs
 
 
 def run_in_process(args: Sequence[str], capfdbinary: pytest.CaptureFixture[bytes]) -> Tuple[int, bytes]:
@@ -95,12 +136,29 @@ def run_in_process(args: Sequence[str], capfdbinary: pytest.CaptureFixture[bytes
     return code, capfdbinary.readouterr().out
 
 
+def assert_same(cli: Run, args: Sequence[str], capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    """The command printed what ``scapy_geneve.cli.main`` prints here, with the same status."""
+    where = " ".join(args)
+    assert (cli.code, cli.out) == run_in_process(args, capfdbinary), where + "\n" + cli.err[-2000:]
+
+
 # Each pcap command with its typical options; {pcap} and {out} (a file in tmp_path) are filled in.
 PCAP_COMMANDS: Dict[str, List[List[str]]] = {
-    "stats": [["stats", "{pcap}"]],
-    "filter": [["filter", "{pcap}", "-"]],
-    "show": [["show", "{pcap}"], ["show", "-T", "json", "{pcap}"]],
-    "lint": [["lint", "{pcap}"], ["lint", "--format", "junit", "{pcap}"]],
+    "stats": [["stats", "{pcap}"], ["stats", "--json", "--top", "3", "{pcap}"]],
+    "filter": [
+        ["filter", "{pcap}", "-"],
+        ["filter", "--option-class", "ovn", "--kind", "geneve", "{pcap}", "-"],
+    ],
+    "show": [
+        ["show", "{pcap}"],
+        ["show", "-T", "json", "{pcap}"],
+        ["show", "-T", "csv", "--malformed", "{pcap}"],
+    ],
+    "lint": [
+        ["lint", "{pcap}"],
+        ["lint", "--format", "junit", "{pcap}"],
+        ["lint", "--format", "sarif", "{pcap}"],
+    ],
     "export": [["export", "-q", "-F", "jsonl", "-o", "{out}", "{pcap}"]],
 }
 
@@ -109,29 +167,36 @@ def test_every_pcap_command_is_checked():
     assert set(PCAP_COMMANDS) == {"stats", "filter", "show", "lint", "export"} <= set(COMMANDS)
 
 
+def _typed_last(pcap: Path) -> bool:
+    """show on a capture with a typed Geneve option imports the layers: run those last, so
+    that every command before them is seen to import no Scapy."""
+    return pcap.name in TYPED_OPTION_CAPTURES
+
+
 @pytest.mark.parametrize("command", sorted(PCAP_COMMANDS))
 def test_pcap_commands_start_without_scapy_and_print_the_same_bytes(
     command: str, tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]
 ) -> None:
     assert "scapy.layers.inet" in sys.modules  # this process: the eager package
-    for pcap in PCAPS:
-        for template in PCAP_COMMANDS[command]:
-            out_file = tmp_path / "out.jsonl"
-            args = [a.format(pcap=pcap, out=out_file) for a in template]
-            cli = run_command(args, tmp_path)
-            cli_file = out_file.read_bytes() if out_file.exists() else None
-            out_file.unlink(missing_ok=True)
-            code, out = run_in_process(args, capfdbinary)
-            eager_file = out_file.read_bytes() if out_file.exists() else None
-            out_file.unlink(missing_ok=True)
-
-            where = " ".join(args[:-1] + [pcap.name])
-            assert cli.modules, where  # the report was written
-            assert (cli.code, cli.out) == (code, out), where + "\n" + cli.err.decode()[-2000:]
-            assert cli_file == eager_file, where
-            if cli.scapy:  # only for the typed options' layouts
-                assert command == "show" and pcap.name in TYPED_OPTION_CAPTURES, where
-                assert "scapy_geneve.layers.geneve_options" in cli.modules, where
+    out_dir = tmp_path / "out"
+    jobs = [
+        (pcap, template) for pcap in sorted(PCAPS, key=_typed_last) for template in PCAP_COMMANDS[command]
+    ]
+    commands = [
+        [a.format(pcap=p, out=out_dir / ("%d.jsonl" % i)) for a in t] for i, (p, t) in enumerate(jobs)
+    ]
+    out_dir.mkdir()
+    cli_runs = run_commands(commands, tmp_path)
+    cli_files = {f.name: f.read_bytes() for f in out_dir.iterdir()}
+    shutil.rmtree(out_dir)
+    out_dir.mkdir()
+    for args, cli in zip(commands, cli_runs):
+        assert_same(cli, args, capfdbinary)
+        if cli.scapy:  # only for the typed options' layouts
+            where = " ".join(args)
+            assert command == "show" and Path(args[-1]).name in TYPED_OPTION_CAPTURES, where
+            assert "scapy_geneve.layers.geneve_options" in cli.modules, where
+    assert {f.name: f.read_bytes() for f in out_dir.iterdir()} == cli_files, "the files written differ"
 
 
 def test_python_dash_m_starts_without_scapy(tmp_path: Path) -> None:
@@ -155,42 +220,44 @@ def test_python_dash_m_starts_without_scapy(tmp_path: Path) -> None:
 def test_show_detail_dissects_as_with_the_eager_package(
     tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]
 ) -> None:
-    for pcap in PCAPS:
-        args = ["show", "--detail", "-t", str(pcap)]
-        cli = run_command(args, tmp_path)
-        assert (cli.code, cli.out) == run_in_process(args, capfdbinary), pcap.name
-        assert "###[ Ethernet ]###" in cli.out.decode() and "scapy_geneve.layers" in cli.modules
+    commands = [["show", "--detail", "-t", str(pcap)] for pcap in PCAPS]
+    runs = run_commands(commands, tmp_path)
+    assert "scapy_geneve.layers" in runs[0].modules
+    for args, cli in zip(commands, runs):
+        assert_same(cli, args, capfdbinary)
+        assert "###[ Ethernet ]###" in cli.out.decode(), args
 
 
 def test_segment_writes_the_same_bytes(tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
-    for pcap in PCAPS:
-        for mode in ([], ["--mss", "40"], ["--coalesce"], ["--finish-checksums"]):
-            cli_out, here_out = tmp_path / "cli.pcap", tmp_path / "here.pcap"
-            cli = run_command(["segment", "-q", str(pcap), str(cli_out), *mode], tmp_path)
-            code, _ = run_in_process(["segment", "-q", str(pcap), str(here_out), *mode], capfdbinary)
-            where = "segment %s %s" % (" ".join(mode), pcap.name)
-            assert cli.code == code, where + cli.err.decode()[-2000:]
-            if code == 0:
-                assert cli_out.read_bytes() == here_out.read_bytes(), where
+    modes = ([], ["--mss", "40"], ["--coalesce"], ["--finish-checksums"])
+    runs = [(pcap, mode, "%s.%d.pcap" % (pcap.stem, i)) for pcap in PCAPS for i, mode in enumerate(modes)]
+    (tmp_path / "cli").mkdir(), (tmp_path / "here").mkdir()
+    cli_runs = run_commands([["segment", "-q", str(p), "cli/" + o, *m] for p, m, o in runs], tmp_path)
+    for (pcap, mode, out), cli in zip(runs, cli_runs):
+        code, _ = run_in_process(
+            ["segment", "-q", str(pcap), str(tmp_path / "here" / out), *mode], capfdbinary
+        )
+        where = "segment %s %s" % (" ".join(mode), pcap.name)
+        assert cli.code == code, where + cli.err[-2000:]
+        if code == 0:
+            assert (tmp_path / "cli" / out).read_bytes() == (tmp_path / "here" / out).read_bytes(), where
 
 
 @pytest.mark.parametrize(
-    "args",
+    "commands",
     [
-        ["compare"],
-        ["compare", "--json"],
-        ["compare", "--underlay", "ipv6", "--mtu", "9000"],
-        ["conform", "--list"],
-        ["stats", "--help"],
-        ["--help"],
+        [["compare"], ["compare", "--json"], ["compare", "--underlay", "ipv6", "--mtu", "9000"]],
+        [["conform", "--list"]],
+        [["stats", "--help"], ["--help"]],
     ],
+    ids=["compare", "conform", "help"],
 )
 def test_compare_conform_and_help_print_the_same(
-    args: List[str], tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]
+    commands: List[List[str]], tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]
 ) -> None:
-    cli = run_command(args, tmp_path)
-    assert (cli.code, cli.out) == run_in_process(args, capfdbinary), cli.err.decode()[-2000:]
-    assert cli.out
+    for args, cli in zip(commands, run_commands(commands, tmp_path)):
+        assert_same(cli, args, capfdbinary)
+        assert cli.out, args
 
 
 def test_the_shell_dissects_geneve(tmp_path: Path) -> None:
@@ -201,17 +268,9 @@ def test_the_shell_dissects_geneve(tmp_path: Path) -> None:
         "print(p[Geneve].vni, p[GeneveOptionOVN].ingress_port, len(lint(p)) >= 0, PcapWriter.__module__)\n"
     )
     env = dict(os.environ, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
-    res = subprocess.run(
-        [sys.executable, "-c", RUNNER, console_script(), str(tmp_path / "m.json"), "shell", "--python"],
-        cwd=str(tmp_path),
-        input=script,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "7 3 True scapy.utils" in res.stdout, res.stdout + res.stderr[-2000:]
+    (shell,) = run_commands([["shell", "--python"]], tmp_path, stdin=script.encode(), env=env)
+    assert shell.code == 0, shell.err[-2000:]
+    assert "7 3 True scapy.utils" in shell.out.decode(), shell.err[-2000:]
 
 
 # -- the library: layers bound at import, the same public names -------------------------------
