@@ -16,21 +16,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from typing import List, Tuple
+from typing import Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
 
-
-def _best(cmd: List[str], repeat: int) -> float:
-    best = float("inf")
-    with open(os.devnull, "wb") as null:
-        for _ in range(repeat):
-            start = time.perf_counter()
-            subprocess.run(cmd, stdout=null, stderr=subprocess.DEVNULL, check=True)
-            best = min(best, time.perf_counter() - start)
-    return best
+from bench_startup import best  # noqa: E402
 
 
 def _import_time() -> Tuple[float, bool]:
@@ -69,8 +61,8 @@ def main() -> int:
         show = [sys.executable, "-m", "scapy_geneve", "show", "-n", path]
         tcpdump = ["tcpdump", "-nn", "-r", path]
         imported, scapy = _import_time()
-        t_show = _best(show, args.repeat)
-        t_tcpdump = _best(tcpdump, args.repeat)
+        t_show = best(show, args.repeat, check=True)
+        t_tcpdump = best(tcpdump, args.repeat, check=True)
         print("file: %s (%d packets, %.1f MB)" % (path, packets, os.path.getsize(path) / 1e6))
         print("%-26s %9s %14s" % ("", "seconds", "packets/s"))
         for name, secs in (("tcpdump -nn -r", t_tcpdump), ("scapy-geneve show -n", t_show)):

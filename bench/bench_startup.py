@@ -24,13 +24,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def best(cmd: List[str], repeat: int) -> float:
-    """The shortest wall-clock time of REPEAT runs of CMD (its output thrown away)."""
+def best(cmd: List[str], repeat: int, check: bool = False) -> float:
+    """The shortest wall-clock time of REPEAT runs of CMD (its output thrown away;
+    CHECK: a failing run is an error)."""
     shortest = float("inf")
     with open(os.devnull, "wb") as null:
         for _ in range(repeat):
             start = time.perf_counter()
-            subprocess.run(cmd, stdout=null, stderr=subprocess.DEVNULL, cwd=ROOT)
+            subprocess.run(cmd, stdout=null, stderr=subprocess.DEVNULL, cwd=ROOT, check=check)
             shortest = min(shortest, time.perf_counter() - start)
     return shortest
 
