@@ -29,10 +29,16 @@ __all__ = [
     "Interrupted",
     "graceful_signals",
     "Progress",
+    "plural",
 ]
 
 NAME_MAX = 255  # longest file name (one path component) on Linux file systems
 _TMP_SUFFIX = ".part"
+
+
+def plural(count: int, word: str) -> str:
+    """ "1 packet", "2 packets"."""
+    return "%d %s%s" % (count, word, "" if count == 1 else "s")
 
 
 def _identity(path: str) -> Optional[os.stat_result]:

@@ -39,7 +39,7 @@ from typing import (
 
 from scapy_geneve.capture.parallel import expand_inputs, input_bytes, map_files
 from scapy_geneve.cli import _options
-from scapy_geneve.cli._common import NAME_MAX, Interrupted, Progress, atomic_output, check_not_input
+from scapy_geneve.cli._common import atomic_output, check_not_input, Interrupted, NAME_MAX, plural, Progress
 from scapy_geneve.errors import CaptureError
 
 FORMATS = ("parquet", "arrow", "csv", "jsonl")
@@ -540,10 +540,6 @@ def _all_errors(errors: Sequence[CaptureError]) -> CaptureError:
     )
 
 
-def _plural(n: int, word: str) -> str:
-    return "%d %s%s" % (n, word, "" if n == 1 else "s")
-
-
 def _run_directory(
     args: argparse.Namespace, fmt: str, columns: Optional[List[str]], paths: Sequence[str], bar: Progress
 ) -> int:
@@ -555,7 +551,7 @@ def _run_directory(
         if not args.quiet:
             print(
                 "scapy-geneve export: stopped; %s from %s written to %s"
-                % (_plural(tally.rows, "packet"), _plural(tally.files, "file"), args.output),
+                % (plural(tally.rows, "packet"), plural(tally.files, "file"), args.output),
                 file=sys.stderr,
             )
         raise
@@ -563,7 +559,7 @@ def _run_directory(
     if not args.quiet:
         print(
             "scapy-geneve export: %s from %s written to %s (%s, one file per input)"
-            % (_plural(tally.rows, "packet"), _plural(tally.files, "file"), args.output, fmt),
+            % (plural(tally.rows, "packet"), plural(tally.files, "file"), args.output, fmt),
             file=sys.stderr,
         )
     if errors:
@@ -609,7 +605,7 @@ def _run_single(
     if not args.quiet:
         print(
             "scapy-geneve export: %s from %s written to %s (%s)"
-            % (_plural(rows, "packet"), _plural(len(paths), "file"), args.output, fmt),
+            % (plural(rows, "packet"), plural(len(paths), "file"), args.output, fmt),
             file=sys.stderr,
         )
     return 0

@@ -25,7 +25,7 @@ from scapy_geneve.capture.parallel import expand_inputs, input_bytes, map_files
 from scapy_geneve.capture.pcapio import MAX_SNAPLEN, PcapngWriter, PcapWriter, iter_records, open_capture
 from scapy_geneve.capture.scan import PacketFilter, filter_capture
 from scapy_geneve.cli import _options
-from scapy_geneve.cli._common import Progress, capture_output, writes_directly
+from scapy_geneve.cli._common import capture_output, plural, Progress, writes_directly
 from scapy_geneve.errors import CaptureError
 
 PCAP_HEADER_LEN = 24
@@ -73,10 +73,6 @@ def register(subparsers: Any) -> None:
     _options.add_quiet_option(parser)
     _options.add_decoding_options(parser)
     parser.set_defaults(func=run)
-
-
-def plural(count: int, word: str) -> str:
-    return "%d %s%s" % (count, word, "" if count == 1 else "s")
 
 
 # -- what each input becomes ---------------------------------------------------------------

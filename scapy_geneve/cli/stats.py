@@ -13,7 +13,7 @@ from scapy_geneve.capture.interrupt import Interrupted
 from scapy_geneve.capture.parallel import FileStats, expand_inputs, input_bytes, merge_stats, stats_files
 from scapy_geneve.capture.scan import ScanStats, compute_stats
 from scapy_geneve.cli import _options
-from scapy_geneve.cli._common import Progress
+from scapy_geneve.cli._common import plural, Progress
 from scapy_geneve.errors import CaptureError
 from scapy_geneve.registry import get, names, records
 
@@ -73,11 +73,6 @@ def _top(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 (all) or more, not %d" % value)
     return value
-
-
-def plural(count: int, word: str) -> str:
-    """ "1 packet", "2 packets"."""
-    return "%d %s%s" % (count, word, "" if count == 1 else "s")
 
 
 def date_text(ts_ns: int, utc: bool) -> str:
