@@ -37,6 +37,7 @@ from typing import Iterator, Optional, Tuple
 
 __all__ = [
     "Interrupted",
+    "Stopped",
     "graceful_signals",
     "checkpoint",
     "deferring",
@@ -55,6 +56,17 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
         self.exit_code = 128 + signum
         super().__init__("stopped by %s" % signal.Signals(signum).name)
+
+
+class Stopped(Exception):
+    """:class:`Interrupted` as an ordinary exception: it pickles (a worker process sends
+    it back to its parent, which raises Interrupted again), and a clean-up that keeps
+    partial work on Interrupted (:func:`~scapy_geneve.cli._common.atomic_output`)
+    discards it on this."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 class _State:

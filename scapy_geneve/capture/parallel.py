@@ -16,15 +16,13 @@ import os
 import signal
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
-from scapy_geneve.capture.interrupt import SIGNALS, Interrupted
+from scapy_geneve.capture.interrupt import SIGNALS, Interrupted, Stopped
 from scapy_geneve.capture.scan import ScanStats, compute_stats
 from scapy_geneve.errors import CaptureError
 
 __all__ = [
     "expand_inputs",
     "map_files",
-    "in_worker",
-    "WorkerStopped",
     "stats_files",
     "merge_stats",
     "count_file",
@@ -82,8 +80,8 @@ def map_files(
     arguments must pickle); 1 runs them here, one after the other.  A worker
     stopped by SIGINT, SIGTERM or SIGHUP (a Ctrl-C reaches the whole process
     group) stops the caller with :class:`Interrupted`, after the results of the
-    files before it were yielded; between files a worker ignores those signals,
-    so an idle worker prints no traceback.
+    files before it were yielded; between files a worker leaves those signals to
+    the parent (so an idle worker prints no traceback) unless the parent is gone.
     """
     if jobs <= 1 or len(paths) <= 1:
         for path in paths:
@@ -97,11 +95,11 @@ def map_files(
         initializer=_worker_start,
         initargs=(os.getpid(),),
     ) as pool:
-        futures = [pool.submit(in_worker, path, func, *args) for path in paths]
+        futures = [pool.submit(_in_worker, path, func, *args) for path in paths]
         try:
             for future in futures:
                 yield future.result()
-        except WorkerStopped as stop:
+        except Stopped as stop:
             raise Interrupted(stop.signum) from None
         finally:
             for future in futures:
@@ -111,15 +109,6 @@ def map_files(
 # -- worker processes: signals act while a file is worked on, not between files -------------
 _FORKED_WITH: Dict[int, Any] = {}  # (worker) the handlers the worker was forked with
 _PARENT: List[int] = []  # (worker) the pid of the process that started the pool
-
-
-class WorkerStopped(Exception):
-    """A worker's stop by signal as an ordinary exception: it pickles back to the
-    parent (:class:`Interrupted` does not), which raises Interrupted again."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 def _worker_start(parent: int) -> None:
@@ -142,18 +131,15 @@ def _between_files(signum: int, _frame: Any) -> None:
         os._exit(128 + signum)
 
 
-def in_worker(item: Any, func: Callable[..., T], *args: Any) -> T:
+def _in_worker(item: Any, func: Callable[..., T], *args: Any) -> T:
     """(worker) ``func(item, *args)`` with the signal handlers the worker was forked
-    with (a signal stops the file, and the parent with it); idle again after.  In
-    the parent process it is ``func(item, *args)``."""
-    if not _PARENT or os.getpid() == _PARENT[0]:
-        return func(item, *args)
+    with (a signal stops the file, and the parent with it); idle again after."""
     for signum, handler in _FORKED_WITH.items():
         signal.signal(signum, handler)
     try:
         return func(item, *args)
     except Interrupted as stop:
-        raise WorkerStopped(stop.signum) from None
+        raise Stopped(stop.signum) from None
     finally:
         _stand_idle()
 

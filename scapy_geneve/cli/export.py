@@ -37,6 +37,7 @@ from typing import (
     cast,
 )
 
+from scapy_geneve.capture.interrupt import Stopped
 from scapy_geneve.capture.parallel import expand_inputs, input_bytes, map_files
 from scapy_geneve.cli import _options
 from scapy_geneve.cli._common import atomic_output, check_not_input, Interrupted, NAME_MAX, plural, Progress
@@ -279,15 +280,6 @@ class _JsonLines:
 _WRITERS: Dict[str, Any] = {"parquet": _Parquet, "arrow": _Arrow, "csv": _Csv, "jsonl": _JsonLines}
 
 
-class _Stop(Exception):
-    """A stop by signal inside :func:`atomic_output` as an ordinary exception: on it
-    the temporary is discarded (on Interrupted a partial file is kept)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
 # -- scanning: here, or in worker processes through temporary Arrow streams ------------------
 def _scan_to_stream(
     path: str, columns: Optional[List[str]], kwargs: Dict[str, Any], directory: str
@@ -462,12 +454,12 @@ def export_file(
                     fmt, handle, scan_batches(path, columns, progress=progress, **kwargs), columns
                 )
             except Interrupted as stop:
-                raise _Stop(stop.signum) from None
+                raise Stopped(stop.signum) from None  # atomic_output discards the table
     except CaptureError as exc:
         return FileResult(0, error=exc)
     except OSError as exc:  # unreadable input, full disk: this file, not the others
         return FileResult(0, error=CaptureError(exc.strerror or str(exc), path=exc.filename or path))
-    except (_Stop, Interrupted) as stop:
+    except (Stopped, Interrupted) as stop:
         return FileResult(0, stopped=stop.signum)
     return FileResult(rows)
 
