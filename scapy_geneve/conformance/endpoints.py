@@ -554,6 +554,23 @@ class _NetnsLab:
         self.made.clear()
 
 
+def _tunnel_port(port: str, kind: str, remote: str, key: str) -> List[str]:
+    """ovs-vsctl arguments adding tunnel PORT of OVS type KIND to br-int, towards REMOTE with KEY."""
+    return [
+        "--",
+        "add-port",
+        "br-int",
+        port,
+        "--",
+        "set",
+        "interface",
+        port,
+        "type=" + kind,
+        "options:remote_ip=" + remote,
+        "options:key=" + key,
+    ]
+
+
 class OVSEndpoint(InterfaceEndpoint):
     """Open vSwitch (userspace datapath) as Geneve, VXLAN and NVGRE endpoint.
 
@@ -736,35 +753,11 @@ class OVSEndpoint(InterfaceEndpoint):
             port = self.PORTS[proto]
             kind = {"geneve": "geneve", "vxlan": "vxlan", "nvgre": "gre"}[proto]
             key = str(self.vni) if proto != "nvgre" else "0x%x" % (self.vsid << 8 | self.flowid)
-            ports += [
-                "--",
-                "add-port",
-                "br-int",
-                port,
-                "--",
-                "set",
-                "interface",
-                port,
-                "type=" + kind,
-                "options:remote_ip=10.99.0.2",
-                "options:key=" + key,
-            ]
+            ports += _tunnel_port(port, kind, "10.99.0.2", key)
         ports6 = [self.PORTS6[p] for p in sorted(self.protocols) if p in self.PORTS6] if v6 else []
         for port in ports6:
             kind = "geneve" if port == self.PORTS6["geneve"] else "vxlan"
-            ports += [
-                "--",
-                "add-port",
-                "br-int",
-                port,
-                "--",
-                "set",
-                "interface",
-                port,
-                "type=" + kind,
-                "options:remote_ip=" + t.src_ip6,
-                "options:key=%d" % self.vni,
-            ]
+            ports += _tunnel_port(port, kind, t.src_ip6, str(self.vni))
         self.vsctl(
             "add-br",
             "br-int",
