@@ -1,6 +1,7 @@
 """Classic pcap: the record walk behind :class:`~scapy_geneve.capture.pcapio.CaptureReader`.
 
-One ``unpack_from`` per record over a chunk held in memory; the record
+The walk (:mod:`.accel`: compiled when built, else one ``unpack_from`` per
+record) runs over a chunk held in memory; the record
 lengths are checked once per batch, after the walk (the widest record against
 the limit), so a sane file pays almost nothing for the checks.
 """
@@ -9,6 +10,7 @@ import struct
 from array import array
 from typing import Any, Iterator, Optional, Tuple
 
+from scapy_geneve.capture.accel import pcap_walk
 from scapy_geneve.capture.formats import (
     MAX_CLAIMED_SNAPLEN,
     MAX_SNAPLEN,
@@ -77,21 +79,12 @@ class PcapWalker:
     def _walk(self, buf: bytes) -> Tuple["array[int]", int]:
         """Start offsets of the complete records in BUF, and where the walk stopped.
 
-        The hot loop: one unpack and one append per record.  The last record
-        may run past the buffer and a length may be absurd: both are checked
-        after the loop (:meth:`_cut_absurd`).
+        The walk is :func:`~scapy_geneve.capture.accel.pcap_walk` (compiled when
+        built).  The last record may run past the buffer and a length may be
+        absurd: both are checked after the walk (:meth:`_cut_absurd`).
         """
-        incl_at = self._incl
         starts = array("q")
-        append = starts.append
-        pos, n = 0, len(buf)
-        last = n - PCAP_REC_HDR_LEN
-        while pos <= last:
-            append(pos)
-            pos += PCAP_REC_HDR_LEN + incl_at(buf, pos + 8)[0]
-        if pos > n:
-            pos = starts.pop()
-        return starts, pos
+        return starts, pcap_walk(buf, self.endian == ">", starts)
 
     def _cut_absurd(self, buf: bytes, starts: "array[int]", pos: int) -> Tuple[int, int]:
         """Drop the records from the first absurd length on; (stop, bad length or -1)."""

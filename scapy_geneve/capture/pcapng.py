@@ -15,6 +15,7 @@ import struct
 from array import array
 from typing import Any, Iterator, List, Optional, Tuple
 
+from scapy_geneve.capture.accel import epb_run
 from scapy_geneve.capture.formats import (
     BT_EPB,
     BT_IDB,
@@ -122,17 +123,6 @@ class _Walk:
             arr.append(value)
 
 
-def _epb_run(buf: bytes, pos: int, n: int, head: Any, append: Any) -> int:
-    """The hot loop: walk a run of complete Enhanced Packet Blocks from POS."""
-    while pos + 12 <= n:
-        btype, blen = head(buf, pos)
-        if btype != BT_EPB or blen < 32 or blen > MAX_BLOCK_LEN or blen & 3 or pos + blen > n:
-            return pos
-        append(pos)
-        pos += blen
-    return pos
-
-
 class PcapngWalker:
     """Batches of pcapng packets from SOURCE, whose first bytes are ``source.head``."""
 
@@ -182,18 +172,14 @@ class PcapngWalker:
         """Walk W's buffer block by block until it ends, a block is incomplete,
         an error, or a byte-order change."""
         buf, n, pos = w.buf, len(w.buf), 0
-        head = struct.Struct(self.endian + "II").unpack_from
         while pos + 12 <= n:
-            if w.fast:
-                pos = _epb_run(buf, pos, n, head, w.starts.append)
+            if w.fast:  # the hot loop (compiled when built): a run of complete EPBs
+                pos = epb_run(buf, pos, self.endian == ">", MAX_BLOCK_LEN, w.starts)
                 if pos + 12 > n:
                     break
-            endian = self.endian
             end = self._block(w, pos)
             if end is None:
                 break
-            if self.endian != endian:
-                head = struct.Struct(self.endian + "II").unpack_from
             pos = end
         w.pos = pos
 

@@ -18,7 +18,7 @@ import os
 import stat
 import sys
 import zlib
-from typing import IO, Any, Callable, Optional, Tuple, Union
+from typing import IO, Any, Callable, List, Optional, Tuple, Union
 
 from scapy_geneve.capture.formats import CHUNK_SIZE, GZIP_MAGIC, PCAP_HDR_LEN, PIPE_SIZE
 from scapy_geneve.capture.gzipio import Gunzip
@@ -28,6 +28,7 @@ from scapy_geneve.errors import CaptureError
 __all__ = ["ByteSource"]
 
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_SPARES = 2  # buffers kept for refilling: the one the caller still holds, and one free
 
 
 def _is_regular(handle: IO[bytes]) -> Tuple[bool, int]:
@@ -96,7 +97,9 @@ class ByteSource:
             _enlarge_pipe(raw)
         self._raw = raw
         self._stream: Any = raw
-        self._spare: Optional[bytearray] = None
+        # The buffers handed out lately, refilled once nobody holds them (the reader's
+        # caller usually still holds the last batch while the next one is read).
+        self._spares: List[bytearray] = []
         self.head = self._open_stream()
 
     # -- opening ------------------------------------------------------------------
@@ -169,12 +172,15 @@ class ByteSource:
         return consumed
 
     def _buffer(self, tail: int, size: int) -> bytearray:
-        """A buffer of TAIL + SIZE bytes, the previous one if nobody holds it."""
-        joined = self._spare
-        self._spare = None
-        # 2 references = `joined` and getrefcount's argument: no Batch, record
-        # or numpy view still uses the old buffer, so it can be refilled.
-        if joined is None or sys.getrefcount(joined) > 2:
+        """A buffer of TAIL + SIZE bytes: one handed out before if nobody holds it."""
+        spares = self._spares
+        for k in range(len(spares)):
+            # 2 references = the list and getrefcount's argument: no Batch, record
+            # or numpy view still uses this buffer, so it can be refilled.
+            if sys.getrefcount(spares[k]) == 2:
+                joined = spares.pop(k)
+                break
+        else:
             return bytearray(tail + size)
         if len(joined) > tail + size:
             del joined[tail + size :]
@@ -211,7 +217,7 @@ class ByteSource:
                 del joined[tail + got :]
             except BufferError:  # the stream kept a view of the buffer: hand out a copy
                 joined = bytearray(memoryview(joined)[: tail + got])
-        self._spare = joined
+        self._spares = [joined] + self._spares[: _SPARES - 1]
         return joined, True  # type: ignore[return-value]  # bytes-like
 
     def _fill_long(self, buf: bytes, need: int, offset: int, packet: int) -> Tuple[bytes, bool]:

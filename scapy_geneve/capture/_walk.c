@@ -1,0 +1,160 @@
+/*
+ * The record walks of the capture readers, compiled.
+ *
+ * Optional: when this module is missing (no compiler at install, or
+ * SCAPY_GENEVE_PURE_PYTHON=1), capture/accel.py hands out the Python walks
+ * these two functions mirror, line for line:
+ *
+ *   pcap_walk(buf, big_endian)         capture/pcap.py   walk_records()
+ *   epb_run(buf, pos, big_endian, max) capture/pcapng.py epb_run()
+ *
+ * tests/test_accel.py proves each equal to its Python twin with Hypothesis.
+ * Both return (starts, pos): starts is the start offsets of the records (or
+ * Enhanced Packet Blocks) found, as native int64 bytes (array('q').frombytes),
+ * pos where the walk stopped.  No Python object is touched inside the loops,
+ * which run without the GIL.
+ *
+ * A pcap record (draft-ietf-opsawg-pcap, section 5):
+ *
+ *    0                   1                   2                   3
+ *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |                      Timestamp (Seconds)                      |
+ *   |            Timestamp (Microseconds or nanoseconds)            |
+ *   |                    Captured Packet Length                     |
+ *   |                    Original Packet Length                     |
+ *   /                          Packet Data                          /
+ *
+ * An Enhanced Packet Block (draft-ietf-opsawg-pcapng, section 4.3) starts
+ * with Block Type (6) and Block Total Length, 32 bits each.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define REC_HDR_LEN 16 /* pcap record header */
+#define BLOCK_HDR_LEN 12 /* pcapng: type, length, and the trailing length */
+#define EPB_MIN_LEN 32
+#define BT_EPB 6
+
+static uint32_t u32_at(const unsigned char *p, int big_endian)
+{
+    if (big_endian)
+        return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
+}
+
+/* A growing int64 array outside Python's heap (filled without the GIL). */
+typedef struct {
+    int64_t *items;
+    Py_ssize_t len, cap;
+} Starts;
+
+static int starts_append(Starts *s, int64_t value)
+{
+    if (s->len == s->cap) {
+        Py_ssize_t cap = s->cap ? s->cap * 2 : 1024;
+        int64_t *items = PyMem_RawRealloc(s->items, (size_t)cap * sizeof(int64_t));
+        if (items == NULL)
+            return -1;
+        s->items = items;
+        s->cap = cap;
+    }
+    s->items[s->len++] = value;
+    return 0;
+}
+
+/* (starts as bytes, pos), freeing S; NULL with MemoryError if the walk ran out. */
+static PyObject *starts_result(Starts *s, int64_t pos, int failed)
+{
+    PyObject *raw = NULL;
+    if (!failed)
+        raw = PyBytes_FromStringAndSize((const char *)s->items, s->len * (Py_ssize_t)sizeof(int64_t));
+    PyMem_RawFree(s->items);
+    if (failed)
+        return PyErr_NoMemory();
+    if (raw == NULL)
+        return NULL;
+    return Py_BuildValue("(NL)", raw, (long long)pos);
+}
+
+PyDoc_STRVAR(pcap_walk_doc,
+"pcap_walk(buf, big_endian) -> (starts, pos)\n\n"
+"Start offsets (native int64 bytes) of the complete pcap records in BUF and\n"
+"where the walk stopped: pcap.py's walk_records(), compiled.");
+
+static PyObject *pcap_walk(PyObject *module, PyObject *args)
+{
+    Py_buffer view;
+    int big_endian, failed = 0;
+    if (!PyArg_ParseTuple(args, "y*p:pcap_walk", &view, &big_endian))
+        return NULL;
+    const unsigned char *buf = view.buf;
+    int64_t n = view.len, pos = 0, last = n - REC_HDR_LEN;
+    Starts s = {NULL, 0, 0};
+    Py_BEGIN_ALLOW_THREADS
+    while (pos <= last) {
+        if (starts_append(&s, pos) < 0) {
+            failed = 1;
+            break;
+        }
+        pos += REC_HDR_LEN + (int64_t)u32_at(buf + pos + 8, big_endian);
+    }
+    if (!failed && pos > n) /* the last record runs past the buffer: not ours yet */
+        pos = s.items[--s.len];
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return starts_result(&s, pos, failed);
+}
+
+PyDoc_STRVAR(epb_run_doc,
+"epb_run(buf, pos, big_endian, max_block_len) -> (starts, pos)\n\n"
+"Walk a run of complete, plausible Enhanced Packet Blocks in BUF from POS:\n"
+"pcapng.py's epb_run(), compiled.");
+
+static PyObject *epb_run(PyObject *module, PyObject *args)
+{
+    Py_buffer view;
+    long long start, max_len;
+    int big_endian, failed = 0;
+    if (!PyArg_ParseTuple(args, "y*LpL:epb_run", &view, &start, &big_endian, &max_len))
+        return NULL;
+    const unsigned char *buf = view.buf;
+    int64_t n = view.len, pos = start;
+    Starts s = {NULL, 0, 0};
+    Py_BEGIN_ALLOW_THREADS
+    while (pos >= 0 && pos + BLOCK_HDR_LEN <= n) {
+        uint32_t btype = u32_at(buf + pos, big_endian);
+        int64_t blen = u32_at(buf + pos + 4, big_endian);
+        if (btype != BT_EPB || blen < EPB_MIN_LEN || blen > max_len || (blen & 3) || pos + blen > n)
+            break;
+        if (starts_append(&s, pos) < 0) {
+            failed = 1;
+            break;
+        }
+        pos += blen;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return starts_result(&s, pos, failed);
+}
+
+static PyMethodDef walk_methods[] = {
+    {"pcap_walk", pcap_walk, METH_VARARGS, pcap_walk_doc},
+    {"epb_run", epb_run, METH_VARARGS, epb_run_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef walk_module = {
+    PyModuleDef_HEAD_INIT,
+    "scapy_geneve.capture._walk",
+    "The capture readers' record walks, compiled (optional: see capture/accel.py).",
+    -1,
+    walk_methods,
+};
+
+PyMODINIT_FUNC PyInit__walk(void)
+{
+    return PyModule_Create(&walk_module);
+}

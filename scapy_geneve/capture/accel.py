@@ -1,0 +1,99 @@
+"""The record walks of the capture readers: compiled when built, else in Python.
+
+A record walk (read a length, jump to where the record ends, again) is a chain
+no array operation takes in one step, and in Python it costs about what
+reading the file costs.  ``_walk.c`` is the same two walks compiled; setup.py
+builds it at install when a C compiler is there (an optional extension) and
+installs without it, with the same results, when not.
+
+Both walks are here side by side: :func:`pcap_walk` and :func:`epb_run` are the
+compiled ones when built, and :func:`py_pcap_walk` / :func:`py_epb_run` (their
+reference) otherwise.  ``SCAPY_GENEVE_PURE_PYTHON=1`` in the environment makes
+the readers use the Python walks even where the compiled ones are built.
+:data:`COMPILED` says which are in use.  tests/test_accel.py proves each pair
+equal (CONTRIBUTING lists them).
+
+Each walk appends the start offsets it finds to ``starts`` (an ``array('q')``)
+and returns the offset where it stopped.
+"""
+
+import os
+import struct
+from array import array
+from types import ModuleType
+from typing import Optional
+
+from scapy_geneve.capture.formats import BT_EPB, PCAP_REC_HDR_LEN
+
+__all__ = ["COMPILED", "compiled_module", "pcap_walk", "epb_run", "py_pcap_walk", "py_epb_run"]
+
+_PCAP_LEN = {False: struct.Struct("<I").unpack_from, True: struct.Struct(">I").unpack_from}
+_BLOCK_HEAD = {False: struct.Struct("<II").unpack_from, True: struct.Struct(">II").unpack_from}
+
+
+def py_pcap_walk(buf: bytes, big_endian: bool, starts: "array[int]") -> int:
+    """Append the start offsets of BUF's complete pcap records to STARTS; where the walk stopped.
+
+    One unpack and one append per record.  The last record may run past the
+    buffer (it is dropped: the next read completes it); a length may be absurd
+    (the caller checks the widest record after the walk).
+    """
+    incl_at = _PCAP_LEN[big_endian]
+    append = starts.append
+    pos, n = 0, len(buf)
+    last = n - PCAP_REC_HDR_LEN
+    while pos <= last:
+        append(pos)
+        pos += PCAP_REC_HDR_LEN + incl_at(buf, pos + 8)[0]
+    if pos > n:
+        pos = starts.pop()
+    return pos
+
+
+def py_epb_run(buf: bytes, pos: int, big_endian: bool, max_block_len: int, starts: "array[int]") -> int:
+    """Walk a run of complete Enhanced Packet Blocks from POS, appending their starts.
+
+    Stops at the first block that is not a plausible EPB (type, length under 32,
+    over MAX_BLOCK_LEN, not a multiple of 4) or not complete in BUF.
+    """
+    head = _BLOCK_HEAD[big_endian]
+    append = starts.append
+    n = len(buf)
+    while pos + 12 <= n:
+        btype, blen = head(buf, pos)
+        if btype != BT_EPB or blen < 32 or blen > max_block_len or blen & 3 or pos + blen > n:
+            return pos
+        append(pos)
+        pos += blen
+    return pos
+
+
+def compiled_module() -> Optional[ModuleType]:
+    """The compiled walks, or None (not built, or SCAPY_GENEVE_PURE_PYTHON set)."""
+    if os.environ.get("SCAPY_GENEVE_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from scapy_geneve.capture import _walk  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _walk
+
+
+_compiled = compiled_module()
+COMPILED = _compiled is not None
+
+
+def _c_pcap_walk(buf: bytes, big_endian: bool, starts: "array[int]") -> int:
+    raw, pos = _compiled.pcap_walk(buf, big_endian)  # type: ignore[union-attr]
+    starts.frombytes(raw)
+    return int(pos)
+
+
+def _c_epb_run(buf: bytes, pos: int, big_endian: bool, max_block_len: int, starts: "array[int]") -> int:
+    raw, stop = _compiled.epb_run(buf, pos, big_endian, max_block_len)  # type: ignore[union-attr]
+    starts.frombytes(raw)
+    return int(stop)
+
+
+pcap_walk = _c_pcap_walk if COMPILED else py_pcap_walk
+epb_run = _c_epb_run if COMPILED else py_epb_run
