@@ -3,14 +3,15 @@
  *
  * Optional: when this module is missing (no compiler at install, or
  * SCAPY_GENEVE_PURE_PYTHON=1), capture/accel.py hands out the Python walks
- * these two functions mirror, line for line:
+ * these two functions mirror, line for line (both are in accel.py):
  *
- *   pcap_walk(buf, big_endian)         capture/pcap.py   walk_records()
- *   epb_run(buf, pos, big_endian, max) capture/pcapng.py epb_run()
+ *   pcap_walk(buf, big_endian)         py_pcap_walk()
+ *   epb_run(buf, pos, big_endian, max) py_epb_run()
  *
  * tests/test_accel.py proves each equal to its Python twin with Hypothesis.
  * Both return (starts, pos): starts is the start offsets of the records (or
- * Enhanced Packet Blocks) found, as native int64 bytes (array('q').frombytes),
+ * Enhanced Packet Blocks) found, as native int64 bytes (accel.py appends them
+ * to an array('q') with frombytes),
  * pos where the walk stopped.  No Python object is touched inside the loops,
  * which run without the GIL.
  *
@@ -82,7 +83,7 @@ static PyObject *starts_result(Starts *s, int64_t pos, int failed)
 PyDoc_STRVAR(pcap_walk_doc,
 "pcap_walk(buf, big_endian) -> (starts, pos)\n\n"
 "Start offsets (native int64 bytes) of the complete pcap records in BUF and\n"
-"where the walk stopped: pcap.py's walk_records(), compiled.");
+"where the walk stopped: accel.py's py_pcap_walk(), compiled.");
 
 static PyObject *pcap_walk(PyObject *module, PyObject *args)
 {
@@ -111,7 +112,7 @@ static PyObject *pcap_walk(PyObject *module, PyObject *args)
 PyDoc_STRVAR(epb_run_doc,
 "epb_run(buf, pos, big_endian, max_block_len) -> (starts, pos)\n\n"
 "Walk a run of complete, plausible Enhanced Packet Blocks in BUF from POS:\n"
-"pcapng.py's epb_run(), compiled.");
+"accel.py's py_epb_run(), compiled.");
 
 static PyObject *epb_run(PyObject *module, PyObject *args)
 {

@@ -6,7 +6,7 @@ says the same of one :class:`~scapy_geneve.capture.scan_record.ScanRecord`.
 """
 
 import os
-from typing import IO, Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Union
+from typing import IO, Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from scapy_geneve import registry
 from scapy_geneve.capture.decode import DecodeState
@@ -179,24 +179,47 @@ class FilterResult(NamedTuple):
     skipped: int = 0  # packets not examined (pcapng interface of an unsupported link type)
 
 
-def _copy_chosen(out: IO[bytes], batch: Batch, res: BatchResult, chosen: List[int]) -> None:
-    """Write the records CHOSEN (indices) and, for pcapng, every non-packet block in place."""
-    if not chosen and not batch.blocks:
+def _copy_chosen(out: IO[bytes], batch: Batch, res: BatchResult, chosen: Any) -> None:
+    """Write the records CHOSEN (indices) and, for pcapng, every non-packet block in place.
+
+    Records lie back to back in the buffer, so each run of consecutive chosen
+    records is one write (every record of a batch, when all pass: one write).
+    """
+    if not len(chosen) and not batch.blocks:
         return
-    buf, starts = batch.buf, batch.starts
+    np = numpy()
+    view = memoryview(batch.buf)
+    starts = np.frombuffer(batch.starts, dtype=np.int64)
     if batch.pcap_linktype >= 0:  # pcap: a record ends with its captured bytes
-        ends = (header_arrays(numpy(), batch)[0] + res.caplen).tolist()
+        ends = header_arrays(np, batch)[0] + res.caplen
     else:
-        ends = batch.fields[1]
-    blocks = batch.blocks
+        ends = np.frombuffer(batch.fields[1], dtype=np.int64)
+    if batch.blocks:  # pcapng blocks that are not packets go between the packets, in place
+        _copy_with_blocks(out, view, batch.blocks, chosen.tolist(), starts, ends)
+        return
+    last = np.nonzero(np.diff(chosen) != 1)[0]  # each run's last position in CHOSEN
+    first_of_run = np.concatenate(([0], last + 1))
+    last_of_run = np.append(last, len(chosen) - 1)
+    for a, b in zip(starts[chosen[first_of_run]].tolist(), ends[chosen[last_of_run]].tolist()):
+        out.write(view[a:b])
+
+
+def _copy_with_blocks(
+    out: IO[bytes],
+    view: memoryview,
+    blocks: List[Tuple[int, int, int]],
+    chosen: List[int],
+    starts: Any,
+    ends: Any,
+) -> None:
     j = 0
     for i in chosen:
         while j < len(blocks) and blocks[j][0] <= i:
-            out.write(buf[blocks[j][1] : blocks[j][2]])
+            out.write(view[blocks[j][1] : blocks[j][2]])
             j += 1
-        out.write(buf[starts[i] : ends[i]])
+        out.write(view[int(starts[i]) : int(ends[i])])
     for k in range(j, len(blocks)):
-        out.write(buf[blocks[k][1] : blocks[k][2]])
+        out.write(view[blocks[k][1] : blocks[k][2]])
 
 
 def filter_capture(
@@ -231,7 +254,7 @@ def filter_capture(
 
     for batch in batches(path, progress, opened):
         res = analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state)
-        chosen = np.nonzero(pfilter.mask(res))[0].tolist()
+        chosen = np.nonzero(pfilter.mask(res))[0]
         _copy_chosen(out, batch, res, chosen)
         counts[0] += res.n
         counts[1] += len(chosen)
