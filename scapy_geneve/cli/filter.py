@@ -15,6 +15,7 @@ same result.
 import argparse
 import contextlib
 import gzip
+import io
 import os
 import shutil
 import sys
@@ -278,8 +279,7 @@ def _run_pieces(
     try:
         done = 0
         for tmp, part, error in map_files(_piece_to_file, plan, args.jobs, (pfilter, kwargs, directory)):
-            with open(tmp, "rb") as handle:
-                shutil.copyfileobj(handle, out)
+            _append(tmp, out)
             os.unlink(tmp)
             for k in range(3):
                 counts[k] += part[k]
@@ -292,6 +292,32 @@ def _run_pieces(
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return errors
+
+
+def _append(path: str, out: IO[bytes]) -> None:
+    """PATH's bytes onto OUT: by the kernel (sendfile, no copy through Python) when
+    OUT is a plain buffered file or standard output, else read and written."""
+    with open(path, "rb") as handle:
+        sent = 0
+        if type(out) is io.BufferedWriter:  # not gzip's or a live pipe's wrapper
+            out.flush()
+            sent = _sendfile(out.fileno(), handle.fileno())
+        handle.seek(sent)
+        shutil.copyfileobj(handle, out)
+
+
+def _sendfile(out_fd: int, in_fd: int) -> int:
+    """Bytes of IN_FD sent to OUT_FD from offset 0 (where it stopped, if it could not go on)."""
+    size, sent = os.fstat(in_fd).st_size, 0
+    try:
+        while sent < size:
+            done = os.sendfile(out_fd, in_fd, sent, size - sent)
+            if not done:
+                break
+            sent += done
+    except OSError:  # a descriptor sendfile cannot write to: the rest is copied by hand
+        pass
+    return sent
 
 
 def _near(args: argparse.Namespace) -> str:
