@@ -79,6 +79,9 @@ DETAIL_COLUMNS = (
     "inner_sport",
     "inner_dport",
 )
+#: Also in ``detail`` (the columnar scan's inner TCP flags): where the inner L4 header starts
+#: and where the inner IP packet ends (its length fields), -1 without an inner IP header.
+_INNER_ENDS = ("inner_l4", "inner_ipend")
 
 
 def numpy() -> Any:
@@ -108,7 +111,11 @@ class BatchResult:
                         ``opt_class``, ``opt_type``, ``opt_len`` (4-byte words)
     fallback   int      packets the decoder parsed
     detail     dict     with ``detail=True``: DETAIL_COLUMNS, "ok", "l3" (outer IP offset
-                        in the chunk) and "records" (index -> ScanRecord of fallback packets)
+                        in the chunk), "records" (index -> ScanRecord of fallback packets),
+                        "inner_l4" and "inner_ipend" (where the inner L4 header starts and
+                        the inner IP packet ends by its length field, -1: no inner IP) and
+                        "opt_pos" (per option: its header's offset in the chunk, for the
+                        first options of ``opt_*``, those parsed here)
     ========== ======== ==================================================================
     """
 
@@ -209,6 +216,7 @@ class _Stages:
             [batch.pcap_linktype] if batch.pcap_linktype >= 0 else np.unique(self.linktype).tolist()
         )
         self.u32 = words(np, batch.buf, ">u4")
+        self.u64 = words(np, batch.buf, ">u8")
         n = self.n = len(self.data_off)
         self.end = self.data_off + self.caplen
         self.ok = np.ones(n, bool)
@@ -220,11 +228,12 @@ class _Stages:
         self.et, self.l3, self.l4, self.ipend = (np.zeros(n, np.int64) for _ in range(4))
         self.proto = np.full(n, -1, np.int64)
         self.first = np.zeros(n, bool)
-        self.opts: List[Tuple[Any, Any, Any, Any]] = []
+        self.opt_pos: Any = None  # the options' positions (``_options``)
+        self.opts: List[Tuple[Any, Any, Any, Any, Any]] = []  # (packet, class, type, length, position)
         self.inners: List[Tuple[Any, Any, Any]] = []  # (index, position, 0 = Ethernet / 4 / 6)
         self.det: Optional[Dict[str, Any]] = None
         if detail:
-            self.det = {name: np.full(n, -1, np.int64) for name in DETAIL_COLUMNS}
+            self.det = {name: np.full(n, -1, np.int64) for name in DETAIL_COLUMNS + _INNER_ENDS}
             self.det["vlan_n"][:] = 0
 
     # -- gathering -----------------------------------------------------------------------
@@ -239,6 +248,15 @@ class _Stages:
     def g32(self, p: Any) -> Any:
         """The big-endian words at P (uint32), one gather; P past the buffer reads its last word."""
         return self.u32[self.np.minimum(p, len(self.u32) - 1)]
+
+    def g64(self, p: Any) -> Any:
+        """The big-endian 8-byte words at P as int64, one gather for two or three header fields
+        (mask what is shifted down from the top: the top bit wraps); P past the buffer reads
+        its last word."""
+        np, u64 = self.np, self.u64
+        if not len(u64):
+            return np.zeros(len(p), np.int64)
+        return u64[np.minimum(p, len(u64) - 1)].astype(np.int64)
 
     def fail(self, idx: Any, bad: Any) -> None:
         """Hand idx[bad] to the decoder."""
@@ -335,28 +353,24 @@ def _outer_ipv4(s: _Stages) -> None:
     if not len(idx):
         return
     l3, e = s.l3[idx], s.end[idx]
-    version, ihl, tot = _ipv4_lengths(s, l3)
+    version, ihl, tot, proto, first = _ipv4_header(s, l3)
     # Total Length 0 (BIG TCP) and anything the decoder would complain of: to the decoder.
     bad = (l3 + 20 > e) | (version != 4) | (ihl < 20) | (l3 + ihl > e) | (tot < ihl)
-    idx, l3, ihl, tot, e = s.keep(idx, bad, l3, ihl, tot, e)
+    idx, l3, ihl, tot, e, proto, first = s.keep(idx, bad, l3, ihl, tot, e, proto, first)
     s.ipend[idx] = l3 + tot
     s.end[idx] = s.np.minimum(e, l3 + tot)
-    s.proto[idx], s.first[idx] = _ipv4_protocol(s, l3)
+    s.proto[idx], s.first[idx] = proto, first
     s.l4[idx] = l3 + ihl
     s.outer_ip[idx] = 4
 
 
-def _ipv4_lengths(s: _Stages, l3: Any) -> Tuple[Any, Any, Any]:
-    """Version, header length in bytes and Total Length of the IPv4 headers at L3 (one word)."""
-    word = s.g32(l3)
-    return word >> 28, ((word >> 24) & 0x0F) * 4, word & 0xFFFF
-
-
-def _ipv4_protocol(s: _Stages, l3: Any) -> Tuple[Any, Any]:
-    """Protocol, and whether the Fragment Offset is 0 (the packet holds the L4 header):
-    bytes 6-9, one word (flags and offset, TTL, protocol)."""
-    word = s.g32(l3 + 6)
-    return word & 0xFF, (word & 0x1FFF0000) == 0
+def _ipv4_header(s: _Stages, l3: Any) -> Tuple[Any, Any, Any, Any, Any]:
+    """Version, header length in bytes, Total Length, Protocol of the IPv4 headers at L3, and
+    whether the Fragment Offset is 0 (the packet holds the L4 header): bytes 0-7 in one word
+    (version and IHL, ToS, Total Length, ID, flags and Fragment Offset), byte 9 apart."""
+    word = s.g64(l3)
+    version, ihl = (word >> 60) & 0x0F, ((word >> 56) & 0x0F) * 4
+    return version, ihl, (word >> 32) & 0xFFFF, s.g8(l3 + 9), (word & 0x1FFF) == 0
 
 
 def _outer_ipv6(s: _Stages) -> None:
@@ -382,8 +396,8 @@ def _udp(s: _Stages) -> None:
     if not len(idx):
         return
     idx, u, e = s.keep(idx, u + 8 > e, u, e)
-    ports_word, length = s.g32(u), s.g16(u + 4)
-    sport, dport = ports_word >> 16, ports_word & 0xFFFF
+    word = s.g64(u)  # Source Port, Destination Port, Length, Checksum
+    sport, dport, length = (word >> 48) & 0xFFFF, (word >> 32) & 0xFFFF, (word >> 16) & 0xFFFF
     s.put("sport", idx, sport)
     s.put("dport", idx, dport)
     bad = (length < 8) | (u + length > s.ipend[idx])  # the UDP Length rules
@@ -429,11 +443,13 @@ def _geneve(s: _Stages, gi: Any, gp: Any, ge: Any) -> None:
         return
     np = s.np
     s.kind[gi] = int(Kind.GENEVE)
-    head = s.g32(gp)  # Ver, Opt Len, O, C, Rsvd., Protocol Type (RFC 8926 §3.4)
+    word = s.g64(gp)  # Ver, Opt Len, O, C, Rsvd., Protocol Type; VNI, Reserved (RFC 8926 §3.4)
+    head = (word >> 32) & 0xFFFFFFFF
     oend = gp + 8 + ((head >> 24) & 0x3F) * 4
-    gi, gp, oend, head = s.keep(gi, (gp + 8 > ge) | (head >> 30 != 0) | (oend > ge), gp, oend, head)
+    bad = (gp + 8 > ge) | (head >> 30 != 0) | (oend > ge)
+    gi, gp, oend, head, word = s.keep(gi, bad, gp, oend, head, word)
     s.crit[gi], s.oam[gi] = (head & 0x400000) != 0, (head & 0x800000) != 0
-    s.identify(gi, None, s.g32(gp + 4) >> 8)
+    s.identify(gi, None, (word >> 8) & 0xFFFFFF)
     _geneve_options(s, gi, gp + 8, oend)
     proto = head & 0xFFFF
     s.put("proto", gi, proto)
@@ -455,11 +471,11 @@ def _geneve_options(s: _Stages, gi: Any, q: Any, oend: Any) -> None:
     while len(gi):
         head = s.g32(q)  # Option Class, Type, R R R and Length (RFC 8926 §3.5)
         cls, typ, ln = head >> 16, (head >> 8) & 0xFF, head & 0x1F
+        s.opts.append((gi, cls, typ, ln, q))
         q = q + 4 + ln * 4
         over = q > oend
         if over.any():
             s.ok[gi[over]] = False
-        s.opts.append((gi, cls, typ, ln))
         more = q < oend  # not past the options, nor at their end
         if not more.all():
             gi, q, oend = gi[more], q[more], oend[more]
@@ -619,15 +635,15 @@ def _inner_ip(s: _Stages, ii: Any, ip: Any, version: int) -> None:
     np = s.np
     ie = s.end[ii]
     if version == 4:
-        ver, ihl, tot = _ipv4_lengths(s, ip)
+        ver, ihl, tot, proto, first = _ipv4_header(s, ip)
         bad = (ip + 20 > ie) | (ver != 4) | (ihl < 20) | (ip + ihl > ie) | (tot < ihl)
-        ie = np.minimum(ie, ip + tot)
-        (proto, first), l4 = _ipv4_protocol(s, ip), ip + ihl
+        ipend, l4 = ip + tot, ip + ihl
     else:
         proto, plen = s.g8(ip + 6), s.g16(ip + 4)
         bad = (ip + 40 > ie) | (s.g8(ip) >> 4 != 6) | s.among(proto, IPV6_EXT) | (plen == 0)
-        ie = np.minimum(ie, ip + 40 + plen)
+        ipend = ip + 40 + plen
         l4, first = ip + 40, np.ones(len(ii), bool)
+    ie = np.minimum(ie, ipend)
     ported = first & s.among(proto, (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP))
     bad |= ported & (l4 + 4 > ie)
     if bad.any():
@@ -639,22 +655,26 @@ def _inner_ip(s: _Stages, ii: Any, ip: Any, version: int) -> None:
         s.put("inner_pos", ii, ip)
         s.put("inner_version", ii, version)
         s.put("inner_proto", ii, proto)
-        s.put("inner_sport", ii[ported], s.g16(l4[ported]))
-        s.put("inner_dport", ii[ported], s.g16(l4[ported] + 2))
+        s.put("inner_l4", ii, l4)
+        s.put("inner_ipend", ii, ipend)
+        port_pair = s.g32(l4[ported])
+        s.put("inner_sport", ii[ported], port_pair >> 16)
+        s.put("inner_dport", ii[ported], port_pair & 0xFFFF)
 
 
 # -- options, fallback, result -----------------------------------------------------------------
-def _options(s: _Stages) -> Tuple[Any, Any, Any, Any]:
-    """The options of the packets parsed here, flattened: (packet, class, type, length)."""
+def _options(s: _Stages) -> Tuple[Any, Any, Any, Any, Any]:
+    """The options of the packets parsed here, flattened: (packet, class, type, length,
+    position of the option header in the chunk)."""
     np = s.np
     if not s.opts:
         empty = np.zeros(0, np.int64)
-        return empty, empty, empty, empty
-    cols = [np.concatenate([part[k] for part in s.opts]).astype(np.int64, copy=False) for k in range(4)]
+        return empty, empty, empty, empty, empty
+    cols = [np.concatenate([part[k] for part in s.opts]).astype(np.int64, copy=False) for k in range(5)]
     keep = s.ok[cols[0]]
     if keep.all():
-        return cols[0], cols[1], cols[2], cols[3]
-    return cols[0][keep], cols[1][keep], cols[2][keep], cols[3][keep]
+        return cols[0], cols[1], cols[2], cols[3], cols[4]
+    return cols[0][keep], cols[1][keep], cols[2][keep], cols[3][keep], cols[4][keep]
 
 
 def _decoded_inner(dec: Decoded) -> int:
@@ -746,7 +766,7 @@ def _result(s: _Stages, batch: Batch) -> BatchResult:
     res.n, res.first, res.detail = n, batch.first, None
     res.wirelen, res.caplen, res.ts_ns, res.linktype = s.wirelen, s.caplen, s.ts_ns, s.linktype
     res.malformed, res.snapped, res.skipped = (np.zeros(n, bool) for _ in range(3))
-    res.opt_pkt, res.opt_class, res.opt_type, res.opt_len = _options(s)
+    res.opt_pkt, res.opt_class, res.opt_type, res.opt_len, s.opt_pos = _options(s)
     return res
 
 
@@ -762,4 +782,4 @@ def _finish(s: _Stages, res: BatchResult, fallback: _Fallback) -> None:
             for k, old in enumerate((res.opt_pkt, res.opt_class, res.opt_type, res.opt_len))
         )
     if s.det is not None:
-        res.detail = dict(s.det, ok=s.ok, l3=s.l3, records=fallback.records)
+        res.detail = dict(s.det, ok=s.ok, l3=s.l3, records=fallback.records, opt_pos=s.opt_pos)
