@@ -11,6 +11,7 @@ against tshark (option bytes, inner TCP flags).
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Dict, List
 
 import pytest
@@ -22,6 +23,7 @@ from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 
+from scapy_geneve.capture import columnar
 from scapy_geneve.capture.columnar import (
     COLUMNS,
     KIND_NAMES,
@@ -29,6 +31,7 @@ from scapy_geneve.capture.columnar import (
     scan_table,
     schema,
 )
+from scapy_geneve.capture.decode import IPPROTO_TCP, decode
 from scapy_geneve.capture.pcapio import (
     LINKTYPE_ETHERNET,
     LINKTYPE_RAW,
@@ -204,15 +207,35 @@ class TestEqualsScan:
     def test_generated_and_mutated(self, tmp_path_factory: pytest.TempPathFactory, picks: List[Any]) -> None:
         """Frames of every kind with bytes flipped and tails cut: the per-packet
         parser's rows (malformed, truncated, odd) equal scan()'s too."""
-        frames = []
-        for index, flips, cut in picks:
-            frame = bytearray(SEEDS[index])
-            for at, value in flips:
-                if at < len(frame):
-                    frame[at] = value
-            frames.append(bytes(frame[: len(frame) - cut * 7]))
+        frames = mutated(picks)
         path = write(tmp_path_factory.mktemp("gen") / "gen.pcap", frames)
         assert assert_same(path) == len(frames)
+        assert_flags_and_option_data(path, frames)
+
+
+def mutated(picks: List[Any]) -> List[bytes]:
+    """The SEEDS frames PICKS names, bytes flipped and tails cut."""
+    frames = []
+    for index, flips, cut in picks:
+        frame = bytearray(SEEDS[index])
+        for at, value in flips:
+            if at < len(frame):
+                frame[at] = value
+        frames.append(bytes(frame[: len(frame) - cut * 7]))
+    return frames
+
+
+def assert_flags_and_option_data(path: Path, frames: List[bytes]) -> None:
+    """The columns scan() has not (inner TCP flags, option data), from the batch's offsets
+    on the plain rows, equal the wire decoder's reading of each of FRAMES (PATH's)."""
+    table = scan_table(path, columns=["tcp_flags", "options"])
+    for frame, row in zip(frames, table.to_pylist()):
+        dec = decode(frame, LINKTYPE_ETHERNET, PORTS)
+        inner = dec.inner_l4
+        tcp = inner is not None and inner.proto == IPPROTO_TCP and inner.flags >= 0
+        assert row["tcp_flags"] == (inner.flags if tcp and inner is not None else None)
+        want = [frame[o.offset + 4 : o.offset + 4 + 4 * o.length] for o in dec.options]
+        assert [o["data"] for o in row["options"]] == want
 
 
 class TestColumns:
@@ -263,6 +286,40 @@ class TestColumns:
         assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
         pl = polars.from_arrow(table)
         assert pl.filter(polars.col("kind") == "nvgre")["vni"].to_list() == [9]
+
+    @settings(max_examples=80, deadline=None)
+    @given(data=st.data())
+    def test_arrays_from_numpy_buffers_equal_pa_array(self, data: Any) -> None:
+        """The columns' fast conversion (numpy buffers, a packed validity bitmap) equals
+        ``pa.array(values, type, mask=~valid)``, for every fixed-width column type."""
+        numpy = pytest.importorskip("numpy")
+        name, low, high = data.draw(
+            st.sampled_from(
+                [
+                    ("bool_", 0, 1),
+                    ("int8", -1, 127),
+                    ("uint8", 0, 255),
+                    ("uint16", 0, 0xFFFF),
+                    ("uint32", 0, 0xFFFFFFFF),
+                    ("int32", -1, 0x7FFFFFFF),
+                    ("int64", -(1 << 63), (1 << 63) - 1),
+                    ("uint64", 0, (1 << 64) - 1),
+                ]
+            )
+        )
+        pa_type = getattr(pa, name)()
+        items = data.draw(st.lists(st.integers(low, high), max_size=80))
+        dtype = bool if name == "bool_" else numpy.uint64 if name == "uint64" else numpy.int64
+        values = numpy.array(items, dtype=dtype)
+        valid = data.draw(st.none() | st.lists(st.booleans(), min_size=len(items), max_size=len(items)))
+        mask = None if valid is None else ~numpy.array(valid, dtype=bool)
+        frame: Any = SimpleNamespace(np=numpy, pa=pa)
+        valid_array = None if valid is None else numpy.array(valid, dtype=bool)
+        got = columnar._arrow(frame, values, pa_type, valid_array)
+        want = pa.array(values, pa_type, mask=mask)
+        got.validate(full=True)
+        assert got.type == want.type and got.null_count == want.null_count
+        assert got.equals(want)
 
     def test_missing_pyarrow_names_the_extra(self, tmp_path: Path) -> None:
         code = (

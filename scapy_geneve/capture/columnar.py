@@ -182,17 +182,34 @@ class _Frame:
             )
         return dec
 
-    def column(
-        self, values: Any, valid: Any, attr: str, pa_type: Any, convert: Callable[[Any], Any] = lambda v: v
-    ) -> Any:
+    def column(self, values: Any, valid: Any, attr: str, pa_type: Any) -> Any:
         """VALUES where VALID on the plain rows, the record's ATTR on the fallback rows."""
         if self.fallback:
             values, valid = values.copy(), valid.copy()
             for i in self.fallback:
                 value = getattr(self.records[i], attr)
                 valid[i] = value is not None
-                values[i] = convert(value) if value is not None else 0
-        return self.pa.array(values, type=pa_type, mask=~valid)
+                values[i] = value if value is not None else 0
+        return _arrow(self, values, pa_type, valid)
+
+
+def _arrow(f: _Frame, values: Any, pa_type: Any, valid: Any = None) -> Any:
+    """The Arrow array of numpy VALUES as PA_TYPE (a fixed-width type), null where not
+    VALID (None: nowhere), built on numpy buffers: ``pa.array(values, mask=)`` converts
+    and range-checks each value, several times slower (the values here are in range by
+    construction: bytes, 16- and 32-bit header fields).  An array that does not own its
+    memory (a view of the reader's reused buffers) is copied first."""
+    np, pa = f.np, f.pa
+    n = len(values)
+    if pa.types.is_boolean(pa_type):
+        data = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+    else:
+        data = np.ascontiguousarray(values, dtype=pa_type.to_pandas_dtype())
+        if not data.flags.owndata:
+            data = data.copy()
+    nulls = 0 if valid is None else n - int(np.count_nonzero(valid))
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    return pa.Array.from_buffers(pa_type, n, [bitmap, pa.py_buffer(data)], null_count=nulls)
 
 
 # -- addresses --------------------------------------------------------------------------------
@@ -239,10 +256,15 @@ def _address_pair(f: _Frame, where: str) -> Tuple[Any, Any]:
         index = np.full((2, f.n), -1, np.int32)  # row 0: src, row 1: dst
         words = pa.array([], pa.string())
         if len(rows4):
-            pair = f.gather(at[rows4] + 12, 8).view(">u4")  # (k, 2): src, dst
-            unique, inverse = _distinct(pa, pair.T.reshape(-1).astype(np.uint32))
-            index[:, rows4] = inverse.reshape(2, -1)
-            chars, offsets = _ipv4_text(np, unique.astype(">u4").view(np.uint8).reshape(-1, 4))
+            # each address as the 4 bytes in wire order (a little-endian word), src then dst
+            k = len(rows4)
+            u64 = np.ndarray((len(f.B) - 7,), "<u8", f.batch.buf, strides=(1,))
+            pair = u64[at[rows4] + 12].view("<u4").reshape(k, 2)  # one gather: src, dst
+            both = np.empty(2 * k, "<u4")
+            both[:k], both[k:] = pair[:, 0], pair[:, 1]
+            unique, inverse = _distinct(pa, both)
+            index[0, rows4], index[1, rows4] = inverse[:k], inverse[k:]
+            chars, offsets = _ipv4_text(np, unique.astype("<u4").view(np.uint8).reshape(-1, 4))
             buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(chars)]
             words = pa.Array.from_buffers(pa.string(), len(unique), buffers)
         extra: List[str] = []
@@ -257,7 +279,9 @@ def _address_pair(f: _Frame, where: str) -> Tuple[Any, Any]:
         _fallback_addresses(f, where, index, len(words), extra)
         dictionary = pa.concat_arrays([words, pa.array(extra, pa.string())]) if extra else words
         f.cache[where] = tuple(
-            pa.DictionaryArray.from_arrays(pa.array(side, mask=side < 0), dictionary).dictionary_decode()
+            pa.DictionaryArray.from_arrays(
+                _arrow(f, side, pa.int32(), side >= 0), dictionary
+            ).dictionary_decode()
             for side in index
         )
     return f.cache[where]
@@ -298,23 +322,26 @@ def _inner_rows(f: _Frame) -> Tuple[Any, Any, Any]:
 
 # -- simple columns ---------------------------------------------------------------------------
 def _col_number(f: _Frame) -> Any:
-    return f.pa.array(f.batch.first + f.np.arange(f.n, dtype=f.np.int64), f.pa.int64())
+    return _arrow(f, f.np.arange(f.batch.first, f.batch.first + f.n, dtype=f.np.int64), f.pa.int64())
 
 
 def _col_offset(f: _Frame) -> Any:
-    starts = f.np.frombuffer(f.batch.starts, dtype=f.np.int64) if f.n else f.np.zeros(0, int)
-    return f.pa.array(starts + f.batch.base, f.pa.int64())
+    starts = f.np.frombuffer(f.batch.starts, dtype=f.np.int64) if f.n else f.np.zeros(0, f.np.int64)
+    return _arrow(f, starts + f.batch.base, f.pa.int64())
 
 
 def _col_timestamp(f: _Frame) -> Any:
     ts = f.res.ts_ns
-    return f.pa.array(ts, f.pa.timestamp("ns", tz="UTC"), mask=ts == NO_TIMESTAMP)
+    return f.pa.Array.from_buffers(
+        f.pa.timestamp("ns", tz="UTC"), f.n, _arrow(f, ts, f.pa.int64(), ts != NO_TIMESTAMP).buffers()
+    )
 
 
 def _col_interface(f: _Frame) -> Any:
     if not f.batch.has_fields:
-        return f.pa.array(f.np.zeros(f.n, f.np.uint32), f.pa.uint32())
-    return f.pa.array(
+        return _arrow(f, f.np.zeros(f.n, f.np.uint32), f.pa.uint32())
+    return _arrow(
+        f,
         f.np.frombuffer(f.batch.fields[6], dtype=f.np.int64) if f.n else f.np.zeros(0, f.np.int64),
         f.pa.uint32(),
     )
@@ -337,7 +364,7 @@ def _col_vlans(f: _Frame) -> Any:
 
 def _col_outer_ip(f: _Frame) -> Any:
     outer = f.res.outer_ip
-    return f.pa.array(outer, f.pa.uint8(), mask=outer == 0)
+    return _arrow(f, outer, f.pa.uint8(), outer != 0)
 
 
 def _col_outer_proto(f: _Frame) -> Any:
@@ -359,22 +386,26 @@ def _col_kind(f: _Frame) -> Any:
     known = sorted(records(), key=lambda rec: int(rec.kind))
     position = np.full(KIND_MAX + 1, -1, np.int8)
     position[[int(rec.kind) for rec in known]] = np.arange(len(known), dtype=np.int8)
-    indices = pa.array(position[kind.astype(np.intp)], pa.int8(), mask=kind == 0)
+    indices = _arrow(f, position[kind.astype(np.intp)], pa.int8(), kind != 0)
     return pa.DictionaryArray.from_arrays(indices, pa.array([rec.name for rec in known], pa.string()))
 
 
 def _col_vni(f: _Frame) -> Any:
-    return f.pa.array(f.res.vni, f.pa.uint64(), mask=~f.res.has_vni)
+    return _arrow(f, f.res.vni, f.pa.uint64(), f.res.has_vni)
 
 
 def _col_by_kind(
     f: _Frame, attr: str, values: Any, codes: Sequence[int], pa_type: Any, extra: Any = None
 ) -> Any:
     """A tunnel field that only kinds CODES have (and, if given, where EXTRA)."""
-    valid = f.plain & f.np.isin(f.res.kind, list(codes))
+    kind = f.res.kind
+    valid = kind == codes[0]
+    for code in codes[1:]:
+        valid |= kind == code
+    valid &= f.plain
     if extra is not None:
         valid &= extra
-    return f.column(values, valid, attr, pa_type, convert=lambda v: v)
+    return f.column(values, valid, attr, pa_type)
 
 
 def _col_flow_id(f: _Frame) -> Any:
@@ -419,11 +450,11 @@ def _col_inner_port(f: _Frame, name: str) -> Any:
 
 
 def _col_malformed(f: _Frame) -> Any:
-    return f.pa.array(f.res.malformed, f.pa.bool_())
+    return _arrow(f, f.res.malformed, f.pa.bool_())
 
 
 def _col_snapped(f: _Frame) -> Any:
-    return f.pa.array(f.res.snapped, f.pa.bool_())
+    return _arrow(f, f.res.snapped, f.pa.bool_())
 
 
 def _sparse_strings(f: _Frame, values: Dict[int, str]) -> Any:
@@ -446,10 +477,14 @@ def _col_skipped(f: _Frame) -> Any:
 
 
 def _col_file(f: _Frame) -> Any:
-    pa = f.pa
-    return pa.DictionaryArray.from_arrays(
-        pa.array(f.np.zeros(f.n, f.np.int32)), pa.array([f.path], pa.string())
-    ).dictionary_decode()
+    """The same string on every row: its bytes repeated, offsets in steps of its length."""
+    np, pa = f.np, f.pa
+    word = f.path.encode()
+    if len(word) * f.n >= 1 << 31:  # past string's 32-bit offsets: Arrow's error
+        indices = pa.array(np.zeros(f.n, np.int32))
+        return pa.DictionaryArray.from_arrays(indices, pa.array([f.path], pa.string())).dictionary_decode()
+    offsets = np.arange(f.n + 1, dtype=np.int32) * np.int32(len(word))
+    return pa.Array.from_buffers(pa.string(), f.n, [None, pa.py_buffer(offsets), pa.py_buffer(word * f.n)])
 
 
 # -- inner TCP flags ----------------------------------------------------------------------------
@@ -457,67 +492,57 @@ def _col_tcp_flags(f: _Frame) -> Any:
     """The inner TCP header's 12 flag bits (as the wire decoder and tshark's tcp.flags),
     where the whole 20-byte header was captured."""
     np, det = f.np, f.det
-    ipos, iver = det["inner_pos"], det["inner_version"]
-    tcp = f.plain & (ipos >= 0) & (det["inner_proto"] == _IPPROTO_TCP) & (det["inner_sport"] >= 0)
-    v4 = iver == 4
-    l4 = np.where(v4, ipos + (f.g8(ipos) & 0x0F) * 4, ipos + 40)
-    total = np.where(v4, f.g16(ipos + 2), f.g16(ipos + 4))
-    ip_end = np.where(v4, ipos + total, ipos + 40 + total)
-    end = np.where(total > 0, np.minimum(f.ends(), ip_end), f.ends())
-    valid = tcp & (l4 + 20 <= end)
-    flags = f.g16(l4 + 12) & 0x0FFF
+    l4 = det["inner_l4"]  # the analysis' inner L4 offsets and IP ends (its Total / Payload Length)
+    tcp = f.plain & (det["inner_proto"] == _IPPROTO_TCP) & (det["inner_sport"] >= 0)
+    valid = tcp & (l4 + 20 <= np.minimum(f.ends(), det["inner_ipend"]))
+    flags = np.zeros(f.n, np.int64)
+    rows = np.nonzero(valid)[0]
+    flags[rows] = f.g16(l4[rows] + 12) & 0x0FFF
     for i in f.fallback:
         inner = f.decoded(i).inner_l4
         valid[i] = inner is not None and inner.proto == _IPPROTO_TCP and inner.flags >= 0
         flags[i] = inner.flags if valid[i] and inner is not None else 0
-    return f.pa.array(flags, f.pa.uint16(), mask=~valid)
+    return _arrow(f, flags, f.pa.uint16(), valid)
 
 
 # -- Geneve options -----------------------------------------------------------------------------
-def _plain_option_positions(f: _Frame, pkt: Any, length: Any) -> Any:
-    """Where each option of a plain row starts (PKT sorted, wire order kept)."""
-    np, res = f.np, f.res
-    l3 = f.det["l3"][pkt]
-    v4 = res.outer_ip[pkt] == 4
-    l4 = np.where(v4, l3 + (f.g8(l3) & 0x0F) * 4, l3 + 40)
-    size = 4 + length * 4
-    before = np.cumsum(size) - size  # bytes of earlier options, all rows
-    first = np.ones(len(pkt), bool)
-    first[1:] = pkt[1:] != pkt[:-1]
-    group_start = np.maximum.accumulate(np.where(first, np.arange(len(pkt)), 0))
-    return l4 + 8 + 8 + before - before[group_start]  # UDP header, Geneve header
-
-
 def _col_options(f: _Frame) -> Any:
     np, pa, res = f.np, f.pa, f.res
     pkt, cls, typ, length = res.opt_pkt, res.opt_class, res.opt_type, res.opt_len
+    start = np.empty(len(pkt), np.int64)
+    plain = f.det["opt_pos"]  # the analysis' options come first, the decoder's after them
+    start[: len(plain)] = plain
+    _fallback_option_positions(f, pkt, start, len(plain))
     order = np.argsort(pkt, kind="stable")  # wire order within each packet
-    pkt, cls, typ, length = pkt[order], cls[order], typ[order], length[order]
-    start = np.zeros(len(pkt), np.int64)
-    mine = f.plain[pkt] if len(pkt) else np.zeros(0, bool)
-    if mine.any():
-        start[mine] = _plain_option_positions(f, pkt[mine], length[mine])
-    for i in f.fallback:
-        rows = np.nonzero(pkt == i)[0].tolist()
-        if rows:
-            found = [o.offset for o in f.decoded(i).options]
-            frame_pos = int(f.data_off()[i])
-            for row, at in zip(rows, found + [-1] * (len(rows) - len(found))):
-                start[row] = at + frame_pos if at >= 0 else -1
+    pkt, cls, typ, length, start = (column[order] for column in (pkt, cls, typ, length, start))
     data = _option_data(f, pkt, start, length)
     counts = np.bincount(pkt, minlength=f.n) if len(pkt) else np.zeros(f.n, np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    offsets = np.zeros(f.n + 1, np.int32)
+    np.cumsum(counts, out=offsets[1:])
     items = pa.StructArray.from_arrays(
         [
-            pa.array(cls, pa.uint16()),
-            pa.array(typ, pa.uint8()),
-            pa.array((typ & 0x80) != 0, pa.bool_()),
-            pa.array(length, pa.uint8()),
+            _arrow(f, cls, pa.uint16()),
+            _arrow(f, typ, pa.uint8()),
+            _arrow(f, (typ & 0x80) != 0, pa.bool_()),
+            _arrow(f, length, pa.uint8()),
             data,
         ],
         fields=list(OPTION_TYPE(pa)),
     )
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items)
+    return pa.ListArray.from_arrays(_arrow(f, offsets, pa.int32()), items)
+
+
+def _fallback_option_positions(f: _Frame, pkt: Any, start: Any, first: int) -> None:
+    """START from row FIRST on: the decoder's options, where its offsets put them (-1
+    where a fresh decode finds fewer options than the batch's)."""
+    rows: Dict[int, List[int]] = {}
+    for row, i in enumerate(pkt[first:].tolist(), first):
+        rows.setdefault(i, []).append(row)
+    for i, mine in rows.items():
+        found = [o.offset for o in f.decoded(i).options]
+        frame_pos = int(f.data_off()[i])
+        for row, at in zip(mine, found + [-1] * (len(mine) - len(found))):
+            start[row] = at + frame_pos if at >= 0 else -1
 
 
 def _option_data(f: _Frame, pkt: Any, start: Any, length: Any) -> Any:
@@ -526,23 +551,20 @@ def _option_data(f: _Frame, pkt: Any, start: Any, length: Any) -> Any:
     lo = start + 4
     hi = np.minimum(lo + length * 4, f.ends()[pkt] if len(pkt) else lo)
     size = np.where(start >= 0, np.maximum(hi - lo, 0), 0)
-    offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int32)
+    offsets = np.zeros(len(size) + 1, np.int64)
+    np.cumsum(size, out=offsets[1:])
     total = int(offsets[-1])
-    values = f.B[_byte_positions(np, lo, size, offsets, total)].tobytes() if total else b""
+    if not total:
+        values = np.zeros(0, np.uint8)
+    elif not (size & 3).any():  # whole 4-byte words (nothing cut): gather words
+        words = np.ndarray((len(f.B) - 3,), "<u4", f.batch.buf, strides=(1,))
+        at = np.repeat(lo - offsets[:-1], size >> 2) + np.arange(0, total, 4)
+        values = words[at]
+    else:
+        values = f.B.take(np.repeat(lo - offsets[:-1], size) + np.arange(total))
     return pa.Array.from_buffers(
-        pa.binary(), len(size), [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(values)]
+        pa.binary(), len(size), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(values)]
     )
-
-
-def _byte_positions(np: Any, lo: Any, size: Any, offsets: Any, total: int) -> Any:
-    """The buffer positions of SIZE[k] bytes from LO[k], for every k in turn: a running
-    sum of steps that are 1 inside a run and jump to the next run at its first byte."""
-    run = size > 0
-    lo, size = lo[run], size[run]
-    steps = np.ones(total, np.int64)
-    last_of_previous = np.concatenate([[0], lo[:-1] + size[:-1] - 1])
-    steps[offsets[:-1][run]] = lo - last_of_previous
-    return np.cumsum(steps)
 
 
 def OPTION_TYPE(pa: Any) -> Any:
@@ -561,7 +583,7 @@ def OPTION_TYPE(pa: Any) -> Any:
 # -- the columns, in schema order -----------------------------------------------------------
 def _plain(name: str, attr: str, pa_type: str) -> Callable[[_Frame], Any]:
     def build(f: _Frame) -> Any:
-        return f.pa.array(getattr(f.res, attr), getattr(f.pa, pa_type)())
+        return _arrow(f, getattr(f.res, attr), getattr(f.pa, pa_type)())
 
     build.__name__ = "_col_" + name
     return build
