@@ -27,8 +27,9 @@ from hypothesis import strategies as st
 
 from scapy_geneve.capture import accel, pcap, pcapng
 from scapy_geneve.capture.formats import MAX_BLOCK_LEN
-from scapy_geneve.capture.pcapio import CaptureReader, PcapngWriter, PcapWriter
-from scapy_geneve.errors import CaptureError
+from scapy_geneve.capture.pcapio import PcapngWriter, PcapWriter
+
+from .test_scan_fuzz import _walk as read_capture  # records, blocks and the error, as read
 
 compiled = accel.compiled_module()
 pytestmark = pytest.mark.skipif(
@@ -136,27 +137,15 @@ def test_epb_run_equals_the_python_run(case: Tuple[bytes, int, bool, int]) -> No
 
 
 # -- whole captures through the readers --------------------------------------------------
-def _read(path: Path, chunk: int) -> Tuple[list, Any]:
-    out: list = []
-    try:
-        with CaptureReader(path, chunk_size=chunk) as reader:
-            for batch in reader.batches():
-                out.append([(batch.first + k, bytes(batch.buf[a:b])) for k, a, b in batch.blocks])
-                out.extend(batch.records())
-    except CaptureError as exc:
-        return out, (exc.message, exc.offset, exc.packet)
-    return out, None
-
-
 def _read_both(path: Path, chunk: int, monkeypatch: Any) -> Tuple[Any, Any]:
     with monkeypatch.context() as m:
         m.setattr(pcap, "pcap_walk", accel._c_pcap_walk)
         m.setattr(pcapng, "epb_run", accel._c_epb_run)
-        c = _read(path, chunk)
+        c = read_capture(path, True, chunk)
     with monkeypatch.context() as m:
         m.setattr(pcap, "pcap_walk", accel.py_pcap_walk)
         m.setattr(pcapng, "epb_run", accel.py_epb_run)
-        py = _read(path, chunk)
+        py = read_capture(path, True, chunk)
     return c, py
 
 
