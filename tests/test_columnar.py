@@ -321,6 +321,17 @@ class TestColumns:
         assert got.type == want.type and got.null_count == want.null_count
         assert got.equals(want)
 
+    def test_kept_record_batches_stay_valid(self, tmp_path: Path, monkeypatch: Any) -> None:
+        """Record batches kept while the scan goes on (their arrays built on numpy buffers,
+        the reader refilling the buffers nobody holds) equal a fresh scan's."""
+        frames = SEEDS * 8
+        path = write(tmp_path / "many.pcap", frames)
+        monkeypatch.setattr(columnar, "BATCH_BYTES", 1500)  # a chunk: a few packets
+        kept = list(scan_batches(path))
+        assert len(kept) > 5
+        fresh = [rb.to_pylist() for rb in scan_batches(path)]
+        assert [rb.to_pylist() for rb in kept] == fresh
+
     def test_missing_pyarrow_names_the_extra(self, tmp_path: Path) -> None:
         code = (
             "import sys; sys.modules['pyarrow'] = None\n"

@@ -78,6 +78,28 @@ class TestPcap:
         assert len(batches) > 5
         assert [r.data for b in batches for r in b.records()] == FRAMES
 
+    @pytest.mark.parametrize("fmt", ["pcap", "pcapng", "pcapng.gz"])
+    def test_views_of_dropped_batches_stay_valid(self, tmp_path: Path, fmt: str) -> None:
+        """A numpy view, a memoryview or a record of a batch, kept after the batch
+        itself is dropped, keeps its bytes: the reader refills one of its spare
+        buffers only when nothing references it."""
+        import gzip
+
+        import numpy
+
+        path = write_pcap(tmp_path / "x.pcap") if fmt == "pcap" else _pcapng(tmp_path / "x.pcapng")[0]
+        if fmt.endswith(".gz"):
+            path = tmp_path / "x.pcapng.gz"
+            path.write_bytes(gzip.compress((tmp_path / "x.pcapng").read_bytes()))
+        kept = []
+        with open_capture(path, chunk_size=200) as reader:
+            for batch in reader.batches():  # each batch is dropped at the next one
+                kept.append((numpy.frombuffer(batch.buf, numpy.uint8)[3:], bytes(batch.buf)[3:]))
+                kept.append((memoryview(batch.buf)[1:], bytes(batch.buf)[1:]))
+                kept.extend((rec.data, bytes(rec.data)) for rec in batch.records())
+        assert len(kept) > 40
+        assert all(bytes(view) == copy for view, copy in kept)
+
     def test_agrees_with_scapy_reader(self, tmp_path: Path) -> None:
         path = write_pcap(tmp_path / "x.pcap", endian=">", nanosecond=True)
         theirs = [(data, meta.wirelen) for data, meta in RawPcapReader(str(path))]
