@@ -26,9 +26,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+import numpy as np
+
 from scapy_geneve.capture import accel, pcap, pcapng
 from scapy_geneve.capture.formats import MAX_BLOCK_LEN
-from scapy_geneve.capture.pcapio import PcapngWriter, PcapWriter
+from scapy_geneve.capture.pcapio import Batch, PcapngWriter, PcapWriter
+from scapy_geneve.capture.scan_batch import pcap_stamps_and_lengths, words
 
 from .test_scan_fuzz import _walk as read_capture  # records, blocks and the error, as read
 
@@ -50,9 +53,10 @@ def test_ci_builds_the_compiled_walks() -> None:
 
 # -- pcap records ------------------------------------------------------------------------
 #    ts_sec (4) | ts_frac (4) | incl_len (4) | orig_len (4) | incl_len bytes of data
-def pcap_record(big: bool, incl: int, data_len: int) -> bytes:
+def pcap_record(big: bool, incl: int, data_len: int, sec: int = 1, frac: int = 2, orig: int = -1) -> bytes:
     """A record header claiming INCL captured bytes, followed by DATA_LEN bytes."""
-    return struct.pack(">IIII" if big else "<IIII", 1, 2, incl, incl) + b"\xab" * data_len
+    head = struct.pack(">IIII" if big else "<IIII", sec, frac, incl, incl if orig < 0 else orig)
+    return head + b"\xab" * data_len
 
 
 @st.composite
@@ -63,31 +67,38 @@ def pcap_buffers(draw: Any) -> Tuple[bytes, bool]:
         incl = draw(st.one_of(st.integers(0, 80), st.sampled_from([0xFFFFFFFF, 1 << 31, 70000])))
         # usually honest; sometimes the bytes are cut or there are more than claimed
         data_len = draw(st.one_of(st.just(min(incl, 80)), st.integers(0, 90)))
-        parts.append(pcap_record(big, incl, data_len))
+        sec, frac, orig = (draw(st.integers(0, 0xFFFFFFFF)) for _ in range(3))
+        parts.append(pcap_record(big, incl, data_len, sec, frac, orig))
     buf = b"".join(parts) + draw(st.binary(max_size=20))
     cut = draw(st.integers(0, len(buf)))
     return buf[:cut] if draw(st.booleans()) else buf, big
 
 
-def _pcap_both(buf: bytes, big: bool) -> Tuple[Tuple[List[int], int], Tuple[List[int], int]]:
-    c_starts, py_starts = array("q"), array("q")
-    c_pos = accel._c_pcap_walk(buf, big, c_starts)
-    py_pos = accel.py_pcap_walk(buf, big, py_starts)
-    return (c_starts.tolist(), c_pos), (py_starts.tolist(), py_pos)
-
-
 @WALKS
-@given(case=pcap_buffers())
-@example(case=(b"", False))
-@example(case=(pcap_record(False, 4, 4), False))  # one whole record: stops at its end
-@example(case=(pcap_record(True, 4, 4)[:19], True))  # the only record is cut: nothing, stops at 0
-@example(case=(pcap_record(False, 0xFFFFFFFF, 0) * 2, False))  # absurd length: left to _cut_absurd
-@example(case=(b"\x00" * 15, True))  # less than a record header
-def test_pcap_walk_equals_the_python_walk(case: Tuple[bytes, bool]) -> None:
+@given(case=pcap_buffers(), ts_mult=st.sampled_from([1, 1000]))
+@example(case=(b"", False), ts_mult=1000)
+@example(case=(pcap_record(False, 4, 4), False), ts_mult=1000)  # one whole record: stops at its end
+@example(case=(pcap_record(True, 4, 4)[:19], True), ts_mult=1)  # the only record is cut: nothing, stops at 0
+@example(case=(pcap_record(False, 0xFFFFFFFF, 0) * 2, False), ts_mult=1)  # absurd length: left to _cut_absurd
+@example(case=(b"\x00" * 15, True), ts_mult=1000)  # less than a record header
+@example(
+    case=(pcap_record(True, 0, 0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF), True), ts_mult=1000
+)  # widest fields
+def test_pcap_walk_equals_the_python_walk(case: Tuple[bytes, bool], ts_mult: int) -> None:
     buf, big = case
-    (c_starts, c_pos), (py_starts, py_pos) = _pcap_both(buf, big)
-    assert c_starts == py_starts
+    c_starts, py_starts = array("q"), array("q")
+    c_pos, heads = accel._c_pcap_walk(buf, big, ts_mult, c_starts)
+    py_pos, none = accel.py_pcap_walk(buf, big, ts_mult, py_starts)
+    assert c_starts.tolist() == py_starts.tolist()
     assert c_pos == py_pos
+    assert none is None and heads is not None
+    # the timestamps and original lengths read on the way equal numpy's gathers
+    endian = ">" if big else "<"
+    batch = Batch(None, buf, 0, 1, c_starts, endian, pcap_linktype=1, ts_mult=ts_mult)
+    starts = np.frombuffer(c_starts, dtype=np.int64)
+    ts_ns, wirelen = pcap_stamps_and_lengths(np, batch, starts, words(np, buf, endian + "u4"))
+    assert np.frombuffer(heads[0], dtype=np.int64).tolist() == ts_ns.tolist()
+    assert np.frombuffer(heads[1], dtype=np.int64).tolist() == wirelen.tolist()
 
 
 def test_pcap_walk_reads_any_buffer() -> None:
@@ -95,7 +106,7 @@ def test_pcap_walk_reads_any_buffer() -> None:
     buf = pcap_record(False, 3, 3) * 3
     for kind in (bytes, bytearray, memoryview):
         starts = array("q")
-        assert accel._c_pcap_walk(kind(buf), False, starts) == len(buf)  # type: ignore[arg-type]
+        assert accel._c_pcap_walk(kind(buf), False, 1, starts)[0] == len(buf)  # type: ignore[arg-type]
         assert starts.tolist() == [0, 19, 38]
 
 
@@ -244,7 +255,7 @@ def test_the_walks_keep_the_gil() -> None:
     try:
         before = ran[0]
         for _ in range(10000):
-            accel._c_pcap_walk(records, False, array("q"))
+            accel._c_pcap_walk(records, False, 1000, array("q"))
             accel._c_epb_run(blocks, 0, False, MAX_BLOCK_LEN, array("q"))
         assert ran[0] == before, "another thread ran %d times: a walk let the GIL go" % (ran[0] - before)
     finally:

@@ -5,21 +5,21 @@
  * SCAPY_GENEVE_PURE_PYTHON=1), capture/accel.py hands out the Python walks
  * these two functions mirror, line for line (both are in accel.py):
  *
- *   pcap_walk(buf, big_endian)         py_pcap_walk()
- *   epb_run(buf, pos, big_endian, max) py_epb_run()
+ *   pcap_walk(buf, big_endian, ts_mult)   py_pcap_walk(); its timestamps and
+ *                                         lengths: scan_batch.header_arrays
+ *   epb_run(buf, pos, big_endian, max)    py_epb_run()
  *
  * tests/test_accel.py proves each equal to its Python twin with Hypothesis.
- * Both return (starts, pos): starts is the start offsets of the records (or
- * Enhanced Packet Blocks) found, as native int64 bytes (accel.py appends them
- * to an array('q') with frombytes),
- * pos where the walk stopped.  No Python object is touched inside the loops.
+ * Both return the start offsets of the records (or Enhanced Packet Blocks)
+ * found, as native int64 bytes (accel.py appends them to an array('q') with
+ * frombytes), and the offset where the walk stopped.  No Python object is
+ * touched inside the loops.
  *
- * The GIL is kept: a walk is short (microseconds; about 4 ms for a 16 MiB chunk
- * of 60-byte packets), and a thread that lets the GIL go, even that briefly,
- * may have to wait up to the switch interval (5 ms) to take it back from a busy
- * Python thread, at every call: one call per packet on a pcapng whose packets
- * alternate with other blocks (100,000 packets beside one busy thread: 10 s
- * instead of 1 s).  tests/test_accel.py::test_the_walks_keep_the_gil.
+ * The GIL is kept: a walk takes microseconds (a chunk's records, or one run of
+ * EPBs, often of one block), and a thread that lets the GIL go for that long
+ * waits up to the switch interval (5 ms) to take it back from a busy thread:
+ * reading a pcapng whose packets alternate with other blocks beside one busy
+ * Python thread took 10 s instead of 1 s.
  *
  * A pcap record (draft-ietf-opsawg-pcap, section 5):
  *
@@ -56,9 +56,9 @@ static uint32_t u32_at(const unsigned char *p, int big_endian)
 typedef struct {
     int64_t *items;
     Py_ssize_t len, cap;
-} Starts;
+} Int64s;
 
-static int starts_append(Starts *s, int64_t value)
+static int int64s_append(Int64s *s, int64_t value)
 {
     if (s->len == s->cap) {
         Py_ssize_t cap = s->cap ? s->cap * 2 : 1024;
@@ -72,45 +72,72 @@ static int starts_append(Starts *s, int64_t value)
     return 0;
 }
 
-/* (starts as bytes, pos), freeing S; NULL with MemoryError if the walk ran out. */
-static PyObject *starts_result(Starts *s, int64_t pos, int failed)
+/* S's items as native int64 bytes, freeing S; NULL if FAILED or out of memory. */
+static PyObject *int64s_take(Int64s *s, int failed)
 {
     PyObject *raw = NULL;
     if (!failed)
         raw = PyBytes_FromStringAndSize((const char *)s->items, s->len * (Py_ssize_t)sizeof(int64_t));
     PyMem_RawFree(s->items);
-    if (failed)
-        return PyErr_NoMemory();
-    if (raw == NULL)
-        return NULL;
-    return Py_BuildValue("(NL)", raw, (long long)pos);
+    s->items = NULL;
+    return raw;
+}
+
+/* A tuple of the K arrays' bytes and POS, freeing the arrays; MemoryError if the walk ran out. */
+static PyObject *walk_result(Int64s *arrays, int k, int64_t pos, int failed)
+{
+    PyObject *out = PyTuple_New(k + 1);
+    for (int i = 0; i < k; i++) {
+        PyObject *raw = int64s_take(&arrays[i], failed || out == NULL);
+        if (raw == NULL)
+            failed = 1;
+        else
+            PyTuple_SET_ITEM(out, i, raw);
+    }
+    PyObject *stop = (failed || out == NULL) ? NULL : PyLong_FromLongLong((long long)pos);
+    if (stop == NULL) {
+        Py_XDECREF(out);
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    }
+    PyTuple_SET_ITEM(out, k, stop);
+    return out;
 }
 
 PyDoc_STRVAR(pcap_walk_doc,
-"pcap_walk(buf, big_endian) -> (starts, pos)\n\n"
-"Start offsets (native int64 bytes) of the complete pcap records in BUF and\n"
-"where the walk stopped: accel.py's py_pcap_walk(), compiled.");
+"pcap_walk(buf, big_endian, ts_mult) -> (starts, ts_ns, wirelen, pos)\n\n"
+"Start offsets of the complete pcap records in BUF and where the walk stopped\n"
+"(accel.py's py_pcap_walk(), compiled), and each record's timestamp in\n"
+"nanoseconds (seconds * 10^9 + fraction * TS_MULT) and original length, read\n"
+"while its header is at hand: what scan_batch.header_arrays gathers otherwise.\n"
+"Native int64 bytes each.");
 
 static PyObject *pcap_walk(PyObject *module, PyObject *args)
 {
     Py_buffer view;
     int big_endian, failed = 0;
-    if (!PyArg_ParseTuple(args, "y*p:pcap_walk", &view, &big_endian))
+    long long ts_mult;
+    if (!PyArg_ParseTuple(args, "y*pL:pcap_walk", &view, &big_endian, &ts_mult))
         return NULL;
     const unsigned char *buf = view.buf;
     int64_t n = view.len, pos = 0, last = n - REC_HDR_LEN;
-    Starts s = {NULL, 0, 0};
+    Int64s found[3] = {{NULL, 0, 0}, {NULL, 0, 0}, {NULL, 0, 0}}; /* starts, ts_ns, wirelen */
     while (pos <= last) {
-        if (starts_append(&s, pos) < 0) {
+        const unsigned char *h = buf + pos;
+        int64_t sec = u32_at(h, big_endian), frac = u32_at(h + 4, big_endian);
+        if (int64s_append(&found[0], pos) < 0 || int64s_append(&found[1], sec * 1000000000 + frac * ts_mult) < 0
+            || int64s_append(&found[2], (int64_t)u32_at(h + 12, big_endian)) < 0) {
             failed = 1;
             break;
         }
-        pos += REC_HDR_LEN + (int64_t)u32_at(buf + pos + 8, big_endian);
+        pos += REC_HDR_LEN + (int64_t)u32_at(h + 8, big_endian);
     }
-    if (!failed && pos > n) /* the last record runs past the buffer: not ours yet */
-        pos = s.items[--s.len];
+    if (!failed && pos > n) { /* the last record runs past the buffer: not ours yet */
+        pos = found[0].items[found[0].len - 1];
+        for (int i = 0; i < 3; i++)
+            found[i].len--;
+    }
     PyBuffer_Release(&view);
-    return starts_result(&s, pos, failed);
+    return walk_result(found, 3, pos, failed);
 }
 
 PyDoc_STRVAR(epb_run_doc,
@@ -127,20 +154,20 @@ static PyObject *epb_run(PyObject *module, PyObject *args)
         return NULL;
     const unsigned char *buf = view.buf;
     int64_t n = view.len, pos = start;
-    Starts s = {NULL, 0, 0};
+    Int64s s = {NULL, 0, 0};
     while (pos >= 0 && pos + BLOCK_HDR_LEN <= n) {
         uint32_t btype = u32_at(buf + pos, big_endian);
         int64_t blen = u32_at(buf + pos + 4, big_endian);
         if (btype != BT_EPB || blen < EPB_MIN_LEN || blen > max_len || (blen & 3) || pos + blen > n)
             break;
-        if (starts_append(&s, pos) < 0) {
+        if (int64s_append(&s, pos) < 0) {
             failed = 1;
             break;
         }
         pos += blen;
     }
     PyBuffer_Release(&view);
-    return starts_result(&s, pos, failed);
+    return walk_result(&s, 1, pos, failed);
 }
 
 static PyMethodDef walk_methods[] = {

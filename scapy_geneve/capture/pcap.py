@@ -10,7 +10,7 @@ import struct
 from array import array
 from typing import Any, Iterator, Optional, Tuple
 
-from scapy_geneve.capture.accel import pcap_walk
+from scapy_geneve.capture.accel import PcapHeads, pcap_walk
 from scapy_geneve.capture.formats import (
     MAX_CLAIMED_SNAPLEN,
     MAX_SNAPLEN,
@@ -76,15 +76,17 @@ class PcapWalker:
         self.packets_read = 0
         self.bytes_read = 0
 
-    def _walk(self, buf: bytes) -> Tuple["array[int]", int]:
-        """Start offsets of the complete records in BUF, and where the walk stopped.
+    def _walk(self, buf: bytes) -> Tuple["array[int]", int, PcapHeads]:
+        """Start offsets of the complete records in BUF, where the walk stopped, and
+        (compiled walk) their timestamps and lengths.
 
         The walk is :func:`~scapy_geneve.capture.accel.pcap_walk` (compiled when
         built).  The last record may run past the buffer and a length may be
         absurd: both are checked after the walk (:meth:`_cut_absurd`).
         """
         starts = array("q")
-        return starts, pcap_walk(buf, self.endian == ">", starts)
+        pos, heads = pcap_walk(buf, self.endian == ">", self.ts_mult, starts)
+        return starts, pos, heads
 
     def _cut_absurd(self, buf: bytes, starts: "array[int]", pos: int) -> Tuple[int, int]:
         """Drop the records from the first absurd length on; (stop, bad length or -1)."""
@@ -120,10 +122,10 @@ class PcapWalker:
             if not got:
                 self._at_end(buf, base, number)
                 return
-            starts, pos = self._walk(buf)
+            starts, pos, heads = self._walk(buf)
             pos, bad = self._cut_absurd(buf, starts, pos)
             if starts:
-                yield self._batch(buf, base, number, starts, pos)
+                yield self._batch(buf, base, number, starts, pos, heads)
                 number += len(starts)
             if bad >= 0:
                 raise self.source.error(
@@ -138,7 +140,9 @@ class PcapWalker:
             if len(buf) >= PCAP_REC_HDR_LEN:
                 need += self._incl(buf, 8)[0]
 
-    def _batch(self, buf: bytes, base: int, number: int, starts: "array[int]", pos: int) -> Batch:
+    def _batch(
+        self, buf: bytes, base: int, number: int, starts: "array[int]", pos: int, heads: PcapHeads
+    ) -> Batch:
         self.packets_read = number - 1 + len(starts)
         self.bytes_read = self.source.progress(base + pos)
         return Batch(
@@ -150,6 +154,7 @@ class PcapWalker:
             self.endian,
             pcap_linktype=self.header.linktype,
             ts_mult=self.ts_mult,
+            pcap_heads=heads,
         )
 
 

@@ -53,6 +53,7 @@ class Batch:
         "endian",
         "pcap_linktype",
         "ts_mult",
+        "pcap_heads",
     )
 
     def __init__(
@@ -67,6 +68,7 @@ class Batch:
         blocks: Optional[List[Tuple[int, int, int]]] = None,
         pcap_linktype: int = -1,
         ts_mult: int = 1,
+        pcap_heads: Optional[Tuple[bytes, bytes]] = None,
     ) -> None:
         self.reader = reader
         self.buf = buf
@@ -78,6 +80,9 @@ class Batch:
         self.blocks: List[Tuple[int, int, int]] = blocks if blocks is not None else []
         self.pcap_linktype = pcap_linktype
         self.ts_mult = ts_mult
+        # pcap, compiled walk: (ts_ns, wirelen) as native int64 bytes, for at least
+        # the records in ``starts`` (records cut after the walk may follow)
+        self.pcap_heads = pcap_heads
 
     def __len__(self) -> int:
         return len(self.starts)

@@ -184,13 +184,23 @@ def header_arrays(np: Any, batch: Batch) -> Tuple[Any, ...]:
     caplen = np.empty(len(starts), np.int64)
     np.subtract(starts[1:], starts[:-1] + 16, out=caplen[:-1])
     caplen[-1] = int(u32[starts[-1] + 8])
+    if batch.pcap_heads is not None:  # the compiled walk read them with the lengths
+        n = len(starts)
+        ts_ns, wirelen = (np.frombuffer(raw, dtype=np.int64)[:n] for raw in batch.pcap_heads)
+    else:
+        ts_ns, wirelen = pcap_stamps_and_lengths(np, batch, starts, u32)
+    linktype = np.full(len(starts), batch.pcap_linktype, dtype=np.int64)
+    return starts + 16, caplen, wirelen, ts_ns, linktype
+
+
+def pcap_stamps_and_lengths(np: Any, batch: Batch, starts: Any, u32: Any) -> Tuple[Any, Any]:
+    """(ts_ns, wirelen) of BATCH's pcap records, gathered from their headers (the
+    reference for what the compiled walk reads on its way: tests/test_accel.py)."""
     wirelen = u32[starts + 12].astype(np.int64)
     stamp = words(np, batch.buf, batch.endian + "u8")[starts]  # seconds and fraction, one gather
     high, low = (stamp >> np.uint64(32)).astype(np.int64), (stamp & np.uint64(0xFFFFFFFF)).astype(np.int64)
     sec, frac = (high, low) if batch.endian == ">" else (low, high)
-    ts_ns = sec * 1000000000 + frac * batch.ts_mult
-    linktype = np.full(len(starts), batch.pcap_linktype, dtype=np.int64)
-    return starts + 16, caplen, wirelen, ts_ns, linktype
+    return sec * 1000000000 + frac * batch.ts_mult, wirelen
 
 
 def words(np: Any, buf: Any, dtype: str) -> Any:
