@@ -201,7 +201,15 @@ def _copy_chosen(out: IO[bytes], batch: Batch, res: BatchResult, chosen: Any) ->
     first_of_run = np.concatenate(([0], last + 1))
     last_of_run = np.append(last, len(chosen) - 1)
     for a, b in zip(starts[chosen[first_of_run]].tolist(), ends[chosen[last_of_run]].tolist()):
-        out.write(view[a:b])
+        _write_all(out, view[a:b])
+
+
+def _write_all(out: IO[bytes], data: memoryview) -> None:
+    """DATA onto OUT, whole: a raw (unbuffered) stream may take only part of a write."""
+    done = out.write(data)
+    while done is not None and 0 < done < len(data):
+        data = data[done:]
+        done = out.write(data)
 
 
 def _copy_with_blocks(
@@ -215,11 +223,11 @@ def _copy_with_blocks(
     j = 0
     for i in chosen:
         while j < len(blocks) and blocks[j][0] <= i:
-            out.write(view[blocks[j][1] : blocks[j][2]])
+            _write_all(out, view[blocks[j][1] : blocks[j][2]])
             j += 1
-        out.write(view[int(starts[i]) : int(ends[i])])
+        _write_all(out, view[int(starts[i]) : int(ends[i])])
     for k in range(j, len(blocks)):
-        out.write(view[blocks[k][1] : blocks[k][2]])
+        _write_all(out, view[blocks[k][1] : blocks[k][2]])
 
 
 def filter_capture(
@@ -241,7 +249,9 @@ def filter_capture(
     list updated as [packets read, matched, skipped] while the copy goes on.
     Packets that cannot be examined (``skipped``: a pcapng interface of a link
     type scan cannot read) match no criterion, so only an empty or inverted
-    filter copies them.
+    filter copies them.  OUT is given memoryviews of the reader's buffers, which
+    the reader refills once nobody holds them: a sink that keeps what it is
+    given (rather than writing or copying it) pins a whole chunk per view.
     """
     np = numpy()
     counts = counts if counts is not None else [0, 0, 0]
@@ -250,7 +260,7 @@ def filter_capture(
     state = DecodeState()
 
     def opened(reader: CaptureReader) -> None:
-        out.write(reader.header)  # the pcap global header, as it was (empty for pcapng)
+        _write_all(out, memoryview(reader.header))  # the pcap global header, as it was (empty for pcapng)
 
     for batch in batches(path, progress, opened):
         res = analyse_batch(batch, ports, l2tp_cookie, l2tp_l2ss, state)
