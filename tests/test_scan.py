@@ -1237,3 +1237,20 @@ def test_filter_copies_whole_onto_a_raw_stream_that_takes_part_of_each_write(nam
     out = _Trickle()
     assert filter_capture(path, out, PacketFilter()).matched > 0
     assert bytes(out.data) == path.read_bytes()
+
+
+class _Full(_Trickle):
+    """A non-blocking raw stream whose buffer fills: 100 bytes, then None (would block)."""
+
+    def write(self, chunk: Any) -> Optional[int]:  # type: ignore[override]
+        room = 100 - len(self.data)
+        if room <= 0:
+            return None
+        return super().write(memoryview(chunk)[:room])
+
+
+def test_filter_onto_a_raw_stream_that_takes_nothing_raises_instead_of_losing_the_rest() -> None:
+    """None from a raw stream's write is "nothing written" (non-blocking): it was taken as done."""
+    path = Path(__file__).resolve().parents[1] / "pcaps" / "geneve_options.pcap"
+    with pytest.raises(BlockingIOError):
+        filter_capture(path, _Full(), PacketFilter())

@@ -5,6 +5,8 @@ The selection runs on the vectorised path (:meth:`PacketFilter.mask` over a
 says the same of one :class:`~scapy_geneve.capture.scan_record.ScanRecord`.
 """
 
+import errno
+import io
 import os
 from typing import IO, Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
@@ -205,11 +207,16 @@ def _copy_chosen(out: IO[bytes], batch: Batch, res: BatchResult, chosen: Any) ->
 
 
 def _write_all(out: IO[bytes], data: memoryview) -> None:
-    """DATA onto OUT, whole: a raw (unbuffered) stream may take only part of a write."""
+    """DATA onto OUT, whole: a raw (unbuffered) stream may take only part of a write.
+
+    A non-blocking raw stream may take none of it (None, or 0): that is raised, as a
+    buffered stream does, not lost.  Another sink's None means nothing (all taken)."""
     done = out.write(data)
     while done is not None and 0 < done < len(data):
         data = data[done:]
         done = out.write(data)
+    if not done and len(data) and isinstance(out, io.RawIOBase):
+        raise BlockingIOError(errno.EAGAIN, "the output stream took none of a %d-byte write" % len(data))
 
 
 def _copy_with_blocks(
