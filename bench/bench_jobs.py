@@ -117,7 +117,8 @@ def main() -> int:
                     seconds, rss = run_once(command, paths, jobs, os.path.join(tmp, "out"))
                     old = best.get(jobs, (float("inf"), 0.0))
                     best[jobs] = (min(old[0], seconds), max(old[1], rss))
-                pair = min(pair, run_pair(command, paths, os.path.join(tmp, "pair")))
+                if len(paths) > 1:  # each half needs a file (with none, a command reads stdin)
+                    pair = min(pair, run_pair(command, paths, os.path.join(tmp, "pair")))
             for jobs in (1, 2):
                 seconds, rss = best[jobs]
                 speed = "" if jobs == 1 else "%.2fx" % (best[1][0] / seconds)
@@ -125,6 +126,8 @@ def main() -> int:
                     "%-10s %5d %9.3f %12.0f %10.1f %9s"
                     % (command, jobs, seconds, total / seconds, rss, speed)
                 )
+            if pair == float("inf"):
+                continue
             print(
                 "%-10s %5s %9.3f %12.0f %10s %9s   (two --jobs 1 commands at once, half the files each)"
                 % (command, "2x1", pair, total / pair, "", "%.2fx" % (best[1][0] / pair))
