@@ -63,8 +63,9 @@ from scapy_geneve.capture.decode import Decoded, decode
 from scapy_geneve.capture.formats import NO_TIMESTAMP
 from scapy_geneve.capture.pcapio import Batch
 from scapy_geneve.capture.scan import ScanRecord, ScanState, analyse_batch
+from scapy_geneve.capture.scan_batch import among, words
 from scapy_geneve.capture.scan_io import batches
-from scapy_geneve.registry import DEFAULT_PORTS, KIND_MAX, Ports, records
+from scapy_geneve.registry import DEFAULT_PORTS, KIND_MAX, Kind, Ports, records
 
 __all__ = ["BATCH_BYTES", "COLUMNS", "KIND_NAMES", "require_pyarrow", "schema", "scan_batches", "scan_table"]
 
@@ -254,11 +255,11 @@ def _address_pair(f: _Frame, where: str) -> Tuple[Any, Any]:
         np, pa = f.np, f.pa
         rows4, rows6, at = _outer_rows(f) if where == "outer" else _inner_rows(f)
         index = np.full((2, f.n), -1, np.int32)  # row 0: src, row 1: dst
-        words = pa.array([], pa.string())
+        texts = pa.array([], pa.string())
         if len(rows4):
             # each address as the 4 bytes in wire order (a little-endian word), src then dst
             k = len(rows4)
-            u64 = np.ndarray((len(f.B) - 7,), "<u8", f.batch.buf, strides=(1,))
+            u64 = words(np, f.batch.buf, "<u8")
             pair = u64[at[rows4] + 12].view("<u4").reshape(k, 2)  # one gather: src, dst
             both = np.empty(2 * k, "<u4")
             both[:k], both[k:] = pair[:, 0], pair[:, 1]
@@ -266,7 +267,7 @@ def _address_pair(f: _Frame, where: str) -> Tuple[Any, Any]:
             index[0, rows4], index[1, rows4] = inverse[:k], inverse[k:]
             chars, offsets = _ipv4_text(np, unique.astype("<u4").view(np.uint8).reshape(-1, 4))
             buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(chars)]
-            words = pa.Array.from_buffers(pa.string(), len(unique), buffers)
+            texts = pa.Array.from_buffers(pa.string(), len(unique), buffers)
         extra: List[str] = []
         if len(rows6):
             pair = f.gather(at[rows6] + 8, 32)  # (k, 32): src, dst
@@ -274,10 +275,10 @@ def _address_pair(f: _Frame, where: str) -> Tuple[Any, Any]:
             unique, inverse = _distinct(
                 pa, pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw)])
             )
-            index[:, rows6] = inverse.reshape(2, -1) + len(words)
+            index[:, rows6] = inverse.reshape(2, -1) + len(texts)
             extra.extend(socket.inet_ntop(socket.AF_INET6, bytes(v)) for v in unique)
-        _fallback_addresses(f, where, index, len(words), extra)
-        dictionary = pa.concat_arrays([words, pa.array(extra, pa.string())]) if extra else words
+        _fallback_addresses(f, where, index, len(texts), extra)
+        dictionary = pa.concat_arrays([texts, pa.array(extra, pa.string())]) if extra else texts
         f.cache[where] = tuple(
             pa.DictionaryArray.from_arrays(
                 _arrow(f, side, pa.int32(), side >= 0), dictionary
@@ -398,35 +399,31 @@ def _col_by_kind(
     f: _Frame, attr: str, values: Any, codes: Sequence[int], pa_type: Any, extra: Any = None
 ) -> Any:
     """A tunnel field that only kinds CODES have (and, if given, where EXTRA)."""
-    kind = f.res.kind
-    valid = kind == codes[0]
-    for code in codes[1:]:
-        valid |= kind == code
-    valid &= f.plain
+    valid = among(f.np, f.res.kind, codes) & f.plain
     if extra is not None:
         valid &= extra
     return f.column(values, valid, attr, pa_type)
 
 
 def _col_flow_id(f: _Frame) -> Any:
-    return _col_by_kind(f, "flow_id", f.det["flow"], (4,), f.pa.uint8())
+    return _col_by_kind(f, "flow_id", f.det["flow"], (Kind.NVGRE,), f.pa.uint8())
 
 
 def _col_oam(f: _Frame) -> Any:
-    return _col_by_kind(f, "oam", f.res.oam, (1, 3), f.pa.bool_())
+    return _col_by_kind(f, "oam", f.res.oam, (Kind.GENEVE, Kind.VXLAN_GPE), f.pa.bool_())
 
 
 def _col_critical(f: _Frame) -> Any:
-    return _col_by_kind(f, "critical", f.res.crit, (1,), f.pa.bool_())
+    return _col_by_kind(f, "critical", f.res.crit, (Kind.GENEVE,), f.pa.bool_())
 
 
 def _col_proto(f: _Frame) -> Any:
     proto = f.det["proto"]
-    return _col_by_kind(f, "proto", proto, (1, 3), f.pa.uint16(), proto >= 0)
+    return _col_by_kind(f, "proto", proto, (Kind.GENEVE, Kind.VXLAN_GPE), f.pa.uint16(), proto >= 0)
 
 
 def _col_control(f: _Frame) -> Any:
-    return _col_by_kind(f, "control", f.det["control"] == 1, (6,), f.pa.bool_())
+    return _col_by_kind(f, "control", f.det["control"] == 1, (Kind.L2TPV3,), f.pa.bool_())
 
 
 def _col_stt_offset(f: _Frame) -> Any:
@@ -557,9 +554,8 @@ def _option_data(f: _Frame, pkt: Any, start: Any, length: Any) -> Any:
     if not total:
         values = np.zeros(0, np.uint8)
     elif not (size & 3).any():  # whole 4-byte words (nothing cut): gather words
-        words = np.ndarray((len(f.B) - 3,), "<u4", f.batch.buf, strides=(1,))
         at = np.repeat(lo - offsets[:-1], size >> 2) + np.arange(0, total, 4)
-        values = words[at]
+        values = words(np, f.batch.buf, "<u4")[at]
     else:
         values = f.B.take(np.repeat(lo - offsets[:-1], size) + np.arange(total))
     return pa.Array.from_buffers(

@@ -203,6 +203,17 @@ def pcap_stamps_and_lengths(np: Any, batch: Batch, starts: Any, u32: Any) -> Tup
     return sec * 1000000000 + frac * batch.ts_mult, wirelen
 
 
+def among(np: Any, values: Any, choices: Iterable[int]) -> Any:
+    """VALUES in CHOICES (a few ``==`` beat ``np.isin`` for the small sets here)."""
+    choices = sorted(choices)
+    if len(choices) > 4:
+        return np.isin(values, choices)
+    out = values == choices[0] if choices else np.zeros(len(values), bool)
+    for choice in choices[1:]:
+        out |= values == choice
+    return out
+
+
 def words(np: Any, buf: Any, dtype: str) -> Any:
     """BUF as overlapping DTYPE words, one starting at every byte: ``words(...)[p]`` reads
     the word at byte p in one gather (p must leave room for the whole word)."""
@@ -282,14 +293,7 @@ class _Stages:
         return (idx[good],) + tuple(column[good] for column in columns)
 
     def among(self, values: Any, choices: Iterable[int]) -> Any:
-        """VALUES in CHOICES (a few ``==`` beat ``np.isin`` for the small sets here)."""
-        choices = sorted(choices)
-        if len(choices) > 4:
-            return self.np.isin(values, choices)
-        out = values == choices[0] if choices else self.np.zeros(len(values), bool)
-        for choice in choices[1:]:
-            out |= values == choice
-        return out
+        return among(self.np, values, choices)
 
     def put(self, name: str, idx: Any, values: Any) -> None:
         if self.det is not None:
