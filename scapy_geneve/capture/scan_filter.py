@@ -13,7 +13,8 @@ from typing import IO, Any, Callable, Iterable, Iterator, List, NamedTuple, Opti
 from scapy_geneve import registry
 from scapy_geneve.capture.decode import DecodeState
 from scapy_geneve.capture.pcapio import Batch, CaptureReader, Record
-from scapy_geneve.capture.scan_batch import BatchResult, analyse_batch, header_arrays, numpy
+from scapy_geneve.capture.formats import PCAP_REC_HDR_LEN
+from scapy_geneve.capture.scan_batch import BatchResult, analyse_batch, numpy
 from scapy_geneve.capture.scan_io import batches
 from scapy_geneve.capture.scan_record import NO_TS, ScanRecord
 from scapy_geneve.registry import DEFAULT_PORTS, Ports
@@ -193,7 +194,7 @@ def _copy_chosen(out: IO[bytes], batch: Batch, res: BatchResult, chosen: Any) ->
     view = memoryview(batch.buf)
     starts = np.frombuffer(batch.starts, dtype=np.int64)
     if batch.pcap_linktype >= 0:  # pcap: a record ends with its captured bytes
-        ends = header_arrays(np, batch)[0] + res.caplen
+        ends = starts + PCAP_REC_HDR_LEN + res.caplen
     else:
         ends = np.frombuffer(batch.fields[1], dtype=np.int64)
     if batch.blocks:  # pcapng blocks that are not packets go between the packets, in place
