@@ -20,6 +20,7 @@ while the header is at hand; the Python one leaves them to numpy's gathers
 (``scan_batch.header_arrays``), which is faster than reading them in a loop.
 """
 
+import importlib
 import os
 import struct
 from array import array
@@ -75,15 +76,15 @@ def py_epb_run(buf: bytes, pos: int, big_endian: bool, max_block_len: int, start
     return pos
 
 
-def compiled_module() -> Optional[ModuleType]:
-    """The compiled walks, or None (not built, or SCAPY_GENEVE_PURE_PYTHON set)."""
+def compiled_module(name: str = "_walk") -> Optional[ModuleType]:
+    """The compiled module NAME of this package (``_walk``: the walks; ``_batch``:
+    scan_batch's stages), or None (not built, or SCAPY_GENEVE_PURE_PYTHON set)."""
     if os.environ.get("SCAPY_GENEVE_PURE_PYTHON", "") not in ("", "0"):
         return None
     try:
-        from scapy_geneve.capture import _walk  # type: ignore[attr-defined]
+        return importlib.import_module("scapy_geneve.capture." + name)
     except ImportError:
         return None
-    return _walk
 
 
 _compiled = compiled_module()

@@ -16,6 +16,11 @@ answers by construction, and tests/test_scan_fuzz.py proves it with hypothesis
 The ports come from :class:`~scapy_geneve.registry.Ports` (never constants) and
 the kind codes from :class:`~scapy_geneve.registry.Kind`.
 
+The same stages are compiled in ``_batch.c`` (one pass, each packet's headers read
+once) where the extension was built: :func:`analyse_batch` runs that pass and keeps
+these numpy stages as its reference (tests/test_accel.py proves them equal with
+hypothesis; ``SCAPY_GENEVE_PURE_PYTHON=1`` runs the numpy stages).
+
 Speed: each 16- or 32-bit header field is one gather for the whole batch (32-bit
 words through :func:`words`, an overlapping big-endian view of the chunk), a stage
 subsets its packets only when some fail, and what only ``detail`` needs (VLAN IDs,
@@ -24,6 +29,7 @@ inner ports...) is not computed for stats and filter.
 
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
+from scapy_geneve.capture.accel import compiled_module
 from scapy_geneve.capture.decode import (
     GRE_C,
     GRE_K,
@@ -251,6 +257,7 @@ class _Stages:
         self.first = np.zeros(n, bool)
         self.opt_pos: Any = None  # the options' positions (``_options``)
         self.opts: List[Tuple[Any, Any, Any, Any, Any]] = []  # (packet, class, type, length, position)
+        self.flat_opts: Optional[Tuple[Any, Any, Any, Any, Any]] = None  # the compiled pass' options
         self.inners: List[Tuple[Any, Any, Any]] = []  # (index, position, 0 = Ethernet / 4 / 6)
         self.det: Optional[Dict[str, Any]] = None
         if detail:
@@ -443,13 +450,18 @@ def _registered(s: _Stages, idx: Any, sport: Any, dport: Any, taken: Any, transp
 
 def _ip_kinds(s: _Stages) -> None:
     """Kinds added with ``registry.register`` directly over IP: the decoder reads them."""
-    protos = sorted(
+    protos = _registered_ip_protocols()
+    if protos:
+        s.ok[s.ok & s.first & s.among(s.proto, protos)] = False
+
+
+def _registered_ip_protocols() -> List[int]:
+    """The IP protocols of kinds added with ``registry.register`` straight over IP."""
+    return sorted(
         rec.ip_protocol
         for rec in registry.records()
         if rec.ip_protocol is not None and rec.ip_protocol not in (IPPROTO_GRE, IPPROTO_L2TP)
     )
-    if protos:
-        s.ok[s.ok & s.first & s.among(s.proto, protos)] = False
 
 
 def _geneve(s: _Stages, gi: Any, gp: Any, ge: Any) -> None:
@@ -681,6 +693,8 @@ def _options(s: _Stages) -> Tuple[Any, Any, Any, Any, Any]:
     """The options of the packets parsed here, flattened: (packet, class, type, length,
     position of the option header in the chunk)."""
     np = s.np
+    if s.flat_opts is not None:
+        return s.flat_opts
     if not s.opts:
         empty = np.zeros(0, np.int64)
         return empty, empty, empty, empty, empty
@@ -763,15 +777,109 @@ def analyse_batch(
     """
     np = numpy()
     s = _Stages(np, batch, ports, l2tp_cookie + (4 if l2tp_l2ss else 0), detail)
-    for stage in (_link, _outer_ipv4, _outer_ipv6, _ip_kinds, _udp, _nvgre, _l2tp_ip):
-        stage(s)
-    _stt(s, state is not None or detail)
-    _inner(s)
+    in_order = state is not None or detail
+    if _COMPILED is not None and s.n:
+        _compiled_stages(_COMPILED, s, batch, in_order)
+    else:
+        numpy_stages(s, in_order)
     res = _result(s, batch)
     fallback = _Fallback(s)
     fallback.run(s, batch, l2tp_cookie, l2tp_l2ss, state, res)
     _finish(s, res, fallback)
     return res
+
+
+def numpy_stages(s: _Stages, in_order: bool) -> None:
+    """The stages in numpy: the reference of the compiled pass (``_batch.c``)."""
+    for stage in (_link, _outer_ipv4, _outer_ipv6, _ip_kinds, _udp, _nvgre, _l2tp_ip):
+        stage(s)
+    _stt(s, in_order)
+    _inner(s)
+
+
+# -- the compiled pass ---------------------------------------------------------------------------
+_COMPILED = compiled_module("_batch")
+
+# ``_batch.c``'s port table: one bit per port set (its P_* defines), and its protocol table's
+_PORT_BITS = (("geneve", 1), ("gpe", 2), ("vxlan", 4), ("l2tp", 8), ("stt", 16))
+_REGISTERED_BITS = {"udp": 32, "tcp": 64}
+_IP_EXT, _IP_REGISTERED, _IP_PORTED = 1, 2, 4
+
+
+def _c_constants() -> Tuple[int, ...]:
+    """The protocol numbers and kind codes ``_batch.c`` reads (its Consts, in order)."""
+    return (
+        ETH_P_IP,
+        ETH_P_IPV6,
+        ETH_P_TEB,
+        IPPROTO_UDP,
+        IPPROTO_TCP,
+        IPPROTO_GRE,
+        IPPROTO_L2TP,
+        GRE_C | GRE_R | GRE_K | GRE_S | GRE_VER,
+        GRE_K,
+        STT_HDR_LEN,
+        INNER_NONIP,
+        int(Kind.GENEVE),
+        int(Kind.VXLAN),
+        int(Kind.VXLAN_GPE),
+        int(Kind.L2TPV3),
+        int(Kind.NVGRE),
+        int(Kind.STT),
+    )
+
+
+def _c_links() -> Tuple[Tuple[int, int, int], ...]:
+    """(link type, link header length, EtherType offset; -1: raw IP) of the link types read here."""
+    ether = tuple((lt, hlen, at) for lt, (hlen, at) in _ETHER_LIKE.items())
+    return ether + tuple((lt, 0, -1) for lt in _RAW_IP)
+
+
+def _port_table(np: Any, ports: Ports) -> Any:
+    """65536 bytes: each port's bits (``_PORT_BITS``; the registered kinds' ports too)."""
+    table = np.zeros(65536, np.uint8)
+    for field, bit in _PORT_BITS:
+        table[np.fromiter(getattr(ports, field), np.intp)] |= bit
+    for transport, port, _name in ports.registered():
+        table[port] |= _REGISTERED_BITS[transport]
+    return table
+
+
+def _proto_table(np: Any) -> Any:
+    """256 bytes: IPv6 extension headers, kinds registered over IP (as ``_ip_kinds``), ports."""
+    table = np.zeros(256, np.uint8)
+    table[sorted(IPV6_EXT)] |= _IP_EXT
+    table[_registered_ip_protocols()] |= _IP_REGISTERED
+    table[[IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP]] |= _IP_PORTED
+    return table
+
+
+def _compiled_stages(module: Any, s: _Stages, batch: Batch, in_order: bool) -> None:
+    """Every stage in one compiled pass, filling the same arrays as :func:`numpy_stages`."""
+    np = s.np
+    det = None
+    if s.det is not None:
+        det = np.empty((len(DETAIL_COLUMNS + _INNER_ENDS), s.n), np.int64)
+        for row, name in zip(det, DETAIL_COLUMNS + _INNER_ENDS):
+            row[:] = s.det[name]
+            s.det[name] = row
+    out = (s.ok, s.kind, s.vni, s.has_vni, s.crit, s.oam, s.inner, s.outer_ip, s.l3)
+    raw = module.analyse(
+        batch.buf,
+        np.ascontiguousarray(s.data_off),
+        np.ascontiguousarray(s.caplen),
+        np.ascontiguousarray(s.linktype),
+        _c_links(),
+        _TPIDS,
+        _c_constants(),
+        _port_table(np, s.ports),
+        _proto_table(np),
+        s.l2tp_skip,
+        in_order,
+        out,
+        det,
+    )
+    s.flat_opts = tuple(np.frombuffer(column, dtype=np.int64) for column in raw)  # type: ignore[assignment]
 
 
 def _result(s: _Stages, batch: Batch) -> BatchResult:
