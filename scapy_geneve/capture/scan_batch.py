@@ -879,7 +879,7 @@ def _compiled_stages(module: Any, s: _Stages, batch: Batch, in_order: bool) -> N
         out,
         det,
     )
-    s.flat_opts = tuple(np.frombuffer(column, dtype=np.int64) for column in raw)  # type: ignore[assignment]
+    s.flat_opts = tuple(np.frombuffer(column, dtype=np.int64) for column in raw)
 
 
 def _result(s: _Stages, batch: Batch) -> BatchResult:
