@@ -63,6 +63,7 @@ from scapy_geneve.capture.decode import Decoded, decode
 from scapy_geneve.capture.formats import NO_TIMESTAMP
 from scapy_geneve.capture.pcapio import Batch
 from scapy_geneve.capture.scan import ScanRecord, ScanState, analyse_batch
+from scapy_geneve.capture import scan_batch
 from scapy_geneve.capture.scan_batch import among, words
 from scapy_geneve.capture.scan_io import batches
 from scapy_geneve.registry import DEFAULT_PORTS, KIND_MAX, Kind, Ports, records
@@ -248,44 +249,87 @@ def _distinct(pa: Any, values: Any) -> Tuple[Any, Any]:
 
 
 def _address_pair(f: _Frame, where: str) -> Tuple[Any, Any]:
-    """The (src, dst) string columns of the outer or inner IP header: both read in one
-    gather, each distinct address of the two formatted once, the records' values on
-    the fallback rows.  Built once per batch (the dst column reuses it)."""
+    """The (src, dst) string columns of the outer or inner IP header, the records'
+    values on the fallback rows; built once per batch (the dst column reuses it).
+    Formatted in C where ``_batch.c`` is built (:func:`_address_text`), else by
+    :func:`_address_dictionary`, its reference."""
     if where not in f.cache:
-        np, pa = f.np, f.pa
-        rows4, rows6, at = _outer_rows(f) if where == "outer" else _inner_rows(f)
-        index = np.full((2, f.n), -1, np.int32)  # row 0: src, row 1: dst
-        texts = pa.array([], pa.string())
-        if len(rows4):
-            # each address as the 4 bytes in wire order (a little-endian word), src then dst
-            k = len(rows4)
-            u64 = words(np, f.batch.buf, "<u8")
-            pair = u64[at[rows4] + 12].view("<u4").reshape(k, 2)  # one gather: src, dst
-            both = np.empty(2 * k, "<u4")
-            both[:k], both[k:] = pair[:, 0], pair[:, 1]
-            unique, inverse = _distinct(pa, both)
-            index[0, rows4], index[1, rows4] = inverse[:k], inverse[k:]
-            chars, offsets = _ipv4_text(np, unique.astype("<u4").view(np.uint8).reshape(-1, 4))
-            buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(chars)]
-            texts = pa.Array.from_buffers(pa.string(), len(unique), buffers)
-        extra: List[str] = []
-        if len(rows6):
-            pair = f.gather(at[rows6] + 8, 32)  # (k, 32): src, dst
-            raw = np.ascontiguousarray(np.concatenate([pair[:, :16], pair[:, 16:]]))
-            unique, inverse = _distinct(
-                pa, pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw)])
-            )
-            index[:, rows6] = inverse.reshape(2, -1) + len(texts)
-            extra.extend(socket.inet_ntop(socket.AF_INET6, bytes(v)) for v in unique)
-        _fallback_addresses(f, where, index, len(texts), extra)
-        dictionary = pa.concat_arrays([texts, pa.array(extra, pa.string())]) if extra else texts
-        f.cache[where] = tuple(
-            pa.DictionaryArray.from_arrays(
-                _arrow(f, side, pa.int32(), side >= 0), dictionary
-            ).dictionary_decode()
-            for side in index
-        )
+        rows = _outer_rows(f) if where == "outer" else _inner_rows(f)
+        compiled = scan_batch.COMPILED_PASS
+        if compiled is not None:
+            f.cache[where] = tuple(_address_text(f, compiled, rows, side, where) for side in ("src", "dst"))
+        else:
+            f.cache[where] = _address_dictionary(f, rows, where)
     return f.cache[where]
+
+
+#: (IPv4, IPv6) offsets of the source and destination addresses in the IP header
+_ADDRESS_AT = {"src": (12, 8), "dst": (16, 24)}
+
+
+def _address_text(f: _Frame, compiled: Any, rows: Tuple[Any, Any, Any], side: str, where: str) -> Any:
+    """One address column, each address formatted in C straight into the column's
+    buffers, the records' values patched in on the fallback rows."""
+    np, pa = f.np, f.pa
+    rows4, rows6, at = rows
+    pos, width = np.full(f.n, -1, np.int64), np.zeros(f.n, np.uint8)
+    for rows_v, off, size in ((rows4, _ADDRESS_AT[side][0], 4), (rows6, _ADDRESS_AT[side][1], 16)):
+        pos[rows_v], width[rows_v] = at[rows_v] + off, size
+    offsets, chars = compiled.addresses(f.batch.buf, pos, width)
+    valid = width != 0
+    nulls = f.n - int(np.count_nonzero(valid))
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    column = pa.Array.from_buffers(
+        pa.string(), f.n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(chars)], null_count=nulls
+    )
+    patch = {i: getattr(f.records[i], "%s_%s" % (where, side)) for i in f.fallback}
+    patch = {i: word for i, word in patch.items() if word is not None}
+    if not patch:
+        return column
+    import pyarrow.compute as pc
+
+    mask = np.zeros(f.n, bool)
+    mask[list(patch)] = True
+    return pc.replace_with_mask(
+        column, pa.array(mask), pa.array([patch[i] for i in sorted(patch)], pa.string())
+    )
+
+
+def _address_dictionary(f: _Frame, rows: Tuple[Any, Any, Any], where: str) -> Tuple[Any, Any]:
+    """Both address columns read in one gather, each distinct address of the two
+    formatted once (numpy and Arrow's hash table): the reference of :func:`_address_text`."""
+    np, pa = f.np, f.pa
+    rows4, rows6, at = rows
+    index = np.full((2, f.n), -1, np.int32)  # row 0: src, row 1: dst
+    texts = pa.array([], pa.string())
+    if len(rows4):
+        # each address as the 4 bytes in wire order (a little-endian word), src then dst
+        k = len(rows4)
+        u64 = words(np, f.batch.buf, "<u8")
+        pair = u64[at[rows4] + 12].view("<u4").reshape(k, 2)  # one gather: src, dst
+        both = np.empty(2 * k, "<u4")
+        both[:k], both[k:] = pair[:, 0], pair[:, 1]
+        unique, inverse = _distinct(pa, both)
+        index[0, rows4], index[1, rows4] = inverse[:k], inverse[k:]
+        chars, offsets = _ipv4_text(np, unique.astype("<u4").view(np.uint8).reshape(-1, 4))
+        buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(chars)]
+        texts = pa.Array.from_buffers(pa.string(), len(unique), buffers)
+    extra: List[str] = []
+    if len(rows6):
+        pair = f.gather(at[rows6] + 8, 32)  # (k, 32): src, dst
+        raw = np.ascontiguousarray(np.concatenate([pair[:, :16], pair[:, 16:]]))
+        unique, inverse = _distinct(
+            pa, pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw)])
+        )
+        index[:, rows6] = inverse.reshape(2, -1) + len(texts)
+        extra.extend(socket.inet_ntop(socket.AF_INET6, bytes(v)) for v in unique)
+    _fallback_addresses(f, where, index, len(texts), extra)
+    dictionary = pa.concat_arrays([texts, pa.array(extra, pa.string())]) if extra else texts
+    src, dst = (
+        pa.DictionaryArray.from_arrays(_arrow(f, side, pa.int32(), side >= 0), dictionary).dictionary_decode()
+        for side in index
+    )
+    return src, dst
 
 
 def _fallback_addresses(f: _Frame, where: str, index: Any, first: int, words: List[str]) -> None:

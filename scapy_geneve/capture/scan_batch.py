@@ -778,8 +778,8 @@ def analyse_batch(
     np = numpy()
     s = _Stages(np, batch, ports, l2tp_cookie + (4 if l2tp_l2ss else 0), detail)
     in_order = state is not None or detail
-    if _COMPILED is not None and s.n:
-        _compiled_stages(_COMPILED, s, batch, in_order)
+    if COMPILED_PASS is not None and s.n:
+        _compiled_stages(COMPILED_PASS, s, batch, in_order)
     else:
         numpy_stages(s, in_order)
     res = _result(s, batch)
@@ -798,7 +798,8 @@ def numpy_stages(s: _Stages, in_order: bool) -> None:
 
 
 # -- the compiled pass ---------------------------------------------------------------------------
-_COMPILED = compiled_module("_batch")
+#: The compiled pass (``_batch.c``), or None: the numpy stages run.
+COMPILED_PASS = compiled_module("_batch")
 
 # ``_batch.c``'s port table: one bit per port set (its P_* defines), and its protocol table's
 _PORT_BITS = (("geneve", 1), ("gpe", 2), ("vxlan", 4), ("l2tp", 8), ("stt", 16))
