@@ -33,8 +33,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <arpa/inet.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The port table's bits (scan_batch._port_table) and the protocol table's (_proto_table). */
@@ -54,6 +54,8 @@
 #define N_OUT 9
 #define N_DET 16 /* scan_batch.DETAIL_COLUMNS + _INNER_ENDS */
 #define N_CONSTS 17
+#define PREFETCH_AHEAD 8 /* packets */
+#define ADDRESS_ROOM 46 /* the longest address text: an IPv6 one with an IPv4 tail (INET6_ADDRSTRLEN) */
 
 /* Detail columns, in scan_batch's order. */
 enum { D_VLAN_N, D_VLAN1, D_VLAN2, D_SPORT, D_DPORT, D_PROTO, D_FLOW, D_CONTROL, D_INNER_ET, D_INNER_POS,
@@ -523,6 +525,16 @@ static void packet(Ctx *c, Py_ssize_t i, int64_t start, int64_t caplen, int64_t 
             c->opts[col].len = p.opt_mark;
 }
 
+/* Ask for the first two cache lines of packet I (OFF: data offsets) ahead of its turn: the
+ * pass waits on memory, a packet at a time, unless the next ones are on their way. */
+static inline void prefetch(const Ctx *c, const int64_t *off, Py_ssize_t i, Py_ssize_t n)
+{
+    if (i < n && off[i] >= 0 && off[i] + 128 <= c->L) {
+        __builtin_prefetch(c->B + off[i]);
+        __builtin_prefetch(c->B + off[i] + 64);
+    }
+}
+
 /* -- the Python side ---------------------------------------------------------------------------- */
 static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t need, const char *what)
 {
@@ -667,6 +679,7 @@ static PyObject *analyse(PyObject *module, PyObject *args)
     c.ports = views[13].buf;
     c.protos = views[14].buf;
     for (Py_ssize_t i = 0; i < c.n && !c.failed; i++) {
+        prefetch(&c, off, i + PREFETCH_AHEAD, c.n);
         c.ok[i] = 1;
         packet(&c, i, off[i], cap[i], lt[i]);
     }
@@ -680,20 +693,71 @@ done:
 }
 
 /* -- address text (the columnar scan's address columns) ------------------------------------------ */
-/* Dotted-quad text of the 4 bytes at A into OUT; its length. */
+/* Each byte's decimal text, and its length (filled on the module's first use). */
+static char octet_text[256][4];
+static uint8_t octet_len[256];
+
+static void fill_octets(void)
+{
+    for (int v = 0; v < 256; v++)
+        octet_len[v] = (uint8_t)snprintf(octet_text[v], 4, "%d", v);
+}
+
+/* Dotted-quad text of the 4 bytes at A into OUT (room for 16 bytes); its length. */
 static Py_ssize_t ipv4_text(const uint8_t *a, char *out)
 {
     Py_ssize_t len = 0;
     for (int j = 0; j < 4; j++) {
-        unsigned v = a[j];
-        if (v >= 100)
-            out[len++] = (char)('0' + v / 100);
-        if (v >= 10)
-            out[len++] = (char)('0' + v / 10 % 10);
-        out[len++] = (char)('0' + v % 10);
-        if (j < 3)
-            out[len++] = '.';
+        memcpy(out + len, octet_text[a[j]], 4); /* the spare bytes are overwritten next */
+        len += octet_len[a[j]];
+        out[len++] = '.';
     }
+    return len - 1;
+}
+
+/* RFC 5952 text of the 16 bytes at A into OUT, as glibc's inet_ntop (socket.inet_ntop)
+ * writes it: lowercase hexadecimal without leading zeros, the first longest run of two
+ * or more zero groups as "::", and an IPv4-compatible or -mapped address (::a.b.c.d,
+ * ::ffff:a.b.c.d; not ::1 and ::) with its last 32 bits dotted.  Its length. */
+static Py_ssize_t ipv6_text(const uint8_t *a, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned words[8];
+    int best = -1, best_len = 0, run = -1, run_len = 0;
+    for (int j = 0; j < 8; j++) {
+        words[j] = ((unsigned)a[2 * j] << 8) | a[2 * j + 1];
+        if (words[j] == 0) {
+            if (run < 0)
+                run = j, run_len = 0;
+            if (++run_len > best_len)
+                best = run, best_len = run_len;
+        } else
+            run = -1;
+    }
+    if (best_len < 2)
+        best = -1;
+    Py_ssize_t len = 0;
+    for (int j = 0; j < 8; j++) {
+        if (best >= 0 && j >= best && j < best + best_len) {
+            if (j == best)
+                out[len++] = ':';
+            continue;
+        }
+        if (j != 0)
+            out[len++] = ':';
+        if (j == 6 && best == 0 && (best_len == 6 || (best_len == 7 && words[7] != 1) || (best_len == 5 && words[5] == 0xffff)))
+            return len + ipv4_text(a + 12, out + len);
+        int started = 0;
+        for (int shift = 12; shift >= 0; shift -= 4) {
+            unsigned digit = (words[j] >> shift) & 0xF;
+            if (digit || started || shift == 0) {
+                out[len++] = hex[digit];
+                started = 1;
+            }
+        }
+    }
+    if (best >= 0 && best + best_len == 8)
+        out[len++] = ':';
     return len;
 }
 
@@ -718,7 +782,7 @@ static PyObject *addresses(PyObject *module, PyObject *args)
         goto done;
     }
     offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
-    chars = PyBytes_FromStringAndSize(NULL, n * INET6_ADDRSTRLEN);
+    chars = PyBytes_FromStringAndSize(NULL, n * ADDRESS_ROOM + 4);
     if (offsets == NULL || chars == NULL)
         goto done;
     int32_t *off = (int32_t *)PyBytes_AS_STRING(offsets);
@@ -726,6 +790,8 @@ static PyObject *addresses(PyObject *module, PyObject *args)
     Py_ssize_t len = 0;
     off[0] = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n && at[i + PREFETCH_AHEAD] >= 0 && at[i + PREFETCH_AHEAD] < buf.len)
+            __builtin_prefetch(B + at[i + PREFETCH_AHEAD]);
         int64_t p = at[i];
         if (w[i] != 0 && (p < 0 || p + w[i] > buf.len)) {
             PyErr_Format(PyExc_ValueError, "addresses: item %zd reads past the buffer", i);
@@ -733,10 +799,8 @@ static PyObject *addresses(PyObject *module, PyObject *args)
         }
         if (w[i] == 4)
             len += ipv4_text(B + p, out + len);
-        else if (w[i] == 16) {
-            inet_ntop(AF_INET6, B + p, out + len, INET6_ADDRSTRLEN);
-            len += (Py_ssize_t)strlen(out + len);
-        }
+        else if (w[i] == 16)
+            len += ipv6_text(B + p, out + len);
         off[i + 1] = (int32_t)len;
     }
     if (_PyBytes_Resize(&chars, len) == 0)
@@ -766,5 +830,6 @@ static struct PyModuleDef batch_module = {
 
 PyMODINIT_FUNC PyInit__batch(void)
 {
+    fill_octets();
     return PyModule_Create(&batch_module);
 }
