@@ -204,16 +204,20 @@ def test_readers_give_the_same_records_and_errors_with_either_walk(
 
 
 def test_pure_python_environment_variable() -> None:
-    """SCAPY_GENEVE_PURE_PYTHON=1: the readers use the Python walks, with the same records."""
+    """SCAPY_GENEVE_PURE_PYTHON=1: the readers use the Python walks and the batch the numpy
+    stages, with the same records, stats and scan records."""
     top = Path(__file__).resolve().parents[1]
     captures = sorted(str(p) for d in ("scapy_geneve/data", "pcaps") for p in (top / d).glob("*.pcap*"))
     code = (
         "import hashlib, sys\n"
-        "from scapy_geneve.capture import accel, pcap, pcapng\n"
+        "from scapy_geneve.capture import accel, pcap, pcapng, scan_batch\n"
         "from scapy_geneve.capture.pcapio import iter_records\n"
-        "print(accel.COMPILED, pcap.pcap_walk is accel.py_pcap_walk, pcapng.epb_run is accel.py_epb_run)\n"
+        "from scapy_geneve.capture.scan import compute_stats, scan\n"
+        "print(accel.COMPILED, pcap.pcap_walk is accel.py_pcap_walk, pcapng.epb_run is accel.py_epb_run,\n"
+        "      scan_batch.COMPILED_PASS is None)\n"
         "for path in sys.argv[1:]:\n"
-        "    print(path, hashlib.sha256(repr(list(iter_records(path))).encode()).hexdigest())\n"
+        "    seen = [list(iter_records(path)), compute_stats(path).to_dict(), [r.as_dict() for r in scan(path)]]\n"
+        "    print(path, hashlib.sha256(repr(seen).encode()).hexdigest())\n"
     )
 
     def run(pure: str) -> List[str]:
@@ -224,8 +228,8 @@ def test_pure_python_environment_variable() -> None:
         return out.stdout.splitlines()
 
     pure, default = run("1"), run("")
-    assert pure[0] == "False True True"
-    assert default[0] == "True False False"
+    assert pure[0] == "False True True True"
+    assert default[0] == "True False False False"
     assert pure[1:] == default[1:] and len(pure) == len(captures) + 1
 
 
@@ -300,8 +304,8 @@ def _wheel(tmp: Path, env: dict) -> Path:
 
 
 def test_without_a_compiler_the_package_installs_and_reads_with_the_python_walks(tmp_path: Path) -> None:
-    """CC=false (no working compiler): the wheel builds without the extension, and the
-    readers run on the Python walks with the same records."""
+    """CC=false (no working compiler): the wheel builds without the extensions, and the
+    readers run on the Python walks and the numpy stages with the same records and stats."""
     import zipfile
 
     wheel = _wheel(tmp_path, {"CC": "false"})
@@ -314,10 +318,12 @@ def test_without_a_compiler_the_package_installs_and_reads_with_the_python_walks
         "import hashlib, sys\n"
         "sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
         "sys.path.insert(0, sys.argv[1])\n"
-        "from scapy_geneve.capture import accel\n"
+        "from scapy_geneve.capture import accel, scan_batch\n"
         "from scapy_geneve.capture.pcapio import iter_records\n"
-        "print(accel.__file__.startswith(sys.argv[1]), accel.COMPILED)\n"
-        "print(hashlib.sha256(repr(list(iter_records(sys.argv[2]))).encode()).hexdigest())\n"
+        "from scapy_geneve.capture.scan import compute_stats\n"
+        "print(accel.__file__.startswith(sys.argv[1]), accel.COMPILED, scan_batch.COMPILED_PASS)\n"
+        "seen = [list(iter_records(sys.argv[2])), compute_stats(sys.argv[2]).to_dict()]\n"
+        "print(hashlib.sha256(repr(seen).encode()).hexdigest())\n"
     )
     sample = str(Path(__file__).resolve().parents[1] / "pcaps" / "geneve_options.pcap")
     env = dict(os.environ, SCAPY_GENEVE_PURE_PYTHON="")
@@ -328,11 +334,13 @@ def test_without_a_compiler_the_package_installs_and_reads_with_the_python_walks
         text=True,
         check=True,
     ).stdout.splitlines()
-    assert out[0] == "True False"
+    assert out[0] == "True False None"
     compiled_here = (
         "import hashlib, sys\n"
         "from scapy_geneve.capture.pcapio import iter_records\n"
-        "print(hashlib.sha256(repr(list(iter_records(sys.argv[1]))).encode()).hexdigest())\n"
+        "from scapy_geneve.capture.scan import compute_stats\n"
+        "seen = [list(iter_records(sys.argv[1])), compute_stats(sys.argv[1]).to_dict()]\n"
+        "print(hashlib.sha256(repr(seen).encode()).hexdigest())\n"
     )
     here = subprocess.run(
         [sys.executable, "-c", compiled_here, sample], env=env, capture_output=True, text=True, check=True
@@ -344,4 +352,5 @@ def test_with_a_compiler_the_wheel_carries_the_extension(tmp_path: Path) -> None
     import zipfile
 
     names = zipfile.ZipFile(_wheel(tmp_path, {})).namelist()
-    assert [n for n in names if n.startswith("scapy_geneve/capture/_walk.") and n.endswith(".so")]
+    for module in ("_walk", "_batch"):
+        assert [n for n in names if n.startswith("scapy_geneve/capture/%s." % module) and n.endswith(".so")]
