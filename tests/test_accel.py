@@ -216,7 +216,8 @@ def test_pure_python_environment_variable() -> None:
         "print(accel.COMPILED, pcap.pcap_walk is accel.py_pcap_walk, pcapng.epb_run is accel.py_epb_run,\n"
         "      scan_batch.COMPILED_PASS is None)\n"
         "for path in sys.argv[1:]:\n"
-        "    seen = [list(iter_records(path)), compute_stats(path).to_dict(), [r.as_dict() for r in scan(path)]]\n"
+        "    seen = [list(iter_records(path)), compute_stats(path).to_dict()]\n"
+        "    seen.append([r.as_dict() for r in scan(path)])\n"
         "    print(path, hashlib.sha256(repr(seen).encode()).hexdigest())\n"
     )
 

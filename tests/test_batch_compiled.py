@@ -25,7 +25,7 @@ import socket
 import struct
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 from unittest import mock
 
 import numpy as np
@@ -352,6 +352,75 @@ def test_address_text_refuses_to_read_past_the_buffer() -> None:
     assert compiled is not None
     with pytest.raises(ValueError, match="item 1 reads past the buffer"):
         compiled.addresses(bytes(20), np.array([0, 8], np.int64), np.array([4, 16], np.uint8))
+    for far in (2**63 - 2, -(2**63)):  # an offset whose end overflows is past the buffer too
+        with pytest.raises(ValueError, match="item 0 reads past the buffer"):
+            compiled.addresses(bytes(40), np.array([far], np.int64), np.array([16], np.uint8))
+
+
+def test_ports_no_packet_has_match_nothing(tmp_path: Path) -> None:
+    """A port outside 0-65535 (Ports.extended does not check) and a registered transport
+    other than UDP and TCP match no packet on either path."""
+    frame = (
+        bytes(12)
+        + b"\x08\x00"
+        + struct.pack("!BBHHHBBH4s4s", 0x45, 0, 44, 0, 0, 64, 17, 0, bytes(4), bytes(4))
+        + struct.pack("!HHHH", 1, 65535, 24, 0)
+        + bytes.fromhex("08000000 abcdef00")
+        + bytes(8)
+    )
+    odd = DEFAULT_PORTS.extended(vxlan=[-1, 65536])._replace(others=frozenset({("sctp", 9, "x")}))
+    for batch in _batches(_pcap([(frame, len(frame))], LINKTYPE_ETHERNET), tmp_path / "x.pcap"):
+        assert_same(batch, "detail", odd)
+        assert analyse_batch(batch, odd).kind.tolist() == [0]
+
+
+def test_the_compiled_pass_checks_its_arguments() -> None:
+    """Wrong arguments are TypeError or ValueError naming them, never a write out of place."""
+    assert compiled is not None
+    n = 3
+    good = dict(det=np.zeros((16, n), np.int64), links=scan_batch._c_links())
+    outputs = [
+        np.zeros(n, t) for t in (bool, np.int8, np.uint64, bool, bool, bool, np.int64, np.int8, np.int64)
+    ]
+    outputs[6] = np.zeros(n - 1, np.int64)
+    bad = [
+        (dict(outputs=tuple(outputs)), ValueError, "an output has 16 bytes, needs 24"),
+        (dict(det=np.zeros((16, n + 1), np.int64)), ValueError, "det has 512 bytes, needs 384"),
+        (dict(links=[[1, 14, 12]]), TypeError, "each link is a tuple"),
+        (
+            dict(data_off=np.zeros(2 * n + 1, np.int32)[1:].view(np.int64)),
+            ValueError,
+            "data_off is not an aligned",
+        ),
+    ]
+    for change, error, says in bad:
+        with pytest.raises(error, match=says):
+            compiled.analyse(*_analyse_args(n, **dict(good, **change)))
+    compiled.analyse(*_analyse_args(n, **good))
+
+
+def _analyse_args(
+    n: int, det: Any = None, links: Any = None, data_off: Any = None, outputs: Any = None
+) -> Tuple[Any, ...]:
+    """analyse()'s arguments for N packets of a 64-byte buffer, with these changed."""
+    arrays = [
+        np.zeros(n, t) for t in (bool, np.int8, np.uint64, bool, bool, bool, np.int64, np.int8, np.int64)
+    ]
+    return (
+        b"\x00" * 64,
+        np.zeros(n, np.int64) if data_off is None else data_off,
+        np.zeros(n, np.int64),
+        np.ones(n, np.int64),
+        scan_batch._c_links() if links is None else links,
+        scan_batch._TPIDS,
+        scan_batch._c_constants(),
+        scan_batch._port_table(np, DEFAULT_PORTS),
+        scan_batch._proto_table(np),
+        0,
+        False,
+        tuple(arrays) if outputs is None else outputs,
+        det,
+    )
 
 
 # -- real captures ---------------------------------------------------------------------------------
@@ -379,30 +448,3 @@ def test_same_columns_on_every_bundled_and_corpus_capture(mode: str) -> None:
         except CaptureError:  # a capture the readers refuse is no comparison
             continue
     assert seen >= len(list((ROOT / "pcaps").glob("*.pcap")))
-
-
-def test_the_compiled_pass_refuses_short_arrays() -> None:
-    """Arrays shorter than the batch are an error, not a read past their end."""
-    assert compiled is not None
-    n = 4
-    arrays = [
-        np.zeros(n, t) for t in (bool, np.int8, np.uint64, bool, bool, bool, np.int64, np.int8, np.int64)
-    ]
-    arrays[6] = np.zeros(n - 1, np.int64)
-    args: Tuple[Optional[Any], ...] = (
-        b"\x00" * 64,
-        np.zeros(n, np.int64),
-        np.zeros(n, np.int64),
-        np.ones(n, np.int64),
-        scan_batch._c_links(),
-        scan_batch._TPIDS,
-        scan_batch._c_constants(),
-        scan_batch._port_table(np, DEFAULT_PORTS),
-        scan_batch._proto_table(np),
-        0,
-        False,
-        tuple(arrays),
-        None,
-    )
-    with pytest.raises(ValueError, match="an output has 24 bytes, needs 32"):
-        compiled.analyse(*args)

@@ -8,7 +8,7 @@
  *   link → outer IP → transport (UDP tunnels, STT, NVGRE, L2TPv3/IP) → inner
  *
  * A packet either stage calls not plain (ok = 0) goes to the wire decoder (the
- * fallback stage, in Python, after this pass).  tests/test_accel.py proves with
+ * fallback stage, in Python, after this pass).  tests/test_batch_compiled.py proves with
  * Hypothesis that this pass and the numpy stages give the same columns: ok,
  * kind, identifier, C and O bits, inner key, outer IP version, and (with detail)
  * every detail column of the plain packets and the same options.
@@ -114,14 +114,14 @@ static inline int64_t g8(const Ctx *c, int64_t p)
 
 static inline int64_t g16(const Ctx *c, int64_t p)
 {
-    if (p < 0 || p + 2 > c->L)
+    if (p < 0 || p > c->L - 2)
         return 0;
     return ((int64_t)c->B[p] << 8) | c->B[p + 1];
 }
 
 static inline uint64_t g32(const Ctx *c, int64_t p)
 {
-    if (p < 0 || p + 4 > c->L)
+    if (p < 0 || p > c->L - 4)
         return 0;
     const uint8_t *b = c->B + p;
     return ((uint64_t)b[0] << 24) | ((uint64_t)b[1] << 16) | ((uint64_t)b[2] << 8) | b[3];
@@ -129,7 +129,7 @@ static inline uint64_t g32(const Ctx *c, int64_t p)
 
 static inline uint64_t g64(const Ctx *c, int64_t p)
 {
-    return (g32(c, p) << 32) | g32(c, p + 4);
+    return (p < 0 || p > c->L - 8) ? 0 : (g32(c, p) << 32) | g32(c, p + 4);
 }
 
 static inline void put(Ctx *c, int column, Py_ssize_t i, int64_t value)
@@ -496,6 +496,10 @@ static int outer_ip(Ctx *c, Pkt *p, int64_t l3, int version)
 
 static void packet(Ctx *c, Py_ssize_t i, int64_t start, int64_t caplen, int64_t linktype)
 {
+    if (start < 0 || caplen < 0 || start > c->L || caplen > c->L - start) {
+        c->ok[i] = 0; /* not a packet of this buffer (no reader makes one): the decoder says what it is */
+        return;
+    }
     Pkt p = {i, start + caplen, 0, 0, -1, 0, c->opts[0].len};
     int version = link_layer(c, &p, start, linktype);
     if (version == 0) {
@@ -536,12 +540,19 @@ static inline void prefetch(const Ctx *c, const int64_t *off, Py_ssize_t i, Py_s
 }
 
 /* -- the Python side ---------------------------------------------------------------------------- */
-static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t need, const char *what)
+/* OBJ's bytes: at least NEED (exactly NEED if EXACT), aligned to WIDTH (1 or 8). */
+static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t need, int exact, int width,
+                      const char *what)
 {
-    if (PyObject_GetBuffer(obj, view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0)
+    if (PyObject_GetBuffer(obj, view, (writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) | PyBUF_C_CONTIGUOUS) < 0)
         return -1;
-    if (view->len < need) {
+    if (view->len < need || (exact && view->len != need)) {
         PyErr_Format(PyExc_ValueError, "analyse: %s has %zd bytes, needs %zd", what, view->len, need);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    if (width > 1 && (view->len % width || (uintptr_t)view->buf % width)) {
+        PyErr_Format(PyExc_ValueError, "analyse: %s is not an aligned array of %d-byte items", what, width);
         PyBuffer_Release(view);
         return -1;
     }
@@ -550,8 +561,9 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t n
 
 static int parse_tables(Ctx *c, PyObject *links, PyObject *tpids, PyObject *consts)
 {
-    Py_ssize_t nl = PySequence_Size(links), nt = PySequence_Size(tpids), nc = PySequence_Size(consts);
-    if (nl < 0 || nt < 0 || nc < 0)
+    Py_ssize_t nl = PySequence_Size(links), nt = nl < 0 ? -1 : PySequence_Size(tpids);
+    Py_ssize_t nc = nt < 0 ? -1 : PySequence_Size(consts);
+    if (nc < 0)
         return -1;
     if (nl > MAX_LINKS || nt > MAX_TPIDS || nc != N_CONSTS) {
         PyErr_SetString(PyExc_ValueError, "analyse: too many link types or TPIDs, or not the constants");
@@ -560,6 +572,10 @@ static int parse_tables(Ctx *c, PyObject *links, PyObject *tpids, PyObject *cons
     c->nlinks = (int)nl;
     for (Py_ssize_t j = 0; j < nl; j++) {
         PyObject *item = PySequence_GetItem(links, j);
+        if (item != NULL && !PyTuple_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "analyse: each link is a tuple (linktype, hlen, type_at)");
+            Py_CLEAR(item);
+        }
         int ok = item != NULL && PyArg_ParseTuple(item, "LLL", &c->links[j].linktype, &c->links[j].hlen,
                                                   &c->links[j].type_at);
         Py_XDECREF(item);
@@ -635,32 +651,32 @@ static PyObject *analyse(PyObject *module, PyObject *args)
     Py_buffer views[4 + N_OUT + 3];
     int got = 0;
     PyObject *result = NULL;
-    Py_ssize_t width[N_OUT] = {1, 1, 8, 1, 1, 1, 8, 1, 8};
-    if (get_buffer(buf, &views[got], 0, 0, "buf") < 0)
+    int width[N_OUT] = {1, 1, 8, 1, 1, 1, 8, 1, 8};
+    if (get_buffer(buf, &views[got], 0, 0, 0, 1, "buf") < 0)
         goto done;
     got++;
-    if (get_buffer(data_off, &views[got], 0, 0, "data_off") < 0)
+    if (get_buffer(data_off, &views[got], 0, 0, 0, 8, "data_off") < 0)
         goto done;
     c.n = views[got++].len / 8;
-    if (get_buffer(caplen, &views[got], 0, c.n * 8, "caplen") < 0)
+    if (get_buffer(caplen, &views[got], 0, c.n * 8, 1, 8, "caplen") < 0)
         goto done;
     got++;
-    if (get_buffer(linktype, &views[got], 0, c.n * 8, "linktype") < 0)
+    if (get_buffer(linktype, &views[got], 0, c.n * 8, 1, 8, "linktype") < 0)
         goto done;
     got++;
     for (int j = 0; j < N_OUT; j++) {
-        if (get_buffer(PyTuple_GET_ITEM(out, j), &views[got], 1, c.n * width[j], "an output") < 0)
+        if (get_buffer(PyTuple_GET_ITEM(out, j), &views[got], 1, c.n * width[j], 1, width[j], "an output") < 0)
             goto done;
         got++;
     }
-    if (get_buffer(ports, &views[got], 0, 65536, "ports") < 0)
+    if (get_buffer(ports, &views[got], 0, 65536, 1, 1, "ports") < 0)
         goto done;
     got++;
-    if (get_buffer(protos, &views[got], 0, 256, "protos") < 0)
+    if (get_buffer(protos, &views[got], 0, 256, 1, 1, "protos") < 0)
         goto done;
     got++;
     if (det != Py_None) {
-        if (get_buffer(det, &views[got], 1, N_DET * c.n * 8, "det") < 0)
+        if (get_buffer(det, &views[got], 1, N_DET * c.n * 8, 1, 8, "det") < 0)
             goto done;
         c.det = views[got++].buf;
     }
@@ -777,8 +793,8 @@ static PyObject *addresses(PyObject *module, PyObject *args)
     Py_ssize_t n = pos.len / 8;
     const int64_t *at = pos.buf;
     const uint8_t *w = width.buf, *B = buf.buf;
-    if (width.len < n) {
-        PyErr_SetString(PyExc_ValueError, "addresses: WIDTH is shorter than POS");
+    if (width.len != n || pos.len % 8 || (uintptr_t)pos.buf % 8) {
+        PyErr_SetString(PyExc_ValueError, "addresses: POS must be aligned int64s, WIDTH one byte for each");
         goto done;
     }
     offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
@@ -793,7 +809,7 @@ static PyObject *addresses(PyObject *module, PyObject *args)
         if (i + PREFETCH_AHEAD < n && at[i + PREFETCH_AHEAD] >= 0 && at[i + PREFETCH_AHEAD] < buf.len)
             __builtin_prefetch(B + at[i + PREFETCH_AHEAD]);
         int64_t p = at[i];
-        if (w[i] != 0 && (p < 0 || p + w[i] > buf.len)) {
+        if (w[i] != 0 && (p < 0 || p > buf.len - w[i])) {
             PyErr_Format(PyExc_ValueError, "addresses: item %zd reads past the buffer", i);
             goto done;
         }

@@ -18,7 +18,7 @@ the kind codes from :class:`~scapy_geneve.registry.Kind`.
 
 The same stages are compiled in ``_batch.c`` (one pass, each packet's headers read
 once) where the extension was built: :func:`analyse_batch` runs that pass and keeps
-these numpy stages as its reference (tests/test_accel.py proves them equal with
+these numpy stages as its reference (tests/test_batch_compiled.py proves them equal with
 hypothesis; ``SCAPY_GENEVE_PURE_PYTHON=1`` runs the numpy stages).
 
 Speed: each 16- or 32-bit header field is one gather for the whole batch (32-bit
@@ -837,12 +837,14 @@ def _c_links() -> Tuple[Tuple[int, int, int], ...]:
 
 
 def _port_table(np: Any, ports: Ports) -> Any:
-    """65536 bytes: each port's bits (``_PORT_BITS``; the registered kinds' ports too)."""
+    """65536 bytes: each port's bits (``_PORT_BITS``; the registered kinds' ports too; a port
+    outside 0-65535, or a transport neither UDP nor TCP, matches no packet: left out)."""
     table = np.zeros(65536, np.uint8)
     for field, bit in _PORT_BITS:
-        table[np.fromiter(getattr(ports, field), np.intp)] |= bit
-    for transport, port, _name in ports.registered():
-        table[port] |= _REGISTERED_BITS[transport]
+        table[[port for port in getattr(ports, field) if 0 <= port <= 0xFFFF]] |= bit
+    for transport, port, _name in ports.registered():  # a port no packet has matches nothing, as in numpy
+        if transport in _REGISTERED_BITS and 0 <= port <= 0xFFFF:
+            table[port] |= _REGISTERED_BITS[transport]
     return table
 
 
