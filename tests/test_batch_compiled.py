@@ -50,9 +50,10 @@ from scapy_geneve.capture.pcapio import (
 )
 from scapy_geneve.capture.scan_batch import DETAIL_COLUMNS, BatchResult, analyse_batch
 from scapy_geneve.errors import CaptureError
-from scapy_geneve.registry import DEFAULT_PORTS, Encapsulation, Ports
+from scapy_geneve.registry import DEFAULT_PORTS, Ports
 
 from .conftest import CORPUS, ROOT
+from .test_registry import TOY, TOY_IP, TOY_TCP
 from .test_scan_fuzz import generated_frames
 
 compiled = scan_batch.COMPILED_PASS
@@ -80,42 +81,7 @@ LINKTYPES = [
     147,  # a link type nobody reads here
 ]
 #: a kind on a UDP port, one on a TCP port, one straight over IP: the decoder reads them
-TOYS = (
-    Encapsulation(
-        name="toy-udp-c",
-        kind=110,
-        title="ToyUDP",
-        spec="this test",
-        udp_ports=frozenset([9999]),
-        header_len=8,
-        id_bits=24,
-        id_offset=4,
-        id_shift=8,
-        inner="ether",
-    ),
-    Encapsulation(
-        name="toy-tcp-c",
-        kind=111,
-        title="ToyTCP",
-        spec="this test",
-        tcp_ports=frozenset([9998]),
-        header_len=4,
-        id_bits=32,
-        id_offset=0,
-        inner="ip",
-    ),
-    Encapsulation(
-        name="toy-ip-c",
-        kind=112,
-        title="ToyIP",
-        spec="this test",
-        ip_protocol=253,
-        header_len=4,
-        id_bits=16,
-        id_offset=2,
-        inner="ether",
-    ),
-)
+TOYS = (TOY, TOY_TCP, TOY_IP)
 
 
 def test_ci_builds_the_compiled_stages() -> None:

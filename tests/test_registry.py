@@ -210,31 +210,34 @@ def test_the_record_says_what_follows_the_header(inner: str, says: Optional[str]
         registry.unregister("toy")
 
 
+#: A kind on a TCP port and one straight over IP (tests/test_batch_compiled.py registers them too).
+TOY_TCP = Encapsulation(
+    name="toy-tcp",
+    kind=101,
+    title="ToyTCP",
+    spec="this test",
+    tcp_ports=frozenset([9998]),
+    header_len=4,
+    id_bits=32,
+    id_offset=0,
+    inner="ip",
+)
+TOY_IP = Encapsulation(
+    name="toy-ip",
+    kind=102,
+    title="ToyIP",
+    spec="this test",
+    ip_protocol=253,
+    header_len=4,
+    id_bits=16,
+    id_offset=2,
+    inner="ether",
+)
+
+
 def test_registered_kinds_over_tcp_and_ip() -> None:
     """A kind on a TCP port (after the TCP header) and one directly over IP (RFC 3692's
     experimental protocol 253), each read from its record alone."""
-    tcp_kind = Encapsulation(
-        name="toy-tcp",
-        kind=101,
-        title="ToyTCP",
-        spec="this test",
-        tcp_ports=frozenset([9998]),
-        header_len=4,
-        id_bits=32,
-        id_offset=0,
-        inner="ip",
-    )
-    ip_kind = Encapsulation(
-        name="toy-ip",
-        kind=102,
-        title="ToyIP",
-        spec="this test",
-        ip_protocol=253,
-        header_len=4,
-        id_bits=16,
-        id_offset=2,
-        inner="ether",
-    )
     # fmt: off
     tcp = bytes.fromhex(
         "9c40 270e"             # TCP 40000 > 9998
@@ -244,7 +247,7 @@ def test_registered_kinds_over_tcp_and_ip() -> None:
     ) + INNER[14:]              # inner IPv4
     toy_ip = bytes.fromhex("0000 beef") + INNER  # ToyIP: reserved, identifier 0xbeef
     # fmt: on
-    for record in (tcp_kind, ip_kind):
+    for record in (TOY_TCP, TOY_IP):
         registry.register(record)
     try:
         rec = decode_ip(outer(tcp, proto=6)[14:])
