@@ -726,3 +726,25 @@ class TestOutputFormat:
         )
         lines = res.stdout.splitlines()
         assert len(lines) == 4 and lines[0].startswith("1700000000.001000007")
+
+
+def test_early_writeback_keeps_the_output_and_ignores_what_it_cannot_write_back(tmp_path: Path) -> None:
+    """filter --jobs starts the writeback of its output after each piece: the bytes stay
+    as written (and more can follow); a pipe or an in-memory stream is left alone."""
+    from scapy_geneve.cli.filter import _start_writeback
+
+    path = tmp_path / "out.pcap"
+    with open(path, "wb") as out:
+        out.write(b"first piece ")
+        _start_writeback(out)  # type: ignore[arg-type]
+        out.write(b"second piece")
+    assert path.read_bytes() == b"first piece second piece"
+    memory = io.BytesIO(b"kept")
+    _start_writeback(memory)
+    assert memory.getvalue() == b"kept"
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as pipe, os.fdopen(read_end, "rb") as reader:
+        pipe.write(b"through a pipe")
+        _start_writeback(pipe)  # type: ignore[arg-type]
+        pipe.close()
+        assert reader.read() == b"through a pipe"
