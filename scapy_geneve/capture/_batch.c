@@ -95,6 +95,8 @@ typedef struct {
     int64_t *det; /* N_DET rows of n, or NULL */
     Py_ssize_t n;
     Int64s opts[5]; /* packet, class, type, length, position */
+    uint8_t *data; /* with det: the plain options' data bytes, one after the other */
+    Py_ssize_t data_len, data_cap;
     int failed;
 } Ctx;
 
@@ -102,7 +104,7 @@ typedef struct {
 typedef struct {
     Py_ssize_t i;
     int64_t end, ipend, l4, proto, first;
-    Py_ssize_t opt_mark; /* options before this packet's */
+    Py_ssize_t opt_mark, data_mark; /* options and option data before this packet's */
 } Pkt;
 
 /* -- reading ------------------------------------------------------------------------------ */
@@ -152,6 +154,26 @@ static void identify(Ctx *c, Pkt *p, int64_t code, uint64_t value)
         c->kind[p->i] = (int8_t)code;
     c->vni[p->i] = value;
     c->has_vni[p->i] = 1;
+}
+
+/* With det, the LEN data bytes at P of an option (inside the buffer: the caller checked). */
+static int data_append(Ctx *c, int64_t p, int64_t len)
+{
+    if (c->data_len + len > c->data_cap) {
+        Py_ssize_t cap = c->data_cap ? c->data_cap : 65536;
+        while (cap < c->data_len + len)
+            cap *= 2;
+        uint8_t *data = PyMem_RawRealloc(c->data, (size_t)cap);
+        if (data == NULL) {
+            c->failed = 1;
+            return -1;
+        }
+        c->data = data;
+        c->data_cap = cap;
+    }
+    memcpy(c->data + c->data_len, c->B + p, (size_t)len);
+    c->data_len += len;
+    return 0;
 }
 
 static int opt_append(Ctx *c, int col, int64_t value)
@@ -267,11 +289,13 @@ static void geneve(Ctx *c, Pkt *p, int64_t gp)
         if (opt_append(c, 0, i) || opt_append(c, 1, opt >> 16) || opt_append(c, 2, (opt >> 8) & 0xFF)
             || opt_append(c, 3, ln) || opt_append(c, 4, q))
             return;
-        q += 4 + ln * 4;
-        if (q > oend) {
+        if (q + 4 + ln * 4 > oend) {
             c->ok[i] = 0;
             return;
         }
+        if (c->det != NULL && data_append(c, q + 4, ln * 4))
+            return;
+        q += 4 + ln * 4;
     }
     int64_t proto = head & 0xFFFF;
     put(c, D_PROTO, i, proto);
@@ -500,7 +524,7 @@ static void packet(Ctx *c, Py_ssize_t i, int64_t start, int64_t caplen, int64_t 
         c->ok[i] = 0; /* not a packet of this buffer (no reader makes one): the decoder says what it is */
         return;
     }
-    Pkt p = {i, start + caplen, 0, 0, -1, 0, c->opts[0].len};
+    Pkt p = {i, start + caplen, 0, 0, -1, 0, c->opts[0].len, c->data_len};
     int version = link_layer(c, &p, start, linktype);
     if (version == 0) {
         c->ok[i] = 0;
@@ -524,9 +548,11 @@ static void packet(Ctx *c, Py_ssize_t i, int64_t start, int64_t caplen, int64_t 
         l2tp_ip(c, &p);
     else if (p.proto == c->k.tcp)
         stt(c, &p);
-    if (!c->ok[i]) /* the decoder reads this packet's options */
+    if (!c->ok[i]) { /* the decoder reads this packet's options */
         for (int col = 0; col < 5; col++)
             c->opts[col].len = p.opt_mark;
+        c->data_len = p.data_mark;
+    }
 }
 
 /* Ask for the first two cache lines of packet I (OFF: data offsets) ahead of its turn: the
@@ -600,7 +626,14 @@ static int parse_tables(Ctx *c, PyObject *links, PyObject *tpids, PyObject *cons
 
 static PyObject *options_result(Ctx *c)
 {
-    PyObject *out = c->failed ? NULL : PyTuple_New(5);
+    PyObject *out = c->failed ? NULL : PyTuple_New(6);
+    PyObject *data = out == NULL ? NULL : PyBytes_FromStringAndSize((const char *)c->data, c->data_len);
+    PyMem_RawFree(c->data);
+    c->data = NULL;
+    if (data == NULL)
+        Py_CLEAR(out);
+    else
+        PyTuple_SET_ITEM(out, 5, data);
     for (int col = 0; col < 5; col++) {
         PyObject *raw = NULL;
         if (out != NULL)
@@ -620,7 +653,8 @@ static PyObject *options_result(Ctx *c)
 
 PyDoc_STRVAR(analyse_doc,
 "analyse(buf, data_off, caplen, linktype, links, tpids, consts, ports, protos,\n"
-"        l2tp_skip, in_order, out, det) -> (opt_pkt, opt_class, opt_type, opt_len, opt_pos)\n\n"
+"        l2tp_skip, in_order, out, det) -> (opt_pkt, opt_class, opt_type, opt_len, opt_pos,\n"
+"        opt_data)\n\n"
 "scan_batch's numpy stages over every packet of a batch, compiled.  DATA_OFF,\n"
 "CAPLEN, LINKTYPE: int64 per packet; LINKS: (linktype, header length, EtherType\n"
 "offset or -1 for raw IP); CONSTS: scan_batch._c_constants(); PORTS: 65536\n"
@@ -628,7 +662,8 @@ PyDoc_STRVAR(analyse_doc,
 "kind, vni, has_vni, crit, oam, inner, outer_ip, l3 (filled as the stages fill\n"
 "them, ok set to 1 first); DET: None, or 16 writable int64 rows of the detail\n"
 "columns, already holding their defaults.  Returns the plain packets' options\n"
-"as native int64 bytes, packet by packet in wire order.");
+"as native int64 bytes, packet by packet in wire order, and (with DET; else empty)\n"
+"their data bytes one after the other.");
 
 static PyObject *analyse(PyObject *module, PyObject *args)
 {
@@ -703,6 +738,7 @@ static PyObject *analyse(PyObject *module, PyObject *args)
 done:
     for (int j = 0; j < 5; j++)
         PyMem_RawFree(c.opts[j].items);
+    PyMem_RawFree(c.data);
     while (got > 0)
         PyBuffer_Release(&views[--got]);
     return result;

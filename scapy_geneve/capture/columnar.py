@@ -554,9 +554,17 @@ def _col_options(f: _Frame) -> Any:
     plain = f.det["opt_pos"]  # the analysis' options come first, the decoder's after them
     start[: len(plain)] = plain
     _fallback_option_positions(f, pkt, start, len(plain))
-    order = np.argsort(pkt, kind="stable")  # wire order within each packet
-    pkt, cls, typ, length, start = (column[order] for column in (pkt, cls, typ, length, start))
-    data = _option_data(f, pkt, start, length)
+    copied = f.det.get("opt_data")
+    if copied is None:  # the numpy stages: every option's data gathered from the buffer
+        order = np.argsort(pkt, kind="stable")  # wire order within each packet
+        pkt, cls, typ, length, start = (column[order] for column in (pkt, cls, typ, length, start))
+        data = _option_data(f, pkt, start, length)
+    else:  # the compiled pass copied the data of the options it read, packet by packet
+        data = _copied_option_data(f, copied, pkt, start, length, len(plain))
+        if len(pkt) > 1 and not (pkt[1:] >= pkt[:-1]).all():  # the decoder's options come last
+            order = np.argsort(pkt, kind="stable")
+            pkt, cls, typ, length = (column[order] for column in (pkt, cls, typ, length))
+            data = data.take(pa.array(order))
     counts = np.bincount(pkt, minlength=f.n) if len(pkt) else np.zeros(f.n, np.int64)
     offsets = np.zeros(f.n + 1, np.int32)
     np.cumsum(counts, out=offsets[1:])
@@ -584,6 +592,18 @@ def _fallback_option_positions(f: _Frame, pkt: Any, start: Any, first: int) -> N
         frame_pos = int(f.data_off()[i])
         for row, at in zip(mine, found + [-1] * (len(mine) - len(found))):
             start[row] = at + frame_pos if at >= 0 else -1
+
+
+def _copied_option_data(f: _Frame, copied: bytes, pkt: Any, start: Any, length: Any, plain: int) -> Any:
+    """The options' data as a binary array in their order here: the compiled pass' copy
+    for the first PLAIN ones (whole: inside their packet), gathered for the decoder's."""
+    np, pa = f.np, f.pa
+    offsets = np.zeros(plain + 1, np.int32)
+    np.cumsum(length[:plain] * 4, out=offsets[1:])
+    data = pa.Array.from_buffers(pa.binary(), plain, [None, pa.py_buffer(offsets), pa.py_buffer(copied)])
+    if plain == len(pkt):
+        return data
+    return pa.concat_arrays([data, _option_data(f, pkt[plain:], start[plain:], length[plain:])])
 
 
 def _option_data(f: _Frame, pkt: Any, start: Any, length: Any) -> Any:

@@ -121,7 +121,9 @@ class BatchResult:
                         "inner_l4" and "inner_ipend" (where the inner L4 header starts and
                         the inner IP packet ends by its length field, -1: no inner IP) and
                         "opt_pos" (per option: its header's offset in the chunk, for the
-                        first options of ``opt_*``, those parsed here)
+                        first options of ``opt_*``, those parsed here) and "opt_data"
+                        (the compiled pass: those options' data bytes one after the
+                        other, packet by packet; None from the numpy stages)
     ========== ======== ==================================================================
     """
 
@@ -258,6 +260,7 @@ class _Stages:
         self.opt_pos: Any = None  # the options' positions (``_options``)
         self.opts: List[Tuple[Any, Any, Any, Any, Any]] = []  # (packet, class, type, length, position)
         self.flat_opts: Optional[Tuple[Any, Any, Any, Any, Any]] = None  # the compiled pass' options
+        self.opt_data: Optional[bytes] = None  # and (detail) their data bytes
         self.inners: List[Tuple[Any, Any, Any]] = []  # (index, position, 0 = Ethernet / 4 / 6)
         self.det: Optional[Dict[str, Any]] = None
         if detail:
@@ -882,7 +885,8 @@ def _compiled_stages(module: Any, s: _Stages, batch: Batch, in_order: bool) -> N
         out,
         det,
     )
-    s.flat_opts = tuple(np.frombuffer(column, dtype=np.int64) for column in raw)
+    s.flat_opts = tuple(np.frombuffer(column, dtype=np.int64) for column in raw[:5])
+    s.opt_data = raw[5] if s.det is not None else None
 
 
 def _result(s: _Stages, batch: Batch) -> BatchResult:
@@ -907,4 +911,6 @@ def _finish(s: _Stages, res: BatchResult, fallback: _Fallback) -> None:
             for k, old in enumerate((res.opt_pkt, res.opt_class, res.opt_type, res.opt_len))
         )
     if s.det is not None:
-        res.detail = dict(s.det, ok=s.ok, l3=s.l3, records=fallback.records, opt_pos=s.opt_pos)
+        res.detail = dict(
+            s.det, ok=s.ok, l3=s.l3, records=fallback.records, opt_pos=s.opt_pos, opt_data=s.opt_data
+        )
