@@ -5,6 +5,7 @@ and peers (tcpdump, tshark) reading what filter writes."""
 
 import io
 import json
+import mmap
 import os
 import subprocess
 import sys
@@ -735,10 +736,10 @@ def test_early_writeback_keeps_the_output_and_ignores_what_it_cannot_write_back(
 
     path = tmp_path / "out.pcap"
     with open(path, "wb") as out:
-        out.write(b"first piece ")
+        out.write(b"first piece " * 1000)
         _start_writeback(out)  # type: ignore[arg-type]
         out.write(b"second piece")
-    assert path.read_bytes() == b"first piece second piece"
+    assert path.read_bytes() == b"first piece " * 1000 + b"second piece"
     memory = io.BytesIO(b"kept")
     _start_writeback(memory)
     assert memory.getvalue() == b"kept"
@@ -748,3 +749,28 @@ def test_early_writeback_keeps_the_output_and_ignores_what_it_cannot_write_back(
         _start_writeback(pipe)  # type: ignore[arg-type]
         pipe.close()
         assert reader.read() == b"through a pipe"
+
+
+def test_early_writeback_only_on_the_temporary_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The advice goes to the temporary file a regular output is written through, in
+    whole pages, never to standard output or a file written directly (it would drop
+    the user's pages from the cache)."""
+    from scapy_geneve.cli._common import through_temporary
+
+    inputs = []
+    for k in range(2):
+        path = tmp_path / ("in%d.pcap" % k)
+        with open(path, "wb") as handle:
+            writer = PcapWriter(handle, LINKTYPE_ETHERNET)
+            for n in range(200):
+                writer.write(bytes(Ether() / IP() / UDP(sport=n, dport=6081) / Geneve(vni=k)), n)
+        inputs.append(str(path))
+    advised: List[Tuple[int, int]] = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda _fd, start, length, _how: advised.append((start, length)))
+    assert main(["filter", "-q", "--jobs", "2", *inputs, str(tmp_path / "out.pcap")]) == 0
+    assert advised
+    assert all(start == 0 and length > 0 and length % mmap.PAGESIZE == 0 for start, length in advised)
+    assert (through_temporary(str(tmp_path / "out.pcap")), through_temporary("-")) == (True, False)
+    assert not through_temporary("/dev/null") and not through_temporary("/dev/stdout")

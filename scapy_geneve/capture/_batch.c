@@ -159,6 +159,8 @@ static void identify(Ctx *c, Pkt *p, int64_t code, uint64_t value)
 /* With det, the LEN data bytes at P of an option (inside the buffer: the caller checked). */
 static int data_append(Ctx *c, int64_t p, int64_t len)
 {
+    if (len == 0)
+        return 0;
     if (c->data_len + len > c->data_cap) {
         Py_ssize_t cap = c->data_cap ? c->data_cap : 65536;
         while (cap < c->data_len + len)

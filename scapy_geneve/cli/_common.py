@@ -93,6 +93,13 @@ def _via_fd_link(path: str) -> bool:
     return False
 
 
+def through_temporary(path: str) -> bool:
+    """True when :func:`atomic_output` writes PATH through a temporary file of its own,
+    made durable and renamed into place at the end (a regular file or a link to one);
+    False for standard output and whatever it writes directly."""
+    return path != "-" and not writes_directly(path) and not _via_fd_link(path)
+
+
 def _resolve(path: str) -> str:
     """Where to write for OUT: a symlink is followed to its target (the link
     stays a link; a dangling link creates its target)."""
@@ -174,7 +181,7 @@ def atomic_output(path: str, *inputs: str) -> Iterator[IO[bytes]]:
     - Never over one of INPUTS (same device and inode).
     """
     check_not_input(path, *inputs)
-    if writes_directly(path) or _via_fd_link(path):
+    if not through_temporary(path):
         with _direct_output(path) as handle:
             yield handle
         return

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import gzip
 import io
+import mmap
 import os
 import shutil
 import sys
@@ -26,7 +27,7 @@ from scapy_geneve.capture.parallel import expand_inputs, input_bytes, map_files
 from scapy_geneve.capture.pcapio import MAX_SNAPLEN, PcapngWriter, PcapWriter, iter_records, open_capture
 from scapy_geneve.capture.scan import PacketFilter, filter_capture
 from scapy_geneve.cli import _options
-from scapy_geneve.cli._common import capture_output, plural, Progress, writes_directly
+from scapy_geneve.cli._common import capture_output, plural, Progress, through_temporary, writes_directly
 from scapy_geneve.errors import CaptureError
 
 PCAP_HEADER_LEN = 24
@@ -276,11 +277,13 @@ def _run_pieces(
             done += _size(piece.path)
         return errors
     directory = tempfile.mkdtemp(prefix=".filter.", dir=_near(args))
+    ours = through_temporary(args.output_path)  # our temporary file, synced at the end
     try:
         done = 0
         for tmp, part, error in map_files(_piece_to_file, plan, args.jobs, (pfilter, kwargs, directory)):
             _append(tmp, out)
-            _start_writeback(out)
+            if ours:
+                _start_writeback(out)
             os.unlink(tmp)
             for k in range(3):
                 counts[k] += part[k]
@@ -296,17 +299,22 @@ def _run_pieces(
 
 
 def _start_writeback(out: IO[bytes]) -> None:
-    """Start writing what OUT holds to disk now, without waiting for it (Linux's
-    POSIX_FADV_DONTNEED on a file starts the writeback of its dirty pages): the fsync
-    at the end then finds most of the output written while later pieces were filtered,
-    instead of writing all of it after the last one."""
+    """Start writing the whole pages OUT holds to disk now, without waiting for them
+    (Linux's POSIX_FADV_DONTNEED on a file starts the writeback of its dirty pages in
+    the range): the fsync at the end then finds most of the output written while later
+    pieces were filtered, instead of writing all of it after the last one.  Only for the
+    temporary file the output is written through (not a file of the user's: the advice
+    also drops its pages from the cache); the last partial page waits for the next call."""
     advise = getattr(os, "posix_fadvise", None)
     if advise is None or type(out) is not io.BufferedWriter:
         return
     try:
         out.flush()
-        advise(out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-    except OSError:  # a pipe or a terminal: nothing to write back
+        end = out.tell()
+        whole = end - end % mmap.PAGESIZE
+        if whole:  # a length of 0 would mean "to the end of the file"
+            advise(out.fileno(), 0, whole, os.POSIX_FADV_DONTNEED)
+    except OSError:  # nothing to write back here
         pass
 
 
