@@ -209,9 +209,14 @@ def _arrow(f: _Frame, values: Any, pa_type: Any, valid: Any = None) -> Any:
         data = np.ascontiguousarray(values, dtype=pa_type.to_pandas_dtype())
         if not data.flags.owndata:
             data = data.copy()
-    nulls = 0 if valid is None else n - int(np.count_nonzero(valid))
-    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    bitmap, nulls = _validity(f, valid, n)
     return pa.Array.from_buffers(pa_type, n, [bitmap, pa.py_buffer(data)], null_count=nulls)
+
+
+def _validity(f: _Frame, valid: Any, n: int) -> Tuple[Any, int]:
+    """(Arrow validity bitmap or None, null count) of the N items where VALID (None: all)."""
+    nulls = 0 if valid is None else n - int(f.np.count_nonzero(valid))
+    return (f.pa.py_buffer(f.np.packbits(valid, bitorder="little")) if nulls else None), nulls
 
 
 # -- addresses --------------------------------------------------------------------------------
@@ -276,9 +281,7 @@ def _address_text(f: _Frame, compiled: Any, rows: Tuple[Any, Any, Any], side: st
     for rows_v, off, size in ((rows4, _ADDRESS_AT[side][0], 4), (rows6, _ADDRESS_AT[side][1], 16)):
         pos[rows_v], width[rows_v] = at[rows_v] + off, size
     offsets, chars = compiled.addresses(f.batch.buf, pos, width)
-    valid = width != 0
-    nulls = f.n - int(np.count_nonzero(valid))
-    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    bitmap, nulls = _validity(f, width != 0, f.n)
     column = pa.Array.from_buffers(
         pa.string(), f.n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(chars)], null_count=nulls
     )

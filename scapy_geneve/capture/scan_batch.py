@@ -240,32 +240,41 @@ class _Stages:
         self.np, self.ports = np, ports
         self.l2tp_skip = l2tp_skip  # L2TPv3 cookie + L2-Specific Sublayer bytes
         self.B = np.frombuffer(batch.buf, dtype=np.uint8)
+        self.batch = batch
         self.data_off, self.caplen, self.wirelen, self.ts_ns, self.linktype = header_arrays(np, batch)
-        self.linktypes = (
-            [batch.pcap_linktype] if batch.pcap_linktype >= 0 else np.unique(self.linktype).tolist()
-        )
-        self.u32 = words(np, batch.buf, ">u4")
-        self.u64 = words(np, batch.buf, ">u8")
         n = self.n = len(self.data_off)
-        self.end = self.data_off + self.caplen
         self.ok = np.ones(n, bool)
         self.kind = np.zeros(n, np.int8)
         self.vni = np.zeros(n, np.uint64)
         self.has_vni, self.crit, self.oam = (np.zeros(n, bool) for _ in range(3))
         self.inner = np.full(n, NO_INNER, np.int64)
         self.outer_ip = np.zeros(n, np.int8)
-        self.et, self.l3, self.l4, self.ipend = (np.zeros(n, np.int64) for _ in range(4))
-        self.proto = np.full(n, -1, np.int64)
-        self.first = np.zeros(n, bool)
+        self.l3 = np.zeros(n, np.int64)
         self.opt_pos: Any = None  # the options' positions (``_options``)
         self.opts: List[Tuple[Any, Any, Any, Any, Any]] = []  # (packet, class, type, length, position)
         self.flat_opts: Optional[Tuple[Any, Any, Any, Any, Any]] = None  # the compiled pass' options
         self.opt_data: Optional[bytes] = None  # and (detail) their data bytes
         self.inners: List[Tuple[Any, Any, Any]] = []  # (index, position, 0 = Ethernet / 4 / 6)
         self.det: Optional[Dict[str, Any]] = None
+        self.det_rows: Any = None  # the detail columns as the rows of one array (the compiled pass')
         if detail:
-            self.det = {name: np.full(n, -1, np.int64) for name in DETAIL_COLUMNS + _INNER_ENDS}
+            self.det_rows = np.full((len(DETAIL_COLUMNS + _INNER_ENDS), n), -1, np.int64)
+            self.det = dict(zip(DETAIL_COLUMNS + _INNER_ENDS, self.det_rows))
             self.det["vlan_n"][:] = 0
+
+    def start_numpy(self) -> None:
+        """What only the numpy stages use: the big-endian word views, the link types present,
+        and per packet the EtherType, L4 offset, IP end, protocol, first-fragment flag and
+        the end of the current layer."""
+        np, n = self.np, self.n
+        self.u32 = words(np, self.batch.buf, ">u4")
+        self.u64 = words(np, self.batch.buf, ">u8")
+        pcap_linktype = self.batch.pcap_linktype
+        self.linktypes = [pcap_linktype] if pcap_linktype >= 0 else np.unique(self.linktype).tolist()
+        self.end = self.data_off + self.caplen
+        self.et, self.l4, self.ipend = (np.zeros(n, np.int64) for _ in range(3))
+        self.proto = np.full(n, -1, np.int64)
+        self.first = np.zeros(n, bool)
 
     # -- gathering -----------------------------------------------------------------------
     def g8(self, p: Any) -> Any:
@@ -794,6 +803,7 @@ def analyse_batch(
 
 def numpy_stages(s: _Stages, in_order: bool) -> None:
     """The stages in numpy: the reference of the compiled pass (``_batch.c``)."""
+    s.start_numpy()
     for stage in (_link, _outer_ipv4, _outer_ipv6, _ip_kinds, _udp, _nvgre, _l2tp_ip):
         stage(s)
     _stt(s, in_order)
@@ -863,12 +873,6 @@ def _proto_table(np: Any) -> Any:
 def _compiled_stages(module: Any, s: _Stages, batch: Batch, in_order: bool) -> None:
     """Every stage in one compiled pass, filling the same arrays as :func:`numpy_stages`."""
     np = s.np
-    det = None
-    if s.det is not None:
-        det = np.empty((len(DETAIL_COLUMNS + _INNER_ENDS), s.n), np.int64)
-        for row, name in zip(det, DETAIL_COLUMNS + _INNER_ENDS):
-            row[:] = s.det[name]
-            s.det[name] = row
     out = (s.ok, s.kind, s.vni, s.has_vni, s.crit, s.oam, s.inner, s.outer_ip, s.l3)
     raw = module.analyse(
         batch.buf,
@@ -883,7 +887,7 @@ def _compiled_stages(module: Any, s: _Stages, batch: Batch, in_order: bool) -> N
         s.l2tp_skip,
         in_order,
         out,
-        det,
+        s.det_rows,
     )
     s.flat_opts = tuple(np.frombuffer(column, dtype=np.int64) for column in raw[:5])
     s.opt_data = raw[5] if s.det is not None else None
