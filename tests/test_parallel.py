@@ -2,14 +2,16 @@
 equals one pass over all the packets (hypothesis), and globs expand as a shell would."""
 
 import random
+import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scapy_geneve.capture.parallel import expand_inputs, merge_stats, stats_files
+from scapy_geneve.capture.parallel import expand_inputs, inherited, map_files, merge_stats, pool_context
+from scapy_geneve.capture.parallel import stats_files
 from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, PcapWriter
 from scapy_geneve.capture.scan import ScanStats, compute_stats
 from scapy_geneve.errors import CaptureError
@@ -87,3 +89,26 @@ def test_globs(tmp_path: Path) -> None:
         expand_inputs([str(tmp_path / "*.cap")])
     with pytest.raises(CaptureError, match="only input"):
         expand_inputs(["-", str(tmp_path / "a.pcap")])
+
+
+def _in_flight(item: int, delay: float) -> Tuple[int, int]:
+    """(worker) ITEM, and how many items had been handed out when it started."""
+    started = inherited()
+    with started.get_lock():
+        started.value += 1
+        seen = started.value
+    time.sleep(delay if item == 0 else 0)
+    return item, seen
+
+
+@pytest.mark.parametrize("ahead", [None, 0, 1, 3])
+def test_map_files_in_order_within_ahead(ahead: Optional[int]) -> None:
+    """Results come in the order of the paths, whichever finishes first; with AHEAD,
+    no more than AHEAD items beyond the awaited one are handed out (a slow first item
+    holds the others back); INHERIT reaches every worker."""
+    started = pool_context().Value("i", 0)
+    results = list(map_files(_in_flight, list(range(8)), 2, (0.3,), started, ahead))
+    assert [item for item, _seen in results] == list(range(8))
+    if ahead is not None:  # while item 0 sleeps, items 1..AHEAD are all that may start
+        assert all(seen <= item + ahead + 1 for item, seen in results)
+    assert started.value == 8

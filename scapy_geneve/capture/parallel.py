@@ -11,10 +11,12 @@ Each file is one unit of work: a single capture is read by one process
 (STT context IDs and pcapng sections flow from packet to packet).
 """
 
+import collections
 import glob
+import itertools
 import os
 import signal
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Deque, Dict, Generator, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from scapy_geneve.capture.interrupt import SIGNALS, Interrupted, Stopped
 from scapy_geneve.capture.scan import ScanStats, compute_stats
@@ -28,6 +30,9 @@ __all__ = [
     "count_file",
     "FileStats",
     "input_bytes",
+    "inherited",
+    "workers_fork",
+    "pool_context",
 ]
 
 T = TypeVar("T")
@@ -63,7 +68,7 @@ def input_bytes(paths: Sequence[str]) -> Optional[int]:
         return None
 
 
-def _context() -> Any:
+def pool_context() -> Any:
     """fork where the platform has it (no re-import in the workers), else spawn."""
     import multiprocessing  # here, not at the top: one file (the usual case) needs no pool
 
@@ -71,13 +76,27 @@ def _context() -> Any:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
+def workers_fork() -> bool:
+    """True when the workers are forked: they inherit the parent's open descriptors."""
+    return bool(pool_context().get_start_method() == "fork")
+
+
 def map_files(
-    func: Callable[..., T], paths: Sequence[Any], jobs: int = 1, args: Tuple[Any, ...] = ()
-) -> Iterator[T]:
+    func: Callable[..., T],
+    paths: Sequence[Any],
+    jobs: int = 1,
+    args: Tuple[Any, ...] = (),
+    inherit: Any = None,
+    ahead: Optional[int] = None,
+) -> Generator[T, None, None]:
     """``func(path, *args)`` for each of PATHS, yielded in the order of PATHS.
 
     ``jobs`` > 1 runs them in that many worker processes (FUNC and its
-    arguments must pickle); 1 runs them here, one after the other.  A worker
+    arguments must pickle); 1 runs them here, one after the other.  INHERIT
+    (shared memory, locks: what may only be inherited) is given to the workers
+    as they start, and :func:`inherited` returns it there.  AHEAD bounds how many
+    paths are handed out beyond the one whose result is awaited (results that
+    wait for their turn are held in the parent; default: no bound).  A worker
     stopped by SIGINT, SIGTERM or SIGHUP (a Ctrl-C reaches the whole process
     group) stops the caller with :class:`Interrupted`, after the results of the
     files before it were yielded; between files a worker leaves those signals to
@@ -91,14 +110,24 @@ def map_files(
 
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=min(jobs, len(paths)),
-        mp_context=_context(),
+        mp_context=pool_context(),
         initializer=_worker_start,
-        initargs=(os.getpid(),),
+        initargs=(os.getpid(), inherit),
     ) as pool:
-        futures = [pool.submit(_in_worker, path, func, *args) for path in paths]
+        todo = iter(paths)
+        futures: Deque[Any] = collections.deque()
+
+        def hand_out(count: int) -> None:
+            for path in itertools.islice(todo, count):
+                futures.append(pool.submit(_in_worker, path, func, *args))
+
+        hand_out(len(paths) if ahead is None else ahead + 1)
         try:
-            for future in futures:
-                yield future.result()
+            while futures:
+                result = futures[0].result()
+                futures.popleft()
+                hand_out(1)
+                yield result
         except Stopped as stop:
             raise Interrupted(stop.signum) from None
         finally:
@@ -109,12 +138,19 @@ def map_files(
 # -- worker processes: signals act while a file is worked on, not between files -------------
 _FORKED_WITH: Dict[int, Any] = {}  # (worker) the handlers the worker was forked with
 _PARENT: List[int] = []  # (worker) the pid of the process that started the pool
+_INHERITED: List[Any] = [None]  # (worker) map_files' INHERIT
 
 
-def _worker_start(parent: int) -> None:
-    """(worker, at start) Remember the parent and the handlers forked from it, then
-    stand idle: from the first instant, a Ctrl-C between files is the parent's."""
+def inherited() -> Any:
+    """(worker) What :func:`map_files` was given as INHERIT."""
+    return _INHERITED[0]
+
+
+def _worker_start(parent: int, inherit: Any) -> None:
+    """(worker, at start) Remember the parent, what it gave, and the handlers forked
+    from it, then stand idle: from the first instant, a Ctrl-C between files is the parent's."""
     _PARENT[:] = [parent]
+    _INHERITED[0] = inherit
     _FORKED_WITH.update((signum, signal.getsignal(signum)) for signum in SIGNALS)
     _stand_idle()
 

@@ -34,7 +34,6 @@ from typing import (
     Sequence,
     Set,
     Tuple,
-    cast,
 )
 
 from scapy_geneve.capture.interrupt import Stopped
@@ -476,7 +475,7 @@ def _results(
     done = 0
     if processes > 1 and len(jobs) > 1:
         answers = map_files(export_file, jobs, processes, (fmt, columns, kwargs))
-        with contextlib.closing(cast(Generator[FileResult, None, None], answers)) as results:
+        with contextlib.closing(answers) as results:
             for (path, _target), result in zip(jobs, results):
                 done += os.path.getsize(path)
                 bar.update(done)

@@ -23,7 +23,9 @@ import sys
 import tempfile
 from typing import IO, Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from scapy_geneve.capture.parallel import expand_inputs, input_bytes, map_files
+from scapy_geneve.capture.ordered import Outcome, settle, Turns, TurnWriter
+from scapy_geneve.capture.parallel import expand_inputs, inherited, input_bytes, map_files, pool_context
+from scapy_geneve.capture.parallel import workers_fork
 from scapy_geneve.capture.pcapio import MAX_SNAPLEN, PcapngWriter, PcapWriter, iter_records, open_capture
 from scapy_geneve.capture.scan import PacketFilter, filter_capture
 from scapy_geneve.cli import _options
@@ -276,6 +278,8 @@ def _run_pieces(
                     return errors
             done += _size(piece.path)
         return errors
+    if type(out) is io.BufferedWriter and through_temporary(args.output_path) and workers_fork():
+        return _run_in_turns(plan, out, args, (pfilter, kwargs), bar, counts)
     directory = tempfile.mkdtemp(prefix=".filter.", dir=_near(args))
     ours = through_temporary(args.output_path)  # our temporary file, synced at the end
     try:
@@ -298,19 +302,76 @@ def _run_pieces(
     return errors
 
 
-def _start_writeback(out: IO[bytes]) -> None:
+def _run_in_turns(
+    plan: List[Piece],
+    out: IO[bytes],
+    args: argparse.Namespace,
+    how: Tuple[PacketFilter, Dict[str, Any]],
+    bar: Progress,
+    counts: List[int],
+) -> List[CaptureError]:
+    """Every piece onto OUT, our temporary output file, in order: the workers write
+    their pieces into it in place, each in its turn (:mod:`capture.ordered`).  What
+    the pieces whose results came back wrote is kept (after a stop too); anything a
+    worker wrote beyond them is cut off once the workers are done."""
+    errors: List[CaptureError] = []
+    out.flush()
+    turns = Turns(pool_context(), out.fileno(), out.tell())
+    end = turns.start
+    directory = tempfile.mkdtemp(prefix=".filter.", dir=_near(args))
+    work = map_files(
+        _piece_in_turn, list(enumerate(plan)), args.jobs, (*how, directory), turns, args.jobs
+    )
+    try:
+        with contextlib.closing(work):  # leaving it stops the workers: nothing writes after
+            for index, (piece, part, error) in enumerate(work):
+                end = settle(turns, index, piece)
+                _start_writeback(out, end)
+                for k in range(3):
+                    counts[k] += part[k]
+                bar.update(index + 1)
+                if error is not None:
+                    errors.append(error)
+                    if not args.keep_partial:
+                        return errors
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        out.seek(end)
+        out.truncate()
+    return errors
+
+
+def _piece_in_turn(
+    item: Tuple[int, Piece], pfilter: PacketFilter, kwargs: Dict[str, Any], directory: str
+) -> Tuple[Outcome, List[int], Optional[CaptureError]]:
+    """(worker) Piece INDEX written into the output in its turn (held until then)."""
+    index, piece = item
+    raw = TurnWriter(inherited(), index, directory)
+    out = io.BufferedWriter(raw, 1 << 20)
+    counts = [0, 0, 0]
+    error = None
+    try:
+        write_piece(piece, out, pfilter, kwargs, counts)
+    except CaptureError as exc:
+        error = exc
+    out.flush()
+    return raw.finish(), counts, error
+
+
+def _start_writeback(out: IO[bytes], end: Optional[int] = None) -> None:
     """Start writing the whole pages OUT holds to disk now, without waiting for them
     (Linux's POSIX_FADV_DONTNEED on a file starts the writeback of its dirty pages in
     the range): the fsync at the end then finds most of the output written while later
     pieces were filtered, instead of writing all of it after the last one.  Only for the
     temporary file the output is written through (not a file of the user's: the advice
-    also drops its pages from the cache); the last partial page waits for the next call."""
+    also drops its pages from the cache); the last partial page waits for the next call.
+    END: where the output ends, when others write it (default: OUT's position)."""
     advise = getattr(os, "posix_fadvise", None)
     if advise is None or type(out) is not io.BufferedWriter:
         return
     try:
         out.flush()
-        end = out.tell()
+        end = out.tell() if end is None else end
         whole = end - end % mmap.PAGESIZE
         if whole:  # a length of 0 would mean "to the end of the file"
             advise(out.fileno(), 0, whole, os.POSIX_FADV_DONTNEED)

@@ -1,0 +1,178 @@
+"""One output written by several processes in turn (capture/ordered.py, filter --jobs).
+
+The pieces reach the output in order, each byte once, whatever the interleaving of
+the workers' writes, their finishing and the parent's settling (hypothesis drives
+the schedule); and ``filter --jobs N`` writes the bytes ``--jobs 1`` writes: with
+pieces held in memory or in a file, empty pieces, damaged inputs, and a stop."""
+
+import multiprocessing
+import os
+import random
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scapy_geneve.capture import ordered
+from scapy_geneve.capture.ordered import Outcome, settle, Turns, TurnWriter
+from scapy_geneve.capture.interrupt import Interrupted
+from scapy_geneve.capture.parallel import inherited
+from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, PcapWriter
+from scapy_geneve.cli import filter as filter_cli
+from scapy_geneve.cli import main
+from scapy_geneve.cli.filter import Piece
+from tests.test_dask import _frame
+
+CONTEXT = multiprocessing.get_context("spawn")  # Lock and RawValue work in one process too
+
+chunks = st.lists(st.binary(min_size=0, max_size=40), max_size=5)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pieces=st.lists(chunks, min_size=1, max_size=6),
+    limit=st.integers(0, 64),
+    prefix=st.binary(max_size=8),
+    data=st.data(),
+)
+def test_pieces_land_in_order_whatever_the_schedule(
+    tmp_path: Path, pieces: List[List[bytes]], limit: int, prefix: bytes, data: st.DataObject
+) -> None:
+    """Workers write and finish in any order, the parent settles each finished piece
+    whenever it likes (in order): the output is the prefix, then the pieces in order.
+    LIMIT small makes the held bytes go to a file part-way (0: all of them)."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    path = folder / "out"
+    with open(path, "wb") as out:
+        out.write(prefix)
+        out.flush()
+        turns = Turns(CONTEXT, out.fileno(), out.tell())
+        writers = [TurnWriter(turns, k, str(folder), limit) for k in range(len(pieces))]
+        written = [0] * len(pieces)
+        outcomes: Dict[int, Outcome] = {}
+        settled = 0
+        while settled < len(pieces):
+            moves: List[Tuple[str, int]] = [
+                ("write" if written[k] < len(pieces[k]) else "finish", k)
+                for k in range(len(pieces))
+                if k not in outcomes
+            ]
+            if settled in outcomes:
+                moves.append(("settle", settled))
+            move, k = data.draw(st.sampled_from(moves))
+            if move == "write":
+                chunk = bytearray(pieces[k][written[k]])
+                assert writers[k].write(chunk) == len(chunk)
+                chunk[:] = b"\xee" * len(chunk)  # the caller reuses its buffer
+                written[k] += 1
+            elif move == "finish":
+                outcomes[k] = writers[k].finish()
+            else:
+                end = settle(turns, k, outcomes[k])
+                settled += 1
+                assert end == len(prefix) + sum(len(c) for p in pieces[:settled] for c in p)
+    assert path.read_bytes() == prefix + b"".join(b"".join(p) for p in pieces)
+    assert sorted(os.listdir(folder)) == ["out"]  # every held file was removed
+
+
+def test_a_turn_out_of_order_is_refused(tmp_path: Path) -> None:
+    with open(tmp_path / "out", "wb") as out:
+        turns = Turns(CONTEXT, out.fileno(), 0)
+        with pytest.raises(RuntimeError, match="piece 1 ended out of turn"):
+            turns.advance(1, 10)
+        with pytest.raises(RuntimeError, match="piece 1 settled out of turn"):
+            settle(turns, 1, Outcome(-1, b"x"))
+
+
+def test_a_held_file_is_copied_by_hand_where_the_kernel_cannot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.write_bytes(bytes(range(256)) * 9000)
+    dst.write_bytes(b"head")
+
+    def refuse(*_args: object) -> int:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refuse)
+    with open(src, "rb") as s, open(dst, "r+b") as d:
+        assert ordered.copy_range(s.fileno(), d.fileno(), 4) == 256 * 9000
+    assert dst.read_bytes() == b"head" + bytes(range(256)) * 9000
+
+
+# -- filter --jobs: the same bytes as --jobs 1 ---------------------------------------------
+def _capture(path: Path, count: int, seed: int) -> str:
+    rng = random.Random(seed)
+    with open(path, "wb") as handle:
+        writer = PcapWriter(handle, LINKTYPE_ETHERNET, nanosecond=True)
+        for i in range(count):
+            writer.write(_frame(rng), 1_700_000_000_000_000_000 + i * 1000)
+    return str(path)
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> List[str]:
+    """Pieces of very different sizes, one without packets: later ones finish first."""
+    sizes = (3000, 10, 0, 400, 2500, 1, 700)
+    return [_capture(tmp_path / ("in%d.pcap" % k), n, k) for k, n in enumerate(sizes)]
+
+
+def _filter(argv: List[str], out: Path, jobs: int) -> Tuple[int, bytes]:
+    code = main(["filter", "-q", "--jobs", str(jobs), *argv, str(out)])
+    return code, out.read_bytes() if out.exists() else b""
+
+
+@pytest.mark.parametrize("limit", [None, 0, 5000])
+def test_filter_jobs_write_the_bytes_of_one_process(
+    tmp_path: Path, inputs: List[str], monkeypatch: pytest.MonkeyPatch, limit: Optional[int]
+) -> None:
+    """Held in memory (the default), every held byte in a file (0), or some of each."""
+    if limit is not None:
+        monkeypatch.setattr(ordered, "HOLD_LIMIT", limit)
+    for selection in (["--kind", "geneve"], ["--vni", "7", "--invert"], []):
+        one = _filter(selection + inputs, tmp_path / "one.pcap", 1)
+        for jobs in (2, 3):
+            assert _filter(selection + inputs, tmp_path / ("j%d.pcap" % jobs), jobs) == one
+        assert one[0] == 0 and len(one[1]) > 24
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]  # no temporary left
+
+
+def test_filter_jobs_on_a_damaged_input(tmp_path: Path, inputs: List[str]) -> None:
+    """--keep-partial: what matched before the damage, then the rest, as one process
+    writes it; without it, no output at all."""
+    damaged = Path(inputs[4])
+    damaged.write_bytes(damaged.read_bytes()[:-7])  # the last record cut short
+    one = _filter(["--keep-partial", *inputs], tmp_path / "one.pcap", 1)
+    assert one[0] == 2 and one[1]
+    assert _filter(["--keep-partial", *inputs], tmp_path / "two.pcap", 2) == one
+    assert _filter(inputs, tmp_path / "none.pcap", 2) == (2, b"")
+
+
+def _stopped_in_its_turn(item: Tuple[int, Piece], *args: Any) -> Any:
+    """(worker) Piece 1 writes 2 MiB in its turn, then is stopped; the others as usual."""
+    index, _piece = item
+    if index != 1:
+        return REAL_PIECE_IN_TURN(item, *args)
+    turns = inherited()
+    while turns.position(index) is None:
+        time.sleep(0.01)
+    TurnWriter(turns, index, args[-1]).write(b"\xee" * (2 << 20))
+    raise Interrupted(signal.SIGINT)
+
+
+REAL_PIECE_IN_TURN = filter_cli._piece_in_turn
+
+
+def test_a_stop_keeps_the_pieces_before_it(
+    tmp_path: Path, inputs: List[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while a worker writes its piece in place: OUT keeps the pieces whose
+    results came back, whole, and nothing of the stopped one (its bytes are cut off)."""
+    one = _filter(inputs[:1], tmp_path / "one.pcap", 1)
+    monkeypatch.setattr(filter_cli, "_piece_in_turn", _stopped_in_its_turn)
+    assert _filter(inputs[:3], tmp_path / "two.pcap", 2) == (130, one[1])
