@@ -19,7 +19,7 @@ import signal
 from typing import Any, Callable, Deque, Dict, Generator, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from scapy_geneve.capture.interrupt import SIGNALS, Interrupted, Stopped
-from scapy_geneve.capture.scan import ScanStats, compute_stats
+from scapy_geneve.capture.scan import ScanStats, compute_stats, warm_up
 from scapy_geneve.errors import CaptureError
 
 __all__ = [
@@ -88,6 +88,7 @@ def map_files(
     args: Tuple[Any, ...] = (),
     inherit: Any = None,
     ahead: Optional[int] = None,
+    warm: Optional[Callable[[], Any]] = warm_up,
 ) -> Generator[T, None, None]:
     """``func(path, *args)`` for each of PATHS, yielded in the order of PATHS.
 
@@ -96,7 +97,9 @@ def map_files(
     (shared memory, locks: what may only be inherited) is given to the workers
     as they start, and :func:`inherited` returns it there.  AHEAD bounds how many
     paths are handed out beyond the one whose result is awaited (results that
-    wait for their turn are held in the parent; default: no bound).  A worker
+    wait for their turn are held in the parent; default: no bound).  WARM is
+    called here before the pool starts: what it imports, forked workers have
+    from the start (each importing numpy at once took longer than one import).  A worker
     stopped by SIGINT, SIGTERM or SIGHUP (a Ctrl-C reaches the whole process
     group) stops the caller with :class:`Interrupted`, after the results of the
     files before it were yielded; between files a worker leaves those signals to
@@ -108,6 +111,8 @@ def map_files(
         return
     import concurrent.futures
 
+    if warm is not None:
+        warm()
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=min(jobs, len(paths)),
         mp_context=pool_context(),

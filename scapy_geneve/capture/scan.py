@@ -81,6 +81,7 @@ __all__ = [
     "compute_stats",
     "PacketFilter",
     "filter_capture",
+    "warm_up",
     "matching_packets",
     "matching_records",
     "analyse_batch",
@@ -89,6 +90,12 @@ __all__ = [
     "inner_protocol_name",
     "SUPPORTED_LINKTYPES",
 ]
+
+
+def warm_up() -> None:
+    """Import what the first pass over a capture imports on first use (numpy), so
+    that worker processes forked after this start with it."""
+    numpy()
 
 
 def scan(

@@ -319,9 +319,7 @@ def _run_in_turns(
     turns = Turns(pool_context(), out.fileno(), out.tell())
     end = turns.start
     directory = tempfile.mkdtemp(prefix=".filter.", dir=_near(args))
-    work = map_files(
-        _piece_in_turn, list(enumerate(plan)), args.jobs, (*how, directory), turns, args.jobs
-    )
+    work = map_files(_piece_in_turn, list(enumerate(plan)), args.jobs, (*how, directory), turns, args.jobs)
     try:
         with contextlib.closing(work):  # leaving it stops the workers: nothing writes after
             for index, (piece, part, error) in enumerate(work):
