@@ -5,11 +5,15 @@ the workers' writes, their finishing and the parent's settling (hypothesis drive
 the schedule); and ``filter --jobs N`` writes the bytes ``--jobs 1`` writes: with
 pieces held in memory or in a file, empty pieces, damaged inputs, and a stop."""
 
+import errno
 import multiprocessing
 import os
 import random
+import shutil
 import signal
+import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -19,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scapy_geneve.capture import ordered
-from scapy_geneve.capture.ordered import Outcome, settle, Turns, TurnWriter
+from scapy_geneve.capture.ordered import Abandoned, Outcome, settle, Turns, TurnWriter
 from scapy_geneve.capture.interrupt import Interrupted
 from scapy_geneve.capture.parallel import inherited
 from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, PcapWriter
@@ -43,7 +47,8 @@ chunks = st.lists(st.binary(min_size=0, max_size=40), max_size=5)
 def test_pieces_land_in_order_whatever_the_schedule(
     tmp_path: Path, pieces: List[List[bytes]], limit: int, prefix: bytes, data: st.DataObject
 ) -> None:
-    """Workers write and finish in any order, the parent settles each finished piece
+    """Workers write and finish in any order (a piece finished before its turn is
+    written by a thread when the turn comes), the parent settles each finished piece
     whenever it likes (in order): the output is the prefix, then the pieces in order.
     LIMIT small makes the held bytes go to a file part-way (0: all of them)."""
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
@@ -51,42 +56,96 @@ def test_pieces_land_in_order_whatever_the_schedule(
     with open(path, "wb") as out:
         out.write(prefix)
         out.flush()
-        turns = Turns(CONTEXT, out.fileno(), out.tell())
-        writers = [TurnWriter(turns, k, str(folder), limit) for k in range(len(pieces))]
-        written = [0] * len(pieces)
-        outcomes: Dict[int, Outcome] = {}
-        settled = 0
-        while settled < len(pieces):
-            moves: List[Tuple[str, int]] = [
-                ("write" if written[k] < len(pieces[k]) else "finish", k)
-                for k in range(len(pieces))
-                if k not in outcomes
-            ]
-            if settled in outcomes:
-                moves.append(("settle", settled))
-            move, k = data.draw(st.sampled_from(moves))
-            if move == "write":
-                chunk = bytearray(pieces[k][written[k]])
-                assert writers[k].write(chunk) == len(chunk)
-                chunk[:] = b"\xee" * len(chunk)  # the caller reuses its buffer
-                written[k] += 1
-            elif move == "finish":
-                outcomes[k] = writers[k].finish()
-            else:
-                end = settle(turns, k, outcomes[k])
-                settled += 1
-                assert end == len(prefix) + sum(len(c) for p in pieces[:settled] for c in p)
+        turns = Turns(CONTEXT, out.fileno(), out.tell(), len(pieces))
+        try:
+            _play(turns, pieces, limit, folder, data)
+        finally:  # an example cut short leaves no thread to write into the next one's file
+            turns.abandon()
+            for thread in threading.enumerate():
+                if thread.name.startswith("piece-"):
+                    thread.join()
     assert path.read_bytes() == prefix + b"".join(b"".join(p) for p in pieces)
     assert sorted(os.listdir(folder)) == ["out"]  # every held file was removed
 
 
-def test_a_turn_out_of_order_is_refused(tmp_path: Path) -> None:
+def _play(turns: Turns, pieces: List[List[bytes]], limit: int, folder: Path, data: st.DataObject) -> None:
+    """Draw moves until every piece is settled: a write or the finish of an unfinished
+    piece, or the settling of the next finished one."""
+    writers = [TurnWriter(turns, k, str(folder), limit) for k in range(len(pieces))]
+    written = [0] * len(pieces)
+    outcomes: Dict[int, Outcome] = {}
+    settled = 0
+    while settled < len(pieces):
+        moves: List[Tuple[str, int]] = [
+            ("write" if written[k] < len(pieces[k]) else "finish", k)
+            for k in range(len(pieces))
+            if k not in outcomes
+        ]
+        if settled in outcomes:
+            moves.append(("settle", settled))
+        move, k = data.draw(st.sampled_from(moves))
+        if move == "write":
+            chunk = bytearray(pieces[k][written[k]])
+            assert writers[k].write(chunk) == len(chunk)
+            chunk[:] = b"\xee" * len(chunk)  # the caller reuses its buffer
+            written[k] += 1
+        elif move == "finish":
+            outcomes[k] = writers[k].finish()
+        else:
+            end = settle(turns, k, outcomes[k])
+            settled += 1
+            assert end == turns.start + sum(len(c) for p in pieces[:settled] for c in p)
+
+
+def _gone() -> int:
+    """The pid of a process that has exited."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_turn_out_of_order_and_a_piece_nobody_writes_are_errors(tmp_path: Path) -> None:
     with open(tmp_path / "out", "wb") as out:
-        turns = Turns(CONTEXT, out.fileno(), 0)
+        turns = Turns(CONTEXT, out.fileno(), 0, 2)
         with pytest.raises(RuntimeError, match="piece 1 ended out of turn"):
             turns.advance(1, 10)
-        with pytest.raises(RuntimeError, match="piece 1 settled out of turn"):
-            settle(turns, 1, Outcome(-1, b"x"))
+        turns.advance(0, 0)
+        with pytest.raises(RuntimeError, match="piece 1 was not written"):
+            settle(turns, 1, Outcome(-1, _gone()))
+
+
+def test_a_failed_write_in_a_thread_reaches_the_parent(tmp_path: Path) -> None:
+    """The thread that writes a piece in its turn cannot raise to anyone: its error
+    goes through TURNS, and the parent's settle raises it."""
+    (tmp_path / "out").write_bytes(b"")
+    with open(tmp_path / "out", "rb") as read_only:
+        turns = Turns(CONTEXT, read_only.fileno(), 0, 2)
+        late = TurnWriter(turns, 1, str(tmp_path))
+        late.write(b"second")
+        outcome = late.finish()  # before its turn: a thread waits for it
+        assert outcome.end == -1
+        turns.advance(0, 0)
+        with pytest.raises(OSError) as caught:
+            settle(turns, 1, outcome)
+        assert caught.value.errno == errno.EBADF
+
+
+def test_abandoned_writers_give_up_and_leave_no_file(tmp_path: Path) -> None:
+    with open(tmp_path / "out", "wb") as out:
+        turns = Turns(CONTEXT, out.fileno(), 0, 2)
+        late = TurnWriter(turns, 1, str(tmp_path), limit=0)
+        late.write(b"held in a file")
+        assert len(os.listdir(tmp_path)) == 2
+        assert late.finish().end == -1
+        turns.abandon()
+        for _ in range(500):
+            if len(os.listdir(tmp_path)) == 1:
+                break
+            time.sleep(0.01)
+        assert os.listdir(tmp_path) == ["out"]
+        with pytest.raises(Abandoned):
+            TurnWriter(turns, 0, str(tmp_path)).write(b"too late")
+    assert (tmp_path / "out").read_bytes() == b""
 
 
 def test_a_held_file_is_copied_by_hand_where_the_kernel_cannot(
@@ -106,20 +165,34 @@ def test_a_held_file_is_copied_by_hand_where_the_kernel_cannot(
 
 
 # -- filter --jobs: the same bytes as --jobs 1 ---------------------------------------------
+FRAMES = [_frame(random.Random(seed)) for seed in range(60)]  # tunnels of every kind
+
+
 def _capture(path: Path, count: int, seed: int) -> str:
     rng = random.Random(seed)
     with open(path, "wb") as handle:
         writer = PcapWriter(handle, LINKTYPE_ETHERNET, nanosecond=True)
         for i in range(count):
-            writer.write(_frame(rng), 1_700_000_000_000_000_000 + i * 1000)
+            writer.write(rng.choice(FRAMES), 1_700_000_000_000_000_000 + i * 1000)
     return str(path)
 
 
-@pytest.fixture
-def inputs(tmp_path: Path) -> List[str]:
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory: pytest.TempPathFactory) -> List[str]:
     """Pieces of very different sizes, one without packets: later ones finish first."""
+    folder = tmp_path_factory.mktemp("inputs")
     sizes = (3000, 10, 0, 400, 2500, 1, 700)
-    return [_capture(tmp_path / ("in%d.pcap" % k), n, k) for k, n in enumerate(sizes)]
+    return [_capture(folder / ("in%d.pcap" % k), n, k) for k, n in enumerate(sizes)]
+
+
+@pytest.fixture
+def inputs(captures: List[str], tmp_path: Path) -> List[str]:
+    """The captures, copied: a test may damage one."""
+    copies = []
+    for path in captures:
+        copies.append(str(tmp_path / os.path.basename(path)))
+        shutil.copyfile(path, copies[-1])
+    return copies
 
 
 def _filter(argv: List[str], out: Path, jobs: int) -> Tuple[int, bytes]:

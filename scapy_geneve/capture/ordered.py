@@ -5,44 +5,62 @@ output, while N processes filter N files at once.  Nobody knows where piece K
 starts until pieces 0 to K-1 are written, so each piece takes a turn:
 
 - :class:`Turns` (shared memory, inherited by the workers) holds whose turn it
-  is to write and where the output ends;
+  is to write, where the output ends, and where each written piece ended;
 - a worker writes its piece through a :class:`TurnWriter`: in place in the
   output (``pwrite`` on the inherited descriptor) once its turn has come, held
-  until then (in memory up to ``limit`` bytes, beyond that in a temporary file),
-  and at its turn the held bytes go first;
-- a worker that finishes before its turn hands what it holds back
-  (:class:`Outcome`), and the parent writes it in turn (:func:`settle`).
+  until then (in memory up to :data:`HOLD_LIMIT` bytes, beyond that in a
+  temporary file), and at its turn the held bytes go first;
+- a worker that finishes its piece before its turn leaves a thread to write
+  it when the turn comes and goes on to its next file (the parent settles every
+  piece before the pool ends, so no such thread is cut short but after a stop);
+- the parent takes the results in order and waits (:func:`settle`) until each
+  piece is written, so what it counts is in the output.
 
-Each byte of the output is written once, by whoever has it when its turn
-comes: no piece is written to a file of its own and copied again (that copy
-cost as much as the filtering, writes through the page cache being dear).
+Each byte of the output is written once, by the process that filtered it: no
+piece is written to a file of its own and copied again, and none travels back
+to the parent (either cost as much as the filtering: writes through the page
+cache are dear).
 """
 
 import errno
 import io
 import os
 import tempfile
+import threading
+import time
 from typing import Any, List, NamedTuple, Optional
 
-__all__ = ["Turns", "TurnWriter", "Outcome", "settle", "HOLD_LIMIT"]
+__all__ = ["Turns", "TurnWriter", "Outcome", "settle", "HOLD_LIMIT", "Abandoned"]
 
-#: bytes a worker holds in memory before its turn; the rest of the piece waits in a file
+#: bytes of a piece a worker holds in memory before its turn; the rest waits in a file
 HOLD_LIMIT = 128 << 20
+#: seconds between two looks at whose turn it is (a waiting writer, the parent)
+POLL = 0.001
+
+
+class Abandoned(Exception):
+    """The pieces before this one will never be written (the work was stopped)."""
 
 
 class Turns:
-    """(shared) The piece whose turn it is to write onto the output file FD, and where
-    the output ends: pieces before it are written, it writes from there."""
+    """(shared) The piece whose turn it is to write onto the output file FD, where
+    the output ends, where each of the COUNT pieces ended, and whether the work was
+    abandoned (waiting writers then give up)."""
 
-    def __init__(self, context: Any, fd: int, start: int) -> None:
+    def __init__(self, context: Any, fd: int, start: int, count: int) -> None:
         self.fd = fd
         self.start = start
         self._lock = context.Lock()
         self._turn = context.RawValue("q", 0)
         self._end = context.RawValue("q", start)
+        self._ends = context.RawArray("q", max(count, 1))
+        self._abandoned = context.RawValue("b", 0)
+        self._failed = context.RawValue("i", 0)  # the errno a waiting writer's write failed with
 
     def position(self, index: int) -> Optional[int]:
         """Where piece INDEX starts, once its turn has come (None before)."""
+        if self._abandoned.value:
+            raise Abandoned()
         if self._turn.value != index:
             return None
         with self._lock:
@@ -53,18 +71,35 @@ class Turns:
         with self._lock:
             if self._turn.value != index:
                 raise RuntimeError("piece %d ended out of turn (turn %d)" % (index, self._turn.value))
+            self._ends[index] = end
             self._end.value = end
             self._turn.value = index + 1
 
+    def ended(self, index: int) -> Optional[int]:
+        """Where piece INDEX ended, once written (None before)."""
+        return int(self._ends[index]) if self._turn.value > index else None
+
+    def abandon(self) -> None:
+        """(parent) No more turns: writers still waiting give up."""
+        self._abandoned.value = 1
+
+    def fail(self, error: OSError) -> None:
+        """(a writer's thread) Its write failed: the parent raises ERROR's errno."""
+        self._failed.value = error.errno or errno.EIO
+
+    def check(self) -> None:
+        """(parent) Raise the OSError a writer's thread met, if any."""
+        if self._failed.value:
+            code = int(self._failed.value)
+            raise OSError(code, os.strerror(code))
+
 
 class Outcome(NamedTuple):
-    """What a worker gives back: where its piece ends when it wrote it (``end``), or
-    the bytes it holds (``held``, and ``path``: a file holding the rest) for the
-    parent to write in turn."""
+    """What a worker gives back: where its piece ends when written (``end``), or -1
+    when a thread of worker ``pid`` writes it in its turn."""
 
     end: int
-    held: bytes = b""
-    path: Optional[str] = None
+    pid: int = 0
 
 
 class TurnWriter(io.RawIOBase):
@@ -98,16 +133,35 @@ class TurnWriter(io.RawIOBase):
         return len(view)
 
     def finish(self) -> Outcome:
-        """After the last write: the piece written (and the turn passed on), or what is
-        held, for the parent to write when the turn comes."""
-        if self.pos is None:
+        """After the last write: the piece written and the turn passed on, or (before
+        its turn) a thread started that will do both when the turn comes."""
+        if self.pos is None and self.turns.position(self.index) is None:
+            # a daemon: when the work stops, a worker exits without waiting for a turn
+            threading.Thread(target=self._later, name="piece-%d" % self.index, daemon=True).start()
+            return Outcome(-1, os.getpid())
+        end = self._in_turn()
+        return Outcome(end, os.getpid())
+
+    def _in_turn(self) -> int:
+        """Wait for the turn (unless it came), write what is held, pass the turn on."""
+        while self.pos is None:
             start = self.turns.position(self.index)
-            if start is None:
-                return self._hand_back()
-            self._take_turn(start)
-        assert self.pos is not None
+            if start is not None:
+                self._take_turn(start)
+            else:
+                time.sleep(POLL)
         self.turns.advance(self.index, self.pos)
-        return Outcome(self.pos)
+        return self.pos
+
+    def _later(self) -> None:
+        """(thread) :meth:`_in_turn`, its errors told to the parent through TURNS."""
+        try:
+            self._in_turn()
+        except Abandoned:
+            self._drop_spill()
+        except OSError as exc:
+            self.turns.fail(exc)
+            self._drop_spill()
 
     def _hold(self, view: memoryview) -> None:
         if self.spill is None and self.held_len + len(view) <= self.limit:
@@ -129,41 +183,42 @@ class TurnWriter(io.RawIOBase):
             pos += len(chunk)
         if self.spill is not None:
             pos += copy_range(self.spill, self.turns.fd, pos)
+            self._drop_spill()
+        self.held, self.held_len, self.pos = [], 0, pos
+
+    def _drop_spill(self) -> None:
+        if self.spill is not None:
             os.close(self.spill)
             os.unlink(self.spill_path)
             self.spill = None
-        self.held, self.held_len, self.pos = [], 0, pos
-
-    def _hand_back(self) -> Outcome:
-        if self.spill is None:
-            return Outcome(-1, b"".join(self.held))
-        os.close(self.spill)
-        self.spill = None
-        return Outcome(-1, b"", self.spill_path)
+        self.held, self.held_len = [], 0
 
 
-def settle(turns: Turns, index: int, piece: Outcome) -> int:
-    """(parent, results in order) Piece INDEX onto the output: nothing to do when its
-    worker wrote it, else what it handed back, written now (its turn has come: the
-    pieces before were settled).  Returns where the output now ends."""
-    if piece.end >= 0:
-        return piece.end
-    start = turns.position(index)
-    if start is None:
-        raise RuntimeError("piece %d settled out of turn" % index)
-    pos = start
-    if piece.path is None:
-        _pwrite_all(turns.fd, memoryview(piece.held), pos)
-        pos += len(piece.held)
-    else:
-        fd = os.open(piece.path, os.O_RDONLY)
-        try:
-            pos += copy_range(fd, turns.fd, pos)
-        finally:
-            os.close(fd)
-            os.unlink(piece.path)
-    turns.advance(index, pos)
-    return pos
+def settle(turns: Turns, index: int, outcome: Outcome) -> int:
+    """(parent, results in order) Where piece INDEX ends in the output, once it is
+    written: at once when its worker wrote it, else when the worker's thread has
+    (its turn has come: the pieces before were settled).  A worker that dies
+    first would leave the piece unwritten: that is an error, not a wait forever."""
+    while True:
+        end = turns.ended(index)
+        if end is not None:
+            return end
+        turns.check()
+        if outcome.end >= 0 or not _alive(outcome.pid):
+            raise RuntimeError(
+                "piece %d was not written (its worker, pid %d, is gone)" % (index, outcome.pid)
+            )
+        time.sleep(POLL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def copy_range(src: int, dst: int, pos: int) -> int:

@@ -316,23 +316,24 @@ def _run_in_turns(
     worker wrote beyond them is cut off once the workers are done."""
     errors: List[CaptureError] = []
     out.flush()
-    turns = Turns(pool_context(), out.fileno(), out.tell())
+    turns = Turns(pool_context(), out.fileno(), out.tell(), len(plan))
     end = turns.start
     directory = tempfile.mkdtemp(prefix=".filter.", dir=_near(args))
     work = map_files(_piece_in_turn, list(enumerate(plan)), args.jobs, (*how, directory), turns, args.jobs)
     try:
-        with contextlib.closing(work):  # leaving it stops the workers: nothing writes after
-            for index, (piece, part, error) in enumerate(work):
-                end = settle(turns, index, piece)
-                _start_writeback(out, end)
-                for k in range(3):
-                    counts[k] += part[k]
-                bar.update(index + 1)
-                if error is not None:
-                    errors.append(error)
-                    if not args.keep_partial:
-                        return errors
+        for index, (outcome, part, error) in enumerate(work):
+            end = settle(turns, index, outcome)
+            _start_writeback(out, end)
+            for k in range(3):
+                counts[k] += part[k]
+            bar.update(index + 1)
+            if error is not None:
+                errors.append(error)
+                if not args.keep_partial:
+                    return errors
     finally:
+        turns.abandon()  # a piece still waiting for its turn will not get it
+        work.close()  # the workers are done: nothing writes after this
         shutil.rmtree(directory, ignore_errors=True)
         out.seek(end)
         out.truncate()
