@@ -14,6 +14,7 @@ once.  A damaged input leaves no file behind and does not stop the others.
 import argparse
 import contextlib
 import errno
+import io
 import json
 import os
 import shutil
@@ -37,9 +38,13 @@ from typing import (
 )
 
 from scapy_geneve.capture.interrupt import Stopped
-from scapy_geneve.capture.parallel import expand_inputs, input_bytes, map_files
+from scapy_geneve.capture import parquet_join
+from scapy_geneve.capture.ordered import Outcome, settle, Turns, TurnWriter
+from scapy_geneve.capture.parallel import expand_inputs, inherited, input_bytes, map_files, pool_context
+from scapy_geneve.capture.parallel import workers_fork
 from scapy_geneve.cli import _options
 from scapy_geneve.cli._common import atomic_output, check_not_input, Interrupted, NAME_MAX, plural, Progress
+from scapy_geneve.cli._common import through_temporary
 from scapy_geneve.errors import CaptureError
 
 FORMATS = ("parquet", "arrow", "csv", "jsonl")
@@ -192,9 +197,10 @@ class _Parquet:
         self.pending.append(batch)
         self.rows += batch.num_rows
         if self.rows >= ROW_GROUP:
-            self._flush()
+            self.flush()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write the rows gathered so far as a row group."""
         if self.pending:
             self.writer.write_table(
                 self.pa.Table.from_batches(self.pending), row_group_size=max(self.rows, 1)
@@ -202,7 +208,7 @@ class _Parquet:
         self.pending, self.rows = [], 0
 
     def close(self) -> None:
-        self._flush()
+        self.flush()
         self.writer.close()
 
 
@@ -324,6 +330,122 @@ def _batches_in_workers(
                 return
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# -- one Parquet file, encoded in the workers: each writes its part in place, in its turn ----
+class _Part:
+    """(worker) Where a worker's Parquet writer writes: the leading magic is dropped
+    (the output has one), the chunk bytes go to OUT, and once :meth:`footer_next`
+    is called the rest (the footer) is kept in :attr:`footer` for the parent."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out, self.skip, self.pos = out, len(parquet_join.MAGIC), 0
+        self.footer: Optional[bytearray] = None
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.pos += len(view)
+        cut = min(self.skip, len(view))
+        self.skip -= cut
+        if self.footer is not None:
+            self.footer += view[cut:]
+        elif len(view) > cut:
+            self.out.write(view[cut:])
+        return len(view)
+
+    def footer_next(self) -> None:
+        self.footer = bytearray()
+
+    def tell(self) -> int:
+        return self.pos
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def close(self) -> None:  # the Parquet writer closes its sink: OUT stays open
+        self.closed = True
+
+
+def _part_in_turn(
+    item: Tuple[int, str], columns: Optional[List[str]], kwargs: Dict[str, Any], directory: str
+) -> Tuple[Outcome, bytes, int, Optional[CaptureError]]:
+    """(worker) Input INDEX as Parquet: its chunk bytes into the output in its turn,
+    its footer back to the parent."""
+    from scapy_geneve.capture.columnar import require_pyarrow, scan_batches, schema
+
+    index, path = item
+    raw = TurnWriter(inherited(), index, directory)
+    part = _Part(io.BufferedWriter(raw, 1 << 20))
+    writer = _Parquet(require_pyarrow(), part, schema(columns))  # type: ignore[arg-type]
+    rows, error = 0, None
+    try:
+        for batch in scan_batches(path, columns, **kwargs):
+            writer.write(batch)
+            rows += batch.num_rows
+    except CaptureError as exc:
+        error = exc
+    writer.flush()
+    part.flush()
+    part.footer_next()
+    writer.writer.close()
+    footer = parquet_join.footer_of(bytes(part.footer or b""))
+    return raw.finish(), footer, rows, error
+
+
+def _parquet_in_turns(
+    paths: Sequence[str],
+    columns: Optional[List[str]],
+    kwargs: Dict[str, Any],
+    jobs: int,
+    out: IO[bytes],
+    near: str,
+    bar: Progress,
+    errors: List[CaptureError],
+) -> int:
+    """PATHS as one Parquet file on OUT (our temporary output file), each encoded by a
+    worker: the workers write their row groups in place in input order
+    (:mod:`capture.ordered`), the parent writes one footer for them all
+    (:mod:`capture.parquet_join`).  A stop keeps the files finished before it."""
+    out.write(parquet_join.MAGIC)
+    out.flush()
+    turns = Turns(pool_context(), out.fileno(), out.tell(), len(paths))
+    end, starts, footers, rows, done = turns.start, [], [], 0, 0
+    directory = tempfile.mkdtemp(prefix=".export.", dir=near)
+    work = map_files(_part_in_turn, list(enumerate(paths)), jobs, (columns, kwargs, directory), turns, jobs)
+    try:
+        for index, (outcome, footer, count, error) in enumerate(work):
+            starts.append(end)
+            end = settle(turns, index, outcome)
+            footers.append(footer)
+            rows += count
+            done += os.path.getsize(paths[index])
+            bar.update(done)
+            if error is not None:
+                errors.append(error)
+                return rows
+    finally:
+        turns.abandon()
+        work.close()
+        shutil.rmtree(directory, ignore_errors=True)
+        out.seek(end)
+        out.truncate()
+        if footers or not errors:  # a whole file of what was finished (on a stop too)
+            out.write(parquet_join.join_footers(footers, starts) if footers else _empty_footer(columns))
+    return rows
+
+
+def _empty_footer(columns: Optional[List[str]]) -> bytes:
+    """The footer of a Parquet file of no rows, in SCHEMA(COLUMNS)."""
+    from scapy_geneve.capture.columnar import require_pyarrow, schema
+
+    pa = require_pyarrow()
+    sink = pa.BufferOutputStream()
+    _Parquet(pa, sink, schema(columns)).close()
+    return bytes(sink.getvalue().to_pybytes()[len(parquet_join.MAGIC) :])
 
 
 def _batches_here(
@@ -581,14 +703,15 @@ def _run_single(
     kwargs = _options.scan_kwargs(args)
     errors: List[CaptureError] = []
     with _output(args.output, paths) as handle:
-        if args.jobs > 1 and len(paths) > 1:
-            near = (
-                os.path.dirname(os.path.abspath(args.output)) if args.output != "-" else tempfile.gettempdir()
-            )
-            source = _batches_in_workers(paths, columns, kwargs, args.jobs, near, errors)
+        near = os.path.dirname(os.path.abspath(args.output)) if args.output != "-" else tempfile.gettempdir()
+        if args.jobs > 1 and len(paths) > 1 and fmt == "parquet" and _in_place(handle, args.output):
+            rows = _parquet_in_turns(paths, columns, kwargs, args.jobs, handle, near, bar, errors)
         else:
-            source = _batches_here(paths, columns, kwargs, bar, errors)
-        rows = _write_table(fmt, handle, source, columns)
+            if args.jobs > 1 and len(paths) > 1:
+                source = _batches_in_workers(paths, columns, kwargs, args.jobs, near, errors)
+            else:
+                source = _batches_here(paths, columns, kwargs, bar, errors)
+            rows = _write_table(fmt, handle, source, columns)
         if errors:
             bar.close()
             raise errors[0]  # OUT is not written
@@ -600,6 +723,11 @@ def _run_single(
             file=sys.stderr,
         )
     return 0
+
+
+def _in_place(handle: IO[bytes], output: str) -> bool:
+    """Workers can write into HANDLE in place: our temporary file, workers forked."""
+    return type(handle) is io.BufferedWriter and through_temporary(output) and workers_fork()
 
 
 def run(args: argparse.Namespace) -> int:
