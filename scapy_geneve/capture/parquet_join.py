@@ -39,6 +39,7 @@ FILE_NUM_ROWS, FILE_ROW_GROUPS = 3, 4
 GROUP_COLUMNS, GROUP_FILE_OFFSET, GROUP_ORDINAL = 1, 5, 7
 CHUNK_FILE_OFFSET, CHUNK_META, CHUNK_OFFSET_INDEX, CHUNK_COLUMN_INDEX = 2, 3, 4, 6
 META_OFFSETS = (9, 10, 11, 14)  # data, index and dictionary pages, bloom filter
+MAX_DEPTH = 64  # parquet.thrift nests a few levels; garbage could nest without end
 
 
 class ParquetError(ValueError):
@@ -108,7 +109,7 @@ def _move_chunk(chunk: Struct, shift: int) -> None:
             field[2] += shift
         elif field[0] == CHUNK_META:
             for item in field[2]:
-                if item[0] in META_OFFSETS:
+                if item[0] in META_OFFSETS and item[1] == I64:
                     item[2] += shift
 
 
@@ -147,7 +148,7 @@ def encode(fields: Struct) -> bytes:
 
 class _Reader:
     def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
+        self.data, self.pos, self.depth = data, 0, 0
 
     def byte(self) -> int:
         if self.pos >= len(self.data):
@@ -184,6 +185,17 @@ class _Reader:
             fields.append([fid, kind, value])
 
     def value(self, kind: int) -> Any:
+        if kind < LIST:
+            return self.scalar(kind)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ParquetError("containers nested deeper than %d at byte %d" % (MAX_DEPTH, self.pos))
+        try:
+            return self.container(kind)
+        finally:
+            self.depth -= 1
+
+    def scalar(self, kind: int) -> Any:
         if kind in (BOOL_TRUE, BOOL_FALSE, BYTE):  # a bool element is one byte too
             return self.byte()
         if kind in (I16, I32, I64):
@@ -199,6 +211,9 @@ class _Reader:
             if self.pos > len(self.data):
                 raise ParquetError("footer cut short in a %d-byte string" % size)
             return self.data[self.pos - size : self.pos]
+        raise ParquetError("unknown compact type %d at byte %d" % (kind, self.pos))
+
+    def container(self, kind: int) -> Any:
         if kind in (LIST, SET):
             head = self.byte()
             size = head >> 4 if head >> 4 != 15 else self.varint()
