@@ -12,6 +12,7 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from scapy_geneve.capture import ordered
 from scapy_geneve.capture.ordered import Abandoned, Outcome, settle, Turns, TurnWriter
 from scapy_geneve.capture.interrupt import Interrupted
+from scapy_geneve.capture import parallel
 from scapy_geneve.capture.parallel import inherited
 from scapy_geneve.capture.pcapio import LINKTYPE_ETHERNET, PcapWriter
 from scapy_geneve.cli import filter as filter_cli
@@ -32,6 +34,7 @@ from scapy_geneve.cli import main
 from scapy_geneve.cli.filter import Piece
 from tests.test_dask import _frame
 
+ROOT = Path(__file__).resolve().parent.parent
 CONTEXT = multiprocessing.get_context("spawn")  # Lock and RawValue work in one process too
 
 chunks = st.lists(st.binary(min_size=0, max_size=40), max_size=5)
@@ -249,3 +252,76 @@ def test_a_stop_keeps_the_pieces_before_it(
     one = _filter(inputs[:1], tmp_path / "one.pcap", 1)
     monkeypatch.setattr(filter_cli, "_piece_in_turn", _stopped_in_its_turn)
     assert _filter(inputs[:3], tmp_path / "two.pcap", 2) == (130, one[1])
+
+
+def _killed(item: Tuple[int, Piece], *args: Any) -> Any:
+    """(worker) Piece 1's worker dies at once (SIGKILL, as the OOM killer does)."""
+    if item[0] == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return REAL_PIECE_IN_TURN(item, *args)
+
+
+def _killed_counting(path: str, kwargs: Any) -> Any:
+    if path.endswith("in1.pcap"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return REAL_COUNT_FILE(path, kwargs)
+
+
+REAL_COUNT_FILE = parallel.count_file
+KILLERS = {
+    "filter": "from scapy_geneve.cli import filter as f; f._piece_in_turn = t._killed",
+    "stats": "from scapy_geneve.capture import parallel as p; p.count_file = t._killed_counting",
+}
+
+
+@pytest.mark.parametrize("command", ["filter", "stats"])
+def test_a_worker_killed_stops_the_run_with_an_error(tmp_path: Path, inputs: List[str], command: str) -> None:
+    """A worker killed (SIGKILL, the OOM killer) while the others wait for work: the
+    run stops at once with one line naming what happened, exit 2, no output, no
+    temporary file (a worker idle in the pool's queue used to wait for ever)."""
+    script = (
+        "import sys; from tests import test_ordered as t; %s; from scapy_geneve.cli import main; "
+        % (KILLERS[command])
+        + "sys.exit(main(sys.argv[1:]))"
+    )
+    out = tmp_path / "out.pcap"
+    argv = [command, "-q", "--jobs", "2", *inputs] + ([str(out)] if command == "filter" else [])
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "a worker process died" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() and not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+
+
+def test_a_writer_thread_that_fails_otherwise_is_an_io_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever stops the thread that writes a piece in its turn (here MemoryError),
+    the parent's settle raises an OSError (the CLI names the output), never waits."""
+
+    def no_memory(*_args: Any) -> None:
+        raise MemoryError()
+
+    with open(tmp_path / "out", "wb") as out:
+        turns = Turns(CONTEXT, out.fileno(), 0, 2)
+        late = TurnWriter(turns, 1, str(tmp_path))
+        late.write(b"second")
+        outcome = late.finish()
+        monkeypatch.setattr(ordered, "_pwrite_all", no_memory)
+        turns.advance(0, 0)
+        with pytest.raises(OSError) as caught:
+            settle(turns, 1, outcome)
+        assert caught.value.errno == errno.EIO
+
+
+def test_a_writer_stops_in_its_turn_once_abandoned(tmp_path: Path) -> None:
+    with open(tmp_path / "out", "wb") as out:
+        turns = Turns(CONTEXT, out.fileno(), 0, 1)
+        first = TurnWriter(turns, 0, str(tmp_path))
+        first.write(b"in its turn")
+        turns.abandon()
+        with pytest.raises(Abandoned):
+            first.write(b"after the stop")
+    assert (tmp_path / "out").read_bytes() == b"in its turn"

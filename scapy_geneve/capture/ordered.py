@@ -14,7 +14,9 @@ starts until pieces 0 to K-1 are written, so each piece takes a turn:
   it when the turn comes and goes on to its next file (the parent settles every
   piece before the pool ends, so no such thread is cut short but after a stop);
 - the parent takes the results in order and waits (:func:`settle`) until each
-  piece is written, so what it counts is in the output.
+  piece is written, so what it counts is in the output: a worker's result is an
+  :class:`Outcome`, the piece's end, or -1 and the pid of the worker whose thread
+  writes it (polling shared memory every :data:`POLL` seconds, as the parent does).
 
 Each byte of the output is written once, by the process that filtered it: no
 piece is written to a file of its own and copied again, and none travels back
@@ -79,13 +81,17 @@ class Turns:
         """Where piece INDEX ended, once written (None before)."""
         return int(self._ends[index]) if self._turn.value > index else None
 
+    def abandoned(self) -> bool:
+        return bool(self._abandoned.value)
+
     def abandon(self) -> None:
         """(parent) No more turns: writers still waiting give up."""
         self._abandoned.value = 1
 
-    def fail(self, error: OSError) -> None:
-        """(a writer's thread) Its write failed: the parent raises ERROR's errno."""
-        self._failed.value = error.errno or errno.EIO
+    def fail(self, error: BaseException) -> None:
+        """(a writer's thread) Its write failed: the parent raises its errno (EIO for
+        what is not an OSError)."""
+        self._failed.value = getattr(error, "errno", None) or errno.EIO
 
     def check(self) -> None:
         """(parent) Raise the OSError a writer's thread met, if any."""
@@ -120,6 +126,8 @@ class TurnWriter(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
+        if self.turns.abandoned():  # in our turn too: a stopped run ends quickly
+            raise Abandoned()
         view = memoryview(data).cast("B")
         if self.pos is None:
             start = self.turns.position(self.index)
@@ -159,7 +167,7 @@ class TurnWriter(io.RawIOBase):
             self._in_turn()
         except Abandoned:
             self._drop_spill()
-        except OSError as exc:
+        except BaseException as exc:  # nobody to raise to: the parent's settle raises it
             self.turns.fail(exc)
             self._drop_spill()
 

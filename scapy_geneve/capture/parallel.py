@@ -89,6 +89,7 @@ def map_files(
     inherit: Any = None,
     ahead: Optional[int] = None,
     warm: Optional[Callable[[], Any]] = warm_up,
+    stop: Optional[Callable[[], Any]] = None,
 ) -> Generator[T, None, None]:
     """``func(path, *args)`` for each of PATHS, yielded in the order of PATHS.
 
@@ -99,17 +100,23 @@ def map_files(
     paths are handed out beyond the one whose result is awaited (results that
     wait for their turn are held in the parent; default: no bound).  WARM is
     called here before the pool starts: what it imports, forked workers have
-    from the start (each importing numpy at once took longer than one import).  A worker
+    from the start (each importing numpy at once took longer than one import).
+    STOP is called as the pool ends, before waiting for the workers (to cut short
+    what they are still doing when the caller stopped early).  A worker
     stopped by SIGINT, SIGTERM or SIGHUP (a Ctrl-C reaches the whole process
     group) stops the caller with :class:`Interrupted`, after the results of the
     files before it were yielded; between files a worker leaves those signals to
     the parent (so an idle worker prints no traceback) unless the parent is gone.
+    A worker that dies (SIGKILL, the OOM killer) stops the caller with a
+    CaptureError, the other workers killed (a pool cannot go on without it).
     """
     if jobs <= 1 or len(paths) <= 1:
+        _INHERITED[0] = inherit
         for path in paths:
             yield func(path, *args)
         return
     import concurrent.futures
+    import concurrent.futures.process
 
     if warm is not None:
         warm()
@@ -133,11 +140,26 @@ def map_files(
                 futures.popleft()
                 hand_out(1)
                 yield result
-        except Stopped as stop:
-            raise Interrupted(stop.signum) from None
+        except Stopped as stopped:
+            raise Interrupted(stopped.signum) from None
+        except concurrent.futures.process.BrokenProcessPool:
+            _kill_workers(pool)  # one idle in the call queue would wait for ever for its lock
+            raise CaptureError(
+                "a worker process died (killed by a signal, or out of memory): the work stopped"
+            ) from None
         finally:
+            if stop is not None:
+                stop()
             for future in futures:
                 future.cancel()
+
+
+def _kill_workers(pool: Any) -> None:
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, ValueError):  # gone already
+            pass
 
 
 # -- worker processes: signals act while a file is worked on, not between files -------------

@@ -37,7 +37,7 @@ from typing import (
     Tuple,
 )
 
-from scapy_geneve.capture.interrupt import Stopped
+from scapy_geneve.capture.interrupt import shielded, Stopped
 from scapy_geneve.capture import parquet_join
 from scapy_geneve.capture.ordered import Outcome, settle, Turns, TurnWriter
 from scapy_geneve.capture.parallel import expand_inputs, inherited, input_bytes, map_files, pool_context
@@ -415,7 +415,15 @@ def _parquet_in_turns(
     turns = Turns(pool_context(), out.fileno(), out.tell(), len(paths))
     end, starts, footers, rows, done = turns.start, [], [], 0, 0
     directory = tempfile.mkdtemp(prefix=".export.", dir=near)
-    work = map_files(_part_in_turn, list(enumerate(paths)), jobs, (columns, kwargs, directory), turns, jobs)
+    work = map_files(
+        _part_in_turn,
+        list(enumerate(paths)),
+        jobs,
+        (columns, kwargs, directory),
+        inherit=turns,
+        ahead=jobs,
+        stop=turns.abandon,
+    )
     try:
         for index, (outcome, footer, count, error) in enumerate(work):
             starts.append(end)
@@ -428,13 +436,14 @@ def _parquet_in_turns(
                 errors.append(error)
                 return rows
     finally:
-        turns.abandon()
-        work.close()
-        shutil.rmtree(directory, ignore_errors=True)
-        out.seek(end)
-        out.truncate()
-        if footers or not errors:  # a whole file of what was finished (on a stop too)
-            out.write(parquet_join.join_footers(footers, starts) if footers else _empty_footer(columns))
+        with shielded():  # a second Ctrl-C waits: OUT must end with the footer of what was settled
+            turns.abandon()
+            work.close()
+            shutil.rmtree(directory, ignore_errors=True)
+            out.seek(end)
+            out.truncate()
+            if footers or not errors:  # a whole file of what was finished (on a stop too)
+                out.write(parquet_join.join_footers(footers, starts) if footers else _empty_footer(columns))
     return rows
 
 

@@ -23,6 +23,7 @@ import sys
 import tempfile
 from typing import IO, Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
+from scapy_geneve.capture.interrupt import shielded
 from scapy_geneve.capture.ordered import Outcome, settle, Turns, TurnWriter
 from scapy_geneve.capture.parallel import expand_inputs, inherited, input_bytes, map_files, pool_context
 from scapy_geneve.capture.parallel import workers_fork
@@ -319,7 +320,15 @@ def _run_in_turns(
     turns = Turns(pool_context(), out.fileno(), out.tell(), len(plan))
     end = turns.start
     directory = tempfile.mkdtemp(prefix=".filter.", dir=_near(args))
-    work = map_files(_piece_in_turn, list(enumerate(plan)), args.jobs, (*how, directory), turns, args.jobs)
+    work = map_files(
+        _piece_in_turn,
+        list(enumerate(plan)),
+        args.jobs,
+        (*how, directory),
+        inherit=turns,
+        ahead=args.jobs,
+        stop=turns.abandon,  # a stop cuts short the pieces still being filtered
+    )
     try:
         for index, (outcome, part, error) in enumerate(work):
             end = settle(turns, index, outcome)
@@ -332,11 +341,12 @@ def _run_in_turns(
                 if not args.keep_partial:
                     return errors
     finally:
-        turns.abandon()  # a piece still waiting for its turn will not get it
-        work.close()  # the workers are done: nothing writes after this
-        shutil.rmtree(directory, ignore_errors=True)
-        out.seek(end)
-        out.truncate()
+        with shielded():  # a second Ctrl-C waits: OUT must be cut to what was settled
+            turns.abandon()
+            work.close()  # the workers are done: nothing writes after this
+            shutil.rmtree(directory, ignore_errors=True)
+            out.seek(end)
+            out.truncate()
     return errors
 
 
