@@ -113,7 +113,7 @@ def test_a_turn_out_of_order_and_a_piece_nobody_writes_are_errors(tmp_path: Path
         with pytest.raises(RuntimeError, match="piece 1 ended out of turn"):
             turns.advance(1, 10)
         turns.advance(0, 0)
-        with pytest.raises(RuntimeError, match="piece 1 was not written"):
+        with pytest.raises(OSError, match="piece 1 was not written: its worker"):
             settle(turns, 1, Outcome(-1, _gone()))
 
 

@@ -16,7 +16,7 @@ starts until pieces 0 to K-1 are written, so each piece takes a turn:
 - the parent takes the results in order and waits (:func:`settle`) until each
   piece is written, so what it counts is in the output: a worker's result is an
   :class:`Outcome`, the piece's end, or -1 and the pid of the worker whose thread
-  writes it (polling shared memory every :data:`POLL` seconds, as the parent does).
+  writes it (polling shared memory, as the parent does: :data:`POLL`).
 
 Each byte of the output is written once, by the process that filtered it: no
 piece is written to a file of its own and copied again, and none travels back
@@ -36,8 +36,9 @@ __all__ = ["Turns", "TurnWriter", "Outcome", "settle", "HOLD_LIMIT", "Abandoned"
 
 #: bytes of a piece a worker holds in memory before its turn; the rest waits in a file
 HOLD_LIMIT = 128 << 20
-#: seconds between two looks at whose turn it is (a waiting writer, the parent)
-POLL = 0.001
+#: seconds between two looks at whose turn it is (a waiting writer, the parent): from
+#: the first to the last, doubling (a thread that waits wakes its worker's main thread)
+POLL = (0.0005, 0.008)
 
 
 class Abandoned(Exception):
@@ -152,12 +153,14 @@ class TurnWriter(io.RawIOBase):
 
     def _in_turn(self) -> int:
         """Wait for the turn (unless it came), write what is held, pass the turn on."""
+        pause = POLL[0]
         while self.pos is None:
             start = self.turns.position(self.index)
             if start is not None:
                 self._take_turn(start)
             else:
-                time.sleep(POLL)
+                time.sleep(pause)
+                pause = min(pause * 2, POLL[1])
         self.turns.advance(self.index, self.pos)
         return self.pos
 
@@ -207,16 +210,16 @@ def settle(turns: Turns, index: int, outcome: Outcome) -> int:
     written: at once when its worker wrote it, else when the worker's thread has
     (its turn has come: the pieces before were settled).  A worker that dies
     first would leave the piece unwritten: that is an error, not a wait forever."""
+    pause = POLL[0]
     while True:
         end = turns.ended(index)
         if end is not None:
             return end
         turns.check()
         if outcome.end >= 0 or not _alive(outcome.pid):
-            raise RuntimeError(
-                "piece %d was not written (its worker, pid %d, is gone)" % (index, outcome.pid)
-            )
-        time.sleep(POLL)
+            raise OSError(errno.EIO, "piece %d was not written: its worker %d is gone" % (index, outcome.pid))
+        time.sleep(pause)
+        pause = min(pause * 2, POLL[1])
 
 
 def _alive(pid: int) -> bool:

@@ -421,7 +421,7 @@ def _parquet_in_turns(
         jobs,
         (columns, kwargs, directory),
         inherit=turns,
-        ahead=jobs,
+        ahead=2 * jobs,  # parts are small (compressed): workers may run further ahead
         stop=turns.abandon,
     )
     try:
