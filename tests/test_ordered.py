@@ -117,20 +117,30 @@ def test_a_turn_out_of_order_and_a_piece_nobody_writes_are_errors(tmp_path: Path
             settle(turns, 1, Outcome(-1, _gone()))
 
 
-def test_a_failed_write_in_a_thread_reaches_the_parent(tmp_path: Path) -> None:
-    """The thread that writes a piece in its turn cannot raise to anyone: its error
-    goes through TURNS, and the parent's settle raises it."""
+def _no_memory(*_args: Any) -> None:
+    raise MemoryError()
+
+
+@pytest.mark.parametrize(("failure", "code"), [("read-only output", errno.EBADF), ("MemoryError", errno.EIO)])
+def test_a_failed_write_in_a_thread_reaches_the_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str, code: int
+) -> None:
+    """The thread that writes a piece in its turn cannot raise to anyone: whatever
+    stops it goes through TURNS, and the parent's settle raises it as an OSError
+    (its errno, else EIO: the CLI names the output), never waits."""
     (tmp_path / "out").write_bytes(b"")
-    with open(tmp_path / "out", "rb") as read_only:
-        turns = Turns(CONTEXT, read_only.fileno(), 0, 2)
+    with open(tmp_path / "out", "rb" if failure == "read-only output" else "wb") as out:
+        turns = Turns(CONTEXT, out.fileno(), 0, 2)
         late = TurnWriter(turns, 1, str(tmp_path))
         late.write(b"second")
         outcome = late.finish()  # before its turn: a thread waits for it
         assert outcome.end == -1
+        if failure == "MemoryError":
+            monkeypatch.setattr(ordered, "_pwrite_all", _no_memory)
         turns.advance(0, 0)
         with pytest.raises(OSError) as caught:
             settle(turns, 1, outcome)
-        assert caught.value.errno == errno.EBADF
+        assert caught.value.errno == code
 
 
 def test_abandoned_writers_give_up_and_leave_no_file(tmp_path: Path) -> None:
@@ -231,13 +241,18 @@ def test_filter_jobs_on_a_damaged_input(tmp_path: Path, inputs: List[str]) -> No
 
 def _stopped_in_its_turn(item: Tuple[int, Piece], *args: Any) -> Any:
     """(worker) Piece 1 writes 2 MiB in its turn, then is stopped; the others as usual."""
-    index, _piece = item
-    if index != 1:
+    if item[0] != 1:
         return REAL_PIECE_IN_TURN(item, *args)
+    write_in_turn_then_stop(item[0], args[-1], b"\xee" * (2 << 20))
+
+
+def write_in_turn_then_stop(index: int, directory: str, junk: bytes) -> None:
+    """(worker) Wait for piece INDEX's turn, write JUNK into the output, then stop as
+    a Ctrl-C stops a worker."""
     turns = inherited()
     while turns.position(index) is None:
         time.sleep(0.01)
-    TurnWriter(turns, index, args[-1]).write(b"\xee" * (2 << 20))
+    TurnWriter(turns, index, directory).write(junk)
     raise Interrupted(signal.SIGINT)
 
 
@@ -293,27 +308,6 @@ def test_a_worker_killed_stops_the_run_with_an_error(tmp_path: Path, inputs: Lis
     assert proc.returncode == 2, proc.stderr
     assert "a worker process died" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists() and not [n for n in os.listdir(tmp_path) if n.startswith(".")]
-
-
-def test_a_writer_thread_that_fails_otherwise_is_an_io_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Whatever stops the thread that writes a piece in its turn (here MemoryError),
-    the parent's settle raises an OSError (the CLI names the output), never waits."""
-
-    def no_memory(*_args: Any) -> None:
-        raise MemoryError()
-
-    with open(tmp_path / "out", "wb") as out:
-        turns = Turns(CONTEXT, out.fileno(), 0, 2)
-        late = TurnWriter(turns, 1, str(tmp_path))
-        late.write(b"second")
-        outcome = late.finish()
-        monkeypatch.setattr(ordered, "_pwrite_all", no_memory)
-        turns.advance(0, 0)
-        with pytest.raises(OSError) as caught:
-            settle(turns, 1, outcome)
-        assert caught.value.errno == errno.EIO
 
 
 def test_a_writer_stops_in_its_turn_once_abandoned(tmp_path: Path) -> None:

@@ -6,8 +6,6 @@ other; a footer read and written back is the same bytes; garbage is refused with
 an error, never a crash."""
 
 import os
-import signal
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -21,12 +19,10 @@ duckdb = pytest.importorskip("duckdb")
 
 from scapy_geneve.capture import parquet_join  # noqa: E402
 from scapy_geneve.capture.columnar import scan_batches  # noqa: E402
-from scapy_geneve.capture.interrupt import Interrupted  # noqa: E402
-from scapy_geneve.capture.ordered import TurnWriter  # noqa: E402
-from scapy_geneve.capture.parallel import inherited  # noqa: E402
 from scapy_geneve.cli import export as export_cli  # noqa: E402
 from scapy_geneve.cli import main  # noqa: E402
 from scapy_geneve.cli.export import parquet_options  # noqa: E402
+from tests.test_ordered import write_in_turn_then_stop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PCAPS = sorted(str(p) for p in (ROOT / "pcaps").glob("*.pcap"))
@@ -150,14 +146,9 @@ def test_export_jobs_write_the_table_of_one_process(tmp_path: Path) -> None:
 
 def _stopped_in_its_turn(item: Tuple[int, str], *args: Any) -> Any:
     """(worker) Input 2 writes junk in its turn, then is stopped; the others as usual."""
-    index, _path = item
-    if index != 2:
+    if item[0] != 2:
         return REAL_PART_IN_TURN(item, *args)
-    turns = inherited()
-    while turns.position(index) is None:
-        time.sleep(0.01)
-    TurnWriter(turns, index, args[-1]).write(JUNK)
-    raise Interrupted(signal.SIGINT)
+    write_in_turn_then_stop(item[0], args[-1], JUNK)
 
 
 REAL_PART_IN_TURN = export_cli._part_in_turn

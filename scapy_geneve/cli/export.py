@@ -290,20 +290,30 @@ def _scan_to_stream(
     path: str, columns: Optional[List[str]], kwargs: Dict[str, Any], directory: str
 ) -> Tuple[str, int, Optional[CaptureError]]:
     """(worker) Scan PATH into an Arrow IPC stream file in DIRECTORY."""
-    from scapy_geneve.capture.columnar import require_pyarrow, scan_batches, schema
+    from scapy_geneve.capture.columnar import require_pyarrow, schema
 
     pa = require_pyarrow()
     fd, tmp = tempfile.mkstemp(prefix="part.", suffix=".arrows", dir=directory)
-    rows = 0
-    error = None
     with os.fdopen(fd, "wb") as handle, pa.ipc.new_stream(handle, schema(columns)) as writer:
-        try:
-            for batch in scan_batches(path, columns, **kwargs):
-                writer.write_batch(batch)
-                rows += batch.num_rows
-        except CaptureError as exc:
-            error = exc
+        rows, error = _scan_into(writer.write_batch, path, columns, kwargs)
     return tmp, rows, error
+
+
+def _scan_into(
+    write: Callable[[Any], Any], path: str, columns: Optional[List[str]], kwargs: Dict[str, Any]
+) -> Tuple[int, Optional[CaptureError]]:
+    """(worker) PATH's record batches to WRITE: the rows written, and a damaged
+    input's error (what came before the damage is written)."""
+    from scapy_geneve.capture.columnar import scan_batches
+
+    rows = 0
+    try:
+        for batch in scan_batches(path, columns, **kwargs):
+            write(batch)
+            rows += batch.num_rows
+    except CaptureError as exc:
+        return rows, exc
+    return rows, None
 
 
 def _batches_in_workers(
@@ -375,19 +385,13 @@ def _part_in_turn(
 ) -> Tuple[Outcome, bytes, int, Optional[CaptureError]]:
     """(worker) Input INDEX as Parquet: its chunk bytes into the output in its turn,
     its footer back to the parent."""
-    from scapy_geneve.capture.columnar import require_pyarrow, scan_batches, schema
+    from scapy_geneve.capture.columnar import require_pyarrow, schema
 
     index, path = item
     raw = TurnWriter(inherited(), index, directory)
     part = _Part(io.BufferedWriter(raw, 1 << 20))
     writer = _Parquet(require_pyarrow(), part, schema(columns))  # type: ignore[arg-type]
-    rows, error = 0, None
-    try:
-        for batch in scan_batches(path, columns, **kwargs):
-            writer.write(batch)
-            rows += batch.num_rows
-    except CaptureError as exc:
-        error = exc
+    rows, error = _scan_into(writer.write, path, columns, kwargs)
     writer.flush()
     part.flush()
     part.footer_next()
