@@ -48,23 +48,22 @@ def _join(parts: List[bytes]) -> bytes:
     return bytes(out + parquet_join.join_footers(footers, starts))
 
 
-OPTIONS = [{}, {"write_statistics": False}, {"write_page_index": True}, {"compression": "none"}]
+OPTIONS = [{}, {"write_statistics": False}, {"compression": "none"}]
 
 
 @settings(max_examples=12, deadline=None)
 @given(
     cuts=st.lists(st.integers(0, TABLE.num_rows), max_size=5),
     row_group=st.integers(1, 40),
-    options=st.sampled_from(
-        [{}, {"write_statistics": False}, {"write_page_index": True}, {"compression": "none"}]
-    ),
+    options=st.sampled_from(OPTIONS),
 )
 def test_joined_parts_read_as_one_table(
     tmp_path_factory: pytest.TempPathFactory, cuts: List[int], row_group: int, options: Dict[str, Any]
 ) -> None:
     """Cut the packets of every bundled capture anywhere, encode each part apart
-    (row groups of any size; statistics, page index, compression or not): the
-    joined file is the whole table, row group after row group."""
+    (row groups of any size; statistics, compression or not): the joined file is
+    the whole table, row group after row group, each column chunk's file_offset 0
+    as pyarrow writes it (the metadata is in the footer)."""
     bounds = sorted({0, TABLE.num_rows, *cuts})
     tables = [TABLE.slice(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:])]
     parts = [_parquet(table, row_group, **options) for table in tables]
@@ -75,6 +74,11 @@ def test_joined_parts_read_as_one_table(
     assert meta.num_rows == TABLE.num_rows
     groups = [pq.ParquetFile(pa.BufferReader(part)).metadata.num_row_groups for part in parts]
     assert meta.num_row_groups == sum(groups)
+    chunks = [
+        meta.row_group(i).column(j) for i in range(meta.num_row_groups) for j in range(meta.num_columns)
+    ]
+    assert {chunk.file_offset for chunk in chunks} == {0}
+    assert all(4 <= chunk.data_page_offset < path.stat().st_size for chunk in chunks)
 
 
 def test_duckdb_reads_a_joined_file(tmp_path: Path) -> None:
@@ -127,6 +131,14 @@ def test_deep_nesting_and_cut_footers_are_refused() -> None:
         parquet_join.split(b"PAR1 not a footer")
     with pytest.raises(parquet_join.ParquetError, match="footer"):
         parquet_join.footer_of(b"junk" + parquet_join.MAGIC)
+    for options in ({"write_page_index": True}, {"bloom_filter_options": {"vni": {}}}):
+        indexed = parquet_join.split(_parquet(TABLE, 9, **options))[1]
+        with pytest.raises(parquet_join.ParquetError, match="page index|bloom"):
+            parquet_join.join_footers([indexed, indexed], [4, 100])
+    tree = parquet_join.decode(footer)
+    odd = parquet_join.encode([[4, parquet_join.I64, 7] if f[0] == 4 else f for f in tree])  # row_groups: 7
+    with pytest.raises(parquet_join.ParquetError, match="unexpected shape"):
+        parquet_join.join_footers([footer, odd], [4, 100])
     other = parquet_join.split(_parquet(TABLE.select(["number"]), 9))[1]
     with pytest.raises(parquet_join.ParquetError, match="schemas differ"):
         parquet_join.join_footers([footer, other], [4, 100])

@@ -2,7 +2,9 @@
 
 A Parquet file is ``PAR1``, the row groups' column chunks, then the footer: a
 Thrift (compact protocol) ``FileMetaData``, its length (4 bytes, little endian)
-and ``PAR1``.  The pages hold no file offset; only the footer does.  So the
+and ``PAR1``.  The pages hold no file offset; only the footer does (and a page
+index or bloom filters, which hold absolute offsets: parts that have them are
+refused; ``export`` writes neither).  So the
 files of several workers, each encoded by its own process, join into one file
 by laying their chunk bytes one after the other and writing one footer: every
 row group of every part, its offsets moved by where the part's bytes landed.
@@ -15,10 +17,9 @@ changed::
     FileMetaData { 3: i64 num_rows   4: list<RowGroup> row_groups }
     RowGroup     { 1: list<ColumnChunk> columns   3: i64 num_rows
                    5: i64 file_offset   7: i16 ordinal }
-    ColumnChunk  { 2: i64 file_offset   3: ColumnMetaData meta_data
-                   4: i64 offset_index_offset   6: i64 column_index_offset }
+    ColumnChunk  { 2: i64 file_offset (when not 0)   3: ColumnMetaData meta_data }
     ColumnMetaData { 9: i64 data_page_offset   10: i64 index_page_offset
-                     11: i64 dictionary_page_offset   14: i64 bloom_filter_offset }
+                     11: i64 dictionary_page_offset }
 """
 
 import struct
@@ -38,7 +39,8 @@ Struct = List[List[Any]]
 FILE_NUM_ROWS, FILE_ROW_GROUPS = 3, 4
 GROUP_COLUMNS, GROUP_FILE_OFFSET, GROUP_ORDINAL = 1, 5, 7
 CHUNK_FILE_OFFSET, CHUNK_META, CHUNK_OFFSET_INDEX, CHUNK_COLUMN_INDEX = 2, 3, 4, 6
-META_OFFSETS = (9, 10, 11, 14)  # data, index and dictionary pages, bloom filter
+META_OFFSETS = (9, 10, 11)  # data, index and dictionary pages
+META_BLOOM_FILTER = 14
 MAX_DEPTH = 64  # parquet.thrift nests a few levels; garbage could nest without end
 
 
@@ -75,6 +77,15 @@ def join_footers(footers: Sequence[bytes], starts: Sequence[int]) -> bytes:
     """One footer (Thrift bytes, then its length and the magic) for parts whose chunk
     bytes start at STARTS in the joined file (each part's own started at 4): the first
     part's schema and metadata, every part's row groups in order, offsets moved."""
+    try:
+        return _joined(footers, starts)
+    except (TypeError, AttributeError, IndexError, ValueError) as exc:
+        if isinstance(exc, ParquetError):
+            raise
+        raise ParquetError("a footer of unexpected shape: %s" % exc) from None
+
+
+def _joined(footers: Sequence[bytes], starts: Sequence[int]) -> bytes:
     merged = decode(footers[0])
     groups: List[Struct] = []
     rows = 0
@@ -105,10 +116,14 @@ def _move_group(group: Struct, shift: int, ordinal: int) -> None:
 
 def _move_chunk(chunk: Struct, shift: int) -> None:
     for field in chunk:
-        if field[0] in (CHUNK_FILE_OFFSET, CHUNK_OFFSET_INDEX, CHUNK_COLUMN_INDEX) and field[1] == I64:
+        if field[0] in (CHUNK_OFFSET_INDEX, CHUNK_COLUMN_INDEX):
+            raise ParquetError("a part has a page index (its page locations are absolute offsets)")
+        if field[0] == CHUNK_FILE_OFFSET and field[1] == I64 and field[2]:  # 0: metadata in the footer
             field[2] += shift
         elif field[0] == CHUNK_META:
             for item in field[2]:
+                if item[0] == META_BLOOM_FILTER:
+                    raise ParquetError("a part has bloom filters (not joined here)")
                 if item[0] in META_OFFSETS and item[1] == I64:
                     item[2] += shift
 

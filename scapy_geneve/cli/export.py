@@ -40,11 +40,24 @@ from typing import (
 from scapy_geneve.capture.interrupt import shielded, Stopped
 from scapy_geneve.capture import parquet_join
 from scapy_geneve.capture.ordered import Outcome, settle, Turns, TurnWriter
-from scapy_geneve.capture.parallel import expand_inputs, inherited, input_bytes, map_files, pool_context
-from scapy_geneve.capture.parallel import workers_fork
+from scapy_geneve.capture.parallel import (
+    expand_inputs,
+    inherited,
+    input_bytes,
+    map_files,
+    pool_context,
+    workers_fork,
+)
 from scapy_geneve.cli import _options
-from scapy_geneve.cli._common import atomic_output, check_not_input, Interrupted, NAME_MAX, plural, Progress
-from scapy_geneve.cli._common import through_temporary
+from scapy_geneve.cli._common import (
+    atomic_output,
+    check_not_input,
+    Interrupted,
+    NAME_MAX,
+    plural,
+    Progress,
+    through_temporary,
+)
 from scapy_geneve.errors import CaptureError
 
 FORMATS = ("parquet", "arrow", "csv", "jsonl")
