@@ -13,6 +13,7 @@ starts until pieces 0 to K-1 are written, so each piece takes a turn:
 - a worker that finishes its piece before its turn leaves a thread to write
   it when the turn comes and goes on to its next file (the parent settles every
   piece before the pool ends, so no such thread is cut short but after a stop);
+- :func:`in_turns` runs it all: the pool, the settling, and the clean-up;
 - the parent takes the results in order and waits (:func:`settle`) until each
   piece is written, so what it counts is in the output: a worker's result is an
   :class:`Outcome`, the piece's end, or -1 and the pid of the worker whose thread
@@ -27,12 +28,16 @@ cache are dear).
 import errno
 import io
 import os
+import shutil
 import tempfile
 import threading
 import time
-from typing import Any, List, NamedTuple, Optional
+from typing import IO, Any, Callable, Generator, List, NamedTuple, Optional, Sequence, Tuple
 
-__all__ = ["Turns", "TurnWriter", "Outcome", "settle", "HOLD_LIMIT", "Abandoned"]
+from scapy_geneve.capture.interrupt import shielded
+from scapy_geneve.capture.parallel import inherited, map_files, pool_context
+
+__all__ = ["in_turns", "turn_writer", "Turns", "TurnWriter", "Outcome", "settle", "HOLD_LIMIT", "Abandoned"]
 
 #: bytes of a piece a worker holds in memory before its turn; the rest waits in a file
 HOLD_LIMIT = 128 << 20
@@ -203,6 +208,51 @@ class TurnWriter(io.RawIOBase):
             os.unlink(self.spill_path)
             self.spill = None
         self.held, self.held_len = [], 0
+
+
+def in_turns(
+    func: Callable[..., Tuple[Any, ...]],
+    items: Sequence[Any],
+    jobs: int,
+    args: Tuple[Any, ...],
+    out: IO[bytes],
+    near: str,
+    ahead: int,
+) -> Generator[Tuple[int, Tuple[Any, ...]], None, None]:
+    """``func((index, item), *args, directory)`` for each of ITEMS in JOBS workers
+    (:func:`~scapy_geneve.capture.parallel.map_files`), each writing its piece into
+    OUT (our temporary output file, from its position on) in place, in its turn,
+    through :func:`turn_writer` (DIRECTORY, beside NEAR, takes what is held in
+    files); FUNC returns its :class:`Outcome` first.  Yields, in order, where OUT
+    ends after each piece and the rest of FUNC's result.  However it is left (at
+    the end, by the caller, by a stop or an error), the workers are done, OUT ends
+    after the last piece yielded, and the held files are gone; a second signal
+    waits for that.  AHEAD: map_files' bound on the items handed out."""
+    out.flush()
+    turns = Turns(pool_context(), out.fileno(), out.tell(), len(items))
+    end = turns.start
+    directory = tempfile.mkdtemp(prefix=".held.", dir=near)
+    work = map_files(
+        func, list(enumerate(items)), jobs, (*args, directory), inherit=turns, ahead=ahead, stop=turns.abandon
+    )
+    try:
+        for index, (outcome, *rest) in enumerate(work):
+            end = settle(turns, index, outcome)
+            yield end, tuple(rest)
+    finally:
+        with shielded():
+            turns.abandon()  # a piece still being written stops at its next write
+            work.close()  # the workers are done: nothing writes after this
+            shutil.rmtree(directory, ignore_errors=True)
+            out.seek(end)
+            out.truncate()
+
+
+def turn_writer(index: int, directory: str) -> Tuple["TurnWriter", IO[bytes]]:
+    """(worker, under :func:`in_turns`) Piece INDEX's raw writer and a 1 MiB buffer
+    over it: write to the buffer, flush it, then return ``raw.finish()`` first."""
+    raw = TurnWriter(inherited(), index, directory)
+    return raw, io.BufferedWriter(raw, 1 << 20)
 
 
 def settle(turns: Turns, index: int, outcome: Outcome) -> int:

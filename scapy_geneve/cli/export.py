@@ -39,13 +39,11 @@ from typing import (
 
 from scapy_geneve.capture.interrupt import shielded, Stopped
 from scapy_geneve.capture import parquet_join
-from scapy_geneve.capture.ordered import Outcome, settle, Turns, TurnWriter
+from scapy_geneve.capture.ordered import in_turns, Outcome, turn_writer
 from scapy_geneve.capture.parallel import (
     expand_inputs,
-    inherited,
     input_bytes,
     map_files,
-    pool_context,
     workers_fork,
 )
 from scapy_geneve.cli import _options
@@ -401,8 +399,8 @@ def _part_in_turn(
     from scapy_geneve.capture.columnar import require_pyarrow, schema
 
     index, path = item
-    raw = TurnWriter(inherited(), index, directory)
-    part = _Part(io.BufferedWriter(raw, 1 << 20))
+    raw, buffered = turn_writer(index, directory)
+    part = _Part(buffered)
     writer = _Parquet(require_pyarrow(), part, schema(columns))  # type: ignore[arg-type]
     rows, error = _scan_into(writer.write, path, columns, kwargs)
     writer.flush()
@@ -428,38 +426,24 @@ def _parquet_in_turns(
     (:mod:`capture.ordered`), the parent writes one footer for them all
     (:mod:`capture.parquet_join`).  A stop keeps the files finished before it."""
     out.write(parquet_join.MAGIC)
-    out.flush()
-    turns = Turns(pool_context(), out.fileno(), out.tell(), len(paths))
-    end, starts, footers, rows, done = turns.start, [], [], 0, 0
-    directory = tempfile.mkdtemp(prefix=".export.", dir=near)
-    work = map_files(
-        _part_in_turn,
-        list(enumerate(paths)),
-        jobs,
-        (columns, kwargs, directory),
-        inherit=turns,
-        ahead=2 * jobs,  # parts are small (compressed): workers may run further ahead
-        stop=turns.abandon,
-    )
+    end, starts, footers, rows, done = len(parquet_join.MAGIC), [], [], 0, 0
+    # parts are small (compressed): the workers may run further ahead
+    parts = in_turns(_part_in_turn, paths, jobs, (columns, kwargs), out, near, ahead=2 * jobs)
     try:
-        for index, (outcome, footer, count, error) in enumerate(work):
-            starts.append(end)
-            end = settle(turns, index, outcome)
-            footers.append(footer)
-            rows += count
-            done += os.path.getsize(paths[index])
-            bar.update(done)
-            if error is not None:
-                errors.append(error)
-                return rows
-    finally:
-        with shielded():  # a second Ctrl-C waits: OUT must end with the footer of what was settled
-            turns.abandon()
-            work.close()
-            shutil.rmtree(directory, ignore_errors=True)
-            out.seek(end)
-            out.truncate()
-            if footers or not errors:  # a whole file of what was finished (on a stop too)
+        with contextlib.closing(parts):
+            for index, (part_end, (footer, count, error)) in enumerate(parts):
+                starts.append(end)
+                end = part_end
+                footers.append(footer)
+                rows += count
+                done += os.path.getsize(paths[index])
+                bar.update(done)
+                if error is not None:
+                    errors.append(error)
+                    return rows
+    finally:  # OUT now ends after the last part settled: its footer follows (after a stop too)
+        with shielded():
+            if footers or not errors:
                 out.write(parquet_join.join_footers(footers, starts) if footers else _empty_footer(columns))
     return rows
 

@@ -23,10 +23,8 @@ import sys
 import tempfile
 from typing import IO, Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from scapy_geneve.capture.interrupt import shielded
-from scapy_geneve.capture.ordered import Outcome, settle, Turns, TurnWriter
-from scapy_geneve.capture.parallel import expand_inputs, inherited, input_bytes, map_files, pool_context
-from scapy_geneve.capture.parallel import workers_fork
+from scapy_geneve.capture.ordered import in_turns, Outcome, turn_writer
+from scapy_geneve.capture.parallel import expand_inputs, input_bytes, map_files, workers_fork
 from scapy_geneve.capture.pcapio import MAX_SNAPLEN, PcapngWriter, PcapWriter, iter_records, open_capture
 from scapy_geneve.capture.scan import PacketFilter, filter_capture
 from scapy_geneve.cli import _options
@@ -312,26 +310,12 @@ def _run_in_turns(
     counts: List[int],
 ) -> List[CaptureError]:
     """Every piece onto OUT, our temporary output file, in order: the workers write
-    their pieces into it in place, each in its turn (:mod:`capture.ordered`).  What
-    the pieces whose results came back wrote is kept (after a stop too); anything a
-    worker wrote beyond them is cut off once the workers are done."""
+    their pieces into it in place, each in its turn (:func:`capture.ordered.in_turns`).
+    What the pieces whose results came back wrote is kept (after a stop too)."""
     errors: List[CaptureError] = []
-    out.flush()
-    turns = Turns(pool_context(), out.fileno(), out.tell(), len(plan))
-    end = turns.start
-    directory = tempfile.mkdtemp(prefix=".filter.", dir=_near(args))
-    work = map_files(
-        _piece_in_turn,
-        list(enumerate(plan)),
-        args.jobs,
-        (*how, directory),
-        inherit=turns,
-        ahead=args.jobs,
-        stop=turns.abandon,  # a stop cuts short the pieces still being filtered
-    )
-    try:
-        for index, (outcome, part, error) in enumerate(work):
-            end = settle(turns, index, outcome)
+    pieces_written = in_turns(_piece_in_turn, plan, args.jobs, how, out, _near(args), ahead=args.jobs)
+    with contextlib.closing(pieces_written):
+        for index, (end, (part, error)) in enumerate(pieces_written):
             _start_writeback(out, end)
             for k in range(3):
                 counts[k] += part[k]
@@ -340,13 +324,6 @@ def _run_in_turns(
                 errors.append(error)
                 if not args.keep_partial:
                     return errors
-    finally:
-        with shielded():  # a second Ctrl-C waits: OUT must be cut to what was settled
-            turns.abandon()
-            work.close()  # the workers are done: nothing writes after this
-            shutil.rmtree(directory, ignore_errors=True)
-            out.seek(end)
-            out.truncate()
     return errors
 
 
@@ -355,8 +332,7 @@ def _piece_in_turn(
 ) -> Tuple[Outcome, List[int], Optional[CaptureError]]:
     """(worker) Piece INDEX written into the output in its turn (held until then)."""
     index, piece = item
-    raw = TurnWriter(inherited(), index, directory)
-    out = io.BufferedWriter(raw, 1 << 20)
+    raw, out = turn_writer(index, directory)
     counts = [0, 0, 0]
     error = None
     try:
